@@ -1,0 +1,116 @@
+/**
+ * The few libc calls Atoll needs and Deno does not offer: UDP sockets bound
+ * with SO_REUSEPORT and `connect()`ed to one peer, Unix socket pairs, and
+ * passing a file descriptor to another process with SCM_RIGHTS.
+ *
+ * Linux x86_64/aarch64 only: constants and struct layouts below are Linux's.
+ *
+ * @module
+ */
+
+const SYMBOLS = {
+  /** int socket(int domain, int type, int protocol) */
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  /** int socketpair(int domain, int type, int protocol, int sv[2]) */
+  socketpair: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
+  /** int setsockopt(int fd, int level, int name, const void* value, socklen_t len) */
+  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+  /** int bind(int fd, const struct sockaddr* addr, socklen_t len) */
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  /** int connect(int fd, const struct sockaddr* addr, socklen_t len) */
+  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  /** int getsockname(int fd, struct sockaddr* addr, socklen_t* len) */
+  getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  /** ssize_t send(int fd, const void* buf, size_t len, int flags) */
+  send: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
+  /** ssize_t sendmsg(int fd, const struct msghdr* msg, int flags) */
+  sendmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
+  /** ssize_t recvmsg(int fd, struct msghdr* msg, int flags), blocking: runs off the JS thread */
+  recvmsg: { parameters: ["i32", "buffer", "i32"], result: "isize", nonblocking: true },
+  /** int fcntl(int fd, int cmd, int arg) (variadic in C; an int third argument is ABI-safe) */
+  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  /** int inet_pton(int af, const char* src, void* dst) */
+  inet_pton: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  /** int getnameinfo(const struct sockaddr* sa, socklen_t salen, char* host, socklen_t hostlen, char* serv, socklen_t servlen, int flags) */
+  getnameinfo: {
+    parameters: ["buffer", "u32", "buffer", "u32", "buffer", "u32", "i32"],
+    result: "i32",
+  },
+  /** int close(int fd) */
+  close: { parameters: ["i32"], result: "i32" },
+  /** int* __errno_location(void) — glibc's per-thread errno */
+  __errno_location: { parameters: [], result: "pointer" },
+  /** char* strerror(int errnum) */
+  strerror: { parameters: ["i32"], result: "pointer" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+export const AF_UNIX = 1;
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+export const SOCK_DGRAM = 2;
+export const SOCK_SEQPACKET = 5;
+export const SOCK_NONBLOCK = 0o4000;
+export const SOCK_CLOEXEC = 0o2000000;
+export const SOL_SOCKET = 1;
+export const SO_REUSEADDR = 2;
+export const SO_REUSEPORT = 15;
+export const SCM_RIGHTS = 1;
+export const IPPROTO_IPV6 = 41;
+export const IPV6_V6ONLY = 26;
+export const F_GETFD = 1;
+export const F_SETFD = 2;
+export const FD_CLOEXEC = 1;
+export const MSG_DONTWAIT = 0x40;
+export const MSG_CMSG_CLOEXEC = 0x40000000;
+export const NI_NUMERICHOST = 1;
+export const NI_NUMERICSERV = 2;
+export const EINTR = 4;
+export const EAGAIN = 11;
+
+export type LibC = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+
+let library: Deno.DynamicLibrary<typeof SYMBOLS> | undefined;
+
+/** The libc symbols, loaded on first use. */
+export function libc(): LibC {
+  if (library === undefined) {
+    if (Deno.build.os !== "linux") {
+      throw new Error(
+        `Cannot load libc: Atoll needs Linux (connected UDP sockets shared with libsrt), not ${Deno.build.os}`,
+      );
+    }
+    library = Deno.dlopen("libc.so.6", SYMBOLS);
+  }
+  return library.symbols;
+}
+
+/** A failed libc call, with the errno it left. */
+export class SystemError extends Error {
+  override name = "SystemError";
+  readonly errno: number;
+  readonly op: string;
+  constructor(op: string, errno: number, message: string) {
+    super(`${op} failed: ${message} (errno ${errno})`);
+    this.op = op;
+    this.errno = errno;
+  }
+}
+
+/** errno of the calling thread; valid only right after a synchronous call. */
+export function errno(): number {
+  const where = libc().__errno_location();
+  return where === null ? 0 : new Deno.UnsafePointerView(where).getInt32();
+}
+
+/** Builds the error for a failed call from errno, read right after it. */
+export function systemError(op: string, code = errno()): SystemError {
+  const text = libc().strerror(code);
+  const message = text === null ? "unknown error" : Deno.UnsafePointerView.getCString(text);
+  return new SystemError(op, code, message);
+}
+
+/** Throws the errno of `op` when `result` is negative; returns it otherwise. */
+export function check<T extends number | bigint>(op: string, result: T): T {
+  if (result < 0) throw systemError(op);
+  return result;
+}

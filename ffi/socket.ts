@@ -1,0 +1,221 @@
+/**
+ * Socket plumbing for the handoff: the per-peer connected UDP socket, the
+ * Unix socket pair between the main process and a child, and file
+ * descriptors carried over it with SCM_RIGHTS.
+ *
+ * @module
+ */
+
+import {
+  AF_INET,
+  AF_INET6,
+  AF_UNIX,
+  check,
+  F_GETFD,
+  F_SETFD,
+  FD_CLOEXEC,
+  IPPROTO_IPV6,
+  IPV6_V6ONLY,
+  libc,
+  MSG_CMSG_CLOEXEC,
+  MSG_DONTWAIT,
+  NI_NUMERICHOST,
+  NI_NUMERICSERV,
+  SCM_RIGHTS,
+  SO_REUSEADDR,
+  SO_REUSEPORT,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  SOCK_SEQPACKET,
+  SOL_SOCKET,
+  systemError,
+} from "./libc.ts";
+
+/** An IP endpoint as text, the way Deno reports addresses. */
+export interface Endpoint {
+  hostname: string;
+  port: number;
+}
+
+const encoder = new TextEncoder();
+
+function cString(text: string): Uint8Array<ArrayBuffer> {
+  return encoder.encode(`${text}\0`);
+}
+
+/**
+ * Encodes `sockaddr_in` (16 bytes) or `sockaddr_in6` (28 bytes).
+ * With `family` AF_INET6 an IPv4 hostname becomes its v4-mapped form, as a
+ * dual-stack socket sees it.
+ */
+export function encodeSockaddr(
+  endpoint: Endpoint,
+  family = endpoint.hostname.includes(":") ? AF_INET6 : AF_INET,
+): Uint8Array<ArrayBuffer> {
+  let host = endpoint.hostname.replace(/^\[|\]$/g, "");
+  if (family === AF_INET6 && !host.includes(":")) host = `::ffff:${host}`;
+  const out = new Uint8Array(family === AF_INET6 ? 28 : 16);
+  const view = new DataView(out.buffer);
+  view.setUint16(0, family, true);
+  view.setUint16(2, endpoint.port, false);
+  const address = out.subarray(family === AF_INET6 ? 8 : 4);
+  if (libc().inet_pton(family, cString(host), address) !== 1) {
+    throw new TypeError(`Cannot parse IP address "${endpoint.hostname}"`);
+  }
+  return out;
+}
+
+/**
+ * The numeric host and port of a `sockaddr` as libc's `getnameinfo` prints
+ * them: libsrt hashes exactly this text into its SYN cookie.
+ */
+export function nameOf(sockaddr: Uint8Array<ArrayBuffer>): Endpoint {
+  const host = new Uint8Array(64);
+  const service = new Uint8Array(16);
+  const status = libc().getnameinfo(
+    sockaddr,
+    sockaddr.byteLength,
+    host,
+    host.byteLength,
+    service,
+    service.byteLength,
+    NI_NUMERICHOST | NI_NUMERICSERV,
+  );
+  if (status !== 0) throw new TypeError(`Cannot print socket address: getnameinfo error ${status}`);
+  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes.subarray(0, bytes.indexOf(0)));
+  return { hostname: text(host), port: Number(text(service)) };
+}
+
+function setIntOption(fd: number, level: number, name: number, value: number, op: string): void {
+  const buffer = new Int32Array([value]);
+  check(op, libc().setsockopt(fd, level, name, new Uint8Array(buffer.buffer), 4));
+}
+
+/**
+ * A UDP socket bound to `local` (shared with the listener through
+ * SO_REUSEADDR + SO_REUSEPORT) and connected to `peer`: from now on the
+ * kernel delivers the peer's datagrams to this socket only. Close-on-exec,
+ * blocking (libsrt expects that).
+ */
+export function openConnectedUdpSocket(local: Endpoint, peer: Endpoint): number {
+  const family = local.hostname.includes(":") ? AF_INET6 : AF_INET;
+  const fd = check("socket", libc().socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  try {
+    setIntOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, "setsockopt(SO_REUSEADDR)");
+    setIntOption(fd, SOL_SOCKET, SO_REUSEPORT, 1, "setsockopt(SO_REUSEPORT)");
+    if (family === AF_INET6) setIntOption(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0, "setsockopt(V6ONLY)");
+    const localAddress = encodeSockaddr(local, family);
+    check("bind", libc().bind(fd, localAddress, localAddress.byteLength));
+    const peerAddress = encodeSockaddr(peer, family);
+    check("connect", libc().connect(fd, peerAddress, peerAddress.byteLength));
+    return fd;
+  } catch (error) {
+    libc().close(fd);
+    throw error;
+  }
+}
+
+/** A close-on-exec `SOCK_SEQPACKET` Unix socket pair. */
+export function openSocketPair(): [number, number] {
+  const fds = new Int32Array(2);
+  check(
+    "socketpair",
+    libc().socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, new Uint8Array(fds.buffer)),
+  );
+  return [fds[0]!, fds[1]!];
+}
+
+/** Sets or clears FD_CLOEXEC: a spawned child inherits exactly the fds without it. */
+export function setCloseOnExec(fd: number, closeOnExec: boolean): void {
+  const flags = check("fcntl(F_GETFD)", libc().fcntl(fd, F_GETFD, 0));
+  const next = closeOnExec ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC;
+  check("fcntl(F_SETFD)", libc().fcntl(fd, F_SETFD, next));
+}
+
+export function closeFd(fd: number): void {
+  check("close", libc().close(fd));
+}
+
+/** Sends one datagram on a connected socket without blocking. */
+export function sendDatagram(fd: number, bytes: Uint8Array<ArrayBuffer>): void {
+  check("send", libc().send(fd, bytes, BigInt(bytes.byteLength), MSG_DONTWAIT));
+}
+
+const MSGHDR_SIZE = 56;
+const IOVEC_SIZE = 16;
+const CMSG_HEADER = 16;
+/** CMSG_SPACE(sizeof(int)) on 64-bit Linux. */
+const CMSG_SPACE_FD = 24;
+
+function address(buffer: Uint8Array<ArrayBuffer>): bigint {
+  return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buffer)));
+}
+
+/**
+ * `struct msghdr` pointing at one payload buffer and a control buffer; the
+ * buffers are kept on the returned object so they outlive the call.
+ */
+function messageHeader(payload: Uint8Array<ArrayBuffer>, control: Uint8Array<ArrayBuffer>) {
+  const iov = new Uint8Array(IOVEC_SIZE);
+  const iovView = new DataView(iov.buffer);
+  iovView.setBigUint64(0, address(payload), true);
+  iovView.setBigUint64(8, BigInt(payload.byteLength), true);
+  const header = new Uint8Array(MSGHDR_SIZE);
+  const view = new DataView(header.buffer);
+  view.setBigUint64(16, address(iov), true); // msg_iov
+  view.setBigUint64(24, 1n, true); // msg_iovlen
+  view.setBigUint64(32, address(control), true); // msg_control
+  view.setBigUint64(40, BigInt(control.byteLength), true); // msg_controllen
+  return { header, view, iov, payload, control };
+}
+
+/** Sends `payload` with `fd` attached (SCM_RIGHTS) as one SEQPACKET message. */
+export function sendWithFd(socket: number, payload: Uint8Array<ArrayBuffer>, fd: number): void {
+  const control = new Uint8Array(CMSG_SPACE_FD);
+  const cmsg = new DataView(control.buffer);
+  cmsg.setBigUint64(0, BigInt(CMSG_HEADER + 4), true); // cmsg_len = CMSG_LEN(sizeof(int))
+  cmsg.setInt32(8, SOL_SOCKET, true);
+  cmsg.setInt32(12, SCM_RIGHTS, true);
+  cmsg.setInt32(16, fd, true);
+  const message = messageHeader(payload, control);
+  const sent = libc().sendmsg(socket, message.header, MSG_DONTWAIT);
+  if (sent < 0) throw systemError("sendmsg");
+  if (Number(sent) !== payload.byteLength) {
+    throw new Error(`sendmsg sent ${sent} of ${payload.byteLength} bytes`);
+  }
+}
+
+/** A received message: its bytes, and the fd it carried if any. */
+export interface FdMessage {
+  payload: Uint8Array<ArrayBuffer>;
+  fd: number | undefined;
+}
+
+/**
+ * Waits (off the JS thread) for one message on a SEQPACKET socket.
+ * Resolves `null` when the other end has closed. Received fds are
+ * close-on-exec.
+ */
+export async function receiveWithFd(socket: number, maxBytes = 65536): Promise<FdMessage | null> {
+  const payload = new Uint8Array(maxBytes);
+  const control = new Uint8Array(CMSG_SPACE_FD);
+  const message = messageHeader(payload, control);
+  // errno of a nonblocking call belongs to a pool thread and cannot be read
+  // here. EINTR is the one failure a healthy pair can see: retry a few times.
+  let received = -1;
+  for (let attempt = 0; attempt < 3 && received < 0; attempt++) {
+    received = Number(await libc().recvmsg(socket, message.header, MSG_CMSG_CLOEXEC));
+  }
+  if (received < 0) throw new Error(`recvmsg failed on control socket ${socket}`);
+  if (received === 0) return null;
+  const controlLength = Number(message.view.getBigUint64(40, true));
+  const cmsg = new DataView(control.buffer);
+  let fd: number | undefined;
+  if (
+    controlLength >= CMSG_HEADER + 4 && cmsg.getInt32(8, true) === SOL_SOCKET &&
+    cmsg.getInt32(12, true) === SCM_RIGHTS
+  ) {
+    fd = cmsg.getInt32(16, true);
+  }
+  return { payload: payload.slice(0, received), fd };
+}

@@ -1,0 +1,119 @@
+import assert from "node:assert/strict";
+import {
+  closeFd,
+  encodeSockaddr,
+  nameOf,
+  openConnectedUdpSocket,
+  openSocketPair,
+  receiveWithFd,
+  sendDatagram,
+  sendWithFd,
+} from "./socket.ts";
+
+/** A UDP socket closed by `using`. */
+function udpSocket(options: Deno.UdpListenOptions & { transport: "udp" }) {
+  const conn = Deno.listenDatagram(options);
+  return Object.assign(conn, { [Symbol.dispose]: () => conn.close() });
+}
+
+Deno.test("encodeSockaddr() and nameOf() round-trip as getnameinfo prints them", async (t) => {
+  const cases = [
+    {
+      endpoint: { hostname: "127.0.0.1", port: 9000 },
+      family: undefined,
+      name: "127.0.0.1",
+      size: 16,
+    },
+    { endpoint: { hostname: "::1", port: 1 }, family: undefined, name: "::1", size: 28 },
+    {
+      endpoint: { hostname: "[2001:db8::1]", port: 65535 },
+      family: undefined,
+      name: "2001:db8::1",
+      size: 28,
+    },
+    {
+      endpoint: { hostname: "127.0.0.1", port: 5000 },
+      family: 10,
+      name: "::ffff:127.0.0.1",
+      size: 28,
+    },
+    {
+      endpoint: { hostname: "::ffff:10.1.2.3", port: 5000 },
+      family: undefined,
+      name: "::ffff:10.1.2.3",
+      size: 28,
+    },
+  ];
+  for (const { endpoint, family, name, size } of cases) {
+    await t.step(`${endpoint.hostname} (family ${family ?? "auto"})`, () => {
+      const sockaddr = encodeSockaddr(endpoint, family);
+      assert.equal(sockaddr.byteLength, size);
+      assert.deepEqual(nameOf(sockaddr), { hostname: name, port: endpoint.port });
+    });
+  }
+});
+
+Deno.test("encodeSockaddr() rejects a hostname that is not an IP address", () => {
+  assert.throws(
+    () => encodeSockaddr({ hostname: "example.com", port: 1 }),
+    /Cannot parse IP address "example.com"/,
+  );
+});
+
+Deno.test("sendWithFd() carries a working socket and its payload to the other end", async () => {
+  const [a, b] = openSocketPair();
+  using receiver = udpSocket({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const port = (receiver.addr as Deno.NetAddr).port;
+  const udp = openConnectedUdpSocket({ hostname: "127.0.0.1", port: 0 }, {
+    hostname: "127.0.0.1",
+    port,
+  });
+  try {
+    sendWithFd(a, new TextEncoder().encode('{"hello":1}'), udp);
+    const message = await receiveWithFd(b);
+    assert.ok(message !== null && message.fd !== undefined);
+    assert.equal(new TextDecoder().decode(message.payload), '{"hello":1}');
+    assert.notEqual(message.fd, udp, "the receiver gets its own descriptor");
+    sendDatagram(message.fd, new Uint8Array([1, 2, 3]));
+    const [bytes] = await receiver.receive();
+    assert.deepEqual([...bytes], [1, 2, 3]);
+    closeFd(message.fd);
+  } finally {
+    closeFd(udp);
+    closeFd(a);
+    closeFd(b);
+  }
+});
+
+Deno.test("receiveWithFd() resolves null once the other end is closed", async () => {
+  const [a, b] = openSocketPair();
+  closeFd(a);
+  assert.equal(await receiveWithFd(b), null);
+  closeFd(b);
+});
+
+Deno.test("a connected socket on the listening port takes over that peer's datagrams", async () => {
+  using listening = udpSocket({
+    transport: "udp",
+    hostname: "127.0.0.1",
+    port: 0,
+    reuseAddress: true,
+  });
+  const local = listening.addr as Deno.NetAddr;
+  using peer = udpSocket({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  using other = udpSocket({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const connected = openConnectedUdpSocket(local, peer.addr as Deno.NetAddr);
+  try {
+    // The connected socket sends from the public port...
+    sendDatagram(connected, new Uint8Array([7]));
+    const [, from] = await peer.receive();
+    assert.equal((from as Deno.NetAddr).port, local.port);
+    // ...and another peer still reaches the listening socket.
+    await other.send(new Uint8Array([9]), local);
+    const [bytes, sender] = await listening.receive();
+    assert.deepEqual([...bytes], [9]);
+    assert.equal((sender as Deno.NetAddr).port, (other.addr as Deno.NetAddr).port);
+  } finally {
+    closeFd(connected);
+  }
+});

@@ -1,0 +1,237 @@
+/**
+ * A thin, typed handle over one libsrt socket, and over an SRT epoll set.
+ *
+ * @module
+ */
+
+import {
+  lastSrtError,
+  libsrt,
+  rejectReasonText,
+  SRT_EPOLL_ERR,
+  SRT_ERROR,
+  SRT_INVALID_SOCK,
+  SrtErrno,
+  SrtError,
+  SrtOption,
+  SrtState,
+  unwrap,
+} from "./libsrt.ts";
+import {
+  defaultMessageControl,
+  readTraceStats,
+  SRT_EPOLL_EVENT_SIZE,
+  SRT_TRACEBSTATS_SIZE,
+  type TraceStats,
+} from "./structs.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function int32(value: number): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(new Int32Array([value]).buffer);
+}
+
+/** One SRT socket. `close()` is safe to call more than once. */
+export class SrtSocket {
+  #id: number;
+  #closed = false;
+  #messageControl = defaultMessageControl();
+  #stats = new Uint8Array(SRT_TRACEBSTATS_SIZE);
+
+  private constructor(id: number) {
+    this.#id = id;
+  }
+
+  /** A new socket (libsrt must be started). */
+  static create(): SrtSocket {
+    const id = libsrt().srt_create_socket();
+    if (id === SRT_INVALID_SOCK) throw lastSrtError("srt_create_socket");
+    return new SrtSocket(id);
+  }
+
+  get id(): number {
+    return this.#id;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** SRT_SOCKSTATUS; NONEXIST once closed. */
+  get state(): number {
+    return this.#closed ? SrtState.NONEXIST : libsrt().srt_getsockstate(this.#id);
+  }
+
+  /** The reason libsrt gives for a rejected connection (SRT_REJ_* or a 1000+ code). */
+  get rejectReason(): number {
+    return libsrt().srt_getrejectreason(this.#id);
+  }
+
+  get rejectReasonText(): string {
+    return rejectReasonText(this.rejectReason);
+  }
+
+  setInt(option: number, value: number, name = `option ${option}`): void {
+    unwrap(`srt_setsockflag(${name})`, libsrt().srt_setsockflag(this.#id, option, int32(value), 4));
+  }
+
+  setBoolean(option: number, value: boolean, name?: string): void {
+    this.setInt(option, value ? 1 : 0, name);
+  }
+
+  setString(option: number, value: string, name = `option ${option}`): void {
+    const bytes = encoder.encode(value);
+    unwrap(
+      `srt_setsockflag(${name})`,
+      libsrt().srt_setsockflag(this.#id, option, bytes, bytes.byteLength),
+    );
+  }
+
+  getInt(option: number, name = `option ${option}`): number {
+    const value = new Int32Array(1);
+    const length = new Int32Array([4]);
+    unwrap(
+      `srt_getsockflag(${name})`,
+      libsrt().srt_getsockflag(
+        this.#id,
+        option,
+        new Uint8Array(value.buffer),
+        new Uint8Array(length.buffer),
+      ),
+    );
+    return value[0]!;
+  }
+
+  getString(option: number, capacity = 1024, name = `option ${option}`): string {
+    const value = new Uint8Array(capacity);
+    const length = new Int32Array([capacity]);
+    unwrap(
+      `srt_getsockflag(${name})`,
+      libsrt().srt_getsockflag(this.#id, option, value, new Uint8Array(length.buffer)),
+    );
+    return decoder.decode(value.subarray(0, length[0]!));
+  }
+
+  /** Takes over an existing UDP socket (libsrt closes it with this socket). */
+  bindAcquire(udpFd: number): void {
+    unwrap("srt_bind_acquire", libsrt().srt_bind_acquire(this.#id, udpFd));
+  }
+
+  bind(sockaddr: Uint8Array<ArrayBuffer>): void {
+    unwrap("srt_bind", libsrt().srt_bind(this.#id, sockaddr, sockaddr.byteLength));
+  }
+
+  listen(backlog: number): void {
+    unwrap("srt_listen", libsrt().srt_listen(this.#id, backlog));
+  }
+
+  /** Accepts a pending connection; `undefined` when none is ready (non-blocking listener). */
+  accept(): SrtSocket | undefined {
+    const id = libsrt().srt_accept(this.#id, null, null);
+    if (id !== SRT_INVALID_SOCK) return new SrtSocket(id);
+    const error = lastSrtError("srt_accept");
+    if (error.code === SrtErrno.EASYNCRCV) return undefined;
+    throw error;
+  }
+
+  /** Starts connecting (or completes, on a blocking socket). */
+  connect(sockaddr: Uint8Array<ArrayBuffer>): void {
+    unwrap("srt_connect", libsrt().srt_connect(this.#id, sockaddr, sockaddr.byteLength));
+  }
+
+  /**
+   * Receives one message without blocking: its length, or 0 when nothing is
+   * ready (RCVSYN must be off). Throws on a broken connection.
+   */
+  receive(buffer: Uint8Array<ArrayBuffer>): number {
+    const received = libsrt().srt_recvmsg2(
+      this.#id,
+      buffer,
+      buffer.byteLength,
+      this.#messageControl,
+    );
+    if (received !== SRT_ERROR) return received;
+    const error = lastSrtError("srt_recvmsg2");
+    if (error.code === SrtErrno.EASYNCRCV) return 0;
+    throw error;
+  }
+
+  /** Sends one message; false when the send buffer is full (SNDSYN off). */
+  send(message: Uint8Array<ArrayBuffer>): boolean {
+    const sent = libsrt().srt_sendmsg2(
+      this.#id,
+      message,
+      message.byteLength,
+      this.#messageControl,
+    );
+    if (sent !== SRT_ERROR) return true;
+    const error = lastSrtError("srt_sendmsg2");
+    if (error.code === SrtErrno.EASYNCSND) return false;
+    throw error;
+  }
+
+  /** Cumulative link statistics (srt_bstats without clearing). */
+  stats(): TraceStats {
+    unwrap("srt_bstats", libsrt().srt_bstats(this.#id, this.#stats, 0));
+    return readTraceStats(this.#stats);
+  }
+
+  /** Closes the socket; a connected peer is sent a shutdown. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    libsrt().srt_close(this.#id);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** An SRT epoll set; `wait()` blocks off the JS thread. */
+export class SrtEpoll {
+  #id: number;
+  #released = false;
+  #events = new Uint8Array(SRT_EPOLL_EVENT_SIZE * 8);
+
+  constructor() {
+    this.#id = unwrap("srt_epoll_create", libsrt().srt_epoll_create());
+  }
+
+  add(socket: SrtSocket, events: number): void {
+    unwrap("srt_epoll_add_usock", libsrt().srt_epoll_add_usock(this.#id, socket.id, int32(events)));
+  }
+
+  remove(socket: SrtSocket): void {
+    libsrt().srt_epoll_remove_usock(this.#id, socket.id);
+  }
+
+  /**
+   * Waits up to `timeoutMs` for an event: the number of ready sockets, 0 on
+   * timeout. Errors are not readable after a pool-thread call; a negative
+   * result other than a timeout means the set is unusable.
+   */
+  async wait(timeoutMs: number): Promise<number> {
+    const ready = await libsrt().srt_epoll_uwait(this.#id, this.#events, 8, BigInt(timeoutMs));
+    return Math.max(ready, 0);
+  }
+
+  /** Whether the last wait reported an error on any socket. */
+  get sawError(): boolean {
+    const view = new DataView(this.#events.buffer);
+    return (view.getInt32(4, true) & SRT_EPOLL_ERR) !== 0;
+  }
+
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    libsrt().srt_epoll_release(this.#id);
+  }
+
+  [Symbol.dispose](): void {
+    this.release();
+  }
+}
+
+export { SrtError, SrtOption, SrtState };

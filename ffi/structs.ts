@@ -1,0 +1,73 @@
+/**
+ * libsrt's C structs as fixed-size buffers with their x86_64 layout.
+ * `ffi/structs_test.ts` checks sizes and offsets against the installed
+ * `srt.h`, so a libsrt build with another layout fails loudly.
+ *
+ * @module
+ */
+
+/**
+ * `SRT_MSGCTRL`, 48 bytes: flags i32@0, msgttl i32@4, inorder i32@8,
+ * boundary i32@12, srctime i64@16, pktseq i32@24, msgno i32@28,
+ * grpdata ptr@32, grpdata_size u64@40.
+ */
+export const SRT_MSGCTRL_SIZE = 48;
+
+/** A `SRT_MSGCTRL` holding libsrt's defaults (srt_msgctrl_default). */
+export function defaultMessageControl(): Uint8Array<ArrayBuffer> {
+  const bytes = new Uint8Array(SRT_MSGCTRL_SIZE);
+  const view = new DataView(bytes.buffer);
+  view.setInt32(4, -1, true); // msgttl: no TTL
+  view.setInt32(24, -1, true); // pktseq: unknown
+  view.setInt32(28, -1, true); // msgno: unknown
+  return bytes;
+}
+
+/** `SRT_EPOLL_EVENT`, 8 bytes: fd i32@0, events i32@4. */
+export const SRT_EPOLL_EVENT_SIZE = 8;
+
+/** `SRT_TRACEBSTATS`, 496 bytes; the offsets of the fields Atoll reads. */
+export const SRT_TRACEBSTATS_SIZE = 496;
+
+export const TRACEBSTATS_FIELDS = {
+  msTimeStamp: { offset: 0, type: "i64" },
+  pktSentTotal: { offset: 8, type: "i64" },
+  pktRecvTotal: { offset: 16, type: "i64" },
+  pktSndLossTotal: { offset: 24, type: "i32" },
+  pktRcvLossTotal: { offset: 28, type: "i32" },
+  pktRetransTotal: { offset: 32, type: "i32" },
+  pktSndDropTotal: { offset: 64, type: "i32" },
+  pktRcvDropTotal: { offset: 68, type: "i32" },
+  byteSentTotal: { offset: 80, type: "u64" },
+  byteRecvTotal: { offset: 88, type: "u64" },
+  mbpsSendRate: { offset: 184, type: "f64" },
+  mbpsRecvRate: { offset: 192, type: "f64" },
+  pktRcvBelated: { offset: 224, type: "i64" },
+  msRTT: { offset: 328, type: "f64" },
+  mbpsBandwidth: { offset: 336, type: "f64" },
+  byteAvailSndBuf: { offset: 344, type: "i32" },
+  byteAvailRcvBuf: { offset: 348, type: "i32" },
+  pktSndBuf: { offset: 364, type: "i32" },
+  msSndBuf: { offset: 372, type: "i32" },
+  pktRcvBuf: { offset: 380, type: "i32" },
+  msRcvBuf: { offset: 388, type: "i32" },
+  msRcvTsbPdDelay: { offset: 392, type: "i32" },
+} as const satisfies Record<string, { offset: number; type: "i32" | "i64" | "u64" | "f64" }>;
+
+export type TraceStats = { -readonly [K in keyof typeof TRACEBSTATS_FIELDS]: number };
+
+/** Reads every field of {@link TRACEBSTATS_FIELDS} from a filled `SRT_TRACEBSTATS`. */
+export function readTraceStats(bytes: Uint8Array<ArrayBuffer>): TraceStats {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out: Partial<TraceStats> = {};
+  for (const [name, { offset, type }] of Object.entries(TRACEBSTATS_FIELDS)) {
+    out[name as keyof TraceStats] = type === "i32"
+      ? view.getInt32(offset, true)
+      : type === "f64"
+      ? view.getFloat64(offset, true)
+      : type === "i64"
+      ? Number(view.getBigInt64(offset, true))
+      : Number(view.getBigUint64(offset, true));
+  }
+  return out as TraceStats;
+}

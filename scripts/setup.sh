@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what Atoll needs on Debian/Ubuntu, then Deno from npm into ./node_modules.
+#   scripts/setup.sh          runtime: libsrt
+#   scripts/setup.sh --test   also the test peers and tools: ffmpeg, srt-tools, libsrt headers, a C compiler
+# Idempotent: installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(libsrt1.5-openssl)
+if [[ "${1:-}" == "--test" ]]; then
+  packages+=(ffmpeg srt-tools libsrt-openssl-dev gcc libc6-dev)
+fi
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  sudo=""
+  if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+  echo "setup: installing ${missing[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [[ ! -x node_modules/.bin/deno ]]; then
+  echo "setup: installing Deno from npm" >&2
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+node_modules/.bin/deno --version | head -1 >&2
