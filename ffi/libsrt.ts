@@ -112,7 +112,7 @@ export function libsrt(): LibSrt {
     }
   }
   const hint = override
-    ? "check the path in ATOLL_LIBSRT"
+    ? `check the path in ATOLL_LIBSRT, or unset it and install ${LIBSRT_PACKAGE}`
     : `install it (Debian/Ubuntu: apt-get install ${LIBSRT_PACKAGE}) or set ATOLL_LIBSRT to its path`;
   throw new LibSrtNotFoundError(
     `Cannot load libsrt: ${hint} (tried ${failures.join("; ")})`,

@@ -132,6 +132,23 @@ export function setCloseOnExec(fd: number, closeOnExec: boolean): void {
   check("fcntl(F_SETFD)", libc().fcntl(fd, F_SETFD, next));
 }
 
+/**
+ * Marks every open fd above stderr close-on-exec, so that whatever this
+ * process inherited from its own parent (a shell's pipes, a supervisor's
+ * sockets) is not passed on to its children.
+ */
+export function closeOnExecAbove(lowestFd = 3): void {
+  for (const entry of Deno.readDirSync("/proc/self/fd")) {
+    const fd = Number(entry.name);
+    if (fd < lowestFd) continue;
+    try {
+      setCloseOnExec(fd, true);
+    } catch {
+      // The directory listing's own fd, closed by now.
+    }
+  }
+}
+
 export function closeFd(fd: number): void {
   check("close", libc().close(fd));
 }

@@ -1,0 +1,55 @@
+/**
+ * Atoll's command line: `deno run -A main.ts [options]`, or the compiled
+ * binary. Parses arguments, starts the server, and turns SIGINT/SIGTERM into
+ * a graceful shutdown. Everything else lives in src/.
+ *
+ * @module
+ */
+
+import { CHILD_SUBCOMMAND } from "./src/child_command.ts";
+import { parseCommandLine, UsageError } from "./src/cli.ts";
+import { setupLogging } from "./src/log.ts";
+import { AtollServer, StartupError } from "./src/server.ts";
+import denoJson from "./deno.json" with { type: "json" };
+
+/** Exit code for anything the user can fix: bad flags, port in use, libsrt missing. */
+const EXIT_USAGE = 2;
+
+async function main(args: string[]): Promise<number> {
+  if (args[0] === CHILD_SUBCOMMAND) {
+    // The compiled binary re-executing itself as a peer child.
+    const { runPeerProcess } = await import("./src/peer_process.ts");
+    return await runPeerProcess(args.slice(1));
+  }
+  let commandLine;
+  try {
+    commandLine = parseCommandLine(args, denoJson.version, Deno.env);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`atoll: ${error.message} (see --help)`);
+    return EXIT_USAGE;
+  }
+  if (commandLine.kind !== "serve") {
+    console.log(commandLine.text);
+    return 0;
+  }
+  const { options } = commandLine;
+  await setupLogging(options.logLevel, options.logFormat);
+  let server: AtollServer;
+  try {
+    server = await AtollServer.start(options);
+  } catch (error) {
+    if (!(error instanceof StartupError)) throw error;
+    console.error(`atoll: ${error.message}`);
+    return EXIT_USAGE;
+  }
+  const stop = () => void server.shutdown();
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  await server.finished;
+  Deno.removeSignalListener("SIGINT", stop);
+  Deno.removeSignalListener("SIGTERM", stop);
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,84 @@
+/**
+ * The fast-path induction response (DESIGN.md, "Fast path").
+ *
+ * A child that has just been handed a caller's connection answers the
+ * caller's induction itself instead of waiting for the retransmission that
+ * libsrt would answer (250 ms to 1 s later). The answer must be exactly what
+ * libsrt would have sent, SYN cookie included, so this depends on libsrt
+ * internals: it is only used with {@link FAST_HANDSHAKE_VERSIONS}.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { classifyDatagram, HANDSHAKE_LENGTH } from "./classify.ts";
+
+/** `srt_getversion()` values whose induction response and SYN cookie match this module. */
+export const FAST_HANDSHAKE_VERSIONS: readonly number[] = Object.freeze([
+  0x010501,
+  0x010502,
+  0x010503,
+  0x010504,
+]);
+
+/** The SRT magic libsrt puts in the extension field of its induction response. */
+const SRT_MAGIC = 0x4a17;
+/** The handshake version a listener answers an HSv5-capable caller with. */
+const LISTENER_VERSION = 5;
+
+const DESTINATION_SOCKET_ID_OFFSET = 12; // w3
+const VERSION_OFFSET = 16; // w4
+const EXTENSION_OFFSET = 20; // w5: encryption (16 bits) + extension (16 bits)
+const SOCKET_ID_OFFSET = 40; // w10
+const COOKIE_OFFSET = 44; // w11
+
+/**
+ * libsrt 1.5.x SYN cookie: first 4 bytes of MD5("<host>:<port>:<minutes>") read as little-endian int32.
+ *
+ * `host` and `port` are the peer's numeric address as `getnameinfo` prints
+ * it; `minutes` counts whole minutes since the listener's bind (0 for a
+ * child that has just bound). Returns a signed int32, as libsrt keeps it.
+ */
+export function synCookie(host: string, port: number, minutes: number): number {
+  const digest = createHash("md5").update(`${host}:${port}:${minutes}`).digest();
+  return digest.readInt32LE(0);
+}
+
+/** What the induction response carries besides the caller's own fields. */
+export interface InductionResponseOptions {
+  /** The SYN cookie, from {@link synCookie}. */
+  cookie: number;
+  /** The key length the listener advertises: 0 without a passphrase. */
+  pbkeylen: 0 | 16 | 24 | 32;
+}
+
+/**
+ * Builds the listener's answer to a caller's induction.
+ *
+ * The answer is the first 64 bytes of the induction with w3 set to the
+ * caller's socket id, w4 to version 5, w5 to the SRT magic and key length,
+ * and w11 to the cookie.
+ *
+ * @throws {RangeError} when `induction` is not a 64-byte (or longer) induction
+ */
+export function buildInductionResponse(
+  induction: Uint8Array,
+  options: InductionResponseOptions,
+): Uint8Array {
+  if (induction.length < HANDSHAKE_LENGTH) {
+    throw new RangeError(
+      `Cannot build induction response: expected a ${HANDSHAKE_LENGTH}-byte induction, got ${induction.length} bytes`,
+    );
+  }
+  const kind = classifyDatagram(induction).kind;
+  if (kind !== "induction") {
+    throw new RangeError(`Cannot build induction response: expected an induction, got ${kind}`);
+  }
+  const response = induction.slice(0, HANDSHAKE_LENGTH);
+  const view = new DataView(response.buffer);
+  view.setUint32(DESTINATION_SOCKET_ID_OFFSET, view.getUint32(SOCKET_ID_OFFSET));
+  view.setUint32(VERSION_OFFSET, LISTENER_VERSION);
+  view.setUint32(EXTENSION_OFFSET, (SRT_MAGIC | ((options.pbkeylen / 8) << 16)) >>> 0);
+  view.setInt32(COOKIE_OFFSET, options.cookie | 0);
+  return response;
+}

@@ -1,0 +1,70 @@
+/**
+ * The HTTP API: health and the live connection list.
+ *
+ * @module
+ */
+
+import type { AtollServer } from "./server.ts";
+import { formatHostPort, type HostPort } from "./options.ts";
+import { StartupError } from "./startup_error.ts";
+
+function json(body: unknown, status = 200): Response {
+  return new Response(`${JSON.stringify(body, null, 2)}\n`, {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8" },
+  });
+}
+
+function notFound(path: string): Response {
+  return json({ error: `No such endpoint: ${path}` }, 404);
+}
+
+/** Routes one request. */
+export function handleRequest(server: AtollServer, request: Request): Response {
+  const { pathname } = new URL(request.url);
+  if (request.method !== "GET" && request.method !== "HEAD") {
+    return json({ error: `Method ${request.method} not allowed on ${pathname}` }, 405);
+  }
+  switch (pathname) {
+    case "/healthz":
+      return server.healthy
+        ? new Response("ok\n", { headers: { "content-type": "text/plain" } })
+        : new Response("stopping\n", { status: 503, headers: { "content-type": "text/plain" } });
+    case "/api/connections":
+      return json(server.connections());
+    case "/api/stats":
+      return json({
+        srtVersion: server.srtVersion,
+        fastHandshake: server.fastHandshake,
+        idleChildren: server.idleChildren.length,
+        connections: server.connections().length,
+        ...server.counters,
+      });
+    default:
+      return notFound(pathname);
+  }
+}
+
+/** Starts the HTTP server; throws StartupError when the address cannot be bound. */
+export function serveHttp(
+  server: AtollServer,
+  address: HostPort,
+): Deno.HttpServer<Deno.NetAddr> {
+  let http: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    http = Deno.serve({
+      hostname: address.hostname,
+      port: address.port,
+      onListen: () => {},
+      onError: (error) => json({ error: String(error) }, 500),
+    }, (request) => handleRequest(server, request));
+  } catch (error) {
+    const reason = error instanceof Deno.errors.AddrInUse
+      ? "address already in use"
+      : error instanceof Error
+      ? error.message
+      : String(error);
+    throw new StartupError(`Cannot listen for HTTP on ${formatHostPort(address)}: ${reason}`);
+  }
+  return http;
+}

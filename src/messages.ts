@@ -1,0 +1,206 @@
+/**
+ * Messages between the main process and a peer child.
+ *
+ * Three channels, each for what it does best:
+ * - the Unix socket pair carries one {@link Assignment} with the connected
+ *   UDP socket attached (SCM_RIGHTS), so a child started ahead of time can
+ *   be handed a connection later;
+ * - the child's stdin carries {@link ParentMessage}s, one JSON object a line;
+ * - the child's stdout carries {@link ChildMessage}s, one JSON object a line.
+ *
+ * Everything that crosses is validated where it arrives.
+ *
+ * @module
+ */
+
+export interface Endpoint {
+  hostname: string;
+  port: number;
+}
+
+/** How a child sets up its libsrt listener; from the server's options. */
+export interface PeerSettings {
+  latencyMs: number;
+  passphrase?: string;
+  pbkeylen: 0 | 16 | 24 | 32;
+  idleTimeoutMs: number;
+  handshakeTimeoutMs: number;
+  /** Send the induction response from the child (see DESIGN.md). */
+  fastHandshake: boolean;
+}
+
+/** The one connection a child serves, sent with its UDP socket. */
+export interface Assignment {
+  type: "assign";
+  connectionId: string;
+  /** The public address the socket is bound to. */
+  local: Endpoint;
+  peer: Endpoint;
+  /** The caller's first handshake datagram, hex. */
+  handshake: string;
+  rendezvous: boolean;
+  settings: PeerSettings;
+}
+
+/** Parent → child, on stdin. */
+export type ParentMessage = { type: "shutdown" };
+
+/** Link statistics a child reports (from srt_bstats). */
+export interface LinkStats {
+  bytesReceived: number;
+  bytesSent: number;
+  packetsReceived: number;
+  packetsSent: number;
+  packetsLost: number;
+  packetsRetransmitted: number;
+  packetsDropped: number;
+  rttMs: number;
+  mbpsReceiveRate: number;
+  mbpsSendRate: number;
+}
+
+export type StreamMode = "publish" | "play";
+
+/** Why a connection ended. */
+export type CloseReason =
+  | "peer-closed"
+  | "broken"
+  | "handshake-timeout"
+  | "shutdown"
+  | "error";
+
+export const CLOSE_REASONS: readonly CloseReason[] = [
+  "peer-closed",
+  "broken",
+  "handshake-timeout",
+  "shutdown",
+  "error",
+];
+
+export type LogLevelName = "debug" | "info" | "warning" | "error";
+
+/** Child → parent, on stdout. */
+export type ChildMessage =
+  | { type: "ready"; srtVersion: number }
+  | {
+    type: "connected";
+    streamId: string;
+    mode: StreamMode;
+    encrypted: boolean;
+    /** From the child receiving the connection to libsrt accepting it. */
+    handshakeMs: number;
+  }
+  | { type: "stats"; stats: LinkStats }
+  | { type: "log"; level: LogLevelName; message: string }
+  | { type: "closed"; reason: CloseReason; detail: string; stats: LinkStats | null }
+  | { type: "self-test"; passed: boolean; setupMs: number; detail: string };
+
+const LINK_STATS_KEYS = [
+  "bytesReceived",
+  "bytesSent",
+  "packetsReceived",
+  "packetsSent",
+  "packetsLost",
+  "packetsRetransmitted",
+  "packetsDropped",
+  "rttMs",
+  "mbpsReceiveRate",
+  "mbpsSendRate",
+] as const satisfies readonly (keyof LinkStats)[];
+
+export function emptyLinkStats(): LinkStats {
+  return Object.fromEntries(LINK_STATS_KEYS.map((key) => [key, 0])) as unknown as LinkStats;
+}
+
+type Json = Record<string, unknown>;
+
+function isObject(value: unknown): value is Json {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function isEndpoint(value: unknown): value is Endpoint {
+  return isObject(value) && typeof value.hostname === "string" &&
+    Number.isInteger(value.port) && (value.port as number) >= 0 && (value.port as number) <= 65535;
+}
+
+function isLinkStats(value: unknown): value is LinkStats {
+  return isObject(value) && LINK_STATS_KEYS.every((key) => Number.isFinite(value[key]));
+}
+
+function isSettings(value: unknown): value is PeerSettings {
+  return isObject(value) && Number.isInteger(value.latencyMs) &&
+    (value.passphrase === undefined || typeof value.passphrase === "string") &&
+    [0, 16, 24, 32].includes(value.pbkeylen as number) &&
+    Number.isInteger(value.idleTimeoutMs) && Number.isInteger(value.handshakeTimeoutMs) &&
+    typeof value.fastHandshake === "boolean";
+}
+
+function parseJson(text: string, what: string): Json {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new TypeError(`Invalid ${what}: not JSON: ${text.slice(0, 80)}`);
+  }
+  if (!isObject(value)) throw new TypeError(`Invalid ${what}: not an object`);
+  return value;
+}
+
+function invalid(what: string, value: Json): TypeError {
+  return new TypeError(`Invalid ${what}: ${JSON.stringify(value).slice(0, 120)}`);
+}
+
+/** Parses one line a child wrote; throws TypeError when it is not a valid message. */
+export function parseChildMessage(line: string): ChildMessage {
+  const value = parseJson(line, "child message");
+  const ok = (() => {
+    switch (value.type) {
+      case "ready":
+        return Number.isInteger(value.srtVersion);
+      case "connected":
+        return typeof value.streamId === "string" &&
+          (value.mode === "publish" || value.mode === "play") &&
+          typeof value.encrypted === "boolean" && Number.isFinite(value.handshakeMs);
+      case "stats":
+        return isLinkStats(value.stats);
+      case "log":
+        return ["debug", "info", "warning", "error"].includes(value.level as string) &&
+          typeof value.message === "string";
+      case "closed":
+        return CLOSE_REASONS.includes(value.reason as CloseReason) &&
+          typeof value.detail === "string" && (value.stats === null || isLinkStats(value.stats));
+      case "self-test":
+        return typeof value.passed === "boolean" && Number.isFinite(value.setupMs) &&
+          typeof value.detail === "string";
+      default:
+        return false;
+    }
+  })();
+  if (!ok) throw invalid("child message", value);
+  return value as ChildMessage;
+}
+
+/** Parses one line the parent wrote; throws TypeError when it is not a valid message. */
+export function parseParentMessage(line: string): ParentMessage {
+  const value = parseJson(line, "parent message");
+  if (value.type !== "shutdown") throw invalid("parent message", value);
+  return { type: "shutdown" };
+}
+
+/** Parses the peer settings a self-test child reads from stdin. */
+export function parsePeerSettings(text: string): PeerSettings {
+  const value = parseJson(text, "peer settings");
+  if (!isSettings(value)) throw invalid("peer settings", value);
+  return value;
+}
+
+/** Parses the assignment payload; throws TypeError when it is not valid. */
+export function parseAssignment(text: string): Assignment {
+  const value = parseJson(text, "assignment");
+  const ok = value.type === "assign" && typeof value.connectionId === "string" &&
+    isEndpoint(value.local) && isEndpoint(value.peer) &&
+    typeof value.handshake === "string" && /^([0-9a-f]{2})*$/.test(value.handshake) &&
+    typeof value.rendezvous === "boolean" && isSettings(value.settings);
+  if (!ok) throw invalid("assignment", value);
+  return value as unknown as Assignment;
+}

@@ -1,0 +1,84 @@
+import assert from "node:assert/strict";
+import {
+  emptyLinkStats,
+  parseAssignment,
+  parseChildMessage,
+  parseParentMessage,
+  parsePeerSettings,
+} from "./messages.ts";
+
+const settings = {
+  latencyMs: 120,
+  pbkeylen: 0,
+  idleTimeoutMs: 5000,
+  handshakeTimeoutMs: 5000,
+  fastHandshake: true,
+};
+
+Deno.test("parseChildMessage() accepts every well-formed report", () => {
+  const stats = emptyLinkStats();
+  const messages = [
+    { type: "ready", srtVersion: 0x010501 },
+    { type: "connected", streamId: "#!::r=a", mode: "play", encrypted: false, handshakeMs: 2.5 },
+    { type: "stats", stats },
+    { type: "log", level: "warning", message: "hi" },
+    { type: "closed", reason: "peer-closed", detail: "bye", stats },
+    { type: "closed", reason: "handshake-timeout", detail: "late", stats: null },
+    { type: "self-test", passed: true, setupMs: 3, detail: "ok" },
+  ];
+  for (const message of messages) {
+    assert.deepEqual(parseChildMessage(JSON.stringify(message)), message);
+  }
+});
+
+Deno.test("parseChildMessage() rejects what a confused or hostile child could write", () => {
+  const lines = [
+    "",
+    "not json",
+    "[]",
+    "null",
+    '{"type":"unknown"}',
+    '{"type":"ready"}',
+    '{"type":"connected","streamId":1,"mode":"play","encrypted":false,"handshakeMs":1}',
+    '{"type":"connected","streamId":"a","mode":"record","encrypted":false,"handshakeMs":1}',
+    '{"type":"stats","stats":{"bytesReceived":"1"}}',
+    '{"type":"log","level":"fatal","message":"x"}',
+    '{"type":"closed","reason":"eaten","detail":"","stats":null}',
+  ];
+  for (const line of lines) assert.throws(() => parseChildMessage(line), TypeError, line);
+});
+
+Deno.test("parseParentMessage() accepts shutdown only", () => {
+  assert.deepEqual(parseParentMessage('{"type":"shutdown"}'), { type: "shutdown" });
+  assert.throws(() => parseParentMessage('{"type":"assign"}'), TypeError);
+});
+
+Deno.test("parseAssignment() checks endpoints, handshake hex and settings", () => {
+  const assignment = {
+    type: "assign",
+    connectionId: "c1",
+    local: { hostname: "0.0.0.0", port: 9000 },
+    peer: { hostname: "127.0.0.1", port: 5000 },
+    handshake: "80000000",
+    rendezvous: false,
+    settings,
+  };
+  assert.deepEqual(parseAssignment(JSON.stringify(assignment)), assignment);
+  for (
+    const broken of [
+      { ...assignment, handshake: "8000000" },
+      { ...assignment, handshake: "zz" },
+      { ...assignment, peer: { hostname: "x", port: 70000 } },
+      { ...assignment, settings: { ...settings, pbkeylen: 8 } },
+      { ...assignment, settings: { ...settings, fastHandshake: "yes" } },
+    ]
+  ) {
+    assert.throws(() => parseAssignment(JSON.stringify(broken)), TypeError);
+  }
+});
+
+Deno.test("parsePeerSettings() keeps an optional passphrase", () => {
+  const withPassphrase = { ...settings, passphrase: "0123456789" };
+  assert.deepEqual(parsePeerSettings(JSON.stringify(withPassphrase)), withPassphrase);
+  assert.throws(() => parsePeerSettings(JSON.stringify({ ...settings, passphrase: 5 })), TypeError);
+});

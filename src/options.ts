@@ -1,0 +1,281 @@
+/**
+ * Server options: their defaults and their validation, in one place for both
+ * the command line and the embedding API.
+ *
+ * Every option has a rule in {@link OPTION_RULES} saying what it accepts, so
+ * the command line can check a flag's text against the same rule and report
+ * it under the flag's name, while {@link resolveOptions} reports it under the
+ * option's name.
+ *
+ * @module
+ */
+
+/** An address to listen on. */
+export interface HostPort {
+  hostname: string;
+  port: number;
+}
+
+/** How much to log. */
+export type LogLevel = "debug" | "info" | "warning" | "error";
+/** How log lines are written. */
+export type LogFormat = "text" | "json";
+
+/** Everything that configures an Atoll server. */
+export interface ServerOptions {
+  /** Where SRT callers connect (UDP). */
+  srtListen: HostPort;
+  /** Where the HTTP API and metrics are served. */
+  httpListen: HostPort;
+  /** Connections open at once, handshakes included. */
+  maxConnections: number;
+  /** Handshakes in progress at once. */
+  maxHandshakes: number;
+  /** Connections open at once from one source IP address. */
+  maxConnectionsPerIp: number;
+  /** New connections per second from one source IP address (token bucket rate). */
+  maxNewConnectionsPerIp: number;
+  /** SRT latency, in milliseconds. */
+  latencyMs: number;
+  /** Encrypts every connection with this passphrase when set: 10 to 79 bytes. */
+  passphrase?: string;
+  /** Key length in bytes; 0 leaves libsrt's default. */
+  pbkeylen: 0 | 16 | 24 | 32;
+  /** A peer silent this long is dropped, in milliseconds. */
+  idleTimeoutMs: number;
+  /** A handshake not done within this long is abandoned, in milliseconds. */
+  handshakeTimeoutMs: number;
+  /** On shutdown, how long connections get to close, in milliseconds. */
+  shutdownTimeoutMs: number;
+  /** Child processes started ahead of time, waiting for a connection. */
+  poolSize: number;
+  /** Whether children answer the caller's induction themselves (DESIGN.md, "Fast path"). */
+  fastHandshake: boolean;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+}
+
+/** The options a server runs with when given none. */
+export const DEFAULT_OPTIONS: Readonly<ServerOptions> = Object.freeze({
+  srtListen: Object.freeze({ hostname: "0.0.0.0", port: 9000 }),
+  httpListen: Object.freeze({ hostname: "127.0.0.1", port: 8080 }),
+  maxConnections: 1000,
+  maxHandshakes: 100,
+  maxConnectionsPerIp: 1000,
+  maxNewConnectionsPerIp: 50,
+  latencyMs: 120,
+  pbkeylen: 0,
+  idleTimeoutMs: 5000,
+  handshakeTimeoutMs: 5000,
+  shutdownTimeoutMs: 5000,
+  poolSize: 2,
+  fastHandshake: true,
+  logLevel: "info",
+  logFormat: "text",
+});
+
+/** What one option accepts. */
+export interface OptionRule {
+  /** The JavaScript type the value must have; any other type is a TypeError. */
+  type: "number" | "string" | "boolean" | "object";
+  /** What is accepted, for error messages: "an integer from 0 to 60000". */
+  expected: string;
+  /** Whether a value of the right type is acceptable; false is a RangeError. */
+  isValid(value: unknown): boolean;
+  /** Whether the value must not appear in messages. */
+  secret?: boolean;
+}
+
+/** Passphrase length limits, in bytes, set by libsrt (SRTO_PASSPHRASE). */
+const PASSPHRASE_MIN_BYTES = 10;
+const PASSPHRASE_MAX_BYTES = 79;
+
+const HOSTNAME = /^[A-Za-z0-9._-]+$/;
+const IPV6_ADDRESS = /^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*$/;
+
+function integerRule(min: number, max: number): OptionRule {
+  return {
+    type: "number",
+    expected: `an integer from ${min} to ${max}`,
+    isValid: (value) =>
+      typeof value === "number" && Number.isInteger(value) && value >= min && value <= max,
+  };
+}
+
+function oneOfRule(type: "number" | "string", values: readonly unknown[]): OptionRule {
+  const shown = values.map((v) => JSON.stringify(v));
+  return {
+    type,
+    expected: `one of ${shown.slice(0, -1).join(", ")} or ${shown.at(-1)}`,
+    isValid: (value) => values.includes(value),
+  };
+}
+
+const HOST_PORT_RULE: OptionRule = {
+  type: "object",
+  expected: "{ hostname, port } with a host name or IP address and a port from 0 to 65535",
+  isValid: (value) => {
+    if (value === null || typeof value !== "object") return false;
+    const { hostname, port } = value as Partial<Record<keyof HostPort, unknown>>;
+    return typeof hostname === "string" && isValidHostname(hostname) && isValidPort(port);
+  },
+};
+
+/** What every option accepts. */
+export const OPTION_RULES: { readonly [K in keyof ServerOptions]-?: OptionRule } = {
+  srtListen: HOST_PORT_RULE,
+  httpListen: HOST_PORT_RULE,
+  maxConnections: integerRule(1, 100_000),
+  maxHandshakes: integerRule(1, 100_000),
+  maxConnectionsPerIp: integerRule(1, 100_000),
+  maxNewConnectionsPerIp: integerRule(1, 100_000),
+  latencyMs: integerRule(0, 60_000),
+  passphrase: {
+    type: "string",
+    expected: `${PASSPHRASE_MIN_BYTES} to ${PASSPHRASE_MAX_BYTES} bytes`,
+    isValid: (value) => {
+      if (typeof value !== "string") return false;
+      const bytes = utf8Length(value);
+      return bytes >= PASSPHRASE_MIN_BYTES && bytes <= PASSPHRASE_MAX_BYTES;
+    },
+    secret: true,
+  },
+  pbkeylen: oneOfRule("number", [0, 16, 24, 32]),
+  idleTimeoutMs: integerRule(1000, 600_000),
+  handshakeTimeoutMs: integerRule(100, 60_000),
+  shutdownTimeoutMs: integerRule(0, 60_000),
+  poolSize: integerRule(0, 64),
+  fastHandshake: { type: "boolean", expected: "true or false", isValid: () => true },
+  logLevel: oneOfRule("string", ["debug", "info", "warning", "error"]),
+  logFormat: oneOfRule("string", ["text", "json"]),
+};
+
+const OPTION_NAMES = Object.keys(OPTION_RULES) as (keyof ServerOptions)[];
+
+/**
+ * Fills in defaults and validates every option.
+ *
+ * An option given as `undefined` takes its default (for `passphrase`: none).
+ * The result is a new object, sharing nothing with `partial`.
+ *
+ * @throws {TypeError} for an unknown option or a value of the wrong type
+ * @throws {RangeError} for a value of the right type out of its range
+ */
+export function resolveOptions(partial: Partial<ServerOptions> = {}): ServerOptions {
+  if (partial === null || typeof partial !== "object") {
+    throw new TypeError(`Invalid options: expected an object, got ${describeValue(partial)}`);
+  }
+  for (const name of Object.keys(partial)) {
+    if (!Object.hasOwn(OPTION_RULES, name)) {
+      throw new TypeError(`Unknown option ${JSON.stringify(name)}`);
+    }
+  }
+  const given = partial as Partial<Record<keyof ServerOptions, unknown>>;
+  for (const name of OPTION_NAMES) {
+    const value = given[name];
+    if (value !== undefined) checkOption(name, value);
+  }
+
+  const options: ServerOptions = {
+    srtListen: copyHostPort(partial.srtListen ?? DEFAULT_OPTIONS.srtListen),
+    httpListen: copyHostPort(partial.httpListen ?? DEFAULT_OPTIONS.httpListen),
+    maxConnections: partial.maxConnections ?? DEFAULT_OPTIONS.maxConnections,
+    maxHandshakes: partial.maxHandshakes ?? DEFAULT_OPTIONS.maxHandshakes,
+    maxConnectionsPerIp: partial.maxConnectionsPerIp ?? DEFAULT_OPTIONS.maxConnectionsPerIp,
+    maxNewConnectionsPerIp: partial.maxNewConnectionsPerIp ??
+      DEFAULT_OPTIONS.maxNewConnectionsPerIp,
+    latencyMs: partial.latencyMs ?? DEFAULT_OPTIONS.latencyMs,
+    pbkeylen: partial.pbkeylen ?? DEFAULT_OPTIONS.pbkeylen,
+    idleTimeoutMs: partial.idleTimeoutMs ?? DEFAULT_OPTIONS.idleTimeoutMs,
+    handshakeTimeoutMs: partial.handshakeTimeoutMs ?? DEFAULT_OPTIONS.handshakeTimeoutMs,
+    shutdownTimeoutMs: partial.shutdownTimeoutMs ?? DEFAULT_OPTIONS.shutdownTimeoutMs,
+    poolSize: partial.poolSize ?? DEFAULT_OPTIONS.poolSize,
+    fastHandshake: partial.fastHandshake ?? DEFAULT_OPTIONS.fastHandshake,
+    logLevel: partial.logLevel ?? DEFAULT_OPTIONS.logLevel,
+    logFormat: partial.logFormat ?? DEFAULT_OPTIONS.logFormat,
+  };
+  if (partial.passphrase !== undefined) options.passphrase = partial.passphrase;
+  return options;
+}
+
+/**
+ * Parses `HOST:PORT`, `[IPV6]:PORT` or `:PORT` (meaning `0.0.0.0:PORT`).
+ *
+ * Port 0 asks the system for a free port.
+ *
+ * @param what how the text is named in the error, e.g. `value for --srt-listen`
+ * @throws {TypeError} when the text is none of these forms
+ */
+export function parseHostPort(text: string, what: string): HostPort {
+  const fail = (): never => {
+    throw new TypeError(
+      `Invalid ${what}: expected HOST:PORT, [IPV6]:PORT or :PORT with a port from 0 to 65535, ` +
+        `got ${JSON.stringify(text)}`,
+    );
+  };
+  const colon = text.lastIndexOf(":");
+  if (colon === -1) return fail();
+  const host = text.slice(0, colon);
+  const portText = text.slice(colon + 1);
+  if (!/^[0-9]{1,5}$/.test(portText)) return fail();
+  const port = Number(portText);
+  if (!isValidPort(port)) return fail();
+
+  if (host === "") return { hostname: "0.0.0.0", port };
+  if (host.startsWith("[") && host.endsWith("]")) {
+    const address = host.slice(1, -1);
+    if (!IPV6_ADDRESS.test(address)) return fail();
+    return { hostname: address, port };
+  }
+  if (!HOSTNAME.test(host)) return fail();
+  return { hostname: host, port };
+}
+
+/** Formats an address as `HOST:PORT`, with IPv6 addresses in brackets. */
+export function formatHostPort(hp: HostPort): string {
+  return hp.hostname.includes(":") ? `[${hp.hostname}]:${hp.port}` : `${hp.hostname}:${hp.port}`;
+}
+
+/**
+ * Describes a value for an error message; a secret is described by its
+ * length only.
+ */
+export function describeValue(value: unknown, secret = false): string {
+  if (typeof value === "string") {
+    return secret ? `a string of ${utf8Length(value)} bytes` : JSON.stringify(value);
+  }
+  if (typeof value === "bigint") return `${value}n`;
+  if (value === null || typeof value !== "object") return String(value);
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+function checkOption(name: keyof ServerOptions, value: unknown): void {
+  const rule = OPTION_RULES[name];
+  const type = value === null ? "null" : typeof value;
+  const rightType = type === rule.type;
+  if (rightType && rule.isValid(value)) return;
+  const message = `Invalid option ${JSON.stringify(name)}: expected ${rule.expected}, got ${
+    describeValue(value, rule.secret)
+  }`;
+  throw rightType ? new RangeError(message) : new TypeError(message);
+}
+
+function copyHostPort(hp: HostPort): HostPort {
+  return { hostname: hp.hostname, port: hp.port };
+}
+
+function isValidHostname(hostname: string): boolean {
+  return hostname.includes(":") ? IPV6_ADDRESS.test(hostname) : HOSTNAME.test(hostname);
+}
+
+function isValidPort(port: unknown): boolean {
+  return typeof port === "number" && Number.isInteger(port) && port >= 0 && port <= 65535;
+}
+
+function utf8Length(text: string): number {
+  return new TextEncoder().encode(text).length;
+}

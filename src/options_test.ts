@@ -1,0 +1,410 @@
+import assert from "node:assert/strict";
+import {
+  DEFAULT_OPTIONS,
+  describeValue,
+  formatHostPort,
+  type HostPort,
+  OPTION_RULES,
+  parseHostPort,
+  resolveOptions,
+  type ServerOptions,
+} from "./options.ts";
+
+Deno.test("DEFAULT_OPTIONS holds the documented defaults", () => {
+  assert.deepEqual(DEFAULT_OPTIONS, {
+    srtListen: { hostname: "0.0.0.0", port: 9000 },
+    httpListen: { hostname: "127.0.0.1", port: 8080 },
+    maxConnections: 1000,
+    maxHandshakes: 100,
+    maxConnectionsPerIp: 1000,
+    maxNewConnectionsPerIp: 50,
+    latencyMs: 120,
+    pbkeylen: 0,
+    idleTimeoutMs: 5000,
+    handshakeTimeoutMs: 5000,
+    shutdownTimeoutMs: 5000,
+    poolSize: 2,
+    fastHandshake: true,
+    logLevel: "info",
+    logFormat: "text",
+  });
+});
+
+Deno.test("DEFAULT_OPTIONS is frozen, addresses included", () => {
+  assert.ok(Object.isFrozen(DEFAULT_OPTIONS));
+  assert.ok(Object.isFrozen(DEFAULT_OPTIONS.srtListen));
+  assert.ok(Object.isFrozen(DEFAULT_OPTIONS.httpListen));
+});
+
+Deno.test("DEFAULT_OPTIONS passes its own rules", () => {
+  assert.deepEqual(resolveOptions(DEFAULT_OPTIONS), DEFAULT_OPTIONS);
+});
+
+Deno.test("resolveOptions() fills every default when given nothing", () => {
+  assert.deepEqual(resolveOptions(), DEFAULT_OPTIONS);
+  assert.deepEqual(resolveOptions({}), DEFAULT_OPTIONS);
+  assert.ok(!("passphrase" in resolveOptions()));
+});
+
+Deno.test("resolveOptions() returns objects that share nothing with its input or the defaults", () => {
+  const srtListen = { hostname: "::", port: 9001 };
+  const options = resolveOptions({ srtListen });
+  assert.notEqual(options.srtListen, srtListen);
+  assert.notEqual(options.httpListen, DEFAULT_OPTIONS.httpListen);
+  options.httpListen.port = 1;
+  assert.equal(DEFAULT_OPTIONS.httpListen.port, 8080);
+});
+
+Deno.test("resolveOptions() treats undefined as not given", () => {
+  const partial = { latencyMs: undefined, passphrase: undefined } as unknown as Partial<
+    ServerOptions
+  >;
+  const options = resolveOptions(partial);
+  assert.deepEqual(options, DEFAULT_OPTIONS);
+  assert.ok(!("passphrase" in options));
+});
+
+const acceptedCases: { name: string; partial: Partial<ServerOptions> }[] = [
+  { name: "an IPv6 SRT address", partial: { srtListen: { hostname: "::", port: 9000 } } },
+  { name: "port 0 (any free port)", partial: { httpListen: { hostname: "::1", port: 0 } } },
+  { name: "port 65535", partial: { srtListen: { hostname: "localhost", port: 65535 } } },
+  { name: "latency 0", partial: { latencyMs: 0 } },
+  { name: "latency 60000", partial: { latencyMs: 60_000 } },
+  { name: "a 10-byte passphrase", partial: { passphrase: "0123456789" } },
+  { name: "a 79-byte passphrase", partial: { passphrase: "p".repeat(79) } },
+  { name: "pbkeylen 16", partial: { passphrase: "0123456789", pbkeylen: 16 } },
+  { name: "pbkeylen 24", partial: { pbkeylen: 24 } },
+  { name: "pbkeylen 32", partial: { pbkeylen: 32 } },
+  { name: "idle timeout 1000", partial: { idleTimeoutMs: 1000 } },
+  { name: "idle timeout 600000", partial: { idleTimeoutMs: 600_000 } },
+  { name: "handshake timeout 100", partial: { handshakeTimeoutMs: 100 } },
+  { name: "shutdown timeout 0", partial: { shutdownTimeoutMs: 0 } },
+  { name: "pool size 0", partial: { poolSize: 0 } },
+  { name: "pool size 64", partial: { poolSize: 64 } },
+  { name: "fast handshake off", partial: { fastHandshake: false } },
+  { name: "log level debug", partial: { logLevel: "debug" } },
+  { name: "log level warning", partial: { logLevel: "warning" } },
+  { name: "JSON logs", partial: { logFormat: "json" } },
+  { name: "one connection at most", partial: { maxConnections: 1, maxHandshakes: 1 } },
+  {
+    name: "per-IP limits",
+    partial: { maxConnectionsPerIp: 5, maxNewConnectionsPerIp: 100_000 },
+  },
+];
+
+for (const { name, partial } of acceptedCases) {
+  Deno.test(`resolveOptions() accepts ${name}`, () => {
+    assert.deepEqual(resolveOptions(partial), { ...DEFAULT_OPTIONS, ...partial });
+  });
+}
+
+const rejectedCases: {
+  name: string;
+  partial: Record<string, unknown>;
+  error: "TypeError" | "RangeError";
+  message: string;
+}[] = [
+  {
+    name: "a negative latency",
+    partial: { latencyMs: -1 },
+    error: "RangeError",
+    message: 'Invalid option "latencyMs": expected an integer from 0 to 60000, got -1',
+  },
+  {
+    name: "a latency over 60000",
+    partial: { latencyMs: 60_001 },
+    error: "RangeError",
+    message: 'Invalid option "latencyMs": expected an integer from 0 to 60000, got 60001',
+  },
+  {
+    name: "a fractional latency",
+    partial: { latencyMs: 1.5 },
+    error: "RangeError",
+    message: 'Invalid option "latencyMs": expected an integer from 0 to 60000, got 1.5',
+  },
+  {
+    name: "a NaN latency",
+    partial: { latencyMs: NaN },
+    error: "RangeError",
+    message: 'Invalid option "latencyMs": expected an integer from 0 to 60000, got NaN',
+  },
+  {
+    name: "a latency given as a string",
+    partial: { latencyMs: "120" },
+    error: "TypeError",
+    message: 'Invalid option "latencyMs": expected an integer from 0 to 60000, got "120"',
+  },
+  {
+    name: "zero connections",
+    partial: { maxConnections: 0 },
+    error: "RangeError",
+    message: 'Invalid option "maxConnections": expected an integer from 1 to 100000, got 0',
+  },
+  {
+    name: "zero handshakes",
+    partial: { maxHandshakes: 0 },
+    error: "RangeError",
+    message: 'Invalid option "maxHandshakes": expected an integer from 1 to 100000, got 0',
+  },
+  {
+    name: "an infinite per-IP connection limit",
+    partial: { maxConnectionsPerIp: Infinity },
+    error: "RangeError",
+    message:
+      'Invalid option "maxConnectionsPerIp": expected an integer from 1 to 100000, got Infinity',
+  },
+  {
+    name: "a zero per-IP rate",
+    partial: { maxNewConnectionsPerIp: 0 },
+    error: "RangeError",
+    message: 'Invalid option "maxNewConnectionsPerIp": expected an integer from 1 to 100000, got 0',
+  },
+  {
+    name: "an idle timeout under 1000",
+    partial: { idleTimeoutMs: 999 },
+    error: "RangeError",
+    message: 'Invalid option "idleTimeoutMs": expected an integer from 1000 to 600000, got 999',
+  },
+  {
+    name: "a handshake timeout under 100",
+    partial: { handshakeTimeoutMs: 99 },
+    error: "RangeError",
+    message: 'Invalid option "handshakeTimeoutMs": expected an integer from 100 to 60000, got 99',
+  },
+  {
+    name: "a negative shutdown timeout",
+    partial: { shutdownTimeoutMs: -5 },
+    error: "RangeError",
+    message: 'Invalid option "shutdownTimeoutMs": expected an integer from 0 to 60000, got -5',
+  },
+  {
+    name: "a pool of 65",
+    partial: { poolSize: 65 },
+    error: "RangeError",
+    message: 'Invalid option "poolSize": expected an integer from 0 to 64, got 65',
+  },
+  {
+    name: "a 9-byte passphrase, without showing it",
+    partial: { passphrase: "123456789" },
+    error: "RangeError",
+    message: 'Invalid option "passphrase": expected 10 to 79 bytes, got a string of 9 bytes',
+  },
+  {
+    name: "an 80-byte passphrase",
+    partial: { passphrase: "p".repeat(80) },
+    error: "RangeError",
+    message: 'Invalid option "passphrase": expected 10 to 79 bytes, got a string of 80 bytes',
+  },
+  {
+    name: "a passphrase of 40 characters but 80 bytes",
+    partial: { passphrase: "é".repeat(40) },
+    error: "RangeError",
+    message: 'Invalid option "passphrase": expected 10 to 79 bytes, got a string of 80 bytes',
+  },
+  {
+    name: "an empty passphrase",
+    partial: { passphrase: "" },
+    error: "RangeError",
+    message: 'Invalid option "passphrase": expected 10 to 79 bytes, got a string of 0 bytes',
+  },
+  {
+    name: "a numeric passphrase",
+    partial: { passphrase: 1234567890 },
+    error: "TypeError",
+    message: 'Invalid option "passphrase": expected 10 to 79 bytes, got 1234567890',
+  },
+  {
+    name: "pbkeylen 8",
+    partial: { pbkeylen: 8 },
+    error: "RangeError",
+    message: 'Invalid option "pbkeylen": expected one of 0, 16, 24 or 32, got 8',
+  },
+  {
+    name: "an unknown log level",
+    partial: { logLevel: "warn" },
+    error: "RangeError",
+    message:
+      'Invalid option "logLevel": expected one of "debug", "info", "warning" or "error", got "warn"',
+  },
+  {
+    name: "an unknown log format",
+    partial: { logFormat: "xml" },
+    error: "RangeError",
+    message: 'Invalid option "logFormat": expected one of "text" or "json", got "xml"',
+  },
+  {
+    name: "fastHandshake given as a string",
+    partial: { fastHandshake: "false" },
+    error: "TypeError",
+    message: 'Invalid option "fastHandshake": expected true or false, got "false"',
+  },
+  {
+    name: "an address given as a string",
+    partial: { srtListen: "0.0.0.0:9000" },
+    error: "TypeError",
+    message: 'Invalid option "srtListen": expected { hostname, port } with a host name or IP ' +
+      'address and a port from 0 to 65535, got "0.0.0.0:9000"',
+  },
+  {
+    name: "a null address",
+    partial: { httpListen: null },
+    error: "TypeError",
+    message: 'Invalid option "httpListen": expected { hostname, port } with a host name or IP ' +
+      "address and a port from 0 to 65535, got null",
+  },
+  {
+    name: "an address with port 65536",
+    partial: { srtListen: { hostname: "0.0.0.0", port: 65536 } },
+    error: "RangeError",
+    message: 'Invalid option "srtListen": expected { hostname, port } with a host name or IP ' +
+      'address and a port from 0 to 65535, got {"hostname":"0.0.0.0","port":65536}',
+  },
+  {
+    name: "an address with an empty hostname",
+    partial: { httpListen: { hostname: "", port: 80 } },
+    error: "RangeError",
+    message: 'Invalid option "httpListen": expected { hostname, port } with a host name or IP ' +
+      'address and a port from 0 to 65535, got {"hostname":"","port":80}',
+  },
+  {
+    name: "an address with a bracketed IPv6 hostname",
+    partial: { srtListen: { hostname: "[::]", port: 9000 } },
+    error: "RangeError",
+    message: 'Invalid option "srtListen": expected { hostname, port } with a host name or IP ' +
+      'address and a port from 0 to 65535, got {"hostname":"[::]","port":9000}',
+  },
+  {
+    name: "an address without a port",
+    partial: { srtListen: { hostname: "0.0.0.0" } },
+    error: "RangeError",
+    message: 'Invalid option "srtListen": expected { hostname, port } with a host name or IP ' +
+      'address and a port from 0 to 65535, got {"hostname":"0.0.0.0"}',
+  },
+  {
+    name: "an unknown option",
+    partial: { latency: 200 },
+    error: "TypeError",
+    message: 'Unknown option "latency"',
+  },
+];
+
+for (const { name, partial, error, message } of rejectedCases) {
+  Deno.test(`resolveOptions() rejects ${name}`, () => {
+    assert.throws(() => resolveOptions(partial as Partial<ServerOptions>), {
+      name: error,
+      message,
+    });
+  });
+}
+
+Deno.test("resolveOptions() rejects options that are not an object", () => {
+  assert.throws(() => resolveOptions(null as unknown as Partial<ServerOptions>), {
+    name: "TypeError",
+    message: "Invalid options: expected an object, got null",
+  });
+});
+
+Deno.test("OPTION_RULES covers every option of DEFAULT_OPTIONS and the passphrase", () => {
+  assert.deepEqual(
+    Object.keys(OPTION_RULES).sort(),
+    [...Object.keys(DEFAULT_OPTIONS), "passphrase"].sort(),
+  );
+});
+
+const hostPortCases: { text: string; expected: HostPort }[] = [
+  { text: "0.0.0.0:9000", expected: { hostname: "0.0.0.0", port: 9000 } },
+  { text: "127.0.0.1:8080", expected: { hostname: "127.0.0.1", port: 8080 } },
+  { text: "localhost:1935", expected: { hostname: "localhost", port: 1935 } },
+  { text: "srt.example.com:443", expected: { hostname: "srt.example.com", port: 443 } },
+  { text: ":9000", expected: { hostname: "0.0.0.0", port: 9000 } },
+  { text: "[::]:9000", expected: { hostname: "::", port: 9000 } },
+  { text: "[::1]:0", expected: { hostname: "::1", port: 0 } },
+  { text: "[2001:db8::1]:65535", expected: { hostname: "2001:db8::1", port: 65535 } },
+  { text: "[::ffff:127.0.0.1]:9000", expected: { hostname: "::ffff:127.0.0.1", port: 9000 } },
+  { text: "0.0.0.0:0", expected: { hostname: "0.0.0.0", port: 0 } },
+];
+
+for (const { text, expected } of hostPortCases) {
+  Deno.test(`parseHostPort() reads ${JSON.stringify(text)}`, () => {
+    assert.deepEqual(parseHostPort(text, "address"), expected);
+  });
+}
+
+const badHostPorts: { name: string; text: string }[] = [
+  { name: "an empty string", text: "" },
+  { name: "a host without a port", text: "localhost" },
+  { name: "a bare port", text: "9000" },
+  { name: "an empty port", text: "localhost:" },
+  { name: "a lone colon", text: ":" },
+  { name: "port 65536", text: "0.0.0.0:65536" },
+  { name: "a six-digit port", text: "0.0.0.0:100000" },
+  { name: "a negative port", text: "0.0.0.0:-1" },
+  { name: "a signed port", text: "0.0.0.0:+80" },
+  { name: "a port with letters", text: "0.0.0.0:80a" },
+  { name: "a port in exponent notation", text: "0.0.0.0:1e3" },
+  { name: "an unbracketed IPv6 address", text: "::1:9000" },
+  { name: "empty brackets", text: "[]:9000" },
+  { name: "brackets around an IPv4 address", text: "[127.0.0.1]:9000" },
+  { name: "an unclosed bracket", text: "[::1:9000" },
+  { name: "a space in the host", text: "my host:9000" },
+  { name: "a URL", text: "srt://0.0.0.0:9000" },
+  { name: "surrounding spaces", text: " 0.0.0.0:9000" },
+];
+
+for (const { name, text } of badHostPorts) {
+  Deno.test(`parseHostPort() rejects ${name}`, () => {
+    assert.throws(() => parseHostPort(text, "value for --srt-listen"), {
+      name: "TypeError",
+      message: "Invalid value for --srt-listen: expected HOST:PORT, [IPV6]:PORT or :PORT " +
+        `with a port from 0 to 65535, got ${JSON.stringify(text)}`,
+    });
+  });
+}
+
+const formatCases: { hp: HostPort; expected: string }[] = [
+  { hp: { hostname: "0.0.0.0", port: 9000 }, expected: "0.0.0.0:9000" },
+  { hp: { hostname: "localhost", port: 0 }, expected: "localhost:0" },
+  { hp: { hostname: "::", port: 9000 }, expected: "[::]:9000" },
+  { hp: { hostname: "::ffff:127.0.0.1", port: 5000 }, expected: "[::ffff:127.0.0.1]:5000" },
+];
+
+for (const { hp, expected } of formatCases) {
+  Deno.test(`formatHostPort() writes ${expected}`, () => {
+    assert.equal(formatHostPort(hp), expected);
+  });
+}
+
+Deno.test("formatHostPort() output is read back by parseHostPort()", () => {
+  for (const { expected } of hostPortCases) {
+    assert.deepEqual(parseHostPort(formatHostPort(expected), "address"), expected);
+  }
+});
+
+const describeCases: { name: string; value: unknown; secret?: boolean; expected: string }[] = [
+  { name: "a string, quoted", value: "abc", expected: '"abc"' },
+  {
+    name: "a secret string by its length",
+    value: "hunter2hunter2",
+    secret: true,
+    expected: "a string of 14 bytes",
+  },
+  { name: "a number", value: -1, expected: "-1" },
+  { name: "undefined", value: undefined, expected: "undefined" },
+  { name: "a bigint", value: 5n, expected: "5n" },
+  { name: "an object as JSON", value: { a: 1 }, expected: '{"a":1}' },
+  {
+    name: "a cyclic object without throwing",
+    value: (() => {
+      const o: Record<string, unknown> = {};
+      o.self = o;
+      return o;
+    })(),
+    expected: "[object Object]",
+  },
+];
+
+for (const { name, value, secret, expected } of describeCases) {
+  Deno.test(`describeValue() shows ${name}`, () => {
+    assert.equal(describeValue(value, secret), expected);
+  });
+}

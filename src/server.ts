@@ -1,0 +1,649 @@
+/**
+ * The main process: owns the public SRT port, classifies every datagram,
+ * hands each new peer's connected UDP socket to a child of its own, keeps a
+ * pool of prestarted children, and serves the HTTP API.
+ *
+ * All state changes happen on this one JS thread: datagrams, child reports
+ * and child exits are events handled here in turn, and {@link PeerTable} is
+ * changed nowhere else.
+ *
+ * @module
+ */
+
+import { closeFd, closeOnExecAbove, openConnectedUdpSocket } from "../ffi/socket.ts";
+import { formatSrtVersion, libsrt } from "../ffi/libsrt.ts";
+import {
+  classifyDatagram,
+  DATAGRAM_KINDS,
+  type DatagramKind,
+  startsConnection,
+} from "./classify.ts";
+import { buildChildCommand, type ChildRuntime } from "./child_command.ts";
+import { FAST_HANDSHAKE_VERSIONS } from "./handshake.ts";
+import { logger } from "./log.ts";
+import {
+  type ChildMessage,
+  type CloseReason,
+  emptyLinkStats,
+  type Endpoint,
+  type LinkStats,
+  type PeerSettings,
+  type StreamMode,
+} from "./messages.ts";
+import { formatHostPort, resolveOptions, type ServerOptions } from "./options.ts";
+import { PeerTable, type Refusal, REFUSALS } from "./peer_table.ts";
+import { SpawnedChild, type SpawnedChildEvents } from "./spawned_child.ts";
+import { serveHttp } from "./http.ts";
+import { StartupError } from "./startup_error.ts";
+
+export { StartupError };
+
+/** One SRT connection as the API shows it. */
+export interface ConnectionInfo {
+  id: string;
+  pid: number;
+  peer: string;
+  streamId: string | null;
+  mode: StreamMode;
+  state: "handshaking" | "connected";
+  encrypted: boolean;
+  startedAt: string;
+  connectedAt: string | null;
+  /** Milliseconds from the child receiving the peer to the accepted SRT connection. */
+  handshakeMs: number | null;
+  bytesReceived: number;
+  bytesSent: number;
+  packetsReceived: number;
+  packetsSent: number;
+  packetsLost: number;
+  packetsRetransmitted: number;
+  packetsDropped: number;
+  rttMs: number;
+}
+
+/** Why a datagram was not turned into a connection. */
+export type DropReason =
+  | "not-connection-start"
+  | "peer-has-child"
+  | "shutting-down"
+  | "handoff-failed"
+  | Refusal;
+
+export const DROP_REASONS: readonly DropReason[] = [
+  "not-connection-start",
+  "peer-has-child",
+  "shutting-down",
+  "handoff-failed",
+  ...REFUSALS,
+];
+
+/** Counters since start, as `GET /api/stats` shows them. */
+export interface ServerCounters {
+  datagrams: Record<DatagramKind, number>;
+  dropped: Record<DropReason, number>;
+  childrenStarted: number;
+  childrenCrashed: number;
+  connectionsAccepted: number;
+  connectionsClosed: Record<CloseReason | "crashed", number>;
+}
+
+interface Connection {
+  id: string;
+  child: SpawnedChild;
+  peer: Endpoint;
+  startedAt: number;
+  connectedAt?: number;
+  handshakeMs?: number;
+  streamId?: string;
+  mode: StreamMode;
+  encrypted: boolean;
+  stats: LinkStats;
+  closed?: { reason: CloseReason; detail: string };
+}
+
+const log = logger("server");
+
+function countersOf<K extends string>(keys: readonly K[]): Record<K, number> {
+  return Object.fromEntries(keys.map((key) => [key, 0])) as Record<K, number>;
+}
+
+/** Source-mode child: this module's sibling workers/peer.ts. */
+const WORKER_URL = new URL("../workers/peer.ts", import.meta.url);
+
+function defaultRuntime(): ChildRuntime {
+  return { execPath: Deno.execPath(), standalone: Deno.build.standalone, workerUrl: WORKER_URL };
+}
+
+export interface StartOptions {
+  /** How children are started; defaults to this process re-executing itself. */
+  runtime?: ChildRuntime;
+}
+
+/** A running Atoll server. Start one with {@link AtollServer.start}. */
+export class AtollServer {
+  readonly options: ServerOptions;
+  readonly srtVersion: number;
+  /** Whether the fast handshake is in use (asked for, known version, self-test passed). */
+  readonly fastHandshake: boolean;
+  readonly counters: ServerCounters = {
+    datagrams: countersOf(DATAGRAM_KINDS),
+    dropped: countersOf(DROP_REASONS),
+    childrenStarted: 0,
+    childrenCrashed: 0,
+    connectionsAccepted: 0,
+    connectionsClosed: countersOf([
+      "peer-closed",
+      "broken",
+      "handshake-timeout",
+      "shutdown",
+      "error",
+      "crashed",
+    ]),
+  };
+  #runtime: ChildRuntime;
+  #udp: Deno.DatagramConn;
+  #http: Deno.HttpServer<Deno.NetAddr> | undefined;
+  #srtAddress: Endpoint;
+  #peers: PeerTable<Connection>;
+  #connectionsByChild = new Map<SpawnedChild, Connection>();
+  #pool: SpawnedChild[] = [];
+  #poolFailures = 0;
+  #poolRefill: ReturnType<typeof setTimeout> | undefined;
+  #stopping = false;
+  #finished: Promise<void>;
+  #receiveLoop: Promise<void>;
+
+  private constructor(
+    options: ServerOptions,
+    srtVersion: number,
+    fastHandshake: boolean,
+    runtime: ChildRuntime,
+    udp: Deno.DatagramConn,
+  ) {
+    this.options = options;
+    this.srtVersion = srtVersion;
+    this.fastHandshake = fastHandshake;
+    this.#runtime = runtime;
+    this.#udp = udp;
+    const addr = udp.addr as Deno.NetAddr;
+    this.#srtAddress = { hostname: addr.hostname, port: addr.port };
+    this.#peers = new PeerTable(options);
+    this.#receiveLoop = this.#receive();
+    let finish!: () => void;
+    this.#finished = new Promise((resolve) => finish = resolve);
+    this.#finish = finish;
+  }
+
+  #finish: () => void;
+
+  /**
+   * Checks libsrt, runs the fast-handshake self-test, binds the SRT and HTTP
+   * ports and prestarts the child pool. Throws {@link StartupError} for
+   * problems a user can fix.
+   */
+  static async start(
+    partial: Partial<ServerOptions> = {},
+    startOptions: StartOptions = {},
+  ): Promise<AtollServer> {
+    const options = resolveOptions(partial);
+    if (Deno.build.os !== "linux") {
+      throw new StartupError(
+        `Atoll runs on Linux only (it shares connected UDP sockets with libsrt), not on ${Deno.build.os}`,
+      );
+    }
+    const runtime = startOptions.runtime ?? defaultRuntime();
+    // Children must inherit nothing but their own control socket.
+    closeOnExecAbove(3);
+    const srtVersion = loadLibsrtVersion();
+    const fastHandshake = await decideFastHandshake(options, srtVersion, runtime);
+    const udp = listenSrt(options);
+    const server = new AtollServer(options, srtVersion, fastHandshake, runtime, udp);
+    try {
+      server.#http = serveHttp(server, options.httpListen);
+    } catch (error) {
+      udp.close();
+      throw error;
+    }
+    server.#fillPool();
+    log.info("SRT listening on {srt}, HTTP on {http}; libsrt {version}, fast handshake {fast}", {
+      srt: formatHostPort(server.srtAddress),
+      http: formatHostPort(server.httpAddress),
+      version: formatSrtVersion(srtVersion),
+      fast: fastHandshake ? "on" : "off",
+    });
+    return server;
+  }
+
+  /** The bound SRT address (the real port when 0 was asked for). */
+  get srtAddress(): Endpoint {
+    return this.#srtAddress;
+  }
+
+  get httpAddress(): Endpoint {
+    const addr = this.#http?.addr;
+    return addr ? { hostname: addr.hostname, port: addr.port } : this.options.httpListen;
+  }
+
+  /** True while the SRT port is bound and the server is not stopping. */
+  get healthy(): boolean {
+    return !this.#stopping;
+  }
+
+  /** Resolves once the server has shut down. */
+  get finished(): Promise<void> {
+    return this.#finished;
+  }
+
+  /** Pids of the prestarted children waiting for a connection. */
+  get idleChildren(): number[] {
+    return this.#pool.map((child) => child.pid);
+  }
+
+  connections(): ConnectionInfo[] {
+    return [...this.#peers.values()].map(({ state, value: c }) => ({
+      id: c.id,
+      pid: c.child.pid,
+      peer: formatHostPort(c.peer),
+      streamId: c.streamId ?? null,
+      mode: c.mode,
+      state,
+      encrypted: c.encrypted,
+      startedAt: new Date(c.startedAt).toISOString(),
+      connectedAt: c.connectedAt === undefined ? null : new Date(c.connectedAt).toISOString(),
+      handshakeMs: c.handshakeMs ?? null,
+      bytesReceived: c.stats.bytesReceived,
+      bytesSent: c.stats.bytesSent,
+      packetsReceived: c.stats.packetsReceived,
+      packetsSent: c.stats.packetsSent,
+      packetsLost: c.stats.packetsLost,
+      packetsRetransmitted: c.stats.packetsRetransmitted,
+      packetsDropped: c.stats.packetsDropped,
+      rttMs: c.stats.rttMs,
+    }));
+  }
+
+  /**
+   * Stops accepting, asks every child to close its connection (peers see a
+   * shutdown, not a timeout), waits up to the shutdown timeout, kills what
+   * remains, then closes the HTTP server.
+   */
+  async shutdown(): Promise<void> {
+    if (this.#stopping) return this.#finished;
+    this.#stopping = true;
+    clearTimeout(this.#poolRefill);
+    this.#udp.close();
+    await this.#receiveLoop;
+    const children = [...this.#pool, ...this.#connectionsByChild.keys()];
+    log.info("Shutting down: closing {count} connection(s)", { count: this.#peers.size });
+    for (const child of children) child.requestShutdown();
+    const all = Promise.all(children.map((child) => child.done));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), this.options.shutdownTimeoutMs);
+    });
+    if (await Promise.race([all, deadline]) === "timeout") {
+      const left = children.filter((child) => !child.exited);
+      log.warning("Killing {count} child(ren) still running after {ms} ms", {
+        count: left.length,
+        ms: this.options.shutdownTimeoutMs,
+      });
+      for (const child of left) child.kill("SIGKILL");
+      await all;
+    }
+    clearTimeout(timer);
+    await this.#http?.shutdown();
+    log.info("Stopped");
+    this.#finish();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.shutdown();
+  }
+
+  async #receive(): Promise<void> {
+    const buffer = new Uint8Array(2048);
+    for (;;) {
+      let bytes: Uint8Array;
+      let from: Deno.Addr;
+      try {
+        [bytes, from] = await this.#udp.receive(buffer);
+      } catch (error) {
+        if (this.#stopping) return;
+        log.error("SRT socket failed: {error}", { error: String(error) });
+        continue;
+      }
+      try {
+        this.#handleDatagram(bytes, from as Deno.NetAddr);
+      } catch (error) {
+        // Nothing a peer sends may stop the server: log and go on.
+        log.error("Datagram from {peer} not handled: {error}", {
+          peer: formatHostPort(from as Deno.NetAddr),
+          error: String(error),
+        });
+      }
+    }
+  }
+
+  #handleDatagram(bytes: Uint8Array, from: Deno.NetAddr): void {
+    const datagram = classifyDatagram(bytes);
+    this.counters.datagrams[datagram.kind]++;
+    if (!startsConnection(datagram)) return this.#drop("not-connection-start");
+    const peer = { hostname: from.hostname, port: from.port };
+    const key = formatHostPort(peer);
+    if (this.#peers.get(key) !== undefined) return this.#drop("peer-has-child");
+    if (this.#stopping) return this.#drop("shutting-down");
+    let admission;
+    try {
+      admission = this.#peers.admit(
+        key,
+        ipOf(peer.hostname),
+        performance.now(),
+        () => this.#handOver(peer, bytes, datagram.kind === "wave-a-hand"),
+      );
+    } catch (error) {
+      log.error("Cannot hand {peer} to a child: {error}", { peer: key, error: String(error) });
+      return this.#drop("handoff-failed");
+    } finally {
+      this.#fillPool();
+    }
+    if (!admission.ok) {
+      log.debug("Refused {peer}: {refusal}", { peer: key, refusal: admission.refusal });
+      return this.#drop(admission.refusal);
+    }
+    const { child, id } = admission.entry.value;
+    log.debug("Peer {peer} handed to child {pid} as connection {id}", {
+      peer: key,
+      pid: child.pid,
+      id,
+    });
+  }
+
+  /**
+   * Gives `peer` its own connected UDP socket and a child to drive it. From
+   * the socket's `connect()` on, the kernel delivers the peer's datagrams to
+   * it, not to the listening socket.
+   */
+  #handOver(peer: Endpoint, handshake: Uint8Array, rendezvous: boolean): Connection {
+    const udpFd = openConnectedUdpSocket(this.#srtAddress, peer);
+    let child: SpawnedChild | undefined;
+    try {
+      child = this.#takeChild();
+      const connection: Connection = {
+        id: crypto.randomUUID(),
+        child,
+        peer,
+        startedAt: Date.now(),
+        mode: "publish",
+        encrypted: false,
+        stats: emptyLinkStats(),
+      };
+      child.assign({
+        type: "assign",
+        connectionId: connection.id,
+        local: this.#srtAddress,
+        peer,
+        handshake: toHex(handshake.subarray(0, 64)),
+        rendezvous,
+        settings: peerSettings(this.options, this.fastHandshake),
+      }, udpFd);
+      this.#connectionsByChild.set(child, connection);
+      return connection;
+    } catch (error) {
+      child?.kill();
+      throw error;
+    } finally {
+      // The child holds its own copy now (or none, on failure).
+      closeFd(udpFd);
+    }
+  }
+
+  #drop(reason: DropReason): void {
+    this.counters.dropped[reason]++;
+  }
+
+  /** An idle prestarted child, or a new one when the pool is empty. */
+  #takeChild(): SpawnedChild {
+    return this.#pool.shift() ?? this.#spawn();
+  }
+
+  #spawn(): SpawnedChild {
+    const child = SpawnedChild.spawn(
+      (controlFd) => buildChildCommand(this.#runtime, ["--control-fd", String(controlFd)]),
+      this.#childEvents,
+    );
+    this.counters.childrenStarted++;
+    return child;
+  }
+
+  /** Tops the pool up to its size, backing off while children die young. */
+  #fillPool(): void {
+    if (this.#stopping || this.#poolRefill !== undefined) return;
+    try {
+      while (this.#pool.length < this.options.poolSize) this.#pool.push(this.#spawn());
+    } catch (error) {
+      log.error("Cannot start a child: {error}", { error: String(error) });
+      this.#schedulePoolRefill();
+    }
+  }
+
+  #schedulePoolRefill(): void {
+    if (this.#stopping || this.#poolRefill !== undefined) return;
+    const delay = Math.min(30_000, 250 * 2 ** Math.min(this.#poolFailures, 7));
+    this.#poolRefill = setTimeout(() => {
+      this.#poolRefill = undefined;
+      this.#fillPool();
+    }, delay);
+  }
+
+  #childEvents: SpawnedChildEvents = {
+    onMessage: (child, message) => this.#onChildMessage(child, message),
+    onOutput: (child, line) => {
+      const connection = this.#connectionsByChild.get(child);
+      log.warning("Child {pid}: {line}", { pid: child.pid, line, connection: connection?.id });
+    },
+    onExit: (child, status) => this.#onChildExit(child, status),
+  };
+
+  #onChildMessage(child: SpawnedChild, message: ChildMessage): void {
+    const connection = this.#connectionsByChild.get(child);
+    if (message.type === "ready") {
+      this.#poolFailures = 0;
+      return;
+    }
+    if (connection === undefined) return;
+    const context = { id: connection.id, peer: formatHostPort(connection.peer), pid: child.pid };
+    switch (message.type) {
+      case "connected":
+        connection.connectedAt = Date.now();
+        connection.streamId = message.streamId;
+        connection.mode = message.mode;
+        connection.encrypted = message.encrypted;
+        connection.handshakeMs = message.handshakeMs;
+        this.#peers.markConnected(formatHostPort(connection.peer));
+        this.counters.connectionsAccepted++;
+        log.info(
+          "Connection {id} from {peer} up in {handshakeMs} ms: {mode} {streamId}, {encryption}",
+          {
+            ...context,
+            handshakeMs: message.handshakeMs,
+            streamId: JSON.stringify(message.streamId),
+            mode: message.mode,
+            encryption: message.encrypted ? "encrypted" : "unencrypted",
+          },
+        );
+        break;
+      case "stats":
+        connection.stats = message.stats;
+        break;
+      case "log":
+        log[message.level]("Connection {id} from {peer}: {message}", {
+          ...context,
+          message: message.message,
+        });
+        break;
+      case "closed":
+        connection.closed = { reason: message.reason, detail: message.detail };
+        if (message.stats !== null) connection.stats = message.stats;
+        break;
+    }
+  }
+
+  #onChildExit(child: SpawnedChild, status: Deno.CommandStatus): void {
+    const poolIndex = this.#pool.indexOf(child);
+    if (poolIndex >= 0) {
+      this.#pool.splice(poolIndex, 1);
+      if (!this.#stopping) {
+        this.counters.childrenCrashed++;
+        this.#poolFailures++;
+        log.error("Idle child {pid} exited ({status})", {
+          pid: child.pid,
+          status: describeExit(status),
+        });
+        this.#schedulePoolRefill();
+      }
+      return;
+    }
+    const connection = this.#connectionsByChild.get(child);
+    if (connection === undefined) return;
+    this.#connectionsByChild.delete(child);
+    this.#peers.remove(formatHostPort(connection.peer));
+    const crashed = connection.closed === undefined || !status.success;
+    if (crashed) this.counters.childrenCrashed++;
+    const reason = connection.closed?.reason ?? "crashed";
+    this.counters.connectionsClosed[crashed && reason !== "error" ? "crashed" : reason]++;
+    const detail = connection.closed?.detail ?? `child ${describeExit(status)}`;
+    const seconds = connection.connectedAt === undefined
+      ? 0
+      : (Date.now() - connection.connectedAt) / 1000;
+    const s = connection.stats;
+    log[crashed ? "error" : "info"](
+      "Connection {id} from {peer} closed ({reason}: {detail}): stream {streamId}, {duration} s, " +
+        "{bytesIn} bytes in, {bytesOut} bytes out, {lost} lost, {retransmitted} retransmitted",
+      {
+        id: connection.id,
+        peer: formatHostPort(connection.peer),
+        pid: child.pid,
+        reason: crashed && reason !== "error" ? "crashed" : reason,
+        detail,
+        streamId: JSON.stringify(connection.streamId ?? null),
+        duration: seconds.toFixed(1),
+        bytesIn: s.bytesReceived,
+        bytesOut: s.bytesSent,
+        lost: s.packetsLost,
+        retransmitted: s.packetsRetransmitted,
+      },
+    );
+  }
+}
+
+/** What a child needs of the server's options to set up libsrt. */
+function peerSettings(options: ServerOptions, fastHandshake: boolean): PeerSettings {
+  return {
+    latencyMs: options.latencyMs,
+    ...(options.passphrase === undefined ? {} : { passphrase: options.passphrase }),
+    pbkeylen: options.pbkeylen,
+    idleTimeoutMs: options.idleTimeoutMs,
+    handshakeTimeoutMs: options.handshakeTimeoutMs,
+    fastHandshake,
+  };
+}
+
+function describeExit(status: Deno.CommandStatus): string {
+  return status.signal !== null ? `killed by ${status.signal}` : `exit code ${status.code}`;
+}
+
+/** The source IP a rate limit applies to: a v4-mapped address is its IPv4 address. */
+function ipOf(hostname: string): string {
+  return hostname.startsWith("::ffff:") && hostname.includes(".") ? hostname.slice(7) : hostname;
+}
+
+function toHex(bytes: Uint8Array): string {
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+/** libsrt's version, or a StartupError naming the package to install. */
+function loadLibsrtVersion(): number {
+  try {
+    return libsrt().srt_getversion();
+  } catch (error) {
+    throw new StartupError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+/**
+ * Binds the public SRT port. SO_REUSEADDR is needed so children can bind
+ * their connected sockets to it, but it would also let us share a port that
+ * another SO_REUSEADDR socket holds; a bind without it first tells whether
+ * the port is really free.
+ */
+function listenSrt(options: ServerOptions): Deno.DatagramConn {
+  const { hostname, port } = options.srtListen;
+  const where = formatHostPort(options.srtListen);
+  try {
+    const probe = Deno.listenDatagram({ transport: "udp", hostname, port });
+    const bound = (probe.addr as Deno.NetAddr).port;
+    probe.close();
+    return Deno.listenDatagram({ transport: "udp", hostname, port: bound, reuseAddress: true });
+  } catch (error) {
+    const reason = error instanceof Deno.errors.AddrInUse
+      ? "address already in use"
+      : error instanceof Error
+      ? error.message
+      : String(error);
+    throw new StartupError(`Cannot listen for SRT on ${where}: ${reason}`);
+  }
+}
+
+/** Fast handshake only for known libsrt versions whose self-test passes. */
+async function decideFastHandshake(
+  options: ServerOptions,
+  srtVersion: number,
+  runtime: ChildRuntime,
+): Promise<boolean> {
+  if (!options.fastHandshake) return false;
+  if (!FAST_HANDSHAKE_VERSIONS.includes(srtVersion)) {
+    log.warning("Fast handshake off: not known to work with libsrt {version}", {
+      version: formatSrtVersion(srtVersion),
+    });
+    return false;
+  }
+  const result = await runSelfTestChild(options, runtime);
+  if (result.passed) {
+    log.debug("Fast handshake self-test passed in {ms} ms", { ms: result.setupMs.toFixed(1) });
+  } else {
+    log.warning("Fast handshake off: self-test failed: {detail}", { detail: result.detail });
+  }
+  return result.passed;
+}
+
+type SelfTestMessage = Extract<ChildMessage, { type: "self-test" }>;
+
+async function runSelfTestChild(
+  options: ServerOptions,
+  runtime: ChildRuntime,
+): Promise<SelfTestMessage> {
+  let result: SelfTestMessage | undefined;
+  const output: string[] = [];
+  const child = SpawnedChild.spawn(() => buildChildCommand(runtime, ["--self-test"]), {
+    onMessage: (_child, message) => {
+      if (message.type === "self-test") result = message;
+      if (message.type === "closed") output.push(message.detail);
+    },
+    onOutput: (_child, line) => output.push(line),
+    onExit: () => {},
+  });
+  child.writeLine(JSON.stringify(peerSettings(options, true)));
+  const timer = setTimeout(() => child.kill(), 10_000);
+  const status = await child.done;
+  clearTimeout(timer);
+  return result ?? {
+    type: "self-test",
+    passed: false,
+    setupMs: 0,
+    detail: `self-test child ${describeExit(status)}${
+      output.length ? `: ${output.join(" | ")}` : ""
+    }`,
+  };
+}
+
+export { resolveOptions };

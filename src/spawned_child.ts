@@ -1,0 +1,144 @@
+/**
+ * The main process's handle on one child: its process, the parent end of its
+ * control socket pair, its stdin for commands and its stdout for reports.
+ *
+ * Only the child's own end of the socket pair is inherited: every other fd of
+ * the main process is close-on-exec (Deno's own, and those made in ffi/).
+ *
+ * @module
+ */
+
+import { closeFd, openSocketPair, sendWithFd, setCloseOnExec } from "../ffi/socket.ts";
+import type { ChildCommand } from "./child_command.ts";
+import { readLines } from "./lines.ts";
+import { type Assignment, type ChildMessage, parseChildMessage } from "./messages.ts";
+
+export interface SpawnedChildEvents {
+  /** A valid report from the child. */
+  onMessage(child: SpawnedChild, message: ChildMessage): void;
+  /** A line on the child's stdout or stderr that is not a valid report. */
+  onOutput(child: SpawnedChild, line: string): void;
+  /** The child exited (after its last report was delivered). */
+  onExit(child: SpawnedChild, status: Deno.CommandStatus): void;
+}
+
+const encoder = new TextEncoder();
+
+let nextSerial = 1;
+
+export class SpawnedChild {
+  readonly pid: number;
+  /** Unique within this main process, for logs before a connection id exists. */
+  readonly serial = nextSerial++;
+  readonly startedAt = performance.now();
+  #process: Deno.ChildProcess;
+  #controlFd: number | undefined;
+  #stdin: WritableStreamDefaultWriter<Uint8Array>;
+  #exited = false;
+  /** Resolves when the process has exited and its output is drained. */
+  readonly done: Promise<Deno.CommandStatus>;
+
+  private constructor(process: Deno.ChildProcess, controlFd: number, events: SpawnedChildEvents) {
+    this.#process = process;
+    this.pid = process.pid;
+    this.#controlFd = controlFd;
+    this.#stdin = process.stdin.getWriter();
+    this.#stdin.closed.catch(() => {}); // a dead child's stdin errors; exit is reported separately
+    const output = Promise.all([
+      this.#readReports(process.stdout, events),
+      this.#readOutput(process.stderr, events),
+    ]);
+    this.done = (async () => {
+      const status = await process.status;
+      await output.catch(() => {});
+      this.#exited = true;
+      this.#closeControl();
+      events.onExit(this, status);
+      return status;
+    })();
+  }
+
+  /**
+   * Starts a child. `makeCommand` receives the fd number the child's end of
+   * the control pair will have in the child.
+   */
+  static spawn(
+    makeCommand: (controlFd: number) => ChildCommand,
+    events: SpawnedChildEvents,
+  ): SpawnedChild {
+    const [parentEnd, childEnd] = openSocketPair();
+    try {
+      const { command, args } = makeCommand(childEnd);
+      // Spawning is synchronous, so no other spawn can inherit this fd.
+      setCloseOnExec(childEnd, false);
+      const process = new Deno.Command(command, {
+        args,
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      return new SpawnedChild(process, parentEnd, events);
+    } catch (error) {
+      closeFd(parentEnd);
+      throw error;
+    } finally {
+      closeFd(childEnd);
+    }
+  }
+
+  get exited(): boolean {
+    return this.#exited;
+  }
+
+  /** Hands the child its connection: the assignment with the UDP socket attached. */
+  assign(assignment: Assignment, udpFd: number): void {
+    if (this.#controlFd === undefined) {
+      throw new Error(`Child ${this.pid} cannot take a connection`);
+    }
+    sendWithFd(this.#controlFd, encoder.encode(JSON.stringify(assignment)), udpFd);
+    this.#closeControl();
+  }
+
+  /** Asks the child to close its connection cleanly and exit. */
+  requestShutdown(): void {
+    if (this.#exited) return;
+    this.#stdin.write(encoder.encode(`${JSON.stringify({ type: "shutdown" })}\n`)).catch(() => {});
+  }
+
+  /** Writes one line to the child's stdin (the self-test reads its settings there). */
+  writeLine(line: string): void {
+    this.#stdin.write(encoder.encode(`${line}\n`)).catch(() => {});
+  }
+
+  kill(signal: Deno.Signal = "SIGKILL"): void {
+    if (this.#exited) return;
+    try {
+      this.#process.kill(signal);
+    } catch {
+      // Already gone: `done` reports the exit.
+    }
+  }
+
+  async #readReports(stdout: ReadableStream<Uint8Array>, events: SpawnedChildEvents) {
+    for await (const line of readLines(stdout)) {
+      let message: ChildMessage;
+      try {
+        message = parseChildMessage(line);
+      } catch {
+        events.onOutput(this, line);
+        continue;
+      }
+      events.onMessage(this, message);
+    }
+  }
+
+  async #readOutput(stderr: ReadableStream<Uint8Array>, events: SpawnedChildEvents) {
+    for await (const line of readLines(stderr)) events.onOutput(this, line);
+  }
+
+  #closeControl(): void {
+    if (this.#controlFd === undefined) return;
+    closeFd(this.#controlFd);
+    this.#controlFd = undefined;
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * End to end: real callers (srt-live-transmit, ffmpeg) connect to a real
+ * Atoll, each in a child process of its own.
+ */
+
+import assert from "node:assert/strict";
+import {
+  AtollProcess,
+  fdTargets,
+  feed,
+  ffmpegPublisher,
+  inetSockets,
+  socketInodes,
+  srtLiveTransmitCaller,
+  waitFor,
+} from "./harness.ts";
+
+Deno.test("a srt-live-transmit publisher is served by its own child and logged when it leaves", async () => {
+  await using atoll = await AtollProcess.start();
+  await using caller = srtLiveTransmitCaller(atoll.srtPort, "#!::r=live/one,m=publish");
+  await feed(caller, 1.5);
+  const [connection] = await waitFor("the connection to carry data", async () => {
+    const list = await atoll.connections();
+    return list.length === 1 && list[0]!.bytesReceived > 100_000 && list;
+  });
+  assert.ok(connection);
+  // srt-live-transmit percent-encodes the id; the mode comes from its decoded form.
+  assert.equal(decodeURIComponent(connection.streamId!), "#!::r=live/one,m=publish");
+  assert.equal(connection.mode, "publish");
+  assert.equal(connection.state, "connected");
+  assert.match(connection.peer, /^127\.0\.0\.1:\d+$/);
+  assert.notEqual(connection.pid, atoll.pid);
+  assert.ok(Date.parse(connection.connectedAt!) <= Date.now());
+  for (const key of ["id", "bytesSent", "packetsLost", "packetsRetransmitted"] as const) {
+    assert.ok(key in connection, key);
+  }
+
+  // srt-live-transmit notices SIGINT once its blocking stdin read returns,
+  // then closes its SRT socket and exits.
+  caller.kill("SIGINT");
+  await caller.closeStdin();
+  await caller.exit();
+  const closed = await waitFor(
+    "the closing log line",
+    () => atoll.findLog((l) => l.properties.id === connection.id && "bytesIn" in l.properties),
+  );
+  assert.equal(closed.properties.peer, connection.peer);
+  assert.equal(closed.properties.streamId, JSON.stringify(connection.streamId));
+  assert.ok(Number(closed.properties.bytesIn) >= connection.bytesReceived);
+  assert.equal(closed.properties.reason, "peer-closed");
+  assert.ok(
+    "duration" in closed.properties && "lost" in closed.properties &&
+      "retransmitted" in closed.properties,
+  );
+  await waitFor("the slot to be freed", async () => (await atoll.connections()).length === 0);
+});
+
+Deno.test("an ffmpeg publisher with a URL-encoded stream id is accepted", async () => {
+  await using atoll = await AtollProcess.start();
+  const streamId = encodeURIComponent("#!::r=live/ffmpeg,m=publish");
+  await using ffmpeg = await ffmpegPublisher(
+    `srt://127.0.0.1:${atoll.srtPort}?streamid=${streamId}`,
+  );
+  const [connection] = await waitFor("ffmpeg's connection to carry data", async () => {
+    const list = await atoll.connections();
+    return list.length === 1 && list[0]!.bytesReceived > 50_000 && list;
+  }, 15_000);
+  assert.equal(connection!.mode, "publish");
+  assert.match(connection!.streamId!, /live(\/|%2F)ffmpeg/);
+  assert.equal(ffmpeg.text.includes("error"), false, ffmpeg.text);
+});
+
+Deno.test("a child holds exactly one socket of the network: its peer's connected UDP socket", async () => {
+  await using atoll = await AtollProcess.start();
+  await using caller = srtLiveTransmitCaller(atoll.srtPort, "publish:live/fds");
+  await feed(caller, 0.3);
+  const [connection] = await waitFor("the connection", async () => {
+    const list = await atoll.connections();
+    return list[0]?.state === "connected" && list;
+  });
+  const childSockets = await socketInodes(connection!.pid);
+  const parentSockets = await socketInodes(atoll.pid);
+  const shared = [...childSockets].filter((inode) => parentSockets.has(inode));
+  assert.deepEqual(shared, [], "no socket of the main process reaches the child");
+  const inet = await inetSockets();
+  const childInet = [...childSockets].filter((inode) => inet.has(inode)).map((inode) =>
+    inet.get(inode)
+  );
+  const peerPort = Number(connection!.peer.split(":").at(-1));
+  assert.deepEqual(childInet, [{
+    protocol: "udp",
+    localPort: atoll.srtPort,
+    remotePort: peerPort,
+  }]);
+  // Beyond its stdio, nothing the main process holds is open in the child.
+  const parentTargets = new Set((await fdTargets(atoll.pid)).values());
+  const childTargets = await fdTargets(connection!.pid);
+  const stdio = new Set(["0", "1", "2"].map((fd) => childTargets.get(fd)));
+  const leaked = [...childTargets].filter(([, target]) =>
+    /^(socket|pipe):/.test(target) && parentTargets.has(target) && !stdio.has(target)
+  );
+  assert.deepEqual(leaked, []);
+});

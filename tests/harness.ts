@@ -1,0 +1,377 @@
+/**
+ * Test harness: a real Atoll (main.ts in its own process, JSON logs) and real
+ * SRT peers (srt-live-transmit, ffmpeg) on loopback. Every wait is bounded.
+ *
+ * @module
+ */
+
+import type { ConnectionInfo, ServerCounters } from "../src/server.ts";
+
+export const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+export interface LogLine {
+  level: string;
+  message: string;
+  properties: Record<string, unknown>;
+}
+
+/** Polls `check` every 50 ms until it returns a value other than undefined/false. */
+export async function waitFor<T>(
+  what: string,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) {
+      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+export interface ApiStats extends ServerCounters {
+  fastHandshake: boolean;
+  idleChildren: number;
+  connections: number;
+}
+
+/** Atoll running as `deno run -A main.ts` on free loopback ports. */
+export class AtollProcess {
+  readonly logs: LogLine[] = [];
+  readonly output: string[] = [];
+  srtPort = 0;
+  httpPort = 0;
+  #process: Deno.ChildProcess;
+  #done: Promise<Deno.CommandStatus>;
+
+  private constructor(process: Deno.ChildProcess) {
+    this.#process = process;
+    const stderr = this.#collect(process.stderr);
+    const stdout = this.#collect(process.stdout);
+    this.#done = (async () => {
+      const status = await process.status;
+      await Promise.all([stderr, stdout]);
+      return status;
+    })();
+  }
+
+  /** Starts Atoll with `args` (after loopback/port-0 defaults) and waits until it listens. */
+  static async start(args: string[] = [], env: Record<string, string> = {}): Promise<AtollProcess> {
+    const process = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        MAIN,
+        "--srt-listen",
+        "127.0.0.1:0",
+        "--http-listen",
+        "127.0.0.1:0",
+        "--log-format",
+        "json",
+        "--log-level",
+        "debug",
+        ...args,
+      ],
+      env,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const atoll = new AtollProcess(process);
+    try {
+      const line = await waitFor(
+        "Atoll to listen",
+        () => atoll.findLog((l) => "srt" in l.properties),
+        20_000,
+      );
+      atoll.srtPort = Number(String(line.properties.srt).split(":").at(-1));
+      atoll.httpPort = Number(String(line.properties.http).split(":").at(-1));
+    } catch (error) {
+      atoll.kill();
+      await atoll.#done;
+      throw new Error(`${(error as Error).message}\n${atoll.output.join("\n")}`);
+    }
+    return atoll;
+  }
+
+  get pid(): number {
+    return this.#process.pid;
+  }
+
+  findLog(match: (line: LogLine) => boolean): LogLine | undefined {
+    return this.logs.find(match);
+  }
+
+  async api<T>(path: string): Promise<T> {
+    const response = await fetch(`http://127.0.0.1:${this.httpPort}${path}`);
+    if (!response.ok) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`);
+    return await response.json() as T;
+  }
+
+  connections(): Promise<ConnectionInfo[]> {
+    return this.api<ConnectionInfo[]>("/api/connections");
+  }
+
+  stats(): Promise<ApiStats> {
+    return this.api<ApiStats>("/api/stats");
+  }
+
+  signal(signal: Deno.Signal): void {
+    this.#process.kill(signal);
+  }
+
+  kill(): void {
+    try {
+      this.#process.kill("SIGKILL");
+    } catch {
+      // Already exited.
+    }
+  }
+
+  /** Waits for the process to exit (killing it after `timeoutMs`). */
+  async exit(timeoutMs = 15_000): Promise<Deno.CommandStatus> {
+    const timer = setTimeout(() => this.kill(), timeoutMs);
+    try {
+      return await this.#done;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** SIGTERM and wait: the way every test ends. */
+  async stop(): Promise<Deno.CommandStatus> {
+    try {
+      this.signal("SIGTERM");
+    } catch {
+      // Already exited.
+    }
+    return await this.exit();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  async #collect(stream: ReadableStream<Uint8Array>): Promise<void> {
+    let pending = "";
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      pending += chunk;
+      let newline;
+      while ((newline = pending.indexOf("\n")) >= 0) {
+        const line = pending.slice(0, newline);
+        pending = pending.slice(newline + 1);
+        this.output.push(line);
+        try {
+          const record = JSON.parse(line);
+          this.logs.push({
+            level: record.level,
+            message: record.message,
+            properties: record.properties ?? {},
+          });
+        } catch {
+          // Not a log line (e.g. --help output).
+        }
+      }
+    }
+  }
+}
+
+/** A peer process (srt-live-transmit or ffmpeg) whose output is kept. */
+export class PeerProcess {
+  readonly output: string[] = [];
+  #process: Deno.ChildProcess;
+  #done: Promise<Deno.CommandStatus>;
+  #stdin: WritableStreamDefaultWriter<Uint8Array> | undefined;
+
+  constructor(command: string, args: string[], options: { stdin?: boolean } = {}) {
+    this.#process = new Deno.Command(command, {
+      args,
+      stdin: options.stdin ? "piped" : "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#stdin = options.stdin ? this.#process.stdin.getWriter() : undefined;
+    this.#stdin?.closed.catch(() => {});
+    const streams = [this.#process.stdout, this.#process.stderr].map(async (stream) => {
+      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+        this.output.push(chunk);
+      }
+    });
+    const process = this.#process;
+    this.#done = (async () => {
+      const status = await process.status;
+      await Promise.all(streams);
+      return status;
+    })();
+  }
+
+  get pid(): number {
+    return this.#process.pid;
+  }
+
+  get text(): string {
+    return this.output.join("");
+  }
+
+  async write(bytes: Uint8Array): Promise<void> {
+    await this.#stdin?.write(bytes);
+  }
+
+  async closeStdin(): Promise<void> {
+    await this.#stdin?.close().catch(() => {});
+  }
+
+  kill(signal: Deno.Signal = "SIGKILL"): void {
+    try {
+      this.#process.kill(signal);
+    } catch {
+      // Already exited.
+    }
+  }
+
+  async exit(timeoutMs = 15_000): Promise<Deno.CommandStatus> {
+    const timer = setTimeout(() => this.kill(), timeoutMs);
+    try {
+      return await this.#done;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.kill();
+    await this.exit();
+  }
+}
+
+/**
+ * srt-live-transmit sending what is written to its stdin to Atoll as a
+ * caller. `query` is added to the SRT URI (e.g. `passphrase=...`).
+ */
+export function srtLiveTransmitCaller(port: number, streamId: string, query = ""): PeerProcess {
+  const uri = `srt://127.0.0.1:${port}?streamid=${encodeURIComponent(streamId)}${
+    query ? `&${query}` : ""
+  }`;
+  return new PeerProcess("srt-live-transmit", ["-q", "-a:no", "file://con", uri], { stdin: true });
+}
+
+/** Writes `seconds` of 188-byte TS-sized chunks at about `mbps`, bounded in time. */
+export async function feed(peer: PeerProcess, seconds: number, mbps = 2): Promise<void> {
+  const chunk = new Uint8Array(1316).fill(0x47);
+  const perTick = Math.max(1, Math.round((mbps * 1e6) / 8 / 1316 / 100));
+  const ticks = Math.round(seconds * 100);
+  for (let tick = 0; tick < ticks; tick++) {
+    for (let i = 0; i < perTick; i++) await peer.write(chunk);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+let sampleFile: Promise<string> | undefined;
+
+/** A 3-second H.264 MPEG-TS made once per test process with ffmpeg. */
+export function sampleTs(): Promise<string> {
+  sampleFile ??= (async () => {
+    const path = await Deno.makeTempFile({ prefix: "atoll_sample_", suffix: ".ts" });
+    const result = await new Deno.Command("ffmpeg", {
+      args: [
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=320x240:rate=25",
+        "-t",
+        "3",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "25",
+        "-b:v",
+        "800k",
+        "-f",
+        "mpegts",
+        path,
+      ],
+      stderr: "piped",
+    }).output();
+    if (!result.success) throw new Error(`ffmpeg: ${new TextDecoder().decode(result.stderr)}`);
+    globalThis.addEventListener("unload", () => Deno.removeSync(path));
+    return path;
+  })();
+  return sampleFile;
+}
+
+/** ffmpeg publishing the sample in a loop at real-time speed to `uri`. */
+export async function ffmpegPublisher(uri: string): Promise<PeerProcess> {
+  const file = await sampleTs();
+  return new PeerProcess("ffmpeg", [
+    "-hide_banner",
+    "-loglevel",
+    "error",
+    "-re",
+    "-stream_loop",
+    "-1",
+    "-i",
+    file,
+    "-c",
+    "copy",
+    "-f",
+    "mpegts",
+    uri,
+  ]);
+}
+
+/** Inodes of the sockets a process holds, from /proc/PID/fd. */
+export async function socketInodes(pid: number): Promise<Set<string>> {
+  const inodes = new Set<string>();
+  for await (const entry of Deno.readDir(`/proc/${pid}/fd`)) {
+    try {
+      const target = await Deno.readLink(`/proc/${pid}/fd/${entry.name}`);
+      const match = /^socket:\[(\d+)\]$/.exec(target);
+      if (match) inodes.add(match[1]!);
+    } catch {
+      // The fd closed while we looked.
+    }
+  }
+  return inodes;
+}
+
+/** Internet sockets from /proc/net: inode → protocol, local and remote port. */
+export async function inetSockets(): Promise<
+  Map<string, { protocol: string; localPort: number; remotePort: number }>
+> {
+  const sockets = new Map<string, { protocol: string; localPort: number; remotePort: number }>();
+  for (const protocol of ["udp", "udp6", "tcp", "tcp6"]) {
+    const lines = (await Deno.readTextFile(`/proc/net/${protocol}`)).trim().split("\n").slice(1);
+    for (const line of lines) {
+      const fields = line.trim().split(/\s+/);
+      const port = (address: string) => parseInt(address.split(":")[1]!, 16);
+      sockets.set(fields[9]!, {
+        protocol,
+        localPort: port(fields[1]!),
+        remotePort: port(fields[2]!),
+      });
+    }
+  }
+  return sockets;
+}
+
+/** Every fd target of a process (`socket:[123]`, `pipe:[45]`, paths). */
+export async function fdTargets(pid: number): Promise<Map<string, string>> {
+  const targets = new Map<string, string>();
+  for await (const entry of Deno.readDir(`/proc/${pid}/fd`)) {
+    try {
+      targets.set(entry.name, await Deno.readLink(`/proc/${pid}/fd/${entry.name}`));
+    } catch {
+      // The fd closed while we looked.
+    }
+  }
+  return targets;
+}
