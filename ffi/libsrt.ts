@@ -58,6 +58,11 @@ const SYMBOLS = {
   },
   /** int srt_epoll_release(int eid) */
   srt_epoll_release: { parameters: ["i32"], result: "i32" },
+  /**
+   * int srt_listen_callback(SRTSOCKET lsn, srt_listen_callback_fn* hook, void* opaque);
+   * hook: int (void* opaque, SRTSOCKET ns, int hsversion, const struct sockaddr* peer, const char* streamid)
+   */
+  srt_listen_callback: { parameters: ["i32", "function", "pointer"], result: "i32" },
   /** int srt_getlasterror(int* errno_loc) */
   srt_getlasterror: { parameters: ["buffer"], result: "i32" },
   /** const char* srt_getlasterror_str(void) */
@@ -75,6 +80,12 @@ const SYMBOLS = {
 } as const satisfies Deno.ForeignLibraryInterface;
 
 export type LibSrt = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+
+/** The C signature of `srt_listen_callback_fn`. */
+export const LISTEN_CALLBACK = {
+  parameters: ["pointer", "i32", "i32", "pointer", "pointer"],
+  result: "i32",
+} as const satisfies Deno.UnsafeCallbackDefinition;
 
 /** File names tried, in order, when ATOLL_LIBSRT does not name the library. */
 export const LIBSRT_NAMES = [

@@ -7,6 +7,7 @@
 import {
   lastSrtError,
   libsrt,
+  LISTEN_CALLBACK,
   rejectReasonText,
   SRT_EPOLL_ERR,
   SRT_ERROR,
@@ -233,5 +234,57 @@ export class SrtEpoll {
     this.release();
   }
 }
+
+/** A caller's conclusion as libsrt's listen callback sees it, before libsrt accepts it. */
+export interface ConnectionRequest {
+  /** The socket libsrt made for the caller. */
+  socketId: number;
+  streamId: string;
+}
+
+/**
+ * A listen callback (`srt_listen_callback`). libsrt calls it on its receiver
+ * thread for each conclusion that passed the cookie check and before the
+ * passphrase check; that thread waits while the JS thread runs `decide`, so
+ * the JS thread must not block in a synchronous libsrt call meanwhile.
+ * `decide` returns 0 to go on, or a reject reason (≥ 1000 for Atoll's own).
+ * Close the hook only after the listener is closed.
+ */
+export class ListenHook {
+  #callback: Deno.UnsafeCallback<typeof LISTEN_CALLBACK>;
+
+  constructor(listener: SrtSocket, decide: (request: ConnectionRequest) => number) {
+    this.#callback = Deno.UnsafeCallback.threadSafe(
+      LISTEN_CALLBACK,
+      (_opaque, socketId, _version, _peer, streamId) => {
+        // No JS exception may unwind into libsrt: any failure rejects.
+        try {
+          const text = streamId === null ? "" : Deno.UnsafePointerView.getCString(streamId);
+          const reason = decide({ socketId, streamId: text });
+          if (reason === 0) return 0;
+          libsrt().srt_setrejectreason(socketId, reason);
+        } catch {
+          libsrt().srt_setrejectreason(socketId, REJECT_INTERNAL);
+        }
+        return -1;
+      },
+    );
+    unwrap(
+      "srt_listen_callback",
+      libsrt().srt_listen_callback(listener.id, this.#callback.pointer, null),
+    );
+  }
+
+  close(): void {
+    this.#callback.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** Reject reason for a request the hook could not decide (Access Control 500-like). */
+const REJECT_INTERNAL = 1500;
 
 export { SrtError, SrtOption, SrtState };

@@ -66,6 +66,7 @@ export type CloseReason =
   | "peer-closed"
   | "broken"
   | "handshake-timeout"
+  | "rejected"
   | "shutdown"
   | "error";
 
@@ -73,6 +74,7 @@ export const CLOSE_REASONS: readonly CloseReason[] = [
   "peer-closed",
   "broken",
   "handshake-timeout",
+  "rejected",
   "shutdown",
   "error",
 ];

@@ -148,25 +148,22 @@ async function serve(assignment: Assignment, udpFd: number, stop: StopFlag): Pro
     report({ type: "closed", reason: result.reason, detail: result.detail, stats: null });
     return 0;
   }
-  const { connection, listener, setupMs } = result.accepted;
-  try {
-    const streamId = connection.getString(SrtOption.STREAMID, 600, "STREAMID");
-    const encrypted = connection.getInt(SrtOption.KMSTATE, "KMSTATE") === 2;
-    report({
-      type: "connected",
-      streamId,
-      mode: describeMode(streamId),
-      encrypted,
-      handshakeMs: Math.round(setupMs * 10) / 10,
-    });
-    const stats = new StatsReader(connection);
-    const { reason, detail } = await receiveUntilClosed(connection, assignment, stop, stats);
-    report({ type: "closed", reason, detail, stats: stats.read() });
-    return 0;
-  } finally {
-    connection.close();
-    listener?.close();
-  }
+  // Disposing closes the connection (the peer is told) and then the listener.
+  using accepted = result.accepted;
+  const { connection, setupMs } = accepted;
+  const streamId = connection.getString(SrtOption.STREAMID, 600, "STREAMID");
+  const encrypted = connection.getInt(SrtOption.KMSTATE, "KMSTATE") === 2;
+  report({
+    type: "connected",
+    streamId,
+    mode: describeMode(streamId),
+    encrypted,
+    handshakeMs: Math.round(setupMs * 10) / 10,
+  });
+  const stats = new StatsReader(connection);
+  const { reason, detail } = await receiveUntilClosed(connection, assignment, stop, stats);
+  report({ type: "closed", reason, detail, stats: stats.read() });
+  return 0;
 }
 
 /** The connection's statistics, or the last reading once libsrt refuses them. */

@@ -67,9 +67,8 @@ async function connectThroughFastPath(
   if (!result.ok) {
     return fail(`no connection within ${SELF_TEST_LIMIT_MS} ms: the response was ignored`);
   }
-  const { connection, listener, setupMs } = result.accepted;
-  connection.close();
-  listener?.close();
+  const { setupMs } = result.accepted;
+  result.accepted.close();
   return { type: "self-test", passed: true, setupMs, detail: "fast handshake works" };
 }
 

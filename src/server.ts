@@ -23,6 +23,7 @@ import { FAST_HANDSHAKE_VERSIONS } from "./handshake.ts";
 import { logger } from "./log.ts";
 import {
   type ChildMessage,
+  CLOSE_REASONS,
   type CloseReason,
   emptyLinkStats,
   type Endpoint,
@@ -131,14 +132,7 @@ export class AtollServer {
     childrenStarted: 0,
     childrenCrashed: 0,
     connectionsAccepted: 0,
-    connectionsClosed: countersOf([
-      "peer-closed",
-      "broken",
-      "handshake-timeout",
-      "shutdown",
-      "error",
-      "crashed",
-    ]),
+    connectionsClosed: countersOf([...CLOSE_REASONS, "crashed"]),
   };
   #runtime: ChildRuntime;
   #udp: Deno.DatagramConn;

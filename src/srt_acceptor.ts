@@ -8,23 +8,71 @@
  */
 
 import { encodeSockaddr, type Endpoint, nameOf, sendDatagram } from "../ffi/socket.ts";
-import { SRT_EPOLL_ERR, SRT_EPOLL_IN, SRT_EPOLL_OUT, SRTT_LIVE } from "../ffi/libsrt.ts";
-import { SrtEpoll, SrtOption, SrtSocket, SrtState } from "../ffi/srt_socket.ts";
+import {
+  libsrt,
+  rejectReasonText,
+  SRT_EPOLL_ERR,
+  SRT_EPOLL_IN,
+  SRT_EPOLL_OUT,
+  SRTT_LIVE,
+} from "../ffi/libsrt.ts";
+import {
+  type ConnectionRequest,
+  ListenHook,
+  SrtEpoll,
+  SrtOption,
+  SrtSocket,
+  SrtState,
+} from "../ffi/srt_socket.ts";
 import { buildInductionResponse, synCookie } from "./handshake.ts";
 import type { PeerSettings } from "./messages.ts";
 
-/** An accepted connection, and the listener that must outlive it. */
-export interface AcceptedConnection {
-  /**
-   * The libsrt listener owns the multiplexer (the acquired UDP socket) that
-   * the accepted socket shares: closing it early silences the connection, so
-   * it is closed together with the connection.
-   */
-  listener: SrtSocket | undefined;
-  connection: SrtSocket;
+/**
+ * An accepted connection. The libsrt listener owns the multiplexer (the
+ * acquired UDP socket) that the accepted socket shares: closing it early
+ * silences the connection, so it lives until {@link close}.
+ */
+export class AcceptedConnection {
+  readonly connection: SrtSocket;
   /** Milliseconds from the start of setup to the accepted connection. */
-  setupMs: number;
+  readonly setupMs: number;
+  #listener: SrtSocket | undefined;
+  #hook: ListenHook | undefined;
+
+  constructor(
+    connection: SrtSocket,
+    setupMs: number,
+    listener: SrtSocket | undefined,
+    hook: ListenHook | undefined,
+  ) {
+    this.connection = connection;
+    this.setupMs = setupMs;
+    this.#listener = listener;
+    this.#hook = hook;
+  }
+
+  /** Closes the connection (the peer is sent a shutdown), then the listener. */
+  close(): void {
+    this.connection.close();
+    this.#listener?.close();
+    this.#hook?.close();
+    this.#hook = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
 }
+
+/**
+ * How long after a caller's conclusion reached the listen callback an
+ * accepted connection must appear; libsrt accepts within microseconds, so
+ * none by then means libsrt rejected it (a wrong or missing passphrase).
+ */
+export const REJECTION_GRACE_MS = 500;
+
+/** SRT_REJ_UNKNOWN: no reason recorded (or the socket is already gone). */
+const SRT_REJ_UNKNOWN = 0;
 
 export interface AcceptOptions {
   udpFd: number;
@@ -40,7 +88,11 @@ export interface AcceptOptions {
 
 export type AcceptResult =
   | { ok: true; accepted: AcceptedConnection }
-  | { ok: false; reason: "handshake-timeout" | "shutdown"; detail: string };
+  | {
+    ok: false;
+    reason: "handshake-timeout" | "shutdown" | "rejected";
+    detail: string;
+  };
 
 /** The key length libsrt advertises in its induction response. */
 function advertisedKeyLength(settings: PeerSettings): 0 | 16 | 24 | 32 {
@@ -70,6 +122,8 @@ export async function acceptConnection(options: AcceptOptions): Promise<AcceptRe
   const deadline = started + options.settings.handshakeTimeoutMs;
   const socket = SrtSocket.create();
   using epoll = new SrtEpoll();
+  let hook: ListenHook | undefined;
+  let request: (ConnectionRequest & { at: number }) | undefined;
   let handedOver = false;
   try {
     configure(socket, options.settings);
@@ -79,32 +133,53 @@ export async function acceptConnection(options: AcceptOptions): Promise<AcceptRe
       epoll.add(socket, SRT_EPOLL_OUT | SRT_EPOLL_ERR);
       socket.connect(encodeSockaddr(options.peer));
     } else {
+      hook = new ListenHook(socket, (incoming) => {
+        request = { ...incoming, at: performance.now() };
+        return 0;
+      });
       epoll.add(socket, SRT_EPOLL_IN | SRT_EPOLL_ERR);
       socket.listen(1);
       if (options.settings.fastHandshake) answerInduction(options);
     }
     while (!options.stopRequested()) {
-      const remaining = deadline - performance.now();
-      if (remaining <= 0) {
+      const now = performance.now();
+      if (request !== undefined && now - request.at > REJECTION_GRACE_MS) {
+        // libsrt usually deletes the rejected socket at once, taking the
+        // precise reason with it; the caller itself is told the real reason.
+        const code = libsrt().srt_getrejectreason(request.socketId);
+        const why = code === SRT_REJ_UNKNOWN
+          ? "most likely a wrong or missing passphrase"
+          : rejectReasonText(code);
+        return {
+          ok: false,
+          reason: "rejected",
+          detail: `libsrt rejected the handshake for stream id ${
+            JSON.stringify(request.streamId)
+          }: ${why}`,
+        };
+      }
+      if (now >= deadline) {
         return { ok: false, reason: "handshake-timeout", detail: timeoutDetail(options, socket) };
       }
-      await epoll.wait(Math.min(100, Math.ceil(remaining)));
+      await epoll.wait(Math.min(100, Math.ceil(deadline - now)));
       const connection = options.rendezvous ? connectedRendezvous(socket) : socket.accept();
       if (connection !== undefined) {
         handedOver = true;
-        return {
-          ok: true,
-          accepted: {
-            listener: options.rendezvous ? undefined : socket,
-            connection,
-            setupMs: performance.now() - started,
-          },
-        };
+        const setupMs = performance.now() - started;
+        return options.rendezvous
+          ? {
+            ok: true,
+            accepted: new AcceptedConnection(connection, setupMs, undefined, undefined),
+          }
+          : { ok: true, accepted: new AcceptedConnection(connection, setupMs, socket, hook) };
       }
     }
     return { ok: false, reason: "shutdown", detail: "server shutting down during the handshake" };
   } finally {
-    if (!handedOver) socket.close();
+    if (!handedOver) {
+      socket.close();
+      hook?.close();
+    }
   }
 }
 
