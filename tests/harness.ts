@@ -255,7 +255,7 @@ export function srtLiveTransmitCaller(port: number, streamId: string, query = ""
   const uri = `srt://127.0.0.1:${port}?streamid=${encodeURIComponent(streamId)}${
     query ? `&${query}` : ""
   }`;
-  return new PeerProcess("srt-live-transmit", ["-q", "-a:no", "file://con", uri], { stdin: true });
+  return new PeerProcess("srt-live-transmit", ["-a:no", "file://con", uri], { stdin: true });
 }
 
 /** Writes `seconds` of 188-byte TS-sized chunks at about `mbps`, bounded in time. */

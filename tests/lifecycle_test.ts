@@ -1,0 +1,86 @@
+/**
+ * End to end: graceful shutdown and the connection limit.
+ */
+
+import assert from "node:assert/strict";
+import { AtollProcess, feed, srtLiveTransmitCaller, waitFor } from "./harness.ts";
+
+async function connected(atoll: AtollProcess, count: number) {
+  return await waitFor(`${count} connection(s)`, async () => {
+    const list = await atoll.connections();
+    return list.filter((c) => c.state === "connected").length === count && list;
+  });
+}
+
+Deno.test("SIGTERM closes every connection so peers see a shutdown at once, then exits 0", async () => {
+  const atoll = await AtollProcess.start(["--shutdown-timeout", "5000"]);
+  try {
+    await using one = srtLiveTransmitCaller(atoll.srtPort, "publish:live/a");
+    await using two = srtLiveTransmitCaller(atoll.srtPort, "publish:live/b");
+    // srt-live-transmit notices its connection's state only between reads of
+    // its input, so the publishers keep sending through the shutdown.
+    const feeding = Promise.all([feed(one, 3), feed(two, 3)]).catch(() => {});
+    await connected(atoll, 2);
+    const started = Date.now();
+    atoll.signal("SIGTERM");
+    // A peer that only timed out would notice after its 5 s idle timeout.
+    await waitFor(
+      "both peers to see the disconnection",
+      () => [one, two].every((peer) => peer.text.includes("SRT target disconnected")),
+      3000,
+    );
+    const status = await atoll.exit();
+    assert.equal(status.code, 0);
+    assert.ok(Date.now() - started < 4000, "well before the shutdown deadline");
+    assert.equal(atoll.logs.filter((l) => l.properties.reason === "shutdown").length, 2);
+    await feeding;
+  } finally {
+    atoll.kill();
+  }
+});
+
+Deno.test("a child that does not stop is killed at the shutdown deadline, and Atoll still exits 0", async () => {
+  const atoll = await AtollProcess.start(["--shutdown-timeout", "1000"]);
+  try {
+    await using caller = srtLiveTransmitCaller(atoll.srtPort, "publish:live/stuck");
+    await feed(caller, 0.3);
+    const [connection] = await connected(atoll, 1);
+    Deno.kill(connection!.pid, "SIGSTOP");
+    const started = Date.now();
+    atoll.signal("SIGTERM");
+    const status = await atoll.exit();
+    assert.equal(status.code, 0);
+    assert.ok(Date.now() - started >= 1000, "waited for the deadline");
+    assert.ok(
+      atoll.findLog((l) =>
+        l.level === "WARN" && l.properties.count === 1 && l.properties.ms === 1000
+      ),
+    );
+    const crash = atoll.findLog((l) =>
+      l.properties.id === connection!.id && l.properties.reason === "crashed"
+    );
+    assert.match(String(crash?.properties.detail), /SIGKILL/);
+  } finally {
+    atoll.kill();
+  }
+});
+
+Deno.test("--max-connections refuses new peers while everyone admitted is served normally", async () => {
+  await using atoll = await AtollProcess.start(["--max-connections", "1"]);
+  await using first = srtLiveTransmitCaller(atoll.srtPort, "publish:live/first");
+  await feed(first, 0.3);
+  await connected(atoll, 1);
+  await using second = srtLiveTransmitCaller(atoll.srtPort, "publish:live/second");
+  await feed(second, 1);
+  const stats = await atoll.stats();
+  assert.ok(stats.dropped["max-connections"] >= 1, JSON.stringify(stats.dropped));
+  assert.equal(second.text.includes("SRT target connected"), false, second.text);
+  assert.equal(first.text.includes("SRT target connected"), true, first.text);
+  await feed(first, 0.5);
+  const list = await atoll.connections();
+  assert.deepEqual(list.map((c) => [decodeURIComponent(c.streamId!), c.state]), [[
+    "publish:live/first",
+    "connected",
+  ]]);
+  assert.equal(stats.childrenCrashed, 0);
+});
