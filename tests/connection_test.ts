@@ -24,8 +24,7 @@ Deno.test("a srt-live-transmit publisher is served by its own child and logged w
     return list.length === 1 && list[0]!.bytesReceived > 100_000 && list;
   });
   assert.ok(connection);
-  // srt-live-transmit percent-encodes the id; the mode comes from its decoded form.
-  assert.equal(decodeURIComponent(connection.streamId!), "#!::r=live/one,m=publish");
+  assert.equal(connection.streamId, "#!::r=live/one,m=publish");
   assert.equal(connection.mode, "publish");
   assert.equal(connection.state, "connected");
   assert.match(connection.peer, /^127\.0\.0\.1:\d+$/);
@@ -100,4 +99,56 @@ Deno.test("a child holds exactly one socket of the network: its peer's connected
     /^(socket|pipe):/.test(target) && parentTargets.has(target) && !stdio.has(target)
   );
   assert.deepEqual(leaked, []);
+});
+
+Deno.test("an IPv6 listener serves IPv6 callers, and IPv4 callers too when dual-stack", async (t) => {
+  const cases = [
+    { listen: "[::1]:0", caller: "[::1]", peer: /^\[::1\]:\d+$/ },
+    { listen: "[::]:0", caller: "[::1]", peer: /^\[::1\]:\d+$/ },
+    { listen: "[::]:0", caller: "127.0.0.1", peer: /^\[::ffff:127\.0\.0\.1\]:\d+$/ },
+  ];
+  for (const { listen, caller: host, peer } of cases) {
+    await t.step(`${host} to ${listen}`, async () => {
+      await using atoll = await AtollProcess.start(["--srt-listen", listen]);
+      await using caller = srtLiveTransmitCaller(atoll.srtPort, "publish:live/v6", "", host);
+      await feed(caller, 0.3);
+      const [connection] = await waitFor("the connection", async () => {
+        const list = await atoll.connections();
+        return list[0]?.state === "connected" && list;
+      });
+      assert.match(connection!.peer, peer);
+      // Under 200 ms only the fast path connects: its cookie matched libsrt's for this address form.
+      assert.ok(connection!.handshakeMs! < 200, `handshake took ${connection!.handshakeMs} ms`);
+    });
+  }
+});
+
+Deno.test("GET /healthz answers 200 once the SRT port is bound; unknown paths 404, writes 405", async () => {
+  await using atoll = await AtollProcess.start();
+  const health = await fetch(`http://127.0.0.1:${atoll.httpPort}/healthz`);
+  assert.equal(health.status, 200);
+  assert.equal(await health.text(), "ok\n");
+  const missing = await fetch(`http://127.0.0.1:${atoll.httpPort}/nope`);
+  assert.equal(missing.status, 404);
+  await missing.body?.cancel();
+  const post = await fetch(`http://127.0.0.1:${atoll.httpPort}/api/connections`, {
+    method: "POST",
+  });
+  assert.equal(post.status, 405);
+  await post.body?.cancel();
+});
+
+Deno.test("with --pool-size 0 each peer's child is started on demand", async () => {
+  await using atoll = await AtollProcess.start(["--pool-size", "0"]);
+  assert.equal((await atoll.stats()).idleChildren, 0);
+  await using caller = srtLiveTransmitCaller(atoll.srtPort, "publish:live/cold");
+  await feed(caller, 0.5);
+  const [connection] = await waitFor("the connection", async () => {
+    const list = await atoll.connections();
+    return list[0]?.state === "connected" && list;
+  });
+  assert.equal(connection!.mode, "publish");
+  const stats = await atoll.stats();
+  assert.equal(stats.childrenStarted, 1);
+  assert.equal(stats.idleChildren, 0);
 });

@@ -251,10 +251,14 @@ export class PeerProcess {
  * srt-live-transmit sending what is written to its stdin to Atoll as a
  * caller. `query` is added to the SRT URI (e.g. `passphrase=...`).
  */
-export function srtLiveTransmitCaller(port: number, streamId: string, query = ""): PeerProcess {
-  const uri = `srt://127.0.0.1:${port}?streamid=${encodeURIComponent(streamId)}${
-    query ? `&${query}` : ""
-  }`;
+export function srtLiveTransmitCaller(
+  port: number,
+  streamId: string,
+  query = "",
+  host = "127.0.0.1",
+): PeerProcess {
+  // srt-live-transmit sends the stream id verbatim.
+  const uri = `srt://${host}:${port}?streamid=${streamId}${query ? `&${query}` : ""}`;
   return new PeerProcess("srt-live-transmit", ["-a:no", "file://con", uri], { stdin: true });
 }
 
