@@ -6,8 +6,8 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /atoll
 ENV DENO_DIR=/atoll/.deno
-COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund --loglevel=error
+COPY package.json ./
+RUN npm install --no-package-lock --no-audit --no-fund --loglevel=error
 COPY deno.json deno.lock main.ts mod.ts ./
 COPY src ./src
 COPY ffi ./ffi

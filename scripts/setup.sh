@@ -25,6 +25,7 @@ fi
 
 if [[ ! -x node_modules/.bin/deno ]]; then
   echo "setup: installing Deno from npm" >&2
-  npm ci --no-audit --no-fund --loglevel=error
+  # deno@2.9.6 pins its platform binary exactly; npm cannot lock the other platforms' ones.
+  npm install --no-package-lock --no-audit --no-fund --loglevel=error
 fi
 node_modules/.bin/deno --version | head -1 >&2
