@@ -6,14 +6,14 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /atoll
 ENV DENO_DIR=/atoll/.deno
-COPY package.json ./
-RUN npm install --no-package-lock --no-audit --no-fund --loglevel=error
+COPY toolchain/package.json toolchain/
+RUN npm install --prefix toolchain --no-package-lock --no-audit --no-fund --loglevel=error
 COPY deno.json deno.lock main.ts mod.ts ./
 COPY src ./src
 COPY ffi ./ffi
 COPY workers ./workers
 # Fill the module cache now, so the container never downloads at run time.
-RUN node_modules/.bin/deno cache main.ts workers/peer.ts
+RUN toolchain/node_modules/deno/deno cache main.ts workers/peer.ts
 
 FROM debian:12-slim
 RUN apt-get update \
@@ -21,9 +21,9 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /atoll
 ENV DENO_DIR=/atoll/.deno
-COPY --from=build /atoll/node_modules/deno/deno /usr/local/bin/deno
+COPY --from=build /atoll/toolchain/node_modules/deno/deno /usr/local/bin/deno
 COPY --from=build /atoll /atoll
-RUN rm -rf /atoll/node_modules && useradd --system --no-create-home atoll && chown -R atoll /atoll/.deno
+RUN rm -rf /atoll/toolchain && useradd --system --no-create-home atoll && chown -R atoll /atoll/.deno
 USER atoll
 EXPOSE 9000/udp 8080/tcp
 ENTRYPOINT ["deno", "run", "--cached-only", "-A", "/atoll/main.ts"]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what Atoll needs on Debian/Ubuntu, then Deno from npm into ./node_modules.
+# Installs what Atoll needs on Debian/Ubuntu, then Deno from npm into toolchain/ (linked as ./deno).
 #   scripts/setup.sh          runtime: libsrt
 #   scripts/setup.sh --test   also the test peers and tools: ffmpeg, srt-tools, libsrt headers, a C compiler
 # Idempotent: installs only what is missing.
@@ -23,9 +23,12 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [[ ! -x node_modules/.bin/deno ]]; then
+# The npm pin lives in toolchain/, away from the project root, where Deno
+# would otherwise read package.json and try to resolve it as a dependency.
+if [[ ! -x toolchain/node_modules/deno/deno ]]; then
   echo "setup: installing Deno from npm" >&2
   # deno@2.9.6 pins its platform binary exactly; npm cannot lock the other platforms' ones.
-  npm install --no-package-lock --no-audit --no-fund --loglevel=error
+  npm install --prefix toolchain --no-package-lock --no-audit --no-fund --loglevel=error
 fi
-node_modules/.bin/deno --version | head -1 >&2
+ln -sf toolchain/node_modules/deno/deno deno
+./deno --version | head -1 >&2
