@@ -6,7 +6,7 @@
 
 import type { AtollServer } from "./server.ts";
 import { formatHostPort, type HostPort } from "./options.ts";
-import { StartupError } from "./startup_error.ts";
+import { bindError } from "./startup_error.ts";
 
 function json(body: unknown, status = 200): Response {
   return new Response(`${JSON.stringify(body, null, 2)}\n`, {
@@ -59,12 +59,7 @@ export function serveHttp(
       onError: (error) => json({ error: String(error) }, 500),
     }, (request) => handleRequest(server, request));
   } catch (error) {
-    const reason = error instanceof Deno.errors.AddrInUse
-      ? "address already in use"
-      : error instanceof Error
-      ? error.message
-      : String(error);
-    throw new StartupError(`Cannot listen for HTTP on ${formatHostPort(address)}: ${reason}`);
+    throw bindError("HTTP", formatHostPort(address), error);
   }
   return http;
 }

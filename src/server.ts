@@ -35,12 +35,12 @@ import { formatHostPort, resolveOptions, type ServerOptions } from "./options.ts
 import { PeerTable, type Refusal, REFUSALS } from "./peer_table.ts";
 import { SpawnedChild, type SpawnedChildEvents } from "./spawned_child.ts";
 import { serveHttp } from "./http.ts";
-import { StartupError } from "./startup_error.ts";
+import { bindError, StartupError } from "./startup_error.ts";
 
 export { StartupError };
 
-/** One SRT connection as the API shows it. */
-export interface ConnectionInfo {
+/** One SRT connection as the API shows it, with its latest link statistics. */
+export interface ConnectionInfo extends LinkStats {
   id: string;
   pid: number;
   peer: string;
@@ -52,14 +52,6 @@ export interface ConnectionInfo {
   connectedAt: string | null;
   /** Milliseconds from the child receiving the peer to the accepted SRT connection. */
   handshakeMs: number | null;
-  bytesReceived: number;
-  bytesSent: number;
-  packetsReceived: number;
-  packetsSent: number;
-  packetsLost: number;
-  packetsRetransmitted: number;
-  packetsDropped: number;
-  rttMs: number;
 }
 
 /** Why a datagram was not turned into a connection. */
@@ -245,14 +237,7 @@ export class AtollServer {
       startedAt: new Date(c.startedAt).toISOString(),
       connectedAt: c.connectedAt === undefined ? null : new Date(c.connectedAt).toISOString(),
       handshakeMs: c.handshakeMs ?? null,
-      bytesReceived: c.stats.bytesReceived,
-      bytesSent: c.stats.bytesSent,
-      packetsReceived: c.stats.packetsReceived,
-      packetsSent: c.stats.packetsSent,
-      packetsLost: c.stats.packetsLost,
-      packetsRetransmitted: c.stats.packetsRetransmitted,
-      packetsDropped: c.stats.packetsDropped,
-      rttMs: c.stats.rttMs,
+      ...c.stats,
     }));
   }
 
@@ -579,12 +564,7 @@ function listenSrt(options: ServerOptions): Deno.DatagramConn {
     probe.close();
     return Deno.listenDatagram({ transport: "udp", hostname, port: bound, reuseAddress: true });
   } catch (error) {
-    const reason = error instanceof Deno.errors.AddrInUse
-      ? "address already in use"
-      : error instanceof Error
-      ? error.message
-      : String(error);
-    throw new StartupError(`Cannot listen for SRT on ${where}: ${reason}`);
+    throw bindError("SRT", where, error);
   }
 }
 
