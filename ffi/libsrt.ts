@@ -119,7 +119,9 @@ export function libsrt(): LibSrt {
       library = Deno.dlopen(name, SYMBOLS);
       return library.symbols;
     } catch (error) {
-      failures.push(`${name}: ${error instanceof Error ? error.message : String(error)}`);
+      // Deno says "Could not open library: " twice before dlerror()'s own text.
+      const message = error instanceof Error ? error.message : String(error);
+      failures.push(message.replace(/^(Could not open library: )+/, ""));
     }
   }
   const hint = override

@@ -1,0 +1,334 @@
+/**
+ * End to end: the command line as a user meets it. Each test runs
+ * `deno run -A main.ts ...` itself and checks exit codes, stdout and stderr;
+ * every run is bounded by a timeout.
+ */
+
+import assert from "node:assert/strict";
+import denoJson from "../deno.json" with { type: "json" };
+import { MAIN, waitFor } from "./harness.ts";
+
+/** Exit code for anything the user can fix (bad flags, port in use, libsrt missing). */
+const EXIT_USAGE = 2;
+
+/** A run that should end on its own gets this long before it is killed. */
+const RUN_TIMEOUT_MS = 20_000;
+
+interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+/** Runs Atoll to completion with `args`, killing it after {@link RUN_TIMEOUT_MS}. */
+async function runAtoll(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, RUN_TIMEOUT_MS);
+  try {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", MAIN, ...args],
+      env,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      signal: controller.signal,
+    }).output();
+    const decoder = new TextDecoder();
+    return {
+      code: output.code,
+      stdout: decoder.decode(output.stdout),
+      stderr: decoder.decode(output.stderr),
+      timedOut,
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Asserts the usage-error contract: exit 2, nothing on stdout, one `atoll: ` line on stderr. */
+function assertUsageError(result: RunResult): string {
+  assert.equal(result.timedOut, false, "exits on its own");
+  assert.equal(result.code, EXIT_USAGE, result.stderr);
+  assert.equal(result.stdout, "");
+  assert.match(result.stderr, /^atoll: [^\n]+\n$/, "exactly one line, prefixed `atoll: `");
+  return result.stderr.trimEnd();
+}
+
+/** Atoll started with Deno.Command and left running; stderr is kept line by line. */
+class RunningAtoll implements AsyncDisposable {
+  readonly lines: string[] = [];
+  readonly #process: Deno.ChildProcess;
+  readonly #done: Promise<Deno.CommandStatus>;
+
+  constructor(args: string[]) {
+    const process = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", MAIN, ...args],
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    this.#process = process;
+    const reading = (async () => {
+      let pending = "";
+      for await (const chunk of process.stderr.pipeThrough(new TextDecoderStream())) {
+        pending += chunk;
+        const parts = pending.split("\n");
+        pending = parts.pop()!;
+        this.lines.push(...parts);
+      }
+      if (pending) this.lines.push(pending);
+    })();
+    this.#done = (async () => {
+      const status = await process.status;
+      await reading;
+      return status;
+    })();
+  }
+
+  get pid(): number {
+    return this.#process.pid;
+  }
+
+  /** The first JSON log line whose properties satisfy `match`, once it is there. */
+  waitForJson(
+    what: string,
+    match: (properties: Record<string, unknown>) => boolean,
+  ): Promise<{ message: string; properties: Record<string, unknown> }> {
+    return waitFor(what, () => {
+      for (const line of this.lines) {
+        try {
+          const record = JSON.parse(line);
+          if (match(record.properties ?? {})) return record;
+        } catch {
+          // Not JSON.
+        }
+      }
+      return undefined;
+    }, 20_000);
+  }
+
+  signal(signal: Deno.Signal): void {
+    this.#process.kill(signal);
+  }
+
+  /** Waits for the exit, killing the process after `timeoutMs`. */
+  async exit(timeoutMs = 15_000): Promise<Deno.CommandStatus> {
+    const timer = setTimeout(() => this.#kill(), timeoutMs);
+    try {
+      return await this.#done;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #kill(): void {
+    try {
+      this.#process.kill("SIGKILL");
+    } catch {
+      // Already exited.
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.#kill();
+    await this.#done;
+  }
+}
+
+/** Pids of the running (not zombie) processes whose parent is `pid`, from /proc. */
+async function childPids(pid: number): Promise<number[]> {
+  const children: number[] = [];
+  for await (const entry of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const stat = await Deno.readTextFile(`/proc/${entry.name}/stat`);
+      // Fields after the parenthesised command name: state, ppid, ...
+      const [state, ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(ppid) === pid && state !== "Z") children.push(Number(entry.name));
+    } catch {
+      // The process exited while we looked.
+    }
+  }
+  return children;
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("--help exits 0 and lists every flag the README documents", async () => {
+  const result = await runAtoll(["--help"]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stderr, "");
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const table = readme.split("\n").filter((line) => line.startsWith("| `-"));
+  const flags = table.flatMap((line) =>
+    [...line.matchAll(/`(--?[A-Za-z][a-z-]*)/g)].map((m) => m[1]!)
+  );
+  // 16 flags with a value or none, and two spellings each of help and version.
+  assert.ok(flags.length >= 20, `the README's table lists only ${flags.join(" ")}`);
+  for (const flag of flags) {
+    // Whole flags only: --max-connections must not be found in --max-connections-per-ip.
+    const whole = new RegExp(`(^|[\\s,])${flag}(?=[\\s,]|$)`, "m");
+    assert.match(result.stdout, whole, `--help lists ${flag}`);
+  }
+  // A few defaults a user looks for.
+  assert.match(result.stdout, /0\.0\.0\.0:9000/);
+  assert.match(result.stdout, /127\.0\.0\.1:8080/);
+  assert.equal((await runAtoll(["-h"])).stdout, result.stdout, "-h is --help");
+});
+
+Deno.test("--version and -V print `atoll` and the version in deno.json, and exit 0", async () => {
+  for (const flag of ["--version", "-V"]) {
+    const result = await runAtoll([flag]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, `atoll ${denoJson.version}\n`);
+    assert.equal(result.stderr, "");
+  }
+});
+
+const badCommandLines: { name: string; args: string[]; mentions: string }[] = [
+  { name: "an unknown flag", args: ["--bogus"], mentions: "--bogus" },
+  { name: "an unknown short flag", args: ["-x"], mentions: "-x" },
+  { name: "a non-numeric value", args: ["--latency", "abc"], mentions: "--latency" },
+  { name: "a value out of range", args: ["--pool-size", "65"], mentions: "--pool-size" },
+  { name: "a bad address", args: ["--srt-listen", "nowhere"], mentions: "--srt-listen" },
+  { name: "a bad port", args: ["--http-listen", "127.0.0.1:70000"], mentions: "--http-listen" },
+  { name: "an unknown log level", args: ["--log-level", "verbose"], mentions: "--log-level" },
+  { name: "a missing value", args: ["--latency"], mentions: "--latency" },
+  { name: "a value for a boolean flag", args: ["--no-fast-handshake=1"], mentions: "--no-fast" },
+  { name: "a positional argument", args: ["serve"], mentions: "serve" },
+  {
+    name: "a positional argument after valid flags",
+    args: ["--latency", "200", "extra"],
+    mentions: "extra",
+  },
+];
+
+for (const { name, args, mentions } of badCommandLines) {
+  Deno.test(`${name} (${args.join(" ")}) exits 2 with one stderr line naming it`, async () => {
+    const line = assertUsageError(await runAtoll(args));
+    assert.ok(line.includes(mentions), `${JSON.stringify(line)} mentions ${mentions}`);
+  });
+}
+
+Deno.test("an SRT port already in use exits 2 with one line naming the address", async (t) => {
+  // libsrt binds with SO_REUSEADDR, so the holder that matters most sets it too.
+  for (const reuseAddress of [true, false]) {
+    await t.step(`held by a socket with reuseAddress ${reuseAddress}`, async () => {
+      const holder = Deno.listenDatagram({
+        transport: "udp",
+        hostname: "127.0.0.1",
+        port: 0,
+        reuseAddress,
+      });
+      try {
+        const port = (holder.addr as Deno.NetAddr).port;
+        const line = assertUsageError(
+          await runAtoll(["--srt-listen", `127.0.0.1:${port}`, "--http-listen", "127.0.0.1:0"]),
+        );
+        assert.ok(line.includes(`127.0.0.1:${port}`), line);
+        assert.match(line, /already in use/);
+      } finally {
+        holder.close();
+      }
+    });
+  }
+});
+
+Deno.test("an HTTP port already in use exits 2 with one line naming the address", async () => {
+  const holder = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const port = (holder.addr as Deno.NetAddr).port;
+    const line = assertUsageError(
+      await runAtoll(["--srt-listen", "127.0.0.1:0", "--http-listen", `127.0.0.1:${port}`]),
+    );
+    assert.ok(line.includes(`127.0.0.1:${port}`), line);
+    assert.match(line, /already in use/);
+  } finally {
+    holder.close();
+  }
+});
+
+Deno.test("a missing libsrt exits 2 with one line naming the package libsrt1.5-openssl", async () => {
+  const line = assertUsageError(
+    await runAtoll(["--srt-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"], {
+      ATOLL_LIBSRT: "/nonexistent",
+    }),
+  );
+  assert.match(line, /libsrt1\.5-openssl/);
+  assert.match(line, /\/nonexistent/, "names the path it tried");
+});
+
+Deno.test("port 0 picks free ports, and the startup log line shows the bound ones", async () => {
+  await using atoll = new RunningAtoll([
+    "--srt-listen",
+    "127.0.0.1:0",
+    "--http-listen",
+    "127.0.0.1:0",
+    "--log-format",
+    "json",
+  ]);
+  const startup = await atoll.waitForJson("the startup line", (p) => "srt" in p && "http" in p);
+  const srtPort = Number(String(startup.properties.srt).match(/^127\.0\.0\.1:(\d+)$/)?.[1]);
+  const httpPort = Number(String(startup.properties.http).match(/^127\.0\.0\.1:(\d+)$/)?.[1]);
+  assert.ok(srtPort > 0 && srtPort < 65536, `SRT port ${startup.properties.srt}`);
+  assert.ok(httpPort > 0 && httpPort < 65536, `HTTP port ${startup.properties.http}`);
+  assert.ok(startup.message.includes(`127.0.0.1:${srtPort}`), startup.message);
+  assert.ok(startup.message.includes(`127.0.0.1:${httpPort}`), startup.message);
+
+  // Those really are the ports Atoll holds.
+  const health = await fetch(`http://127.0.0.1:${httpPort}/healthz`);
+  assert.equal(health.status, 200);
+  await health.body?.cancel();
+  assert.throws(
+    () => Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: srtPort }),
+    Deno.errors.AddrInUse,
+  );
+
+  atoll.signal("SIGTERM");
+  assert.equal((await atoll.exit()).code, 0);
+});
+
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  Deno.test(`${signal} with no connections exits 0 within 3 s and leaves no child running`, async () => {
+    // A shutdown that fell back to killing children would take 10 s.
+    await using atoll = new RunningAtoll([
+      "--srt-listen",
+      "127.0.0.1:0",
+      "--http-listen",
+      "127.0.0.1:0",
+      "--log-format",
+      "json",
+      "--shutdown-timeout",
+      "10000",
+    ]);
+    await atoll.waitForJson("the startup line", (p) => "srt" in p && "http" in p);
+    // The prestarted pool (2 children by default) is running.
+    const children = await waitFor("the pool children", async () => {
+      const pids = await childPids(atoll.pid);
+      return pids.length >= 2 && pids;
+    });
+
+    const started = performance.now();
+    atoll.signal(signal);
+    const status = await atoll.exit();
+    const elapsed = performance.now() - started;
+    assert.equal(status.code, 0, atoll.lines.join("\n"));
+    assert.equal(status.signal, null);
+    assert.ok(elapsed < 3000, `exited after ${elapsed.toFixed(0)} ms`);
+    assert.ok(atoll.lines.some((line) => line.includes('"Stopped"')), atoll.lines.join("\n"));
+    assert.ok(!atoll.lines.some((line) => line.includes("Killing")), "no child needed killing");
+    await waitFor("the children to be gone", () => children.every((pid) => !isRunning(pid)), 3000);
+  });
+}

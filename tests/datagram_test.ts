@@ -1,0 +1,352 @@
+/**
+ * End to end: what the main process does with raw datagrams on the public
+ * SRT port. Only a caller's induction (or a rendezvous wave-a-hand) from a
+ * peer without a child starts one; everything else is dropped, counted and
+ * never answered.
+ */
+
+import assert from "node:assert/strict";
+import { AtollProcess, feed, srtLiveTransmitCaller, waitFor } from "./harness.ts";
+
+/** Bytes from hex; whitespace is ignored so packets can be written a word at a time. */
+function hex(text: string): Uint8Array {
+  const digits = text.replace(/\s+/g, "");
+  assert.equal(digits.length % 2, 0, `odd hex: ${text}`);
+  return Uint8Array.from(digits.match(/../g) ?? [], (byte) => Number.parseInt(byte, 16));
+}
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const bytes = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    bytes.set(part, offset);
+    offset += part.length;
+  }
+  return bytes;
+}
+
+/**
+ * A caller's first induction as libsrt 1.5.1 sends it to 127.0.0.1: version
+ * 4, UDT stream type 2, MTU 1500, flow window 8192, handshake type 1.
+ */
+function callerInduction(socketId = "2a3b4c5d"): Uint8Array {
+  return hex(`
+    80000000 00000000 0000a1b2 00000000
+    00000004 00000002 3c1d2e0f 000005dc
+    00002000 00000001 ${socketId} 00000000
+    0100007f 00000000 00000000 00000000
+  `);
+}
+
+/** A 64-byte handshake with the given version (w4) and handshake type (w9), plus `extra`. */
+function handshake(version: string, type: string, extra = ""): Uint8Array {
+  return hex(`
+    80000000 00000000 00000010 2a3b4c5d
+    ${version} 00004a17 3c1d2e0f 000005dc
+    00002000 ${type} 11223344 5a5a5a5a
+    0100007f 00000000 00000000 00000000
+    ${extra}
+  `);
+}
+
+const KEEPALIVE = hex("80010000 00000000 00001234 2a3b4c5d");
+
+/** Mulberry32: a small seeded PRNG, so the "random" datagrams are the same every run. */
+function randomBytes(length: number, seed: number): Uint8Array {
+  let state = seed >>> 0;
+  const bytes = new Uint8Array(length);
+  for (let i = 0; i < length; i++) {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    bytes[i] = ((t ^ (t >>> 14)) >>> 0) & 0xff;
+  }
+  return bytes;
+}
+
+type Kind =
+  | "induction"
+  | "wave-a-hand"
+  | "conclusion"
+  | "agreement"
+  | "rejection"
+  | "handshake-other"
+  | "control"
+  | "data"
+  | "short";
+
+const KINDS: readonly Kind[] = [
+  "induction",
+  "wave-a-hand",
+  "conclusion",
+  "agreement",
+  "rejection",
+  "handshake-other",
+  "control",
+  "data",
+  "short",
+];
+
+const randomData = randomBytes(1500, 1);
+randomData[0]! &= 0x7f; // control bit clear: a data packet
+const randomControl = randomBytes(1500, 2);
+randomControl[0]! |= 0x80; // control bit set, and never exactly the handshake word
+randomControl[3]! |= 0x01;
+
+/** Datagrams that must never start a child, with how Atoll must count them. */
+const GARBAGE: { name: string; bytes: Uint8Array; kind: Kind }[] = [
+  { name: "empty", bytes: new Uint8Array(0), kind: "short" },
+  { name: "1 byte", bytes: hex("80"), kind: "short" },
+  { name: "15 bytes of an induction", bytes: callerInduction().slice(0, 15), kind: "short" },
+  { name: "16-byte handshake header", bytes: callerInduction().slice(0, 16), kind: "short" },
+  { name: "63-byte truncated induction", bytes: callerInduction().slice(0, 63), kind: "short" },
+  { name: "16-byte data header", bytes: hex("7fffffff 00000000 00000000 00000000"), kind: "data" },
+  {
+    name: "a 1316-byte TS data packet",
+    bytes: concat(hex("00000001 e0000001 00001234 2a3b4c5d"), new Uint8Array(1316).fill(0x47)),
+    kind: "data",
+  },
+  { name: "random 1500 bytes, high bit 0", bytes: randomData, kind: "data" },
+  { name: "random 1500 bytes, high bit 1", bytes: randomControl, kind: "control" },
+  { name: "a 4000-byte data datagram", bytes: randomBytes(4000, 3).fill(0, 0, 1), kind: "data" },
+  { name: "keepalive", bytes: KEEPALIVE, kind: "control" },
+  {
+    name: "ACK",
+    bytes: hex("80020000 00000001 00001234 2a3b4c5d 00000010 00000000"),
+    kind: "control",
+  },
+  { name: "shutdown", bytes: hex("80050000 00000000 00001234 2a3b4c5d"), kind: "control" },
+  {
+    name: "an induction body behind a control word with a subtype",
+    bytes: concat(hex("80000001"), callerInduction().slice(4)),
+    kind: "control",
+  },
+  {
+    name: "HSv5 conclusion with extensions",
+    bytes: handshake("00000005", "ffffffff", "00010003 00010501 000000bf 00780078"),
+    kind: "conclusion",
+  },
+  { name: "agreement", bytes: handshake("00000005", "fffffffe"), kind: "agreement" },
+  { name: "rejection 1000+1403", bytes: handshake("00000005", "00000963"), kind: "rejection" },
+  {
+    name: "induction with version 3",
+    bytes: handshake("00000003", "00000001"),
+    kind: "handshake-other",
+  },
+  { name: "handshake type 2", bytes: handshake("00000004", "00000002"), kind: "handshake-other" },
+];
+
+/** A raw UDP socket on 127.0.0.1 sending to Atoll's SRT port. */
+class RawPeer implements AsyncDisposable {
+  readonly #socket: Deno.DatagramConn;
+  readonly #target: Deno.NetAddr;
+  readonly #receiving: Promise<void>;
+  /** Datagrams that came back to this socket. */
+  readonly received: Uint8Array[] = [];
+
+  constructor(atoll: AtollProcess) {
+    const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    this.#socket = socket;
+    this.#target = { transport: "udp", hostname: "127.0.0.1", port: atoll.srtPort };
+    this.#receiving = (async () => {
+      try {
+        for (;;) {
+          const [bytes] = await socket.receive();
+          this.received.push(bytes);
+        }
+      } catch {
+        // Closed.
+      }
+    })();
+  }
+
+  get port(): number {
+    return (this.#socket.addr as Deno.NetAddr).port;
+  }
+
+  /** How Atoll names this peer. */
+  get name(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  async send(bytes: Uint8Array): Promise<void> {
+    const sent = await this.#socket.send(bytes, this.#target);
+    assert.equal(sent, bytes.length);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.#socket.close();
+    await this.#receiving;
+  }
+}
+
+function zeros<K extends string>(keys: readonly K[]): Record<K, number> {
+  return Object.fromEntries(keys.map((key) => [key, 0])) as Record<K, number>;
+}
+
+function sum(record: Record<string, number>): number {
+  return Object.values(record).reduce((a, b) => a + b, 0);
+}
+
+Deno.test("garbage of every shape from several ports starts no child, is counted by kind and never answered", async () => {
+  await using atoll = await AtollProcess.start();
+  const before = await atoll.stats();
+  assert.equal(before.childrenStarted, 2, "the prestarted pool");
+  assert.equal(sum(before.datagrams), 0);
+
+  await using a = new RawPeer(atoll);
+  await using b = new RawPeer(atoll);
+  await using c = new RawPeer(atoll);
+  const peers = [a, b, c];
+  const expected = zeros(KINDS);
+  for (const [i, { bytes, kind }] of GARBAGE.entries()) {
+    await peers[i % peers.length]!.send(bytes);
+    expected[kind]++;
+  }
+  const stats = await waitFor("every datagram to be counted", async () => {
+    const stats = await atoll.stats();
+    return sum(stats.datagrams) >= GARBAGE.length && stats;
+  });
+
+  assert.deepEqual(stats.datagrams, expected);
+  assert.equal(stats.dropped["not-connection-start"], GARBAGE.length);
+  assert.equal(sum(stats.dropped), GARBAGE.length, "dropped for no other reason");
+  assert.equal(stats.childrenStarted, 2, "no child started beyond the pool");
+  assert.equal(stats.childrenCrashed, 0);
+  assert.equal(stats.idleChildren, 2);
+  assert.equal(stats.connections, 0);
+  assert.deepEqual(await atoll.connections(), []);
+  assert.deepEqual(atoll.logs.filter((l) => l.level === "ERROR"), []);
+
+  // Atoll still serves a real caller.
+  await using caller = srtLiveTransmitCaller(atoll.srtPort, "publish:live/after-garbage");
+  await feed(caller, 0.3);
+  const [connection] = await waitFor("the caller's connection", async () => {
+    const list = await atoll.connections();
+    return list[0]?.state === "connected" && list;
+  });
+  assert.equal(connection!.mode, "publish");
+  assert.ok(!peers.some((peer) => peer.name === connection!.peer));
+  assert.deepEqual(peers.map((peer) => peer.received.length), [0, 0, 0], "nothing answered");
+});
+
+Deno.test("5 copies of one induction from one port make one connection; 4 are dropped as peer-has-child", async () => {
+  await using atoll = await AtollProcess.start();
+  await using peer = new RawPeer(atoll);
+  // Once the first induction is handed over, the kernel delivers this peer's
+  // datagrams to the child's connected socket, so only copies already queued
+  // on the listening socket reach the main process. Stopping it while they
+  // are sent queues all five there, whatever the scheduling.
+  atoll.signal("SIGSTOP");
+  try {
+    for (let i = 0; i < 5; i++) await peer.send(callerInduction());
+  } finally {
+    atoll.signal("SIGCONT");
+  }
+  const stats = await waitFor("all five to be counted", async () => {
+    const stats = await atoll.stats();
+    return stats.datagrams.induction >= 5 && stats;
+  });
+  assert.equal(stats.datagrams.induction, 5);
+  assert.equal(stats.dropped["peer-has-child"], 4);
+  assert.equal(sum(stats.dropped), 4);
+  assert.equal(stats.childrenStarted, 3, "the pool of 2, refilled once");
+  const list = await atoll.connections();
+  assert.equal(list.length, 1);
+  assert.equal(list[0]!.peer, peer.name);
+
+  // Later datagrams from that peer go to its child, not to the main process:
+  // a data packet from another port marks when they would have been counted.
+  await peer.send(callerInduction());
+  await peer.send(KEEPALIVE);
+  await using marker = new RawPeer(atoll);
+  await marker.send(hex("00000001 e0000001 00001234 2a3b4c5d"));
+  const after = await waitFor("the marker", async () => {
+    const stats = await atoll.stats();
+    return stats.datagrams.data === 1 && stats;
+  });
+  assert.equal(after.datagrams.induction, 5);
+  assert.equal(after.datagrams.control, 0);
+  assert.equal(after.dropped["peer-has-child"], 4);
+  assert.equal((await atoll.connections()).length, 1);
+});
+
+Deno.test("an induction never followed up is closed as handshake-timeout and its slot freed", async () => {
+  await using atoll = await AtollProcess.start(["--handshake-timeout", "500"]);
+  await using peer = new RawPeer(atoll);
+  const sent = performance.now();
+  await peer.send(callerInduction());
+  const [connection] = await waitFor("the connection", async () => {
+    const list = await atoll.connections();
+    return list.length === 1 && list;
+  });
+  assert.equal(connection!.peer, peer.name);
+  assert.equal(connection!.state, "handshaking");
+
+  await waitFor("the connection to go", async () => (await atoll.connections()).length === 0, 5000);
+  const elapsed = performance.now() - sent;
+  assert.ok(elapsed >= 500, `gone after ${elapsed.toFixed(0)} ms, before the timeout`);
+  const stats = await atoll.stats();
+  assert.equal(stats.connectionsClosed["handshake-timeout"], 1);
+  assert.equal(sum(stats.connectionsClosed), 1);
+  assert.equal(stats.childrenCrashed, 0, "the child exited by itself");
+  assert.equal(stats.connectionsAccepted, 0);
+  const closed = atoll.findLog((l) =>
+    l.properties.id === connection!.id && "reason" in l.properties
+  );
+  assert.ok(closed, "a closing log line");
+  assert.equal(closed.properties.reason, "handshake-timeout");
+  assert.equal(closed.properties.peer, peer.name);
+  assert.equal(closed.level, "INFO");
+
+  // The freed slot takes the same peer again.
+  await peer.send(callerInduction("2a3b4c5e"));
+  const [again] = await waitFor("a new connection", async () => {
+    const list = await atoll.connections();
+    return list.length === 1 && list;
+  });
+  assert.equal(again!.peer, peer.name);
+  assert.notEqual(again!.id, connection!.id);
+});
+
+Deno.test("after a peer's child is killed, that peer's non-induction datagrams are dropped and start nothing", async () => {
+  await using atoll = await AtollProcess.start();
+  await using peer = new RawPeer(atoll);
+  await peer.send(callerInduction());
+  const [connection] = await waitFor("the connection", async () => {
+    const list = await atoll.connections();
+    return list.length === 1 && list;
+  });
+  assert.equal(connection!.peer, peer.name);
+  assert.notEqual(connection!.pid, atoll.pid);
+
+  Deno.kill(connection!.pid, "SIGKILL");
+  await waitFor("the connection to go", async () => (await atoll.connections()).length === 0);
+  const crashed = await waitFor(
+    "the crash log line",
+    () => atoll.findLog((l) => l.properties.id === connection!.id && "reason" in l.properties),
+  );
+  assert.equal(crashed.properties.reason, "crashed");
+  assert.equal(crashed.level, "ERROR");
+  assert.match(String(crashed.properties.detail), /SIGKILL/);
+
+  const before = await atoll.stats();
+  assert.equal(before.connectionsClosed.crashed, 1);
+  assert.equal(before.childrenCrashed, 1);
+  // What a caller whose server side vanished goes on sending.
+  await peer.send(KEEPALIVE);
+  await peer.send(handshake("00000005", "ffffffff", "00010003 00010501 000000bf 00780078"));
+  const after = await waitFor("both datagrams to be counted", async () => {
+    const stats = await atoll.stats();
+    return sum(stats.datagrams) >= sum(before.datagrams) + 2 && stats;
+  });
+  assert.equal(after.datagrams.control, before.datagrams.control + 1);
+  assert.equal(after.datagrams.conclusion, before.datagrams.conclusion + 1);
+  assert.equal(
+    after.dropped["not-connection-start"],
+    before.dropped["not-connection-start"] + 2,
+  );
+  assert.equal(after.childrenStarted, before.childrenStarted, "no child started");
+  assert.deepEqual(await atoll.connections(), []);
+});
