@@ -90,3 +90,27 @@ Deno.test("a wrong or missing passphrase is rejected with libsrt's reason, and t
   const line = atoll.findLog((l) => l.properties.reason === "rejected");
   assert.match(String(line?.properties.detail), /"publish:live\/secret"/);
 });
+
+Deno.test("a rendezvous peer (wave-a-hand) is served by its own child too", async () => {
+  await using atoll = await AtollProcess.start();
+  // srt-live-transmit binds a rendezvous socket to `port`: borrow a free one.
+  const probe = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const localPort = (probe.addr as Deno.NetAddr).port;
+  probe.close();
+  await using caller = srtLiveTransmitCaller(
+    atoll.srtPort,
+    "publish:live/rendezvous",
+    `mode=rendezvous&port=${localPort}`,
+  );
+  await feed(caller, 0.3);
+  const [connection] = await waitFor("the rendezvous connection", async () => {
+    const list = await atoll.connections();
+    return list[0]?.state === "connected" && list;
+  });
+  assert.equal(connection!.peer, `127.0.0.1:${localPort}`);
+  // In rendezvous only the side libsrt elects initiator (by cookie) sends its
+  // stream id, so Atoll sees the peer's id or none: both publish.
+  assert.ok(["", "publish:live/rendezvous"].includes(connection!.streamId!), connection!.streamId!);
+  assert.equal(connection!.mode, "publish");
+  assert.equal((await atoll.stats()).datagrams["wave-a-hand"] >= 1, true);
+});
