@@ -10,7 +10,7 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { md5 } from "./md5.ts";
 import { classifyDatagram, HANDSHAKE_LENGTH } from "./classify.ts";
 
 /** `srt_getversion()` values whose induction response and SYN cookie match this module. */
@@ -40,8 +40,8 @@ const COOKIE_OFFSET = 44; // w11
  * child that has just bound). Returns a signed int32, as libsrt keeps it.
  */
 export function synCookie(host: string, port: number, minutes: number): number {
-  const digest = createHash("md5").update(`${host}:${port}:${minutes}`).digest();
-  return digest.readInt32LE(0);
+  const digest = md5(new TextEncoder().encode(`${host}:${port}:${minutes}`));
+  return new DataView(digest.buffer).getInt32(0, true);
 }
 
 /** What the induction response carries besides the caller's own fields. */

@@ -6,7 +6,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { report, runPeerChild } from "./peer_child.ts";
 import { selfTestProcess } from "./self_test.ts";
 import { parsePeerSettings } from "./messages.ts";
@@ -14,22 +13,19 @@ import { readLines } from "./lines.ts";
 
 /** Runs a child with its own arguments; resolves to its exit code. */
 export async function runPeerProcess(args: readonly string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: [...args],
-    options: { "control-fd": { type: "string" }, "self-test": { type: "boolean" } },
-    strict: true,
-  });
+  // Parsed by hand: node:util would cost every child megabytes of memory.
+  const selfTest = args.length === 1 && args[0] === "--self-test";
+  const controlFd = args.length === 2 && args[0] === "--control-fd" ? Number(args[1]) : NaN;
   try {
-    if (values["self-test"]) {
+    if (selfTest) {
       const line = (await readLines(Deno.stdin.readable).next()).value ?? "";
       report(await selfTestProcess(parsePeerSettings(line)));
       return 0;
     }
-    const fd = Number(values["control-fd"]);
-    if (!Number.isInteger(fd) || fd < 3) {
-      throw new TypeError(`Invalid --control-fd: ${values["control-fd"]}`);
+    if (!Number.isInteger(controlFd) || controlFd < 3) {
+      throw new TypeError(`Invalid child arguments: ${args.join(" ")}`);
     }
-    return await runPeerChild(fd);
+    return await runPeerChild(controlFd);
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
     report({ type: "closed", reason: "error", detail, stats: null });
