@@ -23,6 +23,11 @@ const SYMBOLS = {
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   /** ssize_t send(int fd, const void* buf, size_t len, int flags) */
   send: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
+  /** ssize_t recvfrom(int fd, void* buf, size_t len, int flags, struct sockaddr* from, socklen_t* fromlen) */
+  recvfrom: {
+    parameters: ["i32", "buffer", "usize", "i32", "buffer", "buffer"],
+    result: "isize",
+  },
   /** ssize_t sendmsg(int fd, const struct msghdr* msg, int flags) */
   sendmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
   /** ssize_t recvmsg(int fd, struct msghdr* msg, int flags), blocking: runs off the JS thread */

@@ -115,6 +115,42 @@ export function openConnectedUdpSocket(local: Endpoint, peer: Endpoint): number 
   }
 }
 
+/** A datagram and where it came from. */
+export interface QueuedDatagram {
+  bytes: Uint8Array<ArrayBuffer>;
+  from: Endpoint;
+}
+
+/**
+ * Takes every datagram already queued on `fd`, without blocking. Between a
+ * new socket's bind() and its connect(), the kernel may deliver datagrams
+ * from any source to it; they stay queued after connect() and must be given
+ * back to the listener's classifier, or another caller's handshake is lost.
+ */
+export function takeQueuedDatagrams(fd: number, limit = 256): QueuedDatagram[] {
+  const taken: QueuedDatagram[] = [];
+  const buffer = new Uint8Array(2048);
+  const address = new Uint8Array(28);
+  const addressLength = new Uint32Array(1);
+  while (taken.length < limit) {
+    addressLength[0] = address.byteLength;
+    const received = Number(
+      libc().recvfrom(
+        fd,
+        buffer,
+        BigInt(buffer.byteLength),
+        MSG_DONTWAIT,
+        address,
+        new Uint8Array(addressLength.buffer),
+      ),
+    );
+    if (received < 0) break; // EAGAIN: nothing more queued
+    const from = nameOf(address.slice(0, addressLength[0]!));
+    taken.push({ bytes: buffer.slice(0, received), from });
+  }
+  return taken;
+}
+
 /** A close-on-exec `SOCK_SEQPACKET` Unix socket pair. */
 export function openSocketPair(): [number, number] {
   const fds = new Int32Array(2);

@@ -8,6 +8,7 @@ import {
   receiveWithFd,
   sendDatagram,
   sendWithFd,
+  takeQueuedDatagrams,
 } from "./socket.ts";
 
 /** A UDP socket closed by `using`. */
@@ -115,5 +116,44 @@ Deno.test("a connected socket on the listening port takes over that peer's datag
     assert.equal((sender as Deno.NetAddr).port, (other.addr as Deno.NetAddr).port);
   } finally {
     closeFd(connected);
+  }
+});
+
+Deno.test("takeQueuedDatagrams() returns what other peers sent between bind() and connect()", async () => {
+  using listening = udpSocket({
+    transport: "udp",
+    hostname: "127.0.0.1",
+    port: 0,
+    reuseAddress: true,
+  });
+  const local = listening.addr as Deno.NetAddr;
+  // openConnectedUdpSocket binds and connects at once, so build the gap by hand.
+  const { AF_INET, SOCK_DGRAM, SOCK_CLOEXEC, SOL_SOCKET, SO_REUSEADDR, SO_REUSEPORT, libc } =
+    await import("./libc.ts");
+  const fd = libc().socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  const one = new Uint8Array(new Int32Array([1]).buffer);
+  for (const option of [SO_REUSEADDR, SO_REUSEPORT]) {
+    libc().setsockopt(fd, SOL_SOCKET, option, one, 4);
+  }
+  const address = encodeSockaddr(local);
+  assert.equal(libc().bind(fd, address, address.byteLength), 0);
+  const peers = [0, 1, 2].map(() =>
+    udpSocket({ transport: "udp", hostname: "127.0.0.1", port: 0 })
+  );
+  try {
+    for (const [i, peer] of peers.entries()) await peer.send(new Uint8Array([i]), local);
+    const first = encodeSockaddr(peers[0]!.addr as Deno.NetAddr);
+    assert.equal(libc().connect(fd, first, first.byteLength), 0);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const taken = takeQueuedDatagrams(fd);
+    // The newest socket in the reuse group wins, so all three were queued here.
+    assert.deepEqual(
+      taken.map(({ bytes, from }) => [bytes[0], from.port]),
+      peers.map((peer, i) => [i, (peer.addr as Deno.NetAddr).port]),
+    );
+    assert.deepEqual(takeQueuedDatagrams(fd), [], "drained");
+  } finally {
+    for (const peer of peers) peer[Symbol.dispose]();
+    closeFd(fd);
   }
 });

@@ -10,7 +10,13 @@
  * @module
  */
 
-import { closeFd, closeOnExecAbove, openConnectedUdpSocket } from "../ffi/socket.ts";
+import {
+  closeFd,
+  closeOnExecAbove,
+  openConnectedUdpSocket,
+  type QueuedDatagram,
+  takeQueuedDatagrams,
+} from "../ffi/socket.ts";
 import { formatSrtVersion, libsrt } from "../ffi/libsrt.ts";
 import {
   classifyDatagram,
@@ -136,6 +142,8 @@ export class AtollServer {
   #poolFailures = 0;
   #poolRefill: ReturnType<typeof setTimeout> | undefined;
   #stopping = false;
+  /** Other peers' datagrams caught by a new socket before its connect(). */
+  #strays: QueuedDatagram[] = [];
   #finished: Promise<void>;
   #receiveLoop: Promise<void>;
 
@@ -293,6 +301,12 @@ export class AtollServer {
       }
       try {
         this.#handleDatagram(bytes, from as Deno.NetAddr);
+        // Handing over may have caught other peers' datagrams: classify them
+        // as if the listening socket had received them (bounded: each
+        // hand-over takes at most 256).
+        for (let stray; (stray = this.#strays.shift()) !== undefined;) {
+          this.#handleDatagram(stray.bytes, { transport: "udp", ...stray.from });
+        }
       } catch (error) {
         // Nothing a peer sends may stop the server: log and go on.
         log.error("Datagram from {peer} not handled: {error}", {
@@ -344,6 +358,13 @@ export class AtollServer {
    */
   #handOver(peer: Endpoint, handshake: Uint8Array, rendezvous: boolean): Connection {
     const udpFd = openConnectedUdpSocket(this.#srtAddress, peer);
+    const peerKey = formatHostPort(peer);
+    for (const queued of takeQueuedDatagrams(udpFd)) {
+      // The peer's own queued datagrams are induction retransmissions, which
+      // the child answers anyway; anyone else's go back to the classifier.
+      if (formatHostPort(queued.from) === peerKey) this.#drop("peer-has-child");
+      else this.#strays.push(queued);
+    }
     let child: SpawnedChild | undefined;
     try {
       child = this.#takeChild();
