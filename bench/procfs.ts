@@ -1,0 +1,181 @@
+/**
+ * What the bench reads from /proc: a process's children, its CPU time, its
+ * memory (`smaps_rollup`), and which UDP ports are bound.
+ *
+ * @module
+ */
+
+/** Fields of `/proc/PID/stat` after the command name, which may hold spaces. */
+function statFields(text: string): string[] {
+  return text.slice(text.lastIndexOf(")") + 2).trim().split(/\s+/);
+}
+
+function readStat(pid: number): string[] | undefined {
+  try {
+    return statFields(Deno.readTextFileSync(`/proc/${pid}/stat`));
+  } catch {
+    return undefined; // exited
+  }
+}
+
+/** Pids whose parent is `ppid`. */
+export function childrenOf(ppid: number): number[] {
+  const out: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    const pid = Number(entry.name);
+    if (!Number.isInteger(pid)) continue;
+    // Field 4 (ppid) is the second after the command name.
+    if (Number(readStat(pid)?.[1]) === ppid) out.push(pid);
+  }
+  return out.sort((a, b) => a - b);
+}
+
+export function isAlive(pid: number): boolean {
+  const fields = readStat(pid);
+  return fields !== undefined && fields[0] !== "Z";
+}
+
+let clockTicks: number | undefined;
+
+/** `getconf CLK_TCK`: the unit of utime and stime. */
+export async function clockTicksPerSecond(): Promise<number> {
+  if (clockTicks === undefined) {
+    const { stdout, success } = await new Deno.Command("getconf", { args: ["CLK_TCK"] }).output();
+    clockTicks = success ? Number(new TextDecoder().decode(stdout).trim()) : 100;
+  }
+  return clockTicks;
+}
+
+/** utime + stime of every thread of `pid`, in clock ticks; undefined once it exited. */
+export function cpuTicks(pid: number): number | undefined {
+  const fields = readStat(pid);
+  // utime and stime are fields 14 and 15: 12th and 13th after the command name.
+  if (fields === undefined) return undefined;
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/** A CPU reading at one instant, for {@link cpuPercent}. */
+export interface CpuSample {
+  ticks: number;
+  at: number;
+}
+
+export function sampleCpu(pid: number): CpuSample {
+  const ticks = cpuTicks(pid);
+  if (ticks === undefined) throw new Error(`Process ${pid} exited`);
+  return { ticks, at: performance.now() };
+}
+
+/** CPU between two samples, in % of one core. */
+export async function cpuPercent(from: CpuSample, to: CpuSample): Promise<number> {
+  const seconds = (to.at - from.at) / 1000;
+  return ((to.ticks - from.ticks) / (await clockTicksPerSecond())) / seconds * 100;
+}
+
+/** The `smaps_rollup` figures the bench reports, in kB. */
+export interface Memory {
+  rssKb: number;
+  pssKb: number;
+  privateDirtyKb: number;
+  privateCleanKb: number;
+  sharedCleanKb: number;
+}
+
+export function readMemory(pid: number): Memory {
+  const text = Deno.readTextFileSync(`/proc/${pid}/smaps_rollup`);
+  const field = (name: string) => {
+    const match = new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(text);
+    if (match === null) throw new Error(`No ${name} in /proc/${pid}/smaps_rollup`);
+    return Number(match[1]);
+  };
+  return {
+    rssKb: field("Rss"),
+    pssKb: field("Pss"),
+    privateDirtyKb: field("Private_Dirty"),
+    privateCleanKb: field("Private_Clean"),
+    sharedCleanKb: field("Shared_Clean"),
+  };
+}
+
+/** `recvmsg`'s system call number (x86_64 and aarch64 Linux). */
+const SYS_RECVMSG = Deno.build.arch === "aarch64" ? 212 : 47;
+
+/**
+ * Whether an idle Atoll child is ready for a connection: it has loaded
+ * libsrt and one of its threads is blocked in `recvmsg` on its control
+ * socket, waiting for the main process to hand it a peer.
+ */
+export function isWaitingForPeer(pid: number): boolean {
+  try {
+    if (!Deno.readTextFileSync(`/proc/${pid}/maps`).includes("libsrt")) return false;
+    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+      const syscall = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/syscall`);
+      if (Number(syscall.split(" ")[0]) === SYS_RECVMSG) return true;
+    }
+    return false;
+  } catch {
+    return false; // exited, or /proc/PID/task/*/syscall not readable
+  }
+}
+
+/** The process's command line, arguments joined by spaces ("" once it exited). */
+export function commandLine(pid: number): string {
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0").join(" ").trim();
+  } catch {
+    return "";
+  }
+}
+
+/** Whether a UDP socket is bound to `port` on this host (/proc/net/udp). */
+export function udpPortBound(port: number): boolean {
+  const suffix = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  for (const file of ["/proc/net/udp", "/proc/net/udp6"]) {
+    try {
+      const lines = Deno.readTextFileSync(file).split("\n").slice(1);
+      // Field 2 is the local address: "0100007F:1F90".
+      if (lines.some((line) => (line.trim().split(/\s+/)[1] ?? "").endsWith(suffix))) {
+        return true;
+      }
+    } catch {
+      // No IPv6 on this host.
+    }
+  }
+  return false;
+}
+
+/** A free UDP port on loopback: bound to port 0 and released at once. */
+export function freeUdpPort(): number {
+  const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const port = (socket.addr as Deno.NetAddr).port;
+  socket.close();
+  return port;
+}
+
+/**
+ * deno, srt-live-transmit and ffmpeg processes that are neither this
+ * process's ancestors nor its descendants: another run (a test suite, a
+ * second bench) sharing the CPUs, which would skew the figures.
+ */
+export function foreignProcesses(): string[] {
+  const parents = new Map<number, number>();
+  for (const entry of Deno.readDirSync("/proc")) {
+    const pid = Number(entry.name);
+    if (!Number.isInteger(pid)) continue;
+    const ppid = Number(readStat(pid)?.[1]);
+    if (Number.isInteger(ppid)) parents.set(pid, ppid);
+  }
+  const ancestors = new Set<number>();
+  for (let pid = Deno.pid; pid > 1; pid = parents.get(pid) ?? 0) ancestors.add(pid);
+  const descends = (pid: number) => {
+    for (let at = pid; at > 1; at = parents.get(at) ?? 0) if (at === Deno.pid) return true;
+    return false;
+  };
+  const out: string[] = [];
+  for (const pid of parents.keys()) {
+    if (ancestors.has(pid) || descends(pid)) continue;
+    const command = commandLine(pid);
+    if (/(^|\/)(deno|srt-live-transmit|ffmpeg)( |$)/.test(command)) out.push(`${pid} ${command}`);
+  }
+  return out;
+}

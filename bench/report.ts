@@ -1,0 +1,312 @@
+/**
+ * The Markdown summary of a bench run: one table per benchmark, ratios
+ * against the baselines, and each target marked met or not met. Pure.
+ *
+ * @module
+ */
+
+import type { ConnectRun, ConnectSuite } from "./connect_time.ts";
+import type { ManySuite } from "./many_callers.ts";
+import type { ResourceSuite } from "./resources.ts";
+import { formatMb, formatNumber, markdownTable } from "./summary.ts";
+
+export interface Machine {
+  nproc: number;
+  cpuModel: string;
+  kernel: string;
+  deno: string;
+  libsrt: string;
+  srtLiveTransmit: string;
+}
+
+export interface BenchResults {
+  startedAt: string;
+  finishedAt: string;
+  command: string;
+  quick: boolean;
+  machine: Machine;
+  /** The commit measured, and files outside bench/ changed since it (`git status`). */
+  revision: { commit: string; changed: string[] };
+  /** Other deno/SRT processes seen at checkpoints: figures taken beside them are skewed. */
+  foreignProcesses: { when: string; processes: string[] }[];
+  connect?: ConnectSuite;
+  resources?: ResourceSuite;
+  many?: ManySuite;
+}
+
+/** The targets, as the brief sets them. */
+export const TARGETS = {
+  connectP50Ms: 10,
+  childPrivateMb: 12,
+  receiveCpuPercentAt100: 15,
+};
+
+function verdict(met: boolean): string {
+  return met ? "met" : "**not met**";
+}
+
+const ms = (value: number | null | undefined) => formatNumber(value, 2);
+
+/** The baseline a connect run is compared with: same caller kind, same mode. */
+function baselineOf(suite: ConnectSuite, run: ConnectRun): ConnectRun | undefined {
+  const server = run.mode === "sequential" ? "srt-live-transmit" : "libsrt-listener";
+  return suite.runs.find((r) => r.server === server && r.kind === run.kind && r.mode === run.mode);
+}
+
+function ratio(value: number, base: number | undefined): string {
+  if (base === undefined || !Number.isFinite(value) || !(base > 0)) return "–";
+  return `${(value / base).toFixed(1)}×`;
+}
+
+/**
+ * Datagrams Atoll's main process dropped, but for `peer-has-child`: a
+ * caller's retransmitted inductions queued before its handoff, harmless.
+ */
+function droppedText(dropped: Record<string, number> | null): string {
+  if (dropped === null) return "–";
+  const entries = Object.entries(dropped).filter(([reason]) => reason !== "peer-has-child");
+  return entries.length === 0 ? "0" : entries.map(([key, count]) => `${key} ${count}`).join(", ");
+}
+
+export function connectSection(suite: ConnectSuite): string {
+  const rows = suite.runs.map((run) => {
+    const isAtoll = run.server.startsWith("atoll");
+    const base = isAtoll ? baselineOf(suite, run) : undefined;
+    return [
+      `\`${run.server}\``,
+      run.kind,
+      run.mode,
+      `${run.connected}/${run.callers}`,
+      ms(run.connectMs.p50),
+      ms(run.connectMs.p95),
+      ms(run.connectMs.max),
+      String(run.over3s),
+      run.allDoneMs === null ? "–" : formatNumber(run.allDoneMs, 0),
+      isAtoll ? ratio(run.connectMs.p50, base?.connectMs.p50) : "–",
+      isAtoll ? ratio(run.connectMs.p95, base?.connectMs.p95) : "–",
+      run.childrenStarted === null ? "–" : String(run.childrenStarted),
+      droppedText(run.dropped),
+    ];
+  });
+  const table = markdownTable(
+    [
+      "server",
+      "caller",
+      "mode",
+      "connected",
+      "p50 ms",
+      "p95 ms",
+      "max ms",
+      "> 3 s",
+      "all done ms",
+      "p50 / baseline",
+      "p95 / baseline",
+      "children started",
+      "dropped by main",
+    ],
+    rows,
+  );
+  const fast = suite.runs.filter((r) => r.server === "atoll-fast" && r.mode === "sequential");
+  const targetRows = fast.map((run) => [
+    `fast path, prestarted child, ${run.kind} caller, sequential`,
+    `p50 ≤ ${TARGETS.connectP50Ms} ms`,
+    `${ms(run.connectMs.p50)} ms`,
+    verdict(run.connectMs.p50 <= TARGETS.connectP50Ms && run.connected === run.callers),
+  ]);
+  return [
+    table,
+    "",
+    "Baselines for the ratios: `srt-live-transmit` for sequential callers, `libsrt-listener` for " +
+    "simultaneous ones (same caller kind). `> 3 s`: connected callers that took longer than " +
+    "libsrt's default connect timeout, so would have failed without the bench's " +
+    `${suite.connectTimeoutMs / 1000} s SRTO_CONNTIMEO. \`dropped by main\`: datagrams Atoll's ` +
+    "main process dropped during the run (`/api/stats`), not counting `peer-has-child` " +
+    "(retransmitted inductions queued before the handoff, harmless).",
+    "",
+    markdownTable(["target", "wanted", "measured", "verdict"], targetRows),
+  ].join("\n");
+}
+
+export function memorySection(suite: ResourceSuite): string {
+  const rows = suite.memory.map((row) => [
+    row.what,
+    formatMb(row.memory.privateDirtyKb),
+    formatMb(row.memory.pssKb),
+    formatMb(row.memory.rssKb),
+  ]);
+  const children = suite.memory.filter((row) => row.what.startsWith("Atoll child"));
+  const worst = Math.max(...children.map((row) => row.memory.privateDirtyKb));
+  return [
+    markdownTable(["process", "Private_Dirty MB", "Pss MB", "Rss MB"], rows),
+    "",
+    markdownTable(["target", "wanted", "measured (largest child)", "verdict"], [[
+      "child private memory (Private_Dirty)",
+      `≤ ${TARGETS.childPrivateMb} MB`,
+      `${formatMb(worst)} MB`,
+      verdict(worst / 1024 <= TARGETS.childPrivateMb),
+    ]]),
+  ].join("\n");
+}
+
+export function cpuSection(suite: ResourceSuite): string {
+  const baseline = (mbps: number) =>
+    suite.cpu.find((r) => r.receiver === "srt-live-transmit" && r.targetMbps === mbps);
+  const rows = suite.cpu.map((run) => [
+    `\`${run.receiver}\``,
+    String(run.targetMbps),
+    formatNumber(run.sentMbps, 2),
+    formatNumber(run.receivedMbps, 2),
+    // srt-live-transmit reports its count every 1000 packets: the last report is a lower bound.
+    `${run.receiver === "srt-live-transmit" ? "≥ " : ""}${run.packetsReceived}/${run.packetsSent}`,
+    formatNumber(run.windowSeconds, 1),
+    formatNumber(run.cpuPercent, 1),
+    run.receiver === "atoll-child"
+      ? ratio(run.cpuPercent, baseline(run.targetMbps)?.cpuPercent)
+      : "–",
+    formatNumber(run.mainCpuPercent, 1),
+    formatNumber(run.senderCpuPercent, 1),
+  ]);
+  const at100 = suite.cpu.find((r) => r.receiver === "atoll-child" && r.targetMbps === 100);
+  return [
+    markdownTable([
+      "receiver",
+      "target Mbit/s",
+      "sent Mbit/s",
+      "received Mbit/s (window)",
+      "packets received/sent",
+      "window s",
+      "CPU % of a core",
+      "CPU / baseline",
+      "Atoll main CPU %",
+      "sender CPU %",
+    ], rows),
+    "",
+    markdownTable(["target", "wanted", "measured", "verdict"], [[
+      "child CPU receiving 100 Mbit/s",
+      `≤ ${TARGETS.receiveCpuPercentAt100} % of a core`,
+      at100 ? `${formatNumber(at100.cpuPercent, 1)} %` : "–",
+      at100 ? verdict(at100.cpuPercent <= TARGETS.receiveCpuPercentAt100) : "–",
+    ]]),
+  ].join("\n");
+}
+
+export function manySection(suite: ManySuite): string {
+  const rows = suite.runs.map((run) => [
+    String(run.callers),
+    `${run.connectTimeoutMs / 1000} s`,
+    String(run.connected),
+    formatNumber(run.allDoneMs, 0),
+    formatNumber(run.serverSpanMs, 0),
+    formatNumber(run.connectMs.p50, 0),
+    formatNumber(run.connectMs.max, 0),
+    String(run.aliveCallers),
+    `${run.apiConnected} + ${run.apiHandshaking}`,
+    formatMb(run.connectionChildren.privateDirtyKb),
+    formatMb(run.connectionChildren.pssKb),
+    formatMb(run.connectionChildren.privateDirtyKb / Math.max(run.connectionChildren.count, 1)),
+    formatMb(run.main.privateDirtyKb),
+    droppedText(run.dropped),
+  ]);
+  const patient = suite.runs[0];
+  return [
+    markdownTable([
+      "callers",
+      "caller connect timeout",
+      "connected",
+      "all done ms (callers)",
+      "first start to last connected ms (Atoll)",
+      "p50 ms",
+      "max ms",
+      "alive after 5 s (callers)",
+      "API connected + handshaking",
+      "children Private_Dirty MB",
+      "children Pss MB",
+      "Private_Dirty MB per child",
+      "main Private_Dirty MB",
+      "dropped by main",
+    ], rows),
+    "",
+    markdownTable(["target", "wanted", "measured", "verdict"], [[
+      "simultaneous callers connected and alive",
+      patient ? `${patient.callers} of ${patient.callers}` : "–",
+      patient ? `${Math.min(patient.aliveCallers, patient.apiConnected)}` : "–",
+      patient
+        ? verdict(
+          patient.aliveCallers === patient.callers && patient.apiConnected === patient.callers,
+        )
+        : "–",
+    ]]),
+  ].join("\n");
+}
+
+export function machineSection(machine: Machine): string {
+  return markdownTable(["", ""], [
+    ["CPU", `${machine.nproc} × ${machine.cpuModel}`],
+    ["kernel", machine.kernel],
+    ["Deno", machine.deno],
+    ["libsrt", machine.libsrt],
+    ["srt-live-transmit", machine.srtLiveTransmit],
+  ]);
+}
+
+function foreignSection(checks: BenchResults["foreignProcesses"]): string {
+  const busy = checks.filter((check) => check.processes.length > 0);
+  if (busy.length === 0) {
+    return `No other deno, srt-live-transmit or ffmpeg process was running at any of the ${checks.length} checks.`;
+  }
+  return "**Warning: other processes shared the CPUs, figures are skewed:** " +
+    busy.map((check) => `${check.when}: ${check.processes.length}`).join("; ");
+}
+
+/** The whole summary, as `deno task bench` prints it. */
+export function renderSummary(results: BenchResults): string {
+  const parts = [
+    `# Atoll bench, ${results.startedAt}${results.quick ? " (--quick)" : ""}`,
+    "",
+    `Command: \`${results.command}\`, at commit ${results.revision.commit}` +
+    (results.revision.changed.length === 0
+      ? " (clean)"
+      : ` with changes: ${results.revision.changed.map((line) => line.trim()).join(", ")}`),
+    "",
+    machineSection(results.machine),
+    "",
+    foreignSection(results.foreignProcesses),
+  ];
+  if (results.connect) {
+    parts.push(
+      "",
+      `## 1. Connect time (${results.connect.callersPerRun} callers per row)`,
+      "",
+      ...results.connect.servers.map((s) => `- \`${s.name}\`: \`${s.command}\``),
+      "",
+      connectSection(results.connect),
+    );
+  }
+  if (results.resources) {
+    parts.push(
+      "",
+      "## 2. Memory (smaps_rollup)",
+      "",
+      memorySection(results.resources),
+      "",
+      "## 3. Receive CPU",
+      "",
+      `- Atoll: \`${results.resources.atollCommand}\``,
+      `- baseline: \`${results.resources.receiverCommand}\``,
+      `- sender: \`${results.resources.senderCommand}\``,
+      "",
+      cpuSection(results.resources),
+    );
+  }
+  if (results.many) {
+    parts.push(
+      "",
+      "## 4. Many simultaneous callers",
+      "",
+      `Atoll: \`${results.many.command}\``,
+      "",
+      manySection(results.many),
+    );
+  }
+  return parts.join("\n");
+}

@@ -1,0 +1,171 @@
+/**
+ * Atoll's benchmarks: `deno task bench` (`deno run -A bench/run.ts`).
+ *
+ *     deno task bench [--quick] [--only connect,resources,many] [--callers N]
+ *
+ * 1. connect time, sequential and simultaneous, async and blocking callers,
+ *    against Atoll and single-process libsrt listeners;
+ * 2. a child's private memory; 3. a child's CPU receiving a paced stream,
+ *    against srt-live-transmit; 4. many simultaneous callers.
+ *
+ * Writes the raw results to `bench/results/<time>.json` (and `latest.json`)
+ * and prints a Markdown summary. Everything runs on 127.0.0.1; every
+ * process it starts is stopped on the way out, also on errors and Ctrl-C.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { formatSrtVersion, libsrt } from "../ffi/libsrt.ts";
+import { killLeftoverChildren } from "./atoll.ts";
+import { benchConnectTime } from "./connect_time.ts";
+import { benchManyCallers } from "./many_callers.ts";
+import { stopAll } from "./processes.ts";
+import { type BenchResults, type Machine, renderSummary } from "./report.ts";
+import { benchResources } from "./resources.ts";
+import { startSrt } from "./srt.ts";
+import { foreignProcesses } from "./procfs.ts";
+
+const SUITES = ["connect", "resources", "many"] as const;
+type Suite = typeof SUITES[number];
+
+const RESULTS_DIR = new URL("./results/", import.meta.url);
+
+/** The commit measured, and the files outside bench/ changed since it. */
+async function revision(): Promise<{ commit: string; changed: string[] }> {
+  const git = async (...args: string[]) => {
+    const out = await new Deno.Command("git", { args, cwd: new URL("..", import.meta.url) })
+      .output().catch(() => undefined);
+    return out?.success ? new TextDecoder().decode(out.stdout) : "";
+  };
+  const commit = (await git("rev-parse", "--short", "HEAD")).trim() || "unknown";
+  const changed = (await git("status", "--porcelain")).split("\n")
+    .filter((line) => line.trim() !== "" && !/ bench\/|BENCHMARKS\.md/.test(line));
+  return { commit, changed };
+}
+
+async function machine(): Promise<Machine> {
+  const cpuinfo = await Deno.readTextFile("/proc/cpuinfo");
+  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? "unknown";
+  const slt = await new Deno.Command("srt-live-transmit", { args: ["-version"] }).output()
+    .then((out) => new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr))
+    .catch((error) => `not found: ${error}`);
+  return {
+    nproc: navigator.hardwareConcurrency,
+    cpuModel: model.trim(),
+    kernel: `${Deno.build.os} ${Deno.osRelease()} ${Deno.build.arch}`,
+    deno: `${Deno.version.deno} (V8 ${Deno.version.v8})`,
+    libsrt: formatSrtVersion(libsrt().srt_getversion()),
+    srtLiveTransmit: /version:?\s*([\d.]+)/i.exec(slt)?.[1] ?? slt.trim().split("\n")[0] ?? "",
+  };
+}
+
+function log(line: string): void {
+  console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`);
+}
+
+/** Stops everything the bench started; safe to call more than once. */
+async function cleanUp(): Promise<void> {
+  await stopAll(12_000);
+  const killed = await killLeftoverChildren();
+  if (killed > 0) log(`killed ${killed} Atoll child(ren) left behind`);
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      quick: { type: "boolean", default: false },
+      only: { type: "string" },
+      callers: { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log("deno task bench [--quick] [--only connect,resources,many] [--callers N]");
+    return 0;
+  }
+  const only = (values.only?.split(",") ?? [...SUITES]) as Suite[];
+  for (const name of only) {
+    if (!SUITES.includes(name)) throw new TypeError(`Unknown suite "${name}": one of ${SUITES}`);
+  }
+  const quick = values.quick;
+  const callers = Number(values.callers ?? (quick ? 10 : 50));
+  if (!Number.isInteger(callers) || callers < 1 || callers > 200) {
+    throw new RangeError(`--callers must be 1 to 200, not ${values.callers}`);
+  }
+
+  startSrt();
+  const results: BenchResults = {
+    startedAt: new Date().toISOString(),
+    finishedAt: "",
+    command: ["deno task bench", ...Deno.args].join(" "),
+    quick,
+    machine: await machine(),
+    revision: await revision(),
+    foreignProcesses: [],
+  };
+  const started = performance.now();
+  const checkForeign = (when: string) => {
+    const seen = foreignProcesses();
+    results.foreignProcesses.push({ when, processes: seen });
+    if (seen.length > 0) log(`warning: ${seen.length} other deno/SRT process(es) share the CPUs`);
+  };
+  checkForeign("start");
+  // After each measurement (never during one): log it and look for company.
+  const progress = (line: string) => {
+    log(line);
+    checkForeign(line);
+  };
+  if (only.includes("connect")) {
+    log(`connect time: ${callers} callers per run`);
+    results.connect = await benchConnectTime(
+      { callers, kinds: ["async", "blocking"] },
+      progress,
+    );
+  }
+  if (only.includes("resources")) {
+    log("memory and receive CPU");
+    results.resources = await benchResources(
+      { windowSeconds: quick ? 5 : 8, rates: [10, 100] },
+      progress,
+    );
+  }
+  if (only.includes("many")) {
+    log("many simultaneous callers");
+    results.many = await benchManyCallers(
+      { callers: 200, connectTimeouts: quick ? [10_000] : [10_000, 3000] },
+      progress,
+    );
+  }
+  results.finishedAt = new Date().toISOString();
+  log(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+
+  await Deno.mkdir(RESULTS_DIR, { recursive: true });
+  const json = `${JSON.stringify(results, null, 2)}\n`;
+  const file = new URL(`${results.startedAt.replaceAll(":", "-")}.json`, RESULTS_DIR);
+  await Deno.writeTextFile(file, json);
+  await Deno.writeTextFile(new URL("latest.json", RESULTS_DIR), json);
+  log(`raw results: ${file.pathname}`);
+  console.log(renderSummary(results));
+  return 0;
+}
+
+if (import.meta.main) {
+  const interrupt = () => {
+    log("interrupted: stopping every process the bench started");
+    cleanUp().finally(() => Deno.exit(130));
+  };
+  Deno.addSignalListener("SIGINT", interrupt);
+  Deno.addSignalListener("SIGTERM", interrupt);
+  let code = 1;
+  try {
+    code = await main();
+  } catch (error) {
+    log(`failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+  } finally {
+    await cleanUp();
+  }
+  Deno.exit(code);
+}

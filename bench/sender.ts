@@ -1,0 +1,149 @@
+/**
+ * A paced SRT sender: one live-mode caller that sends 1316-byte messages
+ * (seven TS packets) at a steady rate with `srt_sendmsg2`, in batches of
+ * whatever is due every 1-2 ms timer tick, for a fixed time.
+ *
+ *     deno run -A bench/sender.ts --port P --mbps 100 --seconds 10 --stream-id publish:bench/cpu
+ *
+ * libsrt is told the input rate (SRTO_MAXBW 0 = INPUTBW plus OHEADBW 25 %),
+ * so it paces the batches out at up to 1.25 times the rate and never
+ * throttles below it. Prints JSON lines on stdout: `connected`, then `done`
+ * with what was sent and the achieved rate.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { libsrt, SRT_EPOLL_ERR, SRT_EPOLL_OUT, SrtState } from "../ffi/libsrt.ts";
+import { defaultMessageControl, readTraceStats, SRT_TRACEBSTATS_SIZE } from "../ffi/structs.ts";
+import {
+  closeSocket,
+  connectAsync,
+  createCaller,
+  EpollSet,
+  Option,
+  setInt,
+  setInt64,
+  socketState,
+  startSrt,
+} from "./srt.ts";
+
+export const PAYLOAD_BYTES = 1316;
+const OVERHEAD_PERCENT = 25;
+/** Largest batch, so a stalled timer does not turn into one huge burst. */
+const MAX_BATCH_MS = 20;
+
+function print(message: Record<string, unknown>): void {
+  console.log(JSON.stringify(message));
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      port: { type: "string" },
+      mbps: { type: "string", default: "10" },
+      seconds: { type: "string", default: "10" },
+      "stream-id": { type: "string", default: "publish:bench/sender" },
+    },
+    strict: true,
+  });
+  const port = Number(values.port);
+  const mbps = Number(values.mbps);
+  const seconds = Number(values.seconds);
+  if (!(port > 0 && mbps > 0 && seconds > 0 && seconds <= 600)) {
+    throw new RangeError("Usage: sender.ts --port P --mbps M --seconds S (S ≤ 600)");
+  }
+  let stopping = false;
+  Deno.addSignalListener("SIGTERM", () => stopping = true);
+
+  startSrt();
+  const srt = libsrt();
+  const socket = createCaller(values["stream-id"], { blocking: false, connectTimeoutMs: 10_000 });
+  const bytesPerSecond = (mbps * 1e6) / 8;
+  setInt64(socket, Option.MAXBW, 0n);
+  setInt64(socket, Option.INPUTBW, BigInt(Math.round(bytesPerSecond)));
+  setInt(socket, Option.OHEADBW, OVERHEAD_PERCENT);
+
+  const epoll = new EpollSet(4);
+  epoll.add(socket, SRT_EPOLL_OUT | SRT_EPOLL_ERR);
+  const connectStarted = performance.now();
+  connectAsync(socket, port);
+  while (socketState(socket) < SrtState.CONNECTED && performance.now() - connectStarted < 12_000) {
+    await epoll.wait(100);
+  }
+  epoll.release();
+  if (socketState(socket) !== SrtState.CONNECTED) {
+    print({ type: "failed", state: socketState(socket) });
+    closeSocket(socket);
+    return 1;
+  }
+  print({ type: "connected", connectMs: performance.now() - connectStarted });
+
+  const message = new Uint8Array(PAYLOAD_BYTES).fill(0x47);
+  // libsrt writes the source time it used back into SRT_MSGCTRL.srctime: left
+  // there, every later message would carry the first one's time, look older
+  // than the latency, and be dropped by the sender (pktSndDropTotal).
+  const control = defaultMessageControl();
+  const controlView = new DataView(control.buffer);
+  const packetsPerMs = bytesPerSecond / PAYLOAD_BYTES / 1000;
+  let sent = 0;
+  let failed = 0;
+  let ticks = 0;
+  let largestBatch = 0;
+  const started = performance.now();
+  for (;;) {
+    const elapsed = performance.now() - started;
+    if (stopping || elapsed >= seconds * 1000) break;
+    const due = Math.min(
+      Math.floor(elapsed * packetsPerMs) - sent - failed,
+      Math.ceil(packetsPerMs * MAX_BATCH_MS),
+    );
+    for (let i = 0; i < due; i++) {
+      controlView.setBigInt64(16, 0n, true); // srctime: 0 = now
+      if (srt.srt_sendmsg2(socket, message, message.byteLength, control) > 0) sent++;
+      else failed++;
+    }
+    ticks++;
+    largestBatch = Math.max(largestBatch, due);
+    if (socketState(socket) !== SrtState.CONNECTED) break;
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  const sendingSeconds = (performance.now() - started) / 1000;
+
+  // Let libsrt deliver what it still holds before closing.
+  const statsBuffer = new Uint8Array(SRT_TRACEBSTATS_SIZE);
+  const readStats = () => {
+    srt.srt_bstats(socket, statsBuffer, 0);
+    return readTraceStats(statsBuffer);
+  };
+  const drainUntil = performance.now() + 2000;
+  while (readStats().pktSndBuf > 0 && performance.now() < drainUntil) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const stats = readStats();
+  const state = socketState(socket);
+  closeSocket(socket);
+  srt.srt_cleanup();
+  print({
+    type: "done",
+    packets: sent,
+    failedSends: failed,
+    seconds: sendingSeconds,
+    achievedMbps: (sent * PAYLOAD_BYTES * 8) / sendingSeconds / 1e6,
+    ticks,
+    meanBatch: sent / Math.max(ticks, 1),
+    largestBatch,
+    state,
+    libsrt: {
+      pktSentTotal: stats.pktSentTotal,
+      pktRetransTotal: stats.pktRetransTotal,
+      pktSndLossTotal: stats.pktSndLossTotal,
+      pktSndDropTotal: stats.pktSndDropTotal,
+      pktSndBufLeft: stats.pktSndBuf,
+    },
+  });
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main());

@@ -1,0 +1,185 @@
+/**
+ * The bench's own libsrt helpers: SRT sockets as plain ids (callers create
+ * hundreds), options of the sizes libsrt wants, and a blocking `srt_connect`
+ * that runs on a pool thread so many blocking callers can connect at once.
+ *
+ * Atoll's `ffi/libsrt.ts` declares every fallible call synchronous (libsrt's
+ * last error is per thread); the small table here adds the one call a
+ * blocking caller must make off the JS thread, whose result is read from its
+ * return value and `srt_getsockstate`, never from the last error, and
+ * `srt_getsockname`, which Atoll does not need.
+ *
+ * @module
+ */
+
+import {
+  lastSrtError,
+  libsrt,
+  LIBSRT_NAMES,
+  SRT_ERROR,
+  SRT_INVALID_SOCK,
+  SrtState,
+  unwrap,
+} from "../ffi/libsrt.ts";
+import { encodeSockaddr } from "../ffi/socket.ts";
+import { defaultMessageControl, SRT_EPOLL_EVENT_SIZE } from "../ffi/structs.ts";
+
+const SYMBOLS = {
+  /** int srt_connect(SRTSOCKET u, const struct sockaddr* name, int namelen) — on a pool thread */
+  srt_connect: { parameters: ["i32", "buffer", "i32"], result: "i32", nonblocking: true },
+  /** int srt_getsockname(SRTSOCKET u, struct sockaddr* name, int* namelen) */
+  srt_getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+let extra: Deno.DynamicLibrary<typeof SYMBOLS> | undefined;
+
+/** The symbols above, from the same library file Atoll loads by default. */
+function extraSymbols(): Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] {
+  extra ??= Deno.dlopen(Deno.env.get("ATOLL_LIBSRT") ?? LIBSRT_NAMES[0], SYMBOLS);
+  return extra.symbols;
+}
+
+/** Socket options the bench sets (SRT_SOCKOPT), beyond those Atoll names. */
+export const Option = {
+  SNDSYN: 1,
+  RCVSYN: 2,
+  MAXBW: 16,
+  CONNTIMEO: 36,
+  INPUTBW: 24,
+  OHEADBW: 25,
+  LATENCY: 23,
+  STREAMID: 46,
+  TRANSTYPE: 50,
+} as const;
+
+const encoder = new TextEncoder();
+
+/** Starts libsrt once in this process, with its own logging kept to fatal errors. */
+export function startSrt(): void {
+  const srt = libsrt();
+  srt.srt_setloglevel(2);
+  unwrap("srt_startup", srt.srt_startup());
+}
+
+export function createSocket(): number {
+  const id = libsrt().srt_create_socket();
+  if (id === SRT_INVALID_SOCK) throw new Error("srt_create_socket failed");
+  return id;
+}
+
+export function setInt(socket: number, option: number, value: number): void {
+  const bytes = new Uint8Array(new Int32Array([value]).buffer);
+  unwrap(`srt_setsockflag(${option})`, libsrt().srt_setsockflag(socket, option, bytes, 4));
+}
+
+/** MAXBW and INPUTBW are int64 and must be passed as exactly 8 bytes. */
+export function setInt64(socket: number, option: number, value: bigint): void {
+  const bytes = new Uint8Array(new BigInt64Array([value]).buffer);
+  unwrap(`srt_setsockflag(${option})`, libsrt().srt_setsockflag(socket, option, bytes, 8));
+}
+
+export function setString(socket: number, option: number, value: string): void {
+  const bytes = encoder.encode(value);
+  unwrap(
+    `srt_setsockflag(${option})`,
+    libsrt().srt_setsockflag(socket, option, bytes, bytes.byteLength),
+  );
+}
+
+/** The local port a bound SRT socket got. */
+export function localPort(socket: number): number {
+  const address = new Uint8Array(128);
+  const length = new Int32Array([address.byteLength]);
+  const result = extraSymbols().srt_getsockname(socket, address, new Uint8Array(length.buffer));
+  if (result === SRT_ERROR) throw lastSrtError("srt_getsockname");
+  return new DataView(address.buffer).getUint16(2, false);
+}
+
+export function socketState(socket: number): number {
+  return libsrt().srt_getsockstate(socket);
+}
+
+export function closeSocket(socket: number): void {
+  libsrt().srt_close(socket);
+}
+
+/** A live-mode caller socket with a stream id, not yet connected. */
+export function createCaller(
+  streamId: string,
+  options: { blocking: boolean; connectTimeoutMs: number },
+): number {
+  const socket = createSocket();
+  try {
+    setInt(socket, Option.TRANSTYPE, 0);
+    setInt(socket, Option.RCVSYN, options.blocking ? 1 : 0);
+    setInt(socket, Option.SNDSYN, options.blocking ? 1 : 0);
+    setInt(socket, Option.CONNTIMEO, options.connectTimeoutMs);
+    setString(socket, Option.STREAMID, streamId);
+    return socket;
+  } catch (error) {
+    closeSocket(socket);
+    throw error;
+  }
+}
+
+/** `srt_connect` on a non-blocking socket: returns at once (the handshake runs in libsrt). */
+export function connectAsync(socket: number, port: number): void {
+  const address = encodeSockaddr({ hostname: "127.0.0.1", port });
+  unwrap("srt_connect", libsrt().srt_connect(socket, address, address.byteLength));
+}
+
+/** `srt_connect` on a blocking socket, off the JS thread: true when it connected. */
+export async function connectBlocking(socket: number, port: number): Promise<boolean> {
+  const address = encodeSockaddr({ hostname: "127.0.0.1", port });
+  const result = await extraSymbols().srt_connect(socket, address, address.byteLength);
+  return result !== SRT_ERROR && socketState(socket) === SrtState.CONNECTED;
+}
+
+/** An SRT epoll set large enough for every caller of a run. */
+export class EpollSet {
+  readonly id: number;
+  #events: Uint8Array<ArrayBuffer>;
+  #view: DataView;
+  #capacity: number;
+
+  constructor(capacity = 512) {
+    this.id = unwrap("srt_epoll_create", libsrt().srt_epoll_create());
+    this.#capacity = capacity;
+    this.#events = new Uint8Array(SRT_EPOLL_EVENT_SIZE * capacity);
+    this.#view = new DataView(this.#events.buffer);
+  }
+
+  add(socket: number, events: number): void {
+    const flags = new Uint8Array(new Int32Array([events]).buffer);
+    unwrap("srt_epoll_add_usock", libsrt().srt_epoll_add_usock(this.id, socket, flags));
+  }
+
+  remove(socket: number): void {
+    libsrt().srt_epoll_remove_usock(this.id, socket);
+  }
+
+  /** Waits up to `timeoutMs` off the JS thread: the ready sockets and their events. */
+  async wait(timeoutMs: number): Promise<{ socket: number; events: number }[]> {
+    const ready = await libsrt().srt_epoll_uwait(
+      this.id,
+      this.#events,
+      this.#capacity,
+      BigInt(Math.max(0, Math.round(timeoutMs))),
+    );
+    const out = [];
+    for (let i = 0; i < Math.min(ready, this.#capacity); i++) {
+      out.push({
+        socket: this.#view.getInt32(i * SRT_EPOLL_EVENT_SIZE, true),
+        events: this.#view.getInt32(i * SRT_EPOLL_EVENT_SIZE + 4, true),
+      });
+    }
+    return out;
+  }
+
+  release(): void {
+    libsrt().srt_epoll_release(this.id);
+  }
+}
+
+/** One `SRT_MSGCTRL` with libsrt's defaults, reused for every send and receive. */
+export const messageControl = defaultMessageControl();
