@@ -38,6 +38,7 @@ export class SrtSocket {
   #id: number;
   #closed = false;
   #messageControl = defaultMessageControl();
+  #messageControlView = new DataView(this.#messageControl.buffer);
   #stats = new Uint8Array(SRT_TRACEBSTATS_SIZE);
 
   private constructor(id: number) {
@@ -160,6 +161,9 @@ export class SrtSocket {
 
   /** Sends one message; false when the send buffer is full (SNDSYN off). */
   send(message: Uint8Array<ArrayBuffer>): boolean {
+    // libsrt writes the srctime it used back into the control block: left
+    // there, every later message would look old and be dropped as too late.
+    this.#messageControlView.setBigInt64(16, 0n, true);
     const sent = libsrt().srt_sendmsg2(
       this.#id,
       message,
