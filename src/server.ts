@@ -144,7 +144,7 @@ export class AtollServer {
   #stopping = false;
   /** Other peers' datagrams caught by a new socket before its connect(). */
   #strays: QueuedDatagram[] = [];
-  #finished: Promise<void>;
+  #finished = Promise.withResolvers<void>();
   #receiveLoop: Promise<void>;
 
   private constructor(
@@ -163,12 +163,7 @@ export class AtollServer {
     this.#srtAddress = { hostname: addr.hostname, port: addr.port };
     this.#peers = new PeerTable(options);
     this.#receiveLoop = this.#receive();
-    let finish!: () => void;
-    this.#finished = new Promise((resolve) => finish = resolve);
-    this.#finish = finish;
   }
-
-  #finish: () => void;
 
   /**
    * Checks libsrt, runs the fast-handshake self-test, binds the SRT and HTTP
@@ -225,7 +220,7 @@ export class AtollServer {
 
   /** Resolves once the server has shut down. */
   get finished(): Promise<void> {
-    return this.#finished;
+    return this.#finished.promise;
   }
 
   /** Pids of the prestarted children waiting for a connection. */
@@ -255,7 +250,7 @@ export class AtollServer {
    * remains, then closes the HTTP server.
    */
   async shutdown(): Promise<void> {
-    if (this.#stopping) return this.#finished;
+    if (this.#stopping) return this.#finished.promise;
     this.#stopping = true;
     clearTimeout(this.#poolRefill);
     this.#udp.close();
@@ -280,7 +275,7 @@ export class AtollServer {
     clearTimeout(timer);
     await this.#http?.shutdown();
     log.info("Stopped");
-    this.#finish();
+    this.#finished.resolve();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

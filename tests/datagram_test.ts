@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { DATAGRAM_KINDS, type DatagramKind } from "../src/classify.ts";
 import { AtollProcess, feed, srtLiveTransmitCaller, waitFor } from "./harness.ts";
 
 /** Bytes from hex; whitespace is ignored so packets can be written a word at a time. */
@@ -65,29 +66,6 @@ function randomBytes(length: number, seed: number): Uint8Array {
   return bytes;
 }
 
-type Kind =
-  | "induction"
-  | "wave-a-hand"
-  | "conclusion"
-  | "agreement"
-  | "rejection"
-  | "handshake-other"
-  | "control"
-  | "data"
-  | "short";
-
-const KINDS: readonly Kind[] = [
-  "induction",
-  "wave-a-hand",
-  "conclusion",
-  "agreement",
-  "rejection",
-  "handshake-other",
-  "control",
-  "data",
-  "short",
-];
-
 const randomData = randomBytes(1500, 1);
 randomData[0]! &= 0x7f; // control bit clear: a data packet
 const randomControl = randomBytes(1500, 2);
@@ -95,7 +73,7 @@ randomControl[0]! |= 0x80; // control bit set, and never exactly the handshake w
 randomControl[3]! |= 0x01;
 
 /** Datagrams that must never start a child, with how Atoll must count them. */
-const GARBAGE: { name: string; bytes: Uint8Array; kind: Kind }[] = [
+const GARBAGE: { name: string; bytes: Uint8Array; kind: DatagramKind }[] = [
   { name: "empty", bytes: new Uint8Array(0), kind: "short" },
   { name: "1 byte", bytes: hex("80"), kind: "short" },
   { name: "15 bytes of an induction", bytes: callerInduction().slice(0, 15), kind: "short" },
@@ -199,7 +177,7 @@ Deno.test("garbage of every shape from several ports starts no child, is counted
   await using b = new RawPeer(atoll);
   await using c = new RawPeer(atoll);
   const peers = [a, b, c];
-  const expected = zeros(KINDS);
+  const expected = zeros(DATAGRAM_KINDS);
   for (const [i, { bytes, kind }] of GARBAGE.entries()) {
     await peers[i % peers.length]!.send(bytes);
     expected[kind]++;
