@@ -2,7 +2,8 @@
  * How the main process starts a child of itself. From source the child is
  * `deno run <flags> workers/peer.ts`; a `deno compile`d binary re-executes
  * itself with the internal {@link CHILD_SUBCOMMAND}. Pure: the caller passes
- * `Deno.execPath()`, `Deno.build.standalone` and the worker's URL.
+ * `Deno.execPath()`, `Deno.build.standalone`, the worker's URL and the
+ * environment.
  *
  * @module
  */
@@ -28,6 +29,32 @@ export const CHILD_RUN_FLAGS = [
   "--allow-net=127.0.0.1",
 ] as const;
 
+/**
+ * What a child's environment adds to the main process's, to keep each
+ * connection's process small (measured in BENCHMARKS.md):
+ * - a young generation of at most 2 x 1 MB: a receiving child allocates
+ *   steadily, and V8 would otherwise grow it to many MB and keep them;
+ * - two malloc arenas instead of one per libsrt and Deno thread.
+ * A value the main process was started with wins (V8 takes the last flag).
+ */
+export const CHILD_ENVIRONMENT = {
+  DENO_V8_FLAGS: "--max-semi-space-size=1",
+  MALLOC_ARENA_MAX: "2",
+} as const;
+
+/** {@link CHILD_ENVIRONMENT} merged with the main process's `DENO_V8_FLAGS` and `MALLOC_ARENA_MAX`. */
+export function childEnvironment(
+  inherited: Readonly<Record<string, string | undefined>>,
+): Record<string, string> {
+  const v8Flags = inherited.DENO_V8_FLAGS;
+  return {
+    DENO_V8_FLAGS: v8Flags
+      ? `${CHILD_ENVIRONMENT.DENO_V8_FLAGS},${v8Flags}`
+      : CHILD_ENVIRONMENT.DENO_V8_FLAGS,
+    MALLOC_ARENA_MAX: inherited.MALLOC_ARENA_MAX ?? CHILD_ENVIRONMENT.MALLOC_ARENA_MAX,
+  };
+}
+
 export interface ChildRuntime {
   /** `Deno.execPath()`: the deno binary, or the compiled Atoll binary. */
   execPath: string;
@@ -35,11 +62,15 @@ export interface ChildRuntime {
   standalone: boolean;
   /** URL of workers/peer.ts, used when running from source. */
   workerUrl: string | URL;
+  /** The main process's environment (`Deno.env.toObject()`). */
+  env: Readonly<Record<string, string | undefined>>;
 }
 
 export interface ChildCommand {
   command: string;
   args: string[];
+  /** Added to the inherited environment. */
+  env: Record<string, string>;
 }
 
 /** The command line that starts a child with `childArgs` (e.g. `--control-fd 7`). */
@@ -47,10 +78,11 @@ export function buildChildCommand(
   runtime: ChildRuntime,
   childArgs: readonly string[],
 ): ChildCommand {
+  const env = childEnvironment(runtime.env);
   if (runtime.standalone) {
-    return { command: runtime.execPath, args: [CHILD_SUBCOMMAND, ...childArgs] };
+    return { command: runtime.execPath, args: [CHILD_SUBCOMMAND, ...childArgs], env };
   }
   const url = new URL(runtime.workerUrl);
   const worker = url.protocol === "file:" ? decodeURIComponent(url.pathname) : url.href;
-  return { command: runtime.execPath, args: [...CHILD_RUN_FLAGS, worker, ...childArgs] };
+  return { command: runtime.execPath, args: [...CHILD_RUN_FLAGS, worker, ...childArgs], env };
 }

@@ -22,6 +22,7 @@ import {
   parseParentMessage,
 } from "./messages.ts";
 import { describeMode } from "./stream_id.ts";
+import { StopFlag } from "./stop_flag.ts";
 
 /** libsrt's LOG_CRIT: keeps libsrt's own stderr logging for real emergencies. */
 const LIBSRT_LOG_LEVEL = 2;
@@ -59,31 +60,6 @@ export function toLinkStats(stats: TraceStats): LinkStats {
     mbpsReceiveRate: stats.mbpsRecvRate,
     mbpsSendRate: stats.mbpsSendRate,
   };
-}
-
-/** Set once the main process (or a signal) asks this child to stop. */
-class StopFlag {
-  #stopped = false;
-  #waiters: (() => void)[] = [];
-  get stopped(): boolean {
-    return this.#stopped;
-  }
-  stop(): void {
-    if (this.#stopped) return;
-    this.#stopped = true;
-    for (const wake of this.#waiters.splice(0)) wake();
-  }
-  /** Resolves after `ms`, or at once when stopped. */
-  sleep(ms: number): Promise<void> {
-    if (this.#stopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.#waiters.push(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-  }
 }
 
 async function watchParent(stop: StopFlag): Promise<void> {

@@ -110,7 +110,12 @@ function countersOf<K extends string>(keys: readonly K[]): Record<K, number> {
 const WORKER_URL = new URL("../workers/peer.ts", import.meta.url);
 
 function defaultRuntime(): ChildRuntime {
-  return { execPath: Deno.execPath(), standalone: Deno.build.standalone, workerUrl: WORKER_URL };
+  return {
+    execPath: Deno.execPath(),
+    standalone: Deno.build.standalone,
+    workerUrl: WORKER_URL,
+    env: Deno.env.toObject(),
+  };
 }
 
 export interface StartOptions {

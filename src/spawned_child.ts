@@ -68,11 +68,12 @@ export class SpawnedChild {
   ): SpawnedChild {
     const [parentEnd, childEnd] = openSocketPair();
     try {
-      const { command, args } = makeCommand(childEnd);
+      const { command, args, env } = makeCommand(childEnd);
       // Spawning is synchronous, so no other spawn can inherit this fd.
       setCloseOnExec(childEnd, false);
       const process = new Deno.Command(command, {
         args,
+        env,
         stdin: "piped",
         stdout: "piped",
         stderr: "piped",

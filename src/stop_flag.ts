@@ -1,0 +1,44 @@
+/**
+ * A one-way stop signal for a child's loops: set once, by the main process,
+ * a signal or stdin closing, and woken sleepers see it at once.
+ *
+ * @module
+ */
+
+/** Set once the main process (or a signal) asks this child to stop. */
+export class StopFlag {
+  #stopped = false;
+  /** Sleepers still waiting; each one leaves the set when it wakes. */
+  #sleepers = new Set<() => void>();
+
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  /** How many `sleep()` calls are still pending. */
+  get sleepers(): number {
+    return this.#sleepers.size;
+  }
+
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const wake of this.#sleepers) wake();
+  }
+
+  /** Resolves after `ms`, or at once when stopped. */
+  sleep(ms: number): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
+    const { promise, resolve } = Promise.withResolvers<void>();
+    // The receive loop sleeps hundreds of times a second for hours: a sleeper
+    // must not outlive its own wakeup.
+    const wake = () => {
+      clearTimeout(timer);
+      this.#sleepers.delete(wake);
+      resolve();
+    };
+    const timer = setTimeout(wake, ms);
+    this.#sleepers.add(wake);
+    return promise;
+  }
+}

@@ -1,0 +1,31 @@
+import assert from "node:assert/strict";
+import { StopFlag } from "./stop_flag.ts";
+
+Deno.test("StopFlag.sleep() forgets a sleeper once its timer fires", async () => {
+  const stop = new StopFlag();
+  for (let i = 0; i < 50; i++) await stop.sleep(0);
+  await Promise.all([stop.sleep(1), stop.sleep(2), stop.sleep(0)]);
+  assert.equal(stop.sleepers, 0);
+  assert.equal(stop.stopped, false);
+});
+
+Deno.test("StopFlag.stop() wakes every sleeper at once and clears its timers", async () => {
+  const stop = new StopFlag();
+  const started = performance.now();
+  const sleeping = [stop.sleep(60_000), stop.sleep(60_000)];
+  assert.equal(stop.sleepers, 2);
+  stop.stop();
+  await Promise.all(sleeping);
+  assert.ok(performance.now() - started < 1000);
+  assert.equal(stop.sleepers, 0);
+  // The sanitizer fails this test if a 60 s timer were left running.
+});
+
+Deno.test("StopFlag.sleep() returns at once once stopped", async () => {
+  const stop = new StopFlag();
+  stop.stop();
+  stop.stop();
+  await stop.sleep(60_000);
+  assert.equal(stop.stopped, true);
+  assert.equal(stop.sleepers, 0);
+});
