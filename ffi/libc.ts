@@ -32,6 +32,10 @@ const SYMBOLS = {
   sendmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
   /** ssize_t recvmsg(int fd, struct msghdr* msg, int flags), blocking: runs off the JS thread */
   recvmsg: { parameters: ["i32", "buffer", "i32"], result: "isize", nonblocking: true },
+  /** ssize_t recvmsg(int fd, struct msghdr* msg, int flags), on the JS thread: only after poll() */
+  recvmsg_now: { name: "recvmsg", parameters: ["i32", "buffer", "i32"], result: "isize" },
+  /** int poll(struct pollfd* fds, nfds_t nfds, int timeout), on the JS thread */
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
   /** int fcntl(int fd, int cmd, int arg) (variadic in C; an int third argument is ABI-safe) */
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   /** int inet_pton(int af, const char* src, void* dst) */
@@ -47,6 +51,29 @@ const SYMBOLS = {
   __errno_location: { parameters: [], result: "pointer" },
   /** char* strerror(int errnum) */
   strerror: { parameters: ["i32"], result: "pointer" },
+  /** int memfd_create(const char* name, unsigned int flags) */
+  memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
+  /** int ftruncate(int fd, off_t length) */
+  ftruncate: { parameters: ["i32", "i64"], result: "i32" },
+  /** int fstat(int fd, struct stat* buf) — a real symbol since glibc 2.33 */
+  fstat: { parameters: ["i32", "buffer"], result: "i32" },
+  /** void* mmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset) */
+  mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
+  /** int munmap(void* addr, size_t length) */
+  munmap: { parameters: ["pointer", "usize"], result: "i32" },
+  /**
+   * long syscall(SYS_futex, uint32_t* uaddr, FUTEX_WAIT, uint32_t val, const struct timespec* timeout),
+   * blocking: runs off the JS thread. Variadic in C; glibc's wrapper only moves
+   * registers, and the kernel truncates each argument to its declared type.
+   */
+  futex_wait: {
+    name: "syscall",
+    parameters: ["i64", "pointer", "i32", "i32", "buffer"],
+    result: "i64",
+    nonblocking: true,
+  },
+  /** long syscall(SYS_futex, uint32_t* uaddr, FUTEX_WAKE, int count) */
+  futex_wake: { name: "syscall", parameters: ["i64", "pointer", "i32", "i32"], result: "i64" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 export const AF_UNIX = 1;
@@ -69,8 +96,24 @@ export const MSG_DONTWAIT = 0x40;
 export const MSG_CMSG_CLOEXEC = 0x40000000;
 export const NI_NUMERICHOST = 1;
 export const NI_NUMERICSERV = 2;
+export const POLLIN = 0x001;
 export const EINTR = 4;
 export const EAGAIN = 11;
+export const MFD_CLOEXEC = 1;
+export const PROT_READ = 1;
+export const PROT_WRITE = 2;
+export const MAP_SHARED = 1;
+/** `MAP_FAILED`, `(void*)-1`, as an address. */
+export const MAP_FAILED = 0xffff_ffff_ffff_ffffn;
+/** `struct stat`'s `st_size` (off_t): byte 48 on x86_64 and on aarch64's generic layout. */
+export const STAT_SIZE_OFFSET = 48;
+/** `sizeof(struct stat)` is 144 on x86_64 and 128 on aarch64: a buffer this big fits both. */
+export const STAT_BYTES = 256;
+/** `SYS_futex`: the syscall number differs between architectures. */
+export const SYS_FUTEX = Deno.build.arch === "aarch64" ? 98 : 202;
+/** The shared (not `_PRIVATE`) operations: the word lives in memory shared between processes. */
+export const FUTEX_WAIT = 0;
+export const FUTEX_WAKE = 1;
 
 export type LibC = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
