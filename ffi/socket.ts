@@ -11,6 +11,8 @@ import {
   AF_INET6,
   AF_UNIX,
   check,
+  EINTR,
+  errno,
   F_GETFD,
   F_SETFD,
   FD_CLOEXEC,
@@ -21,6 +23,7 @@ import {
   MSG_DONTWAIT,
   NI_NUMERICHOST,
   NI_NUMERICSERV,
+  POLLIN,
   SCM_RIGHTS,
   SO_REUSEADDR,
   SO_REUSEPORT,
@@ -222,20 +225,32 @@ function messageHeader(payload: Uint8Array<ArrayBuffer>, control: Uint8Array<Arr
   return { header, view, iov, payload, control };
 }
 
-/** Sends `payload` with `fd` attached (SCM_RIGHTS) as one SEQPACKET message. */
-export function sendWithFd(socket: number, payload: Uint8Array<ArrayBuffer>, fd: number): void {
-  const control = new Uint8Array(CMSG_SPACE_FD);
-  const cmsg = new DataView(control.buffer);
-  cmsg.setBigUint64(0, BigInt(CMSG_HEADER + 4), true); // cmsg_len = CMSG_LEN(sizeof(int))
-  cmsg.setInt32(8, SOL_SOCKET, true);
-  cmsg.setInt32(12, SCM_RIGHTS, true);
-  cmsg.setInt32(16, fd, true);
+/** Sends `payload` as one SEQPACKET message, with `fd` attached (SCM_RIGHTS) if given. */
+export function sendMessage(
+  socket: number,
+  payload: Uint8Array<ArrayBuffer>,
+  fd?: number,
+): void {
+  const control = new Uint8Array(fd === undefined ? 0 : CMSG_SPACE_FD);
+  if (fd !== undefined) {
+    const cmsg = new DataView(control.buffer);
+    cmsg.setBigUint64(0, BigInt(CMSG_HEADER + 4), true); // cmsg_len = CMSG_LEN(sizeof(int))
+    cmsg.setInt32(8, SOL_SOCKET, true);
+    cmsg.setInt32(12, SCM_RIGHTS, true);
+    cmsg.setInt32(16, fd, true);
+  }
   const message = messageHeader(payload, control);
+  if (fd === undefined) message.view.setBigUint64(32, 0n, true); // no msg_control
   const sent = libc().sendmsg(socket, message.header, MSG_DONTWAIT);
   if (sent < 0) throw systemError("sendmsg");
   if (Number(sent) !== payload.byteLength) {
     throw new Error(`sendmsg sent ${sent} of ${payload.byteLength} bytes`);
   }
+}
+
+/** Sends `payload` with `fd` attached (SCM_RIGHTS) as one SEQPACKET message. */
+export function sendWithFd(socket: number, payload: Uint8Array<ArrayBuffer>, fd: number): void {
+  sendMessage(socket, payload, fd);
 }
 
 /** A received message: its bytes, and the fd it carried if any. */
@@ -261,14 +276,51 @@ export async function receiveWithFd(socket: number, maxBytes = 65536): Promise<F
   }
   if (received < 0) throw new Error(`recvmsg failed on control socket ${socket}`);
   if (received === 0) return null;
-  const controlLength = Number(message.view.getBigUint64(40, true));
+  return { payload: payload.slice(0, received), fd: attachedFd(message.view, control) };
+}
+
+/** The fd an SCM_RIGHTS control message carried, if any. */
+function attachedFd(header: DataView, control: Uint8Array<ArrayBuffer>): number | undefined {
+  const controlLength = Number(header.getBigUint64(40, true));
   const cmsg = new DataView(control.buffer);
-  let fd: number | undefined;
   if (
     controlLength >= CMSG_HEADER + 4 && cmsg.getInt32(8, true) === SOL_SOCKET &&
     cmsg.getInt32(12, true) === SCM_RIGHTS
   ) {
-    fd = cmsg.getInt32(16, true);
+    return cmsg.getInt32(16, true);
   }
-  return { payload: payload.slice(0, received), fd };
+  return undefined;
+}
+
+/**
+ * Waits on the JS thread, at most `timeoutMs`, for one message on a
+ * SEQPACKET socket: for a child that must answer libsrt's listen callback
+ * before it returns. Resolves like {@link receiveWithFd}, or `"timeout"`.
+ */
+export function receiveWithFdNow(
+  socket: number,
+  timeoutMs: number,
+  maxBytes = 65536,
+): FdMessage | null | "timeout" {
+  const pollfd = new Uint8Array(8); // struct pollfd { int fd; short events; short revents; }
+  const view = new DataView(pollfd.buffer);
+  view.setInt32(0, socket, true);
+  view.setInt16(4, POLLIN, true);
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const left = Math.max(0, Math.ceil(deadline - performance.now()));
+    const ready = libc().poll(pollfd, 1n, Math.min(left, 2 ** 31 - 1));
+    if (ready > 0) break;
+    if (ready < 0 && errno() !== EINTR) throw systemError("poll");
+    if (ready === 0 && left === 0) return "timeout";
+  }
+  const payload = new Uint8Array(maxBytes);
+  const control = new Uint8Array(CMSG_SPACE_FD);
+  const message = messageHeader(payload, control);
+  const received = Number(
+    libc().recvmsg_now(socket, message.header, MSG_CMSG_CLOEXEC | MSG_DONTWAIT),
+  );
+  if (received < 0) throw systemError("recvmsg");
+  if (received === 0) return null;
+  return { payload: payload.slice(0, received), fd: attachedFd(message.view, control) };
 }

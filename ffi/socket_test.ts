@@ -6,7 +6,9 @@ import {
   openConnectedUdpSocket,
   openSocketPair,
   receiveWithFd,
+  receiveWithFdNow,
   sendDatagram,
+  sendMessage,
   sendWithFd,
   takeQueuedDatagrams,
 } from "./socket.ts";
@@ -91,6 +93,42 @@ Deno.test("receiveWithFd() resolves null once the other end is closed", async ()
   closeFd(a);
   assert.equal(await receiveWithFd(b), null);
   closeFd(b);
+});
+
+Deno.test("receiveWithFdNow() waits on the JS thread: timeout, message, fd, close", () => {
+  const [a, b] = openSocketPair();
+  let aOpen = true;
+  try {
+    const started = performance.now();
+    assert.equal(receiveWithFdNow(b, 50), "timeout");
+    assert.ok(performance.now() - started >= 45);
+
+    sendMessage(a, new TextEncoder().encode("plain"));
+    const plain = receiveWithFdNow(b, 1000);
+    assert.ok(plain !== null && plain !== "timeout");
+    assert.equal(new TextDecoder().decode(plain.payload), "plain");
+    assert.equal(plain.fd, undefined);
+
+    const [c, d] = openSocketPair();
+    sendMessage(a, new TextEncoder().encode("with fd"), c);
+    closeFd(c);
+    const withFd = receiveWithFdNow(b, 1000);
+    assert.ok(withFd !== null && withFd !== "timeout" && withFd.fd !== undefined);
+    // The passed descriptor works: what goes in one end comes out of the other.
+    sendMessage(withFd.fd, new TextEncoder().encode("through"));
+    const through = receiveWithFdNow(d, 1000);
+    assert.ok(through !== null && through !== "timeout");
+    assert.equal(new TextDecoder().decode(through.payload), "through");
+    closeFd(withFd.fd);
+    closeFd(d);
+
+    closeFd(a);
+    aOpen = false;
+    assert.equal(receiveWithFdNow(b, 1000), null);
+  } finally {
+    closeFd(b);
+    if (aOpen) closeFd(a);
+  }
 });
 
 Deno.test("a connected socket on the listening port takes over that peer's datagrams", async () => {

@@ -239,6 +239,33 @@ export class SrtEpoll {
   }
 }
 
+/**
+ * Sets a string option on a socket libsrt made for an incoming caller, from
+ * inside the listen callback (a per-stream passphrase, say).
+ */
+export function setIncomingString(
+  socketId: number,
+  option: number,
+  value: string,
+  name: string,
+): void {
+  const bytes = encoder.encode(value);
+  unwrap(
+    `srt_setsockflag(${name})`,
+    libsrt().srt_setsockflag(socketId, option, bytes, bytes.byteLength),
+  );
+}
+
+/** Sets an integer option on a socket libsrt made for an incoming caller (see {@link setIncomingString}). */
+export function setIncomingInt(
+  socketId: number,
+  option: number,
+  value: number,
+  name: string,
+): void {
+  unwrap(`srt_setsockflag(${name})`, libsrt().srt_setsockflag(socketId, option, int32(value), 4));
+}
+
 /** A caller's conclusion as libsrt's listen callback sees it, before libsrt accepts it. */
 export interface ConnectionRequest {
   /** The socket libsrt made for the caller. */

@@ -145,6 +145,13 @@ const VALUE_FLAGS: readonly {
     help: "Children started ahead, 0 to 64",
   },
   {
+    flag: "config",
+    placeholder: "PATH",
+    option: "configPath",
+    convert: string,
+    help: "Stream rules, JSON or YAML (see README)",
+  },
+  {
     flag: "log-level",
     placeholder: "LEVEL",
     option: "logLevel",

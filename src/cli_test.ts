@@ -55,6 +55,11 @@ const serveCases: {
     expected: { latencyMs: 120 },
   },
   {
+    name: "--config",
+    args: ["--config", "/etc/atoll.yaml"],
+    expected: { configPath: "/etc/atoll.yaml" },
+  },
+  {
     name: "--passphrase",
     args: ["--passphrase", "correct horse"],
     expected: { passphrase: "correct horse" },

@@ -1,5 +1,5 @@
 /**
- * The HTTP API: health and the live connection list.
+ * The HTTP API: health, the live connections and the live streams.
  *
  * @module
  */
@@ -32,6 +32,8 @@ export function handleRequest(server: AtollServer, request: Request): Response {
         : new Response("stopping\n", { status: 503, headers: { "content-type": "text/plain" } });
     case "/api/connections":
       return json(server.connections());
+    case "/api/streams":
+      return json(server.streams());
     case "/api/stats":
       return json({
         srtVersion: server.srtVersion,

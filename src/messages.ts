@@ -4,7 +4,9 @@
  * Three channels, each for what it does best:
  * - the Unix socket pair carries one {@link Assignment} with the connected
  *   UDP socket attached (SCM_RIGHTS), so a child started ahead of time can
- *   be handed a connection later;
+ *   be handed a connection later, and then the {@link AccessDecision} on the
+ *   child's {@link ChildMessage} `request`, with the stream buffer attached;
+ *   the child reads it synchronously inside libsrt's listen callback;
  * - the child's stdin carries {@link ParentMessage}s, one JSON object a line;
  * - the child's stdout carries {@link ChildMessage}s, one JSON object a line.
  *
@@ -27,6 +29,8 @@ export interface PeerSettings {
   handshakeTimeoutMs: number;
   /** Send the induction response from the child (see DESIGN.md). */
   fastHandshake: boolean;
+  /** How long the child waits for the main process to decide on its caller. */
+  decisionTimeoutMs: number;
 }
 
 /** The one connection a child serves, sent with its UDP socket. */
@@ -42,8 +46,25 @@ export interface Assignment {
   settings: PeerSettings;
 }
 
-/** Parent → child, on stdin. */
-export type ParentMessage = { type: "shutdown" };
+/** Parent → child, on stdin: close the connection cleanly, saying why. */
+export type ParentMessage = { type: "shutdown"; detail?: string };
+
+/**
+ * Parent → child over the socket pair: the answer to a `request`. An
+ * accepted one carries the stream buffer's fd (SCM_RIGHTS).
+ */
+export type AccessDecision =
+  | {
+    type: "accept";
+    stream: string;
+    mode: StreamMode;
+    /** Set on the connection in the listen callback: this stream's passphrase for this mode. */
+    passphrase?: string;
+    latencyMs?: number;
+    /** Size of the mapped stream buffer, in bytes. */
+    bufferBytes: number;
+  }
+  | { type: "reject"; code: number; reason: string };
 
 /** Link statistics a child reports (from srt_bstats). */
 export interface LinkStats {
@@ -84,6 +105,8 @@ export type LogLevelName = "debug" | "info" | "warning" | "error";
 /** Child → parent, on stdout. */
 export type ChildMessage =
   | { type: "ready"; srtVersion: number }
+  /** From inside the listen callback: may this caller publish or play? */
+  | { type: "request"; streamId: string }
   | {
     type: "connected";
     streamId: string;
@@ -92,7 +115,8 @@ export type ChildMessage =
     /** From the child receiving the connection to libsrt accepting it. */
     handshakeMs: number;
   }
-  | { type: "stats"; stats: LinkStats }
+  /** Every second; a viewer adds how often it skipped ahead to catch up. */
+  | { type: "stats"; stats: LinkStats; viewerSkips?: number }
   | { type: "log"; level: LogLevelName; message: string }
   | { type: "closed"; reason: CloseReason; detail: string; stats: LinkStats | null }
   | { type: "self-test"; passed: boolean; setupMs: number; detail: string };
@@ -134,7 +158,7 @@ function isSettings(value: unknown): value is PeerSettings {
     (value.passphrase === undefined || typeof value.passphrase === "string") &&
     [0, 16, 24, 32].includes(value.pbkeylen as number) &&
     Number.isInteger(value.idleTimeoutMs) && Number.isInteger(value.handshakeTimeoutMs) &&
-    typeof value.fastHandshake === "boolean";
+    typeof value.fastHandshake === "boolean" && Number.isInteger(value.decisionTimeoutMs);
 }
 
 function parseJson(text: string, what: string): Json {
@@ -159,12 +183,15 @@ export function parseChildMessage(line: string): ChildMessage {
     switch (value.type) {
       case "ready":
         return Number.isInteger(value.srtVersion);
+      case "request":
+        return typeof value.streamId === "string";
       case "connected":
         return typeof value.streamId === "string" &&
           (value.mode === "publish" || value.mode === "play") &&
           typeof value.encrypted === "boolean" && Number.isFinite(value.handshakeMs);
       case "stats":
-        return isLinkStats(value.stats);
+        return isLinkStats(value.stats) &&
+          (value.viewerSkips === undefined || Number.isInteger(value.viewerSkips));
       case "log":
         return ["debug", "info", "warning", "error"].includes(value.level as string) &&
           typeof value.message === "string";
@@ -186,7 +213,22 @@ export function parseChildMessage(line: string): ChildMessage {
 export function parseParentMessage(line: string): ParentMessage {
   const value = parseJson(line, "parent message");
   if (value.type !== "shutdown") throw invalid("parent message", value);
-  return { type: "shutdown" };
+  if (value.detail === undefined) return { type: "shutdown" };
+  if (typeof value.detail !== "string") throw invalid("parent message", value);
+  return { type: "shutdown", detail: value.detail };
+}
+
+/** Parses the decision a child reads from its socket pair; throws TypeError when invalid. */
+export function parseAccessDecision(text: string): AccessDecision {
+  const value = parseJson(text, "access decision");
+  const ok = value.type === "accept"
+    ? typeof value.stream === "string" && (value.mode === "publish" || value.mode === "play") &&
+      (value.passphrase === undefined || typeof value.passphrase === "string") &&
+      (value.latencyMs === undefined || Number.isInteger(value.latencyMs)) &&
+      Number.isInteger(value.bufferBytes) && (value.bufferBytes as number) > 0
+    : value.type === "reject" && Number.isInteger(value.code) && typeof value.reason === "string";
+  if (!ok) throw invalid("access decision", value);
+  return value as unknown as AccessDecision;
 }
 
 /** Parses the peer settings a self-test child reads from stdin. */

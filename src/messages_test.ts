@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   emptyLinkStats,
+  parseAccessDecision,
   parseAssignment,
   parseChildMessage,
   parseParentMessage,
@@ -13,12 +14,14 @@ const settings = {
   idleTimeoutMs: 5000,
   handshakeTimeoutMs: 5000,
   fastHandshake: true,
+  decisionTimeoutMs: 15000,
 };
 
 Deno.test("parseChildMessage() accepts every well-formed report", () => {
   const stats = emptyLinkStats();
   const messages = [
     { type: "ready", srtVersion: 0x010501 },
+    { type: "request", streamId: "#!::r=live/a,m=publish" },
     { type: "connected", streamId: "#!::r=a", mode: "play", encrypted: false, handshakeMs: 2.5 },
     { type: "stats", stats },
     { type: "log", level: "warning", message: "hi" },
@@ -39,6 +42,7 @@ Deno.test("parseChildMessage() rejects what a confused or hostile child could wr
     "null",
     '{"type":"unknown"}',
     '{"type":"ready"}',
+    '{"type":"request"}',
     '{"type":"connected","streamId":1,"mode":"play","encrypted":false,"handshakeMs":1}',
     '{"type":"connected","streamId":"a","mode":"record","encrypted":false,"handshakeMs":1}',
     '{"type":"stats","stats":{"bytesReceived":"1"}}',
@@ -48,9 +52,44 @@ Deno.test("parseChildMessage() rejects what a confused or hostile child could wr
   for (const line of lines) assert.throws(() => parseChildMessage(line), TypeError, line);
 });
 
-Deno.test("parseParentMessage() accepts shutdown only", () => {
+Deno.test("parseParentMessage() accepts shutdown only, with an optional detail", () => {
   assert.deepEqual(parseParentMessage('{"type":"shutdown"}'), { type: "shutdown" });
+  assert.deepEqual(parseParentMessage('{"type":"shutdown","detail":"replaced"}'), {
+    type: "shutdown",
+    detail: "replaced",
+  });
   assert.throws(() => parseParentMessage('{"type":"assign"}'), TypeError);
+  assert.throws(() => parseParentMessage('{"type":"shutdown","detail":7}'), TypeError);
+});
+
+Deno.test("parseAccessDecision() reads accept and reject decisions", () => {
+  const decisions = [
+    { type: "accept", stream: "live/a", mode: "publish", bufferBytes: 4096 },
+    {
+      type: "accept",
+      stream: "live/a",
+      mode: "play",
+      passphrase: "0123456789",
+      latencyMs: 200,
+      bufferBytes: 4096,
+    },
+    { type: "reject", code: 1409, reason: "taken" },
+  ];
+  for (const decision of decisions) {
+    assert.deepEqual(parseAccessDecision(JSON.stringify(decision)), decision);
+  }
+});
+
+Deno.test("parseAccessDecision() rejects malformed decisions", () => {
+  const lines = [
+    '{"type":"accept","stream":"a","mode":"record","bufferBytes":1}',
+    '{"type":"accept","stream":"a","mode":"play","bufferBytes":0}',
+    '{"type":"accept","stream":"a","mode":"play","bufferBytes":1,"latencyMs":1.5}',
+    '{"type":"reject","code":"1409","reason":"x"}',
+    '{"type":"maybe"}',
+    "nope",
+  ];
+  for (const line of lines) assert.throws(() => parseAccessDecision(line), TypeError, line);
 });
 
 Deno.test("parseAssignment() checks endpoints, handshake hex and settings", () => {

@@ -53,6 +53,8 @@ export interface ServerOptions {
   fastHandshake: boolean;
   logLevel: LogLevel;
   logFormat: LogFormat;
+  /** The configuration file with the stream rules (JSON or YAML); built-in defaults when unset. */
+  configPath?: string;
 }
 
 /** The options a server runs with when given none. */
@@ -148,6 +150,11 @@ export const OPTION_RULES: { readonly [K in keyof ServerOptions]-?: OptionRule }
   fastHandshake: { type: "boolean", expected: "true or false", isValid: () => true },
   logLevel: oneOfRule("string", ["debug", "info", "warning", "error"]),
   logFormat: oneOfRule("string", ["text", "json"]),
+  configPath: {
+    type: "string",
+    expected: "a file path",
+    isValid: (value) => typeof value === "string" && value !== "",
+  },
 };
 
 const OPTION_NAMES = Object.keys(OPTION_RULES) as (keyof ServerOptions)[];
@@ -195,6 +202,7 @@ export function resolveOptions(partial: Partial<ServerOptions> = {}): ServerOpti
     logFormat: partial.logFormat ?? DEFAULT_OPTIONS.logFormat,
   };
   if (partial.passphrase !== undefined) options.passphrase = partial.passphrase;
+  if (partial.configPath !== undefined) options.configPath = partial.configPath;
   return options;
 }
 

@@ -304,11 +304,17 @@ Deno.test("resolveOptions() rejects options that are not an object", () => {
   });
 });
 
-Deno.test("OPTION_RULES covers every option of DEFAULT_OPTIONS and the passphrase", () => {
+Deno.test("OPTION_RULES covers every option of DEFAULT_OPTIONS, the passphrase and the config path", () => {
   assert.deepEqual(
     Object.keys(OPTION_RULES).sort(),
-    [...Object.keys(DEFAULT_OPTIONS), "passphrase"].sort(),
+    [...Object.keys(DEFAULT_OPTIONS), "passphrase", "configPath"].sort(),
   );
+});
+
+Deno.test("resolveOptions() keeps a config path and refuses an empty one", () => {
+  assert.equal(resolveOptions({ configPath: "/etc/atoll.yaml" }).configPath, "/etc/atoll.yaml");
+  assert.ok(!("configPath" in resolveOptions()));
+  assert.throws(() => resolveOptions({ configPath: "" }), RangeError);
 });
 
 const hostPortCases: { text: string; expected: HostPort }[] = [

@@ -7,65 +7,42 @@
  * @module
  */
 
-import { closeFd, receiveWithFd } from "../ffi/socket.ts";
-import { libsrt, SRT_EPOLL_ERR, SRT_EPOLL_IN } from "../ffi/libsrt.ts";
-import { SrtEpoll, SrtOption, type SrtSocket, SrtState } from "../ffi/srt_socket.ts";
-import type { TraceStats } from "../ffi/structs.ts";
-import { acceptConnection } from "./srt_acceptor.ts";
+import { closeFd, receiveWithFd, receiveWithFdNow } from "../ffi/socket.ts";
+import { libsrt } from "../ffi/libsrt.ts";
+import { SharedMapping } from "../ffi/shm.ts";
+import {
+  type ConnectionRequest,
+  setIncomingInt,
+  setIncomingString,
+  SrtOption,
+  type SrtSocket,
+} from "../ffi/srt_socket.ts";
+import { report, StatsReader } from "./child_report.ts";
+import { acceptConnection, type Verdict } from "./srt_acceptor.ts";
 import { readLines } from "./lines.ts";
 import {
+  type AccessDecision,
   type Assignment,
-  type ChildMessage,
   type CloseReason,
-  type LinkStats,
+  parseAccessDecision,
   parseAssignment,
   parseParentMessage,
 } from "./messages.ts";
-import { describeMode } from "./stream_id.ts";
+import { publishUntilClosed } from "./publish_loop.ts";
+import { playUntilClosed } from "./play_loop.ts";
+import { RejectCode } from "./reject_codes.ts";
 import { StopFlag } from "./stop_flag.ts";
+
+export { report };
 
 /** libsrt's LOG_CRIT: keeps libsrt's own stderr logging for real emergencies. */
 const LIBSRT_LOG_LEVEL = 2;
-/** How long the receive loop yields after draining, so wakeups batch packets (DESIGN.md). */
-const RECEIVE_YIELD_MS = 3;
-const STATS_INTERVAL_MS = 1000;
-/**
- * How often statistics are read: libsrt refuses srt_bstats once a connection
- * is broken, so the closing report uses the last reading, at most this old.
- */
-const STATS_REFRESH_MS = 200;
-/** Largest SRT live payload. */
-const MAX_MESSAGE = 1500;
-
-const encoder = new TextEncoder();
-
-/** Writes one message to the main process (stdout, a JSON line). */
-export function report(message: ChildMessage): void {
-  const bytes = encoder.encode(`${JSON.stringify(message)}\n`);
-  for (let written = 0; written < bytes.byteLength;) {
-    written += Deno.stdout.writeSync(bytes.subarray(written));
-  }
-}
-
-export function toLinkStats(stats: TraceStats): LinkStats {
-  return {
-    bytesReceived: stats.byteRecvTotal,
-    bytesSent: stats.byteSentTotal,
-    packetsReceived: stats.pktRecvTotal,
-    packetsSent: stats.pktSentTotal,
-    packetsLost: stats.pktRcvLossTotal + stats.pktSndLossTotal,
-    packetsRetransmitted: stats.pktRetransTotal,
-    packetsDropped: stats.pktRcvDropTotal + stats.pktSndDropTotal,
-    rttMs: stats.msRTT,
-    mbpsReceiveRate: stats.mbpsRecvRate,
-    mbpsSendRate: stats.mbpsSendRate,
-  };
-}
 
 async function watchParent(stop: StopFlag): Promise<void> {
   try {
     for await (const line of readLines(Deno.stdin.readable)) {
-      if (parseParentMessage(line).type === "shutdown") stop.stop();
+      const message = parseParentMessage(line);
+      if (message.type === "shutdown") stop.stop(message.detail);
     }
   } finally {
     // stdin closed: the main process is gone, so nobody is left to serve.
@@ -96,11 +73,11 @@ export async function runPeerChild(controlFd: number): Promise<number> {
     stop.sleep(2 ** 31 - 1).then(() => null),
   ]);
   if (message === null || message.fd === undefined) return 0;
-  closeFd(controlFd);
   const assignment = parseAssignment(new TextDecoder().decode(message.payload));
   try {
-    return await serve(assignment, message.fd, stop);
+    return await serve(assignment, message.fd, controlFd, stop);
   } finally {
+    closeFd(controlFd);
     srt.srt_cleanup();
   }
 }
@@ -111,7 +88,68 @@ function hexToBytes(hex: string): Uint8Array<ArrayBuffer> {
   return bytes;
 }
 
-async function serve(assignment: Assignment, udpFd: number, stop: StopFlag): Promise<number> {
+/** An accepted request: what the main process decided, and the stream buffer it sent. */
+interface Admission {
+  decision: Extract<AccessDecision, { type: "accept" }>;
+  bufferFd: number;
+}
+
+/**
+ * Asks the main process whether this caller may publish or play, from
+ * inside libsrt's listen callback: the JS thread waits for the answer
+ * (libsrt's receiver thread waits for this callback anyway), and the
+ * caller's own retransmissions keep its handshake alive meanwhile.
+ */
+function askMainProcess(
+  controlFd: number,
+  request: ConnectionRequest,
+  timeoutMs: number,
+): { verdict: Verdict; admission?: Admission } {
+  report({ type: "request", streamId: request.streamId });
+  const reply = receiveWithFdNow(controlFd, timeoutMs);
+  if (reply === "timeout") {
+    return {
+      verdict: { code: RejectCode.InternalError, detail: `no decision within ${timeoutMs} ms` },
+    };
+  }
+  if (reply === null) {
+    return { verdict: { code: RejectCode.Down, detail: "the main process is gone" } };
+  }
+  const decision = parseAccessDecision(new TextDecoder().decode(reply.payload));
+  if (decision.type === "reject") {
+    if (reply.fd !== undefined) closeFd(reply.fd);
+    return { verdict: { code: decision.code, detail: decision.reason } };
+  }
+  if (reply.fd === undefined) {
+    return {
+      verdict: {
+        code: RejectCode.InternalError,
+        detail: "no stream buffer came with the decision",
+      },
+    };
+  }
+  const admission = { decision, bufferFd: reply.fd };
+  try {
+    if (decision.passphrase !== undefined) {
+      setIncomingString(request.socketId, SrtOption.PASSPHRASE, decision.passphrase, "PASSPHRASE");
+    }
+    if (decision.latencyMs !== undefined) {
+      setIncomingInt(request.socketId, SrtOption.LATENCY, decision.latencyMs, "LATENCY");
+    }
+  } catch (error) {
+    closeFd(reply.fd);
+    return { verdict: { code: RejectCode.InternalError, detail: String(error) } };
+  }
+  return { verdict: { code: 0, detail: `${decision.mode} "${decision.stream}"` }, admission };
+}
+
+async function serve(
+  assignment: Assignment,
+  udpFd: number,
+  controlFd: number,
+  stop: StopFlag,
+): Promise<number> {
+  let admission: Admission | undefined;
   const result = await acceptConnection({
     udpFd,
     peer: assignment.peer,
@@ -119,8 +157,14 @@ async function serve(assignment: Assignment, udpFd: number, stop: StopFlag): Pro
     rendezvous: assignment.rendezvous,
     settings: assignment.settings,
     stopRequested: () => stop.stopped,
+    decide: (request) => {
+      const answer = askMainProcess(controlFd, request, assignment.settings.decisionTimeoutMs);
+      admission = answer.admission;
+      return answer.verdict;
+    },
   });
   if (!result.ok) {
+    if (admission !== undefined) closeFd(admission.bufferFd);
     report({ type: "closed", reason: result.reason, detail: result.detail, stats: null });
     return 0;
   }
@@ -128,87 +172,58 @@ async function serve(assignment: Assignment, udpFd: number, stop: StopFlag): Pro
   using accepted = result.accepted;
   const { connection, setupMs } = accepted;
   const streamId = connection.getString(SrtOption.STREAMID, 600, "STREAMID");
+  if (admission === undefined) {
+    // Rendezvous: no listen callback ran, so ask now; a refusal can only close.
+    const answer = askMainProcess(
+      controlFd,
+      { socketId: connection.id, streamId },
+      assignment.settings.decisionTimeoutMs,
+    );
+    admission = answer.admission;
+    if (admission === undefined) {
+      report({
+        type: "closed",
+        reason: "rejected",
+        detail: `rejected stream id ${
+          JSON.stringify(streamId)
+        } with ${answer.verdict.code}: ${answer.verdict.detail}`,
+        stats: null,
+      });
+      return 0;
+    }
+  }
+  const { decision, bufferFd } = admission;
+  using buffer = SharedMapping.map(bufferFd, decision.bufferBytes);
+  closeFd(bufferFd);
   const encrypted = connection.getInt(SrtOption.KMSTATE, "KMSTATE") === 2;
   report({
     type: "connected",
     streamId,
-    mode: describeMode(streamId),
+    mode: decision.mode,
     encrypted,
     handshakeMs: Math.round(setupMs * 10) / 10,
   });
   const stats = new StatsReader(connection);
-  const { reason, detail } = await receiveUntilClosed(connection, assignment, stop, stats);
+  const { reason, detail } = await runLoop(decision.mode, {
+    connection,
+    buffer,
+    stop,
+    stats,
+    idleTimeoutMs: assignment.settings.idleTimeoutMs,
+  });
   report({ type: "closed", reason, detail, stats: stats.read() });
   return 0;
 }
 
-/** The connection's statistics, or the last reading once libsrt refuses them. */
-class StatsReader {
-  #connection: SrtSocket;
-  #last: LinkStats;
-  #readAt = 0;
-
-  constructor(connection: SrtSocket) {
-    this.#connection = connection;
-    this.#last = toLinkStats(connection.stats());
-  }
-
-  /** Fresh statistics if libsrt still gives them, else the last ones. */
-  read(): LinkStats {
-    try {
-      this.#last = toLinkStats(this.#connection.stats());
-      this.#readAt = performance.now();
-    } catch {
-      // Broken connection: keep the last reading.
-    }
-    return this.#last;
-  }
-
-  /** Reads again when the last reading is older than {@link STATS_REFRESH_MS}. */
-  refresh(): void {
-    if (performance.now() - this.#readAt >= STATS_REFRESH_MS) this.read();
-  }
-}
-
-/**
- * Until the stream issue routes media, what a publisher sends is counted
- * (libsrt's statistics) and discarded.
- */
-async function receiveUntilClosed(
-  connection: SrtSocket,
-  assignment: Assignment,
-  stop: StopFlag,
-  stats: StatsReader,
+function runLoop(
+  mode: "publish" | "play",
+  context: {
+    connection: SrtSocket;
+    buffer: SharedMapping;
+    stop: StopFlag;
+    stats: StatsReader;
+    idleTimeoutMs: number;
+  },
 ): Promise<{ reason: CloseReason; detail: string }> {
-  using epoll = new SrtEpoll();
-  epoll.add(connection, SRT_EPOLL_IN | SRT_EPOLL_ERR);
-  const buffer = new Uint8Array(MAX_MESSAGE);
-  let nextStats = performance.now() + STATS_INTERVAL_MS;
-  let lastData = performance.now();
-  while (!stop.stopped) {
-    await epoll.wait(100);
-    try {
-      let received = 0;
-      while (connection.receive(buffer) > 0) received++;
-      if (received > 0) lastData = performance.now();
-    } catch {
-      // A broken connection fails the read; the state below says why.
-    }
-    const state = connection.state;
-    if (state < SrtState.BROKEN) stats.refresh();
-    else {
-      // libsrt marks a connection BROKEN both when the peer says goodbye and
-      // when it falls silent; silence for the idle timeout tells them apart.
-      const silentMs = performance.now() - lastData;
-      return silentMs >= assignment.settings.idleTimeoutMs - 250
-        ? { reason: "broken", detail: `no packet from the peer for ${Math.round(silentMs)} ms` }
-        : { reason: "peer-closed", detail: "the peer closed the connection" };
-    }
-    if (performance.now() >= nextStats) {
-      nextStats += STATS_INTERVAL_MS;
-      report({ type: "stats", stats: stats.read() });
-    }
-    await stop.sleep(RECEIVE_YIELD_MS);
-  }
-  return { reason: "shutdown", detail: "closed by the server" };
+  return mode === "publish" ? publishUntilClosed(context) : playUntilClosed(context);
 }

@@ -26,6 +26,7 @@ import {
 } from "./classify.ts";
 import { buildChildCommand, type ChildRuntime } from "./child_command.ts";
 import { FAST_HANDSHAKE_VERSIONS } from "./handshake.ts";
+import { RejectCode } from "./reject_codes.ts";
 import { logger } from "./log.ts";
 import {
   type ChildMessage,
@@ -41,6 +42,8 @@ import { formatHostPort, resolveOptions, type ServerOptions } from "./options.ts
 import { PeerTable, type Refusal, REFUSALS } from "./peer_table.ts";
 import { SpawnedChild, type SpawnedChildEvents } from "./spawned_child.ts";
 import { serveHttp } from "./http.ts";
+import { type AtollConfig, ConfigError, DEFAULT_CONFIG, loadConfig } from "./config.ts";
+import { type StreamInfo, StreamRouter } from "./stream_router.ts";
 import { bindError, StartupError } from "./startup_error.ts";
 
 export { StartupError };
@@ -51,6 +54,8 @@ export interface ConnectionInfo extends LinkStats {
   pid: number;
   peer: string;
   streamId: string | null;
+  /** The stream published or played, once the server accepted the request. */
+  stream: string | null;
   mode: StreamMode;
   state: "handshaking" | "connected";
   encrypted: boolean;
@@ -102,6 +107,9 @@ interface Connection {
 
 const log = logger("server");
 
+/** How much longer than the play wait a child waits for its decision. */
+const DECISION_SLACK_MS = 5000;
+
 function countersOf<K extends string>(keys: readonly K[]): Record<K, number> {
   return Object.fromEntries(keys.map((key) => [key, 0])) as Record<K, number>;
 }
@@ -121,6 +129,8 @@ function defaultRuntime(): ChildRuntime {
 export interface StartOptions {
   /** How children are started; defaults to this process re-executing itself. */
   runtime?: ChildRuntime;
+  /** Stream rules; otherwise read from `options.configPath`, or the built-in defaults. */
+  config?: AtollConfig;
 }
 
 /** A running Atoll server. Start one with {@link AtollServer.start}. */
@@ -143,6 +153,9 @@ export class AtollServer {
   #srtAddress: Endpoint;
   #peers: PeerTable<Connection>;
   #connectionsByChild = new Map<SpawnedChild, Connection>();
+  #connectionsById = new Map<string, Connection>();
+  #router: StreamRouter;
+  #config: AtollConfig;
   #pool: SpawnedChild[] = [];
   #poolFailures = 0;
   #poolRefill: ReturnType<typeof setTimeout> | undefined;
@@ -158,8 +171,18 @@ export class AtollServer {
     fastHandshake: boolean,
     runtime: ChildRuntime,
     udp: Deno.DatagramConn,
+    config: AtollConfig,
   ) {
     this.options = options;
+    this.#config = config;
+    this.#router = new StreamRouter(config, {
+      answer: (id, decision, fd) => {
+        const connection = this.#connectionsById.get(id);
+        if (connection !== undefined) connection.child.answer(decision, fd);
+      },
+      close: (id, detail) => this.#connectionsById.get(id)?.child.requestShutdown(detail),
+      log: (level, message) => log[level](message),
+    });
     this.srtVersion = srtVersion;
     this.fastHandshake = fastHandshake;
     this.#runtime = runtime;
@@ -186,12 +209,13 @@ export class AtollServer {
       );
     }
     const runtime = startOptions.runtime ?? defaultRuntime();
+    const config = startOptions.config ?? await readConfig(options.configPath);
     // Children must inherit nothing but their own control socket.
     closeOnExecAbove(3);
     const srtVersion = loadLibsrtVersion();
     const fastHandshake = await decideFastHandshake(options, srtVersion, runtime);
     const udp = listenSrt(options);
-    const server = new AtollServer(options, srtVersion, fastHandshake, runtime, udp);
+    const server = new AtollServer(options, srtVersion, fastHandshake, runtime, udp, config);
     try {
       server.#http = serveHttp(server, options.httpListen);
     } catch (error) {
@@ -239,6 +263,7 @@ export class AtollServer {
       pid: c.child.pid,
       peer: formatHostPort(c.peer),
       streamId: c.streamId ?? null,
+      stream: this.#router.streamOf(c.id),
       mode: c.mode,
       state,
       encrypted: c.encrypted,
@@ -247,6 +272,11 @@ export class AtollServer {
       handshakeMs: c.handshakeMs ?? null,
       ...c.stats,
     }));
+  }
+
+  /** The live streams, as `GET /api/streams` shows them. */
+  streams(): StreamInfo[] {
+    return this.#router.streams();
   }
 
   /**
@@ -278,6 +308,7 @@ export class AtollServer {
       await all;
     }
     clearTimeout(timer);
+    this.#router.close();
     await this.#http?.shutdown();
     log.info("Stopped");
     this.#finished.resolve();
@@ -384,9 +415,10 @@ export class AtollServer {
         peer,
         handshake: toHex(handshake.subarray(0, 64)),
         rendezvous,
-        settings: peerSettings(this.options, this.fastHandshake),
+        settings: peerSettings(this.options, this.fastHandshake, this.#config),
       }, udpFd);
       this.#connectionsByChild.set(child, connection);
+      this.#connectionsById.set(connection.id, connection);
       return connection;
     } catch (error) {
       child?.kill();
@@ -453,6 +485,12 @@ export class AtollServer {
     if (connection === undefined) return;
     const context = { id: connection.id, peer: formatHostPort(connection.peer), pid: child.pid };
     switch (message.type) {
+      case "request":
+        connection.streamId = message.streamId;
+        if (this.#stopping) {
+          child.answer({ type: "reject", code: RejectCode.Down, reason: "server shutting down" });
+        } else this.#router.request(connection.id, message.streamId);
+        break;
       case "connected":
         connection.connectedAt = Date.now();
         connection.streamId = message.streamId;
@@ -474,6 +512,10 @@ export class AtollServer {
         break;
       case "stats":
         connection.stats = message.stats;
+        this.#router.publisherBytes(connection.id, message.stats.bytesReceived);
+        if (message.viewerSkips !== undefined) {
+          this.#router.viewerSkips(connection.id, message.viewerSkips);
+        }
         break;
       case "log":
         log[message.level]("Connection {id} from {peer}: {message}", {
@@ -506,6 +548,8 @@ export class AtollServer {
     const connection = this.#connectionsByChild.get(child);
     if (connection === undefined) return;
     this.#connectionsByChild.delete(child);
+    this.#connectionsById.delete(connection.id);
+    this.#router.release(connection.id);
     this.#peers.remove(formatHostPort(connection.peer));
     const crashed = connection.closed === undefined || !status.success;
     if (crashed) this.counters.childrenCrashed++;
@@ -536,9 +580,26 @@ export class AtollServer {
   }
 }
 
+/** The stream rules from `path`, or the built-in ones; a bad file is a {@link StartupError}. */
+async function readConfig(path: string | undefined): Promise<AtollConfig> {
+  if (path === undefined) return DEFAULT_CONFIG;
+  try {
+    return await loadConfig(path);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new StartupError(error.message);
+    throw error;
+  }
+}
+
 /** What a child needs of the server's options to set up libsrt. */
-function peerSettings(options: ServerOptions, fastHandshake: boolean): PeerSettings {
+function peerSettings(
+  options: ServerOptions,
+  fastHandshake: boolean,
+  config: AtollConfig,
+): PeerSettings {
   return {
+    // A held viewer waits for the play wait; the rest is slack for a busy main process.
+    decisionTimeoutMs: config.playWaitMs + DECISION_SLACK_MS,
     latencyMs: options.latencyMs,
     ...(options.passphrase === undefined ? {} : { passphrase: options.passphrase }),
     pbkeylen: options.pbkeylen,
@@ -627,7 +688,7 @@ async function runSelfTestChild(
     onOutput: (_child, line) => output.push(line),
     onExit: () => {},
   });
-  child.writeLine(JSON.stringify(peerSettings(options, true)));
+  child.writeLine(JSON.stringify(peerSettings(options, true, DEFAULT_CONFIG)));
   const timer = setTimeout(() => child.kill(), 10_000);
   const status = await child.done;
   clearTimeout(timer);

@@ -8,10 +8,15 @@
  * @module
  */
 
-import { closeFd, openSocketPair, sendWithFd, setCloseOnExec } from "../ffi/socket.ts";
+import { closeFd, openSocketPair, sendMessage, setCloseOnExec } from "../ffi/socket.ts";
 import type { ChildCommand } from "./child_command.ts";
 import { readLines } from "./lines.ts";
-import { type Assignment, type ChildMessage, parseChildMessage } from "./messages.ts";
+import {
+  type AccessDecision,
+  type Assignment,
+  type ChildMessage,
+  parseChildMessage,
+} from "./messages.ts";
 
 export interface SpawnedChildEvents {
   /** A valid report from the child. */
@@ -96,14 +101,29 @@ export class SpawnedChild {
     if (this.#controlFd === undefined) {
       throw new Error(`Child ${this.pid} cannot take a connection`);
     }
-    sendWithFd(this.#controlFd, encoder.encode(JSON.stringify(assignment)), udpFd);
-    this.#closeControl();
+    sendMessage(this.#controlFd, encoder.encode(JSON.stringify(assignment)), udpFd);
+  }
+
+  /**
+   * Answers the child's access request; an accepted one carries the stream
+   * buffer's fd. Returns false when the child is gone.
+   */
+  answer(decision: AccessDecision, bufferFd?: number): boolean {
+    if (this.#controlFd === undefined) return false;
+    try {
+      sendMessage(this.#controlFd, encoder.encode(JSON.stringify(decision)), bufferFd);
+      return true;
+    } catch {
+      // The child died meanwhile; its exit is reported separately.
+      return false;
+    }
   }
 
   /** Asks the child to close its connection cleanly and exit. */
-  requestShutdown(): void {
+  requestShutdown(detail?: string): void {
     if (this.#exited) return;
-    this.#stdin.write(encoder.encode(`${JSON.stringify({ type: "shutdown" })}\n`)).catch(() => {});
+    const message = detail === undefined ? { type: "shutdown" } : { type: "shutdown", detail };
+    this.#stdin.write(encoder.encode(`${JSON.stringify(message)}\n`)).catch(() => {});
   }
 
   /** Writes one line to the child's stdin (the self-test reads its settings there). */

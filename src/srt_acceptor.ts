@@ -84,7 +84,28 @@ export interface AcceptOptions {
   settings: PeerSettings;
   /** Checked between waits: true aborts setup. */
   stopRequested: () => boolean;
+  /**
+   * Called inside libsrt's listen callback (not for rendezvous) with the
+   * caller's stream id, before libsrt accepts: `code` 0 accepts, anything
+   * else rejects the caller with that code at once. It may set options on
+   * `request.socketId` (a passphrase, the latency).
+   */
+  decide?: (request: ConnectionRequest) => Verdict;
 }
+
+/** What {@link AcceptOptions.decide} says about a caller. */
+export interface Verdict {
+  /** 0 to accept, or a rejection code (1400-1599 for Atoll's decisions). */
+  code: number;
+  /** Why, for the log. */
+  detail: string;
+}
+
+/**
+ * How long the child stays after rejecting a caller itself, answering the
+ * caller's retransmitted conclusions with the same rejection.
+ */
+export const REJECTION_LINGER_MS = 300;
 
 export type AcceptResult =
   | { ok: true; accepted: AcceptedConnection }
@@ -124,6 +145,7 @@ export async function acceptConnection(options: AcceptOptions): Promise<AcceptRe
   using epoll = new SrtEpoll();
   let hook: ListenHook | undefined;
   let request: (ConnectionRequest & { at: number }) | undefined;
+  let refused: Verdict | undefined;
   let handedOver = false;
   try {
     configure(socket, options.settings);
@@ -134,8 +156,10 @@ export async function acceptConnection(options: AcceptOptions): Promise<AcceptRe
       socket.connect(encodeSockaddr(options.peer));
     } else {
       hook = new ListenHook(socket, (incoming) => {
+        const verdict = options.decide?.(incoming) ?? { code: 0, detail: "accepted" };
         request = { ...incoming, at: performance.now() };
-        return 0;
+        if (verdict.code !== 0) refused = verdict;
+        return verdict.code;
       });
       epoll.add(socket, SRT_EPOLL_IN | SRT_EPOLL_ERR);
       socket.listen(1);
@@ -143,6 +167,17 @@ export async function acceptConnection(options: AcceptOptions): Promise<AcceptRe
     }
     while (!options.stopRequested()) {
       const now = performance.now();
+      if (
+        refused !== undefined && request !== undefined && now - request.at > REJECTION_LINGER_MS
+      ) {
+        return {
+          ok: false,
+          reason: "rejected",
+          detail: `rejected stream id ${
+            JSON.stringify(request.streamId)
+          } with ${refused.code}: ${refused.detail}`,
+        };
+      }
       if (request !== undefined && now - request.at > REJECTION_GRACE_MS) {
         // libsrt usually deletes the rejected socket at once, taking the
         // precise reason with it; the caller itself is told the real reason.

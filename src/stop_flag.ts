@@ -8,6 +8,7 @@
 /** Set once the main process (or a signal) asks this child to stop. */
 export class StopFlag {
   #stopped = false;
+  #detail: string | undefined;
   /** Sleepers still waiting; each one leaves the set when it wakes. */
   #sleepers = new Set<() => void>();
 
@@ -20,9 +21,16 @@ export class StopFlag {
     return this.#sleepers.size;
   }
 
-  stop(): void {
+  /** Why the main process asked to stop, when it said. */
+  get detail(): string | undefined {
+    return this.#detail;
+  }
+
+  /** Sets the flag; the first call's `detail` is kept. */
+  stop(detail?: string): void {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.#detail = detail;
     for (const wake of this.#sleepers) wake();
   }
 

@@ -23,9 +23,10 @@ Deno.test("StopFlag.stop() wakes every sleeper at once and clears its timers", a
 
 Deno.test("StopFlag.sleep() returns at once once stopped", async () => {
   const stop = new StopFlag();
-  stop.stop();
-  stop.stop();
+  stop.stop("replaced");
+  stop.stop("second reason is ignored");
   await stop.sleep(60_000);
   assert.equal(stop.stopped, true);
+  assert.equal(stop.detail, "replaced");
   assert.equal(stop.sleepers, 0);
 });

@@ -92,7 +92,12 @@ Deno.test("a wrong or missing passphrase is rejected with libsrt's reason, and t
 });
 
 Deno.test("a rendezvous peer (wave-a-hand) is served by its own child too", async () => {
-  await using atoll = await AtollProcess.start();
+  // In rendezvous only the side libsrt elects initiator (by cookie) sends its
+  // stream id, so Atoll sees the peer's id or none: the default stream takes the rest.
+  const config = await Deno.makeTempFile({ suffix: ".json" });
+  await Deno.writeTextFile(config, JSON.stringify({ defaultStream: "live/rendezvous" }));
+  await using atoll = await AtollProcess.start(["--config", config]);
+  await Deno.remove(config);
   // srt-live-transmit binds a rendezvous socket to `port`: borrow a free one.
   const probe = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   const localPort = (probe.addr as Deno.NetAddr).port;
@@ -108,9 +113,8 @@ Deno.test("a rendezvous peer (wave-a-hand) is served by its own child too", asyn
     return list[0]?.state === "connected" && list;
   });
   assert.equal(connection!.peer, `127.0.0.1:${localPort}`);
-  // In rendezvous only the side libsrt elects initiator (by cookie) sends its
-  // stream id, so Atoll sees the peer's id or none: both publish.
   assert.ok(["", "publish:live/rendezvous"].includes(connection!.streamId!), connection!.streamId!);
   assert.equal(connection!.mode, "publish");
+  assert.equal(connection!.stream, "live/rendezvous");
   assert.equal((await atoll.stats()).datagrams["wave-a-hand"] >= 1, true);
 });

@@ -185,8 +185,17 @@ export class PeerProcess {
   #process: Deno.ChildProcess;
   #done: Promise<Deno.CommandStatus>;
   #stdin: WritableStreamDefaultWriter<Uint8Array> | undefined;
+  #exited = false;
 
-  constructor(command: string, args: string[], options: { stdin?: boolean } = {}) {
+  /**
+   * Starts `command`. With `stdoutFile`, its standard output (media, say)
+   * goes to that file and only standard error is kept as text.
+   */
+  constructor(
+    command: string,
+    args: string[],
+    options: { stdin?: boolean; stdoutFile?: string } = {},
+  ) {
     this.#process = new Deno.Command(command, {
       args,
       stdin: options.stdin ? "piped" : "null",
@@ -195,21 +204,36 @@ export class PeerProcess {
     }).spawn();
     this.#stdin = options.stdin ? this.#process.stdin.getWriter() : undefined;
     this.#stdin?.closed.catch(() => {});
-    const streams = [this.#process.stdout, this.#process.stderr].map(async (stream) => {
+    const text = async (stream: ReadableStream<Uint8Array>) => {
       for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
         this.output.push(chunk);
       }
-    });
+    };
+    const file = options.stdoutFile;
+    const streams = [
+      file === undefined ? text(this.#process.stdout) : Deno.open(file, {
+        write: true,
+        create: true,
+        truncate: true,
+      }).then((out) => this.#process.stdout.pipeTo(out.writable)),
+      text(this.#process.stderr),
+    ];
     const process = this.#process;
     this.#done = (async () => {
       const status = await process.status;
       await Promise.all(streams);
+      this.#exited = true;
       return status;
     })();
   }
 
   get pid(): number {
     return this.#process.pid;
+  }
+
+  /** Whether the process has exited and its output is collected. */
+  get exited(): boolean {
+    return this.#exited;
   }
 
   get text(): string {
@@ -330,6 +354,97 @@ export async function ffmpegPublisher(uri: string): Promise<PeerProcess> {
     "mpegts",
     uri,
   ]);
+}
+
+/** ffmpeg playing `uri` for `seconds` and saving what it got, unchanged, as MPEG-TS in `path`. */
+export function ffmpegViewer(uri: string, path: string, seconds: number): PeerProcess {
+  return new PeerProcess("ffmpeg", [
+    "-hide_banner",
+    "-loglevel",
+    "error",
+    "-y",
+    "-i",
+    uri,
+    "-c",
+    "copy",
+    "-t",
+    String(seconds),
+    "-f",
+    "mpegts",
+    path,
+  ]);
+}
+
+/** srt-live-transmit playing `streamId` from Atoll into the file `path`. */
+export function srtLiveTransmitViewer(port: number, streamId: string, path: string): PeerProcess {
+  const uri = `srt://127.0.0.1:${port}?streamid=${streamId}`;
+  return new PeerProcess("srt-live-transmit", ["-a:no", "-q", uri, "file://con"], {
+    stdoutFile: path,
+  });
+}
+
+/** What ffprobe decodes of the video in `path`: frame count and whether the first is a key frame. */
+export async function probeVideo(
+  path: string,
+): Promise<{ frames: number; firstIsKey: boolean; errors: string }> {
+  const result = await new Deno.Command("ffprobe", {
+    args: [
+      "-v",
+      "error",
+      "-select_streams",
+      "v:0",
+      "-show_entries",
+      "frame=key_frame",
+      "-of",
+      "csv=p=0",
+      path,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const lines = new TextDecoder().decode(result.stdout).split("\n").filter((line) => line !== "");
+  return {
+    frames: lines.length,
+    firstIsKey: lines[0]?.startsWith("1") ?? false,
+    errors: new TextDecoder().decode(result.stderr),
+  };
+}
+
+/** The result of one connection attempt by tests/fixtures/srt_caller.ts (libsrt, blocking). */
+export interface CallerResult {
+  connected: boolean;
+  /** libsrt's reject reason: Atoll's 1400-1599, or libsrt's own (10: bad passphrase). */
+  rejectReason: number;
+  rejectText: string;
+  ms: number;
+}
+
+const SRT_CALLER = new URL("./fixtures/srt_caller.ts", import.meta.url).pathname;
+
+/** Connects once with libsrt and reports what happened, including the reject code. */
+export async function tryConnect(
+  port: number,
+  streamId: string,
+  options: { passphrase?: string; timeoutMs?: number } = {},
+): Promise<CallerResult> {
+  const result = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      SRT_CALLER,
+      String(port),
+      streamId,
+      options.passphrase ?? "",
+      String(options.timeoutMs ?? 5000),
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(result.stdout).trim();
+  if (!result.success || text === "") {
+    throw new Error(`srt_caller failed: ${text} ${new TextDecoder().decode(result.stderr)}`);
+  }
+  return JSON.parse(text) as CallerResult;
 }
 
 /** Inodes of the sockets a process holds, from /proc/PID/fd. */

@@ -1,0 +1,135 @@
+/**
+ * A viewer's child after the handshake: read the stream's shared buffer at
+ * this viewer's own pace and send each message to the player. It starts at
+ * the newest random-access point with the newest PAT and PMT first, so a
+ * player decodes at once; a viewer that falls behind the buffer jumps to the
+ * newest random-access point (counted) and never slows anyone else; when a
+ * new publisher takes over, it waits for that publisher's first
+ * random-access point and marks the discontinuity so players resync.
+ *
+ * @module
+ */
+
+import { futexWait, type SharedMapping } from "../ffi/shm.ts";
+import type { SrtSocket } from "../ffi/srt_socket.ts";
+import { endOf, report, STATS_INTERVAL_MS, type StatsReader } from "./child_report.ts";
+import type { CloseReason } from "./messages.ts";
+import { buildDiscontinuityPacket, TS_PACKET_SIZE, TsInspector } from "./mpegts.ts";
+import type { StopFlag } from "./stop_flag.ts";
+import {
+  MessageFlags,
+  readBufferCounters,
+  StreamReader,
+  WAKE_WORD_OFFSET,
+} from "./stream_buffer.ts";
+
+/** Longest sleep between checks of the connection and the stop flag. */
+const WAIT_MS = 100;
+/** Messages sent per wakeup at most, so a huge backlog cannot starve the checks. */
+const MAX_BATCH = 512;
+/** What one SRT live message carries at most: seven TS packets. */
+const MAX_SEND = 7 * TS_PACKET_SIZE;
+
+export interface PlayContext {
+  connection: SrtSocket;
+  buffer: SharedMapping;
+  stop: StopFlag;
+  stats: StatsReader;
+  idleTimeoutMs: number;
+}
+
+/** Sends the stream until the connection ends or a stop is asked for. */
+export async function playUntilClosed(
+  context: PlayContext,
+): Promise<{ reason: CloseReason; detail: string }> {
+  const { connection, buffer, stop, stats } = context;
+  const reader = StreamReader.attach(buffer.buffer);
+  const message = new Uint8Array(reader.layout.slotPayload);
+  let skips = 0;
+  /** Until a random-access message: on joining, after a skip, after a new publisher. */
+  let resync = true;
+  let nextStats = performance.now() + STATS_INTERVAL_MS;
+  /** Sends what the buffer has for this viewer, up to a batch; returns how many messages it read. */
+  const sendAvailable = (): number => {
+    let batch = 0;
+    while (batch < MAX_BATCH) {
+      const result = reader.read(message);
+      if (result.kind === "none") break;
+      if (result.kind === "skipped") {
+        skips++;
+        resync = true;
+        continue;
+      }
+      batch++;
+      const isRandomAccess = (result.flags & MessageFlags.RandomAccess) !== 0;
+      if ((result.flags & MessageFlags.Discontinuity) !== 0) resync = true;
+      if (resync) {
+        // A stream without random-access points (audio only, say) starts anywhere.
+        if (!isRandomAccess && readBufferCounters(buffer.buffer).randomAccessPoints > 0) continue;
+        resync = false;
+        sendProgramStart(connection, reader.programInfo(), result.flags);
+      }
+      // A full send buffer means the player cannot keep up: drop, never wait.
+      connection.send(message.subarray(0, result.length));
+    }
+    return batch;
+  };
+  while (!stop.stopped) {
+    const wakeValue = reader.wakeValue;
+    let batch = 0;
+    try {
+      batch = sendAvailable();
+    } catch {
+      // A broken connection fails the send; the state below says why.
+    }
+    // A player sends only control packets, so silence cannot tell a goodbye
+    // from a vanished player here: both read as the peer closing.
+    const end = endOf(connection, 0, context.idleTimeoutMs);
+    if (end !== undefined) return end;
+    stats.refresh();
+    if (performance.now() >= nextStats) {
+      nextStats += STATS_INTERVAL_MS;
+      report({ type: "stats", stats: stats.read(), viewerSkips: skips });
+    }
+    if (batch < MAX_BATCH) {
+      await futexWait(buffer, WAKE_WORD_OFFSET, { expected: wakeValue, timeoutMs: WAIT_MS });
+    }
+  }
+  return { reason: "shutdown", detail: stop.detail ?? "closed by the server" };
+}
+
+/**
+ * Before the first message at a random-access point: the newest PAT and PMT
+ * and, when a new publisher took over, one discontinuity packet on each of
+ * the program's PIDs, so players reset their clocks and counters.
+ */
+function sendProgramStart(
+  connection: SrtSocket,
+  programInfo: Uint8Array | undefined,
+  flags: number,
+) {
+  if (programInfo === undefined) return;
+  const packets: Uint8Array[] = [];
+  if ((flags & MessageFlags.Discontinuity) !== 0) {
+    const inspector = new TsInspector();
+    inspector.inspect(programInfo);
+    const program = inspector.program;
+    if (program !== undefined) {
+      const pids = new Set([program.pcrPid, ...program.streams.map((s) => s.pid)]);
+      for (const pid of pids) if (pid !== 0x1fff) packets.push(buildDiscontinuityPacket(pid, 0));
+    }
+  }
+  for (
+    let offset = 0;
+    offset + TS_PACKET_SIZE <= programInfo.byteLength;
+    offset += TS_PACKET_SIZE
+  ) {
+    packets.push(programInfo.subarray(offset, offset + TS_PACKET_SIZE));
+  }
+  for (let first = 0; first < packets.length; first += MAX_SEND / TS_PACKET_SIZE) {
+    const group = packets.slice(first, first + MAX_SEND / TS_PACKET_SIZE);
+    const bytes = new Uint8Array(group.length * TS_PACKET_SIZE);
+    group.forEach((packet, index) => bytes.set(packet, index * TS_PACKET_SIZE));
+    connection.send(bytes);
+  }
+}

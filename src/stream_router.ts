@@ -1,0 +1,259 @@
+/**
+ * Routes connections to streams in the main process: answers each child's
+ * access request (stream id → {@link StreamTable} decision → passphrase,
+ * latency and the stream's buffer), carries out the table's events (answer
+ * held viewers, close replaced publishers and viewers after the grace
+ * period), and owns every stream buffer: a memfd it creates, initializes and
+ * hands to children, and closes when the stream ends. Media never passes
+ * through here; only the buffer's header counters are read, for the API.
+ *
+ * @module
+ */
+
+import { type AtollConfig, rulesFor, type StreamRules } from "./config.ts";
+import type { AccessDecision } from "./messages.ts";
+import { describeRejectCode, RejectCode } from "./reject_codes.ts";
+import { parseStreamId, type StreamId } from "./stream_id.ts";
+import { type StreamEvent, type StreamSnapshot, StreamTable } from "./stream_table.ts";
+import { closeFd } from "../ffi/socket.ts";
+import { createSharedMemory, SharedMapping } from "../ffi/shm.ts";
+import { bytesForDuration, initializeStreamBuffer, readBufferCounters } from "./stream_buffer.ts";
+
+/** The peak bitrate a buffer sized in seconds is sized for. */
+export const BUFFER_SIZING_BITRATE = 20_000_000;
+
+/** What the router needs from the server. */
+export interface RouterHost {
+  /** Sends `decision` to the child of `connectionId` (with the buffer fd when accepted). */
+  answer(connectionId: string, decision: AccessDecision, bufferFd?: number): void;
+  /** Asks the child of `connectionId` to close its connection cleanly. */
+  close(connectionId: string, detail: string): void;
+  /** One line for the log. */
+  log(level: "info" | "warning", message: string): void;
+}
+
+/** A stream as `GET /api/streams` shows it. */
+export interface StreamInfo {
+  name: string;
+  publisher: string | null;
+  viewers: number;
+  waiting: number;
+  bytesIn: number;
+  bitrateIn: number;
+  randomAccessPoints: number;
+  viewerSkips: number;
+}
+
+interface Buffer {
+  readonly fd: number;
+  readonly bytes: number;
+  readonly mapping: SharedMapping;
+  /** For the incoming bitrate: the counter and time of the last sample. */
+  sample: { bytes: number; atMs: number; bitrate: number };
+}
+
+export class StreamRouter {
+  #config: AtollConfig;
+  #host: RouterHost;
+  #table: StreamTable;
+  #buffers = new Map<string, Buffer>();
+  /** What each connection asked for, kept for its decision and the API. */
+  #requests = new Map<string, { id: StreamId; rules: StreamRules }>();
+  #skips = new Map<string, number>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt = Infinity;
+
+  constructor(config: AtollConfig, host: RouterHost) {
+    this.#config = config;
+    this.#host = host;
+    this.#table = new StreamTable(config);
+  }
+
+  /** Decides the access request of `connectionId`; the answer goes out through the host. */
+  request(connectionId: string, rawStreamId: string, nowMs = performance.now()): void {
+    let id: StreamId;
+    try {
+      const defaultStream = this.#config.defaultStream;
+      id = parseStreamId(rawStreamId, defaultStream === undefined ? {} : { defaultStream });
+    } catch (error) {
+      this.#reject(connectionId, RejectCode.BadRequest, (error as Error).message);
+      return;
+    }
+    const rules = rulesFor(this.#config, id.name);
+    this.#requests.set(connectionId, { id, rules });
+    const decision = this.#table.request(connectionId, id.name, id.mode, rules, nowMs);
+    this.#apply(this.#table.takeEvents());
+    switch (decision.kind) {
+      case "accept":
+        this.#accept(connectionId);
+        break;
+      case "reject":
+        this.#requests.delete(connectionId);
+        this.#reject(connectionId, decision.code, decision.reason);
+        break;
+      case "wait":
+        this.#host.log(
+          "info",
+          `Connection ${connectionId} waits up to ${this.#config.playWaitMs} ms for a publisher of "${id.name}"`,
+        );
+        this.#schedule();
+        break;
+    }
+  }
+
+  /** A publisher's child reported `bytesReceived` so far. */
+  publisherBytes(connectionId: string, bytesReceived: number, nowMs = performance.now()): void {
+    const last = this.#lastBytes.get(connectionId) ?? 0;
+    if (bytesReceived > last) {
+      this.#lastBytes.set(connectionId, bytesReceived);
+      this.#table.activity(connectionId, nowMs);
+    }
+  }
+  #lastBytes = new Map<string, number>();
+
+  /** A viewer's child reported how often it skipped ahead. */
+  viewerSkips(connectionId: string, skips: number): void {
+    if (this.#requests.has(connectionId)) this.#skips.set(connectionId, skips);
+  }
+
+  /** The connection's child exited. */
+  release(connectionId: string, nowMs = performance.now()): void {
+    this.#requests.delete(connectionId);
+    this.#lastBytes.delete(connectionId);
+    this.#table.release(connectionId, nowMs);
+    this.#apply(this.#table.takeEvents());
+    this.#schedule();
+  }
+
+  /** The stream a connection publishes or plays, for `/api/connections`. */
+  streamOf(connectionId: string): string | null {
+    return this.#table.streamOf(connectionId)?.name ?? null;
+  }
+
+  streams(nowMs = performance.now()): StreamInfo[] {
+    const skipsOf = (viewers: string[]) =>
+      viewers.reduce((sum, viewer) => sum + (this.#skips.get(viewer) ?? 0), 0);
+    return this.#table.snapshot().map((stream: StreamSnapshot) => {
+      const buffer = this.#buffers.get(stream.name);
+      const counters = buffer === undefined ? undefined : readBufferCounters(buffer.mapping.buffer);
+      if (buffer !== undefined && counters !== undefined) {
+        const elapsedMs = nowMs - buffer.sample.atMs;
+        if (elapsedMs >= 500) {
+          buffer.sample = {
+            bytes: counters.bytesIn,
+            atMs: nowMs,
+            bitrate: Math.round((counters.bytesIn - buffer.sample.bytes) * 8000 / elapsedMs),
+          };
+        }
+      }
+      return {
+        name: stream.name,
+        publisher: stream.publisher,
+        viewers: stream.viewers.length,
+        waiting: stream.waiting,
+        bytesIn: counters?.bytesIn ?? 0,
+        bitrateIn: buffer?.sample.bitrate ?? 0,
+        randomAccessPoints: counters?.randomAccessPoints ?? 0,
+        viewerSkips: skipsOf(stream.viewers),
+      };
+    });
+  }
+
+  /** Closes every buffer and stops the timer (the server is stopping). */
+  close(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    for (const name of [...this.#buffers.keys()]) this.#dropBuffer(name);
+  }
+
+  #accept(connectionId: string): void {
+    const request = this.#requests.get(connectionId);
+    if (request === undefined) return;
+    const { id, rules } = request;
+    const buffer = this.#buffers.get(id.name);
+    if (buffer === undefined) {
+      this.#reject(connectionId, RejectCode.InternalError, `no buffer for stream "${id.name}"`);
+      return;
+    }
+    const passphrase = id.mode === "publish" ? rules.publishPassphrase : rules.readPassphrase;
+    const decision: AccessDecision = {
+      type: "accept",
+      stream: id.name,
+      mode: id.mode,
+      bufferBytes: buffer.bytes,
+      ...(passphrase === undefined ? {} : { passphrase }),
+      ...(rules.latencyMs === undefined ? {} : { latencyMs: rules.latencyMs }),
+    };
+    this.#host.answer(connectionId, decision, buffer.fd);
+  }
+
+  #reject(connectionId: string, code: RejectCode, reason: string): void {
+    this.#host.log(
+      "info",
+      `Connection ${connectionId} rejected (${describeRejectCode(code)}): ${reason}`,
+    );
+    this.#host.answer(connectionId, { type: "reject", code, reason });
+  }
+
+  #apply(events: StreamEvent[]): void {
+    for (const event of events) {
+      switch (event.type) {
+        case "stream-created":
+          this.#createBuffer(event.name);
+          break;
+        case "accept-waiting":
+          this.#accept(event.connectionId);
+          break;
+        case "reject-waiting":
+          this.#requests.delete(event.connectionId);
+          this.#reject(event.connectionId, event.code, event.reason);
+          break;
+        case "close":
+          this.#host.close(event.connectionId, event.reason);
+          break;
+        case "stream-ended":
+          this.#dropBuffer(event.name);
+          break;
+      }
+    }
+  }
+
+  #createBuffer(name: string): void {
+    const size = rulesFor(this.#config, name).buffer;
+    const bytes = "bytes" in size
+      ? size.bytes
+      : bytesForDuration(size.seconds, BUFFER_SIZING_BITRATE);
+    const fd = createSharedMemory(`atoll:${name}`, bytes);
+    const mapping = SharedMapping.map(fd, bytes);
+    initializeStreamBuffer(mapping.buffer);
+    this.#buffers.set(name, {
+      fd,
+      bytes,
+      mapping,
+      sample: { bytes: 0, atMs: performance.now(), bitrate: 0 },
+    });
+  }
+
+  #dropBuffer(name: string): void {
+    const buffer = this.#buffers.get(name);
+    if (buffer === undefined) return;
+    this.#buffers.delete(name);
+    buffer.mapping.close();
+    closeFd(buffer.fd);
+  }
+
+  /** Runs the table's clock at its next deadline. */
+  #schedule(): void {
+    const next = this.#table.nextDeadlineMs;
+    if (next === undefined || next >= this.#timerAt) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timerAt = next;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#timerAt = Infinity;
+      this.#table.tick(performance.now());
+      this.#apply(this.#table.takeEvents());
+      this.#schedule();
+    }, Math.max(0, next - performance.now()));
+  }
+}

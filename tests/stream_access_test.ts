@@ -1,0 +1,162 @@
+/**
+ * Who may publish or play: decisions made in the child's listen callback
+ * from the stream id and the config file, seen by a real libsrt caller as
+ * its rejection code (tests/fixtures/srt_caller.ts reads it; ffmpeg and
+ * srt-live-transmit 1.5.1 only print "Application-defined rejection reason").
+ */
+
+import assert from "node:assert/strict";
+import {
+  AtollProcess,
+  ffmpegPublisher,
+  srtLiveTransmitViewer,
+  tryConnect,
+  waitFor,
+} from "./harness.ts";
+
+const PUBLISH_SECRET = "publish-secret-1";
+const READ_SECRET = "read-secret-22";
+
+/** Atoll with a config file written for the test; removed on dispose. */
+async function startWithConfig(yaml: string): Promise<AtollProcess & AsyncDisposable> {
+  const path = await Deno.makeTempFile({ prefix: "atoll_config_", suffix: ".yaml" });
+  await Deno.writeTextFile(path, yaml);
+  try {
+    const atoll = await AtollProcess.start(["--config", path]);
+    const dispose = atoll[Symbol.asyncDispose].bind(atoll);
+    return Object.assign(atoll, {
+      [Symbol.asyncDispose]: async () => {
+        await dispose();
+        await Deno.remove(path);
+      },
+    });
+  } catch (error) {
+    await Deno.remove(path);
+    throw error;
+  }
+}
+
+Deno.test("a malformed stream id is rejected with 1400 at once", async () => {
+  await using atoll = await AtollProcess.start();
+  for (const streamId of ["bad:mode", "publish:../etc", "#!::m=publish", ""]) {
+    const result = await tryConnect(atoll.srtPort, streamId);
+    assert.equal(result.connected, false, streamId);
+    assert.equal(result.rejectReason, 1400, `${streamId}: ${result.rejectText}`);
+    assert.ok(result.ms < 1000, `${streamId}: rejected after ${result.ms} ms`);
+  }
+  const log = await waitFor(
+    "the rejection in the log",
+    () => atoll.findLog((l) => /rejected \(1400 bad request\)/.test(l.message)),
+  );
+  assert.match(log.message, /Cannot parse stream id/);
+});
+
+Deno.test("a second publisher of a live stream is rejected with 1409", async () => {
+  await using atoll = await AtollProcess.start();
+  await using _publisher = await ffmpegPublisher(
+    `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:live/taken`,
+  );
+  await waitFor("the first publisher", async () => {
+    const list = await atoll.connections();
+    return list.some((c) => c.stream === "live/taken" && c.bytesReceived > 0);
+  }, 15_000);
+  const result = await tryConnect(atoll.srtPort, "#!::m=publish,r=live/taken");
+  assert.equal(result.connected, false);
+  assert.equal(result.rejectReason, 1409);
+  // Nothing changed for the stream's real publisher.
+  const [stream] = await atoll.api<{ publisher: string | null }[]>("/api/streams");
+  assert.notEqual(stream!.publisher, null);
+});
+
+Deno.test("a viewer of a stream with no publisher waits, then gets 1404", async () => {
+  await using atoll = await startWithConfig("playWaitMs: 600\n");
+  const result = await tryConnect(atoll.srtPort, "play:live/nobody");
+  assert.equal(result.connected, false);
+  assert.equal(result.rejectReason, 1404);
+  assert.ok(result.ms >= 550 && result.ms < 3000, `rejected after ${result.ms} ms`);
+});
+
+Deno.test("a waiting viewer is accepted as soon as a publisher arrives", async () => {
+  await using atoll = await startWithConfig("playWaitMs: 4000\n");
+  const viewer = tryConnect(atoll.srtPort, "play:live/soon", { timeoutMs: 8000 });
+  await waitFor("the viewer to wait", async () => {
+    const [stream] = await atoll.api<{ waiting: number }[]>("/api/streams");
+    return stream?.waiting === 1;
+  });
+  await using _publisher = await ffmpegPublisher(
+    `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:live/soon`,
+  );
+  const result = await viewer;
+  assert.equal(result.connected, true, result.rejectText);
+});
+
+Deno.test("a mode the config forbids is rejected with 1403, and maxViewers with 1402", async () => {
+  await using atoll = await startWithConfig(
+    [
+      "streams:",
+      "  - name: studio/in",
+      "    modes: [publish]",
+      "  - prefix: small",
+      "    maxViewers: 1",
+    ].join("\n"),
+  );
+  const forbidden = await tryConnect(atoll.srtPort, "play:studio/in");
+  assert.equal(forbidden.rejectReason, 1403);
+  await using _publisher = await ffmpegPublisher(
+    `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:small/one`,
+  );
+  await waitFor("the publisher", async () => {
+    const list = await atoll.connections();
+    return list.some((c) => c.stream === "small/one" && c.bytesReceived > 0);
+  }, 15_000);
+  const first = srtLiveTransmitViewer(atoll.srtPort, "play:small/one", "/dev/null");
+  try {
+    await waitFor("the first viewer", async () => {
+      const [stream] = await atoll.api<{ viewers: number }[]>("/api/streams");
+      return stream?.viewers === 1;
+    });
+    const second = await tryConnect(atoll.srtPort, "play:small/one");
+    assert.equal(second.rejectReason, 1402);
+  } finally {
+    first.kill();
+    await first.exit();
+  }
+});
+
+Deno.test("per-stream passphrases: the right ones connect encrypted, wrong or missing ones are refused", async () => {
+  await using atoll = await startWithConfig(
+    [
+      "streams:",
+      "  - prefix: secure",
+      `    publishPassphrase: ${PUBLISH_SECRET}`,
+      `    readPassphrase: ${READ_SECRET}`,
+    ].join("\n"),
+  );
+  const port = atoll.srtPort;
+  // Publishing needs the publish passphrase; the read one does not do.
+  for (const passphrase of [READ_SECRET, undefined]) {
+    const refused = await tryConnect(port, "publish:secure/cam", passphrase ? { passphrase } : {});
+    assert.equal(refused.connected, false, `publish with ${passphrase}`);
+    // 10: "Incorrect passphrase"; 11: "Password required or unexpected".
+    assert.equal(refused.rejectReason, passphrase ? 10 : 11, refused.rejectText);
+    // The refused caller's child holds the stream until it sees the rejection.
+    await waitFor(
+      "the refused child to leave",
+      async () => (await atoll.connections()).length === 0,
+    );
+  }
+  await using _publisher = await ffmpegPublisher(
+    `srt://127.0.0.1:${port}?streamid=publish:secure/cam&passphrase=${PUBLISH_SECRET}`,
+  );
+  const publisher = await waitFor("the encrypted publisher", async () => {
+    const list = await atoll.connections();
+    return list.find((c) => c.stream === "secure/cam" && c.bytesReceived > 0);
+  }, 15_000);
+  assert.equal(publisher.encrypted, true);
+  // Playing needs the read passphrase.
+  const wrong = await tryConnect(port, "play:secure/cam", { passphrase: PUBLISH_SECRET });
+  assert.equal(wrong.connected, false);
+  assert.equal(wrong.rejectReason, 10, wrong.rejectText);
+  const right = await tryConnect(port, "play:secure/cam", { passphrase: READ_SECRET });
+  assert.equal(right.connected, true, right.rejectText);
+});

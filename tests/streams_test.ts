@@ -1,0 +1,183 @@
+/**
+ * Publish once, play many: ffmpeg publishes to Atoll, and ffmpeg and
+ * srt-live-transmit viewers receive the stream through the shared stream
+ * buffer, each in its own child.
+ */
+
+import assert from "node:assert/strict";
+import {
+  AtollProcess,
+  ffmpegPublisher,
+  ffmpegViewer,
+  type PeerProcess,
+  probeVideo,
+  srtLiveTransmitViewer,
+  waitFor,
+} from "./harness.ts";
+import type { ConnectionInfo } from "../src/server.ts";
+import type { StreamInfo } from "../src/stream_router.ts";
+
+function streams(atoll: AtollProcess): Promise<StreamInfo[]> {
+  return atoll.api<StreamInfo[]>("/api/streams");
+}
+
+async function waitForPublisher(atoll: AtollProcess, name: string): Promise<ConnectionInfo> {
+  const [publisher] = await waitFor(`a publisher of ${name} sending media`, async () => {
+    const [stream] = (await streams(atoll)).filter((s) => s.name === name);
+    if (stream === undefined || stream.publisher === null || stream.randomAccessPoints < 1) {
+      return undefined;
+    }
+    const list = await atoll.connections();
+    return list.filter((c) => c.id === stream.publisher);
+  }, 15_000);
+  return publisher!;
+}
+
+async function viewersOf(atoll: AtollProcess, name: string): Promise<ConnectionInfo[]> {
+  return (await atoll.connections()).filter((c) => c.stream === name && c.mode === "play");
+}
+
+Deno.test("five viewers and a late joiner each get decodable video that starts with a key frame", async () => {
+  await using atoll = await AtollProcess.start();
+  const dir = await Deno.makeTempDir({ prefix: "atoll_streams_" });
+  const url = (id: string) => `srt://127.0.0.1:${atoll.srtPort}?streamid=${id}`;
+  await using _publisher = await ffmpegPublisher(url("publish:live/fanout"));
+  await waitForPublisher(atoll, "live/fanout");
+
+  const viewers: PeerProcess[] = [];
+  const files: string[] = [];
+  try {
+    for (let i = 0; i < 3; i++) {
+      files.push(`${dir}/ffmpeg${i}.ts`);
+      viewers.push(ffmpegViewer(url("play:live/fanout"), files.at(-1)!, 3));
+    }
+    for (let i = 0; i < 2; i++) {
+      files.push(`${dir}/slt${i}.ts`);
+      viewers.push(srtLiveTransmitViewer(atoll.srtPort, "read:live/fanout", files.at(-1)!));
+    }
+    await waitFor("five viewers", async () => (await viewersOf(atoll, "live/fanout")).length === 5);
+    const [stream] = await streams(atoll);
+    assert.equal(stream!.viewers, 5);
+    assert.ok(stream!.bytesIn > 0 && stream!.bitrateIn >= 0);
+
+    // A late joiner, two seconds in, with the SRT Access Control form.
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    files.push(`${dir}/late.ts`);
+    viewers.push(
+      ffmpegViewer(url(encodeURIComponent("#!::r=live/fanout,m=request")), files.at(-1)!, 2),
+    );
+
+    // ffmpeg viewers stop on their own after their -t; srt-live-transmit is stopped.
+    for (const viewer of [...viewers.slice(0, 3), viewers[5]!]) {
+      const status = await viewer.exit(20_000);
+      assert.equal(status.code, 0, viewer.text);
+    }
+    for (const viewer of viewers.slice(3, 5)) viewer.kill("SIGINT");
+    await Promise.all(viewers.slice(3, 5).map((viewer) => viewer.exit(5_000)));
+
+    for (const file of files) {
+      const video = await probeVideo(file);
+      assert.ok(video.frames >= 25, `${file}: only ${video.frames} frames ${video.errors}`);
+      assert.ok(video.firstIsKey, `${file}: the first frame is not a key frame`);
+    }
+    const sent = (await atoll.connections()).filter((c) => c.mode === "publish");
+    assert.equal(sent.length, 1, "the publisher is still connected");
+  } finally {
+    for (const viewer of viewers) viewer.kill();
+    await Promise.all(viewers.map((viewer) => viewer.exit()));
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("kill -9 of one viewer's child leaves the publisher and the other viewers flowing", async () => {
+  await using atoll = await AtollProcess.start();
+  const dir = await Deno.makeTempDir({ prefix: "atoll_streams_" });
+  await using _publisher = await ffmpegPublisher(
+    `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:live/kill`,
+  );
+  await waitForPublisher(atoll, "live/kill");
+  const viewers = [0, 1, 2].map((i) =>
+    srtLiveTransmitViewer(atoll.srtPort, "play:live/kill", `${dir}/v${i}.ts`)
+  );
+  try {
+    const list = await waitFor("three viewers receiving", async () => {
+      const found = await viewersOf(atoll, "live/kill");
+      return found.length === 3 && found.every((c) => c.bytesSent > 0) && found;
+    }, 15_000);
+    const [victim, ...others] = list;
+    Deno.kill(victim!.pid, "SIGKILL");
+    await waitFor(
+      "the killed child to be logged",
+      () =>
+        atoll.findLog((l) => l.properties.id === victim!.id && l.properties.reason === "crashed"),
+    );
+    const before = new Map(others.map((c) => [c.id, c.bytesSent]));
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    const after = await viewersOf(atoll, "live/kill");
+    assert.deepEqual(after.map((c) => c.id).sort(), others.map((c) => c.id).sort());
+    for (const connection of after) {
+      assert.ok(
+        connection.bytesSent > before.get(connection.id)! + 10_000,
+        `viewer ${connection.id} kept receiving`,
+      );
+    }
+    const [stream] = await streams(atoll);
+    assert.equal(stream!.viewers, 2);
+  } finally {
+    for (const viewer of viewers) viewer.kill();
+    await Promise.all(viewers.map((viewer) => viewer.exit()));
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a publisher killed and replaced within the grace period keeps its viewers connected", async () => {
+  await using atoll = await AtollProcess.start();
+  const dir = await Deno.makeTempDir({ prefix: "atoll_streams_" });
+  const uri = `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:live/relay`;
+  const first = await ffmpegPublisher(uri);
+  const publishers = [first];
+  const viewers: PeerProcess[] = [];
+  try {
+    const original = await waitForPublisher(atoll, "live/relay");
+    viewers.push(srtLiveTransmitViewer(atoll.srtPort, "play:live/relay", `${dir}/v.ts`));
+    const [viewer] = await waitFor("the viewer receiving", async () => {
+      const found = await viewersOf(atoll, "live/relay");
+      return found.length === 1 && found[0]!.bytesSent > 0 && found;
+    });
+    // The encoder dies without a goodbye; a new one takes over once the
+    // old one has been silent for the publisher timeout (2 s).
+    first.kill("SIGKILL");
+    await first.exit();
+    // Like an encoder that restarts, retry while the stream is refused (1409).
+    let second: PeerProcess | undefined;
+    const replacement = await waitFor("the new publisher", async () => {
+      const [stream] = await streams(atoll);
+      if (stream?.publisher !== null && stream?.publisher !== original.id) {
+        return stream?.publisher;
+      }
+      if (second === undefined || second.exited) {
+        second = await ffmpegPublisher(uri);
+        publishers.push(second);
+      }
+      return undefined;
+    }, 15_000);
+    assert.ok(replacement);
+    const takeover = await waitFor(
+      "the old publisher's child to be closed",
+      () => atoll.findLog((l) => l.properties.id === original.id && "reason" in l.properties),
+      10_000,
+    );
+    assert.equal(takeover.properties.reason, "shutdown");
+    const sentAtTakeover = (await viewersOf(atoll, "live/relay"))[0]!.bytesSent;
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    const [still] = await viewersOf(atoll, "live/relay");
+    assert.equal(still?.id, viewer!.id, "the same viewer connection");
+    assert.ok(still!.bytesSent > sentAtTakeover + 10_000, "media from the new publisher flows");
+  } finally {
+    for (const publisher of publishers) publisher.kill();
+    await Promise.all(publishers.map((publisher) => publisher.exit()));
+    for (const viewer of viewers) viewer.kill();
+    await Promise.all(viewers.map((viewer) => viewer.exit()));
+    await Deno.remove(dir, { recursive: true });
+  }
+});
