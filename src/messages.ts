@@ -82,6 +82,14 @@ export interface LinkStats {
 
 export type StreamMode = "publish" | "play";
 
+/** What a viewer's child measures of its stream, since it connected. */
+export interface ViewerStats {
+  /** Times it fell behind the buffer and jumped to the newest random-access point. */
+  skips: number;
+  /** Server-added latency: publisher's child received → this child sent, per message. */
+  latency: { samples: number; p50Ms: number; p99Ms: number; maxMs: number };
+}
+
 /** Why a connection ended. */
 export type CloseReason =
   | "peer-closed"
@@ -115,8 +123,8 @@ export type ChildMessage =
     /** From the child receiving the connection to libsrt accepting it. */
     handshakeMs: number;
   }
-  /** Every second; a viewer adds how often it skipped ahead to catch up. */
-  | { type: "stats"; stats: LinkStats; viewerSkips?: number }
+  /** Every second; a viewer adds what it measured of the stream (see {@link ViewerStats}). */
+  | { type: "stats"; stats: LinkStats; viewer?: ViewerStats }
   | { type: "log"; level: LogLevelName; message: string }
   | { type: "closed"; reason: CloseReason; detail: string; stats: LinkStats | null }
   | { type: "self-test"; passed: boolean; setupMs: number; detail: string };
@@ -151,6 +159,12 @@ function isEndpoint(value: unknown): value is Endpoint {
 
 function isLinkStats(value: unknown): value is LinkStats {
   return isObject(value) && LINK_STATS_KEYS.every((key) => Number.isFinite(value[key]));
+}
+
+function isViewerStats(value: unknown): value is ViewerStats {
+  if (!isObject(value) || !Number.isInteger(value.skips) || !isObject(value.latency)) return false;
+  const latency = value.latency;
+  return ["samples", "p50Ms", "p99Ms", "maxMs"].every((key) => Number.isFinite(latency[key]));
 }
 
 function isSettings(value: unknown): value is PeerSettings {
@@ -191,7 +205,7 @@ export function parseChildMessage(line: string): ChildMessage {
           typeof value.encrypted === "boolean" && Number.isFinite(value.handshakeMs);
       case "stats":
         return isLinkStats(value.stats) &&
-          (value.viewerSkips === undefined || Number.isInteger(value.viewerSkips));
+          (value.viewer === undefined || isViewerStats(value.viewer));
       case "log":
         return ["debug", "info", "warning", "error"].includes(value.level as string) &&
           typeof value.message === "string";

@@ -24,6 +24,11 @@ Deno.test("parseChildMessage() accepts every well-formed report", () => {
     { type: "request", streamId: "#!::r=live/a,m=publish" },
     { type: "connected", streamId: "#!::r=a", mode: "play", encrypted: false, handshakeMs: 2.5 },
     { type: "stats", stats },
+    {
+      type: "stats",
+      stats,
+      viewer: { skips: 2, latency: { samples: 10, p50Ms: 1.1, p99Ms: 3.2, maxMs: 4 } },
+    },
     { type: "log", level: "warning", message: "hi" },
     { type: "closed", reason: "peer-closed", detail: "bye", stats },
     { type: "closed", reason: "handshake-timeout", detail: "late", stats: null },
@@ -46,6 +51,7 @@ Deno.test("parseChildMessage() rejects what a confused or hostile child could wr
     '{"type":"connected","streamId":1,"mode":"play","encrypted":false,"handshakeMs":1}',
     '{"type":"connected","streamId":"a","mode":"record","encrypted":false,"handshakeMs":1}',
     '{"type":"stats","stats":{"bytesReceived":"1"}}',
+    `{"type":"stats","stats":${JSON.stringify(emptyLinkStats())},"viewer":{"skips":1}}`,
     '{"type":"log","level":"fatal","message":"x"}',
     '{"type":"closed","reason":"eaten","detail":"","stats":null}',
   ];

@@ -12,7 +12,14 @@
 
 import { futexWait, type SharedMapping } from "../ffi/shm.ts";
 import type { SrtSocket } from "../ffi/srt_socket.ts";
-import { endOf, report, STATS_INTERVAL_MS, type StatsReader } from "./child_report.ts";
+import {
+  endOf,
+  report,
+  sharedClockUs,
+  STATS_INTERVAL_MS,
+  type StatsReader,
+} from "./child_report.ts";
+import { LatencyHistogram } from "./latency_histogram.ts";
 import type { CloseReason } from "./messages.ts";
 import { buildDiscontinuityPacket, TS_PACKET_SIZE, TsInspector } from "./mpegts.ts";
 import type { StopFlag } from "./stop_flag.ts";
@@ -46,6 +53,12 @@ export async function playUntilClosed(
   const reader = StreamReader.attach(buffer.buffer);
   const message = new Uint8Array(reader.layout.slotPayload);
   let skips = 0;
+  const latency = new LatencyHistogram();
+  /**
+   * True until the viewer has caught up with the writer: messages sent from
+   * the joining point on are old by design and say nothing about latency.
+   */
+  let catchingUp = true;
   /** Until a random-access message: on joining, after a skip, after a new publisher. */
   let resync = true;
   let nextStats = performance.now() + STATS_INTERVAL_MS;
@@ -54,10 +67,14 @@ export async function playUntilClosed(
     let batch = 0;
     while (batch < MAX_BATCH) {
       const result = reader.read(message);
-      if (result.kind === "none") break;
+      if (result.kind === "none") {
+        catchingUp = false;
+        break;
+      }
       if (result.kind === "skipped") {
         skips++;
         resync = true;
+        catchingUp = true;
         continue;
       }
       batch++;
@@ -70,7 +87,9 @@ export async function playUntilClosed(
         sendProgramStart(connection, reader.programInfo(), result.flags);
       }
       // A full send buffer means the player cannot keep up: drop, never wait.
-      connection.send(message.subarray(0, result.length));
+      if (connection.send(message.subarray(0, result.length)) && !catchingUp) {
+        latency.record(sharedClockUs() - result.timeUs);
+      }
     }
     return batch;
   };
@@ -89,7 +108,7 @@ export async function playUntilClosed(
     stats.refresh();
     if (performance.now() >= nextStats) {
       nextStats += STATS_INTERVAL_MS;
-      report({ type: "stats", stats: stats.read(), viewerSkips: skips });
+      report({ type: "stats", stats: stats.read(), viewer: { skips, latency: latency.summary() } });
     }
     if (batch < MAX_BATCH) {
       await futexWait(buffer, WAKE_WORD_OFFSET, { expected: wakeValue, timeoutMs: WAIT_MS });

@@ -37,6 +37,7 @@ import {
   type LinkStats,
   type PeerSettings,
   type StreamMode,
+  type ViewerStats,
 } from "./messages.ts";
 import { formatHostPort, resolveOptions, type ServerOptions } from "./options.ts";
 import { PeerTable, type Refusal, REFUSALS } from "./peer_table.ts";
@@ -63,6 +64,8 @@ export interface ConnectionInfo extends LinkStats {
   connectedAt: string | null;
   /** Milliseconds from the child receiving the peer to the accepted SRT connection. */
   handshakeMs: number | null;
+  /** For a viewer: skips and server-added latency; null for a publisher or before the first report. */
+  viewer: ViewerStats | null;
 }
 
 /** Why a datagram was not turned into a connection. */
@@ -102,6 +105,7 @@ interface Connection {
   mode: StreamMode;
   encrypted: boolean;
   stats: LinkStats;
+  viewer?: ViewerStats;
   closed?: { reason: CloseReason; detail: string };
 }
 
@@ -270,6 +274,7 @@ export class AtollServer {
       startedAt: new Date(c.startedAt).toISOString(),
       connectedAt: c.connectedAt === undefined ? null : new Date(c.connectedAt).toISOString(),
       handshakeMs: c.handshakeMs ?? null,
+      viewer: c.viewer ?? null,
       ...c.stats,
     }));
   }
@@ -513,8 +518,9 @@ export class AtollServer {
       case "stats":
         connection.stats = message.stats;
         this.#router.publisherBytes(connection.id, message.stats.bytesReceived);
-        if (message.viewerSkips !== undefined) {
-          this.#router.viewerSkips(connection.id, message.viewerSkips);
+        if (message.viewer !== undefined) {
+          connection.viewer = message.viewer;
+          this.#router.viewerSkips(connection.id, message.viewer.skips);
         }
         break;
       case "log":

@@ -181,3 +181,47 @@ Deno.test("a publisher killed and replaced within the grace period keeps its vie
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a viewer that falls behind the buffer skips ahead, counted, and slows no one else", async () => {
+  // 64 KiB holds about half a second of the sample stream.
+  const config = await Deno.makeTempFile({ suffix: ".json" });
+  await Deno.writeTextFile(
+    config,
+    JSON.stringify({ streamDefaults: { buffer: { bytes: 65536 } } }),
+  );
+  await using atoll = await AtollProcess.start(["--config", config]);
+  await Deno.remove(config);
+  await using _publisher = await ffmpegPublisher(
+    `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:live/slow`,
+  );
+  await waitForPublisher(atoll, "live/slow");
+  const viewers = [0, 1].map(() =>
+    srtLiveTransmitViewer(atoll.srtPort, "play:live/slow", "/dev/null")
+  );
+  try {
+    const [slow, steady] = await waitFor("two viewers receiving", async () => {
+      const found = await viewersOf(atoll, "live/slow");
+      return found.length === 2 && found.every((c) => c.bytesSent > 0) && found;
+    }, 15_000);
+    // Freeze one viewer's child (its SRT connection too) for 1.5 s.
+    Deno.kill(slow!.pid, "SIGSTOP");
+    const steadyBefore = (await viewersOf(atoll, "live/slow")).find((c) => c.id === steady!.id)!;
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    Deno.kill(slow!.pid, "SIGCONT");
+    const [stream] = await waitFor("the skip to be counted", async () => {
+      const list = await streams(atoll);
+      return list[0]!.viewerSkips >= 1 && list;
+    });
+    assert.equal(stream!.viewers, 2);
+    const steadyAfter = (await viewersOf(atoll, "live/slow")).find((c) => c.id === steady!.id)!;
+    assert.equal(steadyAfter.viewer?.skips, 0, "the steady viewer never skipped");
+    assert.ok(
+      steadyAfter.bytesSent > steadyBefore.bytesSent + 50_000,
+      "the steady viewer kept receiving",
+    );
+    assert.ok(steadyAfter.viewer!.latency.samples > 0);
+  } finally {
+    for (const viewer of viewers) viewer.kill();
+    await Promise.all(viewers.map((viewer) => viewer.exit()));
+  }
+});
