@@ -10,6 +10,12 @@
  * throttles below it. Prints JSON lines on stdout: `connected`, then `done`
  * with what was sent and the achieved rate.
  *
+ * By default every message is 1316 bytes of 0x47. With
+ * `--file PATH` (an MPEG-TS file) it loops the file's 1316-byte chunks
+ * instead, and writes a {@link SendStamp} into the payload of every null
+ * packet (PID 0x1FFF) it sends, which players ignore, so a receiver can tell
+ * how old a message is and whether any went missing (bench/viewers.ts).
+ *
  * @module
  */
 
@@ -29,6 +35,70 @@ import {
 } from "./srt.ts";
 
 export const PAYLOAD_BYTES = 1316;
+const TS_PACKET_BYTES = 188;
+const NULL_PID = 0x1fff;
+/** Marks a null packet's payload as a {@link SendStamp}: "AtollBen". */
+const STAMP_MAGIC = 0x41746f6c6c42656en;
+
+/**
+ * What the sender writes after the 4-byte header of each null packet:
+ * magic (u64), the send time (f64, ms on the clock of
+ * `performance.timeOrigin + performance.now()`, which every process of the
+ * machine shares, as Atoll's own latency figures assume), and the message's
+ * number since the sender started (u32). Big-endian.
+ */
+export interface SendStamp {
+  sentAtMs: number;
+  sequence: number;
+}
+
+/** The stamp in the TS packet at `offset` of `message`, if it is a stamped null packet. */
+export function readStamp(message: Uint8Array, offset: number): SendStamp | undefined {
+  if (message[offset] !== 0x47) return undefined;
+  if ((((message[offset + 1]! & 0x1f) << 8) | message[offset + 2]!) !== NULL_PID) return undefined;
+  const view = new DataView(message.buffer, message.byteOffset + offset + 4, 20);
+  if (view.getBigUint64(0) !== STAMP_MAGIC) return undefined;
+  return { sentAtMs: view.getFloat64(8), sequence: view.getUint32(16) };
+}
+
+function writeStamp(message: Uint8Array, offset: number, stamp: SendStamp): void {
+  const view = new DataView(message.buffer, message.byteOffset + offset + 4, 20);
+  view.setBigUint64(0, STAMP_MAGIC);
+  view.setFloat64(8, stamp.sentAtMs);
+  view.setUint32(16, stamp.sequence);
+}
+
+/** Milliseconds on the clock {@link SendStamp} uses. */
+export function sharedClockMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** A TS file as whole 1316-byte messages, each with the offsets of its null packets. */
+interface LoopedFile {
+  messages: Uint8Array[];
+  nullOffsets: number[][];
+}
+
+async function loadTsFile(path: string): Promise<LoopedFile> {
+  const bytes = await Deno.readFile(path);
+  const messages: Uint8Array[] = [];
+  const nullOffsets: number[][] = [];
+  for (let start = 0; start + PAYLOAD_BYTES <= bytes.byteLength; start += PAYLOAD_BYTES) {
+    const message = bytes.slice(start, start + PAYLOAD_BYTES);
+    const offsets: number[] = [];
+    for (let offset = 0; offset < PAYLOAD_BYTES; offset += TS_PACKET_BYTES) {
+      if (message[offset] !== 0x47) {
+        throw new TypeError(`Cannot send "${path}": no TS sync byte at ${start + offset}`);
+      }
+      const pid = ((message[offset + 1]! & 0x1f) << 8) | message[offset + 2]!;
+      if (pid === NULL_PID) offsets.push(offset);
+    }
+    messages.push(message);
+    nullOffsets.push(offsets);
+  }
+  if (messages.length === 0) throw new TypeError(`Cannot send "${path}": shorter than a message`);
+  return { messages, nullOffsets };
+}
 const OVERHEAD_PERCENT = 25;
 /** Largest batch, so a stalled timer does not turn into one huge burst. */
 const MAX_BATCH_MS = 20;
@@ -45,6 +115,7 @@ async function main(): Promise<number> {
       mbps: { type: "string", default: "10" },
       seconds: { type: "string", default: "10" },
       "stream-id": { type: "string", default: "publish:bench/sender" },
+      file: { type: "string" },
     },
     strict: true,
   });
@@ -52,8 +123,11 @@ async function main(): Promise<number> {
   const mbps = Number(values.mbps);
   const seconds = Number(values.seconds);
   if (!(port > 0 && mbps > 0 && seconds > 0 && seconds <= 600)) {
-    throw new RangeError("Usage: sender.ts --port P --mbps M --seconds S (S ≤ 600)");
+    throw new RangeError(
+      "Usage: sender.ts --port P --mbps M --seconds S (S ≤ 600) [--file TS] [--stream-id ID]",
+    );
   }
+  const file = values.file === undefined ? undefined : await loadTsFile(values.file);
   let stopping = false;
   Deno.addSignalListener("SIGTERM", () => stopping = true);
 
@@ -80,7 +154,20 @@ async function main(): Promise<number> {
   }
   print({ type: "connected", connectMs: performance.now() - connectStarted });
 
-  const message = new Uint8Array(PAYLOAD_BYTES).fill(0x47);
+  const filler = new Uint8Array(PAYLOAD_BYTES).fill(0x47);
+  let stamped = 0;
+  /** The message numbered `sequence` (from 0): filler, or the file's next chunk, stamped. */
+  const nextMessage = (sequence: number): Uint8Array => {
+    if (file === undefined) return filler;
+    const index = sequence % file.messages.length;
+    const message = file.messages[index]!;
+    const offsets = file.nullOffsets[index]!;
+    if (offsets.length > 0) stamped++;
+    for (const offset of offsets) {
+      writeStamp(message, offset, { sentAtMs: sharedClockMs(), sequence });
+    }
+    return message;
+  };
   // libsrt writes the source time it used back into SRT_MSGCTRL.srctime: left
   // there, every later message would carry the first one's time, look older
   // than the latency, and be dropped by the sender (pktSndDropTotal).
@@ -100,6 +187,7 @@ async function main(): Promise<number> {
       Math.ceil(packetsPerMs * MAX_BATCH_MS),
     );
     for (let i = 0; i < due; i++) {
+      const message = nextMessage(sent + failed);
       controlView.setBigInt64(16, 0n, true); // srctime: 0 = now
       if (srt.srt_sendmsg2(socket, message, message.byteLength, control) > 0) sent++;
       else failed++;
@@ -134,6 +222,7 @@ async function main(): Promise<number> {
     ticks,
     meanBatch: sent / Math.max(ticks, 1),
     largestBatch,
+    ...(file === undefined ? {} : { fileMessages: file.messages.length, stamped }),
     state,
     libsrt: {
       pktSentTotal: stats.pktSentTotal,

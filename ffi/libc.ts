@@ -45,6 +45,10 @@ const SYMBOLS = {
     parameters: ["buffer", "u32", "buffer", "u32", "buffer", "u32", "i32"],
     result: "i32",
   },
+  /** int getrlimit(int resource, struct rlimit* rlim) */
+  getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+  /** int setrlimit(int resource, const struct rlimit* rlim) */
+  setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   /** int close(int fd) */
   close: { parameters: ["i32"], result: "i32" },
   /** int* __errno_location(void) — glibc's per-thread errno */
@@ -97,6 +101,7 @@ export const MSG_CMSG_CLOEXEC = 0x40000000;
 export const NI_NUMERICHOST = 1;
 export const NI_NUMERICSERV = 2;
 export const POLLIN = 0x001;
+export const RLIMIT_NOFILE = 7;
 export const EINTR = 4;
 export const EAGAIN = 11;
 export const MFD_CLOEXEC = 1;

@@ -24,6 +24,7 @@ import {
   NI_NUMERICHOST,
   NI_NUMERICSERV,
   POLLIN,
+  RLIMIT_NOFILE,
   SCM_RIGHTS,
   SO_REUSEADDR,
   SO_REUSEPORT,
@@ -323,4 +324,33 @@ export function receiveWithFdNow(
   if (received < 0) throw systemError("recvmsg");
   if (received === 0) return null;
   return { payload: payload.slice(0, received), fd: attachedFd(message.view, control) };
+}
+
+/** This process's open-file limits. */
+export interface FileLimit {
+  soft: number;
+  hard: number;
+}
+
+function fileLimit(): { limit: BigUint64Array<ArrayBuffer>; current: FileLimit } {
+  const limit = new BigUint64Array(2); // struct rlimit { rlim_t rlim_cur, rlim_max; }
+  check("getrlimit", libc().getrlimit(RLIMIT_NOFILE, new Uint8Array(limit.buffer)));
+  const clamp = (value: bigint) => Number(value > BigInt(2 ** 31) ? BigInt(2 ** 31) : value);
+  return { limit, current: { soft: clamp(limit[0]!), hard: clamp(limit[1]!) } };
+}
+
+/**
+ * Raises the soft limit on open files towards `wanted`, up to the hard
+ * limit: the main process holds four descriptors per connection (the
+ * child's stdin, stdout and stderr pipes and its socket pair), and many
+ * systems start processes with a soft limit of 1024. (Deno itself raises it
+ * at startup today; this does not depend on that.) Returns the limits now
+ * in force, so the caller can warn when the hard limit is too low.
+ */
+export function raiseFileLimit(wanted: number): FileLimit {
+  const { limit, current } = fileLimit();
+  if (current.soft >= wanted) return current;
+  limit[0] = BigInt(Math.min(wanted, current.hard));
+  check("setrlimit", libc().setrlimit(RLIMIT_NOFILE, new Uint8Array(limit.buffer)));
+  return fileLimit().current;
 }

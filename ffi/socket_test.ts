@@ -5,6 +5,7 @@ import {
   nameOf,
   openConnectedUdpSocket,
   openSocketPair,
+  raiseFileLimit,
   receiveWithFd,
   receiveWithFdNow,
   sendDatagram,
@@ -194,4 +195,15 @@ Deno.test("takeQueuedDatagrams() returns what other peers sent between bind() an
     for (const peer of peers) peer[Symbol.dispose]();
     closeFd(fd);
   }
+});
+
+Deno.test("raiseFileLimit() raises the soft limit up to the hard one, never lowers it", () => {
+  const before = raiseFileLimit(0);
+  assert.ok(before.soft <= before.hard);
+  // Asking for less than the soft limit changes nothing.
+  assert.deepEqual(raiseFileLimit(before.soft - 1), before);
+  // Asking for more than the hard limit stops at the hard limit.
+  const raised = raiseFileLimit(before.hard + 1000);
+  assert.equal(raised.soft, raised.hard);
+  assert.equal(raised.hard, before.hard);
 });

@@ -15,6 +15,7 @@ import {
   closeOnExecAbove,
   openConnectedUdpSocket,
   type QueuedDatagram,
+  raiseFileLimit,
   takeQueuedDatagrams,
 } from "../ffi/socket.ts";
 import { formatSrtVersion, libsrt } from "../ffi/libsrt.ts";
@@ -110,6 +111,9 @@ interface Connection {
 }
 
 const log = logger("server");
+
+/** Descriptors the main process holds per connection: three pipes and the socket pair. */
+const FILES_PER_CONNECTION = 4;
 
 /** How much longer than the play wait a child waits for its decision. */
 const DECISION_SLACK_MS = 5000;
@@ -216,6 +220,14 @@ export class AtollServer {
     const config = startOptions.config ?? await readConfig(options.configPath);
     // Children must inherit nothing but their own control socket.
     closeOnExecAbove(3);
+    const wantedFiles = options.maxConnections * FILES_PER_CONNECTION + 256;
+    const files = raiseFileLimit(wantedFiles);
+    if (files.soft < wantedFiles) {
+      log.warning(
+        "Open-file limit {limit} is below the {wanted} that {max} connections need; raise the hard limit (ulimit -Hn)",
+        { limit: files.soft, wanted: wantedFiles, max: options.maxConnections },
+      );
+    }
     const srtVersion = loadLibsrtVersion();
     const fastHandshake = await decideFastHandshake(options, srtVersion, runtime);
     const udp = listenSrt(options);
