@@ -6,7 +6,7 @@
  *     deno run -A bench/viewers.ts --port P --count 50 --stream-id play:bench/live
  *
  * Prints JSON lines on stdout: `connected` once every caller has connected
- * or given up, then a `report` on every SIGUSR1 and a last one on SIGTERM,
+ * or given up, then a `report` on every SIGUSR2 and a last one on SIGTERM,
  * after which it closes its callers and exits. A report holds each viewer's
  * counts since it connected and its end-to-end latencies (sender's send
  * call to this process reading the message) since the previous report.
@@ -43,7 +43,7 @@ export interface ViewerReport {
   lastSequence: number;
   messagesAtLastSequence: number;
   /** Sender's send call to this process reading the message, since the previous report. */
-  latency: { samples: number; p50Ms: number; p99Ms: number; maxMs: number };
+  latency: { samples: number; p50Ms: number | null; p99Ms: number | null; maxMs: number | null };
 }
 
 export interface ViewersReport {
@@ -111,11 +111,11 @@ function reportOf(viewers: Viewer[], number: number): ViewersReport {
       bytes: viewer.bytes,
       lastSequence: viewer.lastSequence,
       messagesAtLastSequence: viewer.messagesAtLastSequence,
-      latency: {
+      latency: latencies.length === 0 ? { samples: 0, p50Ms: null, p99Ms: null, maxMs: null } : {
         samples: latencies.length,
         p50Ms: percentile(latencies, 50),
         p99Ms: percentile(latencies, 99),
-        maxMs: latencies.length ? Math.max(...latencies) : NaN,
+        maxMs: Math.max(...latencies),
       },
     };
   });
@@ -192,7 +192,7 @@ async function main(): Promise<number> {
 
     let reports = 0;
     // Printed from the handler itself: the JS thread is between two reads here.
-    Deno.addSignalListener("SIGUSR1", () => print(reportOf(viewers, ++reports)));
+    Deno.addSignalListener("SIGUSR2", () => print(reportOf(viewers, ++reports)));
     const bySocket = new Map(viewers.filter((v) => v.connected).map((v) => [v.socket, v]));
     const epoll = new EpollSet(count + 8);
     for (const socket of bySocket.keys()) epoll.add(socket, SRT_EPOLL_IN | SRT_EPOLL_ERR);

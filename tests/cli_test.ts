@@ -270,6 +270,46 @@ Deno.test("a missing libsrt exits 2 with one line naming the package libsrt1.5-o
   assert.match(line, /\/nonexistent/, "names the path it tried");
 });
 
+Deno.test("a bad config file exits 2 with one line naming the file and the key", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "atoll_config_" });
+  try {
+    const cases = [
+      {
+        name: "a value out of range",
+        file: "bad.yaml",
+        text: "streams:\n  - prefix: live\n    maxViewers: -1\n",
+        expected: /bad\.yaml: streams\[0\]\.maxViewers: expected a positive integer/,
+      },
+      {
+        name: "an unknown key",
+        file: "typo.json",
+        text: '{"graceMS": 1000}',
+        expected: /typo\.json: graceMS: unknown key \(did you mean "graceMs"\?\)/,
+      },
+      { name: "a missing file", file: "absent.yaml", text: undefined, expected: /absent\.yaml/ },
+    ];
+    for (const { name, file, text, expected } of cases) {
+      await t.step(name, async () => {
+        const path = `${dir}/${file}`;
+        if (text !== undefined) await Deno.writeTextFile(path, text);
+        const line = assertUsageError(
+          await runAtoll([
+            "--srt-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--config",
+            path,
+          ]),
+        );
+        assert.match(line, expected);
+      });
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("port 0 picks free ports, and the startup log line shows the bound ones", async () => {
   await using atoll = new RunningAtoll([
     "--srt-listen",

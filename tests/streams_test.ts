@@ -225,3 +225,39 @@ Deno.test("a viewer that falls behind the buffer skips ahead, counted, and slows
     await Promise.all(viewers.map((viewer) => viewer.exit()));
   }
 });
+
+Deno.test("viewers are closed cleanly when no publisher returns within the grace period", async () => {
+  const config = await Deno.makeTempFile({ suffix: ".json" });
+  await Deno.writeTextFile(config, JSON.stringify({ graceMs: 1000 }));
+  await using atoll = await AtollProcess.start(["--config", config]);
+  await Deno.remove(config);
+  const publisher = await ffmpegPublisher(
+    `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:live/gone`,
+  );
+  const viewer = srtLiveTransmitViewer(atoll.srtPort, "play:live/gone", "/dev/null");
+  try {
+    await waitForPublisher(atoll, "live/gone");
+    const [connection] = await waitFor("the viewer receiving", async () => {
+      const found = await viewersOf(atoll, "live/gone");
+      return found.length === 1 && found[0]!.bytesSent > 0 && found;
+    });
+    // ffmpeg stopped with SIGINT closes its SRT connection: the publisher is gone at once.
+    publisher.kill("SIGINT");
+    await publisher.exit();
+    const closed = await waitFor(
+      "the viewer to be closed",
+      () => atoll.findLog((l) => l.properties.id === connection!.id && "reason" in l.properties),
+      8_000,
+    );
+    assert.equal(closed.properties.reason, "shutdown");
+    assert.match(String(closed.properties.detail), /no publisher returned within 1000 ms/);
+    assert.deepEqual(await streams(atoll), []);
+    // The viewer's srt-live-transmit was told, so it ends on its own (exit(): SIGKILL after 5 s).
+    const status = await viewer.exit(5_000);
+    assert.equal(status.signal, null, viewer.text);
+  } finally {
+    publisher.kill();
+    viewer.kill();
+    await Promise.all([publisher.exit(), viewer.exit()]);
+  }
+});
