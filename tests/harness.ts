@@ -416,6 +416,8 @@ export interface CallerResult {
   /** libsrt's reject reason: Atoll's 1400-1599, or libsrt's own (10: bad passphrase). */
   rejectReason: number;
   rejectText: string;
+  /** The receive latency both sides agreed on, once connected. */
+  latencyMs: number | null;
   ms: number;
 }
 

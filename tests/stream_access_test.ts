@@ -128,6 +128,7 @@ Deno.test("per-stream passphrases: the right ones connect encrypted, wrong or mi
     [
       "streams:",
       "  - prefix: secure",
+      "    latencyMs: 700",
       `    publishPassphrase: ${PUBLISH_SECRET}`,
       `    readPassphrase: ${READ_SECRET}`,
     ].join("\n"),
@@ -159,4 +160,6 @@ Deno.test("per-stream passphrases: the right ones connect encrypted, wrong or mi
   assert.equal(wrong.rejectReason, 10, wrong.rejectText);
   const right = await tryConnect(port, "play:secure/cam", { passphrase: READ_SECRET });
   assert.equal(right.connected, true, right.rejectText);
+  // The stream's latency was set on the connection in the listen callback.
+  assert.equal(right.latencyMs, 700);
 });
