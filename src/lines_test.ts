@@ -16,3 +16,44 @@ Deno.test("readLines() keeps a multi-byte character split between chunks", async
   const stream = ReadableStream.from([bytes.subarray(0, 1), bytes.subarray(1)]);
   assert.deepEqual(await Array.fromAsync(readLines(stream)), ["é"]);
 });
+
+/** A byte stream, like a child's pipe, that hands out `bytes` in pieces of at most `piece`. */
+function byteStreamOf(bytes: Uint8Array, piece: number): ReadableStream<Uint8Array> {
+  let offset = 0;
+  return new ReadableStream({
+    type: "bytes",
+    pull(controller) {
+      const request = controller.byobRequest!;
+      const view = request.view as Uint8Array;
+      const length = Math.min(piece, view.byteLength, bytes.byteLength - offset);
+      if (length === 0) {
+        controller.close();
+        request.respond(0);
+        return;
+      }
+      view.set(bytes.subarray(offset, offset + length));
+      offset += length;
+      request.respond(length);
+    },
+  });
+}
+
+Deno.test("readLines() reads a byte stream through its small buffer, lines longer than it included", async () => {
+  const long = "x".repeat(10_000);
+  const text = `ü-first\n${long}\n€ last`;
+  for (const piece of [1, 3, 4096, 65536]) {
+    const lines = await Array.fromAsync(
+      readLines(byteStreamOf(new TextEncoder().encode(text), piece)),
+    );
+    assert.deepEqual(lines, ["ü-first", long, "€ last"], `pieces of ${piece}`);
+  }
+});
+
+Deno.test("readLines() reads a real pipe: a child's output", async () => {
+  const output = new Deno.Command("sh", {
+    args: ["-c", "printf 'one\\ntwo\\n'; printf 'three'"],
+    stdout: "piped",
+  }).spawn();
+  assert.deepEqual(await Array.fromAsync(readLines(output.stdout)), ["one", "two", "three"]);
+  await output.status;
+});
