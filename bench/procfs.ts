@@ -72,13 +72,38 @@ export async function cpuPercent(from: CpuSample, to: CpuSample): Promise<number
   return ((to.ticks - from.ticks) / (await clockTicksPerSecond())) / seconds * 100;
 }
 
-/** The `smaps_rollup` figures the bench reports, in kB. */
+/**
+ * The memory figures the bench reports, in kB, from `smaps_rollup`. Stream
+ * buffers (memfd mappings named `atoll:STREAM`) are shared memory that
+ * belongs to the stream, not to one connection: they are left out of the
+ * process's figures (a publisher that is a buffer's only mapper would
+ * otherwise count every page it wrote as private) and reported apart.
+ */
 export interface Memory {
   rssKb: number;
   pssKb: number;
   privateDirtyKb: number;
   privateCleanKb: number;
   sharedCleanKb: number;
+  /** The stream buffers this process maps: their Rss and Pss. */
+  streamBufferRssKb: number;
+  streamBufferPssKb: number;
+}
+
+/** Sums of some `smaps` fields over the mappings whose name contains `needle`. */
+function mappingTotals(pid: number, needle: string): Record<string, number> {
+  const totals: Record<string, number> = {};
+  let inside = false;
+  for (const line of Deno.readTextFileSync(`/proc/${pid}/smaps`).split("\n")) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) {
+      inside = line.includes(needle);
+      continue;
+    }
+    if (!inside) continue;
+    const match = /^(\w+):\s+(\d+) kB/.exec(line);
+    if (match) totals[match[1]!] = (totals[match[1]!] ?? 0) + Number(match[2]);
+  }
+  return totals;
 }
 
 export function readMemory(pid: number): Memory {
@@ -88,12 +113,16 @@ export function readMemory(pid: number): Memory {
     if (match === null) throw new Error(`No ${name} in /proc/${pid}/smaps_rollup`);
     return Number(match[1]);
   };
+  const buffers = mappingTotals(pid, "memfd:atoll:");
+  const of = (name: string) => buffers[name] ?? 0;
   return {
-    rssKb: field("Rss"),
-    pssKb: field("Pss"),
-    privateDirtyKb: field("Private_Dirty"),
-    privateCleanKb: field("Private_Clean"),
-    sharedCleanKb: field("Shared_Clean"),
+    rssKb: field("Rss") - of("Rss"),
+    pssKb: field("Pss") - of("Pss"),
+    privateDirtyKb: field("Private_Dirty") - of("Private_Dirty"),
+    privateCleanKb: field("Private_Clean") - of("Private_Clean"),
+    sharedCleanKb: field("Shared_Clean") - of("Shared_Clean"),
+    streamBufferRssKb: of("Rss"),
+    streamBufferPssKb: of("Pss"),
   };
 }
 
