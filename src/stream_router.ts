@@ -60,6 +60,10 @@ export class StreamRouter {
   /** What each connection asked for, kept for its decision and the API. */
   #requests = new Map<string, { id: StreamId; rules: StreamRules }>();
   #skips = new Map<string, number>();
+  /** Skips of viewers that have left, per stream, so a stream's count never goes down. */
+  #pastSkips = new Map<string, number>();
+  /** Bytes each publisher had received at its last report: growth is activity. */
+  #lastBytes = new Map<string, number>();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
 
@@ -109,8 +113,6 @@ export class StreamRouter {
       this.#table.activity(connectionId, nowMs);
     }
   }
-  #lastBytes = new Map<string, number>();
-
   /** A viewer's child reported how often it skipped ahead. */
   viewerSkips(connectionId: string, skips: number): void {
     if (this.#requests.has(connectionId)) this.#skips.set(connectionId, skips);
@@ -118,8 +120,14 @@ export class StreamRouter {
 
   /** The connection's child exited. */
   release(connectionId: string, nowMs = performance.now()): void {
+    const stream = this.#table.streamOf(connectionId)?.name;
+    const skips = this.#skips.get(connectionId);
+    if (stream !== undefined && skips !== undefined) {
+      this.#pastSkips.set(stream, (this.#pastSkips.get(stream) ?? 0) + skips);
+    }
     this.#requests.delete(connectionId);
     this.#lastBytes.delete(connectionId);
+    this.#skips.delete(connectionId);
     this.#table.release(connectionId, nowMs);
     this.#apply(this.#table.takeEvents());
     this.#schedule();
@@ -131,8 +139,11 @@ export class StreamRouter {
   }
 
   streams(nowMs = performance.now()): StreamInfo[] {
-    const skipsOf = (viewers: string[]) =>
-      viewers.reduce((sum, viewer) => sum + (this.#skips.get(viewer) ?? 0), 0);
+    const skipsOf = (name: string, viewers: string[]) =>
+      viewers.reduce(
+        (sum, viewer) => sum + (this.#skips.get(viewer) ?? 0),
+        this.#pastSkips.get(name) ?? 0,
+      );
     return this.#table.snapshot().map((stream: StreamSnapshot) => {
       const buffer = this.#buffers.get(stream.name);
       const counters = buffer === undefined ? undefined : readBufferCounters(buffer.mapping.buffer);
@@ -154,7 +165,7 @@ export class StreamRouter {
         bytesIn: counters?.bytesIn ?? 0,
         bitrateIn: buffer?.sample.bitrate ?? 0,
         randomAccessPoints: counters?.randomAccessPoints ?? 0,
-        viewerSkips: skipsOf(stream.viewers),
+        viewerSkips: skipsOf(stream.name, stream.viewers),
       };
     });
   }
@@ -213,6 +224,7 @@ export class StreamRouter {
           break;
         case "stream-ended":
           this.#dropBuffer(event.name);
+          this.#pastSkips.delete(event.name);
           break;
       }
     }
