@@ -8,6 +8,7 @@
 import type { ConnectRun, ConnectSuite } from "./connect_time.ts";
 import type { ManySuite } from "./many_callers.ts";
 import type { ResourceSuite } from "./resources.ts";
+import type { Spread, StreamsRun, StreamsSuite } from "./streams.ts";
 import { formatMb, formatNumber, markdownTable } from "./summary.ts";
 
 export interface Machine {
@@ -32,6 +33,7 @@ export interface BenchResults {
   connect?: ConnectSuite;
   resources?: ResourceSuite;
   many?: ManySuite;
+  streams?: StreamsSuite;
 }
 
 /** The targets, as the brief sets them. */
@@ -39,6 +41,9 @@ export const TARGETS = {
   connectP50Ms: 10,
   childPrivateMb: 12,
   receiveCpuPercentAt100: 15,
+  serverLatencyP99Ms: 10,
+  cpuPercentPerViewer: 2,
+  mainCpuPercentWithViewers: 3,
 };
 
 function verdict(met: boolean): string {
@@ -239,6 +244,178 @@ export function manySection(suite: ManySuite): string {
   ].join("\n");
 }
 
+const pct = (value: number | null | undefined) => formatNumber(value, 1);
+
+/** "mean / max" of a spread, or "–". */
+function meanMax(value: Spread | null, scale = 1, digits = 1): string {
+  if (value === null) return "–";
+  return `${formatNumber(value.mean / scale, digits)} / ${formatNumber(value.max / scale, digits)}`;
+}
+
+/** Atoll's CPU per viewer added, from the fewest to the most viewers measured. */
+export function marginalCpuPerViewer(runs: StreamsRun[]): number | null {
+  const atoll = runs.filter((run) => run.server === "atoll" && run.connected > 0);
+  const first = atoll[0];
+  const last = atoll.at(-1);
+  if (!first || !last || last.connected === first.connected) return null;
+  return (last.totalCpuPercent - first.totalCpuPercent) / (last.connected - first.connected);
+}
+
+export function streamsSection(suite: StreamsSuite): string {
+  const serverName = (run: StreamsRun) =>
+    run.server === "atoll" ? "Atoll" : "`srt-live-transmit` relay";
+  const cpuRows = suite.runs.map((run) => [
+    serverName(run),
+    run.connected === run.viewers ? String(run.viewers) : `**${run.connected}/${run.viewers}**`,
+    formatNumber(run.windowSeconds, 1),
+    pct(run.totalCpuPercent),
+    pct(run.mainCpuPercent),
+    pct(run.publisherCpuPercent),
+    meanMax(run.viewerChildCpuPercent),
+    meanMax(run.viewerChildPrivateDirtyKb, 1024),
+    meanMax(run.viewerChildPssKb, 1024),
+    pct(run.viewersProcessCpuPercent),
+    pct(run.senderCpuPercent),
+  ]);
+  const latencyRows = suite.runs.map((run) => {
+    const delivery = run.delivery;
+    return [
+      serverName(run),
+      String(run.viewers),
+      `${formatNumber(run.connectMs.p50, 0)} / ${formatNumber(run.connectMs.max, 0)}`,
+      ms(run.serverLatency?.p50MedianMs),
+      `${ms(run.serverLatency?.p99MedianMs)} / ${ms(run.serverLatency?.p99MaxMs)}`,
+      ms(run.serverLatency?.maxMs),
+      ms(run.endToEnd.p50MedianMs),
+      `${ms(run.endToEnd.p99MedianMs)} / ${ms(run.endToEnd.p99MaxMs)}`,
+      run.skips === null ? "–" : String(run.skips),
+      `${delivery.received}/${delivery.expected}`,
+      formatNumber(delivery.worstMissing, 0),
+      `${formatNumber(delivery.receivedMbps.min, 2)} / ${
+        formatNumber(delivery.receivedMbps.max, 2)
+      }`,
+    ];
+  });
+  const atoll = suite.runs.filter((run) => run.server === "atoll");
+  const relay = suite.runs.find((run) => run.server === "srt-live-transmit");
+  const one = atoll.find((run) => run.viewers === 1);
+  const targetRows: string[][] = [];
+  for (const run of atoll) {
+    const p99 = run.serverLatency?.p99MaxMs ?? null;
+    targetRows.push([
+      `server-added latency p99 (largest of any viewer), ${run.viewers} viewer(s)`,
+      `≤ ${TARGETS.serverLatencyP99Ms} ms`,
+      `${ms(p99)} ms`,
+      p99 === null ? "–" : verdict(p99 <= TARGETS.serverLatencyP99Ms),
+    ]);
+  }
+  for (const run of atoll) {
+    const cpu = run.viewerChildCpuPercent;
+    targetRows.push([
+      `CPU per viewer child (mean, largest), ${run.viewers} viewer(s)`,
+      `≤ ${TARGETS.cpuPercentPerViewer} % of a core`,
+      cpu ? `${pct(cpu.mean)} %, ${pct(cpu.max)} %` : "–",
+      cpu ? verdict(cpu.mean <= TARGETS.cpuPercentPerViewer) : "–",
+    ]);
+  }
+  const marginal = marginalCpuPerViewer(suite.runs);
+  const first = atoll[0];
+  const last = atoll.at(-1);
+  if (marginal !== null && first && last) {
+    targetRows.push([
+      `Atoll CPU per added viewer, all processes, ${first.connected} → ${last.connected} viewers`,
+      `≤ ${TARGETS.cpuPercentPerViewer} % of a core`,
+      `${formatNumber(marginal, 2)} %`,
+      verdict(marginal <= TARGETS.cpuPercentPerViewer),
+    ]);
+  }
+  const mains = atoll.map((run) => run.mainCpuPercent ?? NaN);
+  if (mains.length > 0) {
+    const worst = Math.max(...mains);
+    targetRows.push([
+      `main-process CPU, ${atoll.map((run) => run.viewers).join(" / ")} viewers`,
+      `≤ ${TARGETS.mainCpuPercentWithViewers} % of a core, flat`,
+      `${mains.map(pct).join(" / ")} %`,
+      verdict(worst <= TARGETS.mainCpuPercentWithViewers),
+    ]);
+  }
+  const parts = [
+    markdownTable([
+      "server",
+      "viewers",
+      "window s",
+      "total CPU %",
+      "main CPU %",
+      "publisher child CPU %",
+      "viewer child CPU % mean / max",
+      "viewer child Private_Dirty MB mean / max",
+      "viewer child Pss MB mean / max",
+      "viewers process CPU %",
+      "sender CPU %",
+    ], cpuRows),
+    "",
+    markdownTable([
+      "server",
+      "viewers",
+      "connect ms p50 / max",
+      "server-added p50 ms (median)",
+      "server-added p99 ms median / largest",
+      "server-added max ms",
+      "end-to-end p50 ms (median)",
+      "end-to-end p99 ms median / largest",
+      "skips",
+      "messages received/sent (window)",
+      "most missing, one viewer",
+      "received Mbit/s min / max",
+    ], latencyRows),
+    "",
+    markdownTable(["target", "wanted", "measured", "verdict"], targetRows),
+  ];
+  if (one && relay) {
+    const pair = (one.publisherCpuPercent ?? NaN) + (one.viewerChildCpuPercent?.mean ?? NaN);
+    const delta = (a: number | null, b: number | null) =>
+      a === null || b === null ? "–" : `${a - b >= 0 ? "+" : ""}${formatNumber(a - b, 2)} ms`;
+    const privateMb = (one.memory.publisher?.privateDirtyKb ?? NaN) +
+      (one.viewerChildPrivateDirtyKb?.mean ?? NaN);
+    parts.push(
+      "",
+      markdownTable(["one viewer", "Atoll", "`srt-live-transmit` relay", "Atoll / relay"], [
+        [
+          "CPU %, publisher child + viewer child",
+          pct(pair),
+          pct(relay.totalCpuPercent),
+          ratio(pair, relay.totalCpuPercent),
+        ],
+        [
+          "CPU %, with the main process",
+          pct(one.totalCpuPercent),
+          pct(relay.totalCpuPercent),
+          ratio(one.totalCpuPercent, relay.totalCpuPercent),
+        ],
+        [
+          "Private_Dirty MB, publisher child + viewer child",
+          formatMb(privateMb),
+          formatMb(relay.memory.relay?.privateDirtyKb),
+          ratio(privateMb, relay.memory.relay?.privateDirtyKb),
+        ],
+        [
+          "end-to-end p50 ms",
+          ms(one.endToEnd.p50MedianMs),
+          ms(relay.endToEnd.p50MedianMs),
+          delta(one.endToEnd.p50MedianMs, relay.endToEnd.p50MedianMs),
+        ],
+        [
+          "end-to-end p99 ms",
+          ms(one.endToEnd.p99MaxMs),
+          ms(relay.endToEnd.p99MaxMs),
+          delta(one.endToEnd.p99MaxMs, relay.endToEnd.p99MaxMs),
+        ],
+      ]),
+    );
+  }
+  return parts.join("\n");
+}
+
 export function machineSection(machine: Machine): string {
   return markdownTable(["", ""], [
     ["CPU", `${machine.nproc} × ${machine.cpuModel}`],
@@ -306,6 +483,20 @@ export function renderSummary(results: BenchResults): string {
       `Atoll: \`${results.many.command}\``,
       "",
       manySection(results.many),
+    );
+  }
+  if (results.streams) {
+    const streams = results.streams;
+    parts.push(
+      "",
+      `## 5. Streams: one publisher, many viewers (${streams.mbps} Mbit/s)`,
+      "",
+      `- Atoll: \`${streams.atollCommand}\``,
+      `- baseline: \`${streams.relayCommand}\``,
+      `- stream: \`${streams.ffmpegCommand}\`, looped by \`${streams.senderCommand}\``,
+      `- viewers: \`${streams.viewersCommand}\` (one process, N libsrt callers)`,
+      "",
+      streamsSection(streams),
     );
   }
   return parts.join("\n");

@@ -1,12 +1,14 @@
 /**
  * Atoll's benchmarks: `deno task bench` (`deno run -A bench/run.ts`).
  *
- *     deno task bench [--quick] [--only connect,resources,many] [--callers N]
+ *     deno task bench [--quick] [--only connect,resources,many,streams] [--callers N]
  *
  * 1. connect time, sequential and simultaneous, async and blocking callers,
  *    against Atoll and single-process libsrt listeners;
  * 2. a child's private memory; 3. a child's CPU receiving a paced stream,
- *    against srt-live-transmit; 4. many simultaneous callers.
+ *    against srt-live-transmit; 4. many simultaneous callers; 5. one 8
+ *    Mbit/s publisher to 1, 10 and 50 viewers, against an srt-live-transmit
+ *    relay.
  *
  * Writes the raw results to `bench/results/<time>.json` (and `latest.json`)
  * and prints a Markdown summary. Everything runs on 127.0.0.1; every
@@ -24,9 +26,10 @@ import { stopAll } from "./processes.ts";
 import { type BenchResults, type Machine, renderSummary } from "./report.ts";
 import { benchResources } from "./resources.ts";
 import { startSrt } from "./srt.ts";
+import { benchStreams } from "./streams.ts";
 import { foreignProcesses } from "./procfs.ts";
 
-const SUITES = ["connect", "resources", "many"] as const;
+const SUITES = ["connect", "resources", "many", "streams"] as const;
 type Suite = typeof SUITES[number];
 
 const RESULTS_DIR = new URL("./results/", import.meta.url);
@@ -83,7 +86,7 @@ async function main(): Promise<number> {
     strict: true,
   });
   if (values.help) {
-    console.log("deno task bench [--quick] [--only connect,resources,many] [--callers N]");
+    console.log("deno task bench [--quick] [--only connect,resources,many,streams] [--callers N]");
     return 0;
   }
   const only = (values.only?.split(",") ?? [...SUITES]) as Suite[];
@@ -136,6 +139,13 @@ async function main(): Promise<number> {
     log("many simultaneous callers");
     results.many = await benchManyCallers(
       { callers: 200, connectTimeouts: quick ? [10_000] : [10_000, 3000] },
+      progress,
+    );
+  }
+  if (only.includes("streams")) {
+    log("one publisher, many viewers");
+    results.streams = await benchStreams(
+      { viewerCounts: [1, 10, 50], windowSeconds: quick ? 5 : 8, mbps: 8 },
       progress,
     );
   }

@@ -10,11 +10,11 @@
  * throttles below it. Prints JSON lines on stdout: `connected`, then `done`
  * with what was sent and the achieved rate.
  *
- * By default every message is 1316 bytes of 0x47. With
- * `--file PATH` (an MPEG-TS file) it loops the file's 1316-byte chunks
- * instead, and writes a {@link SendStamp} into the payload of every null
- * packet (PID 0x1FFF) it sends, which players ignore, so a receiver can tell
- * how old a message is and whether any went missing (bench/viewers.ts).
+ * By default every message is 1316 bytes of 0x47. With `--file PATH` (an
+ * MPEG-TS file) it loops the file's 1316-byte chunks instead, and writes a
+ * {@link SendStamp} into the payload of every null packet (PID 0x1FFF) it
+ * sends, which players ignore, so that a receiver can tell how old a message
+ * is and whether any went missing (bench/viewers.ts).
  *
  * @module
  */

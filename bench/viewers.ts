@@ -183,16 +183,16 @@ async function main(): Promise<number> {
     }
     const times = await connectAll(viewers.map((v) => v.socket), port, connectTimeoutMs);
     viewers.forEach((viewer, n) => viewer.connected = times[n] !== null);
+    let reports = 0;
+    // Printed from the handler itself: the JS thread is between two reads here.
+    // (Not SIGUSR1: that one opens Deno's inspector.)
+    Deno.addSignalListener("SIGUSR2", () => print(reportOf(viewers, ++reports)));
     print({
       type: "connected",
       count,
       connected: viewers.filter((viewer) => viewer.connected).length,
       connectMs: times,
     });
-
-    let reports = 0;
-    // Printed from the handler itself: the JS thread is between two reads here.
-    Deno.addSignalListener("SIGUSR2", () => print(reportOf(viewers, ++reports)));
     const bySocket = new Map(viewers.filter((v) => v.connected).map((v) => [v.socket, v]));
     const epoll = new EpollSet(count + 8);
     for (const socket of bySocket.keys()) epoll.add(socket, SRT_EPOLL_IN | SRT_EPOLL_ERR);
