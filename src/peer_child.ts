@@ -28,8 +28,6 @@ import {
   parseAssignment,
   parseParentMessage,
 } from "./messages.ts";
-import { publishUntilClosed } from "./publish_loop.ts";
-import { playUntilClosed } from "./play_loop.ts";
 import { RejectCode } from "./reject_codes.ts";
 import { StopFlag } from "./stop_flag.ts";
 
@@ -215,7 +213,12 @@ async function serve(
   return 0;
 }
 
-function runLoop(
+/**
+ * The publish or play loop, loaded once the caller is accepted: a prestarted
+ * child that has not been given a connection stays smaller without them
+ * (MPEG-TS inspection, the stream buffer), and each child needs only one.
+ */
+async function runLoop(
   mode: "publish" | "play",
   context: {
     connection: SrtSocket;
@@ -225,5 +228,10 @@ function runLoop(
     idleTimeoutMs: number;
   },
 ): Promise<{ reason: CloseReason; detail: string }> {
-  return mode === "publish" ? publishUntilClosed(context) : playUntilClosed(context);
+  if (mode === "publish") {
+    const { publishUntilClosed } = await import("./publish_loop.ts");
+    return await publishUntilClosed(context);
+  }
+  const { playUntilClosed } = await import("./play_loop.ts");
+  return await playUntilClosed(context);
 }

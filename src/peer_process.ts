@@ -7,7 +7,6 @@
  */
 
 import { report, runPeerChild } from "./peer_child.ts";
-import { selfTestProcess } from "./self_test.ts";
 import { parsePeerSettings } from "./messages.ts";
 import { readLines } from "./lines.ts";
 
@@ -19,6 +18,8 @@ export async function runPeerProcess(args: readonly string[]): Promise<number> {
   try {
     if (selfTest) {
       const line = (await readLines(Deno.stdin.readable).next()).value ?? "";
+      // Loaded only here, so the many children that serve peers do not carry it.
+      const { selfTestProcess } = await import("./self_test.ts");
       report(await selfTestProcess(parsePeerSettings(line)));
       return 0;
     }
