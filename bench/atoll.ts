@@ -116,9 +116,10 @@ export class Atoll {
 
   /**
    * Waits until the pool is full of children that have really started.
-   * `idleChildren` in /api/stats counts a child from its spawn on, before
-   * Deno has even loaded it: a ready child has loaded libsrt and waits in
-   * `recvmsg` for its peer. Also waits for closing connections to be gone.
+   * `idleChildren` in /api/stats counts a child once it has said `ready`,
+   * just before it starts waiting; the bench also checks that each one
+   * waits in `recvmsg` for its peer. Also waits for closing connections to
+   * be gone.
    */
   async waitForIdleChildren(timeoutMs = 15_000): Promise<void> {
     await waitUntil("a full pool of started children and no connections", async () => {

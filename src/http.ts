@@ -39,6 +39,7 @@ export function handleRequest(server: AtollServer, request: Request): Response {
         srtVersion: server.srtVersion,
         fastHandshake: server.fastHandshake,
         idleChildren: server.idleChildren.length,
+        startingChildren: server.startingChildren,
         connections: server.connections().length,
         ...server.counters,
       });

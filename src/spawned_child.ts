@@ -40,6 +40,7 @@ export class SpawnedChild {
   #controlFd: number | undefined;
   #stdin: WritableStreamDefaultWriter<Uint8Array>;
   #exited = false;
+  #ready = false;
   /** Resolves when the process has exited and its output is drained. */
   readonly done: Promise<Deno.CommandStatus>;
 
@@ -96,6 +97,11 @@ export class SpawnedChild {
     return this.#exited;
   }
 
+  /** Whether the child has said `ready`: libsrt loaded, waiting for its connection. */
+  get ready(): boolean {
+    return this.#ready;
+  }
+
   /** Hands the child its connection: the assignment with the UDP socket attached. */
   assign(assignment: Assignment, udpFd: number): void {
     if (this.#controlFd === undefined) {
@@ -149,6 +155,7 @@ export class SpawnedChild {
         events.onOutput(this, line);
         continue;
       }
+      if (message.type === "ready") this.#ready = true;
       events.onMessage(this, message);
     }
   }

@@ -148,7 +148,20 @@ Deno.test("with --pool-size 0 each peer's child is started on demand", async () 
     return list[0]?.state === "connected" && list;
   });
   assert.equal(connection!.mode, "publish");
+  // The handshake time counts the wait for the child to start (a Deno process: tens of ms).
+  assert.ok(connection!.handshakeMs! >= 10, `handshake took ${connection!.handshakeMs} ms`);
   const stats = await atoll.stats();
   assert.equal(stats.childrenStarted, 1);
   assert.equal(stats.idleChildren, 0);
+});
+
+Deno.test("/api/stats counts a prestarted child as idle only once it is ready", async () => {
+  await using atoll = await AtollProcess.start(["--pool-size", "3"]);
+  const first = await atoll.stats();
+  assert.equal(first.idleChildren + first.startingChildren, 3);
+  const ready = await waitFor("three ready children", async () => {
+    const stats = await atoll.stats();
+    return stats.idleChildren === 3 && stats;
+  });
+  assert.equal(ready.startingChildren, 0);
 });

@@ -35,6 +35,7 @@ export async function waitFor<T>(
 export interface ApiStats extends ServerCounters {
   fastHandshake: boolean;
   idleChildren: number;
+  startingChildren: number;
   connections: number;
 }
 
