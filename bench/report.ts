@@ -301,9 +301,22 @@ export function streamsSection(suite: StreamsSuite): string {
   const one = atoll.find((run) => run.viewers === 1);
   const targetRows: string[][] = [];
   for (const run of atoll) {
+    const overall = run.serverLatency?.overall;
+    targetRows.push([
+      `server-added latency p99, every message to every viewer, ${run.viewers} viewer(s)`,
+      `≤ ${TARGETS.serverLatencyP99Ms} ms`,
+      overall === undefined
+        ? "–"
+        : `${formatNumber(overall.shareAtLeast10Ms * 100, 2)} % took ≥ 10 ms (p99 ≤ ${
+          overall.p99AtMostMs ?? "?"
+        } ms)`,
+      overall === undefined ? "–" : verdict(overall.shareAtLeast10Ms <= 0.01),
+    ]);
+  }
+  for (const run of atoll) {
     const p99 = run.serverLatency?.p99MaxMs ?? null;
     targetRows.push([
-      `server-added latency p99 (largest of any viewer), ${run.viewers} viewer(s)`,
+      `server-added latency p99 of the slowest viewer, ${run.viewers} viewer(s)`,
       `≤ ${TARGETS.serverLatencyP99Ms} ms`,
       `${ms(p99)} ms`,
       p99 === null ? "–" : verdict(p99 <= TARGETS.serverLatencyP99Ms),

@@ -76,6 +76,12 @@ export interface LatencyFigures {
   maxMs: number | null;
   /** Fewest samples any viewer had. */
   samplesMin: number;
+  /**
+   * Every message to every viewer together (Atoll's figures only): samples,
+   * the share that took 10 ms or more, and the smallest reported threshold
+   * that at most 1 % reached (an upper bound of the overall p99).
+   */
+  overall?: { samples: number; shareAtLeast10Ms: number; p99AtMostMs: number | null };
 }
 
 /** What the viewers received over the window, from the stamps (messages between the window's edges). */
@@ -209,6 +215,7 @@ function latencyFigures(
     p50Ms: number | null;
     p99Ms: number | null;
     maxMs: number | null;
+    atLeast?: Record<string, number>;
   }[],
 ): LatencyFigures {
   const present = <T>(values: (T | null)[]) => values.filter((value): value is T => value !== null);
@@ -221,6 +228,26 @@ function latencyFigures(
     p99MaxMs: p99s.length ? Math.max(...p99s) : null,
     maxMs: maxes.length ? Math.max(...maxes) : null,
     samplesMin: summaries.length ? Math.min(...summaries.map((s) => s.samples)) : 0,
+    ...overallOf(summaries),
+  };
+}
+
+/** Sums the viewers' `atLeast` counts into figures over every message (see LatencyFigures). */
+function overallOf(
+  summaries: { samples: number; atLeast?: Record<string, number> }[],
+): Pick<LatencyFigures, "overall"> {
+  const counted = summaries.filter((s) => s.atLeast !== undefined && s.samples > 0);
+  if (counted.length === 0) return {};
+  const samples = counted.reduce((sum, s) => sum + s.samples, 0);
+  const atLeast = (ms: string) => counted.reduce((sum, s) => sum + (s.atLeast![ms] ?? 0), 0);
+  const thresholds = Object.keys(counted[0]!.atLeast!).sort((a, b) => Number(a) - Number(b));
+  const bound = thresholds.find((ms) => atLeast(ms) <= samples / 100);
+  return {
+    overall: {
+      samples,
+      shareAtLeast10Ms: atLeast("10") / samples,
+      p99AtMostMs: bound === undefined ? null : Number(bound),
+    },
   };
 }
 

@@ -76,6 +76,12 @@ const SYMBOLS = {
     result: "i64",
     nonblocking: true,
   },
+  /** The same FUTEX_WAIT on the JS thread: for a loop that has nothing else to do meanwhile. */
+  futex_wait_now: {
+    name: "syscall",
+    parameters: ["i64", "pointer", "i32", "i32", "buffer"],
+    result: "i64",
+  },
   /** long syscall(SYS_futex, uint32_t* uaddr, FUTEX_WAKE, int count) */
   futex_wake: { name: "syscall", parameters: ["i64", "pointer", "i32", "i32"], result: "i64" },
 } as const satisfies Deno.ForeignLibraryInterface;

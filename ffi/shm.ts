@@ -179,12 +179,7 @@ export async function futexWait(
     throw new RangeError(`Futex wait needs a finite timeout, got ${timeoutMs}`);
   }
   const word = futexWord(mapping, offset);
-  const wholeMs = Math.floor(timeoutMs);
-  // struct timespec { time_t tv_sec; long tv_nsec; }, relative for FUTEX_WAIT
-  const timeout = new BigInt64Array([
-    BigInt(Math.floor(wholeMs / 1000)),
-    BigInt((wholeMs % 1000) * 1_000_000 + Math.round((timeoutMs - wholeMs) * 1_000_000)),
-  ]);
+  const timeout = timespec(timeoutMs);
   // Deno keeps a buffer argument of a nonblocking call alive until the call
   // returns (denoland/deno#32775); the word itself lives as long as the mapping.
   const result = await libc().futex_wait(
@@ -192,7 +187,43 @@ export async function futexWait(
     word,
     FUTEX_WAIT,
     expected | 0,
-    new Uint8Array(timeout.buffer),
+    timeout,
+  );
+  return Number(result) === 0;
+}
+
+/** `struct timespec { time_t tv_sec; long tv_nsec; }` for a relative FUTEX_WAIT timeout. */
+function timespec(timeoutMs: number): Uint8Array<ArrayBuffer> {
+  const wholeMs = Math.floor(timeoutMs);
+  const timeout = new BigInt64Array([
+    BigInt(Math.floor(wholeMs / 1000)),
+    BigInt((wholeMs % 1000) * 1_000_000 + Math.round((timeoutMs - wholeMs) * 1_000_000)),
+  ]);
+  return new Uint8Array(timeout.buffer);
+}
+
+/**
+ * {@link futexWait} on the JS thread: blocks this thread (timers, I/O and
+ * signal handlers wait too) until woken or `timeoutMs` passed, and saves
+ * the hand-off to a pool thread and back that an awaited wait costs on
+ * every wakeup. For a loop whose only job is to follow the buffer, with a
+ * short timeout so the event loop still gets its turn.
+ */
+export function futexWaitNow(
+  mapping: SharedMapping,
+  offset: number,
+  options: FutexWaitOptions,
+): boolean {
+  const { expected, timeoutMs } = options;
+  if (!Number.isFinite(timeoutMs) || timeoutMs < 0) {
+    throw new RangeError(`Futex wait needs a finite timeout, got ${timeoutMs}`);
+  }
+  const result = libc().futex_wait_now(
+    BigInt(SYS_FUTEX),
+    futexWord(mapping, offset),
+    FUTEX_WAIT,
+    expected | 0,
+    timespec(timeoutMs),
   );
   return Number(result) === 0;
 }

@@ -15,6 +15,8 @@
  * @module
  */
 
+import type { LatencySummary } from "./latency_histogram.ts";
+
 export interface Endpoint {
   hostname: string;
   port: number;
@@ -87,7 +89,7 @@ export interface ViewerStats {
   /** Times it fell behind the buffer and jumped to the newest random-access point. */
   skips: number;
   /** Server-added latency: publisher's child received → this child sent, per message. */
-  latency: { samples: number; p50Ms: number; p99Ms: number; maxMs: number };
+  latency: LatencySummary;
 }
 
 /** Why a connection ended. */
@@ -164,7 +166,9 @@ function isLinkStats(value: unknown): value is LinkStats {
 function isViewerStats(value: unknown): value is ViewerStats {
   if (!isObject(value) || !Number.isInteger(value.skips) || !isObject(value.latency)) return false;
   const latency = value.latency;
-  return ["samples", "p50Ms", "p99Ms", "maxMs"].every((key) => Number.isFinite(latency[key]));
+  const atLeast = latency.atLeast;
+  return ["samples", "p50Ms", "p99Ms", "maxMs"].every((key) => Number.isFinite(latency[key])) &&
+    isObject(atLeast) && Object.values(atLeast).every((count) => Number.isInteger(count));
 }
 
 function isSettings(value: unknown): value is PeerSettings {

@@ -27,7 +27,10 @@ Deno.test("parseChildMessage() accepts every well-formed report", () => {
     {
       type: "stats",
       stats,
-      viewer: { skips: 2, latency: { samples: 10, p50Ms: 1.1, p99Ms: 3.2, maxMs: 4 } },
+      viewer: {
+        skips: 2,
+        latency: { samples: 10, p50Ms: 1.1, p99Ms: 3.2, maxMs: 4, atLeast: { "1": 9, "10": 0 } },
+      },
     },
     { type: "log", level: "warning", message: "hi" },
     { type: "closed", reason: "peer-closed", detail: "bye", stats },

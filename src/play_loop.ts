@@ -10,7 +10,7 @@
  * @module
  */
 
-import { futexWait, type SharedMapping } from "../ffi/shm.ts";
+import { futexWait, futexWaitNow, type SharedMapping } from "../ffi/shm.ts";
 import type { SrtSocket } from "../ffi/srt_socket.ts";
 import {
   endOf,
@@ -30,7 +30,9 @@ import {
   WAKE_WORD_OFFSET,
 } from "./stream_buffer.ts";
 
-/** Longest sleep between checks of the connection and the stop flag. */
+/** How long the loop may keep the event loop waiting (stdin, signals, timers). */
+const EVENT_LOOP_TURN_MS = 20;
+/** Longest awaited wait between checks of the connection and the stop flag. */
 const WAIT_MS = 100;
 /** Messages sent per wakeup at most, so a huge backlog cannot starve the checks. */
 const MAX_BATCH = 512;
@@ -62,6 +64,7 @@ export async function playUntilClosed(
   /** Until a random-access message: on joining, after a skip, after a new publisher. */
   let resync = true;
   let nextStats = performance.now() + STATS_INTERVAL_MS;
+  let lastTurn = performance.now();
   /** Sends what the buffer has for this viewer, up to a batch; returns how many messages it read. */
   const sendAvailable = (): number => {
     let batch = 0;
@@ -110,8 +113,24 @@ export async function playUntilClosed(
       nextStats += STATS_INTERVAL_MS;
       report({ type: "stats", stats: stats.read(), viewer: { skips, latency: latency.summary() } });
     }
-    if (batch < MAX_BATCH) {
-      await futexWait(buffer, WAKE_WORD_OFFSET, { expected: wakeValue, timeoutMs: WAIT_MS });
+    // Wait for the publisher on this thread: an awaited wait hands off to a
+    // pool thread and back on every wakeup, about 15 % of a viewer's CPU.
+    // Every EVENT_LOOP_TURN_MS one wait is awaited instead (not waiting at
+    // all after a full batch), so the event loop gets its turn for the main
+    // process's messages and signals without delaying the next message.
+    const backlog = batch >= MAX_BATCH;
+    const sinceTurn = performance.now() - lastTurn;
+    if (sinceTurn >= EVENT_LOOP_TURN_MS) {
+      await futexWait(buffer, WAKE_WORD_OFFSET, {
+        expected: wakeValue,
+        timeoutMs: backlog ? 0 : WAIT_MS,
+      });
+      lastTurn = performance.now();
+    } else if (!backlog) {
+      futexWaitNow(buffer, WAKE_WORD_OFFSET, {
+        expected: wakeValue,
+        timeoutMs: EVENT_LOOP_TURN_MS - sinceTurn,
+      });
     }
   }
   return { reason: "shutdown", detail: stop.detail ?? "closed by the server" };
