@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   createSharedMemory,
   futexWait,
+  futexWaitNow,
   futexWake,
   SharedMapping,
   sharedMemorySize,
@@ -93,6 +94,27 @@ Deno.test("futexWait() times out, and returns at once when the word already diff
   started = performance.now();
   assert.equal(await futexWait(mapping, 8, { expected: 4, timeoutMs: 2000 }), false);
   assert.ok(performance.now() - started < 1000, "did not sleep");
+});
+
+Deno.test("futexWaitNow() blocks this thread until woken from another thread, or times out", async () => {
+  using memory = sharedMemory("atoll-test", 4096);
+  using mapping = SharedMapping.map(memory.fd);
+  let started = performance.now();
+  assert.equal(futexWaitNow(mapping, 16, { expected: 0, timeoutMs: 30 }), false);
+  assert.ok(performance.now() - started >= 25, "slept until the timeout");
+
+  const worker = new Worker(new URL("../tests/fixtures/futex_waker.ts", import.meta.url), {
+    type: "module",
+  });
+  const woke = new Promise<number>((resolve) => worker.onmessage = (event) => resolve(event.data));
+  worker.postMessage({ fd: memory.fd, offset: 16, delayMs: 200 });
+  started = performance.now();
+  // The worker wakes this thread while it sleeps, well before the 5 s timeout.
+  assert.equal(futexWaitNow(mapping, 16, { expected: 0, timeoutMs: 5000 }), true);
+  const slept = performance.now() - started;
+  assert.ok(slept >= 100 && slept < 4000, `slept ${slept} ms`);
+  assert.equal(await woke, 1);
+  assert.throws(() => futexWaitNow(mapping, 16, { expected: 0, timeoutMs: -1 }), RangeError);
 });
 
 Deno.test("futexWait() and futexWake() reject a word outside the mapping or misaligned", async () => {
