@@ -3,10 +3,13 @@
  * on the system's unmodified libsrt.
  *
  * ```ts
- * import { AtollServer } from "./mod.ts";
+ * import { AtollServer, parseConfig } from "./mod.ts";
  *
- * await using server = await AtollServer.start({ srtListen: { hostname: "127.0.0.1", port: 0 } });
- * console.log(server.srtAddress, server.connections());
+ * await using server = await AtollServer.start(
+ *   { srtListen: { hostname: "127.0.0.1", port: 0 } },
+ *   { config: parseConfig("streams: [{ prefix: live, maxViewers: 10 }]", "yaml", "inline") },
+ * );
+ * console.log(server.srtAddress, server.connections(), server.streams());
  * ```
  *
  * Linux only: the design hands each peer a UDP socket `connect()`ed to it.
@@ -31,6 +34,19 @@ export {
   resolveOptions,
   type ServerOptions,
 } from "./src/options.ts";
+export {
+  type AtollConfig,
+  type BufferSize,
+  ConfigError,
+  DEFAULT_CONFIG,
+  loadConfig,
+  parseConfig,
+  rulesFor,
+  type StreamEntry,
+  type StreamRules,
+} from "./src/config.ts";
+export type { StreamInfo } from "./src/stream_router.ts";
+export { RejectCode } from "./src/reject_codes.ts";
 export { classifyDatagram, type Datagram, type DatagramKind } from "./src/classify.ts";
 export { parseStreamId, type StreamId, type StreamMode } from "./src/stream_id.ts";
 export { setupLogging } from "./src/log.ts";
