@@ -30,6 +30,8 @@ import {
   WAKE_WORD_OFFSET,
 } from "./stream_buffer.ts";
 
+/** How often the loop asks libsrt whether the connection still stands. */
+const CHECK_INTERVAL_MS = 50;
 /** How long the loop may keep the event loop waiting (stdin, signals, timers). */
 const EVENT_LOOP_TURN_MS = 20;
 /** Longest awaited wait between checks of the connection and the stop flag. */
@@ -65,6 +67,7 @@ export async function playUntilClosed(
   let resync = true;
   let nextStats = performance.now() + STATS_INTERVAL_MS;
   let lastTurn = performance.now();
+  let nextCheck = 0;
   /** Sends what the buffer has for this viewer, up to a batch; returns how many messages it read. */
   const sendAvailable = (): number => {
     let batch = 0;
@@ -104,11 +107,17 @@ export async function playUntilClosed(
     } catch {
       // A broken connection fails the send; the state below says why.
     }
-    // A player sends only control packets, so silence cannot tell a goodbye
-    // from a vanished player here: both read as the peer closing.
-    const end = endOf(connection, 0, context.idleTimeoutMs);
-    if (end !== undefined) return end;
-    stats.refresh();
+    // libsrt's state and statistics calls take its locks: a few times a
+    // second is enough, and cheaper than on every wakeup.
+    const now = performance.now();
+    if (now >= nextCheck) {
+      nextCheck = now + CHECK_INTERVAL_MS;
+      // A player sends only control packets, so silence cannot tell a goodbye
+      // from a vanished player here: both read as the peer closing.
+      const end = endOf(connection, 0, context.idleTimeoutMs);
+      if (end !== undefined) return end;
+      stats.refresh();
+    }
     if (performance.now() >= nextStats) {
       nextStats += STATS_INTERVAL_MS;
       report({ type: "stats", stats: stats.read(), viewer: { skips, latency: latency.summary() } });
