@@ -303,7 +303,7 @@ export function streamsSection(suite: StreamsSuite): string {
   for (const run of atoll) {
     const overall = run.serverLatency?.overall;
     targetRows.push([
-      `server-added latency p99, every message to every viewer, ${run.viewers} viewer(s)`,
+      `server-added latency p99 in the window, every message to every viewer, ${run.viewers} viewer(s)`,
       `≤ ${TARGETS.serverLatencyP99Ms} ms`,
       overall === undefined
         ? "–"
@@ -314,12 +314,12 @@ export function streamsSection(suite: StreamsSuite): string {
     ]);
   }
   for (const run of atoll) {
-    const p99 = run.serverLatency?.p99MaxMs ?? null;
+    const bound = run.serverLatency?.overall?.slowestViewerP99AtMostMs;
     targetRows.push([
-      `server-added latency p99 of the slowest viewer, ${run.viewers} viewer(s)`,
+      `server-added latency p99 in the window, slowest viewer, ${run.viewers} viewer(s)`,
       `≤ ${TARGETS.serverLatencyP99Ms} ms`,
-      `${ms(p99)} ms`,
-      p99 === null ? "–" : verdict(p99 <= TARGETS.serverLatencyP99Ms),
+      bound === undefined ? "–" : bound === null ? "> 100 ms" : `≤ ${bound} ms`,
+      bound === undefined ? "–" : verdict(bound !== null && bound <= TARGETS.serverLatencyP99Ms),
     ]);
   }
   for (const run of atoll) {
@@ -371,9 +371,9 @@ export function streamsSection(suite: StreamsSuite): string {
       "server",
       "viewers",
       "connect ms p50 / max",
-      "server-added p50 ms (median)",
-      "server-added p99 ms median / largest",
-      "server-added max ms",
+      "server-added p50 ms since caught up (median)",
+      "server-added p99 ms since caught up, median / largest",
+      "server-added max ms since caught up",
       "end-to-end p50 ms (median)",
       "end-to-end p99 ms median / largest",
       "skips",

@@ -77,12 +77,22 @@ export interface LatencyFigures {
   /** Fewest samples any viewer had. */
   samplesMin: number;
   /**
-   * Every message to every viewer together (Atoll's figures only): samples,
-   * the share that took 10 ms or more, and the smallest reported threshold
-   * that at most 1 % reached (an upper bound of the overall p99).
+   * Atoll's figures over the window only (the difference of each viewer's
+   * cumulative counts at its edges, from once-a-second reports): every
+   * message to every viewer together, its share that took 10 ms or more and
+   * the smallest threshold at most 1 % reached (an upper bound of the p99);
+   * and the largest such bound of any one viewer.
    */
-  overall?: { samples: number; shareAtLeast10Ms: number; p99AtMostMs: number | null };
+  overall?: {
+    samples: number;
+    shareAtLeast10Ms: number;
+    p99AtMostMs: number | null;
+    slowestViewerP99AtMostMs: number | null;
+  };
 }
+
+/** A viewer's latency counts (cumulative), as its child reports them. */
+type LatencyCounts = { samples: number; atLeast?: Record<string, number> };
 
 /** What the viewers received over the window, from the stamps (messages between the window's edges). */
 export interface Delivery {
@@ -215,7 +225,6 @@ function latencyFigures(
     p50Ms: number | null;
     p99Ms: number | null;
     maxMs: number | null;
-    atLeast?: Record<string, number>;
   }[],
 ): LatencyFigures {
   const present = <T>(values: (T | null)[]) => values.filter((value): value is T => value !== null);
@@ -228,25 +237,41 @@ function latencyFigures(
     p99MaxMs: p99s.length ? Math.max(...p99s) : null,
     maxMs: maxes.length ? Math.max(...maxes) : null,
     samplesMin: summaries.length ? Math.min(...summaries.map((s) => s.samples)) : 0,
-    ...overallOf(summaries),
   };
 }
 
-/** Sums the viewers' `atLeast` counts into figures over every message (see LatencyFigures). */
-function overallOf(
-  summaries: { samples: number; atLeast?: Record<string, number> }[],
-): Pick<LatencyFigures, "overall"> {
-  const counted = summaries.filter((s) => s.atLeast !== undefined && s.samples > 0);
-  if (counted.length === 0) return {};
-  const samples = counted.reduce((sum, s) => sum + s.samples, 0);
-  const atLeast = (ms: string) => counted.reduce((sum, s) => sum + (s.atLeast![ms] ?? 0), 0);
-  const thresholds = Object.keys(counted[0]!.atLeast!).sort((a, b) => Number(a) - Number(b));
+/** The smallest threshold (ms) that at most 1 % of `samples` reached; null when all did. */
+function p99Bound(samples: number, atLeast: (ms: string) => number, thresholds: string[]) {
   const bound = thresholds.find((ms) => atLeast(ms) <= samples / 100);
+  return bound === undefined ? null : Number(bound);
+}
+
+/** Window figures from each viewer's counts at the window's start and end (see LatencyFigures). */
+function windowLatency(
+  pairs: { before: LatencyCounts | undefined; after: LatencyCounts | undefined }[],
+): Pick<LatencyFigures, "overall"> {
+  const windows = pairs.flatMap(({ before, after }) => {
+    if (after?.atLeast === undefined) return [];
+    const base = before?.atLeast ?? {};
+    const atLeast = Object.fromEntries(
+      Object.entries(after.atLeast).map(([ms, count]) => [ms, count - (base[ms] ?? 0)]),
+    );
+    const samples = after.samples - (before?.samples ?? 0);
+    return samples > 0 ? [{ samples, atLeast }] : [];
+  });
+  if (windows.length === 0) return {};
+  const thresholds = Object.keys(windows[0]!.atLeast).sort((a, b) => Number(a) - Number(b));
+  const samples = windows.reduce((sum, w) => sum + w.samples, 0);
+  const atLeast = (ms: string) => windows.reduce((sum, w) => sum + (w.atLeast[ms] ?? 0), 0);
+  const bounds = windows.map((w) => p99Bound(w.samples, (ms) => w.atLeast[ms] ?? 0, thresholds));
   return {
     overall: {
       samples,
       shareAtLeast10Ms: atLeast("10") / samples,
-      p99AtMostMs: bound === undefined ? null : Number(bound),
+      p99AtMostMs: p99Bound(samples, atLeast, thresholds),
+      slowestViewerP99AtMostMs: bounds.includes(null)
+        ? null
+        : Math.max(...bounds.map((bound) => bound!)),
     },
   };
 }
@@ -388,6 +413,7 @@ async function atollRun(
     await sleep(WARMUP_MS);
     const childPids = connections.map((c) => c.pid);
     const pids = [atoll.pid, publisherPid, ...childPids, viewers.pid, senderPid];
+    const before = new Map((await atoll.connections()).map((c) => [c.pid, c]));
     const window = await measureWindow(viewers, pids, windowSeconds);
     const [main, publisher, ...rest] = window.cpu as [number, number, ...number[]];
     const childCpu = rest.slice(0, childPids.length);
@@ -425,11 +451,19 @@ async function atollRun(
         : null,
       viewerChildPssKb: memories.length ? spread(memories.map((m) => m.pssKb)) : null,
       memory: { main: window.memory[0] ?? null, publisher: window.memory[1] ?? null, relay: null },
-      serverLatency: latencyFigures(
-        children.map((c) =>
-          c.serverLatency ?? { samples: 0, p50Ms: null, p99Ms: null, maxMs: null }
+      serverLatency: {
+        ...latencyFigures(
+          children.map((c) =>
+            c.serverLatency ?? { samples: 0, p50Ms: null, p99Ms: null, maxMs: null }
+          ),
         ),
-      ),
+        ...windowLatency(
+          childPids.map((pid) => ({
+            before: before.get(pid)?.viewer?.latency,
+            after: after.get(pid)?.viewer?.latency,
+          })),
+        ),
+      },
       endToEnd: latencyFigures(window.to.viewers.map((v) => v.latency)),
       skips: streams.find((s) => s.name === STREAM)?.viewerSkips ?? null,
       delivery: deliveryBetween(window.from, window.to, window.seconds),
