@@ -26,9 +26,44 @@ export function defaultMessageControl(): Uint8Array<ArrayBuffer> {
 /** `SRT_EPOLL_EVENT`, 8 bytes: fd i32@0, events i32@4. */
 export const SRT_EPOLL_EVENT_SIZE = 8;
 
-/** `SRT_TRACEBSTATS`, 496 bytes; the offsets of the fields Atoll reads. */
+/** `SRT_TRACEBSTATS` (`struct CBytePerfMon`), 496 bytes. */
 export const SRT_TRACEBSTATS_SIZE = 496;
 
+/** How a `SRT_TRACEBSTATS` field is stored: its C type's width and kind. */
+export type TraceStatsType = "i32" | "i64" | "u64" | "f64";
+
+/**
+ * The `SRT_TRACEBSTATS` fields Atoll reads, with their x86_64 offsets and C
+ * types (i32 `int`, i64 `int64_t`, u64 `uint64_t`, f64 `double`). Totals
+ * count since the connection began; rates, RTT and bandwidth are libsrt's
+ * moving estimates; buffers and windows are the current state.
+ *
+ * | field               | C type   | offset | meaning                                       |
+ * | ------------------- | -------- | -----: | --------------------------------------------- |
+ * | msTimeStamp         | int64_t  |      0 | ms since the socket started                   |
+ * | pktSentTotal        | int64_t  |      8 | data packets sent, retransmissions included   |
+ * | pktRecvTotal        | int64_t  |     16 | data packets received                         |
+ * | pktSndLossTotal     | int      |     24 | packets the peer reported lost                |
+ * | pktRcvLossTotal     | int      |     28 | packets found missing on receipt              |
+ * | pktRetransTotal     | int      |     32 | packets retransmitted                         |
+ * | pktSndDropTotal     | int      |     64 | packets dropped too late to send              |
+ * | pktRcvDropTotal     | int      |     68 | packets dropped too late to play              |
+ * | byteSentTotal       | uint64_t |     80 | bytes sent, retransmissions included          |
+ * | byteRecvTotal       | uint64_t |     88 | bytes received                                |
+ * | mbpsSendRate        | double   |    184 | sending rate, Mbit/s                          |
+ * | mbpsRecvRate        | double   |    192 | receiving rate, Mbit/s                        |
+ * | pktRcvBelated       | int64_t  |    224 | packets that came after their time, ignored   |
+ * | pktFlowWindow       | int      |    312 | peer's free receive buffer, packets (its ACK) |
+ * | msRTT               | double   |    328 | smoothed round-trip time, ms                  |
+ * | mbpsBandwidth       | double   |    336 | estimated link bandwidth, Mbit/s              |
+ * | byteAvailSndBuf     | int      |    344 | free space in the send buffer, bytes          |
+ * | byteAvailRcvBuf     | int      |    348 | free space in the receive buffer, bytes       |
+ * | pktSndBuf           | int      |    364 | unacknowledged packets in the send buffer     |
+ * | msSndBuf            | int      |    372 | timespan of the send buffer, ms               |
+ * | pktRcvBuf           | int      |    380 | undelivered packets in the receive buffer     |
+ * | msRcvBuf            | int      |    388 | timespan of the receive buffer, ms            |
+ * | msRcvTsbPdDelay     | int      |    392 | receiver's TSBPD latency, ms                  |
+ */
 export const TRACEBSTATS_FIELDS = {
   msTimeStamp: { offset: 0, type: "i64" },
   pktSentTotal: { offset: 8, type: "i64" },
@@ -43,6 +78,7 @@ export const TRACEBSTATS_FIELDS = {
   mbpsSendRate: { offset: 184, type: "f64" },
   mbpsRecvRate: { offset: 192, type: "f64" },
   pktRcvBelated: { offset: 224, type: "i64" },
+  pktFlowWindow: { offset: 312, type: "i32" },
   msRTT: { offset: 328, type: "f64" },
   mbpsBandwidth: { offset: 336, type: "f64" },
   byteAvailSndBuf: { offset: 344, type: "i32" },
@@ -52,7 +88,7 @@ export const TRACEBSTATS_FIELDS = {
   pktRcvBuf: { offset: 380, type: "i32" },
   msRcvBuf: { offset: 388, type: "i32" },
   msRcvTsbPdDelay: { offset: 392, type: "i32" },
-} as const satisfies Record<string, { offset: number; type: "i32" | "i64" | "u64" | "f64" }>;
+} as const satisfies Record<string, { offset: number; type: TraceStatsType }>;
 
 export type TraceStats = { -readonly [K in keyof typeof TRACEBSTATS_FIELDS]: number };
 

@@ -28,6 +28,7 @@ export function report(message: ChildMessage): void {
   }
 }
 
+/** The statistics a child reports, from one srt_bstats reading. */
 export function toLinkStats(stats: TraceStats): LinkStats {
   return {
     bytesReceived: stats.byteRecvTotal,
@@ -37,9 +38,16 @@ export function toLinkStats(stats: TraceStats): LinkStats {
     packetsLost: stats.pktRcvLossTotal + stats.pktSndLossTotal,
     packetsRetransmitted: stats.pktRetransTotal,
     packetsDropped: stats.pktRcvDropTotal + stats.pktSndDropTotal,
+    packetsBelated: stats.pktRcvBelated,
     rttMs: stats.msRTT,
     mbpsReceiveRate: stats.mbpsRecvRate,
     mbpsSendRate: stats.mbpsSendRate,
+    mbpsBandwidth: stats.mbpsBandwidth,
+    sendBufferPackets: stats.pktSndBuf,
+    sendBufferMs: stats.msSndBuf,
+    receiveBufferPackets: stats.pktRcvBuf,
+    receiveBufferMs: stats.msRcvBuf,
+    flowWindowPackets: stats.pktFlowWindow,
   };
 }
 

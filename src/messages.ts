@@ -68,18 +68,38 @@ export type AccessDecision =
   }
   | { type: "reject"; code: number; reason: string };
 
-/** Link statistics a child reports (from srt_bstats). */
+/**
+ * Link statistics a child reports (from srt_bstats, see `ffi/structs.ts`).
+ * Counters are totals since the connection began, both directions summed
+ * where libsrt counts a sender and a receiver side; rates and RTT are
+ * libsrt's moving estimates; buffers and the flow window are current.
+ */
 export interface LinkStats {
   bytesReceived: number;
   bytesSent: number;
   packetsReceived: number;
   packetsSent: number;
+  /** Lost on the way in (found missing) plus on the way out (reported by the peer). */
   packetsLost: number;
   packetsRetransmitted: number;
+  /** Dropped as too late, to send or to play. */
   packetsDropped: number;
+  /** Received after their time to play had passed, and ignored. */
+  packetsBelated: number;
   rttMs: number;
   mbpsReceiveRate: number;
   mbpsSendRate: number;
+  /** libsrt's estimate of the link's bandwidth. */
+  mbpsBandwidth: number;
+  /** Sent and not yet acknowledged. */
+  sendBufferPackets: number;
+  /** The time span of the unacknowledged packets. */
+  sendBufferMs: number;
+  /** Received and not yet delivered to the application (waiting for their play time). */
+  receiveBufferPackets: number;
+  receiveBufferMs: number;
+  /** The peer's free receive buffer, as it last acknowledged, in packets. */
+  flowWindowPackets: number;
 }
 
 export type StreamMode = "publish" | "play";
@@ -131,18 +151,28 @@ export type ChildMessage =
   | { type: "closed"; reason: CloseReason; detail: string; stats: LinkStats | null }
   | { type: "self-test"; passed: boolean; setupMs: number; detail: string };
 
-const LINK_STATS_KEYS = [
-  "bytesReceived",
-  "bytesSent",
-  "packetsReceived",
-  "packetsSent",
-  "packetsLost",
-  "packetsRetransmitted",
-  "packetsDropped",
-  "rttMs",
-  "mbpsReceiveRate",
-  "mbpsSendRate",
-] as const satisfies readonly (keyof LinkStats)[];
+/** Every {@link LinkStats} key: the `Record` fails to compile when one is missing or unknown. */
+const LINK_STATS_KEYS = Object.keys(
+  {
+    bytesReceived: true,
+    bytesSent: true,
+    packetsReceived: true,
+    packetsSent: true,
+    packetsLost: true,
+    packetsRetransmitted: true,
+    packetsDropped: true,
+    packetsBelated: true,
+    rttMs: true,
+    mbpsReceiveRate: true,
+    mbpsSendRate: true,
+    mbpsBandwidth: true,
+    sendBufferPackets: true,
+    sendBufferMs: true,
+    receiveBufferPackets: true,
+    receiveBufferMs: true,
+    flowWindowPackets: true,
+  } satisfies Record<keyof LinkStats, true>,
+) as (keyof LinkStats)[];
 
 export function emptyLinkStats(): LinkStats {
   return Object.fromEntries(LINK_STATS_KEYS.map((key) => [key, 0])) as unknown as LinkStats;

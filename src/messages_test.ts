@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   emptyLinkStats,
+  type LinkStats,
   parseAccessDecision,
   parseAssignment,
   parseChildMessage,
@@ -17,8 +18,35 @@ const settings = {
   decisionTimeoutMs: 15000,
 };
 
+/** What a publisher's child might report a few seconds in. */
+const linkStats: LinkStats = {
+  bytesReceived: 4_520_960,
+  bytesSent: 51_200,
+  packetsReceived: 3_324,
+  packetsSent: 410,
+  packetsLost: 3,
+  packetsRetransmitted: 1,
+  packetsDropped: 0,
+  packetsBelated: 2,
+  rttMs: 0.412,
+  mbpsReceiveRate: 10.48,
+  mbpsSendRate: 0.11,
+  mbpsBandwidth: 912.5,
+  sendBufferPackets: 0,
+  sendBufferMs: 0,
+  receiveBufferPackets: 112,
+  receiveBufferMs: 118,
+  flowWindowPackets: 8_080,
+};
+
+Deno.test("emptyLinkStats() has every LinkStats key, at 0", () => {
+  const empty = emptyLinkStats();
+  assert.deepEqual(Object.keys(empty).sort(), Object.keys(linkStats).sort());
+  assert.ok(Object.values(empty).every((value) => value === 0));
+});
+
 Deno.test("parseChildMessage() accepts every well-formed report", () => {
-  const stats = emptyLinkStats();
+  const stats = linkStats;
   const messages = [
     { type: "ready", srtVersion: 0x010501 },
     { type: "request", streamId: "#!::r=live/a,m=publish" },
@@ -35,6 +63,7 @@ Deno.test("parseChildMessage() accepts every well-formed report", () => {
     { type: "log", level: "warning", message: "hi" },
     { type: "closed", reason: "peer-closed", detail: "bye", stats },
     { type: "closed", reason: "handshake-timeout", detail: "late", stats: null },
+    { type: "closed", reason: "broken", detail: "silent", stats: emptyLinkStats() },
     { type: "self-test", passed: true, setupMs: 3, detail: "ok" },
   ];
   for (const message of messages) {
@@ -59,6 +88,19 @@ Deno.test("parseChildMessage() rejects what a confused or hostile child could wr
     '{"type":"closed","reason":"eaten","detail":"","stats":null}',
   ];
   for (const line of lines) assert.throws(() => parseChildMessage(line), TypeError, line);
+});
+
+Deno.test("parseChildMessage() rejects link stats with any key missing or not a finite number", () => {
+  for (const key of Object.keys(linkStats)) {
+    const { [key as keyof LinkStats]: _, ...missing } = linkStats;
+    // NaN and Infinity reach the parent as null (JSON has neither).
+    for (const stats of [missing, { ...linkStats, [key]: "1" }, { ...linkStats, [key]: null }]) {
+      const line = JSON.stringify({ type: "stats", stats });
+      assert.throws(() => parseChildMessage(line), TypeError, line);
+      const closed = JSON.stringify({ type: "closed", reason: "broken", detail: "", stats });
+      assert.throws(() => parseChildMessage(closed), TypeError, closed);
+    }
+  }
 });
 
 Deno.test("parseParentMessage() accepts shutdown only, with an optional detail", () => {
