@@ -1,7 +1,8 @@
 /**
  * Atoll's command line: `deno run -A main.ts [options]`, or the compiled
- * binary. Parses arguments, starts the server, and turns SIGINT/SIGTERM into
- * a graceful shutdown. Everything else lives in src/.
+ * binary. Parses arguments, starts the server, turns SIGHUP into a config
+ * reload and SIGINT/SIGTERM into a graceful shutdown. Everything else lives
+ * in src/.
  *
  * @module
  */
@@ -44,11 +45,15 @@ async function main(args: string[]): Promise<number> {
     return EXIT_USAGE;
   }
   const stop = () => void server.shutdown();
+  // The server logs the outcome of a reload itself.
+  const reload = () => void server.reload();
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
+  Deno.addSignalListener("SIGHUP", reload);
   await server.finished;
   Deno.removeSignalListener("SIGINT", stop);
   Deno.removeSignalListener("SIGTERM", stop);
+  Deno.removeSignalListener("SIGHUP", reload);
   return 0;
 }
 

@@ -36,6 +36,8 @@ export interface Environment {
 
 /** The environment variable the passphrase can come from when the flag is not given. */
 export const PASSPHRASE_ENV = "ATOLL_PASSPHRASE";
+/** The environment variable the API token can come from when the flag is not given. */
+export const API_TOKEN_ENV = "ATOLL_API_TOKEN";
 /** The environment variable naming the libsrt library to load. */
 export const LIBSRT_ENV = "ATOLL_LIBSRT";
 
@@ -145,6 +147,13 @@ const VALUE_FLAGS: readonly {
     help: "Children started ahead, 0 to 64",
   },
   {
+    flag: "api-token",
+    placeholder: "T",
+    option: "apiToken",
+    convert: string,
+    help: "HTTP API bearer token, 16-256 chars",
+  },
+  {
     flag: "config",
     placeholder: "PATH",
     option: "configPath",
@@ -205,6 +214,7 @@ export const HELP_TEXT: string = [
   "Environment:",
   helpLine(LIBSRT_ENV, "Path of libsrt (default: the usual library names)"),
   helpLine(PASSPHRASE_ENV, "Passphrase when --passphrase is not given"),
+  helpLine(API_TOKEN_ENV, "API token when --api-token is not given"),
   "",
 ].join("\n");
 
@@ -246,6 +256,12 @@ export function parseCommandLine(
     const text = env.get(PASSPHRASE_ENV);
     if (text !== undefined && text !== "") {
       partial.passphrase = convertValue(PASSPHRASE_ENV, "passphrase", string, text);
+    }
+  }
+  if (partial.apiToken === undefined) {
+    const text = env.get(API_TOKEN_ENV);
+    if (text !== undefined && text !== "") {
+      partial.apiToken = convertValue(API_TOKEN_ENV, "apiToken", string, text);
     }
   }
   if (values["no-fast-handshake"]) partial.fastHandshake = false;

@@ -72,6 +72,10 @@ export interface StreamEntry {
 export interface AtollConfig {
   /** The stream encoders that send no stream id publish to; none when unset. */
   readonly defaultStream?: string;
+  /** The HTTP API's bearer token when neither `--api-token` nor `ATOLL_API_TOKEN` gives one. */
+  readonly apiToken?: string;
+  /** Whether reading the API needs the token too (changing always does). */
+  readonly apiTokenForReads: boolean;
   /** How long a viewer may wait for a publisher to appear, in milliseconds. */
   readonly playWaitMs: number;
   /** A publisher silent this long may be taken over by a new one, in milliseconds. */
@@ -97,6 +101,7 @@ export const DEFAULT_CONFIG: AtollConfig = deepFreeze({
   playWaitMs: 10_000,
   publisherTimeoutMs: 2000,
   graceMs: 10_000,
+  apiTokenForReads: false,
   streamDefaults: BUILT_IN_RULES,
   streams: [],
 });
@@ -109,7 +114,14 @@ const MIN_BUFFER_BYTES = 64 * 1024;
 const MAX_BUFFER_BYTES = 1024 * 1024 * 1024;
 const MODES: readonly StreamMode[] = ["publish", "play"];
 const TIMEOUT_KEYS = ["playWaitMs", "publisherTimeoutMs", "graceMs"] as const;
-const TOP_LEVEL_KEYS = ["defaultStream", ...TIMEOUT_KEYS, "streamDefaults", "streams"];
+const TOP_LEVEL_KEYS = [
+  "defaultStream",
+  ...TIMEOUT_KEYS,
+  "apiToken",
+  "apiTokenForReads",
+  "streamDefaults",
+  "streams",
+];
 
 /** A problem at a key path; the file's name is added by {@link toConfig}. */
 class Invalid extends Error {
@@ -255,11 +267,33 @@ function validateConfig(document: unknown): AtollConfig {
     playWaitMs: DEFAULT_CONFIG.playWaitMs,
     publisherTimeoutMs: DEFAULT_CONFIG.publisherTimeoutMs,
     graceMs: DEFAULT_CONFIG.graceMs,
+    apiTokenForReads: DEFAULT_CONFIG.apiTokenForReads,
     streamDefaults: BUILT_IN_RULES,
     streams: [],
   };
   if (Object.hasOwn(top, "defaultStream")) {
     config.defaultStream = checkStreamName(top.defaultStream, "defaultStream");
+  }
+  if (Object.hasOwn(top, "apiToken")) {
+    const token = top.apiToken;
+    // Like passphrases, the value itself never appears in an error.
+    if (!OPTION_RULES.apiToken.isValid(token)) {
+      throw new Invalid(
+        "apiToken",
+        `expected ${OPTION_RULES.apiToken.expected}, got ${
+          typeof token === "string" ? `a string of ${token.length}` : typeof token
+        }`,
+      );
+    }
+    config.apiToken = token as string;
+  }
+  if (Object.hasOwn(top, "apiTokenForReads")) {
+    config.apiTokenForReads = check<boolean>(
+      top.apiTokenForReads,
+      "apiTokenForReads",
+      "true or false",
+      typeof top.apiTokenForReads === "boolean",
+    );
   }
   for (const key of TIMEOUT_KEYS) {
     if (!Object.hasOwn(top, key)) continue;

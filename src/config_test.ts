@@ -25,6 +25,8 @@ const FULL_CONFIG: AtollConfig = {
   playWaitMs: 5000,
   publisherTimeoutMs: 3000,
   graceMs: 0,
+  apiToken: "0123456789abcdef-token",
+  apiTokenForReads: true,
   streamDefaults: { modes: ["publish"], buffer: { seconds: 2.5 }, latencyMs: 120 },
   streams: [
     {
@@ -48,10 +50,12 @@ Deno.test("DEFAULT_CONFIG holds the documented defaults", () => {
     playWaitMs: 10_000,
     publisherTimeoutMs: 2000,
     graceMs: 10_000,
+    apiTokenForReads: false,
     streamDefaults: BUILT_IN_RULES,
     streams: [],
   });
   assert.ok(!("defaultStream" in DEFAULT_CONFIG));
+  assert.ok(!("apiToken" in DEFAULT_CONFIG));
 });
 
 const emptyCases: { name: string; text: string; format: "json" | "yaml" }[] = [
@@ -240,6 +244,27 @@ const invalidCases: { name: string; yaml: string; message: string }[] = [
     name: "a graceMs over ten minutes",
     yaml: "graceMs: 600001",
     message: "graceMs: expected an integer from 0 to 600000, got 600001",
+  },
+  // apiToken, apiTokenForReads
+  {
+    name: "a short apiToken, without showing it",
+    yaml: "apiToken: short-secret",
+    message: "apiToken: expected 16 to 256 visible ASCII characters, got a string of 12",
+  },
+  {
+    name: "an apiToken with a space",
+    yaml: 'apiToken: "0123456789 abcdef-token"',
+    message: "apiToken: expected 16 to 256 visible ASCII characters, got a string of 23",
+  },
+  {
+    name: "a numeric apiToken",
+    yaml: "apiToken: 1234567890123456789",
+    message: "apiToken: expected 16 to 256 visible ASCII characters, got number",
+  },
+  {
+    name: "an apiTokenForReads that is not a boolean",
+    yaml: "apiTokenForReads: yes-please",
+    message: 'apiTokenForReads: expected true or false, got "yes-please"',
   },
   // streamDefaults
   {

@@ -55,6 +55,8 @@ export interface ServerOptions {
   logFormat: LogFormat;
   /** The configuration file with the stream rules (JSON or YAML); built-in defaults when unset. */
   configPath?: string;
+  /** The HTTP API's bearer token (wins over the config file's); changes are refused without one. */
+  apiToken?: string;
 }
 
 /** The options a server runs with when given none. */
@@ -155,6 +157,14 @@ export const OPTION_RULES: { readonly [K in keyof ServerOptions]-?: OptionRule }
     expected: "a file path",
     isValid: (value) => typeof value === "string" && value !== "",
   },
+  apiToken: {
+    type: "string",
+    expected: "16 to 256 visible ASCII characters",
+    isValid: (value) =>
+      typeof value === "string" && value.length >= 16 && value.length <= 256 &&
+      /^[\x21-\x7e]+$/.test(value),
+    secret: true,
+  },
 };
 
 const OPTION_NAMES = Object.keys(OPTION_RULES) as (keyof ServerOptions)[];
@@ -203,6 +213,7 @@ export function resolveOptions(partial: Partial<ServerOptions> = {}): ServerOpti
   };
   if (partial.passphrase !== undefined) options.passphrase = partial.passphrase;
   if (partial.configPath !== undefined) options.configPath = partial.configPath;
+  if (partial.apiToken !== undefined) options.apiToken = partial.apiToken;
   return options;
 }
 

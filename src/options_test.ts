@@ -304,11 +304,23 @@ Deno.test("resolveOptions() rejects options that are not an object", () => {
   });
 });
 
-Deno.test("OPTION_RULES covers every option of DEFAULT_OPTIONS, the passphrase and the config path", () => {
+Deno.test("OPTION_RULES covers every option of DEFAULT_OPTIONS and the optional ones", () => {
   assert.deepEqual(
     Object.keys(OPTION_RULES).sort(),
-    [...Object.keys(DEFAULT_OPTIONS), "passphrase", "configPath"].sort(),
+    [...Object.keys(DEFAULT_OPTIONS), "passphrase", "configPath", "apiToken"].sort(),
   );
+});
+
+Deno.test("resolveOptions() checks an API token without showing it", () => {
+  assert.equal(resolveOptions({ apiToken: "0123456789abcdef" }).apiToken, "0123456789abcdef");
+  assert.ok(!("apiToken" in resolveOptions()));
+  assert.throws(
+    () => resolveOptions({ apiToken: "too-short" }),
+    (error: Error) =>
+      error instanceof RangeError && !error.message.includes("too-short") &&
+      error.message.includes("16 to 256 visible ASCII characters"),
+  );
+  assert.throws(() => resolveOptions({ apiToken: "sixteen chars ok" }), RangeError);
 });
 
 Deno.test("resolveOptions() keeps a config path and refuses an empty one", () => {

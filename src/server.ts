@@ -43,7 +43,7 @@ import {
 import { formatHostPort, resolveOptions, type ServerOptions } from "./options.ts";
 import { PeerTable, type Refusal, REFUSALS } from "./peer_table.ts";
 import { SpawnedChild, type SpawnedChildEvents } from "./spawned_child.ts";
-import { serveHttp } from "./http.ts";
+import { type ApiAccess, type ApiServer, type ReloadResult, serveHttp } from "./http.ts";
 import { type AtollConfig, ConfigError, DEFAULT_CONFIG, loadConfig } from "./config.ts";
 import { type StreamInfo, StreamRouter } from "./stream_router.ts";
 import { bindError, StartupError } from "./startup_error.ts";
@@ -148,7 +148,7 @@ export interface StartOptions {
 }
 
 /** A running Atoll server. Start one with {@link AtollServer.start}. */
-export class AtollServer {
+export class AtollServer implements ApiServer {
   readonly options: ServerOptions;
   readonly srtVersion: number;
   /** Whether the fast handshake is in use (asked for, known version, self-test passed). */
@@ -282,6 +282,77 @@ export class AtollServer {
   /** Prestarted children still starting up. */
   get startingChildren(): number {
     return this.#pool.filter((child) => !child.ready).length;
+  }
+
+  /** Who may use the HTTP API: the token from the options, else the config's. */
+  get access(): ApiAccess {
+    return {
+      token: this.options.apiToken ?? this.#config.apiToken,
+      protectReads: this.#config.apiTokenForReads,
+    };
+  }
+
+  /** One connection as `/api/connections` shows it, if there is one with this id. */
+  connection(id: string): ConnectionInfo | undefined {
+    return this.connections().find((connection) => connection.id === id);
+  }
+
+  /** What `GET /api/stats` shows. */
+  stats(): object {
+    return {
+      srtVersion: this.srtVersion,
+      fastHandshake: this.fastHandshake,
+      idleChildren: this.idleChildren.length,
+      startingChildren: this.startingChildren,
+      connections: this.#peers.size,
+      ...this.counters,
+    };
+  }
+
+  /** Asks the connection's child to close it (the peer is told at once); false when unknown. */
+  closeConnection(id: string): boolean {
+    const connection = this.#connectionsById.get(id);
+    if (connection === undefined) return false;
+    log.info("Connection {id} from {peer}: closing, asked through the API", {
+      id,
+      peer: formatHostPort(connection.peer),
+    });
+    connection.child.requestShutdown("closed through the API");
+    return true;
+  }
+
+  /** Closes the stream's publisher and viewers; false when there is no such stream. */
+  endStream(name: string): boolean {
+    const ended = this.#router.endStream(name, "ended through the API");
+    if (ended) log.info("Stream {stream} ended through the API", { stream: JSON.stringify(name) });
+    return ended;
+  }
+
+  /**
+   * Reads the config file again and uses it for every later decision;
+   * connections already up are not touched. An invalid file changes
+   * nothing and says why.
+   */
+  async reload(): Promise<ReloadResult> {
+    const path = this.options.configPath;
+    if (path === undefined) {
+      return {
+        ok: false,
+        error: "Atoll was started without --config, so there is no file to read",
+      };
+    }
+    let config: AtollConfig;
+    try {
+      config = await loadConfig(path);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      log.error("Config not reloaded, the old one stays: {error}", { error: message });
+      return { ok: false, error: message };
+    }
+    this.#config = config;
+    this.#router.setConfig(config);
+    log.info("Config reloaded from {path}", { path });
+    return { ok: true, source: path };
   }
 
   connections(): ConnectionInfo[] {

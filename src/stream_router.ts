@@ -105,6 +105,19 @@ export class StreamRouter {
     }
   }
 
+  /** Uses `config` for every later decision; connections already up keep what they got. */
+  setConfig(config: AtollConfig): void {
+    this.#config = config;
+    this.#table.setTimes(config);
+  }
+
+  /** Ends stream `name` (publisher and viewers closed); false when there is no such stream. */
+  endStream(name: string, reason: string): boolean {
+    const ended = this.#table.end(name, reason);
+    this.#apply(this.#table.takeEvents());
+    return ended;
+  }
+
   /** A publisher's child reported `bytesReceived` so far. */
   publisherBytes(connectionId: string, bytesReceived: number, nowMs = performance.now()): void {
     const last = this.#lastBytes.get(connectionId) ?? 0;

@@ -153,3 +153,25 @@ Deno.test("StreamRouter keeps a stream's viewer skips when a viewer leaves", () 
     router.close();
   }
 });
+
+Deno.test("StreamRouter.endStream() closes everyone and frees the name; setConfig() applies to later requests", () => {
+  const { host, answers, closed } = recordingHost();
+  const router = new StreamRouter(CONFIG, host);
+  try {
+    router.request("p1", "publish:live/x", 0);
+    router.request("v1", "play:live/x", 0);
+    assert.equal(router.endStream("live/y", "ended"), false);
+    assert.equal(router.endStream("live/x", "ended through the API"), true);
+    assert.deepEqual(closed, [["p1", "ended through the API"], ["v1", "ended through the API"]]);
+    assert.deepEqual(router.streams(), []);
+    router.setConfig(parseConfig("streams: [{ prefix: live, modes: [play] }]", "yaml", "new.yaml"));
+    router.request("p2", "publish:live/x", 10);
+    assert.deepEqual(answers.at(-1)!.decision, {
+      type: "reject",
+      code: 1403,
+      reason: 'publish is not allowed on stream "live/x"',
+    });
+  } finally {
+    router.close();
+  }
+});

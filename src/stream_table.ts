@@ -150,6 +150,37 @@ export class StreamTable {
     for (const stream of [...this.#streams.values()]) this.#expire(stream, nowMs);
   }
 
+  /**
+   * Ends stream `name` now: its publisher and viewers are closed, held
+   * viewers rejected (1404), and the stream is gone. False when there is no
+   * such stream.
+   */
+  end(name: string, reason: string): boolean {
+    const stream = this.#streams.get(name);
+    if (stream === undefined) return false;
+    const ids = [
+      ...(stream.publisher === undefined ? [] : [stream.publisher.connectionId]),
+      ...stream.viewers,
+    ];
+    for (const connectionId of ids) {
+      this.#roles.delete(connectionId);
+      this.#events.push({ type: "close", connectionId, name, reason });
+    }
+    for (const waiter of stream.waiting.keys()) {
+      this.#roles.delete(waiter);
+      this.#events.push({
+        type: "reject-waiting",
+        connectionId: waiter,
+        name,
+        code: RejectCode.NotFound,
+        reason: `stream "${name}" ${reason}`,
+      });
+    }
+    this.#streams.delete(name);
+    this.#events.push({ type: "stream-ended", name });
+    return true;
+  }
+
   /** Events since the last call, oldest first. */
   takeEvents(): StreamEvent[] {
     return this.#events.splice(0);

@@ -216,3 +216,36 @@ Deno.test("StreamTable keeps streams apart and answers each connection once", ()
   streams.release("unknown", 0);
   assert.equal(streams.snapshot().length, 2);
 });
+
+Deno.test("StreamTable.end() closes the publisher and viewers, rejects held viewers, and forgets the stream", () => {
+  const streams = table();
+  streams.request("w1", "s", "play", OPEN, 0);
+  streams.request("p1", "s", "publish", OPEN, 0);
+  streams.request("v2", "s", "play", OPEN, 0);
+  streams.request("w2", "other", "play", OPEN, 0);
+  streams.takeEvents();
+  assert.equal(streams.end("nothing", "ended"), false);
+  assert.equal(streams.end("s", "ended by the operator"), true);
+  assert.deepEqual(streams.takeEvents(), [
+    { type: "close", connectionId: "p1", name: "s", reason: "ended by the operator" },
+    { type: "close", connectionId: "w1", name: "s", reason: "ended by the operator" },
+    { type: "close", connectionId: "v2", name: "s", reason: "ended by the operator" },
+    { type: "stream-ended", name: "s" },
+  ]);
+  assert.deepEqual(streams.snapshot().map((s) => s.name), ["other"]);
+  // The closed connections' children exit later: nothing more happens.
+  streams.release("p1", 10);
+  streams.release("v2", 10);
+  assert.deepEqual(streams.takeEvents(), []);
+  // The stream can be published again at once.
+  assert.equal(streams.request("p2", "s", "publish", OPEN, 20).kind, "accept");
+  // A held viewer of an ended stream is told at once.
+  streams.end("other", "ended by the operator");
+  assert.deepEqual(streams.takeEvents().slice(1, 2), [{
+    type: "reject-waiting",
+    connectionId: "w2",
+    name: "other",
+    code: RejectCode.NotFound,
+    reason: 'stream "other" ended by the operator',
+  }]);
+});

@@ -1,0 +1,153 @@
+/**
+ * Operating a running Atoll over HTTP and signals: closing a connection or
+ * a stream, reloading the config, and the API token, against real peers.
+ */
+
+import assert from "node:assert/strict";
+import {
+  AtollProcess,
+  ffmpegPublisher,
+  srtLiveTransmitViewer,
+  tryConnect,
+  waitFor,
+} from "./harness.ts";
+import type { ConnectionInfo } from "../src/server.ts";
+
+const TOKEN = "operator-token-0123456789";
+
+async function send(
+  atoll: AtollProcess,
+  method: string,
+  path: string,
+  /** null: no Authorization header. */
+  token: string | null = TOKEN,
+): Promise<{ status: number; body: string }> {
+  const response = await fetch(`http://127.0.0.1:${atoll.httpPort}${path}`, {
+    method,
+    headers: token === null ? {} : { authorization: `Bearer ${token}` },
+  });
+  return { status: response.status, body: await response.text() };
+}
+
+async function publisherOf(atoll: AtollProcess, stream: string): Promise<ConnectionInfo> {
+  return await waitFor(
+    `a publisher of ${stream} sending`,
+    async () =>
+      (await atoll.connections()).find((c) =>
+        c.stream === stream && c.mode === "publish" && c.bytesReceived > 0
+      ),
+    15_000,
+  );
+}
+
+Deno.test("DELETE /api/connections/:id closes that connection at once; the peer sees a shutdown", async () => {
+  await using atoll = await AtollProcess.start(["--api-token", TOKEN]);
+  const publisher = await ffmpegPublisher(
+    `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:live/kick`,
+  );
+  try {
+    const connection = await publisherOf(atoll, "live/kick");
+    // Another connection, to see it is left alone.
+    const viewer = srtLiveTransmitViewer(atoll.srtPort, "play:live/kick", "/dev/null");
+    const [bystander] = await waitFor("the viewer", async () => {
+      const found = (await atoll.connections()).filter((c) => c.mode === "play");
+      return found.length === 1 && found;
+    });
+    assert.equal(
+      (await send(atoll, "DELETE", `/api/connections/${connection.id}`, null)).status,
+      401,
+    );
+    const started = performance.now();
+    const response = await send(atoll, "DELETE", `/api/connections/${connection.id}`);
+    assert.equal(response.status, 202, response.body);
+    // ffmpeg ends when its connection closes; a timeout would take the 5 s idle timeout.
+    await publisher.exit(10_000);
+    assert.ok(performance.now() - started < 3000, "the peer saw a shutdown, not a timeout");
+    const closed = await waitFor(
+      "the closing log line",
+      () => atoll.findLog((l) => l.properties.id === connection.id && "reason" in l.properties),
+    );
+    assert.equal(closed.properties.reason, "shutdown");
+    assert.equal(closed.properties.detail, "closed through the API");
+    assert.ok((await atoll.connections()).some((c) => c.id === bystander!.id), "the viewer stays");
+    assert.equal((await send(atoll, "DELETE", `/api/connections/${connection.id}`)).status, 404);
+    viewer.kill();
+    await viewer.exit();
+  } finally {
+    publisher.kill();
+    await publisher.exit();
+  }
+});
+
+Deno.test("DELETE /api/streams/:name ends the stream, its publisher and its viewers", async () => {
+  await using atoll = await AtollProcess.start(["--api-token", TOKEN]);
+  await using _publisher = await ffmpegPublisher(
+    `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:live/end/me`,
+  );
+  await publisherOf(atoll, "live/end/me");
+  const viewer = srtLiveTransmitViewer(atoll.srtPort, "play:live/end/me", "/dev/null");
+  try {
+    await waitFor(
+      "the viewer",
+      async () => (await atoll.connections()).some((c) => c.mode === "play" && c.bytesSent > 0),
+    );
+    const response = await send(atoll, "DELETE", "/api/streams/live/end/me");
+    assert.equal(response.status, 202, response.body);
+    await waitFor("every connection gone", async () => (await atoll.connections()).length === 0);
+    assert.deepEqual(await atoll.api("/api/streams"), []);
+    assert.equal((await send(atoll, "DELETE", "/api/streams/live/end/me")).status, 404);
+  } finally {
+    viewer.kill();
+    await viewer.exit();
+  }
+});
+
+Deno.test("SIGHUP and POST /api/reload apply a new config without dropping anyone; a bad one changes nothing", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "atoll_reload_" });
+  const path = `${dir}/atoll.yaml`;
+  await Deno.writeTextFile(path, `apiToken: ${TOKEN}\nstreams:\n  - prefix: live\n`);
+  try {
+    await using atoll = await AtollProcess.start(["--config", path]);
+    await using _publisher = await ffmpegPublisher(
+      `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:live/one`,
+    );
+    const first = await publisherOf(atoll, "live/one");
+
+    // Publishing under live/ is now forbidden, and the token comes from the file too.
+    await Deno.writeTextFile(
+      path,
+      `apiToken: ${TOKEN}\nstreams:\n  - prefix: live\n    modes: [play]\n`,
+    );
+    atoll.signal("SIGHUP");
+    await waitFor("the reload", () => atoll.findLog((l) => /Config reloaded/.test(l.message)));
+    const refused = await tryConnect(atoll.srtPort, "publish:live/two");
+    assert.equal(refused.rejectReason, 1403, refused.rejectText);
+    assert.ok((await atoll.connections()).some((c) => c.id === first.id), "the publisher stays");
+
+    // A broken file is refused with its reason; the last good config stays.
+    await Deno.writeTextFile(
+      path,
+      `apiToken: ${TOKEN}\nstreams:\n  - prefix: live\n    maxViewer: 3\n`,
+    );
+    const bad = await send(atoll, "POST", "/api/reload");
+    assert.equal(bad.status, 400);
+    assert.match(bad.body, /the old one stays: .*streams\[0\]\.maxViewer: unknown key/);
+    assert.equal((await tryConnect(atoll.srtPort, "publish:live/three")).rejectReason, 1403);
+
+    // A good file again: accepted.
+    await Deno.writeTextFile(path, `apiToken: ${TOKEN}\n`);
+    const good = await send(atoll, "POST", "/api/reload");
+    assert.equal(good.status, 200, good.body);
+    assert.ok((await atoll.connections()).some((c) => c.id === first.id), "the publisher stays");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("without an API token every change is refused, reads still work", async () => {
+  await using atoll = await AtollProcess.start();
+  const response = await send(atoll, "POST", "/api/reload", "some-token-0123456789");
+  assert.equal(response.status, 403);
+  assert.match(response.body, /--api-token/);
+  assert.equal((await send(atoll, "GET", "/api/streams", null)).status, 200);
+});
