@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs what Atoll needs on Debian/Ubuntu, then Deno from npm into toolchain/ (linked as ./deno).
 #   scripts/setup.sh          runtime: libsrt
-#   scripts/setup.sh --test   also the test peers and tools: ffmpeg, srt-tools, libsrt headers, a C compiler
+#   scripts/setup.sh --test   also the test peers and tools: ffmpeg, srt-tools, libsrt headers, a C compiler,
+#                             promtool (from prometheus) to check /metrics
 # Idempotent: installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(libsrt1.5-openssl)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(ffmpeg srt-tools libsrt-openssl-dev gcc libc6-dev)
+  packages+=(ffmpeg srt-tools libsrt-openssl-dev gcc libc6-dev prometheus)
 fi
 
 missing=()

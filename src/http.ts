@@ -10,6 +10,7 @@
  * @module
  */
 
+import { METRICS_CONTENT_TYPE } from "./metrics.ts";
 import { formatHostPort, type HostPort } from "./options.ts";
 import { bindError } from "./startup_error.ts";
 
@@ -33,6 +34,8 @@ export interface ApiServer {
   connection(id: string): object | undefined;
   streams(): object[];
   stats(): object;
+  /** The Prometheus text exposition. */
+  metrics(): string;
   /** Asks the connection's child to close it cleanly; false when there is no such connection. */
   closeConnection(id: string): boolean;
   /** Closes a stream's publisher and viewers; false when there is no such stream. */
@@ -127,6 +130,11 @@ const ROUTES: readonly Route[] = [
       s.endStream(name) ? json({ ending: name }, 202) : error(404, `No stream ${name}`),
   },
   { method: "GET", match: exact("/api/stats"), handle: (s) => json(s.stats()) },
+  {
+    method: "GET",
+    match: exact("/metrics"),
+    handle: (s) => new Response(s.metrics(), { headers: { "content-type": METRICS_CONTENT_TYPE } }),
+  },
   {
     method: "POST",
     match: exact("/api/reload"),

@@ -16,6 +16,8 @@ function fakeServer(
     connection: (id) => id === "c1" ? { id: "c1" } : undefined,
     streams: () => [{ name: "live/x" }],
     stats: () => ({ connections: 1 }),
+    metrics: () =>
+      "# HELP atoll_children_idle Idle children.\n# TYPE atoll_children_idle gauge\natoll_children_idle 2\n",
     closeConnection: (id) => {
       calls.push(`close ${id}`);
       return id === "c1";
@@ -53,6 +55,9 @@ Deno.test("handleRequest() serves reads without a token unless reads are protect
   assert.equal((await call(server, "GET", "/api/stats")).text, '{\n  "connections": 1\n}\n');
   assert.equal((await call(server, "GET", "/api/connections/nope")).status, 404);
   assert.equal((await call(server, "HEAD", "/api/streams")).status, 200);
+  const metrics = await call(server, "GET", "/metrics");
+  assert.equal(metrics.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+  assert.match(metrics.text, /^atoll_children_idle 2$/m);
 });
 
 Deno.test("handleRequest() asks for the token on reads when configured, never on /healthz", async () => {

@@ -46,6 +46,13 @@ import { SpawnedChild, type SpawnedChildEvents } from "./spawned_child.ts";
 import { type ApiAccess, type ApiServer, type ReloadResult, serveHttp } from "./http.ts";
 import { type AtollConfig, ConfigError, DEFAULT_CONFIG, loadConfig } from "./config.ts";
 import { type StreamInfo, StreamRouter } from "./stream_router.ts";
+import {
+  CHILD_START_BUCKETS,
+  HANDSHAKE_BUCKETS,
+  Histogram,
+  type MetricsSnapshot,
+  renderMetrics,
+} from "./metrics.ts";
 import { bindError, StartupError } from "./startup_error.ts";
 
 export { StartupError };
@@ -170,6 +177,8 @@ export class AtollServer implements ApiServer {
   #connectionsById = new Map<string, Connection>();
   #router: StreamRouter;
   #config: AtollConfig;
+  #childStartSeconds = new Histogram(CHILD_START_BUCKETS);
+  #handshakeSeconds = new Histogram(HANDSHAKE_BUCKETS);
   #pool: SpawnedChild[] = [];
   #poolFailures = 0;
   #poolRefill: ReturnType<typeof setTimeout> | undefined;
@@ -307,6 +316,29 @@ export class AtollServer implements ApiServer {
       connections: this.#peers.size,
       ...this.counters,
     };
+  }
+
+  /** Everything `GET /metrics` shows, at this moment. */
+  metricsSnapshot(): MetricsSnapshot {
+    // Every code Atoll can send, so a counter exists before its first increment.
+    const rejections: Record<string, number> = Object.fromEntries(
+      Object.values(RejectCode).map((code) => [String(code), 0]),
+    );
+    return {
+      counters: this.counters,
+      rejections: { ...rejections, ...this.#router.rejections() },
+      childStartSeconds: this.#childStartSeconds.snapshot(),
+      handshakeSeconds: this.#handshakeSeconds.snapshot(),
+      connections: this.connections(),
+      streams: this.streams(),
+      idleChildren: this.idleChildren.length,
+      startingChildren: this.startingChildren,
+    };
+  }
+
+  /** `GET /metrics`: the Prometheus text exposition. */
+  metrics(): string {
+    return renderMetrics(this.metricsSnapshot());
   }
 
   /** Asks the connection's child to close it (the peer is told at once); false when unknown. */
@@ -583,6 +615,7 @@ export class AtollServer implements ApiServer {
     const connection = this.#connectionsByChild.get(child);
     if (message.type === "ready") {
       this.#poolFailures = 0;
+      this.#childStartSeconds.observe((performance.now() - child.startedAt) / 1000);
       return;
     }
     if (connection === undefined) return;
@@ -603,6 +636,7 @@ export class AtollServer implements ApiServer {
         // access decision) counts too; the child's own figure is in the log.
         connection.handshakeMs = Math.round((performance.now() - connection.handedOverAt) * 10) /
           10;
+        this.#handshakeSeconds.observe(connection.handshakeMs / 1000);
         this.#peers.markConnected(formatHostPort(connection.peer));
         this.counters.connectionsAccepted++;
         log.info(

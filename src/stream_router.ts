@@ -64,6 +64,8 @@ export class StreamRouter {
   #pastSkips = new Map<string, number>();
   /** Bytes each publisher had received at its last report: growth is activity. */
   #lastBytes = new Map<string, number>();
+  /** Access rejections by code, since start. */
+  #rejections = new Map<number, number>();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
 
@@ -211,7 +213,13 @@ export class StreamRouter {
     this.#host.answer(connectionId, decision, buffer.fd);
   }
 
+  /** Access rejections by code since start (every code Atoll has sent at least once). */
+  rejections(): Record<string, number> {
+    return Object.fromEntries([...this.#rejections].map(([code, count]) => [String(code), count]));
+  }
+
   #reject(connectionId: string, code: RejectCode, reason: string): void {
+    this.#rejections.set(code, (this.#rejections.get(code) ?? 0) + 1);
     this.#host.log(
       "info",
       `Connection ${connectionId} rejected (${describeRejectCode(code)}): ${reason}`,

@@ -151,3 +151,52 @@ Deno.test("without an API token every change is refused, reads still work", asyn
   assert.match(response.body, /--api-token/);
   assert.equal((await send(atoll, "GET", "/api/streams", null)).status, 200);
 });
+
+Deno.test("GET /metrics is valid Prometheus text with per-connection and per-stream series", async () => {
+  await using atoll = await AtollProcess.start();
+  await using _publisher = await ffmpegPublisher(
+    `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:live/metrics`,
+  );
+  const publisher = await publisherOf(atoll, "live/metrics");
+  const viewer = srtLiveTransmitViewer(atoll.srtPort, "play:live/metrics", "/dev/null");
+  try {
+    await waitFor(
+      "the viewer's first report",
+      async () => (await atoll.connections()).some((c) => c.mode === "play" && c.viewer !== null),
+    );
+    assert.equal((await tryConnect(atoll.srtPort, "bad:id")).rejectReason, 1400);
+    const response = await fetch(`http://127.0.0.1:${atoll.httpPort}/metrics`);
+    assert.equal(response.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+    const text = await response.text();
+
+    const check = new Deno.Command("promtool", {
+      args: ["check", "metrics"],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const writer = check.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(text));
+    await writer.close();
+    const result = await check.output();
+    const said = new TextDecoder().decode(result.stdout) + new TextDecoder().decode(result.stderr);
+    assert.equal(result.code, 0, said);
+    assert.equal(said.trim(), "", "promtool has no complaints");
+
+    const labels =
+      `id="${publisher.id}",stream="live/metrics",mode="publish",peer="${publisher.peer}"`;
+    assert.match(
+      text,
+      new RegExp(`^atoll_connection_received_bytes_total\\{${labels}\\} [1-9]\\d*$`, "m"),
+    );
+    assert.match(text, /^atoll_stream_viewers\{stream="live\/metrics"\} 1$/m);
+    assert.match(text, /^atoll_connections_rejected_total\{code="1400"\} 1$/m);
+    assert.match(text, /^atoll_connections_rejected_total\{code="1409"\} 0$/m);
+    assert.match(text, /^atoll_handshake_seconds_count [1-9]\d*$/m);
+    assert.match(text, /^atoll_child_start_seconds_count [1-9]\d*$/m);
+    assert.match(text, /^atoll_datagrams_total\{kind="induction"\} [1-9]\d*$/m);
+  } finally {
+    viewer.kill();
+    await viewer.exit();
+  }
+});
