@@ -76,6 +76,8 @@ export interface AtollConfig {
   readonly apiToken?: string;
   /** Whether reading the API needs the token too (changing always does). */
   readonly apiTokenForReads: boolean;
+  /** An HTTP service asked before each publisher or viewer is accepted; none when unset. */
+  readonly authHook?: { readonly url: string; readonly timeoutMs: number };
   /** How long a viewer may wait for a publisher to appear, in milliseconds. */
   readonly playWaitMs: number;
   /** A publisher silent this long may be taken over by a new one, in milliseconds. */
@@ -95,6 +97,9 @@ export class ConfigError extends Error {
 
 /** The rules of a stream when the file sets none. */
 const BUILT_IN_RULES: StreamRules = { modes: ["publish", "play"], buffer: { seconds: 4 } };
+
+/** How long the authorization hook may take when the file does not say. */
+export const DEFAULT_AUTH_HOOK_TIMEOUT_MS = 2000;
 
 /** The configuration used without `--config`, and what an empty file gives. */
 export const DEFAULT_CONFIG: AtollConfig = deepFreeze({
@@ -119,6 +124,7 @@ const TOP_LEVEL_KEYS = [
   ...TIMEOUT_KEYS,
   "apiToken",
   "apiTokenForReads",
+  "authHook",
   "streamDefaults",
   "streams",
 ];
@@ -286,6 +292,27 @@ function validateConfig(document: unknown): AtollConfig {
       );
     }
     config.apiToken = token as string;
+  }
+  if (Object.hasOwn(top, "authHook")) {
+    const hook = checkRecord(top.authHook, "authHook", "an object", ["url", "timeoutMs"]);
+    if (!Object.hasOwn(hook, "url")) throw new Invalid("authHook", 'expected a "url"');
+    const url = check<string>(
+      hook.url,
+      "authHook.url",
+      "an http:// or https:// URL",
+      typeof hook.url === "string" && /^https?:\/\/[^\s]+$/.test(hook.url) &&
+        URL.canParse(hook.url),
+    );
+    const timeoutMs = Object.hasOwn(hook, "timeoutMs")
+      ? check<number>(
+        hook.timeoutMs,
+        "authHook.timeoutMs",
+        "an integer from 100 to 60000",
+        Number.isInteger(hook.timeoutMs) && Number(hook.timeoutMs) >= 100 &&
+          Number(hook.timeoutMs) <= 60_000,
+      )
+      : DEFAULT_AUTH_HOOK_TIMEOUT_MS;
+    config.authHook = { url, timeoutMs };
   }
   if (Object.hasOwn(top, "apiTokenForReads")) {
     config.apiTokenForReads = check<boolean>(

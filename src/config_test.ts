@@ -245,6 +245,27 @@ const invalidCases: { name: string; yaml: string; message: string }[] = [
     yaml: "graceMs: 600001",
     message: "graceMs: expected an integer from 0 to 600000, got 600001",
   },
+  // authHook
+  {
+    name: "an authHook without a url",
+    yaml: "authHook: { timeoutMs: 500 }",
+    message: 'authHook: expected a "url"',
+  },
+  {
+    name: "an authHook url that is not http",
+    yaml: "authHook: { url: ftp://auth.example/ }",
+    message: 'authHook.url: expected an http:// or https:// URL, got "ftp://auth.example/"',
+  },
+  {
+    name: "an authHook timeout out of range",
+    yaml: "authHook: { url: http://127.0.0.1:9/auth, timeoutMs: 50 }",
+    message: "authHook.timeoutMs: expected an integer from 100 to 60000, got 50",
+  },
+  {
+    name: "an authHook with an unknown key",
+    yaml: "authHook: { url: http://127.0.0.1:9/auth, timeout: 500 }",
+    message: 'authHook.timeout: unknown key (did you mean "timeoutMs"?)',
+  },
   // apiToken, apiTokenForReads
   {
     name: "a short apiToken, without showing it",
@@ -740,4 +761,23 @@ Deno.test("loadConfig() rejects a .yml file with a syntax error, with its line",
   } finally {
     await Deno.remove(directory, { recursive: true });
   }
+});
+
+Deno.test("parseConfig() reads an authHook, with a 2 s timeout unless set", () => {
+  assert.deepEqual(
+    parseConfig("authHook: { url: http://127.0.0.1:9/auth }", "yaml", "a.yaml").authHook,
+    {
+      url: "http://127.0.0.1:9/auth",
+      timeoutMs: 2000,
+    },
+  );
+  assert.deepEqual(
+    parseConfig(
+      '{"authHook": {"url": "https://auth.example/srt", "timeoutMs": 500}}',
+      "json",
+      "a.json",
+    )
+      .authHook,
+    { url: "https://auth.example/srt", timeoutMs: 500 },
+  );
 });

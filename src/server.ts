@@ -204,6 +204,7 @@ export class AtollServer implements ApiServer {
         if (connection !== undefined) connection.child.answer(decision, fd);
       },
       close: (id, detail) => this.#connectionsById.get(id)?.child.requestShutdown(detail),
+      alive: (id) => this.#connectionsById.get(id)?.child.exited === false,
       log: (level, message) => log[level](message),
     });
     this.srtVersion = srtVersion;
@@ -625,7 +626,20 @@ export class AtollServer implements ApiServer {
         connection.streamId = message.streamId;
         if (this.#stopping) {
           child.answer({ type: "reject", code: RejectCode.Down, reason: "server shutting down" });
-        } else this.#router.request(connection.id, message.streamId);
+        } else {
+          this.#router.request(connection.id, message.streamId, formatHostPort(connection.peer))
+            .catch((error) => {
+              log.error("Connection {id}: deciding its request failed: {error}", {
+                ...context,
+                error: String(error),
+              });
+              child.answer({
+                type: "reject",
+                code: RejectCode.InternalError,
+                reason: String(error),
+              });
+            });
+        }
         break;
       case "connected":
         connection.connectedAt = Date.now();

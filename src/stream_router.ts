@@ -16,6 +16,7 @@ import { describeRejectCode, RejectCode } from "./reject_codes.ts";
 import { parseStreamId, type StreamId } from "./stream_id.ts";
 import { type StreamEvent, type StreamSnapshot, StreamTable } from "./stream_table.ts";
 import { closeFd } from "../ffi/socket.ts";
+import { authorize } from "./auth_hook.ts";
 import { createSharedMemory, SharedMapping } from "../ffi/shm.ts";
 import { bytesForDuration, initializeStreamBuffer, readBufferCounters } from "./stream_buffer.ts";
 
@@ -28,6 +29,8 @@ export interface RouterHost {
   answer(connectionId: string, decision: AccessDecision, bufferFd?: number): void;
   /** Asks the child of `connectionId` to close its connection cleanly. */
   close(connectionId: string, detail: string): void;
+  /** Whether `connectionId`'s child is still there (it may exit while the hook is asked). */
+  alive(connectionId: string): boolean;
   /** One line for the log. */
   log(level: "info" | "warning", message: string): void;
 }
@@ -75,8 +78,16 @@ export class StreamRouter {
     this.#table = new StreamTable(config);
   }
 
-  /** Decides the access request of `connectionId`; the answer goes out through the host. */
-  request(connectionId: string, rawStreamId: string, nowMs = performance.now()): void {
+  /**
+   * Decides the access request of `connectionId` from `peer`; the answer
+   * goes out through the host (after the authorization hook, if any).
+   */
+  async request(
+    connectionId: string,
+    rawStreamId: string,
+    peer: string,
+    now: () => number = () => performance.now(),
+  ): Promise<void> {
     let id: StreamId;
     try {
       const defaultStream = this.#config.defaultStream;
@@ -86,8 +97,41 @@ export class StreamRouter {
       return;
     }
     const rules = rulesFor(this.#config, id.name);
+    if (!rules.modes.includes(id.mode)) {
+      // Refused by the rules anyway: no need to ask the hook.
+      this.#reject(
+        connectionId,
+        RejectCode.Forbidden,
+        `${id.mode} is not allowed on stream "${id.name}"`,
+      );
+      return;
+    }
+    const hook = this.#config.authHook;
+    if (hook !== undefined) {
+      const decision = await authorize(hook, {
+        action: id.mode,
+        stream: id.name,
+        streamId: rawStreamId,
+        user: id.user ?? null,
+        session: id.session ?? null,
+        params: id.params,
+        peer,
+        connectionId,
+      });
+      this.#host.log(
+        "info",
+        `Connection ${connectionId} from ${peer}: the authorization hook ${
+          decision.allowed ? "allowed" : "refused"
+        } ${id.mode} "${id.name}" (${decision.detail})`,
+      );
+      if (!this.#host.alive(connectionId)) return;
+      if (!decision.allowed) {
+        this.#reject(connectionId, decision.code, decision.detail);
+        return;
+      }
+    }
     this.#requests.set(connectionId, { id, rules });
-    const decision = this.#table.request(connectionId, id.name, id.mode, rules, nowMs);
+    const decision = this.#table.request(connectionId, id.name, id.mode, rules, now());
     this.#apply(this.#table.takeEvents());
     switch (decision.kind) {
       case "accept":

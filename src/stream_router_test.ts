@@ -20,9 +20,12 @@ function recordingHost() {
       answers.push({ connectionId, decision, ...(bufferFd === undefined ? {} : { bufferFd }) }),
     close: (connectionId, detail) => closed.push([connectionId, detail]),
     log: () => {},
+    alive: () => true,
   };
   return { host, answers, closed };
 }
+
+const PEER = "127.0.0.1:5000";
 
 const CONFIG = parseConfig(
   [
@@ -38,11 +41,11 @@ const CONFIG = parseConfig(
   "test.yaml",
 );
 
-Deno.test("StreamRouter answers a publisher with its stream's buffer, passphrase and latency", () => {
+Deno.test("StreamRouter answers a publisher with its stream's buffer, passphrase and latency", async () => {
   const { host, answers } = recordingHost();
   const router = new StreamRouter(CONFIG, host);
   try {
-    router.request("p1", "#!::r=secure/cam,m=publish", 0);
+    await router.request("p1", "#!::r=secure/cam,m=publish", PEER, () => 0);
     assert.equal(answers.length, 1);
     const [answer] = answers;
     assert.deepEqual(answer!.decision, {
@@ -58,7 +61,7 @@ Deno.test("StreamRouter answers a publisher with its stream's buffer, passphrase
     using mapping = SharedMapping.map(answer!.bufferFd!, 65536);
     const writer = StreamWriter.attach(mapping.buffer);
     writer.write(new Uint8Array(1316), MessageFlags.RandomAccess, 0);
-    router.request("v1", "read:secure/cam", 1);
+    await router.request("v1", "read:secure/cam", PEER, () => 1);
     assert.deepEqual(answers[1]!.decision, {
       type: "accept",
       stream: "secure/cam",
@@ -77,10 +80,10 @@ Deno.test("StreamRouter answers a publisher with its stream's buffer, passphrase
   }
 });
 
-Deno.test("StreamRouter rejects a malformed stream id with 1400 and the parser's reason", () => {
+Deno.test("StreamRouter rejects a malformed stream id with 1400 and the parser's reason", async () => {
   const { host, answers } = recordingHost();
   const router = new StreamRouter(CONFIG, host);
-  router.request("c1", "stream:live/x", 0);
+  await router.request("c1", "stream:live/x", PEER, () => 0);
   assert.deepEqual(answers, [{
     connectionId: "c1",
     decision: {
@@ -97,10 +100,10 @@ Deno.test("StreamRouter answers a held viewer when its publisher arrives, or wit
   const router = new StreamRouter(parseConfig("playWaitMs: 50", "yaml", "t.yaml"), host);
   try {
     const now = performance.now();
-    router.request("v1", "play:live/a", now);
-    router.request("v2", "play:live/b", now);
+    await router.request("v1", "play:live/a", PEER, () => now);
+    await router.request("v2", "play:live/b", PEER, () => now);
     assert.equal(answers.length, 0, "held, not answered");
-    router.request("p1", "publish:live/a", now + 1);
+    await router.request("p1", "publish:live/a", PEER, () => now + 1);
     assert.deepEqual(answers.map((a) => [a.connectionId, a.decision.type]), [
       ["v1", "accept"],
       ["p1", "accept"],
@@ -120,15 +123,15 @@ Deno.test("StreamRouter answers a held viewer when its publisher arrives, or wit
   }
 });
 
-Deno.test("StreamRouter closes a silent publisher that a new one replaces", () => {
+Deno.test("StreamRouter closes a silent publisher that a new one replaces", async () => {
   const { host, answers, closed } = recordingHost();
   const router = new StreamRouter(CONFIG, host);
   try {
-    router.request("p1", "publish:live/x", 0);
+    await router.request("p1", "publish:live/x", PEER, () => 0);
     router.publisherBytes("p1", 1000, 500);
-    router.request("p2", "publish:live/x", 1500);
+    await router.request("p2", "publish:live/x", PEER, () => 1500);
     assert.equal(answers.at(-1)!.decision.type, "reject");
-    router.request("p3", "publish:live/x", 2600);
+    await router.request("p3", "publish:live/x", PEER, () => 2600);
     assert.equal(answers.at(-1)!.decision.type, "accept");
     assert.deepEqual(closed, [["p1", "replaced by a new publisher after 2100 ms without media"]]);
   } finally {
@@ -136,13 +139,13 @@ Deno.test("StreamRouter closes a silent publisher that a new one replaces", () =
   }
 });
 
-Deno.test("StreamRouter keeps a stream's viewer skips when a viewer leaves", () => {
+Deno.test("StreamRouter keeps a stream's viewer skips when a viewer leaves", async () => {
   const { host } = recordingHost();
   const router = new StreamRouter(CONFIG, host);
   try {
-    router.request("p1", "publish:live/x", 0);
-    router.request("v1", "play:live/x", 0);
-    router.request("v2", "play:live/x", 0);
+    await router.request("p1", "publish:live/x", PEER, () => 0);
+    await router.request("v1", "play:live/x", PEER, () => 0);
+    await router.request("v2", "play:live/x", PEER, () => 0);
     router.viewerSkips("v1", 3);
     router.viewerSkips("v2", 1);
     assert.equal(router.streams(0)[0]!.viewerSkips, 4);
@@ -154,23 +157,68 @@ Deno.test("StreamRouter keeps a stream's viewer skips when a viewer leaves", () 
   }
 });
 
-Deno.test("StreamRouter.endStream() closes everyone and frees the name; setConfig() applies to later requests", () => {
+Deno.test("StreamRouter.endStream() closes everyone and frees the name; setConfig() applies to later requests", async () => {
   const { host, answers, closed } = recordingHost();
   const router = new StreamRouter(CONFIG, host);
   try {
-    router.request("p1", "publish:live/x", 0);
-    router.request("v1", "play:live/x", 0);
+    await router.request("p1", "publish:live/x", PEER, () => 0);
+    await router.request("v1", "play:live/x", PEER, () => 0);
     assert.equal(router.endStream("live/y", "ended"), false);
     assert.equal(router.endStream("live/x", "ended through the API"), true);
     assert.deepEqual(closed, [["p1", "ended through the API"], ["v1", "ended through the API"]]);
     assert.deepEqual(router.streams(), []);
     router.setConfig(parseConfig("streams: [{ prefix: live, modes: [play] }]", "yaml", "new.yaml"));
-    router.request("p2", "publish:live/x", 10);
+    await router.request("p2", "publish:live/x", PEER, () => 10);
     assert.deepEqual(answers.at(-1)!.decision, {
       type: "reject",
       code: 1403,
       reason: 'publish is not allowed on stream "live/x"',
     });
+  } finally {
+    router.close();
+  }
+});
+
+Deno.test("StreamRouter asks the authorization hook first and answers what it says", async () => {
+  const seen: Record<string, unknown>[] = [];
+  await using hook = (() => {
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (r) => {
+      const body = await r.json();
+      seen.push(body);
+      return new Response(null, { status: body.user === "alice" ? 200 : 401 });
+    });
+    return { port: server.addr.port, [Symbol.asyncDispose]: () => server.shutdown() };
+  })();
+  const config = parseConfig(
+    `authHook: { url: "http://127.0.0.1:${hook.port}/auth", timeoutMs: 2000 }`,
+    "yaml",
+    "hook.yaml",
+  );
+  const { host, answers } = recordingHost();
+  let alive = true;
+  const router = new StreamRouter(config, { ...host, alive: () => alive });
+  try {
+    await router.request("p1", "#!::r=live/x,m=publish,u=alice,t=stream", PEER, () => 0);
+    assert.equal(answers.at(-1)!.decision.type, "accept");
+    assert.deepEqual(seen[0], {
+      action: "publish",
+      stream: "live/x",
+      streamId: "#!::r=live/x,m=publish,u=alice,t=stream",
+      user: "alice",
+      session: null,
+      params: { t: "stream" },
+      peer: PEER,
+      connectionId: "p1",
+    });
+    await router.request("v1", "#!::r=live/x,u=mallory", PEER, () => 0);
+    const refused = answers.at(-1)!;
+    assert.equal(refused.connectionId, "v1");
+    assert.equal(refused.decision.type === "reject" && refused.decision.code, 1401);
+    // A caller whose child died while the hook was asked gets no answer and holds nothing.
+    alive = false;
+    await router.request("v2", "#!::r=live/x,u=alice", PEER, () => 0);
+    assert.notEqual(answers.at(-1)!.connectionId, "v2");
+    assert.equal(router.streams()[0]!.viewers, 0);
   } finally {
     router.close();
   }

@@ -163,3 +163,41 @@ Deno.test("per-stream passphrases: the right ones connect encrypted, wrong or mi
   // The stream's latency was set on the connection in the listen callback.
   assert.equal(right.latencyMs, 700);
 });
+
+Deno.test("an authorization hook decides each caller: 2xx accepts, 401 gives 1401, silence 1403", async () => {
+  const asked: { user: string | null; action: string; stream: string }[] = [];
+  const hook = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    async (request) => {
+      const body = await request.json();
+      asked.push({ user: body.user, action: body.action, stream: body.stream });
+      if (body.user === "slow") await new Promise((resolve) => setTimeout(resolve, 1500));
+      return new Response(null, { status: body.user === "alice" ? 200 : 401 });
+    },
+  );
+  try {
+    await using atoll = await startWithConfig(
+      `authHook: { url: "http://127.0.0.1:${hook.addr.port}/srt", timeoutMs: 300 }\n`,
+    );
+    const allowed = await tryConnect(atoll.srtPort, "#!::r=live/hooked,m=publish,u=alice");
+    assert.equal(allowed.connected, true, allowed.rejectText);
+    const refused = await tryConnect(atoll.srtPort, "#!::r=live/hooked,m=publish,u=bob");
+    assert.equal(refused.rejectReason, 1401);
+    const late = await tryConnect(atoll.srtPort, "#!::r=live/hooked,m=publish,u=slow");
+    assert.equal(late.rejectReason, 1403);
+    assert.deepEqual(asked.map((a) => a.user), ["alice", "bob", "slow"]);
+    assert.deepEqual(asked[0], { user: "alice", action: "publish", stream: "live/hooked" });
+    const logged = await waitFor("the hook's decisions in the log", () => {
+      const lines = atoll.logs.filter((l) =>
+        /authorization hook (allowed|refused)/.test(l.message)
+      );
+      return lines.length === 3 && lines;
+    });
+    assert.match(
+      logged[1]!.message,
+      /refused publish "live\/hooked" \(the authorization hook answered HTTP 401/,
+    );
+  } finally {
+    await hook.shutdown();
+  }
+});
