@@ -120,6 +120,8 @@ interface Connection {
   encrypted: boolean;
   stats: LinkStats;
   viewer?: ViewerStats;
+  /** The stream, once the access decision accepted the connection. */
+  stream?: string;
   closed?: { reason: CloseReason; detail: string };
 }
 
@@ -201,11 +203,17 @@ export class AtollServer implements ApiServer {
     this.#router = new StreamRouter(config, {
       answer: (id, decision, fd) => {
         const connection = this.#connectionsById.get(id);
-        if (connection !== undefined) connection.child.answer(decision, fd);
+        if (connection === undefined) return;
+        if (decision.type === "accept") connection.stream = decision.stream;
+        connection.child.answer(decision, fd);
       },
       close: (id, detail) => this.#connectionsById.get(id)?.child.requestShutdown(detail),
       alive: (id) => this.#connectionsById.get(id)?.child.exited === false,
-      log: (level, message) => log[level](message),
+      log: (level, what, id) => {
+        const connection = this.#connectionsById.get(id);
+        if (connection === undefined) log[level]("Connection {id}: {what}", { id, what });
+        else log[level]("Connection {id} from {peer}: {what}", { ...logContext(connection), what });
+      },
     });
     this.srtVersion = srtVersion;
     this.fastHandshake = fastHandshake;
@@ -346,10 +354,7 @@ export class AtollServer implements ApiServer {
   closeConnection(id: string): boolean {
     const connection = this.#connectionsById.get(id);
     if (connection === undefined) return false;
-    log.info("Connection {id} from {peer}: closing, asked through the API", {
-      id,
-      peer: formatHostPort(connection.peer),
-    });
+    log.info("Connection {id} from {peer}: closing, asked through the API", logContext(connection));
     connection.child.requestShutdown("closed through the API");
     return true;
   }
@@ -607,7 +612,13 @@ export class AtollServer implements ApiServer {
     onMessage: (child, message) => this.#onChildMessage(child, message),
     onOutput: (child, line) => {
       const connection = this.#connectionsByChild.get(child);
-      log.warning("Child {pid}: {line}", { pid: child.pid, line, connection: connection?.id });
+      if (connection === undefined) log.warning("Child {pid}: {line}", { pid: child.pid, line });
+      else {
+        log.warning("Connection {id} from {peer}: its child wrote: {line}", {
+          ...logContext(connection),
+          line,
+        });
+      }
     },
     onExit: (child, status) => this.#onChildExit(child, status),
   };
@@ -620,7 +631,7 @@ export class AtollServer implements ApiServer {
       return;
     }
     if (connection === undefined) return;
-    const context = { id: connection.id, peer: formatHostPort(connection.peer), pid: child.pid };
+    const context = logContext(connection);
     switch (message.type) {
       case "request":
         connection.streamId = message.streamId;
@@ -720,9 +731,7 @@ export class AtollServer implements ApiServer {
       "Connection {id} from {peer} closed ({reason}: {detail}): stream {streamId}, {duration} s, " +
         "{bytesIn} bytes in, {bytesOut} bytes out, {lost} lost, {retransmitted} retransmitted",
       {
-        id: connection.id,
-        peer: formatHostPort(connection.peer),
-        pid: child.pid,
+        ...logContext(connection),
         reason: crashed && reason !== "error" ? "crashed" : reason,
         detail,
         streamId: JSON.stringify(connection.streamId ?? null),
@@ -734,6 +743,20 @@ export class AtollServer implements ApiServer {
       },
     );
   }
+}
+
+/**
+ * What every log line about a connection carries, so lines can be found by
+ * connection, peer or stream (`stream` is null until the connection is
+ * accepted for one).
+ */
+function logContext(connection: Connection): Record<string, string | number | null> {
+  return {
+    id: connection.id,
+    peer: formatHostPort(connection.peer),
+    stream: connection.stream ?? null,
+    pid: connection.child.pid,
+  };
 }
 
 /** The stream rules from `path`, or the built-in ones; a bad file is a {@link StartupError}. */

@@ -31,8 +31,8 @@ export interface RouterHost {
   close(connectionId: string, detail: string): void;
   /** Whether `connectionId`'s child is still there (it may exit while the hook is asked). */
   alive(connectionId: string): boolean;
-  /** One line for the log. */
-  log(level: "info" | "warning", message: string): void;
+  /** One line for the log about `connectionId` (the host says which connection, peer and stream). */
+  log(level: "info" | "warning", message: string, connectionId: string): void;
 }
 
 /** A stream as `GET /api/streams` shows it. */
@@ -120,9 +120,10 @@ export class StreamRouter {
       });
       this.#host.log(
         "info",
-        `Connection ${connectionId} from ${peer}: the authorization hook ${
+        `the authorization hook ${
           decision.allowed ? "allowed" : "refused"
         } ${id.mode} "${id.name}" (${decision.detail})`,
+        connectionId,
       );
       if (!this.#host.alive(connectionId)) return;
       if (!decision.allowed) {
@@ -144,7 +145,8 @@ export class StreamRouter {
       case "wait":
         this.#host.log(
           "info",
-          `Connection ${connectionId} waits up to ${this.#config.playWaitMs} ms for a publisher of "${id.name}"`,
+          `waits up to ${this.#config.playWaitMs} ms for a publisher of "${id.name}"`,
+          connectionId,
         );
         this.#schedule();
         break;
@@ -266,7 +268,8 @@ export class StreamRouter {
     this.#rejections.set(code, (this.#rejections.get(code) ?? 0) + 1);
     this.#host.log(
       "info",
-      `Connection ${connectionId} rejected (${describeRejectCode(code)}): ${reason}`,
+      `rejected (${describeRejectCode(code)}): ${reason}`,
+      connectionId,
     );
     this.#host.answer(connectionId, { type: "reject", code, reason });
   }

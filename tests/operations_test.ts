@@ -200,3 +200,41 @@ Deno.test("GET /metrics is valid Prometheus text with per-connection and per-str
     await viewer.exit();
   }
 });
+
+Deno.test("every log line about a connection carries its id, peer and stream", async () => {
+  await using atoll = await AtollProcess.start();
+  const publisher = await ffmpegPublisher(
+    `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:live/logged`,
+  );
+  try {
+    const connection = await publisherOf(atoll, "live/logged");
+    assert.equal((await tryConnect(atoll.srtPort, "bad:id")).rejectReason, 1400);
+    publisher.kill("SIGINT");
+    await publisher.exit();
+    await waitFor(
+      "both closing lines",
+      () =>
+        atoll.logs.filter((l) => "reason" in l.properties && /^Connection /.test(l.message))
+          .length ===
+          2,
+    );
+  } finally {
+    publisher.kill();
+    await publisher.exit();
+  }
+  const about = atoll.logs.filter((l) => /^Connection /.test(l.message));
+  // Up, closed, and for the refused caller: rejected, closed.
+  assert.ok(
+    about.length >= 4,
+    `only ${about.length} lines: ${JSON.stringify(atoll.logs.map((l) => l.message))}`,
+  );
+  for (const line of about) {
+    for (const key of ["id", "peer", "stream"]) {
+      assert.ok(key in line.properties, `"${line.message}" lacks ${key}`);
+    }
+  }
+  const published = about.filter((l) => l.properties.id !== undefined && /closed/.test(l.message));
+  assert.ok(published.some((l) => l.properties.stream === "live/logged"));
+  const rejected = about.find((l) => /rejected \(1400/.test(l.message));
+  assert.ok(rejected !== undefined && rejected.properties.stream === null);
+});

@@ -189,14 +189,15 @@ Deno.test("an authorization hook decides each caller: 2xx accepts, 401 gives 140
     assert.deepEqual(asked[0], { user: "alice", action: "publish", stream: "live/hooked" });
     const logged = await waitFor("the hook's decisions in the log", () => {
       const lines = atoll.logs.filter((l) =>
-        /authorization hook (allowed|refused)/.test(l.message)
+        /^the authorization hook (allowed|refused)/.test(String(l.properties.what))
       );
       return lines.length === 3 && lines;
     });
     assert.match(
-      logged[1]!.message,
+      String(logged[1]!.properties.what),
       /refused publish "live\/hooked" \(the authorization hook answered HTTP 401/,
     );
+    assert.equal(logged[1]!.properties.peer !== undefined, true);
   } finally {
     await hook.shutdown();
   }
