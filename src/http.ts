@@ -1,15 +1,17 @@
 /**
  * The HTTP API: health, connections and streams to read, connections and
- * streams to close, and a config reload, behind an optional bearer token.
+ * streams to close, a config reload and metrics, behind an optional bearer
+ * token; and the dashboard at `/`.
  *
  * Every mutating call needs `Authorization: Bearer TOKEN` (401 without a
  * token, 403 with a wrong one, 403 when no token is configured at all, so
  * a server started without one cannot be changed over HTTP). Reads need it
- * too when so configured; `/healthz` never does.
+ * too when so configured; `/healthz` and the dashboard page never do.
  *
  * @module
  */
 
+import { dashboardResponse } from "./dashboard.ts";
 import { METRICS_CONTENT_TYPE } from "./metrics.ts";
 import { formatHostPort, type HostPort } from "./options.ts";
 import { bindError } from "./startup_error.ts";
@@ -99,6 +101,8 @@ const under = (prefix: string) => (candidate: string) => {
 };
 
 const ROUTES: readonly Route[] = [
+  // The page itself is public; what it shows comes from the API, token rules included.
+  { method: "GET", match: exact("/"), handle: () => dashboardResponse() },
   {
     method: "GET",
     match: exact("/healthz"),
@@ -161,7 +165,7 @@ export async function handleRequest(server: ApiServer, request: Request): Promis
       allow: allowed.join(", "),
     });
   }
-  if (pathname !== "/healthz") {
+  if (pathname !== "/healthz" && pathname !== "/") {
     const refused = refusal(server.access, request, method !== "GET");
     if (refused !== undefined) return refused;
   }

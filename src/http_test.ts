@@ -63,6 +63,9 @@ Deno.test("handleRequest() serves reads without a token unless reads are protect
 Deno.test("handleRequest() asks for the token on reads when configured, never on /healthz", async () => {
   const { server } = fakeServer({ token: TOKEN, protectReads: true });
   assert.equal((await call(server, "GET", "/healthz")).status, 200);
+  const page = await call(server, "GET", "/");
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get("content-type") ?? "", /^text\/html/);
   assert.equal((await call(server, "GET", "/api/streams")).status, 401);
   assert.equal((await call(server, "GET", "/api/streams", "wrong-token-0000000")).status, 403);
   assert.equal((await call(server, "GET", "/api/streams", TOKEN)).status, 200);

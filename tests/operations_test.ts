@@ -206,8 +206,9 @@ Deno.test("every log line about a connection carries its id, peer and stream", a
   const publisher = await ffmpegPublisher(
     `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:live/logged`,
   );
+  let connection: ConnectionInfo;
   try {
-    const connection = await publisherOf(atoll, "live/logged");
+    connection = await publisherOf(atoll, "live/logged");
     assert.equal((await tryConnect(atoll.srtPort, "bad:id")).rejectReason, 1400);
     publisher.kill("SIGINT");
     await publisher.exit();
@@ -233,8 +234,9 @@ Deno.test("every log line about a connection carries its id, peer and stream", a
       assert.ok(key in line.properties, `"${line.message}" lacks ${key}`);
     }
   }
-  const published = about.filter((l) => l.properties.id !== undefined && /closed/.test(l.message));
-  assert.ok(published.some((l) => l.properties.stream === "live/logged"));
+  const published = about.filter((l) => l.properties.id === connection.id);
+  assert.ok(published.length >= 2, "its up and closed lines");
+  assert.ok(published.every((l) => l.properties.stream === "live/logged"));
   const rejected = about.find((l) => /rejected \(1400/.test(l.message));
   assert.ok(rejected !== undefined && rejected.properties.stream === null);
 });
