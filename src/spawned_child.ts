@@ -48,8 +48,9 @@ export class SpawnedChild {
     this.#process = process;
     this.pid = process.pid;
     this.#controlFd = controlFd;
-    this.#stdin = process.stdin.getWriter();
-    this.#stdin.closed.catch(() => {}); // a dead child's stdin errors; exit is reported separately
+    const stdin = process.stdin.getWriter();
+    this.#stdin = stdin;
+    stdin.closed.catch(() => {}); // a dead child's stdin errors; exit is reported separately
     const output = Promise.all([
       this.#readReports(process.stdout, events),
       this.#readOutput(process.stderr, events),
@@ -57,6 +58,9 @@ export class SpawnedChild {
     this.done = (async () => {
       const status = await process.status;
       await output.catch(() => {});
+      // The write end of the child's stdin is the main process's fd until
+      // closed: without this, every finished connection would leave it open.
+      await stdin.abort().catch(() => {});
       this.#exited = true;
       this.#closeControl();
       events.onExit(this, status);

@@ -3,7 +3,14 @@
  */
 
 import assert from "node:assert/strict";
-import { AtollProcess, feed, srtLiveTransmitCaller, waitFor } from "./harness.ts";
+import {
+  AtollProcess,
+  fdTargets,
+  feed,
+  srtLiveTransmitCaller,
+  tryConnect,
+  waitFor,
+} from "./harness.ts";
 
 async function connected(atoll: AtollProcess, count: number) {
   return await waitFor(`${count} connection(s)`, async () => {
@@ -83,4 +90,28 @@ Deno.test("--max-connections refuses new peers while everyone admitted is served
     "connected",
   ]]);
   assert.equal(stats.childrenCrashed, 0);
+});
+
+Deno.test("finished connections leave no descriptor behind in the main process", async () => {
+  await using atoll = await AtollProcess.start();
+  /** The main process's open descriptors by kind (pipe, socket, ...), once the pool is ready. */
+  const settled = async () => {
+    await waitFor("a ready pool and no connections", async () => {
+      const stats = await atoll.stats();
+      return stats.idleChildren === 2 && stats.startingChildren === 0 && stats.connections === 0;
+    });
+    const kinds = new Map<string, number>();
+    for (const target of (await fdTargets(atoll.pid)).values()) {
+      const kind = target.replace(/\d+/g, "N");
+      kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+    }
+    return Object.fromEntries([...kinds].sort());
+  };
+  const before = await settled();
+  for (let i = 0; i < 6; i++) {
+    assert.equal((await tryConnect(atoll.srtPort, `bad:${i}`)).rejectReason, 1400);
+  }
+  // Each of the six had its own child: pipes and a socket pair came and went.
+  assert.equal((await atoll.stats()).childrenStarted >= 8, true);
+  assert.deepEqual(await settled(), before);
 });
