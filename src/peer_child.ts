@@ -126,7 +126,16 @@ function askMainProcess(
       },
     };
   }
-  const admission = { decision, bufferFd: reply.fd };
+  const verdict = admit(request, decision);
+  if (verdict.code !== 0) {
+    closeFd(reply.fd);
+    return { verdict };
+  }
+  return { verdict, admission: { decision, bufferFd: reply.fd } };
+}
+
+/** Sets the accepted stream's passphrase and latency on the caller's new socket. */
+function admit(request: ConnectionRequest, decision: Admission["decision"]): Verdict {
   try {
     if (decision.passphrase !== undefined) {
       setIncomingString(request.socketId, SrtOption.PASSPHRASE, decision.passphrase, "PASSPHRASE");
@@ -135,10 +144,9 @@ function askMainProcess(
       setIncomingInt(request.socketId, SrtOption.LATENCY, decision.latencyMs, "LATENCY");
     }
   } catch (error) {
-    closeFd(reply.fd);
-    return { verdict: { code: RejectCode.InternalError, detail: String(error) } };
+    return { code: RejectCode.InternalError, detail: String(error) };
   }
-  return { verdict: { code: 0, detail: `${decision.mode} "${decision.stream}"` }, admission };
+  return { code: 0, detail: `${decision.mode} "${decision.stream}"` };
 }
 
 async function serve(
@@ -156,6 +164,9 @@ async function serve(
     settings: assignment.settings,
     stopRequested: () => stop.stopped,
     decide: (request) => {
+      // The main process decides once per connection; a caller that retries
+      // after libsrt refused it (a wrong passphrase) gets the same answer.
+      if (admission !== undefined) return admit(request, admission.decision);
       const answer = askMainProcess(controlFd, request, assignment.settings.decisionTimeoutMs);
       admission = answer.admission;
       return answer.verdict;

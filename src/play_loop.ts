@@ -65,6 +65,10 @@ export async function playUntilClosed(
   let catchingUp = true;
   /** Until a random-access message: on joining, after a skip, after a new publisher. */
   let resync = true;
+  /** The writer (publisher) generation of the last message read. */
+  let generation: number | undefined;
+  /** Whether the next program start follows a change of publisher. */
+  let discontinuity = false;
   let nextStats = performance.now() + STATS_INTERVAL_MS;
   let lastTurn = performance.now();
   let nextCheck = 0;
@@ -85,12 +89,19 @@ export async function playUntilClosed(
       }
       batch++;
       const isRandomAccess = (result.flags & MessageFlags.RandomAccess) !== 0;
-      if ((result.flags & MessageFlags.Discontinuity) !== 0) resync = true;
+      // A new publisher: start again at its first random-access point, and
+      // mark the discontinuity there (that message itself rarely carries the flag).
+      if (result.generation !== generation) {
+        if (generation !== undefined) discontinuity = true;
+        generation = result.generation;
+        resync = true;
+      }
       if (resync) {
         // A stream without random-access points (audio only, say) starts anywhere.
         if (!isRandomAccess && readBufferCounters(buffer.buffer).randomAccessPoints > 0) continue;
         resync = false;
-        sendProgramStart(connection, reader.programInfo(), result.flags);
+        sendProgramStart(connection, reader.programInfo(), discontinuity);
+        discontinuity = false;
       }
       // A full send buffer means the player cannot keep up: drop, never wait.
       if (connection.send(message.subarray(0, result.length)) && !catchingUp) {
@@ -153,11 +164,11 @@ export async function playUntilClosed(
 function sendProgramStart(
   connection: SrtSocket,
   programInfo: Uint8Array | undefined,
-  flags: number,
+  discontinuity: boolean,
 ) {
   if (programInfo === undefined) return;
   const packets: Uint8Array[] = [];
-  if ((flags & MessageFlags.Discontinuity) !== 0) {
+  if (discontinuity) {
     const inspector = new TsInspector();
     inspector.inspect(programInfo);
     const program = inspector.program;

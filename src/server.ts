@@ -355,6 +355,8 @@ export class AtollServer implements ApiServer {
     const connection = this.#connectionsById.get(id);
     if (connection === undefined) return false;
     log.info("Connection {id} from {peer}: closing, asked through the API", logContext(connection));
+    // A caller still waiting for its decision is told no, or its child could not listen.
+    this.#router.cancel(id, RejectCode.Forbidden, "closed through the API");
     connection.child.requestShutdown("closed through the API");
     return true;
   }
@@ -429,6 +431,8 @@ export class AtollServer implements ApiServer {
     await this.#receiveLoop;
     const children = [...this.#pool, ...this.#connectionsByChild.keys()];
     log.info("Shutting down: closing {count} connection(s)", { count: this.#peers.size });
+    // Children blocked waiting for a decision cannot read their stdin: answer them first.
+    this.#router.cancelAll(RejectCode.Down, "the server is shutting down");
     for (const child of children) child.requestShutdown();
     const all = Promise.all(children.map((child) => child.done));
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -777,8 +781,9 @@ function peerSettings(
   config: AtollConfig,
 ): PeerSettings {
   return {
-    // A held viewer waits for the play wait; the rest is slack for a busy main process.
-    decisionTimeoutMs: config.playWaitMs + DECISION_SLACK_MS,
+    // A held viewer waits for the play wait, after the hook; the rest is
+    // slack for a busy main process.
+    decisionTimeoutMs: config.playWaitMs + (config.authHook?.timeoutMs ?? 0) + DECISION_SLACK_MS,
     latencyMs: options.latencyMs,
     ...(options.passphrase === undefined ? {} : { passphrase: options.passphrase }),
     pbkeylen: options.pbkeylen,

@@ -88,7 +88,9 @@ export interface AcceptOptions {
    * Called inside libsrt's listen callback (not for rendezvous) with the
    * caller's stream id, before libsrt accepts: `code` 0 accepts, anything
    * else rejects the caller with that code at once. It may set options on
-   * `request.socketId` (a passphrase, the latency).
+   * `request.socketId` (a passphrase, the latency). After a refusal it is not
+   * called again; after an acceptance it is, with a new socket, when libsrt
+   * itself refused the caller (a wrong passphrase) and the caller retries.
    */
   decide?: (request: ConnectionRequest) => Verdict;
 }
@@ -140,7 +142,7 @@ function configure(socket: SrtSocket, settings: PeerSettings): void {
  */
 export async function acceptConnection(options: AcceptOptions): Promise<AcceptResult> {
   const started = performance.now();
-  const deadline = started + options.settings.handshakeTimeoutMs;
+  let deadline = started + options.settings.handshakeTimeoutMs;
   const socket = SrtSocket.create();
   using epoll = new SrtEpoll();
   let hook: ListenHook | undefined;
@@ -156,8 +158,17 @@ export async function acceptConnection(options: AcceptOptions): Promise<AcceptRe
       socket.connect(encodeSockaddr(options.peer));
     } else {
       hook = new ListenHook(socket, (incoming) => {
+        // libsrt deletes a socket it (or we) rejected, so a caller's queued
+        // retransmissions reach this callback again: a refusal stands
+        // without asking again.
+        if (refused !== undefined) return refused.code;
+        const asked = performance.now();
         const verdict = options.decide?.(incoming) ?? { code: 0, detail: "accepted" };
-        request = { ...incoming, at: performance.now() };
+        const answered = performance.now();
+        // Time spent deciding (a held viewer, an authorization hook) is not
+        // the caller's handshake taking long.
+        deadline += answered - asked;
+        request = { ...incoming, at: answered };
         if (verdict.code !== 0) refused = verdict;
         return verdict.code;
       });

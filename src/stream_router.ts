@@ -67,6 +67,10 @@ export class StreamRouter {
   #pastSkips = new Map<string, number>();
   /** Bytes each publisher had received at its last report: growth is activity. */
   #lastBytes = new Map<string, number>();
+  /** Connections whose request waits for the authorization hook. */
+  #pending = new Set<string>();
+  /** Of those, the ones answered meanwhile (closed, or the server stopping). */
+  #cancelled = new Set<string>();
   /** Access rejections by code, since start. */
   #rejections = new Map<number, number>();
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -108,6 +112,7 @@ export class StreamRouter {
     }
     const hook = this.#config.authHook;
     if (hook !== undefined) {
+      this.#pending.add(connectionId);
       const decision = await authorize(hook, {
         action: id.mode,
         stream: id.name,
@@ -125,7 +130,8 @@ export class StreamRouter {
         } ${id.mode} "${id.name}" (${decision.detail})`,
         connectionId,
       );
-      if (!this.#host.alive(connectionId)) return;
+      this.#pending.delete(connectionId);
+      if (this.#cancelled.delete(connectionId) || !this.#host.alive(connectionId)) return;
       if (!decision.allowed) {
         this.#reject(connectionId, decision.code, decision.detail);
         return;
@@ -151,6 +157,34 @@ export class StreamRouter {
         this.#schedule();
         break;
     }
+  }
+
+  /**
+   * Answers `connectionId`'s request with a rejection if it is still
+   * undecided (held for a publisher, or waiting for the hook), so its child
+   * stops waiting; false when there is none.
+   */
+  cancel(
+    connectionId: string,
+    code: RejectCode,
+    reason: string,
+    nowMs = performance.now(),
+  ): boolean {
+    if (this.#pending.has(connectionId)) {
+      this.#pending.delete(connectionId);
+      this.#cancelled.add(connectionId);
+    } else if (this.#table.streamOf(connectionId)?.role === "waiting") {
+      this.#requests.delete(connectionId);
+      this.#table.release(connectionId, nowMs);
+      this.#apply(this.#table.takeEvents());
+    } else return false;
+    this.#reject(connectionId, code, reason);
+    return true;
+  }
+
+  /** {@link cancel} for every undecided request (the server is stopping). */
+  cancelAll(code: RejectCode, reason: string): void {
+    for (const id of [...this.#pending, ...this.#table.waitingIds()]) this.cancel(id, code, reason);
   }
 
   /** Uses `config` for every later decision; connections already up keep what they got. */

@@ -181,6 +181,11 @@ export class StreamTable {
     return true;
   }
 
+  /** Connections held until their stream gets a publisher. */
+  waitingIds(): string[] {
+    return [...this.#roles].filter(([, entry]) => entry.role === "waiting").map(([id]) => id);
+  }
+
   /** Events since the last call, oldest first. */
   takeEvents(): StreamEvent[] {
     return this.#events.splice(0);

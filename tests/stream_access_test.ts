@@ -18,11 +18,14 @@ const PUBLISH_SECRET = "publish-secret-1";
 const READ_SECRET = "read-secret-22";
 
 /** Atoll with a config file written for the test; removed on dispose. */
-async function startWithConfig(yaml: string): Promise<AtollProcess & AsyncDisposable> {
+async function startWithConfig(
+  yaml: string,
+  args: string[] = [],
+): Promise<AtollProcess & AsyncDisposable> {
   const path = await Deno.makeTempFile({ prefix: "atoll_config_", suffix: ".yaml" });
   await Deno.writeTextFile(path, yaml);
   try {
-    const atoll = await AtollProcess.start(["--config", path]);
+    const atoll = await AtollProcess.start(["--config", path, ...args]);
     const dispose = atoll[Symbol.asyncDispose].bind(atoll);
     return Object.assign(atoll, {
       [Symbol.asyncDispose]: async () => {
@@ -200,5 +203,73 @@ Deno.test("an authorization hook decides each caller: 2xx accepts, 401 gives 140
     assert.equal(logged[1]!.properties.peer !== undefined, true);
   } finally {
     await hook.shutdown();
+  }
+});
+
+Deno.test("a viewer held longer than the handshake timeout still connects and stays", async () => {
+  await using atoll = await startWithConfig("playWaitMs: 8000\n", ["--handshake-timeout", "1000"]);
+  const viewer = tryConnect(atoll.srtPort, "play:live/patient", { timeoutMs: 10_000 });
+  await waitFor("the viewer to wait", async () => {
+    const [stream] = await atoll.api<{ waiting: number }[]>("/api/streams");
+    return stream?.waiting === 1;
+  });
+  // Longer than --handshake-timeout: the wait for a publisher must not count against it.
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  await using _publisher = await ffmpegPublisher(
+    `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:live/patient`,
+  );
+  assert.equal((await viewer).connected, true);
+  // The fixture caller closes after connecting: its child saw a connection, not a timeout.
+  const closed = await waitFor(
+    "the viewer's closing line",
+    () =>
+      atoll.findLog((l) =>
+        "reason" in l.properties && l.properties.stream === "live/patient" &&
+        /play:live\/patient/.test(String(l.properties.streamId))
+      ),
+  );
+  assert.notEqual(closed.properties.reason, "handshake-timeout", String(closed.properties.detail));
+});
+
+Deno.test("a refused caller's retransmissions are not asked about again", async () => {
+  // Long enough for the caller to retransmit its conclusion a few times meanwhile.
+  await using atoll = await startWithConfig("playWaitMs: 1500\n");
+  const refused = await tryConnect(atoll.srtPort, "play:live/ghost", { timeoutMs: 5000 });
+  assert.equal(refused.rejectReason, 1404);
+  // A publisher now must not find a ghost viewer from the refused caller's retries.
+  await using _publisher = await ffmpegPublisher(
+    `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:live/ghost`,
+  );
+  await waitFor(
+    "the publisher",
+    async () =>
+      (await atoll.connections()).some((c) => c.mode === "publish" && c.bytesReceived > 0),
+    15_000,
+  );
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const [stream] = await atoll.api<{ viewers: number; waiting: number }[]>("/api/streams");
+  assert.deepEqual([stream!.viewers, stream!.waiting], [0, 0]);
+  const waits = atoll.logs.filter((l) => /^waits up to/.test(String(l.properties.what)));
+  assert.equal(waits.length, 1, "asked once");
+});
+
+Deno.test("SIGTERM answers held viewers with 1503 at once and exits without killing anyone", async () => {
+  const atoll = await startWithConfig("playWaitMs: 10000\n");
+  try {
+    const viewer = tryConnect(atoll.srtPort, "play:live/never", { timeoutMs: 10_000 });
+    await waitFor("the viewer to wait", async () => {
+      const [stream] = await atoll.api<{ waiting: number }[]>("/api/streams");
+      return stream?.waiting === 1;
+    });
+    const started = performance.now();
+    atoll.signal("SIGTERM");
+    const result = await viewer;
+    assert.equal(result.rejectReason, 1503, result.rejectText);
+    const status = await atoll.exit();
+    assert.equal(status.code, 0);
+    assert.ok(performance.now() - started < 3000, "no child waited for the kill deadline");
+    assert.equal(atoll.findLog((l) => /Killing/.test(l.message)), undefined);
+  } finally {
+    await atoll[Symbol.asyncDispose]();
   }
 });
