@@ -42,17 +42,27 @@ export const CHILD_ENVIRONMENT = {
   MALLOC_ARENA_MAX: "2",
 } as const;
 
-/** {@link CHILD_ENVIRONMENT} merged with the main process's `DENO_V8_FLAGS` and `MALLOC_ARENA_MAX`. */
+/** Variables a child never gets: secrets it has no use for (it gets the passphrase with its settings). */
+export const CHILD_HIDDEN_ENV: readonly string[] = ["ATOLL_API_TOKEN", "ATOLL_PASSPHRASE"];
+
+/**
+ * A child's whole environment: the main process's without
+ * {@link CHILD_HIDDEN_ENV}, plus {@link CHILD_ENVIRONMENT} (merged with the
+ * main process's own `DENO_V8_FLAGS` and `MALLOC_ARENA_MAX`).
+ */
 export function childEnvironment(
   inherited: Readonly<Record<string, string | undefined>>,
 ): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(inherited)) {
+    if (value !== undefined && !CHILD_HIDDEN_ENV.includes(name)) env[name] = value;
+  }
   const v8Flags = inherited.DENO_V8_FLAGS;
-  return {
-    DENO_V8_FLAGS: v8Flags
-      ? `${CHILD_ENVIRONMENT.DENO_V8_FLAGS},${v8Flags}`
-      : CHILD_ENVIRONMENT.DENO_V8_FLAGS,
-    MALLOC_ARENA_MAX: inherited.MALLOC_ARENA_MAX ?? CHILD_ENVIRONMENT.MALLOC_ARENA_MAX,
-  };
+  env.DENO_V8_FLAGS = v8Flags
+    ? `${CHILD_ENVIRONMENT.DENO_V8_FLAGS},${v8Flags}`
+    : CHILD_ENVIRONMENT.DENO_V8_FLAGS;
+  env.MALLOC_ARENA_MAX = inherited.MALLOC_ARENA_MAX ?? CHILD_ENVIRONMENT.MALLOC_ARENA_MAX;
+  return env;
 }
 
 export interface ChildRuntime {
@@ -69,7 +79,7 @@ export interface ChildRuntime {
 export interface ChildCommand {
   command: string;
   args: string[];
-  /** Added to the inherited environment. */
+  /** The child's whole environment (it inherits nothing else). */
   env: Record<string, string>;
 }
 

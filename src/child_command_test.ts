@@ -59,11 +59,24 @@ Deno.test("buildChildCommand() gives a child no permission to write files or rea
   assert.ok(args.includes("--allow-net=127.0.0.1"));
 });
 
-Deno.test("childEnvironment() caps V8's young generation and malloc arenas", () => {
-  assert.deepEqual(childEnvironment({ PATH: "/bin" }), {
+Deno.test("childEnvironment() keeps the environment, caps V8's young generation and malloc arenas", () => {
+  assert.deepEqual(childEnvironment({ PATH: "/bin", HOME: "/root", UNSET: undefined }), {
+    PATH: "/bin",
+    HOME: "/root",
     DENO_V8_FLAGS: "--max-semi-space-size=1",
     MALLOC_ARENA_MAX: "2",
   });
+});
+
+Deno.test("childEnvironment() keeps the API token and the passphrase from children", () => {
+  const env = childEnvironment({
+    PATH: "/bin",
+    ATOLL_API_TOKEN: "operator-token-0123456789",
+    ATOLL_PASSPHRASE: "correct horse",
+    ATOLL_LIBSRT: "/opt/libsrt.so",
+  });
+  assert.ok(!("ATOLL_API_TOKEN" in env) && !("ATOLL_PASSPHRASE" in env));
+  assert.equal(env.ATOLL_LIBSRT, "/opt/libsrt.so");
 });
 
 Deno.test("childEnvironment() lets the operator's DENO_V8_FLAGS and MALLOC_ARENA_MAX win", () => {

@@ -152,7 +152,14 @@ function text(value) {
 async function api(method, path, withToken) {
   const headers = {};
   if (withToken && token !== "") headers.authorization = "Bearer " + token;
-  const response = await fetch(path, { method, headers, cache: "no-store", credentials: "omit" });
+  // A server that stalls without closing must show as an error, not as stale "live" data.
+  const response = await fetch(path, {
+    method,
+    headers,
+    cache: "no-store",
+    credentials: "omit",
+    signal: AbortSignal.timeout(5000),
+  });
   const body = await response.text();
   let json = null;
   try {

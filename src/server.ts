@@ -28,6 +28,7 @@ import {
 import { buildChildCommand, type ChildRuntime } from "./child_command.ts";
 import { FAST_HANDSHAKE_VERSIONS } from "./handshake.ts";
 import { RejectCode } from "./reject_codes.ts";
+import { describeMode, redactStreamId } from "./stream_id.ts";
 import { logger } from "./log.ts";
 import {
   type ChildMessage,
@@ -263,6 +264,7 @@ export class AtollServer implements ApiServer {
       throw error;
     }
     server.#fillPool();
+    server.#warnAboutIgnoredToken();
     log.info("SRT listening on {srt}, HTTP on {http}; libsrt {version}, fast handshake {fast}", {
       srt: formatHostPort(server.srtAddress),
       http: formatHostPort(server.httpAddress),
@@ -325,6 +327,15 @@ export class AtollServer implements ApiServer {
       connections: this.#peers.size,
       ...this.counters,
     };
+  }
+
+  /** Says so when the config's apiToken is set but the command line's wins. */
+  #warnAboutIgnoredToken(): void {
+    if (this.options.apiToken !== undefined && this.#config.apiToken !== undefined) {
+      log.warning(
+        "apiToken in the config file is ignored: --api-token or ATOLL_API_TOKEN is set and wins",
+      );
+    }
   }
 
   /** Everything `GET /metrics` shows, at this moment. */
@@ -392,6 +403,7 @@ export class AtollServer implements ApiServer {
     this.#config = config;
     this.#router.setConfig(config);
     log.info("Config reloaded from {path}", { path });
+    this.#warnAboutIgnoredToken();
     return { ok: true, source: path };
   }
 
@@ -400,7 +412,8 @@ export class AtollServer implements ApiServer {
       id: c.id,
       pid: c.child.pid,
       peer: formatHostPort(c.peer),
-      streamId: c.streamId ?? null,
+      // Without credentials a caller may have put in it (s=, tokens).
+      streamId: c.streamId === undefined ? null : redactStreamId(c.streamId),
       stream: this.#router.streamOf(c.id),
       mode: c.mode,
       state,
@@ -639,6 +652,8 @@ export class AtollServer implements ApiServer {
     switch (message.type) {
       case "request":
         connection.streamId = message.streamId;
+        // Known from the stream id already: a held viewer is a viewer.
+        connection.mode = describeMode(message.streamId);
         if (this.#stopping) {
           child.answer({ type: "reject", code: RejectCode.Down, reason: "server shutting down" });
         } else {
@@ -674,7 +689,7 @@ export class AtollServer implements ApiServer {
             ...context,
             handshakeMs: connection.handshakeMs,
             childMs: message.handshakeMs,
-            streamId: JSON.stringify(message.streamId),
+            streamId: JSON.stringify(redactStreamId(message.streamId)),
             mode: message.mode,
             encryption: message.encrypted ? "encrypted" : "unencrypted",
           },
@@ -738,7 +753,9 @@ export class AtollServer implements ApiServer {
         ...logContext(connection),
         reason: crashed && reason !== "error" ? "crashed" : reason,
         detail,
-        streamId: JSON.stringify(connection.streamId ?? null),
+        streamId: JSON.stringify(
+          connection.streamId === undefined ? null : redactStreamId(connection.streamId),
+        ),
         duration: seconds.toFixed(1),
         bytesIn: s.bytesReceived,
         bytesOut: s.bytesSent,

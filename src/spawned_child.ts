@@ -84,6 +84,7 @@ export class SpawnedChild {
       const process = new Deno.Command(command, {
         args,
         env,
+        clearEnv: true,
         stdin: "piped",
         stdout: "piped",
         stderr: "piped",

@@ -26,6 +26,7 @@ import {
 } from "../ffi/srt_socket.ts";
 import { buildInductionResponse, synCookie } from "./handshake.ts";
 import type { PeerSettings } from "./messages.ts";
+import { redactStreamId } from "./stream_id.ts";
 
 /**
  * An accepted connection. The libsrt listener owns the multiplexer (the
@@ -185,7 +186,7 @@ export async function acceptConnection(options: AcceptOptions): Promise<AcceptRe
           ok: false,
           reason: "rejected",
           detail: `rejected stream id ${
-            JSON.stringify(request.streamId)
+            JSON.stringify(redactStreamId(request.streamId))
           } with ${refused.code}: ${refused.detail}`,
         };
       }
@@ -200,7 +201,7 @@ export async function acceptConnection(options: AcceptOptions): Promise<AcceptRe
           ok: false,
           reason: "rejected",
           detail: `libsrt rejected the handshake for stream id ${
-            JSON.stringify(request.streamId)
+            JSON.stringify(redactStreamId(request.streamId))
           }: ${why}`,
         };
       }

@@ -66,7 +66,8 @@ const FIELD_KEYS = new Set(["r", "m", "u", "s"]);
  */
 export function parseStreamId(raw: string, options: ParseStreamIdOptions = {}): StreamId {
   const fail = (detail: string): never => {
-    throw new TypeError(`Cannot parse stream id ${JSON.stringify(raw)}: ${detail}`);
+    // Errors reach logs and callers: no credential of the id goes with them.
+    throw new TypeError(`Cannot parse stream id ${JSON.stringify(redactStreamId(raw))}: ${detail}`);
   };
   const defaultName = (): string => {
     if (options.defaultStream === undefined) return fail("no stream id and no default stream");
@@ -122,7 +123,9 @@ function parseAccessControl(
   for (const entry of body.split(",")) {
     if (entry === "") fail("empty key-value pair");
     const equals = entry.indexOf("=");
-    if (equals <= 0) fail(`expected key=value, got ${JSON.stringify(entry)}`);
+    // Not echoed: a malformed pair may still hold a credential.
+    if (equals < 0) fail(`expected key=value, got a pair without "="`);
+    if (equals === 0) fail(`expected key=value, got a pair with an empty key`);
     const key = entry.slice(0, equals);
     if (entries.has(key)) fail(`duplicate key ${JSON.stringify(key)}`);
     entries.set(key, entry.slice(equals + 1));
@@ -170,4 +173,34 @@ function checkName(name: string, fail: (detail: string) => never): string {
     }
   }
   return name;
+}
+
+/** Keys of the SRT Access Control form shown as given; every other value may be a credential. */
+const VISIBLE_KEYS = new Set(["r", "m", "u"]);
+
+/**
+ * The stream id as it may be shown (API, logs, dashboard): in the SRT Access
+ * Control form, the values of every key but `r`, `m` and `u` (the session
+ * `s=`, tokens, ...) are replaced with `***`. Other forms carry no such keys
+ * and come back unchanged, as does an id that does not parse.
+ */
+export function redactStreamId(raw: string): string {
+  let text = raw;
+  if (text.includes("%")) {
+    try {
+      text = decodeURIComponent(text);
+    } catch {
+      return raw.startsWith("#!::") ? "#!::***" : raw;
+    }
+  }
+  if (!text.startsWith(ACCESS_CONTROL_PREFIX)) return raw;
+  const body = text.slice(ACCESS_CONTROL_PREFIX.length);
+  const entries = body.split(",").map((entry) => {
+    const equals = entry.indexOf("=");
+    if (entry === "") return "";
+    if (equals <= 0) return "***";
+    const key = entry.slice(0, equals);
+    return VISIBLE_KEYS.has(key) ? entry : `${key}=***`;
+  });
+  return `${ACCESS_CONTROL_PREFIX}${entries.join(",")}`;
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { describeMode, parseStreamId, type StreamId } from "./stream_id.ts";
+import { describeMode, parseStreamId, redactStreamId, type StreamId } from "./stream_id.ts";
 
 const LONGEST_NAME = "a".repeat(255);
 const TOO_LONG_NAME = "a".repeat(256);
@@ -203,7 +203,7 @@ const invalidCases: { name: string; raw: string; defaultStream?: string; message
   {
     name: "a duplicate unknown key",
     raw: "#!::r=live/a,x=1,x=2",
-    message: 'Cannot parse stream id "#!::r=live/a,x=1,x=2": duplicate key "x"',
+    message: 'Cannot parse stream id "#!::r=live/a,x=***,x=***": duplicate key "x"',
   },
   {
     name: "a trailing comma",
@@ -223,12 +223,13 @@ const invalidCases: { name: string; raw: string; defaultStream?: string; message
   {
     name: "a pair without '='",
     raw: "#!::r=live/test,publish",
-    message: 'Cannot parse stream id "#!::r=live/test,publish": expected key=value, got "publish"',
+    message:
+      'Cannot parse stream id "#!::r=live/test,***": expected key=value, got a pair without "="',
   },
   {
     name: "a pair with an empty key",
     raw: "#!::=live/test",
-    message: 'Cannot parse stream id "#!::=live/test": expected key=value, got "=live/test"',
+    message: 'Cannot parse stream id "#!::***": expected key=value, got a pair with an empty key',
   },
   {
     name: "the nested #!: syntax",
@@ -373,3 +374,25 @@ for (const { raw, expected } of modeCases) {
     assert.equal(describeMode(raw), expected);
   });
 }
+
+Deno.test("redactStreamId() hides every Access Control value but r, m and u", async (t) => {
+  const cases: [string, string][] = [
+    [
+      "#!::r=live/a,m=publish,u=alice,s=SESSION,t=stream",
+      "#!::r=live/a,m=publish,u=alice,s=***,t=***",
+    ],
+    [
+      encodeURIComponent("#!::s=SECRET,r=live/a"),
+      "#!::s=***,r=live/a",
+    ],
+    ["#!::r=live/a,token", "#!::r=live/a,***"],
+    ["#!::r=live/a,,m=publish,", "#!::r=live/a,,m=publish,"],
+    ["publish:live/a", "publish:live/a"],
+    ["live/a", "live/a"],
+    ["", ""],
+    ["#!::s=%ZZ", "#!::***"],
+  ];
+  for (const [raw, shown] of cases) {
+    await t.step(JSON.stringify(raw), () => assert.equal(redactStreamId(raw), shown));
+  }
+});

@@ -240,3 +240,54 @@ Deno.test("every log line about a connection carries its id, peer and stream", a
   const rejected = about.find((l) => /rejected \(1400/.test(l.message));
   assert.ok(rejected !== undefined && rejected.properties.stream === null);
 });
+
+Deno.test("children do not get the API token or the passphrase from the environment", async () => {
+  const passphrase = "correct-horse-battery";
+  await using atoll = await AtollProcess.start([], {
+    ATOLL_API_TOKEN: TOKEN,
+    ATOLL_PASSPHRASE: passphrase,
+  });
+  await using _publisher = await ffmpegPublisher(
+    `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:live/env&passphrase=${
+      encodeURIComponent(passphrase)
+    }`,
+  );
+  const connection = await publisherOf(atoll, "live/env");
+  // Both worked: the token for the API, the passphrase for the connection.
+  assert.equal(connection.encrypted, true);
+  assert.equal((await send(atoll, "POST", "/api/reload")).status, 400, "authorized, no file");
+  const environ = await Deno.readTextFile(`/proc/${connection.pid}/environ`);
+  const names = environ.split("\0").map((entry) => entry.split("=")[0]);
+  assert.ok(!names.includes("ATOLL_API_TOKEN"), "no API token in a child");
+  assert.ok(!names.includes("ATOLL_PASSPHRASE"), "no passphrase variable in a child");
+  assert.ok(!environ.includes(TOKEN));
+  assert.ok(names.includes("DENO_V8_FLAGS"));
+});
+
+Deno.test("credentials in a stream id never reach the API, the metrics or the log", async () => {
+  await using atoll = await AtollProcess.start();
+  const streamId = encodeURIComponent("#!::r=live/private,m=publish,u=alice,s=SESSIONSECRET");
+  const publisher = await ffmpegPublisher(
+    `srt://127.0.0.1:${atoll.srtPort}?streamid=${streamId}`,
+  );
+  try {
+    const connection = await publisherOf(atoll, "live/private");
+    assert.equal(connection.streamId, "#!::r=live/private,m=publish,u=alice,s=***");
+    const refused = await tryConnect(atoll.srtPort, "#!::r=live/private,m=bogus,s=OTHERSECRET");
+    assert.equal(refused.rejectReason, 1400);
+    const metrics = await (await fetch(`http://127.0.0.1:${atoll.httpPort}/metrics`)).text();
+    publisher.kill("SIGINT");
+    await publisher.exit();
+    await waitFor(
+      "the closing lines",
+      () => atoll.logs.filter((l) => "reason" in l.properties).length === 2,
+    );
+    const everything = JSON.stringify(await atoll.connections()) + metrics +
+      atoll.output.join("\n");
+    assert.ok(!everything.includes("SESSIONSECRET"), "the session stays secret");
+    assert.ok(!everything.includes("OTHERSECRET"), "a refused caller's session too");
+  } finally {
+    publisher.kill();
+    await publisher.exit();
+  }
+});
