@@ -1,18 +1,6 @@
 import assert from "node:assert/strict";
+import { bytesFromHex as hex } from "./hex.ts";
 import { classifyDatagram, type Datagram, DATAGRAM_KINDS, startsConnection } from "./classify.ts";
-
-/** Bytes from hex; whitespace is ignored so vectors can be written a word at a time. */
-function hex(text: string): Uint8Array {
-  const digits = text.replace(/\s+/g, "");
-  if (digits.length % 2 !== 0) throw new TypeError(`Odd number of hex digits: ${digits.length}`);
-  const bytes = new Uint8Array(digits.length / 2);
-  for (let i = 0; i < bytes.length; i++) {
-    const byte = Number.parseInt(digits.slice(2 * i, 2 * i + 2), 16);
-    if (Number.isNaN(byte)) throw new TypeError(`Bad hex digits at ${2 * i}`);
-    bytes[i] = byte;
-  }
-  return bytes;
-}
 
 /**
  * A caller's first induction as libsrt 1.5 sends it to 127.0.0.1: version 4,

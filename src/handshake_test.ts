@@ -1,25 +1,11 @@
 import assert from "node:assert/strict";
+import { bytesFromHex as hex, hexFromBytes as toHex } from "./hex.ts";
 import {
   buildInductionResponse,
   FAST_HANDSHAKE_VERSIONS,
   type InductionResponseOptions,
   synCookie,
 } from "./handshake.ts";
-
-/** Bytes from hex; whitespace is ignored so vectors can be written a word at a time. */
-function hex(text: string): Uint8Array {
-  const digits = text.replace(/\s+/g, "");
-  if (digits.length % 2 !== 0) throw new TypeError(`Odd number of hex digits: ${digits.length}`);
-  const bytes = new Uint8Array(digits.length / 2);
-  for (let i = 0; i < bytes.length; i++) {
-    bytes[i] = Number.parseInt(digits.slice(2 * i, 2 * i + 2), 16);
-  }
-  return bytes;
-}
-
-function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 // Expected cookies were computed outside this code, with md5sum, taking the
 // first 4 bytes of the digest as a little-endian int32, e.g.:

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { bytesFromHex as hex } from "./hex.ts";
 import {
   buildDiscontinuityPacket,
   crc32Mpeg,
@@ -10,19 +11,6 @@ import {
 } from "./mpegts.ts";
 
 const { RandomAccess, Pat, Pmt } = MessageFlags;
-
-/** Bytes from hex; whitespace is ignored so vectors can be written a field at a time. */
-function hex(text: string): Uint8Array {
-  const digits = text.replace(/\s+/g, "");
-  if (digits.length % 2 !== 0) throw new TypeError(`Odd number of hex digits: ${digits.length}`);
-  const bytes = new Uint8Array(digits.length / 2);
-  for (let i = 0; i < bytes.length; i++) {
-    const byte = Number.parseInt(digits.slice(2 * i, 2 * i + 2), 16);
-    if (Number.isNaN(byte)) throw new TypeError(`Bad hex digits at ${2 * i}`);
-    bytes[i] = byte;
-  }
-  return bytes;
-}
 
 function concat(...parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));

@@ -30,6 +30,7 @@ import {
 } from "./messages.ts";
 import { RejectCode } from "./reject_codes.ts";
 import { StopFlag } from "./stop_flag.ts";
+import { bytesFromHex } from "./hex.ts";
 
 export { report };
 
@@ -78,12 +79,6 @@ export async function runPeerChild(controlFd: number): Promise<number> {
     closeFd(controlFd);
     srt.srt_cleanup();
   }
-}
-
-function hexToBytes(hex: string): Uint8Array<ArrayBuffer> {
-  const bytes = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
-  return bytes;
 }
 
 /** An accepted request: what the main process decided, and the stream buffer it sent. */
@@ -159,7 +154,7 @@ async function serve(
   const result = await acceptConnection({
     udpFd,
     peer: assignment.peer,
-    handshake: hexToBytes(assignment.handshake),
+    handshake: bytesFromHex(assignment.handshake),
     rendezvous: assignment.rendezvous,
     settings: assignment.settings,
     stopRequested: () => stop.stopped,

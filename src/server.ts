@@ -29,6 +29,7 @@ import { buildChildCommand, type ChildRuntime } from "./child_command.ts";
 import { FAST_HANDSHAKE_VERSIONS } from "./handshake.ts";
 import { RejectCode } from "./reject_codes.ts";
 import { describeMode, redactStreamId } from "./stream_id.ts";
+import { hexFromBytes } from "./hex.ts";
 import { logger } from "./log.ts";
 import {
   type ChildMessage,
@@ -568,7 +569,7 @@ export class AtollServer implements ApiServer {
         connectionId: connection.id,
         local: this.#srtAddress,
         peer,
-        handshake: toHex(handshake.subarray(0, 64)),
+        handshake: hexFromBytes(handshake.subarray(0, 64)),
         rendezvous,
         settings: peerSettings(this.options, this.fastHandshake, this.#config),
       }, udpFd);
@@ -817,10 +818,6 @@ function describeExit(status: Deno.CommandStatus): string {
 /** The source IP a rate limit applies to: a v4-mapped address is its IPv4 address. */
 function ipOf(hostname: string): string {
   return hostname.startsWith("::ffff:") && hostname.includes(".") ? hostname.slice(7) : hostname;
-}
-
-function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
 /** libsrt's version, or a StartupError naming the package to install. */

@@ -6,15 +6,9 @@
  */
 
 import assert from "node:assert/strict";
+import { bytesFromHex as hex } from "../src/hex.ts";
 import { DATAGRAM_KINDS, type DatagramKind } from "../src/classify.ts";
 import { AtollProcess, feed, srtLiveTransmitCaller, waitFor } from "./harness.ts";
-
-/** Bytes from hex; whitespace is ignored so packets can be written a word at a time. */
-function hex(text: string): Uint8Array {
-  const digits = text.replace(/\s+/g, "");
-  assert.equal(digits.length % 2, 0, `odd hex: ${text}`);
-  return Uint8Array.from(digits.match(/../g) ?? [], (byte) => Number.parseInt(byte, 16));
-}
 
 function concat(...parts: Uint8Array[]): Uint8Array {
   const bytes = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
