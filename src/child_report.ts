@@ -5,10 +5,28 @@
  * @module
  */
 
+import type { SharedMapping } from "../ffi/shm.ts";
 import type { SrtSocket } from "../ffi/srt_socket.ts";
 import { SrtState } from "../ffi/srt_socket.ts";
 import type { TraceStats } from "../ffi/structs.ts";
 import type { ChildMessage, CloseReason, LinkStats } from "./messages.ts";
+import type { StopFlag } from "./stop_flag.ts";
+
+/** What the publish and play loops work with, once the caller is accepted. */
+export interface LoopContext {
+  connection: SrtSocket;
+  /** The stream's buffer, mapped. */
+  buffer: SharedMapping;
+  stop: StopFlag;
+  stats: StatsReader;
+  idleTimeoutMs: number;
+}
+
+/** How a connection ended, for the child's closing report. */
+export interface ConnectionEnd {
+  reason: CloseReason;
+  detail: string;
+}
 
 const encoder = new TextEncoder();
 
@@ -88,7 +106,7 @@ export function endOf(
   connection: SrtSocket,
   silentMs: number,
   idleTimeoutMs: number,
-): { reason: CloseReason; detail: string } | undefined {
+): ConnectionEnd | undefined {
   if (connection.state < SrtState.BROKEN) return undefined;
   return silentMs >= idleTimeoutMs - 250
     ? { reason: "broken", detail: `no packet from the peer for ${Math.round(silentMs)} ms` }

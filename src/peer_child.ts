@@ -15,15 +15,13 @@ import {
   setIncomingInt,
   setIncomingString,
   SrtOption,
-  type SrtSocket,
 } from "../ffi/srt_socket.ts";
-import { report, StatsReader } from "./child_report.ts";
+import { type ConnectionEnd, type LoopContext, report, StatsReader } from "./child_report.ts";
 import { acceptConnection, type Verdict } from "./srt_acceptor.ts";
 import { readLines } from "./lines.ts";
 import {
   type AccessDecision,
   type Assignment,
-  type CloseReason,
   parseAccessDecision,
   parseAssignment,
   parseParentMessage,
@@ -224,16 +222,7 @@ async function serve(
  * child that has not been given a connection stays smaller without them
  * (MPEG-TS inspection, the stream buffer), and each child needs only one.
  */
-async function runLoop(
-  mode: "publish" | "play",
-  context: {
-    connection: SrtSocket;
-    buffer: SharedMapping;
-    stop: StopFlag;
-    stats: StatsReader;
-    idleTimeoutMs: number;
-  },
-): Promise<{ reason: CloseReason; detail: string }> {
+async function runLoop(mode: "publish" | "play", context: LoopContext): Promise<ConnectionEnd> {
   if (mode === "publish") {
     const { publishUntilClosed } = await import("./publish_loop.ts");
     return await publishUntilClosed(context);

@@ -10,19 +10,18 @@
  * @module
  */
 
-import { futexWait, futexWaitNow, type SharedMapping } from "../ffi/shm.ts";
+import { futexWait, futexWaitNow } from "../ffi/shm.ts";
 import type { SrtSocket } from "../ffi/srt_socket.ts";
 import {
+  type ConnectionEnd,
   endOf,
+  type LoopContext,
   report,
   sharedClockUs,
   STATS_INTERVAL_MS,
-  type StatsReader,
 } from "./child_report.ts";
 import { LatencyHistogram } from "./latency_histogram.ts";
-import type { CloseReason } from "./messages.ts";
 import { buildDiscontinuityPacket, TS_PACKET_SIZE, TsInspector } from "./mpegts.ts";
-import type { StopFlag } from "./stop_flag.ts";
 import {
   MessageFlags,
   readBufferCounters,
@@ -41,18 +40,10 @@ const MAX_BATCH = 512;
 /** What one SRT live message carries at most: seven TS packets. */
 const MAX_SEND = 7 * TS_PACKET_SIZE;
 
-export interface PlayContext {
-  connection: SrtSocket;
-  buffer: SharedMapping;
-  stop: StopFlag;
-  stats: StatsReader;
-  idleTimeoutMs: number;
-}
-
 /** Sends the stream until the connection ends or a stop is asked for. */
 export async function playUntilClosed(
-  context: PlayContext,
-): Promise<{ reason: CloseReason; detail: string }> {
+  context: LoopContext,
+): Promise<ConnectionEnd> {
   const { connection, buffer, stop, stats } = context;
   const reader = StreamReader.attach(buffer.buffer);
   const message = new Uint8Array(reader.layout.slotPayload);

@@ -9,18 +9,17 @@
  */
 
 import { SRT_EPOLL_ERR, SRT_EPOLL_IN } from "../ffi/libsrt.ts";
-import { futexWake, type SharedMapping } from "../ffi/shm.ts";
-import { SrtEpoll, type SrtSocket } from "../ffi/srt_socket.ts";
+import { futexWake } from "../ffi/shm.ts";
+import { SrtEpoll } from "../ffi/srt_socket.ts";
 import {
+  type ConnectionEnd,
   endOf,
+  type LoopContext,
   report,
   sharedClockUs,
   STATS_INTERVAL_MS,
-  type StatsReader,
 } from "./child_report.ts";
-import type { CloseReason } from "./messages.ts";
 import { TsInspector } from "./mpegts.ts";
-import type { StopFlag } from "./stop_flag.ts";
 import { MessageFlags, StreamWriter, WAKE_WORD_OFFSET } from "./stream_buffer.ts";
 
 /** How long the loop yields after draining, so wakeups batch packets (DESIGN.md). */
@@ -28,19 +27,10 @@ export const RECEIVE_YIELD_MS = 3;
 /** Largest SRT live payload. */
 const MAX_MESSAGE = 1500;
 
-export interface PublishContext {
-  connection: SrtSocket;
-  /** The stream's buffer, mapped. */
-  buffer: SharedMapping;
-  stop: StopFlag;
-  stats: StatsReader;
-  idleTimeoutMs: number;
-}
-
 /** Receives until the connection ends or a stop is asked for. */
 export async function publishUntilClosed(
-  context: PublishContext,
-): Promise<{ reason: CloseReason; detail: string }> {
+  context: LoopContext,
+): Promise<ConnectionEnd> {
   const { connection, buffer, stop, stats } = context;
   const writer = StreamWriter.attach(buffer.buffer);
   const inspector = new TsInspector();
