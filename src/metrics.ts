@@ -19,6 +19,10 @@
  * @module
  */
 
+import type { LatencySummary } from "./latency_histogram.ts";
+import type { LinkStats } from "./messages.ts";
+import type { StreamInfo } from "./stream_router.ts";
+
 /** The `Content-Type` of {@link renderMetrics}'s output. */
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -141,50 +145,32 @@ export interface MetricsSnapshot {
   startingChildren: number;
 }
 
-/** One connection and its link statistics, in the units libsrt reports. */
-export interface ConnectionMetrics {
-  id: string;
-  stream: string | null;
-  mode: "publish" | "play";
-  peer: string;
-  state: "handshaking" | "connected";
-  bytesReceived: number;
-  bytesSent: number;
-  packetsReceived: number;
-  packetsSent: number;
-  packetsLost: number;
-  packetsRetransmitted: number;
-  packetsDropped: number;
-  rttMs: number;
-  mbpsReceiveRate: number;
-  mbpsSendRate: number;
-  /** optional extra link stats that may be present: */
-  mbpsBandwidth?: number;
-  packetsBelated?: number;
-  sendBufferPackets?: number;
-  sendBufferMs?: number;
-  receiveBufferPackets?: number;
-  receiveBufferMs?: number;
-  flowWindowPackets?: number;
-  /** What a viewer's child measured of its stream since it connected. */
-  viewer?: {
-    skips: number;
-    latency: { samples: number; p50Ms: number; p99Ms: number; maxMs: number };
-  } | null;
-}
+/** Link statistics a connection may lack; their families then leave it out. */
+type OptionalLinkStat =
+  | "mbpsBandwidth"
+  | "packetsBelated"
+  | "sendBufferPackets"
+  | "sendBufferMs"
+  | "receiveBufferPackets"
+  | "receiveBufferMs"
+  | "flowWindowPackets";
+
+/** One connection and its link statistics, in the units libsrt reports (see {@link LinkStats}). */
+export type ConnectionMetrics =
+  & {
+    id: string;
+    stream: string | null;
+    mode: "publish" | "play";
+    peer: string;
+    state: "handshaking" | "connected";
+    /** What a viewer's child measured of its stream since it connected. */
+    viewer?: { skips: number; latency: Omit<LatencySummary, "atLeast"> } | null;
+  }
+  & Omit<LinkStats, OptionalLinkStat>
+  & Partial<Pick<LinkStats, OptionalLinkStat>>;
 
 /** One stream, as the router reports it. */
-export interface StreamMetrics {
-  name: string;
-  publisher: string | null;
-  viewers: number;
-  waiting: number;
-  bytesIn: number;
-  /** Bits per second. */
-  bitrateIn: number;
-  randomAccessPoints: number;
-  viewerSkips: number;
-}
+export type StreamMetrics = StreamInfo;
 
 type MetricType = "counter" | "gauge" | "histogram";
 
