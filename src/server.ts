@@ -315,7 +315,9 @@ export class AtollServer implements ApiServer {
 
   /** One connection as `/api/connections` shows it, if there is one with this id. */
   connection(id: string): ConnectionInfo | undefined {
-    return this.connections().find((connection) => connection.id === id);
+    const connection = this.#connectionsById.get(id);
+    const entry = connection && this.#peers.get(formatHostPort(connection.peer));
+    return entry === undefined ? undefined : this.#info(entry.value, entry.state);
   }
 
   /** What `GET /api/stats` shows. */
@@ -409,7 +411,12 @@ export class AtollServer implements ApiServer {
   }
 
   connections(): ConnectionInfo[] {
-    return [...this.#peers.values()].map(({ state, value: c }) => ({
+    return [...this.#peers.values()].map(({ state, value }) => this.#info(value, state));
+  }
+
+  /** One connection as the API shows it. */
+  #info(c: Connection, state: ConnectionInfo["state"]): ConnectionInfo {
+    return {
       id: c.id,
       pid: c.child.pid,
       peer: formatHostPort(c.peer),
@@ -424,7 +431,7 @@ export class AtollServer implements ApiServer {
       handshakeMs: c.handshakeMs ?? null,
       viewer: c.viewer ?? null,
       ...c.stats,
-    }));
+    };
   }
 
   /** The live streams, as `GET /api/streams` shows them. */

@@ -57,6 +57,10 @@ Deno.test("DELETE /api/connections/:id closes that connection at once; the peer 
       (await send(atoll, "DELETE", `/api/connections/${connection.id}`, null)).status,
       401,
     );
+    const one = await send(atoll, "GET", `/api/connections/${connection.id}`, null);
+    assert.equal(one.status, 200);
+    const item = JSON.parse(one.body);
+    assert.deepEqual([item.id, item.stream, item.mode], [connection.id, "live/kick", "publish"]);
     const started = performance.now();
     const response = await send(atoll, "DELETE", `/api/connections/${connection.id}`);
     assert.equal(response.status, 202, response.body);
