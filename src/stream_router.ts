@@ -14,7 +14,7 @@ import { type AtollConfig, rulesFor, type StreamRules } from "./config.ts";
 import type { AccessDecision } from "./messages.ts";
 import { describeRejectCode, RejectCode } from "./reject_codes.ts";
 import { parseStreamId, type StreamId } from "./stream_id.ts";
-import { type StreamEvent, type StreamSnapshot, StreamTable } from "./stream_table.ts";
+import { modeRefusal, type StreamEvent, type StreamSnapshot, StreamTable } from "./stream_table.ts";
 import { closeFd } from "../ffi/socket.ts";
 import { authorize } from "./auth_hook.ts";
 import { createSharedMemory, SharedMapping } from "../ffi/shm.ts";
@@ -101,13 +101,10 @@ export class StreamRouter {
       return;
     }
     const rules = rulesFor(this.#config, id.name);
-    if (!rules.modes.includes(id.mode)) {
-      // Refused by the rules anyway: no need to ask the hook.
-      this.#reject(
-        connectionId,
-        RejectCode.Forbidden,
-        `${id.mode} is not allowed on stream "${id.name}"`,
-      );
+    // Refused by the rules anyway: no need to ask the hook.
+    const forbidden = modeRefusal(id.name, id.mode, rules);
+    if (forbidden !== undefined) {
+      this.#reject(connectionId, forbidden.code, forbidden.reason);
       return;
     }
     const hook = this.#config.authHook;

@@ -109,9 +109,8 @@ export class StreamTable {
     if (this.#roles.has(connectionId)) {
       return reject(RejectCode.BadRequest, `connection ${connectionId} already asked`);
     }
-    if (!policy.modes.includes(mode)) {
-      return reject(RejectCode.Forbidden, `${mode} is not allowed on stream "${name}"`);
-    }
+    const forbidden = modeRefusal(name, mode, policy);
+    if (forbidden !== undefined) return forbidden;
     return mode === "publish"
       ? this.#publish(connectionId, name, nowMs)
       : this.#play(connectionId, name, policy, nowMs);
@@ -328,6 +327,20 @@ export class StreamTable {
       this.#events.push({ type: "stream-ended", name: stream.name });
     }
   }
+}
+
+/** The 1403 for a mode the stream's rules do not allow, else undefined. */
+export function modeRefusal(
+  name: string,
+  mode: StreamMode,
+  policy: StreamPolicy,
+): Extract<Decision, { kind: "reject" }> | undefined {
+  if (policy.modes.includes(mode)) return undefined;
+  return {
+    kind: "reject",
+    code: RejectCode.Forbidden,
+    reason: `${mode} is not allowed on stream "${name}"`,
+  };
 }
 
 function reject(code: RejectCode, reason: string): Decision {
