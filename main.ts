@@ -7,10 +7,10 @@
  * @module
  */
 
-import { CHILD_SUBCOMMAND } from "./src/child_command.ts";
-import { parseCommandLine, UsageError } from "./src/cli.ts";
-import { setupLogging } from "./src/log.ts";
-import { AtollServer, StartupError } from "./src/server.ts";
+import { CHILD_SUBCOMMAND } from "./src/server/child_command.ts";
+import { parseCommandLine, UsageError } from "./src/config/cli.ts";
+import { setupLogging } from "./src/server/log.ts";
+import { AtollServer, StartupError } from "./src/server/server.ts";
 import denoJson from "./deno.json" with { type: "json" };
 
 /** Exit code for anything the user can fix: bad flags, port in use, libsrt missing. */
@@ -19,7 +19,7 @@ const EXIT_USAGE = 2;
 async function main(args: string[]): Promise<number> {
   if (args[0] === CHILD_SUBCOMMAND) {
     // The compiled binary re-executing itself as a peer child.
-    const { runPeerProcess } = await import("./src/peer_process.ts");
+    const { runPeerProcess } = await import("./src/peer/main.ts");
     return await runPeerProcess(args.slice(1));
   }
   let commandLine;

@@ -25,7 +25,7 @@ export {
   type ServerCounters,
   type StartOptions,
   StartupError,
-} from "./src/server.ts";
+} from "./src/server/server.ts";
 export {
   DEFAULT_OPTIONS,
   type HostPort,
@@ -33,7 +33,7 @@ export {
   type LogLevel,
   resolveOptions,
   type ServerOptions,
-} from "./src/options.ts";
+} from "./src/config/options.ts";
 export {
   type AtollConfig,
   type BufferSize,
@@ -44,9 +44,9 @@ export {
   rulesFor,
   type StreamEntry,
   type StreamRules,
-} from "./src/config.ts";
-export type { StreamInfo } from "./src/stream_router.ts";
-export { RejectCode } from "./src/reject_codes.ts";
-export { classifyDatagram, type Datagram, type DatagramKind } from "./src/classify.ts";
-export { parseStreamId, type StreamId, type StreamMode } from "./src/stream_id.ts";
-export { setupLogging } from "./src/log.ts";
+} from "./src/config/config_file.ts";
+export type { StreamInfo } from "./src/server/stream_manager.ts";
+export { RejectCode } from "./src/protocol/reject_codes.ts";
+export { classifyDatagram, type Datagram, type DatagramKind } from "./src/protocol/classify.ts";
+export { parseStreamId, type StreamId, type StreamMode } from "./src/protocol/stream_id.ts";
+export { setupLogging } from "./src/server/log.ts";

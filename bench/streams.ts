@@ -15,8 +15,8 @@
  * @module
  */
 
-import type { ViewerStats } from "../src/messages.ts";
-import type { StreamInfo } from "../src/stream_router.ts";
+import type { ViewerStats } from "../src/ipc/messages.ts";
+import type { StreamInfo } from "../src/server/stream_manager.ts";
 import { Atoll, type ConnectionInfo } from "./atoll.ts";
 import {
   cpuPercent,

@@ -5,7 +5,7 @@
  * futex on a 32-bit word inside it so that readers can sleep until a writer
  * in another process wakes them.
  *
- * Thin wrappers only: what lives in the memory is `src/stream_buffer.ts`'s
+ * Thin wrappers only: what lives in the memory is `src/media/stream_buffer.ts`'s
  * business.
  *
  * @module

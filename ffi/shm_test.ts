@@ -15,8 +15,8 @@ import {
   StreamBuffer,
   StreamReader,
   WAKE_WORD_OFFSET,
-} from "../src/stream_buffer.ts";
-import { checkMessage } from "../tests/fixtures/stream_buffer_writer.ts";
+} from "../src/media/stream_buffer.ts";
+import { checkMessage } from "./testdata/stream_buffer_writer.ts";
 
 /** A memfd closed by `using`. */
 function sharedMemory(name: string, bytes: number) {
@@ -103,7 +103,7 @@ Deno.test("futexWaitNow() blocks this thread until woken from another thread, or
   assert.equal(futexWaitNow(mapping, 16, { expected: 0, timeoutMs: 30 }), false);
   assert.ok(performance.now() - started >= 25, "slept until the timeout");
 
-  const worker = new Worker(new URL("../tests/fixtures/futex_waker.ts", import.meta.url), {
+  const worker = new Worker(new URL("./testdata/futex_waker.ts", import.meta.url), {
     type: "module",
   });
   const woke = new Promise<number>((resolve) => worker.onmessage = (event) => resolve(event.data));
@@ -127,7 +127,7 @@ Deno.test("futexWait() and futexWake() reject a word outside the mapping or misa
   await assert.rejects(futexWait(mapping, 0, { expected: 0, timeoutMs: Infinity }), RangeError);
 });
 
-const WRITER = new URL("../tests/fixtures/stream_buffer_writer.ts", import.meta.url).pathname;
+const WRITER = new URL("./testdata/stream_buffer_writer.ts", import.meta.url).pathname;
 
 /** Starts the fixture writer on `fd`, which it inherits at the same number. */
 function spawnWriter(

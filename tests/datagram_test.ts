@@ -6,8 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import { bytesFromHex as hex } from "../src/hex.ts";
-import { DATAGRAM_KINDS, type DatagramKind } from "../src/classify.ts";
+import { bytesFromHex as hex } from "../src/ipc/hex.ts";
+import { DATAGRAM_KINDS, type DatagramKind } from "../src/protocol/classify.ts";
 import { AtollProcess, feed, srtLiveTransmitCaller, waitFor } from "./harness.ts";
 
 function concat(...parts: Uint8Array[]): Uint8Array {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ConnectionInfo, ServerCounters } from "../src/server.ts";
+import type { ConnectionInfo, ServerCounters } from "../src/server/server.ts";
 
 export const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -411,7 +411,7 @@ export async function probeVideo(
   };
 }
 
-/** The result of one connection attempt by tests/fixtures/srt_caller.ts (libsrt, blocking). */
+/** The result of one connection attempt by tests/testdata/srt_caller.ts (libsrt, blocking). */
 export interface CallerResult {
   connected: boolean;
   /** libsrt's reject reason: Atoll's 1400-1599, or libsrt's own (10: bad passphrase). */
@@ -422,7 +422,7 @@ export interface CallerResult {
   ms: number;
 }
 
-const SRT_CALLER = new URL("./fixtures/srt_caller.ts", import.meta.url).pathname;
+const SRT_CALLER = new URL("./testdata/srt_caller.ts", import.meta.url).pathname;
 
 /** Connects once with libsrt and reports what happened, including the reject code. */
 export async function tryConnect(

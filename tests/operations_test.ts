@@ -11,7 +11,7 @@ import {
   tryConnect,
   waitFor,
 } from "./harness.ts";
-import type { ConnectionInfo } from "../src/server.ts";
+import type { ConnectionInfo } from "../src/server/server.ts";
 
 const TOKEN = "operator-token-0123456789";
 

@@ -1,7 +1,7 @@
 /**
  * Who may publish or play: decisions made in the child's listen callback
  * from the stream id and the config file, seen by a real libsrt caller as
- * its rejection code (tests/fixtures/srt_caller.ts reads it; ffmpeg and
+ * its rejection code (tests/testdata/srt_caller.ts reads it; ffmpeg and
  * srt-live-transmit 1.5.1 only print "Application-defined rejection reason").
  */
 

@@ -6,6 +6,6 @@
  * @module
  */
 
-import { runPeerProcess } from "../src/peer_process.ts";
+import { runPeerProcess } from "../src/peer/main.ts";
 
 if (import.meta.main) Deno.exit(await runPeerProcess(Deno.args));

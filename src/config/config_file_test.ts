@@ -1,0 +1,783 @@
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import {
+  type AtollConfig,
+  ConfigError,
+  DEFAULT_CONFIG,
+  loadConfig,
+  parseConfig,
+  rulesFor,
+  type StreamRules,
+} from "./config_file.ts";
+
+const SOURCE = "/etc/atoll.yaml";
+const BUILT_IN_RULES: StreamRules = { modes: ["publish", "play"], buffer: { seconds: 4 } };
+const NAME_RULE = 'expected a stream name ("/"-separated segments of A-Z a-z 0-9 . _ ~ -, ' +
+  'not "." or "..", at most 255 bytes)';
+
+function fixture(name: string): string {
+  return fileURLToPath(new URL(`./testdata/${name}`, import.meta.url));
+}
+
+/** The configuration that testdata/full.yaml and full.json describe. */
+const FULL_CONFIG: AtollConfig = {
+  defaultStream: "live/default",
+  playWaitMs: 5000,
+  publisherTimeoutMs: 3000,
+  graceMs: 0,
+  apiToken: "0123456789abcdef-token",
+  apiTokenForReads: true,
+  streamDefaults: { modes: ["publish"], buffer: { seconds: 2.5 }, latencyMs: 120 },
+  streams: [
+    {
+      prefix: "live",
+      rules: {
+        publishPassphrase: "publish secret",
+        readPassphrase: "viewer secret",
+        modes: ["publish", "play"],
+        maxViewers: 50,
+        latencyMs: 200,
+        buffer: { bytes: 8388608 },
+      },
+    },
+    { prefix: "live/events", rules: { maxViewers: 500 } },
+    { name: "studio/main", rules: { modes: ["play"] } },
+  ],
+};
+
+Deno.test("DEFAULT_CONFIG holds the documented defaults", () => {
+  assert.deepEqual(DEFAULT_CONFIG, {
+    playWaitMs: 10_000,
+    publisherTimeoutMs: 2000,
+    graceMs: 10_000,
+    apiTokenForReads: false,
+    streamDefaults: BUILT_IN_RULES,
+    streams: [],
+  });
+  assert.ok(!("defaultStream" in DEFAULT_CONFIG));
+  assert.ok(!("apiToken" in DEFAULT_CONFIG));
+});
+
+const emptyCases: { name: string; text: string; format: "json" | "yaml" }[] = [
+  { name: "an empty YAML file", text: "", format: "yaml" },
+  { name: "a YAML file of comments", text: "# nothing here\n", format: "yaml" },
+  { name: "an empty YAML mapping", text: "{}", format: "yaml" },
+  { name: "an empty JSON file", text: "", format: "json" },
+  { name: "a JSON file of white space", text: " \n\t\n", format: "json" },
+  { name: "an empty JSON object", text: "{}", format: "json" },
+  { name: "an empty JSON object after a byte order mark", text: "\uFEFF{}", format: "json" },
+];
+
+for (const { name, text, format } of emptyCases) {
+  Deno.test(`parseConfig() gives the defaults for ${name}`, () => {
+    assert.deepEqual(parseConfig(text, format, SOURCE), DEFAULT_CONFIG);
+  });
+}
+
+Deno.test("parseConfig() gives equal configs for a full YAML file and the same JSON", async () => {
+  const yaml = parseConfig(await Deno.readTextFile(fixture("full.yaml")), "yaml", "full.yaml");
+  const json = parseConfig(await Deno.readTextFile(fixture("full.json")), "json", "full.json");
+  assert.deepEqual(yaml, FULL_CONFIG);
+  assert.deepEqual(json, FULL_CONFIG);
+});
+
+Deno.test("parseConfig() keeps only the rules an entry sets", () => {
+  const config = parseConfig("streams: [{ name: a, maxViewers: 3 }]", "yaml", SOURCE);
+  assert.deepEqual(config.streams, [{ name: "a", rules: { maxViewers: 3 } }]);
+});
+
+Deno.test("parseConfig() fills streamDefaults from the built-in defaults", () => {
+  const config = parseConfig("streamDefaults: { maxViewers: 3 }", "yaml", SOURCE);
+  assert.deepEqual(config.streamDefaults, { ...BUILT_IN_RULES, maxViewers: 3 });
+});
+
+Deno.test("parseConfig() stores a prefix without its trailing slash", () => {
+  const config = parseConfig('{ "streams": [{ "prefix": "live/" }] }', "json", SOURCE);
+  assert.deepEqual(config.streams, [{ prefix: "live", rules: {} }]);
+});
+
+Deno.test("parseConfig() returns a deeply frozen config", () => {
+  const config = parseConfig(
+    "streamDefaults: { buffer: { bytes: 65536 } }\nstreams: [{ prefix: live, modes: [play] }]",
+    "yaml",
+    SOURCE,
+  );
+  for (const config_ of [config, DEFAULT_CONFIG]) {
+    assert.ok(Object.isFrozen(config_));
+    assert.ok(Object.isFrozen(config_.streams));
+    assert.ok(Object.isFrozen(config_.streamDefaults));
+    assert.ok(Object.isFrozen(config_.streamDefaults.modes));
+    assert.ok(Object.isFrozen(config_.streamDefaults.buffer));
+  }
+  const entry = config.streams[0];
+  assert.ok(entry !== undefined);
+  assert.ok(Object.isFrozen(entry));
+  assert.ok(Object.isFrozen(entry.rules));
+  assert.ok(Object.isFrozen(entry.rules.modes));
+});
+
+Deno.test("parseConfig() shares no objects between YAML aliases in its result", () => {
+  const config = parseConfig(
+    "streams:\n  - { name: a, modes: &modes [play] }\n  - { name: b, modes: *modes }",
+    "yaml",
+    SOURCE,
+  );
+  assert.deepEqual(config.streams.map((entry) => entry.rules.modes), [["play"], ["play"]]);
+  assert.notEqual(config.streams[0]?.rules.modes, config.streams[1]?.rules.modes);
+});
+
+/** Values at the edges of what is accepted, each in its own file. */
+const acceptedCases: { name: string; yaml: string }[] = [
+  { name: "timeouts of 0", yaml: "playWaitMs: 0\npublisherTimeoutMs: 0\ngraceMs: 0" },
+  {
+    name: "timeouts of ten minutes",
+    yaml: "playWaitMs: 600000\npublisherTimeoutMs: 600000\ngraceMs: 600000",
+  },
+  { name: "a passphrase of 10 bytes", yaml: 'streamDefaults: { readPassphrase: "0123456789" }' },
+  {
+    name: "a passphrase of 79 bytes",
+    yaml: `streamDefaults: { readPassphrase: "${"p".repeat(79)}" }`,
+  },
+  { name: "a latency of 0", yaml: "streamDefaults: { latencyMs: 0 }" },
+  { name: "a latency of 60000", yaml: "streamDefaults: { latencyMs: 60000 }" },
+  { name: "one viewer", yaml: "streamDefaults: { maxViewers: 1 }" },
+  { name: "a buffer of 0.5 seconds", yaml: "streamDefaults: { buffer: { seconds: 0.5 } }" },
+  { name: "a buffer of 120 seconds", yaml: "streamDefaults: { buffer: { seconds: 120 } }" },
+  { name: "a buffer of 64 KiB", yaml: "streamDefaults: { buffer: { bytes: 65536 } }" },
+  { name: "a buffer of 1 GiB", yaml: "streamDefaults: { buffer: { bytes: 1073741824 } }" },
+  { name: "play before publish", yaml: "streamDefaults: { modes: [play, publish] }" },
+  { name: "a stream name of 255 bytes", yaml: `defaultStream: ${"a".repeat(255)}` },
+  {
+    name: "the same text as a name and a prefix",
+    yaml: "streams: [{ name: live }, { prefix: live }]",
+  },
+  { name: "a prefix and a longer one", yaml: "streams: [{ prefix: live }, { prefix: live/a }]" },
+  {
+    name: "a default stream that a name entry lets publish",
+    yaml:
+      "defaultStream: in\nstreamDefaults: { modes: [play] }\nstreams: [{ name: in, modes: [publish] }]",
+  },
+];
+
+for (const { name, yaml } of acceptedCases) {
+  Deno.test(`parseConfig() accepts ${name}`, () => {
+    parseConfig(yaml, "yaml", SOURCE);
+  });
+}
+
+/** One row per validation error; `message` is the whole message after `Invalid config SOURCE: `. */
+const invalidCases: { name: string; yaml: string; message: string }[] = [
+  // The file as a whole
+  {
+    name: "a list at the top level",
+    yaml: "- playWaitMs: 1",
+    message: "expected an object at the top level, got a list",
+  },
+  {
+    name: "a scalar at the top level",
+    yaml: "hello",
+    message: 'expected an object at the top level, got "hello"',
+  },
+  {
+    name: "an unknown top-level key, suggesting a near one",
+    yaml: "playWait: 1000",
+    message: 'playWait: unknown key (did you mean "playWaitMs"?)',
+  },
+  {
+    name: "an unknown top-level key with no near one",
+    yaml: "colour: red",
+    message: "colour: unknown key",
+  },
+  {
+    name: "an unknown key named __proto__",
+    yaml: "__proto__: { playWaitMs: 1 }",
+    message: "__proto__: unknown key",
+  },
+  // defaultStream
+  {
+    name: "a default stream that is not a string",
+    yaml: "defaultStream: 5",
+    message: `defaultStream: ${NAME_RULE}, got 5`,
+  },
+  {
+    name: "a default stream with a '..' segment",
+    yaml: "defaultStream: live/../x",
+    message: `defaultStream: ${NAME_RULE}, got "live/../x"`,
+  },
+  {
+    name: "a default stream that is only valid after URL decoding",
+    yaml: "defaultStream: live%2Fx",
+    message: `defaultStream: ${NAME_RULE}, got "live%2Fx"`,
+  },
+  {
+    name: "a default stream of 256 bytes",
+    yaml: `defaultStream: ${"a".repeat(256)}`,
+    message: `defaultStream: ${NAME_RULE}, got a string of 256 bytes`,
+  },
+  {
+    name: "a default stream whose rules do not allow publish",
+    yaml: "defaultStream: live/default\nstreams: [{ prefix: live, modes: [play] }]",
+    message: 'defaultStream: "live/default" does not allow publish (its modes are ["play"])',
+  },
+  // Timeouts
+  {
+    name: "a negative playWaitMs",
+    yaml: "playWaitMs: -1",
+    message: "playWaitMs: expected an integer from 0 to 600000, got -1",
+  },
+  {
+    name: "a fractional playWaitMs",
+    yaml: "playWaitMs: 1.5",
+    message: "playWaitMs: expected an integer from 0 to 600000, got 1.5",
+  },
+  {
+    name: "a playWaitMs given as a string",
+    yaml: 'playWaitMs: "1000"',
+    message: 'playWaitMs: expected an integer from 0 to 600000, got "1000"',
+  },
+  {
+    name: "a publisherTimeoutMs with no value",
+    yaml: "publisherTimeoutMs:",
+    message: "publisherTimeoutMs: expected an integer from 0 to 600000, got null",
+  },
+  {
+    name: "a graceMs over ten minutes",
+    yaml: "graceMs: 600001",
+    message: "graceMs: expected an integer from 0 to 600000, got 600001",
+  },
+  // authHook
+  {
+    name: "an authHook without a url",
+    yaml: "authHook: { timeoutMs: 500 }",
+    message: 'authHook: expected a "url"',
+  },
+  {
+    name: "an authHook url that is not http",
+    yaml: "authHook: { url: ftp://auth.example/ }",
+    message: 'authHook.url: expected an http:// or https:// URL, got "ftp://auth.example/"',
+  },
+  {
+    name: "an authHook timeout out of range",
+    yaml: "authHook: { url: http://127.0.0.1:9/auth, timeoutMs: 50 }",
+    message: "authHook.timeoutMs: expected an integer from 100 to 60000, got 50",
+  },
+  {
+    name: "an authHook with an unknown key",
+    yaml: "authHook: { url: http://127.0.0.1:9/auth, timeout: 500 }",
+    message: 'authHook.timeout: unknown key (did you mean "timeoutMs"?)',
+  },
+  // apiToken, apiTokenForReads
+  {
+    name: "a short apiToken, without showing it",
+    yaml: "apiToken: short-secret",
+    message: "apiToken: expected 16 to 256 visible ASCII characters, got a string of 12",
+  },
+  {
+    name: "an apiToken with a space",
+    yaml: 'apiToken: "0123456789 abcdef-token"',
+    message: "apiToken: expected 16 to 256 visible ASCII characters, got a string of 23",
+  },
+  {
+    name: "a numeric apiToken",
+    yaml: "apiToken: 1234567890123456789",
+    message: "apiToken: expected 16 to 256 visible ASCII characters, got number",
+  },
+  {
+    name: "an apiTokenForReads that is not a boolean",
+    yaml: "apiTokenForReads: yes-please",
+    message: 'apiTokenForReads: expected true or false, got "yes-please"',
+  },
+  // streamDefaults
+  {
+    name: "streamDefaults that is not an object",
+    yaml: "streamDefaults: []",
+    message: "streamDefaults: expected an object, got an empty list",
+  },
+  {
+    name: "a name in streamDefaults",
+    yaml: "streamDefaults: { name: live }",
+    message: "streamDefaults.name: unknown key",
+  },
+  {
+    name: "an invalid rule in streamDefaults",
+    yaml: "streamDefaults: { buffer: { seconds: 0 } }",
+    message: "streamDefaults.buffer.seconds: expected a number from 0.5 to 120, got 0",
+  },
+  // streams and their entries
+  {
+    name: "streams that is not a list",
+    yaml: "streams: { name: live }",
+    message: "streams: expected a list of stream entries, got an object",
+  },
+  {
+    name: "an entry that is not an object",
+    yaml: "streams: [live]",
+    message: 'streams[0]: expected an object, got "live"',
+  },
+  {
+    name: "an entry with both name and prefix",
+    yaml: "streams: [{ name: a, prefix: b }]",
+    message: 'streams[0]: expected exactly one of "name" or "prefix", got both',
+  },
+  {
+    name: "an entry with neither name nor prefix",
+    yaml: "streams: [{ name: a }, { maxViewers: 1 }]",
+    message: 'streams[1]: expected exactly one of "name" or "prefix", got neither',
+  },
+  {
+    name: "an unknown entry key differing in case from a known one",
+    yaml: "streams: [{ prefix: live, maxviewers: 5 }]",
+    message: 'streams[0].maxviewers: unknown key (did you mean "maxViewers"?)',
+  },
+  {
+    name: "an unknown entry key with a typo",
+    yaml: "streams: [{ prefix: live, latency: 5 }]",
+    message: 'streams[0].latency: unknown key (did you mean "latencyMs"?)',
+  },
+  {
+    name: "a name with a space",
+    yaml: 'streams: [{ name: "a b" }]',
+    message: `streams[0].name: ${NAME_RULE}, got "a b"`,
+  },
+  {
+    name: "a name that is a number",
+    yaml: "streams: [{ name: 5 }]",
+    message: `streams[0].name: ${NAME_RULE}, got 5`,
+  },
+  {
+    name: "a name with a trailing slash",
+    yaml: "streams: [{ name: live/ }]",
+    message: `streams[0].name: ${NAME_RULE}, got "live/"`,
+  },
+  {
+    name: "a prefix with a leading slash",
+    yaml: "streams: [{ prefix: /live }]",
+    message: `streams[0].prefix: ${NAME_RULE}, got "/live"`,
+  },
+  {
+    name: "a prefix with two trailing slashes",
+    yaml: "streams: [{ prefix: live// }]",
+    message: `streams[0].prefix: ${NAME_RULE}, got "live//"`,
+  },
+  {
+    name: "an empty prefix",
+    yaml: 'streams: [{ prefix: "" }]',
+    message: `streams[0].prefix: ${NAME_RULE}, got ""`,
+  },
+  {
+    name: "a prefix of '.'",
+    yaml: "streams: [{ prefix: . }]",
+    message: `streams[0].prefix: ${NAME_RULE}, got "."`,
+  },
+  {
+    name: "two entries with the same name",
+    yaml: "streams: [{ name: studio/main }, { prefix: x }, { name: studio/main }]",
+    message: 'streams[2].name: "studio/main" duplicates streams[0].name',
+  },
+  {
+    name: "two entries with the same prefix, one with a trailing slash",
+    yaml: "streams: [{ prefix: live }, { prefix: live/ }]",
+    message: 'streams[1].prefix: "live/" duplicates streams[0].prefix',
+  },
+  // Passphrases
+  {
+    name: "a publish passphrase of 9 bytes",
+    yaml: 'streams: [{ prefix: live, publishPassphrase: "123456789" }]',
+    message: "streams[0].publishPassphrase: expected a string of 10 to 79 bytes, " +
+      "got a string of 9 bytes",
+  },
+  {
+    name: "a read passphrase of 80 bytes in 40 characters",
+    yaml: `streams: [{ prefix: live, readPassphrase: "${"é".repeat(40)}" }]`,
+    message: "streams[0].readPassphrase: expected a string of 10 to 79 bytes, " +
+      "got a string of 80 bytes",
+  },
+  {
+    name: "a passphrase that is a number",
+    yaml: "streamDefaults: { readPassphrase: 12345678901 }",
+    message: "streamDefaults.readPassphrase: expected a string of 10 to 79 bytes, got a number",
+  },
+  // modes
+  {
+    name: "modes that is not a list",
+    yaml: "streams: [{ prefix: live, modes: publish }]",
+    message: 'streams[0].modes: expected a non-empty list of "publish" and "play", got "publish"',
+  },
+  {
+    name: "an empty list of modes",
+    yaml: "streams: [{ prefix: live, modes: [] }]",
+    message: 'streams[0].modes: expected a non-empty list of "publish" and "play", ' +
+      "got an empty list",
+  },
+  {
+    name: "an unknown mode",
+    yaml: "streams: [{ prefix: live, modes: [publish, read] }]",
+    message: 'streams[0].modes[1]: expected "publish" or "play", got "read"',
+  },
+  {
+    name: "a mode listed twice",
+    yaml: "streams: [{ prefix: live, modes: [play, publish, play] }]",
+    message: 'streams[0].modes[2]: "play" is listed twice',
+  },
+  // maxViewers
+  {
+    name: "a negative maxViewers",
+    yaml: "streams: [{ prefix: a }, { prefix: b }, { prefix: c, maxViewers: -1 }]",
+    message: "streams[2].maxViewers: expected a positive integer, got -1",
+  },
+  {
+    name: "a maxViewers of 0",
+    yaml: "streams: [{ prefix: live, maxViewers: 0 }]",
+    message: "streams[0].maxViewers: expected a positive integer, got 0",
+  },
+  {
+    name: "a fractional maxViewers",
+    yaml: "streams: [{ prefix: live, maxViewers: 2.5 }]",
+    message: "streams[0].maxViewers: expected a positive integer, got 2.5",
+  },
+  {
+    name: "a maxViewers given as a string",
+    yaml: 'streams: [{ prefix: live, maxViewers: "50" }]',
+    message: 'streams[0].maxViewers: expected a positive integer, got "50"',
+  },
+  // latencyMs
+  {
+    name: "a latency over 60000",
+    yaml: "streams: [{ prefix: live, latencyMs: 60001 }]",
+    message: "streams[0].latencyMs: expected an integer from 0 to 60000, got 60001",
+  },
+  {
+    name: "a negative latency",
+    yaml: "streams: [{ prefix: live, latencyMs: -1 }]",
+    message: "streams[0].latencyMs: expected an integer from 0 to 60000, got -1",
+  },
+  {
+    name: "a fractional latency",
+    yaml: "streams: [{ prefix: live, latencyMs: 120.5 }]",
+    message: "streams[0].latencyMs: expected an integer from 0 to 60000, got 120.5",
+  },
+  // buffer
+  {
+    name: "a buffer that is a number",
+    yaml: "streams: [{ prefix: live, buffer: 4 }]",
+    message: 'streams[0].buffer: expected an object with "seconds" or "bytes", got 4',
+  },
+  {
+    name: "a buffer with both seconds and bytes",
+    yaml: "streams: [{ prefix: live, buffer: { seconds: 4, bytes: 65536 } }]",
+    message: 'streams[0].buffer: expected exactly one of "seconds" or "bytes", got both',
+  },
+  {
+    name: "a buffer with neither seconds nor bytes",
+    yaml: "streams: [{ prefix: live, buffer: {} }]",
+    message: 'streams[0].buffer: expected exactly one of "seconds" or "bytes", got neither',
+  },
+  {
+    name: "an unknown buffer key",
+    yaml: "streams: [{ prefix: live, buffer: { second: 4 } }]",
+    message: 'streams[0].buffer.second: unknown key (did you mean "seconds"?)',
+  },
+  {
+    name: "a buffer of 0.4 seconds",
+    yaml: "streams: [{ prefix: live, buffer: { seconds: 0.4 } }]",
+    message: "streams[0].buffer.seconds: expected a number from 0.5 to 120, got 0.4",
+  },
+  {
+    name: "a buffer of 121 seconds",
+    yaml: "streams: [{ prefix: live, buffer: { seconds: 121 } }]",
+    message: "streams[0].buffer.seconds: expected a number from 0.5 to 120, got 121",
+  },
+  {
+    name: "a buffer of NaN seconds",
+    yaml: "streams: [{ prefix: live, buffer: { seconds: .nan } }]",
+    message: "streams[0].buffer.seconds: expected a number from 0.5 to 120, got NaN",
+  },
+  {
+    name: "a buffer of seconds given as a string",
+    yaml: 'streams: [{ prefix: live, buffer: { seconds: "4" } }]',
+    message: 'streams[0].buffer.seconds: expected a number from 0.5 to 120, got "4"',
+  },
+  {
+    name: "a buffer of 1 byte under 64 KiB",
+    yaml: "streams: [{ prefix: live, buffer: { bytes: 65535 } }]",
+    message: "streams[0].buffer.bytes: expected an integer from 65536 (64 KiB) to " +
+      "1073741824 (1 GiB), got 65535",
+  },
+  {
+    name: "a buffer of 1 byte over 1 GiB",
+    yaml: "streams: [{ prefix: live, buffer: { bytes: 1073741825 } }]",
+    message: "streams[0].buffer.bytes: expected an integer from 65536 (64 KiB) to " +
+      "1073741824 (1 GiB), got 1073741825",
+  },
+  {
+    name: "a fractional number of buffer bytes",
+    yaml: "streams: [{ prefix: live, buffer: { bytes: 65536.5 } }]",
+    message: "streams[0].buffer.bytes: expected an integer from 65536 (64 KiB) to " +
+      "1073741824 (1 GiB), got 65536.5",
+  },
+];
+
+for (const { name, yaml, message } of invalidCases) {
+  Deno.test(`parseConfig() rejects ${name}`, () => {
+    assert.throws(() => parseConfig(yaml, "yaml", SOURCE), {
+      name: "ConfigError",
+      message: `Invalid config ${SOURCE}: ${message}`,
+    });
+  });
+}
+
+Deno.test("parseConfig() throws ConfigError instances", () => {
+  assert.throws(() => parseConfig("[]", "json", "x.json"), ConfigError);
+});
+
+Deno.test("parseConfig() reports the same key path for JSON as for YAML", () => {
+  assert.throws(
+    () => parseConfig('{ "streams": [{ "prefix": "live", "maxViewers": -1 }] }', "json", "a.json"),
+    {
+      message: "Invalid config a.json: streams[0].maxViewers: expected a positive integer, got -1",
+    },
+  );
+});
+
+Deno.test("parseConfig() never shows a passphrase or an object that may hold one", () => {
+  const secret = "123456789";
+  for (
+    const text of [
+      `streams: [{ prefix: live, publishPassphrase: "${secret}" }]`,
+      `streamDefaults: { readPassphrase: ${secret} }`,
+      `streams: { publishPassphrase: "${secret}0" }`,
+      `- { publishPassphrase: "${secret}0" }`,
+    ]
+  ) {
+    assert.throws(() => parseConfig(text, "yaml", SOURCE), (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.ok(!error.message.includes(secret), error.message);
+      return true;
+    });
+  }
+});
+
+const syntaxCases: { name: string; text: string; format: "json" | "yaml"; message: string }[] = [
+  {
+    name: "a YAML syntax error, with its line and column",
+    text: "playWaitMs: 1000\nstreams:\n  - name: a\n   prefix: b\n",
+    format: "yaml",
+    message: "YAML syntax error: Sequence item without - indicator at line 4, column 1",
+  },
+  {
+    name: "an unclosed YAML flow sequence, with its line and column",
+    text: "streams: [{ name: a }\ngraceMs: 1",
+    format: "yaml",
+    message: "YAML syntax error: Flow sequence in block collection must be sufficiently " +
+      "indented and end with a ] at line 2, column 1",
+  },
+  {
+    name: "a duplicate YAML key",
+    text: "graceMs: 1\ngraceMs: 2",
+    format: "yaml",
+    message: "YAML syntax error: Map keys must be unique at line 2, column 1",
+  },
+  {
+    name: "an unknown YAML tag",
+    text: "graceMs: !seconds 1",
+    format: "yaml",
+    message: "YAML syntax error: Unresolved tag: !seconds at line 1, column 10",
+  },
+  {
+    name: "a YAML alias with no anchor",
+    text: "graceMs: *grace",
+    format: "yaml",
+    message: "YAML syntax error: Unresolved alias (the anchor must be set before the alias): grace",
+  },
+  {
+    name: "a JSON syntax error, with its line and column",
+    text: '{\n  "graceMs": 1,\n}',
+    format: "json",
+    message: "JSON syntax error: Expected double-quoted property name in JSON at position 18 " +
+      "(line 3 column 1)",
+  },
+];
+
+for (const { name, text, format, message } of syntaxCases) {
+  Deno.test(`parseConfig() rejects ${name}`, () => {
+    assert.throws(() => parseConfig(text, format, SOURCE), {
+      name: "ConfigError",
+      message: `Invalid config ${SOURCE}: ${message}`,
+    });
+  });
+}
+
+/** Entries in an order that puts each winner before and after the entries it beats. */
+const RULES_CONFIG_YAML = `
+streamDefaults: { maxViewers: 10, latencyMs: 100 }
+streams:
+  - name: live/events/keynote
+    modes: [play]
+  - prefix: live
+    maxViewers: 50
+  - prefix: live/events/
+    maxViewers: 500
+  - name: studio/main
+    buffer: { bytes: 65536 }
+  - prefix: live/events/day1/hall
+    latencyMs: 300
+`;
+
+const rulesCases: { name: string; streamName: string; expected: StreamRules }[] = [
+  {
+    name: "the prefix itself",
+    streamName: "live",
+    expected: { ...BUILT_IN_RULES, maxViewers: 50, latencyMs: 100 },
+  },
+  {
+    name: "a name under a prefix",
+    streamName: "live/x",
+    expected: { ...BUILT_IN_RULES, maxViewers: 50, latencyMs: 100 },
+  },
+  {
+    name: "a name that only starts with a prefix's text",
+    streamName: "lively",
+    expected: { ...BUILT_IN_RULES, maxViewers: 10, latencyMs: 100 },
+  },
+  {
+    name: "a name under a longer prefix given with a trailing slash",
+    streamName: "live/events/day1",
+    expected: { ...BUILT_IN_RULES, maxViewers: 500, latencyMs: 100 },
+  },
+  {
+    name: "a name past a longer prefix's text but not at its boundary",
+    streamName: "live/eventsx",
+    expected: { ...BUILT_IN_RULES, maxViewers: 50, latencyMs: 100 },
+  },
+  {
+    name: "the longest of three matching prefixes, listed last",
+    streamName: "live/events/day1/hall/a",
+    expected: { ...BUILT_IN_RULES, maxViewers: 10, latencyMs: 300 },
+  },
+  {
+    name: "an exact name over matching prefixes, taking nothing from them",
+    streamName: "live/events/keynote",
+    expected: { modes: ["play"], buffer: { seconds: 4 }, maxViewers: 10, latencyMs: 100 },
+  },
+  {
+    name: "an exact name with no prefix",
+    streamName: "studio/main",
+    expected: {
+      modes: ["publish", "play"],
+      buffer: { bytes: 65536 },
+      maxViewers: 10,
+      latencyMs: 100,
+    },
+  },
+  {
+    name: "a name under an exact name, which it does not match",
+    streamName: "studio/main/backup",
+    expected: { ...BUILT_IN_RULES, maxViewers: 10, latencyMs: 100 },
+  },
+  {
+    name: "a name no entry matches",
+    streamName: "other",
+    expected: { ...BUILT_IN_RULES, maxViewers: 10, latencyMs: 100 },
+  },
+];
+
+for (const { name, streamName, expected } of rulesCases) {
+  Deno.test(`rulesFor() gives ${name}`, () => {
+    const config = parseConfig(RULES_CONFIG_YAML, "yaml", SOURCE);
+    assert.deepEqual(rulesFor(config, streamName), expected);
+    const reversed = { ...config, streams: [...config.streams].reverse() };
+    assert.deepEqual(rulesFor(reversed, streamName), expected, "entries in reverse order");
+  });
+}
+
+Deno.test("rulesFor() gives the built-in defaults when the file sets no rules", () => {
+  assert.deepEqual(rulesFor(DEFAULT_CONFIG, "live/x"), BUILT_IN_RULES);
+  const config = parseConfig("streams: [{ prefix: live, maxViewers: 5 }]", "yaml", SOURCE);
+  assert.deepEqual(rulesFor(config, "live/x"), { ...BUILT_IN_RULES, maxViewers: 5 });
+});
+
+Deno.test("rulesFor() returns frozen rules", () => {
+  const rules = rulesFor(parseConfig(RULES_CONFIG_YAML, "yaml", SOURCE), "live/x");
+  assert.ok(Object.isFrozen(rules));
+  assert.ok(Object.isFrozen(rules.modes));
+  assert.ok(Object.isFrozen(rules.buffer));
+});
+
+const loadCases: { file: string; expected: AtollConfig }[] = [
+  { file: "full.yaml", expected: FULL_CONFIG },
+  { file: "full.json", expected: FULL_CONFIG },
+  { file: "empty.yaml", expected: DEFAULT_CONFIG },
+  { file: "json_content.conf", expected: { ...DEFAULT_CONFIG, playWaitMs: 1000 } },
+  { file: "yaml_content.conf", expected: { ...DEFAULT_CONFIG, playWaitMs: 1000 } },
+];
+
+for (const { file, expected } of loadCases) {
+  Deno.test(`loadConfig() reads ${file}`, async () => {
+    assert.deepEqual(await loadConfig(fixture(file)), expected);
+  });
+}
+
+const loadErrorCases: { name: string; file: string; message: (path: string) => string }[] = [
+  {
+    name: "a missing file",
+    file: "missing.yaml",
+    message: (path) => `Cannot read config ${path}: file not found`,
+  },
+  {
+    name: "a .json file with an invalid value",
+    file: "invalid.json",
+    message: (path) =>
+      `Invalid config ${path}: graceMs: expected an integer from 0 to 600000, got -1`,
+  },
+  {
+    name: "a file of another extension that is neither JSON nor YAML, naming both errors",
+    file: "bad_syntax.conf",
+    message: (path) =>
+      `Invalid config ${path}: neither JSON ` +
+      `(Unexpected token 'p', "playWaitMs"... is not valid JSON) nor YAML ` +
+      "(Nested mappings are not allowed in compact mappings at line 1, column 13); " +
+      "name the file .json, .yaml or .yml to choose",
+  },
+];
+
+for (const { name, file, message } of loadErrorCases) {
+  Deno.test(`loadConfig() rejects ${name}`, async () => {
+    const path = fixture(file);
+    await assert.rejects(loadConfig(path), { name: "ConfigError", message: message(path) });
+  });
+}
+
+Deno.test("loadConfig() rejects a .yml file with a syntax error, with its line", async () => {
+  // Written at run time: as a fixture, its syntax error would fail `deno fmt`.
+  const directory = await Deno.makeTempDir();
+  try {
+    const path = `${directory}/atoll.yml`;
+    await Deno.writeTextFile(path, "streams:\n  - name: a\n  prefix: b\n");
+    await assert.rejects(loadConfig(path), {
+      name: "ConfigError",
+      message: `Invalid config ${path}: YAML syntax error: ` +
+        "All mapping items must start at the same column at line 3, column 1",
+    });
+  } finally {
+    await Deno.remove(directory, { recursive: true });
+  }
+});
+
+Deno.test("parseConfig() reads an authHook, with a 2 s timeout unless set", () => {
+  assert.deepEqual(
+    parseConfig("authHook: { url: http://127.0.0.1:9/auth }", "yaml", "a.yaml").authHook,
+    {
+      url: "http://127.0.0.1:9/auth",
+      timeoutMs: 2000,
+    },
+  );
+  assert.deepEqual(
+    parseConfig(
+      '{"authHook": {"url": "https://auth.example/srt", "timeoutMs": 500}}',
+      "json",
+      "a.json",
+    )
+      .authHook,
+    { url: "https://auth.example/srt", timeoutMs: 500 },
+  );
+});

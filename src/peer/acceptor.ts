@@ -1,0 +1,256 @@
+/**
+ * The child's half of the handoff: turn a connected UDP socket into one
+ * accepted SRT connection with libsrt (`srt_bind_acquire`, `srt_listen`,
+ * `srt_accept`), optionally answering the caller's induction ourselves so the
+ * caller does not wait for its retransmission (DESIGN.md, "Fast path").
+ *
+ * @module
+ */
+
+import { encodeSockaddr, type Endpoint, nameOf, sendDatagram } from "../../ffi/socket.ts";
+import {
+  libsrt,
+  rejectReasonText,
+  SRT_EPOLL_ERR,
+  SRT_EPOLL_IN,
+  SRT_EPOLL_OUT,
+  SRTT_LIVE,
+} from "../../ffi/libsrt.ts";
+import {
+  type ConnectionRequest,
+  ListenHook,
+  SrtEpoll,
+  SrtOption,
+  SrtSocket,
+  SrtState,
+} from "../../ffi/srt_socket.ts";
+import { buildInductionResponse, synCookie } from "../protocol/induction_response.ts";
+import type { PeerSettings } from "../ipc/messages.ts";
+import { redactStreamId } from "../protocol/stream_id.ts";
+
+/**
+ * An accepted connection. The libsrt listener owns the multiplexer (the
+ * acquired UDP socket) that the accepted socket shares: closing it early
+ * silences the connection, so it lives until {@link close}.
+ */
+export class AcceptedConnection {
+  readonly connection: SrtSocket;
+  /** Milliseconds from the start of setup to the accepted connection. */
+  readonly setupMs: number;
+  #listener: SrtSocket | undefined;
+  #hook: ListenHook | undefined;
+
+  constructor(
+    connection: SrtSocket,
+    setupMs: number,
+    listener: SrtSocket | undefined,
+    hook: ListenHook | undefined,
+  ) {
+    this.connection = connection;
+    this.setupMs = setupMs;
+    this.#listener = listener;
+    this.#hook = hook;
+  }
+
+  /** Closes the connection (the peer is sent a shutdown), then the listener. */
+  close(): void {
+    this.connection.close();
+    this.#listener?.close();
+    this.#hook?.close();
+    this.#hook = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/**
+ * How long after a caller's conclusion reached the listen callback an
+ * accepted connection must appear; libsrt accepts within microseconds, so
+ * none by then means libsrt rejected it (a wrong or missing passphrase).
+ */
+export const REJECTION_GRACE_MS = 500;
+
+/** SRT_REJ_UNKNOWN: no reason recorded (or the socket is already gone). */
+const SRT_REJ_UNKNOWN = 0;
+
+export interface AcceptOptions {
+  udpFd: number;
+  /** As the listening socket saw it: a v4 peer on a dual-stack socket in its `::ffff:` form. */
+  peer: Endpoint;
+  /** The caller's induction (or wave-a-hand) as received by the main process. */
+  handshake: Uint8Array<ArrayBuffer>;
+  rendezvous: boolean;
+  settings: PeerSettings;
+  /** Checked between waits: true aborts setup. */
+  stopRequested: () => boolean;
+  /**
+   * Called inside libsrt's listen callback (not for rendezvous) with the
+   * caller's stream id, before libsrt accepts: `code` 0 accepts, anything
+   * else rejects the caller with that code at once. It may set options on
+   * `request.socketId` (a passphrase, the latency). After a refusal it is not
+   * called again; after an acceptance it is, with a new socket, when libsrt
+   * itself refused the caller (a wrong passphrase) and the caller retries.
+   */
+  decide?: (request: ConnectionRequest) => Verdict;
+}
+
+/** What {@link AcceptOptions.decide} says about a caller. */
+export interface Verdict {
+  /** 0 to accept, or a rejection code (1400-1599 for Atoll's decisions). */
+  code: number;
+  /** Why, for the log. */
+  detail: string;
+}
+
+/**
+ * How long the child stays after rejecting a caller itself, answering the
+ * caller's retransmitted conclusions with the same rejection.
+ */
+export const REJECTION_LINGER_MS = 300;
+
+export type AcceptResult =
+  | { ok: true; accepted: AcceptedConnection }
+  | {
+    ok: false;
+    reason: "handshake-timeout" | "shutdown" | "rejected";
+    detail: string;
+  };
+
+/** The key length libsrt advertises in its induction response. */
+function advertisedKeyLength(settings: PeerSettings): 0 | 16 | 24 | 32 {
+  if (settings.passphrase === undefined) return 0;
+  return settings.pbkeylen === 0 ? 16 : settings.pbkeylen;
+}
+
+function configure(socket: SrtSocket, settings: PeerSettings): void {
+  socket.setInt(SrtOption.TRANSTYPE, SRTT_LIVE, "TRANSTYPE");
+  socket.setInt(SrtOption.LATENCY, settings.latencyMs, "LATENCY");
+  socket.setInt(SrtOption.PEERIDLETIMEO, settings.idleTimeoutMs, "PEERIDLETIMEO");
+  if (settings.passphrase !== undefined) {
+    socket.setString(SrtOption.PASSPHRASE, settings.passphrase, "PASSPHRASE");
+    if (settings.pbkeylen !== 0) socket.setInt(SrtOption.PBKEYLEN, settings.pbkeylen, "PBKEYLEN");
+  }
+  socket.setBoolean(SrtOption.RCVSYN, false, "RCVSYN");
+  socket.setBoolean(SrtOption.SNDSYN, false, "SNDSYN");
+}
+
+/**
+ * Runs the SRT handshake on `options.udpFd` until a connection is accepted,
+ * the handshake time runs out, or a stop is requested. libsrt takes the fd
+ * over: the caller must not close it.
+ */
+export async function acceptConnection(options: AcceptOptions): Promise<AcceptResult> {
+  const started = performance.now();
+  let deadline = started + options.settings.handshakeTimeoutMs;
+  const socket = SrtSocket.create();
+  using epoll = new SrtEpoll();
+  let hook: ListenHook | undefined;
+  let request: (ConnectionRequest & { at: number }) | undefined;
+  let refused: Verdict | undefined;
+  let handedOver = false;
+  try {
+    configure(socket, options.settings);
+    if (options.rendezvous) socket.setBoolean(SrtOption.RENDEZVOUS, true, "RENDEZVOUS");
+    socket.bindAcquire(options.udpFd);
+    if (options.rendezvous) {
+      epoll.add(socket, SRT_EPOLL_OUT | SRT_EPOLL_ERR);
+      socket.connect(encodeSockaddr(options.peer));
+    } else {
+      hook = new ListenHook(socket, (incoming) => {
+        // libsrt deletes a socket it (or we) rejected, so a caller's queued
+        // retransmissions reach this callback again: a refusal stands
+        // without asking again.
+        if (refused !== undefined) return refused.code;
+        const asked = performance.now();
+        const verdict = options.decide?.(incoming) ?? { code: 0, detail: "accepted" };
+        const answered = performance.now();
+        // Time spent deciding (a held viewer, an authorization hook) is not
+        // the caller's handshake taking long.
+        deadline += answered - asked;
+        request = { ...incoming, at: answered };
+        if (verdict.code !== 0) refused = verdict;
+        return verdict.code;
+      });
+      epoll.add(socket, SRT_EPOLL_IN | SRT_EPOLL_ERR);
+      socket.listen(1);
+      if (options.settings.fastHandshake) answerInduction(options);
+    }
+    while (!options.stopRequested()) {
+      const now = performance.now();
+      if (
+        refused !== undefined && request !== undefined && now - request.at > REJECTION_LINGER_MS
+      ) {
+        return {
+          ok: false,
+          reason: "rejected",
+          detail: `rejected stream id ${
+            JSON.stringify(redactStreamId(request.streamId))
+          } with ${refused.code}: ${refused.detail}`,
+        };
+      }
+      if (request !== undefined && now - request.at > REJECTION_GRACE_MS) {
+        // libsrt usually deletes the rejected socket at once, taking the
+        // precise reason with it; the caller itself is told the real reason.
+        const code = libsrt().srt_getrejectreason(request.socketId);
+        const why = code === SRT_REJ_UNKNOWN
+          ? "most likely a wrong or missing passphrase"
+          : rejectReasonText(code);
+        return {
+          ok: false,
+          reason: "rejected",
+          detail: `libsrt rejected the handshake for stream id ${
+            JSON.stringify(redactStreamId(request.streamId))
+          }: ${why}`,
+        };
+      }
+      if (now >= deadline) {
+        return { ok: false, reason: "handshake-timeout", detail: timeoutDetail(options, socket) };
+      }
+      await epoll.wait(Math.min(100, Math.ceil(deadline - now)));
+      const connection = options.rendezvous ? connectedRendezvous(socket) : socket.accept();
+      if (connection !== undefined) {
+        handedOver = true;
+        const setupMs = performance.now() - started;
+        return options.rendezvous
+          ? {
+            ok: true,
+            accepted: new AcceptedConnection(connection, setupMs, undefined, undefined),
+          }
+          : { ok: true, accepted: new AcceptedConnection(connection, setupMs, socket, hook) };
+      }
+    }
+    return { ok: false, reason: "shutdown", detail: "server shutting down during the handshake" };
+  } finally {
+    if (!handedOver) {
+      socket.close();
+      hook?.close();
+    }
+  }
+}
+
+function connectedRendezvous(socket: SrtSocket): SrtSocket | undefined {
+  return socket.state === SrtState.CONNECTED ? socket : undefined;
+}
+
+function timeoutDetail(options: AcceptOptions, socket: SrtSocket): string {
+  const limit = `no SRT handshake completed within ${options.settings.handshakeTimeoutMs} ms`;
+  if (!options.rendezvous) return limit;
+  return `${limit} (state ${socket.state}, reject reason: ${socket.rejectReasonText})`;
+}
+
+/**
+ * Sends the listener's induction response ourselves, with libsrt's SYN
+ * cookie for minute 0 of this listener (libsrt accepts minutes T and T-1).
+ * A mistake here costs only speed: the caller's retransmitted induction is
+ * answered by libsrt itself.
+ */
+function answerInduction(options: AcceptOptions): void {
+  const name = nameOf(encodeSockaddr(options.peer));
+  const response = buildInductionResponse(options.handshake, {
+    cookie: synCookie(name.hostname, name.port, 0),
+    pbkeylen: advertisedKeyLength(options.settings),
+  });
+  sendDatagram(options.udpFd, new Uint8Array(response));
+}

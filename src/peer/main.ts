@@ -1,0 +1,35 @@
+/**
+ * Entry of every child process: `--control-fd N` serves one SRT peer,
+ * `--self-test` runs the fast handshake self-test with settings read from
+ * stdin (so a passphrase never shows in the process list).
+ *
+ * @module
+ */
+
+import { report, servePeer } from "./serve.ts";
+import { parsePeerSettings } from "../ipc/messages.ts";
+import { readLines } from "../ipc/lines.ts";
+
+/** Runs a child with its own arguments; resolves to its exit code. */
+export async function runPeerProcess(args: readonly string[]): Promise<number> {
+  // Parsed by hand: node:util would cost every child megabytes of memory.
+  const selfTest = args.length === 1 && args[0] === "--self-test";
+  const controlFd = args.length === 2 && args[0] === "--control-fd" ? Number(args[1]) : NaN;
+  try {
+    if (selfTest) {
+      const line = (await readLines(Deno.stdin.readable).next()).value ?? "";
+      // Loaded only here, so the many children that serve peers do not carry it.
+      const { selfTestProcess } = await import("./fast_handshake_check.ts");
+      report(await selfTestProcess(parsePeerSettings(line)));
+      return 0;
+    }
+    if (!Number.isInteger(controlFd) || controlFd < 3) {
+      throw new TypeError(`Invalid child arguments: ${args.join(" ")}`);
+    }
+    return await servePeer(controlFd);
+  } catch (error) {
+    const detail = error instanceof Error ? error.message : String(error);
+    report({ type: "closed", reason: "error", detail, stats: null });
+    return 1;
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * A viewer's child after the handshake: read the stream's shared buffer at
+ * this viewer's own pace and send each message to the player. It starts at
+ * the newest random-access point with the newest PAT and PMT first, so a
+ * player decodes at once; a viewer that falls behind the buffer jumps to the
+ * newest random-access point (counted) and never slows anyone else; when a
+ * new publisher takes over, it waits for that publisher's first
+ * random-access point and marks the discontinuity so players resync.
+ *
+ * @module
+ */
+
+import { futexWait, futexWaitNow } from "../../ffi/shm.ts";
+import type { SrtSocket } from "../../ffi/srt_socket.ts";
+import {
+  type ConnectionEnd,
+  endOf,
+  type LoopContext,
+  report,
+  sharedClockUs,
+  STATS_INTERVAL_MS,
+} from "./reports.ts";
+import { LatencyHistogram } from "../media/latency_histogram.ts";
+import { buildDiscontinuityPacket, TS_PACKET_SIZE, TsInspector } from "../media/mpegts.ts";
+import {
+  MessageFlags,
+  readBufferCounters,
+  StreamReader,
+  WAKE_WORD_OFFSET,
+} from "../media/stream_buffer.ts";
+
+/** How often the loop asks libsrt whether the connection still stands. */
+const CHECK_INTERVAL_MS = 50;
+/** How long the loop may keep the event loop waiting (stdin, signals, timers). */
+const EVENT_LOOP_TURN_MS = 20;
+/** Longest awaited wait between checks of the connection and the stop flag. */
+const WAIT_MS = 100;
+/** Messages sent per wakeup at most, so a huge backlog cannot starve the checks. */
+const MAX_BATCH = 512;
+/** What one SRT live message carries at most: seven TS packets. */
+const MAX_SEND = 7 * TS_PACKET_SIZE;
+
+/** Sends the stream until the connection ends or a stop is asked for. */
+export async function playUntilClosed(
+  context: LoopContext,
+): Promise<ConnectionEnd> {
+  const { connection, buffer, stop, stats } = context;
+  const reader = StreamReader.attach(buffer.buffer);
+  const message = new Uint8Array(reader.layout.slotPayload);
+  let skips = 0;
+  const latency = new LatencyHistogram();
+  /**
+   * True until the viewer has caught up with the writer: messages sent from
+   * the joining point on are old by design and say nothing about latency.
+   */
+  let catchingUp = true;
+  /** Until a random-access message: on joining, after a skip, after a new publisher. */
+  let resync = true;
+  /** The writer (publisher) generation of the last message read. */
+  let generation: number | undefined;
+  /** Whether the next program start follows a change of publisher. */
+  let discontinuity = false;
+  let nextStats = performance.now() + STATS_INTERVAL_MS;
+  let lastTurn = performance.now();
+  let nextCheck = 0;
+  /** Sends what the buffer has for this viewer, up to a batch; returns how many messages it read. */
+  const sendAvailable = (): number => {
+    let batch = 0;
+    while (batch < MAX_BATCH) {
+      const result = reader.read(message);
+      if (result.kind === "none") {
+        catchingUp = false;
+        break;
+      }
+      if (result.kind === "skipped") {
+        skips++;
+        resync = true;
+        catchingUp = true;
+        continue;
+      }
+      batch++;
+      const isRandomAccess = (result.flags & MessageFlags.RandomAccess) !== 0;
+      // A new publisher: start again at its first random-access point, and
+      // mark the discontinuity there (that message itself rarely carries the flag).
+      if (result.generation !== generation) {
+        if (generation !== undefined) discontinuity = true;
+        generation = result.generation;
+        resync = true;
+      }
+      if (resync) {
+        // A stream without random-access points (audio only, say) starts anywhere.
+        if (!isRandomAccess && readBufferCounters(buffer.buffer).randomAccessPoints > 0) continue;
+        resync = false;
+        sendProgramStart(connection, reader.programInfo(), discontinuity);
+        discontinuity = false;
+      }
+      // A full send buffer means the player cannot keep up: drop, never wait.
+      if (connection.send(message.subarray(0, result.length)) && !catchingUp) {
+        latency.record(sharedClockUs() - result.timeUs);
+      }
+    }
+    return batch;
+  };
+  while (!stop.stopped) {
+    const wakeValue = reader.wakeValue;
+    let batch = 0;
+    try {
+      batch = sendAvailable();
+    } catch {
+      // A broken connection fails the send; the state below says why.
+    }
+    // libsrt's state and statistics calls take its locks: a few times a
+    // second is enough, and cheaper than on every wakeup.
+    const now = performance.now();
+    if (now >= nextCheck) {
+      nextCheck = now + CHECK_INTERVAL_MS;
+      // A player sends only control packets, so silence cannot tell a goodbye
+      // from a vanished player here: both read as the peer closing.
+      const end = endOf(connection, 0, context.idleTimeoutMs);
+      if (end !== undefined) return end;
+      stats.refresh();
+    }
+    if (performance.now() >= nextStats) {
+      nextStats += STATS_INTERVAL_MS;
+      report({ type: "stats", stats: stats.read(), viewer: { skips, latency: latency.summary() } });
+    }
+    // Wait for the publisher on this thread: an awaited wait hands off to a
+    // pool thread and back on every wakeup, about 15 % of a viewer's CPU.
+    // Every EVENT_LOOP_TURN_MS one wait is awaited instead (not waiting at
+    // all after a full batch), so the event loop gets its turn for the main
+    // process's messages and signals without delaying the next message.
+    const backlog = batch >= MAX_BATCH;
+    const sinceTurn = performance.now() - lastTurn;
+    if (sinceTurn >= EVENT_LOOP_TURN_MS) {
+      await futexWait(buffer, WAKE_WORD_OFFSET, {
+        expected: wakeValue,
+        timeoutMs: backlog ? 0 : WAIT_MS,
+      });
+      lastTurn = performance.now();
+    } else if (!backlog) {
+      futexWaitNow(buffer, WAKE_WORD_OFFSET, {
+        expected: wakeValue,
+        timeoutMs: EVENT_LOOP_TURN_MS - sinceTurn,
+      });
+    }
+  }
+  return { reason: "shutdown", detail: stop.detail ?? "closed by the server" };
+}
+
+/**
+ * Before the first message at a random-access point: the newest PAT and PMT
+ * and, when a new publisher took over, one discontinuity packet on each of
+ * the program's PIDs, so players reset their clocks and counters.
+ */
+function sendProgramStart(
+  connection: SrtSocket,
+  programInfo: Uint8Array | undefined,
+  discontinuity: boolean,
+) {
+  if (programInfo === undefined) return;
+  const packets: Uint8Array[] = [];
+  if (discontinuity) {
+    const inspector = new TsInspector();
+    inspector.inspect(programInfo);
+    const program = inspector.program;
+    if (program !== undefined) {
+      const pids = new Set([program.pcrPid, ...program.streams.map((s) => s.pid)]);
+      for (const pid of pids) if (pid !== 0x1fff) packets.push(buildDiscontinuityPacket(pid, 0));
+    }
+  }
+  for (
+    let offset = 0;
+    offset + TS_PACKET_SIZE <= programInfo.byteLength;
+    offset += TS_PACKET_SIZE
+  ) {
+    packets.push(programInfo.subarray(offset, offset + TS_PACKET_SIZE));
+  }
+  for (let first = 0; first < packets.length; first += MAX_SEND / TS_PACKET_SIZE) {
+    const group = packets.slice(first, first + MAX_SEND / TS_PACKET_SIZE);
+    const bytes = new Uint8Array(group.length * TS_PACKET_SIZE);
+    group.forEach((packet, index) => bytes.set(packet, index * TS_PACKET_SIZE));
+    connection.send(bytes);
+  }
+}

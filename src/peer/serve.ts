@@ -1,0 +1,232 @@
+/**
+ * The peer child process: waits for one connection from the main process,
+ * drives libsrt on it, reports to the main process on stdout, and exits when
+ * the connection ends. One process per SRT peer: whatever happens here
+ * cannot touch another connection.
+ *
+ * @module
+ */
+
+import { closeFd, receiveWithFd, receiveWithFdNow } from "../../ffi/socket.ts";
+import { libsrt } from "../../ffi/libsrt.ts";
+import { SharedMapping } from "../../ffi/shm.ts";
+import {
+  type ConnectionRequest,
+  setIncomingInt,
+  setIncomingString,
+  SrtOption,
+} from "../../ffi/srt_socket.ts";
+import { type ConnectionEnd, type LoopContext, report, StatsReader } from "./reports.ts";
+import { acceptConnection, type Verdict } from "./acceptor.ts";
+import { readLines } from "../ipc/lines.ts";
+import {
+  type AccessDecision,
+  type Assignment,
+  parseAccessDecision,
+  parseAssignment,
+  parseParentMessage,
+} from "../ipc/messages.ts";
+import { RejectCode } from "../protocol/reject_codes.ts";
+import { StopFlag } from "./stop_flag.ts";
+import { bytesFromHex } from "../ipc/hex.ts";
+
+export { report };
+
+/** libsrt's LOG_CRIT: keeps libsrt's own stderr logging for real emergencies. */
+const LIBSRT_LOG_LEVEL = 2;
+
+async function watchParent(stop: StopFlag): Promise<void> {
+  try {
+    for await (const line of readLines(Deno.stdin.readable)) {
+      const message = parseParentMessage(line);
+      if (message.type === "shutdown") stop.stop(message.detail);
+    }
+  } finally {
+    // stdin closed: the main process is gone, so nobody is left to serve.
+    stop.stop();
+  }
+}
+
+/**
+ * The whole life of a peer child. Returns the process exit code: 0 for every
+ * orderly end (including rejected and timed-out handshakes), 1 on an error.
+ */
+export async function servePeer(controlFd: number): Promise<number> {
+  const srt = libsrt();
+  srt.srt_setloglevel(LIBSRT_LOG_LEVEL);
+  if (srt.srt_startup() < 0) throw new Error("srt_startup failed");
+  const stop = new StopFlag();
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => stop.stop());
+  }
+  watchParent(stop).catch((error) => {
+    report({ type: "log", level: "error", message: `Bad message from main process: ${error}` });
+    stop.stop();
+  });
+  report({ type: "ready", srtVersion: srt.srt_getversion() });
+
+  const message = await Promise.race([
+    receiveWithFd(controlFd),
+    stop.sleep(2 ** 31 - 1).then(() => null),
+  ]);
+  if (message === null || message.fd === undefined) return 0;
+  const assignment = parseAssignment(new TextDecoder().decode(message.payload));
+  try {
+    return await serve(assignment, message.fd, controlFd, stop);
+  } finally {
+    closeFd(controlFd);
+    srt.srt_cleanup();
+  }
+}
+
+/** An accepted request: what the main process decided, and the stream buffer it sent. */
+interface Admission {
+  decision: Extract<AccessDecision, { type: "accept" }>;
+  bufferFd: number;
+}
+
+/**
+ * Asks the main process whether this caller may publish or play, from
+ * inside libsrt's listen callback: the JS thread waits for the answer
+ * (libsrt's receiver thread waits for this callback anyway), and the
+ * caller's own retransmissions keep its handshake alive meanwhile.
+ */
+function askMainProcess(
+  controlFd: number,
+  request: ConnectionRequest,
+  timeoutMs: number,
+): { verdict: Verdict; admission?: Admission } {
+  report({ type: "request", streamId: request.streamId });
+  const reply = receiveWithFdNow(controlFd, timeoutMs);
+  if (reply === "timeout") {
+    return {
+      verdict: { code: RejectCode.InternalError, detail: `no decision within ${timeoutMs} ms` },
+    };
+  }
+  if (reply === null) {
+    return { verdict: { code: RejectCode.Down, detail: "the main process is gone" } };
+  }
+  const decision = parseAccessDecision(new TextDecoder().decode(reply.payload));
+  if (decision.type === "reject") {
+    if (reply.fd !== undefined) closeFd(reply.fd);
+    return { verdict: { code: decision.code, detail: decision.reason } };
+  }
+  if (reply.fd === undefined) {
+    return {
+      verdict: {
+        code: RejectCode.InternalError,
+        detail: "no stream buffer came with the decision",
+      },
+    };
+  }
+  const verdict = admit(request, decision);
+  if (verdict.code !== 0) {
+    closeFd(reply.fd);
+    return { verdict };
+  }
+  return { verdict, admission: { decision, bufferFd: reply.fd } };
+}
+
+/** Sets the accepted stream's passphrase and latency on the caller's new socket. */
+function admit(request: ConnectionRequest, decision: Admission["decision"]): Verdict {
+  try {
+    if (decision.passphrase !== undefined) {
+      setIncomingString(request.socketId, SrtOption.PASSPHRASE, decision.passphrase, "PASSPHRASE");
+    }
+    if (decision.latencyMs !== undefined) {
+      setIncomingInt(request.socketId, SrtOption.LATENCY, decision.latencyMs, "LATENCY");
+    }
+  } catch (error) {
+    return { code: RejectCode.InternalError, detail: String(error) };
+  }
+  return { code: 0, detail: `${decision.mode} "${decision.stream}"` };
+}
+
+async function serve(
+  assignment: Assignment,
+  udpFd: number,
+  controlFd: number,
+  stop: StopFlag,
+): Promise<number> {
+  let admission: Admission | undefined;
+  const result = await acceptConnection({
+    udpFd,
+    peer: assignment.peer,
+    handshake: bytesFromHex(assignment.handshake),
+    rendezvous: assignment.rendezvous,
+    settings: assignment.settings,
+    stopRequested: () => stop.stopped,
+    decide: (request) => {
+      // The main process decides once per connection; a caller that retries
+      // after libsrt refused it (a wrong passphrase) gets the same answer.
+      if (admission !== undefined) return admit(request, admission.decision);
+      const answer = askMainProcess(controlFd, request, assignment.settings.decisionTimeoutMs);
+      admission = answer.admission;
+      return answer.verdict;
+    },
+  });
+  if (!result.ok) {
+    if (admission !== undefined) closeFd(admission.bufferFd);
+    report({ type: "closed", reason: result.reason, detail: result.detail, stats: null });
+    return 0;
+  }
+  // Disposing closes the connection (the peer is told) and then the listener.
+  using accepted = result.accepted;
+  const { connection, setupMs } = accepted;
+  const streamId = connection.getString(SrtOption.STREAMID, 600, "STREAMID");
+  if (admission === undefined) {
+    // Rendezvous: no listen callback ran, so ask now; a refusal can only close.
+    const answer = askMainProcess(
+      controlFd,
+      { socketId: connection.id, streamId },
+      assignment.settings.decisionTimeoutMs,
+    );
+    admission = answer.admission;
+    if (admission === undefined) {
+      report({
+        type: "closed",
+        reason: "rejected",
+        detail: `rejected stream id ${
+          JSON.stringify(streamId)
+        } with ${answer.verdict.code}: ${answer.verdict.detail}`,
+        stats: null,
+      });
+      return 0;
+    }
+  }
+  const { decision, bufferFd } = admission;
+  using buffer = SharedMapping.map(bufferFd, decision.bufferBytes);
+  closeFd(bufferFd);
+  const encrypted = connection.getInt(SrtOption.KMSTATE, "KMSTATE") === 2;
+  report({
+    type: "connected",
+    streamId,
+    mode: decision.mode,
+    encrypted,
+    handshakeMs: Math.round(setupMs * 10) / 10,
+  });
+  const stats = new StatsReader(connection);
+  const { reason, detail } = await runLoop(decision.mode, {
+    connection,
+    buffer,
+    stop,
+    stats,
+    idleTimeoutMs: assignment.settings.idleTimeoutMs,
+  });
+  report({ type: "closed", reason, detail, stats: stats.read() });
+  return 0;
+}
+
+/**
+ * The publish or play loop, loaded once the caller is accepted: a prestarted
+ * child that has not been given a connection stays smaller without them
+ * (MPEG-TS inspection, the stream buffer), and each child needs only one.
+ */
+async function runLoop(mode: "publish" | "play", context: LoopContext): Promise<ConnectionEnd> {
+  if (mode === "publish") {
+    const { publishUntilClosed } = await import("./publish_loop.ts");
+    return await publishUntilClosed(context);
+  }
+  const { playUntilClosed } = await import("./play_loop.ts");
+  return await playUntilClosed(context);
+}

@@ -1,0 +1,180 @@
+import assert from "node:assert/strict";
+import { bytesFromHex as hex, hexFromBytes as toHex } from "../ipc/hex.ts";
+import {
+  buildInductionResponse,
+  FAST_HANDSHAKE_VERSIONS,
+  type InductionResponseOptions,
+  synCookie,
+} from "./induction_response.ts";
+
+// Expected cookies were computed outside this code, with md5sum, taking the
+// first 4 bytes of the digest as a little-endian int32, e.g.:
+//   printf '127.0.0.1:5000:0' | md5sum
+//   047ecde7...  ->  0xe7cd7e04  ->  -405963260
+const cookieCases: { host: string; port: number; minutes: number; expected: number }[] = [
+  // printf '127.0.0.1:5000:0' | md5sum           -> 047ecde7...
+  { host: "127.0.0.1", port: 5000, minutes: 0, expected: -405963260 },
+  // printf '127.0.0.1:5000:1' | md5sum           -> c9101a60...
+  { host: "127.0.0.1", port: 5000, minutes: 1, expected: 1612320969 },
+  // printf '::ffff:127.0.0.1:40000:0' | md5sum   -> bf7709f3...
+  { host: "::ffff:127.0.0.1", port: 40000, minutes: 0, expected: -217483329 },
+  // printf '::1:9000:0' | md5sum                 -> faba436f...
+  { host: "::1", port: 9000, minutes: 0, expected: 1866709754 },
+  // printf '192.168.1.20:65535:12345' | md5sum   -> c6755b7d...
+  { host: "192.168.1.20", port: 65535, minutes: 12345, expected: 2103145926 },
+];
+
+for (const { host, port, minutes, expected } of cookieCases) {
+  Deno.test(`synCookie() matches md5sum for "${host}:${port}:${minutes}"`, () => {
+    assert.equal(synCookie(host, port, minutes), expected);
+  });
+}
+
+Deno.test("synCookie() returns a signed 32-bit integer", () => {
+  for (const { host, port, minutes } of cookieCases) {
+    const cookie = synCookie(host, port, minutes);
+    assert.equal(cookie, cookie | 0);
+  }
+});
+
+/** A caller's induction to 127.0.0.1 from socket id 0x2a3b4c5d, as libsrt 1.5 sends it. */
+const CALLER_INDUCTION = hex(`
+  80000000 00000000 0000a1b2 00000000
+  00000004 00000002 3c1d2e0f 000005dc
+  00002000 00000001 2a3b4c5d 00000000
+  0100007f 00000000 00000000 00000000
+`);
+
+const responseCases: {
+  name: string;
+  induction: Uint8Array;
+  options: InductionResponseOptions;
+  expected: string;
+}[] = [
+  {
+    name: "without encryption",
+    induction: CALLER_INDUCTION,
+    options: { cookie: -405963260, pbkeylen: 0 },
+    expected: `
+      80000000 00000000 0000a1b2 2a3b4c5d
+      00000005 00004a17 3c1d2e0f 000005dc
+      00002000 00000001 2a3b4c5d e7cd7e04
+      0100007f 00000000 00000000 00000000`,
+  },
+  {
+    name: "with a 16-byte key",
+    induction: CALLER_INDUCTION,
+    options: { cookie: 1612320969, pbkeylen: 16 },
+    expected: `
+      80000000 00000000 0000a1b2 2a3b4c5d
+      00000005 00024a17 3c1d2e0f 000005dc
+      00002000 00000001 2a3b4c5d 601a10c9
+      0100007f 00000000 00000000 00000000`,
+  },
+  {
+    name: "with a 24-byte key",
+    induction: CALLER_INDUCTION,
+    options: { cookie: 0, pbkeylen: 24 },
+    expected: `
+      80000000 00000000 0000a1b2 2a3b4c5d
+      00000005 00034a17 3c1d2e0f 000005dc
+      00002000 00000001 2a3b4c5d 00000000
+      0100007f 00000000 00000000 00000000`,
+  },
+  {
+    name: "with a 32-byte key and cookie -1",
+    induction: CALLER_INDUCTION,
+    options: { cookie: -1, pbkeylen: 32 },
+    expected: `
+      80000000 00000000 0000a1b2 2a3b4c5d
+      00000005 00044a17 3c1d2e0f 000005dc
+      00002000 00000001 2a3b4c5d ffffffff
+      0100007f 00000000 00000000 00000000`,
+  },
+  {
+    name: "from a longer datagram, keeping only 64 bytes",
+    induction: hex(`
+      80000000 00000000 00000001 00000000
+      00000005 00000002 00000007 000005dc
+      00002000 00000001 ffffffff 00000000
+      00000000 00000000 00000000 00000001
+      deadbeef`),
+    options: { cookie: 0x12345678, pbkeylen: 0 },
+    expected: `
+      80000000 00000000 00000001 ffffffff
+      00000005 00004a17 00000007 000005dc
+      00002000 00000001 ffffffff 12345678
+      00000000 00000000 00000000 00000001`,
+  },
+];
+
+for (const { name, induction, options, expected } of responseCases) {
+  Deno.test(`buildInductionResponse() answers an induction ${name}`, () => {
+    assert.equal(toHex(buildInductionResponse(induction, options)), expected.replace(/\s+/g, ""));
+  });
+}
+
+Deno.test("buildInductionResponse() returns a copy and leaves the induction alone", () => {
+  const induction = CALLER_INDUCTION.slice();
+  const response = buildInductionResponse(induction, { cookie: 7, pbkeylen: 0 });
+  assert.deepEqual(induction, CALLER_INDUCTION);
+  assert.notEqual(response.buffer, induction.buffer);
+});
+
+Deno.test("buildInductionResponse() reads a view at a non-zero offset within its buffer", () => {
+  const backing = new Uint8Array(5 + CALLER_INDUCTION.length);
+  backing.set(CALLER_INDUCTION, 5);
+  const response = buildInductionResponse(backing.subarray(5), { cookie: -405963260, pbkeylen: 0 });
+  assert.equal(toHex(response), responseCases[0]!.expected.replace(/\s+/g, ""));
+  assert.equal(response.byteOffset, 0);
+  assert.equal(response.buffer.byteLength, 64);
+});
+
+const rejectCases: { name: string; datagram: Uint8Array; message: string }[] = [
+  {
+    name: "a 12-byte datagram",
+    datagram: CALLER_INDUCTION.slice(0, 12),
+    message: "Cannot build induction response: expected a 64-byte induction, got 12 bytes",
+  },
+  {
+    name: "a 63-byte induction",
+    datagram: CALLER_INDUCTION.slice(0, 63),
+    message: "Cannot build induction response: expected a 64-byte induction, got 63 bytes",
+  },
+  {
+    name: "a conclusion",
+    datagram: (() => {
+      const bytes = CALLER_INDUCTION.slice();
+      bytes.set([0xff, 0xff, 0xff, 0xff], 36);
+      return bytes;
+    })(),
+    message: "Cannot build induction response: expected an induction, got conclusion",
+  },
+  {
+    name: "a wave-a-hand",
+    datagram: (() => {
+      const bytes = CALLER_INDUCTION.slice();
+      bytes.set([0, 0, 0, 0], 36);
+      return bytes;
+    })(),
+    message: "Cannot build induction response: expected an induction, got wave-a-hand",
+  },
+  {
+    name: "64 bytes of data packet",
+    datagram: new Uint8Array(64),
+    message: "Cannot build induction response: expected an induction, got data",
+  },
+];
+
+for (const { name, datagram, message } of rejectCases) {
+  Deno.test(`buildInductionResponse() rejects ${name}`, () => {
+    assert.throws(
+      () => buildInductionResponse(datagram, { cookie: 0, pbkeylen: 0 }),
+      { name: "RangeError", message },
+    );
+  });
+}
+
+Deno.test("FAST_HANDSHAKE_VERSIONS lists libsrt 1.5.1 to 1.5.4", () => {
+  assert.deepEqual(FAST_HANDSHAKE_VERSIONS, [0x010501, 0x010502, 0x010503, 0x010504]);
+});

@@ -1,0 +1,193 @@
+/**
+ * The HTTP API: health, connections and streams to read, connections and
+ * streams to close, a config reload and metrics, behind an optional bearer
+ * token; and the dashboard at `/`.
+ *
+ * Every mutating call needs `Authorization: Bearer TOKEN` (401 without a
+ * token, 403 with a wrong one, 403 when no token is configured at all, so
+ * a server started without one cannot be changed over HTTP). Reads need it
+ * too when so configured; `/healthz` and the dashboard page never do.
+ *
+ * @module
+ */
+
+import { dashboardResponse } from "./dashboard.ts";
+import { METRICS_CONTENT_TYPE } from "./metrics.ts";
+import { formatHostPort, type HostPort } from "../config/options.ts";
+import { bindError } from "./startup_error.ts";
+
+/** Who may use the API. */
+export interface ApiAccess {
+  /** The bearer token; none means mutating calls are refused. */
+  token?: string | undefined;
+  /** Whether reads need the token as well. */
+  protectReads: boolean;
+}
+
+/** The outcome of a config reload. */
+export type ReloadResult = { ok: true; source: string } | { ok: false; error: string };
+
+/** What the API needs of the server (AtollServer implements it). */
+export interface ApiServer {
+  readonly healthy: boolean;
+  readonly access: ApiAccess;
+  connections(): object[];
+  /** One connection, or undefined when there is none with that id. */
+  connection(id: string): object | undefined;
+  streams(): object[];
+  stats(): object;
+  /** The Prometheus text exposition. */
+  metrics(): string;
+  /** Asks the connection's child to close it cleanly; false when there is no such connection. */
+  closeConnection(id: string): boolean;
+  /** Closes a stream's publisher and viewers; false when there is no such stream. */
+  endStream(name: string): boolean;
+  reload(): Promise<ReloadResult>;
+}
+
+function json(body: unknown, status = 200): Response {
+  return new Response(`${JSON.stringify(body, null, 2)}\n`, {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8" },
+  });
+}
+
+function error(status: number, message: string, headers: Record<string, string> = {}): Response {
+  const response = json({ error: message }, status);
+  for (const [name, value] of Object.entries(headers)) response.headers.set(name, value);
+  return response;
+}
+
+/** Compares without an early exit, so the time taken does not tell how much matched. */
+function sameText(a: string, b: string): boolean {
+  const left = new TextEncoder().encode(a);
+  const right = new TextEncoder().encode(b);
+  let difference = left.length ^ right.length;
+  for (let i = 0; i < Math.max(left.length, right.length); i++) {
+    difference |= (left[i] ?? 0) ^ (right[i] ?? 0);
+  }
+  return difference === 0;
+}
+
+/** A 401/403 response when `request` may not do this, else undefined. */
+function refusal(access: ApiAccess, request: Request, mutating: boolean): Response | undefined {
+  if (!mutating && !access.protectReads) return undefined;
+  if (access.token === undefined) {
+    return error(403, "The API is read-only: start Atoll with --api-token to allow changes");
+  }
+  const header = request.headers.get("authorization");
+  const challenge = { "www-authenticate": 'Bearer realm="atoll"' };
+  if (header === null) return error(401, "Missing Authorization: Bearer token", challenge);
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (match === null) return error(401, "Authorization must be: Bearer TOKEN", challenge);
+  return sameText(match[1]!, access.token) ? undefined : error(403, "Wrong API token");
+}
+
+type Route = {
+  method: "GET" | "DELETE" | "POST";
+  /** Matches the path; returns the captured name (decoded) or true, else undefined. */
+  match: (path: string) => string | true | undefined;
+  handle: (server: ApiServer, name: string) => Response | Promise<Response>;
+};
+
+const exact = (path: string) => (candidate: string) => candidate === path ? true : undefined;
+const under = (prefix: string) => (candidate: string) => {
+  if (!candidate.startsWith(prefix) || candidate.length === prefix.length) return undefined;
+  try {
+    return decodeURIComponent(candidate.slice(prefix.length));
+  } catch {
+    return undefined;
+  }
+};
+
+const ROUTES: readonly Route[] = [
+  // The page itself is public; what it shows comes from the API, token rules included.
+  { method: "GET", match: exact("/"), handle: () => dashboardResponse() },
+  {
+    method: "GET",
+    match: exact("/healthz"),
+    handle: (server) =>
+      server.healthy
+        ? new Response("ok\n", { headers: { "content-type": "text/plain" } })
+        : new Response("stopping\n", { status: 503, headers: { "content-type": "text/plain" } }),
+  },
+  { method: "GET", match: exact("/api/connections"), handle: (s) => json(s.connections()) },
+  {
+    method: "GET",
+    match: under("/api/connections/"),
+    handle: (s, id) => {
+      const connection = s.connection(id);
+      return connection === undefined ? error(404, `No connection ${id}`) : json(connection);
+    },
+  },
+  {
+    method: "DELETE",
+    match: under("/api/connections/"),
+    handle: (s, id) =>
+      s.closeConnection(id) ? json({ closing: id }, 202) : error(404, `No connection ${id}`),
+  },
+  { method: "GET", match: exact("/api/streams"), handle: (s) => json(s.streams()) },
+  {
+    method: "DELETE",
+    match: under("/api/streams/"),
+    handle: (s, name) =>
+      s.endStream(name) ? json({ ending: name }, 202) : error(404, `No stream ${name}`),
+  },
+  { method: "GET", match: exact("/api/stats"), handle: (s) => json(s.stats()) },
+  {
+    method: "GET",
+    match: exact("/metrics"),
+    handle: (s) => new Response(s.metrics(), { headers: { "content-type": METRICS_CONTENT_TYPE } }),
+  },
+  {
+    method: "POST",
+    match: exact("/api/reload"),
+    handle: async (s) => {
+      const result = await s.reload();
+      return result.ok
+        ? json({ reloaded: result.source })
+        : error(400, `Config not reloaded, the old one stays: ${result.error}`);
+    },
+  },
+];
+
+/** Routes one request. */
+export async function handleRequest(server: ApiServer, request: Request): Promise<Response> {
+  const { pathname } = new URL(request.url);
+  const method = request.method === "HEAD" ? "GET" : request.method;
+  const matching = ROUTES.filter((route) => route.match(pathname) !== undefined);
+  if (matching.length === 0) return error(404, `No such endpoint: ${pathname}`);
+  const route = matching.find((candidate) => candidate.method === method);
+  if (route === undefined) {
+    const allowed: string[] = [...new Set(matching.map((candidate) => candidate.method))];
+    if (allowed.includes("GET")) allowed.push("HEAD");
+    return error(405, `Method ${request.method} not allowed on ${pathname}`, {
+      allow: allowed.join(", "),
+    });
+  }
+  if (pathname !== "/healthz" && pathname !== "/") {
+    const refused = refusal(server.access, request, method !== "GET");
+    if (refused !== undefined) return refused;
+  }
+  const name = route.match(pathname);
+  return await route.handle(server, typeof name === "string" ? name : "");
+}
+
+/** Starts the HTTP server; throws StartupError when the address cannot be bound. */
+export function serveHttp(
+  server: ApiServer,
+  address: HostPort,
+): Deno.HttpServer<Deno.NetAddr> {
+  let http: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    http = Deno.serve({
+      hostname: address.hostname,
+      port: address.port,
+      onListen: () => {},
+      onError: (cause) => json({ error: String(cause) }, 500),
+    }, (request) => handleRequest(server, request));
+  } catch (cause) {
+    throw bindError("HTTP", formatHostPort(address), cause);
+  }
+  return http;
+}

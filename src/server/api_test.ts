@@ -1,0 +1,149 @@
+import assert from "node:assert/strict";
+import { type ApiAccess, type ApiServer, handleRequest, type ReloadResult } from "./api.ts";
+
+const TOKEN = "0123456789abcdef-token";
+
+/** An ApiServer that records what it was asked to do. */
+function fakeServer(
+  access: ApiAccess,
+  reloadResult: ReloadResult = { ok: true, source: "a.yaml" },
+) {
+  const calls: string[] = [];
+  const server: ApiServer = {
+    healthy: true,
+    access,
+    connections: () => [{ id: "c1" }],
+    connection: (id) => id === "c1" ? { id: "c1" } : undefined,
+    streams: () => [{ name: "live/x" }],
+    stats: () => ({ connections: 1 }),
+    metrics: () =>
+      "# HELP atoll_children_idle Idle children.\n# TYPE atoll_children_idle gauge\natoll_children_idle 2\n",
+    closeConnection: (id) => {
+      calls.push(`close ${id}`);
+      return id === "c1";
+    },
+    endStream: (name) => {
+      calls.push(`end ${name}`);
+      return name === "live/x";
+    },
+    reload: () => {
+      calls.push("reload");
+      return Promise.resolve(reloadResult);
+    },
+  };
+  return { server, calls };
+}
+
+function request(method: string, path: string, token?: string): Request {
+  const headers: Record<string, string> = token === undefined
+    ? {}
+    : { authorization: `Bearer ${token}` };
+  return new Request(`http://127.0.0.1${path}`, { method, headers });
+}
+
+async function call(server: ApiServer, method: string, path: string, token?: string) {
+  const response = await handleRequest(server, request(method, path, token));
+  const text = await response.text();
+  return { status: response.status, text, headers: response.headers };
+}
+
+Deno.test("handleRequest() serves reads without a token unless reads are protected", async () => {
+  const { server } = fakeServer({ token: TOKEN, protectReads: false });
+  for (const path of ["/healthz", "/api/connections", "/api/connections/c1", "/api/streams"]) {
+    assert.equal((await call(server, "GET", path)).status, 200, path);
+  }
+  assert.equal((await call(server, "GET", "/api/stats")).text, '{\n  "connections": 1\n}\n');
+  assert.equal((await call(server, "GET", "/api/connections/nope")).status, 404);
+  assert.equal((await call(server, "HEAD", "/api/streams")).status, 200);
+  const metrics = await call(server, "GET", "/metrics");
+  assert.equal(metrics.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+  assert.match(metrics.text, /^atoll_children_idle 2$/m);
+});
+
+Deno.test("handleRequest() asks for the token on reads when configured, never on /healthz", async () => {
+  const { server } = fakeServer({ token: TOKEN, protectReads: true });
+  assert.equal((await call(server, "GET", "/healthz")).status, 200);
+  const page = await call(server, "GET", "/");
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get("content-type") ?? "", /^text\/html/);
+  assert.equal((await call(server, "GET", "/api/streams")).status, 401);
+  assert.equal((await call(server, "GET", "/api/streams", "wrong-token-0000000")).status, 403);
+  assert.equal((await call(server, "GET", "/api/streams", TOKEN)).status, 200);
+});
+
+Deno.test("handleRequest() refuses changes: 401 without a token, 403 with a wrong one", async (t) => {
+  const { server, calls } = fakeServer({ token: TOKEN, protectReads: false });
+  const cases = [
+    { name: "no Authorization header", headers: {}, status: 401 },
+    { name: "a Basic header", headers: { authorization: "Basic dXNlcjpwYXNz" }, status: 401 },
+    { name: "Bearer without a token", headers: { authorization: "Bearer " }, status: 401 },
+    { name: "a wrong token", headers: { authorization: "Bearer wrong-token-000000" }, status: 403 },
+    {
+      name: "the token with a suffix",
+      headers: { authorization: `Bearer ${TOKEN}x` },
+      status: 403,
+    },
+    { name: "the right token", headers: { authorization: `Bearer ${TOKEN}` }, status: 202 },
+    {
+      name: "the right token, lower-case scheme",
+      headers: { authorization: `bearer ${TOKEN}` },
+      status: 202,
+    },
+  ];
+  for (const { name, headers, status } of cases) {
+    await t.step(name, async () => {
+      const response = await handleRequest(
+        server,
+        new Request("http://127.0.0.1/api/connections/c1", { method: "DELETE", headers }),
+      );
+      await response.body?.cancel();
+      assert.equal(response.status, status);
+      if (status === 401) {
+        assert.equal(response.headers.get("www-authenticate"), 'Bearer realm="atoll"');
+      }
+    });
+  }
+  assert.deepEqual(calls, ["close c1", "close c1"], "only the authorized calls reached the server");
+});
+
+Deno.test("handleRequest() refuses every change when no token is configured", async () => {
+  const { server, calls } = fakeServer({ token: undefined, protectReads: false });
+  const response = await call(server, "DELETE", "/api/connections/c1", "anything-at-all-000");
+  assert.equal(response.status, 403);
+  assert.match(response.text, /--api-token/);
+  assert.equal((await call(server, "POST", "/api/reload")).status, 403);
+  assert.deepEqual(calls, []);
+});
+
+Deno.test("handleRequest() closes connections and ends streams by name, slashes and encoding included", async () => {
+  const { server, calls } = fakeServer({ token: TOKEN, protectReads: false });
+  assert.equal((await call(server, "DELETE", "/api/connections/c1", TOKEN)).status, 202);
+  assert.equal((await call(server, "DELETE", "/api/connections/c2", TOKEN)).status, 404);
+  assert.equal((await call(server, "DELETE", "/api/streams/live/x", TOKEN)).status, 202);
+  assert.equal((await call(server, "DELETE", "/api/streams/live%2Fx", TOKEN)).status, 202);
+  assert.equal((await call(server, "DELETE", "/api/streams/live/y", TOKEN)).status, 404);
+  assert.deepEqual(calls, ["close c1", "close c2", "end live/x", "end live/x", "end live/y"]);
+});
+
+Deno.test("handleRequest() reloads the config, or says why not and keeps the old one", async () => {
+  const good = fakeServer({ token: TOKEN, protectReads: false });
+  const ok = await call(good.server, "POST", "/api/reload", TOKEN);
+  assert.equal(ok.status, 200);
+  assert.match(ok.text, /"reloaded": "a.yaml"/);
+  const bad = fakeServer({ token: TOKEN, protectReads: false }, {
+    ok: false,
+    error: "Invalid config a.yaml: graceMs: expected an integer",
+  });
+  const refused = await call(bad.server, "POST", "/api/reload", TOKEN);
+  assert.equal(refused.status, 400);
+  assert.match(refused.text, /the old one stays: Invalid config a.yaml: graceMs/);
+});
+
+Deno.test("handleRequest() answers 404 for unknown paths and 405 with Allow for wrong methods", async () => {
+  const { server } = fakeServer({ token: TOKEN, protectReads: false });
+  assert.equal((await call(server, "GET", "/nope")).status, 404);
+  const wrong = await call(server, "POST", "/api/connections/c1", TOKEN);
+  assert.equal(wrong.status, 405);
+  assert.equal(wrong.headers.get("allow"), "GET, DELETE, HEAD");
+  assert.equal((await call(server, "GET", "/api/reload")).headers.get("allow"), "POST");
+});

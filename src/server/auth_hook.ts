@@ -1,0 +1,78 @@
+/**
+ * The authorization hook: before a publisher or viewer is accepted, Atoll
+ * can ask an HTTP service of the operator's. It POSTs what the caller asked
+ * for as JSON; a 2xx answer allows, 401 rejects with 1401 (unauthorized),
+ * and anything else, a network error or no answer within the timeout
+ * rejects with 1403 (forbidden).
+ *
+ * @module
+ */
+
+import { RejectCode } from "../protocol/reject_codes.ts";
+
+/** Where and how long to ask (config `authHook`). */
+export interface AuthHookSettings {
+  url: string;
+  timeoutMs: number;
+}
+
+/** The JSON body the hook receives. */
+export interface AuthRequest {
+  action: "publish" | "play";
+  stream: string;
+  /** The stream id exactly as the caller sent it. */
+  streamId: string;
+  /** `u=` of an SRT Access Control stream id. */
+  user: string | null;
+  /** `s=` of an SRT Access Control stream id. */
+  session: string | null;
+  /** Every other key of an SRT Access Control stream id. */
+  params: Record<string, string>;
+  /** The caller's address, `host:port`. */
+  peer: string;
+  connectionId: string;
+}
+
+export type AuthDecision =
+  | { allowed: true; detail: string }
+  | { allowed: false; code: RejectCode; detail: string };
+
+/** Asks the hook about `request`; never throws. */
+export async function authorize(
+  hook: AuthHookSettings,
+  request: AuthRequest,
+  fetchImpl: typeof fetch = fetch,
+): Promise<AuthDecision> {
+  const started = performance.now();
+  const took = () => `${Math.round(performance.now() - started)} ms`;
+  let response: Response;
+  try {
+    response = await fetchImpl(hook.url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(request),
+      // A redirect is not an answer: only the hook's own 2xx allows.
+      redirect: "manual",
+      signal: AbortSignal.timeout(hook.timeoutMs),
+    });
+  } catch (error) {
+    const timedOut = error instanceof DOMException && error.name === "TimeoutError";
+    return {
+      allowed: false,
+      code: RejectCode.Forbidden,
+      detail: timedOut
+        ? `the authorization hook did not answer within ${hook.timeoutMs} ms`
+        : `the authorization hook could not be reached: ${
+          error instanceof Error ? error.message : String(error)
+        }`,
+    };
+  }
+  // The body is not used; read it so the connection can be reused.
+  await response.body?.cancel().catch(() => {});
+  if (response.ok) return { allowed: true, detail: `HTTP ${response.status} in ${took()}` };
+  return {
+    allowed: false,
+    code: response.status === 401 ? RejectCode.Unauthorized : RejectCode.Forbidden,
+    detail: `the authorization hook answered HTTP ${response.status} in ${took()}`,
+  };
+}

@@ -1,0 +1,177 @@
+/**
+ * The main process's handle on one child: its process, the parent end of its
+ * control socket pair, its stdin for commands and its stdout for reports.
+ *
+ * Only the child's own end of the socket pair is inherited: every other fd of
+ * the main process is close-on-exec (Deno's own, and those made in ffi/).
+ *
+ * @module
+ */
+
+import { closeFd, openSocketPair, sendMessage, setCloseOnExec } from "../../ffi/socket.ts";
+import type { ChildCommand } from "./child_command.ts";
+import { readLines } from "../ipc/lines.ts";
+import {
+  type AccessDecision,
+  type Assignment,
+  type ChildMessage,
+  parseChildMessage,
+} from "../ipc/messages.ts";
+
+export interface ChildEvents {
+  /** A valid report from the child. */
+  onMessage(child: ChildHandle, message: ChildMessage): void;
+  /** A line on the child's stdout or stderr that is not a valid report. */
+  onOutput(child: ChildHandle, line: string): void;
+  /** The child exited (after its last report was delivered). */
+  onExit(child: ChildHandle, status: Deno.CommandStatus): void;
+}
+
+const encoder = new TextEncoder();
+
+let nextSerial = 1;
+
+export class ChildHandle {
+  readonly pid: number;
+  /** Unique within this main process, for logs before a connection id exists. */
+  readonly serial = nextSerial++;
+  readonly startedAt = performance.now();
+  #process: Deno.ChildProcess;
+  #controlFd: number | undefined;
+  #stdin: WritableStreamDefaultWriter<Uint8Array>;
+  #exited = false;
+  #ready = false;
+  /** Resolves when the process has exited and its output is drained. */
+  readonly done: Promise<Deno.CommandStatus>;
+
+  private constructor(process: Deno.ChildProcess, controlFd: number, events: ChildEvents) {
+    this.#process = process;
+    this.pid = process.pid;
+    this.#controlFd = controlFd;
+    const stdin = process.stdin.getWriter();
+    this.#stdin = stdin;
+    stdin.closed.catch(() => {}); // a dead child's stdin errors; exit is reported separately
+    const output = Promise.all([
+      this.#readReports(process.stdout, events),
+      this.#readOutput(process.stderr, events),
+    ]);
+    this.done = (async () => {
+      const status = await process.status;
+      await output.catch(() => {});
+      // The write end of the child's stdin is the main process's fd until
+      // closed: without this, every finished connection would leave it open.
+      await stdin.abort().catch(() => {});
+      this.#exited = true;
+      this.#closeControl();
+      events.onExit(this, status);
+      return status;
+    })();
+  }
+
+  /**
+   * Starts a child. `makeCommand` receives the fd number the child's end of
+   * the control pair will have in the child.
+   */
+  static spawn(
+    makeCommand: (controlFd: number) => ChildCommand,
+    events: ChildEvents,
+  ): ChildHandle {
+    const [parentEnd, childEnd] = openSocketPair();
+    try {
+      const { command, args, env } = makeCommand(childEnd);
+      // Spawning is synchronous, so no other spawn can inherit this fd.
+      setCloseOnExec(childEnd, false);
+      const process = new Deno.Command(command, {
+        args,
+        env,
+        clearEnv: true,
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      return new ChildHandle(process, parentEnd, events);
+    } catch (error) {
+      closeFd(parentEnd);
+      throw error;
+    } finally {
+      closeFd(childEnd);
+    }
+  }
+
+  get exited(): boolean {
+    return this.#exited;
+  }
+
+  /** Whether the child has said `ready`: libsrt loaded, waiting for its connection. */
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  /** Hands the child its connection: the assignment with the UDP socket attached. */
+  assign(assignment: Assignment, udpFd: number): void {
+    if (this.#controlFd === undefined) {
+      throw new Error(`Child ${this.pid} cannot take a connection`);
+    }
+    sendMessage(this.#controlFd, encoder.encode(JSON.stringify(assignment)), udpFd);
+  }
+
+  /**
+   * Answers the child's access request; an accepted one carries the stream
+   * buffer's fd. Returns false when the child is gone.
+   */
+  answer(decision: AccessDecision, bufferFd?: number): boolean {
+    if (this.#controlFd === undefined) return false;
+    try {
+      sendMessage(this.#controlFd, encoder.encode(JSON.stringify(decision)), bufferFd);
+      return true;
+    } catch {
+      // The child died meanwhile; its exit is reported separately.
+      return false;
+    }
+  }
+
+  /** Asks the child to close its connection cleanly and exit. */
+  requestShutdown(detail?: string): void {
+    if (this.#exited) return;
+    const message = detail === undefined ? { type: "shutdown" } : { type: "shutdown", detail };
+    this.#stdin.write(encoder.encode(`${JSON.stringify(message)}\n`)).catch(() => {});
+  }
+
+  /** Writes one line to the child's stdin (the self-test reads its settings there). */
+  writeLine(line: string): void {
+    this.#stdin.write(encoder.encode(`${line}\n`)).catch(() => {});
+  }
+
+  kill(signal: Deno.Signal = "SIGKILL"): void {
+    if (this.#exited) return;
+    try {
+      this.#process.kill(signal);
+    } catch {
+      // Already gone: `done` reports the exit.
+    }
+  }
+
+  async #readReports(stdout: ReadableStream<Uint8Array>, events: ChildEvents) {
+    for await (const line of readLines(stdout)) {
+      let message: ChildMessage;
+      try {
+        message = parseChildMessage(line);
+      } catch {
+        events.onOutput(this, line);
+        continue;
+      }
+      if (message.type === "ready") this.#ready = true;
+      events.onMessage(this, message);
+    }
+  }
+
+  async #readOutput(stderr: ReadableStream<Uint8Array>, events: ChildEvents) {
+    for await (const line of readLines(stderr)) events.onOutput(this, line);
+  }
+
+  #closeControl(): void {
+    if (this.#controlFd === undefined) return;
+    closeFd(this.#controlFd);
+    this.#controlFd = undefined;
+  }
+}

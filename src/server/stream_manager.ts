@@ -1,0 +1,374 @@
+/**
+ * Routes connections to streams in the main process: answers each child's
+ * access request (stream id → {@link StreamTable} decision → passphrase,
+ * latency and the stream's buffer), carries out the table's events (answer
+ * held viewers, close replaced publishers and viewers after the grace
+ * period), and owns every stream buffer: a memfd it creates, initializes and
+ * hands to children, and closes when the stream ends. Media never passes
+ * through here; only the buffer's header counters are read, for the API.
+ *
+ * @module
+ */
+
+import { type AtollConfig, rulesFor, type StreamRules } from "../config/config_file.ts";
+import type { AccessDecision } from "../ipc/messages.ts";
+import { describeRejectCode, RejectCode } from "../protocol/reject_codes.ts";
+import { parseStreamId, type StreamId } from "../protocol/stream_id.ts";
+import { modeRefusal, type StreamEvent, type StreamSnapshot, StreamTable } from "./stream_table.ts";
+import { closeFd } from "../../ffi/socket.ts";
+import { authorize } from "./auth_hook.ts";
+import { createSharedMemory, SharedMapping } from "../../ffi/shm.ts";
+import {
+  bytesForDuration,
+  initializeStreamBuffer,
+  readBufferCounters,
+} from "../media/stream_buffer.ts";
+
+/** The peak bitrate a buffer sized in seconds is sized for. */
+export const BUFFER_SIZING_BITRATE = 20_000_000;
+
+/** What the stream manager needs from the server. */
+export interface StreamManagerHost {
+  /** Sends `decision` to the child of `connectionId` (with the buffer fd when accepted). */
+  answer(connectionId: string, decision: AccessDecision, bufferFd?: number): void;
+  /** Asks the child of `connectionId` to close its connection cleanly. */
+  close(connectionId: string, detail: string): void;
+  /** Whether `connectionId`'s child is still there (it may exit while the hook is asked). */
+  alive(connectionId: string): boolean;
+  /** One line for the log about `connectionId` (the host says which connection, peer and stream). */
+  log(level: "info" | "warning", message: string, connectionId: string): void;
+}
+
+/** A stream as `GET /api/streams` shows it. */
+export interface StreamInfo {
+  name: string;
+  publisher: string | null;
+  viewers: number;
+  waiting: number;
+  bytesIn: number;
+  bitrateIn: number;
+  randomAccessPoints: number;
+  viewerSkips: number;
+}
+
+interface Buffer {
+  readonly fd: number;
+  readonly bytes: number;
+  readonly mapping: SharedMapping;
+  /** For the incoming bitrate: the counter and time of the last sample. */
+  sample: { bytes: number; atMs: number; bitrate: number };
+}
+
+export class StreamManager {
+  #config: AtollConfig;
+  #host: StreamManagerHost;
+  #table: StreamTable;
+  #buffers = new Map<string, Buffer>();
+  /** What each connection asked for, kept for its decision and the API. */
+  #requests = new Map<string, { id: StreamId; rules: StreamRules }>();
+  #skips = new Map<string, number>();
+  /** Skips of viewers that have left, per stream, so a stream's count never goes down. */
+  #pastSkips = new Map<string, number>();
+  /** Bytes each publisher had received at its last report: growth is activity. */
+  #lastBytes = new Map<string, number>();
+  /** Connections whose request waits for the authorization hook. */
+  #pending = new Set<string>();
+  /** Of those, the ones answered meanwhile (closed, or the server stopping). */
+  #cancelled = new Set<string>();
+  /** Access rejections by code, since start. */
+  #rejections = new Map<number, number>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt = Infinity;
+
+  constructor(config: AtollConfig, host: StreamManagerHost) {
+    this.#config = config;
+    this.#host = host;
+    this.#table = new StreamTable(config);
+  }
+
+  /**
+   * Decides the access request of `connectionId` from `peer`; the answer
+   * goes out through the host (after the authorization hook, if any).
+   */
+  async request(
+    connectionId: string,
+    rawStreamId: string,
+    peer: string,
+    now: () => number = () => performance.now(),
+  ): Promise<void> {
+    let id: StreamId;
+    try {
+      const defaultStream = this.#config.defaultStream;
+      id = parseStreamId(rawStreamId, defaultStream === undefined ? {} : { defaultStream });
+    } catch (error) {
+      this.#reject(connectionId, RejectCode.BadRequest, (error as Error).message);
+      return;
+    }
+    const rules = rulesFor(this.#config, id.name);
+    // Refused by the rules anyway: no need to ask the hook.
+    const forbidden = modeRefusal(id.name, id.mode, rules);
+    if (forbidden !== undefined) {
+      this.#reject(connectionId, forbidden.code, forbidden.reason);
+      return;
+    }
+    const hook = this.#config.authHook;
+    if (hook !== undefined) {
+      this.#pending.add(connectionId);
+      const decision = await authorize(hook, {
+        action: id.mode,
+        stream: id.name,
+        streamId: rawStreamId,
+        user: id.user ?? null,
+        session: id.session ?? null,
+        params: id.params,
+        peer,
+        connectionId,
+      });
+      this.#host.log(
+        "info",
+        `the authorization hook ${
+          decision.allowed ? "allowed" : "refused"
+        } ${id.mode} "${id.name}" (${decision.detail})`,
+        connectionId,
+      );
+      this.#pending.delete(connectionId);
+      if (this.#cancelled.delete(connectionId) || !this.#host.alive(connectionId)) return;
+      if (!decision.allowed) {
+        this.#reject(connectionId, decision.code, decision.detail);
+        return;
+      }
+    }
+    this.#requests.set(connectionId, { id, rules });
+    const decision = this.#table.request(connectionId, id.name, id.mode, rules, now());
+    this.#apply(this.#table.takeEvents());
+    switch (decision.kind) {
+      case "accept":
+        this.#accept(connectionId);
+        break;
+      case "reject":
+        this.#requests.delete(connectionId);
+        this.#reject(connectionId, decision.code, decision.reason);
+        break;
+      case "wait":
+        this.#host.log(
+          "info",
+          `waits up to ${this.#config.playWaitMs} ms for a publisher of "${id.name}"`,
+          connectionId,
+        );
+        this.#schedule();
+        break;
+    }
+  }
+
+  /**
+   * Answers `connectionId`'s request with a rejection if it is still
+   * undecided (held for a publisher, or waiting for the hook), so its child
+   * stops waiting; false when there is none.
+   */
+  cancel(
+    connectionId: string,
+    code: RejectCode,
+    reason: string,
+    nowMs = performance.now(),
+  ): boolean {
+    if (this.#pending.has(connectionId)) {
+      this.#pending.delete(connectionId);
+      this.#cancelled.add(connectionId);
+    } else if (this.#table.streamOf(connectionId)?.role === "waiting") {
+      this.#requests.delete(connectionId);
+      this.#table.release(connectionId, nowMs);
+      this.#apply(this.#table.takeEvents());
+    } else return false;
+    this.#reject(connectionId, code, reason);
+    return true;
+  }
+
+  /** {@link cancel} for every undecided request (the server is stopping). */
+  cancelAll(code: RejectCode, reason: string): void {
+    for (const id of [...this.#pending, ...this.#table.waitingIds()]) this.cancel(id, code, reason);
+  }
+
+  /** Uses `config` for every later decision; connections already up keep what they got. */
+  setConfig(config: AtollConfig): void {
+    this.#config = config;
+    this.#table.setTimes(config);
+  }
+
+  /** Ends stream `name` (publisher and viewers closed); false when there is no such stream. */
+  endStream(name: string, reason: string): boolean {
+    const ended = this.#table.end(name, reason);
+    this.#apply(this.#table.takeEvents());
+    return ended;
+  }
+
+  /** A publisher's child reported `bytesReceived` so far. */
+  publisherBytes(connectionId: string, bytesReceived: number, nowMs = performance.now()): void {
+    const last = this.#lastBytes.get(connectionId) ?? 0;
+    if (bytesReceived > last) {
+      this.#lastBytes.set(connectionId, bytesReceived);
+      this.#table.activity(connectionId, nowMs);
+    }
+  }
+  /** A viewer's child reported how often it skipped ahead. */
+  viewerSkips(connectionId: string, skips: number): void {
+    if (this.#requests.has(connectionId)) this.#skips.set(connectionId, skips);
+  }
+
+  /** The connection's child exited. */
+  release(connectionId: string, nowMs = performance.now()): void {
+    const stream = this.#table.streamOf(connectionId)?.name;
+    const skips = this.#skips.get(connectionId);
+    if (stream !== undefined && skips !== undefined) {
+      this.#pastSkips.set(stream, (this.#pastSkips.get(stream) ?? 0) + skips);
+    }
+    this.#requests.delete(connectionId);
+    this.#lastBytes.delete(connectionId);
+    this.#skips.delete(connectionId);
+    this.#table.release(connectionId, nowMs);
+    this.#apply(this.#table.takeEvents());
+    this.#schedule();
+  }
+
+  /** The stream a connection publishes or plays, for `/api/connections`. */
+  streamOf(connectionId: string): string | null {
+    return this.#table.streamOf(connectionId)?.name ?? null;
+  }
+
+  streams(nowMs = performance.now()): StreamInfo[] {
+    const skipsOf = (name: string, viewers: string[]) =>
+      viewers.reduce(
+        (sum, viewer) => sum + (this.#skips.get(viewer) ?? 0),
+        this.#pastSkips.get(name) ?? 0,
+      );
+    return this.#table.snapshot().map((stream: StreamSnapshot) => {
+      const buffer = this.#buffers.get(stream.name);
+      const counters = buffer === undefined ? undefined : readBufferCounters(buffer.mapping.buffer);
+      if (buffer !== undefined && counters !== undefined) {
+        const elapsedMs = nowMs - buffer.sample.atMs;
+        if (elapsedMs >= 500) {
+          buffer.sample = {
+            bytes: counters.bytesIn,
+            atMs: nowMs,
+            bitrate: Math.round((counters.bytesIn - buffer.sample.bytes) * 8000 / elapsedMs),
+          };
+        }
+      }
+      return {
+        name: stream.name,
+        publisher: stream.publisher,
+        viewers: stream.viewers.length,
+        waiting: stream.waiting,
+        bytesIn: counters?.bytesIn ?? 0,
+        bitrateIn: buffer?.sample.bitrate ?? 0,
+        randomAccessPoints: counters?.randomAccessPoints ?? 0,
+        viewerSkips: skipsOf(stream.name, stream.viewers),
+      };
+    });
+  }
+
+  /** Closes every buffer and stops the timer (the server is stopping). */
+  close(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    for (const name of [...this.#buffers.keys()]) this.#dropBuffer(name);
+  }
+
+  #accept(connectionId: string): void {
+    const request = this.#requests.get(connectionId);
+    if (request === undefined) return;
+    const { id, rules } = request;
+    const buffer = this.#buffers.get(id.name);
+    if (buffer === undefined) {
+      this.#reject(connectionId, RejectCode.InternalError, `no buffer for stream "${id.name}"`);
+      return;
+    }
+    const passphrase = id.mode === "publish" ? rules.publishPassphrase : rules.readPassphrase;
+    const decision: AccessDecision = {
+      type: "accept",
+      stream: id.name,
+      mode: id.mode,
+      bufferBytes: buffer.bytes,
+      ...(passphrase === undefined ? {} : { passphrase }),
+      ...(rules.latencyMs === undefined ? {} : { latencyMs: rules.latencyMs }),
+    };
+    this.#host.answer(connectionId, decision, buffer.fd);
+  }
+
+  /** Access rejections by code since start (every code Atoll has sent at least once). */
+  rejections(): Record<string, number> {
+    return Object.fromEntries([...this.#rejections].map(([code, count]) => [String(code), count]));
+  }
+
+  #reject(connectionId: string, code: RejectCode, reason: string): void {
+    this.#rejections.set(code, (this.#rejections.get(code) ?? 0) + 1);
+    this.#host.log(
+      "info",
+      `rejected (${describeRejectCode(code)}): ${reason}`,
+      connectionId,
+    );
+    this.#host.answer(connectionId, { type: "reject", code, reason });
+  }
+
+  #apply(events: StreamEvent[]): void {
+    for (const event of events) {
+      switch (event.type) {
+        case "stream-created":
+          this.#createBuffer(event.name);
+          break;
+        case "accept-waiting":
+          this.#accept(event.connectionId);
+          break;
+        case "reject-waiting":
+          this.#requests.delete(event.connectionId);
+          this.#reject(event.connectionId, event.code, event.reason);
+          break;
+        case "close":
+          this.#host.close(event.connectionId, event.reason);
+          break;
+        case "stream-ended":
+          this.#dropBuffer(event.name);
+          this.#pastSkips.delete(event.name);
+          break;
+      }
+    }
+  }
+
+  #createBuffer(name: string): void {
+    const size = rulesFor(this.#config, name).buffer;
+    const bytes = "bytes" in size
+      ? size.bytes
+      : bytesForDuration(size.seconds, BUFFER_SIZING_BITRATE);
+    const fd = createSharedMemory(`atoll:${name}`, bytes);
+    const mapping = SharedMapping.map(fd, bytes);
+    initializeStreamBuffer(mapping.buffer);
+    this.#buffers.set(name, {
+      fd,
+      bytes,
+      mapping,
+      sample: { bytes: 0, atMs: performance.now(), bitrate: 0 },
+    });
+  }
+
+  #dropBuffer(name: string): void {
+    const buffer = this.#buffers.get(name);
+    if (buffer === undefined) return;
+    this.#buffers.delete(name);
+    buffer.mapping.close();
+    closeFd(buffer.fd);
+  }
+
+  /** Runs the table's clock at its next deadline. */
+  #schedule(): void {
+    const next = this.#table.nextDeadlineMs;
+    if (next === undefined || next >= this.#timerAt) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timerAt = next;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#timerAt = Infinity;
+      this.#table.tick(performance.now());
+      this.#apply(this.#table.takeEvents());
+      this.#schedule();
+    }, Math.max(0, next - performance.now()));
+  }
+}

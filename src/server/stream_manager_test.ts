@@ -1,0 +1,225 @@
+import assert from "node:assert/strict";
+import { parseConfig } from "../config/config_file.ts";
+import type { AccessDecision } from "../ipc/messages.ts";
+import { StreamManager, type StreamManagerHost } from "./stream_manager.ts";
+import { SharedMapping } from "../../ffi/shm.ts";
+import { MessageFlags, StreamWriter } from "../media/stream_buffer.ts";
+
+interface Answer {
+  connectionId: string;
+  decision: AccessDecision;
+  bufferFd?: number;
+}
+
+/** A host that records what the stream manager asks of the server. */
+function recordingHost() {
+  const answers: Answer[] = [];
+  const closed: [string, string][] = [];
+  const host: StreamManagerHost = {
+    answer: (connectionId, decision, bufferFd) =>
+      answers.push({ connectionId, decision, ...(bufferFd === undefined ? {} : { bufferFd }) }),
+    close: (connectionId, detail) => closed.push([connectionId, detail]),
+    log: () => {},
+    alive: () => true,
+  };
+  return { host, answers, closed };
+}
+
+const PEER = "127.0.0.1:5000";
+
+const CONFIG = parseConfig(
+  [
+    "playWaitMs: 1000",
+    "streamDefaults: { buffer: { bytes: 65536 } }",
+    "streams:",
+    "  - prefix: secure",
+    "    publishPassphrase: publish-secret",
+    "    readPassphrase: read-secret-1",
+    "    latencyMs: 300",
+  ].join("\n"),
+  "yaml",
+  "test.yaml",
+);
+
+Deno.test("StreamManager answers a publisher with its stream's buffer, passphrase and latency", async () => {
+  const { host, answers } = recordingHost();
+  const router = new StreamManager(CONFIG, host);
+  try {
+    await router.request("p1", "#!::r=secure/cam,m=publish", PEER, () => 0);
+    assert.equal(answers.length, 1);
+    const [answer] = answers;
+    assert.deepEqual(answer!.decision, {
+      type: "accept",
+      stream: "secure/cam",
+      mode: "publish",
+      bufferBytes: 65536,
+      passphrase: "publish-secret",
+      latencyMs: 300,
+    });
+    assert.ok(answer!.bufferFd !== undefined && answer!.bufferFd > 2);
+    // The fd is a stream buffer a child can attach to and write.
+    using mapping = SharedMapping.map(answer!.bufferFd!, 65536);
+    const writer = StreamWriter.attach(mapping.buffer);
+    writer.write(new Uint8Array(1316), MessageFlags.RandomAccess, 0);
+    await router.request("v1", "read:secure/cam", PEER, () => 1);
+    assert.deepEqual(answers[1]!.decision, {
+      type: "accept",
+      stream: "secure/cam",
+      mode: "play",
+      bufferBytes: 65536,
+      passphrase: "read-secret-1",
+      latencyMs: 300,
+    });
+    assert.equal(answers[1]!.bufferFd, answer!.bufferFd, "one buffer per stream");
+    const [stream] = router.streams(2);
+    assert.equal(stream!.bytesIn, 1316);
+    assert.equal(stream!.randomAccessPoints, 1);
+    assert.equal(router.streamOf("v1"), "secure/cam");
+  } finally {
+    router.close();
+  }
+});
+
+Deno.test("StreamManager rejects a malformed stream id with 1400 and the parser's reason", async () => {
+  const { host, answers } = recordingHost();
+  const router = new StreamManager(CONFIG, host);
+  await router.request("c1", "stream:live/x", PEER, () => 0);
+  assert.deepEqual(answers, [{
+    connectionId: "c1",
+    decision: {
+      type: "reject",
+      code: 1400,
+      reason: 'Cannot parse stream id "stream:live/x": unknown mode "stream"',
+    },
+  }]);
+  router.close();
+});
+
+Deno.test("StreamManager answers a held viewer when its publisher arrives, or with 1404 after the wait", async () => {
+  const { host, answers } = recordingHost();
+  const router = new StreamManager(parseConfig("playWaitMs: 50", "yaml", "t.yaml"), host);
+  try {
+    const now = performance.now();
+    await router.request("v1", "play:live/a", PEER, () => now);
+    await router.request("v2", "play:live/b", PEER, () => now);
+    assert.equal(answers.length, 0, "held, not answered");
+    await router.request("p1", "publish:live/a", PEER, () => now + 1);
+    assert.deepEqual(answers.map((a) => [a.connectionId, a.decision.type]), [
+      ["v1", "accept"],
+      ["p1", "accept"],
+    ]);
+    // The stream manager's own timer answers v2 once its 50 ms are up.
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const last = answers.at(-1)!;
+    assert.equal(last.connectionId, "v2");
+    assert.deepEqual(last.decision, {
+      type: "reject",
+      code: 1404,
+      reason: 'stream "live/b" got no publisher within 50 ms',
+    });
+    assert.deepEqual(router.streams().map((s) => s.name), ["live/a"]);
+  } finally {
+    router.close();
+  }
+});
+
+Deno.test("StreamManager closes a silent publisher that a new one replaces", async () => {
+  const { host, answers, closed } = recordingHost();
+  const router = new StreamManager(CONFIG, host);
+  try {
+    await router.request("p1", "publish:live/x", PEER, () => 0);
+    router.publisherBytes("p1", 1000, 500);
+    await router.request("p2", "publish:live/x", PEER, () => 1500);
+    assert.equal(answers.at(-1)!.decision.type, "reject");
+    await router.request("p3", "publish:live/x", PEER, () => 2600);
+    assert.equal(answers.at(-1)!.decision.type, "accept");
+    assert.deepEqual(closed, [["p1", "replaced by a new publisher after 2100 ms without media"]]);
+  } finally {
+    router.close();
+  }
+});
+
+Deno.test("StreamManager keeps a stream's viewer skips when a viewer leaves", async () => {
+  const { host } = recordingHost();
+  const router = new StreamManager(CONFIG, host);
+  try {
+    await router.request("p1", "publish:live/x", PEER, () => 0);
+    await router.request("v1", "play:live/x", PEER, () => 0);
+    await router.request("v2", "play:live/x", PEER, () => 0);
+    router.viewerSkips("v1", 3);
+    router.viewerSkips("v2", 1);
+    assert.equal(router.streams(0)[0]!.viewerSkips, 4);
+    router.release("v1", 10);
+    assert.equal(router.streams(10)[0]!.viewerSkips, 4);
+    assert.equal(router.streams(10)[0]!.viewers, 1);
+  } finally {
+    router.close();
+  }
+});
+
+Deno.test("StreamManager.endStream() closes everyone and frees the name; setConfig() applies to later requests", async () => {
+  const { host, answers, closed } = recordingHost();
+  const router = new StreamManager(CONFIG, host);
+  try {
+    await router.request("p1", "publish:live/x", PEER, () => 0);
+    await router.request("v1", "play:live/x", PEER, () => 0);
+    assert.equal(router.endStream("live/y", "ended"), false);
+    assert.equal(router.endStream("live/x", "ended through the API"), true);
+    assert.deepEqual(closed, [["p1", "ended through the API"], ["v1", "ended through the API"]]);
+    assert.deepEqual(router.streams(), []);
+    router.setConfig(parseConfig("streams: [{ prefix: live, modes: [play] }]", "yaml", "new.yaml"));
+    await router.request("p2", "publish:live/x", PEER, () => 10);
+    assert.deepEqual(answers.at(-1)!.decision, {
+      type: "reject",
+      code: 1403,
+      reason: 'publish is not allowed on stream "live/x"',
+    });
+  } finally {
+    router.close();
+  }
+});
+
+Deno.test("StreamManager asks the authorization hook first and answers what it says", async () => {
+  const seen: Record<string, unknown>[] = [];
+  await using hook = (() => {
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (r) => {
+      const body = await r.json();
+      seen.push(body);
+      return new Response(null, { status: body.user === "alice" ? 200 : 401 });
+    });
+    return { port: server.addr.port, [Symbol.asyncDispose]: () => server.shutdown() };
+  })();
+  const config = parseConfig(
+    `authHook: { url: "http://127.0.0.1:${hook.port}/auth", timeoutMs: 2000 }`,
+    "yaml",
+    "hook.yaml",
+  );
+  const { host, answers } = recordingHost();
+  let alive = true;
+  const router = new StreamManager(config, { ...host, alive: () => alive });
+  try {
+    await router.request("p1", "#!::r=live/x,m=publish,u=alice,t=stream", PEER, () => 0);
+    assert.equal(answers.at(-1)!.decision.type, "accept");
+    assert.deepEqual(seen[0], {
+      action: "publish",
+      stream: "live/x",
+      streamId: "#!::r=live/x,m=publish,u=alice,t=stream",
+      user: "alice",
+      session: null,
+      params: { t: "stream" },
+      peer: PEER,
+      connectionId: "p1",
+    });
+    await router.request("v1", "#!::r=live/x,u=mallory", PEER, () => 0);
+    const refused = answers.at(-1)!;
+    assert.equal(refused.connectionId, "v1");
+    assert.equal(refused.decision.type === "reject" && refused.decision.code, 1401);
+    // A caller whose child died while the hook was asked gets no answer and holds nothing.
+    alive = false;
+    await router.request("v2", "#!::r=live/x,u=alice", PEER, () => 0);
+    assert.notEqual(answers.at(-1)!.connectionId, "v2");
+    assert.equal(router.streams()[0]!.viewers, 0);
+  } finally {
+    router.close();
+  }
+});
