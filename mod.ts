@@ -17,15 +17,14 @@
  * @module
  */
 
-export {
-  AtollServer,
-  type ConnectionInfo,
-  DROP_REASONS,
-  type DropReason,
-  type ServerCounters,
-  type StartOptions,
-  StartupError,
-} from "./src/server/server.ts";
+export { AtollServer, DROP_REASONS, type StartOptions, StartupError } from "./src/server/server.ts";
+export type {
+  ConnectionInfo,
+  DropReason,
+  ServerCounters,
+  ServerStats,
+  StreamInfo,
+} from "./src/server/api_types.ts";
 export {
   DEFAULT_OPTIONS,
   type HostPort,
@@ -45,7 +44,6 @@ export {
   type StreamEntry,
   type StreamRules,
 } from "./src/config/config_file.ts";
-export type { StreamInfo } from "./src/server/stream_manager.ts";
 export { RejectCode } from "./src/protocol/reject_codes.ts";
 export { classifyDatagram, type Datagram, type DatagramKind } from "./src/protocol/classify.ts";
 export { parseStreamId, type StreamId, type StreamMode } from "./src/protocol/stream_id.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ConnectionInfo } from "../src/server/server.ts";
+import type { ConnectionInfo } from "../src/server/api_types.ts";
 import { childrenOf, commandLine, isAlive, isWaitingForPeer } from "./procfs.ts";
 import { ManagedProcess, waitUntil } from "./processes.ts";
 

@@ -16,7 +16,7 @@
  */
 
 import type { ViewerStats } from "../src/ipc/messages.ts";
-import type { StreamInfo } from "../src/server/stream_manager.ts";
+import type { StreamInfo } from "../src/server/api_types.ts";
 import { Atoll, type ConnectionInfo } from "./atoll.ts";
 import {
   cpuPercent,

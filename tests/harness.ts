@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ConnectionInfo, ServerCounters } from "../src/server/server.ts";
+import type { ConnectionInfo, ServerCounters } from "../src/server/api_types.ts";
 
 export const MAIN = new URL("../main.ts", import.meta.url).pathname;
 

@@ -11,7 +11,7 @@ import {
   tryConnect,
   waitFor,
 } from "./harness.ts";
-import type { ConnectionInfo } from "../src/server/server.ts";
+import type { ConnectionInfo } from "../src/server/api_types.ts";
 
 const TOKEN = "operator-token-0123456789";
 

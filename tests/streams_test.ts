@@ -14,8 +14,8 @@ import {
   srtLiveTransmitViewer,
   waitFor,
 } from "./harness.ts";
-import type { ConnectionInfo } from "../src/server/server.ts";
-import type { StreamInfo } from "../src/server/stream_manager.ts";
+import type { ConnectionInfo } from "../src/server/api_types.ts";
+import type { StreamInfo } from "../src/server/api_types.ts";
 
 function streams(atoll: AtollProcess): Promise<StreamInfo[]> {
   return atoll.api<StreamInfo[]>("/api/streams");

@@ -21,7 +21,7 @@
 
 import type { LatencySummary } from "../media/latency_histogram.ts";
 import type { LinkStats } from "../ipc/messages.ts";
-import type { StreamInfo } from "./stream_manager.ts";
+import type { StreamInfo } from "./api_types.ts";
 
 /** The `Content-Type` of {@link renderMetrics}'s output. */
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";

@@ -19,12 +19,7 @@ import {
   takeQueuedDatagrams,
 } from "../../ffi/socket.ts";
 import { formatSrtVersion, libsrt } from "../../ffi/libsrt.ts";
-import {
-  classifyDatagram,
-  DATAGRAM_KINDS,
-  type DatagramKind,
-  startsConnection,
-} from "../protocol/classify.ts";
+import { classifyDatagram, DATAGRAM_KINDS, startsConnection } from "../protocol/classify.ts";
 import { buildChildCommand, type ChildRuntime } from "./child_command.ts";
 import { FAST_HANDSHAKE_VERSIONS } from "../protocol/induction_response.ts";
 import { RejectCode } from "../protocol/reject_codes.ts";
@@ -43,7 +38,7 @@ import {
   type ViewerStats,
 } from "../ipc/messages.ts";
 import { formatHostPort, resolveOptions, type ServerOptions } from "../config/options.ts";
-import { PeerTable, type Refusal, REFUSALS } from "./peer_table.ts";
+import { PeerTable, REFUSALS } from "./peer_table.ts";
 import { type ChildEvents, ChildHandle } from "./child_handle.ts";
 import { type ApiAccess, type ApiServer, type ReloadResult, serveHttp } from "./api.ts";
 import {
@@ -61,39 +56,10 @@ import {
   renderMetrics,
 } from "./metrics.ts";
 import { bindError, StartupError } from "./startup_error.ts";
+import type { ConnectionInfo, DropReason, ServerCounters, ServerStats } from "./api_types.ts";
 
 export { StartupError };
-
-/** One SRT connection as the API shows it, with its latest link statistics. */
-export interface ConnectionInfo extends LinkStats {
-  id: string;
-  pid: number;
-  peer: string;
-  streamId: string | null;
-  /** The stream published or played, once the server accepted the request. */
-  stream: string | null;
-  mode: StreamMode;
-  state: "handshaking" | "connected";
-  encrypted: boolean;
-  startedAt: string;
-  connectedAt: string | null;
-  /**
-   * Milliseconds from the main process handing the peer to a child (its first
-   * handshake datagram) to the accepted SRT connection, including any wait
-   * for the child to start.
-   */
-  handshakeMs: number | null;
-  /** For a viewer: skips and server-added latency; null for a publisher or before the first report. */
-  viewer: ViewerStats | null;
-}
-
-/** Why a datagram was not turned into a connection. */
-export type DropReason =
-  | "not-connection-start"
-  | "peer-has-child"
-  | "shutting-down"
-  | "handoff-failed"
-  | Refusal;
+export type { ConnectionInfo, DropReason, ServerCounters, ServerStats } from "./api_types.ts";
 
 export const DROP_REASONS: readonly DropReason[] = [
   "not-connection-start",
@@ -102,16 +68,6 @@ export const DROP_REASONS: readonly DropReason[] = [
   "handoff-failed",
   ...REFUSALS,
 ];
-
-/** Counters since start, as `GET /api/stats` shows them. */
-export interface ServerCounters {
-  datagrams: Record<DatagramKind, number>;
-  dropped: Record<DropReason, number>;
-  childrenStarted: number;
-  childrenCrashed: number;
-  connectionsAccepted: number;
-  connectionsClosed: Record<CloseReason | "crashed", number>;
-}
 
 interface Connection {
   id: string;
@@ -326,7 +282,7 @@ export class AtollServer implements ApiServer {
   }
 
   /** What `GET /api/stats` shows. */
-  stats(): object {
+  stats(): ServerStats {
     return {
       srtVersion: this.srtVersion,
       fastHandshake: this.fastHandshake,

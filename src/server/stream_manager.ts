@@ -11,6 +11,7 @@
  */
 
 import { type AtollConfig, rulesFor, type StreamRules } from "../config/config_file.ts";
+import type { StreamInfo } from "./api_types.ts";
 import type { AccessDecision } from "../ipc/messages.ts";
 import { describeRejectCode, RejectCode } from "../protocol/reject_codes.ts";
 import { parseStreamId, type StreamId } from "../protocol/stream_id.ts";
@@ -39,18 +40,6 @@ export interface StreamManagerHost {
   log(level: "info" | "warning", message: string, connectionId: string): void;
 }
 
-/** A stream as `GET /api/streams` shows it. */
-export interface StreamInfo {
-  name: string;
-  publisher: string | null;
-  viewers: number;
-  waiting: number;
-  bytesIn: number;
-  bitrateIn: number;
-  randomAccessPoints: number;
-  viewerSkips: number;
-}
-
 interface Buffer {
   readonly fd: number;
   readonly bytes: number;
@@ -58,6 +47,8 @@ interface Buffer {
   /** For the incoming bitrate: the counter and time of the last sample. */
   sample: { bytes: number; atMs: number; bitrate: number };
 }
+
+export type { StreamInfo } from "./api_types.ts";
 
 export class StreamManager {
   #config: AtollConfig;

@@ -1,0 +1,76 @@
+/**
+ * What the HTTP API answers, as types: `GET /api/connections`,
+ * `GET /api/streams` and `GET /api/stats`. Tests, the bench and embedders
+ * read the API through these, so a change to a response shows up as a type
+ * error wherever it is read.
+ *
+ * @module
+ */
+
+import type { DatagramKind } from "../protocol/classify.ts";
+import type { CloseReason, LinkStats, StreamMode, ViewerStats } from "../ipc/messages.ts";
+import type { Refusal } from "./peer_table.ts";
+
+/** One SRT connection as the API shows it, with its latest link statistics. */
+export interface ConnectionInfo extends LinkStats {
+  id: string;
+  pid: number;
+  peer: string;
+  streamId: string | null;
+  /** The stream published or played, once the server accepted the request. */
+  stream: string | null;
+  mode: StreamMode;
+  state: "handshaking" | "connected";
+  encrypted: boolean;
+  startedAt: string;
+  connectedAt: string | null;
+  /**
+   * Milliseconds from the main process handing the peer to a child (its first
+   * handshake datagram) to the accepted SRT connection, including any wait
+   * for the child to start.
+   */
+  handshakeMs: number | null;
+  /** For a viewer: skips and server-added latency; null for a publisher or before the first report. */
+  viewer: ViewerStats | null;
+}
+
+/** A stream as `GET /api/streams` shows it. */
+export interface StreamInfo {
+  name: string;
+  publisher: string | null;
+  viewers: number;
+  waiting: number;
+  bytesIn: number;
+  bitrateIn: number;
+  randomAccessPoints: number;
+  viewerSkips: number;
+}
+
+/** Why a datagram was not turned into a connection. */
+export type DropReason =
+  | "not-connection-start"
+  | "peer-has-child"
+  | "shutting-down"
+  | "handoff-failed"
+  | Refusal;
+
+/** Counters since start. */
+export interface ServerCounters {
+  datagrams: Record<DatagramKind, number>;
+  dropped: Record<DropReason, number>;
+  childrenStarted: number;
+  childrenCrashed: number;
+  connectionsAccepted: number;
+  connectionsClosed: Record<CloseReason | "crashed", number>;
+}
+
+/** `GET /api/stats`: the counters, and the state of the child pool. */
+export interface ServerStats extends ServerCounters {
+  srtVersion: number;
+  fastHandshake: boolean;
+  /** Prestarted children ready for a connection. */
+  idleChildren: number;
+  /** Prestarted children still starting up. */
+  startingChildren: number;
+  connections: number;
+}
