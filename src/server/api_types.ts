@@ -1,5 +1,5 @@
 /**
- * What the HTTP API answers, as types: `GET /api/connections`,
+ * What the HTTP API answers, as types (and the list of drop reasons): `GET /api/connections`,
  * `GET /api/streams` and `GET /api/stats`. Tests, the bench and embedders
  * read the API through these, so a change to a response shows up as a type
  * error wherever it is read.
@@ -9,7 +9,7 @@
 
 import type { DatagramKind } from "../protocol/classify.ts";
 import type { CloseReason, LinkStats, StreamMode, ViewerStats } from "../ipc/messages.ts";
-import type { Refusal } from "./peer_table.ts";
+import { type Refusal, REFUSALS } from "./connection_table.ts";
 
 /** One SRT connection as the API shows it, with its latest link statistics. */
 export interface ConnectionInfo extends LinkStats {
@@ -53,6 +53,14 @@ export type DropReason =
   | "shutting-down"
   | "handoff-failed"
   | Refusal;
+
+export const DROP_REASONS: readonly DropReason[] = [
+  "not-connection-start",
+  "peer-has-child",
+  "shutting-down",
+  "handoff-failed",
+  ...REFUSALS,
+];
 
 /** Counters since start. */
 export interface ServerCounters {

@@ -38,6 +38,10 @@ export interface StreamManagerHost {
   alive(connectionId: string): boolean;
   /** One line for the log about `connectionId` (the host says which connection, peer and stream). */
   log(level: "info" | "warning", message: string, connectionId: string): void;
+  /** `connectionId` is now on `stream` (as publisher, viewer or held viewer). */
+  placed(connectionId: string, stream: string): void;
+  /** How often the viewer `connectionId` has skipped ahead so far, by its child's reports. */
+  skipsOf(connectionId: string): number;
 }
 
 interface Buffer {
@@ -55,13 +59,10 @@ export class StreamManager {
   #host: StreamManagerHost;
   #table: StreamTable;
   #buffers = new Map<string, Buffer>();
-  /** What each connection asked for, kept for its decision and the API. */
+  /** What each undecided connection asked for, kept until it is answered. */
   #requests = new Map<string, { id: StreamId; rules: StreamRules }>();
-  #skips = new Map<string, number>();
   /** Skips of viewers that have left, per stream, so a stream's count never goes down. */
   #pastSkips = new Map<string, number>();
-  /** Bytes each publisher had received at its last report: growth is activity. */
-  #lastBytes = new Map<string, number>();
   /** Connections whose request waits for the authorization hook. */
   #pending = new Set<string>();
   /** Of those, the ones answered meanwhile (closed, or the server stopping). */
@@ -131,6 +132,7 @@ export class StreamManager {
     }
     this.#requests.set(connectionId, { id, rules });
     const decision = this.#table.request(connectionId, id.name, id.mode, rules, now());
+    if (decision.kind !== "reject") this.#host.placed(connectionId, id.name);
     this.#apply(this.#table.takeEvents());
     switch (decision.kind) {
       case "accept":
@@ -192,29 +194,19 @@ export class StreamManager {
     return ended;
   }
 
-  /** A publisher's child reported `bytesReceived` so far. */
-  publisherBytes(connectionId: string, bytesReceived: number, nowMs = performance.now()): void {
-    const last = this.#lastBytes.get(connectionId) ?? 0;
-    if (bytesReceived > last) {
-      this.#lastBytes.set(connectionId, bytesReceived);
-      this.#table.activity(connectionId, nowMs);
-    }
-  }
-  /** A viewer's child reported how often it skipped ahead. */
-  viewerSkips(connectionId: string, skips: number): void {
-    if (this.#requests.has(connectionId)) this.#skips.set(connectionId, skips);
+  /** The publisher `connectionId` received media since its last report. */
+  publisherActive(connectionId: string, nowMs = performance.now()): void {
+    this.#table.activity(connectionId, nowMs);
   }
 
-  /** The connection's child exited. */
+  /** The connection's child exited (call before the host forgets its skips). */
   release(connectionId: string, nowMs = performance.now()): void {
-    const stream = this.#table.streamOf(connectionId)?.name;
-    const skips = this.#skips.get(connectionId);
-    if (stream !== undefined && skips !== undefined) {
-      this.#pastSkips.set(stream, (this.#pastSkips.get(stream) ?? 0) + skips);
+    const role = this.#table.streamOf(connectionId);
+    if (role?.role === "viewer") {
+      const skips = this.#host.skipsOf(connectionId);
+      this.#pastSkips.set(role.name, (this.#pastSkips.get(role.name) ?? 0) + skips);
     }
     this.#requests.delete(connectionId);
-    this.#lastBytes.delete(connectionId);
-    this.#skips.delete(connectionId);
     this.#table.release(connectionId, nowMs);
     this.#apply(this.#table.takeEvents());
     this.#schedule();
@@ -228,7 +220,7 @@ export class StreamManager {
   streams(nowMs = performance.now()): StreamInfo[] {
     const skipsOf = (name: string, viewers: string[]) =>
       viewers.reduce(
-        (sum, viewer) => sum + (this.#skips.get(viewer) ?? 0),
+        (sum, viewer) => sum + this.#host.skipsOf(viewer),
         this.#pastSkips.get(name) ?? 0,
       );
     return this.#table.snapshot().map((stream: StreamSnapshot) => {
@@ -267,6 +259,7 @@ export class StreamManager {
   #accept(connectionId: string): void {
     const request = this.#requests.get(connectionId);
     if (request === undefined) return;
+    this.#requests.delete(connectionId);
     const { id, rules } = request;
     const buffer = this.#buffers.get(id.name);
     if (buffer === undefined) {

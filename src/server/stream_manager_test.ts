@@ -11,18 +11,25 @@ interface Answer {
   bufferFd?: number;
 }
 
-/** A host that records what the stream manager asks of the server. */
+/**
+ * A host that records what the stream manager asks of the server, and
+ * stands in for the connection table's placements and viewer skips.
+ */
 function recordingHost() {
   const answers: Answer[] = [];
   const closed: [string, string][] = [];
+  const placed = new Map<string, string>();
+  const skips = new Map<string, number>();
   const host: StreamManagerHost = {
     answer: (connectionId, decision, bufferFd) =>
       answers.push({ connectionId, decision, ...(bufferFd === undefined ? {} : { bufferFd }) }),
     close: (connectionId, detail) => closed.push([connectionId, detail]),
     log: () => {},
     alive: () => true,
+    placed: (connectionId, stream) => placed.set(connectionId, stream),
+    skipsOf: (connectionId) => skips.get(connectionId) ?? 0,
   };
-  return { host, answers, closed };
+  return { host, answers, closed, placed, skips };
 }
 
 const PEER = "127.0.0.1:5000";
@@ -96,13 +103,15 @@ Deno.test("StreamManager rejects a malformed stream id with 1400 and the parser'
 });
 
 Deno.test("StreamManager answers a held viewer when its publisher arrives, or with 1404 after the wait", async () => {
-  const { host, answers } = recordingHost();
+  const { host, answers, placed } = recordingHost();
   const router = new StreamManager(parseConfig("playWaitMs: 50", "yaml", "t.yaml"), host);
   try {
     const now = performance.now();
     await router.request("v1", "play:live/a", PEER, () => now);
     await router.request("v2", "play:live/b", PEER, () => now);
     assert.equal(answers.length, 0, "held, not answered");
+    // A held viewer is on its stream already, for the API and the log alike.
+    assert.deepEqual([...placed], [["v1", "live/a"], ["v2", "live/b"]]);
     await router.request("p1", "publish:live/a", PEER, () => now + 1);
     assert.deepEqual(answers.map((a) => [a.connectionId, a.decision.type]), [
       ["v1", "accept"],
@@ -128,7 +137,7 @@ Deno.test("StreamManager closes a silent publisher that a new one replaces", asy
   const router = new StreamManager(CONFIG, host);
   try {
     await router.request("p1", "publish:live/x", PEER, () => 0);
-    router.publisherBytes("p1", 1000, 500);
+    router.publisherActive("p1", 500);
     await router.request("p2", "publish:live/x", PEER, () => 1500);
     assert.equal(answers.at(-1)!.decision.type, "reject");
     await router.request("p3", "publish:live/x", PEER, () => 2600);
@@ -140,14 +149,14 @@ Deno.test("StreamManager closes a silent publisher that a new one replaces", asy
 });
 
 Deno.test("StreamManager keeps a stream's viewer skips when a viewer leaves", async () => {
-  const { host } = recordingHost();
+  const { host, skips } = recordingHost();
   const router = new StreamManager(CONFIG, host);
   try {
     await router.request("p1", "publish:live/x", PEER, () => 0);
     await router.request("v1", "play:live/x", PEER, () => 0);
     await router.request("v2", "play:live/x", PEER, () => 0);
-    router.viewerSkips("v1", 3);
-    router.viewerSkips("v2", 1);
+    skips.set("v1", 3);
+    skips.set("v2", 1);
     assert.equal(router.streams(0)[0]!.viewerSkips, 4);
     router.release("v1", 10);
     assert.equal(router.streams(10)[0]!.viewerSkips, 4);

@@ -1,0 +1,49 @@
+/**
+ * How a connection record reads outside the main process: as the API shows
+ * it, and as every log line about it names it. Both read the one record in
+ * the {@link ConnectionTable}, so the API and the log agree on a
+ * connection's stream in every phase.
+ *
+ * @module
+ */
+
+import { formatHostPort } from "../config/options.ts";
+import { redactStreamId } from "../protocol/stream_id.ts";
+import type { ConnectionInfo } from "./api_types.ts";
+import type { Connection } from "./connection_table.ts";
+
+/** One connection as `/api/connections` shows it. */
+export function connectionInfo(c: Connection<{ readonly pid: number }>): ConnectionInfo {
+  return {
+    id: c.id,
+    pid: c.child.pid,
+    peer: formatHostPort(c.peer),
+    // Without credentials a caller may have put in it (s=, tokens).
+    streamId: c.streamId === undefined ? null : redactStreamId(c.streamId),
+    stream: c.stream ?? null,
+    mode: c.mode,
+    state: c.phase,
+    encrypted: c.encrypted,
+    startedAt: new Date(c.startedAt).toISOString(),
+    connectedAt: c.connectedAt === undefined ? null : new Date(c.connectedAt).toISOString(),
+    handshakeMs: c.handshakeMs ?? null,
+    viewer: c.viewer ?? null,
+    ...c.stats,
+  };
+}
+
+/**
+ * What every log line about a connection carries, so lines can be found by
+ * connection, peer or stream (`stream` is null until the stream manager
+ * placed the connection on one).
+ */
+export function logContext(
+  c: Connection<{ readonly pid: number }>,
+): Record<string, string | number | null> {
+  return {
+    id: c.id,
+    peer: c.peerKey,
+    stream: c.stream ?? null,
+    pid: c.child.pid,
+  };
+}

@@ -1,0 +1,321 @@
+/**
+ * The main process's one table of connections: every fact about a
+ * connection (its peer, its child, its phase, its stream and mode, its link
+ * statistics and viewer figures, why it closed) is stored here once, and
+ * changed only through this table's methods. The API, the metrics and the
+ * log lines all read these records, so they cannot disagree.
+ *
+ * The table also holds the admission limits, because they count its
+ * records: connections in all, handshakes in progress, connections per
+ * source IP, and a per-IP token bucket for new connections.
+ *
+ * Pure: no process, socket or clock is touched (time comes from the
+ * {@link Clock}), so the rules are tested without either.
+ *
+ * A connection's life:
+ * - {@link ConnectionTable.admit}: its first handshake datagram was
+ *   admitted and handed to a child; phase `handshaking`.
+ * - {@link ConnectionTable.requested}: its child forwarded the caller's
+ *   stream id (the mode is known from it from now on).
+ * - {@link ConnectionTable.placed}: the stream manager put it on a stream,
+ *   as publisher, viewer or held viewer. The stream stays its stream until
+ *   the record is removed, even if the stream ends first.
+ * - {@link ConnectionTable.connected}: libsrt accepted it; phase
+ *   `connected`, and it no longer counts as a handshake.
+ * - {@link ConnectionTable.reported}: link statistics, once a second.
+ * - {@link ConnectionTable.closing}: its child said why it is closing.
+ * - {@link ConnectionTable.remove}: its child exited; every slot is freed.
+ *
+ * @module
+ */
+
+import type { Endpoint, LinkStats, StreamMode, ViewerStats } from "../ipc/messages.ts";
+import { emptyLinkStats } from "../ipc/messages.ts";
+import type { CloseReason } from "../ipc/messages.ts";
+import { describeMode } from "../protocol/stream_id.ts";
+import { formatHostPort } from "../config/options.ts";
+
+export interface AdmissionLimits {
+  /** Connections in any phase. */
+  maxConnections: number;
+  /** Connections whose handshake has not completed yet. */
+  maxHandshakes: number;
+  maxConnectionsPerIp: number;
+  /** New connections admitted per second per source IP (a token bucket holding one second's worth). */
+  maxNewConnectionsPerIp: number;
+}
+
+/** Why a new peer was not admitted; each is a counter in the stats. */
+export type Refusal =
+  | "max-connections"
+  | "max-handshakes"
+  | "max-connections-per-ip"
+  | "rate-per-ip";
+
+export const REFUSALS: readonly Refusal[] = [
+  "max-connections",
+  "max-handshakes",
+  "max-connections-per-ip",
+  "rate-per-ip",
+];
+
+export type Phase = "handshaking" | "connected";
+
+/** Where the table reads the time. */
+export interface Clock {
+  /** Monotonic milliseconds (`performance.now()`), for durations and rates. */
+  monotonicMs(): number;
+  /** Wall-clock milliseconds (`Date.now()`), for the times the API shows. */
+  wallMs(): number;
+}
+
+export const SYSTEM_CLOCK: Clock = {
+  monotonicMs: () => performance.now(),
+  wallMs: () => Date.now(),
+};
+
+/** One connection. Read it anywhere; change it only through {@link ConnectionTable}. */
+export interface Connection<C> {
+  readonly id: string;
+  readonly child: C;
+  readonly peer: Readonly<Endpoint>;
+  /** `host:port` of the peer (IPv6 in brackets): the key the listener looks it up by. */
+  readonly peerKey: string;
+  /** The source IP the per-IP limits count (a v4-mapped address is its IPv4 address). */
+  readonly ip: string;
+  readonly phase: Phase;
+  /** Wall-clock ms when it was admitted. */
+  readonly startedAt: number;
+  /** Monotonic ms when its peer was handed to its child. */
+  readonly handedOverAt: number;
+  /** Wall-clock ms when libsrt accepted it. */
+  readonly connectedAt: number | undefined;
+  /** From the handover to the accepted connection, in ms, to 0.1 ms. */
+  readonly handshakeMs: number | undefined;
+  /** The caller's stream id, once its child forwarded it (raw: redact before showing). */
+  readonly streamId: string | undefined;
+  readonly mode: StreamMode;
+  readonly encrypted: boolean;
+  /** The stream it publishes, plays or waits for, once the stream manager placed it. */
+  readonly stream: string | undefined;
+  readonly stats: Readonly<LinkStats>;
+  /** A viewer's skips and server-added latency, from its child's reports. */
+  readonly viewer: Readonly<ViewerStats> | undefined;
+  /** Why its child says it closed, once it said so. */
+  readonly closed: { readonly reason: CloseReason; readonly detail: string } | undefined;
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+export type Admission<C> =
+  | { ok: true; connection: Connection<C> }
+  | { ok: false; refusal: Refusal };
+
+interface Bucket {
+  tokens: number;
+  updatedMs: number;
+}
+
+/** Source IPs with rate state kept at most; bounds memory under spoofed floods. */
+export const MAX_TRACKED_SOURCES = 16384;
+
+export class ConnectionTable<C> {
+  #limits: AdmissionLimits;
+  #clock: Clock;
+  #byId = new Map<string, Mutable<Connection<C>>>();
+  #byPeer = new Map<string, Mutable<Connection<C>>>();
+  #byChild = new Map<C, Mutable<Connection<C>>>();
+  #perIp = new Map<string, number>();
+  #buckets = new Map<string, Bucket>();
+  #handshakes = 0;
+
+  constructor(limits: AdmissionLimits, clock: Clock = SYSTEM_CLOCK) {
+    this.#limits = limits;
+    this.#clock = clock;
+  }
+
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  /** Connections still in their handshake. */
+  get handshakes(): number {
+    return this.#handshakes;
+  }
+
+  /** Source IPs whose rate state is held (at most {@link MAX_TRACKED_SOURCES}). */
+  get trackedSources(): number {
+    return this.#buckets.size;
+  }
+
+  get(id: string): Connection<C> | undefined {
+    return this.#byId.get(id);
+  }
+
+  /** The connection of the peer at `host:port` (see {@link formatHostPort}). */
+  byPeer(peerKey: string): Connection<C> | undefined {
+    return this.#byPeer.get(peerKey);
+  }
+
+  byChild(child: C): Connection<C> | undefined {
+    return this.#byChild.get(child);
+  }
+
+  values(): IterableIterator<Connection<C>> {
+    return this.#byId.values();
+  }
+
+  /**
+   * Admits a new peer as `handshaking`, or names the limit that refuses it.
+   * `create` hands the peer to a child only once the peer is admitted, and
+   * returns the new connection's id and child; if it throws, nothing is
+   * added and nothing is counted.
+   */
+  admit(peer: Endpoint, create: () => { id: string; child: C }): Admission<C> {
+    const peerKey = formatHostPort(peer);
+    if (this.#byPeer.has(peerKey)) throw new Error(`Peer ${peerKey} already has a child`);
+    const ip = ipOf(peer.hostname);
+    const limits = this.#limits;
+    if (this.#byId.size >= limits.maxConnections) return { ok: false, refusal: "max-connections" };
+    if (this.#handshakes >= limits.maxHandshakes) return { ok: false, refusal: "max-handshakes" };
+    if ((this.#perIp.get(ip) ?? 0) >= limits.maxConnectionsPerIp) {
+      return { ok: false, refusal: "max-connections-per-ip" };
+    }
+    const nowMs = this.#clock.monotonicMs();
+    if (!this.#takeToken(ip, nowMs)) return { ok: false, refusal: "rate-per-ip" };
+    const { id, child } = create();
+    if (this.#byId.has(id)) throw new Error(`Connection ${id} exists already`);
+    const connection: Mutable<Connection<C>> = {
+      id,
+      child,
+      peer: { hostname: peer.hostname, port: peer.port },
+      peerKey,
+      ip,
+      phase: "handshaking",
+      startedAt: this.#clock.wallMs(),
+      handedOverAt: this.#clock.monotonicMs(),
+      connectedAt: undefined,
+      handshakeMs: undefined,
+      streamId: undefined,
+      // Until the stream id says otherwise.
+      mode: "publish",
+      encrypted: false,
+      stream: undefined,
+      stats: emptyLinkStats(),
+      viewer: undefined,
+      closed: undefined,
+    };
+    this.#byId.set(id, connection);
+    this.#byPeer.set(peerKey, connection);
+    this.#byChild.set(child, connection);
+    this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);
+    this.#handshakes++;
+    return { ok: true, connection };
+  }
+
+  /** Its child forwarded the caller's stream id; the mode is known from it (a held viewer is a viewer). */
+  requested(id: string, streamId: string): void {
+    const connection = this.#byId.get(id);
+    if (connection === undefined) return;
+    connection.streamId = streamId;
+    connection.mode = describeMode(streamId);
+  }
+
+  /** The stream manager put it on `stream` (as publisher, viewer or held viewer). */
+  placed(id: string, stream: string): void {
+    const connection = this.#byId.get(id);
+    if (connection !== undefined) connection.stream = stream;
+  }
+
+  /**
+   * libsrt accepted it: it is `connected` and no longer counts as a
+   * handshake. Returns the handshake time from the handover, in ms (so a
+   * wait for a child to start, or for the access decision, counts too), or
+   * undefined for an unknown or already connected id.
+   */
+  connected(
+    id: string,
+    report: { streamId: string; mode: StreamMode; encrypted: boolean },
+  ): number | undefined {
+    const connection = this.#byId.get(id);
+    if (connection === undefined || connection.phase === "connected") return undefined;
+    connection.phase = "connected";
+    this.#handshakes--;
+    connection.connectedAt = this.#clock.wallMs();
+    connection.streamId = report.streamId;
+    connection.mode = report.mode;
+    connection.encrypted = report.encrypted;
+    const handshakeMs = Math.round((this.#clock.monotonicMs() - connection.handedOverAt) * 10) / 10;
+    connection.handshakeMs = handshakeMs;
+    return handshakeMs;
+  }
+
+  /**
+   * Its child's periodic report. Returns whether it received bytes since
+   * the last report (a publisher's sign of life).
+   */
+  reported(id: string, stats: LinkStats, viewer?: ViewerStats): boolean {
+    const connection = this.#byId.get(id);
+    if (connection === undefined) return false;
+    const grew = stats.bytesReceived > connection.stats.bytesReceived;
+    connection.stats = stats;
+    if (viewer !== undefined) connection.viewer = viewer;
+    return grew;
+  }
+
+  /** Its child said why it is closing, with its last statistics (null: none could be read). */
+  closing(id: string, reason: CloseReason, detail: string, stats: LinkStats | null): void {
+    const connection = this.#byId.get(id);
+    if (connection === undefined) return;
+    connection.closed = { reason, detail };
+    if (stats !== null) connection.stats = stats;
+  }
+
+  /** Its child is gone: frees every slot it held and returns its last record. */
+  remove(id: string): Connection<C> | undefined {
+    const connection = this.#byId.get(id);
+    if (connection === undefined) return undefined;
+    this.#byId.delete(id);
+    this.#byPeer.delete(connection.peerKey);
+    this.#byChild.delete(connection.child);
+    if (connection.phase === "handshaking") this.#handshakes--;
+    const count = (this.#perIp.get(connection.ip) ?? 1) - 1;
+    if (count > 0) this.#perIp.set(connection.ip, count);
+    else this.#perIp.delete(connection.ip);
+    return connection;
+  }
+
+  #takeToken(ip: string, nowMs: number): boolean {
+    const rate = this.#limits.maxNewConnectionsPerIp;
+    const bucket = this.#buckets.get(ip) ?? { tokens: rate, updatedMs: nowMs };
+    bucket.tokens = Math.min(rate, bucket.tokens + ((nowMs - bucket.updatedMs) * rate) / 1000);
+    bucket.updatedMs = nowMs;
+    if (!this.#buckets.has(ip)) {
+      if (this.#buckets.size >= MAX_TRACKED_SOURCES) this.#forgetFullBuckets(nowMs);
+      this.#buckets.set(ip, bucket);
+    }
+    if (bucket.tokens < 1) return false;
+    bucket.tokens -= 1;
+    return true;
+  }
+
+  /** A bucket that has refilled is the same as no bucket. */
+  #forgetFullBuckets(nowMs: number): void {
+    const rate = this.#limits.maxNewConnectionsPerIp;
+    for (const [ip, bucket] of this.#buckets) {
+      if (bucket.tokens + ((nowMs - bucket.updatedMs) * rate) / 1000 >= rate) {
+        this.#buckets.delete(ip);
+      }
+    }
+    // Still full of active sources: drop the oldest rather than grow.
+    for (const ip of this.#buckets.keys()) {
+      if (this.#buckets.size < MAX_TRACKED_SOURCES) break;
+      this.#buckets.delete(ip);
+    }
+  }
+}
+
+/** The source IP a limit applies to: a v4-mapped address is its IPv4 address. */
+export function ipOf(hostname: string): string {
+  return hostname.startsWith("::ffff:") && hostname.includes(".") ? hostname.slice(7) : hostname;
+}

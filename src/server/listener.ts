@@ -1,0 +1,159 @@
+/**
+ * The public SRT port: one UDP socket the main process reads itself. Every
+ * datagram is classified; only a connection-starting handshake (an
+ * induction, or a rendezvous wave-a-hand) from a peer that has no child yet
+ * goes on to admission, and everything else is counted by kind and drop
+ * reason, never answered.
+ *
+ * It also makes each admitted peer's own socket (bound to the same address
+ * and port, `connect()`ed to the peer): from then on the kernel delivers
+ * that peer's datagrams there, not here.
+ *
+ * @module
+ */
+
+import {
+  openConnectedUdpSocket,
+  type QueuedDatagram,
+  takeQueuedDatagrams,
+} from "../../ffi/socket.ts";
+import { formatHostPort, type ServerOptions } from "../config/options.ts";
+import type { Endpoint } from "../ipc/messages.ts";
+import { classifyDatagram, startsConnection } from "../protocol/classify.ts";
+import type { DropReason, ServerCounters } from "./api_types.ts";
+import { logger } from "./log.ts";
+import { bindError } from "./startup_error.ts";
+
+/** Where the listener sends a connection-starting handshake. */
+export interface ConnectionStarts {
+  /** Whether the peer at `peerKey` has a child already (its datagrams are retransmissions). */
+  hasPeer(peerKey: string): boolean;
+  /** Admits the peer and hands it to a child; a drop reason when it is not admitted. */
+  admit(peer: Endpoint, handshake: Uint8Array, rendezvous: boolean): DropReason | undefined;
+}
+
+const log = logger("server");
+
+export class SrtListener {
+  readonly address: Endpoint;
+  #udp: Deno.DatagramConn;
+  #counters: ServerCounters;
+  /** Set by {@link start}, before the first datagram is read. */
+  #starts: ConnectionStarts | undefined;
+  /** Other peers' datagrams caught by a new socket before its connect(). */
+  #strays: QueuedDatagram[] = [];
+  #closing = false;
+  #loop: Promise<void> | undefined;
+
+  private constructor(udp: Deno.DatagramConn, counters: ServerCounters) {
+    this.#udp = udp;
+    this.#counters = counters;
+    const addr = udp.addr as Deno.NetAddr;
+    this.address = { hostname: addr.hostname, port: addr.port };
+  }
+
+  /**
+   * Binds the public SRT port. SO_REUSEADDR is needed so children can bind
+   * their connected sockets to it, but it would also let us share a port
+   * that another SO_REUSEADDR socket holds; a bind without it first tells
+   * whether the port is really free.
+   */
+  static bind(options: ServerOptions, counters: ServerCounters): SrtListener {
+    const { hostname, port } = options.srtListen;
+    const where = formatHostPort(options.srtListen);
+    try {
+      const probe = Deno.listenDatagram({ transport: "udp", hostname, port });
+      const bound = (probe.addr as Deno.NetAddr).port;
+      probe.close();
+      const udp = Deno.listenDatagram({
+        transport: "udp",
+        hostname,
+        port: bound,
+        reuseAddress: true,
+      });
+      return new SrtListener(udp, counters);
+    } catch (error) {
+      throw bindError("SRT", where, error);
+    }
+  }
+
+  /** Starts reading datagrams; connection starts go to `starts`. */
+  start(starts: ConnectionStarts): void {
+    this.#starts = starts;
+    this.#loop ??= this.#receive();
+  }
+
+  /** Closes the port and waits for the receive loop to end. */
+  async close(): Promise<void> {
+    if (this.#closing) return await this.#loop;
+    this.#closing = true;
+    this.#udp.close();
+    await this.#loop;
+  }
+
+  /**
+   * A UDP socket bound to the SRT address and connected to `peer`, for its
+   * child. Datagrams it caught before its `connect()` are sorted: the
+   * peer's own are induction retransmissions, which the child answers
+   * anyway; anyone else's go back to the classifier.
+   */
+  openPeerSocket(peer: Endpoint): number {
+    const fd = openConnectedUdpSocket(this.address, peer);
+    const peerKey = formatHostPort(peer);
+    for (const queued of takeQueuedDatagrams(fd)) {
+      if (formatHostPort(queued.from) === peerKey) this.#drop("peer-has-child");
+      else this.#strays.push(queued);
+    }
+    return fd;
+  }
+
+  async #receive(): Promise<void> {
+    const buffer = new Uint8Array(2048);
+    for (;;) {
+      let bytes: Uint8Array;
+      let from: Deno.Addr;
+      try {
+        [bytes, from] = await this.#udp.receive(buffer);
+      } catch (error) {
+        if (this.#closing) return;
+        log.error("SRT socket failed: {error}", { error: String(error) });
+        continue;
+      }
+      try {
+        this.#handle(bytes, from as Deno.NetAddr);
+        // Handing over may have caught other peers' datagrams: classify them
+        // as if the listening socket had received them (bounded: each
+        // hand-over takes at most 256).
+        for (let stray; (stray = this.#strays.shift()) !== undefined;) {
+          this.#handle(stray.bytes, { transport: "udp", ...stray.from });
+        }
+      } catch (error) {
+        // Nothing a peer sends may stop the server: log and go on.
+        log.error("Datagram from {peer} not handled: {error}", {
+          peer: formatHostPort(from as Deno.NetAddr),
+          error: String(error),
+        });
+      }
+    }
+  }
+
+  #handle(bytes: Uint8Array, from: Deno.NetAddr): void {
+    const datagram = classifyDatagram(bytes);
+    this.#counters.datagrams[datagram.kind]++;
+    if (!startsConnection(datagram)) return this.#drop("not-connection-start");
+    const peer = { hostname: from.hostname, port: from.port };
+    const starts = this.#starts!;
+    if (starts.hasPeer(formatHostPort(peer))) return this.#drop("peer-has-child");
+    const refused = starts.admit(peer, bytes, datagram.kind === "wave-a-hand");
+    if (refused !== undefined) {
+      if (refused !== "shutting-down" && refused !== "handoff-failed") {
+        log.debug("Refused {peer}: {refusal}", { peer: formatHostPort(peer), refusal: refused });
+      }
+      this.#drop(refused);
+    }
+  }
+
+  #drop(reason: DropReason): void {
+    this.#counters.dropped[reason]++;
+  }
+}

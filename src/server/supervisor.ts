@@ -1,0 +1,459 @@
+/**
+ * The main process's lifecycle rules for connections: admission, hand-over
+ * of a peer to a child, what each child report changes, a child's exit, a
+ * kick through the API, and shutdown. It owns the {@link ConnectionTable},
+ * the {@link ChildPool} and the {@link StreamManager}, and decides; the
+ * children carry the media.
+ *
+ * Everything that touches the system comes in through
+ * {@link SupervisorDeps}: how a child is started and how a peer's connected
+ * socket is made. The rules are therefore tested with fake children, no
+ * processes and no sockets (`supervisor_test.ts`).
+ *
+ * @module
+ */
+
+import type { AtollConfig } from "../config/config_file.ts";
+import { formatHostPort, type ServerOptions } from "../config/options.ts";
+import { hexFromBytes } from "../ipc/hex.ts";
+import {
+  type AccessDecision,
+  type Assignment,
+  type ChildMessage,
+  CLOSE_REASONS,
+  type Endpoint,
+  type PeerSettings,
+} from "../ipc/messages.ts";
+import { RejectCode } from "../protocol/reject_codes.ts";
+import { redactStreamId } from "../protocol/stream_id.ts";
+import {
+  DROP_REASONS,
+  type DropReason,
+  type ServerCounters,
+  type StreamInfo,
+} from "./api_types.ts";
+import { logContext } from "./api_view.ts";
+import { ChildPool } from "./child_pool.ts";
+import { type Clock, type Connection, ConnectionTable, SYSTEM_CLOCK } from "./connection_table.ts";
+import { logger } from "./log.ts";
+import { CHILD_START_BUCKETS, HANDSHAKE_BUCKETS, Histogram } from "./metrics.ts";
+import { StreamManager } from "./stream_manager.ts";
+import { DATAGRAM_KINDS } from "../protocol/classify.ts";
+
+/** What the supervisor needs of a child process (the real one is a ChildHandle). */
+export interface SupervisedChild {
+  readonly pid: number;
+  readonly ready: boolean;
+  readonly exited: boolean;
+  /** performance.now() when it was started. */
+  readonly startedAt: number;
+  /** Resolves once it has exited and its reports are delivered. */
+  readonly done: Promise<unknown>;
+  /** Hands it its connection: the assignment, with the peer's socket attached. */
+  assign(assignment: Assignment, udpFd: number): void;
+  /** Answers its access request; false when it is gone. */
+  answer(decision: AccessDecision, bufferFd?: number): boolean;
+  /** Asks it to close its connection cleanly and exit. */
+  requestShutdown(detail?: string): void;
+  kill(signal?: Deno.Signal): void;
+}
+
+/** How a child's process ended. */
+export interface ExitStatus {
+  success: boolean;
+  code: number;
+  signal: Deno.Signal | null;
+}
+
+/** What a child reports, as events the supervisor handles (the launcher wires them). */
+export interface SupervisorEvents<C> {
+  onMessage(child: C, message: ChildMessage): void;
+  onOutput(child: C, line: string): void;
+  onExit(child: C, status: ExitStatus): void;
+}
+
+/** What the supervisor needs from the system. */
+export interface SupervisorDeps<C extends SupervisedChild> {
+  /** Starts one child whose reports go to `events`. */
+  launch(events: SupervisorEvents<C>): C;
+  /** A UDP socket bound to the SRT address and connected to `peer`; the caller closes it. */
+  openPeerSocket(peer: Endpoint): number;
+  closeFd(fd: number): void;
+  clock?: Clock;
+  /** New connection ids; random UUIDs by default. */
+  newId?: () => string;
+}
+
+const log = logger("server");
+
+/** How much longer than the play wait a child waits for its decision. */
+const DECISION_SLACK_MS = 5000;
+
+/** A fresh set of counters, every key at 0. */
+export function newCounters(): ServerCounters {
+  return {
+    datagrams: countersOf(DATAGRAM_KINDS),
+    dropped: countersOf(DROP_REASONS),
+    childrenStarted: 0,
+    childrenCrashed: 0,
+    connectionsAccepted: 0,
+    connectionsClosed: countersOf([...CLOSE_REASONS, "crashed"]),
+  };
+}
+
+function countersOf<K extends string>(keys: readonly K[]): Record<K, number> {
+  return Object.fromEntries(keys.map((key) => [key, 0])) as Record<K, number>;
+}
+
+export interface SupervisorOptions {
+  options: ServerOptions;
+  config: AtollConfig;
+  /** The public SRT address, which every peer socket is bound to. */
+  srtAddress: Endpoint;
+  fastHandshake: boolean;
+  counters: ServerCounters;
+}
+
+export class Supervisor<C extends SupervisedChild> {
+  readonly table: ConnectionTable<C>;
+  readonly streams: StreamManager;
+  readonly childStartSeconds = new Histogram(CHILD_START_BUCKETS);
+  readonly handshakeSeconds = new Histogram(HANDSHAKE_BUCKETS);
+  #options: ServerOptions;
+  #config: AtollConfig;
+  #srtAddress: Endpoint;
+  #fastHandshake: boolean;
+  #counters: ServerCounters;
+  #deps: SupervisorDeps<C>;
+  #clock: Clock;
+  #newId: () => string;
+  #pool: ChildPool<C>;
+  #stopping = false;
+
+  constructor(setup: SupervisorOptions, deps: SupervisorDeps<C>) {
+    this.#options = setup.options;
+    this.#config = setup.config;
+    this.#srtAddress = setup.srtAddress;
+    this.#fastHandshake = setup.fastHandshake;
+    this.#counters = setup.counters;
+    this.#deps = deps;
+    this.#clock = deps.clock ?? SYSTEM_CLOCK;
+    this.#newId = deps.newId ?? (() => crypto.randomUUID());
+    this.table = new ConnectionTable<C>(setup.options, this.#clock);
+    this.#pool = new ChildPool(setup.options.poolSize, () => this.#launch());
+    this.streams = new StreamManager(setup.config, {
+      answer: (id, decision, fd) => this.table.get(id)?.child.answer(decision, fd),
+      close: (id, detail) => this.table.get(id)?.child.requestShutdown(detail),
+      alive: (id) => this.table.get(id)?.child.exited === false,
+      placed: (id, stream) => this.table.placed(id, stream),
+      skipsOf: (id) => this.table.get(id)?.viewer?.skips ?? 0,
+      log: (level, what, id) => {
+        const connection = this.table.get(id);
+        if (connection === undefined) log[level]("Connection {id}: {what}", { id, what });
+        else log[level]("Connection {id} from {peer}: {what}", { ...logContext(connection), what });
+      },
+    });
+  }
+
+  /** False once shutdown began. */
+  get running(): boolean {
+    return !this.#stopping;
+  }
+
+  /** Prestarted children ready for a connection. */
+  get idleChildren(): C[] {
+    return this.#pool.idle;
+  }
+
+  /** Prestarted children still starting up. */
+  get startingChildren(): number {
+    return this.#pool.starting;
+  }
+
+  /** Starts the prestarted children. */
+  start(): void {
+    this.#pool.fill();
+  }
+
+  /** Uses `config` for every later connection and decision. */
+  setConfig(config: AtollConfig): void {
+    this.#config = config;
+    this.streams.setConfig(config);
+  }
+
+  /**
+   * A connection-starting handshake from `peer` (its first datagram, an
+   * induction or a wave-a-hand): admits it and hands it to a child, or says
+   * why not.
+   */
+  admit(peer: Endpoint, handshake: Uint8Array, rendezvous: boolean): DropReason | undefined {
+    if (this.#stopping) return "shutting-down";
+    let admission;
+    try {
+      admission = this.table.admit(peer, () => this.#handOver(peer, handshake, rendezvous));
+    } catch (error) {
+      log.error("Cannot hand {peer} to a child: {error}", {
+        peer: formatHostPort(peer),
+        error: String(error),
+      });
+      return "handoff-failed";
+    } finally {
+      this.#pool.fill();
+    }
+    if (!admission.ok) return admission.refusal;
+    const { child, id, peerKey } = admission.connection;
+    log.debug("Peer {peer} handed to child {pid} as connection {id}", {
+      peer: peerKey,
+      pid: child.pid,
+      id,
+    });
+    return undefined;
+  }
+
+  /**
+   * Asks the connection's child to close it (the peer is told at once); a
+   * caller still waiting for its decision is refused first. False when
+   * there is no such connection.
+   */
+  closeConnection(id: string): boolean {
+    const connection = this.table.get(id);
+    if (connection === undefined) return false;
+    log.info("Connection {id} from {peer}: closing, asked through the API", logContext(connection));
+    // A caller still waiting for its decision is told no, or its child could not listen.
+    this.streams.cancel(id, RejectCode.Forbidden, "closed through the API");
+    connection.child.requestShutdown("closed through the API");
+    return true;
+  }
+
+  /** Closes the stream's publisher and viewers; false when there is no such stream. */
+  endStream(name: string): boolean {
+    const ended = this.streams.endStream(name, "ended through the API");
+    if (ended) log.info("Stream {stream} ended through the API", { stream: JSON.stringify(name) });
+    return ended;
+  }
+
+  streamInfo(): StreamInfo[] {
+    return this.streams.streams();
+  }
+
+  /**
+   * Stops starting children, answers every undecided caller with 1503, asks
+   * every child to close its connection (peers see a shutdown, not a
+   * timeout), waits up to `timeoutMs`, then kills what is left.
+   */
+  async shutdown(timeoutMs: number): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    const children = [...this.#pool.stop(), ...[...this.table.values()].map((c) => c.child)];
+    log.info("Shutting down: closing {count} connection(s)", { count: this.table.size });
+    // Children blocked waiting for a decision cannot read their stdin: answer them first.
+    this.streams.cancelAll(RejectCode.Down, "the server is shutting down");
+    for (const child of children) child.requestShutdown();
+    const all = Promise.all(children.map((child) => child.done));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), timeoutMs);
+    });
+    if (await Promise.race([all, deadline]) === "timeout") {
+      const left = children.filter((child) => !child.exited);
+      log.warning("Killing {count} child(ren) still running after {ms} ms", {
+        count: left.length,
+        ms: timeoutMs,
+      });
+      for (const child of left) child.kill("SIGKILL");
+      await all;
+    }
+    clearTimeout(timer);
+    this.streams.close();
+  }
+
+  /** Settings for a child's libsrt: the server's options and the config's waits. */
+  peerSettings(): PeerSettings {
+    return peerSettings(this.#options, this.#fastHandshake, this.#config);
+  }
+
+  /**
+   * Gives `peer` its own connected UDP socket and a child to drive it. From
+   * the socket's `connect()` on, the kernel delivers the peer's datagrams to
+   * it, not to the listening socket.
+   */
+  #handOver(peer: Endpoint, handshake: Uint8Array, rendezvous: boolean): { id: string; child: C } {
+    const udpFd = this.#deps.openPeerSocket(peer);
+    let child: C | undefined;
+    try {
+      child = this.#pool.take();
+      const id = this.#newId();
+      child.assign({
+        type: "assign",
+        connectionId: id,
+        local: this.#srtAddress,
+        peer,
+        handshake: hexFromBytes(handshake.subarray(0, 64)),
+        rendezvous,
+        settings: this.peerSettings(),
+      }, udpFd);
+      return { id, child };
+    } catch (error) {
+      child?.kill();
+      throw error;
+    } finally {
+      // The child holds its own copy now (or none, on failure).
+      this.#deps.closeFd(udpFd);
+    }
+  }
+
+  #launch(): C {
+    const child = this.#deps.launch(this.#events);
+    this.#counters.childrenStarted++;
+    return child;
+  }
+
+  #events: SupervisorEvents<C> = {
+    onMessage: (child, message) => this.#onMessage(child, message),
+    onOutput: (child, line) => {
+      const connection = this.table.byChild(child);
+      if (connection === undefined) log.warning("Child {pid}: {line}", { pid: child.pid, line });
+      else {
+        log.warning("Connection {id} from {peer}: its child wrote: {line}", {
+          ...logContext(connection),
+          line,
+        });
+      }
+    },
+    onExit: (child, status) => this.#onExit(child, status),
+  };
+
+  #onMessage(child: C, message: ChildMessage): void {
+    if (message.type === "ready") {
+      this.#pool.childReady();
+      this.childStartSeconds.observe((this.#clock.monotonicMs() - child.startedAt) / 1000);
+      return;
+    }
+    const connection = this.table.byChild(child);
+    if (connection === undefined) return;
+    const id = connection.id;
+    switch (message.type) {
+      case "request":
+        this.table.requested(id, message.streamId);
+        if (this.#stopping) {
+          child.answer({ type: "reject", code: RejectCode.Down, reason: "server shutting down" });
+        } else {
+          this.streams.request(id, message.streamId, connection.peerKey).catch((error) => {
+            log.error("Connection {id}: deciding its request failed: {error}", {
+              ...logContext(connection),
+              error: String(error),
+            });
+            child.answer({
+              type: "reject",
+              code: RejectCode.InternalError,
+              reason: String(error),
+            });
+          });
+        }
+        break;
+      case "connected": {
+        const handshakeMs = this.table.connected(id, message);
+        if (handshakeMs === undefined) break;
+        this.handshakeSeconds.observe(handshakeMs / 1000);
+        this.#counters.connectionsAccepted++;
+        log.info(
+          "Connection {id} from {peer} up in {handshakeMs} ms ({childMs} ms in its child): {mode} {streamId}, {encryption}",
+          {
+            ...logContext(connection),
+            handshakeMs,
+            childMs: message.handshakeMs,
+            streamId: JSON.stringify(redactStreamId(message.streamId)),
+            mode: message.mode,
+            encryption: message.encrypted ? "encrypted" : "unencrypted",
+          },
+        );
+        break;
+      }
+      case "stats":
+        if (this.table.reported(id, message.stats, message.viewer)) {
+          this.streams.publisherActive(id);
+        }
+        break;
+      case "log":
+        log[message.level]("Connection {id} from {peer}: {message}", {
+          ...logContext(connection),
+          message: message.message,
+        });
+        break;
+      case "closed":
+        this.table.closing(id, message.reason, message.detail, message.stats);
+        break;
+    }
+  }
+
+  #onExit(child: C, status: ExitStatus): void {
+    if (this.#pool.childExited(child)) {
+      if (!this.#stopping) {
+        this.#counters.childrenCrashed++;
+        log.error("Idle child {pid} exited ({status})", {
+          pid: child.pid,
+          status: describeExit(status),
+        });
+      }
+      return;
+    }
+    const connection = this.table.byChild(child);
+    if (connection === undefined) return;
+    // The stream manager reads the viewer's skips from the table: release first.
+    this.streams.release(connection.id);
+    this.table.remove(connection.id);
+    this.#logClosed(connection, status);
+  }
+
+  #logClosed(connection: Connection<C>, status: ExitStatus): void {
+    const crashed = connection.closed === undefined || !status.success;
+    if (crashed) this.#counters.childrenCrashed++;
+    const reason = connection.closed?.reason ?? "crashed";
+    this.#counters.connectionsClosed[crashed && reason !== "error" ? "crashed" : reason]++;
+    const detail = connection.closed?.detail ?? `child ${describeExit(status)}`;
+    const seconds = connection.connectedAt === undefined
+      ? 0
+      : (this.#clock.wallMs() - connection.connectedAt) / 1000;
+    const s = connection.stats;
+    log[crashed ? "error" : "info"](
+      "Connection {id} from {peer} closed ({reason}: {detail}): stream {streamId}, {duration} s, " +
+        "{bytesIn} bytes in, {bytesOut} bytes out, {lost} lost, {retransmitted} retransmitted",
+      {
+        ...logContext(connection),
+        reason: crashed && reason !== "error" ? "crashed" : reason,
+        detail,
+        streamId: JSON.stringify(
+          connection.streamId === undefined ? null : redactStreamId(connection.streamId),
+        ),
+        duration: seconds.toFixed(1),
+        bytesIn: s.bytesReceived,
+        bytesOut: s.bytesSent,
+        lost: s.packetsLost,
+        retransmitted: s.packetsRetransmitted,
+      },
+    );
+  }
+}
+
+/** What a child needs of the server's options to set up libsrt. */
+export function peerSettings(
+  options: ServerOptions,
+  fastHandshake: boolean,
+  config: AtollConfig,
+): PeerSettings {
+  return {
+    // A held viewer waits for the play wait, after the hook; the rest is
+    // slack for a busy main process.
+    decisionTimeoutMs: config.playWaitMs + (config.authHook?.timeoutMs ?? 0) + DECISION_SLACK_MS,
+    latencyMs: options.latencyMs,
+    ...(options.passphrase === undefined ? {} : { passphrase: options.passphrase }),
+    pbkeylen: options.pbkeylen,
+    idleTimeoutMs: options.idleTimeoutMs,
+    handshakeTimeoutMs: options.handshakeTimeoutMs,
+    fastHandshake,
+  };
+}
+
+export function describeExit(status: ExitStatus): string {
+  return status.signal !== null ? `killed by ${status.signal}` : `exit code ${status.code}`;
+}
