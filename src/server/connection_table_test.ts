@@ -5,6 +5,7 @@ import {
   ConnectionTable,
   MAX_TRACKED_SOURCES,
 } from "./connection_table.ts";
+import { emptyLinkStats } from "../ipc/messages.ts";
 
 const roomy: AdmissionLimits = {
   maxConnections: 100,
@@ -197,8 +198,8 @@ Deno.test("ConnectionTable keeps one record of each fact through a connection's 
   const stats = { ...connection.stats, bytesReceived: 1316 };
   assert.equal(table.reported("c1", stats), true, "bytes grew");
   assert.equal(table.reported("c1", stats), false, "no new bytes");
-  const viewer = { skips: 2, latency: { count: 0, buckets: [] } };
-  table.reported("c1", stats, viewer as never);
+  const viewer = { skips: 2, latency: { samples: 0, p50Ms: 0, p99Ms: 0, maxMs: 0, atLeast: {} } };
+  table.reported("c1", stats, viewer);
   assert.equal(connection.viewer?.skips, 2);
   table.closing("c1", "peer-closed", "the caller closed", null);
   assert.deepEqual(connection.closed, { reason: "peer-closed", detail: "the caller closed" });
@@ -213,7 +214,7 @@ Deno.test("ConnectionTable ignores reports for connections it does not have", ()
   table.requested("nope", "play:live/a");
   table.placed("nope", "live/a");
   assert.equal(table.connected("nope", UP), undefined);
-  assert.equal(table.reported("nope", { bytesReceived: 1 } as never), false);
+  assert.equal(table.reported("nope", { ...emptyLinkStats(), bytesReceived: 1 }), false);
   table.closing("nope", "error", "x", null);
   assert.equal(table.size, 0);
 });

@@ -1,0 +1,319 @@
+/**
+ * The lifecycle rules of the main process, against fake children: no
+ * process is started and no socket is opened (stream buffers are real
+ * memfds, made by the stream manager).
+ */
+
+import assert from "node:assert/strict";
+import { configure, type LogRecord, reset } from "@logtape/logtape";
+import { DEFAULT_CONFIG, parseConfig } from "../config/config_file.ts";
+import { resolveOptions, type ServerOptions } from "../config/options.ts";
+import type { AccessDecision, Assignment, ChildMessage, LinkStats } from "../ipc/messages.ts";
+import { emptyLinkStats } from "../ipc/messages.ts";
+import { connectionInfo, logContext } from "./api_view.ts";
+import {
+  type ExitStatus,
+  newCounters,
+  type SupervisedChild,
+  Supervisor,
+  type SupervisorEvents,
+} from "./supervisor.ts";
+
+const CLEAN: ExitStatus = { success: true, code: 0, signal: null };
+const HANDSHAKE = new Uint8Array(80).fill(0xab);
+
+let nextPid = 1000;
+
+/** A child that records what it is told, and reports what the test makes it say. */
+class FakeChild implements SupervisedChild {
+  readonly pid = nextPid++;
+  readonly startedAt = performance.now();
+  ready = false;
+  exited = false;
+  readonly assignments: { assignment: Assignment; fd: number }[] = [];
+  readonly answers: AccessDecision[] = [];
+  readonly shutdowns: (string | undefined)[] = [];
+  readonly kills: Deno.Signal[] = [];
+  /** When false, it ignores shutdown requests (a stuck child). */
+  obeysShutdown = true;
+  #events: SupervisorEvents<FakeChild>;
+  #done = Promise.withResolvers<ExitStatus>();
+  readonly done = this.#done.promise;
+
+  constructor(events: SupervisorEvents<FakeChild>) {
+    this.#events = events;
+  }
+
+  say(message: ChildMessage): void {
+    if (message.type === "ready") this.ready = true;
+    this.#events.onMessage(this, message);
+  }
+
+  exit(status: ExitStatus = CLEAN): void {
+    if (this.exited) return;
+    this.exited = true;
+    this.#events.onExit(this, status);
+    this.#done.resolve(status);
+  }
+
+  assign(assignment: Assignment, fd: number): void {
+    this.assignments.push({ assignment, fd });
+  }
+
+  answer(decision: AccessDecision): boolean {
+    this.answers.push(decision);
+    return !this.exited;
+  }
+
+  requestShutdown(detail?: string): void {
+    this.shutdowns.push(detail);
+    if (!this.obeysShutdown) return;
+    // Like a real child: it says why, then exits.
+    queueMicrotask(() => {
+      this.say({ type: "closed", reason: "shutdown", detail: detail ?? "shutdown", stats: null });
+      this.exit();
+    });
+  }
+
+  kill(signal: Deno.Signal = "SIGKILL"): void {
+    this.kills.push(signal);
+    this.exit({ success: false, code: 1, signal });
+  }
+}
+
+/** A supervisor with fake children and fake sockets; every fd it opens is counted. */
+function harness(options: Partial<ServerOptions> = {}, config = DEFAULT_CONFIG) {
+  const children: FakeChild[] = [];
+  const openFds = new Set<number>();
+  let nextFd = 100;
+  let failSockets = false;
+  let nextId = 1;
+  const counters = newCounters();
+  const supervisor = new Supervisor<FakeChild>({
+    options: resolveOptions({ poolSize: 2, ...options }),
+    config,
+    srtAddress: { hostname: "127.0.0.1", port: 9000 },
+    fastHandshake: true,
+    counters,
+  }, {
+    launch: (events) => {
+      const child = new FakeChild(events);
+      children.push(child);
+      return child;
+    },
+    openPeerSocket: () => {
+      if (failSockets) throw new Error("no socket today");
+      const fd = nextFd++;
+      openFds.add(fd);
+      return fd;
+    },
+    closeFd: (fd) => assert.ok(openFds.delete(fd), `fd ${fd} closed twice or never opened`),
+    newId: () => `c${nextId++}`,
+  });
+  supervisor.start();
+  return {
+    supervisor,
+    children,
+    openFds,
+    counters,
+    failSockets: (fail: boolean) => (failSockets = fail),
+    /** Admits peer 10.0.0.1:`port`; the connection's child. */
+    connect(port: number): FakeChild {
+      assert.equal(supervisor.admit({ hostname: "10.0.0.1", port }, HANDSHAKE, false), undefined);
+      return supervisor.table.byPeer(`10.0.0.1:${port}`)!.child;
+    },
+    async [Symbol.asyncDispose]() {
+      await supervisor.shutdown(1000);
+    },
+  };
+}
+
+/** Lets queued microtasks and promise callbacks run. */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+const up = (streamId: string) =>
+  ({
+    type: "connected",
+    streamId,
+    mode: streamId.startsWith("play") ? "play" : "publish",
+    encrypted: false,
+    handshakeMs: 1,
+  }) as const;
+
+Deno.test("Supervisor prestarts the pool and hands an admitted peer to a ready child", async () => {
+  await using h = harness();
+  assert.equal(h.children.length, 2, "the pool is filled at start");
+  h.children[1]!.say({ type: "ready", srtVersion: 0x010501 });
+  const child = h.connect(5000);
+  assert.equal(child, h.children[1], "a ready child goes first");
+  const [{ assignment, fd }] = child.assignments as [{ assignment: Assignment; fd: number }];
+  assert.equal(assignment.connectionId, "c1");
+  assert.deepEqual(assignment.peer, { hostname: "10.0.0.1", port: 5000 });
+  assert.deepEqual(assignment.local, { hostname: "127.0.0.1", port: 9000 });
+  assert.equal(assignment.handshake, "ab".repeat(64), "the first 64 bytes, hex");
+  assert.equal(assignment.settings.fastHandshake, true);
+  assert.equal(fd, 100);
+  assert.equal(h.openFds.size, 0, "the main process keeps no copy of the peer's socket");
+  assert.equal(h.children.length, 3, "the pool is topped up");
+  assert.equal(h.counters.childrenStarted, 3);
+  assert.equal(h.supervisor.table.handshakes, 1);
+});
+
+Deno.test("Supervisor refuses what the limits refuse, and a failed hand-over leaves nothing", async () => {
+  await using h = harness({ maxConnections: 1 });
+  h.failSockets(true);
+  assert.equal(
+    h.supervisor.admit({ hostname: "10.0.0.1", port: 1 }, HANDSHAKE, false),
+    "handoff-failed",
+  );
+  assert.equal(h.supervisor.table.size, 0);
+  h.failSockets(false);
+  h.connect(2);
+  assert.equal(
+    h.supervisor.admit({ hostname: "10.0.0.1", port: 3 }, HANDSHAKE, false),
+    "max-connections",
+  );
+  assert.equal(h.openFds.size, 0);
+});
+
+Deno.test("Supervisor frees every slot when a connection's child exits, and names how it ended", async () => {
+  await using h = harness();
+  const clean = h.connect(1);
+  const crashed = h.connect(2);
+  clean.say(up("publish:live/a"));
+  assert.equal(h.counters.connectionsAccepted, 1);
+  assert.equal(h.supervisor.table.handshakes, 1);
+  clean.say({ type: "closed", reason: "peer-closed", detail: "bye", stats: null });
+  clean.exit();
+  crashed.exit({ success: false, code: 1, signal: "SIGKILL" });
+  assert.equal(h.supervisor.table.size, 0);
+  assert.equal(h.supervisor.table.handshakes, 0);
+  assert.equal(h.counters.connectionsClosed["peer-closed"], 1);
+  assert.equal(h.counters.connectionsClosed.crashed, 1);
+  assert.equal(h.counters.childrenCrashed, 1);
+});
+
+Deno.test("Supervisor refills the pool after an idle child dies, and counts the crash", async () => {
+  await using h = harness({ poolSize: 1 });
+  const [idle] = h.children as [FakeChild];
+  idle.exit({ success: false, code: 1, signal: null });
+  assert.equal(h.counters.childrenCrashed, 1);
+  assert.equal(h.children.length, 1, "not at once: the refill backs off");
+  // The first back-off after a failure is 500 ms.
+  await new Promise((resolve) => setTimeout(resolve, 700));
+  assert.equal(h.children.length, 2, "refilled after the back-off");
+});
+
+Deno.test("Supervisor: a kick refuses a held viewer first, then closes the connection", async () => {
+  await using h = harness({}, parseConfig("playWaitMs: 5000", "yaml", "t.yaml"));
+  const viewer = h.connect(1);
+  viewer.say({ type: "request", streamId: "play:live/a" });
+  await settle();
+  assert.equal(viewer.answers.length, 0, "held for a publisher");
+  const id = h.supervisor.table.byChild(viewer)!.id;
+  assert.equal(h.supervisor.closeConnection(id), true);
+  assert.equal(viewer.answers[0]?.type === "reject" && viewer.answers[0].code, 1403);
+  assert.deepEqual(viewer.shutdowns, ["closed through the API"]);
+  assert.equal(h.supervisor.closeConnection("nope"), false);
+});
+
+Deno.test("Supervisor.shutdown() answers undecided callers with 1503, closes everyone and kills the stuck", async () => {
+  const h = harness({}, parseConfig("playWaitMs: 5000", "yaml", "t.yaml"));
+  const held = h.connect(1);
+  held.say({ type: "request", streamId: "play:live/a" });
+  const stuck = h.connect(2);
+  stuck.obeysShutdown = false;
+  await settle();
+  await h.supervisor.shutdown(200);
+  assert.deepEqual(held.answers.map((a) => a.type === "reject" && a.code), [1503]);
+  assert.ok(h.children.every((child) => child.shutdowns.length === 1), "everyone was asked");
+  assert.deepEqual(stuck.kills, ["SIGKILL"], "killed at the deadline");
+  assert.equal(h.supervisor.table.size, 0);
+  assert.equal(h.supervisor.running, false);
+  // A request after shutdown began is refused at once, and nobody new is admitted.
+  assert.equal(
+    h.supervisor.admit({ hostname: "10.0.0.1", port: 3 }, HANDSHAKE, false),
+    "shutting-down",
+  );
+});
+
+/** Every log record about a connection, captured for the duration of `body`. */
+async function capturingLogs(body: (records: LogRecord[]) => Promise<void>): Promise<void> {
+  const records: LogRecord[] = [];
+  await configure({
+    reset: true,
+    sinks: { capture: (record: LogRecord) => records.push(record) },
+    loggers: [
+      { category: ["atoll"], lowestLevel: "debug", sinks: ["capture"] },
+      { category: ["logtape", "meta"], lowestLevel: "error", sinks: [] },
+    ],
+  });
+  try {
+    await body(records);
+  } finally {
+    await reset();
+  }
+}
+
+Deno.test("the API and the log agree on a held viewer's stream", async () => {
+  await capturingLogs(async (records) => {
+    await using h = harness({}, parseConfig("playWaitMs: 5000", "yaml", "t.yaml"));
+    const viewer = h.connect(1);
+    viewer.say({ type: "request", streamId: "play:live/a" });
+    await settle();
+    const connection = h.supervisor.table.byChild(viewer)!;
+    assert.equal(connectionInfo(connection).stream, "live/a");
+    assert.equal(connectionInfo(connection).mode, "play");
+    assert.equal(logContext(connection).stream, "live/a");
+    const waits = records.find((r) => /waits up to/.test(String(r.message.join(""))));
+    assert.equal(waits?.properties.stream, "live/a", "its 'waits' line names the stream");
+  });
+});
+
+Deno.test("the API and the log agree on a connection's stream after its stream is ended", async () => {
+  await capturingLogs(async (records) => {
+    await using h = harness();
+    const publisher = h.connect(1);
+    publisher.say({ type: "request", streamId: "publish:live/b" });
+    await settle();
+    assert.equal(publisher.answers[0]?.type, "accept");
+    publisher.obeysShutdown = false;
+    assert.equal(h.supervisor.endStream("live/b"), true);
+    assert.deepEqual(publisher.shutdowns, ["ended through the API"]);
+    // Until its child is gone, it is still the connection of that stream, everywhere.
+    const connection = h.supervisor.table.byChild(publisher)!;
+    assert.equal(connectionInfo(connection).stream, "live/b");
+    assert.equal(logContext(connection).stream, "live/b");
+    publisher.say({ type: "closed", reason: "shutdown", detail: "ended", stats: null });
+    publisher.exit();
+    const closed = records.find((r) => r.properties.reason === "shutdown");
+    assert.equal(closed?.properties.stream, "live/b");
+    assert.equal(closed?.properties.id, connection.id);
+  });
+});
+
+Deno.test("Supervisor tells the stream manager a publisher is alive only when its bytes grow", async () => {
+  await using h = harness({}, parseConfig("publisherTimeoutMs: 100", "yaml", "t.yaml"));
+  const first = h.connect(1);
+  first.say({ type: "request", streamId: "publish:live/c" });
+  await settle();
+  first.say(up("publish:live/c"));
+  const stats = (bytesReceived: number): LinkStats => ({ ...emptyLinkStats(), bytesReceived });
+  first.say({ type: "stats", stats: stats(1316) });
+  // It just sent: a second publisher is refused.
+  const second = h.connect(2);
+  second.say({ type: "request", streamId: "publish:live/c" });
+  await settle();
+  assert.equal(second.answers[0]?.type === "reject" && second.answers[0].code, 1409);
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  // A report without new bytes is no sign of life: a third publisher takes over.
+  first.say({ type: "stats", stats: stats(1316) });
+  const third = h.connect(3);
+  third.say({ type: "request", streamId: "publish:live/c" });
+  await settle();
+  assert.equal(third.answers[0]?.type, "accept");
+  assert.equal(first.shutdowns.length, 1, "the silent one is closed");
+  assert.match(first.shutdowns[0]!, /replaced by a new publisher/);
+});
