@@ -8,9 +8,9 @@
  */
 
 import { parseArgs } from "node:util";
+import { describeValue } from "./validation.ts";
 import {
   DEFAULT_OPTIONS,
-  describeValue,
   formatHostPort,
   OPTION_RULES,
   parseHostPort,

@@ -34,6 +34,7 @@
 
 import { parseDocument } from "yaml";
 import { OPTION_RULES } from "./options.ts";
+import { describeSecret, messageOf, nearestKey } from "./validation.ts";
 import { MAX_STREAM_NAME_BYTES, parseStreamId, type StreamMode } from "../protocol/stream_id.ts";
 
 /** How much of a stream is kept for viewers that join: a duration or a size. */
@@ -402,7 +403,7 @@ function checkPassphrase(value: unknown, path: string): string {
   if (typeof value === "string" && rule.isValid(value)) return value;
   // A passphrase is described by its length or type only: messages end up in logs.
   const got = typeof value === "string"
-    ? `a string of ${new TextEncoder().encode(value).length} bytes`
+    ? describeSecret(value)
     : value === null || typeof value === "object"
     ? describe(value)
     : `a ${typeof value}`;
@@ -528,34 +529,6 @@ function describe(value: unknown): string {
   return String(value);
 }
 
-/** The known key closest to `key`, ignoring case, when close enough to be a typo. */
-function nearestKey(key: string, known: readonly string[]): string | undefined {
-  let nearest: string | undefined;
-  let nearestDistance = Math.max(1, Math.floor(key.length / 3)) + 1;
-  for (const candidate of known) {
-    const distance = editDistance(key.toLowerCase(), candidate.toLowerCase());
-    if (distance < nearestDistance) {
-      nearest = candidate;
-      nearestDistance = distance;
-    }
-  }
-  return nearest;
-}
-
-/** Levenshtein distance. */
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution);
-    }
-    previous = current;
-  }
-  return previous[b.length] ?? 0;
-}
-
 function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === "object") {
     for (const child of Object.values(value)) deepFreeze(child);
@@ -570,8 +543,4 @@ function stripByteOrderMark(text: string): string {
 
 function firstLine(text: string): string {
   return text.split("\n", 1)[0] ?? text;
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -10,6 +10,10 @@
  * @module
  */
 
+import { describeValue, utf8Length } from "./validation.ts";
+
+export { describeValue };
+
 /** An address to listen on. */
 export interface HostPort {
   hostname: string;
@@ -255,23 +259,6 @@ export function formatHostPort(hp: HostPort): string {
   return hp.hostname.includes(":") ? `[${hp.hostname}]:${hp.port}` : `${hp.hostname}:${hp.port}`;
 }
 
-/**
- * Describes a value for an error message; a secret is described by its
- * length only.
- */
-export function describeValue(value: unknown, secret = false): string {
-  if (typeof value === "string") {
-    return secret ? `a string of ${utf8Length(value)} bytes` : JSON.stringify(value);
-  }
-  if (typeof value === "bigint") return `${value}n`;
-  if (value === null || typeof value !== "object") return String(value);
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return Object.prototype.toString.call(value);
-  }
-}
-
 function checkOption(name: keyof ServerOptions, value: unknown): void {
   const rule = OPTION_RULES[name];
   const type = value === null ? "null" : typeof value;
@@ -293,8 +280,4 @@ function isValidHostname(hostname: string): boolean {
 
 function isValidPort(port: unknown): boolean {
   return typeof port === "number" && Number.isInteger(port) && port >= 0 && port <= 65535;
-}
-
-function utf8Length(text: string): number {
-  return new TextEncoder().encode(text).length;
 }
