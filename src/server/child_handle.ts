@@ -18,13 +18,14 @@ import {
   parseChildMessage,
 } from "../ipc/messages.ts";
 
-export interface ChildEvents {
+/** What a child says, as events; `C` is the child's handle (a fake one in tests). */
+export interface ChildEvents<C = ChildHandle> {
   /** A valid report from the child. */
-  onMessage(child: ChildHandle, message: ChildMessage): void;
+  onMessage(child: C, message: ChildMessage): void;
   /** A line on the child's stdout or stderr that is not a valid report. */
-  onOutput(child: ChildHandle, line: string): void;
+  onOutput(child: C, line: string): void;
   /** The child exited (after its last report was delivered). */
-  onExit(child: ChildHandle, status: Deno.CommandStatus): void;
+  onExit(child: C, status: Deno.CommandStatus): void;
 }
 
 const encoder = new TextEncoder();

@@ -33,6 +33,7 @@ import {
   type StreamInfo,
 } from "./api_types.ts";
 import { logContext } from "./api_view.ts";
+import type { ChildEvents } from "./child_handle.ts";
 import { ChildPool } from "./child_pool.ts";
 import { type Clock, type Connection, ConnectionTable, SYSTEM_CLOCK } from "./connection_table.ts";
 import { logger } from "./log.ts";
@@ -58,24 +59,10 @@ export interface SupervisedChild {
   kill(signal?: Deno.Signal): void;
 }
 
-/** How a child's process ended. */
-export interface ExitStatus {
-  success: boolean;
-  code: number;
-  signal: Deno.Signal | null;
-}
-
-/** What a child reports, as events the supervisor handles (the launcher wires them). */
-export interface SupervisorEvents<C> {
-  onMessage(child: C, message: ChildMessage): void;
-  onOutput(child: C, line: string): void;
-  onExit(child: C, status: ExitStatus): void;
-}
-
 /** What the supervisor needs from the system. */
 export interface SupervisorDeps<C extends SupervisedChild> {
   /** Starts one child whose reports go to `events`. */
-  launch(events: SupervisorEvents<C>): C;
+  launch(events: ChildEvents<C>): C;
   /** A UDP socket bound to the SRT address and connected to `peer`; the caller closes it. */
   openPeerSocket(peer: Endpoint): number;
   closeFd(fd: number): void;
@@ -308,7 +295,7 @@ export class Supervisor<C extends SupervisedChild> {
     return child;
   }
 
-  #events: SupervisorEvents<C> = {
+  #events: ChildEvents<C> = {
     onMessage: (child, message) => this.#onMessage(child, message),
     onOutput: (child, line) => {
       const connection = this.table.byChild(child);
@@ -386,7 +373,7 @@ export class Supervisor<C extends SupervisedChild> {
     }
   }
 
-  #onExit(child: C, status: ExitStatus): void {
+  #onExit(child: C, status: Deno.CommandStatus): void {
     if (this.#pool.childExited(child)) {
       if (!this.#stopping) {
         this.#counters.childrenCrashed++;
@@ -405,7 +392,7 @@ export class Supervisor<C extends SupervisedChild> {
     this.#logClosed(connection, status);
   }
 
-  #logClosed(connection: Connection<C>, status: ExitStatus): void {
+  #logClosed(connection: Connection<C>, status: Deno.CommandStatus): void {
     const crashed = connection.closed === undefined || !status.success;
     if (crashed) this.#counters.childrenCrashed++;
     const reason = connection.closed?.reason ?? "crashed";
@@ -454,6 +441,6 @@ export function peerSettings(
   };
 }
 
-export function describeExit(status: ExitStatus): string {
+export function describeExit(status: Deno.CommandStatus): string {
   return status.signal !== null ? `killed by ${status.signal}` : `exit code ${status.code}`;
 }

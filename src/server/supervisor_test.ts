@@ -11,15 +11,10 @@ import { resolveOptions, type ServerOptions } from "../config/options.ts";
 import type { AccessDecision, Assignment, ChildMessage, LinkStats } from "../ipc/messages.ts";
 import { emptyLinkStats } from "../ipc/messages.ts";
 import { connectionInfo, logContext } from "./api_view.ts";
-import {
-  type ExitStatus,
-  newCounters,
-  type SupervisedChild,
-  Supervisor,
-  type SupervisorEvents,
-} from "./supervisor.ts";
+import type { ChildEvents } from "./child_handle.ts";
+import { newCounters, type SupervisedChild, Supervisor } from "./supervisor.ts";
 
-const CLEAN: ExitStatus = { success: true, code: 0, signal: null };
+const CLEAN: Deno.CommandStatus = { success: true, code: 0, signal: null };
 const HANDSHAKE = new Uint8Array(80).fill(0xab);
 
 let nextPid = 1000;
@@ -36,11 +31,11 @@ class FakeChild implements SupervisedChild {
   readonly kills: Deno.Signal[] = [];
   /** When false, it ignores shutdown requests (a stuck child). */
   obeysShutdown = true;
-  #events: SupervisorEvents<FakeChild>;
-  #done = Promise.withResolvers<ExitStatus>();
+  #events: ChildEvents<FakeChild>;
+  #done = Promise.withResolvers<Deno.CommandStatus>();
   readonly done = this.#done.promise;
 
-  constructor(events: SupervisorEvents<FakeChild>) {
+  constructor(events: ChildEvents<FakeChild>) {
     this.#events = events;
   }
 
@@ -49,7 +44,7 @@ class FakeChild implements SupervisedChild {
     this.#events.onMessage(this, message);
   }
 
-  exit(status: ExitStatus = CLEAN): void {
+  exit(status: Deno.CommandStatus = CLEAN): void {
     if (this.exited) return;
     this.exited = true;
     this.#events.onExit(this, status);
