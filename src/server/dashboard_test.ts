@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { DASHBOARD_CSP, DASHBOARD_HTML, dashboardResponse } from "./dashboard.ts";
+import { DASHBOARD_HTML, dashboardCsp, dashboardResponse } from "./dashboard.ts";
+
+const DASHBOARD_CSP = dashboardCsp();
 
 /** The text between `<tag>` and `</tag>`, for each such element. */
 function elements(tag: string): string[] {
