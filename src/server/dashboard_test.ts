@@ -89,3 +89,10 @@ Deno.test("dashboardResponse() serves the page uncached under a strict content s
   assert.doesNotMatch(csp!, /unsafe-inline|unsafe-eval|\*|https?:|data:/);
   assert.equal(await response.text(), DASHBOARD_HTML);
 });
+
+Deno.test("DASHBOARD_HTML inlines dashboard/style.css and dashboard/script.js as they are", async () => {
+  const read = (file: string) =>
+    Deno.readTextFile(new URL(`../../dashboard/${file}`, import.meta.url));
+  assert.deepEqual(elements("style"), [await read("style.css")]);
+  assert.deepEqual(elements("script"), [await read("script.js")]);
+});
