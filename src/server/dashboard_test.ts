@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { DASHBOARD_CSP, DASHBOARD_HTML, dashboardResponse } from "./dashboard.ts";
+import { DASHBOARD_HTML, dashboardCsp, dashboardResponse } from "./dashboard.ts";
+
+const DASHBOARD_CSP = dashboardCsp();
 
 /** The text between `<tag>` and `</tag>`, for each such element. */
 function elements(tag: string): string[] {
@@ -86,4 +88,11 @@ Deno.test("dashboardResponse() serves the page uncached under a strict content s
   assert.deepEqual(policy.get("frame-ancestors"), ["'none'"]);
   assert.doesNotMatch(csp!, /unsafe-inline|unsafe-eval|\*|https?:|data:/);
   assert.equal(await response.text(), DASHBOARD_HTML);
+});
+
+Deno.test("DASHBOARD_HTML inlines dashboard/style.css and dashboard/script.js as they are", async () => {
+  const read = (file: string) =>
+    Deno.readTextFile(new URL(`../../dashboard/${file}`, import.meta.url));
+  assert.deepEqual(elements("style"), [await read("style.css")]);
+  assert.deepEqual(elements("script"), [await read("script.js")]);
 });

@@ -3,7 +3,9 @@
  * fixed-bucket {@link Histogram} for durations the server measures, and
  * {@link renderMetrics}, which turns one {@link MetricsSnapshot} of the
  * server into the page. Pure: the server gathers the snapshot, this module
- * only names, converts to base units (seconds, bytes) and escapes.
+ * only names, converts to base units (seconds, bytes) and escapes. Every
+ * family is one row of a table (name, type, help, and what its samples and
+ * their labels are in a snapshot), rendered by one loop.
  *
  * Names follow Prometheus' conventions and pass `promtool check metrics`:
  * counters end in `_total`, rates are in bytes per second (promtool asks for
@@ -181,54 +183,76 @@ interface Sample {
   value: number;
 }
 
+/** A family's samples in a snapshot; none leaves the family out of the page. */
+type Samples = (snapshot: MetricsSnapshot) => readonly Sample[];
+
+/** One metric family: how Prometheus sees it, and where its samples come from. */
+interface MetricFamily {
+  name: string;
+  type: MetricType;
+  help: string;
+  samples: Samples;
+}
+
 const CONNECTION_STATES = ["handshaking", "connected"] as const;
 const CONNECTION_MODES = ["publish", "play"] as const;
 
 /** Mbit/s, as libsrt reports rates, to bytes per second. */
 const BYTES_PER_SECOND_PER_MBPS = 1e6 / 8;
 
-/** Renders the whole exposition (text format 0.0.4), ending with a newline. */
-export function renderMetrics(snapshot: MetricsSnapshot): string {
-  const { counters, connections, streams } = snapshot;
-  const lines: string[] = [];
-  const family = (name: string, type: MetricType, help: string, samples: readonly Sample[]) => {
-    if (samples.length === 0) return;
-    lines.push(`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} ${type}`);
-    for (const { suffix = "", labels = {}, value } of samples) {
-      lines.push(`${name}${suffix}${formatLabels(labels)} ${formatValue(value)}`);
-    }
-  };
-  const byLabel = (label: string, values: Record<string, number>): Sample[] =>
-    Object.entries(values).map(([key, value]) => ({ labels: { [label]: key }, value }));
-  const perConnection = (
-    name: string,
-    type: MetricType,
-    help: string,
-    value: (connection: ConnectionMetrics) => number | undefined,
-  ) =>
-    family(
-      name,
-      type,
-      help,
-      connections.flatMap((connection) => {
-        const v = value(connection);
-        return v === undefined ? [] : [{ labels: connectionLabels(connection), value: v }];
-      }),
+/** One sample without labels. */
+function single(value: (snapshot: MetricsSnapshot) => number): Samples {
+  return (snapshot) => [{ value: value(snapshot) }];
+}
+
+/** One sample per key of a record, labelled with the key. */
+function byLabel(
+  label: string,
+  values: (snapshot: MetricsSnapshot) => Record<string, number>,
+): Samples {
+  return (snapshot) =>
+    Object.entries(values(snapshot)).map(([key, value]) => ({ labels: { [label]: key }, value }));
+}
+
+/** One sample per connection that has the value, labelled as {@link connectionLabels} says. */
+function perConnection(value: (connection: ConnectionMetrics) => number | undefined): Samples {
+  return ({ connections }) =>
+    connections.flatMap((connection) => {
+      const v = value(connection);
+      return v === undefined ? [] : [{ labels: connectionLabels(connection), value: v }];
+    });
+}
+
+/**
+ * Samples per viewer that has measured its latency, labelled as its
+ * connection plus the sample's own labels. A viewer without samples has no
+ * latency to show, rather than a latency of 0.
+ */
+function perMeasuredViewer(
+  samples: (latency: Omit<LatencySummary, "atLeast">) => readonly Sample[],
+): Samples {
+  return ({ connections }) =>
+    connections.flatMap((c) =>
+      c.viewer && c.viewer.latency.samples > 0
+        ? samples(c.viewer.latency).map(({ labels, value }) => ({
+          labels: { ...connectionLabels(c), ...labels },
+          value,
+        }))
+        : []
     );
-  const perStream = (
-    name: string,
-    type: MetricType,
-    help: string,
-    value: (stream: StreamMetrics) => number,
-  ) =>
-    family(
-      name,
-      type,
-      help,
-      streams.map((stream) => ({ labels: { stream: stream.name }, value: value(stream) })),
-    );
-  const histogram = (name: string, help: string, h: HistogramSnapshot) =>
-    family(name, "histogram", help, [
+}
+
+/** One sample per stream, labelled with its name. */
+function perStream(value: (stream: StreamMetrics) => number): Samples {
+  return ({ streams }) =>
+    streams.map((stream) => ({ labels: { stream: stream.name }, value: value(stream) }));
+}
+
+/** A histogram's cumulative buckets, `+Inf` included, then `_sum` and `_count`. */
+function histogram(of: (snapshot: MetricsSnapshot) => HistogramSnapshot): Samples {
+  return (snapshot) => {
+    const h = of(snapshot);
+    return [
       ...h.bounds.map((bound, i) => ({
         suffix: "_bucket",
         labels: { le: formatValue(bound) },
@@ -237,247 +261,282 @@ export function renderMetrics(snapshot: MetricsSnapshot): string {
       { suffix: "_bucket", labels: { le: "+Inf" }, value: h.count },
       { suffix: "_sum", value: h.sum },
       { suffix: "_count", value: h.count },
-    ]);
+    ];
+  };
+}
 
-  family(
-    "atoll_datagrams_total",
-    "counter",
-    "UDP datagrams received on the listener, by classification",
-    byLabel("kind", counters.datagrams),
-  );
-  family(
-    "atoll_datagrams_dropped_total",
-    "counter",
-    "Datagrams the listener dropped, by reason",
-    byLabel("reason", counters.dropped),
-  );
-  family("atoll_children_started_total", "counter", "Child processes started", [
-    { value: counters.childrenStarted },
-  ]);
-  family("atoll_children_crashed_total", "counter", "Child processes that exited unexpectedly", [
-    { value: counters.childrenCrashed },
-  ]);
-  family(
-    "atoll_connections_accepted_total",
-    "counter",
-    "Callers handed over to a child",
-    [{ value: counters.connectionsAccepted }],
-  );
-  family(
-    "atoll_connections_closed_total",
-    "counter",
-    "Connections ended, by reason",
-    byLabel("reason", counters.connectionsClosed),
-  );
-  family(
-    "atoll_connections_rejected_total",
-    "counter",
-    "Callers refused by access control, by SRT rejection code",
-    byLabel("code", snapshot.rejections),
-  );
-  family("atoll_children_idle", "gauge", "Started children waiting for a caller", [
-    { value: snapshot.idleChildren },
-  ]);
-  family("atoll_children_starting", "gauge", "Children spawned but not ready yet", [
-    { value: snapshot.startingChildren },
-  ]);
-  family(
-    "atoll_connections",
-    "gauge",
-    "Live connections, by state and mode",
-    CONNECTION_STATES.flatMap((state) =>
-      CONNECTION_MODES.map((mode) => ({
-        labels: { state, mode },
-        value: connections.filter((c) => c.state === state && c.mode === mode).length,
-      }))
+/** Every family on the page, in the order it shows them. */
+const FAMILIES: readonly MetricFamily[] = [
+  {
+    name: "atoll_datagrams_total",
+    type: "counter",
+    help: "UDP datagrams received on the listener, by classification",
+    samples: byLabel("kind", (s) => s.counters.datagrams),
+  },
+  {
+    name: "atoll_datagrams_dropped_total",
+    type: "counter",
+    help: "Datagrams the listener dropped, by reason",
+    samples: byLabel("reason", (s) => s.counters.dropped),
+  },
+  {
+    name: "atoll_children_started_total",
+    type: "counter",
+    help: "Child processes started",
+    samples: single((s) => s.counters.childrenStarted),
+  },
+  {
+    name: "atoll_children_crashed_total",
+    type: "counter",
+    help: "Child processes that exited unexpectedly",
+    samples: single((s) => s.counters.childrenCrashed),
+  },
+  {
+    name: "atoll_connections_accepted_total",
+    type: "counter",
+    help: "Callers handed over to a child",
+    samples: single((s) => s.counters.connectionsAccepted),
+  },
+  {
+    name: "atoll_connections_closed_total",
+    type: "counter",
+    help: "Connections ended, by reason",
+    samples: byLabel("reason", (s) => s.counters.connectionsClosed),
+  },
+  {
+    name: "atoll_connections_rejected_total",
+    type: "counter",
+    help: "Callers refused by access control, by SRT rejection code",
+    samples: byLabel("code", (s) => s.rejections),
+  },
+  {
+    name: "atoll_children_idle",
+    type: "gauge",
+    help: "Started children waiting for a caller",
+    samples: single((s) => s.idleChildren),
+  },
+  {
+    name: "atoll_children_starting",
+    type: "gauge",
+    help: "Children spawned but not ready yet",
+    samples: single((s) => s.startingChildren),
+  },
+  {
+    name: "atoll_connections",
+    type: "gauge",
+    help: "Live connections, by state and mode",
+    // Every state and mode, zeros included, so that a series never vanishes.
+    samples: ({ connections }) =>
+      CONNECTION_STATES.flatMap((state) =>
+        CONNECTION_MODES.map((mode) => ({
+          labels: { state, mode },
+          value: connections.filter((c) => c.state === state && c.mode === mode).length,
+        }))
+      ),
+  },
+  {
+    name: "atoll_child_start_seconds",
+    type: "histogram",
+    help: "Time from spawning a child to its being ready",
+    samples: histogram((s) => s.childStartSeconds),
+  },
+  {
+    name: "atoll_handshake_seconds",
+    type: "histogram",
+    help: "Time from handing a caller over to a child to its being connected",
+    samples: histogram((s) => s.handshakeSeconds),
+  },
+  {
+    name: "atoll_connection_received_bytes_total",
+    type: "counter",
+    help: "Bytes received on the connection",
+    samples: perConnection((c) => c.bytesReceived),
+  },
+  {
+    name: "atoll_connection_sent_bytes_total",
+    type: "counter",
+    help: "Bytes sent on the connection",
+    samples: perConnection((c) => c.bytesSent),
+  },
+  {
+    name: "atoll_connection_received_packets_total",
+    type: "counter",
+    help: "Packets received on the connection",
+    samples: perConnection((c) => c.packetsReceived),
+  },
+  {
+    name: "atoll_connection_sent_packets_total",
+    type: "counter",
+    help: "Packets sent on the connection",
+    samples: perConnection((c) => c.packetsSent),
+  },
+  {
+    name: "atoll_connection_lost_packets_total",
+    type: "counter",
+    help: "Packets lost on the connection, either way",
+    samples: perConnection((c) => c.packetsLost),
+  },
+  {
+    name: "atoll_connection_retransmitted_packets_total",
+    type: "counter",
+    help: "Packets retransmitted on the connection",
+    samples: perConnection((c) => c.packetsRetransmitted),
+  },
+  {
+    name: "atoll_connection_dropped_packets_total",
+    type: "counter",
+    help: "Packets dropped as too late to play, either way",
+    samples: perConnection((c) => c.packetsDropped),
+  },
+  {
+    name: "atoll_connection_rtt_seconds",
+    type: "gauge",
+    help: "Smoothed round-trip time of the connection",
+    samples: perConnection((c) => seconds(c.rttMs)),
+  },
+  {
+    name: "atoll_connection_receive_rate_bytes_per_second",
+    type: "gauge",
+    help: "Receiving rate of the connection",
+    samples: perConnection((c) => c.mbpsReceiveRate * BYTES_PER_SECOND_PER_MBPS),
+  },
+  {
+    name: "atoll_connection_send_rate_bytes_per_second",
+    type: "gauge",
+    help: "Sending rate of the connection",
+    samples: perConnection((c) => c.mbpsSendRate * BYTES_PER_SECOND_PER_MBPS),
+  },
+  {
+    name: "atoll_connection_bandwidth_bytes_per_second",
+    type: "gauge",
+    help: "Estimated bandwidth of the link",
+    samples: perConnection((c) =>
+      c.mbpsBandwidth === undefined ? undefined : c.mbpsBandwidth * BYTES_PER_SECOND_PER_MBPS
     ),
-  );
-  histogram(
-    "atoll_child_start_seconds",
-    "Time from spawning a child to its being ready",
-    snapshot.childStartSeconds,
-  );
-  histogram(
-    "atoll_handshake_seconds",
-    "Time from handing a caller over to a child to its being connected",
-    snapshot.handshakeSeconds,
-  );
-
-  perConnection(
-    "atoll_connection_received_bytes_total",
-    "counter",
-    "Bytes received on the connection",
-    (c) => c.bytesReceived,
-  );
-  perConnection(
-    "atoll_connection_sent_bytes_total",
-    "counter",
-    "Bytes sent on the connection",
-    (c) => c.bytesSent,
-  );
-  perConnection(
-    "atoll_connection_received_packets_total",
-    "counter",
-    "Packets received on the connection",
-    (c) => c.packetsReceived,
-  );
-  perConnection(
-    "atoll_connection_sent_packets_total",
-    "counter",
-    "Packets sent on the connection",
-    (c) => c.packetsSent,
-  );
-  perConnection(
-    "atoll_connection_lost_packets_total",
-    "counter",
-    "Packets lost on the connection, either way",
-    (c) => c.packetsLost,
-  );
-  perConnection(
-    "atoll_connection_retransmitted_packets_total",
-    "counter",
-    "Packets retransmitted on the connection",
-    (c) => c.packetsRetransmitted,
-  );
-  perConnection(
-    "atoll_connection_dropped_packets_total",
-    "counter",
-    "Packets dropped as too late to play, either way",
-    (c) => c.packetsDropped,
-  );
-  perConnection(
-    "atoll_connection_rtt_seconds",
-    "gauge",
-    "Smoothed round-trip time of the connection",
-    (c) => seconds(c.rttMs),
-  );
-  perConnection(
-    "atoll_connection_receive_rate_bytes_per_second",
-    "gauge",
-    "Receiving rate of the connection",
-    (c) => c.mbpsReceiveRate * BYTES_PER_SECOND_PER_MBPS,
-  );
-  perConnection(
-    "atoll_connection_send_rate_bytes_per_second",
-    "gauge",
-    "Sending rate of the connection",
-    (c) => c.mbpsSendRate * BYTES_PER_SECOND_PER_MBPS,
-  );
-  perConnection(
-    "atoll_connection_bandwidth_bytes_per_second",
-    "gauge",
-    "Estimated bandwidth of the link",
-    (c) => c.mbpsBandwidth === undefined ? undefined : c.mbpsBandwidth * BYTES_PER_SECOND_PER_MBPS,
-  );
-  perConnection(
-    "atoll_connection_belated_packets_total",
-    "counter",
-    "Packets received too late and ignored",
-    (c) => c.packetsBelated,
-  );
-  perConnection(
-    "atoll_connection_send_buffer_packets",
-    "gauge",
-    "Packets in the send buffer, unacknowledged",
-    (c) => c.sendBufferPackets,
-  );
-  perConnection(
-    "atoll_connection_send_buffer_seconds",
-    "gauge",
-    "Timespan of the packets in the send buffer",
-    (c) => c.sendBufferMs === undefined ? undefined : seconds(c.sendBufferMs),
-  );
-  perConnection(
-    "atoll_connection_receive_buffer_packets",
-    "gauge",
-    "Packets in the receive buffer, not yet delivered",
-    (c) => c.receiveBufferPackets,
-  );
-  perConnection(
-    "atoll_connection_receive_buffer_seconds",
-    "gauge",
-    "Timespan of the packets in the receive buffer",
-    (c) => c.receiveBufferMs === undefined ? undefined : seconds(c.receiveBufferMs),
-  );
-  perConnection(
-    "atoll_connection_flow_window_packets",
-    "gauge",
-    "Flow window of the connection",
-    (c) => c.flowWindowPackets,
-  );
-
-  perConnection(
-    "atoll_viewer_skips_total",
-    "counter",
-    "Times the viewer fell behind and jumped to the newest random-access point",
-    (c) => c.viewer?.skips,
-  );
-  perConnection(
-    "atoll_viewer_server_latency_samples_total",
-    "counter",
-    "Messages whose server-added latency the viewer measured",
-    (c) => c.viewer?.latency.samples,
-  );
-  // A viewer without samples has no latency to show, rather than a latency of 0.
-  const latencies = connections.flatMap((c) =>
-    c.viewer && c.viewer.latency.samples > 0
-      ? [{ labels: connectionLabels(c), latency: c.viewer.latency }]
-      : []
-  );
-  family(
-    "atoll_viewer_server_latency_seconds",
-    "gauge",
-    "Server-added latency (publisher's child received to viewer's child sent) at a percentile, since the viewer connected",
-    latencies.flatMap(({ labels, latency }) => [
-      { labels: { ...labels, percentile: "50" }, value: seconds(latency.p50Ms) },
-      { labels: { ...labels, percentile: "99" }, value: seconds(latency.p99Ms) },
+  },
+  {
+    name: "atoll_connection_belated_packets_total",
+    type: "counter",
+    help: "Packets received too late and ignored",
+    samples: perConnection((c) => c.packetsBelated),
+  },
+  {
+    name: "atoll_connection_send_buffer_packets",
+    type: "gauge",
+    help: "Packets in the send buffer, unacknowledged",
+    samples: perConnection((c) => c.sendBufferPackets),
+  },
+  {
+    name: "atoll_connection_send_buffer_seconds",
+    type: "gauge",
+    help: "Timespan of the packets in the send buffer",
+    samples: perConnection((c) =>
+      c.sendBufferMs === undefined ? undefined : seconds(c.sendBufferMs)
+    ),
+  },
+  {
+    name: "atoll_connection_receive_buffer_packets",
+    type: "gauge",
+    help: "Packets in the receive buffer, not yet delivered",
+    samples: perConnection((c) => c.receiveBufferPackets),
+  },
+  {
+    name: "atoll_connection_receive_buffer_seconds",
+    type: "gauge",
+    help: "Timespan of the packets in the receive buffer",
+    samples: perConnection((c) =>
+      c.receiveBufferMs === undefined ? undefined : seconds(c.receiveBufferMs)
+    ),
+  },
+  {
+    name: "atoll_connection_flow_window_packets",
+    type: "gauge",
+    help: "Flow window of the connection",
+    samples: perConnection((c) => c.flowWindowPackets),
+  },
+  {
+    name: "atoll_viewer_skips_total",
+    type: "counter",
+    help: "Times the viewer fell behind and jumped to the newest random-access point",
+    samples: perConnection((c) => c.viewer?.skips),
+  },
+  {
+    name: "atoll_viewer_server_latency_samples_total",
+    type: "counter",
+    help: "Messages whose server-added latency the viewer measured",
+    samples: perConnection((c) => c.viewer?.latency.samples),
+  },
+  {
+    name: "atoll_viewer_server_latency_seconds",
+    type: "gauge",
+    help:
+      "Server-added latency (publisher's child received to viewer's child sent) at a percentile, since the viewer connected",
+    samples: perMeasuredViewer((latency) => [
+      { labels: { percentile: "50" }, value: seconds(latency.p50Ms) },
+      { labels: { percentile: "99" }, value: seconds(latency.p99Ms) },
     ]),
-  );
-  family(
-    "atoll_viewer_server_latency_max_seconds",
-    "gauge",
-    "Largest server-added latency since the viewer connected",
-    latencies.map(({ labels, latency }) => ({ labels, value: seconds(latency.maxMs) })),
-  );
+  },
+  {
+    name: "atoll_viewer_server_latency_max_seconds",
+    type: "gauge",
+    help: "Largest server-added latency since the viewer connected",
+    samples: perMeasuredViewer((latency) => [{ value: seconds(latency.maxMs) }]),
+  },
+  {
+    name: "atoll_stream_viewers",
+    type: "gauge",
+    help: "Viewers playing the stream",
+    samples: perStream((s) => s.viewers),
+  },
+  {
+    name: "atoll_stream_waiting_viewers",
+    type: "gauge",
+    help: "Viewers waiting for the stream's publisher",
+    samples: perStream((s) => s.waiting),
+  },
+  {
+    name: "atoll_stream_publishers",
+    type: "gauge",
+    help: "Whether the stream has a publisher (0 or 1)",
+    samples: perStream((s) => s.publisher === null ? 0 : 1),
+  },
+  {
+    name: "atoll_stream_received_bytes_total",
+    type: "counter",
+    help: "Bytes the stream's publisher sent into its buffer",
+    samples: perStream((s) => s.bytesIn),
+  },
+  {
+    name: "atoll_stream_receive_rate_bytes_per_second",
+    type: "gauge",
+    help: "Incoming rate of the stream",
+    samples: perStream((s) => s.bitrateIn / 8),
+  },
+  {
+    name: "atoll_stream_random_access_points_total",
+    type: "counter",
+    help: "Random-access points (keyframes) seen in the stream",
+    samples: perStream((s) => s.randomAccessPoints),
+  },
+  {
+    name: "atoll_stream_viewer_skips_total",
+    type: "counter",
+    help: "Times the stream's viewers fell behind and skipped ahead",
+    samples: perStream((s) => s.viewerSkips),
+  },
+];
 
-  perStream("atoll_stream_viewers", "gauge", "Viewers playing the stream", (s) => s.viewers);
-  perStream(
-    "atoll_stream_waiting_viewers",
-    "gauge",
-    "Viewers waiting for the stream's publisher",
-    (s) => s.waiting,
-  );
-  perStream(
-    "atoll_stream_publishers",
-    "gauge",
-    "Whether the stream has a publisher (0 or 1)",
-    (s) => s.publisher === null ? 0 : 1,
-  );
-  perStream(
-    "atoll_stream_received_bytes_total",
-    "counter",
-    "Bytes the stream's publisher sent into its buffer",
-    (s) => s.bytesIn,
-  );
-  perStream(
-    "atoll_stream_receive_rate_bytes_per_second",
-    "gauge",
-    "Incoming rate of the stream",
-    (s) => s.bitrateIn / 8,
-  );
-  perStream(
-    "atoll_stream_random_access_points_total",
-    "counter",
-    "Random-access points (keyframes) seen in the stream",
-    (s) => s.randomAccessPoints,
-  );
-  perStream(
-    "atoll_stream_viewer_skips_total",
-    "counter",
-    "Times the stream's viewers fell behind and skipped ahead",
-    (s) => s.viewerSkips,
-  );
-
+/** Renders the whole exposition (text format 0.0.4), ending with a newline. */
+export function renderMetrics(snapshot: MetricsSnapshot): string {
+  const lines: string[] = [];
+  for (const { name, type, help, samples } of FAMILIES) {
+    const found = samples(snapshot);
+    if (found.length === 0) continue;
+    lines.push(`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} ${type}`);
+    for (const { suffix = "", labels = {}, value } of found) {
+      lines.push(`${name}${suffix}${formatLabels(labels)} ${formatValue(value)}`);
+    }
+  }
   return `${lines.join("\n")}\n`;
 }
 

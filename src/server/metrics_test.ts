@@ -514,3 +514,14 @@ Deno.test("promtool check metrics accepts the exposition without lint problems",
     });
   }
 });
+
+Deno.test("renderMetrics() writes exactly the golden exposition of an empty and a full snapshot", async () => {
+  const cases: [string, MetricsSnapshot][] = [
+    ["metrics_empty.prom", emptySnapshot()],
+    ["metrics_realistic.prom", realisticSnapshot()],
+  ];
+  for (const [file, snapshot] of cases) {
+    const golden = await Deno.readTextFile(new URL(`./testdata/${file}`, import.meta.url));
+    assert.equal(renderMetrics(snapshot), golden, file);
+  }
+});
