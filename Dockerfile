@@ -10,7 +10,7 @@ COPY toolchain/package.json toolchain/
 RUN npm install --prefix toolchain --no-package-lock --no-audit --no-fund --loglevel=error
 COPY deno.json deno.lock main.ts mod.ts ./
 COPY src ./src
-COPY dashboard ./dashboard
+COPY static ./static
 COPY ffi ./ffi
 COPY workers ./workers
 # Fill the module cache now, so the container never downloads at run time.

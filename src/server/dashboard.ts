@@ -6,7 +6,7 @@
  * closes a connection with `DELETE /api/connections/ID`.
  *
  * The page, its style and its script are files in the top-level
- * `dashboard/` folder, read here as text imports: they are part of the
+ * `static/` folder, read here as text imports: they are part of the
  * module graph, so `deno compile` embeds them. The page names its style and
  * script as files beside it, so that it opens as it is in a browser; this
  * module inlines them.
@@ -19,9 +19,9 @@
  */
 
 import { createHash } from "node:crypto";
-import PAGE from "../../dashboard/page.html" with { type: "text" };
-import STYLE from "../../dashboard/style.css" with { type: "text" };
-import SCRIPT from "../../dashboard/script.js" with { type: "text" };
+import PAGE from "../../static/dashboard.html" with { type: "text" };
+import STYLE from "../../static/dashboard.css" with { type: "text" };
+import SCRIPT from "../../static/dashboard.js" with { type: "text" };
 
 /**
  * `page` with `reference`, which must appear exactly once, replaced by a
@@ -31,7 +31,9 @@ function inline(page: string, reference: string, tag: "style" | "script", conten
   const parts = page.split(reference);
   if (parts.length !== 2) {
     throw new Error(
-      `Cannot build the dashboard: page.html has ${reference} ${parts.length - 1} times, not once`,
+      `Cannot build the dashboard: dashboard.html has ${reference} ${
+        parts.length - 1
+      } times, not once`,
     );
   }
   // The element would end early, and what follows would be markup.
@@ -43,8 +45,8 @@ function inline(page: string, reference: string, tag: "style" | "script", conten
 
 /** The dashboard page: a complete HTML document with everything inline. */
 export const DASHBOARD_HTML: string = inline(
-  inline(PAGE, '<link rel="stylesheet" href="style.css">', "style", STYLE),
-  '<script src="script.js"></script>',
+  inline(PAGE, '<link rel="stylesheet" href="dashboard.css">', "style", STYLE),
+  '<script src="dashboard.js"></script>',
   "script",
   SCRIPT,
 );

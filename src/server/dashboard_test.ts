@@ -90,9 +90,9 @@ Deno.test("dashboardResponse() serves the page uncached under a strict content s
   assert.equal(await response.text(), DASHBOARD_HTML);
 });
 
-Deno.test("DASHBOARD_HTML inlines dashboard/style.css and dashboard/script.js as they are", async () => {
+Deno.test("DASHBOARD_HTML inlines static/dashboard.css and static/dashboard.js as they are", async () => {
   const read = (file: string) =>
-    Deno.readTextFile(new URL(`../../dashboard/${file}`, import.meta.url));
-  assert.deepEqual(elements("style"), [await read("style.css")]);
-  assert.deepEqual(elements("script"), [await read("script.js")]);
+    Deno.readTextFile(new URL(`../../static/${file}`, import.meta.url));
+  assert.deepEqual(elements("style"), [await read("dashboard.css")]);
+  assert.deepEqual(elements("script"), [await read("dashboard.js")]);
 });

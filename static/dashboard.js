@@ -4,7 +4,7 @@
  * RTT, and kicks a connection with `DELETE /api/connections/ID`. Strings
  * from the API only ever reach the DOM through textContent.
  *
- * A classic script, inlined into page.html by src/server/dashboard.ts.
+ * A classic script, inlined into dashboard.html by src/server/dashboard.ts.
  * `deno check` checks it against these JSDoc types and the API's own
  * response types, with the DOM library (see ./deno.json).
  */
