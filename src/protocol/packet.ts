@@ -59,7 +59,10 @@ export const HandshakeOffset = {
   VERSION: 16,
   /** High half of w5 (16 bits): the key length in bytes / 8 a listener advertises, 0 for none. */
   ENCRYPTION_FIELD: 20,
-  /** Low half of w5 (16 bits): UDT socket type in HSv4; {@link SRT_MAGIC} in a listener's induction response. */
+  /**
+   * Low half of w5 (16 bits): 2 in a caller's HSv4 induction, {@link SRT_MAGIC} in the
+   * listener's induction response, extension flags in HSv5 conclusions.
+   */
   EXTENSION_FIELD: 22,
   /** w6 */
   INITIAL_PACKET_SEQUENCE_NUMBER: 24,
@@ -73,7 +76,7 @@ export const HandshakeOffset = {
   SRT_SOCKET_ID: 40,
   /** w11: 0 in a caller's induction; the listener's cookie from then on. */
   SYN_COOKIE: 44,
-  /** w12-w15: 128 bits; libsrt writes each 32-bit word of the address in host (little-endian) order. */
+  /** w12-w15: 128 bits; libsrt writes each 32-bit word of it little-endian. */
   PEER_IP_ADDRESS: 48,
 } as const;
 
@@ -86,6 +89,8 @@ export const HandshakeType = {
   INDUCTION: 1,
   CONCLUSION: 0xffffffff,
   AGREEMENT: 0xfffffffe,
+  /** In the spec's table but in no capture here; being ≥ 1000, it classifies as a rejection. */
+  DONE: 0xfffffffd,
   /** Values from here up are rejections: 1000 + the reject reason. */
   REJECTION_BASE: 1000,
 } as const;
