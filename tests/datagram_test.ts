@@ -8,6 +8,8 @@
 import assert from "node:assert/strict";
 import { bytesFromHex as hex } from "../src/ipc/hex.ts";
 import { DATAGRAM_KINDS, type DatagramKind } from "../src/protocol/classify.ts";
+import { HandshakeOffset } from "../src/protocol/packet.ts";
+import { IPV4 } from "../src/protocol/testdata/captured.ts";
 import { AtollProcess, feed, srtLiveTransmitCaller, waitFor } from "./harness.ts";
 
 function concat(...parts: Uint8Array[]): Uint8Array {
@@ -21,30 +23,28 @@ function concat(...parts: Uint8Array[]): Uint8Array {
 }
 
 /**
- * A caller's first induction as libsrt 1.5.1 sends it to 127.0.0.1: version
- * 4, UDT stream type 2, MTU 1500, flow window 8192, handshake type 1.
+ * A libsrt 1.5.1 caller's first induction to 127.0.0.1, captured
+ * (src/protocol/testdata/README.md), from socket id 0x2322e1a4 or `socketId`.
  */
-function callerInduction(socketId = "2a3b4c5d"): Uint8Array {
-  return hex(`
-    80000000 00000000 0000a1b2 00000000
-    00000004 00000002 3c1d2e0f 000005dc
-    00002000 00000001 ${socketId} 00000000
-    0100007f 00000000 00000000 00000000
-  `);
+function callerInduction(socketId?: number): Uint8Array {
+  const bytes = IPV4.callerInduction;
+  if (socketId !== undefined) {
+    new DataView(bytes.buffer).setUint32(HandshakeOffset.SRT_SOCKET_ID, socketId);
+  }
+  return bytes;
 }
 
-/** A 64-byte handshake with the given version (w4) and handshake type (w9), plus `extra`. */
-function handshake(version: string, type: string, extra = ""): Uint8Array {
+/** A 64-byte handshake with the given version (w4) and handshake type (w9). */
+function handshake(version: string, type: string): Uint8Array {
   return hex(`
     80000000 00000000 00000010 2a3b4c5d
     ${version} 00004a17 3c1d2e0f 000005dc
     00002000 ${type} 11223344 5a5a5a5a
     0100007f 00000000 00000000 00000000
-    ${extra}
   `);
 }
 
-const KEEPALIVE = hex("80010000 00000000 00001234 2a3b4c5d");
+const KEEPALIVE = IPV4.keepalive;
 
 /** Mulberry32: a small seeded PRNG, so the "random" datagrams are the same every run. */
 function randomBytes(length: number, seed: number): Uint8Array {
@@ -83,22 +83,14 @@ const GARBAGE: { name: string; bytes: Uint8Array; kind: DatagramKind }[] = [
   { name: "random 1500 bytes, high bit 1", bytes: randomControl, kind: "control" },
   { name: "a 4000-byte data datagram", bytes: randomBytes(4000, 3).fill(0, 0, 1), kind: "data" },
   { name: "keepalive", bytes: KEEPALIVE, kind: "control" },
-  {
-    name: "ACK",
-    bytes: hex("80020000 00000001 00001234 2a3b4c5d 00000010 00000000"),
-    kind: "control",
-  },
+  { name: "ACK", bytes: IPV4.ack, kind: "control" },
   { name: "shutdown", bytes: hex("80050000 00000000 00001234 2a3b4c5d"), kind: "control" },
   {
     name: "an induction body behind a control word with a subtype",
     bytes: concat(hex("80000001"), callerInduction().slice(4)),
     kind: "control",
   },
-  {
-    name: "HSv5 conclusion with extensions",
-    bytes: handshake("00000005", "ffffffff", "00010003 00010501 000000bf 00780078"),
-    kind: "conclusion",
-  },
+  { name: "HSv5 conclusion with extensions", bytes: IPV4.callerConclusion, kind: "conclusion" },
   { name: "agreement", bytes: handshake("00000005", "fffffffe"), kind: "agreement" },
   { name: "rejection 1000+1403", bytes: handshake("00000005", "00000963"), kind: "rejection" },
   {
@@ -273,7 +265,7 @@ Deno.test("an induction never followed up is closed as handshake-timeout and its
   assert.equal(closed.level, "INFO");
 
   // The freed slot takes the same peer again.
-  await peer.send(callerInduction("2a3b4c5e"));
+  await peer.send(callerInduction(0x2322e1a5));
   const [again] = await waitFor("a new connection", async () => {
     const list = await atoll.connections();
     return list.length === 1 && list;
@@ -308,7 +300,7 @@ Deno.test("after a peer's child is killed, that peer's non-induction datagrams a
   assert.equal(before.childrenCrashed, 1);
   // What a caller whose server side vanished goes on sending.
   await peer.send(KEEPALIVE);
-  await peer.send(handshake("00000005", "ffffffff", "00010003 00010501 000000bf 00780078"));
+  await peer.send(IPV4.callerConclusion);
   const after = await waitFor("both datagrams to be counted", async () => {
     const stats = await atoll.stats();
     return sum(stats.datagrams) >= sum(before.datagrams) + 2 && stats;

@@ -45,15 +45,30 @@ const FULL_CONFIG: AtollConfig = {
   ],
 };
 
-Deno.test("DEFAULT_CONFIG holds the documented defaults", () => {
-  assert.deepEqual(DEFAULT_CONFIG, {
-    playWaitMs: 10_000,
-    publisherTimeoutMs: 2000,
-    graceMs: 10_000,
-    apiTokenForReads: false,
-    streamDefaults: BUILT_IN_RULES,
-    streams: [],
-  });
+Deno.test("DEFAULT_CONFIG holds the defaults the README documents", async () => {
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+  // "`playWaitMs` (default 10 s)" and the like, in milliseconds.
+  const documentedMs = (key: string): number => {
+    const match = new RegExp(`\`${key}\` \\(default ([0-9.]+) s\\)`).exec(readme);
+    assert.ok(match !== null, `the README gives no default for ${key}`);
+    return Number(match[1]) * 1000;
+  };
+  assert.equal(DEFAULT_CONFIG.playWaitMs, documentedMs("playWaitMs"));
+  assert.equal(DEFAULT_CONFIG.publisherTimeoutMs, documentedMs("publisherTimeoutMs"));
+  assert.equal(DEFAULT_CONFIG.graceMs, documentedMs("graceMs"));
+  // "Reads are open unless `apiTokenForReads: true` is in the config file".
+  assert.match(readme, /open unless `apiTokenForReads: true`/);
+  assert.equal(DEFAULT_CONFIG.apiTokenForReads, false);
+  // The example's streamDefaults are "the built-in defaults above".
+  const example = /### Configuration file[^]*?```yaml\n([^]*?)```/.exec(readme)?.[1];
+  assert.ok(example !== undefined, "the README has no example configuration");
+  assert.match(readme, /then from the built-in defaults above/);
+  assert.deepEqual(
+    DEFAULT_CONFIG.streamDefaults,
+    parseConfig(example, "yaml", "README.md").streamDefaults,
+  );
+  assert.deepEqual(BUILT_IN_RULES, DEFAULT_CONFIG.streamDefaults, "this file's copy agrees");
+  assert.deepEqual(DEFAULT_CONFIG.streams, []);
   assert.ok(!("defaultStream" in DEFAULT_CONFIG));
   assert.ok(!("apiToken" in DEFAULT_CONFIG));
 });
@@ -126,42 +141,98 @@ Deno.test("parseConfig() shares no objects between YAML aliases in its result", 
   assert.notEqual(config.streams[0]?.rules.modes, config.streams[1]?.rules.modes);
 });
 
-/** Values at the edges of what is accepted, each in its own file. */
-const acceptedCases: { name: string; yaml: string }[] = [
-  { name: "timeouts of 0", yaml: "playWaitMs: 0\npublisherTimeoutMs: 0\ngraceMs: 0" },
+/** Values at the edges of what is accepted, each in its own file, and what the config holds. */
+const acceptedCases: { name: string; yaml: string; expected: Partial<AtollConfig> }[] = [
+  {
+    name: "timeouts of 0",
+    yaml: "playWaitMs: 0\npublisherTimeoutMs: 0\ngraceMs: 0",
+    expected: { playWaitMs: 0, publisherTimeoutMs: 0, graceMs: 0 },
+  },
   {
     name: "timeouts of ten minutes",
     yaml: "playWaitMs: 600000\npublisherTimeoutMs: 600000\ngraceMs: 600000",
+    expected: { playWaitMs: 600_000, publisherTimeoutMs: 600_000, graceMs: 600_000 },
   },
-  { name: "a passphrase of 10 bytes", yaml: 'streamDefaults: { readPassphrase: "0123456789" }' },
+  {
+    name: "a passphrase of 10 bytes",
+    yaml: 'streamDefaults: { readPassphrase: "0123456789" }',
+    expected: { streamDefaults: { ...BUILT_IN_RULES, readPassphrase: "0123456789" } },
+  },
   {
     name: "a passphrase of 79 bytes",
     yaml: `streamDefaults: { readPassphrase: "${"p".repeat(79)}" }`,
+    expected: { streamDefaults: { ...BUILT_IN_RULES, readPassphrase: "p".repeat(79) } },
   },
-  { name: "a latency of 0", yaml: "streamDefaults: { latencyMs: 0 }" },
-  { name: "a latency of 60000", yaml: "streamDefaults: { latencyMs: 60000 }" },
-  { name: "one viewer", yaml: "streamDefaults: { maxViewers: 1 }" },
-  { name: "a buffer of 0.5 seconds", yaml: "streamDefaults: { buffer: { seconds: 0.5 } }" },
-  { name: "a buffer of 120 seconds", yaml: "streamDefaults: { buffer: { seconds: 120 } }" },
-  { name: "a buffer of 64 KiB", yaml: "streamDefaults: { buffer: { bytes: 65536 } }" },
-  { name: "a buffer of 1 GiB", yaml: "streamDefaults: { buffer: { bytes: 1073741824 } }" },
-  { name: "play before publish", yaml: "streamDefaults: { modes: [play, publish] }" },
-  { name: "a stream name of 255 bytes", yaml: `defaultStream: ${"a".repeat(255)}` },
+  {
+    name: "a latency of 0",
+    yaml: "streamDefaults: { latencyMs: 0 }",
+    expected: { streamDefaults: { ...BUILT_IN_RULES, latencyMs: 0 } },
+  },
+  {
+    name: "a latency of 60000",
+    yaml: "streamDefaults: { latencyMs: 60000 }",
+    expected: { streamDefaults: { ...BUILT_IN_RULES, latencyMs: 60_000 } },
+  },
+  {
+    name: "one viewer",
+    yaml: "streamDefaults: { maxViewers: 1 }",
+    expected: { streamDefaults: { ...BUILT_IN_RULES, maxViewers: 1 } },
+  },
+  {
+    name: "a buffer of 0.5 seconds",
+    yaml: "streamDefaults: { buffer: { seconds: 0.5 } }",
+    expected: { streamDefaults: { ...BUILT_IN_RULES, buffer: { seconds: 0.5 } } },
+  },
+  {
+    name: "a buffer of 120 seconds",
+    yaml: "streamDefaults: { buffer: { seconds: 120 } }",
+    expected: { streamDefaults: { ...BUILT_IN_RULES, buffer: { seconds: 120 } } },
+  },
+  {
+    name: "a buffer of 64 KiB",
+    yaml: "streamDefaults: { buffer: { bytes: 65536 } }",
+    expected: { streamDefaults: { ...BUILT_IN_RULES, buffer: { bytes: 65_536 } } },
+  },
+  {
+    name: "a buffer of 1 GiB",
+    yaml: "streamDefaults: { buffer: { bytes: 1073741824 } }",
+    expected: { streamDefaults: { ...BUILT_IN_RULES, buffer: { bytes: 1_073_741_824 } } },
+  },
+  {
+    name: "play before publish",
+    yaml: "streamDefaults: { modes: [play, publish] }",
+    expected: { streamDefaults: { ...BUILT_IN_RULES, modes: ["play", "publish"] } },
+  },
+  {
+    name: "a stream name of 255 bytes",
+    yaml: `defaultStream: ${"a".repeat(255)}`,
+    expected: { defaultStream: "a".repeat(255) },
+  },
   {
     name: "the same text as a name and a prefix",
     yaml: "streams: [{ name: live }, { prefix: live }]",
+    expected: { streams: [{ name: "live", rules: {} }, { prefix: "live", rules: {} }] },
   },
-  { name: "a prefix and a longer one", yaml: "streams: [{ prefix: live }, { prefix: live/a }]" },
+  {
+    name: "a prefix and a longer one",
+    yaml: "streams: [{ prefix: live }, { prefix: live/a }]",
+    expected: { streams: [{ prefix: "live", rules: {} }, { prefix: "live/a", rules: {} }] },
+  },
   {
     name: "a default stream that a name entry lets publish",
     yaml:
       "defaultStream: in\nstreamDefaults: { modes: [play] }\nstreams: [{ name: in, modes: [publish] }]",
+    expected: {
+      defaultStream: "in",
+      streamDefaults: { ...BUILT_IN_RULES, modes: ["play"] },
+      streams: [{ name: "in", rules: { modes: ["publish"] } }],
+    },
   },
 ];
 
-for (const { name, yaml } of acceptedCases) {
+for (const { name, yaml, expected } of acceptedCases) {
   Deno.test(`parseConfig() accepts ${name}`, () => {
-    parseConfig(yaml, "yaml", SOURCE);
+    assert.deepEqual(parseConfig(yaml, "yaml", SOURCE), { ...DEFAULT_CONFIG, ...expected });
   });
 }
 

@@ -53,7 +53,7 @@ export interface ServerOptions {
   shutdownTimeoutMs: number;
   /** Child processes started ahead of time, waiting for a connection. */
   poolSize: number;
-  /** Whether children answer the caller's induction themselves (DESIGN.md, "Fast path"). */
+  /** Whether children answer a caller's induction themselves (docs/design.md, "The fast path"). */
   fastHandshake: boolean;
   logLevel: LogLevel;
   logFormat: LogFormat;

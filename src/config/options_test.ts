@@ -9,25 +9,50 @@ import {
   resolveOptions,
   type ServerOptions,
 } from "./options.ts";
+import { readmeOptionDefaults } from "./testdata/readme_options.ts";
 
-Deno.test("DEFAULT_OPTIONS holds the documented defaults", () => {
-  assert.deepEqual(DEFAULT_OPTIONS, {
-    srtListen: { hostname: "0.0.0.0", port: 9000 },
-    httpListen: { hostname: "127.0.0.1", port: 8080 },
-    maxConnections: 1000,
-    maxHandshakes: 100,
-    maxConnectionsPerIp: 1000,
-    maxNewConnectionsPerIp: 50,
-    latencyMs: 120,
-    pbkeylen: 0,
-    idleTimeoutMs: 5000,
-    handshakeTimeoutMs: 5000,
-    shutdownTimeoutMs: 5000,
-    poolSize: 2,
-    fastHandshake: true,
-    logLevel: "info",
-    logFormat: "text",
-  });
+/** The flag that sets each option: how the README's table names it. */
+const FLAGS: Record<keyof ServerOptions, string> = {
+  srtListen: "--srt-listen",
+  httpListen: "--http-listen",
+  maxConnections: "--max-connections",
+  maxHandshakes: "--max-handshakes",
+  maxConnectionsPerIp: "--max-connections-per-ip",
+  maxNewConnectionsPerIp: "--max-new-connections-per-ip",
+  latencyMs: "--latency",
+  passphrase: "--passphrase",
+  pbkeylen: "--pbkeylen",
+  idleTimeoutMs: "--idle-timeout",
+  handshakeTimeoutMs: "--handshake-timeout",
+  shutdownTimeoutMs: "--shutdown-timeout",
+  poolSize: "--pool-size",
+  fastHandshake: "--no-fast-handshake",
+  logLevel: "--log-level",
+  logFormat: "--log-format",
+  configPath: "--config",
+  apiToken: "--api-token",
+};
+
+Deno.test("DEFAULT_OPTIONS holds the defaults of the README's option table", async () => {
+  const table = await readmeOptionDefaults();
+  const documented: Record<string, unknown> = {};
+  for (const [option, flag] of Object.entries(FLAGS)) {
+    const shown = table.get(flag);
+    // The API token is documented with the HTTP API, not in the table; it has no default.
+    if (option === "apiToken" && shown === undefined) continue;
+    assert.ok(shown !== undefined, `the README's option table has no ${flag}`);
+    if (flag.startsWith("--no-")) {
+      assert.equal(shown, "", `${flag} is a switch`);
+      documented[option] = true; // on unless the switch is given
+    } else if (shown === "none") {
+      // Unset by default.
+    } else if (option === "srtListen" || option === "httpListen") {
+      documented[option] = parseHostPort(shown, `default of ${flag}`);
+    } else {
+      documented[option] = /^[0-9]+$/.test(shown) ? Number(shown) : shown;
+    }
+  }
+  assert.deepEqual(DEFAULT_OPTIONS, documented);
 });
 
 Deno.test("DEFAULT_OPTIONS is frozen, addresses included", () => {

@@ -29,7 +29,7 @@ export interface PeerSettings {
   pbkeylen: 0 | 16 | 24 | 32;
   idleTimeoutMs: number;
   handshakeTimeoutMs: number;
-  /** Send the induction response from the child (see DESIGN.md). */
+  /** Send the induction response from the child (docs/design.md, "The fast path"). */
   fastHandshake: boolean;
   /** How long the child waits for the main process to decide on its caller. */
   decisionTimeoutMs: number;

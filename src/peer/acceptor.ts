@@ -2,7 +2,7 @@
  * The child's half of the handoff: turn a connected UDP socket into one
  * accepted SRT connection with libsrt (`srt_bind_acquire`, `srt_listen`,
  * `srt_accept`), optionally answering the caller's induction ourselves so the
- * caller does not wait for its retransmission (DESIGN.md, "Fast path").
+ * caller does not wait for its retransmission (docs/design.md, "The fast path").
  *
  * @module
  */

@@ -2,7 +2,7 @@
  * A publisher's child after the handshake: receive SRT messages, tag each
  * with what a joining viewer needs (random-access point, PAT, PMT), and write
  * it once into the stream's shared buffer, where every viewer's child reads
- * it. Receives with the pattern of DESIGN.md: epoll wait, drain
+ * it. Receives with the pattern of docs/design.md, "The receive pattern": epoll wait, drain
  * synchronously, yield; viewers are woken once per drained batch.
  *
  * @module
@@ -22,7 +22,7 @@ import {
 import { TsInspector } from "../media/mpegts.ts";
 import { MessageFlags, StreamWriter, WAKE_WORD_OFFSET } from "../media/stream_buffer.ts";
 
-/** How long the loop yields after draining, so wakeups batch packets (DESIGN.md). */
+/** The yield after draining, so wakeups batch packets (docs/design.md, "The receive pattern"). */
 export const RECEIVE_YIELD_MS = 3;
 /** Largest SRT live payload. */
 const MAX_MESSAGE = 1500;

@@ -1,17 +1,19 @@
 import assert from "node:assert/strict";
 import { bytesFromHex as hex } from "../ipc/hex.ts";
 import { classifyDatagram, type Datagram, DATAGRAM_KINDS, startsConnection } from "./classify.ts";
+import {
+  IPV4,
+  IPV4_PASSPHRASE,
+  IPV4_RENDEZVOUS,
+  IPV4_WRONG_PASSPHRASE,
+  IPV6,
+} from "./testdata/captured.ts";
 
 /**
- * A caller's first induction as libsrt 1.5 sends it to 127.0.0.1: version 4,
- * UDT stream type 2 in w5, MTU 1500, flow window 8192, socket id 0x2a3b4c5d.
+ * A libsrt 1.5.1 caller's first induction to 127.0.0.1, captured
+ * (testdata/README.md): version 4, socket id 0x2322e1a4.
  */
-const CALLER_INDUCTION = hex(`
-  80000000 00000000 0000a1b2 00000000
-  00000004 00000002 3c1d2e0f 000005dc
-  00002000 00000001 2a3b4c5d 00000000
-  0100007f 00000000 00000000 00000000
-`);
+const CALLER_INDUCTION = IPV4.callerInduction;
 
 /** A 64-byte handshake with the given w4 (version), w9 (type) and w10 (socket id). */
 function handshake(version: string, type: string, socketId = "11223344", extra = ""): Uint8Array {
@@ -28,7 +30,50 @@ const cases: { name: string; bytes: Uint8Array; expected: Datagram }[] = [
   {
     name: "a real caller induction",
     bytes: CALLER_INDUCTION,
-    expected: { kind: "induction", version: 4, socketId: 0x2a3b4c5d, handshakeType: 1 },
+    expected: { kind: "induction", version: 4, socketId: 0x2322e1a4, handshakeType: 1 },
+  },
+  {
+    name: "a real caller induction over IPv6",
+    bytes: IPV6.callerInduction,
+    expected: { kind: "induction", version: 4, socketId: 0x31c42008, handshakeType: 1 },
+  },
+  {
+    name: "a real listener's induction response as an induction with version 5",
+    bytes: IPV4.listenerInductionResponse,
+    expected: { kind: "induction", version: 5, socketId: 0x2322e1a4, handshakeType: 1 },
+  },
+  {
+    name: "a real rendezvous wave-a-hand",
+    bytes: IPV4_RENDEZVOUS.waveAHand,
+    expected: { kind: "wave-a-hand", version: 5, socketId: 0x39bd321e, handshakeType: 0 },
+  },
+  {
+    name: "a real caller conclusion (80 bytes)",
+    bytes: IPV4.callerConclusion,
+    expected: { kind: "conclusion", handshakeType: 0xffffffff },
+  },
+  {
+    name: "a real caller conclusion with key material (140 bytes)",
+    bytes: IPV4_PASSPHRASE.callerConclusion,
+    expected: { kind: "conclusion", handshakeType: 0xffffffff },
+  },
+  {
+    name: "a real listener conclusion",
+    bytes: IPV4.listenerConclusion,
+    expected: { kind: "conclusion", handshakeType: 0xffffffff },
+  },
+  {
+    name: "a real listener rejection for a wrong passphrase (1000 + 10)",
+    bytes: IPV4_WRONG_PASSPHRASE.listenerConclusion,
+    expected: { kind: "rejection", handshakeType: 1010 },
+  },
+  { name: "a real data packet", bytes: IPV4.data, expected: { kind: "data" } },
+  { name: "a real ACK", bytes: IPV4.ack, expected: { kind: "control", controlType: 2 } },
+  { name: "a real ACKACK", bytes: IPV4.ackack, expected: { kind: "control", controlType: 6 } },
+  {
+    name: "a real keepalive",
+    bytes: IPV4.keepalive,
+    expected: { kind: "control", controlType: 1 },
   },
   {
     name: "an induction with version 5",
@@ -144,7 +189,7 @@ const cases: { name: string; bytes: Uint8Array; expected: Datagram }[] = [
   {
     name: "a 64-byte induction (exact minimum)",
     bytes: CALLER_INDUCTION.slice(0, 64),
-    expected: { kind: "induction", version: 4, socketId: 0x2a3b4c5d, handshakeType: 1 },
+    expected: { kind: "induction", version: 4, socketId: 0x2322e1a4, handshakeType: 1 },
   },
 ];
 
@@ -162,7 +207,7 @@ Deno.test("classifyDatagram() reads a view at a non-zero offset within its buffe
   assert.deepEqual(classifyDatagram(view), {
     kind: "induction",
     version: 4,
-    socketId: 0x2a3b4c5d,
+    socketId: 0x2322e1a4,
     handshakeType: 1,
   });
 });

@@ -1,5 +1,5 @@
 /**
- * The fast-path induction response (DESIGN.md, "Fast path").
+ * The fast-path induction response (docs/design.md, "The fast path").
  *
  * A child that has just been handed a caller's connection answers the
  * caller's induction itself instead of waiting for the retransmission that
@@ -11,7 +11,14 @@
  */
 
 import { md5 } from "./md5.ts";
-import { classifyDatagram, HANDSHAKE_LENGTH } from "./classify.ts";
+import { classifyDatagram } from "./classify.ts";
+import {
+  HANDSHAKE_LENGTH,
+  HandshakeOffset,
+  HandshakeVersion,
+  HeaderOffset,
+  SRT_MAGIC,
+} from "./packet.ts";
 
 /** `srt_getversion()` values whose induction response and SYN cookie match this module. */
 export const FAST_HANDSHAKE_VERSIONS: readonly number[] = Object.freeze([
@@ -20,17 +27,6 @@ export const FAST_HANDSHAKE_VERSIONS: readonly number[] = Object.freeze([
   0x010503,
   0x010504,
 ]);
-
-/** The SRT magic libsrt puts in the extension field of its induction response. */
-const SRT_MAGIC = 0x4a17;
-/** The handshake version a listener answers an HSv5-capable caller with. */
-const LISTENER_VERSION = 5;
-
-const DESTINATION_SOCKET_ID_OFFSET = 12; // w3
-const VERSION_OFFSET = 16; // w4
-const EXTENSION_OFFSET = 20; // w5: encryption (16 bits) + extension (16 bits)
-const SOCKET_ID_OFFSET = 40; // w10
-const COOKIE_OFFSET = 44; // w11
 
 /**
  * libsrt 1.5.x SYN cookie: first 4 bytes of MD5("<host>:<port>:<minutes>") read as little-endian int32.
@@ -76,9 +72,13 @@ export function buildInductionResponse(
   }
   const response = induction.slice(0, HANDSHAKE_LENGTH);
   const view = new DataView(response.buffer);
-  view.setUint32(DESTINATION_SOCKET_ID_OFFSET, view.getUint32(SOCKET_ID_OFFSET));
-  view.setUint32(VERSION_OFFSET, LISTENER_VERSION);
-  view.setUint32(EXTENSION_OFFSET, (SRT_MAGIC | ((options.pbkeylen / 8) << 16)) >>> 0);
-  view.setInt32(COOKIE_OFFSET, options.cookie | 0);
+  view.setUint32(
+    HeaderOffset.DESTINATION_SOCKET_ID,
+    view.getUint32(HandshakeOffset.SRT_SOCKET_ID),
+  );
+  view.setUint32(HandshakeOffset.VERSION, HandshakeVersion.SRT);
+  view.setUint16(HandshakeOffset.ENCRYPTION_FIELD, options.pbkeylen / 8);
+  view.setUint16(HandshakeOffset.EXTENSION_FIELD, SRT_MAGIC);
+  view.setInt32(HandshakeOffset.SYN_COOKIE, options.cookie | 0);
   return response;
 }

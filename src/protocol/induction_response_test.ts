@@ -6,6 +6,15 @@ import {
   type InductionResponseOptions,
   synCookie,
 } from "./induction_response.ts";
+import {
+  type CapturedExchange,
+  IPV4,
+  IPV4_PASSPHRASE,
+  IPV4_PBKEYLEN_32,
+  IPV4_WRONG_PASSPHRASE,
+  IPV6,
+} from "./testdata/captured.ts";
+import { HandshakeOffset, HeaderOffset } from "./packet.ts";
 
 // Expected cookies were computed outside this code, with md5sum, taking the
 // first 4 bytes of the digest as a little-endian int32, e.g.:
@@ -37,13 +46,15 @@ Deno.test("synCookie() returns a signed 32-bit integer", () => {
   }
 });
 
-/** A caller's induction to 127.0.0.1 from socket id 0x2a3b4c5d, as libsrt 1.5 sends it. */
-const CALLER_INDUCTION = hex(`
-  80000000 00000000 0000a1b2 00000000
-  00000004 00000002 3c1d2e0f 000005dc
-  00002000 00000001 2a3b4c5d 00000000
-  0100007f 00000000 00000000 00000000
-`);
+/**
+ * A libsrt 1.5.1 caller's induction to 127.0.0.1, captured (testdata/README.md):
+ *
+ *     80000000 00000000 0000006b 00000000
+ *     00000004 00000002 169e0441 000005dc
+ *     00002000 00000001 2322e1a4 00000000
+ *     0100007f 00000000 00000000 00000000
+ */
+const CALLER_INDUCTION = IPV4.callerInduction;
 
 const responseCases: {
   name: string;
@@ -56,9 +67,9 @@ const responseCases: {
     induction: CALLER_INDUCTION,
     options: { cookie: -405963260, pbkeylen: 0 },
     expected: `
-      80000000 00000000 0000a1b2 2a3b4c5d
-      00000005 00004a17 3c1d2e0f 000005dc
-      00002000 00000001 2a3b4c5d e7cd7e04
+      80000000 00000000 0000006b 2322e1a4
+      00000005 00004a17 169e0441 000005dc
+      00002000 00000001 2322e1a4 e7cd7e04
       0100007f 00000000 00000000 00000000`,
   },
   {
@@ -66,9 +77,9 @@ const responseCases: {
     induction: CALLER_INDUCTION,
     options: { cookie: 1612320969, pbkeylen: 16 },
     expected: `
-      80000000 00000000 0000a1b2 2a3b4c5d
-      00000005 00024a17 3c1d2e0f 000005dc
-      00002000 00000001 2a3b4c5d 601a10c9
+      80000000 00000000 0000006b 2322e1a4
+      00000005 00024a17 169e0441 000005dc
+      00002000 00000001 2322e1a4 601a10c9
       0100007f 00000000 00000000 00000000`,
   },
   {
@@ -76,9 +87,9 @@ const responseCases: {
     induction: CALLER_INDUCTION,
     options: { cookie: 0, pbkeylen: 24 },
     expected: `
-      80000000 00000000 0000a1b2 2a3b4c5d
-      00000005 00034a17 3c1d2e0f 000005dc
-      00002000 00000001 2a3b4c5d 00000000
+      80000000 00000000 0000006b 2322e1a4
+      00000005 00034a17 169e0441 000005dc
+      00002000 00000001 2322e1a4 00000000
       0100007f 00000000 00000000 00000000`,
   },
   {
@@ -86,9 +97,9 @@ const responseCases: {
     induction: CALLER_INDUCTION,
     options: { cookie: -1, pbkeylen: 32 },
     expected: `
-      80000000 00000000 0000a1b2 2a3b4c5d
-      00000005 00044a17 3c1d2e0f 000005dc
-      00002000 00000001 2a3b4c5d ffffffff
+      80000000 00000000 0000006b 2322e1a4
+      00000005 00044a17 169e0441 000005dc
+      00002000 00000001 2322e1a4 ffffffff
       0100007f 00000000 00000000 00000000`,
   },
   {
@@ -111,6 +122,59 @@ const responseCases: {
 for (const { name, induction, options, expected } of responseCases) {
   Deno.test(`buildInductionResponse() answers an induction ${name}`, () => {
     assert.equal(toHex(buildInductionResponse(induction, options)), expected.replace(/\s+/g, ""));
+  });
+}
+
+/**
+ * Real exchanges between libsrt 1.5.1 peers (testdata/README.md), with the
+ * key length each listener advertised. A passphrase alone advertises 0: only
+ * an explicit `pbkeylen` on the listener puts a key length in w5.
+ */
+const capturedCases: { name: string; exchange: CapturedExchange; pbkeylen: 0 | 16 | 24 | 32 }[] = [
+  { name: "over IPv4", exchange: IPV4, pbkeylen: 0 },
+  { name: "over IPv6", exchange: IPV6, pbkeylen: 0 },
+  { name: "with a passphrase", exchange: IPV4_PASSPHRASE, pbkeylen: 0 },
+  { name: "with a passphrase and pbkeylen 32", exchange: IPV4_PBKEYLEN_32, pbkeylen: 32 },
+  { name: "before a wrong passphrase", exchange: IPV4_WRONG_PASSPHRASE, pbkeylen: 0 },
+];
+
+/** w2, the one word in which our response legitimately differs from libsrt's. */
+const TIMESTAMP = { start: HeaderOffset.TIMESTAMP, end: HeaderOffset.TIMESTAMP + 4 };
+
+function withoutTimestamp(bytes: Uint8Array): string {
+  return toHex(bytes.subarray(0, TIMESTAMP.start)) + "--------" +
+    toHex(bytes.subarray(TIMESTAMP.end));
+}
+
+function word(bytes: Uint8Array, offset: number): number {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getInt32(offset);
+}
+
+for (const { name, exchange, pbkeylen } of capturedCases) {
+  const peer = exchange.listenerSawPeer;
+
+  Deno.test(`synCookie() computes the cookie a real libsrt listener sent ${name}`, () => {
+    const cookie = synCookie(peer.hostname, peer.port, 0);
+    assert.equal(word(exchange.listenerInductionResponse, HandshakeOffset.SYN_COOKIE), cookie);
+    // The caller's conclusion carries it back: libsrt accepted exactly this value.
+    assert.equal(word(exchange.callerConclusion, HandshakeOffset.SYN_COOKIE), cookie);
+  });
+
+  Deno.test(`buildInductionResponse() answers a real induction ${name} as libsrt did, timestamp aside`, () => {
+    const induction = exchange.callerInduction;
+    const real = exchange.listenerInductionResponse;
+    const ours = buildInductionResponse(induction, {
+      cookie: synCookie(peer.hostname, peer.port, 0),
+      pbkeylen,
+    });
+    assert.equal(withoutTimestamp(ours), withoutTimestamp(real));
+    // libsrt stamps w2 with its own clock (microseconds since its socket
+    // started); we echo the caller's, which the caller does not check.
+    assert.equal(
+      toHex(ours.subarray(TIMESTAMP.start, TIMESTAMP.end)),
+      toHex(induction.subarray(TIMESTAMP.start, TIMESTAMP.end)),
+    );
+    assert.notEqual(word(real, HeaderOffset.TIMESTAMP), word(induction, HeaderOffset.TIMESTAMP));
   });
 }
 
