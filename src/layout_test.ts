@@ -15,7 +15,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   "src/media": [],
   "src/ipc": ["src/media", "src/protocol"],
   "src/config": ["src/protocol"],
-  "src/server": ["src/protocol", "src/media", "src/ipc", "src/config", "ffi", "workers"],
+  "src/server": ["src/protocol", "src/media", "src/ipc", "src/config", "ffi", "workers", "static"],
   "src/peer": ["src/protocol", "src/media", "src/ipc", "ffi"],
   "ffi": [],
 };
