@@ -12,8 +12,6 @@
 
 import { describeValue, utf8Length } from "./validation.ts";
 
-export { describeValue };
-
 /** An address to listen on. */
 export interface HostPort {
   hostname: string;

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import {
   DEFAULT_OPTIONS,
-  describeValue,
   formatHostPort,
   type HostPort,
   OPTION_RULES,
@@ -422,32 +421,3 @@ Deno.test("formatHostPort() output is read back by parseHostPort()", () => {
     assert.deepEqual(parseHostPort(formatHostPort(expected), "address"), expected);
   }
 });
-
-const describeCases: { name: string; value: unknown; secret?: boolean; expected: string }[] = [
-  { name: "a string, quoted", value: "abc", expected: '"abc"' },
-  {
-    name: "a secret string by its length",
-    value: "hunter2hunter2",
-    secret: true,
-    expected: "a string of 14 bytes",
-  },
-  { name: "a number", value: -1, expected: "-1" },
-  { name: "undefined", value: undefined, expected: "undefined" },
-  { name: "a bigint", value: 5n, expected: "5n" },
-  { name: "an object as JSON", value: { a: 1 }, expected: '{"a":1}' },
-  {
-    name: "a cyclic object without throwing",
-    value: (() => {
-      const o: Record<string, unknown> = {};
-      o.self = o;
-      return o;
-    })(),
-    expected: "[object Object]",
-  },
-];
-
-for (const { name, value, secret, expected } of describeCases) {
-  Deno.test(`describeValue() shows ${name}`, () => {
-    assert.equal(describeValue(value, secret), expected);
-  });
-}
