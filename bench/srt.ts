@@ -15,9 +15,11 @@
 import {
   lastSrtError,
   libsrt,
-  LIBSRT_NAMES,
+  openLibsrt,
   SRT_ERROR,
   SRT_INVALID_SOCK,
+  SrtOption,
+  srtOptionName,
   SrtState,
   unwrap,
 } from "../ffi/libsrt.ts";
@@ -25,32 +27,33 @@ import { encodeSockaddr } from "../ffi/socket.ts";
 import { defaultMessageControl, SRT_EPOLL_EVENT_SIZE } from "../ffi/structs.ts";
 
 const SYMBOLS = {
-  /** int srt_connect(SRTSOCKET u, const struct sockaddr* name, int namelen) — on a pool thread */
-  srt_connect: { parameters: ["i32", "buffer", "i32"], result: "i32", nonblocking: true },
-  /** int srt_getsockname(SRTSOCKET u, struct sockaddr* name, int* namelen) */
-  srt_getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  /** On a pool thread: its error is not readable, only its result. */
+  srt_connect: {
+    parameters: [
+      "i32", // SRTSOCKET u
+      "buffer", // const struct sockaddr* name
+      "i32", // int namelen
+    ],
+    result: "i32", // int
+    nonblocking: true,
+  },
+  srt_getsockname: {
+    parameters: [
+      "i32", // SRTSOCKET u
+      "buffer", // struct sockaddr* name
+      "buffer", // int* namelen
+    ],
+    result: "i32", // int
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 let extra: Deno.DynamicLibrary<typeof SYMBOLS> | undefined;
 
-/** The symbols above, from the same library file Atoll loads by default. */
+/** The symbols above, from the library file Atoll loads. */
 function extraSymbols(): Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] {
-  extra ??= Deno.dlopen(Deno.env.get("ATOLL_LIBSRT") ?? LIBSRT_NAMES[0], SYMBOLS);
+  extra ??= openLibsrt(SYMBOLS);
   return extra.symbols;
 }
-
-/** Socket options the bench sets (SRT_SOCKOPT), beyond those Atoll names. */
-export const Option = {
-  SNDSYN: 1,
-  RCVSYN: 2,
-  MAXBW: 16,
-  CONNTIMEO: 36,
-  INPUTBW: 24,
-  OHEADBW: 25,
-  LATENCY: 23,
-  STREAMID: 46,
-  TRANSTYPE: 50,
-} as const;
 
 const encoder = new TextEncoder();
 
@@ -67,21 +70,27 @@ export function createSocket(): number {
   return id;
 }
 
-export function setInt(socket: number, option: number, value: number): void {
+export function setInt(socket: number, option: SrtOption, value: number): void {
   const bytes = new Uint8Array(new Int32Array([value]).buffer);
-  unwrap(`srt_setsockflag(${option})`, libsrt().srt_setsockflag(socket, option, bytes, 4));
+  unwrap(
+    `srt_setsockflag(${srtOptionName(option)})`,
+    libsrt().srt_setsockflag(socket, option, bytes, 4),
+  );
 }
 
 /** MAXBW and INPUTBW are int64 and must be passed as exactly 8 bytes. */
-export function setInt64(socket: number, option: number, value: bigint): void {
+export function setInt64(socket: number, option: SrtOption, value: bigint): void {
   const bytes = new Uint8Array(new BigInt64Array([value]).buffer);
-  unwrap(`srt_setsockflag(${option})`, libsrt().srt_setsockflag(socket, option, bytes, 8));
+  unwrap(
+    `srt_setsockflag(${srtOptionName(option)})`,
+    libsrt().srt_setsockflag(socket, option, bytes, 8),
+  );
 }
 
-export function setString(socket: number, option: number, value: string): void {
+export function setString(socket: number, option: SrtOption, value: string): void {
   const bytes = encoder.encode(value);
   unwrap(
-    `srt_setsockflag(${option})`,
+    `srt_setsockflag(${srtOptionName(option)})`,
     libsrt().srt_setsockflag(socket, option, bytes, bytes.byteLength),
   );
 }
@@ -110,11 +119,11 @@ export function createCaller(
 ): number {
   const socket = createSocket();
   try {
-    setInt(socket, Option.TRANSTYPE, 0);
-    setInt(socket, Option.RCVSYN, options.blocking ? 1 : 0);
-    setInt(socket, Option.SNDSYN, options.blocking ? 1 : 0);
-    setInt(socket, Option.CONNTIMEO, options.connectTimeoutMs);
-    setString(socket, Option.STREAMID, streamId);
+    setInt(socket, SrtOption.TRANSTYPE, 0);
+    setInt(socket, SrtOption.RCVSYN, options.blocking ? 1 : 0);
+    setInt(socket, SrtOption.SNDSYN, options.blocking ? 1 : 0);
+    setInt(socket, SrtOption.CONNTIMEO, options.connectTimeoutMs);
+    setString(socket, SrtOption.STREAMID, streamId);
     return socket;
   } catch (error) {
     closeSocket(socket);

@@ -142,15 +142,15 @@ Deno.test("srt_bstats on a live loopback connection reads sane statistics", asyn
   try {
     const address = encodeSockaddr({ hostname: "127.0.0.1", port: freeUdpPort() });
     using listener = SrtSocket.create();
-    listener.setInt(SrtOption.TRANSTYPE, SRTT_LIVE, "TRANSTYPE");
-    listener.setBoolean(SrtOption.RCVSYN, false, "RCVSYN");
-    listener.setInt(SrtOption.LATENCY, 40, "LATENCY");
+    listener.setInt(SrtOption.TRANSTYPE, SRTT_LIVE);
+    listener.setBoolean(SrtOption.RCVSYN, false);
+    listener.setInt(SrtOption.LATENCY, 40);
     listener.bind(address);
     listener.listen(1);
     using caller = SrtSocket.create();
-    caller.setInt(SrtOption.TRANSTYPE, SRTT_LIVE, "TRANSTYPE");
-    caller.setBoolean(SrtOption.RCVSYN, false, "RCVSYN");
-    caller.setInt(SrtOption.LATENCY, 40, "LATENCY");
+    caller.setInt(SrtOption.TRANSTYPE, SRTT_LIVE);
+    caller.setBoolean(SrtOption.RCVSYN, false);
+    caller.setInt(SrtOption.LATENCY, 40);
     caller.connect(address);
 
     using epoll = new SrtEpoll();

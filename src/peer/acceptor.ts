@@ -14,6 +14,7 @@ import {
   SRT_EPOLL_ERR,
   SRT_EPOLL_IN,
   SRT_EPOLL_OUT,
+  SRT_REJ_UNKNOWN,
   SRTT_LIVE,
 } from "../../ffi/libsrt.ts";
 import {
@@ -72,9 +73,6 @@ export class AcceptedConnection {
  */
 export const REJECTION_GRACE_MS = 500;
 
-/** SRT_REJ_UNKNOWN: no reason recorded (or the socket is already gone). */
-const SRT_REJ_UNKNOWN = 0;
-
 export interface AcceptOptions {
   udpFd: number;
   /** As the listening socket saw it: a v4 peer on a dual-stack socket in its `::ffff:` form. */
@@ -125,15 +123,15 @@ function advertisedKeyLength(settings: PeerSettings): 0 | 16 | 24 | 32 {
 }
 
 function configure(socket: SrtSocket, settings: PeerSettings): void {
-  socket.setInt(SrtOption.TRANSTYPE, SRTT_LIVE, "TRANSTYPE");
-  socket.setInt(SrtOption.LATENCY, settings.latencyMs, "LATENCY");
-  socket.setInt(SrtOption.PEERIDLETIMEO, settings.idleTimeoutMs, "PEERIDLETIMEO");
+  socket.setInt(SrtOption.TRANSTYPE, SRTT_LIVE);
+  socket.setInt(SrtOption.LATENCY, settings.latencyMs);
+  socket.setInt(SrtOption.PEERIDLETIMEO, settings.idleTimeoutMs);
   if (settings.passphrase !== undefined) {
-    socket.setString(SrtOption.PASSPHRASE, settings.passphrase, "PASSPHRASE");
-    if (settings.pbkeylen !== 0) socket.setInt(SrtOption.PBKEYLEN, settings.pbkeylen, "PBKEYLEN");
+    socket.setString(SrtOption.PASSPHRASE, settings.passphrase);
+    if (settings.pbkeylen !== 0) socket.setInt(SrtOption.PBKEYLEN, settings.pbkeylen);
   }
-  socket.setBoolean(SrtOption.RCVSYN, false, "RCVSYN");
-  socket.setBoolean(SrtOption.SNDSYN, false, "SNDSYN");
+  socket.setBoolean(SrtOption.RCVSYN, false);
+  socket.setBoolean(SrtOption.SNDSYN, false);
 }
 
 /**
@@ -152,7 +150,7 @@ export async function acceptConnection(options: AcceptOptions): Promise<AcceptRe
   let handedOver = false;
   try {
     configure(socket, options.settings);
-    if (options.rendezvous) socket.setBoolean(SrtOption.RENDEZVOUS, true, "RENDEZVOUS");
+    if (options.rendezvous) socket.setBoolean(SrtOption.RENDEZVOUS, true);
     socket.bindAcquire(options.udpFd);
     if (options.rendezvous) {
       epoll.add(socket, SRT_EPOLL_OUT | SRT_EPOLL_ERR);

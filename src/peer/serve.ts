@@ -8,7 +8,7 @@
  */
 
 import { closeFd, receiveWithFd, receiveWithFdNow } from "../../ffi/socket.ts";
-import { libsrt } from "../../ffi/libsrt.ts";
+import { libsrt, SrtKmState } from "../../ffi/libsrt.ts";
 import { SharedMapping } from "../../ffi/shm.ts";
 import {
   type ConnectionRequest,
@@ -131,10 +131,10 @@ function askMainProcess(
 function admit(request: ConnectionRequest, decision: Admission["decision"]): Verdict {
   try {
     if (decision.passphrase !== undefined) {
-      setIncomingString(request.socketId, SrtOption.PASSPHRASE, decision.passphrase, "PASSPHRASE");
+      setIncomingString(request.socketId, SrtOption.PASSPHRASE, decision.passphrase);
     }
     if (decision.latencyMs !== undefined) {
-      setIncomingInt(request.socketId, SrtOption.LATENCY, decision.latencyMs, "LATENCY");
+      setIncomingInt(request.socketId, SrtOption.LATENCY, decision.latencyMs);
     }
   } catch (error) {
     return { code: RejectCode.InternalError, detail: String(error) };
@@ -173,7 +173,7 @@ async function serve(
   // Disposing closes the connection (the peer is told) and then the listener.
   using accepted = result.accepted;
   const { connection, setupMs } = accepted;
-  const streamId = connection.getString(SrtOption.STREAMID, 600, "STREAMID");
+  const streamId = connection.getString(SrtOption.STREAMID, 600);
   if (admission === undefined) {
     // Rendezvous: no listen callback ran, so ask now; a refusal can only close.
     const answer = askMainProcess(
@@ -197,7 +197,7 @@ async function serve(
   const { decision, bufferFd } = admission;
   using buffer = SharedMapping.map(bufferFd, decision.bufferBytes);
   closeFd(bufferFd);
-  const encrypted = connection.getInt(SrtOption.KMSTATE, "KMSTATE") === 2;
+  const encrypted = connection.getInt(SrtOption.KMSTATE) === SrtKmState.SECURED;
   report({
     type: "connected",
     streamId,
