@@ -26,6 +26,7 @@ import {
   SYS_FUTEX,
   systemError,
 } from "./libc.ts";
+import { OwnedFd } from "./owned_fd.ts";
 
 const encoder = new TextEncoder();
 const INT32_MAX = 0x7fff_ffff;
@@ -36,18 +37,15 @@ const INT32_MAX = 0x7fff_ffff;
  * `ffi/socket.ts`) for a child meant to inherit it, or send it with
  * `sendWithFd`. `name` only shows in `/proc/PID/fd` and `/proc/PID/maps`.
  */
-export function createSharedMemory(name: string, bytes: number): number {
+export function createSharedMemory(name: string, bytes: number): OwnedFd {
   if (!Number.isSafeInteger(bytes) || bytes <= 0) {
     throw new RangeError(`Cannot create shared memory "${name}": invalid size ${bytes}`);
   }
-  const fd = check("memfd_create", libc().memfd_create(encoder.encode(`${name}\0`), MFD_CLOEXEC));
-  try {
-    check("ftruncate", libc().ftruncate(fd, BigInt(bytes)));
-  } catch (error) {
-    libc().close(fd);
-    throw error;
-  }
-  return fd;
+  using memory = new OwnedFd(
+    check("memfd_create", libc().memfd_create(encoder.encode(`${name}\0`), MFD_CLOEXEC)),
+  );
+  check("ftruncate", libc().ftruncate(memory.fd, BigInt(bytes)));
+  return memory.take();
 }
 
 /** The size of the file behind `fd`, from `fstat`. */

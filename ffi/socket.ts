@@ -34,6 +34,7 @@ import {
   SOL_SOCKET,
   systemError,
 } from "./libc.ts";
+import { OwnedFd } from "./owned_fd.ts";
 
 /** An IP endpoint as text, the way Deno reports addresses. */
 export interface Endpoint {
@@ -101,22 +102,18 @@ function setIntOption(fd: number, level: number, name: number, value: number, op
  * kernel delivers the peer's datagrams to this socket only. Close-on-exec,
  * blocking (libsrt expects that).
  */
-export function openConnectedUdpSocket(local: Endpoint, peer: Endpoint): number {
+export function openConnectedUdpSocket(local: Endpoint, peer: Endpoint): OwnedFd {
   const family = local.hostname.includes(":") ? AF_INET6 : AF_INET;
-  const fd = check("socket", libc().socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  try {
-    setIntOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, "setsockopt(SO_REUSEADDR)");
-    setIntOption(fd, SOL_SOCKET, SO_REUSEPORT, 1, "setsockopt(SO_REUSEPORT)");
-    if (family === AF_INET6) setIntOption(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0, "setsockopt(V6ONLY)");
-    const localAddress = encodeSockaddr(local, family);
-    check("bind", libc().bind(fd, localAddress, localAddress.byteLength));
-    const peerAddress = encodeSockaddr(peer, family);
-    check("connect", libc().connect(fd, peerAddress, peerAddress.byteLength));
-    return fd;
-  } catch (error) {
-    libc().close(fd);
-    throw error;
-  }
+  using socket = new OwnedFd(check("socket", libc().socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0)));
+  const fd = socket.fd;
+  setIntOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, "setsockopt(SO_REUSEADDR)");
+  setIntOption(fd, SOL_SOCKET, SO_REUSEPORT, 1, "setsockopt(SO_REUSEPORT)");
+  if (family === AF_INET6) setIntOption(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0, "setsockopt(V6ONLY)");
+  const localAddress = encodeSockaddr(local, family);
+  check("bind", libc().bind(fd, localAddress, localAddress.byteLength));
+  const peerAddress = encodeSockaddr(peer, family);
+  check("connect", libc().connect(fd, peerAddress, peerAddress.byteLength));
+  return socket.take();
 }
 
 /** A datagram and where it came from. */
@@ -156,13 +153,13 @@ export function takeQueuedDatagrams(fd: number, limit = 256): QueuedDatagram[] {
 }
 
 /** A close-on-exec `SOCK_SEQPACKET` Unix socket pair. */
-export function openSocketPair(): [number, number] {
+export function openSocketPair(): [OwnedFd, OwnedFd] {
   const fds = new Int32Array(2);
   check(
     "socketpair",
     libc().socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, new Uint8Array(fds.buffer)),
   );
-  return [fds[0]!, fds[1]!];
+  return [new OwnedFd(fds[0]!), new OwnedFd(fds[1]!)];
 }
 
 /** Sets or clears FD_CLOEXEC: a spawned child inherits exactly the fds without it. */
@@ -187,10 +184,6 @@ export function closeOnExecAbove(lowestFd = 3): void {
       // The directory listing's own fd, closed by now.
     }
   }
-}
-
-export function closeFd(fd: number): void {
-  check("close", libc().close(fd));
 }
 
 /** Sends one datagram on a connected socket without blocking. */
@@ -254,10 +247,10 @@ export function sendWithFd(socket: number, payload: Uint8Array<ArrayBuffer>, fd:
   sendMessage(socket, payload, fd);
 }
 
-/** A received message: its bytes, and the fd it carried if any. */
+/** A received message: its bytes, and the fd it carried if any, now the receiver's to close. */
 export interface FdMessage {
   payload: Uint8Array<ArrayBuffer>;
-  fd: number | undefined;
+  fd: OwnedFd | undefined;
 }
 
 /**
@@ -281,14 +274,14 @@ export async function receiveWithFd(socket: number, maxBytes = 65536): Promise<F
 }
 
 /** The fd an SCM_RIGHTS control message carried, if any. */
-function attachedFd(header: DataView, control: Uint8Array<ArrayBuffer>): number | undefined {
+function attachedFd(header: DataView, control: Uint8Array<ArrayBuffer>): OwnedFd | undefined {
   const controlLength = Number(header.getBigUint64(40, true));
   const cmsg = new DataView(control.buffer);
   if (
     controlLength >= CMSG_HEADER + 4 && cmsg.getInt32(8, true) === SOL_SOCKET &&
     cmsg.getInt32(12, true) === SCM_RIGHTS
   ) {
-    return cmsg.getInt32(16, true);
+    return new OwnedFd(cmsg.getInt32(16, true));
   }
   return undefined;
 }

@@ -20,6 +20,7 @@ import {
   SrtState,
   unwrap,
 } from "./libsrt.ts";
+import type { OwnedFd } from "./owned_fd.ts";
 import {
   defaultMessageControl,
   readTraceStats,
@@ -113,9 +114,14 @@ export class SrtSocket {
     return decoder.decode(value.subarray(0, length[0]!));
   }
 
-  /** Takes over an existing UDP socket (libsrt closes it with this socket). */
-  bindAcquire(udpFd: number): void {
-    unwrap("srt_bind_acquire", libsrt().srt_bind_acquire(this.#id, udpFd));
+  /**
+   * Takes over an existing UDP socket: libsrt closes it with this socket, so
+   * `udpSocket` gives it up first. Even when the call fails, where libsrt
+   * may or may not have closed it: a leaked fd is harmless in a child about
+   * to exit, closing a number that may be reused is not.
+   */
+  bindAcquire(udpSocket: OwnedFd): void {
+    unwrap("srt_bind_acquire", libsrt().srt_bind_acquire(this.#id, udpSocket.release()));
   }
 
   bind(sockaddr: Uint8Array<ArrayBuffer>): void {

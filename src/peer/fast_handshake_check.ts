@@ -55,9 +55,9 @@ async function connectThroughFastPath(
   } finally {
     clearTimeout(timer);
   }
-  const udpFd = openConnectedUdpSocket({ hostname: local.hostname, port }, peer);
+  using udpSocket = openConnectedUdpSocket({ hostname: local.hostname, port }, peer);
   const result = await acceptConnection({
-    udpFd,
+    udpSocket,
     peer,
     handshake: induction,
     rendezvous: false,

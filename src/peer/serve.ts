@@ -7,7 +7,8 @@
  * @module
  */
 
-import { closeFd, receiveWithFd, receiveWithFdNow } from "../../ffi/socket.ts";
+import { OwnedFd } from "../../ffi/owned_fd.ts";
+import { receiveWithFd, receiveWithFdNow } from "../../ffi/socket.ts";
 import { libsrt, SrtKmState } from "../../ffi/libsrt.ts";
 import { SharedMapping } from "../../ffi/shm.ts";
 import {
@@ -70,11 +71,13 @@ export async function servePeer(controlFd: number): Promise<number> {
     stop.sleep(2 ** 31 - 1).then(() => null),
   ]);
   if (message === null || message.fd === undefined) return 0;
+  using control = new OwnedFd(controlFd);
+  // libsrt takes the UDP socket over during the handshake; until then it is ours.
+  using udpSocket = message.fd;
   const assignment = parseAssignment(new TextDecoder().decode(message.payload));
   try {
-    return await serve(assignment, message.fd, controlFd, stop);
+    return await serve(assignment, udpSocket, control.fd, stop);
   } finally {
-    closeFd(controlFd);
     srt.srt_cleanup();
   }
 }
@@ -82,7 +85,7 @@ export async function servePeer(controlFd: number): Promise<number> {
 /** An accepted request: what the main process decided, and the stream buffer it sent. */
 interface Admission {
   decision: Extract<AccessDecision, { type: "accept" }>;
-  bufferFd: number;
+  bufferFd: OwnedFd;
 }
 
 /**
@@ -108,7 +111,7 @@ function askMainProcess(
   }
   const decision = parseAccessDecision(new TextDecoder().decode(reply.payload));
   if (decision.type === "reject") {
-    if (reply.fd !== undefined) closeFd(reply.fd);
+    reply.fd?.close();
     return { verdict: { code: decision.code, detail: decision.reason } };
   }
   if (reply.fd === undefined) {
@@ -121,7 +124,7 @@ function askMainProcess(
   }
   const verdict = admit(request, decision);
   if (verdict.code !== 0) {
-    closeFd(reply.fd);
+    reply.fd.close();
     return { verdict };
   }
   return { verdict, admission: { decision, bufferFd: reply.fd } };
@@ -144,13 +147,13 @@ function admit(request: ConnectionRequest, decision: Admission["decision"]): Ver
 
 async function serve(
   assignment: Assignment,
-  udpFd: number,
+  udpSocket: OwnedFd,
   controlFd: number,
   stop: StopFlag,
 ): Promise<number> {
   let admission: Admission | undefined;
   const result = await acceptConnection({
-    udpFd,
+    udpSocket,
     peer: assignment.peer,
     handshake: bytesFromHex(assignment.handshake),
     rendezvous: assignment.rendezvous,
@@ -166,7 +169,7 @@ async function serve(
     },
   });
   if (!result.ok) {
-    if (admission !== undefined) closeFd(admission.bufferFd);
+    admission?.bufferFd.close();
     report({ type: "closed", reason: result.reason, detail: result.detail, stats: null });
     return 0;
   }
@@ -195,8 +198,8 @@ async function serve(
     }
   }
   const { decision, bufferFd } = admission;
-  using buffer = SharedMapping.map(bufferFd, decision.bufferBytes);
-  closeFd(bufferFd);
+  using buffer = SharedMapping.map(bufferFd.fd, decision.bufferBytes);
+  bufferFd.close();
   const encrypted = connection.getInt(SrtOption.KMSTATE) === SrtKmState.SECURED;
   report({
     type: "connected",

@@ -11,7 +11,6 @@
  */
 
 import {
-  closeFd,
   closeOnExecAbove,
   openConnectedUdpSocket,
   type QueuedDatagram,
@@ -513,7 +512,7 @@ export class AtollServer implements ApiServer {
   #handOver(peer: Endpoint, handshake: Uint8Array, rendezvous: boolean): Connection {
     const udpFd = openConnectedUdpSocket(this.#srtAddress, peer);
     const peerKey = formatHostPort(peer);
-    for (const queued of takeQueuedDatagrams(udpFd)) {
+    for (const queued of takeQueuedDatagrams(udpFd.fd)) {
       // The peer's own queued datagrams are induction retransmissions, which
       // the child answers anyway; anyone else's go back to the classifier.
       if (formatHostPort(queued.from) === peerKey) this.#drop("peer-has-child");
@@ -540,7 +539,7 @@ export class AtollServer implements ApiServer {
         handshake: hexFromBytes(handshake.subarray(0, 64)),
         rendezvous,
         settings: peerSettings(this.options, this.fastHandshake, this.#config),
-      }, udpFd);
+      }, udpFd.fd);
       this.#connectionsByChild.set(child, connection);
       this.#connectionsById.set(connection.id, connection);
       return connection;
@@ -549,7 +548,7 @@ export class AtollServer implements ApiServer {
       throw error;
     } finally {
       // The child holds its own copy now (or none, on failure).
-      closeFd(udpFd);
+      udpFd.close();
     }
   }
 
