@@ -20,6 +20,7 @@ import {
   SRT_INVALID_SOCK,
   SrtOption,
   SrtState,
+  unwrap,
 } from "../ffi/libsrt.ts";
 import { encodeSockaddr } from "../ffi/socket.ts";
 import {
@@ -56,8 +57,8 @@ async function main(): Promise<void> {
   setInt(listener, SrtOption.RCVSYN, 0);
   setInt(listener, SrtOption.SNDSYN, 0);
   const address = encodeSockaddr({ hostname: "127.0.0.1", port: 0 });
-  if (srt.srt_bind(listener, address, address.byteLength) < 0) throw new Error("srt_bind failed");
-  if (srt.srt_listen(listener, BACKLOG) < 0) throw new Error("srt_listen failed");
+  unwrap("srt_bind", srt.srt_bind(listener, address, address.byteLength));
+  unwrap("srt_listen", srt.srt_listen(listener, BACKLOG));
   const epoll = new EpollSet(1024);
   epoll.add(listener, SRT_EPOLL_IN | SRT_EPOLL_ERR);
   console.log(JSON.stringify({ type: "listening", port: localPort(listener) }));

@@ -66,7 +66,7 @@ export function startSrt(): void {
 
 export function createSocket(): number {
   const id = libsrt().srt_create_socket();
-  if (id === SRT_INVALID_SOCK) throw new Error("srt_create_socket failed");
+  if (id === SRT_INVALID_SOCK) throw lastSrtError("srt_create_socket");
   return id;
 }
 

@@ -11,7 +11,7 @@
  */
 
 import { LIBSRT_SYMBOLS } from "./libsrt_symbols.ts";
-import { SRT_ERROR } from "./libsrt_constants.ts";
+import { SRT_ERROR, SrtErrno } from "./libsrt_constants.ts";
 
 export { LISTEN_CALLBACK } from "./libsrt_symbols.ts";
 export * from "./libsrt_constants.ts";
@@ -92,6 +92,18 @@ export class SrtError extends Error {
     this.code = code;
     this.errno = errno;
   }
+}
+
+/** The SRT_ERRNO codes that say the connection is gone, rather than that a call was wrong. */
+const CONNECTION_GONE: ReadonlySet<number> = new Set([
+  SrtErrno.ECONNLOST,
+  SrtErrno.ENOCONN,
+  SrtErrno.EINVSOCK,
+]);
+
+/** Whether `error` is libsrt saying the connection is gone (lost, not connected, or closed). */
+export function isConnectionGone(error: unknown): error is SrtError {
+  return error instanceof SrtError && CONNECTION_GONE.has(error.code);
 }
 
 /**

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { SRT_EPOLL_ERR, SRT_EPOLL_IN } from "../../ffi/libsrt.ts";
+import { isConnectionGone, SRT_EPOLL_ERR, SRT_EPOLL_IN } from "../../ffi/libsrt.ts";
 import { futexWake } from "../../ffi/shm.ts";
 import { SrtEpoll } from "../../ffi/srt_socket.ts";
 import {
@@ -68,7 +68,7 @@ export async function publishUntilClosed(
         return { reason: "shutdown", detail: "another publisher took the stream over" };
       }
       // A broken connection fails the read; the state below says why.
-      if (!(error instanceof Error) || !/srt_recvmsg2/.test(error.message)) throw error;
+      if (!isConnectionGone(error)) throw error;
     }
     if (written > 0) {
       lastData = performance.now();

@@ -9,7 +9,7 @@
 
 import { OwnedFd } from "../../ffi/owned_fd.ts";
 import { receiveWithFd, receiveWithFdNow } from "../../ffi/socket.ts";
-import { libsrt, SrtKmState } from "../../ffi/libsrt.ts";
+import { libsrt, SrtKmState, unwrap } from "../../ffi/libsrt.ts";
 import { SharedMapping } from "../../ffi/shm.ts";
 import {
   type ConnectionRequest,
@@ -55,7 +55,7 @@ async function watchParent(stop: StopFlag): Promise<void> {
 export async function servePeer(controlFd: number): Promise<number> {
   const srt = libsrt();
   srt.srt_setloglevel(LIBSRT_LOG_LEVEL);
-  if (srt.srt_startup() < 0) throw new Error("srt_startup failed");
+  unwrap("srt_startup", srt.srt_startup());
   const stop = new StopFlag();
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, () => stop.stop());
