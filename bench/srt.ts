@@ -24,7 +24,7 @@ import {
   unwrap,
 } from "../ffi/libsrt.ts";
 import { encodeSockaddr } from "../ffi/socket.ts";
-import { defaultMessageControl, SRT_EPOLL_EVENT_SIZE } from "../ffi/structs.ts";
+import { defaultMessageControl, SRT_EPOLL_EVENT } from "../ffi/structs.ts";
 
 const SYMBOLS = {
   /** On a pool thread: its error is not readable, only its result. */
@@ -154,7 +154,7 @@ export class EpollSet {
   constructor(capacity = 512) {
     this.id = unwrap("srt_epoll_create", libsrt().srt_epoll_create());
     this.#capacity = capacity;
-    this.#events = new Uint8Array(SRT_EPOLL_EVENT_SIZE * capacity);
+    this.#events = new Uint8Array(SRT_EPOLL_EVENT.size * capacity);
     this.#view = new DataView(this.#events.buffer);
   }
 
@@ -178,8 +178,11 @@ export class EpollSet {
     const out = [];
     for (let i = 0; i < Math.min(ready, this.#capacity); i++) {
       out.push({
-        socket: this.#view.getInt32(i * SRT_EPOLL_EVENT_SIZE, true),
-        events: this.#view.getInt32(i * SRT_EPOLL_EVENT_SIZE + 4, true),
+        socket: this.#view.getInt32(i * SRT_EPOLL_EVENT.size + SRT_EPOLL_EVENT.offsets.fd, true),
+        events: this.#view.getInt32(
+          i * SRT_EPOLL_EVENT.size + SRT_EPOLL_EVENT.offsets.events,
+          true,
+        ),
       });
     }
     return out;

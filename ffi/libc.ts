@@ -50,6 +50,85 @@ export const SYS_FUTEX = Deno.build.arch === "aarch64" ? 98 : 202;
 /** The shared (not `_PRIVATE`) operations: the word lives in memory shared between processes. */
 export const FUTEX_WAIT = 0;
 export const FUTEX_WAKE = 1;
+/** `CMSG_LEN(sizeof(int))`: a control message carrying one fd, without padding. */
+export const CMSG_LEN_FD = 20;
+/** `CMSG_SPACE(sizeof(int))`: the buffer a control message carrying one fd needs. */
+export const CMSG_SPACE_FD = 24;
+
+/**
+ * A C struct's size and the offsets of the fields Atoll reads or writes.
+ * `ffi/structs_test.ts` checks every exported layout against the headers.
+ */
+export interface CLayout {
+  /** The C type, as `sizeof` and `offsetof` take it. */
+  readonly type: string;
+  readonly size: number;
+  readonly offsets: Readonly<Record<string, number>>;
+}
+
+/** `struct sockaddr_in`: family u16, port u16 (big-endian), address 4 bytes. */
+export const SOCKADDR_IN = {
+  type: "struct sockaddr_in",
+  size: 16,
+  offsets: { sin_family: 0, sin_port: 2, sin_addr: 4 },
+} as const satisfies CLayout;
+
+/** `struct sockaddr_in6`: family u16, port u16 (big-endian), flow info, address 16 bytes. */
+export const SOCKADDR_IN6 = {
+  type: "struct sockaddr_in6",
+  size: 28,
+  offsets: { sin6_family: 0, sin6_port: 2, sin6_addr: 8 },
+} as const satisfies CLayout;
+
+/** `struct msghdr` (64-bit): pointers and lengths are 8 bytes. */
+export const MSGHDR = {
+  type: "struct msghdr",
+  size: 56,
+  offsets: {
+    msg_name: 0,
+    msg_namelen: 8,
+    msg_iov: 16,
+    msg_iovlen: 24,
+    msg_control: 32,
+    msg_controllen: 40,
+    msg_flags: 48,
+  },
+} as const satisfies CLayout;
+
+/** `struct iovec`: base pointer, length. */
+export const IOVEC = {
+  type: "struct iovec",
+  size: 16,
+  offsets: { iov_base: 0, iov_len: 8 },
+} as const satisfies CLayout;
+
+/** `struct cmsghdr` (64-bit): the data follows at `size` (`CMSG_DATA`). */
+export const CMSGHDR = {
+  type: "struct cmsghdr",
+  size: 16,
+  offsets: { cmsg_len: 0, cmsg_level: 8, cmsg_type: 12 },
+} as const satisfies CLayout;
+
+/** `struct pollfd`: fd i32, events i16, revents i16. */
+export const POLLFD = {
+  type: "struct pollfd",
+  size: 8,
+  offsets: { fd: 0, events: 4, revents: 6 },
+} as const satisfies CLayout;
+
+/** `struct rlimit`: soft and hard limit, `rlim_t` (u64) each. */
+export const RLIMIT = {
+  type: "struct rlimit",
+  size: 16,
+  offsets: { rlim_cur: 0, rlim_max: 8 },
+} as const satisfies CLayout;
+
+/** `struct timespec` (64-bit): seconds, nanoseconds. */
+export const TIMESPEC = {
+  type: "struct timespec",
+  size: 16,
+  offsets: { tv_sec: 0, tv_nsec: 8 },
+} as const satisfies CLayout;
 
 export type LibC = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
 

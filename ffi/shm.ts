@@ -25,6 +25,7 @@ import {
   STAT_SIZE_OFFSET,
   SYS_FUTEX,
   systemError,
+  TIMESPEC,
 } from "./libc.ts";
 import { OwnedFd } from "./owned_fd.ts";
 
@@ -193,11 +194,12 @@ export async function futexWait(
 /** `struct timespec { time_t tv_sec; long tv_nsec; }` for a relative FUTEX_WAIT timeout. */
 function timespec(timeoutMs: number): Uint8Array<ArrayBuffer> {
   const wholeMs = Math.floor(timeoutMs);
-  const timeout = new BigInt64Array([
-    BigInt(Math.floor(wholeMs / 1000)),
-    BigInt((wholeMs % 1000) * 1_000_000 + Math.round((timeoutMs - wholeMs) * 1_000_000)),
-  ]);
-  return new Uint8Array(timeout.buffer);
+  const timeout = new Uint8Array(TIMESPEC.size);
+  const view = new DataView(timeout.buffer);
+  view.setBigInt64(TIMESPEC.offsets.tv_sec, BigInt(Math.floor(wholeMs / 1000)), true);
+  const nanoseconds = (wholeMs % 1000) * 1_000_000 + Math.round((timeoutMs - wholeMs) * 1_000_000);
+  view.setBigInt64(TIMESPEC.offsets.tv_nsec, BigInt(nanoseconds), true);
+  return timeout;
 }
 
 /**

@@ -24,7 +24,9 @@ import type { OwnedFd } from "./owned_fd.ts";
 import {
   defaultMessageControl,
   readTraceStats,
+  SRT_EPOLL_EVENT,
   SRT_EPOLL_EVENT_SIZE,
+  SRT_MSGCTRL,
   SRT_TRACEBSTATS_SIZE,
   type TraceStats,
 } from "./structs.ts";
@@ -167,7 +169,7 @@ export class SrtSocket {
   send(message: Uint8Array<ArrayBuffer>): boolean {
     // libsrt writes the srctime it used back into the control block: left
     // there, every later message would look old and be dropped as too late.
-    this.#messageControlView.setBigInt64(16, 0n, true);
+    this.#messageControlView.setBigInt64(SRT_MSGCTRL.offsets.srctime, 0n, true);
     const sent = libsrt().srt_sendmsg2(
       this.#id,
       message,
@@ -229,7 +231,7 @@ export class SrtEpoll {
   /** Whether the last wait reported an error on any socket. */
   get sawError(): boolean {
     const view = new DataView(this.#events.buffer);
-    return (view.getInt32(4, true) & SRT_EPOLL_ERR) !== 0;
+    return (view.getInt32(SRT_EPOLL_EVENT.offsets.events, true) & SRT_EPOLL_ERR) !== 0;
   }
 
   release(): void {
