@@ -3,7 +3,7 @@
  * hundreds), options of the sizes libsrt wants, and a blocking `srt_connect`
  * that runs on a pool thread so many blocking callers can connect at once.
  *
- * Atoll's `ffi/libsrt.ts` declares every fallible call synchronous (libsrt's
+ * Atoll's `ffi/libsrt_symbols.ts` declares every fallible call synchronous (libsrt's
  * last error is per thread); the small table here adds the one call a
  * blocking caller must make off the JS thread, whose result is read from its
  * return value and `srt_getsockstate`, never from the last error, and
