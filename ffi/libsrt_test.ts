@@ -95,3 +95,23 @@ Deno.test("srtOptionName() names an option after srt.h", () => {
     assert.equal(srtOptionName(value), `SRTO_${name}`);
   }
 });
+
+Deno.test("openLibsrt() throws one LibSrtNotFoundError naming the file it tried and the package", async () => {
+  // In a child process: this one has libsrt loaded already.
+  const script = `
+    import { libsrt } from ${JSON.stringify(new URL("./libsrt.ts", import.meta.url).href)};
+    try { libsrt(); } catch (error) { console.log(JSON.stringify([error.name, error.message])); }
+  `;
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--quiet", script],
+    env: { ATOLL_LIBSRT: "/nonexistent/libsrt.so" },
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  const [name, message] = JSON.parse(new TextDecoder().decode(output.stdout));
+  assert.equal(name, "LibSrtNotFoundError");
+  assert.match(message, /^Cannot load libsrt: check the path in ATOLL_LIBSRT/);
+  assert.match(message, /libsrt1\.5-openssl/);
+  assert.match(message, /\(tried \/nonexistent\/libsrt\.so: [^)]+\)$/);
+  assert.ok(!message.includes("\n"), "one line");
+});
