@@ -3,6 +3,9 @@
  * Unix socket pair between the main process and a child, and file
  * descriptors carried over it with SCM_RIGHTS.
  *
+ * What opens or receives an fd returns an {@link OwnedFd}, whose holder
+ * closes it; what only uses one takes its number.
+ *
  * @module
  */
 
