@@ -13,7 +13,15 @@
  */
 
 import { parseArgs } from "node:util";
-import { libsrt, SRT_EPOLL_ERR, SRT_EPOLL_IN, SRT_INVALID_SOCK, SrtState } from "../ffi/libsrt.ts";
+import {
+  libsrt,
+  SRT_EPOLL_ERR,
+  SRT_EPOLL_IN,
+  SRT_INVALID_SOCK,
+  SrtOption,
+  SrtState,
+  unwrap,
+} from "../ffi/libsrt.ts";
 import { encodeSockaddr } from "../ffi/socket.ts";
 import {
   closeSocket,
@@ -21,7 +29,6 @@ import {
   EpollSet,
   localPort,
   messageControl,
-  Option,
   setInt,
   socketState,
   startSrt,
@@ -46,12 +53,12 @@ async function main(): Promise<void> {
   startSrt();
   const srt = libsrt();
   const listener = createSocket();
-  setInt(listener, Option.TRANSTYPE, 0);
-  setInt(listener, Option.RCVSYN, 0);
-  setInt(listener, Option.SNDSYN, 0);
+  setInt(listener, SrtOption.TRANSTYPE, 0);
+  setInt(listener, SrtOption.RCVSYN, 0);
+  setInt(listener, SrtOption.SNDSYN, 0);
   const address = encodeSockaddr({ hostname: "127.0.0.1", port: 0 });
-  if (srt.srt_bind(listener, address, address.byteLength) < 0) throw new Error("srt_bind failed");
-  if (srt.srt_listen(listener, BACKLOG) < 0) throw new Error("srt_listen failed");
+  unwrap("srt_bind", srt.srt_bind(listener, address, address.byteLength));
+  unwrap("srt_listen", srt.srt_listen(listener, BACKLOG));
   const epoll = new EpollSet(1024);
   epoll.add(listener, SRT_EPOLL_IN | SRT_EPOLL_ERR);
   console.log(JSON.stringify({ type: "listening", port: localPort(listener) }));

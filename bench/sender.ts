@@ -20,14 +20,13 @@
  */
 
 import { parseArgs } from "node:util";
-import { libsrt, SRT_EPOLL_ERR, SRT_EPOLL_OUT, SrtState } from "../ffi/libsrt.ts";
+import { libsrt, SRT_EPOLL_ERR, SRT_EPOLL_OUT, SrtOption, SrtState } from "../ffi/libsrt.ts";
 import { defaultMessageControl, readTraceStats, SRT_TRACEBSTATS_SIZE } from "../ffi/structs.ts";
 import {
   closeSocket,
   connectAsync,
   createCaller,
   EpollSet,
-  Option,
   setInt,
   setInt64,
   socketState,
@@ -135,9 +134,9 @@ async function main(): Promise<number> {
   const srt = libsrt();
   const socket = createCaller(values["stream-id"], { blocking: false, connectTimeoutMs: 10_000 });
   const bytesPerSecond = (mbps * 1e6) / 8;
-  setInt64(socket, Option.MAXBW, 0n);
-  setInt64(socket, Option.INPUTBW, BigInt(Math.round(bytesPerSecond)));
-  setInt(socket, Option.OHEADBW, OVERHEAD_PERCENT);
+  setInt64(socket, SrtOption.MAXBW, 0n);
+  setInt64(socket, SrtOption.INPUTBW, BigInt(Math.round(bytesPerSecond)));
+  setInt(socket, SrtOption.OHEADBW, OVERHEAD_PERCENT);
 
   const epoll = new EpollSet(4);
   epoll.add(socket, SRT_EPOLL_OUT | SRT_EPOLL_ERR);

@@ -3,7 +3,7 @@
  * hundreds), options of the sizes libsrt wants, and a blocking `srt_connect`
  * that runs on a pool thread so many blocking callers can connect at once.
  *
- * Atoll's `ffi/libsrt.ts` declares every fallible call synchronous (libsrt's
+ * Atoll's `ffi/libsrt_symbols.ts` declares every fallible call synchronous (libsrt's
  * last error is per thread); the small table here adds the one call a
  * blocking caller must make off the JS thread, whose result is read from its
  * return value and `srt_getsockstate`, never from the last error, and
@@ -15,42 +15,45 @@
 import {
   lastSrtError,
   libsrt,
-  LIBSRT_NAMES,
+  openLibsrt,
   SRT_ERROR,
   SRT_INVALID_SOCK,
+  SrtOption,
+  srtOptionName,
   SrtState,
   unwrap,
 } from "../ffi/libsrt.ts";
 import { encodeSockaddr } from "../ffi/socket.ts";
-import { defaultMessageControl, SRT_EPOLL_EVENT_SIZE } from "../ffi/structs.ts";
+import { defaultMessageControl, SRT_EPOLL_EVENT } from "../ffi/structs.ts";
 
 const SYMBOLS = {
-  /** int srt_connect(SRTSOCKET u, const struct sockaddr* name, int namelen) — on a pool thread */
-  srt_connect: { parameters: ["i32", "buffer", "i32"], result: "i32", nonblocking: true },
-  /** int srt_getsockname(SRTSOCKET u, struct sockaddr* name, int* namelen) */
-  srt_getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  /** On a pool thread: its error is not readable, only its result. */
+  srt_connect: {
+    parameters: [
+      "i32", // SRTSOCKET u
+      "buffer", // const struct sockaddr* name
+      "i32", // int namelen
+    ],
+    result: "i32", // int
+    nonblocking: true,
+  },
+  srt_getsockname: {
+    parameters: [
+      "i32", // SRTSOCKET u
+      "buffer", // struct sockaddr* name
+      "buffer", // int* namelen
+    ],
+    result: "i32", // int
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 let extra: Deno.DynamicLibrary<typeof SYMBOLS> | undefined;
 
-/** The symbols above, from the same library file Atoll loads by default. */
+/** The symbols above, from the library file Atoll loads. */
 function extraSymbols(): Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] {
-  extra ??= Deno.dlopen(Deno.env.get("ATOLL_LIBSRT") ?? LIBSRT_NAMES[0], SYMBOLS);
+  extra ??= openLibsrt(SYMBOLS);
   return extra.symbols;
 }
-
-/** Socket options the bench sets (SRT_SOCKOPT), beyond those Atoll names. */
-export const Option = {
-  SNDSYN: 1,
-  RCVSYN: 2,
-  MAXBW: 16,
-  CONNTIMEO: 36,
-  INPUTBW: 24,
-  OHEADBW: 25,
-  LATENCY: 23,
-  STREAMID: 46,
-  TRANSTYPE: 50,
-} as const;
 
 const encoder = new TextEncoder();
 
@@ -63,25 +66,31 @@ export function startSrt(): void {
 
 export function createSocket(): number {
   const id = libsrt().srt_create_socket();
-  if (id === SRT_INVALID_SOCK) throw new Error("srt_create_socket failed");
+  if (id === SRT_INVALID_SOCK) throw lastSrtError("srt_create_socket");
   return id;
 }
 
-export function setInt(socket: number, option: number, value: number): void {
+export function setInt(socket: number, option: SrtOption, value: number): void {
   const bytes = new Uint8Array(new Int32Array([value]).buffer);
-  unwrap(`srt_setsockflag(${option})`, libsrt().srt_setsockflag(socket, option, bytes, 4));
+  unwrap(
+    `srt_setsockflag(${srtOptionName(option)})`,
+    libsrt().srt_setsockflag(socket, option, bytes, 4),
+  );
 }
 
 /** MAXBW and INPUTBW are int64 and must be passed as exactly 8 bytes. */
-export function setInt64(socket: number, option: number, value: bigint): void {
+export function setInt64(socket: number, option: SrtOption, value: bigint): void {
   const bytes = new Uint8Array(new BigInt64Array([value]).buffer);
-  unwrap(`srt_setsockflag(${option})`, libsrt().srt_setsockflag(socket, option, bytes, 8));
+  unwrap(
+    `srt_setsockflag(${srtOptionName(option)})`,
+    libsrt().srt_setsockflag(socket, option, bytes, 8),
+  );
 }
 
-export function setString(socket: number, option: number, value: string): void {
+export function setString(socket: number, option: SrtOption, value: string): void {
   const bytes = encoder.encode(value);
   unwrap(
-    `srt_setsockflag(${option})`,
+    `srt_setsockflag(${srtOptionName(option)})`,
     libsrt().srt_setsockflag(socket, option, bytes, bytes.byteLength),
   );
 }
@@ -110,11 +119,11 @@ export function createCaller(
 ): number {
   const socket = createSocket();
   try {
-    setInt(socket, Option.TRANSTYPE, 0);
-    setInt(socket, Option.RCVSYN, options.blocking ? 1 : 0);
-    setInt(socket, Option.SNDSYN, options.blocking ? 1 : 0);
-    setInt(socket, Option.CONNTIMEO, options.connectTimeoutMs);
-    setString(socket, Option.STREAMID, streamId);
+    setInt(socket, SrtOption.TRANSTYPE, 0);
+    setInt(socket, SrtOption.RCVSYN, options.blocking ? 1 : 0);
+    setInt(socket, SrtOption.SNDSYN, options.blocking ? 1 : 0);
+    setInt(socket, SrtOption.CONNTIMEO, options.connectTimeoutMs);
+    setString(socket, SrtOption.STREAMID, streamId);
     return socket;
   } catch (error) {
     closeSocket(socket);
@@ -145,7 +154,7 @@ export class EpollSet {
   constructor(capacity = 512) {
     this.id = unwrap("srt_epoll_create", libsrt().srt_epoll_create());
     this.#capacity = capacity;
-    this.#events = new Uint8Array(SRT_EPOLL_EVENT_SIZE * capacity);
+    this.#events = new Uint8Array(SRT_EPOLL_EVENT.size * capacity);
     this.#view = new DataView(this.#events.buffer);
   }
 
@@ -169,8 +178,11 @@ export class EpollSet {
     const out = [];
     for (let i = 0; i < Math.min(ready, this.#capacity); i++) {
       out.push({
-        socket: this.#view.getInt32(i * SRT_EPOLL_EVENT_SIZE, true),
-        events: this.#view.getInt32(i * SRT_EPOLL_EVENT_SIZE + 4, true),
+        socket: this.#view.getInt32(i * SRT_EPOLL_EVENT.size + SRT_EPOLL_EVENT.offsets.fd, true),
+        events: this.#view.getInt32(
+          i * SRT_EPOLL_EVENT.size + SRT_EPOLL_EVENT.offsets.events,
+          true,
+        ),
       });
     }
     return out;

@@ -1,97 +1,22 @@
 /**
- * The few libc calls Atoll needs and Deno does not offer: UDP sockets bound
- * with SO_REUSEPORT and `connect()`ed to one peer, Unix socket pairs, and
- * passing a file descriptor to another process with SCM_RIGHTS.
+ * Loads glibc with the symbols of `ffi/libc_symbols.ts` (the few calls Atoll
+ * needs and Deno does not offer: UDP sockets bound with SO_REUSEPORT and
+ * `connect()`ed to one peer, Unix socket pairs, passing a file descriptor to
+ * another process with SCM_RIGHTS, shared memory and futexes), the
+ * constants they take, and {@link SystemError} for their failures.
  *
  * Linux x86_64/aarch64 only: constants and struct layouts below are Linux's.
  *
  * @module
  */
 
-const SYMBOLS = {
-  /** int socket(int domain, int type, int protocol) */
-  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
-  /** int socketpair(int domain, int type, int protocol, int sv[2]) */
-  socketpair: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
-  /** int setsockopt(int fd, int level, int name, const void* value, socklen_t len) */
-  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
-  /** int bind(int fd, const struct sockaddr* addr, socklen_t len) */
-  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-  /** int connect(int fd, const struct sockaddr* addr, socklen_t len) */
-  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-  /** int getsockname(int fd, struct sockaddr* addr, socklen_t* len) */
-  getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
-  /** ssize_t send(int fd, const void* buf, size_t len, int flags) */
-  send: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
-  /** ssize_t recvfrom(int fd, void* buf, size_t len, int flags, struct sockaddr* from, socklen_t* fromlen) */
-  recvfrom: {
-    parameters: ["i32", "buffer", "usize", "i32", "buffer", "buffer"],
-    result: "isize",
-  },
-  /** ssize_t sendmsg(int fd, const struct msghdr* msg, int flags) */
-  sendmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
-  /** ssize_t recvmsg(int fd, struct msghdr* msg, int flags), blocking: runs off the JS thread */
-  recvmsg: { parameters: ["i32", "buffer", "i32"], result: "isize", nonblocking: true },
-  /** ssize_t recvmsg(int fd, struct msghdr* msg, int flags), on the JS thread: only after poll() */
-  recvmsg_now: { name: "recvmsg", parameters: ["i32", "buffer", "i32"], result: "isize" },
-  /** int poll(struct pollfd* fds, nfds_t nfds, int timeout), on the JS thread */
-  poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
-  /** int fcntl(int fd, int cmd, int arg) (variadic in C; an int third argument is ABI-safe) */
-  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
-  /** int inet_pton(int af, const char* src, void* dst) */
-  inet_pton: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
-  /** int getnameinfo(const struct sockaddr* sa, socklen_t salen, char* host, socklen_t hostlen, char* serv, socklen_t servlen, int flags) */
-  getnameinfo: {
-    parameters: ["buffer", "u32", "buffer", "u32", "buffer", "u32", "i32"],
-    result: "i32",
-  },
-  /** int getrlimit(int resource, struct rlimit* rlim) */
-  getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
-  /** int setrlimit(int resource, const struct rlimit* rlim) */
-  setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
-  /** int close(int fd) */
-  close: { parameters: ["i32"], result: "i32" },
-  /** int* __errno_location(void) — glibc's per-thread errno */
-  __errno_location: { parameters: [], result: "pointer" },
-  /** char* strerror(int errnum) */
-  strerror: { parameters: ["i32"], result: "pointer" },
-  /** int memfd_create(const char* name, unsigned int flags) */
-  memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
-  /** int ftruncate(int fd, off_t length) */
-  ftruncate: { parameters: ["i32", "i64"], result: "i32" },
-  /** int fstat(int fd, struct stat* buf) — a real symbol since glibc 2.33 */
-  fstat: { parameters: ["i32", "buffer"], result: "i32" },
-  /** void* mmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset) */
-  mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
-  /** int munmap(void* addr, size_t length) */
-  munmap: { parameters: ["pointer", "usize"], result: "i32" },
-  /**
-   * long syscall(SYS_futex, uint32_t* uaddr, FUTEX_WAIT, uint32_t val, const struct timespec* timeout),
-   * blocking: runs off the JS thread. Variadic in C; glibc's wrapper only moves
-   * registers, and the kernel truncates each argument to its declared type.
-   */
-  futex_wait: {
-    name: "syscall",
-    parameters: ["i64", "pointer", "i32", "i32", "buffer"],
-    result: "i64",
-    nonblocking: true,
-  },
-  /** The same FUTEX_WAIT on the JS thread: for a loop that has nothing else to do meanwhile. */
-  futex_wait_now: {
-    name: "syscall",
-    parameters: ["i64", "pointer", "i32", "i32", "buffer"],
-    result: "i64",
-  },
-  /** long syscall(SYS_futex, uint32_t* uaddr, FUTEX_WAKE, int count) */
-  futex_wake: { name: "syscall", parameters: ["i64", "pointer", "i32", "i32"], result: "i64" },
-} as const satisfies Deno.ForeignLibraryInterface;
+import { LIBC_SYMBOLS } from "./libc_symbols.ts";
 
 export const AF_UNIX = 1;
 export const AF_INET = 2;
 export const AF_INET6 = 10;
 export const SOCK_DGRAM = 2;
 export const SOCK_SEQPACKET = 5;
-export const SOCK_NONBLOCK = 0o4000;
 export const SOCK_CLOEXEC = 0o2000000;
 export const SOL_SOCKET = 1;
 export const SO_REUSEADDR = 2;
@@ -125,10 +50,92 @@ export const SYS_FUTEX = Deno.build.arch === "aarch64" ? 98 : 202;
 /** The shared (not `_PRIVATE`) operations: the word lives in memory shared between processes. */
 export const FUTEX_WAIT = 0;
 export const FUTEX_WAKE = 1;
+/** `CMSG_LEN(sizeof(int))`: a control message carrying one fd, without padding. */
+export const CMSG_LEN_FD = 20;
+/** `CMSG_SPACE(sizeof(int))`: the buffer a control message carrying one fd needs. */
+export const CMSG_SPACE_FD = 24;
 
-export type LibC = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+/**
+ * A C struct's size and the offsets of the fields Atoll reads or writes.
+ * `ffi/structs_test.ts` checks every exported layout against the headers.
+ */
+export interface CLayout {
+  /** The C type, as `sizeof` and `offsetof` take it. */
+  readonly type: string;
+  readonly size: number;
+  readonly offsets: Readonly<Record<string, number>>;
+}
 
-let library: Deno.DynamicLibrary<typeof SYMBOLS> | undefined;
+/** `struct sockaddr_in`: family u16, port u16 (big-endian), address 4 bytes. */
+export const SOCKADDR_IN = {
+  type: "struct sockaddr_in",
+  size: 16,
+  offsets: { sin_family: 0, sin_port: 2, sin_addr: 4 },
+} as const satisfies CLayout;
+
+/** `struct sockaddr_in6`: family u16, port u16 (big-endian), flow info, address 16 bytes. */
+export const SOCKADDR_IN6 = {
+  type: "struct sockaddr_in6",
+  size: 28,
+  offsets: { sin6_family: 0, sin6_port: 2, sin6_addr: 8 },
+} as const satisfies CLayout;
+
+/** `struct msghdr` (64-bit): pointers and lengths are 8 bytes. */
+export const MSGHDR = {
+  type: "struct msghdr",
+  size: 56,
+  offsets: {
+    msg_name: 0,
+    msg_namelen: 8,
+    msg_iov: 16,
+    msg_iovlen: 24,
+    msg_control: 32,
+    msg_controllen: 40,
+    msg_flags: 48,
+  },
+} as const satisfies CLayout;
+
+/** `struct iovec`: base pointer, length. */
+export const IOVEC = {
+  type: "struct iovec",
+  size: 16,
+  offsets: { iov_base: 0, iov_len: 8 },
+} as const satisfies CLayout;
+
+/** `struct cmsghdr` (64-bit): the data follows at `size` (`CMSG_DATA`). */
+export const CMSGHDR = {
+  type: "struct cmsghdr",
+  size: 16,
+  offsets: { cmsg_len: 0, cmsg_level: 8, cmsg_type: 12 },
+} as const satisfies CLayout;
+
+/** `struct pollfd`: fd i32, events i16, revents i16. */
+export const POLLFD = {
+  type: "struct pollfd",
+  size: 8,
+  offsets: { fd: 0, events: 4, revents: 6 },
+} as const satisfies CLayout;
+
+/** `struct rlimit`: soft and hard limit, `rlim_t` (u64) each. */
+export const RLIMIT = {
+  type: "struct rlimit",
+  size: 16,
+  offsets: { rlim_cur: 0, rlim_max: 8 },
+} as const satisfies CLayout;
+
+/** `struct timespec` (64-bit): seconds, nanoseconds. */
+export const TIMESPEC = {
+  type: "struct timespec",
+  size: 16,
+  offsets: { tv_sec: 0, tv_nsec: 8 },
+} as const satisfies CLayout;
+
+export type LibC = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
+
+/** glibc's file name on Linux. */
+export const LIBC_NAME = "libc.so.6";
+
+let library: Deno.DynamicLibrary<typeof LIBC_SYMBOLS> | undefined;
 
 /** The libc symbols, loaded on first use. */
 export function libc(): LibC {
@@ -138,7 +145,16 @@ export function libc(): LibC {
         `Cannot load libc: Atoll needs Linux (connected UDP sockets shared with libsrt), not ${Deno.build.os}`,
       );
     }
-    library = Deno.dlopen("libc.so.6", SYMBOLS);
+    try {
+      library = Deno.dlopen(LIBC_NAME, LIBC_SYMBOLS);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      throw new Error(
+        `Cannot load libc: tried ${LIBC_NAME}: ${
+          message.replace(/^(Could not open library: )+/, "")
+        }`,
+      );
+    }
   }
   return library.symbols;
 }

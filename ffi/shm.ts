@@ -25,7 +25,9 @@ import {
   STAT_SIZE_OFFSET,
   SYS_FUTEX,
   systemError,
+  TIMESPEC,
 } from "./libc.ts";
+import { OwnedFd } from "./owned_fd.ts";
 
 const encoder = new TextEncoder();
 const INT32_MAX = 0x7fff_ffff;
@@ -36,18 +38,15 @@ const INT32_MAX = 0x7fff_ffff;
  * `ffi/socket.ts`) for a child meant to inherit it, or send it with
  * `sendWithFd`. `name` only shows in `/proc/PID/fd` and `/proc/PID/maps`.
  */
-export function createSharedMemory(name: string, bytes: number): number {
+export function createSharedMemory(name: string, bytes: number): OwnedFd {
   if (!Number.isSafeInteger(bytes) || bytes <= 0) {
     throw new RangeError(`Cannot create shared memory "${name}": invalid size ${bytes}`);
   }
-  const fd = check("memfd_create", libc().memfd_create(encoder.encode(`${name}\0`), MFD_CLOEXEC));
-  try {
-    check("ftruncate", libc().ftruncate(fd, BigInt(bytes)));
-  } catch (error) {
-    libc().close(fd);
-    throw error;
-  }
-  return fd;
+  using memory = new OwnedFd(
+    check("memfd_create", libc().memfd_create(encoder.encode(`${name}\0`), MFD_CLOEXEC)),
+  );
+  check("ftruncate", libc().ftruncate(memory.fd, BigInt(bytes)));
+  return memory.take();
 }
 
 /** The size of the file behind `fd`, from `fstat`. */
@@ -195,11 +194,12 @@ export async function futexWait(
 /** `struct timespec { time_t tv_sec; long tv_nsec; }` for a relative FUTEX_WAIT timeout. */
 function timespec(timeoutMs: number): Uint8Array<ArrayBuffer> {
   const wholeMs = Math.floor(timeoutMs);
-  const timeout = new BigInt64Array([
-    BigInt(Math.floor(wholeMs / 1000)),
-    BigInt((wholeMs % 1000) * 1_000_000 + Math.round((timeoutMs - wholeMs) * 1_000_000)),
-  ]);
-  return new Uint8Array(timeout.buffer);
+  const timeout = new Uint8Array(TIMESPEC.size);
+  const view = new DataView(timeout.buffer);
+  view.setBigInt64(TIMESPEC.offsets.tv_sec, BigInt(Math.floor(wholeMs / 1000)), true);
+  const nanoseconds = (wholeMs % 1000) * 1_000_000 + Math.round((timeoutMs - wholeMs) * 1_000_000);
+  view.setBigInt64(TIMESPEC.offsets.tv_nsec, BigInt(nanoseconds), true);
+  return timeout;
 }
 
 /**

@@ -7,7 +7,7 @@ import {
   SharedMapping,
   sharedMemorySize,
 } from "./shm.ts";
-import { closeFd, setCloseOnExec } from "./socket.ts";
+import { setCloseOnExec } from "./socket.ts";
 import {
   HEADER_BYTES,
   MessageFlags,
@@ -18,16 +18,10 @@ import {
 } from "../src/media/stream_buffer.ts";
 import { checkMessage } from "./testdata/stream_buffer_writer.ts";
 
-/** A memfd closed by `using`. */
-function sharedMemory(name: string, bytes: number) {
-  const fd = createSharedMemory(name, bytes);
-  return { fd, [Symbol.dispose]: () => closeFd(fd) };
-}
-
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 Deno.test("createSharedMemory() makes a zero-filled memory file of the given size", () => {
-  using memory = sharedMemory("atoll-test", 12345);
+  using memory = createSharedMemory("atoll-test", 12345);
   assert.equal(sharedMemorySize(memory.fd), 12345);
   using mapping = SharedMapping.map(memory.fd);
   assert.equal(mapping.buffer.byteLength, 12345);
@@ -41,7 +35,7 @@ Deno.test("createSharedMemory() rejects a size that is not a positive integer", 
 });
 
 Deno.test("two mappings of one memory file see each other's writes", () => {
-  using memory = sharedMemory("atoll-test", 4096);
+  using memory = createSharedMemory("atoll-test", 4096);
   using first = SharedMapping.map(memory.fd);
   using second = SharedMapping.map(memory.fd, 4096);
   new Uint8Array(first.buffer).set([1, 2, 3], 100);
@@ -51,7 +45,7 @@ Deno.test("two mappings of one memory file see each other's writes", () => {
 });
 
 Deno.test("SharedMapping.map() refuses to map past the end of the memory file", () => {
-  using memory = sharedMemory("atoll-test", 4096);
+  using memory = createSharedMemory("atoll-test", 4096);
   assert.throws(
     () => SharedMapping.map(memory.fd, 8192),
     /Cannot map 8192 bytes of fd \d+: the memory file has 4096/,
@@ -59,7 +53,7 @@ Deno.test("SharedMapping.map() refuses to map past the end of the memory file", 
 });
 
 Deno.test("SharedMapping.close() detaches the buffer and is safe to call twice", () => {
-  using memory = sharedMemory("atoll-test", 4096);
+  using memory = createSharedMemory("atoll-test", 4096);
   const mapping = SharedMapping.map(memory.fd);
   const words = new Int32Array(mapping.buffer);
   mapping.close();
@@ -71,7 +65,7 @@ Deno.test("SharedMapping.close() detaches the buffer and is safe to call twice",
 });
 
 Deno.test("futexWake() wakes a waiter, through another mapping of the same memory", async () => {
-  using memory = sharedMemory("atoll-test", 4096);
+  using memory = createSharedMemory("atoll-test", 4096);
   using waiting = SharedMapping.map(memory.fd);
   using waking = SharedMapping.map(memory.fd);
   const started = performance.now();
@@ -85,7 +79,7 @@ Deno.test("futexWake() wakes a waiter, through another mapping of the same memor
 });
 
 Deno.test("futexWait() times out, and returns at once when the word already differs", async () => {
-  using memory = sharedMemory("atoll-test", 4096);
+  using memory = createSharedMemory("atoll-test", 4096);
   using mapping = SharedMapping.map(memory.fd);
   let started = performance.now();
   assert.equal(await futexWait(mapping, 8, { expected: 0, timeoutMs: 50 }), false);
@@ -97,7 +91,7 @@ Deno.test("futexWait() times out, and returns at once when the word already diff
 });
 
 Deno.test("futexWaitNow() blocks this thread until woken from another thread, or times out", async () => {
-  using memory = sharedMemory("atoll-test", 4096);
+  using memory = createSharedMemory("atoll-test", 4096);
   using mapping = SharedMapping.map(memory.fd);
   let started = performance.now();
   assert.equal(futexWaitNow(mapping, 16, { expected: 0, timeoutMs: 30 }), false);
@@ -118,7 +112,7 @@ Deno.test("futexWaitNow() blocks this thread until woken from another thread, or
 });
 
 Deno.test("futexWait() and futexWake() reject a word outside the mapping or misaligned", async () => {
-  using memory = sharedMemory("atoll-test", 4096);
+  using memory = createSharedMemory("atoll-test", 4096);
   using mapping = SharedMapping.map(memory.fd);
   for (const offset of [2, 4096, -4]) {
     await assert.rejects(futexWait(mapping, offset, { expected: 0, timeoutMs: 1 }), RangeError);
@@ -213,7 +207,7 @@ class Viewer {
 
 Deno.test("a writer process's messages reach a reader process whole, across kill -9 and new writers", async () => {
   const layout = StreamBuffer.layout({ slots: 1024 });
-  using memory = sharedMemory("atoll-stream-test", layout.bytes);
+  using memory = createSharedMemory("atoll-stream-test", layout.bytes);
   using mapping = SharedMapping.map(memory.fd);
   StreamBuffer.initialize(mapping.buffer, layout);
   const viewer = new Viewer(mapping);

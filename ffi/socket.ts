@@ -3,6 +3,9 @@
  * Unix socket pair between the main process and a child, and file
  * descriptors carried over it with SCM_RIGHTS.
  *
+ * What opens or receives an fd returns an {@link OwnedFd}, whose holder
+ * closes it; what only uses one takes its number.
+ *
  * @module
  */
 
@@ -11,19 +14,26 @@ import {
   AF_INET6,
   AF_UNIX,
   check,
+  CMSG_LEN_FD,
+  CMSG_SPACE_FD,
+  CMSGHDR,
   EINTR,
   errno,
   F_GETFD,
   F_SETFD,
   FD_CLOEXEC,
+  IOVEC,
   IPPROTO_IPV6,
   IPV6_V6ONLY,
   libc,
   MSG_CMSG_CLOEXEC,
   MSG_DONTWAIT,
+  MSGHDR,
   NI_NUMERICHOST,
   NI_NUMERICSERV,
+  POLLFD,
   POLLIN,
+  RLIMIT,
   RLIMIT_NOFILE,
   SCM_RIGHTS,
   SO_REUSEADDR,
@@ -31,9 +41,12 @@ import {
   SOCK_CLOEXEC,
   SOCK_DGRAM,
   SOCK_SEQPACKET,
+  SOCKADDR_IN,
+  SOCKADDR_IN6,
   SOL_SOCKET,
   systemError,
 } from "./libc.ts";
+import { OwnedFd } from "./owned_fd.ts";
 
 /** An IP endpoint as text, the way Deno reports addresses. */
 export interface Endpoint {
@@ -58,11 +71,22 @@ export function encodeSockaddr(
 ): Uint8Array<ArrayBuffer> {
   let host = endpoint.hostname.replace(/^\[|\]$/g, "");
   if (family === AF_INET6 && !host.includes(":")) host = `::ffff:${host}`;
-  const out = new Uint8Array(family === AF_INET6 ? 28 : 16);
+  const layout = family === AF_INET6
+    ? {
+      size: SOCKADDR_IN6.size,
+      port: SOCKADDR_IN6.offsets.sin6_port,
+      address: SOCKADDR_IN6.offsets.sin6_addr,
+    }
+    : {
+      size: SOCKADDR_IN.size,
+      port: SOCKADDR_IN.offsets.sin_port,
+      address: SOCKADDR_IN.offsets.sin_addr,
+    };
+  const out = new Uint8Array(layout.size);
   const view = new DataView(out.buffer);
-  view.setUint16(0, family, true);
-  view.setUint16(2, endpoint.port, false);
-  const address = out.subarray(family === AF_INET6 ? 8 : 4);
+  view.setUint16(0, family, true); // sin_family, sin6_family
+  view.setUint16(layout.port, endpoint.port, false);
+  const address = out.subarray(layout.address);
   if (libc().inet_pton(family, cString(host), address) !== 1) {
     throw new TypeError(`Cannot parse IP address "${endpoint.hostname}"`);
   }
@@ -101,22 +125,18 @@ function setIntOption(fd: number, level: number, name: number, value: number, op
  * kernel delivers the peer's datagrams to this socket only. Close-on-exec,
  * blocking (libsrt expects that).
  */
-export function openConnectedUdpSocket(local: Endpoint, peer: Endpoint): number {
+export function openConnectedUdpSocket(local: Endpoint, peer: Endpoint): OwnedFd {
   const family = local.hostname.includes(":") ? AF_INET6 : AF_INET;
-  const fd = check("socket", libc().socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  try {
-    setIntOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, "setsockopt(SO_REUSEADDR)");
-    setIntOption(fd, SOL_SOCKET, SO_REUSEPORT, 1, "setsockopt(SO_REUSEPORT)");
-    if (family === AF_INET6) setIntOption(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0, "setsockopt(V6ONLY)");
-    const localAddress = encodeSockaddr(local, family);
-    check("bind", libc().bind(fd, localAddress, localAddress.byteLength));
-    const peerAddress = encodeSockaddr(peer, family);
-    check("connect", libc().connect(fd, peerAddress, peerAddress.byteLength));
-    return fd;
-  } catch (error) {
-    libc().close(fd);
-    throw error;
-  }
+  using socket = new OwnedFd(check("socket", libc().socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0)));
+  const fd = socket.fd;
+  setIntOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, "setsockopt(SO_REUSEADDR)");
+  setIntOption(fd, SOL_SOCKET, SO_REUSEPORT, 1, "setsockopt(SO_REUSEPORT)");
+  if (family === AF_INET6) setIntOption(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0, "setsockopt(V6ONLY)");
+  const localAddress = encodeSockaddr(local, family);
+  check("bind", libc().bind(fd, localAddress, localAddress.byteLength));
+  const peerAddress = encodeSockaddr(peer, family);
+  check("connect", libc().connect(fd, peerAddress, peerAddress.byteLength));
+  return socket.take();
 }
 
 /** A datagram and where it came from. */
@@ -134,7 +154,7 @@ export interface QueuedDatagram {
 export function takeQueuedDatagrams(fd: number, limit = 256): QueuedDatagram[] {
   const taken: QueuedDatagram[] = [];
   const buffer = new Uint8Array(2048);
-  const address = new Uint8Array(28);
+  const address = new Uint8Array(SOCKADDR_IN6.size);
   const addressLength = new Uint32Array(1);
   while (taken.length < limit) {
     addressLength[0] = address.byteLength;
@@ -156,13 +176,13 @@ export function takeQueuedDatagrams(fd: number, limit = 256): QueuedDatagram[] {
 }
 
 /** A close-on-exec `SOCK_SEQPACKET` Unix socket pair. */
-export function openSocketPair(): [number, number] {
+export function openSocketPair(): [OwnedFd, OwnedFd] {
   const fds = new Int32Array(2);
   check(
     "socketpair",
     libc().socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, new Uint8Array(fds.buffer)),
   );
-  return [fds[0]!, fds[1]!];
+  return [new OwnedFd(fds[0]!), new OwnedFd(fds[1]!)];
 }
 
 /** Sets or clears FD_CLOEXEC: a spawned child inherits exactly the fds without it. */
@@ -189,20 +209,10 @@ export function closeOnExecAbove(lowestFd = 3): void {
   }
 }
 
-export function closeFd(fd: number): void {
-  check("close", libc().close(fd));
-}
-
 /** Sends one datagram on a connected socket without blocking. */
 export function sendDatagram(fd: number, bytes: Uint8Array<ArrayBuffer>): void {
   check("send", libc().send(fd, bytes, BigInt(bytes.byteLength), MSG_DONTWAIT));
 }
-
-const MSGHDR_SIZE = 56;
-const IOVEC_SIZE = 16;
-const CMSG_HEADER = 16;
-/** CMSG_SPACE(sizeof(int)) on 64-bit Linux. */
-const CMSG_SPACE_FD = 24;
 
 function address(buffer: Uint8Array<ArrayBuffer>): bigint {
   return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buffer)));
@@ -213,16 +223,16 @@ function address(buffer: Uint8Array<ArrayBuffer>): bigint {
  * buffers are kept on the returned object so they outlive the call.
  */
 function messageHeader(payload: Uint8Array<ArrayBuffer>, control: Uint8Array<ArrayBuffer>) {
-  const iov = new Uint8Array(IOVEC_SIZE);
+  const iov = new Uint8Array(IOVEC.size);
   const iovView = new DataView(iov.buffer);
-  iovView.setBigUint64(0, address(payload), true);
-  iovView.setBigUint64(8, BigInt(payload.byteLength), true);
-  const header = new Uint8Array(MSGHDR_SIZE);
+  iovView.setBigUint64(IOVEC.offsets.iov_base, address(payload), true);
+  iovView.setBigUint64(IOVEC.offsets.iov_len, BigInt(payload.byteLength), true);
+  const header = new Uint8Array(MSGHDR.size);
   const view = new DataView(header.buffer);
-  view.setBigUint64(16, address(iov), true); // msg_iov
-  view.setBigUint64(24, 1n, true); // msg_iovlen
-  view.setBigUint64(32, address(control), true); // msg_control
-  view.setBigUint64(40, BigInt(control.byteLength), true); // msg_controllen
+  view.setBigUint64(MSGHDR.offsets.msg_iov, address(iov), true);
+  view.setBigUint64(MSGHDR.offsets.msg_iovlen, 1n, true);
+  view.setBigUint64(MSGHDR.offsets.msg_control, address(control), true);
+  view.setBigUint64(MSGHDR.offsets.msg_controllen, BigInt(control.byteLength), true);
   return { header, view, iov, payload, control };
 }
 
@@ -235,13 +245,13 @@ export function sendMessage(
   const control = new Uint8Array(fd === undefined ? 0 : CMSG_SPACE_FD);
   if (fd !== undefined) {
     const cmsg = new DataView(control.buffer);
-    cmsg.setBigUint64(0, BigInt(CMSG_HEADER + 4), true); // cmsg_len = CMSG_LEN(sizeof(int))
-    cmsg.setInt32(8, SOL_SOCKET, true);
-    cmsg.setInt32(12, SCM_RIGHTS, true);
-    cmsg.setInt32(16, fd, true);
+    cmsg.setBigUint64(CMSGHDR.offsets.cmsg_len, BigInt(CMSG_LEN_FD), true);
+    cmsg.setInt32(CMSGHDR.offsets.cmsg_level, SOL_SOCKET, true);
+    cmsg.setInt32(CMSGHDR.offsets.cmsg_type, SCM_RIGHTS, true);
+    cmsg.setInt32(CMSGHDR.size, fd, true); // CMSG_DATA
   }
   const message = messageHeader(payload, control);
-  if (fd === undefined) message.view.setBigUint64(32, 0n, true); // no msg_control
+  if (fd === undefined) message.view.setBigUint64(MSGHDR.offsets.msg_control, 0n, true);
   const sent = libc().sendmsg(socket, message.header, MSG_DONTWAIT);
   if (sent < 0) throw systemError("sendmsg");
   if (Number(sent) !== payload.byteLength) {
@@ -254,10 +264,10 @@ export function sendWithFd(socket: number, payload: Uint8Array<ArrayBuffer>, fd:
   sendMessage(socket, payload, fd);
 }
 
-/** A received message: its bytes, and the fd it carried if any. */
+/** A received message: its bytes, and the fd it carried if any, now the receiver's to close. */
 export interface FdMessage {
   payload: Uint8Array<ArrayBuffer>;
-  fd: number | undefined;
+  fd: OwnedFd | undefined;
 }
 
 /**
@@ -281,14 +291,15 @@ export async function receiveWithFd(socket: number, maxBytes = 65536): Promise<F
 }
 
 /** The fd an SCM_RIGHTS control message carried, if any. */
-function attachedFd(header: DataView, control: Uint8Array<ArrayBuffer>): number | undefined {
-  const controlLength = Number(header.getBigUint64(40, true));
+function attachedFd(header: DataView, control: Uint8Array<ArrayBuffer>): OwnedFd | undefined {
+  const controlLength = Number(header.getBigUint64(MSGHDR.offsets.msg_controllen, true));
   const cmsg = new DataView(control.buffer);
   if (
-    controlLength >= CMSG_HEADER + 4 && cmsg.getInt32(8, true) === SOL_SOCKET &&
-    cmsg.getInt32(12, true) === SCM_RIGHTS
+    controlLength >= CMSG_LEN_FD &&
+    cmsg.getInt32(CMSGHDR.offsets.cmsg_level, true) === SOL_SOCKET &&
+    cmsg.getInt32(CMSGHDR.offsets.cmsg_type, true) === SCM_RIGHTS
   ) {
-    return cmsg.getInt32(16, true);
+    return new OwnedFd(cmsg.getInt32(CMSGHDR.size, true)); // CMSG_DATA
   }
   return undefined;
 }
@@ -303,10 +314,10 @@ export function receiveWithFdNow(
   timeoutMs: number,
   maxBytes = 65536,
 ): FdMessage | null | "timeout" {
-  const pollfd = new Uint8Array(8); // struct pollfd { int fd; short events; short revents; }
+  const pollfd = new Uint8Array(POLLFD.size);
   const view = new DataView(pollfd.buffer);
-  view.setInt32(0, socket, true);
-  view.setInt16(4, POLLIN, true);
+  view.setInt32(POLLFD.offsets.fd, socket, true);
+  view.setInt16(POLLFD.offsets.events, POLLIN, true);
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     const left = Math.max(0, Math.ceil(deadline - performance.now()));
@@ -333,7 +344,7 @@ export interface FileLimit {
 }
 
 function fileLimit(): { limit: BigUint64Array<ArrayBuffer>; current: FileLimit } {
-  const limit = new BigUint64Array(2); // struct rlimit { rlim_t rlim_cur, rlim_max; }
+  const limit = new BigUint64Array(RLIMIT.size / 8); // struct rlimit { rlim_t rlim_cur, rlim_max; }
   check("getrlimit", libc().getrlimit(RLIMIT_NOFILE, new Uint8Array(limit.buffer)));
   const clamp = (value: bigint) => Number(value > BigInt(2 ** 31) ? BigInt(2 ** 31) : value);
   return { limit, current: { soft: clamp(limit[0]!), hard: clamp(limit[1]!) } };

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
+import { OwnedFd } from "./owned_fd.ts";
 import {
-  closeFd,
   encodeSockaddr,
   nameOf,
   openConnectedUdpSocket,
@@ -66,70 +66,61 @@ Deno.test("encodeSockaddr() rejects a hostname that is not an IP address", () =>
 
 Deno.test("sendWithFd() carries a working socket and its payload to the other end", async () => {
   const [a, b] = openSocketPair();
+  using _a = a;
+  using _b = b;
   using receiver = udpSocket({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   const port = (receiver.addr as Deno.NetAddr).port;
-  const udp = openConnectedUdpSocket({ hostname: "127.0.0.1", port: 0 }, {
+  using udp = openConnectedUdpSocket({ hostname: "127.0.0.1", port: 0 }, {
     hostname: "127.0.0.1",
     port,
   });
-  try {
-    sendWithFd(a, new TextEncoder().encode('{"hello":1}'), udp);
-    const message = await receiveWithFd(b);
-    assert.ok(message !== null && message.fd !== undefined);
-    assert.equal(new TextDecoder().decode(message.payload), '{"hello":1}');
-    assert.notEqual(message.fd, udp, "the receiver gets its own descriptor");
-    sendDatagram(message.fd, new Uint8Array([1, 2, 3]));
-    const [bytes] = await receiver.receive();
-    assert.deepEqual([...bytes], [1, 2, 3]);
-    closeFd(message.fd);
-  } finally {
-    closeFd(udp);
-    closeFd(a);
-    closeFd(b);
-  }
+  sendWithFd(a.fd, new TextEncoder().encode('{"hello":1}'), udp.fd);
+  const message = await receiveWithFd(b.fd);
+  assert.ok(message !== null && message.fd !== undefined);
+  using received = message.fd;
+  assert.equal(new TextDecoder().decode(message.payload), '{"hello":1}');
+  assert.notEqual(received.fd, udp.fd, "the receiver gets its own descriptor");
+  sendDatagram(received.fd, new Uint8Array([1, 2, 3]));
+  const [bytes] = await receiver.receive();
+  assert.deepEqual([...bytes], [1, 2, 3]);
 });
 
 Deno.test("receiveWithFd() resolves null once the other end is closed", async () => {
   const [a, b] = openSocketPair();
-  closeFd(a);
-  assert.equal(await receiveWithFd(b), null);
-  closeFd(b);
+  using _b = b;
+  a.close();
+  assert.equal(await receiveWithFd(b.fd), null);
 });
 
 Deno.test("receiveWithFdNow() waits on the JS thread: timeout, message, fd, close", () => {
   const [a, b] = openSocketPair();
-  let aOpen = true;
-  try {
-    const started = performance.now();
-    assert.equal(receiveWithFdNow(b, 50), "timeout");
-    assert.ok(performance.now() - started >= 45);
+  using _a = a;
+  using _b = b;
+  const started = performance.now();
+  assert.equal(receiveWithFdNow(b.fd, 50), "timeout");
+  assert.ok(performance.now() - started >= 45);
 
-    sendMessage(a, new TextEncoder().encode("plain"));
-    const plain = receiveWithFdNow(b, 1000);
-    assert.ok(plain !== null && plain !== "timeout");
-    assert.equal(new TextDecoder().decode(plain.payload), "plain");
-    assert.equal(plain.fd, undefined);
+  sendMessage(a.fd, new TextEncoder().encode("plain"));
+  const plain = receiveWithFdNow(b.fd, 1000);
+  assert.ok(plain !== null && plain !== "timeout");
+  assert.equal(new TextDecoder().decode(plain.payload), "plain");
+  assert.equal(plain.fd, undefined);
 
-    const [c, d] = openSocketPair();
-    sendMessage(a, new TextEncoder().encode("with fd"), c);
-    closeFd(c);
-    const withFd = receiveWithFdNow(b, 1000);
-    assert.ok(withFd !== null && withFd !== "timeout" && withFd.fd !== undefined);
-    // The passed descriptor works: what goes in one end comes out of the other.
-    sendMessage(withFd.fd, new TextEncoder().encode("through"));
-    const through = receiveWithFdNow(d, 1000);
-    assert.ok(through !== null && through !== "timeout");
-    assert.equal(new TextDecoder().decode(through.payload), "through");
-    closeFd(withFd.fd);
-    closeFd(d);
+  const [c, d] = openSocketPair();
+  using _d = d;
+  sendMessage(a.fd, new TextEncoder().encode("with fd"), c.fd);
+  c.close();
+  const withFd = receiveWithFdNow(b.fd, 1000);
+  assert.ok(withFd !== null && withFd !== "timeout" && withFd.fd !== undefined);
+  using passed = withFd.fd;
+  // The passed descriptor works: what goes in one end comes out of the other.
+  sendMessage(passed.fd, new TextEncoder().encode("through"));
+  const through = receiveWithFdNow(d.fd, 1000);
+  assert.ok(through !== null && through !== "timeout");
+  assert.equal(new TextDecoder().decode(through.payload), "through");
 
-    closeFd(a);
-    aOpen = false;
-    assert.equal(receiveWithFdNow(b, 1000), null);
-  } finally {
-    closeFd(b);
-    if (aOpen) closeFd(a);
-  }
+  a.close();
+  assert.equal(receiveWithFdNow(b.fd, 1000), null);
 });
 
 Deno.test("a connected socket on the listening port takes over that peer's datagrams", async () => {
@@ -142,20 +133,16 @@ Deno.test("a connected socket on the listening port takes over that peer's datag
   const local = listening.addr as Deno.NetAddr;
   using peer = udpSocket({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   using other = udpSocket({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-  const connected = openConnectedUdpSocket(local, peer.addr as Deno.NetAddr);
-  try {
-    // The connected socket sends from the public port...
-    sendDatagram(connected, new Uint8Array([7]));
-    const [, from] = await peer.receive();
-    assert.equal((from as Deno.NetAddr).port, local.port);
-    // ...and another peer still reaches the listening socket.
-    await other.send(new Uint8Array([9]), local);
-    const [bytes, sender] = await listening.receive();
-    assert.deepEqual([...bytes], [9]);
-    assert.equal((sender as Deno.NetAddr).port, (other.addr as Deno.NetAddr).port);
-  } finally {
-    closeFd(connected);
-  }
+  using connected = openConnectedUdpSocket(local, peer.addr as Deno.NetAddr);
+  // The connected socket sends from the public port...
+  sendDatagram(connected.fd, new Uint8Array([7]));
+  const [, from] = await peer.receive();
+  assert.equal((from as Deno.NetAddr).port, local.port);
+  // ...and another peer still reaches the listening socket.
+  await other.send(new Uint8Array([9]), local);
+  const [bytes, sender] = await listening.receive();
+  assert.deepEqual([...bytes], [9]);
+  assert.equal((sender as Deno.NetAddr).port, (other.addr as Deno.NetAddr).port);
 });
 
 Deno.test("takeQueuedDatagrams() returns what other peers sent between bind() and connect()", async () => {
@@ -169,7 +156,8 @@ Deno.test("takeQueuedDatagrams() returns what other peers sent between bind() an
   // openConnectedUdpSocket binds and connects at once, so build the gap by hand.
   const { AF_INET, SOCK_DGRAM, SOCK_CLOEXEC, SOL_SOCKET, SO_REUSEADDR, SO_REUSEPORT, libc } =
     await import("./libc.ts");
-  const fd = libc().socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  using socket = new OwnedFd(libc().socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  const fd = socket.fd;
   const one = new Uint8Array(new Int32Array([1]).buffer);
   for (const option of [SO_REUSEADDR, SO_REUSEPORT]) {
     libc().setsockopt(fd, SOL_SOCKET, option, one, 4);
@@ -193,7 +181,6 @@ Deno.test("takeQueuedDatagrams() returns what other peers sent between bind() an
     assert.deepEqual(takeQueuedDatagrams(fd), [], "drained");
   } finally {
     for (const peer of peers) peer[Symbol.dispose]();
-    closeFd(fd);
   }
 });
 

@@ -12,16 +12,21 @@ import {
   SRT_EPOLL_ERR,
   SRT_ERROR,
   SRT_INVALID_SOCK,
+  SRT_REJX_ISE,
   SrtErrno,
   SrtError,
   SrtOption,
+  srtOptionName,
   SrtState,
   unwrap,
 } from "./libsrt.ts";
+import type { OwnedFd } from "./owned_fd.ts";
 import {
   defaultMessageControl,
   readTraceStats,
+  SRT_EPOLL_EVENT,
   SRT_EPOLL_EVENT_SIZE,
+  SRT_MSGCTRL,
   SRT_TRACEBSTATS_SIZE,
   type TraceStats,
 } from "./structs.ts";
@@ -74,27 +79,23 @@ export class SrtSocket {
     return rejectReasonText(this.rejectReason);
   }
 
-  setInt(option: number, value: number, name = `option ${option}`): void {
-    unwrap(`srt_setsockflag(${name})`, libsrt().srt_setsockflag(this.#id, option, int32(value), 4));
+  setInt(option: SrtOption, value: number): void {
+    setIncomingInt(this.#id, option, value);
   }
 
-  setBoolean(option: number, value: boolean, name?: string): void {
-    this.setInt(option, value ? 1 : 0, name);
+  setBoolean(option: SrtOption, value: boolean): void {
+    this.setInt(option, value ? 1 : 0);
   }
 
-  setString(option: number, value: string, name = `option ${option}`): void {
-    const bytes = encoder.encode(value);
-    unwrap(
-      `srt_setsockflag(${name})`,
-      libsrt().srt_setsockflag(this.#id, option, bytes, bytes.byteLength),
-    );
+  setString(option: SrtOption, value: string): void {
+    setIncomingString(this.#id, option, value);
   }
 
-  getInt(option: number, name = `option ${option}`): number {
+  getInt(option: SrtOption): number {
     const value = new Int32Array(1);
     const length = new Int32Array([4]);
     unwrap(
-      `srt_getsockflag(${name})`,
+      `srt_getsockflag(${srtOptionName(option)})`,
       libsrt().srt_getsockflag(
         this.#id,
         option,
@@ -105,19 +106,24 @@ export class SrtSocket {
     return value[0]!;
   }
 
-  getString(option: number, capacity = 1024, name = `option ${option}`): string {
+  getString(option: SrtOption, capacity = 1024): string {
     const value = new Uint8Array(capacity);
     const length = new Int32Array([capacity]);
     unwrap(
-      `srt_getsockflag(${name})`,
+      `srt_getsockflag(${srtOptionName(option)})`,
       libsrt().srt_getsockflag(this.#id, option, value, new Uint8Array(length.buffer)),
     );
     return decoder.decode(value.subarray(0, length[0]!));
   }
 
-  /** Takes over an existing UDP socket (libsrt closes it with this socket). */
-  bindAcquire(udpFd: number): void {
-    unwrap("srt_bind_acquire", libsrt().srt_bind_acquire(this.#id, udpFd));
+  /**
+   * Takes over an existing UDP socket: libsrt closes it with this socket, so
+   * `udpSocket` gives it up first. Even when the call fails, where libsrt
+   * may or may not have closed it: a leaked fd is harmless in a child about
+   * to exit, closing a number that may be reused is not.
+   */
+  bindAcquire(udpSocket: OwnedFd): void {
+    unwrap("srt_bind_acquire", libsrt().srt_bind_acquire(this.#id, udpSocket.release()));
   }
 
   bind(sockaddr: Uint8Array<ArrayBuffer>): void {
@@ -163,7 +169,7 @@ export class SrtSocket {
   send(message: Uint8Array<ArrayBuffer>): boolean {
     // libsrt writes the srctime it used back into the control block: left
     // there, every later message would look old and be dropped as too late.
-    this.#messageControlView.setBigInt64(16, 0n, true);
+    this.#messageControlView.setBigInt64(SRT_MSGCTRL.offsets.srctime, 0n, true);
     const sent = libsrt().srt_sendmsg2(
       this.#id,
       message,
@@ -225,7 +231,7 @@ export class SrtEpoll {
   /** Whether the last wait reported an error on any socket. */
   get sawError(): boolean {
     const view = new DataView(this.#events.buffer);
-    return (view.getInt32(4, true) & SRT_EPOLL_ERR) !== 0;
+    return (view.getInt32(SRT_EPOLL_EVENT.offsets.events, true) & SRT_EPOLL_ERR) !== 0;
   }
 
   release(): void {
@@ -240,30 +246,24 @@ export class SrtEpoll {
 }
 
 /**
- * Sets a string option on a socket libsrt made for an incoming caller, from
- * inside the listen callback (a per-stream passphrase, say).
+ * Sets a string option on a socket known by its id: one libsrt made for an
+ * incoming caller, from inside the listen callback (a per-stream passphrase,
+ * say).
  */
-export function setIncomingString(
-  socketId: number,
-  option: number,
-  value: string,
-  name: string,
-): void {
+export function setIncomingString(socketId: number, option: SrtOption, value: string): void {
   const bytes = encoder.encode(value);
   unwrap(
-    `srt_setsockflag(${name})`,
+    `srt_setsockflag(${srtOptionName(option)})`,
     libsrt().srt_setsockflag(socketId, option, bytes, bytes.byteLength),
   );
 }
 
-/** Sets an integer option on a socket libsrt made for an incoming caller (see {@link setIncomingString}). */
-export function setIncomingInt(
-  socketId: number,
-  option: number,
-  value: number,
-  name: string,
-): void {
-  unwrap(`srt_setsockflag(${name})`, libsrt().srt_setsockflag(socketId, option, int32(value), 4));
+/** Sets an integer option on a socket known by its id (see {@link setIncomingString}). */
+export function setIncomingInt(socketId: number, option: SrtOption, value: number): void {
+  unwrap(
+    `srt_setsockflag(${srtOptionName(option)})`,
+    libsrt().srt_setsockflag(socketId, option, int32(value), 4),
+  );
 }
 
 /** A caller's conclusion as libsrt's listen callback sees it, before libsrt accepts it. */
@@ -295,7 +295,7 @@ export class ListenHook {
           if (reason === 0) return 0;
           libsrt().srt_setrejectreason(socketId, reason);
         } catch {
-          libsrt().srt_setrejectreason(socketId, REJECT_INTERNAL);
+          libsrt().srt_setrejectreason(socketId, SRT_REJX_ISE);
         }
         return -1;
       },
@@ -314,8 +314,5 @@ export class ListenHook {
     this.close();
   }
 }
-
-/** Reject reason for a request the hook could not decide (Access Control 500-like). */
-const REJECT_INTERNAL = 1500;
 
 export { SrtError, SrtOption, SrtState };

@@ -6,25 +6,49 @@
  * @module
  */
 
+import type { CLayout } from "./libc.ts";
+
 /**
  * `SRT_MSGCTRL`, 48 bytes: flags i32@0, msgttl i32@4, inorder i32@8,
  * boundary i32@12, srctime i64@16, pktseq i32@24, msgno i32@28,
  * grpdata ptr@32, grpdata_size u64@40.
  */
-export const SRT_MSGCTRL_SIZE = 48;
+export const SRT_MSGCTRL = {
+  type: "SRT_MSGCTRL",
+  size: 48,
+  offsets: {
+    flags: 0,
+    msgttl: 4,
+    inorder: 8,
+    boundary: 12,
+    srctime: 16,
+    pktseq: 24,
+    msgno: 28,
+    grpdata: 32,
+    grpdata_size: 40,
+  },
+} as const satisfies CLayout;
+
+export const SRT_MSGCTRL_SIZE = SRT_MSGCTRL.size;
 
 /** A `SRT_MSGCTRL` holding libsrt's defaults (srt_msgctrl_default). */
 export function defaultMessageControl(): Uint8Array<ArrayBuffer> {
-  const bytes = new Uint8Array(SRT_MSGCTRL_SIZE);
+  const bytes = new Uint8Array(SRT_MSGCTRL.size);
   const view = new DataView(bytes.buffer);
-  view.setInt32(4, -1, true); // msgttl: no TTL
-  view.setInt32(24, -1, true); // pktseq: unknown
-  view.setInt32(28, -1, true); // msgno: unknown
+  view.setInt32(SRT_MSGCTRL.offsets.msgttl, -1, true); // no TTL
+  view.setInt32(SRT_MSGCTRL.offsets.pktseq, -1, true); // unknown
+  view.setInt32(SRT_MSGCTRL.offsets.msgno, -1, true); // unknown
   return bytes;
 }
 
 /** `SRT_EPOLL_EVENT`, 8 bytes: fd i32@0, events i32@4. */
-export const SRT_EPOLL_EVENT_SIZE = 8;
+export const SRT_EPOLL_EVENT = {
+  type: "SRT_EPOLL_EVENT",
+  size: 8,
+  offsets: { fd: 0, events: 4 },
+} as const satisfies CLayout;
+
+export const SRT_EPOLL_EVENT_SIZE = SRT_EPOLL_EVENT.size;
 
 /** `SRT_TRACEBSTATS` (`struct CBytePerfMon`), 496 bytes. */
 export const SRT_TRACEBSTATS_SIZE = 496;

@@ -1,15 +1,22 @@
 /**
- * Checks every C layout Atoll hard-codes against the installed headers, by
- * compiling a small C program that prints sizeof/offsetof (and, for the
- * statistics, each field's C type). Needs a C compiler and libsrt's headers
- * (Debian: gcc, libsrt-openssl-dev). Then reads statistics from a real
- * libsrt connection on loopback.
+ * Checks every C number Atoll hard-codes against the installed headers, by
+ * compiling a small C program that prints them: struct sizes and offsets
+ * (and, for the statistics, each field's C type), and every constant of
+ * `libsrt_constants.ts`, `libc.ts` and `RejectCode`. The list is derived
+ * from those modules' exports, so a new constant or layout is checked
+ * without touching this test (or fails it, when it has no C name). Needs a
+ * C compiler and libsrt's headers (Debian: gcc, libsrt-openssl-dev). Then
+ * reads statistics from a real libsrt connection on loopback.
  */
 
 import assert from "node:assert/strict";
-import { libsrt, SRT_EPOLL_IN, SRTT_LIVE } from "./libsrt.ts";
+import * as libcExports from "./libc.ts";
+import type { CLayout } from "./libc.ts";
+import * as srtConstants from "./libsrt_constants.ts";
+import { C_PREFIXES, libsrt, SRT_EPOLL_IN, SRTT_LIVE } from "./libsrt.ts";
 import { encodeSockaddr } from "./socket.ts";
 import { SrtEpoll, SrtOption, SrtSocket, SrtState } from "./srt_socket.ts";
+import * as structExports from "./structs.ts";
 import {
   readTraceStats,
   SRT_EPOLL_EVENT_SIZE,
@@ -18,14 +25,101 @@ import {
   TRACEBSTATS_FIELDS,
   type TraceStats,
 } from "./structs.ts";
+import { REJECT_CODE_C_NAMES, RejectCode } from "../src/protocol/reject_codes.ts";
 
+/** One number the code assumes, and the C expression that gives it. */
+interface HeaderCheck {
+  /** Where the code keeps it: `SrtOption.LATENCY`, `MSGHDR.msg_iov`. */
+  name: string;
+  expression: string;
+  value: number | bigint;
+  /** The header's value may be smaller (a buffer size that must fit the struct). */
+  atMost?: boolean;
+}
+
+/** libc.ts exports whose C expression is not their own name. */
+const LIBC_EXPRESSIONS: Record<string, string> = {
+  SYS_FUTEX: "SYS_futex",
+  MAP_FAILED: "(uintptr_t)MAP_FAILED",
+  STAT_SIZE_OFFSET: "offsetof(struct stat, st_size)",
+  STAT_BYTES: "sizeof(struct stat)",
+  CMSG_LEN_FD: "CMSG_LEN(sizeof(int))",
+  CMSG_SPACE_FD: "CMSG_SPACE(sizeof(int))",
+};
+
+function isLayout(value: unknown): value is CLayout {
+  return typeof value === "object" && value !== null && "type" in value && "size" in value &&
+    "offsets" in value;
+}
+
+function layoutChecks(name: string, layout: CLayout): HeaderCheck[] {
+  return [
+    { name: `${name} size`, expression: `sizeof(${layout.type})`, value: layout.size },
+    ...Object.entries(layout.offsets).map(([field, offset]) => ({
+      name: `${name}.${field}`,
+      expression: `offsetof(${layout.type}, ${field})`,
+      value: offset,
+    })),
+  ];
+}
+
+/** Every constant and layout the code uses, from the modules that define them. */
+function headerChecks(): HeaderCheck[] {
+  const checks: HeaderCheck[] = [];
+  for (const [name, value] of Object.entries(srtConstants)) {
+    if (typeof value === "function" || name === "C_PREFIXES") continue;
+    if (typeof value === "number") {
+      checks.push({ name, expression: name, value });
+      continue;
+    }
+    const prefix = (C_PREFIXES as Record<string, string>)[name];
+    if (prefix === undefined) {
+      throw new Error(`libsrt_constants.ts: ${name} has no C_PREFIXES entry`);
+    }
+    for (const [key, item] of Object.entries(value as Record<string, number>)) {
+      checks.push({ name: `${name}.${key}`, expression: `${prefix}${key}`, value: item });
+    }
+  }
+  for (const [key, value] of Object.entries(RejectCode)) {
+    const expression = REJECT_CODE_C_NAMES[key as keyof typeof RejectCode];
+    checks.push({ name: `RejectCode.${key}`, expression, value });
+  }
+  for (const [name, value] of Object.entries(libcExports)) {
+    if (typeof value === "number" || typeof value === "bigint") {
+      const expression = LIBC_EXPRESSIONS[name] ?? name;
+      checks.push({ name, expression, value, ...(name === "STAT_BYTES" ? { atMost: true } : {}) });
+    } else if (isLayout(value)) {
+      checks.push(...layoutChecks(name, value));
+    }
+  }
+  for (const [name, value] of Object.entries(structExports)) {
+    if (isLayout(value)) checks.push(...layoutChecks(name, value));
+  }
+  return checks;
+}
+
+const checks = headerChecks();
 const fields = Object.keys(TRACEBSTATS_FIELDS);
 const program = `
+#define _GNU_SOURCE
 #include <stdio.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <time.h>
+#include <netinet/in.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
+#include <linux/futex.h>
 #include <srt/srt.h>
+#include <srt/access_control.h>
 #define C_TYPE(x) _Generic((x), int: "i32", int64_t: "i64", uint64_t: "u64", double: "f64", \\
   default: "unexpected")
 int main(void) {
@@ -46,6 +140,10 @@ ${
   ).join("\n")
 }
   (void)stats;
+${
+  checks.map(({ expression }, i) => `  printf("check:${i} %lld\\n", (long long)(${expression}));`)
+    .join("\n")
+}
   return 0;
 }
 `;
@@ -74,8 +172,16 @@ async function headerLayout(): Promise<Map<string, { value: number; type?: strin
   }
 }
 
+let compiled: ReturnType<typeof headerLayout> | undefined;
+
+/** {@link headerLayout}, compiled once for every test of this file. */
+function headerLayoutOnce(): ReturnType<typeof headerLayout> {
+  compiled ??= headerLayout();
+  return compiled;
+}
+
 Deno.test("ffi struct sizes, offsets and stats field types match the installed srt.h and sys/socket.h", async () => {
-  const layout = await headerLayout();
+  const layout = await headerLayoutOnce();
   const value = (name: string) => layout.get(name)?.value;
   assert.equal(value("SRT_MSGCTRL"), SRT_MSGCTRL_SIZE);
   assert.equal(value("SRT_EPOLL_EVENT"), SRT_EPOLL_EVENT_SIZE);
@@ -91,6 +197,48 @@ Deno.test("ffi struct sizes, offsets and stats field types match the installed s
   for (const [name, { offset, type }] of Object.entries(TRACEBSTATS_FIELDS)) {
     assert.deepEqual(layout.get(name), { value: offset, type }, `SRT_TRACEBSTATS.${name}`);
   }
+});
+
+Deno.test("every constant and layout the ffi code uses matches the installed headers", async () => {
+  const layout = await headerLayoutOnce();
+  const expected: Record<string, string> = {};
+  const actual: Record<string, string> = {};
+  for (const [i, { name, expression, value, atMost }] of checks.entries()) {
+    const header = layout.get(`check:${i}`)?.value;
+    const key = `${name} (${expression})`;
+    // Compared as 64-bit signed integers: MAP_FAILED is all ones.
+    const assumed = BigInt.asIntN(64, BigInt(value));
+    expected[key] = String(assumed);
+    actual[key] = header === undefined
+      ? "missing"
+      : atMost && BigInt(header) <= assumed
+      ? String(assumed)
+      : String(BigInt(header));
+  }
+  assert.deepEqual(actual, expected);
+});
+
+Deno.test("the header check covers each kind of constant the code uses", () => {
+  const names = new Set(checks.map((check) => check.name));
+  for (
+    const name of [
+      "SrtOption.LATENCY",
+      "SrtState.CONNECTED",
+      "SrtErrno.EASYNCRCV",
+      "SrtKmState.SECURED",
+      "SRT_EPOLL_ERR",
+      "SRT_REJ_UNKNOWN",
+      "RejectCode.Conflict",
+      "SRT_MSGCTRL.srctime",
+      "SRT_EPOLL_EVENT.events",
+      "MSGHDR.msg_controllen",
+      "SO_REUSEPORT",
+      "SYS_FUTEX",
+    ]
+  ) {
+    assert.ok(names.has(name), name);
+  }
+  for (const option of Object.keys(SrtOption)) assert.ok(names.has(`SrtOption.${option}`));
 });
 
 Deno.test("readTraceStats() decodes each field by its offset and type", () => {
@@ -142,15 +290,15 @@ Deno.test("srt_bstats on a live loopback connection reads sane statistics", asyn
   try {
     const address = encodeSockaddr({ hostname: "127.0.0.1", port: freeUdpPort() });
     using listener = SrtSocket.create();
-    listener.setInt(SrtOption.TRANSTYPE, SRTT_LIVE, "TRANSTYPE");
-    listener.setBoolean(SrtOption.RCVSYN, false, "RCVSYN");
-    listener.setInt(SrtOption.LATENCY, 40, "LATENCY");
+    listener.setInt(SrtOption.TRANSTYPE, SRTT_LIVE);
+    listener.setBoolean(SrtOption.RCVSYN, false);
+    listener.setInt(SrtOption.LATENCY, 40);
     listener.bind(address);
     listener.listen(1);
     using caller = SrtSocket.create();
-    caller.setInt(SrtOption.TRANSTYPE, SRTT_LIVE, "TRANSTYPE");
-    caller.setBoolean(SrtOption.RCVSYN, false, "RCVSYN");
-    caller.setInt(SrtOption.LATENCY, 40, "LATENCY");
+    caller.setInt(SrtOption.TRANSTYPE, SRTT_LIVE);
+    caller.setBoolean(SrtOption.RCVSYN, false);
+    caller.setInt(SrtOption.LATENCY, 40);
     caller.connect(address);
 
     using epoll = new SrtEpoll();

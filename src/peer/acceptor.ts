@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { OwnedFd } from "../../ffi/owned_fd.ts";
 import { encodeSockaddr, type Endpoint, nameOf, sendDatagram } from "../../ffi/socket.ts";
 import {
   libsrt,
@@ -14,6 +15,7 @@ import {
   SRT_EPOLL_ERR,
   SRT_EPOLL_IN,
   SRT_EPOLL_OUT,
+  SRT_REJ_UNKNOWN,
   SRTT_LIVE,
 } from "../../ffi/libsrt.ts";
 import {
@@ -72,11 +74,9 @@ export class AcceptedConnection {
  */
 export const REJECTION_GRACE_MS = 500;
 
-/** SRT_REJ_UNKNOWN: no reason recorded (or the socket is already gone). */
-const SRT_REJ_UNKNOWN = 0;
-
 export interface AcceptOptions {
-  udpFd: number;
+  /** The connected UDP socket: libsrt takes it over (and closes it) once it is bound. */
+  udpSocket: OwnedFd;
   /** As the listening socket saw it: a v4 peer on a dual-stack socket in its `::ffff:` form. */
   peer: Endpoint;
   /** The caller's induction (or wave-a-hand) as received by the main process. */
@@ -125,21 +125,23 @@ function advertisedKeyLength(settings: PeerSettings): 0 | 16 | 24 | 32 {
 }
 
 function configure(socket: SrtSocket, settings: PeerSettings): void {
-  socket.setInt(SrtOption.TRANSTYPE, SRTT_LIVE, "TRANSTYPE");
-  socket.setInt(SrtOption.LATENCY, settings.latencyMs, "LATENCY");
-  socket.setInt(SrtOption.PEERIDLETIMEO, settings.idleTimeoutMs, "PEERIDLETIMEO");
+  socket.setInt(SrtOption.TRANSTYPE, SRTT_LIVE);
+  socket.setInt(SrtOption.LATENCY, settings.latencyMs);
+  socket.setInt(SrtOption.PEERIDLETIMEO, settings.idleTimeoutMs);
   if (settings.passphrase !== undefined) {
-    socket.setString(SrtOption.PASSPHRASE, settings.passphrase, "PASSPHRASE");
-    if (settings.pbkeylen !== 0) socket.setInt(SrtOption.PBKEYLEN, settings.pbkeylen, "PBKEYLEN");
+    socket.setString(SrtOption.PASSPHRASE, settings.passphrase);
+    if (settings.pbkeylen !== 0) socket.setInt(SrtOption.PBKEYLEN, settings.pbkeylen);
   }
-  socket.setBoolean(SrtOption.RCVSYN, false, "RCVSYN");
-  socket.setBoolean(SrtOption.SNDSYN, false, "SNDSYN");
+  socket.setBoolean(SrtOption.RCVSYN, false);
+  socket.setBoolean(SrtOption.SNDSYN, false);
 }
 
 /**
- * Runs the SRT handshake on `options.udpFd` until a connection is accepted,
- * the handshake time runs out, or a stop is requested. libsrt takes the fd
- * over: the caller must not close it.
+ * Runs the SRT handshake on `options.udpSocket` until a connection is
+ * accepted, the handshake time runs out, or a stop is requested. libsrt
+ * takes the fd over, which empties `udpSocket`: the caller's `close()` or
+ * `using` then closes nothing, and only closes the fd when setup failed
+ * before libsrt had it.
  */
 export async function acceptConnection(options: AcceptOptions): Promise<AcceptResult> {
   const started = performance.now();
@@ -152,8 +154,10 @@ export async function acceptConnection(options: AcceptOptions): Promise<AcceptRe
   let handedOver = false;
   try {
     configure(socket, options.settings);
-    if (options.rendezvous) socket.setBoolean(SrtOption.RENDEZVOUS, true, "RENDEZVOUS");
-    socket.bindAcquire(options.udpFd);
+    if (options.rendezvous) socket.setBoolean(SrtOption.RENDEZVOUS, true);
+    // The number stays valid for sending after libsrt took the fd.
+    const udpFd = options.udpSocket.fd;
+    socket.bindAcquire(options.udpSocket);
     if (options.rendezvous) {
       epoll.add(socket, SRT_EPOLL_OUT | SRT_EPOLL_ERR);
       socket.connect(encodeSockaddr(options.peer));
@@ -175,7 +179,7 @@ export async function acceptConnection(options: AcceptOptions): Promise<AcceptRe
       });
       epoll.add(socket, SRT_EPOLL_IN | SRT_EPOLL_ERR);
       socket.listen(1);
-      if (options.settings.fastHandshake) answerInduction(options);
+      if (options.settings.fastHandshake) answerInduction(options, udpFd);
     }
     while (!options.stopRequested()) {
       const now = performance.now();
@@ -246,11 +250,11 @@ function timeoutDetail(options: AcceptOptions, socket: SrtSocket): string {
  * A mistake here costs only speed: the caller's retransmitted induction is
  * answered by libsrt itself.
  */
-function answerInduction(options: AcceptOptions): void {
+function answerInduction(options: AcceptOptions, udpFd: number): void {
   const name = nameOf(encodeSockaddr(options.peer));
   const response = buildInductionResponse(options.handshake, {
     cookie: synCookie(name.hostname, name.port, 0),
     pbkeylen: advertisedKeyLength(options.settings),
   });
-  sendDatagram(options.udpFd, new Uint8Array(response));
+  sendDatagram(udpFd, new Uint8Array(response));
 }

@@ -37,10 +37,10 @@ async function connectThroughFastPath(
   const local = listening.addr as Deno.NetAddr;
   const port = local.port;
   using caller = SrtSocket.create();
-  caller.setInt(SrtOption.TRANSTYPE, SRTT_LIVE, "TRANSTYPE");
-  caller.setBoolean(SrtOption.RCVSYN, false, "RCVSYN");
+  caller.setInt(SrtOption.TRANSTYPE, SRTT_LIVE);
+  caller.setBoolean(SrtOption.RCVSYN, false);
   if (settings.passphrase !== undefined) {
-    caller.setString(SrtOption.PASSPHRASE, settings.passphrase, "PASSPHRASE");
+    caller.setString(SrtOption.PASSPHRASE, settings.passphrase);
   }
   caller.connect(encodeSockaddr({ hostname: local.hostname, port }));
   const timer = setTimeout(() => listening.close(), 1000); // ends the receive below
@@ -55,9 +55,9 @@ async function connectThroughFastPath(
   } finally {
     clearTimeout(timer);
   }
-  const udpFd = openConnectedUdpSocket({ hostname: local.hostname, port }, peer);
+  using udpSocket = openConnectedUdpSocket({ hostname: local.hostname, port }, peer);
   const result = await acceptConnection({
-    udpFd,
+    udpSocket,
     peer,
     handshake: induction,
     rendezvous: false,

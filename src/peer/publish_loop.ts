@@ -8,7 +8,7 @@
  * @module
  */
 
-import { SRT_EPOLL_ERR, SRT_EPOLL_IN } from "../../ffi/libsrt.ts";
+import { SRT_EPOLL_ERR, SRT_EPOLL_IN, SrtError } from "../../ffi/libsrt.ts";
 import { futexWake } from "../../ffi/shm.ts";
 import { SrtEpoll } from "../../ffi/srt_socket.ts";
 import {
@@ -67,8 +67,8 @@ export async function publishUntilClosed(
       if (writer.replaced) {
         return { reason: "shutdown", detail: "another publisher took the stream over" };
       }
-      // A broken connection fails the read; the state below says why.
-      if (!(error instanceof Error) || !/srt_recvmsg2/.test(error.message)) throw error;
+      // A broken connection fails the read, with whichever code; the state below says why.
+      if (!(error instanceof SrtError && error.op === "srt_recvmsg2")) throw error;
     }
     if (written > 0) {
       lastData = performance.now();

@@ -7,8 +7,9 @@
  * @module
  */
 
-import { closeFd, receiveWithFd, receiveWithFdNow } from "../../ffi/socket.ts";
-import { libsrt } from "../../ffi/libsrt.ts";
+import { OwnedFd } from "../../ffi/owned_fd.ts";
+import { receiveWithFd, receiveWithFdNow } from "../../ffi/socket.ts";
+import { libsrt, SrtKmState, unwrap } from "../../ffi/libsrt.ts";
 import { SharedMapping } from "../../ffi/shm.ts";
 import {
   type ConnectionRequest,
@@ -54,7 +55,7 @@ async function watchParent(stop: StopFlag): Promise<void> {
 export async function servePeer(controlFd: number): Promise<number> {
   const srt = libsrt();
   srt.srt_setloglevel(LIBSRT_LOG_LEVEL);
-  if (srt.srt_startup() < 0) throw new Error("srt_startup failed");
+  unwrap("srt_startup", srt.srt_startup());
   const stop = new StopFlag();
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, () => stop.stop());
@@ -70,11 +71,13 @@ export async function servePeer(controlFd: number): Promise<number> {
     stop.sleep(2 ** 31 - 1).then(() => null),
   ]);
   if (message === null || message.fd === undefined) return 0;
+  using control = new OwnedFd(controlFd);
+  // libsrt takes the UDP socket over during the handshake; until then it is ours.
+  using udpSocket = message.fd;
   const assignment = parseAssignment(new TextDecoder().decode(message.payload));
   try {
-    return await serve(assignment, message.fd, controlFd, stop);
+    return await serve(assignment, udpSocket, control.fd, stop);
   } finally {
-    closeFd(controlFd);
     srt.srt_cleanup();
   }
 }
@@ -82,7 +85,7 @@ export async function servePeer(controlFd: number): Promise<number> {
 /** An accepted request: what the main process decided, and the stream buffer it sent. */
 interface Admission {
   decision: Extract<AccessDecision, { type: "accept" }>;
-  bufferFd: number;
+  bufferFd: OwnedFd;
 }
 
 /**
@@ -108,7 +111,7 @@ function askMainProcess(
   }
   const decision = parseAccessDecision(new TextDecoder().decode(reply.payload));
   if (decision.type === "reject") {
-    if (reply.fd !== undefined) closeFd(reply.fd);
+    reply.fd?.close();
     return { verdict: { code: decision.code, detail: decision.reason } };
   }
   if (reply.fd === undefined) {
@@ -121,7 +124,7 @@ function askMainProcess(
   }
   const verdict = admit(request, decision);
   if (verdict.code !== 0) {
-    closeFd(reply.fd);
+    reply.fd.close();
     return { verdict };
   }
   return { verdict, admission: { decision, bufferFd: reply.fd } };
@@ -131,10 +134,10 @@ function askMainProcess(
 function admit(request: ConnectionRequest, decision: Admission["decision"]): Verdict {
   try {
     if (decision.passphrase !== undefined) {
-      setIncomingString(request.socketId, SrtOption.PASSPHRASE, decision.passphrase, "PASSPHRASE");
+      setIncomingString(request.socketId, SrtOption.PASSPHRASE, decision.passphrase);
     }
     if (decision.latencyMs !== undefined) {
-      setIncomingInt(request.socketId, SrtOption.LATENCY, decision.latencyMs, "LATENCY");
+      setIncomingInt(request.socketId, SrtOption.LATENCY, decision.latencyMs);
     }
   } catch (error) {
     return { code: RejectCode.InternalError, detail: String(error) };
@@ -144,13 +147,13 @@ function admit(request: ConnectionRequest, decision: Admission["decision"]): Ver
 
 async function serve(
   assignment: Assignment,
-  udpFd: number,
+  udpSocket: OwnedFd,
   controlFd: number,
   stop: StopFlag,
 ): Promise<number> {
   let admission: Admission | undefined;
   const result = await acceptConnection({
-    udpFd,
+    udpSocket,
     peer: assignment.peer,
     handshake: bytesFromHex(assignment.handshake),
     rendezvous: assignment.rendezvous,
@@ -166,14 +169,14 @@ async function serve(
     },
   });
   if (!result.ok) {
-    if (admission !== undefined) closeFd(admission.bufferFd);
+    admission?.bufferFd.close();
     report({ type: "closed", reason: result.reason, detail: result.detail, stats: null });
     return 0;
   }
   // Disposing closes the connection (the peer is told) and then the listener.
   using accepted = result.accepted;
   const { connection, setupMs } = accepted;
-  const streamId = connection.getString(SrtOption.STREAMID, 600, "STREAMID");
+  const streamId = connection.getString(SrtOption.STREAMID, 600);
   if (admission === undefined) {
     // Rendezvous: no listen callback ran, so ask now; a refusal can only close.
     const answer = askMainProcess(
@@ -195,9 +198,9 @@ async function serve(
     }
   }
   const { decision, bufferFd } = admission;
-  using buffer = SharedMapping.map(bufferFd, decision.bufferBytes);
-  closeFd(bufferFd);
-  const encrypted = connection.getInt(SrtOption.KMSTATE, "KMSTATE") === 2;
+  using buffer = SharedMapping.map(bufferFd.fd, decision.bufferBytes);
+  bufferFd.close();
+  const encrypted = connection.getInt(SrtOption.KMSTATE) === SrtKmState.SECURED;
   report({
     type: "connected",
     streamId,

@@ -27,6 +27,22 @@ export const RejectCode = {
 
 export type RejectCode = typeof RejectCode[keyof typeof RejectCode];
 
+/**
+ * Each code's name in `access_control.h`, for `ffi/structs_test.ts`, which
+ * checks the numbers against the installed header. A code without a name
+ * here does not type-check.
+ */
+export const REJECT_CODE_C_NAMES = {
+  BadRequest: "SRT_REJX_BAD_REQUEST",
+  Unauthorized: "SRT_REJX_UNAUTHORIZED",
+  Overload: "SRT_REJX_OVERLOAD",
+  Forbidden: "SRT_REJX_FORBIDDEN",
+  NotFound: "SRT_REJX_NOTFOUND",
+  Conflict: "SRT_REJX_CONFLICT",
+  InternalError: "SRT_REJX_ISE",
+  Down: "SRT_REJX_DOWN",
+} as const satisfies Record<keyof typeof RejectCode, `SRT_REJX_${string}`>;
+
 const NAMES: Readonly<Record<number, string>> = {
   1400: "bad request",
   1401: "unauthorized",

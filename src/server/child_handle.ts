@@ -8,7 +8,8 @@
  * @module
  */
 
-import { closeFd, openSocketPair, sendMessage, setCloseOnExec } from "../../ffi/socket.ts";
+import type { OwnedFd } from "../../ffi/owned_fd.ts";
+import { openSocketPair, sendMessage, setCloseOnExec } from "../../ffi/socket.ts";
 import type { ChildCommand } from "./child_command.ts";
 import { readLines } from "../ipc/lines.ts";
 import {
@@ -38,17 +39,17 @@ export class ChildHandle {
   readonly serial = nextSerial++;
   readonly startedAt = performance.now();
   #process: Deno.ChildProcess;
-  #controlFd: number | undefined;
+  readonly #control: OwnedFd;
   #stdin: WritableStreamDefaultWriter<Uint8Array>;
   #exited = false;
   #ready = false;
   /** Resolves when the process has exited and its output is drained. */
   readonly done: Promise<Deno.CommandStatus>;
 
-  private constructor(process: Deno.ChildProcess, controlFd: number, events: ChildEvents) {
+  private constructor(process: Deno.ChildProcess, control: OwnedFd, events: ChildEvents) {
     this.#process = process;
     this.pid = process.pid;
-    this.#controlFd = controlFd;
+    this.#control = control;
     const stdin = process.stdin.getWriter();
     this.#stdin = stdin;
     stdin.closed.catch(() => {}); // a dead child's stdin errors; exit is reported separately
@@ -63,7 +64,7 @@ export class ChildHandle {
       // closed: without this, every finished connection would leave it open.
       await stdin.abort().catch(() => {});
       this.#exited = true;
-      this.#closeControl();
+      control.close();
       events.onExit(this, status);
       return status;
     })();
@@ -78,25 +79,21 @@ export class ChildHandle {
     events: ChildEvents,
   ): ChildHandle {
     const [parentEnd, childEnd] = openSocketPair();
-    try {
-      const { command, args, env } = makeCommand(childEnd);
-      // Spawning is synchronous, so no other spawn can inherit this fd.
-      setCloseOnExec(childEnd, false);
-      const process = new Deno.Command(command, {
-        args,
-        env,
-        clearEnv: true,
-        stdin: "piped",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      return new ChildHandle(process, parentEnd, events);
-    } catch (error) {
-      closeFd(parentEnd);
-      throw error;
-    } finally {
-      closeFd(childEnd);
-    }
+    using parent = parentEnd;
+    // The child has its own copy once spawned: this one closes either way.
+    using child = childEnd;
+    const { command, args, env } = makeCommand(child.fd);
+    // Spawning is synchronous, so no other spawn can inherit this fd.
+    setCloseOnExec(child.fd, false);
+    const process = new Deno.Command(command, {
+      args,
+      env,
+      clearEnv: true,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    return new ChildHandle(process, parent.take(), events);
   }
 
   get exited(): boolean {
@@ -110,10 +107,10 @@ export class ChildHandle {
 
   /** Hands the child its connection: the assignment with the UDP socket attached. */
   assign(assignment: Assignment, udpFd: number): void {
-    if (this.#controlFd === undefined) {
+    if (this.#control.closed) {
       throw new Error(`Child ${this.pid} cannot take a connection`);
     }
-    sendMessage(this.#controlFd, encoder.encode(JSON.stringify(assignment)), udpFd);
+    sendMessage(this.#control.fd, encoder.encode(JSON.stringify(assignment)), udpFd);
   }
 
   /**
@@ -121,9 +118,9 @@ export class ChildHandle {
    * buffer's fd. Returns false when the child is gone.
    */
   answer(decision: AccessDecision, bufferFd?: number): boolean {
-    if (this.#controlFd === undefined) return false;
+    if (this.#control.closed) return false;
     try {
-      sendMessage(this.#controlFd, encoder.encode(JSON.stringify(decision)), bufferFd);
+      sendMessage(this.#control.fd, encoder.encode(JSON.stringify(decision)), bufferFd);
       return true;
     } catch {
       // The child died meanwhile; its exit is reported separately.
@@ -168,11 +165,5 @@ export class ChildHandle {
 
   async #readOutput(stderr: ReadableStream<Uint8Array>, events: ChildEvents) {
     for await (const line of readLines(stderr)) events.onOutput(this, line);
-  }
-
-  #closeControl(): void {
-    if (this.#controlFd === undefined) return;
-    closeFd(this.#controlFd);
-    this.#controlFd = undefined;
   }
 }

@@ -12,6 +12,7 @@
  * @module
  */
 
+import type { OwnedFd } from "../../ffi/owned_fd.ts";
 import {
   openConnectedUdpSocket,
   type QueuedDatagram,
@@ -97,14 +98,19 @@ export class SrtListener {
    * peer's own are induction retransmissions, which the child answers
    * anyway; anyone else's go back to the classifier.
    */
-  openPeerSocket(peer: Endpoint): number {
-    const fd = openConnectedUdpSocket(this.address, peer);
-    const peerKey = formatHostPort(peer);
-    for (const queued of takeQueuedDatagrams(fd)) {
-      if (formatHostPort(queued.from) === peerKey) this.#drop("peer-has-child");
-      else this.#strays.push(queued);
+  openPeerSocket(peer: Endpoint): OwnedFd {
+    const socket = openConnectedUdpSocket(this.address, peer);
+    try {
+      const peerKey = formatHostPort(peer);
+      for (const queued of takeQueuedDatagrams(socket.fd)) {
+        if (formatHostPort(queued.from) === peerKey) this.#drop("peer-has-child");
+        else this.#strays.push(queued);
+      }
+    } catch (error) {
+      socket.close();
+      throw error;
     }
-    return fd;
+    return socket;
   }
 
   async #receive(): Promise<void> {

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { closeFd, closeOnExecAbove, raiseFileLimit } from "../../ffi/socket.ts";
+import { closeOnExecAbove, raiseFileLimit } from "../../ffi/socket.ts";
 import { formatSrtVersion, libsrt } from "../../ffi/libsrt.ts";
 import {
   type AtollConfig,
@@ -103,7 +103,6 @@ export class AtollServer implements ApiServer {
           events,
         ),
       openPeerSocket: (peer) => listener.openPeerSocket(peer),
-      closeFd,
     });
   }
 

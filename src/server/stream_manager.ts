@@ -16,7 +16,7 @@ import type { AccessDecision } from "../ipc/messages.ts";
 import { describeRejectCode, RejectCode } from "../protocol/reject_codes.ts";
 import { parseStreamId, type StreamId } from "../protocol/stream_id.ts";
 import { modeRefusal, type StreamEvent, type StreamSnapshot, StreamTable } from "./stream_table.ts";
-import { closeFd } from "../../ffi/socket.ts";
+import type { OwnedFd } from "../../ffi/owned_fd.ts";
 import { authorize } from "./auth_hook.ts";
 import { createSharedMemory, SharedMapping } from "../../ffi/shm.ts";
 import {
@@ -45,7 +45,8 @@ export interface StreamManagerHost {
 }
 
 interface Buffer {
-  readonly fd: number;
+  /** The memory file, sent to each accepted child. */
+  readonly memory: OwnedFd;
   readonly bytes: number;
   readonly mapping: SharedMapping;
   /** For the incoming bitrate: the counter and time of the last sample. */
@@ -275,7 +276,7 @@ export class StreamManager {
       ...(passphrase === undefined ? {} : { passphrase }),
       ...(rules.latencyMs === undefined ? {} : { latencyMs: rules.latencyMs }),
     };
-    this.#host.answer(connectionId, decision, buffer.fd);
+    this.#host.answer(connectionId, decision, buffer.memory.fd);
   }
 
   /** Access rejections by code since start (every code Atoll has sent at least once). */
@@ -322,11 +323,11 @@ export class StreamManager {
     const bytes = "bytes" in size
       ? size.bytes
       : bytesForDuration(size.seconds, BUFFER_SIZING_BITRATE);
-    const fd = createSharedMemory(`atoll:${name}`, bytes);
-    const mapping = SharedMapping.map(fd, bytes);
+    using memory = createSharedMemory(`atoll:${name}`, bytes);
+    const mapping = SharedMapping.map(memory.fd, bytes);
     initializeStreamBuffer(mapping.buffer);
     this.#buffers.set(name, {
-      fd,
+      memory: memory.take(),
       bytes,
       mapping,
       sample: { bytes: 0, atMs: performance.now(), bitrate: 0 },
@@ -338,7 +339,7 @@ export class StreamManager {
     if (buffer === undefined) return;
     this.#buffers.delete(name);
     buffer.mapping.close();
-    closeFd(buffer.fd);
+    buffer.memory.close();
   }
 
   /** Runs the table's clock at its next deadline. */

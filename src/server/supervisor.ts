@@ -59,13 +59,18 @@ export interface SupervisedChild {
   kill(signal?: Deno.Signal): void;
 }
 
+/** A peer's connected socket, as the main process holds it (an OwnedFd). */
+export interface PeerSocket {
+  readonly fd: number;
+  close(): void;
+}
+
 /** What the supervisor needs from the system. */
 export interface SupervisorDeps<C extends SupervisedChild> {
   /** Starts one child whose reports go to `events`. */
   launch(events: ChildEvents<C>): C;
   /** A UDP socket bound to the SRT address and connected to `peer`; the caller closes it. */
-  openPeerSocket(peer: Endpoint): number;
-  closeFd(fd: number): void;
+  openPeerSocket(peer: Endpoint): PeerSocket;
   clock?: Clock;
   /** New connection ids; random UUIDs by default. */
   newId?: () => string;
@@ -265,7 +270,7 @@ export class Supervisor<C extends SupervisedChild> {
    * it, not to the listening socket.
    */
   #handOver(peer: Endpoint, handshake: Uint8Array, rendezvous: boolean): { id: string; child: C } {
-    const udpFd = this.#deps.openPeerSocket(peer);
+    const socket = this.#deps.openPeerSocket(peer);
     let child: C | undefined;
     try {
       child = this.#pool.take();
@@ -278,14 +283,14 @@ export class Supervisor<C extends SupervisedChild> {
         handshake: hexFromBytes(handshake.subarray(0, 64)),
         rendezvous,
         settings: this.peerSettings(),
-      }, udpFd);
+      }, socket.fd);
       return { id, child };
     } catch (error) {
       child?.kill();
       throw error;
     } finally {
       // The child holds its own copy now (or none, on failure).
-      this.#deps.closeFd(udpFd);
+      socket.close();
     }
   }
 

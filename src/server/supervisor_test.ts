@@ -100,9 +100,11 @@ function harness(options: Partial<ServerOptions> = {}, config = DEFAULT_CONFIG) 
       if (failSockets) throw new Error("no socket today");
       const fd = nextFd++;
       openFds.add(fd);
-      return fd;
+      return {
+        fd,
+        close: () => assert.ok(openFds.delete(fd), `fd ${fd} closed twice`),
+      };
     },
-    closeFd: (fd) => assert.ok(openFds.delete(fd), `fd ${fd} closed twice or never opened`),
     newId: () => `c${nextId++}`,
   });
   supervisor.start();

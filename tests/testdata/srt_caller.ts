@@ -9,7 +9,7 @@
  * @module
  */
 
-import { libsrt, rejectReasonText } from "../../ffi/libsrt.ts";
+import { libsrt, rejectReasonText, SrtOption } from "../../ffi/libsrt.ts";
 import {
   closeSocket,
   connectBlocking,
@@ -18,25 +18,23 @@ import {
   startSrt,
 } from "../../bench/srt.ts";
 
-const PASSPHRASE_OPTION = 26;
-
 const [port, streamId, passphrase, timeout] = Deno.args;
 startSrt();
 const socket = createCaller(streamId ?? "", {
   blocking: true,
   connectTimeoutMs: Number(timeout ?? 5000),
 });
-if (passphrase) setString(socket, PASSPHRASE_OPTION, passphrase);
+if (passphrase) setString(socket, SrtOption.PASSPHRASE, passphrase);
 const started = performance.now();
 const connected = await connectBlocking(socket, Number(port));
 const rejectReason = libsrt().srt_getrejectreason(socket);
-/** SRTO_RCVLATENCY (43): the latency both sides agreed on, the larger of the two. */
+/** SRTO_RCVLATENCY: the latency both sides agreed on, the larger of the two. */
 const latency = new Int32Array(1);
 const size = new Int32Array([4]);
 const latencyKnown = connected &&
   libsrt().srt_getsockflag(
       socket,
-      43,
+      SrtOption.RCVLATENCY,
       new Uint8Array(latency.buffer),
       new Uint8Array(size.buffer),
     ) === 0;

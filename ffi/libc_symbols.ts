@@ -1,0 +1,251 @@
+/**
+ * The glibc functions Atoll calls, as `Deno.dlopen` needs them: one entry
+ * per C function (a few twice, under another name, to call them both on and
+ * off the JS thread), each parameter with its C type. `ffi/libc.ts` loads
+ * them.
+ *
+ * @module
+ */
+
+export const LIBC_SYMBOLS = {
+  socket: {
+    parameters: [
+      "i32", // int domain
+      "i32", // int type
+      "i32", // int protocol
+    ],
+    result: "i32", // int: the fd
+  },
+  socketpair: {
+    parameters: [
+      "i32", // int domain
+      "i32", // int type
+      "i32", // int protocol
+      "buffer", // int sv[2]
+    ],
+    result: "i32", // int
+  },
+  setsockopt: {
+    parameters: [
+      "i32", // int fd
+      "i32", // int level
+      "i32", // int optname
+      "buffer", // const void* optval
+      "u32", // socklen_t optlen
+    ],
+    result: "i32", // int
+  },
+  bind: {
+    parameters: [
+      "i32", // int fd
+      "buffer", // const struct sockaddr* addr
+      "u32", // socklen_t len
+    ],
+    result: "i32", // int
+  },
+  connect: {
+    parameters: [
+      "i32", // int fd
+      "buffer", // const struct sockaddr* addr
+      "u32", // socklen_t len
+    ],
+    result: "i32", // int
+  },
+  send: {
+    parameters: [
+      "i32", // int fd
+      "buffer", // const void* buf
+      "usize", // size_t len
+      "i32", // int flags
+    ],
+    result: "isize", // ssize_t
+  },
+  recvfrom: {
+    parameters: [
+      "i32", // int fd
+      "buffer", // void* buf
+      "usize", // size_t len
+      "i32", // int flags
+      "buffer", // struct sockaddr* from
+      "buffer", // socklen_t* fromlen
+    ],
+    result: "isize", // ssize_t
+  },
+  sendmsg: {
+    parameters: [
+      "i32", // int fd
+      "buffer", // const struct msghdr* msg
+      "i32", // int flags
+    ],
+    result: "isize", // ssize_t
+  },
+  /** Blocking: runs off the JS thread, so its errno cannot be read. */
+  recvmsg: {
+    parameters: [
+      "i32", // int fd
+      "buffer", // struct msghdr* msg
+      "i32", // int flags
+    ],
+    result: "isize", // ssize_t
+    nonblocking: true,
+  },
+  /** `recvmsg` on the JS thread: only once `poll` said a message is there. */
+  recvmsg_now: {
+    name: "recvmsg",
+    parameters: [
+      "i32", // int fd
+      "buffer", // struct msghdr* msg
+      "i32", // int flags
+    ],
+    result: "isize", // ssize_t
+  },
+  /** On the JS thread. */
+  poll: {
+    parameters: [
+      "buffer", // struct pollfd* fds
+      "u64", // nfds_t nfds
+      "i32", // int timeout
+    ],
+    result: "i32", // int
+  },
+  /** Variadic in C; an int third argument is ABI-safe. */
+  fcntl: {
+    parameters: [
+      "i32", // int fd
+      "i32", // int cmd
+      "i32", // int arg
+    ],
+    result: "i32", // int
+  },
+  inet_pton: {
+    parameters: [
+      "i32", // int af
+      "buffer", // const char* src
+      "buffer", // void* dst
+    ],
+    result: "i32", // int: 1 when parsed
+  },
+  getnameinfo: {
+    parameters: [
+      "buffer", // const struct sockaddr* sa
+      "u32", // socklen_t salen
+      "buffer", // char* host
+      "u32", // socklen_t hostlen
+      "buffer", // char* serv
+      "u32", // socklen_t servlen
+      "i32", // int flags
+    ],
+    result: "i32", // int: 0, or an EAI_* code
+  },
+  getrlimit: {
+    parameters: [
+      "i32", // int resource
+      "buffer", // struct rlimit* rlim
+    ],
+    result: "i32", // int
+  },
+  setrlimit: {
+    parameters: [
+      "i32", // int resource
+      "buffer", // const struct rlimit* rlim
+    ],
+    result: "i32", // int
+  },
+  close: {
+    parameters: [
+      "i32", // int fd
+    ],
+    result: "i32", // int
+  },
+  /** glibc's per-thread errno. */
+  __errno_location: {
+    parameters: [],
+    result: "pointer", // int*
+  },
+  strerror: {
+    parameters: [
+      "i32", // int errnum
+    ],
+    result: "pointer", // char*
+  },
+  memfd_create: {
+    parameters: [
+      "buffer", // const char* name
+      "u32", // unsigned int flags
+    ],
+    result: "i32", // int: the fd
+  },
+  ftruncate: {
+    parameters: [
+      "i32", // int fd
+      "i64", // off_t length
+    ],
+    result: "i32", // int
+  },
+  /** A real symbol since glibc 2.33 (a macro around __fxstat before). */
+  fstat: {
+    parameters: [
+      "i32", // int fd
+      "buffer", // struct stat* buf
+    ],
+    result: "i32", // int
+  },
+  mmap: {
+    parameters: [
+      "pointer", // void* addr
+      "usize", // size_t length
+      "i32", // int prot
+      "i32", // int flags
+      "i32", // int fd
+      "i64", // off_t offset
+    ],
+    result: "pointer", // void*: MAP_FAILED on error
+  },
+  munmap: {
+    parameters: [
+      "pointer", // void* addr
+      "usize", // size_t length
+    ],
+    result: "i32", // int
+  },
+  /**
+   * `syscall(SYS_futex, uaddr, FUTEX_WAIT, val, timeout)`, blocking: runs off
+   * the JS thread. Variadic in C; glibc's wrapper only moves registers, and
+   * the kernel truncates each argument to its declared type.
+   */
+  futex_wait: {
+    name: "syscall",
+    parameters: [
+      "i64", // long number: SYS_futex
+      "pointer", // uint32_t* uaddr
+      "i32", // int futex_op: FUTEX_WAIT
+      "i32", // uint32_t val
+      "buffer", // const struct timespec* timeout
+    ],
+    result: "i64", // long
+    nonblocking: true,
+  },
+  /** The same FUTEX_WAIT on the JS thread: for a loop that has nothing else to do meanwhile. */
+  futex_wait_now: {
+    name: "syscall",
+    parameters: [
+      "i64", // long number: SYS_futex
+      "pointer", // uint32_t* uaddr
+      "i32", // int futex_op: FUTEX_WAIT
+      "i32", // uint32_t val
+      "buffer", // const struct timespec* timeout
+    ],
+    result: "i64", // long
+  },
+  /** `syscall(SYS_futex, uaddr, FUTEX_WAKE, count)`. */
+  futex_wake: {
+    name: "syscall",
+    parameters: [
+      "i64", // long number: SYS_futex
+      "pointer", // uint32_t* uaddr
+      "i32", // int futex_op: FUTEX_WAKE
+      "i32", // int count
+    ],
+    result: "i64", // long: how many woke
+  },
+} as const satisfies Deno.ForeignLibraryInterface;
