@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { bytesFromHex as hex } from "../src/ipc/hex.ts";
 import { DATAGRAM_KINDS, type DatagramKind } from "../src/protocol/classify.ts";
-import { AtollProcess, feed, srtLiveTransmitCaller, waitFor } from "./harness.ts";
+import { Atoll, feed, srtLiveTransmitCaller, waitFor } from "./support/mod.ts";
 
 function concat(...parts: Uint8Array[]): Uint8Array {
   const bytes = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
@@ -117,7 +117,7 @@ class RawPeer implements AsyncDisposable {
   /** Datagrams that came back to this socket. */
   readonly received: Uint8Array[] = [];
 
-  constructor(atoll: AtollProcess) {
+  constructor(atoll: Atoll) {
     const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
     this.#socket = socket;
     this.#target = { transport: "udp", hostname: "127.0.0.1", port: atoll.srtPort };
@@ -162,7 +162,7 @@ function sum(record: Record<string, number>): number {
 }
 
 Deno.test("garbage of every shape from several ports starts no child, is counted by kind and never answered", async () => {
-  await using atoll = await AtollProcess.start();
+  await using atoll = await Atoll.start();
   const before = await atoll.stats();
   assert.equal(before.childrenStarted, 2, "the prestarted pool");
   assert.equal(sum(before.datagrams), 0);
@@ -204,7 +204,7 @@ Deno.test("garbage of every shape from several ports starts no child, is counted
 });
 
 Deno.test("5 copies of one induction from one port make one connection; 4 are dropped as peer-has-child", async () => {
-  await using atoll = await AtollProcess.start();
+  await using atoll = await Atoll.start();
   await using peer = new RawPeer(atoll);
   // Once the first induction is handed over, the kernel delivers this peer's
   // datagrams to the child's connected socket, so only copies already queued
@@ -245,7 +245,7 @@ Deno.test("5 copies of one induction from one port make one connection; 4 are dr
 });
 
 Deno.test("an induction never followed up is closed as handshake-timeout and its slot freed", async () => {
-  await using atoll = await AtollProcess.start(["--handshake-timeout", "500"]);
+  await using atoll = await Atoll.start(["--handshake-timeout", "500"]);
   await using peer = new RawPeer(atoll);
   const sent = performance.now();
   await peer.send(callerInduction());
@@ -256,7 +256,9 @@ Deno.test("an induction never followed up is closed as handshake-timeout and its
   assert.equal(connection!.peer, peer.name);
   assert.equal(connection!.state, "handshaking");
 
-  await waitFor("the connection to go", async () => (await atoll.connections()).length === 0, 5000);
+  await waitFor("the connection to go", async () => (await atoll.connections()).length === 0, {
+    timeoutMs: 5000,
+  });
   const elapsed = performance.now() - sent;
   assert.ok(elapsed >= 500, `gone after ${elapsed.toFixed(0)} ms, before the timeout`);
   const stats = await atoll.stats();
@@ -283,7 +285,7 @@ Deno.test("an induction never followed up is closed as handshake-timeout and its
 });
 
 Deno.test("after a peer's child is killed, that peer's non-induction datagrams are dropped and start nothing", async () => {
-  await using atoll = await AtollProcess.start();
+  await using atoll = await Atoll.start();
   await using peer = new RawPeer(atoll);
   await peer.send(callerInduction());
   const [connection] = await waitFor("the connection", async () => {
