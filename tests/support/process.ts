@@ -19,8 +19,6 @@ export interface StartOptions {
   stdin?: "piped" | "null";
   /** Added to this process's environment. */
   env?: Record<string, string>;
-  /** Called with every line of output as it arrives. */
-  onLine?: (line: string) => void;
 }
 
 type LineWaiter = { match: (line: string) => boolean; resolve: (line: string) => void };
@@ -38,7 +36,6 @@ export class ManagedProcess implements AsyncDisposable {
   #process: Deno.ChildProcess;
   #chunks: string[] = [];
   #waiters: LineWaiter[] = [];
-  #onLine: ((line: string) => void) | undefined;
   #exited = false;
   #stdin: WritableStreamDefaultWriter<Uint8Array> | undefined;
 
@@ -46,7 +43,6 @@ export class ManagedProcess implements AsyncDisposable {
     this.name = name;
     this.#process = process;
     this.pid = process.pid;
-    this.#onLine = options.onLine;
     if (options.stdin === "piped") {
       this.#stdin = process.stdin.getWriter();
       this.#stdin.closed.catch(() => {});
@@ -191,7 +187,6 @@ export class ManagedProcess implements AsyncDisposable {
 
   #line(line: string): void {
     this.lines.push(line);
-    this.#onLine?.(line);
     for (const waiter of this.#waiters.filter((waiter) => waiter.match(line))) {
       this.#waiters = this.#waiters.filter((other) => other !== waiter);
       waiter.resolve(line);
