@@ -8,17 +8,14 @@
 import assert from "node:assert/strict";
 import { bytesFromHex as hex } from "../src/ipc/hex.ts";
 import { DATAGRAM_KINDS, type DatagramKind } from "../src/protocol/classify.ts";
-import { Atoll, feed, srtLiveTransmitCaller, waitFor } from "./support/mod.ts";
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const bytes = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    bytes.set(part, offset);
-    offset += part.length;
-  }
-  return bytes;
-}
+import {
+  Atoll,
+  concat,
+  feed,
+  SeededRandom,
+  srtLiveTransmitCaller,
+  waitFor,
+} from "./support/mod.ts";
 
 /**
  * A caller's first induction as libsrt 1.5.1 sends it to 127.0.0.1: version
@@ -46,18 +43,9 @@ function handshake(version: string, type: string, extra = ""): Uint8Array {
 
 const KEEPALIVE = hex("80010000 00000000 00001234 2a3b4c5d");
 
-/** Mulberry32: a small seeded PRNG, so the "random" datagrams are the same every run. */
+/** Seeded, so the "random" datagrams are the same every run. */
 function randomBytes(length: number, seed: number): Uint8Array {
-  let state = seed >>> 0;
-  const bytes = new Uint8Array(length);
-  for (let i = 0; i < length; i++) {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    bytes[i] = ((t ^ (t >>> 14)) >>> 0) & 0xff;
-  }
-  return bytes;
+  return new SeededRandom(seed).bytes(length);
 }
 
 const randomData = randomBytes(1500, 1);
