@@ -76,14 +76,16 @@ function startAtoll(args: string[]): ManagedProcess {
   });
 }
 
-/** The JSON startup line, which names the bound SRT and HTTP addresses, once it is there. */
-async function startupLine(atoll: ManagedProcess): Promise<LogLine> {
-  const line = await atoll.waitForLine(
-    "the startup line",
-    (line) => isStartupLine(parseLogLine(line)),
-    20_000,
-  );
-  return parseLogLine(line)!;
+/**
+ * The JSON startup line, which names the bound SRT and HTTP addresses, once
+ * it is there. Polled every 50 ms rather than taken the instant it arrives:
+ * main.ts adds its signal listeners only after the server has logged this
+ * line, so a signal sent at once can still meet Deno's default action.
+ */
+function startupLine(atoll: ManagedProcess): Promise<LogLine> {
+  return waitFor("the startup line", () => atoll.lines.map(parseLogLine).find(isStartupLine), {
+    timeoutMs: 20_000,
+  });
 }
 
 /** Pids of the running (not zombie) processes whose parent is `pid`. */

@@ -59,7 +59,7 @@ Deno.test("DELETE /api/connections/:id closes that connection at once; the peer 
     );
     const one = await send(atoll, "GET", `/api/connections/${connection.id}`, null);
     assert.equal(one.status, 200);
-    const item = JSON.parse(one.body);
+    const item = JSON.parse(one.body) as ConnectionInfo;
     assert.deepEqual([item.id, item.stream, item.mode], [connection.id, "live/kick", "publish"]);
     const started = performance.now();
     const response = await send(atoll, "DELETE", `/api/connections/${connection.id}`);
