@@ -8,15 +8,17 @@
  * @module
  */
 
-import { Atoll, type AtollStats } from "./atoll.ts";
+import type { DropReason, ServerStats } from "../src/server/api_types.ts";
+import { ManagedProcess } from "../tests/support/process.ts";
+import { freeUdpPort } from "../tests/support/procfs.ts";
+import { sleep, waitFor } from "../tests/support/wait.ts";
+import { startAtoll, STOP_GRACE_MS } from "./atoll.ts";
 import {
   type CallerKind,
   type CallerResult,
   connectSequential,
   connectSimultaneous,
 } from "./callers.ts";
-import { ManagedProcess, sleep, waitUntil } from "./processes.ts";
-import { freeUdpPort } from "./procfs.ts";
 import { type Distribution, distribution } from "./summary.ts";
 
 export type ServerName =
@@ -97,10 +99,10 @@ function summarize(
   };
 }
 
-export function droppedBetween(before: AtollStats, after: AtollStats): Record<string, number> {
+export function droppedBetween(before: ServerStats, after: ServerStats): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const [reason, count] of Object.entries(after.dropped)) {
-    const delta = count - (before.dropped[reason] ?? 0);
+  for (const reason of Object.keys(after.dropped) as DropReason[]) {
+    const delta = after.dropped[reason] - (before.dropped[reason] ?? 0);
     if (delta > 0) out[reason] = delta;
   }
   return out;
@@ -139,7 +141,7 @@ async function benchAtoll(
   suite: ConnectSuite,
   progress: (line: string) => void,
 ): Promise<void> {
-  const atoll = await Atoll.start(args);
+  const atoll = await startAtoll(args);
   suite.servers.push({ name: server, command: atoll.commandLine });
   try {
     for (const kind of options.kinds) {
@@ -165,7 +167,7 @@ async function benchAtoll(
       }
     }
   } finally {
-    await atoll.stop();
+    await atoll.stop(STOP_GRACE_MS);
   }
 }
 
@@ -192,11 +194,10 @@ async function benchSrtLiveTransmit(
     const count = (prefix: string) =>
       process.lines.filter((line) => line.startsWith(prefix)).length;
     const ready = async () => {
-      await waitUntil(
+      await waitFor(
         `srt-live-transmit to listen for caller ${served + 1}`,
         () => count("Binding a server") > served,
-        10_000,
-        2,
+        { timeoutMs: 10_000, intervalMs: 2 },
       );
       await sleep(LISTEN_SETTLE_MS);
     };
@@ -204,11 +205,10 @@ async function benchSrtLiveTransmit(
     // the connection makes it exit ("ConfigurePost: Connection was broken")
     // instead of listening again: wait for it to take the caller first.
     const accepted = async () => {
-      await waitUntil(
+      await waitFor(
         `srt-live-transmit to accept caller ${served + 1}`,
         () => count("Accepted SRT source connection") > served,
-        10_000,
-        2,
+        { timeoutMs: 10_000, intervalMs: 2 },
       );
       served++;
     };

@@ -6,11 +6,12 @@
  * @module
  */
 
-import { Atoll } from "./atoll.ts";
+import type { Atoll } from "../tests/support/atoll.ts";
+import { type Memory, readMemory } from "../tests/support/procfs.ts";
+import { sleep } from "../tests/support/wait.ts";
+import { startAtoll, STOP_GRACE_MS } from "./atoll.ts";
 import { connectSimultaneous, countConnected } from "./callers.ts";
 import { droppedBetween } from "./connect_time.ts";
-import { type Memory, readMemory } from "./procfs.ts";
-import { sleep } from "./processes.ts";
 import { type Distribution, distribution } from "./summary.ts";
 
 /** Atoll's defaults refuse 200 callers from one IP at once: raised for this run only. */
@@ -156,7 +157,7 @@ export async function benchManyCallers(
   options: ManyOptions,
   progress: (line: string) => void,
 ): Promise<ManySuite> {
-  const atoll = await Atoll.start(MANY_CALLERS_ARGS);
+  const atoll = await startAtoll(MANY_CALLERS_ARGS);
   const suite: ManySuite = { command: atoll.commandLine, runs: [] };
   try {
     for (const timeout of options.connectTimeouts) {
@@ -165,7 +166,7 @@ export async function benchManyCallers(
       progress(describeManyRun(run));
     }
   } finally {
-    await atoll.stop();
+    await atoll.stop(STOP_GRACE_MS);
   }
   return suite;
 }

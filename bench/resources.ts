@@ -6,7 +6,8 @@
  * @module
  */
 
-import { Atoll } from "./atoll.ts";
+import type { Atoll } from "../tests/support/atoll.ts";
+import { ManagedProcess } from "../tests/support/process.ts";
 import { connectSimultaneous } from "./callers.ts";
 import {
   cpuPercent,
@@ -16,8 +17,9 @@ import {
   readMemory,
   sampleCpu,
   udpPortBound,
-} from "./procfs.ts";
-import { ManagedProcess, sleep, waitUntil } from "./processes.ts";
+} from "../tests/support/procfs.ts";
+import { sleep, waitFor } from "../tests/support/wait.ts";
+import { startAtoll, STOP_GRACE_MS } from "./atoll.ts";
 import { PAYLOAD_BYTES } from "./sender.ts";
 
 /** libsrt counts every packet's bytes with its IPv4 (20), UDP (8) and SRT (16) headers. */
@@ -111,14 +113,13 @@ async function syncedReading(
   const bytes = async () =>
     (await atoll.connections()).find((connection) => connection.pid === pid)?.bytesReceived ?? 0;
   const first = await bytes();
-  const next = await waitUntil(
+  const next = await waitFor(
     "the child's next statistics",
     async () => {
       const now = await bytes();
       return now !== first && now;
     },
-    3000,
-    10,
+    { timeoutMs: 3000, intervalMs: 10 },
   );
   return { bytes: next, cpu: sampleCpu(pid), main: sampleCpu(atoll.pid) };
 }
@@ -137,10 +138,10 @@ async function memoryOfAtoll(atoll: Atoll, rows: MemoryRow[]): Promise<void> {
     connectTimeoutMs: 10_000,
   });
   try {
-    const connection = await waitUntil("the idle connection", async () => {
+    const connection = await waitFor("the idle connection", async () => {
       const list = await atoll.connections();
       return list.find((c) => c.streamId === "publish:bench/idle-0" && c.state === "connected");
-    }, 5000);
+    }, { timeoutMs: 5000, intervalMs: 20 });
     await sleep(2000);
     rows.push({
       what: "Atoll child, connected, idle (2 s after connecting)",
@@ -164,10 +165,10 @@ async function cpuOfAtoll(
   const sender = startSender(atoll.srtPort, mbps, seconds, streamId);
   try {
     await sender.waitForLine("connection", (line) => line.includes('"connected"'), 15_000);
-    const connection = await waitUntil("the connection in the API", async () => {
+    const connection = await waitFor("the connection in the API", async () => {
       const list = await atoll.connections();
       return list.find((c) => c.streamId === streamId && c.state === "connected");
-    }, 5000);
+    }, { timeoutMs: 5000, intervalMs: 20 });
     const pid = connection.pid;
     const senderStart = sampleCpu(sender.pid);
     await sleep(WARMUP_MS);
@@ -251,7 +252,10 @@ async function cpuOfSrtLiveTransmit(
   const seconds = WARMUP_MS / 1000 + windowSeconds + 2;
   let sender: ManagedProcess | undefined;
   try {
-    await waitUntil("srt-live-transmit to listen", () => udpPortBound(port), 5000, 5);
+    await waitFor("srt-live-transmit to listen", () => udpPortBound(port), {
+      timeoutMs: 5000,
+      intervalMs: 5,
+    });
     sender = startSender(port, mbps, seconds, `publish:bench/baseline-${mbps}`);
     await sender.waitForLine("connection", (line) => line.includes('"connected"'), 15_000);
     const senderStart = sampleCpu(sender.pid);
@@ -303,7 +307,7 @@ export async function benchResources(
   const memory: MemoryRow[] = [];
   const cpu: CpuRun[] = [];
   const receiverCommands: string[] = [];
-  const atoll = await Atoll.start();
+  const atoll = await startAtoll();
   const atollCommand = atoll.commandLine;
   try {
     await memoryOfAtoll(atoll, memory);
@@ -313,7 +317,7 @@ export async function benchResources(
       progress(describeCpuRun(run));
     }
   } finally {
-    await atoll.stop();
+    await atoll.stop(STOP_GRACE_MS);
   }
   for (const mbps of options.rates) {
     const run = await cpuOfSrtLiveTransmit(mbps, options.windowSeconds, memory, receiverCommands);

@@ -19,15 +19,15 @@
 
 import { parseArgs } from "node:util";
 import { formatSrtVersion, libsrt } from "../ffi/libsrt.ts";
-import { killLeftoverChildren } from "./atoll.ts";
+import { killLeftoverChildren } from "../tests/support/atoll.ts";
+import { stopAll } from "../tests/support/process.ts";
+import { foreignProcesses } from "../tests/support/procfs.ts";
 import { benchConnectTime } from "./connect_time.ts";
 import { benchManyCallers } from "./many_callers.ts";
-import { stopAll } from "./processes.ts";
 import { type BenchResults, type Machine, renderSummary } from "./report.ts";
 import { benchResources } from "./resources.ts";
 import { startSrt } from "./srt.ts";
 import { benchStreams } from "./streams.ts";
-import { foreignProcesses } from "./procfs.ts";
 
 const SUITES = ["connect", "resources", "many", "streams"] as const;
 type Suite = typeof SUITES[number];

@@ -16,8 +16,9 @@
  */
 
 import type { ViewerStats } from "../src/ipc/messages.ts";
-import type { StreamInfo } from "../src/server/api_types.ts";
-import { Atoll, type ConnectionInfo } from "./atoll.ts";
+import type { ConnectionInfo } from "../src/server/api_types.ts";
+import type { Atoll } from "../tests/support/atoll.ts";
+import { ManagedProcess } from "../tests/support/process.ts";
 import {
   cpuPercent,
   type CpuSample,
@@ -27,8 +28,9 @@ import {
   readMemory,
   sampleCpu,
   udpPortBound,
-} from "./procfs.ts";
-import { ManagedProcess, sleep, waitUntil } from "./processes.ts";
+} from "../tests/support/procfs.ts";
+import { sleep, waitFor } from "../tests/support/wait.ts";
+import { startAtoll, STOP_GRACE_MS } from "./atoll.ts";
 import { percentile } from "./summary.ts";
 import type { ViewerReport, ViewersConnected, ViewersReport } from "./viewers.ts";
 
@@ -384,7 +386,7 @@ async function waitForCatchUp(atoll: Atoll, connected: number): Promise<Connecti
 
 /** Waits until the viewers' children have exited and the pool is full of ready children. */
 async function waitForOnlyPublisher(atoll: Atoll): Promise<void> {
-  await waitUntil(
+  await waitFor(
     "viewer children gone and a full pool",
     async () => {
       const stats = await atoll.stats();
@@ -393,8 +395,7 @@ async function waitForOnlyPublisher(atoll: Atoll): Promise<void> {
       const idle = atoll.childPids().filter((pid) => !busy.has(pid));
       return idle.length === atoll.poolSize && idle.every(isWaitingForPeer);
     },
-    20_000,
-    100,
+    { timeoutMs: 20_000, intervalMs: 100 },
   );
 }
 
@@ -420,7 +421,7 @@ async function atollRun(
     const [viewersCpu, senderCpu] = rest.slice(childPids.length) as [number, number];
     const childMemory = window.memory.slice(2, 2 + childPids.length);
     const after = new Map((await atoll.connections()).map((c) => [c.pid, c]));
-    const streams = await atoll.api<StreamInfo[]>("/api/streams");
+    const streams = await atoll.streams();
     const children: ViewerChild[] = childPids.map((pid, n) => {
       const info = after.get(pid);
       return {
@@ -483,21 +484,20 @@ async function benchAtoll(
   progress: (line: string) => void,
   suite: StreamsSuite,
 ): Promise<void> {
-  const atoll = await Atoll.start(STREAMS_ATOLL_ARGS);
+  const atoll = await startAtoll(STREAMS_ATOLL_ARGS);
   suite.atollCommand = atoll.commandLine;
   try {
     const sender = startSender(atoll.srtPort, options.mbps, file, `publish:${STREAM}`);
     try {
       await sender.waitForLine("connection", (line) => line.includes('"connected"'), 15_000);
       // Viewers start at the newest key frame: wait for the first one.
-      await waitUntil(
+      await waitFor(
         "the stream's first random-access point",
         async () => {
-          const streams = await atoll.api<StreamInfo[]>("/api/streams");
+          const streams = await atoll.streams();
           return (streams.find((s) => s.name === STREAM)?.randomAccessPoints ?? 0) > 0;
         },
-        10_000,
-        100,
+        { timeoutMs: 10_000, intervalMs: 100 },
       );
       const publisher = (await atoll.connections()).find((c) => c.mode === "publish");
       if (publisher === undefined) throw new Error("The publisher is not in /api/connections");
@@ -511,7 +511,7 @@ async function benchAtoll(
       suite.senders.push({ server: "atoll", ...await stopSender(sender) });
     }
   } finally {
-    await atoll.stop();
+    await atoll.stop(STOP_GRACE_MS);
   }
 }
 
@@ -539,11 +539,10 @@ async function benchRelay(
   let viewers: ManagedProcess | undefined;
   let sender: ManagedProcess | undefined;
   try {
-    await waitUntil(
+    await waitFor(
       "srt-live-transmit to listen",
       () => udpPortBound(input) && udpPortBound(output),
-      5000,
-      5,
+      { timeoutMs: 5000, intervalMs: 5 },
     );
     // The viewer first: srt-live-transmit accepts its output's caller before its input's.
     const started = await startViewers(output, 1);

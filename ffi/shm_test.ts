@@ -17,8 +17,7 @@ import {
   WAKE_WORD_OFFSET,
 } from "../src/media/stream_buffer.ts";
 import { checkMessage } from "./testdata/stream_buffer_writer.ts";
-
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { sleep } from "../tests/support/wait.ts";
 
 Deno.test("createSharedMemory() makes a zero-filled memory file of the given size", () => {
   using memory = createSharedMemory("atoll-test", 12345);
@@ -72,7 +71,7 @@ Deno.test("futexWake() wakes a waiter, through another mapping of the same memor
   const woken = futexWait(waiting, 64, { expected: 0, timeoutMs: 2000 });
   // The waiter may not be asleep yet: wake until it is.
   let count = 0;
-  while ((count = futexWake(waking, 64)) === 0) await delay(1);
+  while ((count = futexWake(waking, 64)) === 0) await sleep(1);
   assert.equal(count, 1);
   assert.equal(await woken, true);
   assert.ok(performance.now() - started < 1000);
@@ -184,7 +183,7 @@ class Viewer {
       const { number, flags, generation } = result;
       this.delivered.push({ ...checked, number, flags, generation });
     }
-    await delay(0);
+    await sleep(0);
   }
 
   /** Steps until `done()`, at most `timeoutMs`. */

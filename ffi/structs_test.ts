@@ -26,6 +26,8 @@ import {
   type TraceStats,
 } from "./structs.ts";
 import { REJECT_CODE_C_NAMES, RejectCode } from "../src/protocol/reject_codes.ts";
+import { freeUdpPort } from "../tests/support/procfs.ts";
+import { waitFor } from "../tests/support/wait.ts";
 
 /** One number the code assumes, and the C expression that gives it. */
 interface HeaderCheck {
@@ -266,28 +268,15 @@ Deno.test("readTraceStats() decodes each field by its offset and type", () => {
   assert.deepEqual(readTraceStats(bytes), expected);
 });
 
-/** Polls `done` every few milliseconds until it holds, failing after `timeoutMs`. */
-async function until(what: string, done: () => boolean, timeoutMs = 3000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!done()) {
-    if (performance.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-/** A UDP port free a moment ago (libsrt binds it next; Atoll's table has no srt_getsockname). */
-function freeUdpPort(): number {
-  const probe = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-  const { port } = probe.addr as Deno.NetAddr;
-  probe.close();
-  return port;
-}
+/** Polled every few milliseconds, for 3 s at most. */
+const SOON = { timeoutMs: 3000, intervalMs: 5 };
 
 Deno.test("srt_bstats on a live loopback connection reads sane statistics", async () => {
   const srt = libsrt();
   srt.srt_setloglevel(2);
   srt.srt_startup();
   try {
+    // A port free a moment ago: libsrt binds it next (Atoll's table has no srt_getsockname).
     const address = encodeSockaddr({ hostname: "127.0.0.1", port: freeUdpPort() });
     using listener = SrtSocket.create();
     listener.setInt(SrtOption.TRANSTYPE, SRTT_LIVE);
@@ -311,7 +300,7 @@ Deno.test("srt_bstats on a live loopback connection reads sane statistics", asyn
     }
     assert.ok(accepted !== undefined, "no connection within 3 s");
     using server = accepted;
-    await until("the caller to connect", () => caller.state === SrtState.CONNECTED);
+    await waitFor("the caller to connect", () => caller.state === SrtState.CONNECTED, SOON);
 
     // Both directions, so each side has sent, received and been acknowledged.
     const count = 20;
@@ -323,11 +312,11 @@ Deno.test("srt_bstats on a live loopback connection reads sane statistics", asyn
     const buffer = new Uint8Array(1500);
     let toServer = 0;
     let toCaller = 0;
-    await until("every message to arrive", () => {
+    await waitFor("every message to arrive", () => {
       while (toServer < count && server.receive(buffer) > 0) toServer++;
       while (toCaller < count && caller.receive(buffer) > 0) toCaller++;
       return toServer === count && toCaller === count;
-    });
+    }, SOON);
 
     const sides: [string, TraceStats][] = [["caller", caller.stats()], ["server", server.stats()]];
     for (const [side, stats] of sides) {

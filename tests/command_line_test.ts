@@ -6,7 +6,17 @@
 
 import assert from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
-import { MAIN, waitFor } from "./harness.ts";
+import {
+  childrenOf,
+  isAlive,
+  isStartupLine,
+  type LogLine,
+  LOOPBACK_ARGS,
+  MAIN,
+  ManagedProcess,
+  parseLogLine,
+  waitFor,
+} from "./support/mod.ts";
 
 /** Exit code for anything the user can fix (bad flags, port in use, libsrt missing). */
 const EXIT_USAGE = 2;
@@ -59,111 +69,28 @@ function assertUsageError(result: RunResult): string {
   return result.stderr.trimEnd();
 }
 
-/** Atoll started with Deno.Command and left running; stderr is kept line by line. */
-class RunningAtoll implements AsyncDisposable {
-  readonly lines: string[] = [];
-  readonly #process: Deno.ChildProcess;
-  readonly #done: Promise<Deno.CommandStatus>;
-
-  constructor(args: string[]) {
-    const process = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", MAIN, ...args],
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    this.#process = process;
-    const reading = (async () => {
-      let pending = "";
-      for await (const chunk of process.stderr.pipeThrough(new TextDecoderStream())) {
-        pending += chunk;
-        const parts = pending.split("\n");
-        pending = parts.pop()!;
-        this.lines.push(...parts);
-      }
-      if (pending) this.lines.push(pending);
-    })();
-    this.#done = (async () => {
-      const status = await process.status;
-      await reading;
-      return status;
-    })();
-  }
-
-  get pid(): number {
-    return this.#process.pid;
-  }
-
-  /** The first JSON log line whose properties satisfy `match`, once it is there. */
-  waitForJson(
-    what: string,
-    match: (properties: Record<string, unknown>) => boolean,
-  ): Promise<{ message: string; properties: Record<string, unknown> }> {
-    return waitFor(what, () => {
-      for (const line of this.lines) {
-        try {
-          const record = JSON.parse(line);
-          if (match(record.properties ?? {})) return record;
-        } catch {
-          // Not JSON.
-        }
-      }
-      return undefined;
-    }, 20_000);
-  }
-
-  signal(signal: Deno.Signal): void {
-    this.#process.kill(signal);
-  }
-
-  /** Waits for the exit, killing the process after `timeoutMs`. */
-  async exit(timeoutMs = 15_000): Promise<Deno.CommandStatus> {
-    const timer = setTimeout(() => this.#kill(), timeoutMs);
-    try {
-      return await this.#done;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  #kill(): void {
-    try {
-      this.#process.kill("SIGKILL");
-    } catch {
-      // Already exited.
-    }
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    this.#kill();
-    await this.#done;
-  }
+/** Atoll started with exactly `args`, left running; its standard error is kept line by line. */
+function startAtoll(args: string[]): ManagedProcess {
+  return ManagedProcess.start("atoll", Deno.execPath(), ["run", "-A", MAIN, ...args], {
+    stdout: "null",
+  });
 }
 
-/** Pids of the running (not zombie) processes whose parent is `pid`, from /proc. */
-async function childPids(pid: number): Promise<number[]> {
-  const children: number[] = [];
-  for await (const entry of Deno.readDir("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const stat = await Deno.readTextFile(`/proc/${entry.name}/stat`);
-      // Fields after the parenthesised command name: state, ppid, ...
-      const [state, ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(ppid) === pid && state !== "Z") children.push(Number(entry.name));
-    } catch {
-      // The process exited while we looked.
-    }
-  }
-  return children;
+/**
+ * The JSON startup line, which names the bound SRT and HTTP addresses, once
+ * it is there. Polled every 50 ms rather than taken the instant it arrives:
+ * main.ts adds its signal listeners only after the server has logged this
+ * line, so a signal sent at once can still meet Deno's default action.
+ */
+function startupLine(atoll: ManagedProcess): Promise<LogLine> {
+  return waitFor("the startup line", () => atoll.lines.map(parseLogLine).find(isStartupLine), {
+    timeoutMs: 20_000,
+  });
 }
 
-function isRunning(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return false;
-  }
+/** Pids of the running (not zombie) processes whose parent is `pid`. */
+function childPids(pid: number): number[] {
+  return childrenOf(pid).filter(isAlive);
 }
 
 Deno.test("--help exits 0 and lists every flag the README documents", async () => {
@@ -262,7 +189,7 @@ Deno.test("an HTTP port already in use exits 2 with one line naming the address"
 
 Deno.test("a missing libsrt exits 2 with one line naming the package libsrt1.5-openssl", async () => {
   const line = assertUsageError(
-    await runAtoll(["--srt-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"], {
+    await runAtoll([...LOOPBACK_ARGS], {
       ATOLL_LIBSRT: "/nonexistent",
     }),
   );
@@ -293,14 +220,7 @@ Deno.test("a bad config file exits 2 with one line naming the file and the key",
         const path = `${dir}/${file}`;
         if (text !== undefined) await Deno.writeTextFile(path, text);
         const line = assertUsageError(
-          await runAtoll([
-            "--srt-listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--config",
-            path,
-          ]),
+          await runAtoll([...LOOPBACK_ARGS, "--config", path]),
         );
         assert.match(line, expected);
       });
@@ -311,15 +231,8 @@ Deno.test("a bad config file exits 2 with one line naming the file and the key",
 });
 
 Deno.test("port 0 picks free ports, and the startup log line shows the bound ones", async () => {
-  await using atoll = new RunningAtoll([
-    "--srt-listen",
-    "127.0.0.1:0",
-    "--http-listen",
-    "127.0.0.1:0",
-    "--log-format",
-    "json",
-  ]);
-  const startup = await atoll.waitForJson("the startup line", (p) => "srt" in p && "http" in p);
+  await using atoll = startAtoll([...LOOPBACK_ARGS, "--log-format", "json"]);
+  const startup = await startupLine(atoll);
   const srtPort = Number(String(startup.properties.srt).match(/^127\.0\.0\.1:(\d+)$/)?.[1]);
   const httpPort = Number(String(startup.properties.http).match(/^127\.0\.0\.1:(\d+)$/)?.[1]);
   assert.ok(srtPort > 0 && srtPort < 65536, `SRT port ${startup.properties.srt}`);
@@ -343,20 +256,17 @@ Deno.test("port 0 picks free ports, and the startup log line shows the bound one
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   Deno.test(`${signal} with no connections exits 0 within 3 s and leaves no child running`, async () => {
     // A shutdown that fell back to killing children would take 10 s.
-    await using atoll = new RunningAtoll([
-      "--srt-listen",
-      "127.0.0.1:0",
-      "--http-listen",
-      "127.0.0.1:0",
+    await using atoll = startAtoll([
+      ...LOOPBACK_ARGS,
       "--log-format",
       "json",
       "--shutdown-timeout",
       "10000",
     ]);
-    await atoll.waitForJson("the startup line", (p) => "srt" in p && "http" in p);
+    await startupLine(atoll);
     // The prestarted pool (2 children by default) is running.
-    const children = await waitFor("the pool children", async () => {
-      const pids = await childPids(atoll.pid);
+    const children = await waitFor("the pool children", () => {
+      const pids = childPids(atoll.pid);
       return pids.length >= 2 && pids;
     });
 
@@ -369,6 +279,8 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     assert.ok(elapsed < 3000, `exited after ${elapsed.toFixed(0)} ms`);
     assert.ok(atoll.lines.some((line) => line.includes('"Stopped"')), atoll.lines.join("\n"));
     assert.ok(!atoll.lines.some((line) => line.includes("Killing")), "no child needed killing");
-    await waitFor("the children to be gone", () => children.every((pid) => !isRunning(pid)), 3000);
+    await waitFor("the children to be gone", () => children.every((pid) => !isAlive(pid)), {
+      timeoutMs: 3000,
+    });
   });
 }

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import {
-  AtollProcess,
+  Atoll,
   fdTargets,
   feed,
   ffmpegPublisher,
@@ -13,10 +13,10 @@ import {
   socketInodes,
   srtLiveTransmitCaller,
   waitFor,
-} from "./harness.ts";
+} from "./support/mod.ts";
 
 Deno.test("a srt-live-transmit publisher is served by its own child and logged when it leaves", async () => {
-  await using atoll = await AtollProcess.start();
+  await using atoll = await Atoll.start();
   await using caller = srtLiveTransmitCaller(atoll.srtPort, "#!::r=live/one,m=publish");
   await feed(caller, 1.5);
   const [connection] = await waitFor("the connection to carry data", async () => {
@@ -36,7 +36,7 @@ Deno.test("a srt-live-transmit publisher is served by its own child and logged w
 
   // srt-live-transmit notices SIGINT once its blocking stdin read returns,
   // then closes its SRT socket and exits.
-  caller.kill("SIGINT");
+  caller.signal("SIGINT");
   await caller.closeStdin();
   await caller.exit();
   const closed = await waitFor(
@@ -55,7 +55,7 @@ Deno.test("a srt-live-transmit publisher is served by its own child and logged w
 });
 
 Deno.test("an ffmpeg publisher with a URL-encoded stream id is accepted", async () => {
-  await using atoll = await AtollProcess.start();
+  await using atoll = await Atoll.start();
   const streamId = encodeURIComponent("#!::r=live/ffmpeg,m=publish");
   await using ffmpeg = await ffmpegPublisher(
     `srt://127.0.0.1:${atoll.srtPort}?streamid=${streamId}`,
@@ -63,25 +63,25 @@ Deno.test("an ffmpeg publisher with a URL-encoded stream id is accepted", async 
   const [connection] = await waitFor("ffmpeg's connection to carry data", async () => {
     const list = await atoll.connections();
     return list.length === 1 && list[0]!.bytesReceived > 50_000 && list;
-  }, 15_000);
+  }, { timeoutMs: 15_000 });
   assert.equal(connection!.mode, "publish");
   assert.match(connection!.streamId!, /live(\/|%2F)ffmpeg/);
   assert.equal(ffmpeg.text.includes("error"), false, ffmpeg.text);
 });
 
 Deno.test("a child holds exactly one socket of the network: its peer's connected UDP socket", async () => {
-  await using atoll = await AtollProcess.start();
+  await using atoll = await Atoll.start();
   await using caller = srtLiveTransmitCaller(atoll.srtPort, "publish:live/fds");
   await feed(caller, 0.3);
   const [connection] = await waitFor("the connection", async () => {
     const list = await atoll.connections();
     return list[0]?.state === "connected" && list;
   });
-  const childSockets = await socketInodes(connection!.pid);
-  const parentSockets = await socketInodes(atoll.pid);
+  const childSockets = socketInodes(connection!.pid);
+  const parentSockets = socketInodes(atoll.pid);
   const shared = [...childSockets].filter((inode) => parentSockets.has(inode));
   assert.deepEqual(shared, [], "no socket of the main process reaches the child");
-  const inet = await inetSockets();
+  const inet = inetSockets();
   const childInet = [...childSockets].filter((inode) => inet.has(inode)).map((inode) =>
     inet.get(inode)
   );
@@ -92,8 +92,8 @@ Deno.test("a child holds exactly one socket of the network: its peer's connected
     remotePort: peerPort,
   }]);
   // Beyond its stdio, nothing the main process holds is open in the child.
-  const parentTargets = new Set((await fdTargets(atoll.pid)).values());
-  const childTargets = await fdTargets(connection!.pid);
+  const parentTargets = new Set(fdTargets(atoll.pid).values());
+  const childTargets = fdTargets(connection!.pid);
   const stdio = new Set(["0", "1", "2"].map((fd) => childTargets.get(fd)));
   const leaked = [...childTargets].filter(([, target]) =>
     /^(socket|pipe):/.test(target) && parentTargets.has(target) && !stdio.has(target)
@@ -109,7 +109,7 @@ Deno.test("an IPv6 listener serves IPv6 callers, and IPv4 callers too when dual-
   ];
   for (const { listen, caller: host, peer } of cases) {
     await t.step(`${host} to ${listen}`, async () => {
-      await using atoll = await AtollProcess.start(["--srt-listen", listen]);
+      await using atoll = await Atoll.start(["--srt-listen", listen]);
       await using caller = srtLiveTransmitCaller(atoll.srtPort, "publish:live/v6", "", host);
       await feed(caller, 0.3);
       const [connection] = await waitFor("the connection", async () => {
@@ -124,7 +124,7 @@ Deno.test("an IPv6 listener serves IPv6 callers, and IPv4 callers too when dual-
 });
 
 Deno.test("GET /healthz answers 200 once the SRT port is bound; unknown paths 404, writes 405", async () => {
-  await using atoll = await AtollProcess.start();
+  await using atoll = await Atoll.start();
   const health = await fetch(`http://127.0.0.1:${atoll.httpPort}/healthz`);
   assert.equal(health.status, 200);
   assert.equal(await health.text(), "ok\n");
@@ -139,7 +139,7 @@ Deno.test("GET /healthz answers 200 once the SRT port is bound; unknown paths 40
 });
 
 Deno.test("with --pool-size 0 each peer's child is started on demand", async () => {
-  await using atoll = await AtollProcess.start(["--pool-size", "0"]);
+  await using atoll = await Atoll.start(["--pool-size", "0"]);
   assert.equal((await atoll.stats()).idleChildren, 0);
   await using caller = srtLiveTransmitCaller(atoll.srtPort, "publish:live/cold");
   await feed(caller, 0.5);
@@ -156,7 +156,7 @@ Deno.test("with --pool-size 0 each peer's child is started on demand", async () 
 });
 
 Deno.test("/api/stats counts a prestarted child as idle only once it is ready", async () => {
-  await using atoll = await AtollProcess.start(["--pool-size", "3"]);
+  await using atoll = await Atoll.start(["--pool-size", "3"]);
   const first = await atoll.stats();
   assert.equal(first.idleChildren + first.startingChildren, 3);
   const ready = await waitFor("three ready children", async () => {

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { AtollProcess, ffmpegPublisher, waitFor } from "./harness.ts";
+import { Atoll, ffmpegPublisher, waitFor } from "./support/mod.ts";
 
 const TOKEN = "dashboard-token-0123456789";
 const CHECK = new URL("./browser/dashboard_check.mjs", import.meta.url).pathname;
@@ -71,7 +71,7 @@ Deno.test("the dashboard at / shows a live publisher, plots its bitrate and kick
   for (const [what, path] of Object.entries(needed)) {
     assert.ok(await exists(path), `${what} is missing (${path}): run scripts/setup.sh --test`);
   }
-  await using atoll = await AtollProcess.start(["--api-token", TOKEN]);
+  await using atoll = await Atoll.start(["--api-token", TOKEN]);
   await using publisher = await ffmpegPublisher(
     `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:live/dashboard`,
   );
@@ -81,7 +81,7 @@ Deno.test("the dashboard at / shows a live publisher, plots its bitrate and kick
       (await atoll.connections()).find((c) =>
         c.stream === "live/dashboard" && c.mode === "publish" && c.bytesReceived > 0
       ),
-    15_000,
+    { timeoutMs: 15_000 },
   );
 
   const { code, report, stderr } = await runCheck(atoll.httpPort, "live/dashboard");

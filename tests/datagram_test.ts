@@ -10,17 +10,14 @@ import { bytesFromHex as hex } from "../src/ipc/hex.ts";
 import { DATAGRAM_KINDS, type DatagramKind } from "../src/protocol/classify.ts";
 import { HandshakeOffset } from "../src/protocol/packet.ts";
 import { IPV4 } from "../src/protocol/testdata/captured.ts";
-import { AtollProcess, feed, srtLiveTransmitCaller, waitFor } from "./harness.ts";
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const bytes = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    bytes.set(part, offset);
-    offset += part.length;
-  }
-  return bytes;
-}
+import {
+  Atoll,
+  concat,
+  feed,
+  SeededRandom,
+  srtLiveTransmitCaller,
+  waitFor,
+} from "./support/mod.ts";
 
 /**
  * A libsrt 1.5.1 caller's first induction to 127.0.0.1, captured
@@ -46,18 +43,9 @@ function handshake(version: string, type: string): Uint8Array {
 
 const KEEPALIVE = IPV4.keepalive;
 
-/** Mulberry32: a small seeded PRNG, so the "random" datagrams are the same every run. */
+/** Seeded, so the "random" datagrams are the same every run. */
 function randomBytes(length: number, seed: number): Uint8Array {
-  let state = seed >>> 0;
-  const bytes = new Uint8Array(length);
-  for (let i = 0; i < length; i++) {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    bytes[i] = ((t ^ (t >>> 14)) >>> 0) & 0xff;
-  }
-  return bytes;
+  return new SeededRandom(seed).bytes(length);
 }
 
 const randomData = randomBytes(1500, 1);
@@ -109,7 +97,7 @@ class RawPeer implements AsyncDisposable {
   /** Datagrams that came back to this socket. */
   readonly received: Uint8Array[] = [];
 
-  constructor(atoll: AtollProcess) {
+  constructor(atoll: Atoll) {
     const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
     this.#socket = socket;
     this.#target = { transport: "udp", hostname: "127.0.0.1", port: atoll.srtPort };
@@ -154,7 +142,7 @@ function sum(record: Record<string, number>): number {
 }
 
 Deno.test("garbage of every shape from several ports starts no child, is counted by kind and never answered", async () => {
-  await using atoll = await AtollProcess.start();
+  await using atoll = await Atoll.start();
   const before = await atoll.stats();
   assert.equal(before.childrenStarted, 2, "the prestarted pool");
   assert.equal(sum(before.datagrams), 0);
@@ -196,7 +184,7 @@ Deno.test("garbage of every shape from several ports starts no child, is counted
 });
 
 Deno.test("5 copies of one induction from one port make one connection; 4 are dropped as peer-has-child", async () => {
-  await using atoll = await AtollProcess.start();
+  await using atoll = await Atoll.start();
   await using peer = new RawPeer(atoll);
   // Once the first induction is handed over, the kernel delivers this peer's
   // datagrams to the child's connected socket, so only copies already queued
@@ -237,7 +225,7 @@ Deno.test("5 copies of one induction from one port make one connection; 4 are dr
 });
 
 Deno.test("an induction never followed up is closed as handshake-timeout and its slot freed", async () => {
-  await using atoll = await AtollProcess.start(["--handshake-timeout", "500"]);
+  await using atoll = await Atoll.start(["--handshake-timeout", "500"]);
   await using peer = new RawPeer(atoll);
   const sent = performance.now();
   await peer.send(callerInduction());
@@ -248,7 +236,9 @@ Deno.test("an induction never followed up is closed as handshake-timeout and its
   assert.equal(connection!.peer, peer.name);
   assert.equal(connection!.state, "handshaking");
 
-  await waitFor("the connection to go", async () => (await atoll.connections()).length === 0, 5000);
+  await waitFor("the connection to go", async () => (await atoll.connections()).length === 0, {
+    timeoutMs: 5000,
+  });
   const elapsed = performance.now() - sent;
   assert.ok(elapsed >= 500, `gone after ${elapsed.toFixed(0)} ms, before the timeout`);
   const stats = await atoll.stats();
@@ -275,7 +265,7 @@ Deno.test("an induction never followed up is closed as handshake-timeout and its
 });
 
 Deno.test("after a peer's child is killed, that peer's non-induction datagrams are dropped and start nothing", async () => {
-  await using atoll = await AtollProcess.start();
+  await using atoll = await Atoll.start();
   await using peer = new RawPeer(atoll);
   await peer.send(callerInduction());
   const [connection] = await waitFor("the connection", async () => {

@@ -3,10 +3,10 @@
  */
 
 import assert from "node:assert/strict";
-import { AtollProcess, feed, srtLiveTransmitCaller, waitFor } from "./harness.ts";
+import { Atoll, feed, srtLiveTransmitCaller, waitFor } from "./support/mod.ts";
 
 Deno.test("kill -9 of one child leaves every other connection flowing with no packet lost", async () => {
-  await using atoll = await AtollProcess.start();
+  await using atoll = await Atoll.start();
   await using one = srtLiveTransmitCaller(atoll.srtPort, "publish:live/one");
   await using two = srtLiveTransmitCaller(atoll.srtPort, "publish:live/two");
   await using three = srtLiveTransmitCaller(atoll.srtPort, "publish:live/three");

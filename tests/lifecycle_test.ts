@@ -4,15 +4,15 @@
 
 import assert from "node:assert/strict";
 import {
-  AtollProcess,
+  Atoll,
   fdTargets,
   feed,
   srtLiveTransmitCaller,
   tryConnect,
   waitFor,
-} from "./harness.ts";
+} from "./support/mod.ts";
 
-async function connected(atoll: AtollProcess, count: number) {
+async function connected(atoll: Atoll, count: number) {
   return await waitFor(`${count} connection(s)`, async () => {
     const list = await atoll.connections();
     return list.filter((c) => c.state === "connected").length === count && list;
@@ -20,7 +20,7 @@ async function connected(atoll: AtollProcess, count: number) {
 }
 
 Deno.test("SIGTERM closes every connection so peers see a shutdown at once, then exits 0", async () => {
-  const atoll = await AtollProcess.start(["--shutdown-timeout", "5000"]);
+  const atoll = await Atoll.start(["--shutdown-timeout", "5000"]);
   try {
     await using one = srtLiveTransmitCaller(atoll.srtPort, "publish:live/a");
     await using two = srtLiveTransmitCaller(atoll.srtPort, "publish:live/b");
@@ -34,7 +34,7 @@ Deno.test("SIGTERM closes every connection so peers see a shutdown at once, then
     await waitFor(
       "both peers to see the disconnection",
       () => [one, two].every((peer) => peer.text.includes("SRT target disconnected")),
-      3000,
+      { timeoutMs: 3000 },
     );
     const status = await atoll.exit();
     assert.equal(status.code, 0);
@@ -47,7 +47,7 @@ Deno.test("SIGTERM closes every connection so peers see a shutdown at once, then
 });
 
 Deno.test("a child that does not stop is killed at the shutdown deadline, and Atoll still exits 0", async () => {
-  const atoll = await AtollProcess.start(["--shutdown-timeout", "1000"]);
+  const atoll = await Atoll.start(["--shutdown-timeout", "1000"]);
   try {
     await using caller = srtLiveTransmitCaller(atoll.srtPort, "publish:live/stuck");
     await feed(caller, 0.3);
@@ -73,7 +73,7 @@ Deno.test("a child that does not stop is killed at the shutdown deadline, and At
 });
 
 Deno.test("--max-connections refuses new peers while everyone admitted is served normally", async () => {
-  await using atoll = await AtollProcess.start(["--max-connections", "1"]);
+  await using atoll = await Atoll.start(["--max-connections", "1"]);
   await using first = srtLiveTransmitCaller(atoll.srtPort, "publish:live/first");
   await feed(first, 0.3);
   await connected(atoll, 1);
@@ -93,7 +93,7 @@ Deno.test("--max-connections refuses new peers while everyone admitted is served
 });
 
 Deno.test("finished connections leave no descriptor behind in the main process", async () => {
-  await using atoll = await AtollProcess.start();
+  await using atoll = await Atoll.start();
   /** The main process's open descriptors by kind (pipe, socket, ...), once the pool is ready. */
   const settled = async () => {
     await waitFor("a ready pool and no connections", async () => {
@@ -101,7 +101,7 @@ Deno.test("finished connections leave no descriptor behind in the main process",
       return stats.idleChildren === 2 && stats.startingChildren === 0 && stats.connections === 0;
     });
     const kinds = new Map<string, number>();
-    for (const target of (await fdTargets(atoll.pid)).values()) {
+    for (const target of fdTargets(atoll.pid).values()) {
       const kind = target.replace(/\d+/g, "N");
       kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
     }

@@ -5,18 +5,18 @@
 
 import assert from "node:assert/strict";
 import {
-  AtollProcess,
+  Atoll,
   ffmpegPublisher,
   srtLiveTransmitViewer,
   tryConnect,
   waitFor,
-} from "./harness.ts";
+} from "./support/mod.ts";
 import type { ConnectionInfo } from "../src/server/api_types.ts";
 
 const TOKEN = "operator-token-0123456789";
 
 async function send(
-  atoll: AtollProcess,
+  atoll: Atoll,
   method: string,
   path: string,
   /** null: no Authorization header. */
@@ -29,19 +29,19 @@ async function send(
   return { status: response.status, body: await response.text() };
 }
 
-async function publisherOf(atoll: AtollProcess, stream: string): Promise<ConnectionInfo> {
+async function publisherOf(atoll: Atoll, stream: string): Promise<ConnectionInfo> {
   return await waitFor(
     `a publisher of ${stream} sending`,
     async () =>
       (await atoll.connections()).find((c) =>
         c.stream === stream && c.mode === "publish" && c.bytesReceived > 0
       ),
-    15_000,
+    { timeoutMs: 15_000 },
   );
 }
 
 Deno.test("DELETE /api/connections/:id closes that connection at once; the peer sees a shutdown", async () => {
-  await using atoll = await AtollProcess.start(["--api-token", TOKEN]);
+  await using atoll = await Atoll.start(["--api-token", TOKEN]);
   const publisher = await ffmpegPublisher(
     `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:live/kick`,
   );
@@ -59,7 +59,7 @@ Deno.test("DELETE /api/connections/:id closes that connection at once; the peer 
     );
     const one = await send(atoll, "GET", `/api/connections/${connection.id}`, null);
     assert.equal(one.status, 200);
-    const item = JSON.parse(one.body);
+    const item = JSON.parse(one.body) as ConnectionInfo;
     assert.deepEqual([item.id, item.stream, item.mode], [connection.id, "live/kick", "publish"]);
     const started = performance.now();
     const response = await send(atoll, "DELETE", `/api/connections/${connection.id}`);
@@ -84,7 +84,7 @@ Deno.test("DELETE /api/connections/:id closes that connection at once; the peer 
 });
 
 Deno.test("DELETE /api/streams/:name ends the stream, its publisher and its viewers", async () => {
-  await using atoll = await AtollProcess.start(["--api-token", TOKEN]);
+  await using atoll = await Atoll.start(["--api-token", TOKEN]);
   await using _publisher = await ffmpegPublisher(
     `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:live/end/me`,
   );
@@ -111,7 +111,7 @@ Deno.test("SIGHUP and POST /api/reload apply a new config without dropping anyon
   const path = `${dir}/atoll.yaml`;
   await Deno.writeTextFile(path, `apiToken: ${TOKEN}\nstreams:\n  - prefix: live\n`);
   try {
-    await using atoll = await AtollProcess.start(["--config", path]);
+    await using atoll = await Atoll.start(["--config", path]);
     await using _publisher = await ffmpegPublisher(
       `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:live/one`,
     );
@@ -149,7 +149,7 @@ Deno.test("SIGHUP and POST /api/reload apply a new config without dropping anyon
 });
 
 Deno.test("without an API token every change is refused, reads still work", async () => {
-  await using atoll = await AtollProcess.start();
+  await using atoll = await Atoll.start();
   const response = await send(atoll, "POST", "/api/reload", "some-token-0123456789");
   assert.equal(response.status, 403);
   assert.match(response.body, /--api-token/);
@@ -157,7 +157,7 @@ Deno.test("without an API token every change is refused, reads still work", asyn
 });
 
 Deno.test("GET /metrics is valid Prometheus text with per-connection and per-stream series", async () => {
-  await using atoll = await AtollProcess.start();
+  await using atoll = await Atoll.start();
   await using _publisher = await ffmpegPublisher(
     `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:live/metrics`,
   );
@@ -206,7 +206,7 @@ Deno.test("GET /metrics is valid Prometheus text with per-connection and per-str
 });
 
 Deno.test("every log line about a connection carries its id, peer and stream", async () => {
-  await using atoll = await AtollProcess.start();
+  await using atoll = await Atoll.start();
   const publisher = await ffmpegPublisher(
     `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:live/logged`,
   );
@@ -214,7 +214,7 @@ Deno.test("every log line about a connection carries its id, peer and stream", a
   try {
     connection = await publisherOf(atoll, "live/logged");
     assert.equal((await tryConnect(atoll.srtPort, "bad:id")).rejectReason, 1400);
-    publisher.kill("SIGINT");
+    publisher.signal("SIGINT");
     await publisher.exit();
     await waitFor(
       "both closing lines",
@@ -247,9 +247,8 @@ Deno.test("every log line about a connection carries its id, peer and stream", a
 
 Deno.test("children do not get the API token or the passphrase from the environment", async () => {
   const passphrase = "correct-horse-battery";
-  await using atoll = await AtollProcess.start([], {
-    ATOLL_API_TOKEN: TOKEN,
-    ATOLL_PASSPHRASE: passphrase,
+  await using atoll = await Atoll.start([], {
+    env: { ATOLL_API_TOKEN: TOKEN, ATOLL_PASSPHRASE: passphrase },
   });
   await using _publisher = await ffmpegPublisher(
     `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:live/env&passphrase=${
@@ -269,7 +268,7 @@ Deno.test("children do not get the API token or the passphrase from the environm
 });
 
 Deno.test("credentials in a stream id never reach the API, the metrics or the log", async () => {
-  await using atoll = await AtollProcess.start();
+  await using atoll = await Atoll.start();
   const streamId = encodeURIComponent("#!::r=live/private,m=publish,u=alice,s=SESSIONSECRET");
   const publisher = await ffmpegPublisher(
     `srt://127.0.0.1:${atoll.srtPort}?streamid=${streamId}`,
@@ -280,7 +279,7 @@ Deno.test("credentials in a stream id never reach the API, the metrics or the lo
     const refused = await tryConnect(atoll.srtPort, "#!::r=live/private,m=bogus,s=OTHERSECRET");
     assert.equal(refused.rejectReason, 1400);
     const metrics = await (await fetch(`http://127.0.0.1:${atoll.httpPort}/metrics`)).text();
-    publisher.kill("SIGINT");
+    publisher.signal("SIGINT");
     await publisher.exit();
     await waitFor(
       "the closing lines",

@@ -9,11 +9,11 @@
  */
 
 import assert from "node:assert/strict";
-import { AtollProcess, feed, srtLiveTransmitCaller, waitFor } from "./harness.ts";
+import { Atoll, feed, srtLiveTransmitCaller, waitFor } from "./support/mod.ts";
 
 const PASSPHRASE = "correct-horse-battery";
 
-async function connectOnce(atoll: AtollProcess, streamId: string, query = "") {
+async function connectOnce(atoll: Atoll, streamId: string, query = "") {
   await using caller = srtLiveTransmitCaller(atoll.srtPort, streamId, query);
   await feed(caller, 0.2);
   const [connection] = await waitFor("the connection", async () => {
@@ -24,14 +24,14 @@ async function connectOnce(atoll: AtollProcess, streamId: string, query = "") {
 }
 
 Deno.test("the fast handshake connects a caller before its first retransmission", async () => {
-  await using atoll = await AtollProcess.start();
+  await using atoll = await Atoll.start();
   assert.equal((await atoll.stats()).fastHandshake, true);
   const connection = await connectOnce(atoll, "publish:live/fast");
   assert.ok(connection.handshakeMs! < 200, `handshake took ${connection.handshakeMs} ms`);
 });
 
 Deno.test("--no-fast-handshake leaves the handshake to libsrt and the caller's retransmission", async () => {
-  await using atoll = await AtollProcess.start(["--no-fast-handshake"]);
+  await using atoll = await Atoll.start(["--no-fast-handshake"]);
   assert.equal((await atoll.stats()).fastHandshake, false);
   const connection = await connectOnce(atoll, "publish:live/plain");
   assert.ok(connection.handshakeMs! >= 200, `handshake took ${connection.handshakeMs} ms`);
@@ -41,7 +41,7 @@ Deno.test("with --passphrase a matching caller connects encrypted, through the f
   // The induction response advertises the key length: each must be right.
   for (const pbkeylen of ["0", "16", "24", "32"]) {
     await t.step(`--pbkeylen ${pbkeylen}`, async () => {
-      await using atoll = await AtollProcess.start([
+      await using atoll = await Atoll.start([
         "--passphrase",
         PASSPHRASE,
         "--pbkeylen",
@@ -64,7 +64,7 @@ Deno.test("with --passphrase a matching caller connects encrypted, through the f
 });
 
 Deno.test("a wrong or missing passphrase is rejected with libsrt's reason, and the child leaves at once", async (t) => {
-  await using atoll = await AtollProcess.start(["--passphrase", PASSPHRASE, "--pbkeylen", "32"]);
+  await using atoll = await Atoll.start(["--passphrase", PASSPHRASE, "--pbkeylen", "32"]);
   const cases = [
     {
       name: "wrong passphrase",
@@ -82,7 +82,7 @@ Deno.test("a wrong or missing passphrase is rejected with libsrt's reason, and t
       const stats = await waitFor("the rejection to be counted", async () => {
         const stats = await atoll.stats();
         return stats.connectionsClosed.rejected === rejected && stats;
-      }, 3000);
+      }, { timeoutMs: 3000 });
       assert.equal(stats.connectionsAccepted, 0);
       assert.deepEqual(await atoll.connections(), [], "the rejected peer's slot is free");
     });
@@ -96,7 +96,7 @@ Deno.test("a rendezvous peer (wave-a-hand) is served by its own child too", asyn
   // stream id, so Atoll sees the peer's id or none: the default stream takes the rest.
   const config = await Deno.makeTempFile({ suffix: ".json" });
   await Deno.writeTextFile(config, JSON.stringify({ defaultStream: "live/rendezvous" }));
-  await using atoll = await AtollProcess.start(["--config", config]);
+  await using atoll = await Atoll.start(["--config", config]);
   await Deno.remove(config);
   // srt-live-transmit binds a rendezvous socket to `port`: borrow a free one.
   const probe = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });

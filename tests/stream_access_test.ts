@@ -7,12 +7,12 @@
 
 import assert from "node:assert/strict";
 import {
-  AtollProcess,
+  Atoll,
   ffmpegPublisher,
   srtLiveTransmitViewer,
   tryConnect,
   waitFor,
-} from "./harness.ts";
+} from "./support/mod.ts";
 
 const PUBLISH_SECRET = "publish-secret-1";
 const READ_SECRET = "read-secret-22";
@@ -21,11 +21,11 @@ const READ_SECRET = "read-secret-22";
 async function startWithConfig(
   yaml: string,
   args: string[] = [],
-): Promise<AtollProcess & AsyncDisposable> {
+): Promise<Atoll & AsyncDisposable> {
   const path = await Deno.makeTempFile({ prefix: "atoll_config_", suffix: ".yaml" });
   await Deno.writeTextFile(path, yaml);
   try {
-    const atoll = await AtollProcess.start(["--config", path, ...args]);
+    const atoll = await Atoll.start(["--config", path, ...args]);
     const dispose = atoll[Symbol.asyncDispose].bind(atoll);
     return Object.assign(atoll, {
       [Symbol.asyncDispose]: async () => {
@@ -40,7 +40,7 @@ async function startWithConfig(
 }
 
 Deno.test("a malformed stream id is rejected with 1400 at once", async () => {
-  await using atoll = await AtollProcess.start();
+  await using atoll = await Atoll.start();
   for (const streamId of ["bad:mode", "publish:../etc", "#!::m=publish", ""]) {
     const result = await tryConnect(atoll.srtPort, streamId);
     assert.equal(result.connected, false, streamId);
@@ -55,19 +55,19 @@ Deno.test("a malformed stream id is rejected with 1400 at once", async () => {
 });
 
 Deno.test("a second publisher of a live stream is rejected with 1409", async () => {
-  await using atoll = await AtollProcess.start();
+  await using atoll = await Atoll.start();
   await using _publisher = await ffmpegPublisher(
     `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:live/taken`,
   );
   await waitFor("the first publisher", async () => {
     const list = await atoll.connections();
     return list.some((c) => c.stream === "live/taken" && c.bytesReceived > 0);
-  }, 15_000);
+  }, { timeoutMs: 15_000 });
   const result = await tryConnect(atoll.srtPort, "#!::m=publish,r=live/taken");
   assert.equal(result.connected, false);
   assert.equal(result.rejectReason, 1409);
   // Nothing changed for the stream's real publisher.
-  const [stream] = await atoll.api<{ publisher: string | null }[]>("/api/streams");
+  const [stream] = await atoll.streams();
   assert.notEqual(stream!.publisher, null);
 });
 
@@ -83,7 +83,7 @@ Deno.test("a waiting viewer is accepted as soon as a publisher arrives", async (
   await using atoll = await startWithConfig("playWaitMs: 4000\n");
   const viewer = tryConnect(atoll.srtPort, "play:live/soon", { timeoutMs: 8000 });
   await waitFor("the viewer to wait", async () => {
-    const [stream] = await atoll.api<{ waiting: number }[]>("/api/streams");
+    const [stream] = await atoll.streams();
     return stream?.waiting === 1;
   });
   await using _publisher = await ffmpegPublisher(
@@ -111,11 +111,11 @@ Deno.test("a mode the config forbids is rejected with 1403, and maxViewers with 
   await waitFor("the publisher", async () => {
     const list = await atoll.connections();
     return list.some((c) => c.stream === "small/one" && c.bytesReceived > 0);
-  }, 15_000);
+  }, { timeoutMs: 15_000 });
   const first = srtLiveTransmitViewer(atoll.srtPort, "play:small/one", "/dev/null");
   try {
     await waitFor("the first viewer", async () => {
-      const [stream] = await atoll.api<{ viewers: number }[]>("/api/streams");
+      const [stream] = await atoll.streams();
       return stream?.viewers === 1;
     });
     const second = await tryConnect(atoll.srtPort, "play:small/one");
@@ -155,7 +155,7 @@ Deno.test("per-stream passphrases: the right ones connect encrypted, wrong or mi
   const publisher = await waitFor("the encrypted publisher", async () => {
     const list = await atoll.connections();
     return list.find((c) => c.stream === "secure/cam" && c.bytesReceived > 0);
-  }, 15_000);
+  }, { timeoutMs: 15_000 });
   assert.equal(publisher.encrypted, true);
   // Playing needs the read passphrase.
   const wrong = await tryConnect(port, "play:secure/cam", { passphrase: PUBLISH_SECRET });
@@ -210,7 +210,7 @@ Deno.test("a viewer held longer than the handshake timeout still connects and st
   await using atoll = await startWithConfig("playWaitMs: 8000\n", ["--handshake-timeout", "1000"]);
   const viewer = tryConnect(atoll.srtPort, "play:live/patient", { timeoutMs: 10_000 });
   await waitFor("the viewer to wait", async () => {
-    const [stream] = await atoll.api<{ waiting: number }[]>("/api/streams");
+    const [stream] = await atoll.streams();
     return stream?.waiting === 1;
   });
   // Longer than --handshake-timeout: the wait for a publisher must not count against it.
@@ -244,10 +244,10 @@ Deno.test("a refused caller's retransmissions are not asked about again", async 
     "the publisher",
     async () =>
       (await atoll.connections()).some((c) => c.mode === "publish" && c.bytesReceived > 0),
-    15_000,
+    { timeoutMs: 15_000 },
   );
   await new Promise((resolve) => setTimeout(resolve, 1000));
-  const [stream] = await atoll.api<{ viewers: number; waiting: number }[]>("/api/streams");
+  const [stream] = await atoll.streams();
   assert.deepEqual([stream!.viewers, stream!.waiting], [0, 0]);
   const waits = atoll.logs.filter((l) => /^waits up to/.test(String(l.properties.what)));
   assert.equal(waits.length, 1, "asked once");
@@ -258,7 +258,7 @@ Deno.test("SIGTERM answers held viewers with 1503 at once and exits without kill
   try {
     const viewer = tryConnect(atoll.srtPort, "play:live/never", { timeoutMs: 10_000 });
     await waitFor("the viewer to wait", async () => {
-      const [stream] = await atoll.api<{ waiting: number }[]>("/api/streams");
+      const [stream] = await atoll.streams();
       return stream?.waiting === 1;
     });
     const started = performance.now();

@@ -6,45 +6,40 @@
 
 import assert from "node:assert/strict";
 import {
-  AtollProcess,
+  Atoll,
   ffmpegPublisher,
   ffmpegViewer,
-  type PeerProcess,
+  type ManagedProcess,
   probeVideo,
   srtLiveTransmitViewer,
   waitFor,
-} from "./harness.ts";
+} from "./support/mod.ts";
 import type { ConnectionInfo } from "../src/server/api_types.ts";
-import type { StreamInfo } from "../src/server/api_types.ts";
 
-function streams(atoll: AtollProcess): Promise<StreamInfo[]> {
-  return atoll.api<StreamInfo[]>("/api/streams");
-}
-
-async function waitForPublisher(atoll: AtollProcess, name: string): Promise<ConnectionInfo> {
+async function waitForPublisher(atoll: Atoll, name: string): Promise<ConnectionInfo> {
   const [publisher] = await waitFor(`a publisher of ${name} sending media`, async () => {
-    const [stream] = (await streams(atoll)).filter((s) => s.name === name);
+    const [stream] = (await atoll.streams()).filter((s) => s.name === name);
     if (stream === undefined || stream.publisher === null || stream.randomAccessPoints < 1) {
       return undefined;
     }
     const list = await atoll.connections();
     return list.filter((c) => c.id === stream.publisher);
-  }, 15_000);
+  }, { timeoutMs: 15_000 });
   return publisher!;
 }
 
-async function viewersOf(atoll: AtollProcess, name: string): Promise<ConnectionInfo[]> {
+async function viewersOf(atoll: Atoll, name: string): Promise<ConnectionInfo[]> {
   return (await atoll.connections()).filter((c) => c.stream === name && c.mode === "play");
 }
 
 Deno.test("five viewers and a late joiner each get decodable video that starts with a key frame", async () => {
-  await using atoll = await AtollProcess.start();
+  await using atoll = await Atoll.start();
   const dir = await Deno.makeTempDir({ prefix: "atoll_streams_" });
   const url = (id: string) => `srt://127.0.0.1:${atoll.srtPort}?streamid=${id}`;
   await using _publisher = await ffmpegPublisher(url("publish:live/fanout"));
   await waitForPublisher(atoll, "live/fanout");
 
-  const viewers: PeerProcess[] = [];
+  const viewers: ManagedProcess[] = [];
   const files: string[] = [];
   try {
     for (let i = 0; i < 3; i++) {
@@ -56,7 +51,7 @@ Deno.test("five viewers and a late joiner each get decodable video that starts w
       viewers.push(srtLiveTransmitViewer(atoll.srtPort, "read:live/fanout", files.at(-1)!));
     }
     await waitFor("five viewers", async () => (await viewersOf(atoll, "live/fanout")).length === 5);
-    const [stream] = await streams(atoll);
+    const [stream] = await atoll.streams();
     assert.equal(stream!.viewers, 5);
     assert.ok(stream!.bytesIn > 0 && stream!.bitrateIn >= 0);
 
@@ -72,7 +67,7 @@ Deno.test("five viewers and a late joiner each get decodable video that starts w
       const status = await viewer.exit(20_000);
       assert.equal(status.code, 0, viewer.text);
     }
-    for (const viewer of viewers.slice(3, 5)) viewer.kill("SIGINT");
+    for (const viewer of viewers.slice(3, 5)) viewer.signal("SIGINT");
     await Promise.all(viewers.slice(3, 5).map((viewer) => viewer.exit(5_000)));
 
     for (const file of files) {
@@ -90,7 +85,7 @@ Deno.test("five viewers and a late joiner each get decodable video that starts w
 });
 
 Deno.test("kill -9 of one viewer's child leaves the publisher and the other viewers flowing", async () => {
-  await using atoll = await AtollProcess.start();
+  await using atoll = await Atoll.start();
   const dir = await Deno.makeTempDir({ prefix: "atoll_streams_" });
   await using _publisher = await ffmpegPublisher(
     `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:live/kill`,
@@ -103,7 +98,7 @@ Deno.test("kill -9 of one viewer's child leaves the publisher and the other view
     const list = await waitFor("three viewers receiving", async () => {
       const found = await viewersOf(atoll, "live/kill");
       return found.length === 3 && found.every((c) => c.bytesSent > 0) && found;
-    }, 15_000);
+    }, { timeoutMs: 15_000 });
     const [victim, ...others] = list;
     Deno.kill(victim!.pid, "SIGKILL");
     await waitFor(
@@ -121,7 +116,7 @@ Deno.test("kill -9 of one viewer's child leaves the publisher and the other view
         `viewer ${connection.id} kept receiving`,
       );
     }
-    const [stream] = await streams(atoll);
+    const [stream] = await atoll.streams();
     assert.equal(stream!.viewers, 2);
   } finally {
     for (const viewer of viewers) viewer.kill();
@@ -131,12 +126,12 @@ Deno.test("kill -9 of one viewer's child leaves the publisher and the other view
 });
 
 Deno.test("a publisher killed and replaced within the grace period keeps its viewers connected", async () => {
-  await using atoll = await AtollProcess.start();
+  await using atoll = await Atoll.start();
   const dir = await Deno.makeTempDir({ prefix: "atoll_streams_" });
   const uri = `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:live/relay`;
   const first = await ffmpegPublisher(uri);
   const publishers = [first];
-  const viewers: PeerProcess[] = [];
+  const viewers: ManagedProcess[] = [];
   try {
     const original = await waitForPublisher(atoll, "live/relay");
     viewers.push(srtLiveTransmitViewer(atoll.srtPort, "play:live/relay", `${dir}/v.ts`));
@@ -146,12 +141,12 @@ Deno.test("a publisher killed and replaced within the grace period keeps its vie
     });
     // The encoder dies without a goodbye; a new one takes over once the
     // old one has been silent for the publisher timeout (2 s).
-    first.kill("SIGKILL");
+    first.kill();
     await first.exit();
     // Like an encoder that restarts, retry while the stream is refused (1409).
-    let second: PeerProcess | undefined;
+    let second: ManagedProcess | undefined;
     const replacement = await waitFor("the new publisher", async () => {
-      const [stream] = await streams(atoll);
+      const [stream] = await atoll.streams();
       if (stream?.publisher !== null && stream?.publisher !== original.id) {
         return stream?.publisher;
       }
@@ -160,12 +155,12 @@ Deno.test("a publisher killed and replaced within the grace period keeps its vie
         publishers.push(second);
       }
       return undefined;
-    }, 15_000);
+    }, { timeoutMs: 15_000 });
     assert.ok(replacement);
     const takeover = await waitFor(
       "the old publisher's child to be closed",
       () => atoll.findLog((l) => l.properties.id === original.id && "reason" in l.properties),
-      10_000,
+      { timeoutMs: 10_000 },
     );
     assert.equal(takeover.properties.reason, "shutdown");
     const sentAtTakeover = (await viewersOf(atoll, "live/relay"))[0]!.bytesSent;
@@ -189,7 +184,7 @@ Deno.test("a viewer that falls behind the buffer skips ahead, counted, and slows
     config,
     JSON.stringify({ streamDefaults: { buffer: { bytes: 65536 } } }),
   );
-  await using atoll = await AtollProcess.start(["--config", config]);
+  await using atoll = await Atoll.start(["--config", config]);
   await Deno.remove(config);
   await using _publisher = await ffmpegPublisher(
     `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:live/slow`,
@@ -202,14 +197,14 @@ Deno.test("a viewer that falls behind the buffer skips ahead, counted, and slows
     const [slow, steady] = await waitFor("two viewers receiving", async () => {
       const found = await viewersOf(atoll, "live/slow");
       return found.length === 2 && found.every((c) => c.bytesSent > 0) && found;
-    }, 15_000);
+    }, { timeoutMs: 15_000 });
     // Freeze one viewer's child (its SRT connection too) for 1.5 s.
     Deno.kill(slow!.pid, "SIGSTOP");
     const steadyBefore = (await viewersOf(atoll, "live/slow")).find((c) => c.id === steady!.id)!;
     await new Promise((resolve) => setTimeout(resolve, 1500));
     Deno.kill(slow!.pid, "SIGCONT");
     const [stream] = await waitFor("the skip to be counted", async () => {
-      const list = await streams(atoll);
+      const list = await atoll.streams();
       return list[0]!.viewerSkips >= 1 && list;
     });
     assert.equal(stream!.viewers, 2);
@@ -229,7 +224,7 @@ Deno.test("a viewer that falls behind the buffer skips ahead, counted, and slows
 Deno.test("viewers are closed cleanly when no publisher returns within the grace period", async () => {
   const config = await Deno.makeTempFile({ suffix: ".json" });
   await Deno.writeTextFile(config, JSON.stringify({ graceMs: 1000 }));
-  await using atoll = await AtollProcess.start(["--config", config]);
+  await using atoll = await Atoll.start(["--config", config]);
   await Deno.remove(config);
   const publisher = await ffmpegPublisher(
     `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:live/gone`,
@@ -242,16 +237,16 @@ Deno.test("viewers are closed cleanly when no publisher returns within the grace
       return found.length === 1 && found[0]!.bytesSent > 0 && found;
     });
     // ffmpeg stopped with SIGINT closes its SRT connection: the publisher is gone at once.
-    publisher.kill("SIGINT");
+    publisher.signal("SIGINT");
     await publisher.exit();
     const closed = await waitFor(
       "the viewer to be closed",
       () => atoll.findLog((l) => l.properties.id === connection!.id && "reason" in l.properties),
-      8_000,
+      { timeoutMs: 8_000 },
     );
     assert.equal(closed.properties.reason, "shutdown");
     assert.match(String(closed.properties.detail), /no publisher returned within 1000 ms/);
-    assert.deepEqual(await streams(atoll), []);
+    assert.deepEqual(await atoll.streams(), []);
     // The viewer's srt-live-transmit was told, so it ends on its own (exit(): SIGKILL after 5 s).
     const status = await viewer.exit(5_000);
     assert.equal(status.signal, null, viewer.text);

@@ -48,12 +48,3 @@ Deno.test("readLines() reads a byte stream through its small buffer, lines longe
     assert.deepEqual(lines, ["ü-first", long, "€ last"], `pieces of ${piece}`);
   }
 });
-
-Deno.test("readLines() reads a real pipe: a child's output", async () => {
-  const output = new Deno.Command("sh", {
-    args: ["-c", "printf 'one\\ntwo\\n'; printf 'three'"],
-    stdout: "piped",
-  }).spawn();
-  assert.deepEqual(await Array.fromAsync(readLines(output.stdout)), ["one", "two", "three"]);
-  await output.status;
-});

@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { concat } from "../../tests/support/bytes.ts";
+import { SeededRandom } from "../../tests/support/random.ts";
 import { bytesFromHex as hex } from "../ipc/hex.ts";
 import {
   buildDiscontinuityPacket,
@@ -9,18 +11,11 @@ import {
   TS_PACKET_SIZE,
   TsInspector,
 } from "./mpegts.ts";
+// Imported as bytes, not read: this folder's tests run without any permission.
+import H264_AAC_FIXTURE from "./testdata/h264_aac_64x64.m2ts" with { type: "bytes" };
+import HEVC_FIXTURE from "./testdata/hevc_64x64.m2ts" with { type: "bytes" };
 
 const { RandomAccess, Pat, Pmt } = MessageFlags;
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
 
 function filled(length: number, byte: number): Uint8Array {
   return new Uint8Array(length).fill(byte);
@@ -765,16 +760,18 @@ Deno.test("TsInspector finds the first key frame after a discontinuity packet", 
 });
 
 /** Fixtures made by ffmpeg (see testdata/README.md). */
-const fixtures: { file: string; keyFrames: number; program: ProgramMap }[] = [
+const fixtures: { file: string; bytes: Uint8Array; keyFrames: number; program: ProgramMap }[] = [
   {
     // ffprobe -v error -select_streams v -show_entries packet=flags -of csv=p=0 FILE | grep -c '^K' → 3
     file: "h264_aac_64x64.m2ts",
+    bytes: H264_AAC_FIXTURE,
     keyFrames: 3,
     program: FFMPEG_PROGRAM,
   },
   {
     // Same command → 3 (an IDR_N_LP, then two CRAs).
     file: "hevc_64x64.m2ts",
+    bytes: HEVC_FIXTURE,
     keyFrames: 3,
     program: {
       programNumber: 1,
@@ -785,10 +782,6 @@ const fixtures: { file: string; keyFrames: number; program: ProgramMap }[] = [
   },
 ];
 
-async function readFixture(file: string): Promise<Uint8Array> {
-  return await Deno.readFile(new URL(`./testdata/${file}`, import.meta.url));
-}
-
 /** Clears every random_access_indicator, so only the NAL scan can find key frames. */
 function withoutRandomAccessIndicators(stream: Uint8Array): Uint8Array {
   const copy = stream.slice();
@@ -798,13 +791,13 @@ function withoutRandomAccessIndicators(stream: Uint8Array): Uint8Array {
   return copy;
 }
 
-for (const { file, keyFrames, program } of fixtures) {
+for (const { file, bytes, keyFrames, program } of fixtures) {
   for (const stripped of [false, true]) {
     const how = stripped ? "by NAL type alone (random_access_indicator cleared)" : "";
     Deno.test(
       `TsInspector counts the ${keyFrames} key frames of ${file} ${how}`.trimEnd(),
-      async () => {
-        let stream = await readFixture(file);
+      () => {
+        let stream = bytes;
         if (stripped) stream = withoutRandomAccessIndicators(stream);
         assert.equal(stream.length % TS_PACKET_SIZE, 0);
         const inspector = new TsInspector();
@@ -827,24 +820,14 @@ for (const { file, keyFrames, program } of fixtures) {
   }
 }
 
-/** Xorshift32: a small seeded PRNG, so the fuzz run is the same every time. */
-function xorshift32(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state;
-  };
-}
-
-Deno.test("TsInspector never throws on random and mutated messages", async () => {
-  const next = xorshift32(0x5eed);
+Deno.test("TsInspector never throws on random and mutated messages", () => {
+  // Seeded, so the fuzz run is the same every time.
+  const random = new SeededRandom(0x5eed);
+  const next = () => random.uint32();
   const real = [
     ...messages([...psiPackets(0, FFMPEG_PAT), ...psiPackets(PMT_PID, LONG_PMT)]),
-    await readFixture("h264_aac_64x64.m2ts"),
-    await readFixture("hevc_64x64.m2ts"),
+    H264_AAC_FIXTURE,
+    HEVC_FIXTURE,
   ];
   const pids = [0, PMT_PID, VIDEO_PID, AUDIO_PID, 0x1fff];
   const inspector = new TsInspector();

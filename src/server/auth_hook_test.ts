@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { authorize, type AuthRequest } from "./auth_hook.ts";
 import { RejectCode } from "../protocol/reject_codes.ts";
+import { sleep } from "../../tests/support/wait.ts";
 
 const REQUEST: AuthRequest = {
   action: "publish",
@@ -24,7 +25,7 @@ function hookServer(status: number, delayMs = 0) {
         type: request.headers.get("content-type"),
         body: await request.json(),
       });
-      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      if (delayMs > 0) await sleep(delayMs);
       return new Response(null, { status });
     },
   );

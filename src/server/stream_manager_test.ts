@@ -4,6 +4,7 @@ import type { AccessDecision } from "../ipc/messages.ts";
 import { StreamManager, type StreamManagerHost } from "./stream_manager.ts";
 import { SharedMapping } from "../../ffi/shm.ts";
 import { MessageFlags, StreamWriter } from "../media/stream_buffer.ts";
+import { sleep } from "../../tests/support/wait.ts";
 
 interface Answer {
   connectionId: string;
@@ -118,7 +119,7 @@ Deno.test("StreamManager answers a held viewer when its publisher arrives, or wi
       ["p1", "accept"],
     ]);
     // The stream manager's own timer answers v2 once its 50 ms are up.
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    await sleep(150);
     const last = answers.at(-1)!;
     assert.equal(last.connectionId, "v2");
     assert.deepEqual(last.decision, {

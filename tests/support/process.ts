@@ -1,16 +1,23 @@
 /**
- * Processes the bench starts (Atoll, srt-live-transmit, its own listener and
- * sender), each tracked so that every one of them is stopped on the way out,
- * whatever failed: SIGTERM first, SIGKILL after a deadline.
+ * Child processes for tests and the bench (Atoll, srt-live-transmit, ffmpeg,
+ * helper scripts) with their output kept as text and as lines, and with
+ * guaranteed cleanup: each is stopped by `await using`, by
+ * {@link ManagedProcess.stop}, or by {@link stopAll} on the way out,
+ * whatever failed (SIGTERM first, SIGKILL after a deadline).
  *
  * @module
  */
 
+/** How a process is started. */
 export interface StartOptions {
-  /** Keep stdout as lines (default), or send it to /dev/null. */
-  stdout?: "piped" | "null";
-  /** A pipe the bench can close to tell the process to stop (default: /dev/null). */
+  /**
+   * Standard output: kept with standard error (`"piped"`, the default),
+   * dropped (`"null"`), or written unchanged to a file (media, say).
+   */
+  stdout?: "piped" | "null" | { file: string };
+  /** A pipe to write to, or to close to tell the process to stop (default: /dev/null). */
   stdin?: "piped" | "null";
+  /** Added to this process's environment. */
   env?: Record<string, string>;
 }
 
@@ -18,14 +25,16 @@ type LineWaiter = { match: (line: string) => boolean; resolve: (line: string) =>
 
 const running = new Set<ManagedProcess>();
 
-/** A started process whose output lines are kept and can be waited for. */
-export class ManagedProcess {
+/** A started process whose output is kept, and whose lines can be waited for. */
+export class ManagedProcess implements AsyncDisposable {
   readonly name: string;
   readonly pid: number;
-  /** Every line of stdout and stderr, in arrival order per stream. */
+  /** Every complete line of stdout and stderr, in arrival order per stream. */
   readonly lines: string[] = [];
+  /** Resolves once the process has exited and its output is read. */
   readonly done: Promise<Deno.CommandStatus>;
   #process: Deno.ChildProcess;
+  #chunks: string[] = [];
   #waiters: LineWaiter[] = [];
   #exited = false;
   #stdin: WritableStreamDefaultWriter<Uint8Array> | undefined;
@@ -38,8 +47,16 @@ export class ManagedProcess {
       this.#stdin = process.stdin.getWriter();
       this.#stdin.closed.catch(() => {});
     }
-    const streams = [process.stderr, ...(options.stdout === "null" ? [] : [process.stdout])];
-    const reading = Promise.all(streams.map((stream) => this.#readLines(stream)));
+    const stdout = options.stdout ?? "piped";
+    const reading = Promise.all([
+      this.#read(process.stderr),
+      stdout === "piped"
+        ? this.#read(process.stdout)
+        : stdout === "null"
+        ? undefined
+        : Deno.open(stdout.file, { write: true, create: true, truncate: true })
+          .then((file) => process.stdout.pipeTo(file.writable)),
+    ]);
     this.done = (async () => {
       const status = await process.status;
       await reading.catch(() => {});
@@ -49,16 +66,18 @@ export class ManagedProcess {
     })();
   }
 
+  /** Starts `command`; `name` is how errors and logs refer to it. */
   static start(
     name: string,
     command: string,
     args: string[],
     options: StartOptions = {},
   ): ManagedProcess {
+    const stdout = options.stdout ?? "piped";
     const process = new Deno.Command(command, {
       args,
       stdin: options.stdin ?? "null",
-      stdout: options.stdout ?? "piped",
+      stdout: stdout === "null" ? "null" : "piped",
       stderr: "piped",
       ...(options.env === undefined ? {} : { env: options.env }),
     }).spawn();
@@ -67,12 +86,14 @@ export class ManagedProcess {
     return managed;
   }
 
+  /** Whether the process has exited and its output is read. */
   get exited(): boolean {
     return this.#exited;
   }
 
-  get output(): string {
-    return this.lines.join("\n");
+  /** All output so far as it came, a line not yet ended included. */
+  get text(): string {
+    return this.#chunks.join("");
   }
 
   /** The first line (already seen or to come) that `match` accepts. */
@@ -106,10 +127,16 @@ export class ManagedProcess {
     return this.lines.slice(-count).join("\n");
   }
 
+  /** Writes to standard input (started with `stdin: "piped"`). */
+  async write(bytes: Uint8Array): Promise<void> {
+    await this.#stdin?.write(bytes);
+  }
+
   async closeStdin(): Promise<void> {
     await this.#stdin?.close().catch(() => {});
   }
 
+  /** Sends `signal`, unless the process has exited. */
   signal(signal: Deno.Signal): void {
     if (this.#exited) return;
     try {
@@ -119,10 +146,14 @@ export class ManagedProcess {
     }
   }
 
-  /** SIGTERM (or `signal`), then SIGKILL if it has not exited after `graceMs`. */
-  async stop(graceMs = 3000, signal: Deno.Signal = "SIGTERM"): Promise<Deno.CommandStatus> {
-    this.signal(signal);
-    const timer = setTimeout(() => this.signal("SIGKILL"), graceMs);
+  /** SIGKILL. */
+  kill(): void {
+    this.signal("SIGKILL");
+  }
+
+  /** Waits for the process to exit by itself, killing it after `timeoutMs`. */
+  async exit(timeoutMs = 15_000): Promise<Deno.CommandStatus> {
+    const timer = setTimeout(() => this.kill(), timeoutMs);
     try {
       return await this.done;
     } finally {
@@ -130,12 +161,23 @@ export class ManagedProcess {
     }
   }
 
-  async #readLines(stream: ReadableStream<Uint8Array>): Promise<void> {
+  /** SIGTERM (or `signal`), then SIGKILL if it has not exited after `graceMs`. */
+  async stop(graceMs = 3000, signal: Deno.Signal = "SIGTERM"): Promise<Deno.CommandStatus> {
+    this.signal(signal);
+    return await this.exit(graceMs);
+  }
+
+  /** SIGKILL, and wait for the exit. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop(15_000, "SIGKILL");
+  }
+
+  async #read(stream: ReadableStream<Uint8Array>): Promise<void> {
     let pending = "";
     for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      this.#chunks.push(chunk);
       pending += chunk;
-      let newline;
-      while ((newline = pending.indexOf("\n")) >= 0) {
+      for (let newline; (newline = pending.indexOf("\n")) >= 0;) {
         this.#line(pending.slice(0, newline));
         pending = pending.slice(newline + 1);
       }
@@ -155,25 +197,4 @@ export class ManagedProcess {
 /** Stops every process still running, all at once, each with its own deadline. */
 export async function stopAll(graceMs: number): Promise<void> {
   await Promise.all([...running].map((process) => process.stop(graceMs)));
-}
-
-/** Resolves after `ms`. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls `check` every `intervalMs` until it returns something other than undefined/false. */
-export async function waitUntil<T>(
-  what: string,
-  check: () => T | undefined | false | Promise<T | undefined | false>,
-  timeoutMs: number,
-  intervalMs = 20,
-): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (performance.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms: ${what}`);
-    await sleep(intervalMs);
-  }
 }

@@ -1,6 +1,8 @@
 /**
- * What the bench reads from /proc: a process's children, its CPU time, its
- * memory (`smaps_rollup`), and which UDP ports are bound.
+ * What tests and the bench read from /proc: processes and their children,
+ * command lines, open descriptors and sockets, CPU time, memory
+ * (`smaps_rollup`), and which ports are bound. Linux only; every reader is
+ * synchronous and tolerates a process that exits while it looks.
  *
  * @module
  */
@@ -18,7 +20,7 @@ function readStat(pid: number): string[] | undefined {
   }
 }
 
-/** Pids whose parent is `ppid`. */
+/** Pids whose parent is `ppid`, zombies included, in ascending order. */
 export function childrenOf(ppid: number): number[] {
   const out: number[] = [];
   for (const entry of Deno.readDirSync("/proc")) {
@@ -30,9 +32,88 @@ export function childrenOf(ppid: number): number[] {
   return out.sort((a, b) => a - b);
 }
 
+/** Whether `pid` exists and is not a zombie. */
 export function isAlive(pid: number): boolean {
   const fields = readStat(pid);
   return fields !== undefined && fields[0] !== "Z";
+}
+
+/** The process's command line, arguments joined by spaces ("" once it exited). */
+export function commandLine(pid: number): string {
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0").join(" ").trim();
+  } catch {
+    return "";
+  }
+}
+
+/** Every descriptor of a process and what it points at (`socket:[123]`, `pipe:[45]`, paths). */
+export function fdTargets(pid: number): Map<string, string> {
+  const targets = new Map<string, string>();
+  for (const entry of Deno.readDirSync(`/proc/${pid}/fd`)) {
+    try {
+      targets.set(entry.name, Deno.readLinkSync(`/proc/${pid}/fd/${entry.name}`));
+    } catch {
+      // The fd closed while we looked.
+    }
+  }
+  return targets;
+}
+
+/** Inodes of the sockets a process holds. */
+export function socketInodes(pid: number): Set<string> {
+  const inodes = new Set<string>();
+  for (const target of fdTargets(pid).values()) {
+    const match = /^socket:\[(\d+)\]$/.exec(target);
+    if (match) inodes.add(match[1]!);
+  }
+  return inodes;
+}
+
+/** An internet socket as /proc/net lists it. */
+export interface InetSocket {
+  protocol: string;
+  localPort: number;
+  remotePort: number;
+}
+
+/** Internet sockets of this host by inode, from /proc/net (a missing table is skipped). */
+export function inetSockets(
+  protocols: readonly string[] = ["udp", "udp6", "tcp", "tcp6"],
+): Map<string, InetSocket> {
+  const sockets = new Map<string, InetSocket>();
+  const port = (address: string) => parseInt(address.split(":")[1]!, 16);
+  for (const protocol of protocols) {
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(`/proc/net/${protocol}`);
+    } catch {
+      continue; // No IPv6 on this host, say.
+    }
+    for (const line of text.trim().split("\n").slice(1)) {
+      // Field 2 is the local address ("0100007F:1F90"), 3 the remote one, 10 the inode.
+      const fields = line.trim().split(/\s+/);
+      sockets.set(fields[9]!, {
+        protocol,
+        localPort: port(fields[1]!),
+        remotePort: port(fields[2]!),
+      });
+    }
+  }
+  return sockets;
+}
+
+/** Whether a UDP socket is bound to `port` on this host. */
+export function udpPortBound(port: number): boolean {
+  return [...inetSockets(["udp", "udp6"]).values()].some((socket) => socket.localPort === port);
+}
+
+/** A free UDP port on loopback: bound to port 0 and released at once. */
+export function freeUdpPort(): number {
+  const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const port = (socket.addr as Deno.NetAddr).port;
+  socket.close();
+  return port;
 }
 
 let clockTicks: number | undefined;
@@ -73,11 +154,11 @@ export async function cpuPercent(from: CpuSample, to: CpuSample): Promise<number
 }
 
 /**
- * The memory figures the bench reports, in kB, from `smaps_rollup`. Stream
- * buffers (memfd mappings named `atoll:STREAM`) are shared memory that
- * belongs to the stream, not to one connection: they are left out of the
- * process's figures (a publisher that is a buffer's only mapper would
- * otherwise count every page it wrote as private) and reported apart.
+ * Memory figures in kB, from `smaps_rollup`. Stream buffers (memfd mappings
+ * named `atoll:STREAM`) are shared memory that belongs to the stream, not to
+ * one connection: they are left out of the process's figures (a publisher
+ * that is a buffer's only mapper would otherwise count every page it wrote
+ * as private) and reported apart.
  */
 export interface Memory {
   rssKb: number;
@@ -145,40 +226,6 @@ export function isWaitingForPeer(pid: number): boolean {
   } catch {
     return false; // exited, or /proc/PID/task/*/syscall not readable
   }
-}
-
-/** The process's command line, arguments joined by spaces ("" once it exited). */
-export function commandLine(pid: number): string {
-  try {
-    return Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0").join(" ").trim();
-  } catch {
-    return "";
-  }
-}
-
-/** Whether a UDP socket is bound to `port` on this host (/proc/net/udp). */
-export function udpPortBound(port: number): boolean {
-  const suffix = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
-  for (const file of ["/proc/net/udp", "/proc/net/udp6"]) {
-    try {
-      const lines = Deno.readTextFileSync(file).split("\n").slice(1);
-      // Field 2 is the local address: "0100007F:1F90".
-      if (lines.some((line) => (line.trim().split(/\s+/)[1] ?? "").endsWith(suffix))) {
-        return true;
-      }
-    } catch {
-      // No IPv6 on this host.
-    }
-  }
-  return false;
-}
-
-/** A free UDP port on loopback: bound to port 0 and released at once. */
-export function freeUdpPort(): number {
-  const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-  const port = (socket.addr as Deno.NetAddr).port;
-  socket.close();
-  return port;
 }
 
 /**

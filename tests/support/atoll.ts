@@ -1,0 +1,257 @@
+/**
+ * Atoll under test: `deno run -A main.ts` in its own process on free
+ * loopback ports, its JSON log lines, its HTTP API (typed by
+ * src/server/api_types.ts), and its children as /proc sees them.
+ *
+ * @module
+ */
+
+import type { ConnectionInfo, ServerStats, StreamInfo } from "../../src/server/api_types.ts";
+import { ManagedProcess } from "./process.ts";
+import { childrenOf, commandLine, isAlive, isWaitingForPeer } from "./procfs.ts";
+import { waitFor } from "./wait.ts";
+
+/** Atoll's entry point. */
+export const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+
+/** Listen for SRT and HTTP on free loopback ports. */
+export const LOOPBACK_ARGS: readonly string[] = [
+  "--srt-listen",
+  "127.0.0.1:0",
+  "--http-listen",
+  "127.0.0.1:0",
+];
+
+/** One line of Atoll's `--log-format json` output. */
+export interface LogLine {
+  level: string;
+  message: string;
+  properties: Record<string, unknown>;
+}
+
+/** A JSON log line's record; undefined for any other line (e.g. `--help` output). */
+export function parseLogLine(line: string): LogLine | undefined {
+  try {
+    const record = JSON.parse(line);
+    return { level: record.level, message: record.message, properties: record.properties ?? {} };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `line` is the startup line, which names the bound SRT and HTTP addresses. */
+export function isStartupLine(line: LogLine | undefined): line is LogLine {
+  return line !== undefined && "srt" in line.properties && "http" in line.properties;
+}
+
+/** How {@link Atoll.start} runs Atoll. */
+export interface AtollOptions {
+  /** Added to the environment. */
+  env?: Record<string, string>;
+  /** `--log-level` (default `debug`). */
+  logLevel?: string;
+  /** How long Atoll may take to listen (default 20 s). */
+  startTimeoutMs?: number;
+  /**
+   * Also wait until the prestarted pool is full of children that wait for a
+   * peer, and no connection is left (see {@link Atoll.waitForIdleChildren}).
+   */
+  readyPool?: boolean;
+}
+
+/** Every child pid any Atoll of this process had, so that none outlives it. */
+const seenChildren = new Set<number>();
+
+/** Atoll as `deno run -A main.ts`, with JSON logs, on free loopback ports. */
+export class Atoll implements AsyncDisposable {
+  /** The arguments given to {@link Atoll.start}, after the defaults. */
+  readonly args: string[];
+  readonly process: ManagedProcess;
+  srtPort = 0;
+  httpPort = 0;
+  /** `--pool-size`, or Atoll's default of 2. */
+  readonly poolSize: number;
+  #logs: LogLine[] = [];
+  /** How many of the process's lines {@link logs} has read. */
+  #linesRead = 0;
+
+  private constructor(args: string[], options: AtollOptions) {
+    this.args = args;
+    const poolIndex = args.indexOf("--pool-size");
+    this.poolSize = poolIndex >= 0 ? Number(args[poolIndex + 1]) : 2;
+    this.process = ManagedProcess.start("atoll", Deno.execPath(), [
+      "run",
+      "-A",
+      MAIN,
+      ...LOOPBACK_ARGS,
+      "--log-format",
+      "json",
+      "--log-level",
+      options.logLevel ?? "debug",
+      ...args,
+    ], options.env === undefined ? {} : { env: options.env });
+  }
+
+  /** Starts Atoll with `args` after the loopback and JSON-log defaults, and waits until it listens. */
+  static async start(args: string[] = [], options: AtollOptions = {}): Promise<Atoll> {
+    const atoll = new Atoll(args, options);
+    try {
+      const line = await atoll.process.waitForLine(
+        "listening log line",
+        (line) => isStartupLine(parseLogLine(line)),
+        options.startTimeoutMs ?? 20_000,
+      );
+      const { properties } = parseLogLine(line)!;
+      atoll.srtPort = Number(String(properties.srt).split(":").at(-1));
+      atoll.httpPort = Number(String(properties.http).split(":").at(-1));
+      // main.ts adds its signal listeners just after this line is logged, and
+      // before the server can answer a request: once it has answered, a
+      // signal is handled, not met by Deno's default action.
+      await (await fetch(`http://127.0.0.1:${atoll.httpPort}/healthz`)).body?.cancel();
+      if (options.readyPool) await atoll.waitForIdleChildren();
+    } catch (error) {
+      await atoll.process.stop();
+      throw error;
+    }
+    return atoll;
+  }
+
+  get pid(): number {
+    return this.process.pid;
+  }
+
+  /** Every line Atoll wrote, log or not. */
+  get output(): string[] {
+    return this.process.lines;
+  }
+
+  /** The command line, as BENCHMARKS.md quotes it. */
+  get commandLine(): string {
+    return ["deno run -A main.ts", ...LOOPBACK_ARGS, ...this.args].join(" ");
+  }
+
+  /** Every JSON log line so far (parsed when asked for, so a bench run pays nothing). */
+  get logs(): LogLine[] {
+    const lines = this.process.lines;
+    for (; this.#linesRead < lines.length; this.#linesRead++) {
+      const log = parseLogLine(lines[this.#linesRead]!);
+      if (log !== undefined) this.#logs.push(log);
+    }
+    return this.#logs;
+  }
+
+  findLog(match: (line: LogLine) => boolean): LogLine | undefined {
+    return this.logs.find(match);
+  }
+
+  /** The first log line (already written or to come) that `match` accepts. */
+  async waitForLog(
+    what: string,
+    match: (line: LogLine) => boolean,
+    timeoutMs: number,
+  ): Promise<LogLine> {
+    const line = await this.process.waitForLine(what, (line) => {
+      const log = parseLogLine(line);
+      return log !== undefined && match(log);
+    }, timeoutMs);
+    return parseLogLine(line)!;
+  }
+
+  /** `GET path` on the HTTP API, as JSON. */
+  async api<T>(path: string): Promise<T> {
+    const response = await fetch(`http://127.0.0.1:${this.httpPort}${path}`);
+    if (!response.ok) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`);
+    return await response.json() as T;
+  }
+
+  connections(): Promise<ConnectionInfo[]> {
+    return this.api<ConnectionInfo[]>("/api/connections");
+  }
+
+  streams(): Promise<StreamInfo[]> {
+    return this.api<StreamInfo[]>("/api/streams");
+  }
+
+  stats(): Promise<ServerStats> {
+    return this.api<ServerStats>("/api/stats");
+  }
+
+  /** Pids of the main process's children (idle and connected). */
+  childPids(): number[] {
+    const pids = childrenOf(this.pid);
+    for (const pid of pids) seenChildren.add(pid);
+    return pids;
+  }
+
+  /** Children that serve no connection: the prestarted pool. */
+  async idleChildPids(): Promise<number[]> {
+    const busy = new Set((await this.connections()).map((connection) => connection.pid));
+    return this.childPids().filter((pid) => !busy.has(pid));
+  }
+
+  /**
+   * Waits until the pool is full of children that have really started.
+   * `idleChildren` in /api/stats counts a child once it has said `ready`,
+   * just before it starts waiting; this also checks that each one waits in
+   * `recvmsg` for its peer. Also waits for closing connections to be gone.
+   */
+  async waitForIdleChildren(timeoutMs = 15_000): Promise<void> {
+    await waitFor("a full pool of started children and no connections", async () => {
+      const stats = await this.stats();
+      if (stats.idleChildren !== this.poolSize || stats.connections !== 0) return false;
+      const children = this.childPids();
+      return children.length === this.poolSize && children.every(isWaitingForPeer);
+    }, { timeoutMs, intervalMs: 20 });
+  }
+
+  signal(signal: Deno.Signal): void {
+    this.process.signal(signal);
+  }
+
+  /** SIGKILL. */
+  kill(): void {
+    this.process.kill();
+  }
+
+  /** Waits for Atoll to exit by itself, killing it after `timeoutMs`. */
+  exit(timeoutMs = 15_000): Promise<Deno.CommandStatus> {
+    return this.process.exit(timeoutMs);
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`; children left behind are killed too. */
+  async stop(graceMs = 15_000): Promise<Deno.CommandStatus> {
+    this.childPids();
+    const status = await this.process.stop(graceMs);
+    await killLeftoverChildren();
+    return status;
+  }
+
+  /** {@link stop}: the way every test ends. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+}
+
+/**
+ * SIGKILLs any child of an Atoll of this process still alive (only after its
+ * main process has been stopped): the last resort if a child hangs.
+ * Returns how many it killed.
+ */
+export async function killLeftoverChildren(): Promise<number> {
+  let killed = 0;
+  for (const pid of seenChildren) {
+    if (!isAlive(pid)) {
+      seenChildren.delete(pid);
+      continue;
+    }
+    // The pid may have been reused by now: only kill what is still a peer child.
+    if (!commandLine(pid).includes("workers/peer.ts")) continue;
+    await waitFor(`child ${pid} to exit`, () => !isAlive(pid), { timeoutMs: 2000, intervalMs: 20 })
+      .catch(() => {
+        Deno.kill(pid, "SIGKILL");
+        killed++;
+      });
+    seenChildren.delete(pid);
+  }
+  return killed;
+}
