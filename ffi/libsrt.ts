@@ -11,7 +11,7 @@
  */
 
 import { LIBSRT_SYMBOLS } from "./libsrt_symbols.ts";
-import { SRT_ERROR, SrtErrno } from "./libsrt_constants.ts";
+import { SRT_ERROR } from "./libsrt_constants.ts";
 
 export { LISTEN_CALLBACK } from "./libsrt_symbols.ts";
 export * from "./libsrt_constants.ts";

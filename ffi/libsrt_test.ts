@@ -10,18 +10,7 @@ import {
   unwrap,
 } from "./libsrt.ts";
 import { encodeSockaddr } from "./socket.ts";
-
-/** Runs `body` between srt_startup and srt_cleanup. */
-function withSrt(body: () => void): void {
-  const srt = libsrt();
-  srt.srt_setloglevel(2);
-  unwrap("srt_startup", srt.srt_startup());
-  try {
-    body();
-  } finally {
-    srt.srt_cleanup();
-  }
-}
+import { withSrt } from "./_test_util.ts";
 
 Deno.test("new SrtError() says the operation, libsrt's message, its code and the errno", () => {
   const error = new SrtError("srt_bind", 1003, "Connection setup failure", 99);

@@ -1,20 +1,9 @@
 import assert from "node:assert/strict";
-import { libsrt, SrtErrno, SrtError, unwrap } from "./libsrt.ts";
+import { SrtErrno, SrtError } from "./libsrt.ts";
 import { OwnedFd } from "./owned_fd.ts";
 import { openConnectedUdpSocket } from "./socket.ts";
 import { setIncomingInt, setIncomingString, SrtOption, SrtSocket } from "./srt_socket.ts";
-
-/** Runs `body` between srt_startup and srt_cleanup. */
-function withSrt(body: () => void): void {
-  const srt = libsrt();
-  srt.srt_setloglevel(2);
-  unwrap("srt_startup", srt.srt_startup());
-  try {
-    body();
-  } finally {
-    srt.srt_cleanup();
-  }
-}
+import { withSrt } from "./_test_util.ts";
 
 Deno.test("option setters name the option after srt.h in their errors", () => {
   withSrt(() => {
