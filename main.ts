@@ -36,24 +36,34 @@ async function main(args: string[]): Promise<number> {
   }
   const { options } = commandLine;
   await setupLogging(options.logLevel, options.logFormat);
-  let server: AtollServer;
-  try {
-    server = await AtollServer.start(options);
-  } catch (error) {
-    if (!(error instanceof StartupError)) throw error;
-    console.error(`atoll: ${error.message}`);
-    return EXIT_USAGE;
-  }
-  const stop = () => void server.shutdown();
+  // Listen before starting: a signal that arrives while the server starts, or
+  // right after its startup line, must stop it cleanly rather than kill it.
+  let server: AtollServer | undefined;
+  let stopRequested = false;
+  const stop = () => {
+    stopRequested = true;
+    void server?.shutdown();
+  };
   // The server logs the outcome of a reload itself.
-  const reload = () => void server.reload();
+  const reload = () => void server?.reload();
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
   Deno.addSignalListener("SIGHUP", reload);
-  await server.finished;
-  Deno.removeSignalListener("SIGINT", stop);
-  Deno.removeSignalListener("SIGTERM", stop);
-  Deno.removeSignalListener("SIGHUP", reload);
+  try {
+    try {
+      server = await AtollServer.start(options);
+    } catch (error) {
+      if (!(error instanceof StartupError)) throw error;
+      console.error(`atoll: ${error.message}`);
+      return EXIT_USAGE;
+    }
+    if (stopRequested) void server.shutdown();
+    await server.finished;
+  } finally {
+    Deno.removeSignalListener("SIGINT", stop);
+    Deno.removeSignalListener("SIGTERM", stop);
+    Deno.removeSignalListener("SIGHUP", reload);
+  }
   return 0;
 }
 

@@ -76,12 +76,7 @@ function startAtoll(args: string[]): ManagedProcess {
   });
 }
 
-/**
- * The JSON startup line, which names the bound SRT and HTTP addresses, once
- * it is there. Polled every 50 ms rather than taken the instant it arrives:
- * main.ts adds its signal listeners only after the server has logged this
- * line, so a signal sent at once can still meet Deno's default action.
- */
+/** The JSON startup line, which names the bound SRT and HTTP addresses, once it is there. */
 function startupLine(atoll: ManagedProcess): Promise<LogLine> {
   return waitFor("the startup line", () => atoll.lines.map(parseLogLine).find(isStartupLine), {
     timeoutMs: 20_000,
@@ -251,6 +246,22 @@ Deno.test("port 0 picks free ports, and the startup log line shows the bound one
 
   atoll.signal("SIGTERM");
   assert.equal((await atoll.exit()).code, 0);
+});
+
+Deno.test("SIGINT the instant the startup line appears still shuts down cleanly, exit code 0", async () => {
+  // main.ts once added its signal listeners only after this line, so a
+  // signal sent at once met Deno's default action (exit code 130).
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    await using atoll = startAtoll([...LOOPBACK_ARGS, "--log-format", "json"]);
+    await atoll.waitForLine(
+      "the startup line",
+      (line) => isStartupLine(parseLogLine(line)),
+      20_000,
+    );
+    atoll.signal("SIGINT");
+    const status = await atoll.exit();
+    assert.equal(status.code, 0, `attempt ${attempt}: ${atoll.tail()}`);
+  }
 });
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
