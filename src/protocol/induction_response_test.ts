@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { bytesFromHex as hex, hexFromBytes as toHex } from "../ipc/hex.ts";
 import {
   buildInductionResponse,
-  FAST_HANDSHAKE_VERSIONS,
   type InductionResponseOptions,
   synCookie,
 } from "./induction_response.ts";
@@ -238,7 +237,3 @@ for (const { name, datagram, message } of rejectCases) {
     );
   });
 }
-
-Deno.test("FAST_HANDSHAKE_VERSIONS lists libsrt 1.5.1 to 1.5.4", () => {
-  assert.deepEqual(FAST_HANDSHAKE_VERSIONS, [0x010501, 0x010502, 0x010503, 0x010504]);
-});
