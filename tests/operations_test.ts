@@ -95,11 +95,20 @@ Deno.test("DELETE /api/streams/:name ends the stream, its publisher and its view
       "the viewer",
       async () => (await atoll.connections()).some((c) => c.mode === "play" && c.bytesSent > 0),
     );
+    const ids = (await atoll.connections()).map((c) => c.id);
     const response = await send(atoll, "DELETE", "/api/streams/live/end/me");
     assert.equal(response.status, 202, response.body);
     await waitFor("every connection gone", async () => (await atoll.connections()).length === 0);
     assert.deepEqual(await atoll.api("/api/streams"), []);
     assert.equal((await send(atoll, "DELETE", "/api/streams/live/end/me")).status, 404);
+    // The stream ended first, yet each closing line names it, as the API did.
+    for (const id of ids) {
+      const closed = await waitFor(
+        `the closing line of ${id}`,
+        () => atoll.findLog((l) => l.properties.id === id && "reason" in l.properties),
+      );
+      assert.equal(closed.properties.stream, "live/end/me");
+    }
   } finally {
     viewer.kill();
     await viewer.exit();

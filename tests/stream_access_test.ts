@@ -273,3 +273,24 @@ Deno.test("SIGTERM answers held viewers with 1503 at once and exits without kill
     await atoll[Symbol.asyncDispose]();
   }
 });
+
+Deno.test("the API and the log name a held viewer's stream alike, while it waits and when it closes", async () => {
+  await using atoll = await startWithConfig("playWaitMs: 1500\n");
+  const viewer = tryConnect(atoll.srtPort, "play:live/held", { timeoutMs: 5000 });
+  const held = await waitFor(
+    "the held viewer in the API",
+    async () => (await atoll.connections()).find((c) => c.mode === "play"),
+  );
+  assert.equal(held.stream, "live/held");
+  const waits = await waitFor(
+    "its line about waiting",
+    () => atoll.findLog((l) => l.properties.id === held.id && /waits up to/.test(l.message)),
+  );
+  assert.equal(waits.properties.stream, "live/held");
+  assert.equal((await viewer).rejectReason, 1404);
+  const closed = await waitFor(
+    "its closing line",
+    () => atoll.findLog((l) => l.properties.id === held.id && "reason" in l.properties),
+  );
+  assert.equal(closed.properties.stream, "live/held");
+});
