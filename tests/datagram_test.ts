@@ -1,8 +1,9 @@
 /**
  * End to end: what the main process does with raw datagrams on the public
- * SRT port. Only a caller's induction (or a rendezvous wave-a-hand) from a
- * peer without a child starts one; everything else is dropped, counted and
- * never answered.
+ * SRT port. A caller's induction is answered by the main process itself,
+ * with a cookie of its own; only a conclusion carrying that cookie back (or
+ * a rendezvous wave-a-hand) from a peer without a child starts one.
+ * Everything else is dropped, counted and never answered.
  */
 
 import assert from "node:assert/strict";
@@ -28,6 +29,15 @@ function callerInduction(socketId?: number): Uint8Array {
   if (socketId !== undefined) {
     new DataView(bytes.buffer).setUint32(HandshakeOffset.SRT_SOCKET_ID, socketId);
   }
+  return bytes;
+}
+
+/** The captured caller's conclusion, with `cookie` in w11 and `socketId` (if given) in w10. */
+function callerConclusion(cookie: number, socketId?: number): Uint8Array {
+  const bytes = IPV4.callerConclusion;
+  const view = new DataView(bytes.buffer);
+  view.setInt32(HandshakeOffset.SYN_COOKIE, cookie);
+  if (socketId !== undefined) view.setUint32(HandshakeOffset.SRT_SOCKET_ID, socketId);
   return bytes;
 }
 
@@ -127,6 +137,20 @@ class RawPeer implements AsyncDisposable {
     assert.equal(sent, bytes.length);
   }
 
+  /**
+   * Sends an induction and returns the conclusion that proves this peer's
+   * address: the captured one, with the cookie Atoll's main process
+   * answered (and `socketId` in w10, if given).
+   */
+  async prove(socketId?: number): Promise<Uint8Array> {
+    const seen = this.received.length;
+    await this.send(callerInduction(socketId));
+    const answer = await waitFor("the induction's answer", () => this.received[seen]);
+    const view = new DataView(answer.buffer, answer.byteOffset, answer.byteLength);
+    assert.equal(view.getUint32(HandshakeOffset.HANDSHAKE_TYPE), 1, "an induction response");
+    return callerConclusion(view.getInt32(HandshakeOffset.SYN_COOKIE), socketId);
+  }
+
   async [Symbol.asyncDispose](): Promise<void> {
     this.#socket.close();
     await this.#receiving;
@@ -162,7 +186,9 @@ Deno.test("garbage of every shape from several ports starts no child, is counted
   });
 
   assert.deepEqual(stats.datagrams, expected);
-  assert.equal(stats.dropped["not-connection-start"], GARBAGE.length);
+  // A conclusion whose cookie the main process did not give is no proof.
+  assert.equal(stats.dropped["bad-cookie"], expected.conclusion);
+  assert.equal(stats.dropped["not-connection-start"], GARBAGE.length - expected.conclusion);
   assert.equal(sum(stats.dropped), GARBAGE.length, "dropped for no other reason");
   assert.equal(stats.childrenStarted, 2, "no child started beyond the pool");
   assert.equal(stats.childrenCrashed, 0);
@@ -183,24 +209,52 @@ Deno.test("garbage of every shape from several ports starts no child, is counted
   assert.deepEqual(peers.map((peer) => peer.received.length), [0, 0, 0], "nothing answered");
 });
 
-Deno.test("5 copies of one induction from one port make one connection; 4 are dropped as peer-has-child", async () => {
+Deno.test("an induction is answered by the main process with its own cookie, and starts no child", async () => {
   await using atoll = await Atoll.start();
   await using peer = new RawPeer(atoll);
-  // Once the first induction is handed over, the kernel delivers this peer's
+  const conclusion = await peer.prove();
+  const [answer] = peer.received as [Uint8Array];
+  assert.equal(answer.length, 64);
+  // The captured induction's fields come back, as libsrt's own answer has them.
+  const view = new DataView(answer.buffer, answer.byteOffset);
+  assert.equal(view.getUint32(HandshakeOffset.VERSION), 5);
+  assert.equal(view.getUint16(HandshakeOffset.EXTENSION_FIELD), 0x4a17);
+  assert.equal(view.getUint32(12), 0x2322e1a4, "addressed to the caller's socket");
+  assert.notEqual(view.getInt32(HandshakeOffset.SYN_COOKIE), 0);
+  const stats = await atoll.stats();
+  assert.equal(stats.inductionsAnswered, 1);
+  assert.equal(stats.childrenStarted, 2, "only the prestarted pool");
+  assert.deepEqual(await atoll.connections(), []);
+  // The same induction again is answered again (a retransmission), still with no child.
+  await peer.send(callerInduction());
+  await waitFor("the second answer", () => peer.received.length === 2);
+  const again = peer.received[1]!;
+  assert.deepEqual(again.subarray(44, 48), answer.subarray(44, 48), "the same cookie");
+  assert.equal((await atoll.stats()).childrenStarted, 2);
+  assert.deepEqual(await atoll.connections(), []);
+  assert.equal(conclusion.length, IPV4.callerConclusion.length);
+});
+
+Deno.test("5 copies of one proven conclusion from one port make one connection; 4 are dropped as peer-has-child", async () => {
+  await using atoll = await Atoll.start();
+  await using peer = new RawPeer(atoll);
+  const conclusion = await peer.prove();
+  // Once the first conclusion is handed over, the kernel delivers this peer's
   // datagrams to the child's connected socket, so only copies already queued
   // on the listening socket reach the main process. Stopping it while they
   // are sent queues all five there, whatever the scheduling.
   atoll.signal("SIGSTOP");
   try {
-    for (let i = 0; i < 5; i++) await peer.send(callerInduction());
+    for (let i = 0; i < 5; i++) await peer.send(conclusion);
   } finally {
     atoll.signal("SIGCONT");
   }
   const stats = await waitFor("all five to be counted", async () => {
     const stats = await atoll.stats();
-    return stats.datagrams.induction >= 5 && stats;
+    return stats.datagrams.conclusion >= 5 && stats;
   });
-  assert.equal(stats.datagrams.induction, 5);
+  assert.equal(stats.datagrams.induction, 1);
+  assert.equal(stats.datagrams.conclusion, 5);
   assert.equal(stats.dropped["peer-has-child"], 4);
   assert.equal(sum(stats.dropped), 4);
   assert.equal(stats.childrenStarted, 3, "the pool of 2, refilled once");
@@ -218,17 +272,36 @@ Deno.test("5 copies of one induction from one port make one connection; 4 are dr
     const stats = await atoll.stats();
     return stats.datagrams.data === 1 && stats;
   });
-  assert.equal(after.datagrams.induction, 5);
+  assert.equal(after.datagrams.induction, 1);
   assert.equal(after.datagrams.control, 0);
   assert.equal(after.dropped["peer-has-child"], 4);
   assert.equal((await atoll.connections()).length, 1);
 });
 
-Deno.test("an induction never followed up is closed as handshake-timeout and its slot freed", async () => {
+Deno.test("a conclusion without the main process's cookie for that address starts nothing", async () => {
+  await using atoll = await Atoll.start();
+  await using peer = new RawPeer(atoll);
+  await using other = new RawPeer(atoll);
+  const conclusion = await peer.prove();
+  // Another address cannot use this peer's cookie, nor can a guessed one pass.
+  await other.send(conclusion);
+  await other.send(callerConclusion(0x12345678));
+  const stats = await waitFor("both conclusions", async () => {
+    const stats = await atoll.stats();
+    return stats.datagrams.conclusion >= 2 && stats;
+  });
+  assert.equal(stats.dropped["bad-cookie"], 2);
+  assert.equal(stats.childrenStarted, 2, "only the prestarted pool");
+  assert.deepEqual(await atoll.connections(), []);
+  assert.deepEqual(other.received, [], "never answered");
+});
+
+Deno.test("a proven caller that never completes its handshake is closed as handshake-timeout and its slot freed", async () => {
   await using atoll = await Atoll.start(["--handshake-timeout", "500"]);
   await using peer = new RawPeer(atoll);
+  const conclusion = await peer.prove();
   const sent = performance.now();
-  await peer.send(callerInduction());
+  await peer.send(conclusion);
   const [connection] = await waitFor("the connection", async () => {
     const list = await atoll.connections();
     return list.length === 1 && list;
@@ -255,7 +328,7 @@ Deno.test("an induction never followed up is closed as handshake-timeout and its
   assert.equal(closed.level, "INFO");
 
   // The freed slot takes the same peer again.
-  await peer.send(callerInduction(0x2322e1a5));
+  await peer.send(await peer.prove(0x2322e1a5));
   const [again] = await waitFor("a new connection", async () => {
     const list = await atoll.connections();
     return list.length === 1 && list;
@@ -264,10 +337,10 @@ Deno.test("an induction never followed up is closed as handshake-timeout and its
   assert.notEqual(again!.id, connection!.id);
 });
 
-Deno.test("after a peer's child is killed, that peer's non-induction datagrams are dropped and start nothing", async () => {
+Deno.test("after a peer's child is killed, that peer's unproven datagrams are dropped and start nothing", async () => {
   await using atoll = await Atoll.start();
   await using peer = new RawPeer(atoll);
-  await peer.send(callerInduction());
+  await peer.send(await peer.prove());
   const [connection] = await waitFor("the connection", async () => {
     const list = await atoll.connections();
     return list.length === 1 && list;
@@ -299,8 +372,10 @@ Deno.test("after a peer's child is killed, that peer's non-induction datagrams a
   assert.equal(after.datagrams.conclusion, before.datagrams.conclusion + 1);
   assert.equal(
     after.dropped["not-connection-start"],
-    before.dropped["not-connection-start"] + 2,
+    before.dropped["not-connection-start"] + 1,
   );
+  // The captured conclusion's cookie was never Atoll's.
+  assert.equal(after.dropped["bad-cookie"], before.dropped["bad-cookie"] + 1);
   assert.equal(after.childrenStarted, before.childrenStarted, "no child started");
   assert.deepEqual(await atoll.connections(), []);
 });

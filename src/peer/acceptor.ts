@@ -26,7 +26,11 @@ import {
   SrtSocket,
   SrtState,
 } from "../../ffi/srt_socket.ts";
-import { buildInductionResponse, synCookie } from "../protocol/induction_response.ts";
+import {
+  advertisedKeyLength,
+  buildInductionResponse,
+  synCookie,
+} from "../protocol/induction_response.ts";
 import type { PeerSettings } from "../ipc/messages.ts";
 import { redactStreamId } from "../protocol/stream_id.ts";
 
@@ -117,12 +121,6 @@ export type AcceptResult =
     reason: "handshake-timeout" | "shutdown" | "rejected";
     detail: string;
   };
-
-/** The key length libsrt advertises in its induction response. */
-function advertisedKeyLength(settings: PeerSettings): 0 | 16 | 24 | 32 {
-  if (settings.passphrase === undefined) return 0;
-  return settings.pbkeylen === 0 ? 16 : settings.pbkeylen;
-}
 
 function configure(socket: SrtSocket, settings: PeerSettings): void {
   socket.setInt(SrtOption.TRANSTYPE, SRTT_LIVE);
@@ -247,14 +245,18 @@ function timeoutDetail(options: AcceptOptions, socket: SrtSocket): string {
 /**
  * Sends the listener's induction response ourselves, with libsrt's SYN
  * cookie for minute 0 of this listener (libsrt accepts minutes T and T-1).
- * A mistake here costs only speed: the caller's retransmitted induction is
- * answered by libsrt itself.
+ * The caller's handshake we were handed is its induction, or, when the main
+ * process proved its address first, its conclusion: either way the caller
+ * answers with a conclusion carrying libsrt's cookie. Only the first case
+ * has a fallback (libsrt answers the caller's retransmitted induction), so
+ * the main process proves addresses only when this path passed its
+ * self-test.
  */
 function answerInduction(options: AcceptOptions, udpFd: number): void {
   const name = nameOf(encodeSockaddr(options.peer));
   const response = buildInductionResponse(options.handshake, {
     cookie: synCookie(name.hostname, name.port, 0),
-    pbkeylen: advertisedKeyLength(options.settings),
+    pbkeylen: advertisedKeyLength(options.settings.passphrase, options.settings.pbkeylen),
   });
   sendDatagram(udpFd, new Uint8Array(response));
 }

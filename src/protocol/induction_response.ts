@@ -15,6 +15,7 @@ import { classifyDatagram } from "./classify.ts";
 import {
   HANDSHAKE_LENGTH,
   HandshakeOffset,
+  HandshakeType,
   HandshakeVersion,
   HeaderOffset,
   SRT_MAGIC,
@@ -48,30 +49,48 @@ export interface InductionResponseOptions {
   pbkeylen: 0 | 16 | 24 | 32;
 }
 
+/** The key length a listener advertises in its induction response: 0 without a passphrase. */
+export function advertisedKeyLength(
+  passphrase: string | undefined,
+  pbkeylen: 0 | 16 | 24 | 32,
+): 0 | 16 | 24 | 32 {
+  if (passphrase === undefined) return 0;
+  return pbkeylen === 0 ? 16 : pbkeylen;
+}
+
 /**
  * Builds the listener's answer to a caller's induction.
  *
- * The answer is the first 64 bytes of the induction with w3 set to the
- * caller's socket id, w4 to version 5, w5 to the SRT magic and key length,
- * and w11 to the cookie.
+ * The answer is the first 64 bytes of the caller's handshake with w3 set to
+ * the caller's socket id, w4 to version 5, w5 to the SRT magic and key
+ * length, w9 to induction and w11 to the cookie.
  *
- * @throws {RangeError} when `induction` is not a 64-byte (or longer) induction
+ * The caller's handshake may also be its conclusion: a libsrt caller that
+ * has already sent its conclusion takes a new induction response's cookie
+ * and sends its conclusion again with it (docs/design.md, "Proving the
+ * caller's address"). That is how a child takes over a caller whose address
+ * the main process has proved with a cookie of its own.
+ *
+ * @throws {RangeError} when `handshake` is not a 64-byte (or longer) induction or conclusion
  */
 export function buildInductionResponse(
-  induction: Uint8Array,
+  handshake: Uint8Array,
   options: InductionResponseOptions,
 ): Uint8Array {
-  if (induction.length < HANDSHAKE_LENGTH) {
+  if (handshake.length < HANDSHAKE_LENGTH) {
     throw new RangeError(
-      `Cannot build induction response: expected a ${HANDSHAKE_LENGTH}-byte induction, got ${induction.length} bytes`,
+      `Cannot build induction response: expected a ${HANDSHAKE_LENGTH}-byte induction, got ${handshake.length} bytes`,
     );
   }
-  const kind = classifyDatagram(induction).kind;
-  if (kind !== "induction") {
-    throw new RangeError(`Cannot build induction response: expected an induction, got ${kind}`);
+  const kind = classifyDatagram(handshake).kind;
+  if (kind !== "induction" && kind !== "conclusion") {
+    throw new RangeError(
+      `Cannot build induction response: expected an induction or a conclusion, got ${kind}`,
+    );
   }
-  const response = induction.slice(0, HANDSHAKE_LENGTH);
+  const response = handshake.slice(0, HANDSHAKE_LENGTH);
   const view = new DataView(response.buffer);
+  view.setUint32(HandshakeOffset.HANDSHAKE_TYPE, HandshakeType.INDUCTION);
   view.setUint32(
     HeaderOffset.DESTINATION_SOCKET_ID,
     view.getUint32(HandshakeOffset.SRT_SOCKET_ID),

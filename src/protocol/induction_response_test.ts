@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { bytesFromHex as hex, hexFromBytes as toHex } from "../ipc/hex.ts";
 import {
+  advertisedKeyLength,
   buildInductionResponse,
   type InductionResponseOptions,
   synCookie,
@@ -205,27 +206,19 @@ const rejectCases: { name: string; datagram: Uint8Array; message: string }[] = [
     message: "Cannot build induction response: expected a 64-byte induction, got 63 bytes",
   },
   {
-    name: "a conclusion",
-    datagram: (() => {
-      const bytes = CALLER_INDUCTION.slice();
-      bytes.set([0xff, 0xff, 0xff, 0xff], 36);
-      return bytes;
-    })(),
-    message: "Cannot build induction response: expected an induction, got conclusion",
-  },
-  {
     name: "a wave-a-hand",
     datagram: (() => {
       const bytes = CALLER_INDUCTION.slice();
       bytes.set([0, 0, 0, 0], 36);
       return bytes;
     })(),
-    message: "Cannot build induction response: expected an induction, got wave-a-hand",
+    message:
+      "Cannot build induction response: expected an induction or a conclusion, got wave-a-hand",
   },
   {
     name: "64 bytes of data packet",
     datagram: new Uint8Array(64),
-    message: "Cannot build induction response: expected an induction, got data",
+    message: "Cannot build induction response: expected an induction or a conclusion, got data",
   },
 ];
 
@@ -237,3 +230,19 @@ for (const { name, datagram, message } of rejectCases) {
     );
   });
 }
+
+Deno.test("buildInductionResponse() answers a caller's conclusion as it answers its induction, but for the timestamp", () => {
+  const options = { cookie: 0x11223344, pbkeylen: 0 } as const;
+  const fromConclusion = buildInductionResponse(IPV4.callerConclusion, options);
+  const fromInduction = buildInductionResponse(IPV4.callerInduction, options);
+  // w2 is the caller's own timestamp, which moved on between its two datagrams.
+  fromConclusion.set(fromInduction.subarray(8, 12), 8);
+  assert.deepEqual(fromConclusion, fromInduction);
+  assert.equal(new DataView(fromConclusion.buffer).getUint32(36), 1, "w9: an induction");
+});
+
+Deno.test("advertisedKeyLength() is 0 without a passphrase and libsrt's 16 by default", () => {
+  assert.equal(advertisedKeyLength(undefined, 32), 0);
+  assert.equal(advertisedKeyLength("passphrase", 0), 16);
+  assert.equal(advertisedKeyLength("passphrase", 24), 24);
+});

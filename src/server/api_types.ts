@@ -52,6 +52,8 @@ export type DropReason =
   | "peer-has-child"
   | "shutting-down"
   | "handoff-failed"
+  | "bad-cookie"
+  | "induction-rate"
   | Refusal;
 
 export const DROP_REASONS: readonly DropReason[] = [
@@ -59,6 +61,8 @@ export const DROP_REASONS: readonly DropReason[] = [
   "peer-has-child",
   "shutting-down",
   "handoff-failed",
+  "bad-cookie",
+  "induction-rate",
   ...REFUSALS,
 ];
 
@@ -66,6 +70,8 @@ export const DROP_REASONS: readonly DropReason[] = [
 export interface ServerCounters {
   datagrams: Record<DatagramKind, number>;
   dropped: Record<DropReason, number>;
+  /** Inductions the main process answered itself, with its own cookie. */
+  inductionsAnswered: number;
   childrenStarted: number;
   childrenCrashed: number;
   connectionsAccepted: number;

@@ -20,10 +20,30 @@ import {
 } from "../../ffi/socket.ts";
 import { formatHostPort, type ServerOptions } from "../config/options.ts";
 import type { Endpoint } from "../ipc/messages.ts";
-import { classifyDatagram, startsConnection } from "../protocol/classify.ts";
+import type { AddressCookies } from "../protocol/address_cookie.ts";
+import { classifyDatagram, type DatagramKind, startsConnection } from "../protocol/classify.ts";
+import { buildInductionResponse } from "../protocol/induction_response.ts";
+import { HandshakeOffset } from "../protocol/packet.ts";
 import type { DropReason, ServerCounters } from "./api_types.ts";
 import { logger } from "./log.ts";
 import { bindError } from "./startup_error.ts";
+
+/**
+ * How the listener proves a caller's address before it costs a process:
+ * the main process answers each induction itself with a cookie of its own,
+ * and only a conclusion that carries it back starts a connection.
+ */
+export interface AddressProof {
+  cookies: AddressCookies;
+  /** The key length the answer advertises, as the child's libsrt would. */
+  pbkeylen: 0 | 16 | 24 | 32;
+}
+
+/** Induction answers per second at most, in all: bounds what spoofed inductions can reflect. */
+export const INDUCTION_ANSWERS_PER_SECOND = 10_000;
+
+/** What may lead to a connection when callers prove their address: the induction is answered here. */
+const STARTS_WITH_PROOF: readonly DatagramKind[] = ["induction", "conclusion", "wave-a-hand"];
 
 /** Where the listener sends a connection-starting handshake. */
 export interface ConnectionStarts {
@@ -41,6 +61,9 @@ export class SrtListener {
   #counters: ServerCounters;
   /** Set by {@link start}, before the first datagram is read. */
   #starts: ConnectionStarts | undefined;
+  #proof: AddressProof | undefined;
+  /** Tokens for induction answers, refilled at {@link INDUCTION_ANSWERS_PER_SECOND}. */
+  #answers = { tokens: INDUCTION_ANSWERS_PER_SECOND, updatedMs: performance.now() };
   /** Other peers' datagrams caught by a new socket before its connect(). */
   #strays: QueuedDatagram[] = [];
   #closing = false;
@@ -78,9 +101,15 @@ export class SrtListener {
     }
   }
 
-  /** Starts reading datagrams; connection starts go to `starts`. */
-  start(starts: ConnectionStarts): void {
+  /**
+   * Starts reading datagrams; connection starts go to `starts`. With
+   * `proof`, a caller must prove its address with a conclusion before it is
+   * admitted; without, its first induction is (the fast handshake is off,
+   * and only a child can answer it: see docs/design.md).
+   */
+  start(starts: ConnectionStarts, proof?: AddressProof): void {
     this.#starts = starts;
+    this.#proof = proof;
     this.#loop ??= this.#receive();
   }
 
@@ -146,11 +175,66 @@ export class SrtListener {
   #handle(bytes: Uint8Array, from: Deno.NetAddr): void {
     const datagram = classifyDatagram(bytes);
     this.#counters.datagrams[datagram.kind]++;
-    if (!startsConnection(datagram)) return this.#drop("not-connection-start");
+    const proof = this.#proof;
+    const wanted = proof === undefined
+      ? startsConnection(datagram)
+      : STARTS_WITH_PROOF.includes(datagram.kind);
+    if (!wanted) return this.#drop("not-connection-start");
     const peer = { hostname: from.hostname, port: from.port };
-    const starts = this.#starts!;
-    if (starts.hasPeer(formatHostPort(peer))) return this.#drop("peer-has-child");
-    const refused = starts.admit(peer, bytes, datagram.kind === "wave-a-hand");
+    const peerKey = formatHostPort(peer);
+    if (this.#starts!.hasPeer(peerKey)) return this.#drop("peer-has-child");
+    if (proof === undefined) return this.#admit(peer, bytes, datagram.kind === "wave-a-hand");
+    switch (datagram.kind) {
+      case "induction":
+        return this.#answerInduction(proof, bytes, from, peerKey);
+      case "conclusion": {
+        const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        const cookie = view.getInt32(HandshakeOffset.SYN_COOKIE);
+        if (!proof.cookies.verify(peerKey, cookie, Date.now())) return this.#drop("bad-cookie");
+        return this.#admit(peer, bytes, false);
+      }
+      default:
+        // A rendezvous peer has no cookie to echo: see docs/design.md.
+        return this.#admit(peer, bytes, true);
+    }
+  }
+
+  /**
+   * Answers an induction with the main process's own cookie: no child, no
+   * socket and no state, so a spoofed one costs an HMAC and 64 bytes.
+   */
+  #answerInduction(
+    proof: AddressProof,
+    bytes: Uint8Array,
+    from: Deno.NetAddr,
+    peerKey: string,
+  ): void {
+    if (!this.#takeAnswerToken()) return this.#drop("induction-rate");
+    const answer = buildInductionResponse(bytes, {
+      cookie: proof.cookies.cookieFor(peerKey, Date.now()),
+      pbkeylen: proof.pbkeylen,
+    });
+    this.#counters.inductionsAnswered++;
+    this.#udp.send(answer, from).catch((error) => {
+      log.debug("Cannot answer {peer}: {error}", { peer: peerKey, error: String(error) });
+    });
+  }
+
+  #takeAnswerToken(): boolean {
+    const now = performance.now();
+    const bucket = this.#answers;
+    bucket.tokens = Math.min(
+      INDUCTION_ANSWERS_PER_SECOND,
+      bucket.tokens + (now - bucket.updatedMs) * INDUCTION_ANSWERS_PER_SECOND / 1000,
+    );
+    bucket.updatedMs = now;
+    if (bucket.tokens < 1) return false;
+    bucket.tokens -= 1;
+    return true;
+  }
+
+  #admit(peer: Endpoint, bytes: Uint8Array, rendezvous: boolean): void {
+    const refused = this.#starts!.admit(peer, bytes, rendezvous);
     if (refused !== undefined) {
       if (refused !== "shutting-down" && refused !== "handoff-failed") {
         log.debug("Refused {peer}: {refusal}", { peer: formatHostPort(peer), refusal: refused });

@@ -129,6 +129,7 @@ export interface MetricsSnapshot {
     datagrams: Record<string, number>;
     /** By drop reason. */
     dropped: Record<string, number>;
+    inductionsAnswered: number;
     childrenStarted: number;
     childrenCrashed: number;
     connectionsAccepted: number;
@@ -278,6 +279,12 @@ const FAMILIES: readonly MetricFamily[] = [
     type: "counter",
     help: "Datagrams the listener dropped, by reason",
     samples: byLabel("reason", (s) => s.counters.dropped),
+  },
+  {
+    name: "atoll_inductions_answered_total",
+    type: "counter",
+    help: "Inductions the main process answered with its own cookie, before any child",
+    samples: single((s) => s.counters.inductionsAnswered),
   },
   {
     name: "atoll_children_started_total",

@@ -19,6 +19,7 @@ function emptySnapshot(): MetricsSnapshot {
     counters: {
       datagrams: {},
       dropped: {},
+      inductionsAnswered: 0,
       childrenStarted: 0,
       childrenCrashed: 0,
       connectionsAccepted: 0,
@@ -88,6 +89,7 @@ function realisticSnapshot(): MetricsSnapshot {
     counters: {
       datagrams: { induction: 12, conclusion: 11, data: 98_765_432, garbage: 3 },
       dropped: { "unknown-peer": 2, "queue-full": 0 },
+      inductionsAnswered: 14,
       childrenStarted: 9,
       childrenCrashed: 1,
       connectionsAccepted: 6,
@@ -191,6 +193,7 @@ Deno.test("renderMetrics() names every family of a full snapshot, in order", () 
   assert.deepEqual(familyNames(renderMetrics(realisticSnapshot())), [
     "atoll_datagrams_total",
     "atoll_datagrams_dropped_total",
+    "atoll_inductions_answered_total",
     "atoll_children_started_total",
     "atoll_children_crashed_total",
     "atoll_connections_accepted_total",

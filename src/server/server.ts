@@ -20,6 +20,8 @@ import {
 } from "../config/config_file.ts";
 import { formatHostPort, resolveOptions, type ServerOptions } from "../config/options.ts";
 import type { Endpoint } from "../ipc/messages.ts";
+import { AddressCookies } from "../protocol/address_cookie.ts";
+import { advertisedKeyLength } from "../protocol/induction_response.ts";
 import { RejectCode } from "../protocol/reject_codes.ts";
 import { type ApiAccess, type ApiServer, type ReloadResult, serveHttp } from "./api.ts";
 import type { ConnectionInfo, ServerCounters, ServerStats, StreamInfo } from "./api_types.ts";
@@ -27,7 +29,7 @@ import { connectionInfo } from "./api_view.ts";
 import { buildChildCommand, type ChildRuntime } from "./child_command.ts";
 import { ChildHandle } from "./child_handle.ts";
 import { decideFastHandshake } from "./fast_handshake.ts";
-import { SrtListener } from "./listener.ts";
+import { type AddressProof, SrtListener } from "./listener.ts";
 import { logger } from "./log.ts";
 import { type MetricsSnapshot, renderMetrics } from "./metrics.ts";
 import { StartupError } from "./startup_error.ts";
@@ -156,7 +158,7 @@ export class AtollServer implements ApiServer {
     listener.start({
       hasPeer: (peerKey) => supervisor.table.byPeer(peerKey) !== undefined,
       admit: (peer, handshake, rendezvous) => supervisor.admit(peer, handshake, rendezvous),
-    });
+    }, addressProof(options, fastHandshake));
     supervisor.start();
     server.#warnAboutIgnoredToken();
     log.info("SRT listening on {srt}, HTTP on {http}; libsrt {version}, fast handshake {fast}", {
@@ -332,6 +334,24 @@ async function readConfig(path: string | undefined): Promise<AtollConfig> {
     if (error instanceof ConfigError) throw new StartupError(error.message);
     throw error;
   }
+}
+
+/**
+ * Callers prove their address before they cost a process, when children can
+ * take over a proven caller: that needs the fast handshake (docs/design.md,
+ * "Proving the caller's address").
+ */
+function addressProof(options: ServerOptions, fastHandshake: boolean): AddressProof | undefined {
+  if (!fastHandshake) {
+    log.warning(
+      "Callers do not prove their address before a child is started for them: the fast handshake is off",
+    );
+    return undefined;
+  }
+  return {
+    cookies: AddressCookies.random(),
+    pbkeylen: advertisedKeyLength(options.passphrase, options.pbkeylen),
+  };
 }
 
 /** libsrt's version, or a StartupError naming the package to install. */

@@ -86,6 +86,7 @@ export function newCounters(): ServerCounters {
   return {
     datagrams: countersOf(DATAGRAM_KINDS),
     dropped: countersOf(DROP_REASONS),
+    inductionsAnswered: 0,
     childrenStarted: 0,
     childrenCrashed: 0,
     connectionsAccepted: 0,
