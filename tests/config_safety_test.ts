@@ -2,11 +2,19 @@
  * The config fails closed, against real peers: a reload that would take
  * protection from a live stream (an empty or truncated file, a dropped
  * passphrase) is refused by SIGHUP and by `POST /api/reload` unless the file
- * says `allowUnprotected: true`.
+ * says `allowUnprotected: true`; and every stream name the README allows
+ * (up to 255 bytes) can be published and played.
  */
 
 import assert from "node:assert/strict";
-import { Atoll, ffmpegPublisher, tryConnect, waitFor } from "./support/mod.ts";
+import {
+  Atoll,
+  ffmpegPublisher,
+  ffmpegViewer,
+  probeVideo,
+  tryConnect,
+  waitFor,
+} from "./support/mod.ts";
 
 const TOKEN = "operator-token-0123456789";
 const PUBLISH_SECRET = "publish-secret-1";
@@ -109,6 +117,36 @@ Deno.test("a reload that would take protection from a live stream is refused unl
     assert.equal(answer.status, 200, answer.body);
     const open = await tryConnect(atoll.srtPort, "play:secure/cam");
     assert.equal(open.connected, true, open.rejectText);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a stream name of 255 bytes, the README's longest, is published and played", async () => {
+  const name = `long/${"n".repeat(125)}/${"m".repeat(124)}`;
+  assert.equal(new TextEncoder().encode(name).length, 255);
+  await using atoll = await Atoll.start();
+  await using _publisher = await ffmpegPublisher(
+    `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:${name}`,
+  );
+  await waitFor(
+    "the publisher sending",
+    async () => (await atoll.streams()).find((s) => s.name === name && s.bytesIn > 0),
+    { timeoutMs: 15_000 },
+  );
+
+  const dir = await Deno.makeTempDir({ prefix: "atoll_long_name_" });
+  try {
+    const out = `${dir}/out.ts`;
+    await using viewer = ffmpegViewer(
+      `srt://127.0.0.1:${atoll.srtPort}?streamid=play:${name}`,
+      out,
+      2,
+    );
+    const status = await viewer.exit(20_000);
+    assert.equal(status.code, 0, "the viewer played to its end");
+    const video = await probeVideo(out);
+    assert.ok(video.frames > 0, `the viewer got no frames: ${video.errors}`);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
