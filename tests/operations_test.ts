@@ -147,8 +147,12 @@ Deno.test("SIGHUP and POST /api/reload apply a new config without dropping anyon
     assert.match(bad.body, /the old one stays: .*streams\[0\]\.maxViewer: unknown key/);
     assert.equal((await tryConnect(atoll.srtPort, "publish:live/three")).rejectReason, 1403);
 
-    // A good file again: accepted.
-    await Deno.writeTextFile(path, `apiToken: ${TOKEN}\n`);
+    // A good file again: accepted. It keeps live/'s play-only rule, which the live publisher's
+    // stream had: a file that dropped it would be refused (tests/config_safety_test.ts).
+    await Deno.writeTextFile(
+      path,
+      `apiToken: ${TOKEN}\nstreams:\n  - prefix: live\n    modes: [play]\n    maxViewers: 9\n`,
+    );
     const good = await send(atoll, "POST", "/api/reload");
     assert.equal(good.status, 200, good.body);
     assert.ok((await atoll.connections()).some((c) => c.id === first.id), "the publisher stays");

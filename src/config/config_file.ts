@@ -3,6 +3,8 @@
  * of publishing and playing, in JSON or YAML.
  *
  * Every key is optional; an empty file or `{}` gives {@link DEFAULT_CONFIG}.
+ * A reload is stricter than startup: {@link reloadRefusal} says when a new
+ * file must not replace the one in use.
  *
  * ```yaml
  * defaultStream: live/default  # the stream for encoders that send no stream id
@@ -89,6 +91,11 @@ export interface AtollConfig {
   readonly streamDefaults: StreamRules;
   /** Per-stream rules, in file order. */
   readonly streams: readonly StreamEntry[];
+  /**
+   * Whether a reload may apply this file even though it takes protection
+   * from streams that have callers (see {@link reloadRefusal}).
+   */
+  readonly allowUnprotected: boolean;
 }
 
 /** A configuration file that cannot be used; the message is one line for the user. */
@@ -110,6 +117,7 @@ export const DEFAULT_CONFIG: AtollConfig = deepFreeze({
   apiTokenForReads: false,
   streamDefaults: BUILT_IN_RULES,
   streams: [],
+  allowUnprotected: false,
 });
 
 /** Upper bound of `playWaitMs`, `publisherTimeoutMs` and `graceMs`: ten minutes. */
@@ -128,6 +136,7 @@ const TOP_LEVEL_KEYS = [
   "authHook",
   "streamDefaults",
   "streams",
+  "allowUnprotected",
 ];
 
 /** A problem at a key path; the file's name is added by {@link toConfig}. */
@@ -230,6 +239,73 @@ export function rulesFor(config: AtollConfig, streamName: string): StreamRules {
   return Object.freeze({ ...config.streamDefaults, ...match?.rules });
 }
 
+/** How many losses a refused reload lists before it only counts the rest. */
+const MAX_LOSSES_SHOWN = 5;
+
+/**
+ * Why a reload must not replace `previous` with `next`, or undefined when it
+ * may. A config fails closed: a truncated write followed by a reload must not
+ * open streams that callers are using now.
+ *
+ * Refused: a file that sets nothing (empty, only comments, `null` or `{}`),
+ * always; and unless `next` sets `allowUnprotected: true`, a file under
+ * which a stream of `options.liveStreams` (one with a publisher or viewers)
+ * loses its `publishPassphrase` or `readPassphrase`, gains a mode or loses
+ * its `maxViewers`, or which removes the `authHook` while any stream is live.
+ * A changed passphrase or a different limit is a decision, not a loss.
+ *
+ * @param options.source how the file is named in the reason, usually its path
+ * @param options.liveStreams the names of the streams that have callers now
+ */
+export function reloadRefusal(
+  previous: AtollConfig,
+  next: AtollConfig,
+  options: { readonly source: string; readonly liveStreams: Iterable<string> },
+): string | undefined {
+  const refusing = `Refusing config ${options.source}`;
+  if (next === DEFAULT_CONFIG) {
+    return `${refusing}: it sets nothing (empty or only comments), which is more likely a ` +
+      "truncated write than a wish to drop every rule; to use the built-in defaults, write " +
+      "allowUnprotected: true in it";
+  }
+  if (next.allowUnprotected) return undefined;
+  const losses = protectionLosses(previous, next, options.liveStreams);
+  if (losses.length === 0) return undefined;
+  const shown = losses.slice(0, MAX_LOSSES_SHOWN).join(", ");
+  const more = losses.length > MAX_LOSSES_SHOWN
+    ? ` and ${losses.length - MAX_LOSSES_SHOWN} more`
+    : "";
+  return `${refusing}: it takes protection from streams that have callers: ${shown}${more}; ` +
+    "to mean that, add allowUnprotected: true to it";
+}
+
+/** What each live stream would lose going from `previous` to `next`, one phrase each. */
+function protectionLosses(
+  previous: AtollConfig,
+  next: AtollConfig,
+  liveStreams: Iterable<string>,
+): string[] {
+  const losses: string[] = [];
+  const names = [...new Set(liveStreams)];
+  if (names.length > 0 && previous.authHook !== undefined && next.authHook === undefined) {
+    losses.push("the authHook is removed");
+  }
+  for (const name of names) {
+    const before = rulesFor(previous, name);
+    const after = rulesFor(next, name);
+    const stream = JSON.stringify(name);
+    for (const key of ["publishPassphrase", "readPassphrase", "maxViewers"] as const) {
+      if (before[key] !== undefined && after[key] === undefined) {
+        losses.push(`${stream} loses its ${key}`);
+      }
+    }
+    for (const mode of after.modes) {
+      if (!before.modes.includes(mode)) losses.push(`${stream} gains mode ${mode}`);
+    }
+  }
+  return losses;
+}
+
 /** Parses, validates, and turns the problems found into {@link ConfigError}. */
 function toConfig(source: string, parse: () => unknown): AtollConfig {
   try {
@@ -269,6 +345,8 @@ function parseYaml(text: string): unknown {
 function validateConfig(document: unknown): AtollConfig {
   if (document === null) return DEFAULT_CONFIG;
   const top = checkRecord(document, "", "an object at the top level", TOP_LEVEL_KEYS);
+  // The very object, so that reloadRefusal() can tell a file that sets nothing.
+  if (Object.keys(top).length === 0) return DEFAULT_CONFIG;
 
   const config: Mutable<AtollConfig> = {
     playWaitMs: DEFAULT_CONFIG.playWaitMs,
@@ -277,6 +355,7 @@ function validateConfig(document: unknown): AtollConfig {
     apiTokenForReads: DEFAULT_CONFIG.apiTokenForReads,
     streamDefaults: BUILT_IN_RULES,
     streams: [],
+    allowUnprotected: DEFAULT_CONFIG.allowUnprotected,
   };
   if (Object.hasOwn(top, "defaultStream")) {
     config.defaultStream = checkStreamName(top.defaultStream, "defaultStream");
@@ -321,6 +400,14 @@ function validateConfig(document: unknown): AtollConfig {
       "apiTokenForReads",
       "true or false",
       typeof top.apiTokenForReads === "boolean",
+    );
+  }
+  if (Object.hasOwn(top, "allowUnprotected")) {
+    config.allowUnprotected = check<boolean>(
+      top.allowUnprotected,
+      "allowUnprotected",
+      "true or false",
+      typeof top.allowUnprotected === "boolean",
     );
   }
   for (const key of TIMEOUT_KEYS) {

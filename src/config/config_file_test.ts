@@ -6,6 +6,7 @@ import {
   DEFAULT_CONFIG,
   loadConfig,
   parseConfig,
+  reloadRefusal,
   rulesFor,
   type StreamRules,
 } from "./config_file.ts";
@@ -43,6 +44,7 @@ const FULL_CONFIG: AtollConfig = {
     { prefix: "live/events", rules: { maxViewers: 500 } },
     { name: "studio/main", rules: { modes: ["play"] } },
   ],
+  allowUnprotected: false,
 };
 
 Deno.test("DEFAULT_CONFIG holds the defaults the README documents", async () => {
@@ -352,6 +354,11 @@ const invalidCases: { name: string; yaml: string; message: string }[] = [
     name: "a numeric apiToken",
     yaml: "apiToken: 1234567890123456789",
     message: "apiToken: expected 16 to 256 visible ASCII characters, got number",
+  },
+  {
+    name: "an allowUnprotected that is not a boolean",
+    yaml: "allowUnprotected: 1",
+    message: "allowUnprotected: expected true or false, got 1",
   },
   {
     name: "an apiTokenForReads that is not a boolean",
@@ -851,4 +858,122 @@ Deno.test("parseConfig() reads an authHook, with a 2 s timeout unless set", () =
       .authHook,
     { url: "https://auth.example/srt", timeoutMs: 500 },
   );
+});
+
+/** The config a reload starts from: protected streams under live/, an authHook. */
+const PROTECTED_YAML = `
+authHook: { url: http://127.0.0.1:9/auth }
+streams:
+  - prefix: live
+    publishPassphrase: publish-secret
+    readPassphrase: viewer-secret
+    modes: [publish, play]
+    maxViewers: 5
+  - name: studio/main
+    modes: [play]
+`;
+const PROTECTED = parseConfig(PROTECTED_YAML, "yaml", "old.yaml");
+
+const reloadCases: {
+  name: string;
+  yaml: string;
+  live: string[];
+  /** A pattern the reason matches, or undefined when the reload may go ahead. */
+  refused: RegExp | undefined;
+}[] = [
+  {
+    name: "the same file",
+    yaml: PROTECTED_YAML,
+    live: ["live/a", "studio/main"],
+    refused: undefined,
+  },
+  {
+    name: "a file that tightens (a new passphrase, fewer viewers)",
+    yaml: PROTECTED_YAML.replace("publish-secret", "new-publish-secret").replace(" 5", " 2"),
+    live: ["live/a"],
+    refused: undefined,
+  },
+  {
+    name: "a file dropping a passphrase of a stream nobody uses",
+    yaml: PROTECTED_YAML.replace("    readPassphrase: viewer-secret\n", ""),
+    live: ["other/stream"],
+    refused: undefined,
+  },
+  {
+    name: "an empty file, even with no stream live",
+    yaml: "",
+    live: [],
+    refused: /^Refusing config new\.yaml: it sets nothing \(empty or only comments\)/,
+  },
+  { name: "a file of comments", yaml: "# streams:\n", live: [], refused: /it sets nothing/ },
+  { name: "an empty mapping", yaml: "{}", live: [], refused: /it sets nothing/ },
+  {
+    name: "a file dropping a live stream's read passphrase",
+    yaml: PROTECTED_YAML.replace("    readPassphrase: viewer-secret\n", ""),
+    live: ["live/a"],
+    refused:
+      /^Refusing config new\.yaml: it takes protection from streams that have callers: "live\/a" loses its readPassphrase; to mean that, add allowUnprotected: true to it$/,
+  },
+  {
+    name: "a file dropping a live stream's publish passphrase and maxViewers",
+    yaml: PROTECTED_YAML.replace("    publishPassphrase: publish-secret\n", "").replace(
+      "    maxViewers: 5\n",
+      "",
+    ),
+    live: ["live/a/b"],
+    refused: /"live\/a\/b" loses its publishPassphrase, "live\/a\/b" loses its maxViewers;/,
+  },
+  {
+    name: "a file giving a live play-only stream publishing",
+    yaml: PROTECTED_YAML.replace("modes: [play]", "modes: [play, publish]"),
+    live: ["studio/main"],
+    refused: /"studio\/main" gains mode publish;/,
+  },
+  {
+    name: "a file whose entry for a live stream is gone",
+    yaml: "authHook: { url: http://127.0.0.1:9/auth }\nplayWaitMs: 100\n",
+    live: ["studio/main"],
+    refused: /"studio\/main" gains mode publish;/,
+  },
+  {
+    name: "a file without the authHook while a stream is live",
+    yaml: PROTECTED_YAML.replace("authHook: { url: http://127.0.0.1:9/auth }\n", ""),
+    live: ["studio/main"],
+    refused: /callers: the authHook is removed;/,
+  },
+  {
+    name: "a file without the authHook while no stream is live",
+    yaml: PROTECTED_YAML.replace("authHook: { url: http://127.0.0.1:9/auth }\n", ""),
+    live: [],
+    refused: undefined,
+  },
+  {
+    name: "a file dropping every rule of many live streams, listing five",
+    yaml: "playWaitMs: 100",
+    live: ["live/1", "live/2", "live/3"],
+    refused:
+      /callers: the authHook is removed, "live\/1" loses its publishPassphrase, "live\/1" loses its readPassphrase, "live\/1" loses its maxViewers, "live\/2" loses its publishPassphrase and 5 more;/,
+  },
+  {
+    name: "a file dropping protection that says allowUnprotected: true",
+    yaml: "allowUnprotected: true",
+    live: ["live/a", "studio/main"],
+    refused: undefined,
+  },
+];
+
+for (const { name, yaml, live, refused } of reloadCases) {
+  Deno.test(`reloadRefusal() ${refused === undefined ? "allows" : "refuses"} ${name}`, () => {
+    const next = parseConfig(yaml, "yaml", "new.yaml");
+    const reason = reloadRefusal(PROTECTED, next, { source: "new.yaml", liveStreams: live });
+    if (refused === undefined) assert.equal(reason, undefined);
+    else assert.match(reason ?? "(allowed)", refused);
+  });
+}
+
+Deno.test("reloadRefusal() never shows a passphrase", () => {
+  const next = parseConfig("playWaitMs: 100", "yaml", "new.yaml");
+  const reason = reloadRefusal(PROTECTED, next, { source: "new.yaml", liveStreams: ["live/a"] });
+  assert.ok(reason !== undefined);
+  assert.doesNotMatch(reason, /secret/);
 });

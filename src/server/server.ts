@@ -17,6 +17,7 @@ import {
   ConfigError,
   DEFAULT_CONFIG,
   loadConfig,
+  reloadRefusal,
 } from "../config/config_file.ts";
 import { formatHostPort, resolveOptions, type ServerOptions } from "../config/options.ts";
 import type { Endpoint } from "../ipc/messages.ts";
@@ -270,8 +271,9 @@ export class AtollServer implements ApiServer {
 
   /**
    * Reads the config file again and uses it for every later decision;
-   * connections already up are not touched. An invalid file changes
-   * nothing and says why.
+   * connections already up are not touched. An invalid file, or one that
+   * {@link reloadRefusal} refuses (it sets nothing, or takes protection from
+   * streams that have callers), changes nothing and says why.
    */
   async reload(): Promise<ReloadResult> {
     const path = this.options.configPath;
@@ -288,6 +290,14 @@ export class AtollServer implements ApiServer {
       const message = error instanceof Error ? error.message : String(error);
       log.error("Config not reloaded, the old one stays: {error}", { error: message });
       return { ok: false, error: message };
+    }
+    const refusal = reloadRefusal(this.#config, config, {
+      source: path,
+      liveStreams: this.streams().map((stream) => stream.name),
+    });
+    if (refusal !== undefined) {
+      log.error("Config not reloaded, the old one stays: {error}", { error: refusal });
+      return { ok: false, error: refusal };
     }
     this.#config = config;
     this.#supervisor.setConfig(config);

@@ -19,6 +19,8 @@ import { modeRefusal, type StreamEvent, type StreamSnapshot, StreamTable } from 
 import type { OwnedFd } from "../../ffi/owned_fd.ts";
 import { authorize } from "./auth_hook.ts";
 import { createSharedMemory, SharedMapping } from "../../ffi/shm.ts";
+import { hexFromBytes } from "../ipc/hex.ts";
+import { md5 } from "../protocol/md5.ts";
 import {
   bytesForDuration,
   initializeStreamBuffer,
@@ -323,7 +325,7 @@ export class StreamManager {
     const bytes = "bytes" in size
       ? size.bytes
       : bytesForDuration(size.seconds, BUFFER_SIZING_BITRATE);
-    using memory = createSharedMemory(`atoll:${name}`, bytes);
+    using memory = createSharedMemory(bufferLabel(name), bytes);
     const mapping = SharedMapping.map(memory.fd, bytes);
     initializeStreamBuffer(mapping.buffer);
     this.#buffers.set(name, {
@@ -356,4 +358,29 @@ export class StreamManager {
       this.#schedule();
     }, Math.max(0, next - performance.now()));
   }
+}
+
+/**
+ * The longest name `memfd_create` takes, in bytes: the kernel prefixes it with
+ * "memfd:" and the whole must fit NAME_MAX (255), else EINVAL.
+ */
+export const MAX_MEMORY_LABEL_BYTES = 249;
+
+const encoder = new TextEncoder();
+
+/**
+ * The label of a stream's memory file, as `/proc/PID/fd` and `/proc/PID/maps`
+ * show it: `atoll:` and the stream's name. A name too long for the kernel
+ * (stream names go up to 255 bytes) is cut at a character boundary and ends
+ * in `#` and 8 hex digits of its MD5, so that two long names still differ.
+ */
+export function bufferLabel(streamName: string): string {
+  const label = `atoll:${streamName}`;
+  const bytes = encoder.encode(label);
+  if (bytes.length <= MAX_MEMORY_LABEL_BYTES) return label;
+  const suffix = `#${hexFromBytes(md5(encoder.encode(streamName)).subarray(0, 4))}`;
+  let end = MAX_MEMORY_LABEL_BYTES - suffix.length;
+  // Not inside a UTF-8 sequence: continuation bytes are 0b10xxxxxx.
+  while (end > 0 && ((bytes[end] ?? 0) & 0xc0) === 0x80) end--;
+  return new TextDecoder().decode(bytes.subarray(0, end)) + suffix;
 }

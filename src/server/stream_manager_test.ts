@@ -1,8 +1,13 @@
 import assert from "node:assert/strict";
 import { parseConfig } from "../config/config_file.ts";
 import type { AccessDecision } from "../ipc/messages.ts";
-import { StreamManager, type StreamManagerHost } from "./stream_manager.ts";
-import { SharedMapping } from "../../ffi/shm.ts";
+import {
+  bufferLabel,
+  MAX_MEMORY_LABEL_BYTES,
+  StreamManager,
+  type StreamManagerHost,
+} from "./stream_manager.ts";
+import { createSharedMemory, SharedMapping } from "../../ffi/shm.ts";
 import { MessageFlags, StreamWriter } from "../media/stream_buffer.ts";
 import { sleep } from "../../tests/support/wait.ts";
 
@@ -229,6 +234,58 @@ Deno.test("StreamManager asks the authorization hook first and answers what it s
     await router.request("v2", "#!::r=live/x,u=alice", PEER, () => 0);
     assert.notEqual(answers.at(-1)!.connectionId, "v2");
     assert.equal(router.streams()[0]!.viewers, 0);
+  } finally {
+    router.close();
+  }
+});
+
+const byteLength = (text: string) => new TextEncoder().encode(text).length;
+/** A stream name of `bytes` bytes, as long as the README allows at 255. */
+const nameOf = (bytes: number, last = "z") => `long/${"n".repeat(bytes - 6)}${last}`;
+
+Deno.test("bufferLabel() is atoll: and the stream's name when the kernel takes it whole", () => {
+  assert.equal(bufferLabel("live/cam1"), "atoll:live/cam1");
+  const longest = nameOf(MAX_MEMORY_LABEL_BYTES - "atoll:".length);
+  assert.equal(bufferLabel(longest), `atoll:${longest}`);
+});
+
+Deno.test("bufferLabel() cuts a longer name and ends it in a hash of the whole name", () => {
+  for (const bytes of [MAX_MEMORY_LABEL_BYTES - "atoll:".length + 1, 255]) {
+    const label = bufferLabel(nameOf(bytes));
+    assert.equal(byteLength(label), MAX_MEMORY_LABEL_BYTES, `a ${bytes}-byte name`);
+    assert.match(label, /^atoll:long\/n+#[0-9a-f]{8}$/);
+  }
+  // Names that differ only past the cut still get different labels.
+  assert.notEqual(bufferLabel(nameOf(255, "y")), bufferLabel(nameOf(255, "z")));
+});
+
+Deno.test("bufferLabel() never cuts a character in two", () => {
+  for (let pad = 0; pad < 4; pad++) {
+    const label = bufferLabel(`${"a".repeat(pad)}${"\u00e9\u20ac\u{1f600}".repeat(40)}`);
+    assert.ok(byteLength(label) <= MAX_MEMORY_LABEL_BYTES);
+    assert.ok(!label.includes("\ufffd"), `cut inside a character with ${pad} bytes before`);
+  }
+});
+
+Deno.test("bufferLabel() gives names memfd_create takes, up to 255-byte stream names", () => {
+  // The limit is the kernel's: a label one byte longer is refused.
+  assert.throws(() => createSharedMemory("x".repeat(MAX_MEMORY_LABEL_BYTES + 1), 4096));
+  createSharedMemory("x".repeat(MAX_MEMORY_LABEL_BYTES), 4096).close();
+  assert.throws(() => createSharedMemory(`atoll:${nameOf(255)}`, 4096), "the unshortened label");
+  for (const bytes of [6, 243, 244, 255]) {
+    createSharedMemory(bufferLabel(nameOf(bytes)), 4096).close();
+  }
+});
+
+Deno.test("StreamManager accepts a publisher and a viewer of a 255-byte stream name (was 1500)", async () => {
+  const { host, answers } = recordingHost();
+  const router = new StreamManager(CONFIG, host);
+  const name = nameOf(255);
+  try {
+    await router.request("p1", `publish:${name}`, PEER, () => 0);
+    await router.request("v1", `play:${name}`, PEER, () => 1);
+    assert.deepEqual(answers.map((answer) => answer.decision.type), ["accept", "accept"]);
+    assert.equal(answers[1]!.bufferFd, answers[0]!.bufferFd);
   } finally {
     router.close();
   }
