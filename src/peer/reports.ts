@@ -72,7 +72,8 @@ export function report(message: ChildMessage): void {
 
 /**
  * Before the child exits: waits at most `timeoutMs` for the pipe to take the
- * reports still queued (the closing one, say). Returns whether all went out.
+ * reports still queued (the closing one, say). Returns whether all went out
+ * (not when the main process is gone).
  */
 export function flushReports(timeoutMs: number): boolean {
   clearTimeout(retryTimer);
@@ -91,7 +92,7 @@ export function flushReports(timeoutMs: number): boolean {
     libc().poll(pollfd, 1n, left);
     queue.flush();
   }
-  return !queue.pending;
+  return !queue.pending && !queue.closed;
 }
 
 function retryLater(): void {
