@@ -40,7 +40,6 @@ export const POLLOUT = 0x004;
 export const RLIMIT_NOFILE = 7;
 export const EINTR = 4;
 export const EAGAIN = 11;
-export const EPIPE = 32;
 export const MFD_CLOEXEC = 1;
 export const PROT_READ = 1;
 export const PROT_WRITE = 2;

@@ -109,9 +109,9 @@ function retryLater(): void {
 
 /**
  * Makes stdout non-blocking, so a full pipe fails a write instead of
- * stopping the JS thread, which also runs the media loop. Only a pipe is
- * changed: O_NONBLOCK belongs to the open file, which a terminal shares with
- * the shell, and a child run by hand on one may as well wait for it.
+ * stopping the JS thread, which also runs the media loop. A terminal is
+ * left alone: O_NONBLOCK belongs to the open file, which a terminal shares
+ * with the shell, and a child run by hand on one may as well wait for it.
  */
 function openStdout(): (bytes: Uint8Array) => WriteOutcome {
   if (!Deno.stdout.isTerminal()) {
@@ -126,9 +126,11 @@ function writeStdout(bytes: Uint8Array): WriteOutcome {
     const written = Number(libc().write(STDOUT, bytes, BigInt(bytes.byteLength)));
     if (written >= 0) return written;
     const code = errno();
+    if (code === EINTR) continue;
     if (code === EAGAIN) return "full";
-    // EPIPE (the main process is gone), EBADF: nobody will read what follows.
-    if (code !== EINTR) return "closed";
+    // EPIPE: the main process is gone (SIGPIPE is ignored); any other error
+    // (EBADF) leaves nobody to read what follows either.
+    return "closed";
   }
   return "full";
 }
