@@ -23,8 +23,10 @@ import type { ConnectionInfo } from "../src/server/api_types.ts";
 
 /** Smaller than any stats line, so a pipe that cannot take it cannot take a report either. */
 const PADDING_LINE_BYTES = 256;
-/** How long a padding write may take before the pipe counts as full. */
-const FULL_AFTER_MS = 300;
+/** How long a padding write may take before the pipe may be full... */
+const SLOW_WRITE_MS = 300;
+/** ...and how much longer it must wait to count as full (a loaded machine is slow, not full). */
+const FULL_AFTER_MS = 700;
 
 /** One valid report line of exactly {@link PADDING_LINE_BYTES}, which the main process logs at debug level. */
 function paddingLine(): Uint8Array {
@@ -59,7 +61,8 @@ async function fillReportPipe(pid: number): Promise<FilledPipe> {
   for (let written = 0; written < 1024; written++) {
     let done = false;
     const write = file.write(line).finally(() => done = true);
-    await Promise.race([write, sleep(FULL_AFTER_MS)]);
+    await Promise.race([write, sleep(SLOW_WRITE_MS)]);
+    if (!done) await Promise.race([write, sleep(FULL_AFTER_MS)]);
     if (!done) return { file, held: write, full: () => !done };
   }
   file.close();
