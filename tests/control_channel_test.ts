@@ -146,7 +146,7 @@ Deno.test("a main process that stops reading reports costs the viewers nothing, 
         5000,
       );
       const count = Number(/dropped (\d+) report/i.exec(String(notice.properties.message))![1]);
-      // Stats once a second for the 6.5 s the pipe was full: all but the newest were coalesced.
+      // Stats once a second for the 6.5 s or more the pipe was full: all but the newest were coalesced.
       assert.ok(count >= 4, `only ${count} reports dropped: ${notice.properties.message}`);
     }
   } finally {
