@@ -2,8 +2,9 @@
  * Loads glibc with the symbols of `ffi/libc_symbols.ts` (the few calls Atoll
  * needs and Deno does not offer: UDP sockets bound with SO_REUSEPORT and
  * `connect()`ed to one peer, Unix socket pairs, passing a file descriptor to
- * another process with SCM_RIGHTS, shared memory and futexes), the
- * constants they take, and {@link SystemError} for their failures.
+ * another process with SCM_RIGHTS, shared memory and futexes, writes to a
+ * pipe that never wait), the constants they take, and {@link SystemError}
+ * for their failures.
  *
  * Linux x86_64/aarch64 only: constants and struct layouts below are Linux's.
  *
@@ -27,11 +28,15 @@ export const IPV6_V6ONLY = 26;
 export const F_GETFD = 1;
 export const F_SETFD = 2;
 export const FD_CLOEXEC = 1;
+export const F_GETFL = 3;
+export const F_SETFL = 4;
+export const O_NONBLOCK = 0o4000;
 export const MSG_DONTWAIT = 0x40;
 export const MSG_CMSG_CLOEXEC = 0x40000000;
 export const NI_NUMERICHOST = 1;
 export const NI_NUMERICSERV = 2;
 export const POLLIN = 0x001;
+export const POLLOUT = 0x004;
 export const RLIMIT_NOFILE = 7;
 export const EINTR = 4;
 export const EAGAIN = 11;

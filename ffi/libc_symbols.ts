@@ -71,6 +71,15 @@ export const LIBC_SYMBOLS = {
     ],
     result: "isize", // ssize_t
   },
+  /** On the JS thread: only on a non-blocking fd (a child's report pipe). */
+  write: {
+    parameters: [
+      "i32", // int fd
+      "buffer", // const void* buf
+      "usize", // size_t count
+    ],
+    result: "isize", // ssize_t
+  },
   sendmsg: {
     parameters: [
       "i32", // int fd

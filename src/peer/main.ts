@@ -6,9 +6,16 @@
  * @module
  */
 
-import { report, servePeer } from "./serve.ts";
+import { flushReports, report, servePeer } from "./serve.ts";
 import { parsePeerSettings } from "../ipc/messages.ts";
 import { readLines } from "../ipc/lines.ts";
+
+/**
+ * How long an exiting child waits for a main process that does not read to
+ * take its last reports (the closing one): bounded, so a stopped main
+ * process cannot keep exited connections' children around.
+ */
+const EXIT_FLUSH_MS = 5000;
 
 /** Runs a child with its own arguments; resolves to its exit code. */
 export async function runPeerProcess(args: readonly string[]): Promise<number> {
@@ -31,5 +38,7 @@ export async function runPeerProcess(args: readonly string[]): Promise<number> {
     const detail = error instanceof Error ? error.message : String(error);
     report({ type: "closed", reason: "error", detail, stats: null });
     return 1;
+  } finally {
+    flushReports(EXIT_FLUSH_MS);
   }
 }

@@ -5,11 +5,23 @@
  * @module
  */
 
+import {
+  EAGAIN,
+  EINTR,
+  errno,
+  F_GETFL,
+  F_SETFL,
+  libc,
+  O_NONBLOCK,
+  POLLFD,
+  POLLOUT,
+} from "../../ffi/libc.ts";
 import type { SharedMapping } from "../../ffi/shm.ts";
 import type { SrtSocket } from "../../ffi/srt_socket.ts";
 import { SrtState } from "../../ffi/srt_socket.ts";
 import type { TraceStats } from "../../ffi/structs.ts";
 import type { ChildMessage, CloseReason, LinkStats } from "../ipc/messages.ts";
+import { ReportQueue, type WriteOutcome } from "../ipc/report_queue.ts";
 import type { StopFlag } from "./stop_flag.ts";
 
 /** What the publish and play loops work with, once the caller is accepted. */
@@ -28,8 +40,6 @@ export interface ConnectionEnd {
   detail: string;
 }
 
-const encoder = new TextEncoder();
-
 /** How often the loops report statistics to the main process. */
 export const STATS_INTERVAL_MS = 1000;
 /**
@@ -38,12 +48,91 @@ export const STATS_INTERVAL_MS = 1000;
  */
 const STATS_REFRESH_MS = 200;
 
-/** Writes one message to the main process (stdout, a JSON line), synchronously. */
+/** The child's reports go out on its stdout. */
+const STDOUT = 1;
+/** How often reports that wait for a full pipe are tried again. */
+const RETRY_MS = 100;
+/** A write interrupted by a signal is tried again, this many times at most. */
+const MAX_INTERRUPTED_WRITES = 4;
+
+let queue: ReportQueue | undefined;
+let retryTimer: ReturnType<typeof setTimeout> | undefined;
+
+/**
+ * Tells the main process `message` (a JSON line on stdout) without ever
+ * waiting for it: when the pipe is full (a main process that does not read),
+ * the report waits in a {@link ReportQueue}, coalesced and bounded, and goes
+ * out on a later report or a retry timer once the pipe has room.
+ */
 export function report(message: ChildMessage): void {
-  const bytes = encoder.encode(`${JSON.stringify(message)}\n`);
-  for (let written = 0; written < bytes.byteLength;) {
-    written += Deno.stdout.writeSync(bytes.subarray(written));
+  queue ??= new ReportQueue(openStdout());
+  queue.push(message);
+  retryLater();
+}
+
+/**
+ * Before the child exits: waits at most `timeoutMs` for the pipe to take the
+ * reports still queued (the closing one, say). Returns whether all went out
+ * (not when the main process is gone).
+ */
+export function flushReports(timeoutMs: number): boolean {
+  clearTimeout(retryTimer);
+  retryTimer = undefined;
+  if (queue === undefined) return true;
+  const pollfd = new Uint8Array(POLLFD.size);
+  const view = new DataView(pollfd.buffer);
+  view.setInt32(POLLFD.offsets.fd, STDOUT, true);
+  view.setInt16(POLLFD.offsets.events, POLLOUT, true);
+  const deadline = performance.now() + timeoutMs;
+  queue.flush();
+  while (queue.pending && !queue.closed) {
+    const left = Math.ceil(deadline - performance.now());
+    if (left <= 0) return false;
+    // Room, a reader gone (POLLERR) and a signal all end the wait; a flush follows each.
+    libc().poll(pollfd, 1n, left);
+    queue.flush();
   }
+  return !queue.pending && !queue.closed;
+}
+
+function retryLater(): void {
+  if (retryTimer !== undefined || queue === undefined || !queue.pending || queue.closed) return;
+  const timer = setTimeout(() => {
+    retryTimer = undefined;
+    queue?.flush();
+    retryLater();
+  }, RETRY_MS);
+  // The reports never keep a child alive: it flushes them itself before exiting.
+  Deno.unrefTimer(timer);
+  retryTimer = timer;
+}
+
+/**
+ * Makes stdout non-blocking, so a full pipe fails a write instead of
+ * stopping the JS thread, which also runs the media loop. A terminal is
+ * left alone: O_NONBLOCK belongs to the open file, which a terminal shares
+ * with the shell, and a child run by hand on one may as well wait for it.
+ */
+function openStdout(): (bytes: Uint8Array) => WriteOutcome {
+  if (!Deno.stdout.isTerminal()) {
+    const flags = libc().fcntl(STDOUT, F_GETFL, 0);
+    if (flags >= 0) libc().fcntl(STDOUT, F_SETFL, flags | O_NONBLOCK);
+  }
+  return writeStdout;
+}
+
+function writeStdout(bytes: Uint8Array): WriteOutcome {
+  for (let attempt = 0; attempt < MAX_INTERRUPTED_WRITES; attempt++) {
+    const written = Number(libc().write(STDOUT, bytes, BigInt(bytes.byteLength)));
+    if (written >= 0) return written;
+    const code = errno();
+    if (code === EINTR) continue;
+    if (code === EAGAIN) return "full";
+    // EPIPE: the main process is gone (SIGPIPE is ignored); any other error
+    // (EBADF) leaves nobody to read what follows either.
+    return "closed";
+  }
+  return "full";
 }
 
 /** The statistics a child reports, from one srt_bstats reading. */

@@ -17,7 +17,13 @@ import {
   setIncomingString,
   SrtOption,
 } from "../../ffi/srt_socket.ts";
-import { type ConnectionEnd, type LoopContext, report, StatsReader } from "./reports.ts";
+import {
+  type ConnectionEnd,
+  flushReports,
+  type LoopContext,
+  report,
+  StatsReader,
+} from "./reports.ts";
 import { acceptConnection, type Verdict } from "./acceptor.ts";
 import { readLines } from "../ipc/lines.ts";
 import {
@@ -31,7 +37,7 @@ import { RejectCode } from "../protocol/reject_codes.ts";
 import { StopFlag } from "./stop_flag.ts";
 import { bytesFromHex } from "../ipc/hex.ts";
 
-export { report };
+export { flushReports, report };
 
 /** libsrt's LOG_CRIT: keeps libsrt's own stderr logging for real emergencies. */
 const LIBSRT_LOG_LEVEL = 2;
