@@ -106,3 +106,56 @@ Deno.test("after a publisher takeover, every PID a viewer got continues its coun
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a lapped viewer's skip ahead leaves every PID continuing its counter or flagged", async () => {
+  // 64 KiB holds under a second of the sample stream.
+  const config = await Deno.makeTempFile({ suffix: ".json" });
+  await Deno.writeTextFile(
+    config,
+    JSON.stringify({ streamDefaults: { buffer: { bytes: 65536 } } }),
+  );
+  await using atoll = await Atoll.start(["--config", config]);
+  await Deno.remove(config);
+  const dir = await Deno.makeTempDir({ prefix: "atoll_takeover_" });
+  const recording = `${dir}/viewer.ts`;
+  const publishers = [publisher(await makeSample(dir), atoll.srtPort)];
+  const viewers: ManagedProcess[] = [];
+  try {
+    await waitFor("the publisher sending media", async () => {
+      const [stream] = await atoll.streams();
+      return (stream?.randomAccessPoints ?? 0) >= 1;
+    }, { timeoutMs: 15_000 });
+    viewers.push(srtLiveTransmitViewer(atoll.srtPort, `play:${STREAM}`, recording));
+    const [child] = await waitFor("the viewer receiving", async () => {
+      const found = (await atoll.connections()).filter((c) => c.mode === "play");
+      return found.length === 1 && found[0]!.bytesSent > 0 && found;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // Freeze the viewer's child (its SRT connection too) until the ring laps it.
+    Deno.kill(child!.pid, "SIGSTOP");
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    Deno.kill(child!.pid, "SIGCONT");
+    await waitFor("the skip to be counted", async () => {
+      const [stream] = await atoll.streams();
+      return (stream?.viewerSkips ?? 0) >= 1;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    viewers[0]!.signal("SIGINT");
+    await viewers[0]!.exit(5_000);
+
+    const bytes = await Deno.readFile(recording);
+    const ts = bytes.subarray(0, bytes.length - (bytes.length % TS_PACKET_SIZE));
+    assert.ok(ts.length > 100_000, `only ${ts.length} bytes recorded`);
+    const errors = findContinuityErrors(ts);
+    assert.deepEqual(
+      errors.slice(0, 10),
+      [],
+      `${errors.length} continuity errors in what the viewer got`,
+    );
+    assert.deepEqual(await ffmpegContinuityComplaints(recording), []);
+  } finally {
+    for (const process of [...publishers, ...viewers]) process.kill();
+    await Promise.all([...publishers, ...viewers].map((process) => process.exit()));
+    await Deno.remove(dir, { recursive: true });
+  }
+});
