@@ -57,10 +57,11 @@ Deno.test("after a publisher takeover, every PID a viewer got continues its coun
   await using atoll = await Atoll.start();
   const dir = await Deno.makeTempDir({ prefix: "atoll_takeover_" });
   const recording = `${dir}/viewer.ts`;
-  const sample = await makeSample(dir);
-  const publishers = [publisher(sample, atoll.srtPort)];
+  const publishers: ManagedProcess[] = [];
   const viewers: ManagedProcess[] = [];
   try {
+    const sample = await makeSample(dir);
+    publishers.push(publisher(sample, atoll.srtPort));
     const original = await waitFor("the first publisher sending media", async () => {
       const [stream] = await atoll.streams();
       return stream?.publisher !== null && (stream?.randomAccessPoints ?? 0) >= 1 &&
@@ -118,9 +119,10 @@ Deno.test("a lapped viewer's skip ahead leaves every PID continuing its counter 
   await Deno.remove(config);
   const dir = await Deno.makeTempDir({ prefix: "atoll_takeover_" });
   const recording = `${dir}/viewer.ts`;
-  const publishers = [publisher(await makeSample(dir), atoll.srtPort)];
+  const publishers: ManagedProcess[] = [];
   const viewers: ManagedProcess[] = [];
   try {
+    publishers.push(publisher(await makeSample(dir), atoll.srtPort));
     await waitFor("the publisher sending media", async () => {
       const [stream] = await atoll.streams();
       return (stream?.randomAccessPoints ?? 0) >= 1;

@@ -164,6 +164,11 @@ Deno.test("ContinuityKeeper marks the first packet of each PID after a splice", 
       inserted: 1,
     },
     {
+      name: "a whole message dropped",
+      after: [packet("47 0101 15"), packet("47 0101 16")],
+      sent: "",
+    },
+    {
       name: "a PCR-only packet flagged, then a gap before the next PES flagged again",
       after: [packet("47 0100 29", "b7 10"), packet("47 0100 1a"), packet("47 4100 1b")],
       sent: "100:9! 100:a! 100:b",

@@ -94,7 +94,7 @@ export async function playUntilClosed(
         resync = false;
         const programInfo = reader.programInfo();
         continuity.splice(programInfo);
-        // A copy of its own: the keeper renumbers the PAT and PMT in place.
+        // slice(): an ArrayBuffer-backed copy, as libsrt's send takes.
         if (programInfo !== undefined) send(connection, continuity.pass(programInfo.slice()));
       }
       // A full send buffer means the player cannot keep up: drop, never wait.
@@ -154,10 +154,11 @@ export async function playUntilClosed(
 
 /**
  * Sends `packets` as one SRT message, or as several of at most seven TS
- * packets when the continuity keeper made them longer than one. True when
- * every message was sent.
+ * packets when the continuity keeper made them longer than one, or nothing
+ * when it dropped them all. True when every message was sent.
  */
 function send(connection: SrtSocket, packets: Uint8Array<ArrayBuffer>): boolean {
+  if (packets.length === 0) return true;
   if (packets.length <= MAX_SEND) return connection.send(packets);
   let sent = true;
   for (let offset = 0; offset < packets.length; offset += MAX_SEND) {
