@@ -13,9 +13,10 @@
  * What the keeper does depends on what a PID carries:
  *
  * - PSI (the PAT, the program's PMT, and the other table PIDs 0x00..0x1f):
- *   the keeper numbers the packets itself, continuing what it sent. Sections
- *   are whole tables protected by a CRC-32 and are repeated all the time, so
- *   a receiver loses nothing by the renumbering, and no byte is added.
+ *   the keeper numbers the packets itself, always, continuing what it sent.
+ *   Sections are whole tables protected by a CRC-32 and repeated all the
+ *   time, so a receiver loses nothing by the renumbering (a section glued
+ *   from pieces around a lost packet fails its CRC), and no byte is added.
  * - Anything else (video, audio, data): after a splice the first packet on
  *   the PID gets discontinuity_indicator, set in place when the packet has
  *   an adaptation field with a flags byte, else in a 188-byte packet of only
@@ -25,7 +26,7 @@
  *   PES the player never got the start of): after a discontinuity, 13818-1
  *   wants elementary stream data to start at an access point.
  *
- * Pure, allocation-free except at the packets a splice inserts.
+ * Pure; it allocates only at a splice and for a message a splice changes.
  *
  * @module
  */
