@@ -108,11 +108,11 @@ export function crc32Mpeg(bytes: Uint8Array): number {
 /**
  * A 188-byte packet on `pid` carrying only an adaptation field with
  * discontinuity_indicator set (adaptation_field_control = 0b10, so the
- * continuity counter given is not incremented), used when a new publisher
- * resumes a stream so players resync.
+ * continuity counter given is not incremented), which a viewer inserts
+ * where it splices the stream, so players resync.
  *
- * Pass the continuity counter of the last packet sent on `pid`; a packet
- * without payload repeats it.
+ * The flag excuses this packet's own counter; the next payload packet on
+ * `pid` must count on from it, so pass that packet's counter minus one.
  */
 export function buildDiscontinuityPacket(pid: number, continuityCounter: number): Uint8Array {
   if (!Number.isInteger(pid) || pid < 0 || pid >= PID_COUNT) {

@@ -5,7 +5,9 @@
  * player decodes at once; a viewer that falls behind the buffer jumps to the
  * newest random-access point (counted) and never slows anyone else; when a
  * new publisher takes over, it waits for that publisher's first
- * random-access point and marks the discontinuity so players resync.
+ * random-access point. At each such seam every PID's continuity counter
+ * continues or carries the discontinuity flag (`ContinuityKeeper`), so
+ * players neither count lost packets nor miss the new time base.
  *
  * @module
  */
@@ -21,7 +23,8 @@ import {
   STATS_INTERVAL_MS,
 } from "./reports.ts";
 import { LatencyHistogram } from "../media/latency_histogram.ts";
-import { buildDiscontinuityPacket, TS_PACKET_SIZE, TsInspector } from "../media/mpegts.ts";
+import { ContinuityKeeper } from "../media/continuity.ts";
+import { TS_PACKET_SIZE } from "../media/mpegts.ts";
 import {
   MessageFlags,
   readBufferCounters,
@@ -49,6 +52,7 @@ export async function playUntilClosed(
   const message = new Uint8Array(reader.layout.slotPayload);
   let skips = 0;
   const latency = new LatencyHistogram();
+  const continuity = new ContinuityKeeper();
   /**
    * True until the viewer has caught up with the writer: messages sent from
    * the joining point on are old by design and say nothing about latency.
@@ -58,8 +62,6 @@ export async function playUntilClosed(
   let resync = true;
   /** The writer (publisher) generation of the last message read. */
   let generation: number | undefined;
-  /** Whether the next program start follows a change of publisher. */
-  let discontinuity = false;
   let nextStats = performance.now() + STATS_INTERVAL_MS;
   let lastTurn = performance.now();
   let nextCheck = 0;
@@ -80,10 +82,9 @@ export async function playUntilClosed(
       }
       batch++;
       const isRandomAccess = (result.flags & MessageFlags.RandomAccess) !== 0;
-      // A new publisher: start again at its first random-access point, and
-      // mark the discontinuity there (that message itself rarely carries the flag).
+      // A new publisher: start again at its first random-access point, where
+      // the continuity keeper marks the discontinuity on every PID.
       if (result.generation !== generation) {
-        if (generation !== undefined) discontinuity = true;
         generation = result.generation;
         resync = true;
       }
@@ -91,11 +92,15 @@ export async function playUntilClosed(
         // A stream without random-access points (audio only, say) starts anywhere.
         if (!isRandomAccess && readBufferCounters(buffer.buffer).randomAccessPoints > 0) continue;
         resync = false;
-        sendProgramStart(connection, reader.programInfo(), discontinuity);
-        discontinuity = false;
+        const programInfo = reader.programInfo();
+        continuity.splice(programInfo);
+        // slice(): an ArrayBuffer-backed copy, as libsrt's send takes.
+        if (programInfo !== undefined) send(connection, continuity.pass(programInfo.slice()));
       }
       // A full send buffer means the player cannot keep up: drop, never wait.
-      if (connection.send(message.subarray(0, result.length)) && !catchingUp) {
+      if (
+        send(connection, continuity.pass(message.subarray(0, result.length))) && !catchingUp
+      ) {
         latency.record(sharedClockUs() - result.timeUs);
       }
     }
@@ -148,37 +153,16 @@ export async function playUntilClosed(
 }
 
 /**
- * Before the first message at a random-access point: the newest PAT and PMT
- * and, when a new publisher took over, one discontinuity packet on each of
- * the program's PIDs, so players reset their clocks and counters.
+ * Sends `packets` as one SRT message, or as several of at most seven TS
+ * packets when the continuity keeper made them longer than one, or nothing
+ * when it dropped them all. True when every message was sent.
  */
-function sendProgramStart(
-  connection: SrtSocket,
-  programInfo: Uint8Array | undefined,
-  discontinuity: boolean,
-) {
-  if (programInfo === undefined) return;
-  const packets: Uint8Array[] = [];
-  if (discontinuity) {
-    const inspector = new TsInspector();
-    inspector.inspect(programInfo);
-    const program = inspector.program;
-    if (program !== undefined) {
-      const pids = new Set([program.pcrPid, ...program.streams.map((s) => s.pid)]);
-      for (const pid of pids) if (pid !== 0x1fff) packets.push(buildDiscontinuityPacket(pid, 0));
-    }
+function send(connection: SrtSocket, packets: Uint8Array<ArrayBuffer>): boolean {
+  if (packets.length === 0) return true;
+  if (packets.length <= MAX_SEND) return connection.send(packets);
+  let sent = true;
+  for (let offset = 0; offset < packets.length; offset += MAX_SEND) {
+    sent = connection.send(packets.subarray(offset, offset + MAX_SEND)) && sent;
   }
-  for (
-    let offset = 0;
-    offset + TS_PACKET_SIZE <= programInfo.byteLength;
-    offset += TS_PACKET_SIZE
-  ) {
-    packets.push(programInfo.subarray(offset, offset + TS_PACKET_SIZE));
-  }
-  for (let first = 0; first < packets.length; first += MAX_SEND / TS_PACKET_SIZE) {
-    const group = packets.slice(first, first + MAX_SEND / TS_PACKET_SIZE);
-    const bytes = new Uint8Array(group.length * TS_PACKET_SIZE);
-    group.forEach((packet, index) => bytes.set(packet, index * TS_PACKET_SIZE));
-    connection.send(bytes);
-  }
+  return sent;
 }
