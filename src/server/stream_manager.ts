@@ -158,10 +158,9 @@ export class StreamManager {
 
   /**
    * `connectionId` is up: libsrt accepted its passphrase. Only now does it
-   * take the publisher slot (taking over a silent publisher) or a viewer's
-   * place. When that is no longer possible (another publisher got there
-   * first, the viewers filled up), the connection is closed: it can no
-   * longer be told a rejection code.
+   * take the publisher slot (the publisher it replaces is closed) or a
+   * viewer's place. A viewer that finds the stream full by then is closed:
+   * it can no longer be told a rejection code.
    */
   connected(connectionId: string, nowMs = performance.now()): void {
     const claim = this.#table.claim(connectionId, nowMs);

@@ -23,9 +23,13 @@
  *   up to `playWaitMs` and is accepted as soon as a publisher is connected,
  *   else rejected with 1404; held viewers count toward nothing;
  * - more connected viewers than the stream allows: 1402;
- * - a claim that fails (another publisher connected first, the viewers
- *   filled up meanwhile) closes the connection: it can no longer be told a
- *   code;
+ * - a viewer whose claim fails (the connected viewers filled the stream
+ *   while it was connecting) is closed: it can no longer be told a code;
+ * - a publisher's claim does not fail: the last one connected is the
+ *   publisher, and one that connected before it is closed. Its child writes
+ *   into the stream's buffer as soon as it is connected, before the main
+ *   process hears of it, and the buffer takes one writer (the newest):
+ *   refusing it then would leave the stream with no publisher at all;
  * - when a publisher leaves, its viewers stay for `graceMs` and go on with
  *   the next publisher; after that they are closed.
  *
@@ -156,11 +160,11 @@ export class StreamTable {
 
   /**
    * `connectionId`, accepted by {@link check}, is connected: libsrt accepted
-   * its passphrase. Takes the publisher slot (taking over a silent
-   * publisher, which an event closes) or a viewer's place, if that is still
-   * allowed now; a failed claim forgets the connection, which the caller
-   * must close. Undefined for a connection that is not waiting to claim
-   * (unknown, held, or already claimed).
+   * its passphrase. Takes the publisher slot (the publisher it replaces is
+   * closed by an event), or a viewer's place if the stream still has room;
+   * a failed claim forgets the connection, which the caller must close.
+   * Undefined for a connection that is not waiting to claim (unknown, held,
+   * or already claimed).
    */
   claim(connectionId: string, nowMs: number): Claim | undefined {
     const entry = this.#roles.get(connectionId);
@@ -359,23 +363,24 @@ export class StreamTable {
     return { kind: "reject", code: RejectCode.Conflict, reason };
   }
 
+  /**
+   * Never fails: {@link check} let it in, and its child is already the
+   * buffer's writer (see the rules above).
+   */
   #claimPublisher(connectionId: string, stream: Stream, nowMs: number): Claim {
-    const refusal = this.#publisherRefusal(stream, nowMs);
-    if (refusal !== undefined) {
-      return { ok: false, code: refusal.code, reason: refusal.reason };
-    }
     const current = stream.publisher;
     let replaces: string | undefined;
     if (current !== undefined) {
       replaces = current.connectionId;
       this.#roles.delete(replaces);
+      const silentMs = Math.round(nowMs - current.lastActivityMs);
       this.#events.push({
         type: "close",
         connectionId: replaces,
         name: stream.name,
-        reason: `replaced by a new publisher after ${
-          Math.round(nowMs - current.lastActivityMs)
-        } ms without media`,
+        reason: silentMs >= this.#times.publisherTimeoutMs
+          ? `replaced by a new publisher after ${silentMs} ms without media`
+          : `replaced by a new publisher (connection ${connectionId}) accepted while this one was silent or connecting`,
       });
     }
     stream.checked.delete(connectionId);

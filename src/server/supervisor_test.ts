@@ -414,25 +414,44 @@ Deno.test("Supervisor takes a silent publisher over only when the new one is con
   assert.match(old.shutdowns[0]!, /replaced by a new publisher/);
 });
 
-Deno.test("Supervisor closes a connection whose claim fails once it is up, and says why", async () => {
+Deno.test("Supervisor closes a viewer whose place is gone once it is up, and says why", async () => {
   await capturingLogs(async (records) => {
     await using h = harness({}, PROTECTED);
-    const first = h.connect(1);
-    const second = h.connect(2);
-    first.say({ type: "request", streamId: "publish:live/a" });
-    second.say({ type: "request", streamId: "publish:live/a" });
+    const publisher = h.connect(1);
+    publisher.say({ type: "request", streamId: "publish:live/a" });
     await settle();
-    assert.deepEqual([first.answers[0]?.type, second.answers[0]?.type], ["accept", "accept"]);
-    first.say(up("publish:live/a"));
-    second.say(up("publish:live/a"));
-    const firstId = h.supervisor.table.byChild(first)!.id;
-    assert.deepEqual(first.shutdowns, []);
-    assert.deepEqual(second.shutdowns, [
-      `stream "live/a" already has a publisher (connection ${firstId})`,
-    ]);
-    const line = records.find((r) => /closing: stream/.test(String(r.message.join(""))));
+    publisher.say(up("publish:live/a"));
+    // maxViewers: 2, and three viewers accepted before any of them is connected.
+    const viewers = [h.connect(2), h.connect(3), h.connect(4)];
+    for (const viewer of viewers) viewer.say({ type: "request", streamId: "play:live/a" });
+    await settle();
+    assert.deepEqual(viewers.map((v) => v.answers[0]?.type), ["accept", "accept", "accept"]);
+    for (const viewer of viewers) viewer.say(up("play:live/a"));
+    assert.deepEqual(viewers.map((v) => v.shutdowns), [[], [], [
+      'stream "live/a" has its maximum of 2 viewer(s)',
+    ]]);
+    const line = records.find((r) => /^closing: stream/.test(String(r.properties.what)));
     assert.equal(line?.level, "warning");
-    assert.match(String(line?.message.join("")), /would have been refused with 1409/);
-    assert.equal(h.supervisor.streamInfo()[0]?.publisher, firstId);
+    assert.equal(line?.properties.id, h.supervisor.table.byChild(viewers[2]!)!.id);
+    assert.match(String(line?.properties.what), /would have been refused with 1402/);
+    assert.equal(h.supervisor.streamInfo()[0]?.viewers, 2);
   });
+});
+
+Deno.test("Supervisor: of two publishers accepted together, the one connected last publishes", async () => {
+  await using h = harness({}, PROTECTED);
+  const first = h.connect(1);
+  const second = h.connect(2);
+  first.say({ type: "request", streamId: "publish:live/a" });
+  second.say({ type: "request", streamId: "publish:live/a" });
+  await settle();
+  assert.deepEqual([first.answers[0]?.type, second.answers[0]?.type], ["accept", "accept"]);
+  first.say(up("publish:live/a"));
+  second.say(up("publish:live/a"));
+  const secondId = h.supervisor.table.byChild(second)!.id;
+  assert.deepEqual(second.shutdowns, []);
+  assert.deepEqual(first.shutdowns, [
+    `replaced by a new publisher (connection ${secondId}) accepted while this one was silent or connecting`,
+  ]);
+  assert.equal(h.supervisor.streamInfo()[0]?.publisher, secondId);
 });
