@@ -1,7 +1,8 @@
 /**
  * Routes connections to streams in the main process: answers each child's
- * access request (stream id → {@link StreamTable} decision → passphrase,
- * latency and the stream's buffer), carries out the table's events (answer
+ * access request (stream id → {@link StreamTable} check → passphrase,
+ * latency and the stream's buffer), claims the connection's place once it
+ * is up (libsrt accepted its passphrase), carries out the table's events (answer
  * held viewers, close replaced publishers and viewers after the grace
  * period), and owns every stream buffer: a memfd it creates, initializes and
  * hands to children, and closes when the stream ends. Media never passes
@@ -134,7 +135,8 @@ export class StreamManager {
       }
     }
     this.#requests.set(connectionId, { id, rules });
-    const decision = this.#table.request(connectionId, id.name, id.mode, rules, now());
+    // Claims nothing: libsrt has not checked the caller's passphrase yet (see connected()).
+    const decision = this.#table.check(connectionId, id.name, id.mode, rules, now());
     if (decision.kind !== "reject") this.#host.placed(connectionId, id.name);
     this.#apply(this.#table.takeEvents());
     switch (decision.kind) {
@@ -154,6 +156,27 @@ export class StreamManager {
         this.#schedule();
         break;
     }
+  }
+
+  /**
+   * `connectionId` is up: libsrt accepted its passphrase. Only now does it
+   * take the publisher slot (the publisher it replaces is closed) or a
+   * viewer's place. A viewer that finds the stream full by then is closed:
+   * it can no longer be told a rejection code.
+   */
+  connected(connectionId: string, nowMs = performance.now()): void {
+    const claim = this.#table.claim(connectionId, nowMs);
+    this.#apply(this.#table.takeEvents());
+    this.#schedule();
+    if (claim === undefined || claim.ok) return;
+    this.#host.log(
+      "warning",
+      `closing: ${claim.reason} by the time it was connected (it would have been refused with ${
+        describeRejectCode(claim.code)
+      })`,
+      connectionId,
+    );
+    this.#host.close(connectionId, claim.reason);
   }
 
   /**

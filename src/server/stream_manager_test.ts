@@ -74,6 +74,7 @@ Deno.test("StreamManager answers a publisher with its stream's buffer, passphras
     using mapping = SharedMapping.map(answer!.bufferFd!, 65536);
     const writer = StreamWriter.attach(mapping.buffer);
     writer.write(new Uint8Array(1316), MessageFlags.RandomAccess, 0);
+    router.connected("p1", 0);
     await router.request("v1", "read:secure/cam", PEER, () => 1);
     assert.deepEqual(answers[1]!.decision, {
       type: "accept",
@@ -119,9 +120,12 @@ Deno.test("StreamManager answers a held viewer when its publisher arrives, or wi
     // A held viewer is on its stream already, for the API and the log alike.
     assert.deepEqual([...placed], [["v1", "live/a"], ["v2", "live/b"]]);
     await router.request("p1", "publish:live/a", PEER, () => now + 1);
+    // Held viewers go on only once the publisher is connected (libsrt accepted
+    // its passphrase), not when it merely asks.
+    router.connected("p1", now + 1);
     assert.deepEqual(answers.map((a) => [a.connectionId, a.decision.type]), [
-      ["v1", "accept"],
       ["p1", "accept"],
+      ["v1", "accept"],
     ]);
     // The stream manager's own timer answers v2 once its 50 ms are up.
     await sleep(150);
@@ -143,11 +147,13 @@ Deno.test("StreamManager closes a silent publisher that a new one replaces", asy
   const router = new StreamManager(CONFIG, host);
   try {
     await router.request("p1", "publish:live/x", PEER, () => 0);
+    router.connected("p1", 0);
     router.publisherActive("p1", 500);
     await router.request("p2", "publish:live/x", PEER, () => 1500);
     assert.equal(answers.at(-1)!.decision.type, "reject");
     await router.request("p3", "publish:live/x", PEER, () => 2600);
     assert.equal(answers.at(-1)!.decision.type, "accept");
+    router.connected("p3", 2600);
     assert.deepEqual(closed, [["p1", "replaced by a new publisher after 2100 ms without media"]]);
   } finally {
     router.close();
@@ -159,8 +165,11 @@ Deno.test("StreamManager keeps a stream's viewer skips when a viewer leaves", as
   const router = new StreamManager(CONFIG, host);
   try {
     await router.request("p1", "publish:live/x", PEER, () => 0);
+    router.connected("p1", 0);
     await router.request("v1", "play:live/x", PEER, () => 0);
     await router.request("v2", "play:live/x", PEER, () => 0);
+    router.connected("v1", 0);
+    router.connected("v2", 0);
     skips.set("v1", 3);
     skips.set("v2", 1);
     assert.equal(router.streams(0)[0]!.viewerSkips, 4);
@@ -177,6 +186,7 @@ Deno.test("StreamManager.endStream() closes everyone and frees the name; setConf
   const router = new StreamManager(CONFIG, host);
   try {
     await router.request("p1", "publish:live/x", PEER, () => 0);
+    router.connected("p1", 0);
     await router.request("v1", "play:live/x", PEER, () => 0);
     assert.equal(router.endStream("live/y", "ended"), false);
     assert.equal(router.endStream("live/x", "ended through the API"), true);
@@ -283,9 +293,80 @@ Deno.test("StreamManager accepts a publisher and a viewer of a 255-byte stream n
   const name = nameOf(255);
   try {
     await router.request("p1", `publish:${name}`, PEER, () => 0);
+    router.connected("p1", 0);
     await router.request("v1", `play:${name}`, PEER, () => 1);
     assert.deepEqual(answers.map((answer) => answer.decision.type), ["accept", "accept"]);
     assert.equal(answers[1]!.bufferFd, answers[0]!.bufferFd);
+  } finally {
+    router.close();
+  }
+});
+
+Deno.test("StreamManager: a request not followed by a connection closes and blocks nobody", async () => {
+  const { host, answers, closed } = recordingHost();
+  const router = new StreamManager(CONFIG, host);
+  try {
+    await router.request("real", "publish:secure/cam", PEER, () => 0);
+    router.connected("real", 0);
+    // Silent for longer than publisherTimeoutMs: only a connected publisher may take over.
+    for (let i = 0; i < 40; i++) {
+      await router.request(`intruder${i}`, "publish:secure/cam", PEER, () => 3_000 + i);
+      assert.equal(answers.at(-1)!.decision.type, "accept");
+    }
+    assert.deepEqual(closed, []);
+    for (let i = 0; i < 40; i++) router.release(`intruder${i}`, 3_500);
+    assert.deepEqual(closed, []);
+    assert.equal(router.streams(3_500)[0]!.publisher, "real");
+    // The real publisher leaves and comes back at once: nothing holds its place.
+    await router.request("intruder-again", "publish:secure/cam", PEER, () => 3_600);
+    router.release("real", 3_700);
+    await router.request("real-again", "publish:secure/cam", PEER, () => 3_800);
+    assert.equal(answers.at(-1)!.decision.type, "accept", "not 1409");
+    router.connected("real-again", 3_800);
+    assert.equal(router.streams(3_800)[0]!.publisher, "real-again");
+  } finally {
+    router.close();
+  }
+});
+
+Deno.test("StreamManager closes a connection whose place is gone by the time it is up", async () => {
+  const { host, answers, closed } = recordingHost();
+  const config = parseConfig("streams: [{ prefix: live, maxViewers: 1 }]", "yaml", "one.yaml");
+  const router = new StreamManager(config, host);
+  try {
+    await router.request("p1", "publish:live/x", PEER, () => 0);
+    router.connected("p1", 0);
+    await router.request("v1", "play:live/x", PEER, () => 1);
+    await router.request("v2", "play:live/x", PEER, () => 1);
+    assert.deepEqual(answers.map((a) => a.decision.type), ["accept", "accept", "accept"]);
+    router.connected("v2", 2);
+    router.connected("v1", 3);
+    assert.deepEqual(closed, [["v1", 'stream "live/x" has its maximum of 1 viewer(s)']]);
+    assert.equal(router.streams(3)[0]!.viewers, 1);
+    // Its child exits later: nothing more happens.
+    router.release("v1", 4);
+    assert.equal(router.streams(4)[0]!.viewers, 1);
+  } finally {
+    router.close();
+  }
+});
+
+Deno.test("StreamManager answers a held viewer once its publisher is connected, not when it asks", async () => {
+  const { host, answers } = recordingHost();
+  const router = new StreamManager(parseConfig("playWaitMs: 5000", "yaml", "t.yaml"), host);
+  try {
+    await router.request("v1", "play:live/a", PEER, () => 0);
+    await router.request("p1", "publish:live/a", PEER, () => 1);
+    assert.deepEqual(answers.map((a) => [a.connectionId, a.decision.type]), [["p1", "accept"]]);
+    // libsrt refused p1's passphrase: v1 still waits.
+    router.release("p1", 2);
+    await router.request("p2", "publish:live/a", PEER, () => 3);
+    router.connected("p2", 4);
+    assert.deepEqual(answers.map((a) => [a.connectionId, a.decision.type]), [
+      ["p1", "accept"],
+      ["p2", "accept"],
+      ["v1", "accept"],
+    ]);
   } finally {
     router.close();
   }

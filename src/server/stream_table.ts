@@ -5,15 +5,31 @@
  * says what must happen next as {@link StreamEvent}s. Pure: time is passed
  * in, and nothing here touches a process, a socket or a buffer.
  *
+ * A request is decided in two steps, because libsrt checks the caller's
+ * passphrase only after the listen callback accepted it (issue 14):
+ * {@link StreamTable.check} answers in the listen callback and claims
+ * nothing; {@link StreamTable.claim}, once libsrt accepted the passphrase and
+ * the connection is up, takes the publisher slot or a viewer's place. A
+ * caller that libsrt refuses therefore never held anything anyone else could
+ * notice. {@link StreamTable.request} does both at once, for a caller
+ * already authenticated.
+ *
  * The rules (issue "Streams"):
  * - a mode the stream's rules do not allow: 1403;
  * - one publisher per stream; a second one: 1409, unless the first has sent
  *   nothing for `publisherTimeoutMs`, in which case the newcomer takes over
- *   and the first is closed;
+ *   once it is connected, and the first is closed;
  * - a viewer of a stream without a publisher waits (its handshake is held)
- *   up to `playWaitMs` and is accepted as soon as a publisher arrives, else
- *   rejected with 1404;
- * - more viewers than the stream allows: 1402;
+ *   up to `playWaitMs` and is accepted as soon as a publisher is connected,
+ *   else rejected with 1404; held viewers count toward nothing;
+ * - more connected viewers than the stream allows: 1402;
+ * - a viewer whose claim fails (the connected viewers filled the stream
+ *   while it was connecting) is closed: it can no longer be told a code;
+ * - a publisher's claim does not fail: the last one connected is the
+ *   publisher, and one that connected before it is closed. Its child writes
+ *   into the stream's buffer as soon as it is connected, before the main
+ *   process hears of it, and the buffer takes one writer (the newest):
+ *   refusing it then would leave the stream with no publisher at all;
  * - when a publisher leaves, its viewers stay for `graceMs` and go on with
  *   the next publisher; after that they are closed.
  *
@@ -39,7 +55,11 @@ export interface StreamTimes {
 }
 
 export type Decision =
-  /** Accept; `replaces` is the publisher being taken over, already closed by an event. */
+  /**
+   * Accept. From {@link StreamTable.check}: the caller may go on to
+   * authenticate, and holds nothing yet. From {@link StreamTable.request}:
+   * claimed too; `replaces` is the publisher taken over, closed by an event.
+   */
   | { kind: "accept"; replaces?: string }
   /** Hold the handshake: a later `accept-waiting` or `reject-waiting` event answers it. */
   | { kind: "wait"; untilMs: number }
@@ -48,9 +68,9 @@ export type Decision =
 export type StreamEvent =
   /** A stream entry appeared (its buffer is needed from now on). */
   | { type: "stream-created"; name: string }
-  /** A publisher arrived: accept this held viewer. */
+  /** A publisher is connected: accept this held viewer (it claims its place once connected). */
   | { type: "accept-waiting"; connectionId: string; name: string }
-  /** The play wait ran out: reject this held viewer. */
+  /** The play wait ran out (1404), or the viewers filled up meanwhile (1402): reject this held viewer. */
   | { type: "reject-waiting"; connectionId: string; name: string; code: RejectCode; reason: string }
   /** Close this connection (a replaced publisher, or a viewer after the grace period). */
   | { type: "close"; connectionId: string; name: string; reason: string }
@@ -72,21 +92,45 @@ interface Publisher {
   lastActivityMs: number;
 }
 
+/** What {@link StreamTable.claim} says. */
+export type Claim =
+  | { ok: true; replaces?: string }
+  /** `code` is what the caller would have been told had it asked now. */
+  | { ok: false; code: RejectCode; reason: string };
+
 interface Stream {
   readonly name: string;
+  /** The connected publisher. */
   publisher: Publisher | undefined;
+  /** Connected viewers: the ones `maxViewers` counts. */
   readonly viewers: Set<string>;
   /** Held viewers and when their wait ends. */
   readonly waiting: Map<string, number>;
+  /**
+   * Accepted by {@link StreamTable.check}, not connected yet: they count
+   * toward nothing, but keep the stream (and the buffer they were sent).
+   */
+  readonly checked: Set<string>;
   graceUntilMs: number | undefined;
 }
 
 type Role = "publisher" | "viewer" | "waiting";
 
+interface Entry {
+  readonly name: string;
+  role: Role;
+  /** Whether it holds its place (connected), or only passed the check. */
+  claimed: boolean;
+  /** Asked through {@link StreamTable.request}: claims as soon as it is accepted. */
+  readonly authenticated: boolean;
+  /** The stream's `maxViewers` when it asked, for a viewer's claim. */
+  readonly maxViewers: number | undefined;
+}
+
 export class StreamTable {
   #times: StreamTimes;
   #streams = new Map<string, Stream>();
-  #roles = new Map<string, { name: string; role: Role }>();
+  #roles = new Map<string, Entry>();
   #events: StreamEvent[] = [];
 
   constructor(times: StreamTimes) {
@@ -98,7 +142,51 @@ export class StreamTable {
     this.#times = times;
   }
 
-  /** Decides a publish or play request from `connectionId` for stream `name`. */
+  /**
+   * Decides, in the listen callback, whether `connectionId` may publish or
+   * play stream `name` now. Claims nothing: an accepted caller holds its
+   * place only after {@link claim}; a held viewer (`wait`) counts toward
+   * nothing and blocks nobody.
+   */
+  check(
+    connectionId: string,
+    name: string,
+    mode: StreamMode,
+    policy: StreamPolicy,
+    nowMs: number,
+  ): Decision {
+    return this.#check(connectionId, name, mode, policy, nowMs, false);
+  }
+
+  /**
+   * `connectionId`, accepted by {@link check}, is connected: libsrt accepted
+   * its passphrase. Takes the publisher slot (the publisher it replaces is
+   * closed by an event), or a viewer's place if the stream still has room;
+   * a failed claim forgets the connection, which the caller must close.
+   * Undefined for a connection that is not waiting to claim (unknown, held,
+   * or already claimed).
+   */
+  claim(connectionId: string, nowMs: number): Claim | undefined {
+    const entry = this.#roles.get(connectionId);
+    const stream = entry === undefined ? undefined : this.#streams.get(entry.name);
+    if (entry === undefined || stream === undefined || entry.claimed || entry.role === "waiting") {
+      return undefined;
+    }
+    const claim = entry.role === "publisher"
+      ? this.#claimPublisher(connectionId, stream, nowMs)
+      : this.#claimViewer(connectionId, entry, stream, nowMs);
+    if (!claim.ok) {
+      stream.checked.delete(connectionId);
+      this.#roles.delete(connectionId);
+      this.#expire(stream, nowMs);
+    }
+    return claim;
+  }
+
+  /**
+   * {@link check} and {@link claim} at once, for a caller already
+   * authenticated: a held viewer claims its place when a publisher arrives.
+   */
   request(
     connectionId: string,
     name: string,
@@ -106,14 +194,15 @@ export class StreamTable {
     policy: StreamPolicy,
     nowMs: number,
   ): Decision {
-    if (this.#roles.has(connectionId)) {
-      return reject(RejectCode.BadRequest, `connection ${connectionId} already asked`);
+    const decision = this.#check(connectionId, name, mode, policy, nowMs, true);
+    if (decision.kind !== "accept") return decision;
+    const claim = this.claim(connectionId, nowMs);
+    if (claim === undefined || claim.ok) {
+      return claim?.replaces === undefined
+        ? { kind: "accept" }
+        : { kind: "accept", replaces: claim.replaces };
     }
-    const forbidden = modeRefusal(name, mode, policy);
-    if (forbidden !== undefined) return forbidden;
-    return mode === "publish"
-      ? this.#publish(connectionId, name, nowMs)
-      : this.#play(connectionId, name, policy, nowMs);
+    return reject(claim.code, claim.reason);
   }
 
   /** The publisher `connectionId` sent media at `nowMs`. */
@@ -133,7 +222,9 @@ export class StreamTable {
     this.#roles.delete(connectionId);
     const stream = this.#streams.get(entry.name);
     if (stream === undefined) return;
-    if (entry.role === "publisher" && stream.publisher?.connectionId === connectionId) {
+    if (!entry.claimed && entry.role !== "waiting") {
+      stream.checked.delete(connectionId);
+    } else if (entry.role === "publisher" && stream.publisher?.connectionId === connectionId) {
       stream.publisher = undefined;
       if (stream.viewers.size > 0) stream.graceUntilMs = nowMs + this.#times.graceMs;
     } else if (entry.role === "viewer") {
@@ -150,9 +241,9 @@ export class StreamTable {
   }
 
   /**
-   * Ends stream `name` now: its publisher and viewers are closed, held
-   * viewers rejected (1404), and the stream is gone. False when there is no
-   * such stream.
+   * Ends stream `name` now: its publisher and viewers (connected, or only
+   * accepted) are closed, held viewers rejected (1404), and the stream is
+   * gone. False when there is no such stream.
    */
   end(name: string, reason: string): boolean {
     const stream = this.#streams.get(name);
@@ -160,6 +251,7 @@ export class StreamTable {
     const ids = [
       ...(stream.publisher === undefined ? [] : [stream.publisher.connectionId]),
       ...stream.viewers,
+      ...stream.checked,
     ];
     for (const connectionId of ids) {
       this.#roles.delete(connectionId);
@@ -190,10 +282,13 @@ export class StreamTable {
     return this.#events.splice(0);
   }
 
-  /** The stream `connectionId` publishes or watches (or waits for). */
+  /**
+   * The stream `connectionId` publishes or watches (or waits for), whether
+   * it holds its place yet or was only accepted.
+   */
   streamOf(connectionId: string): { name: string; role: Role } | undefined {
     const entry = this.#roles.get(connectionId);
-    return entry === undefined ? undefined : { ...entry };
+    return entry === undefined ? undefined : { name: entry.name, role: entry.role };
   }
 
   /** The earliest time at which {@link tick} has something to do. */
@@ -218,59 +313,120 @@ export class StreamTable {
     }));
   }
 
-  #publish(connectionId: string, name: string, nowMs: number): Decision {
-    const stream = this.#stream(name);
+  #check(
+    connectionId: string,
+    name: string,
+    mode: StreamMode,
+    policy: StreamPolicy,
+    nowMs: number,
+    authenticated: boolean,
+  ): Decision {
+    if (this.#roles.has(connectionId)) {
+      return reject(RejectCode.BadRequest, `connection ${connectionId} already asked`);
+    }
+    const forbidden = modeRefusal(name, mode, policy);
+    if (forbidden !== undefined) return forbidden;
+    const existing = this.#streams.get(name);
+    const refusal = mode === "publish"
+      ? this.#publisherRefusal(existing, nowMs)
+      : viewerRefusal(existing, policy.maxViewers);
+    if (refusal !== undefined) return refusal;
+    const entry = (role: Role): Entry => ({
+      name,
+      role,
+      claimed: false,
+      authenticated,
+      maxViewers: policy.maxViewers,
+    });
+    if (mode === "play" && existing?.publisher === undefined) {
+      if (this.#times.playWaitMs <= 0) return notFound(name, 0);
+      const untilMs = nowMs + this.#times.playWaitMs;
+      this.#stream(name).waiting.set(connectionId, untilMs);
+      this.#roles.set(connectionId, entry("waiting"));
+      return { kind: "wait", untilMs };
+    }
+    this.#stream(name).checked.add(connectionId);
+    this.#roles.set(connectionId, entry(mode === "publish" ? "publisher" : "viewer"));
+    return { kind: "accept" };
+  }
+
+  /** The 1409 while the stream has a publisher that sent media lately, else undefined. */
+  #publisherRefusal(
+    stream: Stream | undefined,
+    nowMs: number,
+  ): Extract<Decision, { kind: "reject" }> | undefined {
+    const current = stream?.publisher;
+    if (stream === undefined || current === undefined) return undefined;
+    if (nowMs - current.lastActivityMs >= this.#times.publisherTimeoutMs) return undefined;
+    const reason =
+      `stream "${stream.name}" already has a publisher (connection ${current.connectionId})`;
+    return { kind: "reject", code: RejectCode.Conflict, reason };
+  }
+
+  /**
+   * Never fails: {@link check} let it in, and its child is already the
+   * buffer's writer (see the rules above).
+   */
+  #claimPublisher(connectionId: string, stream: Stream, nowMs: number): Claim {
     const current = stream.publisher;
     let replaces: string | undefined;
     if (current !== undefined) {
-      const silentMs = nowMs - current.lastActivityMs;
-      if (silentMs < this.#times.publisherTimeoutMs) {
-        return reject(
-          RejectCode.Conflict,
-          `stream "${name}" already has a publisher (connection ${current.connectionId})`,
-        );
-      }
       replaces = current.connectionId;
       this.#roles.delete(replaces);
+      const silentMs = Math.round(nowMs - current.lastActivityMs);
       this.#events.push({
         type: "close",
         connectionId: replaces,
-        name,
-        reason: `replaced by a new publisher after ${Math.round(silentMs)} ms without media`,
+        name: stream.name,
+        reason: silentMs >= this.#times.publisherTimeoutMs
+          ? `replaced by a new publisher after ${silentMs} ms without media`
+          : `replaced by a new publisher (connection ${connectionId}) accepted while this one was silent or connecting`,
       });
     }
+    stream.checked.delete(connectionId);
     stream.publisher = { connectionId, lastActivityMs: nowMs };
     stream.graceUntilMs = undefined;
-    this.#roles.set(connectionId, { name, role: "publisher" });
-    for (const waiter of stream.waiting.keys()) {
-      stream.viewers.add(waiter);
-      this.#roles.set(waiter, { name, role: "viewer" });
-      this.#events.push({ type: "accept-waiting", connectionId: waiter, name });
-    }
-    stream.waiting.clear();
-    return replaces === undefined ? { kind: "accept" } : { kind: "accept", replaces };
+    this.#roles.get(connectionId)!.claimed = true;
+    for (const waiter of [...stream.waiting.keys()]) this.#release(waiter, stream, nowMs);
+    return replaces === undefined ? { ok: true } : { ok: true, replaces };
   }
 
-  #play(connectionId: string, name: string, policy: StreamPolicy, nowMs: number): Decision {
-    const existing = this.#streams.get(name);
-    const audience = existing === undefined ? 0 : existing.viewers.size + existing.waiting.size;
-    if (policy.maxViewers !== undefined && audience >= policy.maxViewers) {
-      return reject(
-        RejectCode.Overload,
-        `stream "${name}" has its maximum of ${policy.maxViewers} viewer(s)`,
-      );
+  #claimViewer(connectionId: string, entry: Entry, stream: Stream, nowMs: number): Claim {
+    const refusal = viewerRefusal(stream, entry.maxViewers);
+    if (refusal !== undefined) {
+      return { ok: false, code: refusal.code, reason: refusal.reason };
     }
-    if (existing?.publisher !== undefined) {
-      existing.viewers.add(connectionId);
-      this.#roles.set(connectionId, { name, role: "viewer" });
-      return { kind: "accept" };
+    stream.checked.delete(connectionId);
+    stream.viewers.add(connectionId);
+    entry.role = "viewer";
+    entry.claimed = true;
+    // Its publisher left before it got here: it waits like the others, for the grace period.
+    if (stream.publisher === undefined && stream.graceUntilMs === undefined) {
+      stream.graceUntilMs = nowMs + this.#times.graceMs;
     }
-    if (this.#times.playWaitMs <= 0) return notFound(name, 0);
-    const stream = existing ?? this.#stream(name);
-    const untilMs = nowMs + this.#times.playWaitMs;
-    stream.waiting.set(connectionId, untilMs);
-    this.#roles.set(connectionId, { name, role: "waiting" });
-    return { kind: "wait", untilMs };
+    return { ok: true };
+  }
+
+  /** A publisher is connected: the held viewer `waiter` is accepted, unless the viewers filled up. */
+  #release(waiter: string, stream: Stream, nowMs: number): void {
+    const entry = this.#roles.get(waiter)!;
+    stream.waiting.delete(waiter);
+    const refusal = viewerRefusal(stream, entry.maxViewers);
+    if (refusal !== undefined) {
+      this.#roles.delete(waiter);
+      this.#events.push({
+        type: "reject-waiting",
+        connectionId: waiter,
+        name: stream.name,
+        code: refusal.code,
+        reason: refusal.reason,
+      });
+      return;
+    }
+    entry.role = "viewer";
+    stream.checked.add(waiter);
+    if (entry.authenticated) this.#claimViewer(waiter, entry, stream, nowMs);
+    this.#events.push({ type: "accept-waiting", connectionId: waiter, name: stream.name });
   }
 
   #stream(name: string): Stream {
@@ -281,6 +437,7 @@ export class StreamTable {
         publisher: undefined,
         viewers: new Set(),
         waiting: new Map(),
+        checked: new Set(),
         graceUntilMs: undefined,
       };
       this.#streams.set(name, stream);
@@ -321,7 +478,7 @@ export class StreamTable {
       }
     }
     const unused = stream.publisher === undefined && stream.viewers.size === 0 &&
-      stream.waiting.size === 0;
+      stream.waiting.size === 0 && stream.checked.size === 0;
     if (unused && this.#streams.get(stream.name) === stream) {
       this.#streams.delete(stream.name);
       this.#events.push({ type: "stream-ended", name: stream.name });
@@ -341,6 +498,17 @@ export function modeRefusal(
     code: RejectCode.Forbidden,
     reason: `${mode} is not allowed on stream "${name}"`,
   };
+}
+
+/** The 1402 while the stream's connected viewers are at `maxViewers`, else undefined. */
+function viewerRefusal(
+  stream: Stream | undefined,
+  maxViewers: number | undefined,
+): Extract<Decision, { kind: "reject" }> | undefined {
+  if (stream === undefined || maxViewers === undefined) return undefined;
+  if (stream.viewers.size < maxViewers) return undefined;
+  const reason = `stream "${stream.name}" has its maximum of ${maxViewers} viewer(s)`;
+  return { kind: "reject", code: RejectCode.Overload, reason };
 }
 
 function reject(code: RejectCode, reason: string): Decision {

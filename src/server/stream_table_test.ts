@@ -249,3 +249,180 @@ Deno.test("StreamTable.end() closes the publisher and viewers, rejects held view
     reason: 'stream "other" ended by the operator',
   }]);
 });
+
+// Issue 14: a caller claims nothing before libsrt accepted its passphrase.
+
+Deno.test("StreamTable.check() claims nothing: a checked publisher neither blocks nor replaces the real one", () => {
+  const streams = table();
+  assert.deepEqual(streams.check("real", "s", "publish", OPEN, 0), { kind: "accept" });
+  assert.deepEqual(streams.claim("real", 5), { ok: true });
+  streams.activity("real", 2_500);
+  streams.takeEvents();
+  // A live publisher: a newcomer is told 1409 at once.
+  const refused = streams.check("intruder", "s", "publish", OPEN, 3_000);
+  assert.equal(refused.kind === "reject" && refused.code, RejectCode.Conflict);
+  // A silent one: the newcomer may try, and nothing changes until it is connected.
+  assert.deepEqual(streams.check("intruder", "s", "publish", OPEN, 5_000), { kind: "accept" });
+  assert.deepEqual(streams.takeEvents(), [], "no close before the newcomer is connected");
+  assert.equal(streams.snapshot()[0]?.publisher, "real");
+  // libsrt refused its passphrase: its child exits, and nothing is left of it.
+  streams.release("intruder", 5_500);
+  assert.deepEqual(streams.takeEvents(), []);
+  assert.equal(streams.snapshot()[0]?.publisher, "real");
+  assert.equal(streams.streamOf("intruder"), undefined);
+});
+
+Deno.test("StreamTable: many checked publishers do not keep the real one out", () => {
+  const streams = table();
+  for (let i = 0; i < 40; i++) {
+    assert.deepEqual(streams.check(`intruder${i}`, "s", "publish", OPEN, i), { kind: "accept" });
+  }
+  assert.deepEqual(streams.check("real", "s", "publish", OPEN, 50), { kind: "accept" });
+  assert.deepEqual(streams.claim("real", 60), { ok: true });
+  assert.equal(streams.snapshot()[0]?.publisher, "real");
+  streams.takeEvents();
+  for (let i = 0; i < 40; i++) streams.release(`intruder${i}`, 500);
+  assert.deepEqual(streams.takeEvents(), []);
+  assert.deepEqual(streams.snapshot(), [
+    { name: "s", publisher: "real", viewers: [], waiting: 0, graceUntilMs: null },
+  ]);
+});
+
+Deno.test("StreamTable: of two publishers accepted together, the one connected last publishes", () => {
+  const streams = table();
+  assert.deepEqual(streams.check("a", "s", "publish", OPEN, 0), { kind: "accept" });
+  assert.deepEqual(streams.check("b", "s", "publish", OPEN, 1), { kind: "accept" });
+  assert.deepEqual(streams.claim("a", 10), { ok: true });
+  streams.takeEvents();
+  // b's child already writes into the buffer (its newest writer): a is the one to go.
+  assert.deepEqual(streams.claim("b", 12), { ok: true, replaces: "a" });
+  assert.deepEqual(streams.takeEvents(), [{
+    type: "close",
+    connectionId: "a",
+    name: "s",
+    reason:
+      "replaced by a new publisher (connection b) accepted while this one was silent or connecting",
+  }]);
+  assert.equal(streams.snapshot()[0]?.publisher, "b");
+  // Once it is connected, a new caller is told 1409 as ever.
+  const late = streams.check("c", "s", "publish", OPEN, 13);
+  assert.equal(late.kind === "reject" && late.code, RejectCode.Conflict);
+});
+
+Deno.test("StreamTable takes a silent publisher over only at the newcomer's claim", () => {
+  const streams = table();
+  streams.request("old", "s", "publish", OPEN, 0);
+  streams.takeEvents();
+  assert.deepEqual(streams.check("new", "s", "publish", OPEN, 3_000), { kind: "accept" });
+  assert.deepEqual(streams.takeEvents(), []);
+  assert.deepEqual(streams.claim("new", 3_100), { ok: true, replaces: "old" });
+  assert.deepEqual(streams.takeEvents(), [{
+    type: "close",
+    connectionId: "old",
+    name: "s",
+    reason: "replaced by a new publisher after 3100 ms without media",
+  }]);
+  assert.equal(streams.snapshot()[0]?.publisher, "new");
+});
+
+Deno.test("StreamTable counts only connected viewers toward maxViewers", () => {
+  const streams = table();
+  const two: StreamPolicy = { modes: ["publish", "play"], maxViewers: 2 };
+  streams.request("p1", "s", "publish", two, 0);
+  for (let i = 0; i < 10; i++) {
+    assert.deepEqual(streams.check(`intruder${i}`, "s", "play", two, 1), { kind: "accept" });
+  }
+  assert.deepEqual(streams.snapshot()[0]?.viewers, []);
+  assert.deepEqual(streams.check("v1", "s", "play", two, 2), { kind: "accept" });
+  assert.deepEqual(streams.claim("v1", 3), { ok: true });
+  assert.deepEqual(streams.check("v2", "s", "play", two, 4), { kind: "accept" });
+  assert.deepEqual(streams.claim("v2", 5), { ok: true });
+  // Full now: a new caller is told 1402, one checked before is closed at its claim.
+  const third = streams.check("v3", "s", "play", two, 6);
+  assert.equal(third.kind === "reject" && third.code, RejectCode.Overload);
+  assert.deepEqual(streams.claim("intruder0", 7), {
+    ok: false,
+    code: RejectCode.Overload,
+    reason: 'stream "s" has its maximum of 2 viewer(s)',
+  });
+  assert.deepEqual(streams.snapshot()[0]?.viewers, ["v1", "v2"]);
+});
+
+Deno.test("StreamTable: held viewers count toward nothing and are released by a connected publisher only", () => {
+  const streams = table();
+  const one: StreamPolicy = { modes: ["publish", "play"], maxViewers: 1 };
+  for (let i = 0; i < 5; i++) {
+    assert.equal(streams.check(`w${i}`, "s", "play", one, 0).kind, "wait");
+  }
+  // A publisher that only passed the check releases nobody.
+  assert.deepEqual(streams.check("p1", "s", "publish", one, 10), { kind: "accept" });
+  streams.takeEvents();
+  streams.release("p1", 20);
+  assert.deepEqual(streams.takeEvents(), []);
+  assert.equal(streams.snapshot()[0]?.waiting, 5);
+  assert.deepEqual(streams.check("p2", "s", "publish", one, 30), { kind: "accept" });
+  assert.deepEqual(streams.claim("p2", 40), { ok: true });
+  assert.deepEqual(
+    streams.takeEvents().map((e) => [e.type, "connectionId" in e ? e.connectionId : e.name]),
+    [0, 1, 2, 3, 4].map((i) => ["accept-waiting", `w${i}`]),
+  );
+  assert.deepEqual(streams.snapshot()[0]?.viewers, [], "accepted, not connected");
+  // The first one connected holds the only place; the others are closed at their claim.
+  assert.deepEqual(streams.claim("w3", 50), { ok: true });
+  assert.equal(streams.claim("w0", 51)?.ok, false);
+  assert.deepEqual(streams.snapshot()[0]?.viewers, ["w3"]);
+});
+
+Deno.test("StreamTable rejects a held viewer with 1402 when connected viewers filled the stream meanwhile", () => {
+  const streams = table();
+  const one: StreamPolicy = { modes: ["publish", "play"], maxViewers: 1 };
+  streams.request("p1", "s", "publish", one, 0);
+  assert.deepEqual(streams.check("v1", "s", "play", one, 10), { kind: "accept" });
+  streams.release("p1", 20);
+  assert.equal(streams.check("w1", "s", "play", one, 30).kind, "wait");
+  assert.deepEqual(streams.claim("v1", 40), { ok: true });
+  streams.takeEvents();
+  streams.request("p2", "s", "publish", one, 50);
+  assert.deepEqual(streams.takeEvents(), [{
+    type: "reject-waiting",
+    connectionId: "w1",
+    name: "s",
+    code: RejectCode.Overload,
+    reason: 'stream "s" has its maximum of 1 viewer(s)',
+  }]);
+  assert.equal(streams.streamOf("w1"), undefined);
+});
+
+Deno.test("StreamTable: a checked viewer whose publisher left meanwhile gets the grace period", () => {
+  const streams = table({ graceMs: 5_000 });
+  streams.request("p1", "s", "publish", OPEN, 0);
+  assert.deepEqual(streams.check("v1", "s", "play", OPEN, 10), { kind: "accept" });
+  streams.release("p1", 20);
+  streams.takeEvents();
+  assert.deepEqual(streams.claim("v1", 30), { ok: true });
+  assert.equal(streams.snapshot()[0]?.graceUntilMs, 5_030);
+  streams.tick(5_030);
+  assert.deepEqual(streams.takeEvents(), [
+    {
+      type: "close",
+      connectionId: "v1",
+      name: "s",
+      reason: "no publisher returned within 5000 ms",
+    },
+    { type: "stream-ended", name: "s" },
+  ]);
+});
+
+Deno.test("StreamTable.end() closes checked connections too, and a claim after it does nothing", () => {
+  const streams = table();
+  streams.check("p1", "s", "publish", OPEN, 0);
+  streams.takeEvents();
+  streams.end("s", "ended");
+  assert.deepEqual(streams.takeEvents(), [
+    { type: "close", connectionId: "p1", name: "s", reason: "ended" },
+    { type: "stream-ended", name: "s" },
+  ]);
+  assert.equal(streams.claim("p1", 10), undefined);
+  assert.equal(streams.claim("never-asked", 10), undefined);
+  assert.deepEqual(streams.snapshot(), []);
+});

@@ -360,6 +360,8 @@ export class Supervisor<C extends SupervisedChild> {
             encryption: message.encrypted ? "encrypted" : "unencrypted",
           },
         );
+        // Only now, with its passphrase accepted, does it take its place on the stream.
+        this.streams.connected(id);
         break;
       }
       case "stats":

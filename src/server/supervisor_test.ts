@@ -311,6 +311,147 @@ Deno.test("Supervisor tells the stream manager a publisher is alive only when it
   third.say({ type: "request", streamId: "publish:live/c" });
   await settle();
   assert.equal(third.answers[0]?.type, "accept");
+  third.say(up("publish:live/c"));
   assert.equal(first.shutdowns.length, 1, "the silent one is closed");
   assert.match(first.shutdowns[0]!, /replaced by a new publisher/);
+});
+
+// Issue 14: a caller claims nothing until libsrt accepted its passphrase and
+// its connection is up; one that libsrt refuses only asked, then exits.
+
+/** A caller whose passphrase libsrt refused: it asked, was accepted, and its child exits. */
+function refusedByLibsrt(child: FakeChild): void {
+  child.say({
+    type: "closed",
+    reason: "rejected",
+    detail: "libsrt rejected the handshake: most likely a wrong or missing passphrase",
+    stats: null,
+  });
+  child.exit();
+}
+
+const PROTECTED = parseConfig(
+  [
+    "publisherTimeoutMs: 100",
+    "streams:",
+    "  - prefix: live",
+    "    publishPassphrase: publish-secret",
+    "    readPassphrase: read-secret-1",
+    "    maxViewers: 2",
+  ].join("\n"),
+  "yaml",
+  "protected.yaml",
+);
+
+Deno.test("Supervisor: callers without the passphrase neither replace nor block the real publisher", async () => {
+  await using h = harness({ maxConnections: 100 }, PROTECTED);
+  const real = h.connect(1);
+  real.say({ type: "request", streamId: "publish:live/a" });
+  await settle();
+  real.say(up("publish:live/a"));
+  real.say({ type: "stats", stats: { ...emptyLinkStats(), bytesReceived: 1316 } });
+  // Silent long enough to be taken over, by a publisher that is connected.
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  const intruders = Array.from({ length: 40 }, (_, i) => h.connect(100 + i));
+  for (const intruder of intruders) intruder.say({ type: "request", streamId: "publish:live/a" });
+  await settle();
+  assert.deepEqual(real.shutdowns, [], "nobody closed the real publisher");
+  assert.equal(h.supervisor.streamInfo()[0]?.publisher, h.supervisor.table.byChild(real)!.id);
+  for (const intruder of intruders) refusedByLibsrt(intruder);
+  assert.deepEqual(real.shutdowns, []);
+  assert.equal(h.supervisor.streamInfo()[0]?.publisher, h.supervisor.table.byChild(real)!.id);
+});
+
+Deno.test("Supervisor: callers without the passphrase do not make a returning publisher get 1409", async () => {
+  await using h = harness({ maxConnections: 100 }, PROTECTED);
+  const intruders = Array.from({ length: 40 }, (_, i) => h.connect(100 + i));
+  for (const intruder of intruders) intruder.say({ type: "request", streamId: "publish:live/a" });
+  await settle();
+  const real = h.connect(1);
+  real.say({ type: "request", streamId: "publish:live/a" });
+  await settle();
+  assert.equal(real.answers[0]?.type, "accept", "not 1409");
+  real.say(up("publish:live/a"));
+  for (const intruder of intruders) refusedByLibsrt(intruder);
+  assert.deepEqual(real.shutdowns, []);
+  assert.equal(h.supervisor.streamInfo()[0]?.publisher, h.supervisor.table.byChild(real)!.id);
+});
+
+Deno.test("Supervisor: viewers that are not connected do not count toward maxViewers", async () => {
+  await using h = harness({ maxConnections: 100 }, PROTECTED);
+  const publisher = h.connect(1);
+  publisher.say({ type: "request", streamId: "publish:live/a" });
+  await settle();
+  publisher.say(up("publish:live/a"));
+  const intruders = Array.from({ length: 10 }, (_, i) => h.connect(100 + i));
+  for (const intruder of intruders) intruder.say({ type: "request", streamId: "play:live/a" });
+  await settle();
+  const viewer = h.connect(2);
+  viewer.say({ type: "request", streamId: "play:live/a" });
+  await settle();
+  assert.equal(viewer.answers[0]?.type, "accept", "not 1402");
+  viewer.say(up("play:live/a"));
+  assert.equal(h.supervisor.streamInfo()[0]?.viewers, 1);
+  for (const intruder of intruders) refusedByLibsrt(intruder);
+  assert.deepEqual(viewer.shutdowns, []);
+  assert.equal(h.supervisor.streamInfo()[0]?.viewers, 1);
+});
+
+Deno.test("Supervisor takes a silent publisher over only when the new one is connected", async () => {
+  await using h = harness({}, PROTECTED);
+  const old = h.connect(1);
+  old.say({ type: "request", streamId: "publish:live/a" });
+  await settle();
+  old.say(up("publish:live/a"));
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  const next = h.connect(2);
+  next.say({ type: "request", streamId: "publish:live/a" });
+  await settle();
+  assert.equal(next.answers[0]?.type, "accept");
+  assert.deepEqual(old.shutdowns, [], "not before the newcomer is connected");
+  next.say(up("publish:live/a"));
+  assert.equal(old.shutdowns.length, 1);
+  assert.match(old.shutdowns[0]!, /replaced by a new publisher/);
+});
+
+Deno.test("Supervisor closes a viewer whose place is gone once it is up, and says why", async () => {
+  await capturingLogs(async (records) => {
+    await using h = harness({}, PROTECTED);
+    const publisher = h.connect(1);
+    publisher.say({ type: "request", streamId: "publish:live/a" });
+    await settle();
+    publisher.say(up("publish:live/a"));
+    // maxViewers: 2, and three viewers accepted before any of them is connected.
+    const viewers = [h.connect(2), h.connect(3), h.connect(4)];
+    for (const viewer of viewers) viewer.say({ type: "request", streamId: "play:live/a" });
+    await settle();
+    assert.deepEqual(viewers.map((v) => v.answers[0]?.type), ["accept", "accept", "accept"]);
+    for (const viewer of viewers) viewer.say(up("play:live/a"));
+    assert.deepEqual(viewers.map((v) => v.shutdowns), [[], [], [
+      'stream "live/a" has its maximum of 2 viewer(s)',
+    ]]);
+    const line = records.find((r) => /^closing: stream/.test(String(r.properties.what)));
+    assert.equal(line?.level, "warning");
+    assert.equal(line?.properties.id, h.supervisor.table.byChild(viewers[2]!)!.id);
+    assert.match(String(line?.properties.what), /would have been refused with 1402/);
+    assert.equal(h.supervisor.streamInfo()[0]?.viewers, 2);
+  });
+});
+
+Deno.test("Supervisor: of two publishers accepted together, the one connected last publishes", async () => {
+  await using h = harness({}, PROTECTED);
+  const first = h.connect(1);
+  const second = h.connect(2);
+  first.say({ type: "request", streamId: "publish:live/a" });
+  second.say({ type: "request", streamId: "publish:live/a" });
+  await settle();
+  assert.deepEqual([first.answers[0]?.type, second.answers[0]?.type], ["accept", "accept"]);
+  first.say(up("publish:live/a"));
+  second.say(up("publish:live/a"));
+  const secondId = h.supervisor.table.byChild(second)!.id;
+  assert.deepEqual(second.shutdowns, []);
+  assert.deepEqual(first.shutdowns, [
+    `replaced by a new publisher (connection ${secondId}) accepted while this one was silent or connecting`,
+  ]);
+  assert.equal(h.supervisor.streamInfo()[0]?.publisher, secondId);
 });
