@@ -10,12 +10,13 @@ import assert from "node:assert/strict";
 import { bytesFromHex as hex } from "../src/ipc/hex.ts";
 import { DATAGRAM_KINDS, type DatagramKind } from "../src/protocol/classify.ts";
 import { HandshakeOffset } from "../src/protocol/packet.ts";
-import { IPV4 } from "../src/protocol/testdata/captured.ts";
+import { IPV4, IPV4_RENDEZVOUS } from "../src/protocol/testdata/captured.ts";
 import {
   Atoll,
   concat,
   feed,
   SeededRandom,
+  sleep,
   srtLiveTransmitCaller,
   waitFor,
 } from "./support/mod.ts";
@@ -378,4 +379,26 @@ Deno.test("after a peer's child is killed, that peer's unproven datagrams are dr
   assert.equal(after.dropped["bad-cookie"], before.dropped["bad-cookie"] + 1);
   assert.equal(after.childrenStarted, before.childrenStarted, "no child started");
   assert.deepEqual(await atoll.connections(), []);
+});
+
+Deno.test("a forged rendezvous wave-a-hand draws at most 2 answers", async () => {
+  await using atoll = await Atoll.start();
+  await using peer = new RawPeer(atoll);
+  await peer.send(IPV4_RENDEZVOUS.waveAHand);
+  const [connection] = await waitFor("its child", async () => {
+    const list = await atoll.connections();
+    return list.length === 1 && list;
+  });
+  // libsrt waves every 250 ms for as long as the child lets it; this peer never answers.
+  await waitFor("the child to give up", async () => (await atoll.connections()).length === 0, {
+    timeoutMs: 10_000,
+  });
+  await sleep(500);
+  assert.ok(peer.received.length >= 1, "answered at all");
+  assert.ok(peer.received.length <= 2, `${peer.received.length} answers to one wave-a-hand`);
+  const closed = await waitFor(
+    "its closing line",
+    () => atoll.findLog((l) => l.properties.id === connection!.id && "reason" in l.properties),
+  );
+  assert.equal(closed.properties.reason, "handshake-timeout");
 });

@@ -114,6 +114,16 @@ export interface Verdict {
  */
 export const REJECTION_LINGER_MS = 300;
 
+/**
+ * How long a rendezvous peer gets to complete its handshake. A wave-a-hand
+ * proves nothing about its source address (docs/design.md, "Proving the
+ * caller's address"), and libsrt answers it with a wave-a-hand every 250 ms:
+ * this keeps what a forged one draws to 2 answers. A real peer that is
+ * already waving completes well within it on any link up to about 100 ms of
+ * round trip; its next wave-a-hand after a miss starts afresh.
+ */
+export const RENDEZVOUS_HANDSHAKE_MS = 400;
+
 export type AcceptResult =
   | { ok: true; accepted: AcceptedConnection }
   | {
@@ -143,7 +153,10 @@ function configure(socket: SrtSocket, settings: PeerSettings): void {
  */
 export async function acceptConnection(options: AcceptOptions): Promise<AcceptResult> {
   const started = performance.now();
-  let deadline = started + options.settings.handshakeTimeoutMs;
+  let deadline = started +
+    (options.rendezvous
+      ? Math.min(options.settings.handshakeTimeoutMs, RENDEZVOUS_HANDSHAKE_MS)
+      : options.settings.handshakeTimeoutMs);
   const socket = SrtSocket.create();
   using epoll = new SrtEpoll();
   let hook: ListenHook | undefined;
@@ -237,9 +250,11 @@ function connectedRendezvous(socket: SrtSocket): SrtSocket | undefined {
 }
 
 function timeoutDetail(options: AcceptOptions, socket: SrtSocket): string {
-  const limit = `no SRT handshake completed within ${options.settings.handshakeTimeoutMs} ms`;
-  if (!options.rendezvous) return limit;
-  return `${limit} (state ${socket.state}, reject reason: ${socket.rejectReasonText})`;
+  if (!options.rendezvous) {
+    return `no SRT handshake completed within ${options.settings.handshakeTimeoutMs} ms`;
+  }
+  const ms = Math.min(options.settings.handshakeTimeoutMs, RENDEZVOUS_HANDSHAKE_MS);
+  return `no rendezvous handshake completed within ${ms} ms (state ${socket.state}, reject reason: ${socket.rejectReasonText})`;
 }
 
 /**
