@@ -14,6 +14,9 @@ import { readmeOptionDefaults } from "./testdata/readme_options.ts";
 const FLAGS: Record<keyof ServerOptions, string> = {
   srtListen: "--srt-listen",
   httpListen: "--http-listen",
+  httpMaxConnections: "--http-max-connections",
+  httpHeaderTimeoutMs: "--http-header-timeout",
+  httpAllowedHosts: "--http-allowed-hosts",
   maxConnections: "--max-connections",
   maxHandshakes: "--max-handshakes",
   maxConnectionsPerIp: "--max-connections-per-ip",
@@ -331,7 +334,7 @@ Deno.test("resolveOptions() rejects options that are not an object", () => {
 Deno.test("OPTION_RULES covers every option of DEFAULT_OPTIONS and the optional ones", () => {
   assert.deepEqual(
     Object.keys(OPTION_RULES).sort(),
-    [...Object.keys(DEFAULT_OPTIONS), "passphrase", "configPath", "apiToken"].sort(),
+    [...Object.keys(DEFAULT_OPTIONS), "passphrase", "configPath", "apiToken", "httpAllowedHosts"].sort(),
   );
 });
 

@@ -21,7 +21,13 @@ import {
 import { formatHostPort, resolveOptions, type ServerOptions } from "../config/options.ts";
 import type { Endpoint } from "../ipc/messages.ts";
 import { RejectCode } from "../protocol/reject_codes.ts";
-import { type ApiAccess, type ApiServer, type ReloadResult, serveHttp } from "./api.ts";
+import {
+  type ApiAccess,
+  type ApiServer,
+  type HttpListener,
+  type ReloadResult,
+  serveHttp,
+} from "./api.ts";
 import type { ConnectionInfo, ServerCounters, ServerStats, StreamInfo } from "./api_types.ts";
 import { connectionInfo } from "./api_view.ts";
 import { buildChildCommand, type ChildRuntime } from "./child_command.ts";
@@ -70,7 +76,7 @@ export class AtollServer implements ApiServer {
   readonly counters: ServerCounters;
   #listener: SrtListener;
   #supervisor: Supervisor<ChildHandle>;
-  #http: Deno.HttpServer<Deno.NetAddr> | undefined;
+  #http: HttpListener | undefined;
   #config: AtollConfig;
   #stopping = false;
   #finished = Promise.withResolvers<void>();
@@ -147,7 +153,7 @@ export class AtollServer implements ApiServer {
       config,
     );
     try {
-      server.#http = serveHttp(server, options.httpListen);
+      server.#http = serveHttp(server, options);
     } catch (error) {
       await listener.close();
       throw error;
