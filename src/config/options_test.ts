@@ -334,7 +334,8 @@ Deno.test("resolveOptions() rejects options that are not an object", () => {
 Deno.test("OPTION_RULES covers every option of DEFAULT_OPTIONS and the optional ones", () => {
   assert.deepEqual(
     Object.keys(OPTION_RULES).sort(),
-    [...Object.keys(DEFAULT_OPTIONS), "passphrase", "configPath", "apiToken", "httpAllowedHosts"].sort(),
+    [...Object.keys(DEFAULT_OPTIONS), "passphrase", "configPath", "apiToken", "httpAllowedHosts"]
+      .sort(),
   );
 });
 

@@ -34,6 +34,8 @@ export interface HttpLimits {
 export const MAX_HEADER_BYTES = 16 * 1024;
 /** The longest wait between two failed accepts. */
 const MAX_ACCEPT_BACKOFF_MS = 1000;
+/** Accepts have recovered once none failed for this long. */
+const RECOVERED_AFTER_MS = 3000;
 
 /** A running listener: where it is bound, and how to stop it. */
 export interface HttpListener {
@@ -190,8 +192,25 @@ export function listenHttp(
     task.finally(() => tasks.delete(task));
   };
 
+  // An episode of failed accepts (EMFILE comes and goes as descriptors are
+  // freed and taken) is logged when it starts, and when accepts have worked
+  // for RECOVERED_AFTER_MS with no failure.
+  let failures = 0;
+  let lastFailure = 0;
+  let recoveryTimer: ReturnType<typeof setTimeout> | undefined;
+  const checkRecovered = () => {
+    recoveryTimer = undefined;
+    if (failures === 0) return;
+    const quietMs = performance.now() - lastFailure;
+    if (quietMs >= RECOVERED_AFTER_MS) {
+      log.info("HTTP accepts connections again after {failures} failed accepts", { failures });
+      failures = 0;
+    } else if (!closing) {
+      recoveryTimer = setTimeout(checkRecovered, RECOVERED_AFTER_MS - quietMs);
+    }
+  };
+
   async function acceptLoop(): Promise<void> {
-    let failures = 0;
     let backoffMs = 10;
     while (!closing) {
       let conn: Deno.Conn;
@@ -205,14 +224,14 @@ export function listenHttp(
           log.warn("HTTP cannot accept connections, retrying: {error}", { error: String(error) });
         }
         failures++;
+        lastFailure = performance.now();
         await new Promise((resolve) => setTimeout(resolve, backoffMs));
         backoffMs = Math.min(backoffMs * 2, MAX_ACCEPT_BACKOFF_MS);
         continue;
       }
-      if (failures > 0) {
-        log.info("HTTP accepts connections again after {failures} failed accepts", { failures });
-        failures = 0;
-        backoffMs = 10;
+      backoffMs = 10;
+      if (failures > 0 && recoveryTimer === undefined) {
+        recoveryTimer = setTimeout(checkRecovered, RECOVERED_AFTER_MS);
       }
       if (closing) {
         conn.close();
@@ -373,6 +392,7 @@ export function listenHttp(
     async shutdown() {
       if (closing) return;
       closing = true;
+      clearTimeout(recoveryTimer);
       closeQuietly(listener);
       await loop;
       // Idle connections close now; one answering a request finishes it first (briefly).
