@@ -351,9 +351,10 @@ export function listenHttp(
         const isHead = head.method === "HEAD";
         let request: Request;
         try {
-          const host = head.headers.get("host") ?? `${address.hostname}`;
-          const url = new URL(head.target, `http://${host.includes("/") ? "invalid" : host}`);
-          request = new Request(url, {
+          // The target is appended, not resolved: `//a/b` is the path `//a/b`, not host `a`.
+          const host = head.headers.get("host") ?? "localhost";
+          if (!/^[A-Za-z0-9._~:[\]-]+$/.test(host)) throw new TypeError("Malformed Host");
+          request = new Request(`http://${host}${head.target}`, {
             method: head.method,
             headers: head.headers,
             ...(body.length > 0 && !isHead && head.method !== "GET" ? { body } : {}),

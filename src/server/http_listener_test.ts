@@ -163,3 +163,21 @@ Deno.test("listenHttp() shutdown closes idle connections and stops accepting", a
   idle.close();
   await assert.rejects(Deno.connect({ hostname: "127.0.0.1", port: http.addr.port }));
 });
+
+Deno.test("listenHttp() keeps a path that starts with // a path, and refuses a malformed Host", async () => {
+  const http = echoListener();
+  try {
+    const text = await roundTrip(
+      http.addr.port,
+      "GET //evil.example/a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert.match(text, /\r\n\r\nGET \/\/evil\.example\/a$/);
+    const at = await roundTrip(
+      http.addr.port,
+      "GET / HTTP/1.1\r\nHost: user@evil.example\r\nConnection: close\r\n\r\n",
+    );
+    assert.match(at, /^HTTP\/1\.1 400 [^]*Malformed request target or Host/);
+  } finally {
+    await http.shutdown();
+  }
+});
