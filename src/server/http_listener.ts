@@ -189,7 +189,9 @@ export function listenHttp(
 
   const track = (task: Promise<void>) => {
     tasks.add(task);
-    task.finally(() => tasks.delete(task));
+    // Both outcomes handled: a rejection must never go unhandled and end the process.
+    const forget = () => tasks.delete(task);
+    task.then(forget, forget);
   };
 
   // An episode of failed accepts (EMFILE comes and goes as descriptors are
