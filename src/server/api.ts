@@ -21,8 +21,6 @@ import { formatHostPort, type ServerOptions } from "../config/options.ts";
 import { bindError } from "./startup_error.ts";
 import { type HttpListener, listenHttp } from "./http_listener.ts";
 
-export type { HttpListener };
-
 /** A request body larger than this gets 413; no endpoint takes one yet. */
 export const MAX_BODY_BYTES = 64 * 1024;
 

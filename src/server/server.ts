@@ -21,13 +21,8 @@ import {
 import { formatHostPort, resolveOptions, type ServerOptions } from "../config/options.ts";
 import type { Endpoint } from "../ipc/messages.ts";
 import { RejectCode } from "../protocol/reject_codes.ts";
-import {
-  type ApiAccess,
-  type ApiServer,
-  type HttpListener,
-  type ReloadResult,
-  serveHttp,
-} from "./api.ts";
+import { type ApiAccess, type ApiServer, type ReloadResult, serveHttp } from "./api.ts";
+import type { HttpListener } from "./http_listener.ts";
 import type { ConnectionInfo, ServerCounters, ServerStats, StreamInfo } from "./api_types.ts";
 import { connectionInfo } from "./api_view.ts";
 import { buildChildCommand, type ChildRuntime } from "./child_command.ts";
