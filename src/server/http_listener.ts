@@ -236,7 +236,7 @@ export function listenHttp(
         recoveryTimer = setTimeout(checkRecovered, RECOVERED_AFTER_MS);
       }
       if (closing) {
-        conn.close();
+        closeQuietly(conn);
         return;
       }
       if (open.size >= limits.maxConnections) {
