@@ -46,6 +46,7 @@ type Convert = (text: string) => unknown;
 
 const integer: Convert = (text) => /^[0-9]+$/.test(text) ? Number(text) : undefined;
 const string: Convert = (text) => text;
+const list: Convert = (text) => text.split(",").map((item) => item.trim());
 
 /** The flags that take a value, in the order help lists them. */
 const VALUE_FLAGS: readonly {
@@ -68,6 +69,27 @@ const VALUE_FLAGS: readonly {
     option: "httpListen",
     convert: "host-port",
     help: "HTTP API and metrics address",
+  },
+  {
+    flag: "http-max-connections",
+    placeholder: "N",
+    option: "httpMaxConnections",
+    convert: integer,
+    help: "HTTP connections at once, 1 to 10000",
+  },
+  {
+    flag: "http-header-timeout",
+    placeholder: "MS",
+    option: "httpHeaderTimeoutMs",
+    convert: integer,
+    help: "Close a slow or idle HTTP connection",
+  },
+  {
+    flag: "http-allowed-hosts",
+    placeholder: "H,H",
+    option: "httpAllowedHosts",
+    convert: list,
+    help: "More Host names for the API, or *",
   },
   {
     flag: "max-connections",
@@ -189,6 +211,7 @@ const PARSE_ARGS_OPTIONS: Readonly<
 function formatDefault(option: keyof ServerOptions): string {
   const value = DEFAULT_OPTIONS[option];
   if (value === undefined) return "none";
+  if (Array.isArray(value)) return value.join(",");
   if (typeof value === "object") return formatHostPort(value);
   return String(value);
 }

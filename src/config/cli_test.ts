@@ -33,6 +33,21 @@ const serveCases: {
     expected: { httpListen: { hostname: "127.0.0.1", port: 0 } },
   },
   {
+    name: "--http-max-connections and --http-header-timeout",
+    args: ["--http-max-connections", "7", "--http-header-timeout", "2500"],
+    expected: { httpMaxConnections: 7, httpHeaderTimeoutMs: 2500 },
+  },
+  {
+    name: "--http-allowed-hosts as a comma-separated list",
+    args: ["--http-allowed-hosts", "atoll.example, 10.0.0.5,[fd00::1]"],
+    expected: { httpAllowedHosts: ["atoll.example", "10.0.0.5", "[fd00::1]"] },
+  },
+  {
+    name: "--http-allowed-hosts *",
+    args: ["--http-allowed-hosts=*"],
+    expected: { httpAllowedHosts: ["*"] },
+  },
+  {
     name: "--max-connections",
     args: ["--max-connections", "20"],
     expected: { maxConnections: 20 },
@@ -325,6 +340,30 @@ const usageErrorCases: {
     message: "Invalid value for --http-listen: expected HOST:PORT, [IPV6]:PORT or :PORT " +
       'with a port from 0 to 65535, got "::1:8080"',
   },
+  {
+    name: "no HTTP connections at all",
+    args: ["--http-max-connections", "0"],
+    message: "Invalid value for --http-max-connections: expected an integer from 1 to 10000, got " +
+      '"0"',
+  },
+  {
+    name: "an HTTP header timeout below 100 ms",
+    args: ["--http-header-timeout", "99"],
+    message: "Invalid value for --http-header-timeout: expected an integer from 100 to 600000, " +
+      'got "99"',
+  },
+  {
+    name: "an allowed host with a slash",
+    args: ["--http-allowed-hosts", "a.example,evil/x"],
+    message: "Invalid value for --http-allowed-hosts: expected a non-empty list of host names " +
+      'or IP addresses, or ["*"], got "a.example,evil/x"',
+  },
+  {
+    name: "an empty allowed host",
+    args: ["--http-allowed-hosts", "a.example,"],
+    message: "Invalid value for --http-allowed-hosts: expected a non-empty list of host names " +
+      'or IP addresses, or ["*"], got "a.example,"',
+  },
 ];
 
 for (const { name, args, env, message } of usageErrorCases) {
@@ -355,6 +394,9 @@ Deno.test("HELP_TEXT starts with the usage line", () => {
 const helpMentions: string[] = [
   "--srt-listen HOST:PORT",
   "--http-listen HOST:PORT",
+  "--http-max-connections N",
+  "--http-header-timeout MS",
+  "--http-allowed-hosts H,H",
   "--max-connections N",
   "--max-handshakes N",
   "--max-connections-per-ip N",

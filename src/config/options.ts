@@ -29,6 +29,15 @@ export interface ServerOptions {
   srtListen: HostPort;
   /** Where the HTTP API and metrics are served. */
   httpListen: HostPort;
+  /** HTTP connections open at once; more are answered 503 and closed. */
+  httpMaxConnections: number;
+  /** An HTTP request must arrive whole within this long, and a kept-alive connection may idle no longer, in milliseconds. */
+  httpHeaderTimeoutMs: number;
+  /**
+   * Host header names the HTTP API answers besides the loopback names and the
+   * bound address (against DNS rebinding); `["*"]` answers any.
+   */
+  httpAllowedHosts?: string[];
   /** Connections open at once, handshakes included. */
   maxConnections: number;
   /** Handshakes in progress at once. */
@@ -65,6 +74,8 @@ export interface ServerOptions {
 export const DEFAULT_OPTIONS: Readonly<ServerOptions> = Object.freeze({
   srtListen: Object.freeze({ hostname: "0.0.0.0", port: 9000 }),
   httpListen: Object.freeze({ hostname: "127.0.0.1", port: 8080 }),
+  httpMaxConnections: 100,
+  httpHeaderTimeoutMs: 10_000,
   maxConnections: 1000,
   maxHandshakes: 100,
   maxConnectionsPerIp: 1000,
@@ -131,6 +142,15 @@ const HOST_PORT_RULE: OptionRule = {
 export const OPTION_RULES: { readonly [K in keyof ServerOptions]-?: OptionRule } = {
   srtListen: HOST_PORT_RULE,
   httpListen: HOST_PORT_RULE,
+  httpMaxConnections: integerRule(1, 10_000),
+  httpHeaderTimeoutMs: integerRule(100, 600_000),
+  httpAllowedHosts: {
+    type: "object",
+    expected: 'a non-empty list of host names or IP addresses, or ["*"]',
+    isValid: (value) =>
+      Array.isArray(value) && value.length > 0 && value.length <= 100 &&
+      value.every((host) => typeof host === "string" && isAllowedHostEntry(host)),
+  },
   maxConnections: integerRule(1, 100_000),
   maxHandshakes: integerRule(1, 100_000),
   maxConnectionsPerIp: integerRule(1, 100_000),
@@ -198,6 +218,8 @@ export function resolveOptions(partial: Partial<ServerOptions> = {}): ServerOpti
   const options: ServerOptions = {
     srtListen: copyHostPort(partial.srtListen ?? DEFAULT_OPTIONS.srtListen),
     httpListen: copyHostPort(partial.httpListen ?? DEFAULT_OPTIONS.httpListen),
+    httpMaxConnections: partial.httpMaxConnections ?? DEFAULT_OPTIONS.httpMaxConnections,
+    httpHeaderTimeoutMs: partial.httpHeaderTimeoutMs ?? DEFAULT_OPTIONS.httpHeaderTimeoutMs,
     maxConnections: partial.maxConnections ?? DEFAULT_OPTIONS.maxConnections,
     maxHandshakes: partial.maxHandshakes ?? DEFAULT_OPTIONS.maxHandshakes,
     maxConnectionsPerIp: partial.maxConnectionsPerIp ?? DEFAULT_OPTIONS.maxConnectionsPerIp,
@@ -216,6 +238,9 @@ export function resolveOptions(partial: Partial<ServerOptions> = {}): ServerOpti
   if (partial.passphrase !== undefined) options.passphrase = partial.passphrase;
   if (partial.configPath !== undefined) options.configPath = partial.configPath;
   if (partial.apiToken !== undefined) options.apiToken = partial.apiToken;
+  if (partial.httpAllowedHosts !== undefined) {
+    options.httpAllowedHosts = [...partial.httpAllowedHosts];
+  }
   return options;
 }
 
@@ -274,6 +299,13 @@ function copyHostPort(hp: HostPort): HostPort {
 
 function isValidHostname(hostname: string): boolean {
   return hostname.includes(":") ? IPV6_ADDRESS.test(hostname) : HOSTNAME.test(hostname);
+}
+
+/** `*`, a host name, an IPv4 address, or an IPv6 address with or without brackets. */
+function isAllowedHostEntry(host: string): boolean {
+  if (host === "*") return true;
+  const bare = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+  return isValidHostname(bare);
 }
 
 function isValidPort(port: unknown): boolean {

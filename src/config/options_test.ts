@@ -14,6 +14,9 @@ import { readmeOptionDefaults } from "./testdata/readme_options.ts";
 const FLAGS: Record<keyof ServerOptions, string> = {
   srtListen: "--srt-listen",
   httpListen: "--http-listen",
+  httpMaxConnections: "--http-max-connections",
+  httpHeaderTimeoutMs: "--http-header-timeout",
+  httpAllowedHosts: "--http-allowed-hosts",
   maxConnections: "--max-connections",
   maxHandshakes: "--max-handshakes",
   maxConnectionsPerIp: "--max-connections-per-ip",
@@ -270,6 +273,33 @@ const rejectedCases: {
       'address and a port from 0 to 65535, got "0.0.0.0:9000"',
   },
   {
+    name: "allowed hosts given as a string",
+    partial: { httpAllowedHosts: "a.example" },
+    error: "TypeError",
+    message: 'Invalid option "httpAllowedHosts": expected a non-empty list of host names or IP ' +
+      'addresses, or ["*"], got "a.example"',
+  },
+  {
+    name: "an empty list of allowed hosts",
+    partial: { httpAllowedHosts: [] },
+    error: "RangeError",
+    message: 'Invalid option "httpAllowedHosts": expected a non-empty list of host names or IP ' +
+      'addresses, or ["*"], got []',
+  },
+  {
+    name: "an allowed host with a port",
+    partial: { httpAllowedHosts: ["a.example:8080"] },
+    error: "RangeError",
+    message: 'Invalid option "httpAllowedHosts": expected a non-empty list of host names or IP ' +
+      'addresses, or ["*"], got ["a.example:8080"]',
+  },
+  {
+    name: "no HTTP connections",
+    partial: { httpMaxConnections: 0 },
+    error: "RangeError",
+    message: 'Invalid option "httpMaxConnections": expected an integer from 1 to 10000, got 0',
+  },
+  {
     name: "a null address",
     partial: { httpListen: null },
     error: "TypeError",
@@ -331,8 +361,17 @@ Deno.test("resolveOptions() rejects options that are not an object", () => {
 Deno.test("OPTION_RULES covers every option of DEFAULT_OPTIONS and the optional ones", () => {
   assert.deepEqual(
     Object.keys(OPTION_RULES).sort(),
-    [...Object.keys(DEFAULT_OPTIONS), "passphrase", "configPath", "apiToken"].sort(),
+    [...Object.keys(DEFAULT_OPTIONS), "passphrase", "configPath", "apiToken", "httpAllowedHosts"]
+      .sort(),
   );
+});
+
+Deno.test("resolveOptions() copies the allowed hosts", () => {
+  const hosts = ["atoll.example"];
+  const options = resolveOptions({ httpAllowedHosts: hosts });
+  hosts.push("evil.example");
+  assert.deepEqual(options.httpAllowedHosts, ["atoll.example"]);
+  assert.ok(!("httpAllowedHosts" in resolveOptions()));
 });
 
 Deno.test("resolveOptions() checks an API token without showing it", () => {

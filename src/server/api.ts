@@ -8,13 +8,24 @@
  * a server started without one cannot be changed over HTTP). Reads need it
  * too when so configured; `/healthz` and the dashboard page never do.
  *
+ * A request whose `Host` is not a loopback name, the bound address or a
+ * configured name is refused with 421 before any of that: a web page whose
+ * DNS name was rebound to 127.0.0.1 could otherwise read the open endpoints.
+ *
  * @module
  */
 
 import { dashboardResponse } from "./dashboard.ts";
 import { METRICS_CONTENT_TYPE } from "./metrics.ts";
-import { formatHostPort, type HostPort } from "../config/options.ts";
+import { formatHostPort, type ServerOptions } from "../config/options.ts";
 import { bindError } from "./startup_error.ts";
+import { type HttpListener, listenHttp } from "./http_listener.ts";
+
+/** A request body larger than this gets 413; no endpoint takes one yet. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/** The names every HTTP API answers to, whatever is configured. */
+const LOOPBACK_HOSTS: readonly string[] = ["localhost", "127.0.0.1", "::1"];
 
 /** Who may use the API. */
 export interface ApiAccess {
@@ -173,21 +184,59 @@ export async function handleRequest(server: ApiServer, request: Request): Promis
   return await route.handle(server, typeof name === "string" ? name : "");
 }
 
+/** The host name of a `Host` header, without port or brackets, lower case; undefined when malformed. */
+export function hostName(header: string): string | undefined {
+  const text = header.trim().toLowerCase();
+  const bracketed = /^\[([0-9a-f:.]+)\](?::[0-9]{1,5})?$/.exec(text);
+  if (bracketed !== null) return bracketed[1];
+  const plain = /^([a-z0-9._-]+)(?::[0-9]{1,5})?$/.exec(text);
+  return plain?.[1];
+}
+
+/**
+ * A 400/421 response when the request's `Host` is not one the API answers
+ * to: a loopback name, `bound` (the listening address), or one of `allowed`
+ * (`*` allows any). Undefined when it may pass.
+ */
+export function hostRefusal(
+  request: Request,
+  bound: string,
+  allowed: readonly string[] = [],
+): Response | undefined {
+  if (allowed.includes("*")) return undefined;
+  const header = request.headers.get("host");
+  if (header === null) return error(400, "Missing Host header");
+  const name = hostName(header);
+  const names = [...LOOPBACK_HOSTS, bound, ...allowed].map((host) =>
+    host.replace(/^\[(.*)\]$/, "$1").toLowerCase()
+  );
+  if (name !== undefined && names.includes(name)) return undefined;
+  return error(
+    421,
+    `Host not allowed: ${JSON.stringify(header.slice(0, 255))}; ` +
+      "add it with --http-allowed-hosts to serve it",
+  );
+}
+
+/** What {@link serveHttp} needs of the server options. */
+export type HttpOptions = Pick<
+  ServerOptions,
+  "httpListen" | "httpMaxConnections" | "httpHeaderTimeoutMs" | "httpAllowedHosts"
+>;
+
 /** Starts the HTTP server; throws StartupError when the address cannot be bound. */
-export function serveHttp(
-  server: ApiServer,
-  address: HostPort,
-): Deno.HttpServer<Deno.NetAddr> {
-  let http: Deno.HttpServer<Deno.NetAddr>;
+export function serveHttp(server: ApiServer, options: HttpOptions): HttpListener {
+  const address = options.httpListen;
   try {
-    http = Deno.serve({
-      hostname: address.hostname,
-      port: address.port,
-      onListen: () => {},
-      onError: (cause) => json({ error: String(cause) }, 500),
-    }, (request) => handleRequest(server, request));
+    return listenHttp(address, {
+      maxConnections: options.httpMaxConnections,
+      headerTimeoutMs: options.httpHeaderTimeoutMs,
+      maxBodyBytes: MAX_BODY_BYTES,
+    }, (request) => {
+      const refused = hostRefusal(request, address.hostname, options.httpAllowedHosts);
+      return refused === undefined ? handleRequest(server, request) : Promise.resolve(refused);
+    });
   } catch (cause) {
     throw bindError("HTTP", formatHostPort(address), cause);
   }
-  return http;
 }

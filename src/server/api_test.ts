@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { type ApiAccess, type ApiServer, handleRequest, type ReloadResult } from "./api.ts";
+import {
+  type ApiAccess,
+  type ApiServer,
+  handleRequest,
+  hostName,
+  hostRefusal,
+  type ReloadResult,
+} from "./api.ts";
 
 const TOKEN = "0123456789abcdef-token";
 
@@ -146,4 +153,48 @@ Deno.test("handleRequest() answers 404 for unknown paths and 405 with Allow for 
   assert.equal(wrong.status, 405);
   assert.equal(wrong.headers.get("allow"), "GET, DELETE, HEAD");
   assert.equal((await call(server, "GET", "/api/reload")).headers.get("allow"), "POST");
+});
+
+Deno.test("hostName() takes the name of a Host header, without port or brackets", () => {
+  const cases: [string, string | undefined][] = [
+    ["localhost", "localhost"],
+    ["LocalHost:8080", "localhost"],
+    ["127.0.0.1:8080", "127.0.0.1"],
+    ["[::1]:8080", "::1"],
+    ["[::1]", "::1"],
+    ["media.example", "media.example"],
+    ["a b", undefined],
+    ["evil.example@127.0.0.1", undefined],
+    ["127.0.0.1:8080:1", undefined],
+    ["", undefined],
+  ];
+  for (const [header, name] of cases) assert.equal(hostName(header), name, header);
+});
+
+Deno.test("hostRefusal() lets loopback names, the bound address and allowed names pass", () => {
+  const withHost = (host: string | undefined) =>
+    new Request("http://127.0.0.1/api/streams", host === undefined ? {} : { headers: { host } });
+  for (
+    const host of ["localhost:8080", "127.0.0.1", "[::1]:8080", "10.0.0.5:8080", "Media.Example"]
+  ) {
+    assert.equal(hostRefusal(withHost(host), "10.0.0.5", ["media.example"]), undefined, host);
+  }
+  assert.equal(hostRefusal(withHost("[fd00::1]:8080"), "0.0.0.0", ["[fd00::1]"]), undefined);
+  assert.equal(hostRefusal(withHost("anything.example"), "127.0.0.1", ["*"]), undefined);
+});
+
+Deno.test("hostRefusal() refuses a rebound or missing Host, saying how to allow it", async () => {
+  const refused = hostRefusal(
+    new Request("http://127.0.0.1/", { headers: { host: "rebound.example:8080" } }),
+    "127.0.0.1",
+    ["media.example"],
+  );
+  assert.equal(refused?.status, 421);
+  assert.match(
+    await refused!.text(),
+    /Host not allowed: \\"rebound.example:8080\\"; add it with --http-allowed-hosts/,
+  );
+  const missing = hostRefusal(new Request("http://127.0.0.1/"), "127.0.0.1");
+  assert.equal(missing?.status, 400);
+  await missing?.body?.cancel();
 });

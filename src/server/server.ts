@@ -25,6 +25,7 @@ import { AddressCookies } from "../protocol/address_cookie.ts";
 import { advertisedKeyLength } from "../protocol/induction_response.ts";
 import { RejectCode } from "../protocol/reject_codes.ts";
 import { type ApiAccess, type ApiServer, type ReloadResult, serveHttp } from "./api.ts";
+import type { HttpListener } from "./http_listener.ts";
 import type { ConnectionInfo, ServerCounters, ServerStats, StreamInfo } from "./api_types.ts";
 import { connectionInfo } from "./api_view.ts";
 import { buildChildCommand, type ChildRuntime } from "./child_command.ts";
@@ -73,7 +74,7 @@ export class AtollServer implements ApiServer {
   readonly counters: ServerCounters;
   #listener: SrtListener;
   #supervisor: Supervisor<ChildHandle>;
-  #http: Deno.HttpServer<Deno.NetAddr> | undefined;
+  #http: HttpListener | undefined;
   #config: AtollConfig;
   #stopping = false;
   #finished = Promise.withResolvers<void>();
@@ -150,7 +151,7 @@ export class AtollServer implements ApiServer {
       config,
     );
     try {
-      server.#http = serveHttp(server, options.httpListen);
+      server.#http = serveHttp(server, options);
     } catch (error) {
       await listener.close();
       throw error;

@@ -1,0 +1,428 @@
+/**
+ * The HTTP/1.1 listener the API is served on: Atoll's own accept loop over
+ * `Deno.listen`, so that no HTTP client can take the main process down.
+ *
+ * `Deno.serve` hides its accept loop, and when `accept()` fails with EMFILE
+ * its promise rejects unhandled and the whole process exits, taking every
+ * stream with it; it has no header timeout and no connection cap either.
+ * Here every accept error is caught and retried with a backoff (logged once
+ * per episode), connections over {@link HttpLimits.maxConnections} are
+ * answered 503 and closed at once, a connection that has not sent a whole
+ * request (headers and body) within {@link HttpLimits.headerTimeoutMs}, or
+ * idles that long between requests, is closed, and a body over
+ * {@link HttpLimits.maxBodyBytes} gets 413 unread. The API needs nothing
+ * else of HTTP: no chunked request bodies, no upgrades, small responses.
+ *
+ * @module
+ */
+
+import { logger } from "./log.ts";
+
+const log = logger("http");
+
+/** What one client may take of the listener. */
+export interface HttpLimits {
+  /** Connections open at once; more are answered 503 and closed. */
+  maxConnections: number;
+  /** A request's headers and body must arrive within this long, and a kept-alive connection idles no longer. */
+  headerTimeoutMs: number;
+  /** A request body larger than this gets 413. */
+  maxBodyBytes: number;
+}
+
+/** A request line and headers larger than this get 431. */
+export const MAX_HEADER_BYTES = 16 * 1024;
+/** The longest wait between two failed accepts. */
+const MAX_ACCEPT_BACKOFF_MS = 1000;
+/** Accepts have recovered once none failed for this long. */
+const RECOVERED_AFTER_MS = 3000;
+
+/** A running listener: where it is bound, and how to stop it. */
+export interface HttpListener {
+  readonly addr: Deno.NetAddr;
+  /** Connections open now. */
+  readonly connections: number;
+  /** Stops accepting, lets requests in progress finish (briefly), closes every connection. */
+  shutdown(): Promise<void>;
+}
+
+/** Answers one request; an exception is answered 500. */
+export type HttpHandler = (request: Request, peer: Deno.NetAddr) => Promise<Response>;
+
+const REASONS: Record<number, string> = {
+  200: "OK",
+  202: "Accepted",
+  204: "No Content",
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  408: "Request Timeout",
+  411: "Length Required",
+  413: "Content Too Large",
+  421: "Misdirected Request",
+  431: "Request Header Fields Too Large",
+  500: "Internal Server Error",
+  501: "Not Implemented",
+  503: "Service Unavailable",
+};
+
+const encoder = new TextEncoder();
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** A request that cannot be served; answered with `status` and the connection closed. */
+class BadRequest extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+/** The bytes of a whole response: status line, headers, body. */
+async function serialize(response: Response, head: boolean, close: boolean): Promise<Uint8Array> {
+  const body = new Uint8Array(await response.arrayBuffer());
+  let text = `HTTP/1.1 ${response.status} ${REASONS[response.status] ?? "Status"}\r\n`;
+  for (const [name, value] of response.headers) {
+    if (name === "content-length" || name === "connection" || name === "transfer-encoding") {
+      continue;
+    }
+    text += `${name}: ${value}\r\n`;
+  }
+  text += `content-length: ${body.length}\r\n`;
+  if (close) text += "connection: close\r\n";
+  text += "\r\n";
+  const headBytes = encoder.encode(text);
+  if (head) return headBytes;
+  const bytes = new Uint8Array(headBytes.length + body.length);
+  bytes.set(headBytes);
+  bytes.set(body, headBytes.length);
+  return bytes;
+}
+
+function errorResponse(status: number, message: string): Response {
+  return new Response(`${JSON.stringify({ error: message }, null, 2)}\n`, {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8" },
+  });
+}
+
+/** The index of the blank line ending the headers, or -1. */
+function headerEnd(bytes: Uint8Array): number {
+  for (let i = 3; i < bytes.length; i++) {
+    if (bytes[i] === 10 && bytes[i - 1] === 13 && bytes[i - 2] === 10 && bytes[i - 3] === 13) {
+      return i + 1;
+    }
+  }
+  return -1;
+}
+
+/** A parsed request head. */
+interface RequestHead {
+  method: string;
+  target: string;
+  version: "1.0" | "1.1";
+  headers: Headers;
+  contentLength: number;
+}
+
+/**
+ * Parses a request line and headers (without the blank line).
+ *
+ * @throws {BadRequest} for anything this server does not accept
+ */
+export function parseRequestHead(text: string, maxBodyBytes: number): RequestHead {
+  const lines = text.split("\r\n");
+  const match = /^([^ ]+) ([^ ]+) HTTP\/1\.([01])$/.exec(lines[0] ?? "");
+  if (match === null || !TOKEN.test(match[1]!)) {
+    throw new BadRequest(400, "Malformed request line");
+  }
+  const [, method, target, minor] = match as unknown as [string, string, string, string];
+  if (!target.startsWith("/")) throw new BadRequest(400, "Request target must be a path");
+  const headers = new Headers();
+  for (const line of lines.slice(1)) {
+    const colon = line.indexOf(":");
+    const name = line.slice(0, colon);
+    if (colon <= 0 || !TOKEN.test(name)) {
+      throw new BadRequest(400, `Malformed header line: ${JSON.stringify(line.slice(0, 64))}`);
+    }
+    try {
+      headers.append(name, line.slice(colon + 1).trim());
+    } catch {
+      throw new BadRequest(400, `Malformed header value: ${name}`);
+    }
+  }
+  if (headers.has("transfer-encoding")) {
+    throw new BadRequest(411, "Transfer-Encoding is not accepted: send a Content-Length");
+  }
+  const lengthText = headers.get("content-length");
+  let contentLength = 0;
+  if (lengthText !== null) {
+    if (!/^[0-9]{1,15}$/.test(lengthText)) {
+      throw new BadRequest(400, `Malformed Content-Length: ${JSON.stringify(lengthText)}`);
+    }
+    contentLength = Number(lengthText);
+  }
+  if (contentLength > maxBodyBytes) {
+    throw new BadRequest(413, `Request body too large: at most ${maxBodyBytes} bytes`);
+  }
+  return { method, target, version: minor === "1" ? "1.1" : "1.0", headers, contentLength };
+}
+
+/**
+ * Listens on `address` and serves `handler` on every connection.
+ *
+ * @throws whatever `Deno.listen` throws when the address cannot be bound
+ */
+export function listenHttp(
+  address: { hostname: string; port: number },
+  limits: HttpLimits,
+  handler: HttpHandler,
+): HttpListener {
+  const listener = Deno.listen({
+    transport: "tcp",
+    hostname: address.hostname,
+    port: address.port,
+  });
+  const open = new Map<Deno.Conn, { busy: boolean }>();
+  const tasks = new Set<Promise<void>>();
+  let closing = false;
+
+  const track = (task: Promise<void>) => {
+    tasks.add(task);
+    // Both outcomes handled: a rejection must never go unhandled and end the process.
+    const forget = () => tasks.delete(task);
+    task.then(forget, forget);
+  };
+
+  // An episode of failed accepts (EMFILE comes and goes as descriptors are
+  // freed and taken) is logged when it starts, and when accepts have worked
+  // for RECOVERED_AFTER_MS with no failure.
+  let failures = 0;
+  let lastFailure = 0;
+  let recoveryTimer: ReturnType<typeof setTimeout> | undefined;
+  const checkRecovered = () => {
+    recoveryTimer = undefined;
+    if (failures === 0) return;
+    const quietMs = performance.now() - lastFailure;
+    if (quietMs >= RECOVERED_AFTER_MS) {
+      log.info("HTTP accepts connections again after {failures} failed accepts", { failures });
+      failures = 0;
+    } else if (!closing) {
+      recoveryTimer = setTimeout(checkRecovered, RECOVERED_AFTER_MS - quietMs);
+    }
+  };
+
+  async function acceptLoop(): Promise<void> {
+    let backoffMs = 10;
+    while (!closing) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        if (closing) return;
+        // EMFILE/ENFILE and friends: the connection stays queued; retry
+        // later, when descriptors may have been freed.
+        if (failures === 0) {
+          log.warn("HTTP cannot accept connections, retrying: {error}", { error: String(error) });
+        }
+        failures++;
+        lastFailure = performance.now();
+        await new Promise((resolve) => setTimeout(resolve, backoffMs));
+        backoffMs = Math.min(backoffMs * 2, MAX_ACCEPT_BACKOFF_MS);
+        continue;
+      }
+      backoffMs = 10;
+      if (failures > 0 && recoveryTimer === undefined) {
+        recoveryTimer = setTimeout(checkRecovered, RECOVERED_AFTER_MS);
+      }
+      if (closing) {
+        closeQuietly(conn);
+        return;
+      }
+      if (open.size >= limits.maxConnections) {
+        track(refuse(conn));
+        continue;
+      }
+      const state = { busy: false };
+      open.set(conn, state);
+      track(
+        serveConnection(conn, state)
+          .catch((error) => log.debug("HTTP connection failed: {error}", { error: String(error) }))
+          .finally(() => {
+            open.delete(conn);
+            closeQuietly(conn);
+          }),
+      );
+    }
+  }
+
+  /** Over the cap: a 503 the client can read, then close; never waits long. */
+  async function refuse(conn: Deno.Conn): Promise<void> {
+    const timer = setTimeout(() => closeQuietly(conn), limits.headerTimeoutMs);
+    try {
+      const response = errorResponse(
+        503,
+        `Too many HTTP connections: at most ${limits.maxConnections} at once`,
+      );
+      await writeAll(conn, await serialize(response, false, true));
+    } catch {
+      // The client went away; nothing to tell it.
+    } finally {
+      clearTimeout(timer);
+      closeQuietly(conn);
+    }
+  }
+
+  async function serveConnection(conn: Deno.Conn, state: { busy: boolean }): Promise<void> {
+    const peer = conn.remoteAddr as Deno.NetAddr;
+    let buffered: Uint8Array = new Uint8Array(0);
+    const chunk = new Uint8Array(16 * 1024);
+    let timedOut = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        timedOut = true;
+        closeQuietly(conn);
+      }, limits.headerTimeoutMs);
+    };
+    /** Reads more bytes; false at the end of the stream (or when closed by the timer). */
+    const fill = async (): Promise<boolean> => {
+      let n: number | null;
+      try {
+        n = await conn.read(chunk);
+      } catch (error) {
+        if (timedOut || closing) return false;
+        throw error;
+      }
+      if (n === null) return false;
+      const next = new Uint8Array(buffered.length + n);
+      next.set(buffered);
+      next.set(chunk.subarray(0, n), buffered.length);
+      buffered = next;
+      return true;
+    };
+    const send = async (response: Response, head: boolean, close: boolean) => {
+      arm(); // a client that does not read its answer is cut off too
+      await writeAll(conn, await serialize(response, head, close));
+    };
+
+    try {
+      while (!closing) {
+        arm();
+        let end = headerEnd(buffered);
+        while (end === -1) {
+          if (buffered.length > MAX_HEADER_BYTES) {
+            await send(
+              errorResponse(431, `Request headers too large: at most ${MAX_HEADER_BYTES} bytes`),
+              false,
+              true,
+            );
+            return;
+          }
+          if (!await fill()) return;
+          end = headerEnd(buffered);
+        }
+        if (end > MAX_HEADER_BYTES) {
+          await send(
+            errorResponse(431, `Request headers too large: at most ${MAX_HEADER_BYTES} bytes`),
+            false,
+            true,
+          );
+          return;
+        }
+        const headText = new TextDecoder("latin1").decode(buffered.subarray(0, end - 4));
+        let head: RequestHead;
+        try {
+          head = parseRequestHead(headText, limits.maxBodyBytes);
+        } catch (error) {
+          if (!(error instanceof BadRequest)) throw error;
+          await send(errorResponse(error.status, error.message), false, true);
+          return;
+        }
+        buffered = buffered.subarray(end);
+        while (buffered.length < head.contentLength) {
+          if (!await fill()) return;
+        }
+        const body = buffered.slice(0, head.contentLength);
+        buffered = buffered.subarray(head.contentLength);
+        clearTimeout(timer);
+
+        const close = closing || head.version === "1.0" ||
+          /(^|,)\s*close\s*(,|$)/i.test(head.headers.get("connection") ?? "");
+        const isHead = head.method === "HEAD";
+        let request: Request;
+        try {
+          // The target is appended, not resolved: `//a/b` is the path `//a/b`, not host `a`.
+          const host = head.headers.get("host") ?? "localhost";
+          if (!/^[A-Za-z0-9._~:[\]-]+$/.test(host)) throw new TypeError("Malformed Host");
+          request = new Request(`http://${host}${head.target}`, {
+            method: head.method,
+            headers: head.headers,
+            ...(body.length > 0 && !isHead && head.method !== "GET" ? { body } : {}),
+          });
+        } catch {
+          await send(errorResponse(400, "Malformed request target or Host"), false, true);
+          return;
+        }
+        state.busy = true;
+        let response: Response;
+        try {
+          response = await handler(request, peer);
+        } catch (error) {
+          log.error("HTTP handler failed: {error}", { error: String(error) });
+          response = errorResponse(500, "Internal error");
+        } finally {
+          state.busy = false;
+        }
+        await send(response, isHead, close || closing);
+        if (close || closing) return;
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  const loop = acceptLoop().catch((error) =>
+    log.error("HTTP accept loop ended: {error}", { error: String(error) })
+  );
+
+  return {
+    addr: listener.addr as Deno.NetAddr,
+    get connections() {
+      return open.size;
+    },
+    async shutdown() {
+      if (closing) return;
+      closing = true;
+      clearTimeout(recoveryTimer);
+      closeQuietly(listener);
+      await loop;
+      // Idle connections close now; one answering a request finishes it first (briefly).
+      for (const [conn, state] of open) if (!state.busy) closeQuietly(conn);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.all([...tasks]),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, 1000);
+        }),
+      ]);
+      clearTimeout(timer);
+      for (const conn of open.keys()) closeQuietly(conn);
+      await Promise.all([...tasks]);
+    },
+  };
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
+}
+
+function closeQuietly(closer: { close(): void }): void {
+  try {
+    closer.close();
+  } catch {
+    // Already closed.
+  }
+}
