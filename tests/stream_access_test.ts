@@ -10,34 +10,13 @@ import {
   Atoll,
   ffmpegPublisher,
   srtLiveTransmitViewer,
+  startWithConfig,
   tryConnect,
   waitFor,
 } from "./support/mod.ts";
 
 const PUBLISH_SECRET = "publish-secret-1";
 const READ_SECRET = "read-secret-22";
-
-/** Atoll with a config file written for the test; removed on dispose. */
-async function startWithConfig(
-  yaml: string,
-  args: string[] = [],
-): Promise<Atoll & AsyncDisposable> {
-  const path = await Deno.makeTempFile({ prefix: "atoll_config_", suffix: ".yaml" });
-  await Deno.writeTextFile(path, yaml);
-  try {
-    const atoll = await Atoll.start(["--config", path, ...args]);
-    const dispose = atoll[Symbol.asyncDispose].bind(atoll);
-    return Object.assign(atoll, {
-      [Symbol.asyncDispose]: async () => {
-        await dispose();
-        await Deno.remove(path);
-      },
-    });
-  } catch (error) {
-    await Deno.remove(path);
-    throw error;
-  }
-}
 
 Deno.test("a malformed stream id is rejected with 1400 at once", async () => {
   await using atoll = await Atoll.start();

@@ -8,11 +8,12 @@
 
 import assert from "node:assert/strict";
 import {
-  Atoll,
+  type Atoll,
   type CallerResult,
   ManagedProcess,
   sampleTs,
   sleep,
+  startWithConfig,
   tryConnect,
   waitFor,
 } from "./support/mod.ts";
@@ -22,28 +23,6 @@ const READ_SECRET = "read-secret-22";
 /** How many callers without the passphrase, and how many of them at a time. */
 const INTRUDERS = 40;
 const BATCH = 8;
-
-/** Atoll with a config file written for the test; removed on dispose. */
-async function startWithConfig(
-  yaml: string,
-  args: string[] = [],
-): Promise<Atoll & AsyncDisposable> {
-  const path = await Deno.makeTempFile({ prefix: "atoll_config_", suffix: ".yaml" });
-  await Deno.writeTextFile(path, yaml);
-  try {
-    const atoll = await Atoll.start(["--config", path, ...args]);
-    const dispose = atoll[Symbol.asyncDispose].bind(atoll);
-    return Object.assign(atoll, {
-      [Symbol.asyncDispose]: async () => {
-        await dispose();
-        await Deno.remove(path);
-      },
-    });
-  } catch (error) {
-    await Deno.remove(path);
-    throw error;
-  }
-}
 
 /** The config: streams under `secure` need passphrases; `maxViewers` when given. */
 function protectedConfig(maxViewers?: number): string {

@@ -255,3 +255,26 @@ export async function killLeftoverChildren(): Promise<number> {
   }
   return killed;
 }
+
+/** Atoll started with `--config` on a YAML file written for the test; the file goes on dispose. */
+export async function startWithConfig(
+  yaml: string,
+  args: string[] = [],
+  options: AtollOptions = {},
+): Promise<Atoll> {
+  const path = await Deno.makeTempFile({ prefix: "atoll_config_", suffix: ".yaml" });
+  await Deno.writeTextFile(path, yaml);
+  try {
+    const atoll = await Atoll.start(["--config", path, ...args], options);
+    const dispose = atoll[Symbol.asyncDispose].bind(atoll);
+    return Object.assign(atoll, {
+      [Symbol.asyncDispose]: async () => {
+        await dispose();
+        await Deno.remove(path);
+      },
+    });
+  } catch (error) {
+    await Deno.remove(path);
+    throw error;
+  }
+}
