@@ -15,7 +15,7 @@
  * @module
  */
 
-import { dashboardResponse } from "./dashboard.ts";
+import { dashboardCsp, dashboardResponse } from "./dashboard.ts";
 import { METRICS_CONTENT_TYPE } from "./metrics.ts";
 import { formatHostPort, type ServerOptions } from "../config/options.ts";
 import { bindError } from "./startup_error.ts";
@@ -227,6 +227,8 @@ export type HttpOptions = Pick<
 /** Starts the HTTP server; throws StartupError when the address cannot be bound. */
 export function serveHttp(server: ApiServer, options: HttpOptions): HttpListener {
   const address = options.httpListen;
+  // The dashboard's hashes once, now, rather than on its first request.
+  dashboardCsp();
   try {
     return listenHttp(address, {
       maxConnections: options.httpMaxConnections,

@@ -60,7 +60,7 @@ let csp: string | undefined;
 /**
  * The page's content security policy: nothing but its own inline script and
  * style (by hash, so an injected one would not run) and same-origin fetches.
- * Hashed on first use, then kept.
+ * Hashed when the HTTP API starts (`serveHttp()`), or on first use, then kept.
  */
 export function dashboardCsp(): string {
   csp ??= [
