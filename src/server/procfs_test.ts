@@ -79,3 +79,10 @@ Deno.test("USER_HZ is this system's clock tick rate (getconf CLK_TCK)", async ()
   assert.ok(success);
   assert.equal(Number(new TextDecoder().decode(stdout).trim()), USER_HZ);
 });
+
+Deno.test("procfs.ts is pure: no Deno API, so its parsers run anywhere", async () => {
+  const source = await Deno.readTextFile(new URL("./procfs.ts", import.meta.url));
+  const code = source.replace(/\/\*[\s\S]*?\*\//g, "").replace(/^\s*\/\/.*$/gm, "");
+  assert.doesNotMatch(code, /\bDeno\./);
+  assert.doesNotMatch(code, /^\s*import\b/m, "and it imports nothing");
+});
