@@ -98,7 +98,12 @@ export class ResourceSampler {
     this.#timer = setInterval(() => {
       // A round still reading memory when the next is due: skip this one.
       if (this.#round === undefined) {
-        this.#round = this.sample().finally(() => this.#round = undefined);
+        this.#round = this.sample()
+          // Figures to show are never worth the main process: log, and try again next round.
+          .catch((error) =>
+            log.error("Resource sampling failed: {error}", { error: String(error) })
+          )
+          .finally(() => this.#round = undefined);
       }
     }, this.#cpuIntervalMs);
   }

@@ -149,6 +149,25 @@ Deno.test("ResourceSampler.start() samples on its interval until stop()", async 
   assert.ok(resources.privateDirtyBytes !== null && resources.privateDirtyBytes > 0);
 });
 
+Deno.test("ResourceSampler.start() survives a round that throws, and tries again", async () => {
+  const table = new ConnectionTable<{ pid: number }>(ROOMY);
+  table.admit({ hostname: "10.0.0.1", port: 5000 }, () => ({ id: "c1", child: { pid: 7 } }));
+  let rounds = 0;
+  const proc: ProcReaders = {
+    readStat: () => {
+      rounds++;
+      throw new Error("unexpected");
+    },
+    readSmapsRollup: () => Promise.resolve(undefined),
+  };
+  const sampler = new ResourceSampler(table, { proc, cpuIntervalMs: 10 });
+  sampler.start();
+  const deadline = Date.now() + 5000;
+  while (rounds < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  await sampler.stop();
+  assert.ok(rounds >= 3, `${rounds} rounds`);
+});
+
 Deno.test("PROC reads this process's /proc files, and undefined for a process that is gone", async () => {
   assert.match(PROC.readStat(Deno.pid) ?? "", /^\d+ \(/);
   assert.match(await PROC.readSmapsRollup(Deno.pid) ?? "", /^Private_Dirty:/m);
