@@ -1,7 +1,7 @@
 /**
  * The dashboard's behaviour: polls `GET /api/streams` and
  * `GET /api/connections` every second, plots each connection's bitrate and
- * RTT, and kicks a connection with `DELETE /api/connections/ID`. Strings
+ * RTT, shows what its process costs (CPU, memory), and kicks a connection with `DELETE /api/connections/ID`. Strings
  * from the API only ever reach the DOM through textContent.
  *
  * A classic script, inlined into dashboard.html by src/server/dashboard.ts.
@@ -42,6 +42,9 @@
  *   lost: HTMLTableCellElement,
  *   skips: HTMLTableCellElement,
  *   p99: HTMLTableCellElement,
+ *   cpu: HTMLTableCellElement,
+ *   privateDirty: HTMLTableCellElement,
+ *   pss: HTMLTableCellElement,
  *   canvas: HTMLCanvasElement,
  *   button: HTMLButtonElement,
  *   kicking: boolean,
@@ -141,6 +144,11 @@ function number(value, digits) {
 /** @param {unknown} value */
 function count(value) {
   return typeof value === "number" && Number.isFinite(value) ? String(value) : "\u2013";
+}
+
+/** @param {unknown} value bytes */
+function mebibytes(value) {
+  return typeof value === "number" ? number(value / 1048576, 1) : "\u2013";
 }
 
 /** @param {unknown} value */
@@ -371,6 +379,9 @@ function createConnectionRow(id) {
     lost: cell(row, "td", "number"),
     skips: cell(row, "td", "number"),
     p99: cell(row, "td", "number"),
+    cpu: cell(row, "td", "number"),
+    privateDirty: cell(row, "td", "number"),
+    pss: cell(row, "td", "number"),
     canvas: document.createElement("canvas"),
     button: document.createElement("button"),
     kicking: false,
@@ -439,6 +450,10 @@ function renderConnections(connections, now) {
     entry.p99.textContent = viewer && viewer.latency && viewer.latency.samples > 0
       ? number(viewer.latency.p99Ms, 1)
       : "\u2013";
+    // Null until the server has sampled the connection's process.
+    entry.cpu.textContent = number(connection.cpuPercent, 1);
+    entry.privateDirty.textContent = mebibytes(connection.privateDirtyBytes);
+    entry.pss.textContent = mebibytes(connection.pssBytes);
     let samples = histories.get(id);
     if (samples === undefined) {
       samples = [];

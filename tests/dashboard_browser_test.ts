@@ -88,8 +88,10 @@ Deno.test("the dashboard at / shows a live publisher, plots its bitrate and kick
   const seen = JSON.stringify(report, null, 2);
   assert.equal(code, 0, `the browser check failed: ${seen}\n${stderr}`);
   assert.equal(report.ok, true, seen);
-  const { id } = report.publisher as { id: string };
+  const { id, cells } = report.publisher as { id: string; cells: string[] };
   assert.equal(id, connection.id, "the page showed the publisher's connection");
+  // CPU %, private and PSS MiB: a dash until the server has sampled the process, then a number.
+  for (const value of cells.slice(12, 15)) assert.match(value, /^(\u2013|\d+\.\d)$/, seen);
   const plot = report.plot as { points: number[]; recentMbps: number[]; redrawn: boolean };
   assert.ok(plot.points[1]! > plot.points[0]! && plot.points[0]! >= 3, seen);
   assert.ok(new Set(plot.recentMbps).size >= 2, seen);

@@ -32,6 +32,12 @@ export interface ConnectionInfo extends LinkStats {
   handshakeMs: number | null;
   /** For a viewer: skips and server-added latency; null for a publisher or before the first report. */
   viewer: ViewerStats | null;
+  /** Its child's CPU use over the last second, in % of one core; null until sampled twice. */
+  cpuPercent: number | null;
+  /** Its child's `Private_Dirty` (smaps_rollup), in bytes, read every 5 s; null until read. */
+  privateDirtyBytes: number | null;
+  /** Its child's `Pss` (smaps_rollup), in bytes, read every 5 s; null until read. */
+  pssBytes: number | null;
 }
 
 /** A stream as `GET /api/streams` shows it. */

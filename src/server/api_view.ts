@@ -28,6 +28,9 @@ export function connectionInfo(c: Connection<{ readonly pid: number }>): Connect
     connectedAt: c.connectedAt === undefined ? null : new Date(c.connectedAt).toISOString(),
     handshakeMs: c.handshakeMs ?? null,
     viewer: c.viewer ?? null,
+    cpuPercent: c.resources.cpuPercent,
+    privateDirtyBytes: c.resources.privateDirtyBytes,
+    pssBytes: c.resources.pssBytes,
     ...c.stats,
   };
 }

@@ -23,6 +23,8 @@
  * - {@link ConnectionTable.connected}: libsrt accepted it; phase
  *   `connected`, and it no longer counts as a handshake.
  * - {@link ConnectionTable.reported}: link statistics, once a second.
+ * - {@link ConnectionTable.sampled}: its child's CPU and memory, as the
+ *   main process reads them from /proc.
  * - {@link ConnectionTable.closing}: its child said why it is closing.
  * - {@link ConnectionTable.remove}: its child exited; every slot is freed.
  *
@@ -74,6 +76,16 @@ export const SYSTEM_CLOCK: Clock = {
   wallMs: () => Date.now(),
 };
 
+/** What a connection's child process costs, as last read from /proc; null until read. */
+export interface ResourceUsage {
+  /** CPU time over the last sampling interval, in % of one core. */
+  readonly cpuPercent: number | null;
+  /** `Private_Dirty` of its child's `smaps_rollup`, in bytes. */
+  readonly privateDirtyBytes: number | null;
+  /** `Pss` of its child's `smaps_rollup`, in bytes. */
+  readonly pssBytes: number | null;
+}
+
 /** One connection. Read it anywhere; change it only through {@link ConnectionTable}. */
 export interface Connection<C> {
   readonly id: string;
@@ -101,6 +113,8 @@ export interface Connection<C> {
   readonly stats: Readonly<LinkStats>;
   /** A viewer's skips and server-added latency, from its child's reports. */
   readonly viewer: Readonly<ViewerStats> | undefined;
+  /** Its child's CPU and memory, from the resource sampler. */
+  readonly resources: ResourceUsage;
   /** Why its child says it closed, once it said so. */
   readonly closed: { readonly reason: CloseReason; readonly detail: string } | undefined;
 }
@@ -203,6 +217,7 @@ export class ConnectionTable<C> {
       stream: undefined,
       stats: emptyLinkStats(),
       viewer: undefined,
+      resources: { cpuPercent: null, privateDirtyBytes: null, pssBytes: null },
       closed: undefined,
     };
     this.#byId.set(id, connection);
@@ -261,6 +276,16 @@ export class ConnectionTable<C> {
     connection.stats = stats;
     if (viewer !== undefined) connection.viewer = viewer;
     return grew;
+  }
+
+  /**
+   * Its child's CPU or memory was read from /proc: the figures given replace
+   * the ones held, the others stay.
+   */
+  sampled(id: string, usage: Partial<ResourceUsage>): void {
+    const connection = this.#byId.get(id);
+    if (connection === undefined) return;
+    connection.resources = { ...connection.resources, ...usage };
   }
 
   /** Its child said why it is closing, with its last statistics (null: none could be read). */

@@ -218,3 +218,31 @@ Deno.test("ConnectionTable ignores reports for connections it does not have", ()
   table.closing("nope", "error", "x", null);
   assert.equal(table.size, 0);
 });
+
+Deno.test("ConnectionTable.sampled() keeps each resource figure until a newer one replaces it", () => {
+  const { table, admit } = tableOf(roomy);
+  const admission = admit("10.0.0.1", 5000, 7);
+  assert.ok(admission.ok);
+  const connection = admission.connection;
+  assert.deepEqual(connection.resources, {
+    cpuPercent: null,
+    privateDirtyBytes: null,
+    pssBytes: null,
+  }, "null until first sampled");
+  table.sampled("c1", { cpuPercent: 3.5 });
+  assert.deepEqual(connection.resources, {
+    cpuPercent: 3.5,
+    privateDirtyBytes: null,
+    pssBytes: null,
+  });
+  table.sampled("c1", { privateDirtyBytes: 17_608_704, pssBytes: 28_101_632 });
+  table.sampled("c1", { cpuPercent: 0 });
+  assert.deepEqual(connection.resources, {
+    cpuPercent: 0,
+    privateDirtyBytes: 17_608_704,
+    pssBytes: 28_101_632,
+  });
+  table.sampled("nope", { cpuPercent: 1 });
+  assert.equal(table.size, 1, "a sample for an unknown connection adds nothing");
+  assert.equal(table.remove("c1")?.resources.cpuPercent, 0);
+});

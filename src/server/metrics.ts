@@ -169,8 +169,17 @@ export type ConnectionMetrics =
     /** What a viewer's child measured of its stream since it connected. */
     viewer?: { skips: number; latency: Omit<LatencySummary, "atLeast"> } | null;
   }
+  & Partial<ConnectionResources>
   & Omit<LinkStats, OptionalLinkStat>
   & Partial<Pick<LinkStats, OptionalLinkStat>>;
+
+/** What a connection's child costs, as the resource sampler read it (null: not yet). */
+export interface ConnectionResources {
+  /** CPU use over the last sampling interval, in % of one core. */
+  cpuPercent: number | null;
+  privateDirtyBytes: number | null;
+  pssBytes: number | null;
+}
 
 /** One stream, as the stream manager reports it. */
 export type StreamMetrics = StreamInfo;
@@ -265,6 +274,35 @@ function histogram(of: (snapshot: MetricsSnapshot) => HistogramSnapshot): Sample
     ];
   };
 }
+
+/**
+ * What each connection's child process costs, read from /proc by the main
+ * process: a connection not sampled yet has no series.
+ */
+const CONNECTION_RESOURCE_FAMILIES: readonly MetricFamily[] = [
+  {
+    name: "atoll_connection_cpu_ratio",
+    type: "gauge",
+    help: "CPU use of the connection's child process over the last second (1 is one core)",
+    samples: perConnection((c) =>
+      c.cpuPercent === undefined || c.cpuPercent === null
+        ? undefined
+        : Number((c.cpuPercent / 100).toPrecision(15))
+    ),
+  },
+  {
+    name: "atoll_connection_private_dirty_bytes",
+    type: "gauge",
+    help: "Private_Dirty of the connection's child process (smaps_rollup)",
+    samples: perConnection((c) => c.privateDirtyBytes ?? undefined),
+  },
+  {
+    name: "atoll_connection_pss_bytes",
+    type: "gauge",
+    help: "Proportional set size of the connection's child process (smaps_rollup)",
+    samples: perConnection((c) => c.pssBytes ?? undefined),
+  },
+];
 
 /** Every family on the page, in the order it shows them. */
 const FAMILIES: readonly MetricFamily[] = [
@@ -461,6 +499,7 @@ const FAMILIES: readonly MetricFamily[] = [
     help: "Flow window of the connection",
     samples: perConnection((c) => c.flowWindowPackets),
   },
+  ...CONNECTION_RESOURCE_FAMILIES,
   {
     name: "atoll_viewer_skips_total",
     type: "counter",

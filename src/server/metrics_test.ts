@@ -107,19 +107,32 @@ function realisticSnapshot(): MetricsSnapshot {
     childStartSeconds: childStart.snapshot(),
     handshakeSeconds: handshake.snapshot(),
     connections: [
-      connection({ ...linkExtras, viewer: null }),
+      connection({
+        ...linkExtras,
+        viewer: null,
+        cpuPercent: 3.5,
+        privateDirtyBytes: 17_608_704,
+        pssBytes: 28_101_632,
+      }),
       connection({
         id: "c2",
         mode: "play",
         peer: "[2001:db8::1]:5000",
         ...linkExtras,
         viewer: { skips: 1, latency: { samples: 5_000, p50Ms: 0.4, p99Ms: 2.1, maxMs: 9.8 } },
+        cpuPercent: 0.7,
+        privateDirtyBytes: 13_660_160,
+        pssBytes: 21_715_968,
       }),
       connection({
         id: "c3",
         mode: "play",
         peer: "198.51.100.4:6000",
         viewer: { skips: 0, latency: { samples: 0, p50Ms: 0, p99Ms: 0, maxMs: 0 } },
+        // Sampled once: a memory reading, no CPU rate yet.
+        cpuPercent: null,
+        privateDirtyBytes: 13_000_000,
+        pssBytes: null,
       }),
       connection({ id: "c4", stream: null, mode: "play", state: "handshaking" }),
     ],
@@ -221,6 +234,9 @@ Deno.test("renderMetrics() names every family of a full snapshot, in order", () 
     "atoll_connection_receive_buffer_packets",
     "atoll_connection_receive_buffer_seconds",
     "atoll_connection_flow_window_packets",
+    "atoll_connection_cpu_ratio",
+    "atoll_connection_private_dirty_bytes",
+    "atoll_connection_pss_bytes",
     "atoll_viewer_skips_total",
     "atoll_viewer_server_latency_samples_total",
     "atoll_viewer_server_latency_seconds",
@@ -471,6 +487,31 @@ Deno.test("renderMetrics() shows each stream by name, its rate in bytes per seco
     [`atoll_stream_viewers{${odd}}`, "0"],
   ];
   for (const [series, value] of cases) assert.equal(valueOf(text, series), value, series);
+});
+
+Deno.test("renderMetrics() shows each child's CPU as a ratio and its memory in bytes, once sampled", () => {
+  const text = renderMetrics(realisticSnapshot());
+  const c1 = 'id="c1",stream="live/cam1",mode="publish",peer="192.0.2.7:40000"';
+  const c2 = 'id="c2",stream="live/cam1",mode="play",peer="[2001:db8::1]:5000"';
+  const c3 = 'id="c3",stream="live/cam1",mode="play",peer="198.51.100.4:6000"';
+  const cases: [string, string | undefined][] = [
+    [`atoll_connection_cpu_ratio{${c1}}`, "0.035"],
+    [`atoll_connection_private_dirty_bytes{${c1}}`, "17608704"],
+    [`atoll_connection_pss_bytes{${c1}}`, "28101632"],
+    [`atoll_connection_cpu_ratio{${c2}}`, "0.007"],
+    [`atoll_connection_private_dirty_bytes{${c2}}`, "13660160"],
+    [`atoll_connection_pss_bytes{${c2}}`, "21715968"],
+    // Null is not sampled yet: no series rather than a 0.
+    [`atoll_connection_cpu_ratio{${c3}}`, undefined],
+    [`atoll_connection_private_dirty_bytes{${c3}}`, "13000000"],
+    [`atoll_connection_pss_bytes{${c3}}`, undefined],
+  ];
+  for (const [series, value] of cases) assert.equal(valueOf(text, series), value, series);
+  // c4 has no resource figures at all.
+  assert.ok(!text.includes('atoll_connection_cpu_ratio{id="c4"'));
+  const none = renderMetrics({ ...emptySnapshot(), connections: [connection()] });
+  assert.ok(!none.includes("atoll_connection_cpu_ratio"), none);
+  assert.ok(!none.includes("atoll_connection_pss_bytes"), none);
 });
 
 /** Runs `promtool check metrics` on `text`: its exit code and everything it printed. */

@@ -34,6 +34,7 @@ import { decideFastHandshake } from "./fast_handshake.ts";
 import { type AddressProof, SrtListener } from "./listener.ts";
 import { logger } from "./log.ts";
 import { type MetricsSnapshot, renderMetrics } from "./metrics.ts";
+import { ResourceSampler } from "./resource_sampler.ts";
 import { StartupError } from "./startup_error.ts";
 import { newCounters, Supervisor } from "./supervisor.ts";
 
@@ -74,6 +75,7 @@ export class AtollServer implements ApiServer {
   readonly counters: ServerCounters;
   #listener: SrtListener;
   #supervisor: Supervisor<ChildHandle>;
+  #resources: ResourceSampler;
   #http: HttpListener | undefined;
   #config: AtollConfig;
   #stopping = false;
@@ -108,6 +110,7 @@ export class AtollServer implements ApiServer {
         ),
       openPeerSocket: (peer) => listener.openPeerSocket(peer),
     });
+    this.#resources = new ResourceSampler(this.#supervisor.table);
   }
 
   /**
@@ -162,6 +165,7 @@ export class AtollServer implements ApiServer {
       admit: (peer, handshake, rendezvous) => supervisor.admit(peer, handshake, rendezvous),
     }, addressProof(options, fastHandshake));
     supervisor.start();
+    server.#resources.start();
     server.#warnAboutIgnoredToken();
     log.info("SRT listening on {srt}, HTTP on {http}; libsrt {version}, fast handshake {fast}", {
       srt: formatHostPort(server.srtAddress),
@@ -316,6 +320,7 @@ export class AtollServer implements ApiServer {
     if (this.#stopping) return this.#finished.promise;
     this.#stopping = true;
     await this.#listener.close();
+    await this.#resources.stop();
     await this.#supervisor.shutdown(this.options.shutdownTimeoutMs);
     await this.#http?.shutdown();
     log.info("Stopped");
