@@ -103,7 +103,7 @@ Deno.test("StreamManager rejects a malformed stream id with 1400 and the parser'
     decision: {
       type: "reject",
       code: 1400,
-      reason: 'Cannot parse stream id "stream:live/x": unknown mode "stream"',
+      reason: 'Cannot parse stream id "***": unknown mode: expected "publish:", "play:" or "read:"',
     },
   }]);
   router.close();
