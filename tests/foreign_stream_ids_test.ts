@@ -226,3 +226,33 @@ Deno.test("MediaMTX and SRS stream ids connect, give the hook their credentials,
     await hook.shutdown();
   }
 });
+
+Deno.test("a rendezvous peer's malformed stream id is logged without its secret when refused", async () => {
+  // Only the side libsrt elects initiator sends its stream id in rendezvous:
+  // try until Atoll got it (each try is refused either way: no default stream).
+  await using atoll = await startWithConfig("playWaitMs: 500\n");
+  const streamId = "publish:live/rv:bob:PASSWORD6:q=TOKEN1:EXTRA6";
+  let detail: string | undefined;
+  for (let attempt = 1; attempt <= 8 && detail === undefined; attempt++) {
+    // srt-live-transmit binds a rendezvous socket to `port`: borrow a free one.
+    const probe = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    const localPort = (probe.addr as Deno.NetAddr).port;
+    probe.close();
+    await using caller = srtLiveTransmitCaller(
+      atoll.srtPort,
+      encodeURIComponent(streamId),
+      `mode=rendezvous&port=${localPort}`,
+    );
+    const closed = await waitFor("the rendezvous peer refused", () => {
+      const lines = atoll.logs.filter((l) => l.properties.reason === "rejected");
+      return lines.length === attempt && lines.at(-1)!;
+    });
+    caller.kill();
+    if (!String(closed.properties.detail).startsWith('rejected stream id ""')) {
+      detail = String(closed.properties.detail);
+    }
+  }
+  assert.ok(detail !== undefined, "Atoll never got the rendezvous peer's stream id");
+  assert.match(detail, /^rejected stream id "publish:live\/rv:\*\*\*" with 1400/);
+  assertNoSecret(await everythingShown(atoll), "Atoll");
+});
