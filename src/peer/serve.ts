@@ -34,6 +34,7 @@ import {
   parseParentMessage,
 } from "../ipc/messages.ts";
 import { RejectCode } from "../protocol/reject_codes.ts";
+import { redactStreamId } from "../protocol/stream_id.ts";
 import { StopFlag } from "./stop_flag.ts";
 import { bytesFromHex } from "../ipc/hex.ts";
 
@@ -196,7 +197,7 @@ async function serve(
         type: "closed",
         reason: "rejected",
         detail: `rejected stream id ${
-          JSON.stringify(streamId)
+          JSON.stringify(redactStreamId(streamId))
         } with ${answer.verdict.code}: ${answer.verdict.detail}`,
         stats: null,
       });

@@ -1,13 +1,21 @@
 /**
  * The stream id grammar: what a caller asks for, and on which stream.
  *
- * Encoders differ in what they let users type, so several forms are read:
+ * Encoders differ in what they let users type, and users bring ids written
+ * for other servers, so several forms are read:
  * - SRT Access Control: `#!::r=live/test,m=publish,u=alice,s=1234` (keys in
  *   any order; `m=request`, or no `m`, means play);
- * - short forms: `publish:live/test`, `play:live/test`, `read:live/test`;
+ * - short forms: `publish:live/test`, `play:live/test`, `read:live/test`,
+ *   optionally followed by `:QUERY`, `:USER:PASSWORD` or
+ *   `:USER:PASSWORD:QUERY` (MediaMTX's form);
  * - a bare name, `live/test`, meaning play;
+ * - in each, a query on the stream name, `live/test?secret=1234` (as SRS
+ *   reads `r=`): its `key=value` pairs join {@link StreamId.params};
  * - any of these URL-encoded as a whole, as OBS users often paste them;
  * - the empty id, meaning publish to the default stream.
+ *
+ * Passwords, sessions, tokens and query values are credentials: errors and
+ * {@link redactStreamId} never show them.
  *
  * @module
  */
@@ -20,12 +28,19 @@ export interface StreamId {
   mode: StreamMode;
   /** The stream's name: `/`-separated segments of `[A-Za-z0-9._~-]`. */
   name: string;
-  /** `u=` of the SRT Access Control form. */
+  /** `u=` of the SRT Access Control form, or the user of `MODE:NAME:USER:PASSWORD`. */
   user?: string;
+  /** The password of `MODE:NAME:USER:PASSWORD`. */
+  password?: string;
   /** `s=` of the SRT Access Control form. */
   session?: string;
-  /** Every other key of the SRT Access Control form (such as `h` or `t`), kept as given. */
+  /**
+   * Every other key of the SRT Access Control form (such as `h` or `t`), and
+   * the `key=value` pairs of the query, kept as given.
+   */
   params: Record<string, string>;
+  /** The query as given: after `?` in the stream name, or the last part of `MODE:NAME:...:QUERY`. */
+  query?: string;
   /** The stream id exactly as received, before any URL decoding. */
   raw: string;
 }
@@ -41,6 +56,7 @@ export const MAX_STREAM_NAME_BYTES = 255;
 
 const ACCESS_CONTROL_PREFIX = "#!::";
 const NAME_SEGMENT = /^[A-Za-z0-9._~-]+$/;
+const MASK = "***";
 
 /** Short-form prefixes (before the first `:`) and the mode each asks for. */
 const SHORT_FORM_MODES: Readonly<Record<string, StreamMode>> = {
@@ -48,6 +64,9 @@ const SHORT_FORM_MODES: Readonly<Record<string, StreamMode>> = {
   play: "play",
   read: "play",
 };
+
+/** The most `:`-separated parts of a short form: `MODE:NAME:USER:PASSWORD:QUERY`. */
+const MAX_SHORT_FORM_PARTS = 5;
 
 /** Values of `m=` in the SRT Access Control form. */
 const ACCESS_CONTROL_MODES: Readonly<Record<string, StreamMode>> = {
@@ -65,8 +84,9 @@ const FIELD_KEYS = new Set(["r", "m", "u", "s"]);
  * unsupported mode, or names no valid stream
  */
 export function parseStreamId(raw: string, options: ParseStreamIdOptions = {}): StreamId {
+  // Errors reach logs and callers: no credential of the id goes with them,
+  // so no detail echoes text of the id that redactStreamId() would hide.
   const fail = (detail: string): never => {
-    // Errors reach logs and callers: no credential of the id goes with them.
     throw new TypeError(`Cannot parse stream id ${JSON.stringify(redactStreamId(raw))}: ${detail}`);
   };
   const defaultName = (): string => {
@@ -90,12 +110,31 @@ export function parseStreamId(raw: string, options: ParseStreamIdOptions = {}): 
     return parseAccessControl(text.slice(ACCESS_CONTROL_PREFIX.length), raw, fail, defaultName);
   }
 
-  const colon = text.indexOf(":");
-  if (colon === -1) return { mode: "play", name: checkName(text, fail), params: {}, raw };
-  const prefix = text.slice(0, colon);
+  const parts = text.split(":");
+  if (parts.length === 1) {
+    return withResource({ mode: "play", name: "", params: {}, raw }, text, fail);
+  }
+  const [prefix = "", resource = "", ...rest] = parts;
   const mode = Object.hasOwn(SHORT_FORM_MODES, prefix) ? SHORT_FORM_MODES[prefix] : undefined;
-  if (mode === undefined) return fail(`unknown mode ${JSON.stringify(prefix)}`);
-  return { mode, name: checkName(text.slice(colon + 1), fail), params: {}, raw };
+  if (mode === undefined) return fail(`unknown mode: expected "publish:", "play:" or "read:"`);
+  if (parts.length > MAX_SHORT_FORM_PARTS) {
+    return fail(
+      `expected MODE:NAME, MODE:NAME:QUERY, MODE:NAME:USER:PASSWORD or ` +
+        `MODE:NAME:USER:PASSWORD:QUERY, got ${parts.length} ":"-separated parts`,
+    );
+  }
+  const id = withResource({ mode, name: "", params: {}, raw }, resource, fail);
+  const [first, second, third] = rest;
+  if (second !== undefined) {
+    id.user = first!;
+    id.password = second;
+  }
+  const query = second === undefined ? first : third;
+  if (query !== undefined) {
+    if (id.query !== undefined) fail(`two queries: after "?" and as the last ":"-separated part`);
+    addQuery(id, query, fail);
+  }
+  return id;
 }
 
 /**
@@ -110,6 +149,34 @@ export function describeMode(raw: string): StreamMode {
   } catch {
     return "publish";
   }
+}
+
+/** `id` with its name (and query) taken from `resource`, `NAME` or `NAME?QUERY`. */
+function withResource(
+  id: StreamId,
+  resource: string,
+  fail: (detail: string) => never,
+): StreamId {
+  const question = resource.indexOf("?");
+  id.name = checkName(question < 0 ? resource : resource.slice(0, question), fail);
+  if (question >= 0) addQuery(id, resource.slice(question + 1), fail);
+  return id;
+}
+
+/** Sets `id.query` and adds its `key=value` pairs (`&`-separated) to `id.params`. */
+function addQuery(id: StreamId, query: string, fail: (detail: string) => never): void {
+  id.query = query;
+  const params = new Map(Object.entries(id.params));
+  for (const pair of query.split("&")) {
+    const equals = pair.indexOf("=");
+    // A bare token is no key: it reaches the hook in `query` only.
+    if (equals <= 0) continue;
+    const key = pair.slice(0, equals);
+    if (params.has(key)) fail(`duplicate key ${JSON.stringify(key)}`);
+    params.set(key, pair.slice(equals + 1));
+  }
+  // Object.fromEntries defines own properties, so a key like "__proto__" stays a plain key.
+  id.params = Object.fromEntries(params);
 }
 
 /** The part after `#!::`: comma-separated `key=value` pairs. */
@@ -139,16 +206,17 @@ function parseAccessControl(
       : undefined;
     if (known === undefined) {
       if (modeText === "bidirectional") fail(`unsupported mode "bidirectional"`);
-      return fail(`unknown mode ${JSON.stringify(modeText)}`);
+      return fail(`unknown mode: expected m=publish or m=request`);
     }
     mode = known;
   }
 
-  const resource = entries.get("r");
-  const name = resource === undefined ? defaultName() : checkName(resource, fail);
   // Object.fromEntries defines own properties, so a key like "__proto__" stays a plain key.
   const params = Object.fromEntries([...entries].filter(([key]) => !FIELD_KEYS.has(key)));
-  const id: StreamId = { mode, name, params, raw };
+  const id: StreamId = { mode, name: "", params, raw };
+  const resource = entries.get("r");
+  if (resource === undefined) id.name = defaultName();
+  else withResource(id, resource, fail);
   const user = entries.get("u");
   if (user !== undefined) id.user = user;
   const session = entries.get("s");
@@ -156,7 +224,7 @@ function parseAccessControl(
   return id;
 }
 
-/** Returns `name` when it is a valid stream name, else calls `fail`. */
+/** Returns `name` when it is a valid stream name, else calls `fail` (never with the name). */
 function checkName(name: string, fail: (detail: string) => never): string {
   if (name === "") return fail("empty stream name");
   const bytes = new TextEncoder().encode(name).length;
@@ -165,24 +233,36 @@ function checkName(name: string, fail: (detail: string) => never): string {
   }
   for (const segment of name.split("/")) {
     if (!NAME_SEGMENT.test(segment) || segment === "." || segment === "..") {
+      // Not echoed: text that is no name may be a credential typed in the wrong place.
       return fail(
-        `invalid stream name ${
-          JSON.stringify(name)
-        }: expected "/"-separated segments of A-Z a-z 0-9 . _ ~ - (not "." or "..")`,
+        `invalid stream name: expected "/"-separated segments of A-Z a-z 0-9 . _ ~ - ` +
+          `(not "." or "..")`,
       );
     }
   }
   return name;
 }
 
-/** Keys of the SRT Access Control form shown as given; every other value may be a credential. */
-const VISIBLE_KEYS = new Set(["r", "m", "u"]);
+function isName(name: string): boolean {
+  try {
+    checkName(name, (detail) => {
+      throw new TypeError(detail);
+    });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /**
- * The stream id as it may be shown (API, logs, dashboard): in the SRT Access
- * Control form, the values of every key but `r`, `m` and `u` (the session
- * `s=`, tokens, ...) are replaced with `***`. Other forms carry no such keys
- * and come back unchanged, as does an id that does not parse.
+ * The stream id as it may be shown (API, logs, dashboard), in any form and
+ * whether it parses or not. Shown as given: the mode (a known mode word),
+ * the stream name (if it is a valid name), `u=` or the user of
+ * `MODE:NAME:USER:PASSWORD`, and the keys of Access Control pairs and of
+ * `key=value` query pairs. Everything else becomes `***`: passwords, `s=`
+ * and every other Access Control value, query values and bare query tokens,
+ * text that is no valid name, unknown modes, and the whole id after an
+ * unknown short-form mode or when its percent-encoding is malformed.
  */
 export function redactStreamId(raw: string): string {
   let text = raw;
@@ -190,17 +270,61 @@ export function redactStreamId(raw: string): string {
     try {
       text = decodeURIComponent(text);
     } catch {
-      return raw.startsWith("#!::") ? "#!::***" : raw;
+      return raw.startsWith(ACCESS_CONTROL_PREFIX) ? `${ACCESS_CONTROL_PREFIX}${MASK}` : MASK;
     }
   }
-  if (!text.startsWith(ACCESS_CONTROL_PREFIX)) return raw;
-  const body = text.slice(ACCESS_CONTROL_PREFIX.length);
-  const entries = body.split(",").map((entry) => {
-    const equals = entry.indexOf("=");
-    if (entry === "") return "";
-    if (equals <= 0) return "***";
-    const key = entry.slice(0, equals);
-    return VISIBLE_KEYS.has(key) ? entry : `${key}=***`;
-  });
-  return `${ACCESS_CONTROL_PREFIX}${entries.join(",")}`;
+  if (text.startsWith("#!")) {
+    if (!text.startsWith(ACCESS_CONTROL_PREFIX)) return MASK;
+    const body = text.slice(ACCESS_CONTROL_PREFIX.length);
+    const entries = body.split(",").map((entry) => {
+      if (entry === "") return "";
+      const equals = entry.indexOf("=");
+      if (equals <= 0) return MASK;
+      const key = entry.slice(0, equals);
+      const value = entry.slice(equals + 1);
+      switch (key) {
+        case "r":
+          return `r=${redactResource(value)}`;
+        case "m":
+          return Object.hasOwn(ACCESS_CONTROL_MODES, value) || value === "bidirectional"
+            ? entry
+            : `m=${MASK}`;
+        case "u":
+          return entry;
+        default:
+          return `${key}=${MASK}`;
+      }
+    });
+    return `${ACCESS_CONTROL_PREFIX}${entries.join(",")}`;
+  }
+  const parts = text.split(":");
+  const [prefix = "", resource = "", ...rest] = parts;
+  if (parts.length === 1) return redactResource(prefix);
+  // An unknown mode word may be anything, a password included: so may what follows it.
+  if (!Object.hasOwn(SHORT_FORM_MODES, prefix)) return MASK;
+  const shown = [prefix, redactResource(resource)];
+  if (parts.length > MAX_SHORT_FORM_PARTS) shown.push(MASK);
+  else if (rest.length === 1) shown.push(redactQuery(rest[0]!));
+  else if (rest.length >= 2) {
+    shown.push(rest[0]!, MASK);
+    if (rest.length === 3) shown.push(redactQuery(rest[2]!));
+  }
+  return shown.join(":");
+}
+
+/** `NAME` or `NAME?QUERY` as it may be shown: a valid (or empty) name and the query's keys. */
+function redactResource(resource: string): string {
+  const question = resource.indexOf("?");
+  const name = question < 0 ? resource : resource.slice(0, question);
+  const shownName = name === "" || isName(name) ? name : MASK;
+  return question < 0 ? shownName : `${shownName}?${redactQuery(resource.slice(question + 1))}`;
+}
+
+/** A query with only the keys of its `key=value` pairs shown. */
+function redactQuery(query: string): string {
+  return query.split("&").map((pair) => {
+    if (pair === "") return "";
+    const equals = pair.indexOf("=");
+    return equals > 0 ? `${pair.slice(0, equals)}=${MASK}` : MASK;
+  }).join("&");
 }

@@ -142,6 +142,139 @@ const validCases: {
     raw: "play:live/%7Euser",
     expected: { mode: "play", name: "live/~user", params: {} },
   },
+  // MediaMTX's short forms: MODE:NAME[:USER:PASSWORD][:QUERY]
+  {
+    name: "MediaMTX's publish:NAME:USER:PASSWORD",
+    raw: "publish:live/test:alice:PASSWORD1",
+    expected: {
+      mode: "publish",
+      name: "live/test",
+      user: "alice",
+      password: "PASSWORD1",
+      params: {},
+    },
+  },
+  {
+    name: "MediaMTX's read:NAME:USER:PASSWORD as play",
+    raw: "read:live/test:alice:PASSWORD1",
+    expected: { mode: "play", name: "live/test", user: "alice", password: "PASSWORD1", params: {} },
+  },
+  {
+    name: "play:NAME:USER:PASSWORD",
+    raw: "play:live/test:alice:PASSWORD1",
+    expected: { mode: "play", name: "live/test", user: "alice", password: "PASSWORD1", params: {} },
+  },
+  {
+    name: "MediaMTX's MODE:NAME:QUERY with a key=value query",
+    raw: "publish:live/test:jwt=TOKEN1",
+    expected: {
+      mode: "publish",
+      name: "live/test",
+      params: { jwt: "TOKEN1" },
+      query: "jwt=TOKEN1",
+    },
+  },
+  {
+    name: "MediaMTX's MODE:NAME:QUERY with a bare token as query",
+    raw: "read:live/test:TOKEN1",
+    expected: { mode: "play", name: "live/test", params: {}, query: "TOKEN1" },
+  },
+  {
+    name: "MediaMTX's MODE:NAME:USER:PASSWORD:QUERY",
+    raw: "publish:live/test:alice:PASSWORD1:token=TOKEN1&x=1",
+    expected: {
+      mode: "publish",
+      name: "live/test",
+      user: "alice",
+      password: "PASSWORD1",
+      params: { token: "TOKEN1", x: "1" },
+      query: "token=TOKEN1&x=1",
+    },
+  },
+  {
+    name: "MODE:NAME:USER:PASSWORD with an empty password",
+    raw: "publish:live/test:alice:",
+    expected: { mode: "publish", name: "live/test", user: "alice", password: "", params: {} },
+  },
+  {
+    name: "a URL-encoded MediaMTX id whose password has reserved characters",
+    raw: encodeURIComponent("publish:live/test:alice:P@ss/w?rd#1"),
+    expected: {
+      mode: "publish",
+      name: "live/test",
+      user: "alice",
+      password: "P@ss/w?rd#1",
+      params: {},
+    },
+  },
+  // SRS: a query on the resource, h= for the host, other keys as query parameters
+  {
+    name: "SRS's #!::r=NAME?secret=...",
+    raw: "#!::r=live/livestream?secret=SECRET1,m=publish",
+    expected: {
+      mode: "publish",
+      name: "live/livestream",
+      params: { secret: "SECRET1" },
+      query: "secret=SECRET1",
+    },
+  },
+  {
+    name: "SRS's #!::h=HOST,r=APP/STREAM?QUERY with more keys",
+    raw: "#!::h=example.com,r=app/stream?secret=SECRET1&token=TOKEN1,m=publish,key1=value1",
+    expected: {
+      mode: "publish",
+      name: "app/stream",
+      params: { h: "example.com", key1: "value1", secret: "SECRET1", token: "TOKEN1" },
+      query: "secret=SECRET1&token=TOKEN1",
+    },
+  },
+  {
+    name: "a query with base64 padding and an empty pair",
+    raw: "#!::r=live/test?token=YWJj==&&x=",
+    expected: {
+      mode: "play",
+      name: "live/test",
+      params: { token: "YWJj==", x: "" },
+      query: "token=YWJj==&&x=",
+    },
+  },
+  {
+    name: "a bare name with a query as play",
+    raw: "live/test?secret=SECRET1",
+    expected: {
+      mode: "play",
+      name: "live/test",
+      params: { secret: "SECRET1" },
+      query: "secret=SECRET1",
+    },
+  },
+  {
+    name: "a short form with a query on the name",
+    raw: "publish:live/test?secret=SECRET1",
+    expected: {
+      mode: "publish",
+      name: "live/test",
+      params: { secret: "SECRET1" },
+      query: "secret=SECRET1",
+    },
+  },
+  {
+    name: "a query on the name of MODE:NAME:USER:PASSWORD",
+    raw: "publish:live/test?secret=SECRET1:alice:PASSWORD1",
+    expected: {
+      mode: "publish",
+      name: "live/test",
+      user: "alice",
+      password: "PASSWORD1",
+      params: { secret: "SECRET1" },
+      query: "secret=SECRET1",
+    },
+  },
+  {
+    name: "an empty query",
+    raw: "live/test?",
+    expected: { mode: "play", name: "live/test", params: {}, query: "" },
+  },
 ];
 
 for (const { name, raw, defaultStream, expected } of validCases) {
@@ -161,7 +294,7 @@ const invalidCases: { name: string; raw: string; defaultStream?: string; message
     name: "an empty id with an invalid default stream",
     raw: "",
     defaultStream: "../etc",
-    message: 'Cannot parse stream id "": default stream: invalid stream name "../etc": ' +
+    message: 'Cannot parse stream id "": default stream: invalid stream name: ' +
       'expected "/"-separated segments of A-Z a-z 0-9 . _ ~ - (not "." or "..")',
   },
   {
@@ -172,22 +305,24 @@ const invalidCases: { name: string; raw: string; defaultStream?: string; message
   {
     name: "an unknown short-form mode",
     raw: "push:live/test",
-    message: 'Cannot parse stream id "push:live/test": unknown mode "push"',
+    message: 'Cannot parse stream id "***": unknown mode: expected "publish:", "play:" or "read:"',
   },
   {
     name: "an upper-case short-form mode",
     raw: "PUBLISH:live/test",
-    message: 'Cannot parse stream id "PUBLISH:live/test": unknown mode "PUBLISH"',
+    message: 'Cannot parse stream id "***": unknown mode: expected "publish:", "play:" or "read:"',
   },
   {
     name: "an unknown #!:: mode",
     raw: "#!::r=live/test,m=push",
-    message: 'Cannot parse stream id "#!::r=live/test,m=push": unknown mode "push"',
+    message:
+      'Cannot parse stream id "#!::r=live/test,m=***": unknown mode: expected m=publish or m=request',
   },
   {
     name: "an empty #!:: mode",
     raw: "#!::r=live/test,m=",
-    message: 'Cannot parse stream id "#!::r=live/test,m=": unknown mode ""',
+    message:
+      'Cannot parse stream id "#!::r=live/test,m=***": unknown mode: expected m=publish or m=request',
   },
   {
     name: "m=bidirectional",
@@ -234,7 +369,7 @@ const invalidCases: { name: string; raw: string; defaultStream?: string; message
   {
     name: "the nested #!: syntax",
     raw: "#!:{r=live/test}",
-    message: 'Cannot parse stream id "#!:{r=live/test}": unsupported syntax: expected "#!::"',
+    message: 'Cannot parse stream id "***": unsupported syntax: expected "#!::"',
   },
   {
     name: "an empty name after publish:",
@@ -249,13 +384,13 @@ const invalidCases: { name: string; raw: string; defaultStream?: string; message
   {
     name: "a name of 256 bytes",
     raw: `publish:${TOO_LONG_NAME}`,
-    message: `Cannot parse stream id "publish:${TOO_LONG_NAME}": ` +
+    message: `Cannot parse stream id "publish:***": ` +
       "stream name is 256 bytes long, at most 255 allowed",
   },
   {
     name: "a name over 255 bytes in UTF-8 though shorter in characters",
     raw: "é".repeat(128),
-    message: `Cannot parse stream id "${"é".repeat(128)}": ` +
+    message: `Cannot parse stream id "***": ` +
       "stream name is 256 bytes long, at most 255 allowed",
   },
 ];
@@ -270,7 +405,7 @@ const invalidNames: { name: string; streamName: string }[] = [
   { name: "a trailing slash", streamName: "live/test/" },
   { name: "an empty segment", streamName: "live//test" },
   { name: "a space", streamName: "live/my test" },
-  { name: "a query string", streamName: "live/test?key=1" },
+  { name: "an ampersand", streamName: "live/test&key=1" },
   { name: "a backslash", streamName: "live\\test" },
   { name: "a non-ASCII letter", streamName: "live/tést" },
   { name: "a NUL character", streamName: "live/\0" },
@@ -282,9 +417,9 @@ for (const { name, streamName } of invalidNames) {
     invalidCases.push({
       name: `${name} in ${form}NAME`,
       raw,
-      message: `Cannot parse stream id ${JSON.stringify(raw)}: invalid stream name ${
-        JSON.stringify(streamName)
-      }: expected "/"-separated segments of A-Z a-z 0-9 . _ ~ - (not "." or "..")`,
+      // The name is not shown: text that is no name may be a misplaced credential.
+      message: `Cannot parse stream id "${form}***": invalid stream name: ` +
+        'expected "/"-separated segments of A-Z a-z 0-9 . _ ~ - (not "." or "..")',
     });
   }
 }
@@ -293,30 +428,63 @@ invalidCases.push(
   {
     name: "a URL-encoded '..' segment",
     raw: "play:live%2F..%2Fsecret",
-    message: 'Cannot parse stream id "play:live%2F..%2Fsecret": invalid stream name ' +
-      '"live/../secret": expected "/"-separated segments of A-Z a-z 0-9 . _ ~ - (not "." or "..")',
+    message: 'Cannot parse stream id "play:***": invalid stream name: ' +
+      'expected "/"-separated segments of A-Z a-z 0-9 . _ ~ - (not "." or "..")',
   },
   {
-    name: "a name with a colon (user and password appended)",
-    raw: "publish:live/test:alice:secret",
-    message: 'Cannot parse stream id "publish:live/test:alice:secret": invalid stream name ' +
-      '"live/test:alice:secret": ' +
+    name: "a short form of more than five parts",
+    raw: "publish:live/test:alice:PASSWORD1:q=TOKEN1:EXTRA1",
+    message:
+      'Cannot parse stream id "publish:live/test:***": expected MODE:NAME, MODE:NAME:QUERY, ' +
+      'MODE:NAME:USER:PASSWORD or MODE:NAME:USER:PASSWORD:QUERY, got 6 ":"-separated parts',
+  },
+  {
+    name: "a query both after '?' and as the last part",
+    raw: "publish:live/test?a=SECRET1:b=TOKEN1",
+    message: 'Cannot parse stream id "publish:live/test?a=***:b=***": ' +
+      'two queries: after "?" and as the last ":"-separated part',
+  },
+  {
+    name: "a duplicate query key",
+    raw: "live/test?a=SECRET1&a=TOKEN1",
+    message: 'Cannot parse stream id "live/test?a=***&a=***": duplicate key "a"',
+  },
+  {
+    name: "a query key that is also an Access Control key",
+    raw: "#!::r=live/test?t=SECRET1,t=TOKEN1",
+    message: 'Cannot parse stream id "#!::r=live/test?t=***,t=***": duplicate key "t"',
+  },
+  {
+    name: "user and password without a mode",
+    raw: "alice:PASSWORD1",
+    message: 'Cannot parse stream id "***": unknown mode: expected "publish:", "play:" or "read:"',
+  },
+  {
+    name: "a query on the name without '?'",
+    raw: "live/test&secret=SECRET1",
+    message: 'Cannot parse stream id "***": invalid stream name: ' +
+      'expected "/"-separated segments of A-Z a-z 0-9 . _ ~ - (not "." or "..")',
+  },
+  {
+    name: "MediaMTX user and password appended to r=",
+    raw: "#!::r=live/test:alice:PASSWORD1,m=publish",
+    message: 'Cannot parse stream id "#!::r=***,m=publish": invalid stream name: ' +
       'expected "/"-separated segments of A-Z a-z 0-9 . _ ~ - (not "." or "..")',
   },
   {
     name: "a truncated percent escape",
     raw: "publish%3Alive%2",
-    message: 'Cannot parse stream id "publish%3Alive%2": malformed percent-encoding',
+    message: 'Cannot parse stream id "***": malformed percent-encoding',
   },
   {
     name: "a percent escape with non-hex digits",
     raw: "live%zztest",
-    message: 'Cannot parse stream id "live%zztest": malformed percent-encoding',
+    message: 'Cannot parse stream id "***": malformed percent-encoding',
   },
   {
     name: "a percent escape that is not UTF-8",
     raw: "live/%ff",
-    message: 'Cannot parse stream id "live/%ff": malformed percent-encoding',
+    message: 'Cannot parse stream id "***": malformed percent-encoding',
   },
 );
 
@@ -342,11 +510,12 @@ Deno.test("parseStreamId() does not read params from the object prototype", () =
   assert.equal(Object.getPrototypeOf(id.params), Object.prototype);
   assert.throws(() => parseStreamId("constructor:live/test"), {
     name: "TypeError",
-    message: 'Cannot parse stream id "constructor:live/test": unknown mode "constructor"',
+    message: 'Cannot parse stream id "***": unknown mode: expected "publish:", "play:" or "read:"',
   });
   assert.throws(() => parseStreamId("#!::r=live/test,m=toString"), {
     name: "TypeError",
-    message: 'Cannot parse stream id "#!::r=live/test,m=toString": unknown mode "toString"',
+    message:
+      'Cannot parse stream id "#!::r=live/test,m=***": unknown mode: expected m=publish or m=request',
   });
 });
 
@@ -361,6 +530,10 @@ const modeCases: { raw: string; expected: "publish" | "play" }[] = [
   { raw: "#!::r=live/test", expected: "play" },
   { raw: "#!::m=publish", expected: "publish" },
   { raw: "%23%21%3A%3Ar%3Dlive%2Ftest%2Cm%3Dpublish", expected: "publish" },
+  { raw: "publish:live/test:alice:secret", expected: "publish" },
+  { raw: "read:live/test:alice:secret", expected: "play" },
+  { raw: "live/test?secret=x", expected: "play" },
+  { raw: "#!::r=live/test?secret=x,m=publish", expected: "publish" },
   // Unparseable ids count as publish.
   { raw: "push:live/test", expected: "publish" },
   { raw: "#!::r=live/test,m=bidirectional", expected: "publish" },
@@ -394,5 +567,122 @@ Deno.test("redactStreamId() hides every Access Control value but r, m and u", as
   ];
   for (const [raw, shown] of cases) {
     await t.step(JSON.stringify(raw), () => assert.equal(redactStreamId(raw), shown));
+  }
+});
+
+/** Every secret the cases below carry: none may be shown, in any form. */
+const SECRETS = /PASSWORD1|SESSION1|SECRET1|TOKEN1|EXTRA1/;
+
+/** Ids in every form, parsing or not, and how each is shown. */
+const redactCases: { name: string; raw: string; shown: string }[] = [
+  {
+    name: "SRT Access Control with s= and other keys",
+    raw: "#!::r=live/a,m=publish,u=alice,s=SESSION1,t=TOKEN1",
+    shown: "#!::r=live/a,m=publish,u=alice,s=***,t=***",
+  },
+  {
+    name: "SRS's query on r=",
+    raw: "#!::r=live/a?secret=SECRET1,m=publish",
+    shown: "#!::r=live/a?secret=***,m=publish",
+  },
+  {
+    name: "SRS's h= and a query of two pairs",
+    raw: "#!::h=example.com,r=app/a?secret=SECRET1&token=TOKEN1,m=publish",
+    shown: "#!::h=***,r=app/a?secret=***&token=***,m=publish",
+  },
+  {
+    name: "MediaMTX's MODE:NAME:USER:PASSWORD",
+    raw: "publish:live/a:alice:PASSWORD1",
+    shown: "publish:live/a:alice:***",
+  },
+  {
+    name: "MediaMTX's MODE:NAME:USER:PASSWORD:QUERY",
+    raw: "read:live/a:alice:PASSWORD1:jwt=TOKEN1&x=EXTRA1",
+    shown: "read:live/a:alice:***:jwt=***&x=***",
+  },
+  {
+    name: "MediaMTX's MODE:NAME:QUERY",
+    raw: "publish:live/a:jwt=TOKEN1",
+    shown: "publish:live/a:jwt=***",
+  },
+  { name: "a bare token as query", raw: "publish:live/a:TOKEN1", shown: "publish:live/a:***" },
+  { name: "a bare name with a query", raw: "live/a?secret=SECRET1", shown: "live/a?secret=***" },
+  {
+    name: "a short form with a query holding a bare token",
+    raw: "publish:live/a?secret=SECRET1&TOKEN1&=EXTRA1",
+    shown: "publish:live/a?secret=***&***&***",
+  },
+  {
+    name: "a query on the name and a password",
+    raw: "publish:live/a?secret=SECRET1:alice:PASSWORD1",
+    shown: "publish:live/a?secret=***:alice:***",
+  },
+  {
+    name: "a URL-encoded MediaMTX id",
+    raw: encodeURIComponent("publish:live/a:alice:PASSWORD1"),
+    shown: "publish:live/a:alice:***",
+  },
+  // Ids that do not parse
+  {
+    name: "a short form of six parts",
+    raw: "publish:live/a:alice:PASSWORD1:q=TOKEN1:EXTRA1",
+    shown: "publish:live/a:***",
+  },
+  { name: "user and password without a mode", raw: "alice:PASSWORD1", shown: "***" },
+  { name: "an unknown mode", raw: "PASSWORD1:live/a", shown: "***" },
+  { name: "a bare id that is no name", raw: "live/a PASSWORD1", shown: "***" },
+  {
+    name: "a short form whose name is no name",
+    raw: "publish:live/a PASSWORD1",
+    shown: "publish:***",
+  },
+  { name: "an unknown m=", raw: "#!::r=live/a,m=PASSWORD1", shown: "#!::r=live/a,m=***" },
+  {
+    name: "a user and password appended to r=",
+    raw: "#!::r=live/a:alice:PASSWORD1,m=publish",
+    shown: "#!::r=***,m=publish",
+  },
+  { name: "a pair without '='", raw: "#!::r=live/a,PASSWORD1", shown: "#!::r=live/a,***" },
+  { name: "a pair with an empty key", raw: "#!::r=live/a,=PASSWORD1", shown: "#!::r=live/a,***" },
+  { name: "the nested #!: syntax", raw: "#!:{r=live/a,s=SESSION1}", shown: "***" },
+  {
+    name: "malformed percent-encoding",
+    raw: "publish:live/a:alice:PASSWORD1%",
+    shown: "***",
+  },
+  { name: "malformed percent-encoding in #!::", raw: "#!::s=SESSION1%ZZ", shown: "#!::***" },
+  { name: "a colon inside a query", raw: "live/a?t=12:PASSWORD1", shown: "***" },
+  {
+    name: "a duplicate query key",
+    raw: "live/a?a=SECRET1&a=TOKEN1",
+    shown: "live/a?a=***&a=***",
+  },
+];
+
+for (const { name, raw, shown } of redactCases) {
+  Deno.test(`redactStreamId() hides the secrets of ${name}`, () => {
+    assert.equal(redactStreamId(raw), shown);
+    assert.doesNotMatch(shown, SECRETS);
+  });
+  Deno.test(`parseStreamId() shows no secret of ${name}`, () => {
+    try {
+      parseStreamId(raw);
+    } catch (error) {
+      assert.ok(error instanceof TypeError);
+      assert.ok(error.message.startsWith(`Cannot parse stream id ${JSON.stringify(shown)}: `));
+      assert.doesNotMatch(error.message, SECRETS);
+    }
+  });
+}
+
+Deno.test("redactStreamId() shows no password, session or parameter value of any valid case", () => {
+  for (const { raw, defaultStream } of validCases) {
+    const id = parseStreamId(raw, defaultStream === undefined ? {} : { defaultStream });
+    const shown = redactStreamId(raw);
+    const secrets = [id.password, id.session, id.query, ...Object.values(id.params)]
+      .filter((secret): secret is string => secret !== undefined && secret.length > 1);
+    for (const secret of secrets) {
+      assert.ok(!shown.includes(secret), `${JSON.stringify(raw)} shows ${JSON.stringify(secret)}`);
+    }
   }
 });

@@ -22,12 +22,23 @@ export interface AuthRequest {
   stream: string;
   /** The stream id exactly as the caller sent it. */
   streamId: string;
-  /** `u=` of an SRT Access Control stream id. */
+  /** `u=` of an SRT Access Control stream id, or the user of `MODE:NAME:USER:PASSWORD`. */
   user: string | null;
+  /** The password of `MODE:NAME:USER:PASSWORD` (MediaMTX's form). */
+  password: string | null;
   /** `s=` of an SRT Access Control stream id. */
   session: string | null;
-  /** Every other key of an SRT Access Control stream id. */
+  /**
+   * Every other key of an SRT Access Control stream id, and the `key=value`
+   * pairs of the query.
+   */
   params: Record<string, string>;
+  /**
+   * The query as given: after `?` in the stream name (`r=live/cam?secret=...`,
+   * as SRS reads it), or the last part of `MODE:NAME:QUERY` or
+   * `MODE:NAME:USER:PASSWORD:QUERY`.
+   */
+  query: string | null;
   /** The caller's address, `host:port`. */
   peer: string;
   connectionId: string;

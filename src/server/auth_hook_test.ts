@@ -8,8 +8,10 @@ const REQUEST: AuthRequest = {
   stream: "live/cam",
   streamId: "#!::r=live/cam,m=publish,u=alice,t=stream",
   user: "alice",
+  password: null,
   session: null,
   params: { t: "stream" },
+  query: null,
   peer: "127.0.0.1:5000",
   connectionId: "c1",
 };
@@ -42,6 +44,19 @@ Deno.test("authorize() POSTs the request as JSON and allows on 2xx", async () =>
   assert.equal(decision.allowed, true);
   assert.match(decision.detail, /^HTTP 204 in \d+ ms$/);
   assert.deepEqual(hook.received, [{ method: "POST", type: "application/json", body: REQUEST }]);
+});
+
+Deno.test("authorize() POSTs the password and query of a MediaMTX id as they were sent", async () => {
+  await using hook = hookServer(200);
+  const request: AuthRequest = {
+    ...REQUEST,
+    streamId: "publish:live/cam:alice:P@ss w0rd:jwt=a.b.c",
+    password: "P@ss w0rd",
+    params: { jwt: "a.b.c" },
+    query: "jwt=a.b.c",
+  };
+  assert.equal((await authorize({ url: hook.url, timeoutMs: 2000 }, request)).allowed, true);
+  assert.deepEqual(hook.received.map((r) => r.body), [request]);
 });
 
 Deno.test("authorize() maps 401 to 1401 and any other answer to 1403", async (t) => {

@@ -115,8 +115,10 @@ export class StreamManager {
         stream: id.name,
         streamId: rawStreamId,
         user: id.user ?? null,
+        password: id.password ?? null,
         session: id.session ?? null,
         params: id.params,
+        query: id.query ?? null,
         peer,
         connectionId,
       });

@@ -103,7 +103,7 @@ Deno.test("StreamManager rejects a malformed stream id with 1400 and the parser'
     decision: {
       type: "reject",
       code: 1400,
-      reason: 'Cannot parse stream id "stream:live/x": unknown mode "stream"',
+      reason: 'Cannot parse stream id "***": unknown mode: expected "publish:", "play:" or "read:"',
     },
   }]);
   router.close();
@@ -230,8 +230,10 @@ Deno.test("StreamManager asks the authorization hook first and answers what it s
       stream: "live/x",
       streamId: "#!::r=live/x,m=publish,u=alice,t=stream",
       user: "alice",
+      password: null,
       session: null,
       params: { t: "stream" },
+      query: null,
       peer: PEER,
       connectionId: "p1",
     });
@@ -244,6 +246,69 @@ Deno.test("StreamManager asks the authorization hook first and answers what it s
     await router.request("v2", "#!::r=live/x,u=alice", PEER, () => 0);
     assert.notEqual(answers.at(-1)!.connectionId, "v2");
     assert.equal(router.streams()[0]!.viewers, 0);
+  } finally {
+    router.close();
+  }
+});
+
+Deno.test("StreamManager gives the hook the user, password and query of MediaMTX and SRS ids, and logs none", async () => {
+  const seen: Record<string, unknown>[] = [];
+  await using hook = (() => {
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (r) => {
+      seen.push(await r.json());
+      return new Response(null, { status: 200 });
+    });
+    return { port: server.addr.port, [Symbol.asyncDispose]: () => server.shutdown() };
+  })();
+  const config = parseConfig(
+    `authHook: { url: "http://127.0.0.1:${hook.port}/auth", timeoutMs: 2000 }`,
+    "yaml",
+    "hook.yaml",
+  );
+  const { host, answers } = recordingHost();
+  const logged: string[] = [];
+  const router = new StreamManager(config, {
+    ...host,
+    log: (_level, message) => logged.push(message),
+  });
+  try {
+    await router.request("p1", "publish:live/x:alice:PASSWORD1:jwt=TOKEN1", PEER, () => 0);
+    router.connected("p1", 0);
+    await router.request("v1", "#!::r=live/x?secret=SECRET1,u=bob,s=SESSION1", PEER, () => 0);
+    // Malformed: refused before the hook is asked.
+    await router.request("v2", "read:live/x:alice:PASSWORD1:q=TOKEN1:EXTRA1", PEER, () => 0);
+    assert.deepEqual(answers.map((a) => a.decision.type), ["accept", "accept", "reject"]);
+    assert.deepEqual(seen, [{
+      action: "publish",
+      stream: "live/x",
+      streamId: "publish:live/x:alice:PASSWORD1:jwt=TOKEN1",
+      user: "alice",
+      password: "PASSWORD1",
+      session: null,
+      params: { jwt: "TOKEN1" },
+      query: "jwt=TOKEN1",
+      peer: PEER,
+      connectionId: "p1",
+    }, {
+      action: "play",
+      stream: "live/x",
+      streamId: "#!::r=live/x?secret=SECRET1,u=bob,s=SESSION1",
+      user: "bob",
+      password: null,
+      session: "SESSION1",
+      params: { secret: "SECRET1" },
+      query: "secret=SECRET1",
+      peer: PEER,
+      connectionId: "v1",
+    }]);
+    const rejected = answers[2]!.decision;
+    assert.equal(rejected.type === "reject" && rejected.code, 1400);
+    const said = [...logged, JSON.stringify(answers.map((a) => a.decision))].join("\n");
+    assert.match(
+      said,
+      /rejected \(1400 bad request\): Cannot parse stream id "read:live\/x:\*\*\*"/,
+    );
+    assert.doesNotMatch(said, /PASSWORD1|SESSION1|SECRET1|TOKEN1|EXTRA1/);
   } finally {
     router.close();
   }
