@@ -3,6 +3,12 @@
  * `--self-test` runs the fast handshake self-test with settings read from
  * stdin (so a passphrase never shows in the process list).
  *
+ * Signals meant for the server are not a child's business: SIGHUP (reload)
+ * and SIGINT (a terminal's Ctrl-C) are ignored here, and only the main
+ * process acts on them; it asks its children to stop over their stdin.
+ * SIGTERM sent to one child ends that one connection cleanly (serve.ts), as
+ * an operator who signals one process means.
+ *
  * @module
  */
 
@@ -17,8 +23,13 @@ import { readLines } from "../ipc/lines.ts";
  */
 const EXIT_FLUSH_MS = 5000;
 
+/** Signals a child lets pass: the main process alone answers them. */
+const IGNORED_SIGNALS = ["SIGHUP", "SIGINT"] as const;
+
 /** Runs a child with its own arguments; resolves to its exit code. */
 export async function runPeerProcess(args: readonly string[]): Promise<number> {
+  // A listener replaces the default action (exit) for the process's whole life.
+  for (const signal of IGNORED_SIGNALS) Deno.addSignalListener(signal, () => {});
   // Parsed by hand: node:util would cost every child megabytes of memory.
   const selfTest = args.length === 1 && args[0] === "--self-test";
   const controlFd = args.length === 2 && args[0] === "--control-fd" ? Number(args[1]) : NaN;

@@ -1,0 +1,77 @@
+/**
+ * End to end: signals. Only the main process reloads, shuts down or answers
+ * a terminal's Ctrl-C; a child ignores SIGHUP and SIGINT, and SIGTERM ends
+ * its own connection cleanly.
+ */
+
+import assert from "node:assert/strict";
+import { Atoll, feed, isAlive, sleep, srtLiveTransmitCaller, waitFor } from "./support/mod.ts";
+import type { ConnectionInfo } from "../src/server/api_types.ts";
+
+/** The connection of `streamId` once it has carried `bytes`. */
+async function flowing(atoll: Atoll, streamId: string, bytes = 50_000): Promise<ConnectionInfo> {
+  return await waitFor(
+    `${streamId} carrying data`,
+    async () =>
+      (await atoll.connections()).find((c) =>
+        c.streamId === streamId && c.state === "connected" && c.bytesReceived > bytes
+      ),
+    { timeoutMs: 15_000 },
+  );
+}
+
+Deno.test("kill -HUP and kill -INT of a child leave its publisher connected and flowing", async () => {
+  await using atoll = await Atoll.start([], { readyPool: true });
+  await using publisher = srtLiveTransmitCaller(atoll.srtPort, "publish:live/hup");
+  const feeding = feed(publisher, 5);
+  feeding.catch(() => {}); // awaited below; a failure must not surface as unhandled first
+  const before = await flowing(atoll, "publish:live/hup");
+  // Idle children too: a signal must not cost the pool a process either.
+  const idle = await atoll.idleChildPids();
+  const children = [before.pid, ...idle];
+  for (const signal of ["SIGHUP", "SIGINT"] as const) {
+    for (const pid of children) Deno.kill(pid, signal);
+    await sleep(500);
+    assert.ok(children.every(isAlive), `${signal} ended a child: ${atoll.process.tail(4)}`);
+  }
+  await sleep(1000);
+  const after = (await atoll.connections()).find((c) => c.id === before.id);
+  assert.ok(after !== undefined, `the connection is gone: ${publisher.tail()}`);
+  assert.equal(after.pid, before.pid, "same process");
+  assert.equal(after.state, "connected");
+  assert.ok(after.bytesReceived > before.bytesReceived + 100_000, "still flowing");
+  assert.equal(publisher.text.includes("disconnected"), false, publisher.text);
+  assert.equal(atoll.findLog((l) => l.properties.reason !== undefined), undefined);
+  assert.equal((await atoll.stats()).childrenCrashed, 0);
+  await feeding;
+});
+
+Deno.test("kill -TERM of a child ends that one connection cleanly; the others keep flowing", async () => {
+  await using atoll = await Atoll.start();
+  await using victim = srtLiveTransmitCaller(atoll.srtPort, "publish:live/term");
+  await using bystander = srtLiveTransmitCaller(atoll.srtPort, "publish:live/stays");
+  // srt-live-transmit notices its connection's state only between reads of its input.
+  // The victim's writes may fail once it gives up.
+  const feeding = Promise.all([feed(victim, 4).catch(() => {}), feed(bystander, 4)]);
+  feeding.catch(() => {}); // awaited below; a failure must not surface as unhandled first
+  const target = await flowing(atoll, "publish:live/term");
+  const other = await flowing(atoll, "publish:live/stays");
+  Deno.kill(target.pid, "SIGTERM");
+  // A peer that only timed out would notice after its 5 s idle timeout.
+  await waitFor("the peer to see the disconnection", () => victim.text.includes("disconnected"), {
+    timeoutMs: 3000,
+  });
+  const closed = await atoll.waitForLog(
+    "the connection's last line",
+    (l) => l.properties.id === target.id && l.properties.reason !== undefined,
+    3000,
+  );
+  assert.equal(closed.properties.reason, "shutdown");
+  // Stats come once a second.
+  await waitFor("the other connection to flow on", async () => {
+    const now = (await atoll.connections()).find((c) => c.id === other.id);
+    return now !== undefined && now.bytesReceived > other.bytesReceived + 50_000;
+  }, { timeoutMs: 3000 });
+  assert.equal(bystander.text.includes("disconnected"), false, bystander.text);
+  await feeding;
+});
