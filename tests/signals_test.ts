@@ -8,6 +8,16 @@ import assert from "node:assert/strict";
 import { Atoll, feed, isAlive, sleep, srtLiveTransmitCaller, waitFor } from "./support/mod.ts";
 import type { ConnectionInfo } from "../src/server/api_types.ts";
 
+/** The process group of `pid` (field 5 of /proc/PID/stat); undefined once it exited. */
+function processGroupOf(pid: number): number | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
+  } catch {
+    return undefined;
+  }
+}
+
 /** The connection of `streamId` once it has carried `bytes`. */
 async function flowing(atoll: Atoll, streamId: string, bytes = 50_000): Promise<ConnectionInfo> {
   return await waitFor(
@@ -74,4 +84,56 @@ Deno.test("kill -TERM of a child ends that one connection cleanly; the others ke
   }, { timeoutMs: 3000 });
   assert.equal(bystander.text.includes("disconnected"), false, bystander.text);
   await feeding;
+});
+
+Deno.test("a Ctrl-C to Atoll's process group reaches only the main process, which closes every connection cleanly and exits 0", async () => {
+  const atoll = await Atoll.start([], { ownProcessGroup: true, readyPool: true });
+  try {
+    assert.equal(processGroupOf(atoll.pid), atoll.pid, "Atoll leads its process group");
+    await using publisher = srtLiveTransmitCaller(atoll.srtPort, "publish:live/ctrl-c");
+    const feeding = feed(publisher, 4).catch(() => {}); // its writes may fail once it gives up
+    const connection = await flowing(atoll, "publish:live/ctrl-c");
+    const children = atoll.childPids();
+    assert.equal(children.length, 3, "the publisher's child and the pool");
+    const inGroup = children.filter((pid) => processGroupOf(pid) === atoll.pid);
+    assert.deepEqual(inGroup, [], "no child is in the terminal's foreground group");
+
+    // What a terminal does on Ctrl-C: SIGINT to every process of the foreground group.
+    Deno.kill(-atoll.pid, "SIGINT");
+    // A peer that only timed out would notice after its 5 s idle timeout.
+    await waitFor("the peer to see a shutdown", () => publisher.text.includes("disconnected"), {
+      timeoutMs: 3000,
+    });
+    const status = await atoll.exit();
+    assert.equal(status.code, 0, atoll.process.tail());
+    const closed = atoll.findLog((l) =>
+      l.properties.id === connection.id && "reason" in l.properties
+    );
+    assert.equal(closed?.properties.reason, "shutdown");
+    assert.equal(atoll.findLog((l) => /Killing|exited \(/.test(l.message)), undefined);
+    await waitFor("every child to be gone", () => !children.some(isAlive), { timeoutMs: 3000 });
+    await feeding;
+  } finally {
+    atoll.kill();
+  }
+});
+
+Deno.test("children whose main process was killed close their connections cleanly and exit", async () => {
+  const atoll = await Atoll.start([], { readyPool: true });
+  try {
+    await using publisher = srtLiveTransmitCaller(atoll.srtPort, "publish:live/orphan");
+    const feeding = feed(publisher, 4).catch(() => {}); // its writes may fail once it gives up
+    await flowing(atoll, "publish:live/orphan");
+    const children = atoll.childPids();
+    atoll.kill();
+    await atoll.exit();
+    // Each child's stdin closed with the main process: it stops as if asked to.
+    await waitFor("the peer to see a shutdown", () => publisher.text.includes("disconnected"), {
+      timeoutMs: 3000,
+    });
+    await waitFor("every child to be gone", () => !children.some(isAlive), { timeoutMs: 5000 });
+    await feeding;
+  } finally {
+    atoll.kill();
+  }
 });
