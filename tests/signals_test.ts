@@ -1,11 +1,22 @@
 /**
  * End to end: signals. Only the main process reloads, shuts down or answers
  * a terminal's Ctrl-C; a child ignores SIGHUP and SIGINT, and SIGTERM ends
- * its own connection cleanly.
+ * its own connection cleanly. `--pid-file` tells an operator which process
+ * to signal.
  */
 
 import assert from "node:assert/strict";
-import { Atoll, feed, isAlive, sleep, srtLiveTransmitCaller, waitFor } from "./support/mod.ts";
+import {
+  Atoll,
+  feed,
+  isAlive,
+  LOOPBACK_ARGS,
+  MAIN,
+  sleep,
+  srtLiveTransmitCaller,
+  startWithConfig,
+  waitFor,
+} from "./support/mod.ts";
 import type { ConnectionInfo } from "../src/server/api_types.ts";
 
 /** The process group of `pid` (field 5 of /proc/PID/stat); undefined once it exited. */
@@ -135,5 +146,74 @@ Deno.test("children whose main process was killed close their connections cleanl
     await feeding;
   } finally {
     atoll.kill();
+  }
+});
+
+/** Atoll run to its end with `args` (killed after 20 s): exit code, stdout, stderr. */
+async function runAtoll(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, ...LOOPBACK_ARGS, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(20_000),
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+Deno.test("--pid-file names the main process while it runs, refuses a second Atoll with exit 2, and goes on exit", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "atoll_pid_" });
+  const path = `${dir}/atoll.pid`;
+  try {
+    const atoll = await startWithConfig("streams:\n  - prefix: live\n", ["--pid-file", path]);
+    try {
+      assert.equal(await Deno.readTextFile(path), `${atoll.pid}\n`);
+      assert.deepEqual([...Deno.readDirSync(dir)].map((entry) => entry.name), ["atoll.pid"]);
+
+      const second = await runAtoll(["--pid-file", path]);
+      assert.equal(second.code, 2, second.stderr);
+      assert.equal(second.stdout, "");
+      assert.equal(
+        second.stderr,
+        `atoll: Cannot use pid file ${path}: Atoll is already running as process ${atoll.pid}\n`,
+      );
+      assert.equal(await Deno.readTextFile(path), `${atoll.pid}\n`, "the file is left alone");
+
+      // The README's reload advice, word for word.
+      const reload = await new Deno.Command("sh", {
+        args: ["-c", `kill -HUP "$(cat ${path})"`],
+      }).output();
+      assert.equal(reload.code, 0);
+      await atoll.waitForLog("the reload", (l) => /Config reloaded/.test(l.message), 5000);
+
+      atoll.signal("SIGTERM");
+      assert.equal((await atoll.exit()).code, 0);
+      assert.deepEqual([...Deno.readDirSync(dir)], [], "the pid file is removed");
+    } finally {
+      await atoll[Symbol.asyncDispose]();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("--pid-file replaces, with a warning, a file whose process is not a running Atoll", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "atoll_pid_" });
+  const path = `${dir}/atoll.pid`;
+  try {
+    // This test process is alive, but no Atoll main process.
+    await Deno.writeTextFile(path, `${Deno.pid}\n`);
+    await using atoll = await Atoll.start(["--pid-file", path]);
+    assert.equal(await Deno.readTextFile(path), `${atoll.pid}\n`);
+    const warning = atoll.findLog((l) => /Replacing pid file/.test(l.message));
+    assert.equal(warning?.level, "WARN");
+    assert.equal(warning?.properties.reason, `process ${Deno.pid} is not an Atoll main process`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
