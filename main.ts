@@ -1,7 +1,8 @@
 /**
  * Atoll's command line: `deno run -A main.ts [options]`, or the compiled
- * binary. Parses arguments, starts the server, turns SIGHUP into a config
- * reload and SIGINT/SIGTERM into a graceful shutdown. Everything else lives
+ * binary. Parses arguments, starts the server, keeps the `--pid-file`, turns
+ * SIGHUP into a config reload and SIGINT/SIGTERM into a graceful shutdown.
+ * Children ignore those signals (src/peer/main.ts). Everything else lives
  * in src/.
  *
  * @module
@@ -11,6 +12,7 @@ import { CHILD_SUBCOMMAND } from "./src/server/child_command.ts";
 import { parseCommandLine, UsageError } from "./src/config/cli.ts";
 import { setupLogging } from "./src/server/log.ts";
 import { AtollServer, StartupError } from "./src/server/server.ts";
+import { PidFile } from "./src/server/pid_file.ts";
 import denoJson from "./deno.json" with { type: "json" };
 
 /** Exit code for anything the user can fix: bad flags, port in use, libsrt missing. */
@@ -49,17 +51,25 @@ async function main(args: string[]): Promise<number> {
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
   Deno.addSignalListener("SIGHUP", reload);
+  let pidFile: PidFile | undefined;
   try {
     try {
+      if (options.pidFile !== undefined) {
+        pidFile = await PidFile.prepare(options.pidFile, Deno.pid);
+      }
       server = await AtollServer.start(options);
+      // In place only once the server listens: whoever reads it can signal it.
+      await pidFile?.publish();
     } catch (error) {
       if (!(error instanceof StartupError)) throw error;
       console.error(`atoll: ${error.message}`);
+      await server?.shutdown();
       return EXIT_USAGE;
     }
     if (stopRequested) void server.shutdown();
     await server.finished;
   } finally {
+    await pidFile?.remove();
     Deno.removeSignalListener("SIGINT", stop);
     Deno.removeSignalListener("SIGTERM", stop);
     Deno.removeSignalListener("SIGHUP", reload);

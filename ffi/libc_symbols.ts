@@ -166,6 +166,11 @@ export const LIBC_SYMBOLS = {
     ],
     result: "i32", // int
   },
+  /** A child leaves the main process's session and process group (src/peer/main.ts). */
+  setsid: {
+    parameters: [],
+    result: "i32", // pid_t: the new session id, or -1
+  },
   /** glibc's per-thread errno. */
   __errno_location: {
     parameters: [],

@@ -183,6 +183,13 @@ const VALUE_FLAGS: readonly {
     help: "Stream rules, JSON or YAML (see README)",
   },
   {
+    flag: "pid-file",
+    placeholder: "PATH",
+    option: "pidFile",
+    convert: string,
+    help: "Write the main process's pid here",
+  },
+  {
     flag: "log-level",
     placeholder: "LEVEL",
     option: "logLevel",

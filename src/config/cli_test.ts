@@ -76,6 +76,11 @@ const serveCases: {
     expected: { configPath: "/etc/atoll.yaml" },
   },
   {
+    name: "--pid-file",
+    args: ["--pid-file", "/run/atoll.pid"],
+    expected: { pidFile: "/run/atoll.pid" },
+  },
+  {
     name: "--passphrase",
     args: ["--passphrase", "correct horse"],
     expected: { passphrase: "correct horse" },
@@ -318,6 +323,21 @@ const usageErrorCases: {
     message: "Invalid value for ATOLL_PASSPHRASE: expected 10 to 79 bytes, got a string of 6 bytes",
   },
   {
+    name: "an empty pid file path",
+    args: ["--pid-file="],
+    message: 'Invalid value for --pid-file: expected a file path, got ""',
+  },
+  {
+    name: "a pid file path naming a folder",
+    args: ["--pid-file", "/run/"],
+    message: 'Invalid value for --pid-file: expected a file path, got "/run/"',
+  },
+  {
+    name: "--pid-file without its value",
+    args: ["--pid-file"],
+    message: "Missing value for --pid-file",
+  },
+  {
     name: "an unknown log level",
     args: ["--log-level", "warn"],
     message: 'Invalid value for --log-level: expected one of "debug", "info", "warning" or ' +
@@ -409,6 +429,7 @@ const helpMentions: string[] = [
   "--shutdown-timeout MS",
   "--pool-size N",
   "--no-fast-handshake",
+  "--pid-file PATH",
   "--log-level LEVEL",
   "--log-format FORMAT",
   "-h, --help",

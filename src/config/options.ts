@@ -68,6 +68,12 @@ export interface ServerOptions {
   configPath?: string;
   /** The HTTP API's bearer token (wins over the config file's); changes are refused without one. */
   apiToken?: string;
+  /**
+   * Where the command line (main.ts) writes the main process's pid once it
+   * listens, and removes it on exit. `AtollServer` does not read it: a
+   * program that embeds Atoll owns its process, and its pid file.
+   */
+  pidFile?: string;
 }
 
 /** The options a server runs with when given none. */
@@ -179,6 +185,11 @@ export const OPTION_RULES: { readonly [K in keyof ServerOptions]-?: OptionRule }
     expected: "a file path",
     isValid: (value) => typeof value === "string" && value !== "",
   },
+  pidFile: {
+    type: "string",
+    expected: "a file path",
+    isValid: (value) => typeof value === "string" && value !== "" && !value.endsWith("/"),
+  },
   apiToken: {
     type: "string",
     expected: "16 to 256 visible ASCII characters",
@@ -238,6 +249,7 @@ export function resolveOptions(partial: Partial<ServerOptions> = {}): ServerOpti
   if (partial.passphrase !== undefined) options.passphrase = partial.passphrase;
   if (partial.configPath !== undefined) options.configPath = partial.configPath;
   if (partial.apiToken !== undefined) options.apiToken = partial.apiToken;
+  if (partial.pidFile !== undefined) options.pidFile = partial.pidFile;
   if (partial.httpAllowedHosts !== undefined) {
     options.httpAllowedHosts = [...partial.httpAllowedHosts];
   }

@@ -33,6 +33,7 @@ const FLAGS: Record<keyof ServerOptions, string> = {
   logFormat: "--log-format",
   configPath: "--config",
   apiToken: "--api-token",
+  pidFile: "--pid-file",
 };
 
 Deno.test("DEFAULT_OPTIONS holds the defaults of the README's option table", async () => {
@@ -361,8 +362,14 @@ Deno.test("resolveOptions() rejects options that are not an object", () => {
 Deno.test("OPTION_RULES covers every option of DEFAULT_OPTIONS and the optional ones", () => {
   assert.deepEqual(
     Object.keys(OPTION_RULES).sort(),
-    [...Object.keys(DEFAULT_OPTIONS), "passphrase", "configPath", "apiToken", "httpAllowedHosts"]
-      .sort(),
+    [
+      ...Object.keys(DEFAULT_OPTIONS),
+      "passphrase",
+      "configPath",
+      "apiToken",
+      "httpAllowedHosts",
+      "pidFile",
+    ].sort(),
   );
 });
 
@@ -390,6 +397,18 @@ Deno.test("resolveOptions() keeps a config path and refuses an empty one", () =>
   assert.equal(resolveOptions({ configPath: "/etc/atoll.yaml" }).configPath, "/etc/atoll.yaml");
   assert.ok(!("configPath" in resolveOptions()));
   assert.throws(() => resolveOptions({ configPath: "" }), RangeError);
+});
+
+Deno.test("resolveOptions() keeps a pid file path and refuses an empty one or a folder", () => {
+  assert.equal(resolveOptions({ pidFile: "/run/atoll.pid" }).pidFile, "/run/atoll.pid");
+  assert.equal(resolveOptions({ pidFile: "atoll.pid" }).pidFile, "atoll.pid");
+  assert.ok(!("pidFile" in resolveOptions()));
+  assert.throws(() => resolveOptions({ pidFile: "" }), {
+    name: "RangeError",
+    message: 'Invalid option "pidFile": expected a file path, got ""',
+  });
+  assert.throws(() => resolveOptions({ pidFile: "/run/" }), RangeError);
+  assert.throws(() => resolveOptions({ pidFile: 1 as unknown as string }), TypeError);
 });
 
 const hostPortCases: { text: string; expected: HostPort }[] = [

@@ -64,9 +64,8 @@ export async function servePeer(controlFd: number): Promise<number> {
   srt.srt_setloglevel(LIBSRT_LOG_LEVEL);
   unwrap("srt_startup", srt.srt_startup());
   const stop = new StopFlag();
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    Deno.addSignalListener(signal, () => stop.stop());
-  }
+  // SIGTERM ends this one connection cleanly; SIGINT and SIGHUP are the main process's (main.ts).
+  Deno.addSignalListener("SIGTERM", () => stop.stop());
   watchParent(stop).catch((error) => {
     report({ type: "log", level: "error", message: `Bad message from main process: ${error}` });
     stop.stop();

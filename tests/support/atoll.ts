@@ -57,6 +57,12 @@ export interface AtollOptions {
    * peer, and no connection is left (see {@link Atoll.waitForIdleChildren}).
    */
   readyPool?: boolean;
+  /**
+   * Start Atoll the way a shell starts a foreground job, as the leader of a
+   * process group of its own (`setsid`: its pid is the group's id), so a test
+   * can signal the whole group as a terminal's Ctrl-C does.
+   */
+  ownProcessGroup?: boolean;
 }
 
 /** Every child pid any Atoll of this process had, so that none outlives it. */
@@ -79,7 +85,9 @@ export class Atoll implements AsyncDisposable {
     this.args = args;
     const poolIndex = args.indexOf("--pool-size");
     this.poolSize = poolIndex >= 0 ? Number(args[poolIndex + 1]) : 2;
-    this.process = ManagedProcess.start("atoll", Deno.execPath(), [
+    const deno = options.ownProcessGroup ? ["setsid", Deno.execPath()] : [Deno.execPath()];
+    this.process = ManagedProcess.start("atoll", deno[0]!, [
+      ...deno.slice(1),
       "run",
       "-A",
       MAIN,
