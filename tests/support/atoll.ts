@@ -112,9 +112,8 @@ export class Atoll implements AsyncDisposable {
       const { properties } = parseLogLine(line)!;
       atoll.srtPort = Number(String(properties.srt).split(":").at(-1));
       atoll.httpPort = Number(String(properties.http).split(":").at(-1));
-      // main.ts adds its signal listeners just after this line is logged, and
-      // before the server can answer a request: once it has answered, a
-      // signal is handled, not met by Deno's default action.
+      // Ready to serve: the HTTP API answers (main.ts listens for signals
+      // from before the server starts).
       await (await fetch(`http://127.0.0.1:${atoll.httpPort}/healthz`)).body?.cancel();
       if (options.readyPool) await atoll.waitForIdleChildren();
     } catch (error) {
