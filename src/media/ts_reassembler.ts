@@ -28,6 +28,13 @@ export const PACKETS_PER_MESSAGE = 7;
  */
 export const SYNC_CONFIRMATIONS = 3;
 
+/**
+ * Bytes discarded without a single packet found before a publisher is said
+ * not to send MPEG-TS: more than a sender starting inside a packet, or an
+ * unlucky first message, ever discards.
+ */
+export const NOT_TS_NOTICE_BYTES = 10 * TS_PACKET_SIZE;
+
 /** Bytes a candidate boundary needs to be confirmed: its sync byte and the next ones'. */
 const CONFIRM_SPAN = (SYNC_CONFIRMATIONS - 1) * TS_PACKET_SIZE + 1;
 const MESSAGE_BYTES = PACKETS_PER_MESSAGE * TS_PACKET_SIZE;
@@ -179,4 +186,25 @@ function hunt(bytes: Uint8Array, from: number, end: number): { start: number; co
     if (k === SYNC_CONFIRMATIONS) return { start: i, confirmed: true };
   }
   return { start: end, confirmed: false };
+}
+
+/**
+ * The one log line about a publisher's discarded bytes, once there is
+ * something to say: it sends no MPEG-TS at all, or it lost packet sync in a
+ * stream that had it. Undefined while nothing, or too little to judge, was
+ * discarded.
+ */
+export function discardNotice(
+  reassembler: Pick<TsReassembler, "discardedBytes" | "packets">,
+): string | undefined {
+  const { discardedBytes, packets } = reassembler;
+  if (packets === 0 && discardedBytes >= NOT_TS_NOTICE_BYTES) {
+    return `sends no MPEG-TS (no sync byte 0x47 every 188 bytes in ${discardedBytes} bytes): ` +
+      "discarding what it sends, counted in the stream's bytesDiscarded";
+  }
+  if (packets > 0 && discardedBytes > 0) {
+    return `lost MPEG-TS packet sync: discarded ${discardedBytes} bytes that were not whole ` +
+      "packets; later discards are only counted, in the stream's bytesDiscarded";
+  }
+  return undefined;
 }

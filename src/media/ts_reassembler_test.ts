@@ -3,7 +3,12 @@ import { concat } from "../../tests/support/bytes.ts";
 import { SeededRandom } from "../../tests/support/random.ts";
 import { bytesFromHex as hex } from "../ipc/hex.ts";
 import { TS_PACKET_SIZE } from "./mpegts.ts";
-import { PACKETS_PER_MESSAGE, TsReassembler } from "./ts_reassembler.ts";
+import {
+  discardNotice,
+  NOT_TS_NOTICE_BYTES,
+  PACKETS_PER_MESSAGE,
+  TsReassembler,
+} from "./ts_reassembler.ts";
 // Imported as bytes, not read: this folder's tests run without any permission.
 import H264_AAC_FIXTURE from "./testdata/h264_aac_64x64.m2ts" with { type: "bytes" };
 
@@ -216,4 +221,24 @@ Deno.test("TsReassembler passes on only whole packets of a real stream that lost
   assert.equal(out.length + reassembler.discardedBytes + lost.length, H264_AAC_FIXTURE.length);
   assert.equal(H264_AAC_FIXTURE.length - out.length - lost.length, reassembler.discardedBytes);
   assert.ok(reassembler.discardedBytes < 2 * TS_PACKET_SIZE);
+});
+
+Deno.test("discardNotice() says nothing until bytes were discarded, or too few to judge", () => {
+  assert.equal(discardNotice({ discardedBytes: 0, packets: 0 }), undefined);
+  assert.equal(discardNotice({ discardedBytes: 0, packets: 500 }), undefined);
+  // A sender that starts inside a packet discards its rest before the first whole one.
+  assert.equal(discardNotice({ discardedBytes: 187, packets: 0 }), undefined);
+  assert.equal(discardNotice({ discardedBytes: NOT_TS_NOTICE_BYTES - 1, packets: 0 }), undefined);
+});
+
+Deno.test("discardNotice() tells input that is not MPEG-TS from a stream that lost sync", () => {
+  const reassembler = new TsReassembler();
+  reassemble(
+    reassembler,
+    chunked(new TextEncoder().encode("not a transport stream\n".repeat(100)), 1456),
+  );
+  assert.match(discardNotice(reassembler)!, /^sends no MPEG-TS .* in 2300 bytes\): discarding/);
+  const broken = new TsReassembler();
+  reassemble(broken, [concat(packets(1, 2, 3), hex("de ad"), packets(4, 5, 6))]);
+  assert.match(discardNotice(broken)!, /^lost MPEG-TS packet sync: discarded 190 bytes/);
 });
