@@ -4,7 +4,9 @@
  * Every SRT message a publisher sends is inspected in order before it goes
  * into the shared ring: the inspector remembers the newest PAT and PMT packets
  * (sent verbatim to a viewer before anything else) and flags the messages that
- * hold a random-access point (where a joining viewer starts). It runs on every
+ * hold a random-access point (where a joining viewer starts): a video key
+ * frame, or in a program without video the start of each PES of its first
+ * audio stream, since every audio frame can be decoded alone. It runs on every
  * message at up to 100 Mbit/s, so the common path reads bytes in place and
  * allocates nothing, and it never throws: a publisher can send anything.
  *
@@ -58,6 +60,24 @@ const VIDEO_STREAM_TYPES: ReadonlySet<number> = new Set([
   0xea, // VC-1
 ]);
 
+/**
+ * Stream types of audio, every frame of which is a random-access point
+ * (MPEG-1/2 audio, AAC in ADTS or LATM, MPEG-4 audio, ATSC AC-3 and E-AC-3).
+ */
+const AUDIO_STREAM_TYPES: ReadonlySet<number> = new Set([0x03, 0x04, 0x0f, 0x11, 0x1c, 0x81, 0x87]);
+
+/** stream_type of PES private data, whose descriptors say what it carries. */
+const STREAM_TYPE_PRIVATE_PES = 0x06;
+/** Descriptors that make private data audio: DVB AC-3, enhanced AC-3 and DTS. */
+const AUDIO_DESCRIPTOR_TAGS: ReadonlySet<number> = new Set([0x6a, 0x7a, 0x7b]);
+const REGISTRATION_DESCRIPTOR_TAG = 0x05;
+/** format_identifiers of a registration descriptor that make private data audio. */
+const AUDIO_FORMAT_IDENTIFIERS: ReadonlySet<number> = new Set(
+  ["AC-3", "EAC3", "Opus", "DTS1", "DTS2", "DTS3"].map((id) =>
+    [...id].reduce((value, c) => (value << 8) | c.charCodeAt(0), 0) >>> 0
+  ),
+);
+
 /** PAT and PMT sections are at most 1024 bytes long (section_length ≤ 1021). */
 const MAX_SECTION_LENGTH = 1024;
 /** A 1024-byte section fits in 7 packets; one more for padding-heavy muxers. */
@@ -71,7 +91,7 @@ const TABLE_ID_PAT = 0x00;
 const TABLE_ID_PMT = 0x02;
 
 /** What is known about a PID, in `TsInspector`'s per-PID table. */
-const PidKind = { Other: 0, Video: 1, H264: 2, Hevc: 3 } as const;
+const PidKind = { Other: 0, Video: 1, H264: 2, Hevc: 3, LeadAudio: 4 } as const;
 
 const ContinuityStatus = { Ok: 0, Duplicate: 1, Gap: 2 } as const;
 
@@ -452,6 +472,9 @@ export class TsInspector {
     if (randomAccess && (kind !== PidKind.Other || this.#program === undefined)) {
       flags |= this.#randomAccessPoint(pid, 0);
     }
+    // Without video, every audio frame is a point to start at: each PES of
+    // the program's first audio stream starts with one.
+    if (kind === PidKind.LeadAudio && unitStart) flags |= this.#randomAccessPoint(pid, 0);
     if (kind === PidKind.H264 || kind === PidKind.Hevc) {
       const scanner = this.#scanners.get(pid);
       if (scanner === undefined) return flags;
@@ -571,17 +594,21 @@ export class TsInspector {
     const streamsEnd = total - 4;
     let p = 12 + (((section[10]! & 0x0f) << 8) | section[11]!);
     const streams: ElementaryStream[] = [];
+    let leadAudio = -1;
     while (p + 5 <= streamsEnd) {
       const streamType = section[p]!;
       const pid = ((section[p + 1]! & 0x1f) << 8) | section[p + 2]!;
-      p += 5 + (((section[p + 3]! & 0x0f) << 8) | section[p + 4]!);
+      const descriptors = p + 5;
+      p = descriptors + (((section[p + 3]! & 0x0f) << 8) | section[p + 4]!);
+      if (p > streamsEnd) return 0;
+      if (leadAudio < 0 && isAudio(streamType, section, descriptors, p)) leadAudio = pid;
       streams.push({ streamType, pid });
     }
     if (p !== streamsEnd) return 0;
 
     const before = this.programInfo();
     this.#pmtPackets = packets.slice(0, packetCount * TS_PACKET_SIZE);
-    this.#setProgram({ programNumber, pmtPid: this.#pmtPid, pcrPid, streams });
+    this.#setProgram({ programNumber, pmtPid: this.#pmtPid, pcrPid, streams }, leadAudio);
     this.#noteProgramInfo(before);
     return MessageFlags.Pmt;
   }
@@ -591,13 +618,23 @@ export class TsInspector {
     if (!sameBytes(before, after)) this.#programInfoVersion++;
   }
 
-  /** Rebuilds the per-PID table; scanners of streams that stay are kept. */
-  #setProgram(program: ProgramMap | undefined): void {
+  /**
+   * Rebuilds the per-PID table; scanners of streams that stay are kept.
+   * `leadAudio`: the PID of the program's first audio stream, or -1; its PES
+   * starts are random-access points when the program has no video.
+   */
+  #setProgram(program: ProgramMap | undefined, leadAudio = -1): void {
     const old = this.#program;
     this.#program = program;
     if (old !== undefined) {
       for (const { pid } of old.streams) {
         this.#pidKind[pid] = PidKind.Other;
+      }
+    }
+    const streams = program?.streams ?? [];
+    if (leadAudio >= 0 && !streams.some(({ streamType }) => VIDEO_STREAM_TYPES.has(streamType))) {
+      if (leadAudio !== Pid.PAT && leadAudio !== Pid.NULL && leadAudio !== this.#pmtPid) {
+        this.#pidKind[leadAudio] = PidKind.LeadAudio;
       }
     }
     const scanners = new Map<number, NalScanner>();
@@ -615,6 +652,25 @@ export class TsInspector {
     }
     this.#scanners = scanners;
   }
+}
+
+/**
+ * Whether a PMT entry is audio: by its stream type, or for private data by
+ * its descriptors in `section[start..end)`.
+ */
+function isAudio(streamType: number, section: Uint8Array, start: number, end: number): boolean {
+  if (AUDIO_STREAM_TYPES.has(streamType)) return true;
+  if (streamType !== STREAM_TYPE_PRIVATE_PES) return false;
+  for (let p = start; p + 2 <= end; p += 2 + section[p + 1]!) {
+    const tag = section[p]!;
+    if (AUDIO_DESCRIPTOR_TAGS.has(tag)) return true;
+    if (tag === REGISTRATION_DESCRIPTOR_TAG && section[p + 1]! >= 4 && p + 6 <= end) {
+      const id = ((section[p + 2]! << 24) | (section[p + 3]! << 16) | (section[p + 4]! << 8) |
+        section[p + 5]!) >>> 0;
+      if (AUDIO_FORMAT_IDENTIFIERS.has(id)) return true;
+    }
+  }
+  return false;
 }
 
 function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {

@@ -14,6 +14,7 @@ import {
 // Imported as bytes, not read: this folder's tests run without any permission.
 import H264_AAC_FIXTURE from "./testdata/h264_aac_64x64.m2ts" with { type: "bytes" };
 import HEVC_FIXTURE from "./testdata/hevc_64x64.m2ts" with { type: "bytes" };
+import AAC_FIXTURE from "./testdata/aac_16k.m2ts" with { type: "bytes" };
 
 const { RandomAccess, Pat, Pmt } = MessageFlags;
 
@@ -61,23 +62,27 @@ function patSection(programs: [number, number][]): Uint8Array {
   );
 }
 
-/** A PMT section; each stream may carry `descriptorLength` bytes of descriptors. */
+/**
+ * A PMT section; each stream may carry `descriptorLength` bytes of
+ * descriptors (filler), or the `descriptors` given.
+ */
 function pmtSection(
-  streams: { type: number; pid: number; descriptorLength?: number }[],
+  streams: { type: number; pid: number; descriptorLength?: number; descriptors?: Uint8Array }[],
   { program = 1, pcrPid = VIDEO_PID } = {},
 ): Uint8Array {
-  const entries = streams.map(({ type, pid, descriptorLength = 0 }) =>
-    concat(
+  const entries = streams.map(({ type, pid, descriptorLength = 0, descriptors }) => {
+    const info = descriptors ?? filled(descriptorLength, 0x2a);
+    return concat(
       new Uint8Array([
         type,
         0xe0 | (pid >> 8),
         pid & 0xff,
-        0xf0 | (descriptorLength >> 8),
-        descriptorLength & 0xff,
+        0xf0 | (info.length >> 8),
+        info.length & 0xff,
       ]),
-      filled(descriptorLength, 0x2a),
-    )
-  );
+      info,
+    );
+  });
   return section(
     0x02,
     program,
@@ -867,3 +872,129 @@ Deno.test("TsInspector never throws on random and mutated messages", () => {
   assert.ok(inspector.randomAccessPoints > 0, "fuzzing never reached a random-access point");
   assert.ok(inspector.programInfoVersion > 0, "fuzzing never reached a PAT and PMT");
 });
+
+/** Two PES packets of `pid`, each one TS packet, after the PAT and a PMT of `streams`. */
+function audioOnlyStream(
+  streams: { type: number; pid: number; descriptors?: Uint8Array }[],
+  pid = AUDIO_PID,
+): Uint8Array[] {
+  return [
+    concat(
+      ...psiPackets(0, FFMPEG_PAT),
+      ...psiPackets(PMT_PID, pmtSection(streams, { pcrPid: streams[0]!.pid })),
+    ),
+    ...pesPackets(pid, hex("fff15080 0001"), { counter: 0 }),
+    ...pesPackets(pid, hex("fff15080 0002"), { counter: 1 }),
+  ];
+}
+
+const audioCases: {
+  name: string;
+  messages: () => Uint8Array[];
+  flags: number[];
+}[] = [
+  ...[[0x0f, "AAC (ADTS)"], [0x11, "AAC (LATM)"], [0x03, "MPEG-1 audio"], [0x04, "MPEG-2 audio"], [
+    0x81,
+    "AC-3 (ATSC)",
+  ], [0x87, "E-AC-3 (ATSC)"]].map(([type, label]) => ({
+    name: `flags every PES start of ${label} alone`,
+    messages: () => audioOnlyStream([{ type: type as number, pid: AUDIO_PID }]),
+    flags: [Pat | Pmt, RandomAccess, RandomAccess],
+  })),
+  {
+    name: "flags every PES start of private data with a DVB AC-3 descriptor",
+    messages: () => audioOnlyStream([{ type: 0x06, pid: AUDIO_PID, descriptors: hex("6a 01 00") }]),
+    flags: [Pat | Pmt, RandomAccess, RandomAccess],
+  },
+  {
+    name: "flags every PES start of private data registered as Opus",
+    messages: () =>
+      audioOnlyStream([{
+        type: 0x06,
+        pid: AUDIO_PID,
+        descriptors: hex("0a 04 656e6700  05 04 4f707573"),
+      }]),
+    flags: [Pat | Pmt, RandomAccess, RandomAccess],
+  },
+  {
+    name: "flags no PES start of private data without an audio descriptor",
+    messages: () =>
+      audioOnlyStream([{ type: 0x06, pid: AUDIO_PID, descriptors: hex("05 04 4b4c5641") }]),
+    flags: [Pat | Pmt, 0, 0],
+  },
+  {
+    name: "flags no audio PES start when the program has video",
+    messages: () =>
+      audioOnlyStream([{ type: 0x1b, pid: VIDEO_PID }, { type: 0x0f, pid: AUDIO_PID }]),
+    flags: [Pat | Pmt, 0, 0],
+  },
+  {
+    name: "flags no audio PES start when the program has MPEG-2 video",
+    messages: () =>
+      audioOnlyStream([{ type: 0x0f, pid: AUDIO_PID }, { type: 0x02, pid: VIDEO_PID }]),
+    flags: [Pat | Pmt, 0, 0],
+  },
+  {
+    name: "flags the PES starts of the first audio stream only",
+    messages: () => {
+      const streams = [{ type: 0x0f, pid: AUDIO_PID }, { type: 0x03, pid: 0x102 }];
+      return [...audioOnlyStream(streams), ...audioOnlyStream(streams, 0x102).slice(1)];
+    },
+    flags: [Pat | Pmt, RandomAccess, RandomAccess, 0, 0],
+  },
+  {
+    name: "flags nothing in the middle of an audio PES",
+    messages: () => {
+      const [program, first] = audioOnlyStream([{ type: 0x0f, pid: AUDIO_PID }]);
+      const long = pesPackets(AUDIO_PID, filled(400, 0x11), { counter: 2 });
+      return [program!, first!, ...long];
+    },
+    flags: [Pat | Pmt, RandomAccess, RandomAccess, 0, 0],
+  },
+  {
+    name: "stops flagging audio PES starts once a PMT adds video",
+    messages: () => {
+      const [program, first] = audioOnlyStream([{ type: 0x0f, pid: AUDIO_PID }]);
+      const withVideo = psiPackets(
+        PMT_PID,
+        pmtSection([{ type: 0x0f, pid: AUDIO_PID }, { type: 0x1b, pid: VIDEO_PID }], {
+          pcrPid: AUDIO_PID,
+        }),
+        1,
+      );
+      return [
+        program!,
+        first!,
+        ...withVideo,
+        pesPackets(AUDIO_PID, hex("fff1"), { counter: 1 })[0]!,
+      ];
+    },
+    flags: [Pat | Pmt, RandomAccess, Pmt, 0],
+  },
+];
+
+for (const { name, messages: build, flags } of audioCases) {
+  Deno.test(`TsInspector ${name}`, () => {
+    const inspector = new TsInspector();
+    assert.deepEqual(inspectAll(inspector, build()), flags);
+    const points = flags.filter((f) => (f & RandomAccess) !== 0).length;
+    assert.equal(inspector.randomAccessPoints, points);
+    assert.equal(inspector.randomAccessLag, 0);
+  });
+}
+
+for (const stripped of [false, true]) {
+  const how = stripped ? " by PES starts alone (random_access_indicator cleared)" : "";
+  Deno.test(`TsInspector counts every audio PES of aac_16k.m2ts as a random-access point${how}`, () => {
+    // ffprobe -v error -show_entries packet=pos FILE: 39 AAC frames, muxed into 6 PES packets.
+    const stream = stripped ? withoutRandomAccessIndicators(AAC_FIXTURE) : AAC_FIXTURE;
+    const inspector = new TsInspector();
+    let flagged = 0;
+    for (let offset = 0; offset < stream.length; offset += 1316) {
+      if (inspector.inspect(stream.subarray(offset, offset + 1316)) & RandomAccess) flagged++;
+    }
+    assert.deepEqual(inspector.program?.streams, [{ streamType: 0x0f, pid: 0x100 }]);
+    assert.equal(inspector.randomAccessPoints, 6);
+    assert.ok(flagged >= 1 && flagged <= 6);
+  });
+}

@@ -47,7 +47,8 @@
  * | 48 | 8 | bytes in (all writers) | atomic, 64-bit |
  * | 56 | 8 | messages in (all writers; never wraps) | atomic, 64-bit |
  * | 64 | 8 | random access points in; 0 means offset 36 is meaningless | atomic, 64-bit |
- * | 72 | 56 | reserved (zero) | |
+ * | 72 | 8 | bytes discarded (all writers): received, but not whole MPEG-TS packets | atomic, 64-bit |
+ * | 80 | 48 | reserved (zero) | |
  * | 128 | 1504 | program info: up to 8 TS packets (PAT, PMT) | |
  * | 1632 | 416 | reserved (zero) | |
  *
@@ -143,6 +144,7 @@ export const HeaderOffset = {
   bytesIn: 48,
   messagesIn: 56,
   randomAccessPoints: 64,
+  bytesDiscarded: 72,
   programInfo: 128,
 } as const;
 
@@ -178,6 +180,7 @@ const I64 = {
   bytesIn: HeaderOffset.bytesIn >> 3,
   messagesIn: HeaderOffset.messagesIn >> 3,
   randomAccessPoints: HeaderOffset.randomAccessPoints >> 3,
+  bytesDiscarded: HeaderOffset.bytesDiscarded >> 3,
 } as const;
 
 /** Sequence word of slot holding message `number` while it is being written. */
@@ -400,6 +403,8 @@ export interface StreamBufferCounters {
   bytesIn: number;
   messagesIn: number;
   randomAccessPoints: number;
+  /** Bytes publishers sent that were not whole MPEG-TS packets, discarded. */
+  bytesDiscarded: number;
 }
 
 /** Reads the counters of an initialized stream buffer (throws a TypeError otherwise). */
@@ -415,6 +420,7 @@ export function readBufferCounters(buffer: ArrayBuffer): StreamBufferCounters {
     bytesIn: Number(Atomics.load(int64, I64.bytesIn)),
     messagesIn: Number(Atomics.load(int64, I64.messagesIn)),
     randomAccessPoints,
+    bytesDiscarded: Number(Atomics.load(int64, I64.bytesDiscarded)),
   };
 }
 
@@ -451,6 +457,7 @@ export class StreamWriter {
   #bytesIn: bigint;
   #messagesIn: bigint;
   #randomAccessPoints: bigint;
+  #bytesDiscarded: bigint;
 
   private constructor(views: Views) {
     const { int32, int64 } = views;
@@ -462,6 +469,7 @@ export class StreamWriter {
     this.#bytesIn = Atomics.load(int64, I64.bytesIn);
     this.#messagesIn = Atomics.load(int64, I64.messagesIn);
     this.#randomAccessPoints = Atomics.load(int64, I64.randomAccessPoints);
+    this.#bytesDiscarded = Atomics.load(int64, I64.bytesDiscarded);
     const programInfo = Atomics.load(int32, I32.programInfoSequence);
     if (programInfo & 1) {
       // A predecessor died updating the program info: drop what it left.
@@ -567,6 +575,17 @@ export class StreamWriter {
     Atomics.store(int32, I32.newestRandomAccess, number);
     Atomics.store(int64, I64.randomAccessPoints, ++this.#randomAccessPoints);
     return true;
+  }
+
+  /**
+   * Counts `bytes` the publisher sent that never became a message (not
+   * whole MPEG-TS packets), for the main process's statistics.
+   */
+  countDiscarded(bytes: number): void {
+    if (bytes <= 0) return;
+    this.#checkCurrent();
+    this.#bytesDiscarded += BigInt(bytes);
+    Atomics.store(this.#views.int64, I64.bytesDiscarded, this.#bytesDiscarded);
   }
 
   /** Replaces the program info (PAT and PMT packets) that joining readers start with. */

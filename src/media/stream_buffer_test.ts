@@ -629,6 +629,7 @@ Deno.test("readBufferCounters() counts what every writer wrote", () => {
     bytesIn: 0,
     messagesIn: 0,
     randomAccessPoints: 0,
+    bytesDiscarded: 0,
   });
   writeRange(StreamWriter.attach(buffer), 0, 10, [2, 5]);
   writeRange(StreamWriter.attach(buffer), 10, 12, [11]);
@@ -639,5 +640,25 @@ Deno.test("readBufferCounters() counts what every writer wrote", () => {
     bytesIn: 12 * 16,
     messagesIn: 12,
     randomAccessPoints: 3,
+    bytesDiscarded: 0,
   });
+});
+
+Deno.test("StreamWriter.countDiscarded() adds up over writers in the header, apart from bytes in", () => {
+  const { buffer } = fresh(8);
+  const first = StreamWriter.attach(buffer);
+  first.countDiscarded(1456);
+  first.countDiscarded(0);
+  writeRange(first, 0, 2, []);
+  const second = StreamWriter.attach(buffer);
+  second.countDiscarded(100);
+  const counters = readBufferCounters(buffer);
+  assert.equal(counters.bytesDiscarded, 1556);
+  assert.equal(counters.bytesIn, 2 * 16);
+  assert.equal(counters.writeCount, 2);
+  assert.equal(
+    Number(new BigInt64Array(buffer, HeaderOffset.bytesDiscarded, 1)[0]),
+    1556,
+  );
+  assert.throws(() => first.countDiscarded(1), /superseded/);
 });

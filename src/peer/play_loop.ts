@@ -89,7 +89,7 @@ export async function playUntilClosed(
         resync = true;
       }
       if (resync) {
-        // A stream without random-access points (audio only, say) starts anywhere.
+        // A stream without random-access points (no video, no audio, say) starts anywhere.
         if (!isRandomAccess && readBufferCounters(buffer.buffer).randomAccessPoints > 0) continue;
         resync = false;
         const programInfo = reader.programInfo();

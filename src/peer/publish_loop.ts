@@ -1,9 +1,13 @@
 /**
- * A publisher's child after the handshake: receive SRT messages, tag each
- * with what a joining viewer needs (random-access point, PAT, PMT), and write
- * it once into the stream's shared buffer, where every viewer's child reads
- * it. Receives with the pattern of docs/design.md, "The receive pattern": epoll wait, drain
- * synchronously, yield; viewers are woken once per drained batch.
+ * A publisher's child after the handshake: receive SRT messages, put the
+ * bytes back together into whole MPEG-TS packets, 7 to a message, whatever
+ * the sender's message size (`TsReassembler`; bytes that are not packets are
+ * discarded, counted in the buffer's header and logged once), tag each
+ * message with what a joining viewer needs (random-access point, PAT, PMT),
+ * and write it once into the stream's shared buffer, where every viewer's
+ * child reads it. Receives with the pattern of docs/design.md, "The receive
+ * pattern": epoll wait, drain synchronously, yield; viewers are woken once
+ * per drained batch.
  *
  * @module
  */
@@ -20,13 +24,13 @@ import {
   STATS_INTERVAL_MS,
 } from "./reports.ts";
 import { TsInspector } from "../media/mpegts.ts";
+import { discardNotice, TsReassembler } from "../media/ts_reassembler.ts";
 import { MessageFlags, StreamWriter, WAKE_WORD_OFFSET } from "../media/stream_buffer.ts";
 
 /** The yield after draining, so wakeups batch packets (docs/design.md, "The receive pattern"). */
 export const RECEIVE_YIELD_MS = 3;
 /** Largest SRT live payload. */
 const MAX_MESSAGE = 1500;
-
 /** Receives until the connection ends or a stop is asked for. */
 export async function publishUntilClosed(
   context: LoopContext,
@@ -34,46 +38,73 @@ export async function publishUntilClosed(
   const { connection, buffer, stop, stats } = context;
   const writer = StreamWriter.attach(buffer.buffer);
   const inspector = new TsInspector();
+  const reassembler = new TsReassembler();
+  let discardCounted = 0;
+  let discardLogged = false;
   let programInfoVersion = 0;
   using epoll = new SrtEpoll();
   epoll.add(connection, SRT_EPOLL_IN | SRT_EPOLL_ERR);
   const message = new Uint8Array(MAX_MESSAGE);
   let nextStats = performance.now() + STATS_INTERVAL_MS;
   let lastData = performance.now();
+  let written = 0;
+  /** Inspects and stores one message of whole packets (the reassembler's view, used at once). */
+  const store = (packets: Uint8Array) => {
+    const flags = inspector.inspect(packets);
+    if (inspector.programInfoVersion !== programInfoVersion) {
+      programInfoVersion = inspector.programInfoVersion;
+      const info = inspector.programInfo();
+      if (info !== undefined) writer.setProgramInfo(info);
+    }
+    const lag = inspector.randomAccessLag;
+    if ((flags & MessageFlags.RandomAccess) !== 0 && lag > 0) {
+      // The key frame was recognised by its slice, after its PES began:
+      // joining viewers must start where it began.
+      const number = writer.write(packets, flags & ~MessageFlags.RandomAccess, sharedClockUs());
+      writer.markRandomAccess((number - lag) >>> 0);
+    } else writer.write(packets, flags, sharedClockUs());
+    written++;
+  };
   while (!stop.stopped) {
     await epoll.wait(100);
-    let written = 0;
+    written = 0;
+    let received = 0;
+    let failure: unknown;
     try {
       for (;;) {
         const length = connection.receive(message);
         if (length <= 0) break;
-        const view = message.subarray(0, length);
-        const flags = inspector.inspect(view);
-        if (inspector.programInfoVersion !== programInfoVersion) {
-          programInfoVersion = inspector.programInfoVersion;
-          const info = inspector.programInfo();
-          if (info !== undefined) writer.setProgramInfo(info);
-        }
-        const lag = inspector.randomAccessLag;
-        if ((flags & MessageFlags.RandomAccess) !== 0 && lag > 0) {
-          // The key frame was recognised by its slice, after its PES began:
-          // joining viewers must start where it began.
-          const number = writer.write(view, flags & ~MessageFlags.RandomAccess, sharedClockUs());
-          writer.markRandomAccess((number - lag) >>> 0);
-        } else writer.write(view, flags, sharedClockUs());
-        written++;
+        received++;
+        reassembler.push(message.subarray(0, length), store);
       }
     } catch (error) {
+      failure = error;
+    }
+    try {
+      // Packets short of a full message go out now rather than wait for the next batch.
+      reassembler.flush(store);
+      const discarded = reassembler.discardedBytes;
+      writer.countDiscarded(discarded - discardCounted);
+      discardCounted = discarded;
+    } catch (error) {
+      failure ??= error;
+    }
+    if (failure !== undefined) {
       if (writer.replaced) {
         return { reason: "shutdown", detail: "another publisher took the stream over" };
       }
       // A broken connection fails the read, with whichever code; the state below says why.
-      if (!(error instanceof SrtError && error.op === "srt_recvmsg2")) throw error;
+      if (!(failure instanceof SrtError && failure.op === "srt_recvmsg2")) throw failure;
     }
-    if (written > 0) {
-      lastData = performance.now();
-      futexWake(buffer, WAKE_WORD_OFFSET);
+    if (!discardLogged) {
+      const notice = discardNotice(reassembler);
+      if (notice !== undefined) {
+        discardLogged = true;
+        report({ type: "log", level: "warning", message: notice });
+      }
     }
+    if (received > 0) lastData = performance.now();
+    if (written > 0) futexWake(buffer, WAKE_WORD_OFFSET);
     const end = endOf(connection, performance.now() - lastData, context.idleTimeoutMs);
     if (end !== undefined) return end;
     stats.refresh();

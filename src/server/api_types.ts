@@ -48,6 +48,8 @@ export interface StreamInfo {
   waiting: number;
   bytesIn: number;
   bitrateIn: number;
+  /** Bytes publishers sent that were not whole MPEG-TS packets: discarded, never passed on. */
+  bytesDiscarded: number;
   randomAccessPoints: number;
   viewerSkips: number;
 }

@@ -559,6 +559,12 @@ const FAMILIES: readonly MetricFamily[] = [
     samples: perStream((s) => s.bitrateIn / 8),
   },
   {
+    name: "atoll_stream_discarded_bytes_total",
+    type: "counter",
+    help: "Bytes the stream's publishers sent that were not whole MPEG-TS packets, discarded",
+    samples: perStream((s) => s.bytesDiscarded),
+  },
+  {
     name: "atoll_stream_random_access_points_total",
     type: "counter",
     help: "Random-access points (keyframes) seen in the stream",

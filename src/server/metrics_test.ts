@@ -64,6 +64,7 @@ function stream(overrides: Partial<StreamMetrics> = {}): StreamMetrics {
     waiting: 1,
     bytesIn: 1_316_000,
     bitrateIn: 4_000_000,
+    bytesDiscarded: 0,
     randomAccessPoints: 7,
     viewerSkips: 1,
     ...overrides,
@@ -138,7 +139,13 @@ function realisticSnapshot(): MetricsSnapshot {
     ],
     streams: [
       stream(),
-      stream({ name: 'odd\\name "quoted"\nline', publisher: null, viewers: 0, bitrateIn: 0 }),
+      stream({
+        name: 'odd\\name "quoted"\nline',
+        publisher: null,
+        viewers: 0,
+        bitrateIn: 0,
+        bytesDiscarded: 2912,
+      }),
     ],
     idleChildren: 2,
     startingChildren: 1,
@@ -246,6 +253,7 @@ Deno.test("renderMetrics() names every family of a full snapshot, in order", () 
     "atoll_stream_publishers",
     "atoll_stream_received_bytes_total",
     "atoll_stream_receive_rate_bytes_per_second",
+    "atoll_stream_discarded_bytes_total",
     "atoll_stream_random_access_points_total",
     "atoll_stream_viewer_skips_total",
   ]);

@@ -271,6 +271,7 @@ export class StreamManager {
         waiting: stream.waiting,
         bytesIn: counters?.bytesIn ?? 0,
         bitrateIn: buffer?.sample.bitrate ?? 0,
+        bytesDiscarded: counters?.bytesDiscarded ?? 0,
         randomAccessPoints: counters?.randomAccessPoints ?? 0,
         viewerSkips: skipsOf(stream.name, stream.viewers),
       };

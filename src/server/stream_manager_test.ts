@@ -74,6 +74,7 @@ Deno.test("StreamManager answers a publisher with its stream's buffer, passphras
     using mapping = SharedMapping.map(answer!.bufferFd!, 65536);
     const writer = StreamWriter.attach(mapping.buffer);
     writer.write(new Uint8Array(1316), MessageFlags.RandomAccess, 0);
+    writer.countDiscarded(140);
     router.connected("p1", 0);
     await router.request("v1", "read:secure/cam", PEER, () => 1);
     assert.deepEqual(answers[1]!.decision, {
@@ -88,6 +89,7 @@ Deno.test("StreamManager answers a publisher with its stream's buffer, passphras
     const [stream] = router.streams(2);
     assert.equal(stream!.bytesIn, 1316);
     assert.equal(stream!.randomAccessPoints, 1);
+    assert.equal(stream!.bytesDiscarded, 140);
     assert.equal(router.streamOf("v1"), "secure/cam");
   } finally {
     router.close();
