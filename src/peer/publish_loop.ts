@@ -39,7 +39,6 @@ export async function publishUntilClosed(
   epoll.add(connection, SRT_EPOLL_IN | SRT_EPOLL_ERR);
   const message = new Uint8Array(MAX_MESSAGE);
   let nextStats = performance.now() + STATS_INTERVAL_MS;
-  let lastData = performance.now();
   while (!stop.stopped) {
     await epoll.wait(100);
     let written = 0;
@@ -70,11 +69,8 @@ export async function publishUntilClosed(
       // A broken connection fails the read, with whichever code; the state below says why.
       if (!(error instanceof SrtError && error.op === "srt_recvmsg2")) throw error;
     }
-    if (written > 0) {
-      lastData = performance.now();
-      futexWake(buffer, WAKE_WORD_OFFSET);
-    }
-    const end = endOf(connection, performance.now() - lastData, context.idleTimeoutMs);
+    if (written > 0) futexWake(buffer, WAKE_WORD_OFFSET);
+    const end = endOf(context);
     if (end !== undefined) return end;
     stats.refresh();
     if (performance.now() >= nextStats) {
