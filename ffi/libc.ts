@@ -38,6 +38,9 @@ export const NI_NUMERICSERV = 2;
 export const POLLIN = 0x001;
 export const POLLOUT = 0x004;
 export const RLIMIT_NOFILE = 7;
+/** ioctl: the arrival time (a `struct timespec`) of the last datagram read from a socket. */
+export const SIOCGSTAMPNS = 0x8907;
+export const ENOENT = 2;
 export const EINTR = 4;
 export const EAGAIN = 11;
 export const MFD_CLOEXEC = 1;

@@ -117,6 +117,15 @@ export const LIBC_SYMBOLS = {
     ],
     result: "i32", // int
   },
+  /** Variadic in C; a pointer third argument is ABI-safe. */
+  ioctl: {
+    parameters: [
+      "i32", // int fd
+      "u64", // unsigned long request
+      "buffer", // void *argp
+    ],
+    result: "i32", // int
+  },
   /** Variadic in C; an int third argument is ABI-safe. */
   fcntl: {
     parameters: [

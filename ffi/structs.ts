@@ -70,6 +70,8 @@ export type TraceStatsType = "i32" | "i64" | "u64" | "f64";
  * | pktSndLossTotal     | int      |     24 | packets the peer reported lost                |
  * | pktRcvLossTotal     | int      |     28 | packets found missing on receipt              |
  * | pktRetransTotal     | int      |     32 | packets retransmitted                         |
+ * | pktRecvACKTotal     | int      |     40 | acknowledgements received                     |
+ * | pktRecvNAKTotal     | int      |     48 | loss reports received                         |
  * | pktSndDropTotal     | int      |     64 | packets dropped too late to send              |
  * | pktRcvDropTotal     | int      |     68 | packets dropped too late to play              |
  * | byteSentTotal       | uint64_t |     80 | bytes sent, retransmissions included          |
@@ -95,6 +97,8 @@ export const TRACEBSTATS_FIELDS = {
   pktSndLossTotal: { offset: 24, type: "i32" },
   pktRcvLossTotal: { offset: 28, type: "i32" },
   pktRetransTotal: { offset: 32, type: "i32" },
+  pktRecvACKTotal: { offset: 40, type: "i32" },
+  pktRecvNAKTotal: { offset: 48, type: "i32" },
   pktSndDropTotal: { offset: 64, type: "i32" },
   pktRcvDropTotal: { offset: 68, type: "i32" },
   byteSentTotal: { offset: 80, type: "u64" },

@@ -116,6 +116,7 @@ const program = `
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <linux/sockios.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>

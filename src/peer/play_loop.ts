@@ -119,9 +119,7 @@ export async function playUntilClosed(
     const now = performance.now();
     if (now >= nextCheck) {
       nextCheck = now + CHECK_INTERVAL_MS;
-      // A player sends only control packets, so silence cannot tell a goodbye
-      // from a vanished player here: both read as the peer closing.
-      const end = endOf(connection, 0, context.idleTimeoutMs);
+      const end = endOf(context);
       if (end !== undefined) return end;
       stats.refresh();
     }

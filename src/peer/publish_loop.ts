@@ -46,7 +46,6 @@ export async function publishUntilClosed(
   epoll.add(connection, SRT_EPOLL_IN | SRT_EPOLL_ERR);
   const message = new Uint8Array(MAX_MESSAGE);
   let nextStats = performance.now() + STATS_INTERVAL_MS;
-  let lastData = performance.now();
   let written = 0;
   /** Inspects and stores one message of whole packets (the reassembler's view, used at once). */
   const store = (packets: Uint8Array) => {
@@ -68,13 +67,11 @@ export async function publishUntilClosed(
   while (!stop.stopped) {
     await epoll.wait(100);
     written = 0;
-    let received = 0;
     let failure: unknown;
     try {
       for (;;) {
         const length = connection.receive(message);
         if (length <= 0) break;
-        received++;
         reassembler.push(message.subarray(0, length), store);
       }
     } catch (error) {
@@ -103,9 +100,8 @@ export async function publishUntilClosed(
         report({ type: "log", level: "warning", message: notice });
       }
     }
-    if (received > 0) lastData = performance.now();
     if (written > 0) futexWake(buffer, WAKE_WORD_OFFSET);
-    const end = endOf(connection, performance.now() - lastData, context.idleTimeoutMs);
+    const end = endOf(context);
     if (end !== undefined) return end;
     stats.refresh();
     if (performance.now() >= nextStats) {

@@ -8,6 +8,7 @@
 import {
   EAGAIN,
   EINTR,
+  ENOENT,
   errno,
   F_GETFL,
   F_SETFL,
@@ -15,6 +16,8 @@ import {
   O_NONBLOCK,
   POLLFD,
   POLLOUT,
+  SIOCGSTAMPNS,
+  TIMESPEC,
 } from "../../ffi/libc.ts";
 import type { SharedMapping } from "../../ffi/shm.ts";
 import type { SrtSocket } from "../../ffi/srt_socket.ts";
@@ -31,6 +34,8 @@ export interface LoopContext {
   buffer: SharedMapping;
   stop: StopFlag;
   stats: StatsReader;
+  /** When the peer was last heard from, to tell its goodbye from its silence. */
+  peer: PeerClock;
   idleTimeoutMs: number;
 }
 
@@ -163,6 +168,10 @@ export class StatsReader {
   #connection: SrtSocket;
   #last: LinkStats;
   #readAt = 0;
+  /** Data packets, acknowledgements and loss reports received, at the last reading. */
+  #received = 0;
+  /** When a reading last found more of them than the one before. */
+  #receivedAt = performance.now();
 
   constructor(connection: SrtSocket) {
     this.#connection = connection;
@@ -172,8 +181,12 @@ export class StatsReader {
   /** Fresh statistics if libsrt still gives them, else the last ones. */
   read(): LinkStats {
     try {
-      this.#last = toLinkStats(this.#connection.stats());
+      const stats = this.#connection.stats();
       this.#readAt = performance.now();
+      const received = stats.pktRecvTotal + stats.pktRecvACKTotal + stats.pktRecvNAKTotal;
+      if (received !== this.#received) this.#receivedAt = this.#readAt;
+      this.#received = received;
+      this.#last = toLinkStats(stats);
     } catch {
       // Broken connection: keep the last reading.
     }
@@ -184,20 +197,80 @@ export class StatsReader {
   refresh(): void {
     if (performance.now() - this.#readAt >= STATS_REFRESH_MS) this.read();
   }
+
+  /**
+   * Milliseconds since the readings last saw a packet arrive: libsrt counts
+   * data, acknowledgements and loss reports, not keepalives or the shutdown.
+   */
+  silentMs(): number {
+    return performance.now() - this.#receivedAt;
+  }
 }
 
 /**
- * Why a connection libsrt reports as broken ended. libsrt marks a connection
- * BROKEN both when the peer says goodbye and when it falls silent; silence
- * for the idle timeout tells them apart.
+ * When the peer was last heard from: the arrival time of the last datagram
+ * libsrt read from the peer's connected UDP socket, which the kernel keeps
+ * once asked for it (SIOCGSTAMPNS). Every packet counts, keepalives and the
+ * peer's shutdown included, as for libsrt's own idle timeout. libsrt's
+ * statistics count only data, acknowledgements and loss reports, and a
+ * player with nothing to play or a paused publisher sends none of them for
+ * as long as it waits.
  */
-export function endOf(
-  connection: SrtSocket,
-  silentMs: number,
-  idleTimeoutMs: number,
-): ConnectionEnd | undefined {
-  if (connection.state < SrtState.BROKEN) return undefined;
-  return silentMs >= idleTimeoutMs - 250
+export class PeerClock {
+  #udpFd: number;
+  #fallback: Pick<StatsReader, "silentMs">;
+  #startedAt = Date.now();
+  #kernel = true;
+  #stamp = new Uint8Array(TIMESPEC.size);
+
+  /**
+   * `fallback` answers where the kernel keeps no arrival times (the
+   * {@link StatsReader}). The first reading turns the kernel's timestamps
+   * on: packets from then on are stamped.
+   */
+  constructor(udpFd: number, fallback: Pick<StatsReader, "silentMs">) {
+    this.#udpFd = udpFd;
+    this.#fallback = fallback;
+    this.silentMs();
+  }
+
+  /** Milliseconds since a packet from the peer arrived. */
+  silentMs(): number {
+    if (!this.#kernel) return this.#fallback.silentMs();
+    if (libc().ioctl(this.#udpFd, BigInt(SIOCGSTAMPNS), this.#stamp) < 0) {
+      // ENOENT: nothing read from the socket yet; the reading turned the timestamps on.
+      if (errno() === ENOENT) return Date.now() - this.#startedAt;
+      this.#kernel = false;
+      return this.#fallback.silentMs();
+    }
+    const view = new DataView(this.#stamp.buffer);
+    const arrivedAt = Number(view.getBigInt64(TIMESPEC.offsets.tv_sec, true)) * 1000 +
+      Number(view.getBigInt64(TIMESPEC.offsets.tv_nsec, true)) / 1e6;
+    return Math.max(0, Date.now() - arrivedAt);
+  }
+}
+
+/**
+ * How long the peer may have been silent when libsrt reports the connection
+ * broken and it still counts as the peer's goodbye: libsrt marks a
+ * connection BROKEN the moment the peer's shutdown arrives, and when the
+ * peer has been silent for longer than the idle timeout (and at least 16
+ * expirations of 300 ms or more). Half the idle timeout leaves the loops
+ * time to notice either.
+ */
+export function closedBySilence(silentMs: number, idleTimeoutMs: number): boolean {
+  return silentMs >= idleTimeoutMs / 2;
+}
+
+/**
+ * Why a connection ended, once libsrt reports it broken: libsrt says BROKEN
+ * both when the peer says goodbye and when it falls silent, and the peer's
+ * silence tells them apart ({@link closedBySilence}).
+ */
+export function endOf(context: LoopContext): ConnectionEnd | undefined {
+  if (context.connection.state < SrtState.BROKEN) return undefined;
+  const silentMs = context.peer.silentMs();
+  return closedBySilence(silentMs, context.idleTimeoutMs)
     ? { reason: "broken", detail: `no packet from the peer for ${Math.round(silentMs)} ms` }
     : { reason: "peer-closed", detail: "the peer closed the connection" };
 }

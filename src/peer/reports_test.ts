@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
+import { openConnectedUdpSocket, takeQueuedDatagrams } from "../../ffi/socket.ts";
 import { type ChildMessage, parseChildMessage } from "../ipc/messages.ts";
+import { closedBySilence, PeerClock } from "./reports.ts";
+import { freeUdpPort } from "../../tests/support/procfs.ts";
 
 const WRITER = new URL("./testdata/report_writer.ts", import.meta.url).pathname;
 
@@ -98,4 +101,54 @@ Deno.test("report() stops writing once the main process is gone (EPIPE), without
   } finally {
     await stop(child, stderr);
   }
+});
+
+Deno.test("closedBySilence() tells a peer's goodbye from its silence for the idle timeout", () => {
+  const cases = [
+    // libsrt marks the connection broken the moment the peer's shutdown arrives.
+    { silentMs: 0, idleTimeoutMs: 1500, silence: false },
+    { silentMs: 120, idleTimeoutMs: 1500, silence: false },
+    { silentMs: 749, idleTimeoutMs: 1500, silence: false },
+    { silentMs: 750, idleTimeoutMs: 1500, silence: true },
+    // A silent peer is given up after the idle timeout and at least 16 expirations (about 5 s).
+    { silentMs: 1501, idleTimeoutMs: 1500, silence: true },
+    { silentMs: 5100, idleTimeoutMs: 1500, silence: true },
+    { silentMs: 2400, idleTimeoutMs: 5000, silence: false },
+    { silentMs: 5001, idleTimeoutMs: 5000, silence: true },
+  ];
+  for (const { silentMs, idleTimeoutMs, silence } of cases) {
+    assert.equal(
+      closedBySilence(silentMs, idleTimeoutMs),
+      silence,
+      `${silentMs} of ${idleTimeoutMs}`,
+    );
+  }
+});
+
+Deno.test("PeerClock counts from when the peer's last datagram arrived, not from when it was read", async () => {
+  const peer = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const peerAddress = peer.addr as Deno.NetAddr;
+  const local: Deno.NetAddr = { transport: "udp", hostname: "127.0.0.1", port: freeUdpPort() };
+  using socket = openConnectedUdpSocket(local, peerAddress);
+  try {
+    const clock = new PeerClock(socket.fd, { silentMs: () => Number.POSITIVE_INFINITY });
+    await peer.send(new Uint8Array([1]), local);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const sentAt = performance.now();
+    await peer.send(new Uint8Array([2]), local);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Read as libsrt would: the kernel stamps each datagram with its arrival.
+    assert.equal(takeQueuedDatagrams(socket.fd).length, 2);
+    const silentMs = clock.silentMs();
+    const elapsed = performance.now() - sentAt;
+    assert.ok(silentMs >= 150 && silentMs <= elapsed + 20, `${silentMs} ms of ${elapsed}`);
+  } finally {
+    peer.close();
+  }
+});
+
+Deno.test("PeerClock asks its fallback where the kernel gives no arrival times", () => {
+  // -1 is no socket: the ioctl fails (EBADF) as it would where SIOCGSTAMPNS is unknown.
+  const clock = new PeerClock(-1, { silentMs: () => 4321 });
+  assert.equal(clock.silentMs(), 4321);
 });

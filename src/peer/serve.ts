@@ -21,6 +21,7 @@ import {
   type ConnectionEnd,
   flushReports,
   type LoopContext,
+  PeerClock,
   report,
   StatsReader,
 } from "./reports.ts";
@@ -158,6 +159,8 @@ async function serve(
   stop: StopFlag,
 ): Promise<number> {
   let admission: Admission | undefined;
+  // libsrt takes the socket over, and keeps it open as long as the connection: the number stays good.
+  const udpFd = udpSocket.fd;
   const result = await acceptConnection({
     udpSocket,
     peer: assignment.peer,
@@ -220,6 +223,7 @@ async function serve(
     buffer,
     stop,
     stats,
+    peer: new PeerClock(udpFd, stats),
     idleTimeoutMs: assignment.settings.idleTimeoutMs,
   });
   report({ type: "closed", reason, detail, stats: stats.read() });
