@@ -21,6 +21,11 @@ export interface ConnectionInfo extends LinkStats {
   stream: string | null;
   mode: StreamMode;
   state: "handshaking" | "connected";
+  /**
+   * A viewer held until its stream has a publisher (`playWaitMs`): its
+   * handshake is not answered yet, so its `state` is `handshaking`.
+   */
+  waiting: boolean;
   encrypted: boolean;
   startedAt: string;
   connectedAt: string | null;

@@ -12,8 +12,21 @@ import { redactStreamId } from "../protocol/stream_id.ts";
 import type { ConnectionInfo } from "./api_types.ts";
 import type { Connection } from "./connection_table.ts";
 
-/** One connection as `/api/connections` shows it. */
-export function connectionInfo(c: Connection<{ readonly pid: number }>): ConnectionInfo {
+/** What the connection table does not know about a connection: the stream manager's part. */
+export interface ConnectionPlacement {
+  /** Held for a publisher (the stream manager's `isWaiting()`). */
+  waiting: boolean;
+}
+
+/**
+ * One connection as `/api/connections` shows it. The server passes the
+ * stream manager's `placement`; without it (tests of the table alone) the
+ * connection shows as not waiting.
+ */
+export function connectionInfo(
+  c: Connection<{ readonly pid: number }>,
+  placement: ConnectionPlacement = { waiting: false },
+): ConnectionInfo {
   return {
     id: c.id,
     pid: c.child.pid,
@@ -23,6 +36,7 @@ export function connectionInfo(c: Connection<{ readonly pid: number }>): Connect
     stream: c.stream ?? null,
     mode: c.mode,
     state: c.phase,
+    waiting: placement.waiting,
     encrypted: c.encrypted,
     startedAt: new Date(c.startedAt).toISOString(),
     connectedAt: c.connectedAt === undefined ? null : new Date(c.connectedAt).toISOString(),

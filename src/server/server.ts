@@ -27,6 +27,7 @@ import { RejectCode } from "../protocol/reject_codes.ts";
 import { type ApiAccess, type ApiServer, type ReloadResult, serveHttp } from "./api.ts";
 import type { HttpListener } from "./http_listener.ts";
 import type { ConnectionInfo, ServerCounters, ServerStats, StreamInfo } from "./api_types.ts";
+import type { Connection } from "./connection_table.ts";
 import { connectionInfo } from "./api_view.ts";
 import { buildChildCommand, type ChildRuntime } from "./child_command.ts";
 import { ChildHandle } from "./child_handle.ts";
@@ -215,13 +216,19 @@ export class AtollServer implements ApiServer {
   }
 
   connections(): ConnectionInfo[] {
-    return [...this.#supervisor.table.values()].map(connectionInfo);
+    return [...this.#supervisor.table.values()].map((c) => this.#connectionInfo(c));
   }
 
   /** One connection as `/api/connections` shows it, if there is one with this id. */
   connection(id: string): ConnectionInfo | undefined {
     const connection = this.#supervisor.table.get(id);
-    return connection === undefined ? undefined : connectionInfo(connection);
+    return connection === undefined ? undefined : this.#connectionInfo(connection);
+  }
+
+  #connectionInfo(connection: Connection<{ readonly pid: number }>): ConnectionInfo {
+    return connectionInfo(connection, {
+      waiting: this.#supervisor.streams.isWaiting(connection.id),
+    });
   }
 
   /** The live streams, as `GET /api/streams` shows them. */

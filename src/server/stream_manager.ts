@@ -240,6 +240,11 @@ export class StreamManager {
     this.#schedule();
   }
 
+  /** Whether the viewer `connectionId` is held for a publisher, for `/api/connections`. */
+  isWaiting(connectionId: string): boolean {
+    return this.#table.streamOf(connectionId)?.role === "waiting";
+  }
+
   /** The stream a connection publishes or plays, for `/api/connections`. */
   streamOf(connectionId: string): string | null {
     return this.#table.streamOf(connectionId)?.name ?? null;

@@ -438,3 +438,21 @@ Deno.test("StreamManager answers a held viewer once its publisher is connected, 
     router.close();
   }
 });
+
+Deno.test("StreamManager.isWaiting() holds for a held viewer until its publisher is connected", async () => {
+  const { host } = recordingHost();
+  const router = new StreamManager(parseConfig("playWaitMs: 60000", "yaml", "t.yaml"), host);
+  try {
+    const now = performance.now();
+    await router.request("v1", "play:live/a", PEER, () => now);
+    assert.equal(router.isWaiting("v1"), true);
+    await router.request("p1", "publish:live/a", PEER, () => now + 1);
+    assert.equal(router.isWaiting("p1"), false, "a publisher never waits");
+    assert.equal(router.isWaiting("v1"), true, "until the publisher is connected");
+    router.connected("p1", now + 1);
+    assert.equal(router.isWaiting("v1"), false);
+    assert.equal(router.isWaiting("unknown"), false);
+  } finally {
+    router.close();
+  }
+});
