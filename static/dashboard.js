@@ -1,8 +1,13 @@
 /**
  * The dashboard's behaviour: polls `GET /api/streams` and
  * `GET /api/connections` every second, plots each connection's bitrate and
- * RTT, shows what its process costs (CPU, memory), and kicks a connection with `DELETE /api/connections/ID`. Strings
- * from the API only ever reach the DOM through textContent.
+ * RTT, shows what its process costs (CPU, memory), kicks a connection with
+ * `DELETE /api/connections/ID` and ends a stream, once confirmed, with
+ * `DELETE /api/streams/NAME`. Strings from the API only ever reach the DOM
+ * through textContent.
+ *
+ * Every cell or value that shows a field carries `data-field`, so that the
+ * browser test reads values by name, not by column position.
  *
  * A classic script, inlined into dashboard.html by src/server/dashboard.ts.
  * `deno check` checks it against these JSDoc types and the API's own
@@ -24,27 +29,33 @@
  *   bitrate: HTMLTableCellElement,
  *   raps: HTMLTableCellElement,
  *   skips: HTMLTableCellElement,
+ *   button: HTMLButtonElement,
+ *   ending: boolean,
  * }} StreamRow
  */
 /**
+ * A connection's two rows: the main figures, and a line of details under them.
  * @typedef {{
  *   row: HTMLTableRowElement,
+ *   details: HTMLTableRowElement,
  *   id: HTMLElement,
  *   idCell: HTMLTableCellElement,
  *   mode: HTMLTableCellElement,
  *   stream: HTMLTableCellElement,
- *   peer: HTMLTableCellElement,
  *   state: HTMLTableCellElement,
- *   encrypted: HTMLTableCellElement,
  *   mbpsIn: HTMLTableCellElement,
  *   mbpsOut: HTMLTableCellElement,
  *   rtt: HTMLTableCellElement,
- *   lost: HTMLTableCellElement,
- *   skips: HTMLTableCellElement,
  *   p99: HTMLTableCellElement,
  *   cpu: HTMLTableCellElement,
- *   privateDirty: HTMLTableCellElement,
- *   pss: HTMLTableCellElement,
+ *   peer: HTMLElement,
+ *   encrypted: HTMLElement,
+ *   lost: HTMLElement,
+ *   skips: HTMLElement,
+ *   latency: HTMLElement,
+ *   privateDirty: HTMLElement,
+ *   pss: HTMLElement,
+ *   handshake: HTMLElement,
  *   canvas: HTMLCanvasElement,
  *   button: HTMLButtonElement,
  *   kicking: boolean,
@@ -57,8 +68,10 @@ const REFUSED_POLL_MS = 5000;
 const WINDOW_MS = 5 * 60 * 1000;
 const RECENT_VALUES = 10;
 const TOKEN_KEY = "atoll.apiToken";
-const PLOT_WIDTH = 200;
-const PLOT_HEIGHT = 40;
+const PLOT_WIDTH = 320;
+const PLOT_HEIGHT = 72;
+/** Room at the top of a plot for its labels. */
+const PLOT_LABELS = 16;
 
 /**
  * The page's element with this id, which must be a `type`.
@@ -295,13 +308,36 @@ function order(body, wanted) {
 /**
  * @param {HTMLTableRowElement} row
  * @param {"th" | "td"} kind
+ * @param {string} field what it shows, as `data-field`
  * @param {string} [className]
  */
-function cell(row, kind, className) {
+function cell(row, kind, field, className) {
   const element = document.createElement(kind);
+  element.dataset.field = field;
   if (className) element.className = className;
   row.append(element);
   return element;
+}
+
+/**
+ * A labelled value in a connection's details line.
+ * @param {HTMLElement} parent
+ * @param {string} label
+ * @param {string} field what it shows, as `data-field`
+ * @param {string} [title]
+ */
+function detail(parent, label, field, title) {
+  const item = document.createElement("span");
+  item.className = "detail";
+  if (title) item.title = title;
+  const name = document.createElement("span");
+  name.className = "detail-label";
+  name.textContent = label + " ";
+  const value = document.createElement("span");
+  value.dataset.field = field;
+  item.append(name, value);
+  parent.append(item);
+  return value;
 }
 
 /** @param {StreamInfo[]} streams */
@@ -316,20 +352,7 @@ function renderStreams(streams) {
     seen.add(stream.name);
     let entry = streamRows.get(stream.name);
     if (entry === undefined) {
-      const row = document.createElement("tr");
-      row.dataset.stream = stream.name;
-      const name = cell(row, "th");
-      name.scope = "row";
-      entry = {
-        row,
-        name,
-        publisher: cell(row, "td"),
-        viewers: cell(row, "td", "number"),
-        waiting: cell(row, "td", "number"),
-        bitrate: cell(row, "td", "number"),
-        raps: cell(row, "td", "number"),
-        skips: cell(row, "td", "number"),
-      };
+      entry = createStreamRow(stream.name);
       streamRows.set(stream.name, entry);
     }
     entry.name.textContent = stream.name;
@@ -353,49 +376,111 @@ function renderStreams(streams) {
 }
 
 /**
+ * @param {string} name
+ * @returns {StreamRow}
+ */
+function createStreamRow(name) {
+  const row = document.createElement("tr");
+  row.dataset.stream = name;
+  const nameCell = cell(row, "th", "name", "name");
+  nameCell.scope = "row";
+  /** @type {StreamRow} */
+  const entry = {
+    row,
+    name: nameCell,
+    publisher: cell(row, "td", "publisher"),
+    viewers: cell(row, "td", "viewers", "number"),
+    waiting: cell(row, "td", "waiting", "number"),
+    bitrate: cell(row, "td", "bitrateIn", "number"),
+    raps: cell(row, "td", "randomAccessPoints", "number"),
+    skips: cell(row, "td", "viewerSkips", "number"),
+    button: document.createElement("button"),
+    ending: false,
+  };
+  entry.button.type = "button";
+  entry.button.className = "danger";
+  entry.button.textContent = "End stream";
+  entry.button.dataset.stream = name;
+  entry.button.setAttribute("aria-label", "End stream " + name);
+  entry.button.addEventListener("click", () => endStream(name, entry));
+  cell(row, "td", "action").append(entry.button);
+  return entry;
+}
+
+/**
  * @param {string} id
  * @returns {ConnectionRow}
  */
 function createConnectionRow(id) {
   const row = document.createElement("tr");
+  row.className = "connection";
   row.dataset.connectionId = id;
-  const idCell = cell(row, "th");
+  const idCell = cell(row, "th", "id");
   idCell.scope = "row";
   const code = document.createElement("code");
   idCell.append(code);
+  const details = document.createElement("tr");
+  details.className = "details";
+  details.dataset.detailsFor = id;
+  const detailsCell = document.createElement("td");
+  details.append(detailsCell);
   /** @type {ConnectionRow} */
   const entry = {
     row,
+    details,
     id: code,
     idCell,
-    mode: cell(row, "td"),
-    stream: cell(row, "td"),
-    peer: cell(row, "td"),
-    state: cell(row, "td"),
-    encrypted: cell(row, "td"),
-    mbpsIn: cell(row, "td", "number"),
-    mbpsOut: cell(row, "td", "number"),
-    rtt: cell(row, "td", "number"),
-    lost: cell(row, "td", "number"),
-    skips: cell(row, "td", "number"),
-    p99: cell(row, "td", "number"),
-    cpu: cell(row, "td", "number"),
-    privateDirty: cell(row, "td", "number"),
-    pss: cell(row, "td", "number"),
+    mode: cell(row, "td", "mode"),
+    stream: cell(row, "td", "stream", "name"),
+    state: cell(row, "td", "state"),
+    mbpsIn: cell(row, "td", "mbpsIn", "number"),
+    mbpsOut: cell(row, "td", "mbpsOut", "number"),
+    rtt: cell(row, "td", "rtt", "number"),
+    p99: cell(row, "td", "p99", "number"),
+    cpu: cell(row, "td", "cpu", "number"),
+    peer: detail(detailsCell, "Peer", "peer"),
+    encrypted: detail(detailsCell, "Encrypted", "encrypted"),
+    lost: detail(detailsCell, "Lost / retransmitted", "lost"),
+    skips: detail(
+      detailsCell,
+      "Skips",
+      "skips",
+      "Times this viewer fell behind the stream buffer and skipped ahead",
+    ),
+    latency: detail(
+      detailsCell,
+      "Server-added p50 / max",
+      "latency",
+      "Latency Atoll adds to this viewer since it connected, in ms",
+    ),
+    privateDirty: detail(
+      detailsCell,
+      "Private (MiB)",
+      "privateDirty",
+      "Memory only the connection's process has written (Private_Dirty), read every 5 s",
+    ),
+    pss: detail(
+      detailsCell,
+      "PSS (MiB)",
+      "pss",
+      "Proportional set size of the connection's process: its own pages and its share of shared ones (Pss), read every 5 s",
+    ),
+    handshake: detail(detailsCell, "Handshake", "handshake"),
     canvas: document.createElement("canvas"),
     button: document.createElement("button"),
     kicking: false,
   };
   entry.canvas.dataset.connectionId = id;
   entry.canvas.setAttribute("role", "img");
-  cell(row, "td").append(entry.canvas);
+  cell(row, "td", "plot").append(entry.canvas);
   entry.button.type = "button";
-  entry.button.className = "kick";
+  entry.button.className = "danger";
   entry.button.textContent = "Kick";
   entry.button.dataset.connectionId = id;
   entry.button.setAttribute("aria-label", "Kick connection " + id);
   entry.button.addEventListener("click", () => kick(id, entry));
-  cell(row, "td").append(entry.button);
+  cell(row, "td", "action").append(entry.button);
+  detailsCell.colSpan = row.cells.length;
   return entry;
 }
 
@@ -439,21 +524,29 @@ function renderConnections(connections, now) {
       connection.stream !== null ? connection.stream : connection.streamId,
     );
     entry.peer.textContent = text(connection.peer);
-    entry.state.textContent = text(connection.state);
+    // A held viewer's handshake is not answered until its stream has a publisher.
+    entry.state.textContent = connection.waiting === true ? "waiting" : text(connection.state);
+    entry.state.dataset.state = connection.waiting === true ? "waiting" : String(connection.state);
+    entry.state.title = connection.waiting === true ? "Held until the stream has a publisher" : "";
     entry.encrypted.textContent = connection.encrypted ? "yes" : "no";
     entry.mbpsIn.textContent = number(connection.mbpsReceiveRate, 2);
     entry.mbpsOut.textContent = number(connection.mbpsSendRate, 2);
     entry.rtt.textContent = number(connection.rttMs, connection.rttMs < 10 ? 2 : 1);
     entry.lost.textContent = count(connection.packetsLost) + " / " +
       count(connection.packetsRetransmitted);
+    const latency = viewer && viewer.latency && viewer.latency.samples > 0 ? viewer.latency : null;
     entry.skips.textContent = viewer ? count(viewer.skips) : "\u2013";
-    entry.p99.textContent = viewer && viewer.latency && viewer.latency.samples > 0
-      ? number(viewer.latency.p99Ms, 1)
+    entry.p99.textContent = latency ? number(latency.p99Ms, 1) : "\u2013";
+    entry.latency.textContent = latency
+      ? number(latency.p50Ms, 1) + " / " + number(latency.maxMs, 1) + " ms"
       : "\u2013";
     // Null until the server has sampled the connection's process.
     entry.cpu.textContent = number(connection.cpuPercent, 1);
     entry.privateDirty.textContent = mebibytes(connection.privateDirtyBytes);
     entry.pss.textContent = mebibytes(connection.pssBytes);
+    entry.handshake.textContent = typeof connection.handshakeMs === "number"
+      ? number(connection.handshakeMs, 1) + " ms"
+      : "\u2013";
     let samples = histories.get(id);
     if (samples === undefined) {
       samples = [];
@@ -469,11 +562,12 @@ function renderConnections(connections, now) {
     });
     while ((samples[0]?.at ?? now) < now - WINDOW_MS) samples.shift();
     drawPlot(entry.canvas, samples, now, publisher ? "received" : "sent");
-    wanted.push(entry.row);
+    wanted.push(entry.row, entry.details);
   }
   for (const [id, entry] of connectionRows) {
     if (!seen.has(id)) {
       entry.row.remove();
+      entry.details.remove();
       connectionRows.delete(id);
     }
   }
@@ -510,7 +604,7 @@ function drawLine(context, samples, pick, peak, now, spanMs, color, dash) {
   /** @type {(sample: Sample) => number} */
   const x = (sample) => PLOT_WIDTH - ((now - sample.at) / spanMs) * PLOT_WIDTH;
   /** @type {(sample: Sample) => number} */
-  const y = (sample) => PLOT_HEIGHT - 2 - (pick(sample) / peak) * (PLOT_HEIGHT - 14);
+  const y = (sample) => PLOT_HEIGHT - 2 - (pick(sample) / peak) * (PLOT_HEIGHT - PLOT_LABELS - 2);
   context.strokeStyle = color;
   context.fillStyle = color;
   context.lineWidth = 1.5;
@@ -563,7 +657,7 @@ function drawPlot(canvas, samples, now, direction) {
   context.beginPath();
   for (let at = gridMs; at < spanMs; at += gridMs) {
     const x = Math.round(PLOT_WIDTH - (at / spanMs) * PLOT_WIDTH) + 0.5;
-    context.moveTo(x, 12);
+    context.moveTo(x, PLOT_LABELS);
     context.lineTo(x, PLOT_HEIGHT);
   }
   context.moveTo(0, PLOT_HEIGHT - 1.5);
@@ -577,7 +671,7 @@ function drawPlot(canvas, samples, now, direction) {
   }
   drawLine(context, samples, (s) => s.mbps, peakMbps || 1, now, spanMs, colors.bitrate, []);
   drawLine(context, samples, (s) => s.rttMs, peakRtt || 1, now, spanMs, colors.rtt, [3, 2]);
-  context.font = "10px system-ui, sans-serif";
+  context.font = "12px system-ui, sans-serif";
   context.textBaseline = "top";
   context.fillStyle = colors.bitrate;
   context.textAlign = "left";
@@ -638,6 +732,50 @@ async function kick(id, entry) {
   } finally {
     if (!done) {
       entry.kicking = false;
+      entry.button.disabled = false;
+    }
+    pollSoon();
+  }
+}
+
+/**
+ * Ends stream `name` once the user confirms: its publisher and viewers are
+ * closed, held viewers refused.
+ * @param {string} name
+ * @param {StreamRow} entry
+ */
+async function endStream(name, entry) {
+  if (entry.ending) return;
+  const confirmed = confirm(
+    "End stream \u201c" + name + "\u201d? Its publisher and viewers are disconnected.",
+  );
+  if (!confirmed) {
+    showMessage(actionMessage, "info", "Stream " + name + " not ended.");
+    return;
+  }
+  entry.ending = true;
+  entry.button.disabled = true;
+  showMessage(actionMessage, "info", "Ending stream " + name + "\u2026");
+  let done = false;
+  try {
+    const result = await api("DELETE", "/api/streams/" + encodeURIComponent(name), true);
+    if (result.status === 202) {
+      done = true;
+      entry.button.textContent = "Ending\u2026";
+      showMessage(actionMessage, "ok", "Stream " + name + " is being ended.");
+    } else {
+      const hint = result.status === 401 && token === "" ? " Enter the API token above." : "";
+      showMessage(
+        actionMessage,
+        "error",
+        "Could not end stream " + name + ": " + errorText(result) + hint,
+      );
+    }
+  } catch (error) {
+    showMessage(actionMessage, "error", "Could not end stream " + name + ": " + reason(error));
+  } finally {
+    if (!done) {
+      entry.ending = false;
       entry.button.disabled = false;
     }
     pollSoon();

@@ -2,8 +2,9 @@
  * The dashboard at `/`: one self-contained HTML page (inline CSS and
  * script, no external resources, no build step) that polls
  * `GET /api/streams` and `GET /api/connections` every second, plots each
- * connection's bitrate and RTT over the last five minutes on a canvas, and
- * closes a connection with `DELETE /api/connections/ID`.
+ * connection's bitrate and RTT over the last five minutes on a canvas,
+ * closes a connection with `DELETE /api/connections/ID`, and ends a stream,
+ * once the user confirms, with `DELETE /api/streams/NAME`.
  *
  * The page, its style and its script are files in the top-level
  * `static/` folder, read here as text imports: they are part of the
