@@ -31,6 +31,8 @@
  *   skips: HTMLTableCellElement,
  *   button: HTMLButtonElement,
  *   ending: boolean,
+ *   publisherId: string | null,
+ *   endedPublisher: string | null,
  * }} StreamRow
  */
 /**
@@ -355,6 +357,13 @@ function renderStreams(streams) {
       entry = createStreamRow(stream.name);
       streamRows.set(stream.name, entry);
     }
+    if (entry.ending && stream.publisher !== null && stream.publisher !== entry.endedPublisher) {
+      // Published again under the same name (an encoder that reconnects): a new stream to end.
+      entry.ending = false;
+      entry.button.disabled = false;
+      entry.button.textContent = "End stream";
+    }
+    entry.publisherId = stream.publisher;
     entry.name.textContent = stream.name;
     entry.publisher.textContent = stream.publisher ? shortId(stream.publisher) : "none";
     entry.publisher.title = stream.publisher ? String(stream.publisher) : "";
@@ -396,6 +405,8 @@ function createStreamRow(name) {
     skips: cell(row, "td", "viewerSkips", "number"),
     button: document.createElement("button"),
     ending: false,
+    publisherId: null,
+    endedPublisher: null,
   };
   entry.button.type = "button";
   entry.button.className = "danger";
@@ -746,6 +757,7 @@ async function kick(id, entry) {
  */
 async function endStream(name, entry) {
   if (entry.ending) return;
+  const publisher = entry.publisherId;
   const confirmed = confirm(
     "End stream \u201c" + name + "\u201d? Its publisher and viewers are disconnected.",
   );
@@ -754,6 +766,7 @@ async function endStream(name, entry) {
     return;
   }
   entry.ending = true;
+  entry.endedPublisher = publisher;
   entry.button.disabled = true;
   showMessage(actionMessage, "info", "Ending stream " + name + "\u2026");
   let done = false;
