@@ -12,6 +12,11 @@
  * console.log(server.srtAddress, server.connections(), server.streams());
  * ```
  *
+ * Another project imports this file by path or URL; it needs none of Atoll's
+ * deno.json, only Atoll's unstable APIs turned on (`--unstable-net` and
+ * `--unstable-raw-imports`, or `"unstable"` in its own deno.json) and `-A`:
+ * FFI for libsrt and libc, the network, and running `deno` for each peer.
+ *
  * Linux only: the design hands each peer a UDP socket `connect()`ed to it.
  *
  * @module

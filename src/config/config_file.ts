@@ -34,7 +34,9 @@
  * @module
  */
 
-import { parseDocument } from "yaml";
+// Full specifier, not the import map: projects that embed Atoll do not have its deno.json.
+// deno-lint-ignore no-import-prefix
+import { parseDocument } from "npm:yaml@^2";
 import { OPTION_RULES } from "./options.ts";
 import { describeSecret, messageOf, nearestKey } from "./validation.ts";
 import { MAX_STREAM_NAME_BYTES, parseStreamId, type StreamMode } from "../protocol/stream_id.ts";

@@ -7,6 +7,7 @@
  * @module
  */
 
+// Full specifier, not the import map: projects that embed Atoll do not have its deno.json.
 import {
   configure,
   getLogger,
@@ -15,7 +16,8 @@ import {
   type Logger,
   type LogRecord,
   reset,
-} from "@logtape/logtape";
+  // deno-lint-ignore no-import-prefix
+} from "npm:@logtape/logtape@^2.4.2";
 import type { LogFormat, LogLevel } from "../config/options.ts";
 
 export type { Logger };
