@@ -1,0 +1,119 @@
+/**
+ * Backs off callers that are refused again and again: a client retrying
+ * with a wrong passphrase or a refused stream id would otherwise cost a
+ * child process and a log line per attempt.
+ *
+ * Keyed on the source IP and the stream id of the caller's conclusion, the
+ * only things the main process knows before a child runs (a passphrase is
+ * checked inside the child's libsrt). After each rejection in a row, the
+ * key's attempts are dropped for an interval that doubles from
+ * {@link BackoffPolicy.firstMs} up to {@link BackoffPolicy.maxMs}; the first
+ * attempt after it goes through, so a caller that fixed its passphrase gets
+ * in on its next try. A success forgets the key, and so does a quiet
+ * period with no attempt dropped or refused.
+ *
+ * Pure: time is passed in (monotonic ms), and at most
+ * {@link BackoffPolicy.maxKeys} keys are held (the oldest go first).
+ *
+ * @module
+ */
+
+export interface BackoffPolicy {
+  /** The interval after the first rejection. */
+  firstMs: number;
+  /** The longest interval; each rejection in a row doubles it up to this. */
+  maxMs: number;
+  /** A key whose interval ended this long ago, with no rejection since, starts over. */
+  quietMs: number;
+  /** Keys held at most; bounds memory when many sources or stream ids are refused. */
+  maxKeys: number;
+}
+
+export const REJECTION_BACKOFF: BackoffPolicy = {
+  firstMs: 1000,
+  maxMs: 30_000,
+  quietMs: 60_000,
+  maxKeys: 4096,
+};
+
+/** What to do with an attempt. */
+export type BackoffVerdict =
+  | { drop: false }
+  | {
+    drop: true;
+    /** The first attempt dropped in this interval: the one to log. */
+    first: boolean;
+    /** Rejections in a row so far. */
+    rejections: number;
+    /** The length of this interval. */
+    intervalMs: number;
+    /** How much of it is left. */
+    remainingMs: number;
+  };
+
+interface Entry {
+  rejections: number;
+  intervalMs: number;
+  untilMs: number;
+  logged: boolean;
+}
+
+/** The key of a source IP and stream id (any text: the IP cannot contain a newline). */
+export function backoffKey(ip: string, streamId: string): string {
+  return `${ip}\n${streamId}`;
+}
+
+export class RejectionBackoff {
+  #policy: BackoffPolicy;
+  #entries = new Map<string, Entry>();
+
+  constructor(policy: BackoffPolicy = REJECTION_BACKOFF) {
+    this.#policy = policy;
+  }
+
+  /** Keys held (at most {@link BackoffPolicy.maxKeys}). */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Whether an attempt for `key` at `nowMs` is dropped. */
+  check(key: string, nowMs: number): BackoffVerdict {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return { drop: false };
+    if (nowMs >= entry.untilMs) {
+      if (nowMs - entry.untilMs >= this.#policy.quietMs) this.#entries.delete(key);
+      return { drop: false };
+    }
+    const first = !entry.logged;
+    entry.logged = true;
+    return {
+      drop: true,
+      first,
+      rejections: entry.rejections,
+      intervalMs: entry.intervalMs,
+      remainingMs: entry.untilMs - nowMs,
+    };
+  }
+
+  /** An attempt for `key` was refused at `nowMs`; returns the interval that starts now. */
+  rejected(key: string, nowMs: number): number {
+    const policy = this.#policy;
+    const held = this.#entries.get(key);
+    const fresh = held === undefined || nowMs - held.untilMs >= policy.quietMs;
+    const rejections = fresh ? 1 : held.rejections + 1;
+    const intervalMs = Math.min(policy.maxMs, policy.firstMs * 2 ** Math.min(rejections - 1, 30));
+    // Deleted and set again, so the Map's order is the order of the last rejection.
+    this.#entries.delete(key);
+    this.#entries.set(key, { rejections, intervalMs, untilMs: nowMs + intervalMs, logged: false });
+    for (const oldest of this.#entries.keys()) {
+      if (this.#entries.size <= policy.maxKeys) break;
+      this.#entries.delete(oldest);
+    }
+    return intervalMs;
+  }
+
+  /** An attempt for `key` got in: it starts over. */
+  succeeded(key: string): void {
+    this.#entries.delete(key);
+  }
+}
