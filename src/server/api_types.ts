@@ -62,6 +62,7 @@ export type DropReason =
   | "handoff-failed"
   | "bad-cookie"
   | "induction-rate"
+  | "rejection-backoff"
   | Refusal;
 
 export const DROP_REASONS: readonly DropReason[] = [
@@ -71,6 +72,7 @@ export const DROP_REASONS: readonly DropReason[] = [
   "handoff-failed",
   "bad-cookie",
   "induction-rate",
+  "rejection-backoff",
   ...REFUSALS,
 ];
 
