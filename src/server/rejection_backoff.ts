@@ -9,8 +9,11 @@
  * key's attempts are dropped for an interval that doubles from
  * {@link BackoffPolicy.firstMs} up to {@link BackoffPolicy.maxMs}; the first
  * attempt after it goes through, so a caller that fixed its passphrase gets
- * in on its next try. A success forgets the key, and so does a quiet
- * period with no attempt dropped or refused.
+ * in on its next try, and the others wait until that one is decided. Only
+ * one rejection counts per interval: attempts admitted before it began
+ * (several at once, or before the first rejection was known) do not
+ * lengthen it again. A success forgets the key, and so does a quiet period
+ * with no rejection.
  *
  * Pure: time is passed in (monotonic ms), and at most
  * {@link BackoffPolicy.maxKeys} keys are held (the oldest go first).
@@ -47,7 +50,7 @@ export type BackoffVerdict =
     rejections: number;
     /** The length of this interval. */
     intervalMs: number;
-    /** How much of it is left. */
+    /** How much of it is left; 0 when only the attempt let through is awaited. */
     remainingMs: number;
   };
 
@@ -56,6 +59,8 @@ interface Entry {
   intervalMs: number;
   untilMs: number;
   logged: boolean;
+  /** The attempt let through after the interval is not decided yet. */
+  probing: boolean;
 }
 
 /** The key of a source IP and stream id (any text: the IP cannot contain a newline). */
@@ -80,7 +85,7 @@ export class RejectionBackoff {
   check(key: string, nowMs: number): BackoffVerdict {
     const entry = this.#entries.get(key);
     if (entry === undefined) return { drop: false };
-    if (nowMs >= entry.untilMs) {
+    if (nowMs >= entry.untilMs && !entry.probing) {
       if (nowMs - entry.untilMs >= this.#policy.quietMs) this.#entries.delete(key);
       return { drop: false };
     }
@@ -91,20 +96,46 @@ export class RejectionBackoff {
       first,
       rejections: entry.rejections,
       intervalMs: entry.intervalMs,
-      remainingMs: entry.untilMs - nowMs,
+      remainingMs: Math.max(0, entry.untilMs - nowMs),
     };
   }
 
-  /** An attempt for `key` was refused at `nowMs`; returns the interval that starts now. */
+  /**
+   * An attempt for `key` that {@link check} let through was admitted: for a
+   * key with rejections, the others wait until it is decided.
+   */
+  admitted(key: string): void {
+    const entry = this.#entries.get(key);
+    if (entry !== undefined) entry.probing = true;
+  }
+
+  /** An admitted attempt for `key` ended neither accepted nor refused (it timed out, or crashed). */
+  settled(key: string): void {
+    const entry = this.#entries.get(key);
+    if (entry !== undefined) entry.probing = false;
+  }
+
+  /**
+   * An attempt for `key` was refused at `nowMs`; returns the interval in
+   * force. During an interval, a rejection changes nothing: it is of an
+   * attempt admitted before the interval began.
+   */
   rejected(key: string, nowMs: number): number {
     const policy = this.#policy;
     const held = this.#entries.get(key);
+    if (held !== undefined && nowMs < held.untilMs) return held.intervalMs;
     const fresh = held === undefined || nowMs - held.untilMs >= policy.quietMs;
     const rejections = fresh ? 1 : held.rejections + 1;
     const intervalMs = Math.min(policy.maxMs, policy.firstMs * 2 ** Math.min(rejections - 1, 30));
     // Deleted and set again, so the Map's order is the order of the last rejection.
     this.#entries.delete(key);
-    this.#entries.set(key, { rejections, intervalMs, untilMs: nowMs + intervalMs, logged: false });
+    this.#entries.set(key, {
+      rejections,
+      intervalMs,
+      untilMs: nowMs + intervalMs,
+      logged: false,
+      probing: false,
+    });
     for (const oldest of this.#entries.keys()) {
       if (this.#entries.size <= policy.maxKeys) break;
       this.#entries.delete(oldest);

@@ -85,14 +85,58 @@ Deno.test("RejectionBackoff keys on both the source IP and the stream id", () =>
   assert.equal(backoff.check(backoffKey("192.0.2.7", ""), 0).drop, false);
 });
 
-Deno.test("RejectionBackoff holds at most maxKeys keys and evicts the oldest rejection first", () => {
+Deno.test("RejectionBackoff holds at most maxKeys keys and evicts the oldest first", () => {
   const backoff = new RejectionBackoff({ ...REJECTION_BACKOFF, maxKeys: 3 });
-  for (const [i, name] of ["a", "b", "c"].entries()) backoff.rejected(backoffKey("ip", name), i);
-  backoff.rejected(backoffKey("ip", "a"), 3); // a is now the newest
-  backoff.rejected(backoffKey("ip", "d"), 4);
+  for (const [i, name] of ["a", "b", "c", "d"].entries()) {
+    backoff.rejected(backoffKey("ip", name), i);
+  }
   assert.equal(backoff.size, 3);
-  assert.equal(backoff.check(backoffKey("ip", "b"), 5).drop, false, "b was the oldest");
-  for (const name of ["a", "c", "d"]) assert.ok(backoff.check(backoffKey("ip", name), 5).drop);
+  assert.equal(backoff.check(backoffKey("ip", "a"), 5).drop, false, "a was the oldest");
+  for (const name of ["b", "c", "d"]) assert.ok(backoff.check(backoffKey("ip", name), 5).drop);
+});
+
+Deno.test("RejectionBackoff counts one rejection per interval", () => {
+  const backoff = new RejectionBackoff();
+  // Attempts admitted together, or before the first rejection was known, are refused during it.
+  assert.equal(backoff.rejected(KEY, 0), 1000);
+  assert.equal(backoff.rejected(KEY, 10), 1000);
+  assert.equal(backoff.rejected(KEY, 999), 1000);
+  assert.equal(backoff.check(KEY, 1000).drop, false);
+  assert.equal(backoff.rejected(KEY, 1000), 2000, "the one after the interval doubles it");
+});
+
+Deno.test("RejectionBackoff lets one attempt through after the interval and holds the rest until it is decided", () => {
+  const backoff = new RejectionBackoff();
+  backoff.rejected(KEY, 0);
+  assert.equal(backoff.check(KEY, 1000).drop, false);
+  backoff.admitted(KEY);
+  assert.deepEqual(backoff.check(KEY, 1001), {
+    drop: true,
+    first: true,
+    rejections: 1,
+    intervalMs: 1000,
+    remainingMs: 0,
+  });
+  // It timed out: the next one may try.
+  backoff.settled(KEY);
+  assert.equal(backoff.check(KEY, 1002).drop, false);
+  backoff.admitted(KEY);
+  assert.ok(backoff.check(KEY, 1003).drop);
+  // It was refused: the next interval.
+  assert.equal(backoff.rejected(KEY, 1004), 2000);
+  assert.ok(backoff.check(KEY, 3003).drop);
+  assert.equal(backoff.check(KEY, 3004).drop, false);
+  backoff.admitted(KEY);
+  backoff.succeeded(KEY);
+  assert.equal(backoff.check(KEY, 3005).drop, false, "it got in: everyone may");
+});
+
+Deno.test("RejectionBackoff admits freely a key without rejections", () => {
+  const backoff = new RejectionBackoff();
+  backoff.admitted(KEY);
+  backoff.admitted(KEY);
+  assert.equal(backoff.size, 0);
+  assert.equal(backoff.check(KEY, 0).drop, false);
 });
 
 Deno.test("RejectionBackoff stays bounded under many keys", () => {

@@ -147,7 +147,15 @@ export class Supervisor<C extends SupervisedChild> {
     this.table = new ConnectionTable<C>(setup.options, this.#clock);
     this.#pool = new ChildPool(setup.options.poolSize, () => this.#launch());
     this.streams = new StreamManager(setup.config, {
-      answer: (id, decision, fd) => this.table.get(id)?.child.answer(decision, fd),
+      answer: (id, decision, fd) => {
+        // A refusal counts toward the caller's backoff at once, not only
+        // once its child has lingered and exited.
+        const key = this.#backoffKeys.get(id);
+        if (decision.type === "reject" && key !== undefined) {
+          this.#backoff.rejected(key, this.#clock.monotonicMs());
+        }
+        return this.table.get(id)?.child.answer(decision, fd);
+      },
       close: (id, detail) => this.table.get(id)?.child.requestShutdown(detail),
       alive: (id) => this.table.get(id)?.child.exited === false,
       placed: (id, stream) => this.table.placed(id, stream),
@@ -216,7 +224,10 @@ export class Supervisor<C extends SupervisedChild> {
     }
     if (!admission.ok) return admission.refusal;
     const { child, id, peerKey } = admission.connection;
-    if (key !== undefined) this.#backoffKeys.set(id, key);
+    if (key !== undefined) {
+      this.#backoffKeys.set(id, key);
+      this.#backoff.admitted(key);
+    }
     log.debug("Peer {peer} handed to child {pid} as connection {id}", {
       peer: peerKey,
       pid: child.pid,
@@ -441,8 +452,11 @@ export class Supervisor<C extends SupervisedChild> {
     this.table.remove(connection.id);
     const key = this.#backoffKeys.get(connection.id);
     this.#backoffKeys.delete(connection.id);
-    if (key !== undefined && connection.closed?.reason === "rejected" && status.success) {
-      this.#backoff.rejected(key, this.#clock.monotonicMs());
+    if (key !== undefined) {
+      // libsrt refusing a passphrase is known only here.
+      if (connection.closed?.reason === "rejected" && status.success) {
+        this.#backoff.rejected(key, this.#clock.monotonicMs());
+      } else this.#backoff.settled(key);
     }
     this.#logClosed(connection, status);
   }

@@ -544,3 +544,31 @@ Deno.test("Supervisor backs off only a rejection, and only for a conclusion", as
   refused.exit();
   h.connect(5);
 });
+
+Deno.test("Supervisor backs off at once when it refuses a caller, before its child exits", async () => {
+  const clock = manualClock();
+  const config = parseConfig("streams: [{ name: live/cam1, modes: [play] }]", "yaml", "inline");
+  await using h = harness({}, config, clock);
+  const admit = (port: number) =>
+    h.supervisor.admit({ hostname: "10.0.0.1", port }, CONCLUSION_CAM1, false);
+  // Two attempts admitted before the first is refused.
+  assert.equal(admit(1), undefined);
+  assert.equal(admit(2), undefined);
+  const [first, second] = [1, 2].map((port) =>
+    h.supervisor.table.byPeer(`10.0.0.1:${port}`)!.child
+  );
+  first!.say({ type: "request", streamId: "#!::r=live/cam1,m=publish" });
+  await settle();
+  assert.equal(first!.answers[0]?.type, "reject");
+  assert.equal(admit(3), "rejection-backoff", "its child is still lingering");
+  // The second is refused too, in the same interval: it does not lengthen it.
+  second!.say({ type: "request", streamId: "#!::r=live/cam1,m=publish" });
+  await settle();
+  for (const child of [first!, second!]) {
+    child.say({ type: "closed", reason: "rejected", detail: "1403", stats: null });
+    child.exit();
+  }
+  clock.ms += 1000;
+  assert.equal(admit(4), undefined, "1 s, not 2");
+  assert.equal(admit(5), "rejection-backoff", "while the attempt let through is undecided");
+});
