@@ -3,9 +3,10 @@
  * with a wrong passphrase or a refused stream id would otherwise cost a
  * child process and a log line per attempt.
  *
- * Keyed on the source IP and the stream id of the caller's conclusion, the
- * only things the main process knows before a child runs (a passphrase is
- * checked inside the child's libsrt). After each rejection in a row, the
+ * Keyed on the source IP, the stream id of the caller's conclusion and
+ * whether it offers key material: all the main process knows before a child
+ * runs (a passphrase itself is checked inside the child's libsrt), so a
+ * caller that adds a passphrase is a new key. After each rejection in a row, the
  * key's attempts are dropped for an interval that doubles from
  * {@link BackoffPolicy.firstMs} up to {@link BackoffPolicy.maxMs}; the first
  * attempt after it goes through, so a caller that fixed its passphrase gets
@@ -20,6 +21,8 @@
  *
  * @module
  */
+
+import type { ConclusionFacts } from "../protocol/conclusion.ts";
 
 export interface BackoffPolicy {
   /** The interval after the first rejection. */
@@ -63,9 +66,9 @@ interface Entry {
   probing: boolean;
 }
 
-/** The key of a source IP and stream id (any text: the IP cannot contain a newline). */
-export function backoffKey(ip: string, streamId: string): string {
-  return `${ip}\n${streamId}`;
+/** The key of a source IP and what its conclusion says (the IP cannot contain a newline). */
+export function backoffKey(ip: string, conclusion: ConclusionFacts): string {
+  return `${ip}\n${conclusion.keyMaterial ? "key" : "clear"}\n${conclusion.streamId}`;
 }
 
 export class RejectionBackoff {

@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import { backoffKey, REJECTION_BACKOFF, RejectionBackoff } from "./rejection_backoff.ts";
 
-const KEY = backoffKey("192.0.2.7", "publish:live/cam1");
+/** A key for source "ip" and `streamId`, without key material. */
+const keyOf = (streamId: string) => backoffKey("ip", { streamId, keyMaterial: false });
+
+const KEY = backoffKey("192.0.2.7", { streamId: "publish:live/cam1", keyMaterial: false });
 
 Deno.test("RejectionBackoff lets an unknown key through", () => {
   assert.deepEqual(new RejectionBackoff().check(KEY, 0), { drop: false });
@@ -77,22 +80,43 @@ Deno.test("RejectionBackoff starts over after a quiet period, and forgets the ke
   assert.equal(backoff.rejected(KEY, 10 * REJECTION_BACKOFF.quietMs), 1000);
 });
 
-Deno.test("RejectionBackoff keys on both the source IP and the stream id", () => {
+Deno.test("RejectionBackoff keys on the source IP, the stream id and whether there is key material", () => {
   const backoff = new RejectionBackoff();
   backoff.rejected(KEY, 0);
-  assert.equal(backoff.check(backoffKey("192.0.2.7", "publish:live/cam2"), 0).drop, false);
-  assert.equal(backoff.check(backoffKey("192.0.2.8", "publish:live/cam1"), 0).drop, false);
-  assert.equal(backoff.check(backoffKey("192.0.2.7", ""), 0).drop, false);
+  assert.equal(
+    backoff.check(backoffKey("192.0.2.7", { streamId: "publish:live/cam2", keyMaterial: false }), 0)
+      .drop,
+    false,
+  );
+  assert.equal(
+    backoff.check(backoffKey("192.0.2.8", { streamId: "publish:live/cam1", keyMaterial: false }), 0)
+      .drop,
+    false,
+  );
+  assert.equal(
+    backoff.check(backoffKey("192.0.2.7", { streamId: "", keyMaterial: false }), 0).drop,
+    false,
+  );
+  assert.equal(
+    backoff.check(backoffKey("192.0.2.7", { streamId: "publish:live/cam1", keyMaterial: true }), 0)
+      .drop,
+    false,
+    "a caller that adds a passphrase",
+  );
 });
 
 Deno.test("RejectionBackoff holds at most maxKeys keys and evicts the oldest first", () => {
   const backoff = new RejectionBackoff({ ...REJECTION_BACKOFF, maxKeys: 3 });
   for (const [i, name] of ["a", "b", "c", "d"].entries()) {
-    backoff.rejected(backoffKey("ip", name), i);
+    backoff.rejected(keyOf(name), i);
   }
   assert.equal(backoff.size, 3);
-  assert.equal(backoff.check(backoffKey("ip", "a"), 5).drop, false, "a was the oldest");
-  for (const name of ["b", "c", "d"]) assert.ok(backoff.check(backoffKey("ip", name), 5).drop);
+  assert.equal(
+    backoff.check(backoffKey("ip", { streamId: "a", keyMaterial: false }), 5).drop,
+    false,
+    "a was the oldest",
+  );
+  for (const name of ["b", "c", "d"]) assert.ok(backoff.check(keyOf(name), 5).drop);
 });
 
 Deno.test("RejectionBackoff counts one rejection per interval", () => {
@@ -142,7 +166,7 @@ Deno.test("RejectionBackoff admits freely a key without rejections", () => {
 Deno.test("RejectionBackoff stays bounded under many keys", () => {
   const backoff = new RejectionBackoff();
   for (let i = 0; i < 3 * REJECTION_BACKOFF.maxKeys; i++) {
-    backoff.rejected(backoffKey("ip", `${i}`), i);
+    backoff.rejected(backoffKey("ip", { streamId: `${i}`, keyMaterial: false }), i);
   }
   assert.equal(backoff.size, REJECTION_BACKOFF.maxKeys);
 });

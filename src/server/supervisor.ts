@@ -24,7 +24,7 @@ import {
   type Endpoint,
   type PeerSettings,
 } from "../ipc/messages.ts";
-import { conclusionStreamId } from "../protocol/conclusion_stream_id.ts";
+import { readConclusion } from "../protocol/conclusion.ts";
 import { RejectCode } from "../protocol/reject_codes.ts";
 import { redactStreamId } from "../protocol/stream_id.ts";
 import {
@@ -203,12 +203,12 @@ export class Supervisor<C extends SupervisedChild> {
     if (this.#stopping) return "shutting-down";
     // Only a conclusion names its stream id before a child runs: an
     // induction or a wave-a-hand is not backed off.
-    const streamId = conclusionStreamId(handshake);
+    const conclusion = readConclusion(handshake);
     let key: string | undefined;
-    if (streamId !== undefined) {
+    if (conclusion !== undefined) {
       const ip = ipOf(peer.hostname);
-      key = backoffKey(ip, streamId);
-      if (this.#backingOff(key, ip, streamId)) return "rejection-backoff";
+      key = backoffKey(ip, conclusion);
+      if (this.#backingOff(key, ip, conclusion.streamId)) return "rejection-backoff";
     }
     let admission;
     try {

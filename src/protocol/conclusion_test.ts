@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { bytesFromHex as hex } from "../ipc/hex.ts";
-import { conclusionStreamId } from "./conclusion_stream_id.ts";
+import { type ConclusionFacts, readConclusion } from "./conclusion.ts";
 import { IPV4, IPV4_PASSPHRASE, IPV4_RENDEZVOUS, IPV6 } from "./testdata/captured.ts";
 import ipv4StreamId from "./testdata/ipv4_stream_id.json" with { type: "json" };
 import ipv4PassphraseStreamId from "./testdata/ipv4_passphrase_stream_id.json" with {
@@ -28,36 +28,52 @@ function conclusion(extensions: string): Uint8Array {
 
 const HSREQ = "00010003 00010501 000000bf 00780000";
 
-const cases: { name: string; bytes: Uint8Array; expected: string | undefined }[] = [
+const cases: { name: string; bytes: Uint8Array; expected: ConclusionFacts | undefined }[] = [
   {
     name: "a real conclusion's SID after HSREQ, each word reversed",
     bytes: capturedConclusion(ipv4StreamId),
-    expected: "#!::r=live/cam1,m=publish",
+    expected: { streamId: "#!::r=live/cam1,m=publish", keyMaterial: false },
   },
   {
     name: "a real conclusion's SID before KMREQ, padded with zeros",
     bytes: capturedConclusion(ipv4PassphraseStreamId),
-    expected: "publish:live/cam12",
+    expected: { streamId: "publish:live/cam12", keyMaterial: true },
   },
-  { name: "a real conclusion without SID", bytes: IPV4.callerConclusion, expected: "" },
-  { name: "a real IPv6 conclusion without SID", bytes: IPV6.callerConclusion, expected: "" },
+  {
+    name: "a real conclusion without SID",
+    bytes: IPV4.callerConclusion,
+    expected: { streamId: "", keyMaterial: false },
+  },
+  {
+    name: "a real IPv6 conclusion without SID",
+    bytes: IPV6.callerConclusion,
+    expected: { streamId: "", keyMaterial: false },
+  },
   {
     name: "a real conclusion with key material and no SID",
     bytes: IPV4_PASSPHRASE.callerConclusion,
-    expected: "",
+    expected: { streamId: "", keyMaterial: true },
   },
-  { name: "a conclusion with no extensions", bytes: conclusion(""), expected: "" },
+  {
+    name: "a conclusion with no extensions",
+    bytes: conclusion(""),
+    expected: { streamId: "", keyMaterial: false },
+  },
   {
     name: "a SID of whole words, without padding",
     bytes: conclusion(`${HSREQ} 00050002 79616c70 7461633a`),
-    expected: "play:cat",
+    expected: { streamId: "play:cat", keyMaterial: false },
   },
   {
     name: "a SID cut at its first zero byte",
     bytes: conclusion(`00050002 0000696c 62626161`),
-    expected: "li",
+    expected: { streamId: "li", keyMaterial: false },
   },
-  { name: "an empty SID block", bytes: conclusion(`00050000 ${HSREQ}`), expected: "" },
+  {
+    name: "an empty SID block",
+    bytes: conclusion(`00050000 ${HSREQ}`),
+    expected: { streamId: "", keyMaterial: false },
+  },
   { name: "a caller's induction", bytes: IPV4.callerInduction, expected: undefined },
   { name: "a wave-a-hand", bytes: IPV4_RENDEZVOUS.waveAHand, expected: undefined },
   {
@@ -83,22 +99,22 @@ const cases: { name: string; bytes: Uint8Array; expected: string | undefined }[]
 ];
 
 for (const { name, bytes, expected } of cases) {
-  Deno.test(`conclusionStreamId() reads ${name}`, () => {
-    assert.equal(conclusionStreamId(bytes), expected);
+  Deno.test(`readConclusion() reads ${name}`, () => {
+    assert.deepEqual(readConclusion(bytes), expected);
   });
 }
 
-Deno.test("conclusionStreamId() reads a conclusion inside a larger buffer", () => {
+Deno.test("readConclusion() reads a conclusion inside a larger buffer", () => {
   const inner = capturedConclusion(ipv4StreamId);
   const outer = new Uint8Array(inner.byteLength + 16);
   outer.set(inner, 8);
   assert.equal(
-    conclusionStreamId(outer.subarray(8, 8 + inner.byteLength)),
+    readConclusion(outer.subarray(8, 8 + inner.byteLength))?.streamId,
     "#!::r=live/cam1,m=publish",
   );
 });
 
-Deno.test("conclusionStreamId() never throws on pseudo-random extensions", () => {
+Deno.test("readConclusion() never throws on pseudo-random extensions", () => {
   // Seeded, so the fuzz run is the same every time.
   const random = new SeededRandom(0x51d);
   const base = capturedConclusion(ipv4StreamId).subarray(0, 64);
@@ -115,7 +131,7 @@ Deno.test("conclusionStreamId() never throws on pseudo-random extensions", () =>
     const bytes = new Uint8Array(64 + tail.length);
     bytes.set(base);
     bytes.set(tail, 64);
-    const streamId = conclusionStreamId(bytes);
+    const streamId = readConclusion(bytes)?.streamId;
     assert.ok(streamId === undefined || typeof streamId === "string");
     results.add(streamId === undefined ? "undefined" : streamId === "" ? "empty" : "text");
   }

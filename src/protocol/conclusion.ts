@@ -1,7 +1,7 @@
 /**
- * Reads the stream id a caller sent in its HSv5 conclusion, so the main
- * process knows it before any child runs (the rejection backoff is keyed on
- * it).
+ * Reads what a caller's HSv5 conclusion says about it before any child
+ * runs: its stream id, and whether it offers key material (it has a
+ * passphrase). The rejection backoff is keyed on these.
  *
  * After the 64-byte handshake, an HSv5 conclusion carries extension blocks:
  * a 16-bit type and a 16-bit length in 32-bit words, then the block. The
@@ -32,18 +32,28 @@ export const ExtensionType = {
 
 const decoder = new TextDecoder();
 
+/** What an HSv5 conclusion's extensions say. */
+export interface ConclusionFacts {
+  /**
+   * The SID extension's text, up to its first zero byte; `""` without one
+   * (libsrt then gives the listener an empty stream id).
+   */
+  streamId: string;
+  /** Whether it carries a KMREQ extension: the caller has a passphrase. */
+  keyMaterial: boolean;
+}
+
 /**
- * The stream id of an HSv5 conclusion: the SID extension's text (up to its
- * first zero byte), `""` when the conclusion has no SID extension (libsrt
- * then gives the listener an empty stream id), or undefined when `bytes` is
- * no HSv5 conclusion or its extension blocks do not fit in it.
+ * The facts of an HSv5 conclusion, or undefined when `bytes` is no HSv5
+ * conclusion or its extension blocks do not fit in it.
  */
-export function conclusionStreamId(bytes: Uint8Array): string | undefined {
+export function readConclusion(bytes: Uint8Array): ConclusionFacts | undefined {
   if (bytes.byteLength < HANDSHAKE_LENGTH) return undefined;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(HandshakeOffset.HANDSHAKE_TYPE) !== HandshakeType.CONCLUSION) return undefined;
   if (view.getUint32(HandshakeOffset.VERSION) !== HandshakeVersion.SRT) return undefined;
   let streamId = "";
+  let keyMaterial = false;
   // Each block takes at least 4 bytes, so this ends.
   for (let offset = HANDSHAKE_LENGTH; offset < bytes.byteLength;) {
     if (offset + 4 > bytes.byteLength) return undefined;
@@ -52,9 +62,10 @@ export function conclusionStreamId(bytes: Uint8Array): string | undefined {
     const start = offset + 4;
     if (start + length > bytes.byteLength) return undefined;
     if (type === ExtensionType.SID) streamId = textOfWords(bytes.subarray(start, start + length));
+    if (type === ExtensionType.KMREQ) keyMaterial = true;
     offset = start + length;
   }
-  return streamId;
+  return { streamId, keyMaterial };
 }
 
 /** Undoes libsrt's per-word byte swap and cuts the text at its first zero byte. */
