@@ -242,7 +242,7 @@ export class Supervisor<C extends SupervisedChild> {
     if (!verdict.drop) return false;
     if (verdict.first) {
       log.warning(
-        "Dropping attempts from {ip} for stream {streamId} for {ms} ms: refused {rejections} time(s) in a row",
+        "Dropping attempts from {ip} for stream id {streamId} for {ms} ms: refused {rejections} time(s) in a row",
         {
           ip,
           streamId: JSON.stringify(redactStreamId(streamId)),
