@@ -39,6 +39,10 @@ capture ipv4_pbkeylen32 47031 47032 4 "&passphrase=0123456789abc&pbkeylen=32" \
 capture ipv6 47041 47042 4 "" "" ::1
 # A wrong passphrase: the listener answers the conclusion with a rejection.
 capture ipv4_wrong_passphrase 47061 47062 4 "&passphrase=0123456789abc" "&passphrase=wrongwrongwrong"
+# Stream ids in the conclusion's SID extension: after HSREQ, and before KMREQ.
+capture ipv4_stream_id 47071 47072 4 "" "&streamid=#!::r=live/cam1,m=publish"
+capture ipv4_passphrase_stream_id 47081 47082 4 "&passphrase=0123456789abc" \
+  "&passphrase=0123456789abc&streamid=publish:live/cam12"
 
 # A rendezvous peer's first two wave-a-hands, recorded and not answered.
 "$deno" run --allow-net --allow-write="$out/ipv4_rendezvous.json" scripts/capture_handshake.ts \

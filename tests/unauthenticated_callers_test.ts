@@ -39,14 +39,17 @@ function protectedConfig(maxViewers?: number): string {
 
 /**
  * `count` callers without a passphrase asking for `streamId`, `BATCH` at a
- * time; libsrt must refuse every one of them.
+ * time; libsrt must refuse every one of them. Each adds a query of its own
+ * to the stream id (the stream is the same): repeats of one refused id
+ * would be backed off before any child (tests/rejection_backoff_test.ts),
+ * and these must each get as far as libsrt's passphrase check.
  */
 async function intruders(port: number, streamId: string, count: number): Promise<CallerResult[]> {
   const results: CallerResult[] = [];
   for (let started = 0; started < count; started += BATCH) {
     const batch = Array.from(
       { length: Math.min(BATCH, count - started) },
-      () => tryConnect(port, streamId, { timeoutMs: 3000 }),
+      (_, i) => tryConnect(port, `${streamId}?intruder=${started + i}`, { timeoutMs: 3000 }),
     );
     results.push(...await Promise.all(batch));
   }

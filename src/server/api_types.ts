@@ -67,6 +67,7 @@ export type DropReason =
   | "handoff-failed"
   | "bad-cookie"
   | "induction-rate"
+  | "rejection-backoff"
   | Refusal;
 
 export const DROP_REASONS: readonly DropReason[] = [
@@ -76,6 +77,7 @@ export const DROP_REASONS: readonly DropReason[] = [
   "handoff-failed",
   "bad-cookie",
   "induction-rate",
+  "rejection-backoff",
   ...REFUSALS,
 ];
 

@@ -24,6 +24,7 @@ import {
   type Endpoint,
   type PeerSettings,
 } from "../ipc/messages.ts";
+import { readConclusion } from "../protocol/conclusion.ts";
 import { RejectCode } from "../protocol/reject_codes.ts";
 import { redactStreamId } from "../protocol/stream_id.ts";
 import {
@@ -35,9 +36,16 @@ import {
 import { logContext } from "./api_view.ts";
 import type { ChildEvents } from "./child_handle.ts";
 import { ChildPool } from "./child_pool.ts";
-import { type Clock, type Connection, ConnectionTable, SYSTEM_CLOCK } from "./connection_table.ts";
+import {
+  type Clock,
+  type Connection,
+  ConnectionTable,
+  ipOf,
+  SYSTEM_CLOCK,
+} from "./connection_table.ts";
 import { logger } from "./log.ts";
 import { CHILD_START_BUCKETS, HANDSHAKE_BUCKETS, Histogram } from "./metrics.ts";
+import { backoffKey, RejectionBackoff } from "./rejection_backoff.ts";
 import { StreamManager } from "./stream_manager.ts";
 import { DATAGRAM_KINDS } from "../protocol/classify.ts";
 
@@ -121,6 +129,10 @@ export class Supervisor<C extends SupervisedChild> {
   #clock: Clock;
   #newId: () => string;
   #pool: ChildPool<C>;
+  /** Source IPs and stream ids refused in a row: their callers wait before the next child. */
+  #backoff = new RejectionBackoff();
+  /** Each connection's backoff key, from the stream id of the conclusion it was admitted with. */
+  #backoffKeys = new Map<string, string>();
   #stopping = false;
 
   constructor(setup: SupervisorOptions, deps: SupervisorDeps<C>) {
@@ -135,7 +147,15 @@ export class Supervisor<C extends SupervisedChild> {
     this.table = new ConnectionTable<C>(setup.options, this.#clock);
     this.#pool = new ChildPool(setup.options.poolSize, () => this.#launch());
     this.streams = new StreamManager(setup.config, {
-      answer: (id, decision, fd) => this.table.get(id)?.child.answer(decision, fd),
+      answer: (id, decision, fd) => {
+        // A refusal counts toward the caller's backoff at once, not only
+        // once its child has lingered and exited.
+        const key = this.#backoffKeys.get(id);
+        if (decision.type === "reject" && key !== undefined) {
+          this.#backoff.rejected(key, this.#clock.monotonicMs());
+        }
+        return this.table.get(id)?.child.answer(decision, fd);
+      },
       close: (id, detail) => this.table.get(id)?.child.requestShutdown(detail),
       alive: (id) => this.table.get(id)?.child.exited === false,
       placed: (id, stream) => this.table.placed(id, stream),
@@ -175,12 +195,21 @@ export class Supervisor<C extends SupervisedChild> {
   }
 
   /**
-   * A connection-starting handshake from `peer` (its first datagram, an
-   * induction or a wave-a-hand): admits it and hands it to a child, or says
-   * why not.
+   * A connection-starting handshake from `peer` (a conclusion that proved
+   * its address, or its first datagram when none is proved: an induction or
+   * a wave-a-hand): admits it and hands it to a child, or says why not.
    */
   admit(peer: Endpoint, handshake: Uint8Array, rendezvous: boolean): DropReason | undefined {
     if (this.#stopping) return "shutting-down";
+    // Only a conclusion names its stream id before a child runs: an
+    // induction or a wave-a-hand is not backed off.
+    const conclusion = readConclusion(handshake);
+    let key: string | undefined;
+    if (conclusion !== undefined) {
+      const ip = ipOf(peer.hostname);
+      key = backoffKey(ip, conclusion);
+      if (this.#backingOff(key, ip, conclusion.streamId)) return "rejection-backoff";
+    }
     let admission;
     try {
       admission = this.table.admit(peer, () => this.#handOver(peer, handshake, rendezvous));
@@ -195,12 +224,34 @@ export class Supervisor<C extends SupervisedChild> {
     }
     if (!admission.ok) return admission.refusal;
     const { child, id, peerKey } = admission.connection;
+    if (key !== undefined) {
+      this.#backoffKeys.set(id, key);
+      this.#backoff.admitted(key);
+    }
     log.debug("Peer {peer} handed to child {pid} as connection {id}", {
       peer: peerKey,
       pid: child.pid,
       id,
     });
     return undefined;
+  }
+
+  /** Whether `key`'s attempts are dropped now; logs the first one dropped in each interval. */
+  #backingOff(key: string, ip: string, streamId: string): boolean {
+    const verdict = this.#backoff.check(key, this.#clock.monotonicMs());
+    if (!verdict.drop) return false;
+    if (verdict.first) {
+      log.warning(
+        "Dropping attempts from {ip} for stream id {streamId} for {ms} ms: refused {rejections} time(s) in a row",
+        {
+          ip,
+          streamId: JSON.stringify(redactStreamId(streamId)),
+          ms: Math.ceil(verdict.remainingMs),
+          rejections: verdict.rejections,
+        },
+      );
+    }
+    return true;
   }
 
   /**
@@ -362,6 +413,8 @@ export class Supervisor<C extends SupervisedChild> {
         );
         // Only now, with its passphrase accepted, does it take its place on the stream.
         this.streams.connected(id);
+        const key = this.#backoffKeys.get(id);
+        if (key !== undefined) this.#backoff.succeeded(key);
         break;
       }
       case "stats":
@@ -397,6 +450,14 @@ export class Supervisor<C extends SupervisedChild> {
     // The stream manager reads the viewer's skips from the table: release first.
     this.streams.release(connection.id);
     this.table.remove(connection.id);
+    const key = this.#backoffKeys.get(connection.id);
+    this.#backoffKeys.delete(connection.id);
+    if (key !== undefined) {
+      // libsrt refusing a passphrase is known only here.
+      if (connection.closed?.reason === "rejected" && status.success) {
+        this.#backoff.rejected(key, this.#clock.monotonicMs());
+      } else this.#backoff.settled(key);
+    }
     this.#logClosed(connection, status);
   }
 

@@ -12,6 +12,12 @@ import type { AccessDecision, Assignment, ChildMessage, LinkStats } from "../ipc
 import { emptyLinkStats } from "../ipc/messages.ts";
 import { connectionInfo, logContext } from "./api_view.ts";
 import type { ChildEvents } from "./child_handle.ts";
+import type { Clock } from "./connection_table.ts";
+import { bytesFromHex } from "../ipc/hex.ts";
+import ipv4StreamId from "../protocol/testdata/ipv4_stream_id.json" with { type: "json" };
+import ipv4PassphraseStreamId from "../protocol/testdata/ipv4_passphrase_stream_id.json" with {
+  type: "json",
+};
 import { newCounters, type SupervisedChild, Supervisor } from "./supervisor.ts";
 
 const CLEAN: Deno.CommandStatus = { success: true, code: 0, signal: null };
@@ -77,7 +83,7 @@ class FakeChild implements SupervisedChild {
 }
 
 /** A supervisor with fake children and fake sockets; every fd it opens is counted. */
-function harness(options: Partial<ServerOptions> = {}, config = DEFAULT_CONFIG) {
+function harness(options: Partial<ServerOptions> = {}, config = DEFAULT_CONFIG, clock?: Clock) {
   const children: FakeChild[] = [];
   const openFds = new Set<number>();
   let nextFd = 100;
@@ -106,6 +112,7 @@ function harness(options: Partial<ServerOptions> = {}, config = DEFAULT_CONFIG) 
       };
     },
     newId: () => `c${nextId++}`,
+    ...(clock === undefined ? {} : { clock }),
   });
   supervisor.start();
   return {
@@ -454,4 +461,114 @@ Deno.test("Supervisor: of two publishers accepted together, the one connected la
     `replaced by a new publisher (connection ${secondId}) accepted while this one was silent or connecting`,
   ]);
   assert.equal(h.supervisor.streamInfo()[0]?.publisher, secondId);
+});
+
+/** Real libsrt conclusions (src/protocol/testdata) with stream ids in their SID extension. */
+const CONCLUSION_CAM1 = bytesFromHex(ipv4StreamId.datagrams[2]!.hex); // #!::r=live/cam1,m=publish
+const CONCLUSION_CAM12 = bytesFromHex(ipv4PassphraseStreamId.datagrams[2]!.hex); // publish:live/cam12
+
+/** A clock the test moves. */
+function manualClock() {
+  const clock = { ms: 1_000_000, monotonicMs: () => clock.ms, wallMs: () => clock.ms };
+  return clock;
+}
+
+Deno.test("Supervisor backs off a source IP and stream id refused in a row, and logs once per interval", async () => {
+  await capturingLogs(async (records) => {
+    const clock = manualClock();
+    await using h = harness({}, DEFAULT_CONFIG, clock);
+    let port = 1;
+    const admit = (hostname = "10.0.0.1", conclusion = CONCLUSION_CAM1) =>
+      h.supervisor.admit({ hostname, port: port++ }, conclusion, false);
+    const refuse = () => {
+      const connection = [...h.supervisor.table.values()].at(-1)!;
+      connection.child.say({ type: "closed", reason: "rejected", detail: "1403", stats: null });
+      connection.child.exit();
+    };
+    const backoffLines = () =>
+      records.filter((r) => String(r.message[0]).startsWith("Dropping attempts from"));
+
+    assert.equal(admit(), undefined);
+    refuse();
+    assert.equal(admit(), "rejection-backoff");
+    clock.ms += 999;
+    assert.equal(admit(), "rejection-backoff");
+    assert.equal(admit("10.0.0.2"), undefined, "another source IP");
+    assert.equal(admit("10.0.0.1", CONCLUSION_CAM12), undefined, "another stream id");
+    assert.equal(backoffLines().length, 1, "one line for the interval");
+    assert.equal(backoffLines()[0]!.level, "warning");
+    assert.deepEqual(
+      { ...backoffLines()[0]!.properties },
+      { ip: "10.0.0.1", streamId: '"#!::r=live/cam1,m=publish"', ms: 1000, rejections: 1 },
+    );
+
+    clock.ms += 1;
+    assert.equal(admit(), undefined, "the first attempt after the interval goes through");
+    refuse();
+    clock.ms += 1999;
+    assert.equal(admit(), "rejection-backoff", "the second interval is twice as long");
+    assert.equal(admit(), "rejection-backoff");
+    assert.equal(backoffLines().length, 2);
+    assert.equal(backoffLines()[1]!.properties.rejections, 2);
+
+    clock.ms += 1;
+    assert.equal(admit(), undefined);
+    const fixed = [...h.supervisor.table.values()].at(-1)!.child;
+    fixed.say(up("publish:live/cam1"));
+    fixed.say({ type: "closed", reason: "peer-closed", detail: "bye", stats: null });
+    fixed.exit();
+    assert.equal(admit(), undefined, "a success starts over");
+    refuse();
+    clock.ms += 1000;
+    assert.equal(admit(), undefined, "after 1 s again, not 4");
+  });
+});
+
+Deno.test("Supervisor backs off only a rejection, and only for a conclusion", async () => {
+  const clock = manualClock();
+  await using h = harness({}, DEFAULT_CONFIG, clock);
+  // A crash or a handshake timeout is no refusal.
+  h.supervisor.admit({ hostname: "10.0.0.1", port: 1 }, CONCLUSION_CAM1, false);
+  const timedOut = h.supervisor.table.byPeer("10.0.0.1:1")!.child;
+  timedOut.say({ type: "closed", reason: "handshake-timeout", detail: "5 s", stats: null });
+  timedOut.exit();
+  h.supervisor.admit({ hostname: "10.0.0.1", port: 2 }, CONCLUSION_CAM1, false);
+  h.supervisor.table.byPeer("10.0.0.1:2")!.child.exit({ success: false, code: 1, signal: null });
+  assert.equal(
+    h.supervisor.admit({ hostname: "10.0.0.1", port: 3 }, CONCLUSION_CAM1, false),
+    undefined,
+  );
+  // An induction (no address proof) has no stream id to key on.
+  const refused = h.connect(4);
+  refused.say({ type: "closed", reason: "rejected", detail: "1403", stats: null });
+  refused.exit();
+  h.connect(5);
+});
+
+Deno.test("Supervisor backs off at once when it refuses a caller, before its child exits", async () => {
+  const clock = manualClock();
+  const config = parseConfig("streams: [{ name: live/cam1, modes: [play] }]", "yaml", "inline");
+  await using h = harness({}, config, clock);
+  const admit = (port: number) =>
+    h.supervisor.admit({ hostname: "10.0.0.1", port }, CONCLUSION_CAM1, false);
+  // Two attempts admitted before the first is refused.
+  assert.equal(admit(1), undefined);
+  assert.equal(admit(2), undefined);
+  const [first, second] = [1, 2].map((port) =>
+    h.supervisor.table.byPeer(`10.0.0.1:${port}`)!.child
+  );
+  first!.say({ type: "request", streamId: "#!::r=live/cam1,m=publish" });
+  await settle();
+  assert.equal(first!.answers[0]?.type, "reject");
+  assert.equal(admit(3), "rejection-backoff", "its child is still lingering");
+  // The second is refused too, in the same interval: it does not lengthen it.
+  second!.say({ type: "request", streamId: "#!::r=live/cam1,m=publish" });
+  await settle();
+  for (const child of [first!, second!]) {
+    child.say({ type: "closed", reason: "rejected", detail: "1403", stats: null });
+    child.exit();
+  }
+  clock.ms += 1000;
+  assert.equal(admit(4), undefined, "1 s, not 2");
+  assert.equal(admit(5), "rejection-backoff", "while the attempt let through is undecided");
 });
