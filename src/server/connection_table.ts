@@ -95,6 +95,8 @@ export interface Connection<C> {
   readonly peerKey: string;
   /** The source IP the per-IP limits count (a v4-mapped address is its IPv4 address). */
   readonly ip: string;
+  /** What its refusals count against (source, stream id, key material), when it came with a conclusion. */
+  readonly backoffKey: string | undefined;
   readonly phase: Phase;
   /** Wall-clock ms when it was admitted. */
   readonly startedAt: number;
@@ -115,6 +117,8 @@ export interface Connection<C> {
   readonly viewer: Readonly<ViewerStats> | undefined;
   /** Its child's CPU and memory, from the resource sampler. */
   readonly resources: ResourceUsage;
+  /** The code Atoll refused it with in its access decision, if it did. */
+  readonly refusal: number | undefined;
   /** Why its child says it closed, once it said so. */
   readonly closed: { readonly reason: CloseReason; readonly detail: string } | undefined;
 }
@@ -185,7 +189,11 @@ export class ConnectionTable<C> {
    * returns the new connection's id and child; if it throws, nothing is
    * added and nothing is counted.
    */
-  admit(peer: Endpoint, create: () => { id: string; child: C }): Admission<C> {
+  admit(
+    peer: Endpoint,
+    create: () => { id: string; child: C },
+    backoffKey?: string,
+  ): Admission<C> {
     const peerKey = formatHostPort(peer);
     if (this.#byPeer.has(peerKey)) throw new Error(`Peer ${peerKey} already has a child`);
     const ip = ipOf(peer.hostname);
@@ -205,6 +213,7 @@ export class ConnectionTable<C> {
       peer: { hostname: peer.hostname, port: peer.port },
       peerKey,
       ip,
+      backoffKey,
       phase: "handshaking",
       startedAt: this.#clock.wallMs(),
       handedOverAt: this.#clock.monotonicMs(),
@@ -218,6 +227,7 @@ export class ConnectionTable<C> {
       stats: emptyLinkStats(),
       viewer: undefined,
       resources: { cpuPercent: null, privateDirtyBytes: null, pssBytes: null },
+      refusal: undefined,
       closed: undefined,
     };
     this.#byId.set(id, connection);
@@ -240,6 +250,12 @@ export class ConnectionTable<C> {
   placed(id: string, stream: string): void {
     const connection = this.#byId.get(id);
     if (connection !== undefined) connection.stream = stream;
+  }
+
+  /** Atoll's access decision refused it with `code`. */
+  refused(id: string, code: number): void {
+    const connection = this.#byId.get(id);
+    if (connection !== undefined) connection.refusal = code;
   }
 
   /**

@@ -23,6 +23,21 @@
  */
 
 import type { ConclusionFacts } from "../protocol/conclusion.ts";
+import { RejectCode } from "../protocol/reject_codes.ts";
+
+/**
+ * Whether a refusal with `code` counts toward a caller's backoff: only those
+ * the caller's own settings cause, which retrying unchanged cannot fix (a
+ * malformed id, the hook's no, a forbidden mode). A stream that is full
+ * (1402), has no publisher yet (1404) or has a live one (1409, as while an
+ * encoder's old connection lingers), or a server error or shutdown, may go
+ * away by itself, and a player or encoder retrying for it must not be held
+ * off for up to half a minute.
+ */
+export function countsTowardBackoff(code: number): boolean {
+  return code === RejectCode.BadRequest || code === RejectCode.Unauthorized ||
+    code === RejectCode.Forbidden;
+}
 
 export interface BackoffPolicy {
   /** The interval after the first rejection. */

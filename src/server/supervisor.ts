@@ -45,7 +45,7 @@ import {
 } from "./connection_table.ts";
 import { logger } from "./log.ts";
 import { CHILD_START_BUCKETS, HANDSHAKE_BUCKETS, Histogram } from "./metrics.ts";
-import { backoffKey, RejectionBackoff } from "./rejection_backoff.ts";
+import { backoffKey, countsTowardBackoff, RejectionBackoff } from "./rejection_backoff.ts";
 import { StreamManager } from "./stream_manager.ts";
 import { DATAGRAM_KINDS } from "../protocol/classify.ts";
 
@@ -131,8 +131,6 @@ export class Supervisor<C extends SupervisedChild> {
   #pool: ChildPool<C>;
   /** Source IPs and stream ids refused in a row: their callers wait before the next child. */
   #backoff = new RejectionBackoff();
-  /** Each connection's backoff key, from the stream id of the conclusion it was admitted with. */
-  #backoffKeys = new Map<string, string>();
   #stopping = false;
 
   constructor(setup: SupervisorOptions, deps: SupervisorDeps<C>) {
@@ -150,9 +148,12 @@ export class Supervisor<C extends SupervisedChild> {
       answer: (id, decision, fd) => {
         // A refusal counts toward the caller's backoff at once, not only
         // once its child has lingered and exited.
-        const key = this.#backoffKeys.get(id);
-        if (decision.type === "reject" && key !== undefined) {
-          this.#backoff.rejected(key, this.#clock.monotonicMs());
+        if (decision.type === "reject") {
+          this.table.refused(id, decision.code);
+          const key = this.table.get(id)?.backoffKey;
+          if (key !== undefined && countsTowardBackoff(decision.code)) {
+            this.#backoff.rejected(key, this.#clock.monotonicMs());
+          }
         }
         return this.table.get(id)?.child.answer(decision, fd);
       },
@@ -212,7 +213,11 @@ export class Supervisor<C extends SupervisedChild> {
     }
     let admission;
     try {
-      admission = this.table.admit(peer, () => this.#handOver(peer, handshake, rendezvous));
+      admission = this.table.admit(
+        peer,
+        () => this.#handOver(peer, handshake, rendezvous),
+        key,
+      );
     } catch (error) {
       log.error("Cannot hand {peer} to a child: {error}", {
         peer: formatHostPort(peer),
@@ -224,10 +229,7 @@ export class Supervisor<C extends SupervisedChild> {
     }
     if (!admission.ok) return admission.refusal;
     const { child, id, peerKey } = admission.connection;
-    if (key !== undefined) {
-      this.#backoffKeys.set(id, key);
-      this.#backoff.admitted(key);
-    }
+    if (key !== undefined) this.#backoff.admitted(key);
     log.debug("Peer {peer} handed to child {pid} as connection {id}", {
       peer: peerKey,
       pid: child.pid,
@@ -413,8 +415,7 @@ export class Supervisor<C extends SupervisedChild> {
         );
         // Only now, with its passphrase accepted, does it take its place on the stream.
         this.streams.connected(id);
-        const key = this.#backoffKeys.get(id);
-        if (key !== undefined) this.#backoff.succeeded(key);
+        if (connection.backoffKey !== undefined) this.#backoff.succeeded(connection.backoffKey);
         break;
       }
       case "stats":
@@ -450,11 +451,13 @@ export class Supervisor<C extends SupervisedChild> {
     // The stream manager reads the viewer's skips from the table: release first.
     this.streams.release(connection.id);
     this.table.remove(connection.id);
-    const key = this.#backoffKeys.get(connection.id);
-    this.#backoffKeys.delete(connection.id);
+    const key = connection.backoffKey;
     if (key !== undefined) {
-      // libsrt refusing a passphrase is known only here.
-      if (connection.closed?.reason === "rejected" && status.success) {
+      // libsrt refusing a passphrase is known only here; Atoll's own
+      // refusals were judged when they were made.
+      const libsrtRefused = connection.closed?.reason === "rejected" &&
+        connection.refusal === undefined;
+      if (libsrtRefused && status.success) {
         this.#backoff.rejected(key, this.#clock.monotonicMs());
       } else this.#backoff.settled(key);
     }

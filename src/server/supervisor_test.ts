@@ -572,3 +572,43 @@ Deno.test("Supervisor backs off at once when it refuses a caller, before its chi
   assert.equal(admit(4), undefined, "1 s, not 2");
   assert.equal(admit(5), "rejection-backoff", "while the attempt let through is undecided");
 });
+
+Deno.test("Supervisor does not back off a caller refused for the stream's state (1409), only for its own settings (1403)", async () => {
+  const clock = manualClock();
+  await using h = harness(
+    {},
+    parseConfig("streams: [{ prefix: ro, modes: [play] }]", "yaml", "t.yaml"),
+    clock,
+  );
+  let port = 1;
+  const attempt = async (streamId: string) => {
+    assert.equal(
+      h.supervisor.admit({ hostname: "10.0.0.1", port: port++ }, CONCLUSION_CAM1, false),
+      undefined,
+      `attempt ${port - 1} admitted`,
+    );
+    const child = [...h.supervisor.table.values()].at(-1)!.child;
+    child.say({ type: "request", streamId });
+    await settle();
+    return child;
+  };
+  const publisher = await attempt("publish:live/cam1");
+  publisher.say(up("publish:live/cam1"));
+  publisher.say({ type: "stats", stats: { ...emptyLinkStats(), bytesReceived: 1316 } });
+  // The stream has a live publisher: a second one is refused, and may retry at once.
+  for (let i = 0; i < 3; i++) {
+    const second = await attempt("publish:live/cam1");
+    assert.equal(second.answers[0]?.type === "reject" && second.answers[0].code, 1409);
+    second.say({ type: "closed", reason: "rejected", detail: "1409", stats: null });
+    second.exit();
+  }
+  // A mode the rules forbid is the caller's own doing: its next attempt waits.
+  const forbidden = await attempt("publish:ro/x");
+  assert.equal(forbidden.answers[0]?.type === "reject" && forbidden.answers[0].code, 1403);
+  forbidden.say({ type: "closed", reason: "rejected", detail: "1403", stats: null });
+  forbidden.exit();
+  assert.equal(
+    h.supervisor.admit({ hostname: "10.0.0.1", port: port++ }, CONCLUSION_CAM1, false),
+    "rejection-backoff",
+  );
+});
