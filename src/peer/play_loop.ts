@@ -2,7 +2,8 @@
  * A viewer's child after the handshake: read the stream's shared buffer at
  * this viewer's own pace and send each message to the player. It starts at
  * the newest random-access point with the newest PAT and PMT first, so a
- * player decodes at once; a viewer that falls behind the buffer jumps to the
+ * player decodes at once (with the video's parameter sets ahead of that key
+ * frame when its access unit lacks them); a viewer that falls behind the buffer jumps to the
  * newest random-access point (counted) and never slows anyone else; when a
  * new publisher takes over, it waits for that publisher's first
  * random-access point. At each such seam every PID's continuity counter
@@ -25,6 +26,11 @@ import {
 import { LatencyHistogram } from "../media/latency_histogram.ts";
 import { ContinuityKeeper } from "../media/continuity.ts";
 import { TS_PACKET_SIZE } from "../media/mpegts.ts";
+import {
+  buildParameterSetPes,
+  findJoinAccessUnit,
+  type VideoCodec,
+} from "../media/parameter_sets.ts";
 import {
   MessageFlags,
   readBufferCounters,
@@ -81,6 +87,7 @@ export async function playUntilClosed(
         continue;
       }
       batch++;
+      let packets: Uint8Array<ArrayBuffer> = message.subarray(0, result.length);
       const isRandomAccess = (result.flags & MessageFlags.RandomAccess) !== 0;
       // A new publisher: start again at its first random-access point, where
       // the continuity keeper marks the discontinuity on every PID.
@@ -96,11 +103,10 @@ export async function playUntilClosed(
         continuity.splice(programInfo);
         // slice(): an ArrayBuffer-backed copy, as libsrt's send takes.
         if (programInfo !== undefined) send(connection, continuity.pass(programInfo.slice()));
+        if (isRandomAccess) packets = withParameterSets(reader, packets);
       }
       // A full send buffer means the player cannot keep up: drop, never wait.
-      if (
-        send(connection, continuity.pass(message.subarray(0, result.length))) && !catchingUp
-      ) {
+      if (send(connection, continuity.pass(packets)) && !catchingUp) {
         latency.record(sharedClockUs() - result.timeUs);
       }
     }
@@ -148,6 +154,28 @@ export async function playUntilClosed(
     }
   }
   return { reason: "shutdown", detail: stop.detail ?? "closed by the server" };
+}
+
+/**
+ * `packets`, the first message of a key frame a viewer starts at, with the
+ * stream's newest parameter sets in a PES of their own before the key
+ * frame's PES when its access unit lacks them; else `packets` itself.
+ */
+function withParameterSets(
+  reader: StreamReader,
+  packets: Uint8Array<ArrayBuffer>,
+): Uint8Array<ArrayBuffer> {
+  const stored = reader.parameterSets();
+  if (stored === undefined) return packets;
+  const video = { pid: stored.pid, codec: stored.codec as VideoCodec };
+  const join = findJoinAccessUnit(packets, video);
+  if (join === undefined || join.hasParameterSets) return packets;
+  const inserted = buildParameterSetPes(stored.bytes, { ...join, pid: stored.pid });
+  const out = new Uint8Array(packets.length + inserted.length);
+  out.set(packets.subarray(0, join.packetOffset));
+  out.set(inserted, join.packetOffset);
+  out.set(packets.subarray(join.packetOffset), join.packetOffset + inserted.length);
+  return out;
 }
 
 /**
