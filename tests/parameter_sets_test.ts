@@ -12,7 +12,13 @@
  */
 
 import assert from "node:assert/strict";
-import { Atoll, ManagedProcess, srtLiveTransmitViewer, waitFor } from "./support/mod.ts";
+import {
+  Atoll,
+  ManagedProcess,
+  probeVideo,
+  srtLiveTransmitViewer,
+  waitFor,
+} from "./support/mod.ts";
 import { findContinuityErrors } from "../src/media/continuity.ts";
 import { TS_PACKET_SIZE } from "../src/media/mpegts.ts";
 
@@ -162,6 +168,11 @@ for (const codec of [H264, HEVC]) {
       const { errors, frames } = await decode(recording);
       assert.deepEqual(errors.slice(0, 10), [], `${errors.length} lines of decoder errors`);
       assert.ok(frames >= 25, `only ${frames} frames decoded`);
+      assert.equal(
+        (await probeVideo(recording)).firstIsKey,
+        true,
+        "the first frame is a key frame",
+      );
       // The inserted packets keep every continuity counter in order.
       const bytes = await Deno.readFile(recording);
       const continuity = findContinuityErrors(
