@@ -32,6 +32,11 @@ import { TS_PACKET_SIZE } from "./mpegts.ts";
 export const VideoCodec = { H264: 1, Hevc: 2 } as const;
 export type VideoCodec = typeof VideoCodec[keyof typeof VideoCodec];
 
+/** Whether `value` (read from shared memory, say) is a {@link VideoCodec}. */
+export function isVideoCodec(value: number): value is VideoCodec {
+  return value === VideoCodec.H264 || value === VideoCodec.Hevc;
+}
+
 /** Bytes of a key frame's access unit searched for parameter sets before its first slice. */
 export const PARAMETER_SET_SCAN_LIMIT = 8192;
 

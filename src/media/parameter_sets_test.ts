@@ -3,6 +3,7 @@ import {
   buildParameterSetPes,
   extractParameterSets,
   findJoinAccessUnit,
+  isVideoCodec,
   ParameterSetCollector,
   VideoCodec,
 } from "./parameter_sets.ts";
@@ -333,4 +334,8 @@ Deno.test("ParameterSetCollector follows an access unit over packets and message
     toHex(collector.feed(rest, H264_VIDEO) ?? new Uint8Array()),
     "000000016742c01eda0000000168ce3c80",
   );
+});
+
+Deno.test("isVideoCodec() accepts only H.264 and HEVC", () => {
+  assert.deepEqual([0, 1, 2, 3, -1].map(isVideoCodec), [false, true, true, false, false]);
 });

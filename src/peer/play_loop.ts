@@ -26,11 +26,7 @@ import {
 import { LatencyHistogram } from "../media/latency_histogram.ts";
 import { ContinuityKeeper } from "../media/continuity.ts";
 import { TS_PACKET_SIZE } from "../media/mpegts.ts";
-import {
-  buildParameterSetPes,
-  findJoinAccessUnit,
-  type VideoCodec,
-} from "../media/parameter_sets.ts";
+import { buildParameterSetPes, findJoinAccessUnit, isVideoCodec } from "../media/parameter_sets.ts";
 import {
   MessageFlags,
   readBufferCounters,
@@ -166,8 +162,8 @@ function withParameterSets(
   packets: Uint8Array<ArrayBuffer>,
 ): Uint8Array<ArrayBuffer> {
   const stored = reader.parameterSets();
-  if (stored === undefined) return packets;
-  const video = { pid: stored.pid, codec: stored.codec as VideoCodec };
+  if (stored === undefined || !isVideoCodec(stored.codec) || stored.pid >= 0x1fff) return packets;
+  const video = { pid: stored.pid, codec: stored.codec };
   const join = findJoinAccessUnit(packets, video);
   if (join === undefined || join.hasParameterSets) return packets;
   const inserted = buildParameterSetPes(stored.bytes, { ...join, pid: stored.pid });
