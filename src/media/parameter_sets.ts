@@ -9,7 +9,8 @@
  * header); a joining viewer checks its first key frame
  * ({@link findJoinAccessUnit}) and, when that access unit lacks them, sends a
  * PES of just the parameter sets on the video PID right before it
- * ({@link buildParameterSetPes}), with the key frame's PTS and DTS.
+ * ({@link buildParameterSetPes}, {@link withParameterSets}), with the key
+ * frame's PTS and DTS.
  *
  * Why a PES of its own rather than NAL units spliced into the key frame's
  * PES: it needs no repacketization of the key frame, and the demuxers of
@@ -338,5 +339,27 @@ export function buildParameterSetPes(
     out.set(pes.subarray(taken, taken + take), o + 4 + field);
     taken += take;
   }
+  return out;
+}
+
+/**
+ * `packets`, the message where a viewer starts at a key frame, with
+ * `stored` parameter sets (from the stream buffer) in a PES of their own
+ * right before the key frame's PES when its access unit lacks them; else
+ * `packets` itself. `stored.codec` and `stored.pid` come from shared memory
+ * and are checked.
+ */
+export function withParameterSets<T extends ArrayBufferLike>(
+  packets: Uint8Array<T>,
+  stored: { pid: number; codec: number; bytes: Uint8Array } | undefined,
+): Uint8Array<T | ArrayBuffer> {
+  if (stored === undefined || !isVideoCodec(stored.codec) || stored.pid >= 0x1fff) return packets;
+  const join = findJoinAccessUnit(packets, { pid: stored.pid, codec: stored.codec });
+  if (join === undefined || join.hasParameterSets) return packets;
+  const inserted = buildParameterSetPes(stored.bytes, { ...join, pid: stored.pid });
+  const out = new Uint8Array(packets.length + inserted.length);
+  out.set(packets.subarray(0, join.packetOffset));
+  out.set(inserted, join.packetOffset);
+  out.set(packets.subarray(join.packetOffset), join.packetOffset + inserted.length);
   return out;
 }

@@ -6,8 +6,9 @@ import {
   isVideoCodec,
   ParameterSetCollector,
   VideoCodec,
+  withParameterSets,
 } from "./parameter_sets.ts";
-import { findContinuityErrors } from "./continuity.ts";
+import { ContinuityKeeper, findContinuityErrors } from "./continuity.ts";
 import { TS_PACKET_SIZE } from "./mpegts.ts";
 
 function hex(text: string): Uint8Array {
@@ -338,4 +339,55 @@ Deno.test("ParameterSetCollector follows an access unit over packets and message
 
 Deno.test("isVideoCodec() accepts only H.264 and HEVC", () => {
   assert.deepEqual([0, 1, 2, 3, -1].map(isVideoCodec), [false, true, true, false, false]);
+});
+
+Deno.test("withParameterSets() puts stored sets before a key frame that lacks them, and only then", async (t) => {
+  const stored = {
+    pid: VIDEO_PID,
+    codec: VideoCodec.H264,
+    bytes: hex("00000001 6742c01eda 00000001 68ce3c80"),
+  };
+  const tail = packet(VIDEO_PID, false, 9, hex(SLICE));
+  const audio = packet(AUDIO_PID, true, 3, hex("000001c0"));
+  const keyFrame = packet(VIDEO_PID, true, 10, pesStart(AUD + SEI + IDR));
+
+  await t.step("lacking: inserted right before the key frame's PES", () => {
+    const message = concat(tail, audio, keyFrame);
+    const out = withParameterSets(message, stored);
+    assert.equal(out.length, message.length + TS_PACKET_SIZE);
+    assert.equal(
+      toHex(out.subarray(0, 2 * TS_PACKET_SIZE)),
+      toHex(message.subarray(0, 2 * TS_PACKET_SIZE)),
+    );
+    assert.equal(toHex(out.subarray(3 * TS_PACKET_SIZE)), toHex(keyFrame));
+    const es = concat(payloadOf(out, VIDEO_PID).subarray(184 + 19, 184 + 19 + 18), hex(AUD + IDR));
+    assert.equal(
+      toHex(extractParameterSets(es, VideoCodec.H264).parameterSets),
+      toHex(stored.bytes),
+    );
+  });
+
+  await t.step("through a viewer's continuity keeper, at a join and after a splice", () => {
+    const keeper = new ContinuityKeeper();
+    const sent: Uint8Array[] = [];
+    for (const counter of [11, 12]) {
+      const message = concat(
+        packet(VIDEO_PID, false, (counter + 5) & 0x0f, hex(SLICE)),
+        packet(VIDEO_PID, true, counter, pesStart(AUD + IDR)),
+      );
+      sent.push(keeper.pass(withParameterSets(message, stored)));
+      keeper.splice(undefined); // the viewer skips ahead
+    }
+    assert.deepEqual(findContinuityErrors(concat(...sent)), []);
+  });
+
+  await t.step("not lacking, no sets, unknown codec or PID: unchanged", () => {
+    const complete = concat(audio, packet(VIDEO_PID, true, 10, pesStart(AUD + SPS + PPS + IDR)));
+    assert.equal(withParameterSets(complete, stored), complete);
+    const lacking = concat(audio, keyFrame);
+    assert.equal(withParameterSets(lacking, undefined), lacking);
+    assert.equal(withParameterSets(lacking, { ...stored, codec: 7 }), lacking);
+    assert.equal(withParameterSets(lacking, { ...stored, pid: 0x1fff }), lacking);
+    assert.equal(withParameterSets(lacking, { ...stored, pid: 0x300 }), lacking);
+  });
 });

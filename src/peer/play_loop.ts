@@ -26,7 +26,7 @@ import {
 import { LatencyHistogram } from "../media/latency_histogram.ts";
 import { ContinuityKeeper } from "../media/continuity.ts";
 import { TS_PACKET_SIZE } from "../media/mpegts.ts";
-import { buildParameterSetPes, findJoinAccessUnit, isVideoCodec } from "../media/parameter_sets.ts";
+import { withParameterSets } from "../media/parameter_sets.ts";
 import {
   MessageFlags,
   readBufferCounters,
@@ -99,7 +99,7 @@ export async function playUntilClosed(
         continuity.splice(programInfo);
         // slice(): an ArrayBuffer-backed copy, as libsrt's send takes.
         if (programInfo !== undefined) send(connection, continuity.pass(programInfo.slice()));
-        if (isRandomAccess) packets = withParameterSets(reader, packets);
+        if (isRandomAccess) packets = withParameterSets(packets, reader.parameterSets());
       }
       // A full send buffer means the player cannot keep up: drop, never wait.
       if (send(connection, continuity.pass(packets)) && !catchingUp) {
@@ -150,28 +150,6 @@ export async function playUntilClosed(
     }
   }
   return { reason: "shutdown", detail: stop.detail ?? "closed by the server" };
-}
-
-/**
- * `packets`, the first message of a key frame a viewer starts at, with the
- * stream's newest parameter sets in a PES of their own before the key
- * frame's PES when its access unit lacks them; else `packets` itself.
- */
-function withParameterSets(
-  reader: StreamReader,
-  packets: Uint8Array<ArrayBuffer>,
-): Uint8Array<ArrayBuffer> {
-  const stored = reader.parameterSets();
-  if (stored === undefined || !isVideoCodec(stored.codec) || stored.pid >= 0x1fff) return packets;
-  const video = { pid: stored.pid, codec: stored.codec };
-  const join = findJoinAccessUnit(packets, video);
-  if (join === undefined || join.hasParameterSets) return packets;
-  const inserted = buildParameterSetPes(stored.bytes, { ...join, pid: stored.pid });
-  const out = new Uint8Array(packets.length + inserted.length);
-  out.set(packets.subarray(0, join.packetOffset));
-  out.set(inserted, join.packetOffset);
-  out.set(packets.subarray(join.packetOffset), join.packetOffset + inserted.length);
-  return out;
 }
 
 /**
