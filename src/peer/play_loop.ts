@@ -3,10 +3,10 @@
  * this viewer's own pace and send each message to the player. It starts at
  * the newest random-access point with the newest PAT and PMT first, so a
  * player decodes at once (with the video's parameter sets ahead of that key
- * frame when its access unit lacks them); a viewer that falls behind the buffer jumps to the
- * newest random-access point (counted) and never slows anyone else; when a
- * new publisher takes over, it waits for that publisher's first
- * random-access point. At each such seam every PID's continuity counter
+ * frame when its access unit lacks them); a viewer that falls behind the
+ * buffer jumps to the newest random-access point (counted) and never slows
+ * anyone else; when a new publisher takes over, it waits for that
+ * publisher's first random-access point. At each such seam every PID's continuity counter
  * continues or carries the discontinuity flag (`ContinuityKeeper`), so
  * players neither count lost packets nor miss the new time base.
  *

@@ -4,8 +4,8 @@
  * the sender's message size (`TsReassembler`; bytes that are not packets are
  * discarded, counted in the buffer's header and logged once), tag each
  * message with what a joining viewer needs (random-access point, PAT, PMT,
- * the video's newest parameter sets), and write it once into the stream's shared buffer, where every viewer's
- * child reads it. Receives with the pattern of docs/design.md, "The receive
+ * the video's newest parameter sets), and write it once into the stream's
+ * shared buffer, where every viewer's child reads it. Receives with the pattern of docs/design.md, "The receive
  * pattern": epoll wait, drain synchronously, yield; viewers are woken once
  * per drained batch.
  *
