@@ -48,9 +48,16 @@
  * | 56 | 8 | messages in (all writers; never wraps) | atomic, 64-bit |
  * | 64 | 8 | random access points in; 0 means offset 36 is meaningless | atomic, 64-bit |
  * | 72 | 8 | bytes discarded (all writers): received, but not whole MPEG-TS packets | atomic, 64-bit |
- * | 80 | 48 | reserved (zero) | |
+ * | 80 | 4 | parameter sets sequence: odd while being written | atomic |
+ * | 84 | 4 | parameter sets length; 0 for none | |
+ * | 88 | 4 | parameter sets PID | |
+ * | 92 | 4 | parameter sets codec (`VideoCodec`: 1 H.264, 2 HEVC) | |
+ * | 96 | 32 | reserved (zero) | |
  * | 128 | 1504 | program info: up to 8 TS packets (PAT, PMT) | |
- * | 1632 | 416 | reserved (zero) | |
+ * | 1632 | 416 | parameter sets of the video stream (Annex B, 4-byte start codes) | |
+ *
+ * The parameter-set fields took reserved bytes that `initialize` zeroes, and
+ * zero length means none, so the layout version stayed 1.
  *
  * Slot `i` starts at `2048 + i × slot size`:
  *
@@ -119,6 +126,8 @@ export const HEADER_BYTES = 2048;
 export const SLOT_HEADER_BYTES = 24;
 /** 8 MPEG-TS packets: room for a PAT and its PMTs. */
 export const PROGRAM_INFO_CAPACITY = 8 * 188;
+/** Bytes of parameter sets (SPS, PPS, VPS) the header holds. */
+export const PARAMETER_SETS_CAPACITY = 416;
 /** An SRT message is at most 1500 bytes (usually 1316: 7 TS packets). */
 export const DEFAULT_SLOT_PAYLOAD = 1500;
 export const MIN_SLOTS = 2;
@@ -145,7 +154,12 @@ export const HeaderOffset = {
   messagesIn: 56,
   randomAccessPoints: 64,
   bytesDiscarded: 72,
+  parameterSetsSequence: 80,
+  parameterSetsLength: 84,
+  parameterSetsPid: 88,
+  parameterSetsCodec: 92,
   programInfo: 128,
+  parameterSets: 1632,
 } as const;
 
 /** Byte offsets inside a slot (see the module doc). */
@@ -175,6 +189,10 @@ const I32 = {
   newestRandomAccess: HeaderOffset.newestRandomAccess >> 2,
   programInfoSequence: HeaderOffset.programInfoSequence >> 2,
   programInfoLength: HeaderOffset.programInfoLength >> 2,
+  parameterSetsSequence: HeaderOffset.parameterSetsSequence >> 2,
+  parameterSetsLength: HeaderOffset.parameterSetsLength >> 2,
+  parameterSetsPid: HeaderOffset.parameterSetsPid >> 2,
+  parameterSetsCodec: HeaderOffset.parameterSetsCodec >> 2,
 } as const;
 const I64 = {
   bytesIn: HeaderOffset.bytesIn >> 3,
@@ -476,6 +494,12 @@ export class StreamWriter {
       int32[I32.programInfoLength] = 0;
       Atomics.store(int32, I32.programInfoSequence, programInfo + 1);
     }
+    // A new publisher's parameter sets may differ from its predecessor's;
+    // an odd sequence (a predecessor died mid-update) becomes even too.
+    const parameterSets = Atomics.load(int32, I32.parameterSetsSequence);
+    Atomics.store(int32, I32.parameterSetsSequence, parameterSets | 1);
+    int32[I32.parameterSetsLength] = 0;
+    Atomics.store(int32, I32.parameterSetsSequence, ((parameterSets | 1) + 1) | 0);
   }
 
   /**
@@ -603,6 +627,36 @@ export class StreamWriter {
     int32[I32.programInfoLength] = info.byteLength;
     Atomics.store(int32, I32.programInfoSequence, sequence + 2);
   }
+
+  /**
+   * Replaces the parameter sets (Annex B SPS, PPS, VPS) of the video on
+   * `pid`, which joining readers send when their first key frame lacks them.
+   */
+  setParameterSets(pid: number, codec: number, parameterSets: Uint8Array): void {
+    if (parameterSets.byteLength > PARAMETER_SETS_CAPACITY) {
+      throw new RangeError(
+        `Cannot store ${parameterSets.byteLength} bytes of parameter sets: at most ${PARAMETER_SETS_CAPACITY}`,
+      );
+    }
+    this.#checkCurrent();
+    const { int32, bytes } = this.#views;
+    const sequence = Atomics.load(int32, I32.parameterSetsSequence);
+    Atomics.store(int32, I32.parameterSetsSequence, sequence + 1);
+    bytes.set(parameterSets, HeaderOffset.parameterSets);
+    int32[I32.parameterSetsLength] = parameterSets.byteLength;
+    int32[I32.parameterSetsPid] = pid;
+    int32[I32.parameterSetsCodec] = codec;
+    Atomics.store(int32, I32.parameterSetsSequence, sequence + 2);
+  }
+}
+
+/** The newest parameter sets of a stream's video, from {@link StreamReader.parameterSets}. */
+export interface StoredParameterSets {
+  readonly pid: number;
+  /** 1 for H.264, 2 for HEVC (`VideoCodec`). */
+  readonly codec: number;
+  /** SPS, PPS (and VPS) NAL units, each after a 4-byte start code. */
+  readonly bytes: Uint8Array;
 }
 
 /** What {@link StreamReader.read} found. */
@@ -744,6 +798,28 @@ export class StreamReader {
       _internals.afterProgramInfoCopy();
       if (Atomics.load(int32, I32.programInfoSequence) !== sequence) continue;
       return length === 0 || length > PROGRAM_INFO_CAPACITY ? undefined : copy;
+    }
+    return undefined;
+  }
+
+  /**
+   * A copy of the newest parameter sets, or undefined when there are none
+   * or the writer is updating them right now.
+   */
+  parameterSets(): StoredParameterSets | undefined {
+    const { int32, bytes } = this.#views;
+    for (let attempt = 0; attempt < PROGRAM_INFO_ATTEMPTS; attempt++) {
+      const sequence = Atomics.load(int32, I32.parameterSetsSequence);
+      if (sequence & 1) continue;
+      const length = int32[I32.parameterSetsLength]! >>> 0;
+      const pid = int32[I32.parameterSetsPid]!;
+      const codec = int32[I32.parameterSetsCodec]!;
+      const start = HeaderOffset.parameterSets;
+      const copy = bytes.slice(start, start + Math.min(length, PARAMETER_SETS_CAPACITY));
+      if (Atomics.load(int32, I32.parameterSetsSequence) !== sequence) continue;
+      return length === 0 || length > PARAMETER_SETS_CAPACITY
+        ? undefined
+        : { pid, codec, bytes: copy };
     }
     return undefined;
   }

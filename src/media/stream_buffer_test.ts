@@ -7,6 +7,7 @@ import {
   HEADER_BYTES,
   HeaderOffset,
   MessageFlags,
+  PARAMETER_SETS_CAPACITY,
   PROGRAM_INFO_CAPACITY,
   readBufferCounters,
   type ReadResult,
@@ -661,4 +662,60 @@ Deno.test("StreamWriter.countDiscarded() adds up over writers in the header, apa
     1556,
   );
   assert.throws(() => first.countDiscarded(1), /superseded/);
+});
+
+Deno.test("parameterSets() returns the newest parameter sets with their PID and codec", () => {
+  const { buffer } = fresh();
+  const writer = StreamWriter.attach(buffer);
+  const reader = StreamReader.attach(buffer);
+  assert.equal(reader.parameterSets(), undefined);
+  const sps = Uint8Array.of(0, 0, 0, 1, 0x67, 0x42, 0, 0, 0, 1, 0x68, 0xce);
+  writer.setParameterSets(0x100, 1, sps);
+  assert.deepEqual(reader.parameterSets(), { pid: 0x100, codec: 1, bytes: sps });
+  const newer = Uint8Array.of(0, 0, 0, 1, 0x40, 1, 0, 0, 0, 1, 0x42, 1, 0, 0, 0, 1, 0x44, 1);
+  writer.setParameterSets(0x101, 2, newer);
+  assert.deepEqual(reader.parameterSets(), { pid: 0x101, codec: 2, bytes: newer });
+  // They lie in the header, clear of the program info.
+  writer.setProgramInfo(new Uint8Array(PROGRAM_INFO_CAPACITY).fill(0x47));
+  assert.deepEqual(reader.parameterSets()?.bytes, newer);
+  assert.ok(HeaderOffset.parameterSets >= HeaderOffset.programInfo + PROGRAM_INFO_CAPACITY);
+  assert.equal(HeaderOffset.parameterSets + PARAMETER_SETS_CAPACITY, HEADER_BYTES);
+});
+
+Deno.test("parameterSets() is undefined while the writer updates them", () => {
+  const { buffer } = fresh();
+  StreamWriter.attach(buffer).setParameterSets(0x100, 1, Uint8Array.of(0, 0, 0, 1, 0x67));
+  const words = new Int32Array(buffer);
+  Atomics.add(words, HeaderOffset.parameterSetsSequence >> 2, 1);
+  assert.equal(StreamReader.attach(buffer).parameterSets(), undefined);
+});
+
+Deno.test("a new writer drops its predecessor's parameter sets, even half-written ones", () => {
+  const { buffer } = fresh();
+  StreamWriter.attach(buffer).setParameterSets(0x100, 1, Uint8Array.of(0, 0, 0, 1, 0x67));
+  StreamWriter.attach(buffer);
+  assert.equal(StreamReader.attach(buffer).parameterSets(), undefined);
+  const writer = StreamWriter.attach(buffer);
+  writer.setParameterSets(0x100, 1, Uint8Array.of(0, 0, 0, 1, 0x67));
+  Atomics.add(new Int32Array(buffer), HeaderOffset.parameterSetsSequence >> 2, 1); // died mid-update
+  const next = StreamWriter.attach(buffer);
+  const reader = StreamReader.attach(buffer);
+  assert.equal(reader.parameterSets(), undefined);
+  next.setParameterSets(0x200, 2, Uint8Array.of(0, 0, 0, 1, 0x40, 1));
+  assert.deepEqual(reader.parameterSets(), {
+    pid: 0x200,
+    codec: 2,
+    bytes: Uint8Array.of(0, 0, 0, 1, 0x40, 1),
+  });
+});
+
+Deno.test("setParameterSets() rejects more than the header holds", () => {
+  const { buffer } = fresh();
+  const writer = StreamWriter.attach(buffer);
+  assert.throws(
+    () => writer.setParameterSets(0x100, 1, new Uint8Array(PARAMETER_SETS_CAPACITY + 1)),
+    RangeError,
+  );
+  writer.setParameterSets(0x100, 1, new Uint8Array(PARAMETER_SETS_CAPACITY).fill(7));
+  assert.equal(StreamReader.attach(buffer).parameterSets()?.bytes.length, PARAMETER_SETS_CAPACITY);
 });

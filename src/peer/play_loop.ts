@@ -2,10 +2,11 @@
  * A viewer's child after the handshake: read the stream's shared buffer at
  * this viewer's own pace and send each message to the player. It starts at
  * the newest random-access point with the newest PAT and PMT first, so a
- * player decodes at once; a viewer that falls behind the buffer jumps to the
- * newest random-access point (counted) and never slows anyone else; when a
- * new publisher takes over, it waits for that publisher's first
- * random-access point. At each such seam every PID's continuity counter
+ * player decodes at once (with the video's parameter sets ahead of that key
+ * frame when its access unit lacks them); a viewer that falls behind the
+ * buffer jumps to the newest random-access point (counted) and never slows
+ * anyone else; when a new publisher takes over, it waits for that
+ * publisher's first random-access point. At each such seam every PID's continuity counter
  * continues or carries the discontinuity flag (`ContinuityKeeper`), so
  * players neither count lost packets nor miss the new time base.
  *
@@ -25,6 +26,7 @@ import {
 import { LatencyHistogram } from "../media/latency_histogram.ts";
 import { ContinuityKeeper } from "../media/continuity.ts";
 import { TS_PACKET_SIZE } from "../media/mpegts.ts";
+import { withParameterSets } from "../media/parameter_sets.ts";
 import {
   MessageFlags,
   readBufferCounters,
@@ -81,6 +83,7 @@ export async function playUntilClosed(
         continue;
       }
       batch++;
+      let packets: Uint8Array<ArrayBuffer> = message.subarray(0, result.length);
       const isRandomAccess = (result.flags & MessageFlags.RandomAccess) !== 0;
       // A new publisher: start again at its first random-access point, where
       // the continuity keeper marks the discontinuity on every PID.
@@ -96,11 +99,10 @@ export async function playUntilClosed(
         continuity.splice(programInfo);
         // slice(): an ArrayBuffer-backed copy, as libsrt's send takes.
         if (programInfo !== undefined) send(connection, continuity.pass(programInfo.slice()));
+        if (isRandomAccess) packets = withParameterSets(packets, reader.parameterSets());
       }
       // A full send buffer means the player cannot keep up: drop, never wait.
-      if (
-        send(connection, continuity.pass(message.subarray(0, result.length))) && !catchingUp
-      ) {
+      if (send(connection, continuity.pass(packets)) && !catchingUp) {
         latency.record(sharedClockUs() - result.timeUs);
       }
     }

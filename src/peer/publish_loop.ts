@@ -3,9 +3,9 @@
  * bytes back together into whole MPEG-TS packets, 7 to a message, whatever
  * the sender's message size (`TsReassembler`; bytes that are not packets are
  * discarded, counted in the buffer's header and logged once), tag each
- * message with what a joining viewer needs (random-access point, PAT, PMT),
- * and write it once into the stream's shared buffer, where every viewer's
- * child reads it. Receives with the pattern of docs/design.md, "The receive
+ * message with what a joining viewer needs (random-access point, PAT, PMT,
+ * the video's newest parameter sets), and write it once into the stream's
+ * shared buffer, where every viewer's child reads it. Receives with the pattern of docs/design.md, "The receive
  * pattern": epoll wait, drain synchronously, yield; viewers are woken once
  * per drained batch.
  *
@@ -23,9 +23,15 @@ import {
   sharedClockUs,
   STATS_INTERVAL_MS,
 } from "./reports.ts";
-import { TsInspector } from "../media/mpegts.ts";
+import { type ProgramMap, StreamType, TsInspector } from "../media/mpegts.ts";
+import { ParameterSetCollector, VideoCodec } from "../media/parameter_sets.ts";
 import { discardNotice, TsReassembler } from "../media/ts_reassembler.ts";
-import { MessageFlags, StreamWriter, WAKE_WORD_OFFSET } from "../media/stream_buffer.ts";
+import {
+  MessageFlags,
+  PARAMETER_SETS_CAPACITY,
+  StreamWriter,
+  WAKE_WORD_OFFSET,
+} from "../media/stream_buffer.ts";
 
 /** The yield after draining, so wakeups batch packets (docs/design.md, "The receive pattern"). */
 export const RECEIVE_YIELD_MS = 3;
@@ -42,6 +48,9 @@ export async function publishUntilClosed(
   let discardCounted = 0;
   let discardLogged = false;
   let programInfoVersion = 0;
+  const parameterSets = new ParameterSetCollector();
+  let program: ProgramMap | undefined;
+  let video: { pid: number; codec: VideoCodec } | undefined;
   using epoll = new SrtEpoll();
   epoll.add(connection, SRT_EPOLL_IN | SRT_EPOLL_ERR);
   const message = new Uint8Array(MAX_MESSAGE);
@@ -54,6 +63,16 @@ export async function publishUntilClosed(
       programInfoVersion = inspector.programInfoVersion;
       const info = inspector.programInfo();
       if (info !== undefined) writer.setProgramInfo(info);
+    }
+    if (inspector.program !== program) {
+      program = inspector.program;
+      video = videoOf(program);
+    }
+    if (video !== undefined) {
+      const sets = parameterSets.feed(packets, video);
+      if (sets !== undefined && sets.length <= PARAMETER_SETS_CAPACITY) {
+        writer.setParameterSets(video.pid, video.codec, sets);
+      }
     }
     const lag = inspector.randomAccessLag;
     if ((flags & MessageFlags.RandomAccess) !== 0 && lag > 0) {
@@ -111,4 +130,13 @@ export async function publishUntilClosed(
     await stop.sleep(RECEIVE_YIELD_MS);
   }
   return { reason: "shutdown", detail: stop.detail ?? "closed by the server" };
+}
+
+/** The program's first H.264 or HEVC stream, whose parameter sets are kept. */
+function videoOf(program: ProgramMap | undefined): { pid: number; codec: VideoCodec } | undefined {
+  for (const stream of program?.streams ?? []) {
+    if (stream.streamType === StreamType.H264) return { pid: stream.pid, codec: VideoCodec.H264 };
+    if (stream.streamType === StreamType.HEVC) return { pid: stream.pid, codec: VideoCodec.Hevc };
+  }
+  return undefined;
 }
