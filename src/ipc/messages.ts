@@ -16,6 +16,7 @@
  */
 
 import type { LatencySummary } from "../media/latency_histogram.ts";
+import type { TrackInfo } from "../media/track_info.ts";
 
 export interface Endpoint {
   hostname: string;
@@ -148,6 +149,8 @@ export type ChildMessage =
   /** Every second; a viewer adds what it measured of the stream (see {@link ViewerStats}). */
   | { type: "stats"; stats: LinkStats; viewer?: ViewerStats }
   | { type: "log"; level: LogLevelName; message: string }
+  /** A publisher's child, when what it knows of the stream's tracks changes. */
+  | { type: "tracks"; tracks: TrackInfo[] }
   | { type: "closed"; reason: CloseReason; detail: string; stats: LinkStats | null }
   | { type: "self-test"; passed: boolean; setupMs: number; detail: string };
 
@@ -201,6 +204,22 @@ function isViewerStats(value: unknown): value is ViewerStats {
     isObject(atLeast) && Object.values(atLeast).every((count) => Number.isInteger(count));
 }
 
+/** At most this many tracks cross (a PMT lists few; the bound keeps a bad child small). */
+export const MAX_TRACKS = 64;
+
+function isNullableNumber(value: unknown): boolean {
+  return value === null || (typeof value === "number" && Number.isFinite(value) && value >= 0);
+}
+
+function isTrackInfo(value: unknown): value is TrackInfo {
+  return isObject(value) && Number.isInteger(value.pid) && (value.pid as number) >= 0 &&
+    (value.pid as number) < 0x2000 && ["video", "audio", "other"].includes(value.kind as string) &&
+    typeof value.codec === "string" && value.codec.length <= 64 &&
+    ["width", "height", "frameRate", "sampleRate", "channels"].every((key) =>
+      isNullableNumber(value[key])
+    );
+}
+
 function isSettings(value: unknown): value is PeerSettings {
   return isObject(value) && Number.isInteger(value.latencyMs) &&
     (value.passphrase === undefined || typeof value.passphrase === "string") &&
@@ -243,6 +262,9 @@ export function parseChildMessage(line: string): ChildMessage {
       case "log":
         return ["debug", "info", "warning", "error"].includes(value.level as string) &&
           typeof value.message === "string";
+      case "tracks":
+        return Array.isArray(value.tracks) && value.tracks.length <= MAX_TRACKS &&
+          value.tracks.every(isTrackInfo);
       case "closed":
         return CLOSE_REASONS.includes(value.reason as CloseReason) &&
           typeof value.detail === "string" && (value.stats === null || isLinkStats(value.stats));

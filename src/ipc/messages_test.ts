@@ -45,6 +45,27 @@ Deno.test("emptyLinkStats() has every LinkStats key, at 0", () => {
   assert.ok(Object.values(empty).every((value) => value === 0));
 });
 
+const videoTrack = {
+  pid: 256,
+  kind: "video",
+  codec: "H.264",
+  width: 1280,
+  height: 720,
+  frameRate: 25,
+  sampleRate: null,
+  channels: null,
+};
+const audioTrack = {
+  pid: 257,
+  kind: "audio",
+  codec: "AAC",
+  width: null,
+  height: null,
+  frameRate: null,
+  sampleRate: 48000,
+  channels: 2,
+};
+
 Deno.test("parseChildMessage() accepts every well-formed report", () => {
   const stats = linkStats;
   const messages = [
@@ -65,6 +86,8 @@ Deno.test("parseChildMessage() accepts every well-formed report", () => {
     { type: "closed", reason: "handshake-timeout", detail: "late", stats: null },
     { type: "closed", reason: "broken", detail: "silent", stats: emptyLinkStats() },
     { type: "self-test", passed: true, setupMs: 3, detail: "ok" },
+    { type: "tracks", tracks: [] },
+    { type: "tracks", tracks: [videoTrack, audioTrack] },
   ];
   for (const message of messages) {
     assert.deepEqual(parseChildMessage(JSON.stringify(message)), message);
@@ -86,6 +109,24 @@ Deno.test("parseChildMessage() rejects what a confused or hostile child could wr
     `{"type":"stats","stats":${JSON.stringify(emptyLinkStats())},"viewer":{"skips":1}}`,
     '{"type":"log","level":"fatal","message":"x"}',
     '{"type":"closed","reason":"eaten","detail":"","stats":null}',
+  ];
+  for (const line of lines) assert.throws(() => parseChildMessage(line), TypeError, line);
+});
+
+Deno.test("parseChildMessage() rejects malformed or oversized track lists", () => {
+  const tracks = (list: unknown) => JSON.stringify({ type: "tracks", tracks: list });
+  const lines = [
+    '{"type":"tracks"}',
+    tracks({}),
+    tracks([null]),
+    tracks([{ ...videoTrack, kind: "subtitle" }]),
+    tracks([{ ...videoTrack, pid: 0x2000 }]),
+    tracks([{ ...videoTrack, codec: 27 }]),
+    tracks([{ ...videoTrack, codec: "x".repeat(65) }]),
+    tracks([{ ...videoTrack, width: "1280" }]),
+    tracks([{ ...audioTrack, channels: -1 }]),
+    tracks([{ ...audioTrack, sampleRate: undefined }]),
+    tracks(Array.from({ length: 65 }, () => audioTrack)),
   ];
   for (const line of lines) assert.throws(() => parseChildMessage(line), TypeError, line);
 });
