@@ -25,6 +25,7 @@ import {
 } from "./reports.ts";
 import { type ProgramMap, StreamType, TsInspector } from "../media/mpegts.ts";
 import { ParameterSetCollector, VideoCodec } from "../media/parameter_sets.ts";
+import { TrackInfoCollector } from "../media/track_info.ts";
 import { discardNotice, TsReassembler } from "../media/ts_reassembler.ts";
 import {
   MessageFlags,
@@ -51,6 +52,8 @@ export async function publishUntilClosed(
   const parameterSets = new ParameterSetCollector();
   let program: ProgramMap | undefined;
   let video: { pid: number; codec: VideoCodec } | undefined;
+  const tracks = new TrackInfoCollector();
+  let tracksChanged = false;
   using epoll = new SrtEpoll();
   epoll.add(connection, SRT_EPOLL_IN | SRT_EPOLL_ERR);
   const message = new Uint8Array(MAX_MESSAGE);
@@ -67,13 +70,18 @@ export async function publishUntilClosed(
     if (inspector.program !== program) {
       program = inspector.program;
       video = videoOf(program);
+      tracksChanged = tracks.setProgram(program) || tracksChanged;
     }
     if (video !== undefined) {
       const sets = parameterSets.feed(packets, video);
-      if (sets !== undefined && sets.length <= PARAMETER_SETS_CAPACITY) {
-        writer.setParameterSets(video.pid, video.codec, sets);
+      if (sets !== undefined) {
+        tracksChanged = tracks.setParameterSets(video.pid, video.codec, sets) || tracksChanged;
+        if (sets.length <= PARAMETER_SETS_CAPACITY) {
+          writer.setParameterSets(video.pid, video.codec, sets);
+        }
       }
     }
+    tracksChanged = tracks.feed(packets) || tracksChanged;
     const lag = inspector.randomAccessLag;
     if ((flags & MessageFlags.RandomAccess) !== 0 && lag > 0) {
       // The key frame was recognised by its slice, after its PES began:
@@ -120,6 +128,11 @@ export async function publishUntilClosed(
       }
     }
     if (written > 0) futexWake(buffer, WAKE_WORD_OFFSET);
+    if (tracksChanged) {
+      // Once per drained batch at most, and only when the facts changed.
+      tracksChanged = false;
+      report({ type: "tracks", tracks: tracks.tracks() });
+    }
     const end = endOf(context);
     if (end !== undefined) return end;
     stats.refresh();

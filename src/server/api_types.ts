@@ -9,6 +9,7 @@
 
 import type { DatagramKind } from "../protocol/classify.ts";
 import type { CloseReason, LinkStats, StreamMode, ViewerStats } from "../ipc/messages.ts";
+import type { TrackInfo } from "../media/track_info.ts";
 import { type Refusal, REFUSALS } from "./connection_table.ts";
 
 /** One SRT connection as the API shows it, with its latest link statistics. */
@@ -57,6 +58,8 @@ export interface StreamInfo {
   bytesDiscarded: number;
   randomAccessPoints: number;
   viewerSkips: number;
+  /** The current publisher's tracks, from its PMT, SPS and audio headers; empty until known. */
+  tracks: TrackInfo[];
 }
 
 /** Why a datagram was not turned into a connection. */

@@ -67,6 +67,7 @@ function stream(overrides: Partial<StreamMetrics> = {}): StreamMetrics {
     bytesDiscarded: 0,
     randomAccessPoints: 7,
     viewerSkips: 1,
+    tracks: [],
     ...overrides,
   };
 }

@@ -14,6 +14,7 @@
 import { type AtollConfig, rulesFor, type StreamRules } from "../config/config_file.ts";
 import type { StreamInfo } from "./api_types.ts";
 import type { AccessDecision } from "../ipc/messages.ts";
+import type { TrackInfo } from "../media/track_info.ts";
 import { describeRejectCode, RejectCode } from "../protocol/reject_codes.ts";
 import { parseStreamId, type StreamId } from "../protocol/stream_id.ts";
 import { modeRefusal, type StreamEvent, type StreamSnapshot, StreamTable } from "./stream_table.ts";
@@ -67,6 +68,8 @@ export class StreamManager {
   #requests = new Map<string, { id: StreamId; rules: StreamRules }>();
   /** Skips of viewers that have left, per stream, so a stream's count never goes down. */
   #pastSkips = new Map<string, number>();
+  /** Each stream's tracks, as its publisher's child last reported them, and which publisher. */
+  #tracks = new Map<string, { publisher: string; tracks: TrackInfo[] }>();
   /** Connections whose request waits for the authorization hook. */
   #pending = new Set<string>();
   /** Of those, the ones answered meanwhile (closed, or the server stopping). */
@@ -250,6 +253,16 @@ export class StreamManager {
     return this.#table.streamOf(connectionId)?.name ?? null;
   }
 
+  /**
+   * Keeps what the publisher `connectionId` reported of its stream's tracks;
+   * ignored from a connection that is not (or no longer) a stream's publisher.
+   */
+  setTracks(connectionId: string, tracks: TrackInfo[]): void {
+    const place = this.#table.streamOf(connectionId);
+    if (place?.role !== "publisher") return;
+    this.#tracks.set(place.name, { publisher: connectionId, tracks });
+  }
+
   streams(nowMs = performance.now()): StreamInfo[] {
     const skipsOf = (name: string, viewers: string[]) =>
       viewers.reduce(
@@ -269,6 +282,7 @@ export class StreamManager {
           };
         }
       }
+      const tracks = this.#tracks.get(stream.name);
       return {
         name: stream.name,
         publisher: stream.publisher,
@@ -279,6 +293,10 @@ export class StreamManager {
         bytesDiscarded: counters?.bytesDiscarded ?? 0,
         randomAccessPoints: counters?.randomAccessPoints ?? 0,
         viewerSkips: skipsOf(stream.name, stream.viewers),
+        // A new publisher's stream is not known until its child reports it.
+        tracks: tracks !== undefined && tracks.publisher === stream.publisher
+          ? tracks.tracks.map((track) => ({ ...track }))
+          : [],
       };
     });
   }
@@ -346,6 +364,7 @@ export class StreamManager {
         case "stream-ended":
           this.#dropBuffer(event.name);
           this.#pastSkips.delete(event.name);
+          this.#tracks.delete(event.name);
           break;
       }
     }

@@ -456,3 +456,50 @@ Deno.test("StreamManager.isWaiting() holds for a held viewer until its publisher
     router.close();
   }
 });
+
+Deno.test("StreamManager keeps the current publisher's tracks and drops them with the publisher or the stream", async () => {
+  const { host } = recordingHost();
+  const router = new StreamManager(CONFIG, host);
+  const video = {
+    pid: 256,
+    kind: "video" as const,
+    codec: "H.264",
+    width: 1280,
+    height: 720,
+    frameRate: 25,
+    sampleRate: null,
+    channels: null,
+  };
+  const audio = { ...video, pid: 257, kind: "audio" as const, codec: "AAC" };
+  try {
+    await router.request("p1", "publish:live/x", PEER, () => 0);
+    router.setTracks("p1", [video]); // not up yet: no place on the stream
+    assert.deepEqual(router.streams(0)[0]?.tracks, []);
+    router.connected("p1", 0);
+    router.publisherActive("p1", 500);
+    router.setTracks("p1", [video, audio]);
+    await router.request("v1", "play:live/x", PEER, () => 0);
+    router.connected("v1", 0);
+    router.setTracks("v1", [audio]); // a viewer's child has no say
+    assert.deepEqual(router.streams(0)[0]?.tracks, [video, audio]);
+    // The answer is a copy: a caller changing it changes nothing kept.
+    router.streams(0)[0]!.tracks.pop();
+    assert.deepEqual(router.streams(0)[0]?.tracks, [video, audio]);
+
+    await router.request("p2", "publish:live/x", PEER, () => 2600);
+    router.connected("p2", 2600);
+    assert.equal(router.streams(2600)[0]?.publisher, "p2");
+    assert.deepEqual(router.streams(2600)[0]?.tracks, []);
+    router.setTracks("p1", [video]); // the replaced publisher, still reporting
+    assert.deepEqual(router.streams(2600)[0]?.tracks, []);
+    router.setTracks("p2", [audio]);
+    assert.deepEqual(router.streams(2600)[0]?.tracks, [audio]);
+
+    assert.equal(router.endStream("live/x", "ended"), true);
+    await router.request("p3", "publish:live/x", PEER, () => 3000);
+    router.connected("p3", 3000);
+    assert.deepEqual(router.streams(3000)[0]?.tracks, []);
+  } finally {
+    router.close();
+  }
+});

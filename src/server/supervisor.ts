@@ -429,6 +429,9 @@ export class Supervisor<C extends SupervisedChild> {
           message: message.message,
         });
         break;
+      case "tracks":
+        this.streams.setTracks(id, message.tracks);
+        break;
       case "closed":
         this.table.closing(id, message.reason, message.detail, message.stats);
         break;
