@@ -330,16 +330,15 @@ function findNal(es: Uint8Array, codec: VideoCodec): Uint8Array | undefined {
 }
 
 /** PTS deltas before a frame-rate estimate is given, and after which it is final. */
-const PTS_SAMPLES_FIRST = 8;
+const PTS_SAMPLES_FIRST = 16;
 const PTS_SAMPLES_LAST = 64;
 
 interface TrackState {
   info: TrackInfo;
   /** Still looking at PES starts: an audio header, or PTS for the frame rate. */
   sniff: boolean;
-  lastPts: number;
-  minDelta: number;
-  samples: number;
+  /** PTS of the video's first PES starts, in 90 kHz units. */
+  pts: number[];
   vuiRate: boolean;
 }
 
@@ -391,9 +390,7 @@ export class TrackInfoCollector {
           channels: null,
         },
         sniff: kind !== "other" || streamType === STREAM_TYPE_PRIVATE_PES,
-        lastPts: -1,
-        minDelta: Infinity,
-        samples: 0,
+        pts: [],
         vuiRate: false,
       });
     }
@@ -459,19 +456,19 @@ export class TrackInfoCollector {
     if ((m[p + 7]! & 0x80) === 0 || m[p + 8]! < 5) return false;
     const pts = (m[p + 9]! >> 1 & 7) * 2 ** 30 + (m[p + 10]! << 22 | (m[p + 11]! >> 1) << 15) +
       (m[p + 12]! << 7 | m[p + 13]! >> 1);
-    if (track.lastPts >= 0) {
-      const delta = pts - track.lastPts;
-      if (delta > 0) track.minDelta = Math.min(track.minDelta, delta);
-      track.samples++;
+    track.pts.push(pts);
+    if (track.pts.length >= PTS_SAMPLES_LAST) track.sniff = false;
+    if (track.pts.length < PTS_SAMPLES_FIRST || track.vuiRate) return false;
+    // In presentation order, neighbours are one frame apart, whatever the B-frame reordering.
+    const sorted = [...track.pts].sort((a, b) => a - b);
+    let frame = Infinity;
+    for (let i = 1; i < sorted.length; i++) {
+      const delta = sorted[i]! - sorted[i - 1]!;
+      if (delta > 0 && delta < frame) frame = delta;
     }
-    track.lastPts = pts;
-    if (track.samples >= PTS_SAMPLES_LAST) track.sniff = false;
-    if (track.samples < PTS_SAMPLES_FIRST || track.vuiRate || track.minDelta === Infinity) {
-      return false;
-    }
-    // The smallest positive delta is one frame, whatever the B-frame reordering.
+    if (frame === Infinity) return false;
     const before = track.info.frameRate;
-    track.info.frameRate = roundRate(90000 / track.minDelta);
+    track.info.frameRate = roundRate(90000 / frame);
     return track.info.frameRate !== before;
   }
 }
