@@ -22,7 +22,8 @@
 /**
  * @typedef {{
  *   row: HTMLTableRowElement,
- *   name: HTMLTableCellElement,
+ *   name: HTMLElement,
+ *   tracks: HTMLElement,
  *   publisher: HTMLTableCellElement,
  *   viewers: HTMLTableCellElement,
  *   waiting: HTMLTableCellElement,
@@ -370,6 +371,9 @@ function renderStreams(streams) {
     entry.viewers.textContent = count(stream.viewers);
     entry.waiting.textContent = count(stream.waiting);
     entry.bitrate.textContent = number(stream.bitrateIn / 1e6, 2);
+    const tracks = tracksLine(stream);
+    entry.tracks.textContent = tracks;
+    entry.tracks.hidden = tracks === "";
     entry.raps.textContent = count(stream.randomAccessPoints);
     entry.skips.textContent = count(stream.viewerSkips);
     wanted.push(entry.row);
@@ -385,6 +389,36 @@ function renderStreams(streams) {
 }
 
 /**
+ * What a stream carries, in one line: "H.264 1280×720 25 fps · AAC 48 kHz
+ * stereo · 2.10 Mbit/s"; empty until its publisher's tracks are known.
+ * @param {StreamInfo} stream
+ * @returns {string}
+ */
+function tracksLine(stream) {
+  const tracks = Array.isArray(stream.tracks) ? stream.tracks : [];
+  if (tracks.length === 0) return "";
+  const parts = tracks.map((track) => {
+    const words = [String(track.codec)];
+    if (track.kind === "video") {
+      if (track.width !== null && track.height !== null) {
+        words.push(track.width + "\u00d7" + track.height);
+      }
+      if (track.frameRate !== null) words.push(+track.frameRate.toFixed(2) + " fps");
+    } else if (track.kind === "audio") {
+      if (track.sampleRate !== null) words.push(+(track.sampleRate / 1000).toFixed(1) + " kHz");
+      if (track.channels !== null) {
+        words.push(
+          track.channels === 1 ? "mono" : track.channels === 2 ? "stereo" : track.channels + " ch",
+        );
+      }
+    }
+    return words.join(" ");
+  });
+  parts.push(number(stream.bitrateIn / 1e6, 2) + " Mbit/s");
+  return parts.join(" \u00b7 ");
+}
+
+/**
  * @param {string} name
  * @returns {StreamRow}
  */
@@ -393,10 +427,18 @@ function createStreamRow(name) {
   row.dataset.stream = name;
   const nameCell = cell(row, "th", "name", "name");
   nameCell.scope = "row";
+  // The name, and under it a compact line of what the stream carries.
+  const nameText = document.createElement("span");
+  const tracks = document.createElement("div");
+  tracks.className = "tracks";
+  tracks.dataset.field = "tracks";
+  tracks.hidden = true;
+  nameCell.append(nameText, tracks);
   /** @type {StreamRow} */
   const entry = {
     row,
-    name: nameCell,
+    name: nameText,
+    tracks,
     publisher: cell(row, "td", "publisher"),
     viewers: cell(row, "td", "viewers", "number"),
     waiting: cell(row, "td", "waiting", "number"),

@@ -116,6 +116,12 @@ Deno.test("the dashboard at / fits 1280 px, shows a held viewer as waiting, ends
   const seen = JSON.stringify(report, null, 2);
   assert.equal(code, 0, `the browser check failed: ${seen}\n${stderr}`);
   assert.equal(report.ok, true, seen);
+  // The publisher sends the sample: H.264 320x240 at 25 fps, no audio.
+  assert.match(
+    String(report.tracksLine),
+    /^H\.264 320\u00d7240 25 fps \u00b7 \d+\.\d\d Mbit\/s$/,
+    seen,
+  );
   const { id, fields } = report.publisher as { id: string; fields: Record<string, string> };
   assert.equal(id, connection.id, "the page showed the publisher's connection");
   // CPU %, private and PSS MiB: a dash until the server has sampled the process, then a number.

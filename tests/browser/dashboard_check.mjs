@@ -161,6 +161,20 @@ try {
   );
   report.streamRow = await streamRow.jsonValue();
 
+  step("wait for the stream's tracks line");
+  const tracksLine = await page.waitForFunction(
+    (name) => {
+      const row = [...document.querySelectorAll("#streams-body tr")].find((r) =>
+        r.dataset.stream === name
+      );
+      const line = row?.querySelector('[data-field="tracks"]');
+      return line && !line.hidden && line.textContent;
+    },
+    options.stream,
+    { timeout: remaining(), polling: 100 },
+  );
+  report.tracksLine = await tracksLine.jsonValue();
+
   step("wait for the publisher's connection row");
   const publisher = await page.waitForFunction(
     (name) => {
