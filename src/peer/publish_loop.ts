@@ -7,7 +7,9 @@
  * the video's newest parameter sets), and write it once into the stream's
  * shared buffer, where every viewer's child reads it. Receives with the pattern of docs/design.md, "The receive
  * pattern": epoll wait, drain synchronously, yield; viewers are woken once
- * per drained batch.
+ * per drained batch. What the stream carries (`TrackInfoCollector`: codecs,
+ * picture size, frame rate, sample rate, channels) goes to the main process
+ * when it changes.
  *
  * @module
  */
@@ -36,6 +38,8 @@ import {
 
 /** The yield after draining, so wakeups batch packets (docs/design.md, "The receive pattern"). */
 export const RECEIVE_YIELD_MS = 3;
+/** The least time between two reports of the stream's tracks. */
+const TRACKS_INTERVAL_MS = 250;
 /** Largest SRT live payload. */
 const MAX_MESSAGE = 1500;
 /** Receives until the connection ends or a stop is asked for. */
@@ -54,6 +58,7 @@ export async function publishUntilClosed(
   let video: { pid: number; codec: VideoCodec } | undefined;
   const tracks = new TrackInfoCollector();
   let tracksChanged = false;
+  let nextTracks = 0;
   using epoll = new SrtEpoll();
   epoll.add(connection, SRT_EPOLL_IN | SRT_EPOLL_ERR);
   const message = new Uint8Array(MAX_MESSAGE);
@@ -128,9 +133,10 @@ export async function publishUntilClosed(
       }
     }
     if (written > 0) futexWake(buffer, WAKE_WORD_OFFSET);
-    if (tracksChanged) {
-      // Once per drained batch at most, and only when the facts changed.
+    if (tracksChanged && performance.now() >= nextTracks) {
+      // Only when they changed; a publisher that keeps changing its PMT gets 4 reports a second.
       tracksChanged = false;
+      nextTracks = performance.now() + TRACKS_INTERVAL_MS;
       report({ type: "tracks", tracks: tracks.tracks() });
     }
     const end = endOf(context);
