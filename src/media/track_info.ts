@@ -151,6 +151,13 @@ function roundRate(rate: number): number | null {
   return Number.isFinite(rate) && rate > 0 && rate < 1000 ? Math.round(rate * 1000) / 1000 : null;
 }
 
+/** Both codecs' levels stop well short of 16384 pixels a side (H.264 level 6.2: 8192×4320). */
+const MAX_PICTURE_SIDE = 16384;
+
+function plausibleSize(width: number, height: number): boolean {
+  return width > 0 && height > 0 && width <= MAX_PICTURE_SIDE && height <= MAX_PICTURE_SIDE;
+}
+
 /** Parses an H.264 SPS NAL unit (header byte included); undefined when it is not one. */
 export function parseH264Sps(nal: Uint8Array): VideoFormat | undefined {
   if (nal.length < 4 || (nal[0]! & 0x1f) !== 7) return undefined;
@@ -216,7 +223,7 @@ export function parseH264Sps(nal: Uint8Array): VideoFormat | undefined {
       if (!r.overrun && unitsInTick > 0) frameRate = roundRate(timeScale / (2 * unitsInTick));
     }
   }
-  if (r.overrun || width <= 0 || height <= 0) return undefined;
+  if (r.overrun || !plausibleSize(width, height)) return undefined;
   return { width, height, frameRate };
 }
 
@@ -244,7 +251,7 @@ export function parseHevcSps(nal: Uint8Array): VideoFormat | undefined {
     width -= subWidth * (r.ue() + r.ue());
     height -= subHeight * (r.ue() + r.ue());
   }
-  if (r.overrun || width <= 0 || height <= 0) return undefined;
+  if (r.overrun || !plausibleSize(width, height)) return undefined;
   return { width, height, frameRate: null };
 }
 

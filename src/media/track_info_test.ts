@@ -211,3 +211,68 @@ Deno.test("TrackInfoCollector names unknown stream types and empties on no progr
   assert.equal(collector.setProgram(undefined), true);
   assert.deepEqual(collector.tracks(), []);
 });
+
+/** One TS packet of `pid` starting a PES (stream id 0xbd, no PTS) that carries `es`. */
+function pesPacket(pid: number, es: Uint8Array): Uint8Array {
+  const packet = new Uint8Array(TS_PACKET_SIZE).fill(0xff);
+  packet.set([0x47, 0x40 | (pid >> 8), pid & 0xff, 0x10]);
+  packet.set([0, 0, 1, 0xbd, 0, 0, 0x80, 0, 0], 4);
+  packet.set(es, 13);
+  return packet;
+}
+
+Deno.test("TrackInfoCollector tells private-data AC-3 by its frames", () => {
+  const collector = new TrackInfoCollector();
+  collector.setProgram({
+    programNumber: 1,
+    pmtPid: 4096,
+    pcrPid: 256,
+    streams: [{ pid: 258, streamType: 0x06 }],
+  });
+  assert.equal(collector.tracks()[0]?.codec, "private data");
+  assert.equal(collector.feed(pesPacket(258, hex("0b77fe95144043e1"))), true);
+  assert.deepEqual(collector.tracks(), [
+    {
+      pid: 258,
+      kind: "audio",
+      codec: "AC-3",
+      width: null,
+      height: null,
+      frameRate: null,
+      sampleRate: 48000,
+      channels: 2,
+    },
+  ]);
+  // Learnt once: later frames are not looked at.
+  assert.equal(collector.feed(pesPacket(258, hex("fff14c8024fffcde"))), false);
+});
+
+Deno.test("the parsers and TrackInfoCollector never throw on random bytes", () => {
+  let seed = 0x2545f491;
+  const random = () => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) / 2 ** 32;
+  };
+  const bytes = (n: number) => Uint8Array.from({ length: n }, () => Math.floor(random() * 256));
+  const collector = new TrackInfoCollector();
+  collector.setProgram({
+    programNumber: 1,
+    pmtPid: 4096,
+    pcrPid: 256,
+    streams: [
+      { pid: 256, streamType: 0x1b },
+      { pid: 257, streamType: 0x0f },
+      { pid: 258, streamType: 0x06 },
+    ],
+  });
+  for (let i = 0; i < 2000; i++) {
+    const nal = bytes(1 + Math.floor(random() * 64));
+    parseH264Sps(Uint8Array.of(0x67, ...nal));
+    parseHevcSps(Uint8Array.of(0x42, 0x01, ...nal));
+    parseAudioHeader(nal, 0);
+    collector.setParameterSets(256, VideoCodec.H264, Uint8Array.of(0, 0, 0, 1, 0x67, ...nal));
+    collector.feed(pesPacket(256 + (i % 3), nal));
+  }
+});
