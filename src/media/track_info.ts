@@ -227,7 +227,7 @@ export function parseH264Sps(nal: Uint8Array): VideoFormat | undefined {
   return { width, height, frameRate };
 }
 
-/** Parses an HEVC SPS NAL unit (2-byte header included); the frame rate is left to the PTS. */
+/** Parses an HEVC SPS NAL unit (2-byte header included). */
 export function parseHevcSps(nal: Uint8Array): VideoFormat | undefined {
   if (nal.length < 4 || ((nal[0]! >> 1) & 0x3f) !== 33) return undefined;
   const r = new BitReader(unescapeRbsp(nal.subarray(2)));
@@ -252,7 +252,93 @@ export function parseHevcSps(nal: Uint8Array): VideoFormat | undefined {
     height -= subHeight * (r.ue() + r.ue());
   }
   if (r.overrun || !plausibleSize(width, height)) return undefined;
-  return { width, height, frameRate: null };
+  return { width, height, frameRate: hevcVuiFrameRate(r, maxSubLayers) };
+}
+
+/** The rest of an HEVC SPS, after the conformance window, to the VUI timing; null without. */
+function hevcVuiFrameRate(r: BitReader, maxSubLayers: number): number | null {
+  r.ue(); // bit_depth_luma_minus8
+  r.ue(); // bit_depth_chroma_minus8
+  const pocLsbBits = r.ue() + 4;
+  const orderingForAll = r.bit();
+  for (let i = orderingForAll ? 0 : maxSubLayers; i <= maxSubLayers; i++) {
+    r.ue();
+    r.ue();
+    r.ue();
+  }
+  for (let i = 0; i < 6; i++) r.ue(); // block sizes and transform hierarchy depths
+  if (r.bit() === 1 && r.bit() === 1) {
+    // scaling_list_data()
+    for (let sizeId = 0; sizeId < 4; sizeId++) {
+      for (let matrixId = 0; matrixId < 6; matrixId += sizeId === 3 ? 3 : 1) {
+        if (r.bit() === 0) r.ue();
+        else {
+          if (sizeId > 1) r.se();
+          const coefficients = Math.min(64, 1 << (4 + (sizeId << 1)));
+          for (let k = 0; k < coefficients && !r.overrun; k++) r.se();
+        }
+      }
+    }
+  }
+  r.skip(2); // amp_enabled_flag, sample_adaptive_offset_enabled_flag
+  if (r.bit() === 1) {
+    r.skip(8);
+    r.ue();
+    r.ue();
+    r.skip(1);
+  }
+  const sets = r.ue();
+  if (sets > 64) return null;
+  const deltaPocs: number[] = [];
+  for (let i = 0; i < sets && !r.overrun; i++) {
+    if (i !== 0 && r.bit() === 1) {
+      // Predicted from the set before: a flag or two per picture of that set.
+      r.bit();
+      r.ue();
+      let count = 0;
+      for (let j = 0; j <= deltaPocs[i - 1]!; j++) {
+        if (r.bit() === 1 || r.bit() === 1) count++;
+      }
+      deltaPocs.push(count);
+    } else {
+      const negative = r.ue();
+      const positive = r.ue();
+      if (negative + positive > 32) return null;
+      for (let k = 0; k < negative + positive; k++) {
+        r.ue();
+        r.bit();
+      }
+      deltaPocs.push(negative + positive);
+    }
+  }
+  if (r.bit() === 1) {
+    const longTerm = r.ue();
+    if (longTerm > 32) return null;
+    for (let i = 0; i < longTerm; i++) r.skip(pocLsbBits + 1);
+  }
+  r.skip(2); // sps_temporal_mvp_enabled_flag, strong_intra_smoothing_enabled_flag
+  if (r.bit() === 0) return null;
+  if (r.bit() === 1 && r.bits(8) === 255) r.skip(32); // aspect ratio
+  if (r.bit() === 1) r.bit(); // overscan
+  if (r.bit() === 1) {
+    r.skip(4);
+    if (r.bit() === 1) r.skip(24);
+  }
+  if (r.bit() === 1) {
+    r.ue();
+    r.ue();
+  }
+  r.skip(3); // neutral_chroma_indication_flag, field_seq_flag, frame_field_info_present_flag
+  if (r.bit() === 1) {
+    r.ue();
+    r.ue();
+    r.ue();
+    r.ue();
+  }
+  if (r.bit() === 0) return null;
+  const unitsInTick = r.bits(32);
+  const timeScale = r.bits(32);
+  return r.overrun || unitsInTick === 0 ? null : roundRate(timeScale / unitsInTick);
 }
 
 const ADTS_SAMPLE_RATES = [

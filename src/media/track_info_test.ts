@@ -43,12 +43,12 @@ const spsCases: {
     frameRate: 29.97,
   },
   {
-    name: "HEVC Main 640x360 (conformance window from 640x368)",
+    name: "HEVC Main 640x360 30 fps (conformance window from 640x368, VUI timing)",
     codec: VideoCodec.Hevc,
     sps: "42010101600000030090000003000003003fa00502016965959a4932bc05a020000003002000000303c1",
     width: 640,
     height: 360,
-    frameRate: null,
+    frameRate: 30,
   },
 ];
 
@@ -179,7 +179,7 @@ Deno.test("TrackInfoCollector learns H.264 and AAC tracks from an ffmpeg stream"
   assert.ok(changes <= 4, `${changes} changes`);
 });
 
-Deno.test("TrackInfoCollector estimates an HEVC frame rate from PTS deltas", () => {
+Deno.test("TrackInfoCollector learns an HEVC track from an ffmpeg stream", () => {
   const { tracks } = collect(HEVC_FIXTURE);
   assert.deepEqual(tracks, [
     {
@@ -275,4 +275,36 @@ Deno.test("the parsers and TrackInfoCollector never throw on random bytes", () =
     collector.setParameterSets(256, VideoCodec.H264, Uint8Array.of(0, 0, 0, 1, 0x67, ...nal));
     collector.feed(pesPacket(256 + (i % 3), nal));
   }
+});
+
+/** One TS packet of `pid` starting a video PES (stream id 0xe0) with `pts` (90 kHz). */
+function ptsPacket(pid: number, pts: number): Uint8Array {
+  const packet = new Uint8Array(TS_PACKET_SIZE).fill(0xff);
+  packet.set([0x47, 0x40 | (pid >> 8), pid & 0xff, 0x10]);
+  const high = Math.floor(pts / 2 ** 30);
+  const mid = Math.floor(pts / 2 ** 15) & 0x7fff;
+  const low = pts & 0x7fff;
+  packet.set([0, 0, 1, 0xe0, 0, 0, 0x80, 0x80, 5], 4);
+  packet.set([0x21 | (high << 1), mid >> 7, (mid << 1) | 1, low >> 7, (low << 1) | 1], 13);
+  return packet;
+}
+
+Deno.test("TrackInfoCollector estimates a frame rate from PTS in B-frame order, after 16 PES", () => {
+  const collector = new TrackInfoCollector();
+  collector.setProgram({
+    programNumber: 1,
+    pmtPid: 4096,
+    pcrPid: 256,
+    streams: [{ pid: 256, streamType: 0x02 }],
+  });
+  // 29.97 fps (3003 ticks a frame), decode order I P B B: no two neighbours one frame apart.
+  const order = [0, 3, 1, 2];
+  const changed: boolean[] = [];
+  for (let i = 0; i < 20; i++) {
+    const frame = Math.floor(i / 4) * 4 + order[i % 4]!;
+    changed.push(collector.feed(ptsPacket(256, 2 ** 31 + frame * 3003)));
+  }
+  assert.deepEqual(changed.indexOf(true), 15);
+  assert.equal(collector.tracks()[0]?.frameRate, 29.97);
+  assert.equal(collector.tracks()[0]?.codec, "MPEG-2 video");
 });
