@@ -81,7 +81,8 @@ Deno.test("unescapeRbsp() drops emulation-prevention bytes only", () => {
   assert.deepEqual(unescapeRbsp(hex("00030003")), hex("00030003"));
 });
 
-// First 8 bytes of ffmpeg 5.1 encodes of `sine`: `-c:a aac -f adts`, `-c:a mp2 -f mp2`, `-c:a ac3 -f ac3`.
+// First 8 bytes (of a frame) of ffmpeg 5.1 encodes of `sine`: `-c:a aac -f adts`, `-c:a mp2 -f mp2`,
+// `-c:a ac3 -f ac3`, `-ac 6 -c:a eac3 -f eac3`, `-c:a libmp3lame -f mp3`.
 const audioCases: {
   name: string;
   header: string;
@@ -108,6 +109,20 @@ const audioCases: {
     header: "0b77fe95144043e1",
     codec: "AC-3",
     rate: 48000,
+    channels: 2,
+  },
+  {
+    name: "E-AC-3 48 kHz 5.1",
+    header: "0b77037f3f87c000",
+    codec: "E-AC-3",
+    rate: 48000,
+    channels: 6,
+  },
+  {
+    name: "MPEG-2 layer 3 22.05 kHz joint stereo",
+    header: "fff38064000d7841",
+    codec: "MP3",
+    rate: 22050,
     channels: 2,
   },
 ];
