@@ -29,6 +29,7 @@ export type {
   ServerCounters,
   ServerStats,
   StreamInfo,
+  TrackInfo,
 } from "./src/server/api_types.ts";
 export {
   DEFAULT_OPTIONS,

@@ -10,6 +10,8 @@
 import type { DatagramKind } from "../protocol/classify.ts";
 import type { CloseReason, LinkStats, StreamMode, ViewerStats } from "../ipc/messages.ts";
 import type { TrackInfo } from "../media/track_info.ts";
+
+export type { TrackInfo };
 import { type Refusal, REFUSALS } from "./connection_table.ts";
 
 /** One SRT connection as the API shows it, with its latest link statistics. */
