@@ -2,42 +2,44 @@
  * Watches the receive queue of a child's UDP socket while its caller's
  * handshake is held, to tell whether the caller is still there
  * (`judgeCaller()` in `src/protocol/caller_presence.ts` decides). The queue
- * is read from `/proc/self/net/udp` and `udp6` by the socket's inode:
- * reading it takes nothing away from libsrt, unlike `recv`, and `FIONREAD`
- * gives only the next datagram's size.
+ * is read with `getsockopt(SO_MEMINFO)`: its bytes and the datagrams
+ * dropped, without taking anything away from libsrt (`recv` would), where
+ * `FIONREAD` gives only the next datagram's size.
  *
  * @module
  */
 
 import {
+  libc,
+  SK_MEMINFO_DROPS,
+  SK_MEMINFO_RMEM_ALLOC,
+  SK_MEMINFO_VARS,
+  SO_MEMINFO,
+  SOL_SOCKET,
+} from "../../ffi/libc.ts";
+import {
+  CALLER_SILENCE_MS,
   type CallerJudgement,
-  findUdpQueue,
   judgeCaller,
   type QueueSample,
   trimSamples,
 } from "../protocol/caller_presence.ts";
 
-const TABLES = ["/proc/self/net/udp", "/proc/self/net/udp6"] as const;
-
-/** The inode of the socket behind `fd` (`socket:[N]`), or undefined. */
-function socketInode(fd: number): number | undefined {
-  try {
-    const match = /^socket:\[(\d+)\]$/.exec(Deno.readLinkSync(`/proc/self/fd/${fd}`));
-    return match === null ? undefined : Number(match[1]);
-  } catch {
-    return undefined;
-  }
-}
+/** How often {@link CallerWatch.confirm} looks at the queue. */
+const CONFIRM_STEP_MS = 50;
+/** Bounds {@link CallerWatch.confirm}: past `CALLER_SILENCE_MS` with room to spare. */
+const MAX_CONFIRM_STEPS = Math.ceil((2 * CALLER_SILENCE_MS) / CONFIRM_STEP_MS);
 
 /** Samples one UDP socket's receive queue; see the module doc. */
 export class CallerWatch {
-  readonly #inode: number | undefined;
-  #table: string | undefined;
+  readonly #fd: number;
+  readonly #memory = new Uint32Array(SK_MEMINFO_VARS);
+  readonly #length = new Uint32Array(1);
   #samples: QueueSample[] = [];
 
-  /** `fd` must still be open; the inode is looked up now, so libsrt may take the fd later. */
+  /** `fd` stays open while libsrt holds it; it is only read, never closed here. */
   constructor(fd: number) {
-    this.#inode = socketInode(fd);
+    this.#fd = fd;
   }
 
   /** Forgets earlier samples and takes the first: a conclusion just arrived. */
@@ -48,11 +50,18 @@ export class CallerWatch {
 
   /** Takes one sample; a queue that cannot be read counts as a change. */
   sample(nowMs = performance.now()): void {
-    const queue = this.#read();
+    this.#length[0] = this.#memory.byteLength;
+    const read = libc().getsockopt(
+          this.#fd,
+          SOL_SOCKET,
+          SO_MEMINFO,
+          new Uint8Array(this.#memory.buffer),
+          new Uint8Array(this.#length.buffer),
+        ) === 0 && this.#length[0] > SK_MEMINFO_DROPS * 4;
     this.#samples.push({
       atMs: nowMs,
-      queuedBytes: queue?.queuedBytes ?? null,
-      drops: queue?.drops ?? null,
+      queuedBytes: read ? this.#memory[SK_MEMINFO_RMEM_ALLOC]! : null,
+      drops: read ? this.#memory[SK_MEMINFO_DROPS]! : null,
     });
     this.#samples = trimSamples(this.#samples);
   }
@@ -62,20 +71,21 @@ export class CallerWatch {
     return judgeCaller(this.#samples);
   }
 
-  #read(): { queuedBytes: number; drops: number } | undefined {
-    if (this.#inode === undefined) return undefined;
-    const tables = this.#table === undefined ? TABLES : [this.#table];
-    for (const table of tables) {
-      try {
-        const found = findUdpQueue(Deno.readTextFileSync(table), this.#inode);
-        if (found !== undefined) {
-          this.#table = table;
-          return found;
-        }
-      } catch {
-        // An unreadable table leaves the caller present.
-      }
+  /**
+   * Settles an `unsure` judgement before an acceptance: samples every
+   * {@link CONFIRM_STEP_MS} until the caller is heard from again or is
+   * silent too long, so at most until `CALLER_SILENCE_MS` of silence. Blocks
+   * the JavaScript thread, which waits in the listen callback anyway.
+   */
+  confirm(): CallerJudgement {
+    this.sample();
+    let judged = this.judge();
+    const sleeper = new Int32Array(new SharedArrayBuffer(4));
+    for (let step = 0; judged.state === "unsure" && step < MAX_CONFIRM_STEPS; step++) {
+      Atomics.wait(sleeper, 0, 0, CONFIRM_STEP_MS);
+      this.sample();
+      judged = this.judge();
     }
-    return undefined;
+    return judged;
   }
 }

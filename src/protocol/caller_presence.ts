@@ -3,22 +3,34 @@
  *
  * While a caller waits for an access decision, libsrt's receiver thread is
  * blocked in the listen callback and reads nothing, so the caller's
- * conclusions, retransmitted every 250 ms until its connect timeout, pile up
- * in the kernel's receive queue of the child's UDP socket. A queue that stops
+ * retransmitted conclusions pile up in the kernel's receive queue of the
+ * child's UDP socket until its connect timeout runs out. A queue that stops
  * growing means the caller gave up (docs/design.md, "Ghost viewers").
  *
  * @module
  */
 
-/** How often a waiting libsrt caller retransmits its conclusion. */
-export const CONCLUSION_RETRANSMIT_MS = 250;
+/**
+ * The longest gap between a waiting libsrt caller's conclusions, measured
+ * on loopback with libsrt 1.5.1: a non-blocking caller (ffmpeg,
+ * srt-live-transmit) sends one every 250 ms; a blocking `srt_connect` waits
+ * up to 1 s for an answer before it sends again (1.1 s to the first
+ * retransmission, then 1.0 s).
+ */
+export const CONCLUSION_RETRANSMIT_MAX_MS = 1100;
 
 /**
  * How long the queue may stay unchanged before the caller counts as gone:
- * a little under three retransmission periods, so one late or lost
- * conclusion does not condemn a caller that is still there.
+ * the longest gap with a margin for a loaded machine.
  */
-export const CALLER_SILENCE_MS = 700;
+export const CALLER_SILENCE_MS = 1500;
+
+/**
+ * A caller heard from this recently is there; one silent longer, but not
+ * yet {@link CALLER_SILENCE_MS}, may be between two conclusions of a
+ * blocking caller or gone: accepting it waits for its next conclusion.
+ */
+export const CALLER_FRESH_MS = 300;
 
 /** One look at the UDP socket's receive queue. */
 export interface QueueSample {
@@ -32,35 +44,43 @@ export interface QueueSample {
 
 /** What {@link judgeCaller} concludes. */
 export interface CallerJudgement {
-  gone: boolean;
+  /** `present`: heard from lately; `gone`: silent too long; `unsure`: in between. */
+  state: "present" | "unsure" | "gone";
   /** Milliseconds since the queue was last seen to change (or since watching started). */
   silentMs: number;
 }
 
+function changed(before: QueueSample, sample: QueueSample): boolean {
+  return sample.queuedBytes === null || sample.drops === null ||
+    sample.queuedBytes !== before.queuedBytes || sample.drops !== before.drops;
+}
+
 /**
  * Judges samples taken in time order since the caller's conclusion reached
- * the listen callback. The caller is gone only when the queue was read and
- * did not change for longer than `silenceMs`; a watch shorter than that, or
- * a queue that could not be read, leaves the caller present.
+ * the listen callback (which counts as hearing from it). A queue that could
+ * not be read counts as a change: the caller is then never judged gone.
  */
 export function judgeCaller(
   samples: readonly QueueSample[],
-  silenceMs: number = CALLER_SILENCE_MS,
+  limits: { freshMs: number; silenceMs: number } = {
+    freshMs: CALLER_FRESH_MS,
+    silenceMs: CALLER_SILENCE_MS,
+  },
 ): CallerJudgement {
   const first = samples[0];
   const last = samples.at(-1);
-  if (first === undefined || last === undefined) return { gone: false, silentMs: 0 };
+  if (first === undefined || last === undefined) return { state: "present", silentMs: 0 };
   let changedAt = first.atMs;
   for (let i = 1; i < samples.length; i++) {
-    const before = samples[i - 1]!;
-    const sample = samples[i]!;
-    const unread = sample.queuedBytes === null || sample.drops === null;
-    if (
-      unread || sample.queuedBytes !== before.queuedBytes || sample.drops !== before.drops
-    ) changedAt = sample.atMs;
+    if (changed(samples[i - 1]!, samples[i]!)) changedAt = samples[i]!.atMs;
   }
   const silentMs = last.atMs - changedAt;
-  return { gone: silentMs > silenceMs, silentMs };
+  const state = silentMs > limits.silenceMs
+    ? "gone"
+    : silentMs > limits.freshMs
+    ? "unsure"
+    : "present";
+  return { state, silentMs };
 }
 
 /**
@@ -70,33 +90,7 @@ export function judgeCaller(
 export function trimSamples(samples: readonly QueueSample[]): QueueSample[] {
   let from = 0;
   for (let i = 1; i < samples.length; i++) {
-    const before = samples[i - 1]!;
-    const sample = samples[i]!;
-    if (sample.queuedBytes !== before.queuedBytes || sample.drops !== before.drops) from = i;
+    if (changed(samples[i - 1]!, samples[i]!)) from = i;
   }
   return samples.slice(from);
-}
-
-/** A UDP socket's queue counters, as `/proc/net/udp` and `udp6` print them. */
-export interface UdpQueue {
-  queuedBytes: number;
-  drops: number;
-}
-
-/**
- * Finds the socket with `inode` in the text of `/proc/net/udp` or `udp6`:
- * `rx_queue` is the hex number after the colon in the fifth column, the
- * inode the tenth column, drops the last. Undefined when no line matches.
- */
-export function findUdpQueue(table: string, inode: number): UdpQueue | undefined {
-  for (const line of table.split("\n").slice(1)) {
-    const fields = line.trim().split(/\s+/);
-    if (fields.length < 13 || Number(fields[9]) !== inode) continue;
-    const rx = fields[4]!.split(":")[1];
-    const queuedBytes = rx === undefined ? NaN : parseInt(rx, 16);
-    const drops = Number(fields.at(-1));
-    if (!Number.isSafeInteger(queuedBytes) || !Number.isSafeInteger(drops)) return undefined;
-    return { queuedBytes, drops };
-  }
-  return undefined;
 }
