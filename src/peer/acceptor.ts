@@ -35,6 +35,7 @@ import type { PeerSettings } from "../ipc/messages.ts";
 import { redactStreamId } from "../protocol/stream_id.ts";
 import { RejectCode } from "../protocol/reject_codes.ts";
 import { CallerWatch } from "./caller_watch.ts";
+import { CALLER_FRESH_MS } from "../protocol/caller_presence.ts";
 
 /**
  * An accepted connection. The libsrt listener owns the multiplexer (the
@@ -189,9 +190,12 @@ export async function acceptConnection(options: AcceptOptions): Promise<AcceptRe
         caller.start(asked);
         let verdict = options.decide?.(incoming, caller) ?? { code: 0, detail: "accepted" };
         // A caller that gave up while held must not be accepted: nobody
-        // would read what it is sent (docs/design.md, "Ghost viewers"). One
-        // not heard from lately is accepted only once it sends again.
-        const judged = verdict.code === 0 ? caller.confirm() : (caller.sample(), caller.judge());
+        // would read what it is sent (docs/design.md, "Ghost viewers"). After
+        // a wait, it is accepted only once it has sent again.
+        const waited = performance.now() - asked > CALLER_FRESH_MS;
+        const judged = verdict.code === 0 && waited
+          ? caller.confirm()
+          : (caller.sample(), caller.judge());
         const answered = performance.now();
         if (judged.state === "gone") {
           gone = `the caller gave up waiting: nothing from it for ${

@@ -21,6 +21,7 @@ import {
   CALLER_SILENCE_MS,
   type CallerJudgement,
   judgeCaller,
+  queueChanged,
   type QueueSample,
   trimSamples,
 } from "../protocol/caller_presence.ts";
@@ -72,19 +73,22 @@ export class CallerWatch {
   }
 
   /**
-   * Settles an `unsure` judgement before an acceptance: samples every
-   * {@link CONFIRM_STEP_MS} until the caller is heard from again or is
-   * silent too long, so at most until `CALLER_SILENCE_MS` of silence. Blocks
+   * Before an acceptance after a wait: waits for the caller to send again,
+   * sampling every {@link CONFIRM_STEP_MS}, until the queue changes (present)
+   * or `CALLER_SILENCE_MS` of silence (gone). A caller that gave up cannot
+   * pass this, however late in its retransmission period it stopped. Blocks
    * the JavaScript thread, which waits in the listen callback anyway.
    */
   confirm(): CallerJudgement {
     this.sample();
+    const before = this.#samples.at(-1)!;
     let judged = this.judge();
     const sleeper = new Int32Array(new SharedArrayBuffer(4));
-    for (let step = 0; judged.state === "unsure" && step < MAX_CONFIRM_STEPS; step++) {
+    for (let step = 0; judged.state !== "gone" && step < MAX_CONFIRM_STEPS; step++) {
       Atomics.wait(sleeper, 0, 0, CONFIRM_STEP_MS);
       this.sample();
       judged = this.judge();
+      if (queueChanged(before, this.#samples.at(-1)!)) return judged;
     }
     return judged;
   }

@@ -47,20 +47,45 @@ Deno.test("CallerWatch.confirm() waits out the silence of a caller that is gone"
   }
 });
 
-Deno.test("CallerWatch.confirm() returns once the caller is heard from again", async () => {
-  const { peer, local, socket } = heldSocket();
-  using _socket = socket;
+Deno.test("CallerWatch.confirm() returns once the caller sends again", async () => {
+  // confirm() blocks this thread: the caller is a worker's socket.
+  const worker = new Worker(
+    URL.createObjectURL(
+      new Blob([`
+        const caller = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+        onmessage = async ({ data }) => {
+          await new Promise((resolve) => setTimeout(resolve, data.afterMs));
+          await caller.send(new Uint8Array(100), data.to);
+          postMessage("sent");
+        };
+        postMessage(caller.addr);
+      `], { type: "text/javascript" }),
+    ),
+    { type: "module" },
+  );
+  const next = () =>
+    new Promise<unknown>((resolve) => worker.onmessage = ({ data }) => resolve(data));
   try {
+    const callerAddress = await next() as Deno.NetAddr;
+    const local: Deno.NetAddr = { transport: "udp", hostname: "127.0.0.1", port: freeUdpPort() };
+    using socket = openConnectedUdpSocket(local, callerAddress);
     const watch = new CallerWatch(socket.fd);
     watch.start(performance.now() - 1000);
-    // Queued before confirm() blocks the thread: the kernel has it at the first look.
-    await peer.send(new Uint8Array(100), local);
+    // Heard from before confirm() started: that does not count.
+    let sent = next();
+    worker.postMessage({ afterMs: 0, to: local });
+    await sent;
     await new Promise((resolve) => setTimeout(resolve, 20));
+    sent = next();
     const started = performance.now();
-    assert.equal(watch.confirm().state, "present");
-    assert.ok(performance.now() - started < 200);
+    worker.postMessage({ afterMs: 300, to: local });
+    const judged = watch.confirm();
+    const waited = performance.now() - started;
+    assert.equal(judged.state, "present");
+    assert.ok(waited >= 250 && waited < 1000, `${waited} ms`);
+    await sent;
   } finally {
-    peer.close();
+    worker.terminate();
   }
 });
 

@@ -28,7 +28,7 @@ export const CALLER_SILENCE_MS = 1500;
 /**
  * A caller heard from this recently is there; one silent longer, but not
  * yet {@link CALLER_SILENCE_MS}, may be between two conclusions of a
- * blocking caller or gone: accepting it waits for its next conclusion.
+ * blocking caller or gone.
  */
 export const CALLER_FRESH_MS = 300;
 
@@ -50,7 +50,8 @@ export interface CallerJudgement {
   silentMs: number;
 }
 
-function changed(before: QueueSample, sample: QueueSample): boolean {
+/** Whether the queue changed from `before` to `sample` (a queue not read counts as changed). */
+export function queueChanged(before: QueueSample, sample: QueueSample): boolean {
   return sample.queuedBytes === null || sample.drops === null ||
     sample.queuedBytes !== before.queuedBytes || sample.drops !== before.drops;
 }
@@ -72,7 +73,7 @@ export function judgeCaller(
   if (first === undefined || last === undefined) return { state: "present", silentMs: 0 };
   let changedAt = first.atMs;
   for (let i = 1; i < samples.length; i++) {
-    if (changed(samples[i - 1]!, samples[i]!)) changedAt = samples[i]!.atMs;
+    if (queueChanged(samples[i - 1]!, samples[i]!)) changedAt = samples[i]!.atMs;
   }
   const silentMs = last.atMs - changedAt;
   const state = silentMs > limits.silenceMs
@@ -90,7 +91,7 @@ export function judgeCaller(
 export function trimSamples(samples: readonly QueueSample[]): QueueSample[] {
   let from = 0;
   for (let i = 1; i < samples.length; i++) {
-    if (changed(samples[i - 1]!, samples[i]!)) from = i;
+    if (queueChanged(samples[i - 1]!, samples[i]!)) from = i;
   }
   return samples.slice(from);
 }

@@ -4,6 +4,7 @@ import {
   CALLER_SILENCE_MS,
   CONCLUSION_RETRANSMIT_MAX_MS,
   judgeCaller,
+  queueChanged,
   type QueueSample,
   trimSamples,
 } from "./caller_presence.ts";
@@ -107,4 +108,18 @@ Deno.test("judgeCaller() takes other limits", () => {
 Deno.test("trimSamples() keeps the samples from the last change on", () => {
   const kept = trimSamples(samples([0, 0, 0], [250, 768, 0], [500, 768, 0], [750, 768, 0]));
   assert.deepEqual(kept, samples([250, 768, 0], [500, 768, 0], [750, 768, 0]));
+});
+
+Deno.test("queueChanged() sees more bytes, more drops, or a queue it could not read", () => {
+  const [before, grown, dropped, same, unread] = samples(
+    [0, 832, 0],
+    [100, 1664, 0],
+    [100, 832, 1],
+    [100, 832, 0],
+    [100, null, null],
+  );
+  assert.equal(queueChanged(before!, grown!), true);
+  assert.equal(queueChanged(before!, dropped!), true);
+  assert.equal(queueChanged(before!, same!), false);
+  assert.equal(queueChanged(before!, unread!), true);
 });
