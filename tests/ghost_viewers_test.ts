@@ -41,6 +41,21 @@ Deno.test("a held viewer whose caller gave up is not accepted when the publisher
   assert.equal(atoll.findLog((line) => / up in .*: play /.test(line.message)), undefined);
 });
 
+Deno.test("a held viewer whose caller gave up is let go before playWaitMs runs out", async () => {
+  await using atoll = await startWithConfig("playWaitMs: 6000\n");
+  const started = performance.now();
+  const ghost = await tryConnect(atoll.srtPort, "play:live/early", { timeoutMs: 1500 });
+  assert.equal(ghost.connected, false);
+  const closed = await atoll.waitForLog("the ghost's close", closedLine("live/early"), 6000);
+  const ms = performance.now() - started;
+  assert.equal(closed.properties.reason, "handshake-timeout", closed.message);
+  assert.match(String(closed.properties.detail), /the caller gave up waiting/);
+  // The caller's last conclusion, then 1.5 s of silence; not the 6 s wait.
+  assert.ok(ms < 4500, `let go after ${Math.round(ms)} ms`);
+  const [stream] = await atoll.streams();
+  assert.equal(stream?.waiting ?? 0, 0);
+});
+
 Deno.test("a held viewer that is still there is accepted when the publisher comes", async () => {
   await using atoll = await startWithConfig("playWaitMs: 6000\n");
   const viewer = tryConnect(atoll.srtPort, "play:live/patient", { timeoutMs: 10_000 });
