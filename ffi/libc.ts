@@ -22,6 +22,13 @@ export const SOCK_CLOEXEC = 0o2000000;
 export const SOL_SOCKET = 1;
 export const SO_REUSEADDR = 2;
 export const SO_REUSEPORT = 15;
+/** `getsockopt` fills `u32[SK_MEMINFO_VARS]`: the socket's memory, as `ss -m` shows it. */
+export const SO_MEMINFO = 55;
+/** Bytes in the receive queue (`rx_queue` in `/proc/net/udp`). */
+export const SK_MEMINFO_RMEM_ALLOC = 0;
+/** Datagrams dropped for this socket (a full receive queue among them). */
+export const SK_MEMINFO_DROPS = 8;
+export const SK_MEMINFO_VARS = 9;
 export const SCM_RIGHTS = 1;
 export const IPPROTO_IPV6 = 41;
 export const IPV6_V6ONLY = 26;

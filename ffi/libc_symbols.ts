@@ -35,6 +35,16 @@ export const LIBC_SYMBOLS = {
     ],
     result: "i32", // int
   },
+  getsockopt: {
+    parameters: [
+      "i32", // int fd
+      "i32", // int level
+      "i32", // int optname
+      "buffer", // void* optval
+      "buffer", // socklen_t* optlen
+    ],
+    result: "i32", // int
+  },
   bind: {
     parameters: [
       "i32", // int fd

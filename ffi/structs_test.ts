@@ -117,6 +117,7 @@ const program = `
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <linux/sockios.h>
+#include <linux/sock_diag.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>

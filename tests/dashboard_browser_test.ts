@@ -79,14 +79,19 @@ Deno.test("the dashboard at / fits 1280 px, shows a held viewer as waiting, ends
   for (const [what, path] of Object.entries(needed)) {
     assert.ok(await exists(path), `${what} is missing (${path}): run scripts/setup.sh --test`);
   }
-  // The held viewer must still be waiting when the page looks (the default wait is 10 s).
+  // The held viewer must still be waiting when the page looks (the default wait is 2.5 s), and
+  // its caller with it: one whose connect timeout (3 s by default) ran out is let go.
   await using atoll = await startWithConfig("playWaitMs: 120000\n", ["--api-token", TOKEN]);
   const srt = (streamId: string) => `srt://127.0.0.1:${atoll.srtPort}?streamid=${streamId}`;
   // A long name, to see that it wraps rather than widens the tables.
   const ending = "live/a-stream-with-a-rather-long-name-that-the-dashboard-ends";
   await using publisher = await ffmpegPublisher(srt("publish:live/dashboard"));
   await using endingPublisher = await ffmpegPublisher(srt(`publish:${ending}`));
-  await using _heldViewer = srtLiveTransmitViewer(atoll.srtPort, "play:live/held", "/dev/null");
+  await using _heldViewer = srtLiveTransmitViewer(
+    atoll.srtPort,
+    "play:live/held&conntimeo=125000",
+    "/dev/null",
+  );
   const sending = (stream: string) => async () =>
     (await atoll.connections()).find((c) =>
       c.stream === stream && c.mode === "publish" && c.bytesReceived > 0

@@ -8,7 +8,7 @@
  *
  * ```yaml
  * defaultStream: live/default  # the stream for encoders that send no stream id
- * playWaitMs: 10000            # how long a viewer may wait for a publisher
+ * playWaitMs: 2500             # how long a viewer may wait for a publisher
  * publisherTimeoutMs: 2000     # a publisher silent this long may be taken over
  * graceMs: 10000               # viewers stay this long after their publisher left
  * streamDefaults:              # rules for streams no entry sets them for
@@ -113,7 +113,7 @@ export const DEFAULT_AUTH_HOOK_TIMEOUT_MS = 2000;
 
 /** The configuration used without `--config`, and what an empty file gives. */
 export const DEFAULT_CONFIG: AtollConfig = deepFreeze({
-  playWaitMs: 10_000,
+  playWaitMs: 2_500,
   publisherTimeoutMs: 2000,
   graceMs: 10_000,
   apiTokenForReads: false,

@@ -33,6 +33,9 @@ import {
 } from "../protocol/induction_response.ts";
 import type { PeerSettings } from "../ipc/messages.ts";
 import { redactStreamId } from "../protocol/stream_id.ts";
+import { RejectCode } from "../protocol/reject_codes.ts";
+import { CallerWatch } from "./caller_watch.ts";
+import { CALLER_FRESH_MS } from "../protocol/caller_presence.ts";
 
 /**
  * An accepted connection. The libsrt listener owns the multiplexer (the
@@ -96,8 +99,10 @@ export interface AcceptOptions {
    * `request.socketId` (a passphrase, the latency). After a refusal it is not
    * called again; after an acceptance it is, with a new socket, when libsrt
    * itself refused the caller (a wrong passphrase) and the caller retries.
+   * While it waits, it may `sample()` `caller` and give up once
+   * `caller.judge()` says the caller is gone.
    */
-  decide?: (request: ConnectionRequest) => Verdict;
+  decide?: (request: ConnectionRequest, caller: CallerWatch) => Verdict;
 }
 
 /** What {@link AcceptOptions.decide} says about a caller. */
@@ -162,12 +167,15 @@ export async function acceptConnection(options: AcceptOptions): Promise<AcceptRe
   let hook: ListenHook | undefined;
   let request: (ConnectionRequest & { at: number }) | undefined;
   let refused: Verdict | undefined;
+  // Set when the caller gave up while its request was decided (a ghost).
+  let gone: string | undefined;
   let handedOver = false;
   try {
     configure(socket, options.settings);
     if (options.rendezvous) socket.setBoolean(SrtOption.RENDEZVOUS, true);
     // The number stays valid for sending after libsrt took the fd.
     const udpFd = options.udpSocket.fd;
+    const caller = new CallerWatch(udpFd);
     socket.bindAcquire(options.udpSocket);
     if (options.rendezvous) {
       epoll.add(socket, SRT_EPOLL_OUT | SRT_EPOLL_ERR);
@@ -179,8 +187,24 @@ export async function acceptConnection(options: AcceptOptions): Promise<AcceptRe
         // without asking again.
         if (refused !== undefined) return refused.code;
         const asked = performance.now();
-        const verdict = options.decide?.(incoming) ?? { code: 0, detail: "accepted" };
+        caller.start(asked);
+        let verdict = options.decide?.(incoming, caller) ?? { code: 0, detail: "accepted" };
+        // A caller that gave up while held must not be accepted: nobody
+        // would read what it is sent (docs/design.md, "Ghost viewers"). After
+        // a wait, it is accepted only once it has sent again.
+        const waited = performance.now() - asked > CALLER_FRESH_MS;
+        const judged = verdict.code === 0 && waited
+          ? caller.confirm()
+          : (caller.sample(), caller.judge());
         const answered = performance.now();
+        if (judged.state === "gone") {
+          gone = `the caller gave up waiting: nothing from it for ${
+            Math.round(judged.silentMs)
+          } ms of a ${Math.round(answered - asked)} ms wait${
+            verdict.code === 0 ? ", so it is refused instead of accepted" : ""
+          }`;
+          verdict = { code: verdict.code === 0 ? RejectCode.NotFound : verdict.code, detail: gone };
+        }
         // Time spent deciding (a held viewer, an authorization hook) is not
         // the caller's handshake taking long.
         deadline += answered - asked;
@@ -197,6 +221,15 @@ export async function acceptConnection(options: AcceptOptions): Promise<AcceptRe
       if (
         refused !== undefined && request !== undefined && now - request.at > REJECTION_LINGER_MS
       ) {
+        if (gone !== undefined) {
+          // Its connect timeout ran out while it was held: for the caller,
+          // the handshake timed out, and it did not refuse anything itself.
+          return {
+            ok: false,
+            reason: "handshake-timeout",
+            detail: `stream id ${JSON.stringify(redactStreamId(request.streamId))}: ${gone}`,
+          };
+        }
         return {
           ok: false,
           reason: "rejected",

@@ -26,6 +26,7 @@ import {
   StatsReader,
 } from "./reports.ts";
 import { acceptConnection, type Verdict } from "./acceptor.ts";
+import type { CallerWatch } from "./caller_watch.ts";
 import { readLines } from "../ipc/lines.ts";
 import {
   type AccessDecision,
@@ -95,19 +96,46 @@ interface Admission {
   bufferFd: OwnedFd;
 }
 
+/** How often a caller held in the listen callback is looked at (`CallerWatch`). */
+const CALLER_CHECK_MS = 100;
+
 /**
  * Asks the main process whether this caller may publish or play, from
  * inside libsrt's listen callback: the JS thread waits for the answer
  * (libsrt's receiver thread waits for this callback anyway), and the
- * caller's own retransmissions keep its handshake alive meanwhile.
+ * caller's own retransmissions keep its handshake alive meanwhile. A caller
+ * that gives up meanwhile is refused at once; this child then exits, which
+ * releases its request in the main process.
  */
 function askMainProcess(
   controlFd: number,
   request: ConnectionRequest,
   timeoutMs: number,
+  caller?: CallerWatch,
 ): { verdict: Verdict; admission?: Admission } {
   report({ type: "request", streamId: request.streamId });
-  const reply = receiveWithFdNow(controlFd, timeoutMs);
+  const deadline = performance.now() + timeoutMs;
+  let reply: ReturnType<typeof receiveWithFdNow>;
+  for (;;) {
+    const left = Math.max(0, deadline - performance.now());
+    reply = receiveWithFdNow(
+      controlFd,
+      caller === undefined ? left : Math.min(left, CALLER_CHECK_MS),
+    );
+    if (reply !== "timeout" || left <= CALLER_CHECK_MS) break;
+    caller?.sample();
+    const judged = caller?.judge();
+    if (judged?.state === "gone") {
+      return {
+        verdict: {
+          code: RejectCode.NotFound,
+          detail: `the caller gave up waiting (nothing from it for ${
+            Math.round(judged.silentMs)
+          } ms)`,
+        },
+      };
+    }
+  }
   if (reply === "timeout") {
     return {
       verdict: { code: RejectCode.InternalError, detail: `no decision within ${timeoutMs} ms` },
@@ -168,11 +196,16 @@ async function serve(
     rendezvous: assignment.rendezvous,
     settings: assignment.settings,
     stopRequested: () => stop.stopped,
-    decide: (request) => {
+    decide: (request, caller) => {
       // The main process decides once per connection; a caller that retries
       // after libsrt refused it (a wrong passphrase) gets the same answer.
       if (admission !== undefined) return admit(request, admission.decision);
-      const answer = askMainProcess(controlFd, request, assignment.settings.decisionTimeoutMs);
+      const answer = askMainProcess(
+        controlFd,
+        request,
+        assignment.settings.decisionTimeoutMs,
+        caller,
+      );
       admission = answer.admission;
       return answer.verdict;
     },
