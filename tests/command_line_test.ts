@@ -15,6 +15,8 @@ import {
   MAIN,
   ManagedProcess,
   parseLogLine,
+  runDeno,
+  type RunResult,
   waitFor,
 } from "./support/mod.ts";
 
@@ -24,43 +26,11 @@ const EXIT_USAGE = 2;
 /** A run that should end on its own gets this long before it is killed. */
 const RUN_TIMEOUT_MS = 20_000;
 
-interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-  timedOut: boolean;
-}
-
 /** Runs Atoll to completion with `args`, killing it after {@link RUN_TIMEOUT_MS}. */
-async function runAtoll(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
-  const controller = new AbortController();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort();
-  }, RUN_TIMEOUT_MS);
-  try {
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", MAIN, ...args],
-      env,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      signal: controller.signal,
-    }).output();
-    const decoder = new TextDecoder();
-    return {
-      code: output.code,
-      stdout: decoder.decode(output.stdout),
-      stderr: decoder.decode(output.stderr),
-      timedOut,
-    };
-  } finally {
-    clearTimeout(timer);
-  }
+function runAtoll(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
+  return runDeno([MAIN, ...args], { env, timeoutMs: RUN_TIMEOUT_MS });
 }
 
-/** Asserts the usage-error contract: exit 2, nothing on stdout, one `atoll: ` line on stderr. */
 function assertUsageError(result: RunResult): string {
   assert.equal(result.timedOut, false, "exits on its own");
   assert.equal(result.code, EXIT_USAGE, result.stderr);

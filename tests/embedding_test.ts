@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { runDeno, type RunResult } from "./support/mod.ts";
 
 /** The embedding script gets this long to start, answer and stop. */
 const RUN_TIMEOUT_MS = 60_000;
@@ -38,43 +39,11 @@ interface EmbedReport {
   stats: Record<string, unknown>;
 }
 
-interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-  timedOut: boolean;
-}
-
 /** Runs `deno run -A ...args` in `cwd`, killing it after {@link RUN_TIMEOUT_MS}. */
-async function runDeno(cwd: string, args: string[]): Promise<RunResult> {
-  const controller = new AbortController();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort();
-  }, RUN_TIMEOUT_MS);
-  try {
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", ...args],
-      cwd,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      signal: controller.signal,
-    }).output();
-    const decoder = new TextDecoder();
-    return {
-      code: output.code,
-      stdout: decoder.decode(output.stdout),
-      stderr: decoder.decode(output.stderr),
-      timedOut,
-    };
-  } finally {
-    clearTimeout(timer);
-  }
+function runIn(cwd: string, args: string[]): Promise<RunResult> {
+  return runDeno(args, { cwd, timeoutMs: RUN_TIMEOUT_MS });
 }
 
-/** Asserts that the script started Atoll, got `200 ok` from /healthz, and exited 0. */
 function assertEmbeddedRun(result: RunResult): EmbedReport {
   assert.equal(result.timedOut, false, `exits on its own: ${result.stderr}`);
   assert.equal(result.code, 0, result.stderr);
@@ -103,7 +72,7 @@ Deno.test("mod.ts runs from a project with a deno.json of its own that maps noth
       JSON.stringify({ unstable: ["net", "raw-imports"] }),
     );
     await Deno.writeTextFile(`${dir}/embed.ts`, EMBED_SCRIPT);
-    assertEmbeddedRun(await runDeno(dir, ["embed.ts"]));
+    assertEmbeddedRun(await runIn(dir, ["embed.ts"]));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -114,7 +83,7 @@ Deno.test("mod.ts runs from a directory with no deno.json, given the unstable fl
   try {
     await Deno.writeTextFile(`${dir}/embed.ts`, EMBED_SCRIPT);
     assertEmbeddedRun(
-      await runDeno(dir, ["--unstable-net", "--unstable-raw-imports", "embed.ts"]),
+      await runIn(dir, ["--unstable-net", "--unstable-raw-imports", "embed.ts"]),
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -127,7 +96,7 @@ Deno.test("every field GET /api/stats answers, and every key of its counters, is
   try {
     await Deno.writeTextFile(`${dir}/embed.ts`, EMBED_SCRIPT);
     report = assertEmbeddedRun(
-      await runDeno(dir, ["--unstable-net", "--unstable-raw-imports", "embed.ts"]),
+      await runIn(dir, ["--unstable-net", "--unstable-raw-imports", "embed.ts"]),
     );
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import {
   type Atoll,
   type ManagedProcess,
+  publisherOf,
   sleep,
   srtLiveTransmitCaller,
   startWithConfig,
@@ -49,17 +50,6 @@ function keepFeeding(peer: ManagedProcess) {
       await done;
     },
   };
-}
-
-async function publisherOf(atoll: Atoll, stream: string) {
-  return await waitFor(
-    `a publisher of ${stream} sending`,
-    async () =>
-      (await atoll.connections()).find((c) =>
-        c.stream === stream && c.mode === "publish" && c.bytesReceived > 0
-      ),
-    { timeoutMs: 15_000 },
-  );
 }
 
 /** What Atoll shows of itself: the whole log, `/api/connections` and `/metrics`. */

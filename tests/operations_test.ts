@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import {
   Atoll,
   ffmpegPublisher,
+  publisherOf,
   srtLiveTransmitViewer,
   tryConnect,
   waitFor,
@@ -27,17 +28,6 @@ async function send(
     headers: token === null ? {} : { authorization: `Bearer ${token}` },
   });
   return { status: response.status, body: await response.text() };
-}
-
-async function publisherOf(atoll: Atoll, stream: string): Promise<ConnectionInfo> {
-  return await waitFor(
-    `a publisher of ${stream} sending`,
-    async () =>
-      (await atoll.connections()).find((c) =>
-        c.stream === stream && c.mode === "publish" && c.bytesReceived > 0
-      ),
-    { timeoutMs: 15_000 },
-  );
 }
 
 Deno.test("DELETE /api/connections/:id closes that connection at once; the peer sees a shutdown", async () => {

@@ -12,6 +12,8 @@ import {
   isAlive,
   LOOPBACK_ARGS,
   MAIN,
+  runDeno,
+  type RunResult,
   sleep,
   srtLiveTransmitCaller,
   startWithConfig,
@@ -150,20 +152,8 @@ Deno.test("children whose main process was killed close their connections cleanl
 });
 
 /** Atoll run to its end with `args` (killed after 20 s): exit code, stdout, stderr. */
-async function runAtoll(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...LOOPBACK_ARGS, ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(20_000),
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+function runAtoll(args: string[]): Promise<RunResult> {
+  return runDeno([MAIN, ...LOOPBACK_ARGS, ...args]);
 }
 
 Deno.test("--pid-file names the main process while it runs, refuses a second Atoll with exit 2, and goes on exit", async () => {

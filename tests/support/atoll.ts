@@ -285,3 +285,15 @@ export async function startWithConfig(
     throw error;
   }
 }
+
+/** The connection publishing `stream` once it has received media (waits up to 15 s). */
+export async function publisherOf(atoll: Atoll, stream: string): Promise<ConnectionInfo> {
+  return await waitFor(
+    `a publisher of ${stream} sending`,
+    async () =>
+      (await atoll.connections()).find((c) =>
+        c.stream === stream && c.mode === "publish" && c.bytesReceived > 0
+      ),
+    { timeoutMs: 15_000 },
+  );
+}

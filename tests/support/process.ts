@@ -198,3 +198,48 @@ export class ManagedProcess implements AsyncDisposable {
 export async function stopAll(graceMs: number): Promise<void> {
   await Promise.all([...running].map((process) => process.stop(graceMs)));
 }
+
+/** What {@link runDeno} saw of a finished `deno run`. */
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** Whether it was killed at its time limit. */
+  timedOut: boolean;
+}
+
+/**
+ * Runs `deno run -A ...args` to its end (killed after `timeoutMs`, 20 s by
+ * default), with standard input closed, and returns its exit code and output.
+ */
+export async function runDeno(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<RunResult> {
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, options.timeoutMs ?? 20_000);
+  try {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", ...args],
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+      ...(options.env === undefined ? {} : { env: options.env }),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      signal: controller.signal,
+    }).output();
+    const decoder = new TextDecoder();
+    return {
+      code: output.code,
+      stdout: decoder.decode(output.stdout),
+      stderr: decoder.decode(output.stderr),
+      timedOut,
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
