@@ -36,6 +36,7 @@ import { emptyLinkStats } from "../ipc/messages.ts";
 import type { CloseReason } from "../ipc/messages.ts";
 import { describeMode } from "../protocol/stream_id.ts";
 import { formatHostPort } from "../config/options.ts";
+import { TokenBucket } from "./token_bucket.ts";
 
 export interface AdmissionLimits {
   /** Connections in any phase. */
@@ -129,11 +130,6 @@ export type Admission<C> =
   | { ok: true; connection: Connection<C> }
   | { ok: false; refusal: Refusal };
 
-interface Bucket {
-  tokens: number;
-  updatedMs: number;
-}
-
 /** Source IPs with rate state kept at most; bounds memory under spoofed floods. */
 export const MAX_TRACKED_SOURCES = 16384;
 
@@ -144,7 +140,7 @@ export class ConnectionTable<C> {
   #byPeer = new Map<string, Mutable<Connection<C>>>();
   #byChild = new Map<C, Mutable<Connection<C>>>();
   #perIp = new Map<string, number>();
-  #buckets = new Map<string, Bucket>();
+  #buckets = new Map<string, TokenBucket>();
   #handshakes = 0;
 
   constructor(limits: AdmissionLimits, clock: Clock = SYSTEM_CLOCK) {
@@ -327,26 +323,19 @@ export class ConnectionTable<C> {
   }
 
   #takeToken(ip: string, nowMs: number): boolean {
-    const rate = this.#limits.maxNewConnectionsPerIp;
-    const bucket = this.#buckets.get(ip) ?? { tokens: rate, updatedMs: nowMs };
-    bucket.tokens = Math.min(rate, bucket.tokens + ((nowMs - bucket.updatedMs) * rate) / 1000);
-    bucket.updatedMs = nowMs;
-    if (!this.#buckets.has(ip)) {
+    let bucket = this.#buckets.get(ip);
+    if (bucket === undefined) {
       if (this.#buckets.size >= MAX_TRACKED_SOURCES) this.#forgetFullBuckets(nowMs);
+      bucket = new TokenBucket(this.#limits.maxNewConnectionsPerIp, nowMs);
       this.#buckets.set(ip, bucket);
     }
-    if (bucket.tokens < 1) return false;
-    bucket.tokens -= 1;
-    return true;
+    return bucket.take(nowMs);
   }
 
   /** A bucket that has refilled is the same as no bucket. */
   #forgetFullBuckets(nowMs: number): void {
-    const rate = this.#limits.maxNewConnectionsPerIp;
     for (const [ip, bucket] of this.#buckets) {
-      if (bucket.tokens + ((nowMs - bucket.updatedMs) * rate) / 1000 >= rate) {
-        this.#buckets.delete(ip);
-      }
+      if (bucket.isFull(nowMs)) this.#buckets.delete(ip);
     }
     // Still full of active sources: drop the oldest rather than grow.
     for (const ip of this.#buckets.keys()) {

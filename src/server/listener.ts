@@ -26,6 +26,7 @@ import { buildInductionResponse } from "../protocol/induction_response.ts";
 import { HandshakeOffset } from "../protocol/packet.ts";
 import type { DropReason, ServerCounters } from "./api_types.ts";
 import { logger } from "./log.ts";
+import { TokenBucket } from "./token_bucket.ts";
 import { bindError } from "./startup_error.ts";
 
 /**
@@ -63,7 +64,7 @@ export class SrtListener {
   #starts: ConnectionStarts | undefined;
   #proof: AddressProof | undefined;
   /** Tokens for induction answers, refilled at {@link INDUCTION_ANSWERS_PER_SECOND}. */
-  #answers = { tokens: INDUCTION_ANSWERS_PER_SECOND, updatedMs: performance.now() };
+  #answers = new TokenBucket(INDUCTION_ANSWERS_PER_SECOND, performance.now());
   /** Other peers' datagrams caught by a new socket before its connect(). */
   #strays: QueuedDatagram[] = [];
   #closing = false;
@@ -209,7 +210,7 @@ export class SrtListener {
     from: Deno.NetAddr,
     peerKey: string,
   ): void {
-    if (!this.#takeAnswerToken()) return this.#drop("induction-rate");
+    if (!this.#answers.take(performance.now())) return this.#drop("induction-rate");
     const answer = buildInductionResponse(bytes, {
       cookie: proof.cookies.cookieFor(peerKey, Date.now()),
       pbkeylen: proof.pbkeylen,
@@ -218,19 +219,6 @@ export class SrtListener {
     this.#udp.send(answer, from).catch((error) => {
       log.debug("Cannot answer {peer}: {error}", { peer: peerKey, error: String(error) });
     });
-  }
-
-  #takeAnswerToken(): boolean {
-    const now = performance.now();
-    const bucket = this.#answers;
-    bucket.tokens = Math.min(
-      INDUCTION_ANSWERS_PER_SECOND,
-      bucket.tokens + (now - bucket.updatedMs) * INDUCTION_ANSWERS_PER_SECOND / 1000,
-    );
-    bucket.updatedMs = now;
-    if (bucket.tokens < 1) return false;
-    bucket.tokens -= 1;
-    return true;
   }
 
   #admit(peer: Endpoint, bytes: Uint8Array, rendezvous: boolean): void {
