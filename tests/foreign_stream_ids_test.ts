@@ -19,10 +19,12 @@ import {
 
 /** Every secret sent below; none may show anywhere but in the hook's requests. */
 const SECRETS = [
+  "USER1",
   "PASSWORD1",
   "TOKEN1",
   "SECRET2",
   "TOKEN2",
+  "USER3",
   "PASSWORD3",
   "SECRET4",
   "TOKEN5",
@@ -84,17 +86,17 @@ Deno.test("MediaMTX and SRS stream ids connect, give the hook their credentials,
       feeders.push(keepFeeding(publisher));
       return await publisherOf(atoll, stream);
     };
-    const mediamtx = await publish("publish:live/mtx:alice:PASSWORD1:jwt=TOKEN1", "live/mtx");
+    const mediamtx = await publish("publish:live/mtx:USER1:PASSWORD1:jwt=TOKEN1", "live/mtx");
     const srs = await publish(
       "#!::h=example.com,r=live/srs?secret=SECRET2&token=TOKEN2,m=publish",
       "live/srs",
     );
-    assert.equal(mediamtx.streamId, "publish:live/mtx:alice:***:jwt=***");
+    assert.equal(mediamtx.streamId, "publish:live/mtx:***:***:jwt=***");
     assert.equal(srs.streamId, "#!::h=***,r=live/srs?secret=***&token=***,m=publish");
 
     // Viewers, sent verbatim by a libsrt caller.
     const viewers = [
-      "read:live/mtx:bob:PASSWORD3",
+      "read:live/mtx:USER3:PASSWORD3",
       "read:live/mtx",
       "live/srs?secret=SECRET4",
       "play:live/srs:TOKEN5",
@@ -107,9 +109,9 @@ Deno.test("MediaMTX and SRS stream ids connect, give the hook their credentials,
     // Ids that do not parse, each holding a secret.
     for (
       const streamId of [
-        "read:live/mtx:bob:PASSWORD6:q=TOKEN1:EXTRA6",
-        "bob:PASSWORD7",
-        "#!::r=live/mtx:bob:PASSWORD8,m=request",
+        "read:live/mtx:USER3:PASSWORD6:q=TOKEN1:EXTRA6",
+        "USER3:PASSWORD7",
+        "#!::r=live/mtx:USER3:PASSWORD8,m=request",
       ]
     ) {
       const refused = await tryConnect(atoll.srtPort, streamId);
@@ -129,7 +131,7 @@ Deno.test("MediaMTX and SRS stream ids connect, give the hook their credentials,
       {
         action: "publish",
         stream: "live/mtx",
-        user: "alice",
+        user: "USER1",
         password: "PASSWORD1",
         session: null,
         params: { jwt: "TOKEN1" },
@@ -147,7 +149,7 @@ Deno.test("MediaMTX and SRS stream ids connect, give the hook their credentials,
       {
         action: "play",
         stream: "live/mtx",
-        user: "bob",
+        user: "USER3",
         password: "PASSWORD3",
         session: null,
         params: {},
@@ -193,9 +195,9 @@ Deno.test("MediaMTX and SRS stream ids connect, give the hook their credentials,
     // The hook got each id as sent.
     assert.equal(
       asked[0]!.streamId,
-      encodeURIComponent("publish:live/mtx:alice:PASSWORD1:jwt=TOKEN1"),
+      encodeURIComponent("publish:live/mtx:USER1:PASSWORD1:jwt=TOKEN1"),
     );
-    assert.equal(asked[2]!.streamId, "read:live/mtx:bob:PASSWORD3");
+    assert.equal(asked[2]!.streamId, "read:live/mtx:USER3:PASSWORD3");
 
     // Shown while the publishers are up, and after every connection closed.
     assertNoSecret(await everythingShown(atoll), "Atoll, with the publishers up,");
@@ -221,7 +223,7 @@ Deno.test("a rendezvous peer's malformed stream id is logged without its secret 
   // Only the side libsrt elects initiator sends its stream id in rendezvous:
   // try until Atoll got it (each try is refused either way: no default stream).
   await using atoll = await startWithConfig("playWaitMs: 500\n");
-  const streamId = "publish:live/rv:bob:PASSWORD6:q=TOKEN1:EXTRA6";
+  const streamId = "publish:live/rv:USER3:PASSWORD6:q=TOKEN1:EXTRA6";
   let detail: string | undefined;
   for (let attempt = 1; attempt <= 8 && detail === undefined; attempt++) {
     // srt-live-transmit binds a rendezvous socket to `port`: borrow a free one.

@@ -14,8 +14,10 @@
  * - any of these URL-encoded as a whole, as OBS users often paste them;
  * - the empty id, meaning publish to the default stream.
  *
- * Passwords, sessions, tokens and query values are credentials: errors and
- * {@link redactStreamId} never show them.
+ * Passwords (and MediaMTX's user, the other half of its credential),
+ * sessions, tokens and query values are credentials: errors and
+ * {@link redactStreamId} never show them. `u=` of the Access Control form
+ * names a user and is shown.
  *
  * @module
  */
@@ -306,7 +308,8 @@ export function redactStreamId(raw: string): string {
   if (parts.length > MAX_SHORT_FORM_PARTS) shown.push(MASK);
   else if (rest.length === 1) shown.push(redactQuery(rest[0]!));
   else if (rest.length >= 2) {
-    shown.push(rest[0]!, MASK);
+    // MediaMTX's user and password are one credential: neither is shown.
+    shown.push(MASK, MASK);
     if (rest.length === 3) shown.push(redactQuery(rest[2]!));
   }
   return shown.join(":");

@@ -593,12 +593,12 @@ const redactCases: { name: string; raw: string; shown: string }[] = [
   {
     name: "MediaMTX's MODE:NAME:USER:PASSWORD",
     raw: "publish:live/a:alice:PASSWORD1",
-    shown: "publish:live/a:alice:***",
+    shown: "publish:live/a:***:***",
   },
   {
     name: "MediaMTX's MODE:NAME:USER:PASSWORD:QUERY",
     raw: "read:live/a:alice:PASSWORD1:jwt=TOKEN1&x=EXTRA1",
-    shown: "read:live/a:alice:***:jwt=***&x=***",
+    shown: "read:live/a:***:***:jwt=***&x=***",
   },
   {
     name: "MediaMTX's MODE:NAME:QUERY",
@@ -615,12 +615,12 @@ const redactCases: { name: string; raw: string; shown: string }[] = [
   {
     name: "a query on the name and a password",
     raw: "publish:live/a?secret=SECRET1:alice:PASSWORD1",
-    shown: "publish:live/a?secret=***:alice:***",
+    shown: "publish:live/a?secret=***:***:***",
   },
   {
     name: "a URL-encoded MediaMTX id",
     raw: encodeURIComponent("publish:live/a:alice:PASSWORD1"),
-    shown: "publish:live/a:alice:***",
+    shown: "publish:live/a:***:***",
   },
   // Ids that do not parse
   {
