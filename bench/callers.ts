@@ -87,7 +87,8 @@ export async function connectSimultaneous(
   return await connectGroup(port, streamIds, options);
 }
 
-async function connectGroup(
+/** Starts a caller for each stream id at once and waits for all of them to connect or fail. */
+export async function connectGroup(
   port: number,
   streamIds: string[],
   options: CallerOptions,

@@ -169,6 +169,20 @@ const VALUE_FLAGS: readonly {
     help: "Children started ahead, 0 to 64",
   },
   {
+    flag: "pool-max",
+    placeholder: "N",
+    option: "poolMax",
+    convert: integer,
+    help: "Children kept ahead after bursts, pool-size to 1024",
+  },
+  {
+    flag: "pool-max-starting",
+    placeholder: "N",
+    option: "poolMaxStarting",
+    convert: integer,
+    help: "Children starting at once (one per CPU), 1 to 256",
+  },
+  {
     flag: "api-token",
     placeholder: "T",
     option: "apiToken",

@@ -103,6 +103,12 @@ const serveCases: {
     expected: { shutdownTimeoutMs: 0 },
   },
   { name: "--pool-size", args: ["--pool-size", "0"], expected: { poolSize: 0 } },
+  { name: "--pool-max", args: ["--pool-max", "40"], expected: { poolMax: 40 } },
+  {
+    name: "--pool-max-starting",
+    args: ["--pool-max-starting", "3"],
+    expected: { poolMaxStarting: 3 },
+  },
   {
     name: "--no-fast-handshake",
     args: ["--no-fast-handshake"],
@@ -428,6 +434,8 @@ const helpMentions: string[] = [
   "--handshake-timeout MS",
   "--shutdown-timeout MS",
   "--pool-size N",
+  "--pool-max N",
+  "--pool-max-starting N",
   "--no-fast-handshake",
   "--pid-file PATH",
   "--log-level LEVEL",
@@ -452,6 +460,8 @@ Deno.test("HELP_TEXT shows each default the README's option table documents", as
     const line = HELP_TEXT.split("\n").find((l) => l.trimStart().startsWith(`${flag} `));
     assert.ok(line !== undefined, `no line for ${flag}`);
     if (shown === "") assert.ok(!line.includes("(default:"), line);
-    else assert.ok(line.endsWith(`(default: ${shown})`), line);
+    else if (shown === "CPUs") {
+      assert.ok(line.endsWith(`(default: ${navigator.hardwareConcurrency})`), line);
+    } else assert.ok(line.endsWith(`(default: ${shown})`), line);
   }
 });

@@ -60,6 +60,10 @@ export interface ServerOptions {
   shutdownTimeoutMs: number;
   /** Child processes started ahead of time, waiting for a connection. */
   poolSize: number;
+  /** Prestarted children kept at most, after bursts of callers grew the pool. */
+  poolMax: number;
+  /** Children starting at once at most; callers beyond wait first in, first out, or are shed. */
+  poolMaxStarting: number;
   /** Whether children answer a caller's induction themselves (docs/design.md, "The fast path"). */
   fastHandshake: boolean;
   logLevel: LogLevel;
@@ -74,6 +78,14 @@ export interface ServerOptions {
    * program that embeds Atoll owns its process, and its pid file.
    */
   pidFile?: string;
+}
+
+/**
+ * Children that start at once by default: one per CPU. A start is mostly
+ * CPU (the runtime, then libsrt), so more at once only finish later.
+ */
+function defaultMaxStarting(): number {
+  return Math.max(1, navigator.hardwareConcurrency || 1);
 }
 
 /** The options a server runs with when given none. */
@@ -92,6 +104,8 @@ export const DEFAULT_OPTIONS: Readonly<ServerOptions> = Object.freeze({
   handshakeTimeoutMs: 5000,
   shutdownTimeoutMs: 5000,
   poolSize: 2,
+  poolMax: 16,
+  poolMaxStarting: defaultMaxStarting(),
   fastHandshake: true,
   logLevel: "info",
   logFormat: "text",
@@ -177,6 +191,8 @@ export const OPTION_RULES: { readonly [K in keyof ServerOptions]-?: OptionRule }
   handshakeTimeoutMs: integerRule(100, 60_000),
   shutdownTimeoutMs: integerRule(0, 60_000),
   poolSize: integerRule(0, 64),
+  poolMax: integerRule(0, 1024),
+  poolMaxStarting: integerRule(1, 256),
   fastHandshake: { type: "boolean", expected: "true or false", isValid: () => true },
   logLevel: oneOfRule("string", ["debug", "info", "warning", "error"]),
   logFormat: oneOfRule("string", ["text", "json"]),
@@ -242,10 +258,17 @@ export function resolveOptions(partial: Partial<ServerOptions> = {}): ServerOpti
     handshakeTimeoutMs: partial.handshakeTimeoutMs ?? DEFAULT_OPTIONS.handshakeTimeoutMs,
     shutdownTimeoutMs: partial.shutdownTimeoutMs ?? DEFAULT_OPTIONS.shutdownTimeoutMs,
     poolSize: partial.poolSize ?? DEFAULT_OPTIONS.poolSize,
+    poolMax: partial.poolMax ?? Math.max(DEFAULT_OPTIONS.poolMax, partial.poolSize ?? 0),
+    poolMaxStarting: partial.poolMaxStarting ?? DEFAULT_OPTIONS.poolMaxStarting,
     fastHandshake: partial.fastHandshake ?? DEFAULT_OPTIONS.fastHandshake,
     logLevel: partial.logLevel ?? DEFAULT_OPTIONS.logLevel,
     logFormat: partial.logFormat ?? DEFAULT_OPTIONS.logFormat,
   };
+  if (options.poolMax < options.poolSize) {
+    throw new RangeError(
+      `Invalid option "poolMax": expected at least poolSize (${options.poolSize}), got ${options.poolMax}`,
+    );
+  }
   if (partial.passphrase !== undefined) options.passphrase = partial.passphrase;
   if (partial.configPath !== undefined) options.configPath = partial.configPath;
   if (partial.apiToken !== undefined) options.apiToken = partial.apiToken;

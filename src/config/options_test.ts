@@ -28,6 +28,8 @@ const FLAGS: Record<keyof ServerOptions, string> = {
   handshakeTimeoutMs: "--handshake-timeout",
   shutdownTimeoutMs: "--shutdown-timeout",
   poolSize: "--pool-size",
+  poolMax: "--pool-max",
+  poolMaxStarting: "--pool-max-starting",
   fastHandshake: "--no-fast-handshake",
   logLevel: "--log-level",
   logFormat: "--log-format",
@@ -35,6 +37,11 @@ const FLAGS: Record<keyof ServerOptions, string> = {
   apiToken: "--api-token",
   pidFile: "--pid-file",
 };
+
+Deno.test("resolveOptions() raises the default pool maximum to a larger pool size", () => {
+  assert.equal(resolveOptions({ poolSize: 40 }).poolMax, 40);
+  assert.equal(resolveOptions({ poolSize: 4 }).poolMax, DEFAULT_OPTIONS.poolMax);
+});
 
 Deno.test("DEFAULT_OPTIONS holds the defaults of the README's option table", async () => {
   const table = await readmeOptionDefaults();
@@ -47,6 +54,8 @@ Deno.test("DEFAULT_OPTIONS holds the defaults of the README's option table", asy
       documented[option] = true; // on unless the switch is given
     } else if (shown === "none") {
       // Unset by default.
+    } else if (shown === "CPUs") {
+      documented[option] = navigator.hardwareConcurrency;
     } else if (option === "srtListen" || option === "httpListen") {
       documented[option] = parseHostPort(shown, `default of ${flag}`);
     } else {
@@ -106,7 +115,9 @@ const acceptedCases: { name: string; partial: Partial<ServerOptions> }[] = [
   { name: "handshake timeout 100", partial: { handshakeTimeoutMs: 100 } },
   { name: "shutdown timeout 0", partial: { shutdownTimeoutMs: 0 } },
   { name: "pool size 0", partial: { poolSize: 0 } },
-  { name: "pool size 64", partial: { poolSize: 64 } },
+  { name: "pool size 64", partial: { poolSize: 64, poolMax: 64 } },
+  { name: "a pool that never grows", partial: { poolSize: 4, poolMax: 4 } },
+  { name: "one child starting at a time", partial: { poolMaxStarting: 1 } },
   { name: "fast handshake off", partial: { fastHandshake: false } },
   { name: "log level debug", partial: { logLevel: "debug" } },
   { name: "log level warning", partial: { logLevel: "warning" } },
@@ -159,6 +170,18 @@ const rejectedCases: {
     partial: { latencyMs: "120" },
     error: "TypeError",
     message: 'Invalid option "latencyMs": expected an integer from 0 to 60000, got "120"',
+  },
+  {
+    name: "a pool maximum below the pool size",
+    partial: { poolSize: 8, poolMax: 4 },
+    error: "RangeError",
+    message: 'Invalid option "poolMax": expected at least poolSize (8), got 4',
+  },
+  {
+    name: "no child starting at all",
+    partial: { poolMaxStarting: 0 },
+    error: "RangeError",
+    message: 'Invalid option "poolMaxStarting": expected an integer from 1 to 256, got 0',
   },
   {
     name: "zero connections",

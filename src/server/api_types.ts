@@ -64,7 +64,10 @@ export interface StreamInfo {
   tracks: TrackInfo[];
 }
 
-/** Why a datagram was not turned into a connection. */
+/**
+ * Why a datagram was not turned into a connection. A caller refused for
+ * one of {@link REFUSED_AT_ONCE} is answered with a rejection.
+ */
 export type DropReason =
   | "not-connection-start"
   | "peer-has-child"
@@ -73,7 +76,20 @@ export type DropReason =
   | "bad-cookie"
   | "induction-rate"
   | "rejection-backoff"
+  /** No child could be ready before a default caller's connect timeout. */
+  | "shed"
+  /** A caller waiting for a child fell silent: it gave up. */
+  | "caller-gone"
   | Refusal;
+
+/** The refusals the main process answers itself, with an SRT rejection. */
+export const REFUSED_AT_ONCE: readonly DropReason[] = [
+  "shutting-down",
+  "handoff-failed",
+  "rejection-backoff",
+  "shed",
+  ...REFUSALS,
+];
 
 export const DROP_REASONS: readonly DropReason[] = [
   "not-connection-start",
@@ -83,6 +99,8 @@ export const DROP_REASONS: readonly DropReason[] = [
   "bad-cookie",
   "induction-rate",
   "rejection-backoff",
+  "shed",
+  "caller-gone",
   ...REFUSALS,
 ];
 
@@ -92,6 +110,8 @@ export interface ServerCounters {
   dropped: Record<DropReason, number>;
   /** Inductions the main process answered itself, with its own cookie. */
   inductionsAnswered: number;
+  /** Callers the main process refused itself, with an SRT rejection (code 1402 or 1503). */
+  callersRejected: number;
   childrenStarted: number;
   childrenCrashed: number;
   connectionsAccepted: number;
@@ -106,5 +126,13 @@ export interface ServerStats extends ServerCounters {
   idleChildren: number;
   /** Prestarted children still starting up. */
   startingChildren: number;
+  /** Idle children the pool keeps now: `--pool-size`, more after bursts (up to `--pool-max`). */
+  poolFloor: number;
+  /** Callers admitted and waiting for a child, first in, first out. */
+  waitingCallers: number;
+  /** How long the caller waiting longest has waited, in ms. */
+  longestWaitMs: number;
+  /** Moving average of the children's start time (spawn to ready), in ms. */
+  childStartMs: number;
   connections: number;
 }

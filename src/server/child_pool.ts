@@ -1,8 +1,19 @@
 /**
  * The pool of prestarted children: processes that have loaded libsrt and
  * wait for a connection, so a new peer does not wait for a process to
- * start. The pool refills itself after each hand-over, and backs off while
- * children die young (a broken install must not become a fork loop).
+ * start.
+ *
+ * - At most `maxStarting` children start at once: a start is mostly CPU,
+ *   and a hundred starting together finish together, all too late. A
+ *   bounded number finish in turn, first in, first out.
+ * - The pool holds `size` children when nothing happens. Each caller that
+ *   had to wait for a child raises that floor by one, up to `max`, so the
+ *   next burst finds more ready; after a quiet period the floor halves back
+ *   toward `size`, and the idle children above it are retired.
+ * - Callers waiting for a child ask for one each: the pool
+ *   never starts more children than the floor plus the callers waiting.
+ * - It backs off while children die young (a broken install must not
+ *   become a fork loop).
  *
  * It only starts and keeps children; {@link ChildLauncher} says how one is
  * started, so the rules are tested with fake children and no processes.
@@ -17,27 +28,56 @@ export interface PooledChild {
   readonly pid: number;
   /** Whether it said `ready`: libsrt loaded, waiting for its connection. */
   readonly ready: boolean;
+  /** Asks it to exit: a retired idle child. */
+  requestShutdown(detail?: string): void;
 }
 
 /** Starts one child; it may throw (the pool then retries later). */
 export type ChildLauncher<C> = () => C;
 
+export interface PoolLimits {
+  /** Idle children kept when nothing happens. */
+  size: number;
+  /** Idle children kept at most after bursts. */
+  max: number;
+  /** Children starting at once at most. */
+  maxStarting: number;
+}
+
 const log = logger("server");
 
 /** The longest wait between refills while children keep dying. */
 const MAX_REFILL_DELAY_MS = 30_000;
+/** How long without a waiting caller before the floor halves. */
+export const POOL_QUIET_MS = 60_000;
 
 export class ChildPool<C extends PooledChild> {
-  #size: number;
+  #limits: PoolLimits;
   #launch: ChildLauncher<C>;
+  #now: () => number;
+  /** Callers waiting for a child now. */
+  #waiting: () => number;
   #children: C[] = [];
+  /** Idle children wanted now: from `size` up to `max`. */
+  #floor: number;
+  /** When a caller last had to wait for a child. */
+  #lastBusyMs: number;
   #failures = 0;
   #refill: ReturnType<typeof setTimeout> | undefined;
   #stopped = false;
 
-  constructor(size: number, launch: ChildLauncher<C>) {
-    this.#size = size;
+  constructor(
+    limits: PoolLimits,
+    launch: ChildLauncher<C>,
+    options: { waiting?: () => number; now?: () => number } = {},
+  ) {
+    this.#limits = { ...limits, max: Math.max(limits.size, limits.max) };
     this.#launch = launch;
+    this.#waiting = options.waiting ?? (() => 0);
+    const now = options.now ?? (() => performance.now());
+    this.#now = now;
+    this.#floor = limits.size;
+    this.#lastBusyMs = now();
   }
 
   /** Ready children, waiting for a connection. */
@@ -50,26 +90,46 @@ export class ChildPool<C extends PooledChild> {
     return this.#children.filter((child) => !child.ready).length;
   }
 
+  /** Idle children the pool keeps now: `size`, more after bursts. */
+  get floor(): number {
+    return this.#floor;
+  }
+
   /** Every child the pool holds. */
   get children(): readonly C[] {
     return this.#children;
   }
 
-  /**
-   * A ready child, else one still starting, else a new one; it leaves the
-   * pool. Throws when a new one cannot be started.
-   */
-  take(): C {
+  /** A ready child, out of the pool; undefined when none is ready. */
+  take(): C | undefined {
     const ready = this.#children.findIndex((child) => child.ready);
-    if (ready >= 0) return this.#children.splice(ready, 1)[0]!;
-    return this.#children.shift() ?? this.#launch();
+    return ready < 0 ? undefined : this.#children.splice(ready, 1)[0];
   }
 
-  /** Tops the pool up to its size (unless stopped or backing off). */
+  /** A caller had to wait for a child: the next burst should find one more ready. */
+  outpaced(): void {
+    this.#lastBusyMs = this.#now();
+    this.#floor = Math.min(this.#limits.max, this.#floor + 1);
+  }
+
+  /**
+   * Starts children toward the floor plus the callers waiting, at most
+   * `maxStarting` at once (unless stopped or backing off); after a quiet
+   * period, retires idle children above a lowered floor.
+   */
   fill(): void {
-    if (this.#stopped || this.#refill !== undefined) return;
+    if (this.#stopped) return;
+    const waiting = this.#waiting();
+    if (waiting > 0) this.#lastBusyMs = this.#now();
+    else this.#shrinkIfQuiet();
+    if (this.#refill !== undefined) return;
+    const wanted = this.#floor + waiting;
+    let starting = this.starting;
     try {
-      while (this.#children.length < this.#size) this.#children.push(this.#launch());
+      while (this.#children.length < wanted && starting < this.#limits.maxStarting) {
+        this.#children.push(this.#launch());
+        starting++;
+      }
     } catch (error) {
       log.error("Cannot start a child: {error}", { error: String(error) });
       this.#scheduleRefill();
@@ -102,6 +162,24 @@ export class ChildPool<C extends PooledChild> {
     clearTimeout(this.#refill);
     this.#refill = undefined;
     return [...this.#children];
+  }
+
+  #shrinkIfQuiet(): void {
+    const size = this.#limits.size;
+    if (this.#floor <= size || this.#now() - this.#lastBusyMs < POOL_QUIET_MS) return;
+    this.#lastBusyMs = this.#now();
+    this.#floor = size + Math.floor((this.#floor - size) / 2);
+    const surplus = this.idle.slice(this.#floor);
+    for (const child of surplus) {
+      this.#children.splice(this.#children.indexOf(child), 1);
+      child.requestShutdown("the pool shrinks after a quiet period");
+    }
+    if (surplus.length > 0) {
+      log.info("Pool: {count} idle child(ren) retired, {floor} kept", {
+        count: surplus.length,
+        floor: this.#floor,
+      });
+    }
   }
 
   #scheduleRefill(): void {

@@ -64,6 +64,14 @@ export const REFUSALS: readonly Refusal[] = [
 
 export type Phase = "handshaking" | "connected";
 
+/** Callers admitted but not yet handed to a child: they count toward the limits. */
+export interface WaitingCallers {
+  readonly total: number;
+  fromIp(ip: string): number;
+}
+
+const NO_WAITING: WaitingCallers = { total: 0, fromIp: () => 0 };
+
 /** Where the table reads the time. */
 export interface Clock {
   /** Monotonic milliseconds (`performance.now()`), for durations and rates. */
@@ -190,17 +198,44 @@ export class ConnectionTable<C> {
     create: () => { id: string; child: C },
     backoffKey?: string,
   ): Admission<C> {
+    const refusal = this.refusal(peer);
+    if (refusal !== undefined) return { ok: false, refusal };
+    return { ok: true, connection: this.add(peer, create, backoffKey) };
+  }
+
+  /**
+   * The limit that refuses a new peer now, counting `waiting` callers (those
+   * admitted but still waiting for a child) as handshakes in progress; when
+   * none does, the peer's source IP spends one token of its rate. A peer let
+   * in here is then {@link add}ed, without another check.
+   */
+  refusal(peer: Endpoint, waiting: WaitingCallers = NO_WAITING): Refusal | undefined {
     const peerKey = formatHostPort(peer);
     if (this.#byPeer.has(peerKey)) throw new Error(`Peer ${peerKey} already has a child`);
     const ip = ipOf(peer.hostname);
     const limits = this.#limits;
-    if (this.#byId.size >= limits.maxConnections) return { ok: false, refusal: "max-connections" };
-    if (this.#handshakes >= limits.maxHandshakes) return { ok: false, refusal: "max-handshakes" };
-    if ((this.#perIp.get(ip) ?? 0) >= limits.maxConnectionsPerIp) {
-      return { ok: false, refusal: "max-connections-per-ip" };
+    if (this.#byId.size + waiting.total >= limits.maxConnections) return "max-connections";
+    if (this.#handshakes + waiting.total >= limits.maxHandshakes) return "max-handshakes";
+    if ((this.#perIp.get(ip) ?? 0) + waiting.fromIp(ip) >= limits.maxConnectionsPerIp) {
+      return "max-connections-per-ip";
     }
     const nowMs = this.#clock.monotonicMs();
-    if (!this.#takeToken(ip, nowMs)) return { ok: false, refusal: "rate-per-ip" };
+    if (!this.#takeToken(ip, nowMs)) return "rate-per-ip";
+    return undefined;
+  }
+
+  /**
+   * Adds a peer that {@link refusal} let in, as `handshaking`. `create`
+   * hands it to a child; if it throws, nothing is added.
+   */
+  add(
+    peer: Endpoint,
+    create: () => { id: string; child: C },
+    backoffKey?: string,
+  ): Connection<C> {
+    const peerKey = formatHostPort(peer);
+    if (this.#byPeer.has(peerKey)) throw new Error(`Peer ${peerKey} already has a child`);
+    const ip = ipOf(peer.hostname);
     const { id, child } = create();
     if (this.#byId.has(id)) throw new Error(`Connection ${id} exists already`);
     const connection: Mutable<Connection<C>> = {
@@ -231,7 +266,7 @@ export class ConnectionTable<C> {
     this.#byChild.set(child, connection);
     this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);
     this.#handshakes++;
-    return { ok: true, connection };
+    return connection;
   }
 
   /** Its child forwarded the caller's stream id; the mode is known from it (a held viewer is a viewer). */

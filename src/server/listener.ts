@@ -24,7 +24,9 @@ import type { AddressCookies } from "../protocol/address_cookie.ts";
 import { classifyDatagram, type DatagramKind, startsConnection } from "../protocol/classify.ts";
 import { buildInductionResponse } from "../protocol/induction_response.ts";
 import { HandshakeOffset } from "../protocol/packet.ts";
-import type { DropReason, ServerCounters } from "./api_types.ts";
+import { buildRejection } from "../protocol/rejection.ts";
+import { describeRejectCode, RejectCode } from "../protocol/reject_codes.ts";
+import { type DropReason, REFUSED_AT_ONCE, type ServerCounters } from "./api_types.ts";
 import { logger } from "./log.ts";
 import { TokenBucket } from "./token_bucket.ts";
 import { bindError } from "./startup_error.ts";
@@ -42,6 +44,18 @@ export interface AddressProof {
 
 /** Induction answers per second at most, in all: bounds what spoofed inductions can reflect. */
 export const INDUCTION_ANSWERS_PER_SECOND = 10_000;
+
+/** How often at most the listener logs the callers it refused, per reason. */
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
+
+/**
+ * The code the main process refuses a caller with: 1503 while shutting
+ * down, else 1402, the SRT Access Control code for an overloaded server
+ * (full, too many handshakes, a per-IP limit, shed, backing off).
+ */
+export function refusalCode(reason: DropReason): RejectCode {
+  return reason === "shutting-down" ? RejectCode.Down : RejectCode.Overload;
+}
 
 /** What may lead to a connection when callers prove their address: the induction is answered here. */
 const STARTS_WITH_PROOF: readonly DatagramKind[] = ["induction", "conclusion", "wave-a-hand"];
@@ -65,6 +79,8 @@ export class SrtListener {
   #proof: AddressProof | undefined;
   /** Tokens for induction answers, refilled at {@link INDUCTION_ANSWERS_PER_SECOND}. */
   #answers = new TokenBucket(INDUCTION_ANSWERS_PER_SECOND, performance.now());
+  /** Callers refused since each reason was last logged, and when that was. */
+  #refusals = new Map<DropReason, { count: number; loggedAt: number }>();
   /** Other peers' datagrams caught by a new socket before its connect(). */
   #strays: QueuedDatagram[] = [];
   #closing = false;
@@ -224,11 +240,51 @@ export class SrtListener {
   #admit(peer: Endpoint, bytes: Uint8Array, rendezvous: boolean): void {
     const refused = this.#starts!.admit(peer, bytes, rendezvous);
     if (refused !== undefined) {
-      if (refused !== "shutting-down" && refused !== "handoff-failed") {
-        log.debug("Refused {peer}: {refusal}", { peer: formatHostPort(peer), refusal: refused });
-      }
       this.#drop(refused);
+      this.refuse(peer, bytes, refused);
     }
+  }
+
+  /**
+   * Answers a caller's induction or conclusion refused for `reason` with an
+   * SRT rejection ({@link refusalCode}), so it knows at once and retries on
+   * its own schedule; no child is started. A rendezvous peer is not
+   * answered. Answers share the induction answers' rate cap, and each
+   * reason is logged once per {@link REFUSAL_LOG_INTERVAL_MS}.
+   */
+  refuse(peer: Endpoint, handshake: Uint8Array, reason: DropReason): void {
+    if (!REFUSED_AT_ONCE.includes(reason)) return;
+    const kind = classifyDatagram(handshake).kind;
+    if (kind !== "induction" && kind !== "conclusion") return;
+    const code = refusalCode(reason);
+    this.#logRefusal(peer, reason, code);
+    if (this.#closing || !this.#answers.take(performance.now())) return;
+    this.#counters.callersRejected++;
+    this.#udp.send(buildRejection(handshake, code), { transport: "udp", ...peer }).catch(
+      (error) => {
+        log.debug("Cannot refuse {peer}: {error}", {
+          peer: formatHostPort(peer),
+          error: String(error),
+        });
+      },
+    );
+  }
+
+  #logRefusal(peer: Endpoint, reason: DropReason, code: RejectCode): void {
+    const now = performance.now();
+    const seen = this.#refusals.get(reason);
+    if (seen !== undefined && now - seen.loggedAt < REFUSAL_LOG_INTERVAL_MS) {
+      seen.count++;
+      return;
+    }
+    const before = seen?.count ?? 0;
+    this.#refusals.set(reason, { count: 0, loggedAt: now });
+    log.info("Refused {peer} with {code}: {reason}{more}", {
+      peer: formatHostPort(peer),
+      code: describeRejectCode(code),
+      reason,
+      more: before > 0 ? ` (and ${before} more caller(s) for this reason before)` : "",
+    });
   }
 
   #drop(reason: DropReason): void {

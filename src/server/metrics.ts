@@ -130,6 +130,7 @@ export interface MetricsSnapshot {
     /** By drop reason. */
     dropped: Record<string, number>;
     inductionsAnswered: number;
+    callersRejected: number;
     childrenStarted: number;
     childrenCrashed: number;
     connectionsAccepted: number;
@@ -146,6 +147,10 @@ export interface MetricsSnapshot {
   streams: StreamMetrics[];
   idleChildren: number;
   startingChildren: number;
+  /** Idle children the pool keeps now. */
+  poolFloor: number;
+  /** Callers admitted and waiting for a child. */
+  waitingCallers: number;
 }
 
 /** Link statistics a connection may lack; their families then leave it out. */
@@ -325,6 +330,12 @@ const FAMILIES: readonly MetricFamily[] = [
     samples: single((s) => s.counters.inductionsAnswered),
   },
   {
+    name: "atoll_callers_rejected_total",
+    type: "counter",
+    help: "Callers the main process refused itself with an SRT rejection (see dropped reasons)",
+    samples: single((s) => s.counters.callersRejected),
+  },
+  {
     name: "atoll_children_started_total",
     type: "counter",
     help: "Child processes started",
@@ -365,6 +376,18 @@ const FAMILIES: readonly MetricFamily[] = [
     type: "gauge",
     help: "Children spawned but not ready yet",
     samples: single((s) => s.startingChildren),
+  },
+  {
+    name: "atoll_pool_floor",
+    type: "gauge",
+    help: "Idle children the pool keeps now: --pool-size, more after bursts",
+    samples: single((s) => s.poolFloor),
+  },
+  {
+    name: "atoll_callers_waiting",
+    type: "gauge",
+    help: "Callers admitted and waiting for a child, first in, first out",
+    samples: single((s) => s.waitingCallers),
   },
   {
     name: "atoll_connections",

@@ -20,6 +20,7 @@ function emptySnapshot(): MetricsSnapshot {
       datagrams: {},
       dropped: {},
       inductionsAnswered: 0,
+      callersRejected: 0,
       childrenStarted: 0,
       childrenCrashed: 0,
       connectionsAccepted: 0,
@@ -32,6 +33,8 @@ function emptySnapshot(): MetricsSnapshot {
     streams: [],
     idleChildren: 0,
     startingChildren: 0,
+    poolFloor: 2,
+    waitingCallers: 0,
   };
 }
 
@@ -92,6 +95,7 @@ function realisticSnapshot(): MetricsSnapshot {
       datagrams: { induction: 12, conclusion: 11, data: 98_765_432, garbage: 3 },
       dropped: { "unknown-peer": 2, "queue-full": 0 },
       inductionsAnswered: 14,
+      callersRejected: 5,
       childrenStarted: 9,
       childrenCrashed: 1,
       connectionsAccepted: 6,
@@ -150,6 +154,8 @@ function realisticSnapshot(): MetricsSnapshot {
     ],
     idleChildren: 2,
     startingChildren: 1,
+    poolFloor: 3,
+    waitingCallers: 4,
   };
 }
 
@@ -215,6 +221,7 @@ Deno.test("renderMetrics() names every family of a full snapshot, in order", () 
     "atoll_datagrams_total",
     "atoll_datagrams_dropped_total",
     "atoll_inductions_answered_total",
+    "atoll_callers_rejected_total",
     "atoll_children_started_total",
     "atoll_children_crashed_total",
     "atoll_connections_accepted_total",
@@ -222,6 +229,8 @@ Deno.test("renderMetrics() names every family of a full snapshot, in order", () 
     "atoll_connections_rejected_total",
     "atoll_children_idle",
     "atoll_children_starting",
+    "atoll_pool_floor",
+    "atoll_callers_waiting",
     "atoll_connections",
     "atoll_child_start_seconds",
     "atoll_handshake_seconds",

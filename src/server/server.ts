@@ -110,6 +110,7 @@ export class AtollServer implements ApiServer {
           events,
         ),
       openPeerSocket: (peer) => listener.openPeerSocket(peer),
+      refuse: (peer, handshake, reason) => listener.refuse(peer, handshake, reason),
     });
     this.#resources = new ResourceSampler(this.#supervisor.table);
   }
@@ -162,7 +163,7 @@ export class AtollServer implements ApiServer {
     }
     const supervisor = server.#supervisor;
     listener.start({
-      hasPeer: (peerKey) => supervisor.table.byPeer(peerKey) !== undefined,
+      hasPeer: (peerKey) => supervisor.hasPeer(peerKey),
       admit: (peer, handshake, rendezvous) => supervisor.admit(peer, handshake, rendezvous),
     }, addressProof(options, fastHandshake));
     supervisor.start();
@@ -243,6 +244,10 @@ export class AtollServer implements ApiServer {
       fastHandshake: this.fastHandshake,
       idleChildren: this.idleChildren.length,
       startingChildren: this.startingChildren,
+      poolFloor: this.#supervisor.poolFloor,
+      waitingCallers: this.#supervisor.waitingCallers,
+      longestWaitMs: Math.round(this.#supervisor.longestWaitMs),
+      childStartMs: Math.round(this.#supervisor.childStartMs * 10) / 10,
       connections: this.#supervisor.table.size,
       ...this.counters,
     };
@@ -263,6 +268,8 @@ export class AtollServer implements ApiServer {
       streams: this.streams(),
       idleChildren: this.idleChildren.length,
       startingChildren: this.startingChildren,
+      poolFloor: this.#supervisor.poolFloor,
+      waitingCallers: this.#supervisor.waitingCallers,
     };
   }
 

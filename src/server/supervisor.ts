@@ -35,6 +35,12 @@ import {
 } from "./api_types.ts";
 import { logContext } from "./api_view.ts";
 import type { ChildEvents } from "./child_handle.ts";
+import {
+  AdmissionQueue,
+  StartEstimate,
+  type WaitingCaller,
+  wouldMissDeadline,
+} from "./admission_queue.ts";
 import { ChildPool } from "./child_pool.ts";
 import {
   type Clock,
@@ -79,12 +85,21 @@ export interface SupervisorDeps<C extends SupervisedChild> {
   launch(events: ChildEvents<C>): C;
   /** A UDP socket bound to the SRT address and connected to `peer`; the caller closes it. */
   openPeerSocket(peer: Endpoint): PeerSocket;
+  /**
+   * Answers a caller that waited for a child and will not get one, with the
+   * rejection for `reason` (the listener's own answer to an admission it
+   * refuses at once).
+   */
+  refuse?(peer: Endpoint, handshake: Uint8Array, reason: DropReason): void;
   clock?: Clock;
   /** New connection ids; random UUIDs by default. */
   newId?: () => string;
 }
 
 const log = logger("server");
+
+/** How often the callers waiting for a child are checked while there are any. */
+const QUEUE_CHECK_MS = 250;
 
 /** How much longer than the play wait a child waits for its decision. */
 const DECISION_SLACK_MS = 5000;
@@ -95,6 +110,7 @@ export function newCounters(): ServerCounters {
     datagrams: countersOf(DATAGRAM_KINDS),
     dropped: countersOf(DROP_REASONS),
     inductionsAnswered: 0,
+    callersRejected: 0,
     childrenStarted: 0,
     childrenCrashed: 0,
     connectionsAccepted: 0,
@@ -129,6 +145,11 @@ export class Supervisor<C extends SupervisedChild> {
   #clock: Clock;
   #newId: () => string;
   #pool: ChildPool<C>;
+  /** Callers admitted while no child was ready, first in, first out. */
+  #queue = new AdmissionQueue();
+  /** How long children take to start: decides which callers are shed. */
+  #starts = new StartEstimate();
+  #queueCheck: ReturnType<typeof setTimeout> | undefined;
   /** Source IPs and stream ids refused in a row: their callers wait before the next child. */
   #backoff = new RejectionBackoff();
   #stopping = false;
@@ -143,7 +164,15 @@ export class Supervisor<C extends SupervisedChild> {
     this.#clock = deps.clock ?? SYSTEM_CLOCK;
     this.#newId = deps.newId ?? (() => crypto.randomUUID());
     this.table = new ConnectionTable<C>(setup.options, this.#clock);
-    this.#pool = new ChildPool(setup.options.poolSize, () => this.#launch());
+    this.#pool = new ChildPool(
+      {
+        size: setup.options.poolSize,
+        max: setup.options.poolMax,
+        maxStarting: setup.options.poolMaxStarting,
+      },
+      () => this.#launch(),
+      { waiting: () => this.#queue.size, now: () => this.#clock.monotonicMs() },
+    );
     this.streams = new StreamManager(setup.config, {
       answer: (id, decision, fd) => {
         // A refusal counts toward the caller's backoff at once, not only
@@ -184,6 +213,31 @@ export class Supervisor<C extends SupervisedChild> {
     return this.#pool.starting;
   }
 
+  /** Idle children the pool keeps now: `--pool-size`, more after bursts. */
+  get poolFloor(): number {
+    return this.#pool.floor;
+  }
+
+  /** Callers admitted and waiting for a child. */
+  get waitingCallers(): number {
+    return this.#queue.size;
+  }
+
+  /** How long the caller waiting longest has waited, in ms. */
+  get longestWaitMs(): number {
+    return this.#queue.longestWaitMs(this.#clock.monotonicMs());
+  }
+
+  /** The moving average of child start times (spawn to ready), in ms. */
+  get childStartMs(): number {
+    return this.#starts.averageMs;
+  }
+
+  /** Whether `peerKey` has a connection (its datagrams go to its own socket). */
+  hasPeer(peerKey: string): boolean {
+    return this.table.byPeer(peerKey) !== undefined;
+  }
+
   /** Starts the prestarted children. */
   start(): void {
     this.#pool.fill();
@@ -198,38 +252,107 @@ export class Supervisor<C extends SupervisedChild> {
   /**
    * A connection-starting handshake from `peer` (a conclusion that proved
    * its address, or its first datagram when none is proved: an induction or
-   * a wave-a-hand): admits it and hands it to a child, or says why not.
+   * a wave-a-hand): hands it to a ready child, or queues it for the next
+   * one, or says why not (and the listener answers with a rejection). A
+   * caller already waiting for a child is only refreshed: it is still there.
    */
   admit(peer: Endpoint, handshake: Uint8Array, rendezvous: boolean): DropReason | undefined {
     if (this.#stopping) return "shutting-down";
+    const nowMs = this.#clock.monotonicMs();
+    const peerKey = formatHostPort(peer);
+    if (this.#queue.has(peerKey)) {
+      // slice(): the listener reuses its receive buffer.
+      this.#queue.refresh(peerKey, handshake.slice(), nowMs);
+      return undefined;
+    }
     // Only a conclusion names its stream id before a child runs: an
     // induction or a wave-a-hand is not backed off.
     const conclusion = readConclusion(handshake);
+    const ip = ipOf(peer.hostname);
     let key: string | undefined;
     if (conclusion !== undefined) {
-      const ip = ipOf(peer.hostname);
       key = backoffKey(ip, conclusion);
       if (this.#backingOff(key, ip, conclusion.streamId)) return "rejection-backoff";
     }
-    let admission;
+    const refusal = this.table.refusal(peer, this.#queue);
+    if (refusal !== undefined) return refusal;
+    const caller: WaitingCaller = {
+      peer,
+      peerKey,
+      ip,
+      handshake: handshake.slice(),
+      rendezvous,
+      backoffKey: key,
+      since: nowMs,
+      lastSeen: nowMs,
+    };
+    if (this.#queue.size === 0 && this.#pool.idle.length > 0) return this.#handOver(caller);
+    // No child is ready: wait for one, unless it would come too late.
+    const position = this.#queue.size + 1;
+    const concurrency = this.#options.poolMaxStarting;
+    if (wouldMissDeadline(this.#starts, { position, concurrency, waitedMs: 0 })) return "shed";
+    this.#queue.push(caller);
+    this.#pool.outpaced();
+    this.#pool.fill();
+    this.#checkQueueSoon();
+    return undefined;
+  }
+
+  /**
+   * Hands waiting callers to ready children, first in, first out; drops
+   * those that fell silent (they gave up: a child would be wasted on them).
+   */
+  serveQueue(): void {
+    const nowMs = this.#clock.monotonicMs();
+    for (const gone of this.#queue.dropSilent(nowMs)) {
+      this.#counters.dropped["caller-gone"]++;
+      log.debug("Caller {peer} gave up after {ms} ms waiting for a child", {
+        peer: gone.peerKey,
+        ms: Math.round(nowMs - gone.since),
+      });
+    }
+    while (this.#queue.size > 0 && this.#pool.idle.length > 0) {
+      const caller = this.#queue.shift()!;
+      const refused = this.#handOver(caller);
+      if (refused !== undefined) {
+        this.#counters.dropped[refused]++;
+        this.#deps.refuse?.(caller.peer, caller.handshake, refused);
+      }
+    }
+    // The queue's tail may have become too late as starts slowed: tell them now.
+    const concurrency = this.#options.poolMaxStarting;
+    for (const late of this.#queue.dropLate(nowMs, this.#starts, concurrency)) {
+      this.#counters.dropped.shed++;
+      this.#deps.refuse?.(late.peer, late.handshake, "shed");
+    }
+    this.#pool.fill();
+    this.#checkQueueSoon();
+  }
+
+  #checkQueueSoon(): void {
+    if (this.#queue.size === 0 || this.#queueCheck !== undefined || this.#stopping) return;
+    this.#queueCheck = setTimeout(() => {
+      this.#queueCheck = undefined;
+      this.serveQueue();
+    }, QUEUE_CHECK_MS);
+  }
+
+  /** Gives `caller` a ready child and its own socket; a drop reason when that fails. */
+  #handOver(caller: WaitingCaller): DropReason | undefined {
+    let connection;
     try {
-      admission = this.table.admit(
-        peer,
-        () => this.#handOver(peer, handshake, rendezvous),
-        key,
-      );
+      connection = this.table.add(caller.peer, () => this.#assign(caller), caller.backoffKey);
     } catch (error) {
       log.error("Cannot hand {peer} to a child: {error}", {
-        peer: formatHostPort(peer),
+        peer: caller.peerKey,
         error: String(error),
       });
       return "handoff-failed";
     } finally {
       this.#pool.fill();
     }
-    if (!admission.ok) return admission.refusal;
-    const { child, id, peerKey } = admission.connection;
-    if (key !== undefined) this.#backoff.admitted(key);
+    const { child, id, peerKey } = connection;
+    if (caller.backoffKey !== undefined) this.#backoff.admitted(caller.backoffKey);
     log.debug("Peer {peer} handed to child {pid} as connection {id}", {
       peer: peerKey,
       pid: child.pid,
@@ -290,6 +413,11 @@ export class Supervisor<C extends SupervisedChild> {
   async shutdown(timeoutMs: number): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
+    clearTimeout(this.#queueCheck);
+    this.#queueCheck = undefined;
+    for (const caller of this.#queue.clear()) {
+      this.#deps.refuse?.(caller.peer, caller.handshake, "shutting-down");
+    }
     const children = [...this.#pool.stop(), ...[...this.table.values()].map((c) => c.child)];
     log.info("Shutting down: closing {count} connection(s)", { count: this.table.size });
     // Children blocked waiting for a decision cannot read their stdin: answer them first.
@@ -319,32 +447,33 @@ export class Supervisor<C extends SupervisedChild> {
   }
 
   /**
-   * Gives `peer` its own connected UDP socket and a child to drive it. From
-   * the socket's `connect()` on, the kernel delivers the peer's datagrams to
-   * it, not to the listening socket.
+   * Gives the caller its own connected UDP socket and a ready child to
+   * drive it. From the socket's `connect()` on, the kernel delivers the
+   * peer's datagrams to it, not to the listening socket.
    */
-  #handOver(peer: Endpoint, handshake: Uint8Array, rendezvous: boolean): { id: string; child: C } {
-    const socket = this.#deps.openPeerSocket(peer);
-    let child: C | undefined;
+  #assign(caller: WaitingCaller): { id: string; child: C } {
+    const child = this.#pool.take();
+    if (child === undefined) throw new Error("no child is ready");
+    let socket: PeerSocket | undefined;
     try {
-      child = this.#pool.take();
+      socket = this.#deps.openPeerSocket(caller.peer);
       const id = this.#newId();
       child.assign({
         type: "assign",
         connectionId: id,
         local: this.#srtAddress,
-        peer,
-        handshake: hexFromBytes(handshake.subarray(0, 64)),
-        rendezvous,
+        peer: caller.peer,
+        handshake: hexFromBytes(caller.handshake.subarray(0, 64)),
+        rendezvous: caller.rendezvous,
         settings: this.peerSettings(),
       }, socket.fd);
       return { id, child };
     } catch (error) {
-      child?.kill();
+      child.kill();
       throw error;
     } finally {
       // The child holds its own copy now (or none, on failure).
-      socket.close();
+      socket?.close();
     }
   }
 
@@ -372,7 +501,10 @@ export class Supervisor<C extends SupervisedChild> {
   #onMessage(child: C, message: ChildMessage): void {
     if (message.type === "ready") {
       this.#pool.childReady();
-      this.childStartSeconds.observe((this.#clock.monotonicMs() - child.startedAt) / 1000);
+      const startMs = this.#clock.monotonicMs() - child.startedAt;
+      this.childStartSeconds.observe(startMs / 1000);
+      this.#starts.observe(startMs);
+      this.serveQueue();
       return;
     }
     const connection = this.table.byChild(child);

@@ -89,6 +89,8 @@ function harness(options: Partial<ServerOptions> = {}, config = DEFAULT_CONFIG, 
   let nextFd = 100;
   let failSockets = false;
   let nextId = 1;
+  /** Callers the supervisor asked the listener to refuse, as `host:port reason`. */
+  const refused: string[] = [];
   const counters = newCounters();
   const supervisor = new Supervisor<FakeChild>({
     options: resolveOptions({ poolSize: 2, ...options }),
@@ -112,6 +114,7 @@ function harness(options: Partial<ServerOptions> = {}, config = DEFAULT_CONFIG, 
       };
     },
     newId: () => `c${nextId++}`,
+    refuse: (peer, _handshake, reason) => refused.push(`${peer.hostname}:${peer.port} ${reason}`),
     ...(clock === undefined ? {} : { clock }),
   });
   supervisor.start();
@@ -120,9 +123,22 @@ function harness(options: Partial<ServerOptions> = {}, config = DEFAULT_CONFIG, 
     children,
     openFds,
     counters,
+    refused,
     failSockets: (fail: boolean) => (failSockets = fail),
-    /** Admits peer 10.0.0.1:`port`; the connection's child. */
+    /** Makes every child still starting say `ready`. */
+    readyAll(): void {
+      for (const child of children.filter((c) => !c.ready && !c.exited)) {
+        child.say({ type: "ready", srtVersion: 0x010501 });
+      }
+    },
+    /** Admits a peer with a child ready for it (the pool is readied first when none is). */
+    admit(peer: { hostname: string; port: number }, handshake: Uint8Array, rendezvous: boolean) {
+      if (supervisor.idleChildren.length === 0) this.readyAll();
+      return supervisor.admit(peer, handshake, rendezvous);
+    },
+    /** Admits peer 10.0.0.1:`port` (readying the pool first if no child is ready); the connection's child. */
     connect(port: number): FakeChild {
+      if (supervisor.idleChildren.length === 0) this.readyAll();
       assert.equal(supervisor.admit({ hostname: "10.0.0.1", port }, HANDSHAKE, false), undefined);
       return supervisor.table.byPeer(`10.0.0.1:${port}`)!.child;
     },
@@ -167,16 +183,17 @@ Deno.test("Supervisor prestarts the pool and hands an admitted peer to a ready c
 
 Deno.test("Supervisor refuses what the limits refuse, and a failed hand-over leaves nothing", async () => {
   await using h = harness({ maxConnections: 1 });
+  h.readyAll();
   h.failSockets(true);
   assert.equal(
-    h.supervisor.admit({ hostname: "10.0.0.1", port: 1 }, HANDSHAKE, false),
+    h.admit({ hostname: "10.0.0.1", port: 1 }, HANDSHAKE, false),
     "handoff-failed",
   );
   assert.equal(h.supervisor.table.size, 0);
   h.failSockets(false);
   h.connect(2);
   assert.equal(
-    h.supervisor.admit({ hostname: "10.0.0.1", port: 3 }, HANDSHAKE, false),
+    h.admit({ hostname: "10.0.0.1", port: 3 }, HANDSHAKE, false),
     "max-connections",
   );
   assert.equal(h.openFds.size, 0);
@@ -238,7 +255,7 @@ Deno.test("Supervisor.shutdown() answers undecided callers with 1503, closes eve
   assert.equal(h.supervisor.running, false);
   // A request after shutdown began is refused at once, and nobody new is admitted.
   assert.equal(
-    h.supervisor.admit({ hostname: "10.0.0.1", port: 3 }, HANDSHAKE, false),
+    h.admit({ hostname: "10.0.0.1", port: 3 }, HANDSHAKE, false),
     "shutting-down",
   );
 });
@@ -479,7 +496,7 @@ Deno.test("Supervisor backs off a source IP and stream id refused in a row, and 
     await using h = harness({}, DEFAULT_CONFIG, clock);
     let port = 1;
     const admit = (hostname = "10.0.0.1", conclusion = CONCLUSION_CAM1) =>
-      h.supervisor.admit({ hostname, port: port++ }, conclusion, false);
+      h.admit({ hostname, port: port++ }, conclusion, false);
     const refuse = () => {
       const connection = [...h.supervisor.table.values()].at(-1)!;
       connection.child.say({ type: "closed", reason: "rejected", detail: "1403", stats: null });
@@ -528,14 +545,14 @@ Deno.test("Supervisor backs off only a rejection, and only for a conclusion", as
   const clock = manualClock();
   await using h = harness({}, DEFAULT_CONFIG, clock);
   // A crash or a handshake timeout is no refusal.
-  h.supervisor.admit({ hostname: "10.0.0.1", port: 1 }, CONCLUSION_CAM1, false);
+  h.admit({ hostname: "10.0.0.1", port: 1 }, CONCLUSION_CAM1, false);
   const timedOut = h.supervisor.table.byPeer("10.0.0.1:1")!.child;
   timedOut.say({ type: "closed", reason: "handshake-timeout", detail: "5 s", stats: null });
   timedOut.exit();
-  h.supervisor.admit({ hostname: "10.0.0.1", port: 2 }, CONCLUSION_CAM1, false);
+  h.admit({ hostname: "10.0.0.1", port: 2 }, CONCLUSION_CAM1, false);
   h.supervisor.table.byPeer("10.0.0.1:2")!.child.exit({ success: false, code: 1, signal: null });
   assert.equal(
-    h.supervisor.admit({ hostname: "10.0.0.1", port: 3 }, CONCLUSION_CAM1, false),
+    h.admit({ hostname: "10.0.0.1", port: 3 }, CONCLUSION_CAM1, false),
     undefined,
   );
   // An induction (no address proof) has no stream id to key on.
@@ -549,8 +566,7 @@ Deno.test("Supervisor backs off at once when it refuses a caller, before its chi
   const clock = manualClock();
   const config = parseConfig("streams: [{ name: live/cam1, modes: [play] }]", "yaml", "inline");
   await using h = harness({}, config, clock);
-  const admit = (port: number) =>
-    h.supervisor.admit({ hostname: "10.0.0.1", port }, CONCLUSION_CAM1, false);
+  const admit = (port: number) => h.admit({ hostname: "10.0.0.1", port }, CONCLUSION_CAM1, false);
   // Two attempts admitted before the first is refused.
   assert.equal(admit(1), undefined);
   assert.equal(admit(2), undefined);
@@ -583,7 +599,7 @@ Deno.test("Supervisor does not back off a caller refused for the stream's state 
   let port = 1;
   const attempt = async (streamId: string) => {
     assert.equal(
-      h.supervisor.admit({ hostname: "10.0.0.1", port: port++ }, CONCLUSION_CAM1, false),
+      h.admit({ hostname: "10.0.0.1", port: port++ }, CONCLUSION_CAM1, false),
       undefined,
       `attempt ${port - 1} admitted`,
     );
@@ -608,7 +624,88 @@ Deno.test("Supervisor does not back off a caller refused for the stream's state 
   forbidden.say({ type: "closed", reason: "rejected", detail: "1403", stats: null });
   forbidden.exit();
   assert.equal(
-    h.supervisor.admit({ hostname: "10.0.0.1", port: port++ }, CONCLUSION_CAM1, false),
+    h.admit({ hostname: "10.0.0.1", port: port++ }, CONCLUSION_CAM1, false),
     "rejection-backoff",
   );
+});
+
+Deno.test("Supervisor queues callers while no child is ready and hands them over first in, first out", async () => {
+  await using h = harness({ poolSize: 2, poolMaxStarting: 2 });
+  const peers = [1, 2, 3].map((port) => ({ hostname: "10.0.0.1", port }));
+  for (const peer of peers) assert.equal(h.supervisor.admit(peer, HANDSHAKE, false), undefined);
+  assert.equal(h.supervisor.waitingCallers, 3);
+  assert.equal(h.supervisor.table.size, 0, "a waiting caller is no connection yet");
+  assert.equal(h.children.length, 2, "no more than two children start at once");
+  assert.ok(h.supervisor.poolFloor > 2, "callers that had to wait grow the pool");
+
+  h.children[1]!.say({ type: "ready", srtVersion: 0x010501 });
+  assert.equal(h.children[1]!.assignments[0]!.assignment.peer.port, 1, "the first caller first");
+  assert.equal(h.children.length, 3, "a start slot freed: the next child starts");
+  h.children[0]!.say({ type: "ready", srtVersion: 0x010501 });
+  assert.equal(h.children[0]!.assignments[0]!.assignment.peer.port, 2);
+  h.children[2]!.say({ type: "ready", srtVersion: 0x010501 });
+  assert.equal(h.children[2]!.assignments[0]!.assignment.peer.port, 3);
+  assert.equal(h.supervisor.waitingCallers, 0);
+  assert.equal(h.supervisor.table.size, 3);
+  assert.equal(h.openFds.size, 0);
+});
+
+Deno.test("Supervisor drops a waiting caller that fell silent, and hands over the newest handshake of one that did not", async () => {
+  const clock = manualClock();
+  await using h = harness({ poolSize: 1, poolMaxStarting: 1 }, DEFAULT_CONFIG, clock);
+  const quiet = { hostname: "10.0.0.1", port: 1 };
+  const retrying = { hostname: "10.0.0.1", port: 2 };
+  assert.equal(h.supervisor.admit(quiet, HANDSHAKE, false), undefined);
+  assert.equal(h.supervisor.admit(retrying, HANDSHAKE, false), undefined);
+  const newest = new Uint8Array(80).fill(0xcd);
+  for (let i = 0; i < 5; i++) {
+    clock.ms += 250;
+    assert.equal(h.supervisor.admit(retrying, newest, false), undefined, "a retransmission");
+  }
+  h.supervisor.serveQueue();
+  assert.equal(h.supervisor.waitingCallers, 1, "the caller silent for 1250 ms gave up");
+  assert.equal(h.counters.dropped["caller-gone"], 1);
+  h.children[0]!.say({ type: "ready", srtVersion: 0x010501 });
+  const assignment = h.children[0]!.assignments[0]!.assignment;
+  assert.equal(assignment.peer.port, 2);
+  assert.equal(assignment.handshake, "cd".repeat(64), "the child answers the newest handshake");
+  assert.equal(h.refused.length, 0, "a caller that gave up is not answered");
+});
+
+Deno.test("Supervisor sheds a caller that could not get a child before a default caller gives up", async () => {
+  await using h = harness({ poolSize: 0, poolMaxStarting: 1 });
+  // Until a child has started, a start is guessed at 150 ms: with one start
+  // at a time, the 17th caller would be ready after 2550 ms, plus 500 ms of
+  // handshake: past 3000 ms.
+  for (let port = 1; port <= 16; port++) {
+    assert.equal(h.supervisor.admit({ hostname: "10.0.0.1", port }, HANDSHAKE, false), undefined);
+  }
+  assert.equal(h.supervisor.admit({ hostname: "10.0.0.1", port: 17 }, HANDSHAKE, false), "shed");
+  assert.equal(h.supervisor.waitingCallers, 16);
+  assert.equal(h.children.length, 1, "one child starting, never one per caller");
+});
+
+Deno.test("Supervisor counts waiting callers toward the limits", async () => {
+  await using h = harness({ poolSize: 0, maxHandshakes: 2 });
+  assert.equal(h.supervisor.admit({ hostname: "10.0.0.1", port: 1 }, HANDSHAKE, false), undefined);
+  assert.equal(h.supervisor.admit({ hostname: "10.0.0.1", port: 2 }, HANDSHAKE, false), undefined);
+  assert.equal(
+    h.supervisor.admit({ hostname: "10.0.0.1", port: 3 }, HANDSHAKE, false),
+    "max-handshakes",
+  );
+  assert.equal(
+    h.supervisor.admit({ hostname: "10.0.0.1", port: 1 }, HANDSHAKE, false),
+    undefined,
+    "a waiting caller's retransmission is no new caller",
+  );
+});
+
+Deno.test("Supervisor.shutdown() refuses the callers still waiting for a child", async () => {
+  const h = harness({ poolSize: 0 });
+  assert.equal(h.supervisor.admit({ hostname: "10.0.0.1", port: 1 }, HANDSHAKE, false), undefined);
+  const shutdown = h.supervisor.shutdown(1000);
+  assert.deepEqual(h.refused, ["10.0.0.1:1 shutting-down"]);
+  assert.equal(h.supervisor.waitingCallers, 0);
+  for (const child of h.children) child.exit();
+  await shutdown;
 });

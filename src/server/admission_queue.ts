@@ -1,0 +1,202 @@
+/**
+ * Callers admitted while no child was ready, waiting first in, first out
+ * for one. A waiting caller has no socket and no child yet: its handshake
+ * retransmissions (every 250 ms from a libsrt caller) keep reaching the
+ * listening socket, and each one refreshes it here. So a caller that gave
+ * up falls silent, and is dropped before it costs a child; one still
+ * retransmitting is handed to the next ready child with its newest
+ * handshake.
+ *
+ * {@link StartEstimate} says how long the queue's tail will wait, from how
+ * long children have been taking to start: a caller that would wait past
+ * libsrt's default connect timeout is refused at once instead (shed).
+ *
+ * Pure: time is passed in.
+ *
+ * @module
+ */
+
+import type { Endpoint } from "../ipc/messages.ts";
+
+/** One caller waiting for a child. */
+export interface WaitingCaller {
+  readonly peer: Endpoint;
+  readonly peerKey: string;
+  readonly ip: string;
+  /** Its newest connection-starting handshake: the child answers this one. */
+  handshake: Uint8Array;
+  readonly rendezvous: boolean;
+  readonly backoffKey: string | undefined;
+  /** Monotonic ms of its first admitted handshake. */
+  readonly since: number;
+  /** Monotonic ms of its newest handshake. */
+  lastSeen: number;
+}
+
+/**
+ * How long a waiting caller may go without a retransmission before it counts
+ * as gone: libsrt callers retransmit every 250 ms, so this is two missed and
+ * some jitter. Longer would spend children on callers that gave up.
+ */
+export const CALLER_SILENCE_MS = 600;
+
+export class AdmissionQueue {
+  /** In arrival order: a Map iterates in insertion order. */
+  #callers = new Map<string, WaitingCaller>();
+  #perIp = new Map<string, number>();
+
+  get size(): number {
+    return this.#callers.size;
+  }
+
+  /** The same as {@link size}: what the connection table's limits count. */
+  get total(): number {
+    return this.#callers.size;
+  }
+
+  has(peerKey: string): boolean {
+    return this.#callers.has(peerKey);
+  }
+
+  /** Callers from `ip` waiting. */
+  fromIp(ip: string): number {
+    return this.#perIp.get(ip) ?? 0;
+  }
+
+  /** The longest wait so far, in ms (0 when empty). */
+  longestWaitMs(nowMs: number): number {
+    for (const caller of this.#callers.values()) return Math.max(0, nowMs - caller.since);
+    return 0;
+  }
+
+  push(caller: WaitingCaller): void {
+    if (this.#callers.has(caller.peerKey)) {
+      throw new Error(`Caller ${caller.peerKey} is waiting already`);
+    }
+    this.#callers.set(caller.peerKey, caller);
+    this.#perIp.set(caller.ip, this.fromIp(caller.ip) + 1);
+  }
+
+  /** A retransmission from a waiting caller: it is still there. */
+  refresh(peerKey: string, handshake: Uint8Array, nowMs: number): void {
+    const caller = this.#callers.get(peerKey);
+    if (caller === undefined) return;
+    caller.handshake = handshake;
+    caller.lastSeen = nowMs;
+  }
+
+  /** The caller that has waited longest, out of the queue. */
+  shift(): WaitingCaller | undefined {
+    for (const caller of this.#callers.values()) {
+      this.#remove(caller);
+      return caller;
+    }
+    return undefined;
+  }
+
+  /** Takes out every caller silent for {@link CALLER_SILENCE_MS} or more, and returns them. */
+  dropSilent(nowMs: number): WaitingCaller[] {
+    const gone = [...this.#callers.values()].filter((c) => nowMs - c.lastSeen >= CALLER_SILENCE_MS);
+    for (const caller of gone) this.#remove(caller);
+    return gone;
+  }
+
+  /**
+   * Takes out every caller that, at its place in the queue, could no longer
+   * get its child before a default caller's timeout ({@link wouldMissDeadline}),
+   * and returns them. A caller already waiting longer than that timeout is
+   * kept: it still retransmits, so its own timeout is longer.
+   */
+  dropLate(nowMs: number, estimate: StartEstimate, concurrency: number): WaitingCaller[] {
+    const late: WaitingCaller[] = [];
+    let position = 0;
+    for (const caller of this.#callers.values()) {
+      position++;
+      const waitedMs = nowMs - caller.since;
+      if (waitedMs >= DEFAULT_CALLER_TIMEOUT_MS) continue;
+      if (
+        wouldMissDeadline(estimate, { position: position - late.length, concurrency, waitedMs })
+      ) {
+        late.push(caller);
+      }
+    }
+    for (const caller of late) this.#remove(caller);
+    return late;
+  }
+
+  /** Empties the queue and returns who was in it. */
+  clear(): WaitingCaller[] {
+    const all = [...this.#callers.values()];
+    this.#callers.clear();
+    this.#perIp.clear();
+    return all;
+  }
+
+  #remove(caller: WaitingCaller): void {
+    this.#callers.delete(caller.peerKey);
+    const count = this.fromIp(caller.ip) - 1;
+    if (count > 0) this.#perIp.set(caller.ip, count);
+    else this.#perIp.delete(caller.ip);
+  }
+}
+
+/** libsrt's default connect timeout (SRTO_CONNTIMEO): how long a default caller waits. */
+export const DEFAULT_CALLER_TIMEOUT_MS = 3000;
+
+/**
+ * What a caller needs after its hand-over, within its timeout: its child
+ * answers the conclusion, asks the main process for the access decision and
+ * is accepted (a few ms unloaded), with slack for a busy machine.
+ */
+export const HANDSHAKE_AFTER_HANDOVER_MS = 500;
+
+/** The start time assumed before any child has started. */
+const FIRST_GUESS_MS = 150;
+/** Weight of the newest start in the moving average. */
+const SMOOTHING = 0.2;
+
+/**
+ * How long children take to start (spawn to `ready`), as a moving average
+ * of the ones seen, and what that means for a caller at a place in the
+ * queue.
+ */
+export class StartEstimate {
+  #averageMs = FIRST_GUESS_MS;
+  #samples = 0;
+
+  /** The moving average of start times, in ms. */
+  get averageMs(): number {
+    return this.#averageMs;
+  }
+
+  /** A child became ready `ms` after it was spawned. */
+  observe(ms: number): void {
+    this.#averageMs = this.#samples === 0
+      ? ms
+      : this.#averageMs + SMOOTHING * (ms - this.#averageMs);
+    this.#samples++;
+  }
+
+  /**
+   * The wait, in ms, of the caller at `position` (1 for the head) until a
+   * child is ready for it, when `concurrency` children start at once and
+   * each child goes to the queue's head when ready.
+   */
+  waitMs(position: number, concurrency: number): number {
+    return Math.ceil(position / Math.max(1, concurrency)) * this.#averageMs;
+  }
+}
+
+/**
+ * Whether a caller that would join the queue at `position` cannot have a
+ * child before a default caller gives up: its wait, plus its handshake after
+ * the hand-over, would end past {@link DEFAULT_CALLER_TIMEOUT_MS} from its
+ * first handshake.
+ */
+export function wouldMissDeadline(
+  estimate: StartEstimate,
+  queue: { position: number; concurrency: number; waitedMs: number },
+): boolean {
+  const readyInMs = estimate.waitMs(queue.position, queue.concurrency);
+  return queue.waitedMs + readyInMs + HANDSHAKE_AFTER_HANDOVER_MS > DEFAULT_CALLER_TIMEOUT_MS;
+}
