@@ -1,6 +1,8 @@
 # Atoll in a container: Debian 12, the system's libsrt, Deno from npm.
 #   docker build -t atoll .
 #   docker run --rm -p 9000:9000/udp -p 127.0.0.1:8080:8080 atoll
+# With podman, build with --format docker: its default OCI format has no HEALTHCHECK, and podman
+# drops the one below with only a warning.
 # The API is published on the host's loopback only: it is plain HTTP, and reads need no token.
 # Linux only by design (see README); the host network works too (--network host).
 
