@@ -140,7 +140,8 @@ Deno.test("GET /healthz answers 200 once the SRT port is bound; unknown paths 40
 });
 
 Deno.test("with --pool-size 0 each peer's child is started on demand", async () => {
-  await using atoll = await Atoll.start(["--pool-size", "0"]);
+  // --pool-max 0: the pool does not grow after this caller had to wait.
+  await using atoll = await Atoll.start(["--pool-size", "0", "--pool-max", "0"]);
   assert.equal((await atoll.stats()).idleChildren, 0);
   await using caller = srtLiveTransmitCaller(atoll.srtPort, "publish:live/cold");
   await feed(caller, 0.5);
@@ -157,7 +158,7 @@ Deno.test("with --pool-size 0 each peer's child is started on demand", async () 
 });
 
 Deno.test("/api/stats counts a prestarted child as idle only once it is ready", async () => {
-  await using atoll = await Atoll.start(["--pool-size", "3"]);
+  await using atoll = await Atoll.start(["--pool-size", "3", "--pool-max-starting", "3"]);
   const first = await atoll.stats();
   assert.equal(first.idleChildren + first.startingChildren, 3);
   const ready = await waitFor("three ready children", async () => {

@@ -237,7 +237,9 @@ Deno.test("an induction is answered by the main process with its own cookie, and
 });
 
 Deno.test("5 copies of one proven conclusion from one port make one connection; 4 are dropped as peer-has-child", async () => {
-  await using atoll = await Atoll.start();
+  // A ready child takes the first copy at once (with none ready, the copies
+  // would only refresh a caller waiting for one).
+  await using atoll = await Atoll.start([], { readyPool: true });
   await using peer = new RawPeer(atoll);
   const conclusion = await peer.prove();
   // Once the first conclusion is handed over, the kernel delivers this peer's

@@ -77,10 +77,12 @@ Deno.test("--max-connections refuses new peers while everyone admitted is served
   await using first = srtLiveTransmitCaller(atoll.srtPort, "publish:live/first");
   await feed(first, 0.3);
   await connected(atoll, 1);
+  // The second is refused at once with 1402 by the main process, and gives up.
   await using second = srtLiveTransmitCaller(atoll.srtPort, "publish:live/second");
-  await feed(second, 1);
+  await second.waitForLine("the rejection", (l) => /REJECT/.test(l), 2500);
   const stats = await atoll.stats();
   assert.ok(stats.dropped["max-connections"] >= 1, JSON.stringify(stats.dropped));
+  assert.ok(stats.callersRejected >= 1, JSON.stringify(stats));
   assert.equal(second.text.includes("SRT target connected"), false, second.text);
   assert.equal(first.text.includes("SRT target connected"), true, first.text);
   await feed(first, 0.5);

@@ -76,6 +76,8 @@ export type DropReason =
   | "bad-cookie"
   | "induction-rate"
   | "rejection-backoff"
+  /** Backing off, with the interval ending soon: dropped without an answer. */
+  | "rejection-backoff-held"
   /** No child could be ready before a default caller's connect timeout. */
   | "shed"
   /** A caller waiting for a child fell silent: it gave up. */
@@ -99,6 +101,7 @@ export const DROP_REASONS: readonly DropReason[] = [
   "bad-cookie",
   "induction-rate",
   "rejection-backoff",
+  "rejection-backoff-held",
   "shed",
   "caller-gone",
   ...REFUSALS,

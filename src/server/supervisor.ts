@@ -98,6 +98,13 @@ export interface SupervisorDeps<C extends SupervisedChild> {
 
 const log = logger("server");
 
+/**
+ * A backed-off attempt whose interval ends within this long is dropped
+ * silently rather than refused: a default caller (3 s) still retransmits
+ * after the interval, and gets in if it fixed its settings.
+ */
+const BACKOFF_HELD_MS = 2000;
+
 /** How often the callers waiting for a child are checked while there are any. */
 const QUEUE_CHECK_MS = 250;
 
@@ -272,7 +279,8 @@ export class Supervisor<C extends SupervisedChild> {
     let key: string | undefined;
     if (conclusion !== undefined) {
       key = backoffKey(ip, conclusion);
-      if (this.#backingOff(key, ip, conclusion.streamId)) return "rejection-backoff";
+      const backoff = this.#backingOff(key, ip, conclusion.streamId);
+      if (backoff !== undefined) return backoff;
     }
     const refusal = this.table.refusal(peer, this.#queue);
     if (refusal !== undefined) return refusal;
@@ -361,10 +369,17 @@ export class Supervisor<C extends SupervisedChild> {
     return undefined;
   }
 
-  /** Whether `key`'s attempts are dropped now; logs the first one dropped in each interval. */
-  #backingOff(key: string, ip: string, streamId: string): boolean {
+  /**
+   * How `key`'s attempt is dropped now, if it is; logs the first one
+   * dropped in each interval. When the interval ends soon enough for a
+   * default caller to retransmit after it (a caller that fixed its settings
+   * then gets in within its own wait), the attempt is dropped silently
+   * (`rejection-backoff-held`); else it is refused at once with 1402
+   * (`rejection-backoff`), and the caller retries on its own schedule.
+   */
+  #backingOff(key: string, ip: string, streamId: string): DropReason | undefined {
     const verdict = this.#backoff.check(key, this.#clock.monotonicMs());
-    if (!verdict.drop) return false;
+    if (!verdict.drop) return undefined;
     if (verdict.first) {
       log.warning(
         "Dropping attempts from {ip} for stream id {streamId} for {ms} ms: refused {rejections} time(s) in a row",
@@ -376,7 +391,7 @@ export class Supervisor<C extends SupervisedChild> {
         },
       );
     }
-    return true;
+    return verdict.remainingMs <= BACKOFF_HELD_MS ? "rejection-backoff-held" : "rejection-backoff";
   }
 
   /**

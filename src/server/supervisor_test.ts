@@ -507,9 +507,9 @@ Deno.test("Supervisor backs off a source IP and stream id refused in a row, and 
 
     assert.equal(admit(), undefined);
     refuse();
-    assert.equal(admit(), "rejection-backoff");
+    assert.equal(admit(), "rejection-backoff-held");
     clock.ms += 999;
-    assert.equal(admit(), "rejection-backoff");
+    assert.equal(admit(), "rejection-backoff-held");
     assert.equal(admit("10.0.0.2"), undefined, "another source IP");
     assert.equal(admit("10.0.0.1", CONCLUSION_CAM12), undefined, "another stream id");
     assert.equal(backoffLines().length, 1, "one line for the interval");
@@ -523,8 +523,8 @@ Deno.test("Supervisor backs off a source IP and stream id refused in a row, and 
     assert.equal(admit(), undefined, "the first attempt after the interval goes through");
     refuse();
     clock.ms += 1999;
-    assert.equal(admit(), "rejection-backoff", "the second interval is twice as long");
-    assert.equal(admit(), "rejection-backoff");
+    assert.equal(admit(), "rejection-backoff-held", "the second interval is twice as long");
+    assert.equal(admit(), "rejection-backoff-held");
     assert.equal(backoffLines().length, 2);
     assert.equal(backoffLines()[1]!.properties.rejections, 2);
 
@@ -576,7 +576,7 @@ Deno.test("Supervisor backs off at once when it refuses a caller, before its chi
   first!.say({ type: "request", streamId: "#!::r=live/cam1,m=publish" });
   await settle();
   assert.equal(first!.answers[0]?.type, "reject");
-  assert.equal(admit(3), "rejection-backoff", "its child is still lingering");
+  assert.equal(admit(3), "rejection-backoff-held", "its child is still lingering");
   // The second is refused too, in the same interval: it does not lengthen it.
   second!.say({ type: "request", streamId: "#!::r=live/cam1,m=publish" });
   await settle();
@@ -586,7 +586,7 @@ Deno.test("Supervisor backs off at once when it refuses a caller, before its chi
   }
   clock.ms += 1000;
   assert.equal(admit(4), undefined, "1 s, not 2");
-  assert.equal(admit(5), "rejection-backoff", "while the attempt let through is undecided");
+  assert.equal(admit(5), "rejection-backoff-held", "while the attempt let through is undecided");
 });
 
 Deno.test("Supervisor does not back off a caller refused for the stream's state (1409), only for its own settings (1403)", async () => {
@@ -625,7 +625,7 @@ Deno.test("Supervisor does not back off a caller refused for the stream's state 
   forbidden.exit();
   assert.equal(
     h.admit({ hostname: "10.0.0.1", port: port++ }, CONCLUSION_CAM1, false),
-    "rejection-backoff",
+    "rejection-backoff-held",
   );
 });
 
@@ -708,4 +708,26 @@ Deno.test("Supervisor.shutdown() refuses the callers still waiting for a child",
   assert.equal(h.supervisor.waitingCallers, 0);
   for (const child of h.children) child.exit();
   await shutdown;
+});
+
+Deno.test("Supervisor refuses a backed-off attempt at once only while its interval is too long to wait out", async () => {
+  const clock = manualClock();
+  await using h = harness({}, DEFAULT_CONFIG, clock);
+  let port = 1;
+  const admit = () => h.admit({ hostname: "10.0.0.1", port: port++ }, CONCLUSION_CAM1, false);
+  const refuse = () => {
+    const connection = [...h.supervisor.table.values()].at(-1)!;
+    connection.child.say({ type: "closed", reason: "rejected", detail: "1403", stats: null });
+    connection.child.exit();
+  };
+  // Three refusals in a row: the third interval is 4 s.
+  for (let i = 0; i < 3; i++) {
+    assert.equal(admit(), undefined);
+    refuse();
+    clock.ms += 2 ** i * 1000;
+  }
+  clock.ms -= 4000;
+  assert.equal(admit(), "rejection-backoff", "4 s left: longer than a default caller waits");
+  clock.ms += 2500;
+  assert.equal(admit(), "rejection-backoff-held", "1.5 s left: its retransmission may get in");
 });
