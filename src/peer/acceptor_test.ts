@@ -8,16 +8,16 @@ const CLOSE_IN_CALLBACK = new URL("./testdata/close_in_listen_callback.ts", impo
 const SCENARIO_LIMIT_MS = 10_000;
 
 /**
- * Runs a script that may hang in libsrt, where no JS timer can end it: in a
- * process of its own, killed after `limitMs`. `null` when it was killed.
+ * Runs a script (`args`: its path and arguments) that may hang in libsrt,
+ * where no JS timer can end it: in a process of its own, killed after
+ * `limitMs`. `null` when it was killed.
  */
 async function runBounded(
-  script: string,
   args: string[],
   limitMs: number,
 ): Promise<{ code: number; stdout: string; stderr: string } | null> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", script, ...args],
+    args: ["run", "-A", ...args],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -44,7 +44,7 @@ async function runBounded(
 async function closeInListenCallback(
   mode: "handshake" | "accepted",
 ): Promise<Record<string, unknown>> {
-  const result = await runBounded(CLOSE_IN_CALLBACK, [mode], SCENARIO_LIMIT_MS);
+  const result = await runBounded([CLOSE_IN_CALLBACK, mode], SCENARIO_LIMIT_MS);
   assert.ok(
     result !== null,
     `The listener's close did not return within ${SCENARIO_LIMIT_MS} ms (${mode}) while ` +
