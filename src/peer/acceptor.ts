@@ -65,8 +65,8 @@ export class AcceptedConnection {
    */
   close(): Promise<void> {
     if (this.#closing === undefined) {
-      // Safe synchronously: the receive thread holds no lock of this socket
-      // while it waits for the listen callback.
+      // Safe synchronously: while it waits for the listen callback, the
+      // receive thread holds only m_LSLock, which this close does not take.
       this.connection.close();
       this.#closing = this.#hook?.close() ?? Promise.resolve();
     }
