@@ -5,8 +5,9 @@
  *
  * libsrt keeps its last error per thread, and a `nonblocking` call runs on a
  * pool thread: every fallible call here is synchronous so that its error can
- * be read right after it. Only the wait (`srt_epoll_uwait`) blocks, off the
- * JS thread, and it reports through its return value.
+ * be read right after it. Two calls run off the JS thread and report through
+ * their return value only: the wait (`srt_epoll_uwait`), and closing a
+ * listener that has a listen callback (`srt_close_listener`).
  *
  * `optional` marks what Atoll can do without (it has a fallback): a libsrt
  * build that lacks it still loads, and the symbol is `null` there.
@@ -82,6 +83,21 @@ export const LIBSRT_SYMBOLS = {
       "i32", // SRTSOCKET u
     ],
     result: "i32", // int
+  },
+  /**
+   * `srt_close` on a pool thread, for a listener with a listen callback
+   * (`ListenHook.close()`). Closing a listener waits for the receive queue's
+   * listener lock (`CRcvQueue::removeListener`, `m_LSLock`), which libsrt's
+   * receive thread holds while it waits for the callback to run on the JS
+   * thread: a synchronous close would wait for itself.
+   */
+  srt_close_listener: {
+    name: "srt_close",
+    parameters: [
+      "i32", // SRTSOCKET u
+    ],
+    result: "i32", // int: the error is not readable off this thread
+    nonblocking: true,
   },
   srt_getsockstate: {
     parameters: [

@@ -188,11 +188,26 @@ export class SrtSocket {
     return readTraceStats(this.#stats);
   }
 
-  /** Closes the socket; a connected peer is sent a shutdown. */
+  /**
+   * Closes the socket; a connected peer is sent a shutdown. Not for a
+   * listener with a listen callback: {@link ListenHook.close} closes that.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     libsrt().srt_close(this.#id);
+  }
+
+  /**
+   * Closes the socket on a pool thread, the JS thread staying free meanwhile
+   * (see {@link ListenHook.close}). It counts as closed at once, so nothing
+   * uses it while libsrt closes it.
+   */
+  async closeOffThread(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    // The result is all there is: the error stays on the pool thread.
+    await libsrt().srt_close_listener(this.#id);
   }
 
   [Symbol.dispose](): void {
@@ -274,20 +289,40 @@ export interface ConnectionRequest {
 }
 
 /**
- * A listen callback (`srt_listen_callback`). libsrt calls it on its receiver
- * thread for each conclusion that passed the cookie check and before the
- * passphrase check; that thread waits while the JS thread runs `decide`, so
- * the JS thread must not block in a synchronous libsrt call meanwhile.
+ * A listen callback (`srt_listen_callback`) on a listener, and the one way
+ * to close that listener. libsrt calls it on the receive thread for each
+ * conclusion that passed the cookie check, before the passphrase check.
  * `decide` returns 0 to go on, or a reject reason (≥ 1000 for Atoll's own).
- * Close the hook only after the listener is closed.
+ *
+ * That thread waits for the JS thread to run the callback, and meanwhile
+ * holds the receive queue's listener lock (`CRcvQueue::m_LSLock`, taken by
+ * `worker_ProcessConnectionRequest` around `CUDT::processConnectRequest`,
+ * which reaches the callback through `CUDTUnited::newConnection` and
+ * `CUDT::runAcceptHook`). Closing the listener takes the same lock
+ * (`CUDTUnited::close` → `CUDT::notListening` → `CRcvQueue::removeListener`),
+ * so the JS thread must never close the listener synchronously, nor call
+ * `srt_cleanup` while it is open (libsrt's GC closes it then): either waits
+ * for a callback that only the blocked JS thread could run. Other libsrt
+ * calls do not take that lock.
  */
 export class ListenHook {
+  #listener: SrtSocket;
   #callback: Deno.UnsafeCallback<typeof LISTEN_CALLBACK>;
+  #closing: Promise<void> | undefined;
+  /** Set before the listener's close starts: callbacks from then on refuse at once. */
+  #refusing = false;
 
   constructor(listener: SrtSocket, decide: (request: ConnectionRequest) => number) {
+    this.#listener = listener;
     this.#callback = Deno.UnsafeCallback.threadSafe(
       LISTEN_CALLBACK,
       (_opaque, socketId, _version, _peer, streamId) => {
+        // While the listener closes, a caller is refused at once and with no
+        // libsrt call: from 3 s into the close, libsrt's GC waits for it
+        // (`checkBrokenSockets` → `removeSocket` → `closeInternal`) holding
+        // the global lock (`m_GlobControlLock`) that `srt_setrejectreason`
+        // would take. So no reason is set: the caller sees SRT_REJ_ROGUE.
+        if (this.#refusing) return -1;
         // No JS exception may unwind into libsrt: any failure rejects.
         try {
           const text = streamId === null ? "" : Deno.UnsafePointerView.getCString(streamId);
@@ -300,18 +335,49 @@ export class ListenHook {
         return -1;
       },
     );
-    unwrap(
-      "srt_listen_callback",
-      libsrt().srt_listen_callback(listener.id, this.#callback.pointer, null),
-    );
+    try {
+      unwrap(
+        "srt_listen_callback",
+        libsrt().srt_listen_callback(listener.id, this.#callback.pointer, null),
+      );
+    } catch (error) {
+      this.#callback.close();
+      throw error;
+    }
   }
 
-  close(): void {
+  /**
+   * Closes the listener, then the callback; safe to call more than once.
+   * The listener is closed on a pool thread while the event loop stays free
+   * to run a callback that libsrt's receive thread is waiting on (it refuses
+   * at once), so the close cannot wait for the JS thread. Once libsrt's
+   * close returned, no callback is running or can start (libsrt calls it
+   * only under the lock that close took, and only for a listener still
+   * listening), so the callback can go.
+   */
+  close(): Promise<void> {
+    if (this.#closing === undefined) {
+      this.#refusing = true;
+      this.#closing = this.#listener.closeOffThread().then(() => this.#callback.close());
+    }
+    return this.#closing;
+  }
+
+  /**
+   * @deprecated Use {@link close}. Closes the listener on the JS thread,
+   * which waits forever when libsrt's receive thread is waiting for the
+   * callback at that moment; kept only for callers that cannot await yet.
+   */
+  closeBlocking(): void {
+    if (this.#closing !== undefined) return;
+    this.#refusing = true;
+    this.#listener.close();
     this.#callback.close();
+    this.#closing = Promise.resolve();
   }
 
-  [Symbol.dispose](): void {
-    this.close();
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }
 

@@ -40,37 +40,53 @@ import { CALLER_FRESH_MS } from "../protocol/caller_presence.ts";
 /**
  * An accepted connection. The libsrt listener owns the multiplexer (the
  * acquired UDP socket) that the accepted socket shares: closing it early
- * silences the connection, so it lives until {@link close}.
+ * silences the connection, so it lives until {@link close}, and with it its
+ * listen callback, which libsrt may still call (a caller restarted from the
+ * same port).
  */
 export class AcceptedConnection {
   readonly connection: SrtSocket;
   /** Milliseconds from the start of setup to the accepted connection. */
   readonly setupMs: number;
-  #listener: SrtSocket | undefined;
+  /** Owns the listener; none for rendezvous. */
   #hook: ListenHook | undefined;
+  #closing: Promise<void> | undefined;
 
-  constructor(
-    connection: SrtSocket,
-    setupMs: number,
-    listener: SrtSocket | undefined,
-    hook: ListenHook | undefined,
-  ) {
+  constructor(connection: SrtSocket, setupMs: number, hook: ListenHook | undefined) {
     this.connection = connection;
     this.setupMs = setupMs;
-    this.#listener = listener;
     this.#hook = hook;
   }
 
-  /** Closes the connection (the peer is sent a shutdown), then the listener. */
-  close(): void {
-    this.connection.close();
-    this.#listener?.close();
-    this.#hook?.close();
-    this.#hook = undefined;
+  /**
+   * Closes the connection (the peer is sent a shutdown), then the listener
+   * off the JS thread ({@link ListenHook.close}); safe to call more than
+   * once. Await it before `srt_cleanup`.
+   */
+  close(): Promise<void> {
+    if (this.#closing === undefined) {
+      // Safe synchronously: while it waits for the listen callback, the
+      // receive thread holds only m_LSLock, which this close does not take.
+      this.connection.close();
+      this.#closing = this.#hook?.close() ?? Promise.resolve();
+    }
+    return this.#closing;
   }
 
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /**
+   * @deprecated Use `await using` or `await close()`. This closes the
+   * listener synchronously, which waits forever when libsrt's receive
+   * thread is waiting for the listen callback at that moment.
+   */
   [Symbol.dispose](): void {
-    this.close();
+    if (this.#closing !== undefined) return;
+    this.connection.close();
+    this.#hook?.closeBlocking();
+    this.#closing = Promise.resolve();
   }
 }
 
@@ -262,19 +278,15 @@ export async function acceptConnection(options: AcceptOptions): Promise<AcceptRe
         handedOver = true;
         const setupMs = performance.now() - started;
         return options.rendezvous
-          ? {
-            ok: true,
-            accepted: new AcceptedConnection(connection, setupMs, undefined, undefined),
-          }
-          : { ok: true, accepted: new AcceptedConnection(connection, setupMs, socket, hook) };
+          ? { ok: true, accepted: new AcceptedConnection(connection, setupMs, undefined) }
+          : { ok: true, accepted: new AcceptedConnection(connection, setupMs, hook) };
       }
     }
     return { ok: false, reason: "shutdown", detail: "server shutting down during the handshake" };
   } finally {
-    if (!handedOver) {
-      socket.close();
-      hook?.close();
-    }
+    // With a listen callback, off the JS thread (ListenHook.close()): a
+    // caller's conclusion may be waiting for the callback right now.
+    if (!handedOver) await (hook?.close() ?? socket.close());
   }
 }
 

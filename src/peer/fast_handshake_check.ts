@@ -68,7 +68,7 @@ async function connectThroughFastPath(
     return fail(`no connection within ${SELF_TEST_LIMIT_MS} ms: the response was ignored`);
   }
   const { setupMs } = result.accepted;
-  result.accepted.close();
+  await result.accepted.close();
   return { type: "self-test", passed: true, setupMs, detail: "fast handshake works" };
 }
 
