@@ -363,19 +363,6 @@ export class ListenHook {
     return this.#closing;
   }
 
-  /**
-   * @deprecated Use {@link close}. Closes the listener on the JS thread,
-   * which waits forever when libsrt's receive thread is waiting for the
-   * callback at that moment; kept only for callers that cannot await yet.
-   */
-  closeBlocking(): void {
-    if (this.#closing !== undefined) return;
-    this.#refusing = true;
-    this.#listener.close();
-    this.#callback.close();
-    this.#closing = Promise.resolve();
-  }
-
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }

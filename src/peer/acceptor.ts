@@ -76,18 +76,6 @@ export class AcceptedConnection {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-
-  /**
-   * @deprecated Use `await using` or `await close()`. This closes the
-   * listener synchronously, which waits forever when libsrt's receive
-   * thread is waiting for the listen callback at that moment.
-   */
-  [Symbol.dispose](): void {
-    if (this.#closing !== undefined) return;
-    this.connection.close();
-    this.#hook?.closeBlocking();
-    this.#closing = Promise.resolve();
-  }
 }
 
 /**

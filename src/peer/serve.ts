@@ -216,7 +216,7 @@ async function serve(
     return 0;
   }
   // Disposing closes the connection (the peer is told) and then the listener.
-  using accepted = result.accepted;
+  await using accepted = result.accepted;
   const { connection, setupMs } = accepted;
   const streamId = connection.getString(SrtOption.STREAMID, 600);
   if (admission === undefined) {
