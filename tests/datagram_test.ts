@@ -18,6 +18,8 @@ import {
   SeededRandom,
   sleep,
   srtLiveTransmitCaller,
+  startWithConfig,
+  tryConnect,
   waitFor,
 } from "./support/mod.ts";
 
@@ -403,4 +405,38 @@ Deno.test("a forged rendezvous wave-a-hand draws at most 2 answers", async () =>
     () => atoll.findLog((l) => l.properties.id === connection!.id && "reason" in l.properties),
   );
   assert.equal(closed.properties.reason, "handshake-timeout");
+});
+
+Deno.test("a handshake that completed after its caller gave up does not hold the stream against the caller's retry", async () => {
+  // The captured conclusion carries no stream id: it publishes to the default stream.
+  await using atoll = await startWithConfig("defaultStream: live/late\n", [], { readyPool: true });
+  await using ghost = new RawPeer(atoll);
+  // The ghost proves its address and sends its conclusion; its child answers
+  // with libsrt's own cookie, and the ghost's conclusion with that cookie
+  // completes the handshake. Then it never says anything again: to its
+  // child, a publisher connected and silent.
+  await ghost.send(await ghost.prove());
+  const seen = ghost.received.length;
+  const childAnswer = await waitFor("the child's answer", () => ghost.received[seen]);
+  const view = new DataView(childAnswer.buffer, childAnswer.byteOffset, childAnswer.byteLength);
+  await ghost.send(callerConclusion(view.getInt32(HandshakeOffset.SYN_COOKIE)));
+  const late = await waitFor("the ghost publisher connected", async () => {
+    const list = await atoll.connections();
+    return list.find((c) => c.peer === ghost.name && c.state === "connected");
+  });
+  assert.equal(late.stream, "live/late");
+
+  // The same caller's retry, from another port of the same address.
+  const retry = await tryConnect(atoll.srtPort, "publish:live/late");
+  assert.equal(retry.connected, true, `${retry.rejectReason} ${retry.rejectText}`);
+  await waitFor("the ghost's connection to be closed", async () => {
+    const list = await atoll.connections();
+    return !list.some((c) => c.peer === ghost.name);
+  });
+  assert.ok(
+    atoll.findLog((l) =>
+      l.properties.peer === ghost.name &&
+      /replaced by a new publisher/.test(String(l.properties.detail))
+    ),
+  );
 });

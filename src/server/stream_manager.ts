@@ -20,6 +20,7 @@ import { parseStreamId, type StreamId } from "../protocol/stream_id.ts";
 import { modeRefusal, type StreamEvent, type StreamSnapshot, StreamTable } from "./stream_table.ts";
 import type { OwnedFd } from "../../ffi/owned_fd.ts";
 import { authorize } from "./auth_hook.ts";
+import { ipOf } from "./connection_table.ts";
 import { createSharedMemory, SharedMapping } from "../../ffi/shm.ts";
 import { hexFromBytes } from "../ipc/hex.ts";
 import { md5 } from "../protocol/md5.ts";
@@ -141,7 +142,14 @@ export class StreamManager {
     }
     this.#requests.set(connectionId, { id, rules });
     // Claims nothing: libsrt has not checked the caller's passphrase yet (see connected()).
-    const decision = this.#table.check(connectionId, id.name, id.mode, rules, now());
+    const decision = this.#table.check(
+      connectionId,
+      id.name,
+      id.mode,
+      rules,
+      now(),
+      sourceIp(peer),
+    );
     if (decision.kind !== "reject") this.#host.placed(connectionId, id.name);
     this.#apply(this.#table.takeEvents());
     switch (decision.kind) {
@@ -433,4 +441,10 @@ export function bufferLabel(streamName: string): string {
   // Not inside a UTF-8 sequence: continuation bytes are 0b10xxxxxx.
   while (end > 0 && ((bytes[end] ?? 0) & 0xc0) === 0x80) end--;
   return new TextDecoder().decode(bytes.subarray(0, end)) + suffix;
+}
+
+/** The source IP of a peer written `host:port` or `[v6]:port`. */
+function sourceIp(peerKey: string): string {
+  const host = peerKey.slice(0, peerKey.lastIndexOf(":")).replace(/^\[|\]$/g, "");
+  return ipOf(host);
 }

@@ -17,8 +17,10 @@
  * The rules (issue "Streams"):
  * - a mode the stream's rules do not allow: 1403;
  * - one publisher per stream; a second one: 1409, unless the first has sent
- *   nothing for `publisherTimeoutMs`, in which case the newcomer takes over
- *   once it is connected, and the first is closed;
+ *   nothing for `publisherTimeoutMs`, or has sent nothing at all and came
+ *   from the newcomer's own source IP (a handshake that completed after its
+ *   caller gave up), in which case the newcomer takes over once it is
+ *   connected, and the first is closed;
  * - a viewer of a stream without a publisher waits (its handshake is held)
  *   up to `playWaitMs` and is accepted as soon as a publisher is connected,
  *   else rejected with 1404; held viewers count toward nothing;
@@ -90,6 +92,10 @@ export interface StreamSnapshot {
 interface Publisher {
   readonly connectionId: string;
   lastActivityMs: number;
+  /** Its caller's source IP, when known. */
+  readonly source: string | undefined;
+  /** Whether it has sent media since it took the stream. */
+  sentMedia: boolean;
 }
 
 /** What {@link StreamTable.claim} says. */
@@ -125,6 +131,8 @@ interface Entry {
   readonly authenticated: boolean;
   /** The stream's `maxViewers` when it asked, for a viewer's claim. */
   readonly maxViewers: number | undefined;
+  /** Its caller's source IP, when known. */
+  readonly source: string | undefined;
 }
 
 export class StreamTable {
@@ -154,8 +162,9 @@ export class StreamTable {
     mode: StreamMode,
     policy: StreamPolicy,
     nowMs: number,
+    source?: string,
   ): Decision {
-    return this.#check(connectionId, name, mode, policy, nowMs, false);
+    return this.#check(connectionId, name, mode, policy, nowMs, false, source);
   }
 
   /**
@@ -212,6 +221,7 @@ export class StreamTable {
     const publisher = this.#streams.get(entry.name)?.publisher;
     if (publisher?.connectionId === connectionId) {
       publisher.lastActivityMs = Math.max(publisher.lastActivityMs, nowMs);
+      publisher.sentMedia = true;
     }
   }
 
@@ -320,6 +330,7 @@ export class StreamTable {
     policy: StreamPolicy,
     nowMs: number,
     authenticated: boolean,
+    source?: string,
   ): Decision {
     if (this.#roles.has(connectionId)) {
       return reject(RejectCode.BadRequest, `connection ${connectionId} already asked`);
@@ -328,7 +339,7 @@ export class StreamTable {
     if (forbidden !== undefined) return forbidden;
     const existing = this.#streams.get(name);
     const refusal = mode === "publish"
-      ? this.#publisherRefusal(existing, nowMs)
+      ? this.#publisherRefusal(existing, nowMs, source)
       : viewerRefusal(existing, policy.maxViewers);
     if (refusal !== undefined) return refusal;
     const entry = (role: Role): Entry => ({
@@ -337,6 +348,7 @@ export class StreamTable {
       claimed: false,
       authenticated,
       maxViewers: policy.maxViewers,
+      source,
     });
     if (mode === "play" && existing?.publisher === undefined) {
       if (this.#times.playWaitMs <= 0) return notFound(name, 0);
@@ -350,14 +362,22 @@ export class StreamTable {
     return { kind: "accept" };
   }
 
-  /** The 1409 while the stream has a publisher that sent media lately, else undefined. */
+  /**
+   * The 1409 while the stream has a publisher that sent media lately, else
+   * undefined. A publisher from the newcomer's own source IP that has sent
+   * nothing since it took the stream does not hold it: that is most likely
+   * the newcomer's own earlier attempt, whose handshake completed after the
+   * caller gave up (it would hold the stream until the publisher timeout).
+   */
   #publisherRefusal(
     stream: Stream | undefined,
     nowMs: number,
+    source: string | undefined,
   ): Extract<Decision, { kind: "reject" }> | undefined {
     const current = stream?.publisher;
     if (stream === undefined || current === undefined) return undefined;
     if (nowMs - current.lastActivityMs >= this.#times.publisherTimeoutMs) return undefined;
+    if (source !== undefined && current.source === source && !current.sentMedia) return undefined;
     const reason =
       `stream "${stream.name}" already has a publisher (connection ${current.connectionId})`;
     return { kind: "reject", code: RejectCode.Conflict, reason };
@@ -384,7 +404,8 @@ export class StreamTable {
       });
     }
     stream.checked.delete(connectionId);
-    stream.publisher = { connectionId, lastActivityMs: nowMs };
+    const source = this.#roles.get(connectionId)?.source;
+    stream.publisher = { connectionId, lastActivityMs: nowMs, source, sentMedia: false };
     stream.graceUntilMs = undefined;
     this.#roles.get(connectionId)!.claimed = true;
     for (const waiter of [...stream.waiting.keys()]) this.#release(waiter, stream, nowMs);

@@ -426,3 +426,21 @@ Deno.test("StreamTable.end() closes checked connections too, and a claim after i
   assert.equal(streams.claim("never-asked", 10), undefined);
   assert.deepEqual(streams.snapshot(), []);
 });
+
+Deno.test("StreamTable lets a caller retrying from the same IP replace its own publisher that never sent media", () => {
+  const streams = table();
+  // A handshake that completed after its caller gave up: connected, silent.
+  assert.equal(streams.check("late", "s", "publish", OPEN, 0, "10.0.0.1").kind, "accept");
+  assert.deepEqual(streams.claim("late", 0), { ok: true });
+  const other = streams.check("other", "s", "publish", OPEN, 100, "10.0.0.2");
+  assert.equal(other.kind === "reject" && other.code, RejectCode.Conflict, "another source waits");
+  assert.equal(streams.check("retry", "s", "publish", OPEN, 200, "10.0.0.1").kind, "accept");
+  assert.deepEqual(streams.claim("retry", 250), { ok: true, replaces: "late" });
+  streams.activity("retry", 300);
+  const again = streams.check("again", "s", "publish", OPEN, 400, "10.0.0.1");
+  assert.equal(
+    again.kind === "reject" && again.code,
+    RejectCode.Conflict,
+    "a publisher that sends media holds its stream against its own source too",
+  );
+});
