@@ -440,3 +440,19 @@ Deno.test("a handshake that completed after its caller gave up does not hold the
     ),
   );
 });
+
+Deno.test("a caller that gives up before its handshake frees its child without waiting for the handshake timeout", async () => {
+  await using atoll = await Atoll.start(["--handshake-timeout", "30000"], { readyPool: true });
+  await using ghost = new RawPeer(atoll);
+  // Proven and handed to a child, then silent: it never answers the child.
+  await ghost.send(await ghost.prove());
+  await waitFor("its child", async () => (await atoll.connections()).length === 1);
+  const closed = await atoll.waitForLog(
+    "its connection closed",
+    (l) => l.properties.peer === ghost.name && "reason" in l.properties,
+    10_000,
+  );
+  assert.equal(closed.properties.reason, "handshake-timeout");
+  assert.match(String(closed.properties.detail), /the caller gave up: nothing from it for 1500 ms/);
+  await waitFor("no connection left", async () => (await atoll.connections()).length === 0);
+});

@@ -35,7 +35,8 @@ import type { PeerSettings } from "../ipc/messages.ts";
 import { redactStreamId } from "../protocol/stream_id.ts";
 import { RejectCode } from "../protocol/reject_codes.ts";
 import { CallerWatch } from "./caller_watch.ts";
-import { CALLER_FRESH_MS } from "../protocol/caller_presence.ts";
+import { CALLER_FRESH_MS, CALLER_SILENCE_MS } from "../protocol/caller_presence.ts";
+import { PeerClock } from "./reports.ts";
 
 /**
  * An accepted connection. The libsrt listener owns the multiplexer (the
@@ -180,6 +181,8 @@ export async function acceptConnection(options: AcceptOptions): Promise<AcceptRe
     // The number stays valid for sending after libsrt took the fd.
     const udpFd = options.udpSocket.fd;
     const caller = new CallerWatch(udpFd);
+    // When a packet from the caller last arrived, whoever read it (libsrt does).
+    const arrivals = new PeerClock(udpFd, { silentMs: () => performance.now() - started });
     socket.bindAcquire(options.udpSocket);
     if (options.rendezvous) {
       epoll.add(socket, SRT_EPOLL_OUT | SRT_EPOLL_ERR);
@@ -259,6 +262,20 @@ export async function acceptConnection(options: AcceptOptions): Promise<AcceptRe
       }
       if (now >= deadline) {
         return { ok: false, reason: "handshake-timeout", detail: timeoutDetail(options, socket) };
+      }
+      // A caller that gave up before its conclusion reached libsrt (it
+      // timed out while it waited for a child) sends nothing more: free
+      // this child now, not at the handshake timeout.
+      if (
+        request === undefined && !options.rendezvous && now - started > CALLER_SILENCE_MS &&
+        arrivals.silentMs() > CALLER_SILENCE_MS
+      ) {
+        return {
+          ok: false,
+          reason: "handshake-timeout",
+          detail:
+            `the caller gave up: nothing from it for ${CALLER_SILENCE_MS} ms of its handshake`,
+        };
       }
       await epoll.wait(Math.min(100, Math.ceil(deadline - now)));
       const connection = options.rendezvous ? connectedRendezvous(socket) : socket.accept();
