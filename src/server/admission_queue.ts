@@ -31,14 +31,27 @@ export interface WaitingCaller {
   readonly since: number;
   /** Monotonic ms of its newest handshake. */
   lastSeen: number;
+  /** The time between its two newest handshakes: how often it resends. */
+  intervalMs?: number;
 }
 
 /**
  * How long a waiting caller may go without a retransmission before it counts
- * as gone: libsrt callers retransmit every 250 ms, so this is two missed and
- * some jitter. Longer would spend children on callers that gave up.
+ * as gone. Non-blocking libsrt callers (ffmpeg, srt-live-transmit, OBS)
+ * resend every 250 ms, a blocking `srt_connect` about once a second
+ * (docs/design.md, "Ghost viewers"): a caller is given 2.4 of its own
+ * intervals, at least {@link MIN_SILENCE_MS}, and {@link MAX_SILENCE_MS}
+ * until its interval is known. Longer would spend children on callers that
+ * gave up.
  */
-export const CALLER_SILENCE_MS = 600;
+export const MIN_SILENCE_MS = 600;
+export const MAX_SILENCE_MS = 1500;
+
+/** How long `caller` may stay silent before it counts as gone. */
+export function silenceAllowedMs(caller: WaitingCaller): number {
+  if (caller.intervalMs === undefined) return MAX_SILENCE_MS;
+  return Math.min(MAX_SILENCE_MS, Math.max(MIN_SILENCE_MS, 2.4 * caller.intervalMs));
+}
 
 export class AdmissionQueue {
   /** In arrival order: a Map iterates in insertion order. */
@@ -82,6 +95,7 @@ export class AdmissionQueue {
     const caller = this.#callers.get(peerKey);
     if (caller === undefined) return;
     caller.handshake = handshake;
+    caller.intervalMs = nowMs - caller.lastSeen;
     caller.lastSeen = nowMs;
   }
 
@@ -94,9 +108,11 @@ export class AdmissionQueue {
     return undefined;
   }
 
-  /** Takes out every caller silent for {@link CALLER_SILENCE_MS} or more, and returns them. */
+  /** Takes out every caller silent for longer than it may be ({@link silenceAllowedMs}), and returns them. */
   dropSilent(nowMs: number): WaitingCaller[] {
-    const gone = [...this.#callers.values()].filter((c) => nowMs - c.lastSeen >= CALLER_SILENCE_MS);
+    const gone = [...this.#callers.values()].filter((c) =>
+      nowMs - c.lastSeen > silenceAllowedMs(c)
+    );
     for (const caller of gone) this.#remove(caller);
     return gone;
   }

@@ -661,9 +661,14 @@ Deno.test("Supervisor drops a waiting caller that fell silent, and hands over th
   for (let i = 0; i < 5; i++) {
     clock.ms += 250;
     assert.equal(h.supervisor.admit(retrying, newest, false), undefined, "a retransmission");
+    if (i === 0) assert.equal(h.supervisor.admit(quiet, HANDSHAKE, false), undefined);
   }
   h.supervisor.serveQueue();
-  assert.equal(h.supervisor.waitingCallers, 1, "the caller silent for 1250 ms gave up");
+  assert.equal(
+    h.supervisor.waitingCallers,
+    1,
+    "the caller resending every 250 ms, silent for 1 s, gave up",
+  );
   assert.equal(h.counters.dropped["caller-gone"], 1);
   h.children[0]!.say({ type: "ready", srtVersion: 0x010501 });
   const assignment = h.children[0]!.assignments[0]!.assignment;

@@ -1,0 +1,128 @@
+import assert from "node:assert/strict";
+import {
+  AdmissionQueue,
+  DEFAULT_CALLER_TIMEOUT_MS,
+  HANDSHAKE_AFTER_HANDOVER_MS,
+  MAX_SILENCE_MS,
+  MIN_SILENCE_MS,
+  silenceAllowedMs,
+  StartEstimate,
+  type WaitingCaller,
+  wouldMissDeadline,
+} from "./admission_queue.ts";
+
+function caller(port: number, since: number, ip = "10.0.0.1"): WaitingCaller {
+  return {
+    peer: { hostname: ip, port },
+    peerKey: `${ip}:${port}`,
+    ip,
+    handshake: new Uint8Array([port]),
+    rendezvous: false,
+    backoffKey: undefined,
+    since,
+    lastSeen: since,
+  };
+}
+
+Deno.test("AdmissionQueue hands callers out first in, first out, and counts them per IP", () => {
+  const queue = new AdmissionQueue();
+  queue.push(caller(1, 0));
+  queue.push(caller(2, 5, "10.0.0.2"));
+  queue.push(caller(3, 10));
+  assert.equal(queue.size, 3);
+  assert.equal(queue.fromIp("10.0.0.1"), 2);
+  assert.equal(queue.longestWaitMs(110), 110);
+  assert.throws(() => queue.push(caller(1, 20)), /waiting already/);
+  assert.deepEqual([1, 2, 3].map(() => queue.shift()?.peer.port), [1, 2, 3]);
+  assert.equal(queue.shift(), undefined);
+  assert.equal(queue.fromIp("10.0.0.1"), 0);
+  assert.equal(queue.longestWaitMs(200), 0);
+});
+
+Deno.test("AdmissionQueue keeps a caller's newest handshake and how often it resends", () => {
+  const queue = new AdmissionQueue();
+  queue.push(caller(1, 0));
+  queue.refresh("10.0.0.1:1", new Uint8Array([9]), 250);
+  queue.refresh("10.0.0.9:9", new Uint8Array([8]), 260); // not waiting: ignored
+  const head = queue.shift()!;
+  assert.deepEqual([...head.handshake], [9]);
+  assert.equal(head.lastSeen, 250);
+  assert.equal(head.intervalMs, 250);
+});
+
+Deno.test("silenceAllowedMs() gives each caller 2.4 of its own resend intervals, within bounds", () => {
+  const at = (intervalMs?: number) => ({
+    ...caller(1, 0),
+    ...(intervalMs === undefined ? {} : { intervalMs }),
+  });
+  assert.equal(
+    silenceAllowedMs(at()),
+    MAX_SILENCE_MS,
+    "unknown: as long as a blocking caller needs",
+  );
+  assert.equal(silenceAllowedMs(at(250)), 600, "ffmpeg, srt-live-transmit: every 250 ms");
+  assert.equal(silenceAllowedMs(at(1000)), MAX_SILENCE_MS, "a blocking srt_connect: about 1 s");
+  assert.equal(silenceAllowedMs(at(0)), MIN_SILENCE_MS, "a duplicate");
+});
+
+Deno.test("AdmissionQueue.dropSilent() takes out only the callers that stopped resending", () => {
+  const queue = new AdmissionQueue();
+  const fast = caller(1, 0);
+  const blocking = caller(2, 0);
+  const fresh = caller(3, 900);
+  queue.push(fast);
+  queue.push(blocking);
+  queue.push(fresh);
+  queue.refresh(fast.peerKey, fast.handshake, 250);
+  queue.refresh(blocking.peerKey, blocking.handshake, 1000);
+  assert.deepEqual(queue.dropSilent(850).map((c) => c.peer.port), [], "600 ms after 250: not yet");
+  assert.deepEqual(queue.dropSilent(851).map((c) => c.peer.port), [1]);
+  assert.deepEqual(queue.dropSilent(2400).map((c) => c.peer.port), [], "1500 ms: not yet");
+  assert.deepEqual(queue.dropSilent(2401).map((c) => c.peer.port), [3]);
+  assert.deepEqual(queue.dropSilent(2501).map((c) => c.peer.port), [2]);
+  assert.equal(queue.size, 0);
+});
+
+Deno.test("StartEstimate averages child starts and spreads the queue over the starts at once", () => {
+  const estimate = new StartEstimate();
+  assert.equal(estimate.averageMs, 150, "a first guess");
+  estimate.observe(100);
+  assert.equal(estimate.averageMs, 100, "the first start replaces the guess");
+  estimate.observe(200);
+  assert.equal(estimate.averageMs, 120);
+  assert.equal(estimate.waitMs(1, 2), 120);
+  assert.equal(estimate.waitMs(2, 2), 120);
+  assert.equal(estimate.waitMs(3, 2), 240);
+  assert.equal(estimate.waitMs(3, 0), 360, "at least one start at a time");
+});
+
+Deno.test("wouldMissDeadline() sheds a caller whose child and handshake would end past 3 s", () => {
+  const estimate = new StartEstimate();
+  estimate.observe(100);
+  const budget = DEFAULT_CALLER_TIMEOUT_MS - HANDSHAKE_AFTER_HANDOVER_MS; // 2500 ms
+  assert.equal(wouldMissDeadline(estimate, { position: 25, concurrency: 1, waitedMs: 0 }), false);
+  assert.equal(wouldMissDeadline(estimate, { position: 26, concurrency: 1, waitedMs: 0 }), true);
+  assert.equal(wouldMissDeadline(estimate, { position: 50, concurrency: 2, waitedMs: 0 }), false);
+  assert.equal(
+    wouldMissDeadline(estimate, { position: 1, concurrency: 1, waitedMs: budget - 100 }),
+    false,
+  );
+  assert.equal(
+    wouldMissDeadline(estimate, { position: 1, concurrency: 1, waitedMs: budget - 99 }),
+    true,
+  );
+});
+
+Deno.test("AdmissionQueue.dropLate() sheds the tail that can no longer make it, and keeps patient callers", () => {
+  const estimate = new StartEstimate();
+  estimate.observe(1000);
+  const queue = new AdmissionQueue();
+  queue.push(caller(1, 0)); // waited 1000: 1000 + 1000 + 500 fits
+  queue.push(caller(2, 0)); // waited 1000: second in line, 2000 more: too late
+  queue.push(caller(3, -3500)); // waited longer than a default caller would: its timeout is longer
+  queue.push(caller(4, 900)); // waited 100, third once 2 is gone: 100 + 3000 + 500, too late
+  const late = queue.dropLate(1000, estimate, 1);
+  assert.deepEqual(late.map((c) => c.peer.port), [2, 4]);
+  assert.deepEqual([1, 3].map(() => queue.shift()?.peer.port), [1, 3]);
+  assert.equal(queue.size, 0);
+});
