@@ -9,10 +9,8 @@
  */
 
 import { CHILD_SUBCOMMAND } from "./src/server/child_command.ts";
-import { parseCommandLine, UsageError } from "./src/config/cli.ts";
-import { setupLogging } from "./src/server/log.ts";
-import { AtollServer, StartupError } from "./src/server/server.ts";
-import { PidFile } from "./src/server/pid_file.ts";
+import type { AtollServer } from "./src/server/server.ts";
+import type { PidFile } from "./src/server/pid_file.ts";
 import denoJson from "./deno.json" with { type: "json" };
 
 /** Exit code for anything the user can fix: bad flags, port in use, libsrt missing. */
@@ -24,6 +22,13 @@ async function main(args: string[]): Promise<number> {
     const { runPeerProcess } = await import("./src/peer/main.ts");
     return await runPeerProcess(args.slice(1));
   }
+  // Loaded only here: a compiled binary's every child runs this file too, and
+  // the server's modules (logging from npm among them) would double its start
+  // CPU and add megabytes to each (BENCHMARKS.md, "Child start").
+  const { parseCommandLine, UsageError } = await import("./src/config/cli.ts");
+  const { setupLogging } = await import("./src/server/log.ts");
+  const { AtollServer, StartupError } = await import("./src/server/server.ts");
+  const { PidFile } = await import("./src/server/pid_file.ts");
   let commandLine;
   try {
     commandLine = parseCommandLine(args, denoJson.version, Deno.env);

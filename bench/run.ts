@@ -1,14 +1,16 @@
 /**
  * Atoll's benchmarks: `deno task bench` (`deno run -A bench/run.ts`).
  *
- *     deno task bench [--quick] [--only connect,resources,many,streams] [--callers N]
+ *     deno task bench [--quick] [--only connect,resources,many,streams,child-start] [--callers N]
+ *                     [--compare-worker OTHER_CHECKOUT/workers/peer.ts]
  *
  * 1. connect time, sequential and simultaneous, async and blocking callers,
  *    against Atoll and single-process libsrt listeners;
  * 2. a child's private memory; 3. a child's CPU receiving a paced stream,
  *    against srt-live-transmit; 4. many simultaneous callers; 5. one 8
  *    Mbit/s publisher to 1, 10 and 50 viewers, against an srt-live-transmit
- *    relay.
+ *    relay; 6. what a child costs to start, against bare Deno processes
+ *    (`--compare-worker`: another checkout's child beside this one's).
  *
  * Writes the raw results to `bench/results/<time>.json` (and `latest.json`)
  * and prints a Markdown summary. Everything runs on 127.0.0.1; every
@@ -28,8 +30,9 @@ import { type BenchResults, type Machine, renderSummary } from "./report.ts";
 import { benchResources } from "./resources.ts";
 import { startSrt } from "./srt.ts";
 import { benchStreams } from "./streams.ts";
+import { benchChildStart, childStartSection, type ChildStartSuite } from "./child_start.ts";
 
-const SUITES = ["connect", "resources", "many", "streams"] as const;
+const SUITES = ["connect", "resources", "many", "streams", "child-start"] as const;
 type Suite = typeof SUITES[number];
 
 const RESULTS_DIR = new URL("./results/", import.meta.url);
@@ -81,12 +84,15 @@ async function main(): Promise<number> {
       quick: { type: "boolean", default: false },
       only: { type: "string" },
       callers: { type: "string" },
+      "compare-worker": { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
   });
   if (values.help) {
-    console.log("deno task bench [--quick] [--only connect,resources,many,streams] [--callers N]");
+    console.log(
+      `deno task bench [--quick] [--only ${SUITES}] [--callers N] [--compare-worker PATH]`,
+    );
     return 0;
   }
   const only = (values.only?.split(",") ?? [...SUITES]) as Suite[];
@@ -100,7 +106,8 @@ async function main(): Promise<number> {
   }
 
   startSrt();
-  const results: BenchResults = {
+  // Benchmark 6 is rendered here, after the others (bench/report.ts does not know it).
+  const results: BenchResults & { childStart?: ChildStartSuite } = {
     startedAt: new Date().toISOString(),
     finishedAt: "",
     command: ["deno task bench", ...Deno.args].join(" "),
@@ -149,6 +156,14 @@ async function main(): Promise<number> {
       progress,
     );
   }
+  if (only.includes("child-start")) {
+    log("child start");
+    const compareWorker = values["compare-worker"];
+    results.childStart = await benchChildStart(
+      { rounds: quick ? 10 : 30, ...(compareWorker === undefined ? {} : { compareWorker }) },
+      progress,
+    );
+  }
   results.finishedAt = new Date().toISOString();
   log(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
 
@@ -159,6 +174,9 @@ async function main(): Promise<number> {
   await Deno.writeTextFile(new URL("latest.json", RESULTS_DIR), json);
   log(`raw results: ${file.pathname}`);
   console.log(renderSummary(results));
+  if (results.childStart) {
+    console.log(["", "## 6. Child start", "", childStartSection(results.childStart)].join("\n"));
+  }
   return 0;
 }
 

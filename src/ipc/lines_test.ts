@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readLines } from "./lines.ts";
+import { type ByteReader, readLines } from "./lines.ts";
 
 function streamOf(...chunks: string[]): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
@@ -46,5 +46,32 @@ Deno.test("readLines() reads a byte stream through its small buffer, lines longe
       readLines(byteStreamOf(new TextEncoder().encode(text), piece)),
     );
     assert.deepEqual(lines, ["ü-first", long, "€ last"], `pieces of ${piece}`);
+  }
+});
+
+/** A `Deno.stdin`-like reader that hands out `bytes` in pieces of at most `piece`. */
+function readerOf(bytes: Uint8Array, piece: number): ByteReader {
+  let offset = 0;
+  return {
+    read(buffer) {
+      const length = Math.min(piece, buffer.byteLength, bytes.byteLength - offset);
+      if (length === 0) return Promise.resolve(null);
+      buffer.set(bytes.subarray(offset, offset + length));
+      offset += length;
+      return Promise.resolve(length);
+    },
+  };
+}
+
+Deno.test("readLines() reads a plain reader, lines longer than its buffer and split characters included", async () => {
+  const long = "y".repeat(10_000);
+  const text = `{"type":"shutdown"}\n\nü-second\n${long}\n€ last`;
+  for (const piece of [1, 3, 4096, 65536]) {
+    const lines = await Array.fromAsync(readLines(readerOf(new TextEncoder().encode(text), piece)));
+    assert.deepEqual(
+      lines,
+      ['{"type":"shutdown"}', "ü-second", long, "€ last"],
+      `pieces of ${piece}`,
+    );
   }
 });

@@ -42,7 +42,7 @@ export async function runPeerProcess(args: readonly string[]): Promise<number> {
     // A listener replaces the default action (exit) for the process's whole life.
     for (const signal of IGNORED_SIGNALS) Deno.addSignalListener(signal, () => {});
     if (selfTest) {
-      const line = (await readLines(Deno.stdin.readable).next()).value ?? "";
+      const line = (await readLines(Deno.stdin).next()).value ?? "";
       // Loaded only here, so the many children that serve peers do not carry it.
       const { selfTestProcess } = await import("./fast_handshake_check.ts");
       report(await selfTestProcess(parsePeerSettings(line)));

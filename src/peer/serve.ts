@@ -47,7 +47,8 @@ const LIBSRT_LOG_LEVEL = 2;
 
 async function watchParent(stop: StopFlag): Promise<void> {
   try {
-    for await (const line of readLines(Deno.stdin.readable)) {
+    // Deno.stdin itself, not its `readable`: a child needs no web streams (lines.ts).
+    for await (const line of readLines(Deno.stdin)) {
       const message = parseParentMessage(line);
       if (message.type === "shutdown") stop.stop(message.detail);
     }
@@ -76,7 +77,8 @@ export async function servePeer(controlFd: number): Promise<number> {
 
   const message = await Promise.race([
     receiveWithFd(controlFd),
-    stop.sleep(2 ** 31 - 1).then(() => null),
+    // Not a long sleep(): no timer, so an idle child has not loaded Deno's timers (stop_flag.ts).
+    stop.whenStopped().then(() => null),
   ]);
   if (message === null || message.fd === undefined) return 0;
   using control = new OwnedFd(controlFd);

@@ -30,3 +30,16 @@ Deno.test("StopFlag.sleep() returns at once once stopped", async () => {
   assert.equal(stop.detail, "replaced");
   assert.equal(stop.sleepers, 0);
 });
+
+Deno.test("StopFlag.whenStopped() resolves on stop(), and at once once stopped", async () => {
+  const stop = new StopFlag();
+  let woken = 0;
+  const waiting = [stop.whenStopped(), stop.whenStopped()].map((p) => p.then(() => woken++));
+  await Promise.resolve();
+  assert.equal(woken, 0);
+  stop.stop();
+  await Promise.all(waiting);
+  assert.equal(woken, 2);
+  await stop.whenStopped();
+  assert.equal(stop.sleepers, 0);
+});
