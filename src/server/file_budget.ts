@@ -8,18 +8,19 @@
  * `ls -l /proc/PID/fd` before and after each kind of connection (Deno 2,
  * Linux 6.18; tests/fd_exhaustion_test.ts checks the counts):
  *
- * | what                      | fds | which                                               |
- * | ------------------------- | --- | --------------------------------------------------- |
- * | a child (idle, or any     | 5   | its control socket (our end of the pair), its pidfd |
+ * | what                      | fds | which                                                |
+ * | ------------------------- | --- | ---------------------------------------------------- |
+ * | a child (idle, or any     | 5   | its control socket (our end of the pair), its pidfd  |
  * | connection's)             |     | (Deno waits on it), and pipes to its stdin, from its |
- * |                           |     | stdout and from its stderr                          |
- * | a stream                  | 1   | its buffer, a memfd (`/memfd:atoll:NAME`), from its |
- * |                           |     | first publisher to its end                          |
- * | a publisher               | 6   | its child, and its stream's buffer                  |
- * | a viewer                  | 5   | its child (the stream's buffer is the publisher's)  |
- * | a held viewer             | 5   | its child; no buffer until a publisher comes        |
- * | a caller in its handshake | 5   | its child                                           |
- * | an HTTP connection        | 1   | its TCP socket                                      |
+ * |                           |     | stdout and from its stderr                           |
+ * | a stream                  | 1   | its buffer, a memfd (`/memfd:atoll:NAME`), from its  |
+ * |                           |     | first caller (publisher or held viewer) to its end   |
+ * | a publisher               | 6   | its child, and its stream's buffer (if it is first)  |
+ * | a held viewer             | 6   | its child, and the buffer of the stream it waits for |
+ * |                           |     | (if it is first)                                     |
+ * | a viewer                  | 5   | its child (the stream and its buffer exist)          |
+ * | a caller in its handshake | 5   | its child                                            |
+ * | an HTTP connection        | 1   | its TCP socket                                       |
  *
  * Rendezvous peers are connections like any other. While a child starts, 6
  * more are open for a moment (the child's ends of the pipes and of the
@@ -34,19 +35,19 @@ export const FILES_PER_CHILD = 5;
 /** A stream's buffer: one memfd, held from the stream's first publisher until it ends. */
 export const FILES_PER_STREAM = 1;
 
-/** The main process's descriptors per connection, by kind. */
+/** The main process's descriptors per connection, by kind, at most. */
 export const FILES_PER_CONNECTION = {
-  /** Its child, and its stream's buffer (when it is the stream's only publisher). */
+  /** Its child, and its stream's buffer when it is the stream's first caller. */
   publisher: FILES_PER_CHILD + FILES_PER_STREAM,
-  /** Its child: the buffer is the stream's, counted with its publisher. */
+  /** A viewer waiting for a publisher: its child, and the stream's buffer when it is the first to wait. */
+  heldViewer: FILES_PER_CHILD + FILES_PER_STREAM,
+  /** A viewer of a live stream: its child; the buffer is the stream's, counted with its first caller. */
   viewer: FILES_PER_CHILD,
-  /** A viewer waiting for a publisher: its child; the buffer comes with the publisher. */
-  heldViewer: FILES_PER_CHILD,
   /** A caller still in its handshake, not yet publisher or viewer: its child. */
   handshake: FILES_PER_CHILD,
 } as const;
 
-/** The worst case per connection, for capacity: every connection publishing a stream of its own. */
+/** The worst case per connection, for capacity: every connection the first of a stream of its own. */
 export const WORST_FILES_PER_CONNECTION = Math.max(...Object.values(FILES_PER_CONNECTION));
 
 /**
@@ -107,8 +108,8 @@ export function fileLimitProblem(
 ): { refuse: boolean; message: string } | undefined {
   const budget = fileBudget(input);
   if (budget.connections >= input.maxConnections) return undefined;
-  const cost = `${WORST_FILES_PER_CONNECTION} per connection (a publisher; a viewer takes ` +
-    `${FILES_PER_CONNECTION.viewer}), plus ${budget.fixed} for Atoll itself, its ` +
+  const cost = `${WORST_FILES_PER_CONNECTION} per connection (the first on a stream; a viewer ` +
+    `takes ${FILES_PER_CONNECTION.viewer}), plus ${budget.fixed} for Atoll itself, its ` +
     `${input.poolSize} prestarted children and ${input.httpMaxConnections} HTTP connections`;
   if (budget.connections === 0) {
     return {
@@ -122,7 +123,7 @@ export function fileLimitProblem(
   return {
     refuse: false,
     message: `The hard open-file limit ${input.hardLimit} allows about ${budget.connections} ` +
-      `connections, not the ${input.maxConnections} of --max-connections: Atoll needs ${cost}, ` +
+      `connection(s), not the ${input.maxConnections} of --max-connections: Atoll needs ${cost}, ` +
       `${budget.needed} in all; ${raiseFileLimitAdvice(budget.needed)} or lower ` +
       `--max-connections. Connections past the limit are refused`,
   };

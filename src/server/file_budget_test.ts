@@ -19,9 +19,9 @@ const DEFAULTS: FileBudgetInput = {
   httpMaxConnections: 100,
 };
 
-Deno.test("FILES_PER_CONNECTION: a publisher holds its child and its stream's buffer", () => {
+Deno.test("FILES_PER_CONNECTION: a stream's first caller holds its child and the stream's buffer", () => {
   assert.equal(FILES_PER_CHILD, 5);
-  assert.deepEqual(FILES_PER_CONNECTION, { publisher: 6, viewer: 5, heldViewer: 5, handshake: 5 });
+  assert.deepEqual(FILES_PER_CONNECTION, { publisher: 6, heldViewer: 6, viewer: 5, handshake: 5 });
   assert.equal(WORST_FILES_PER_CONNECTION, 6);
 });
 
@@ -49,8 +49,8 @@ Deno.test("fileLimitProblem() warns with what the hard limit allows and how to r
   assert.equal(problem?.refuse, false);
   assert.equal(
     problem?.message,
-    "The hard open-file limit 900 allows about 122 connections, not the 1000 of --max-connections: " +
-      "Atoll needs 6 per connection (a publisher; a viewer takes 5), plus 164 for Atoll itself, " +
+    "The hard open-file limit 900 allows about 122 connection(s), not the 1000 of --max-connections: " +
+      "Atoll needs 6 per connection (the first on a stream; a viewer takes 5), plus 164 for Atoll itself, " +
       "its 2 prestarted children and 100 HTTP connections, 6164 in all; raise the hard limit " +
       "(ulimit -Hn 6164 in the starting shell, LimitNOFILE=6164 in a systemd unit, docker run " +
       "--ulimit nofile=6164:6164) or lower --max-connections. Connections past the limit are refused",

@@ -357,7 +357,8 @@ function checkFileLimit(options: ServerOptions): void {
   });
   if (problem === undefined) return;
   if (problem.refuse) throw new StartupError(problem.message);
-  log.warning("{problem}", { problem: problem.message });
+  // The whole line is ours and has no `{`: no placeholder to fill, nothing quoted.
+  log.warning(problem.message);
 }
 
 /** Descriptors this process has open (the runtime's, stdio, an embedding program's). */
