@@ -408,3 +408,19 @@ Deno.test("out of descriptors, Atoll refuses new callers and HTTP clients, keeps
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a hard limit with no room for one connection stops Atoll at startup, saying what to raise it to", async () => {
+  const output = await new Deno.Command("prlimit", {
+    args: ["--nofile=100:100", "--", Deno.execPath(), "run", "-A", MAIN, ...LOOPBACK_ARGS],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(30_000),
+  }).output();
+  const stderr = new TextDecoder().decode(output.stderr);
+  assert.equal(output.code, 2, stderr);
+  assert.match(
+    stderr,
+    /^atoll: The hard open-file limit 100 leaves no room for a single connection: .*raise the hard limit \(ulimit -Hn (\d+) .*LimitNOFILE=\1 .*--ulimit nofile=\1:\1\) or lower --http-max-connections and --pool-size\n$/,
+  );
+});
