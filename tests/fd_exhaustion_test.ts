@@ -388,10 +388,11 @@ Deno.test("out of descriptors, Atoll refuses new callers and HTTP clients, keeps
     assert.ok(grew(publisher.id, "bytesReceived"), "the publisher still sends");
     assert.ok(grew(firstViewer.id, "bytesSent"), "the first viewer still plays");
 
-    // New work is admitted again: the pool refills, and a new viewer plays.
+    // New work is admitted again: the pool refills (to its size at least: a
+    // pool may keep more after callers had to wait), and a new viewer plays.
     await waitFor(
       "a full pool again",
-      async () => (await api<ServerStats>("/api/stats")).idleChildren === atoll.poolSize,
+      async () => (await api<ServerStats>("/api/stats")).idleChildren >= atoll.poolSize,
       { timeoutMs: 20_000, intervalMs: 200 },
     );
     const lateFile = `${dir}/late.ts`;
