@@ -319,18 +319,19 @@ Deno.test("out of descriptors, Atoll refuses new callers and HTTP clients, keeps
     );
 
     load = hammer(atoll.httpPort, 6);
-    // More viewers until one is refused: each plays into its own file.
+    // More viewers, each playing into its own file, until one is refused
+    // after the shortage is logged (one merely slow under load is not).
+    const shortageLogged = () => atoll.findLog((line) => SHORTAGE.test(line.message));
     let admitted = 0;
     let refused = 0;
     for (let i = 0; i < 14 && refused === 0; i++) {
       const file = `${dir}/extra${i}.ts`;
       peers.push(srtLiveTransmitViewer(atoll.srtPort, "play:live/fd", file));
       if (await grows(file, 8000)) admitted++;
-      else refused++;
+      else if (shortageLogged() !== undefined) refused++;
     }
     assertAlive(atoll);
-    assert.ok(refused > 0, `every one of ${admitted} more viewers was admitted: no shortage`);
-    assert.ok(atoll.findLog((line) => SHORTAGE.test(line.message)), "the shortage is logged");
+    assert.ok(refused > 0, `${admitted} more viewers admitted, none refused for the shortage`);
 
     // HTTP clients that take what is left: accepting fails, and HTTP waits.
     for (let i = 0; i < 60; i++) {

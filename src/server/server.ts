@@ -350,7 +350,7 @@ function checkFileLimit(options: ServerOptions): void {
   const files = raiseFileLimit();
   const problem = fileLimitProblem({
     hardLimit: files.hard,
-    openAtStart: openFileCount(),
+    openAtStart: openFileCount(files.hard),
     maxConnections: options.maxConnections,
     poolSize: options.poolSize,
     httpMaxConnections: options.httpMaxConnections,
@@ -361,10 +361,17 @@ function checkFileLimit(options: ServerOptions): void {
   log.warning(problem.message);
 }
 
-/** Descriptors this process has open (the runtime's, stdio, an embedding program's). */
-function openFileCount(): number {
+/**
+ * Descriptors this process has open (the runtime's, stdio, an embedding
+ * program's); `limit` when not even the listing could be opened.
+ */
+function openFileCount(limit: number): number {
   let count = 0;
-  for (const _ of Deno.readDirSync("/proc/self/fd")) count++;
+  try {
+    for (const _ of Deno.readDirSync("/proc/self/fd")) count++;
+  } catch {
+    return limit;
+  }
   return count - 1; // the listing's own
 }
 
