@@ -324,7 +324,7 @@ Deno.test("out of descriptors, Atoll refuses new callers and HTTP clients, keeps
     const shortageLogged = () => atoll.findLog((line) => SHORTAGE.test(line.message));
     let admitted = 0;
     let refused = 0;
-    for (let i = 0; i < 14 && refused === 0; i++) {
+    for (let i = 0; i < 14 && refused === 0 && !atoll.process.exited; i++) {
       const file = `${dir}/extra${i}.ts`;
       peers.push(srtLiveTransmitViewer(atoll.srtPort, "play:live/fd", file));
       if (await grows(file, 8000)) admitted++;
