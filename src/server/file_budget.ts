@@ -22,17 +22,17 @@
  * | a caller in its handshake | 5   | its child                                            |
  * | an HTTP connection        | 1   | its TCP socket                                       |
  *
- * Rendezvous peers are connections like any other. While a child starts, 6
- * more are open for a moment (the child's ends of the pipes and of the
- * pair); while a peer is handed over, 1 (its connected UDP socket, closed
- * once the child has its copy).
+ * Rendezvous peers are connections like any other. While a child starts, a
+ * few more are open for a moment (the child's ends of its pipes and of the
+ * pair, closed once it runs); while a peer is handed over, 1 (its connected
+ * UDP socket, closed once the child has its copy).
  *
  * @module
  */
 
 /** A child's handle: control socket, pidfd, and its stdin, stdout and stderr pipes. */
 export const FILES_PER_CHILD = 5;
-/** A stream's buffer: one memfd, held from the stream's first publisher until it ends. */
+/** A stream's buffer: one memfd, held from the stream's first caller until the stream ends. */
 export const FILES_PER_STREAM = 1;
 
 /** The main process's descriptors per connection, by kind, at most. */
@@ -53,7 +53,7 @@ export const WORST_FILES_PER_CONNECTION = Math.max(...Object.values(FILES_PER_CO
 /**
  * Descriptors kept free on top of those open at startup, the pool, HTTP and
  * the connections: the SRT and HTTP listening sockets (bound after the
- * check), a child starting (6 for a moment), a peer being handed over (1),
+ * check), a child starting (its ends, for a moment), a peer being handed over (1),
  * a /proc read of the resource sampler, a config reload, the pid file, and
  * the authorization hook's HTTP connections.
  */
