@@ -343,7 +343,7 @@ export interface FileLimit {
   hard: number;
 }
 
-function fileLimit(): { limit: BigUint64Array<ArrayBuffer>; current: FileLimit } {
+function readFileLimit(): { limit: BigUint64Array<ArrayBuffer>; current: FileLimit } {
   const limit = new BigUint64Array(RLIMIT.size / 8); // struct rlimit { rlim_t rlim_cur, rlim_max; }
   check("getrlimit", libc().getrlimit(RLIMIT_NOFILE, new Uint8Array(limit.buffer)));
   const clamp = (value: bigint) => Number(value > BigInt(2 ** 31) ? BigInt(2 ** 31) : value);
@@ -351,17 +351,24 @@ function fileLimit(): { limit: BigUint64Array<ArrayBuffer>; current: FileLimit }
 }
 
 /**
- * Raises the soft limit on open files towards `wanted`, up to the hard
- * limit: the main process holds four descriptors per connection (the
- * child's stdin, stdout and stderr pipes and its socket pair), and many
- * systems start processes with a soft limit of 1024. (Deno itself raises it
- * at startup today; this does not depend on that.) Returns the limits now
- * in force, so the caller can warn when the hard limit is too low.
+ * This process's limits on open files, now. `getrlimit` needs no
+ * descriptor, so this works when they have run out.
  */
-export function raiseFileLimit(wanted: number): FileLimit {
-  const { limit, current } = fileLimit();
-  if (current.soft >= wanted) return current;
-  limit[0] = BigInt(Math.min(wanted, current.hard));
-  check("setrlimit", libc().setrlimit(RLIMIT_NOFILE, new Uint8Array(limit.buffer)));
-  return fileLimit().current;
+export function fileLimit(): FileLimit {
+  return readFileLimit().current;
+}
+
+/**
+ * Raises the soft limit on open files to the hard one, and returns the
+ * limits now in force. Only the hard limit counts: an unprivileged process
+ * may raise its soft limit up to it at any time, and Deno itself does so at
+ * startup today (this does not depend on that). A refused `setrlimit`
+ * leaves the limits as they were.
+ */
+export function raiseFileLimit(): FileLimit {
+  const { limit, current } = readFileLimit();
+  if (current.soft >= current.hard) return current;
+  limit[0] = limit[1]!;
+  if (libc().setrlimit(RLIMIT_NOFILE, new Uint8Array(limit.buffer)) !== 0) return current;
+  return readFileLimit().current;
 }

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { OwnedFd } from "./owned_fd.ts";
+import { libc, RLIMIT_NOFILE } from "./libc.ts";
 import {
   encodeSockaddr,
+  fileLimit,
   nameOf,
   openConnectedUdpSocket,
   openSocketPair,
@@ -184,13 +186,16 @@ Deno.test("takeQueuedDatagrams() returns what other peers sent between bind() an
   }
 });
 
-Deno.test("raiseFileLimit() raises the soft limit up to the hard one, never lowers it", () => {
-  const before = raiseFileLimit(0);
+Deno.test("raiseFileLimit() raises the soft limit to the hard one, and fileLimit() reads both", () => {
+  const before = fileLimit();
   assert.ok(before.soft <= before.hard);
-  // Asking for less than the soft limit changes nothing.
-  assert.deepEqual(raiseFileLimit(before.soft - 1), before);
-  // Asking for more than the hard limit stops at the hard limit.
-  const raised = raiseFileLimit(before.hard + 1000);
-  assert.equal(raised.soft, raised.hard);
-  assert.equal(raised.hard, before.hard);
+  // Lower the soft limit a little (allowed to any process), as a shell's `ulimit -Sn` would.
+  const lowered = new BigUint64Array([BigInt(before.hard - 1), BigInt(before.hard)]);
+  assert.equal(libc().setrlimit(RLIMIT_NOFILE, new Uint8Array(lowered.buffer)), 0);
+  assert.deepEqual(fileLimit(), { soft: before.hard - 1, hard: before.hard });
+  const raised = raiseFileLimit();
+  assert.deepEqual(raised, { soft: before.hard, hard: before.hard });
+  assert.deepEqual(fileLimit(), raised);
+  // Already raised: nothing changes.
+  assert.deepEqual(raiseFileLimit(), raised);
 });

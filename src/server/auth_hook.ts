@@ -3,12 +3,15 @@
  * can ask an HTTP service of the operator's. It POSTs what the caller asked
  * for as JSON; a 2xx answer allows, 401 rejects with 1401 (unauthorized),
  * and anything else, a network error or no answer within the timeout
- * rejects with 1403 (forbidden).
+ * rejects with 1403 (forbidden). When Atoll itself is out of file
+ * descriptors and cannot open a connection to the hook, the caller is
+ * refused with 1402 (overloaded): it may try again later.
  *
  * @module
  */
 
 import { RejectCode } from "../protocol/reject_codes.ts";
+import { fileShortageText } from "./file_shortage.ts";
 
 /** Where and how long to ask (config `authHook`). */
 export interface AuthHookSettings {
@@ -67,15 +70,23 @@ export async function authorize(
       signal: AbortSignal.timeout(hook.timeoutMs),
     });
   } catch (error) {
+    const shortage = fileShortageText(error);
+    if (shortage !== undefined) {
+      // Atoll's own shortage, not the caller's fault: refused as overloaded,
+      // which does not count toward the caller's backoff.
+      return {
+        allowed: false,
+        code: RejectCode.Overload,
+        detail: `the authorization hook could not be asked: ${shortage}`,
+      };
+    }
     const timedOut = error instanceof DOMException && error.name === "TimeoutError";
     return {
       allowed: false,
       code: RejectCode.Forbidden,
       detail: timedOut
         ? `the authorization hook did not answer within ${hook.timeoutMs} ms`
-        : `the authorization hook could not be reached: ${
-          error instanceof Error ? error.message : String(error)
-        }`,
+        : `the authorization hook could not be reached: ${messageWithCause(error)}`,
     };
   }
   // The body is not used; read it so the connection can be reused.
@@ -86,4 +97,11 @@ export async function authorize(
     code: response.status === 401 ? RejectCode.Unauthorized : RejectCode.Forbidden,
     detail: `the authorization hook answered HTTP ${response.status} in ${took()}`,
   };
+}
+
+/** `fetch failed: connection refused`: fetch's own message says nothing without its cause. */
+function messageWithCause(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const cause = error instanceof Error ? error.cause : undefined;
+  return cause instanceof Error ? `${message}: ${cause.message}` : message;
 }

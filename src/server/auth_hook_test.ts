@@ -94,5 +94,29 @@ Deno.test("authorize() rejects with 1403 when the hook is too slow or unreachabl
   const down = await authorize({ url: `http://127.0.0.1:${port}/`, timeoutMs: 2000 }, REQUEST);
   assert.equal(down.allowed, false);
   assert.equal(!down.allowed && down.code, RejectCode.Forbidden);
-  assert.match(down.detail, /could not be reached/);
+  assert.match(down.detail, /could not be reached: fetch failed: .*Connection refused/i);
+});
+
+Deno.test("authorize() refuses with 1402 and names the limit when Atoll is out of descriptors", async () => {
+  // What Deno's fetch throws when the socket cannot be opened (seen under `prlimit --nofile`).
+  const emfile = () =>
+    Promise.reject(
+      new TypeError("fetch failed", {
+        cause: new Error(
+          "error sending request for url (http://127.0.0.1:8089/): client error (Connect): " +
+            "tcp open error: Too many open files (os error 24)",
+        ),
+      }),
+    );
+  const decision = await authorize(
+    { url: "http://127.0.0.1:8089/", timeoutMs: 2000 },
+    REQUEST,
+    emfile,
+  );
+  assert.equal(decision.allowed, false);
+  assert.equal(!decision.allowed && decision.code, RejectCode.Overload);
+  assert.match(
+    decision.detail,
+    /^the authorization hook could not be asked: too many open files \(the hard limit is \d+\)/,
+  );
 });

@@ -16,6 +16,7 @@
  * @module
  */
 
+import { describeFailure } from "./file_shortage.ts";
 import { logger } from "./log.ts";
 
 const log = logger("http");
@@ -223,7 +224,9 @@ export function listenHttp(
         // EMFILE/ENFILE and friends: the connection stays queued; retry
         // later, when descriptors may have been freed.
         if (failures === 0) {
-          log.warn("HTTP cannot accept connections, retrying: {error}", { error: String(error) });
+          log.warning("HTTP cannot accept connections, retrying: {error}", {
+            error: describeFailure(error),
+          });
         }
         failures++;
         lastFailure = performance.now();

@@ -8,12 +8,16 @@
  * file fails before anything binds). Once the server listens,
  * {@link PidFile.publish} renames it into place: readers see the whole pid
  * or no file. {@link PidFile.remove} deletes it on exit, unless another
- * process has written it since.
+ * process has written it since; with no file descriptor left to read it,
+ * it compares what `lstat` says (which needs none) with the file it put in
+ * place.
  *
  * @module
  */
 
 import { basename, dirname } from "node:path";
+import { fileShortageOf } from "./file_budget.ts";
+import { describeFailure } from "./file_shortage.ts";
 import { logger } from "./log.ts";
 import { StartupError } from "./startup_error.ts";
 
@@ -58,6 +62,8 @@ export interface PidFileSystem {
   programName: string;
   /** A process's arguments; undefined when there is no such process. */
   commandLineOf(pid: number): readonly string[] | undefined;
+  /** Reads a file (default `Deno.readTextFile`). */
+  readTextFile?(path: string): Promise<string>;
 }
 
 /** What a pid file's text means, `undefined` text being no file. */
@@ -86,9 +92,12 @@ function commandLineOf(pid: number): string[] | undefined {
   return text === "" ? undefined : text.replace(/\0$/, "").split("\0");
 }
 
-async function readIfPresent(path: string): Promise<string | undefined> {
+async function readIfPresent(
+  path: string,
+  readTextFile: (path: string) => Promise<string>,
+): Promise<string | undefined> {
   try {
-    return await Deno.readTextFile(path);
+    return await readTextFile(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return undefined;
     throw error;
@@ -96,7 +105,15 @@ async function readIfPresent(path: string): Promise<string | undefined> {
 }
 
 function reasonOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return describeFailure(error);
+}
+
+/** What tells the file apart from one written since: `lstat` needs no descriptor. */
+type FileIdentity = Pick<Deno.FileInfo, "dev" | "ino" | "size"> & { mtimeMs: number | undefined };
+
+async function identityOf(path: string): Promise<FileIdentity> {
+  const info = await Deno.lstat(path);
+  return { dev: info.dev, ino: info.ino, size: info.size, mtimeMs: info.mtime?.getTime() };
 }
 
 /** The pid file of this main process, from {@link PidFile.prepare} to {@link PidFile.remove}. */
@@ -106,11 +123,20 @@ export class PidFile {
   /** The temporary file until it is published; undefined after. */
   #temporary: string | undefined;
   #published = false;
+  /** The published file as `lstat` saw it, if it could. */
+  #identity: FileIdentity | undefined;
+  #readTextFile: (path: string) => Promise<string>;
 
-  private constructor(path: string, pid: number, temporary: string) {
+  private constructor(
+    path: string,
+    pid: number,
+    temporary: string,
+    readTextFile: (path: string) => Promise<string>,
+  ) {
     this.path = path;
     this.pid = pid;
     this.#temporary = temporary;
+    this.#readTextFile = readTextFile;
   }
 
   /**
@@ -124,9 +150,10 @@ export class PidFile {
     pid: number,
     system: Partial<PidFileSystem> = {},
   ): Promise<PidFile> {
+    const readTextFile = system.readTextFile ?? ((path: string) => Deno.readTextFile(path));
     let text: string | undefined;
     try {
-      text = await readIfPresent(path);
+      text = await readIfPresent(path, readTextFile);
     } catch (error) {
       throw new StartupError(`Cannot read pid file ${path}: ${reasonOf(error)}`);
     }
@@ -158,7 +185,7 @@ export class PidFile {
       if (temporary !== undefined) await Deno.remove(temporary).catch(() => {});
       throw new StartupError(`Cannot write pid file ${path}: ${reasonOf(error)}`);
     }
-    return new PidFile(path, pid, temporary);
+    return new PidFile(path, pid, temporary, readTextFile);
   }
 
   /**
@@ -173,6 +200,7 @@ export class PidFile {
     try {
       await Deno.rename(temporary, this.path);
       this.#published = true;
+      this.#identity = await identityOf(this.path).catch(() => undefined);
     } catch (error) {
       await Deno.remove(temporary).catch(() => {});
       throw new StartupError(`Cannot write pid file ${this.path}: ${reasonOf(error)}`);
@@ -191,7 +219,7 @@ export class PidFile {
     if (!this.#published) return;
     this.#published = false;
     try {
-      if (parsePid(await Deno.readTextFile(this.path)) === this.pid) await Deno.remove(this.path);
+      if (await this.#stillOurs()) await Deno.remove(this.path);
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return;
       log.warning("Cannot remove pid file {path}: {error}", {
@@ -203,5 +231,27 @@ export class PidFile {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.remove();
+  }
+
+  /**
+   * Whether the file still names this process. Out of descriptors (the
+   * process is leaving after a shortage), its `lstat` must match the one
+   * taken when it was put in place.
+   */
+  async #stillOurs(): Promise<boolean> {
+    try {
+      return parsePid(await this.#readTextFile(this.path)) === this.pid;
+    } catch (error) {
+      const identity = this.#identity;
+      if (fileShortageOf(error) === undefined || identity === undefined) throw error;
+      const now = await identityOf(this.path);
+      if (
+        now.dev === identity.dev && now.ino === identity.ino && now.size === identity.size &&
+        now.mtimeMs === identity.mtimeMs
+      ) {
+        return true;
+      }
+      throw error;
+    }
   }
 }

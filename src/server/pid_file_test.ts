@@ -193,6 +193,45 @@ Deno.test("PidFile.remove() leaves a file another process wrote since", async ()
   assert.equal(await Deno.readTextFile(path), "5555\n");
 });
 
+/** A reader that fails as `open()` does when the process has no descriptor left, once `short`. */
+function shortReader() {
+  const reader = {
+    short: false,
+    readTextFile: (path: string) =>
+      reader.short
+        ? Promise.reject(
+          Object.assign(new Error(`Too many open files (os error 24): readfile '${path}'`), {
+            code: "EMFILE",
+          }),
+        )
+        : Deno.readTextFile(path),
+  };
+  return reader;
+}
+
+Deno.test("PidFile.remove() out of descriptors removes the file it put in place, by lstat", async () => {
+  await using temp = await tempDir();
+  const path = `${temp.dir}/atoll.pid`;
+  const reader = shortReader();
+  const pidFile = await PidFile.prepare(path, 4321, { ...systemWith({}), ...reader });
+  await pidFile.publish();
+  reader.short = true;
+  await pidFile.remove();
+  assert.deepEqual(await entries(temp.dir), []);
+});
+
+Deno.test("PidFile.remove() out of descriptors leaves a file another process wrote since", async () => {
+  await using temp = await tempDir();
+  const path = `${temp.dir}/atoll.pid`;
+  const reader = shortReader();
+  const pidFile = await PidFile.prepare(path, 4321, { ...systemWith({}), ...reader });
+  await pidFile.publish();
+  await Deno.writeTextFile(path, "55555\n");
+  reader.short = true;
+  await pidFile.remove();
+  assert.equal(await Deno.readTextFile(path), "55555\n");
+});
+
 Deno.test("PidFile.prepare() refuses a file that names a running Atoll main process", async () => {
   await using temp = await tempDir();
   const path = `${temp.dir}/atoll.pid`;

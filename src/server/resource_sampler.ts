@@ -15,18 +15,25 @@
  * reads a second, not 200 at once every 5 s.
  *
  * Only connections in the table are read; a child that exited is skipped
- * until its record goes.
+ * until its record goes. Each read needs a file descriptor: when the main
+ * process has none left, the round is skipped (the figures stay as they
+ * were), logged once until a round works again.
  *
  * @module
  */
 
 import type { ConnectionTable } from "./connection_table.ts";
+import { fileShortageOf } from "./file_budget.ts";
+import { describeFailure } from "./file_shortage.ts";
 import { logger } from "./log.ts";
 import { cpuPercent, parseCpuSeconds, parseSmapsRollup } from "./procfs.ts";
 
 const log = logger("server");
 
-/** Where the sampler reads /proc; undefined: the process is gone. */
+/**
+ * Where the sampler reads /proc; undefined: the process is gone. They throw
+ * when the file could not be opened at all (no descriptor left).
+ */
 export interface ProcReaders {
   /** `/proc/PID/stat`, read synchronously (it is cheap). */
   readStat(pid: number): string | undefined;
@@ -34,20 +41,26 @@ export interface ProcReaders {
   readSmapsRollup(pid: number): Promise<string | undefined>;
 }
 
+/** Undefined for a process that is gone (or any other refusal); throws when out of descriptors. */
+function goneUnlessShort(error: unknown): undefined {
+  if (fileShortageOf(error) !== undefined) throw error;
+  return undefined; // exited, and reaped
+}
+
 /** The real /proc. */
 export const PROC: ProcReaders = {
   readStat(pid) {
     try {
       return Deno.readTextFileSync(`/proc/${pid}/stat`);
-    } catch {
-      return undefined; // exited, and reaped
+    } catch (error) {
+      return goneUnlessShort(error);
     }
   },
   async readSmapsRollup(pid) {
     try {
       return await Deno.readTextFile(`/proc/${pid}/smaps_rollup`);
-    } catch {
-      return undefined;
+    } catch (error) {
+      return goneUnlessShort(error);
     }
   },
 };
@@ -80,6 +93,8 @@ export class ResourceSampler {
   readonly #tracked = new Map<string, Tracked>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #round: Promise<void> | undefined;
+  /** Rounds skipped in a row because a read failed; logged at the first, and when one works. */
+  #skipped = 0;
 
   constructor(
     table: ConnectionTable<{ readonly pid: number }>,
@@ -118,8 +133,29 @@ export class ResourceSampler {
   /**
    * One round: the CPU of every connection's child, then the memory of the
    * children whose turn it is. Resolves once every figure read is stored.
+   * A read that fails (no descriptor left) ends the round; it never throws.
    */
   async sample(): Promise<void> {
+    try {
+      await this.#sampleAll();
+    } catch (error) {
+      if (this.#skipped++ === 0) {
+        log.warning(
+          "Resource sampling skipped until /proc can be read again, CPU and memory figures are stale: {error}",
+          { error: describeFailure(error) },
+        );
+      }
+      return;
+    }
+    if (this.#skipped > 0) {
+      log.info("Resource sampling works again after {rounds} skipped round(s)", {
+        rounds: this.#skipped,
+      });
+      this.#skipped = 0;
+    }
+  }
+
+  async #sampleAll(): Promise<void> {
     const now = this.#now();
     const seen = new Set<string>();
     for (const connection of this.#table.values()) {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { configure, type LogRecord, reset } from "@logtape/logtape";
 import { ConnectionTable } from "./connection_table.ts";
 import { PROC, type ProcReaders, ResourceSampler } from "./resource_sampler.ts";
 
@@ -166,6 +167,52 @@ Deno.test("ResourceSampler.start() survives a round that throws, and tries again
   while (rounds < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   await sampler.stop();
   assert.ok(rounds >= 3, `${rounds} rounds`);
+});
+
+Deno.test("ResourceSampler skips rounds while out of descriptors, logged once until a round works", async () => {
+  const { table, proc, clock, sampler } = setup(2);
+  await sampler.sample();
+  const records: LogRecord[] = [];
+  await configure({
+    reset: true,
+    sinks: { capture: (record: LogRecord) => records.push(record) },
+    loggers: [
+      { category: ["atoll"], lowestLevel: "debug", sinks: ["capture"] },
+      { category: ["logtape", "meta"], lowestLevel: "error", sinks: [] },
+    ],
+  });
+  try {
+    const readStat = proc.readStat.bind(proc);
+    proc.readStat = () => {
+      throw Object.assign(new Error("Too many open files (os error 24)"), { code: "EMFILE" });
+    };
+    for (const ms of [1000, 2000, 3000]) {
+      clock.nowMs = ms;
+      proc.ticks.set(1001, 100 + ms / 10); // all of a core: not seen while reads fail
+      await sampler.sample(); // never throws
+    }
+    assert.equal(table.get("c1")?.resources.cpuPercent, null, "nothing sampled");
+    proc.readStat = readStat;
+    clock.nowMs = 4000;
+    await sampler.sample();
+    assert.equal(table.get("c1")?.resources.cpuPercent, 75, "sampled again");
+    const lines = records.map((record) => ({
+      level: record.level,
+      text: record.message.map(String).join(""),
+    }));
+    assert.equal(lines.length, 2, JSON.stringify(lines));
+    assert.equal(lines[0]?.level, "warning");
+    assert.match(
+      lines[0]!.text,
+      /^Resource sampling skipped .*: too many open files \(the hard limit is \d+\)/,
+    );
+    assert.deepEqual(lines[1], {
+      level: "info",
+      text: "Resource sampling works again after 3 skipped round(s)",
+    });
+  } finally {
+    await reset();
+  }
 });
 
 Deno.test("PROC reads this process's /proc files, and undefined for a process that is gone", async () => {

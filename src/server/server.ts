@@ -32,6 +32,7 @@ import { connectionInfo } from "./api_view.ts";
 import { buildChildCommand, type ChildRuntime } from "./child_command.ts";
 import { ChildHandle } from "./child_handle.ts";
 import { decideFastHandshake } from "./fast_handshake.ts";
+import { fileLimitProblem } from "./file_budget.ts";
 import { type AddressProof, SrtListener } from "./listener.ts";
 import { logger } from "./log.ts";
 import { type MetricsSnapshot, renderMetrics } from "./metrics.ts";
@@ -44,9 +45,6 @@ export { DROP_REASONS } from "./api_types.ts";
 export type { ConnectionInfo, DropReason, ServerCounters, ServerStats } from "./api_types.ts";
 
 const log = logger("server");
-
-/** Descriptors the main process holds per connection: three pipes and the socket pair. */
-const FILES_PER_CONNECTION = 4;
 
 /** Source-mode child: workers/peer.ts, beside src/. */
 const WORKER_URL = new URL("../../workers/peer.ts", import.meta.url);
@@ -134,14 +132,7 @@ export class AtollServer implements ApiServer {
     const config = startOptions.config ?? await readConfig(options.configPath);
     // Children must inherit nothing but their own control socket.
     closeOnExecAbove(3);
-    const wantedFiles = options.maxConnections * FILES_PER_CONNECTION + 256;
-    const files = raiseFileLimit(wantedFiles);
-    if (files.soft < wantedFiles) {
-      log.warning(
-        "Open-file limit {limit} is below the {wanted} that {max} connections need; raise the hard limit (ulimit -Hn)",
-        { limit: files.soft, wanted: wantedFiles, max: options.maxConnections },
-      );
-    }
+    checkFileLimit(options);
     const srtVersion = loadLibsrtVersion();
     const fastHandshake = await decideFastHandshake(options, srtVersion, runtime);
     const counters = newCounters();
@@ -353,6 +344,42 @@ export class AtollServer implements ApiServer {
       );
     }
   }
+}
+
+/**
+ * Raises the soft open-file limit to the hard one, and checks that the hard
+ * one holds `--max-connections` at their worst (file_budget.ts): a warning
+ * that says what it allows when it does not, a {@link StartupError} when not
+ * even one connection fits. Past the limit, new work is refused, never the
+ * process ended.
+ */
+function checkFileLimit(options: ServerOptions): void {
+  const files = raiseFileLimit();
+  const problem = fileLimitProblem({
+    hardLimit: files.hard,
+    openAtStart: openFileCount(files.hard),
+    maxConnections: options.maxConnections,
+    poolMax: options.poolMax,
+    httpMaxConnections: options.httpMaxConnections,
+  });
+  if (problem === undefined) return;
+  if (problem.refuse) throw new StartupError(problem.message);
+  // The whole line is ours and has no `{`: no placeholder to fill, nothing quoted.
+  log.warning(problem.message);
+}
+
+/**
+ * Descriptors this process has open (the runtime's, stdio, an embedding
+ * program's); `limit` when not even the listing could be opened.
+ */
+function openFileCount(limit: number): number {
+  let count = 0;
+  try {
+    for (const _ of Deno.readDirSync("/proc/self/fd")) count++;
+  } catch {
+    return limit;
+  }
+  return count - 1; // the listing's own
 }
 
 /** The stream rules from `path`, or the built-in ones; a bad file is a {@link StartupError}. */
