@@ -1,14 +1,15 @@
 /**
  * Atoll's benchmarks: `deno task bench` (`deno run -A bench/run.ts`).
  *
- *     deno task bench [--quick] [--only connect,resources,many,streams] [--callers N]
+ *     deno task bench [--quick] [--only connect,resources,many,streams,idle] [--callers N]
  *
  * 1. connect time, sequential and simultaneous, async and blocking callers,
  *    against Atoll and single-process libsrt listeners;
  * 2. a child's private memory; 3. a child's CPU receiving a paced stream,
  *    against srt-live-transmit; 4. many simultaneous callers; 5. one 8
  *    Mbit/s publisher to 1, 10 and 50 viewers, against an srt-live-transmit
- *    relay.
+ *    relay; 6. what a connection costs idle and at 5 Mbit/s, against a C
+ *    program holding one libsrt connection (`--only idle`).
  *
  * Writes the raw results to `bench/results/<time>.json` (and `latest.json`)
  * and prints a Markdown summary. Everything runs on 127.0.0.1; every
@@ -23,13 +24,14 @@ import { killLeftoverChildren } from "../tests/support/atoll.ts";
 import { stopAll } from "../tests/support/process.ts";
 import { foreignProcesses } from "../tests/support/procfs.ts";
 import { benchConnectTime } from "./connect_time.ts";
+import { benchIdle, idleSection, type IdleSuite } from "./idle.ts";
 import { benchManyCallers } from "./many_callers.ts";
 import { type BenchResults, type Machine, renderSummary } from "./report.ts";
 import { benchResources } from "./resources.ts";
 import { startSrt } from "./srt.ts";
 import { benchStreams } from "./streams.ts";
 
-const SUITES = ["connect", "resources", "many", "streams"] as const;
+const SUITES = ["connect", "resources", "many", "streams", "idle"] as const;
 type Suite = typeof SUITES[number];
 
 const RESULTS_DIR = new URL("./results/", import.meta.url);
@@ -86,7 +88,9 @@ async function main(): Promise<number> {
     strict: true,
   });
   if (values.help) {
-    console.log("deno task bench [--quick] [--only connect,resources,many,streams] [--callers N]");
+    console.log(
+      "deno task bench [--quick] [--only connect,resources,many,streams,idle] [--callers N]",
+    );
     return 0;
   }
   const only = (values.only?.split(",") ?? [...SUITES]) as Suite[];
@@ -149,16 +153,30 @@ async function main(): Promise<number> {
       progress,
     );
   }
+  let idle: IdleSuite | undefined;
+  if (only.includes("idle")) {
+    log("idle connections against a C floor");
+    idle = await benchIdle(
+      { windowSeconds: quick ? 10 : 20, rounds: quick ? 2 : 3, manyIdle: quick ? 0 : 100 },
+      progress,
+    );
+  }
   results.finishedAt = new Date().toISOString();
   log(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
 
   await Deno.mkdir(RESULTS_DIR, { recursive: true });
-  const json = `${JSON.stringify(results, null, 2)}\n`;
+  const json = `${JSON.stringify({ ...results, idle }, null, 2)}\n`;
   const file = new URL(`${results.startedAt.replaceAll(":", "-")}.json`, RESULTS_DIR);
   await Deno.writeTextFile(file, json);
   await Deno.writeTextFile(new URL("latest.json", RESULTS_DIR), json);
   log(`raw results: ${file.pathname}`);
   console.log(renderSummary(results));
+  if (idle !== undefined) {
+    console.log(
+      `\n## 6. Idle connections against a C floor\n\n- Atoll: \`${idle.atollCommand}\`` +
+        `\n- floor: \`${idle.floorCommand}\`\n\n${idleSection(idle)}`,
+    );
+  }
   return 0;
 }
 
