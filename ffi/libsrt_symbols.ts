@@ -5,8 +5,9 @@
  *
  * libsrt keeps its last error per thread, and a `nonblocking` call runs on a
  * pool thread: every fallible call here is synchronous so that its error can
- * be read right after it. Only the wait (`srt_epoll_uwait`) blocks, off the
- * JS thread, and it reports through its return value.
+ * be read right after it. Only the waits (`srt_epoll_uwait`, and
+ * `srt_recvmsg_waiting` on a socket with RCVSYN on) block, off the JS
+ * thread, and they report through their return value.
  *
  * `optional` marks what Atoll can do without (it has a fallback): a libsrt
  * build that lacks it still loads, and the symbol is `null` there.
@@ -115,6 +116,22 @@ export const LIBSRT_SYMBOLS = {
       "buffer", // SRT_MSGCTRL* mctrl
     ],
     result: "i32", // int: bytes received, or SRT_ERROR
+  },
+  /**
+   * srt_recvmsg on a pool thread, to wait for a message without polling: on
+   * a socket with RCVSYN on and no RCVTIMEO, libsrt sleeps on a condition
+   * until a message is ready or the connection ends (checking once a second),
+   * where srt_epoll_uwait wakes every 10 ms.
+   */
+  srt_recvmsg_waiting: {
+    name: "srt_recvmsg",
+    parameters: [
+      "i32", // SRTSOCKET u
+      "buffer", // char* buf
+      "i32", // int len
+    ],
+    result: "i32", // int: bytes received, or SRT_ERROR; the error is not readable off this thread
+    nonblocking: true,
   },
   srt_sendmsg2: {
     parameters: [
