@@ -180,7 +180,10 @@ export async function playUntilClosed(
             };
             wait.then(done, done);
           }
-          await stop.until(wakeup.next(), schedule.delayMs(performance.now()));
+          // An end watch that stopped while libsrt still says connected
+          // (RCVSYN refused, say) leaves the checks to a poll.
+          const limit = watch.ended ? CHECK_INTERVAL_MS : Infinity;
+          await stop.until(wakeup.next(), Math.min(limit, schedule.delayMs(performance.now())));
         }
         lastTurn = performance.now();
       } else if (!backlog) {
@@ -213,9 +216,11 @@ function send(connection: SrtSocket, packets: Uint8Array<ArrayBuffer>): boolean 
 
 /**
  * Wakes one awaited wait of the loop: `next()` resolves at the next
- * `poke()`, or at once when poked since it was last asked. Pokes come from
+ * `poke()`, or at once when poked while nothing waited. Pokes come from
  * work that runs on its own (a futex wait, the end watch), and no promise
- * that lives as long as the connection collects a reaction per wait.
+ * that lives as long as the connection collects a reaction per wait. The
+ * loop looks at what woke it each turn (the buffer, `watch.ended`), so a
+ * poke taken by a wait that had already timed out loses nothing.
  */
 class Wakeup {
   #poked = false;
