@@ -32,7 +32,7 @@ async function connection(atoll: Atoll, streamId: string): Promise<ConnectionInf
   return await waitFor(`${streamId} connected`, async () => {
     const list = await atoll.connections();
     return list.find((c) => c.streamId === streamId && c.state === "connected");
-  }, { timeoutMs: 10_000 });
+  }, { timeoutMs: 20_000 });
 }
 
 async function stopPeer(peer: ManagedProcess): Promise<void> {
