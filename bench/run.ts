@@ -1,8 +1,8 @@
 /**
  * Atoll's benchmarks: `deno task bench` (`deno run -A bench/run.ts`).
  *
- *     deno task bench [--quick] [--only connect,resources,many,streams,child-start] [--callers N]
- *                     [--compare-worker OTHER_CHECKOUT/workers/peer.ts]
+ *     deno task bench [--quick] [--only connect,resources,many,streams,child-start,idle]
+ *                     [--callers N] [--compare-worker OTHER_CHECKOUT/workers/peer.ts]
  *
  * 1. connect time, sequential and simultaneous, async and blocking callers,
  *    against Atoll and single-process libsrt listeners;
@@ -10,7 +10,9 @@
  *    against srt-live-transmit; 4. many simultaneous callers; 5. one 8
  *    Mbit/s publisher to 1, 10 and 50 viewers, against an srt-live-transmit
  *    relay; 6. what a child costs to start, against bare Deno processes
- *    (`--compare-worker`: another checkout's child beside this one's).
+ *    (`--compare-worker`: another checkout's child beside this one's); 7. what
+ *    a connection costs idle and at 5 Mbit/s, against a C program holding one
+ *    libsrt connection.
  *
  * Writes the raw results to `bench/results/<time>.json` (and `latest.json`)
  * and prints a Markdown summary. Everything runs on 127.0.0.1; every
@@ -25,6 +27,7 @@ import { killLeftoverChildren } from "../tests/support/atoll.ts";
 import { stopAll } from "../tests/support/process.ts";
 import { foreignProcesses } from "../tests/support/procfs.ts";
 import { benchConnectTime } from "./connect_time.ts";
+import { benchIdle, idleSection, type IdleSuite } from "./idle.ts";
 import { benchManyCallers } from "./many_callers.ts";
 import { type BenchResults, type Machine, renderSummary } from "./report.ts";
 import { benchResources } from "./resources.ts";
@@ -32,7 +35,7 @@ import { startSrt } from "./srt.ts";
 import { benchStreams } from "./streams.ts";
 import { benchChildStart, childStartSection, type ChildStartSuite } from "./child_start.ts";
 
-const SUITES = ["connect", "resources", "many", "streams", "child-start"] as const;
+const SUITES = ["connect", "resources", "many", "streams", "child-start", "idle"] as const;
 type Suite = typeof SUITES[number];
 
 const RESULTS_DIR = new URL("./results/", import.meta.url);
@@ -164,11 +167,19 @@ async function main(): Promise<number> {
       progress,
     );
   }
+  let idle: IdleSuite | undefined;
+  if (only.includes("idle")) {
+    log("idle connections against a C floor");
+    idle = await benchIdle(
+      { windowSeconds: quick ? 10 : 20, rounds: quick ? 2 : 3, manyIdle: quick ? 0 : 100 },
+      progress,
+    );
+  }
   results.finishedAt = new Date().toISOString();
   log(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
 
   await Deno.mkdir(RESULTS_DIR, { recursive: true });
-  const json = `${JSON.stringify(results, null, 2)}\n`;
+  const json = `${JSON.stringify({ ...results, idle }, null, 2)}\n`;
   const file = new URL(`${results.startedAt.replaceAll(":", "-")}.json`, RESULTS_DIR);
   await Deno.writeTextFile(file, json);
   await Deno.writeTextFile(new URL("latest.json", RESULTS_DIR), json);
@@ -176,6 +187,12 @@ async function main(): Promise<number> {
   console.log(renderSummary(results));
   if (results.childStart) {
     console.log(["", "## 6. Child start", "", childStartSection(results.childStart)].join("\n"));
+  }
+  if (idle !== undefined) {
+    console.log(
+      `\n## 7. Idle connections against a C floor\n\n- Atoll: \`${idle.atollCommand}\`` +
+        `\n- floor: \`${idle.floorCommand}\`\n\n${idleSection(idle)}`,
+    );
   }
   return 0;
 }

@@ -5,9 +5,10 @@
  *
  * libsrt keeps its last error per thread, and a `nonblocking` call runs on a
  * pool thread: every fallible call here is synchronous so that its error can
- * be read right after it. Two calls run off the JS thread and report through
- * their return value only: the wait (`srt_epoll_uwait`), and closing a
- * listener that has a listen callback (`srt_close_listener`).
+ * be read right after it. Three calls run off the JS thread and report
+ * through their return value only: the waits (`srt_epoll_uwait`, and
+ * `srt_recvmsg_waiting` on a socket with RCVSYN on), and closing a listener
+ * that has a listen callback (`srt_close_listener`).
  *
  * `optional` marks what Atoll can do without (it has a fallback): a libsrt
  * build that lacks it still loads, and the symbol is `null` there.
@@ -131,6 +132,22 @@ export const LIBSRT_SYMBOLS = {
       "buffer", // SRT_MSGCTRL* mctrl
     ],
     result: "i32", // int: bytes received, or SRT_ERROR
+  },
+  /**
+   * srt_recvmsg on a pool thread, to wait for a message without polling: on
+   * a socket with RCVSYN on and no RCVTIMEO, libsrt sleeps on a condition
+   * until a message is ready or the connection ends (checking once a second),
+   * where srt_epoll_uwait wakes every 10 ms.
+   */
+  srt_recvmsg_waiting: {
+    name: "srt_recvmsg",
+    parameters: [
+      "i32", // SRTSOCKET u
+      "buffer", // char* buf
+      "i32", // int len
+    ],
+    result: "i32", // int: bytes received, or SRT_ERROR; the error is not readable off this thread
+    nonblocking: true,
   },
   srt_sendmsg2: {
     parameters: [

@@ -165,6 +165,18 @@ export class SrtSocket {
     throw error;
   }
 
+  /**
+   * Waits off the JS thread for one message and receives it into `buffer`
+   * (RCVSYN must be on): its length, or a negative number once the
+   * connection has ended or the socket is closed. libsrt sleeps meanwhile,
+   * waking once a second, and the error is not readable after a pool-thread
+   * call: `state` says what happened. Closing the socket ends the wait.
+   * `buffer` must not be touched until the promise settles.
+   */
+  async receiveWaiting(buffer: Uint8Array<ArrayBuffer>): Promise<number> {
+    return await libsrt().srt_recvmsg_waiting(this.#id, buffer, buffer.byteLength);
+  }
+
   /** Sends one message; false when the send buffer is full (SNDSYN off). */
   send(message: Uint8Array<ArrayBuffer>): boolean {
     // libsrt writes the srctime it used back into the control block: left

@@ -10,18 +10,24 @@
  * continues or carries the discontinuity flag (`ContinuityKeeper`), so
  * players neither count lost packets nor miss the new time base.
  *
+ * A viewer with nothing to send sleeps in the kernel: on the stream's wake
+ * word, without a timeout worth the name, while a blocking receive on
+ * another pool thread waits for the connection's end (`watchEnd`), and a
+ * stop ends the wait at once. No timer runs once its statistics stand
+ * still (`StatsSchedule`).
+ *
  * @module
  */
 
 import { futexWait, futexWaitNow } from "../../ffi/shm.ts";
-import type { SrtSocket } from "../../ffi/srt_socket.ts";
+import { SrtOption, type SrtSocket } from "../../ffi/srt_socket.ts";
 import {
   type ConnectionEnd,
   endOf,
   type LoopContext,
   report,
   sharedClockUs,
-  STATS_INTERVAL_MS,
+  StatsSchedule,
 } from "./reports.ts";
 import { LatencyHistogram } from "../media/latency_histogram.ts";
 import { ContinuityKeeper } from "../media/continuity.ts";
@@ -34,12 +40,20 @@ import {
   WAKE_WORD_OFFSET,
 } from "../media/stream_buffer.ts";
 
-/** How often the loop asks libsrt whether the connection still stands. */
+/**
+ * How often a sending loop asks libsrt whether the connection still stands;
+ * an idle one is told (`watchEnd`).
+ */
 const CHECK_INTERVAL_MS = 50;
 /** How long the loop may keep the event loop waiting (stdin, signals, timers). */
 const EVENT_LOOP_TURN_MS = 20;
-/** Longest awaited wait between checks of the connection and the stop flag. */
-const WAIT_MS = 100;
+/**
+ * The awaited wait for the publisher: the stop flag, the connection's end
+ * and due reports end it sooner, so only the futex call needs a bound.
+ */
+const IDLE_WAIT_MS = 60_000;
+/** Larger than any SRT live message, for what a player might send. */
+const PEER_MESSAGE = 1500;
 /** Messages sent per wakeup at most, so a huge backlog cannot starve the checks. */
 const MAX_BATCH = 512;
 /** What one SRT live message carries at most: seven TS packets. */
@@ -64,9 +78,17 @@ export async function playUntilClosed(
   let resync = true;
   /** The writer (publisher) generation of the last message read. */
   let generation: number | undefined;
-  let nextStats = performance.now() + STATS_INTERVAL_MS;
+  const schedule = new StatsSchedule(performance.now());
   let lastTurn = performance.now();
   let nextCheck = 0;
+  const wakeup = new Wakeup();
+  /** The awaited wait on the wake word in flight, if any. */
+  let waiting: Promise<boolean> | undefined;
+  const watch = { ended: false, loopDone: false };
+  watchEnd(connection, watch, wakeup).catch(() => {
+    watch.ended = true;
+    wakeup.poke();
+  });
   /** Sends what the buffer has for this viewer, up to a batch; returns how many messages it read. */
   const sendAvailable = (): number => {
     let batch = 0;
@@ -108,46 +130,71 @@ export async function playUntilClosed(
     }
     return batch;
   };
-  while (!stop.stopped) {
-    const wakeValue = reader.wakeValue;
-    let batch = 0;
-    try {
-      batch = sendAvailable();
-    } catch {
-      // A broken connection fails the send; the state below says why.
+  try {
+    while (!stop.stopped) {
+      const wakeValue = reader.wakeValue;
+      let batch = 0;
+      try {
+        batch = sendAvailable();
+      } catch {
+        // A broken connection fails the send; the state below says why.
+      }
+      // libsrt's state and statistics calls take its locks: a few times a
+      // second is enough, and cheaper than on every wakeup.
+      const now = performance.now();
+      if (batch > 0) schedule.moved(now);
+      if (now >= nextCheck || watch.ended) {
+        nextCheck = now + CHECK_INTERVAL_MS;
+        const end = endOf(context);
+        if (end !== undefined) return end;
+        stats.refresh();
+      }
+      if (schedule.due(performance.now())) {
+        const reading = stats.read();
+        const viewer = { skips, latency: latency.summary() };
+        report({ type: "stats", stats: reading, viewer });
+        schedule.reported(performance.now(), reading, viewer);
+      }
+      // Wait for the publisher on this thread: an awaited wait hands off to a
+      // pool thread and back on every wakeup, about 15 % of a viewer's CPU.
+      // Every EVENT_LOOP_TURN_MS one wait is awaited instead (not waiting at
+      // all after a full batch), so the event loop gets its turn for the main
+      // process's messages and signals without delaying the next message.
+      // That awaited wait lasts until the publisher writes, the connection
+      // ends, a stop or a due report: an idle viewer sleeps.
+      const backlog = batch >= MAX_BATCH;
+      const sinceTurn = performance.now() - lastTurn;
+      if (sinceTurn >= EVENT_LOOP_TURN_MS) {
+        if (backlog) {
+          await futexWait(buffer, WAKE_WORD_OFFSET, { expected: wakeValue, timeoutMs: 0 });
+        } else {
+          if (waiting === undefined) {
+            const wait = futexWait(buffer, WAKE_WORD_OFFSET, {
+              expected: wakeValue,
+              timeoutMs: IDLE_WAIT_MS,
+            });
+            waiting = wait;
+            const done = () => {
+              if (waiting === wait) waiting = undefined;
+              wakeup.poke();
+            };
+            wait.then(done, done);
+          }
+          // An end watch that stopped while libsrt still says connected
+          // (RCVSYN refused, say) leaves the checks to a poll.
+          const limit = watch.ended ? CHECK_INTERVAL_MS : Infinity;
+          await stop.until(wakeup.next(), Math.min(limit, schedule.delayMs(performance.now())));
+        }
+        lastTurn = performance.now();
+      } else if (!backlog) {
+        futexWaitNow(buffer, WAKE_WORD_OFFSET, {
+          expected: wakeValue,
+          timeoutMs: EVENT_LOOP_TURN_MS - sinceTurn,
+        });
+      }
     }
-    // libsrt's state and statistics calls take its locks: a few times a
-    // second is enough, and cheaper than on every wakeup.
-    const now = performance.now();
-    if (now >= nextCheck) {
-      nextCheck = now + CHECK_INTERVAL_MS;
-      const end = endOf(context);
-      if (end !== undefined) return end;
-      stats.refresh();
-    }
-    if (performance.now() >= nextStats) {
-      nextStats += STATS_INTERVAL_MS;
-      report({ type: "stats", stats: stats.read(), viewer: { skips, latency: latency.summary() } });
-    }
-    // Wait for the publisher on this thread: an awaited wait hands off to a
-    // pool thread and back on every wakeup, about 15 % of a viewer's CPU.
-    // Every EVENT_LOOP_TURN_MS one wait is awaited instead (not waiting at
-    // all after a full batch), so the event loop gets its turn for the main
-    // process's messages and signals without delaying the next message.
-    const backlog = batch >= MAX_BATCH;
-    const sinceTurn = performance.now() - lastTurn;
-    if (sinceTurn >= EVENT_LOOP_TURN_MS) {
-      await futexWait(buffer, WAKE_WORD_OFFSET, {
-        expected: wakeValue,
-        timeoutMs: backlog ? 0 : WAIT_MS,
-      });
-      lastTurn = performance.now();
-    } else if (!backlog) {
-      futexWaitNow(buffer, WAKE_WORD_OFFSET, {
-        expected: wakeValue,
-        timeoutMs: EVENT_LOOP_TURN_MS - sinceTurn,
-      });
-    }
+  } finally {
+    watch.loopDone = true;
   }
   return { reason: "shutdown", detail: stop.detail ?? "closed by the server" };
 }
@@ -165,4 +212,59 @@ function send(connection: SrtSocket, packets: Uint8Array<ArrayBuffer>): boolean 
     sent = connection.send(packets.subarray(offset, offset + MAX_SEND)) && sent;
   }
   return sent;
+}
+
+/**
+ * Wakes one awaited wait of the loop: `next()` resolves at the next
+ * `poke()`, or at once when poked while nothing waited. Pokes come from
+ * work that runs on its own (a futex wait, the end watch), and no promise
+ * that lives as long as the connection collects a reaction per wait. The
+ * loop looks at what woke it each turn (the buffer, `watch.ended`), so a
+ * poke taken by a wait that had already timed out loses nothing.
+ */
+class Wakeup {
+  #poked = false;
+  #waiter: PromiseWithResolvers<void> | undefined;
+
+  next(): Promise<void> {
+    if (this.#poked) {
+      this.#poked = false;
+      return Promise.resolve();
+    }
+    this.#waiter ??= Promise.withResolvers<void>();
+    return this.#waiter.promise;
+  }
+
+  poke(): void {
+    const waiter = this.#waiter;
+    if (waiter === undefined) {
+      this.#poked = true;
+      return;
+    }
+    this.#waiter = undefined;
+    waiter.resolve();
+  }
+}
+
+/**
+ * Waits on a pool thread for the connection's end: a player sends no data,
+ * so a blocking receive returns only when the connection breaks or closes
+ * (libsrt checks once a second meanwhile). What a player does send is
+ * dropped. Sets `watch.ended` and pokes the loop when it ends.
+ */
+async function watchEnd(
+  connection: SrtSocket,
+  watch: { ended: boolean; loopDone: boolean },
+  wakeup: Wakeup,
+): Promise<void> {
+  const message = new Uint8Array(PEER_MESSAGE);
+  try {
+    connection.setBoolean(SrtOption.RCVSYN, true);
+  } catch {
+    // Already broken: the receive below fails at once.
+  }
+  // Each turn waits for a message from the player: bounded by what it sends.
+  while (!watch.loopDone && await connection.receiveWaiting(message) >= 0);
+  watch.ended = true;
+  wakeup.poke();
 }

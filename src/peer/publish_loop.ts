@@ -6,24 +6,27 @@
  * message with what a joining viewer needs (random-access point, PAT, PMT,
  * the video's newest parameter sets), and write it once into the stream's
  * shared buffer, where every viewer's child reads it. Receives with the pattern of docs/design.md, "The receive
- * pattern": epoll wait, drain synchronously, yield; viewers are woken once
- * per drained batch. What the stream carries (`TrackInfoCollector`: codecs,
- * picture size, frame rate, sample rate, channels) goes to the main process
- * when it changes.
+ * pattern": wait, drain synchronously, yield; viewers are woken once per
+ * drained batch. The wait is a blocking receive on a pool thread, where
+ * libsrt sleeps until a message is ready or the connection ends (an SRT
+ * epoll wait would wake every 10 ms), so an idle publisher's child sleeps in
+ * the kernel: no timer runs once its statistics stand still
+ * (`StatsSchedule`), and a stop ends the wait at once. What the stream
+ * carries (`TrackInfoCollector`: codecs, picture size, frame rate, sample
+ * rate, channels) goes to the main process when it changes.
  *
  * @module
  */
 
-import { SRT_EPOLL_ERR, SRT_EPOLL_IN, SrtError } from "../../ffi/libsrt.ts";
+import { SrtError, SrtOption } from "../../ffi/libsrt.ts";
 import { futexWake } from "../../ffi/shm.ts";
-import { SrtEpoll } from "../../ffi/srt_socket.ts";
 import {
   type ConnectionEnd,
   endOf,
   type LoopContext,
   report,
   sharedClockUs,
-  STATS_INTERVAL_MS,
+  StatsSchedule,
 } from "./reports.ts";
 import { type ProgramMap, StreamType, TsInspector } from "../media/mpegts.ts";
 import { ParameterSetCollector, VideoCodec } from "../media/parameter_sets.ts";
@@ -40,6 +43,8 @@ import {
 export const RECEIVE_YIELD_MS = 3;
 /** The least time between two reports of the stream's tracks. */
 const TRACKS_INTERVAL_MS = 250;
+/** The operations whose failure means the connection broke: the state tells why. */
+const BROKEN_CONNECTION_OPS = new Set(["srt_recvmsg2", "srt_setsockflag(SRTO_RCVSYN)"]);
 /** Largest SRT live payload. */
 const MAX_MESSAGE = 1500;
 /** Receives until the connection ends or a stop is asked for. */
@@ -59,10 +64,12 @@ export async function publishUntilClosed(
   const tracks = new TrackInfoCollector();
   let tracksChanged = false;
   let nextTracks = 0;
-  using epoll = new SrtEpoll();
-  epoll.add(connection, SRT_EPOLL_IN | SRT_EPOLL_ERR);
   const message = new Uint8Array(MAX_MESSAGE);
-  let nextStats = performance.now() + STATS_INTERVAL_MS;
+  /** The pool thread's buffer: the first message of each batch. */
+  const first = new Uint8Array(MAX_MESSAGE);
+  /** The blocking receive in flight, if any: RCVSYN is on while it is. */
+  let waiting: Promise<number> | undefined;
+  const schedule = new StatsSchedule(performance.now());
   let written = 0;
   /** Inspects and stores one message of whole packets (the reassembler's view, used at once). */
   const store = (packets: Uint8Array) => {
@@ -97,17 +104,40 @@ export async function publishUntilClosed(
     written++;
   };
   while (!stop.stopped) {
-    await epoll.wait(100);
-    written = 0;
-    let failure: unknown;
-    try {
-      for (;;) {
-        const length = connection.receive(message);
-        if (length <= 0) break;
-        reassembler.push(message.subarray(0, length), store);
+    if (waiting === undefined) {
+      try {
+        connection.setBoolean(SrtOption.RCVSYN, true);
+      } catch {
+        // A broken connection refuses options: the receive fails at once, the state says why.
       }
-    } catch (error) {
-      failure = error;
+      waiting = connection.receiveWaiting(first);
+    }
+    // Nothing else to do: wait for a message, the connection's end, a stop,
+    // or a report that is due (none once the statistics stand still).
+    const now = performance.now();
+    const tracksDue = tracksChanged ? Math.max(0, nextTracks - now) : Infinity;
+    const waited = await stop.until(waiting, Math.min(schedule.delayMs(now), tracksDue));
+    if (stop.stopped) break;
+    written = 0;
+    let received = 0;
+    let failure: unknown;
+    if (waited.done) {
+      waiting = undefined;
+      try {
+        connection.setBoolean(SrtOption.RCVSYN, false);
+        if (waited.value > 0) {
+          received++;
+          reassembler.push(first.subarray(0, waited.value), store);
+        }
+        for (;;) {
+          const length = connection.receive(message);
+          if (length <= 0) break;
+          received++;
+          reassembler.push(message.subarray(0, length), store);
+        }
+      } catch (error) {
+        failure = error;
+      }
     }
     try {
       // Packets short of a full message go out now rather than wait for the next batch.
@@ -122,8 +152,8 @@ export async function publishUntilClosed(
       if (writer.replaced) {
         return { reason: "shutdown", detail: "another publisher took the stream over" };
       }
-      // A broken connection fails the read, with whichever code; the state below says why.
-      if (!(failure instanceof SrtError && failure.op === "srt_recvmsg2")) throw failure;
+      // A broken connection fails the read (or refuses RCVSYN), with whichever code; the state below says why.
+      if (!(failure instanceof SrtError && BROKEN_CONNECTION_OPS.has(failure.op))) throw failure;
     }
     if (!discardLogged) {
       const notice = discardNotice(reassembler);
@@ -133,6 +163,7 @@ export async function publishUntilClosed(
       }
     }
     if (written > 0) futexWake(buffer, WAKE_WORD_OFFSET);
+    if (received > 0) schedule.moved(performance.now());
     if (tracksChanged && performance.now() >= nextTracks) {
       // Only when they changed; a publisher that keeps changing its PMT gets 4 reports a second.
       tracksChanged = false;
@@ -142,11 +173,13 @@ export async function publishUntilClosed(
     const end = endOf(context);
     if (end !== undefined) return end;
     stats.refresh();
-    if (performance.now() >= nextStats) {
-      nextStats += STATS_INTERVAL_MS;
-      report({ type: "stats", stats: stats.read() });
+    if (schedule.due(performance.now())) {
+      const reading = stats.read();
+      report({ type: "stats", stats: reading });
+      schedule.reported(performance.now(), reading);
     }
-    await stop.sleep(RECEIVE_YIELD_MS);
+    // After a batch, not after a report: let packets gather for the next one.
+    if (waited.done) await stop.sleep(RECEIVE_YIELD_MS);
   }
   return { reason: "shutdown", detail: stop.detail ?? "closed by the server" };
 }

@@ -48,6 +48,57 @@ export interface ConnectionEnd {
 /** How often the loops report statistics to the main process. */
 export const STATS_INTERVAL_MS = 1000;
 /**
+ * When a loop reports statistics: every {@link STATS_INTERVAL_MS} while they
+ * move, and no more once two reports in a row carried the same figures,
+ * until traffic moves them again; the first report after that goes out at
+ * once. An idle connection's child then has no timer to wake for, and the
+ * main process keeps showing the figures, which are still true. The rates
+ * libsrt gives are averages since the connection started: they drift by
+ * themselves and are left out of the comparison.
+ */
+export class StatsSchedule {
+  #next: number;
+  #last: string | undefined;
+  #settled = false;
+
+  constructor(nowMs: number) {
+    this.#next = nowMs + STATS_INTERVAL_MS;
+  }
+
+  /** Whether reports have stopped until traffic moves the figures again. */
+  get settled(): boolean {
+    return this.#settled;
+  }
+
+  /** Traffic: reports go on, the next one at once when they had stopped. */
+  moved(nowMs: number): void {
+    if (!this.#settled) return;
+    this.#settled = false;
+    this.#next = nowMs;
+  }
+
+  /** Whether a report is due. */
+  due(nowMs: number): boolean {
+    return !this.#settled && nowMs >= this.#next;
+  }
+
+  /** Milliseconds until the next report is due (0: now), Infinity once settled. */
+  delayMs(nowMs: number): number {
+    return this.#settled ? Infinity : Math.max(0, this.#next - nowMs);
+  }
+
+  /** A report went out with `stats` (and `extra`, a viewer's figures, say). */
+  reported(nowMs: number, stats: LinkStats, extra?: unknown): void {
+    const figures = JSON.stringify([{ ...stats, mbpsReceiveRate: 0, mbpsSendRate: 0 }, extra]);
+    this.#settled = figures === this.#last;
+    this.#last = figures;
+    this.#next += STATS_INTERVAL_MS;
+    // A loop held up for longer than an interval does not make up for it with a burst.
+    if (this.#next <= nowMs) this.#next = nowMs + STATS_INTERVAL_MS;
+  }
+}
+
+/**
  * How often statistics are read: libsrt refuses srt_bstats once a connection
  * is broken, so the closing report uses the last reading, at most this old.
  */

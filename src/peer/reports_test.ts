@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { openConnectedUdpSocket, takeQueuedDatagrams } from "../../ffi/socket.ts";
 import { type ChildMessage, parseChildMessage } from "../ipc/messages.ts";
-import { closedBySilence, PeerClock } from "./reports.ts";
+import { emptyLinkStats } from "../ipc/messages.ts";
+import { closedBySilence, PeerClock, STATS_INTERVAL_MS, StatsSchedule } from "./reports.ts";
 import { freeUdpPort } from "../../tests/support/procfs.ts";
 
 const WRITER = new URL("./testdata/report_writer.ts", import.meta.url).pathname;
@@ -151,4 +152,44 @@ Deno.test("PeerClock asks its fallback where the kernel gives no arrival times",
   // -1 is no socket: the ioctl fails (EBADF) as it would where SIOCGSTAMPNS is unknown.
   const clock = new PeerClock(-1, { silentMs: () => 4321 });
   assert.equal(clock.silentMs(), 4321);
+});
+
+Deno.test("StatsSchedule reports every interval while the figures move, and stops once they stand still", () => {
+  const schedule = new StatsSchedule(0);
+  assert.equal(schedule.due(STATS_INTERVAL_MS - 1), false);
+  assert.equal(schedule.delayMs(400), STATS_INTERVAL_MS - 400);
+  let at = STATS_INTERVAL_MS;
+  assert.equal(schedule.due(at), true);
+  schedule.reported(at, { ...emptyLinkStats(), bytesReceived: 1316 });
+  assert.equal(schedule.settled, false, "the first report has nothing to compare with");
+  at += STATS_INTERVAL_MS;
+  assert.equal(schedule.due(at), true);
+  // Only the average rates drifted: nothing moved.
+  schedule.reported(at, { ...emptyLinkStats(), bytesReceived: 1316, mbpsReceiveRate: 0.5 });
+  assert.equal(schedule.settled, true);
+  assert.equal(schedule.due(at + 3_600_000), false, "no report, however long it stays idle");
+  assert.equal(schedule.delayMs(at), Infinity);
+  schedule.moved(at + 5000);
+  assert.equal(schedule.due(at + 5000), true, "traffic again: a report at once");
+  assert.equal(schedule.delayMs(at + 5000), 0);
+});
+
+Deno.test("StatsSchedule goes on while any figure moves, a viewer's own included", () => {
+  const schedule = new StatsSchedule(0);
+  const stats = emptyLinkStats();
+  schedule.reported(1000, stats, { skips: 0 });
+  schedule.reported(2000, { ...stats, packetsRetransmitted: 1 }, { skips: 0 });
+  assert.equal(schedule.settled, false, "a retransmission after the last message");
+  schedule.reported(3000, { ...stats, packetsRetransmitted: 1 }, { skips: 1 });
+  assert.equal(schedule.settled, false, "a viewer's skip");
+  schedule.moved(3500);
+  assert.equal(schedule.due(3500), false, "moving on schedule does not hurry the next report");
+  assert.equal(schedule.due(4000), true);
+});
+
+Deno.test("StatsSchedule does not make up for a late loop with a burst of reports", () => {
+  const schedule = new StatsSchedule(0);
+  schedule.reported(5500, emptyLinkStats());
+  assert.equal(schedule.due(5600), false);
+  assert.equal(schedule.delayMs(5500), STATS_INTERVAL_MS);
 });

@@ -5,6 +5,9 @@
  * @module
  */
 
+/** What {@link StopFlag.until} found: the work's value, or nothing on a timeout or a stop. */
+export type Waited<T> = { done: true; value: T } | { done: false };
+
 /** Set once the main process (or a signal) asks this child to stop. */
 export class StopFlag {
   #stopped = false;
@@ -45,6 +48,37 @@ export class StopFlag {
     if (this.#stopped) return Promise.resolve();
     this.#stoppedSignal ??= Promise.withResolvers<void>();
     return this.#stoppedSignal.promise;
+  }
+
+  /**
+   * Waits for `work` at most `timeoutMs` (Infinity: no limit), and no longer
+   * than until the flag is set: `{ done: true, value }` when `work` settled
+   * first, `{ done: false }` on the timeout or a stop. `work` goes on; a
+   * later call may wait for it again. Nothing outlives the wait: its timer
+   * is cleared and it leaves the sleepers however it ends.
+   */
+  until<T>(work: Promise<T>, timeoutMs: number): Promise<Waited<T>> {
+    if (this.#stopped) return Promise.resolve({ done: false });
+    const { promise, resolve, reject } = Promise.withResolvers<Waited<T>>();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const leave = () => {
+      clearTimeout(timer);
+      this.#sleepers.delete(wake);
+    };
+    const wake = () => {
+      leave();
+      resolve({ done: false });
+    };
+    if (Number.isFinite(timeoutMs)) timer = setTimeout(wake, Math.max(0, timeoutMs));
+    this.#sleepers.add(wake);
+    work.then((value) => {
+      leave();
+      resolve({ done: true, value });
+    }, (error) => {
+      leave();
+      reject(error);
+    });
+    return promise;
   }
 
   /** Resolves after `ms`, or at once when stopped. */
