@@ -21,6 +21,7 @@
  * @module
  */
 
+import { describeFailure } from "./file_shortage.ts";
 import { logger } from "./log.ts";
 
 /** What the pool needs of a child. */
@@ -48,6 +49,8 @@ const log = logger("server");
 
 /** The longest wait between refills while children keep dying. */
 const MAX_REFILL_DELAY_MS = 30_000;
+/** The longest wait between refills while children cannot be started (out of descriptors, say). */
+const MAX_RELAUNCH_DELAY_MS = 5000;
 /** How long without a waiting caller before the floor halves. */
 export const POOL_QUIET_MS = 60_000;
 
@@ -63,6 +66,8 @@ export class ChildPool<C extends PooledChild> {
   /** When a caller last had to wait for a child. */
   #lastBusyMs: number;
   #failures = 0;
+  /** Starts that failed in a row: logged once, retried with a back-off. */
+  #launchFailures = 0;
   #refill: ReturnType<typeof setTimeout> | undefined;
   #stopped = false;
 
@@ -131,7 +136,11 @@ export class ChildPool<C extends PooledChild> {
         starting++;
       }
     } catch (error) {
-      log.error("Cannot start a child: {error}", { error: String(error) });
+      this.#launchFailures++;
+      const level = this.#launchFailures === 1 ? "error" : "debug";
+      log[level]("Cannot start a child: {error}; retrying, logged again when children start", {
+        error: describeFailure(error),
+      });
       this.#scheduleRefill();
     }
   }
@@ -139,6 +148,12 @@ export class ChildPool<C extends PooledChild> {
   /** A child said `ready`: children start again, so the back-off ends. */
   childReady(): void {
     this.#failures = 0;
+    if (this.#launchFailures > 0) {
+      log.info("Children start again, after {count} failed start(s)", {
+        count: this.#launchFailures,
+      });
+      this.#launchFailures = 0;
+    }
   }
 
   /**
@@ -184,7 +199,9 @@ export class ChildPool<C extends PooledChild> {
 
   #scheduleRefill(): void {
     if (this.#stopped || this.#refill !== undefined) return;
-    const delay = Math.min(MAX_REFILL_DELAY_MS, 250 * 2 ** Math.min(this.#failures, 7));
+    const delay = this.#launchFailures > 0
+      ? Math.min(MAX_RELAUNCH_DELAY_MS, 250 * 2 ** Math.min(this.#launchFailures - 1, 7))
+      : Math.min(MAX_REFILL_DELAY_MS, 250 * 2 ** Math.min(this.#failures, 7));
     this.#refill = setTimeout(() => {
       this.#refill = undefined;
       this.fill();

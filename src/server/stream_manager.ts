@@ -21,6 +21,7 @@ import { modeRefusal, type StreamEvent, type StreamSnapshot, StreamTable } from 
 import type { OwnedFd } from "../../ffi/owned_fd.ts";
 import { authorize } from "./auth_hook.ts";
 import { ipOf } from "./connection_table.ts";
+import { describeFailure } from "./file_shortage.ts";
 import { createSharedMemory, SharedMapping } from "../../ffi/shm.ts";
 import { hexFromBytes } from "../ipc/hex.ts";
 import { md5 } from "../protocol/md5.ts";
@@ -65,6 +66,8 @@ export class StreamManager {
   #host: StreamManagerHost;
   #table: StreamTable;
   #buffers = new Map<string, Buffer>();
+  /** Why the newest stream buffer could not be made, for its callers' refusal. */
+  #bufferFailure: string | undefined;
   /** What each undecided connection asked for, kept until it is answered. */
   #requests = new Map<string, { id: StreamId; rules: StreamRules }>();
   /** Skips of viewers that have left, per stream, so a stream's count never goes down. */
@@ -321,9 +324,12 @@ export class StreamManager {
     if (request === undefined) return;
     this.#requests.delete(connectionId);
     const { id, rules } = request;
-    const buffer = this.#buffers.get(id.name);
+    // A buffer that could not be made when the stream began (no descriptor
+    // left, say) is tried again for each caller until it can be.
+    const buffer = this.#ensureBuffer(id.name) ? this.#buffers.get(id.name) : undefined;
     if (buffer === undefined) {
-      this.#reject(connectionId, RejectCode.InternalError, `no buffer for stream "${id.name}"`);
+      const reason = this.#bufferFailure ?? `no buffer for stream "${id.name}"`;
+      this.#reject(connectionId, RejectCode.Overload, reason);
       return;
     }
     const passphrase = id.mode === "publish" ? rules.publishPassphrase : rules.readPassphrase;
@@ -357,7 +363,7 @@ export class StreamManager {
     for (const event of events) {
       switch (event.type) {
         case "stream-created":
-          this.#createBuffer(event.name);
+          this.#ensureBuffer(event.name);
           break;
         case "accept-waiting":
           this.#accept(event.connectionId);
@@ -375,6 +381,22 @@ export class StreamManager {
           this.#tracks.delete(event.name);
           break;
       }
+    }
+  }
+
+  /**
+   * Creates the stream's buffer unless it has one; false when it cannot be
+   * made now (out of descriptors, say): logged, and its callers are refused
+   * with 1402 until it can.
+   */
+  #ensureBuffer(name: string): boolean {
+    if (this.#buffers.has(name)) return true;
+    try {
+      this.#createBuffer(name);
+      return true;
+    } catch (error) {
+      this.#bufferFailure = `cannot make the buffer of stream "${name}": ${describeFailure(error)}`;
+      return false;
     }
   }
 

@@ -49,6 +49,7 @@ import {
   ipOf,
   SYSTEM_CLOCK,
 } from "./connection_table.ts";
+import { describeFailure } from "./file_shortage.ts";
 import { logger } from "./log.ts";
 import { CHILD_START_BUCKETS, HANDSHAKE_BUCKETS, Histogram } from "./metrics.ts";
 import { backoffKey, countsTowardBackoff, RejectionBackoff } from "./rejection_backoff.ts";
@@ -157,6 +158,8 @@ export class Supervisor<C extends SupervisedChild> {
   /** How long children take to start: decides which callers are shed. */
   #starts = new StartEstimate();
   #queueCheck: ReturnType<typeof setTimeout> | undefined;
+  /** Hand-overs that failed in a row: the first is logged as an error, the rest quietly. */
+  #handoffFailures = 0;
   /** Source IPs and stream ids refused in a row: their callers wait before the next child. */
   #backoff = new RejectionBackoff();
   #stopping = false;
@@ -351,15 +354,21 @@ export class Supervisor<C extends SupervisedChild> {
     try {
       connection = this.table.add(caller.peer, () => this.#assign(caller), caller.backoffKey);
     } catch (error) {
-      log.error("Cannot hand {peer} to a child: {error}", {
+      this.#handoffFailures++;
+      const level = this.#handoffFailures === 1 ? "error" : "debug";
+      log[level]("Cannot hand {peer} to a child: {error} (logged again once one succeeds)", {
         peer: caller.peerKey,
-        error: String(error),
+        error: describeFailure(error),
       });
       return "handoff-failed";
     } finally {
       this.#pool.fill();
     }
     const { child, id, peerKey } = connection;
+    if (this.#handoffFailures > 0) {
+      log.info("Hand-overs work again, after {count} failed", { count: this.#handoffFailures });
+      this.#handoffFailures = 0;
+    }
     if (caller.backoffKey !== undefined) this.#backoff.admitted(caller.backoffKey);
     log.debug("Peer {peer} handed to child {pid} as connection {id}", {
       peer: peerKey,
