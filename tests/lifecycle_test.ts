@@ -28,6 +28,12 @@ Deno.test("SIGTERM closes every connection so peers see a shutdown at once, then
     // its input, so the publishers keep sending through the shutdown.
     const feeding = Promise.all([feed(one, 3), feed(two, 3)]).catch(() => {});
     await connected(atoll, 2);
+    // Both peers must know they are connected first, or one may only ever
+    // see its connection attempt fail.
+    await waitFor(
+      "both peers to see their connection",
+      () => [one, two].every((peer) => peer.text.includes("SRT target connected")),
+    );
     const started = Date.now();
     atoll.signal("SIGTERM");
     // A peer that only timed out would notice after its 5 s idle timeout.
