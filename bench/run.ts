@@ -1,14 +1,16 @@
 /**
  * Atoll's benchmarks: `deno task bench` (`deno run -A bench/run.ts`).
  *
- *     deno task bench [--quick] [--only connect,resources,many,streams] [--callers N]
+ *     deno task bench [--quick] [--only connect,resources,many,streams,storms] [--callers N]
  *
  * 1. connect time, sequential and simultaneous, async and blocking callers,
  *    against Atoll and single-process libsrt listeners;
  * 2. a child's private memory; 3. a child's CPU receiving a paced stream,
  *    against srt-live-transmit; 4. many simultaneous callers; 5. one 8
  *    Mbit/s publisher to 1, 10 and 50 viewers, against an srt-live-transmit
- *    relay.
+ *    relay; 6. bursts of callers with libsrt's default 3 s timeout, and
+ *    storms of callers that retry every second, against a single-process
+ *    libsrt listener.
  *
  * Writes the raw results to `bench/results/<time>.json` (and `latest.json`)
  * and prints a Markdown summary. Everything runs on 127.0.0.1; every
@@ -27,9 +29,10 @@ import { benchManyCallers } from "./many_callers.ts";
 import { type BenchResults, type Machine, renderSummary } from "./report.ts";
 import { benchResources } from "./resources.ts";
 import { startSrt } from "./srt.ts";
+import { benchStorms } from "./storms.ts";
 import { benchStreams } from "./streams.ts";
 
-const SUITES = ["connect", "resources", "many", "streams"] as const;
+const SUITES = ["connect", "resources", "many", "streams", "storms"] as const;
 type Suite = typeof SUITES[number];
 
 const RESULTS_DIR = new URL("./results/", import.meta.url);
@@ -86,7 +89,9 @@ async function main(): Promise<number> {
     strict: true,
   });
   if (values.help) {
-    console.log("deno task bench [--quick] [--only connect,resources,many,streams] [--callers N]");
+    console.log(
+      "deno task bench [--quick] [--only connect,resources,many,streams,storms] [--callers N]",
+    );
     return 0;
   }
   const only = (values.only?.split(",") ?? [...SUITES]) as Suite[];
@@ -146,6 +151,15 @@ async function main(): Promise<number> {
     log("one publisher, many viewers");
     results.streams = await benchStreams(
       { viewerCounts: [1, 10, 50], windowSeconds: quick ? 5 : 8, mbps: 8 },
+      progress,
+    );
+  }
+  if (only.includes("storms")) {
+    log("bursts and storms of callers");
+    results.storms = await benchStorms(
+      quick
+        ? { bursts: [50, 150], storms: [200], stormDeadlineMs: 60_000 }
+        : { bursts: [50, 150, 300], storms: [200, 600], stormDeadlineMs: 60_000 },
       progress,
     );
   }
