@@ -646,6 +646,7 @@ export function stormsSection(suite: StormsSuite): string {
       "load average",
       "/healthz p50 / p99 / max ms (probe ; nice -10 probe)",
       "probe late max ms",
+      "caller processes / their CPU / retry late p50 / max ms",
     ], stormRows),
     "",
     markdownTable(["target", "wanted", "measured", "verdict"], targetRows),

@@ -10,10 +10,15 @@
  *   bench's single-process libsrt listener (bench/listener.ts).
  * - **Storms**: N callers that each try again 1 s after each failure, with a
  *   new socket and the same stream id, until all are connected or the
- *   deadline passes: how long that took, how many children Atoll started
- *   per caller, how many attempts it shed, and `/healthz` latency sampled
- *   every 100 ms by two probes of their own (bench/healthz_probe.ts), one at
- *   normal priority and one at `nice -n -10`.
+ *   deadline passes (bench/storm_callers.ts, 100 callers per process): how
+ *   long that took, how many children Atoll started per caller, how many
+ *   attempts it shed, and `/healthz` latency sampled every 100 ms by two
+ *   probes of their own (bench/healthz_probe.ts), one at normal priority
+ *   and one at `nice -n -10`; the same storm against the libsrt listener.
+ *
+ * Everything shares two cores: besides Atoll's own figures, each run records
+ * how long Atoll's main thread waited for a CPU, the load average, and how
+ * late the callers' retries and the probes' requests started.
  *
  * Atoll runs with its defaults but for the caps that one source IP sending
  * everything would hit ({@link STORM_ARGS}).
@@ -21,7 +26,7 @@
  * @module
  */
 
-import { libsrt, SRT_EPOLL_ERR, SRT_EPOLL_OUT, SrtState } from "../ffi/libsrt.ts";
+import { libsrt } from "../ffi/libsrt.ts";
 import type { ServerStats } from "../src/server/api_types.ts";
 import type { Atoll } from "../tests/support/atoll.ts";
 import { ManagedProcess } from "../tests/support/process.ts";
@@ -31,7 +36,12 @@ import { startAtoll, STOP_GRACE_MS } from "./atoll.ts";
 import { connectGroup } from "./callers.ts";
 import { droppedBetween } from "./connect_time.ts";
 import type { ProbeSample } from "./healthz_probe.ts";
-import { closeSocket, connectAsync, createCaller, EpollSet, socketState } from "./srt.ts";
+import {
+  CALLER_TIMEOUT_MS,
+  type CallerSideFigures,
+  runQueueWaitNs,
+  type StormOutcome,
+} from "./storm_callers.ts";
 import { type Distribution, distribution, percentile } from "./summary.ts";
 
 /**
@@ -49,12 +59,13 @@ export const STORM_ARGS = [
   "1000",
 ];
 
-/** libsrt's default SRTO_CONNTIMEO, which every caller here keeps. */
-export const CALLER_TIMEOUT_MS = 3000;
-/** A storm's caller tries again this long after each failure. */
-export const RETRY_AFTER_MS = 1000;
-/** libsrt's SRT_REJ_TIMEOUT: the caller got no answer before its timeout. */
-const SRT_REJ_TIMEOUT = 16;
+/**
+ * A storm's callers per process (bench/storm_callers.ts): libsrt opens each
+ * socket under one process-wide lock, and hundreds of retries a second in
+ * one process would delay the retries themselves.
+ */
+const CALLERS_PER_PROCESS = 100;
+const STORM_CALLERS_SCRIPT = new URL("./storm_callers.ts", import.meta.url).pathname;
 /** Waiting for Atoll to be idle again between bursts, at most. */
 const SETTLE_TIMEOUT_MS = 60_000;
 const PROBE_INTERVAL_MS = 100;
@@ -141,6 +152,7 @@ export interface StormRun {
   failures: Record<string, number>;
   /** Callers still CONNECTED on their side when the storm ended. */
   aliveAtEnd: number;
+  callerSide: StormCallerSide;
   atoll: AtollDelta | null;
   childrenPerCaller: number | null;
   /** Sampled from `/api/stats` every 500 ms during the storm: the most seen. */
@@ -149,6 +161,12 @@ export interface StormRun {
   /** Every 500 ms: Atoll's queue and pool, and the callers connected so far. */
   timeline: TimelinePoint[];
   healthz: HealthzSummary[];
+}
+
+/** The callers' side of a storm ({@link CallerSideFigures}), over all its processes. */
+export interface StormCallerSide extends CallerSideFigures {
+  /** Caller processes; figures are summed (times, CPU) or the largest (waits, steps). */
+  processes: number;
 }
 
 export interface StormPeak {
@@ -271,15 +289,6 @@ function loadAverage(): number {
   return Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
 }
 
-/** Nanoseconds the thread `pid` of process `pid` has waited on a run queue. */
-function runQueueWaitNs(pid: number): number {
-  try {
-    return Number(Deno.readTextFileSync(`/proc/${pid}/task/${pid}/schedstat`).split(" ")[1]);
-  } catch {
-    return NaN;
-  }
-}
-
 /** Starts watching Atoll's main process; `stop()` gives its figures since. */
 function watchMainProcess(pid: number): { stop(): Promise<MainProcessFigures> } {
   const cpu = sampleCpu(pid);
@@ -369,139 +378,126 @@ async function burst(
   }
 }
 
-interface StormCaller {
-  streamId: string;
-  socket: number | undefined;
-  attemptStartedMs: number;
-  attempts: number;
-  connectedAtMs: number | null;
-  retryAtMs: number | null;
-}
+/** A storm's callers, split over processes of {@link CALLERS_PER_PROCESS} each. */
+class StormCallers {
+  #processes: ManagedProcess[];
+  readonly count: number;
+  /** Epoch ms of the storm's start, once {@link go} was called. */
+  startEpochMs = 0;
 
-/** What the storm's callers saw. */
-interface StormOutcome {
-  connected: number;
-  allConnectedMs: number | null;
-  connectedAtMs: number[];
-  attempts: number;
-  maxAttempts: number;
-  failures: Record<string, number>;
-  aliveAtEnd: number;
-  close(): void;
-}
-
-/**
- * Starts `count` async callers at once; each one that fails (refused, or no
- * answer within its 3 s) is closed and replaced by a new socket with the
- * same stream id {@link RETRY_AFTER_MS} later. Ends when all are connected
- * or at `deadlineMs`; the connected callers stay open until `close()`.
- */
-async function storm(
-  port: number,
-  count: number,
-  prefix: string,
-  deadlineMs: number,
-  live: { connected: number; startedAt: number } = { connected: 0, startedAt: 0 },
-): Promise<StormOutcome> {
-  const epoll = new EpollSet(count + 8);
-  const callers: StormCaller[] = Array.from({ length: count }, (_, n) => ({
-    streamId: `${prefix}${n}`,
-    socket: undefined,
-    attemptStartedMs: 0,
-    attempts: 0,
-    connectedAtMs: null,
-    retryAtMs: 0,
-  }));
-  const bySocket = new Map<number, StormCaller>();
-  const reasons: number[] = [];
-  const close = () => {
-    for (const caller of callers) {
-      if (caller.socket !== undefined) closeSocket(caller.socket);
-      caller.socket = undefined;
-    }
-  };
-  const started = performance.now();
-  live.startedAt = started;
-  const since = () => performance.now() - started;
-  const attempt = (caller: StormCaller) => {
-    const socket = createCaller(caller.streamId, {
-      blocking: false,
-      connectTimeoutMs: CALLER_TIMEOUT_MS,
-    });
-    caller.socket = socket;
-    caller.retryAtMs = null;
-    caller.attempts++;
-    bySocket.set(socket, caller);
-    epoll.add(socket, SRT_EPOLL_OUT | SRT_EPOLL_ERR);
-    caller.attemptStartedMs = since();
-    connectAsync(socket, port);
-  };
-  const fail = (caller: StormCaller, reason: number) => {
-    reasons.push(reason);
-    const socket = caller.socket!;
-    epoll.remove(socket);
-    bySocket.delete(socket);
-    closeSocket(socket);
-    caller.socket = undefined;
-    caller.retryAtMs = since() + RETRY_AFTER_MS;
-  };
-  let connected = 0;
-  try {
-    while (connected < count && since() < deadlineMs) {
-      for (const caller of callers) {
-        if (caller.retryAtMs !== null && caller.retryAtMs <= since()) attempt(caller);
-      }
-      const nextRetry = Math.min(
-        ...callers.map((c) => c.retryAtMs ?? Infinity),
-        deadlineMs,
-      );
-      const ready = await epoll.wait(Math.max(0, Math.min(50, nextRetry - since())));
-      for (const { socket } of ready) {
-        const caller = bySocket.get(socket);
-        if (caller === undefined) continue;
-        const state = socketState(socket);
-        if (state === SrtState.CONNECTED) {
-          caller.connectedAtMs = since();
-          epoll.remove(socket);
-          bySocket.delete(socket);
-          connected++;
-          live.connected = connected;
-        } else if (state > SrtState.CONNECTED) {
-          fail(caller, libsrt().srt_getrejectreason(socket));
-        }
-      }
-      // libsrt reports a timeout as ERR; this only catches an attempt it never reported.
-      for (const caller of bySocket.values()) {
-        if (since() - caller.attemptStartedMs > CALLER_TIMEOUT_MS + 2000) {
-          fail(caller, SRT_REJ_TIMEOUT);
-        }
-      }
-    }
-    const times = callers.flatMap((c) => c.connectedAtMs === null ? [] : [c.connectedAtMs]);
-    return {
-      connected,
-      allConnectedMs: connected === count ? Math.max(...times) : null,
-      connectedAtMs: times,
-      attempts: callers.reduce((sum, c) => sum + c.attempts, 0),
-      maxAttempts: Math.max(...callers.map((c) => c.attempts)),
-      failures: countReasons(reasons),
-      aliveAtEnd: callers.filter((c) =>
-        c.connectedAtMs !== null && c.socket !== undefined &&
-        socketState(c.socket) === SrtState.CONNECTED
-      ).length,
-      close,
-    };
-  } catch (error) {
-    close();
-    throw error;
-  } finally {
-    // Attempts still under way at the deadline are abandoned.
-    for (const caller of bySocket.values()) {
-      closeSocket(caller.socket!);
-      caller.socket = undefined;
-    }
-    epoll.release();
+  private constructor(processes: ManagedProcess[], count: number) {
+    this.#processes = processes;
+    this.count = count;
   }
+
+  /** Starts the processes and waits until each is ready to go. */
+  static async start(
+    port: number,
+    count: number,
+    prefix: string,
+    deadlineMs: number,
+  ): Promise<StormCallers> {
+    const processes: ManagedProcess[] = [];
+    for (let first = 0; first < count; first += CALLERS_PER_PROCESS) {
+      processes.push(ManagedProcess.start("storm-callers", Deno.execPath(), [
+        "run",
+        "-A",
+        STORM_CALLERS_SCRIPT,
+        "--port",
+        String(port),
+        "--prefix",
+        prefix,
+        "--first",
+        String(first),
+        "--count",
+        String(Math.min(CALLERS_PER_PROCESS, count - first)),
+        "--deadline-ms",
+        String(deadlineMs),
+      ], { stdin: "piped" }));
+    }
+    const callers = new StormCallers(processes, count);
+    try {
+      for (const process of processes) {
+        await process.waitForLine("ready", (line) => line.includes('"ready"'), 30_000);
+      }
+    } catch (error) {
+      await callers.close();
+      throw error;
+    }
+    return callers;
+  }
+
+  /** Starts the storm in every process at the same instant, shortly from now. */
+  async go(): Promise<void> {
+    this.startEpochMs = Date.now() + 300;
+    const line = new TextEncoder().encode(`go ${this.startEpochMs}\n`);
+    await Promise.all(this.#processes.map((process) => process.write(line)));
+  }
+
+  /** Callers connected so far, from each process's newest progress line. */
+  connected(): number {
+    let sum = 0;
+    for (const process of this.#processes) {
+      const last = process.lines.findLast((line) => line.includes('"connected"'));
+      if (last !== undefined) sum += (JSON.parse(last) as { connected: number }).connected;
+    }
+    return sum;
+  }
+
+  /** Waits for every process's result (the deadline, and some slack). */
+  async results(deadlineMs: number): Promise<StormOutcome[]> {
+    const out: StormOutcome[] = [];
+    for (const process of this.#processes) {
+      const line = await process.waitForLine(
+        "the callers' result",
+        (line) => line.includes('"result"'),
+        deadlineMs + 60_000,
+      );
+      out.push(JSON.parse(line) as StormOutcome);
+    }
+    return out;
+  }
+
+  /** Closes every caller: each process closes its sockets and exits. */
+  async close(): Promise<void> {
+    await Promise.all(this.#processes.map(async (process) => {
+      await process.closeStdin();
+      await process.exit(15_000);
+    }));
+  }
+}
+
+/** The callers' side of a storm, summed over its processes. */
+function combine(outcomes: StormOutcome[]) {
+  const failures: Record<string, number> = {};
+  for (const outcome of outcomes) {
+    for (const [code, n] of Object.entries(outcome.failures)) {
+      failures[code] = (failures[code] ?? 0) + n;
+    }
+  }
+  const times = outcomes.flatMap((outcome) => outcome.connectedAtMs);
+  const callers = outcomes.reduce((sum, o) => sum + o.callers, 0);
+  const connected = outcomes.reduce((sum, o) => sum + o.connected, 0);
+  const sides = outcomes.map((o) => o.callerSide);
+  return {
+    connected,
+    allConnectedMs: connected === callers && times.length > 0 ? Math.max(...times) : null,
+    connectedAtMs: distribution(times),
+    attempts: outcomes.reduce((sum, o) => sum + o.attempts, 0),
+    maxAttempts: Math.max(...outcomes.map((o) => o.maxAttempts)),
+    failures,
+    aliveAtEnd: outcomes.reduce((sum, o) => sum + o.aliveAtEnd, 0),
+    callerSide: {
+      processes: outcomes.length,
+      openMs: sides.reduce((sum, side) => sum + side.openMs, 0),
+      closeMs: sides.reduce((sum, side) => sum + side.closeMs, 0),
+      longestStepMs: Math.max(...sides.map((side) => side.longestStepMs)),
+      retryLateP50Ms: Math.max(...sides.map((side) => side.retryLateP50Ms)),
+      retryLateMaxMs: Math.max(...sides.map((side) => side.retryLateMaxMs)),
+      cpuPercent: sides.reduce((sum, side) => sum + side.cpuPercent, 0),
+      runQueueWaitMs: Math.max(...sides.map((side) => side.runQueueWaitMs)),
+    },
+  };
 }
 
 /**
@@ -510,7 +506,7 @@ async function storm(
  */
 function watchAtoll(
   atoll: Atoll,
-  live: { connected: number; startedAt: number },
+  callers: StormCallers,
 ): { stop(): Promise<{ peak: StormPeak; timeline: TimelinePoint[] }> } {
   const peak: StormPeak = { waitingCallers: 0, longestWaitMs: 0, poolFloor: 0, childStartMs: 0 };
   const timeline: TimelinePoint[] = [];
@@ -524,8 +520,8 @@ function watchAtoll(
         peak.poolFloor = Math.max(peak.poolFloor, stats.poolFloor);
         peak.childStartMs = Math.max(peak.childStartMs, stats.childStartMs);
         timeline.push({
-          t: Math.round(performance.now() - live.startedAt),
-          connected: live.connected,
+          t: Date.now() - callers.startEpochMs,
+          connected: callers.connected(),
           waitingCallers: stats.waitingCallers,
           longestWaitMs: stats.longestWaitMs,
           idleChildren: stats.idleChildren,
@@ -620,50 +616,41 @@ async function stormOnAtoll(
 ): Promise<void> {
   const atoll = await startAtoll(STORM_ARGS);
   const probes = new HealthzProbes(atoll.httpPort);
+  let callers: StormCallers | undefined;
   try {
     await probes.ready();
-    const before = await waitForIdlePool(atoll);
-    const live = { connected: 0, startedAt: performance.now() };
-    const watch = watchAtoll(atoll, live);
-    const main = watchMainProcess(atoll.pid);
-    const from = Date.now();
-    const outcome = await storm(
+    callers = await StormCallers.start(
       atoll.srtPort,
       count,
       `publish:bench/storm-${count}-`,
       deadlineMs,
-      live,
     );
-    try {
-      const to = Date.now();
-      const mainFigures = await main.stop();
-      const after = await atoll.stats();
-      const { peak, timeline } = await watch.stop();
-      const delta = atollDelta(before, after);
-      const run: StormRun = {
-        server: "atoll",
-        callers: count,
-        deadlineMs,
-        connected: outcome.connected,
-        allConnectedMs: outcome.allConnectedMs,
-        connectedAtMs: distribution(outcome.connectedAtMs),
-        attempts: outcome.attempts,
-        maxAttempts: outcome.maxAttempts,
-        failures: outcome.failures,
-        aliveAtEnd: outcome.aliveAtEnd,
-        atoll: delta,
-        childrenPerCaller: delta.childrenStarted / count,
-        peak,
-        main: mainFigures,
-        timeline,
-        healthz: probes.summarize(from, to),
-      };
-      suite.storms.push(run);
-      progress(describeStorm(run));
-    } finally {
-      outcome.close();
-    }
+    const before = await waitForIdlePool(atoll);
+    const main = watchMainProcess(atoll.pid);
+    await callers.go();
+    const watch = watchAtoll(atoll, callers);
+    const outcome = combine(await callers.results(deadlineMs));
+    const to = Date.now();
+    const mainFigures = await main.stop();
+    const after = await atoll.stats();
+    const { peak, timeline } = await watch.stop();
+    const delta = atollDelta(before, after);
+    const run: StormRun = {
+      server: "atoll",
+      callers: count,
+      deadlineMs,
+      ...outcome,
+      atoll: delta,
+      childrenPerCaller: delta.childrenStarted / count,
+      peak,
+      main: mainFigures,
+      timeline,
+      healthz: probes.summarize(callers.startEpochMs, to),
+    };
+    suite.storms.push(run);
+    progress(describeStorm(run));
   } finally {
+    await callers?.close();
     await probes.stop();
     await atoll.stop(STOP_GRACE_MS);
   }
@@ -676,19 +663,19 @@ async function stormOnListener(
   suite: StormsSuite,
   progress: (line: string) => void,
 ): Promise<void> {
-  const outcome = await storm(port, count, `publish:bench/listener-storm-${count}-`, deadlineMs);
+  const callers = await StormCallers.start(
+    port,
+    count,
+    `publish:bench/listener-storm-${count}-`,
+    deadlineMs,
+  );
   try {
+    await callers.go();
     const run: StormRun = {
       server: "libsrt-listener",
       callers: count,
       deadlineMs,
-      connected: outcome.connected,
-      allConnectedMs: outcome.allConnectedMs,
-      connectedAtMs: distribution(outcome.connectedAtMs),
-      attempts: outcome.attempts,
-      maxAttempts: outcome.maxAttempts,
-      failures: outcome.failures,
-      aliveAtEnd: outcome.aliveAtEnd,
+      ...combine(await callers.results(deadlineMs)),
       atoll: null,
       childrenPerCaller: null,
       peak: null,
@@ -699,7 +686,7 @@ async function stormOnListener(
     suite.storms.push(run);
     progress(describeStorm(run));
   } finally {
-    outcome.close();
+    await callers.close();
   }
 }
 
