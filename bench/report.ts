@@ -470,9 +470,12 @@ function reasonsText(reasons: Record<string, number>): string {
   const entries = Object.entries(reasons);
   if (entries.length === 0) return "–";
   return entries.map(([code, count]) => {
-    const name = Number(code) < 1000
-      ? `${code} ${LIBSRT_REJECT_NAMES[Number(code)] ?? ""}`.trim()
-      : describeRejectCode(Number(code));
+    const number = Number(code);
+    const name = !Number.isInteger(number)
+      ? code
+      : number < 1000
+      ? `${code} ${LIBSRT_REJECT_NAMES[number] ?? ""}`.trim()
+      : describeRejectCode(number);
     return `${name}: ${count}`;
   }).join(", ");
 }

@@ -5,7 +5,10 @@
  * and replaced {@link RETRY_AFTER_MS} later by a new socket with the same
  * stream id, until all are connected or the deadline passes.
  *
- *     deno run -A bench/storm_callers.ts --port P --prefix publish:bench/s- --first 0 --count 100 --deadline-ms 60000
+ *     deno run -A bench/storm_callers.ts --port P --prefix publish:bench/s- --first 0 --count 100 \
+ *       --deadline-ms 60000 [--attempts N]
+ *
+ * With `--attempts 1` it is a burst: every caller tries once.
  *
  * A storm is split over several of these (bench/storms.ts starts them):
  * every attempt opens a libsrt socket with a UDP socket and threads of its
@@ -58,12 +61,16 @@ export interface StormOutcome {
   connected: number;
   /** When each caller connected, ms from the storm's start (`go`). */
   connectedAtMs: number[];
+  /** Each connected caller's last attempt, from its `srt_connect` to CONNECTED, in ms. */
+  connectMs: number[];
   attempts: number;
   maxAttempts: number;
   /** Failed attempts by `srt_getrejectreason` (16: timed out, 1402: overloaded). */
   failures: Record<string, number>;
   /** Callers still CONNECTED when the storm ended. */
   aliveAtEnd: number;
+  /** When the last caller connected or gave up (or the deadline), ms from the start. */
+  endedAtMs: number;
   callerSide: CallerSideFigures;
 }
 
@@ -103,6 +110,8 @@ export async function runStorm(
   options: {
     startEpochMs: number;
     deadlineMs: number;
+    /** Attempts per caller at most (default: no limit but the deadline). */
+    maxAttempts?: number;
     onProgress?: (connected: number) => void;
   },
 ): Promise<{ outcome: StormOutcome; sockets: number[] }> {
@@ -119,13 +128,18 @@ export async function runStorm(
   const bySocket = new Map<number, Caller>();
   const reasons: Record<string, number> = {};
   const retryLate: number[] = [];
-  const since = () => Date.now() - options.startEpochMs;
+  // The shared start on this process's monotonic clock, for sub-ms times.
+  const start = performance.now() + (options.startEpochMs - Date.now());
+  const since = () => performance.now() - start;
   const cpuBefore = sampleCpu(Deno.pid);
   const waitBefore = runQueueWaitNs(Deno.pid);
   let openMs = 0;
   let closeMs = 0;
   let longestStepMs = 0;
   let connected = 0;
+  let givenUp = 0;
+  const maxAttempts = options.maxAttempts ?? Infinity;
+  const connectMs: number[] = [];
 
   const attempt = (caller: Caller) => {
     const started = performance.now();
@@ -152,14 +166,15 @@ export async function runStorm(
     closeSocket(socket);
     closeMs += performance.now() - started;
     caller.socket = undefined;
-    caller.retryAtMs = since() + RETRY_AFTER_MS;
+    if (caller.attempts < maxAttempts) caller.retryAtMs = since() + RETRY_AFTER_MS;
+    else givenUp++;
   };
 
   const progress = setInterval(() => options.onProgress?.(connected), 500);
   try {
-    const wait = options.startEpochMs - Date.now();
+    const wait = -since();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    while (connected < count && since() < options.deadlineMs) {
+    while (connected + givenUp < count && since() < options.deadlineMs) {
       const stepStarted = performance.now();
       for (const caller of callers) {
         if (caller.retryAtMs !== null && caller.retryAtMs <= since()) attempt(caller);
@@ -175,6 +190,7 @@ export async function runStorm(
         const state = socketState(socket);
         if (state === SrtState.CONNECTED) {
           caller.connectedAtMs = since();
+          connectMs.push(Math.round((caller.connectedAtMs - caller.attemptStartedMs) * 10) / 10);
           epoll.remove(socket);
           bySocket.delete(socket);
           connected++;
@@ -199,6 +215,7 @@ export async function runStorm(
     }
     epoll.release();
   }
+  const endedAtMs = since();
   options.onProgress?.(connected);
   const cpuAfter = sampleCpu(Deno.pid);
   const up = callers.filter((c) => c.connectedAtMs !== null);
@@ -207,6 +224,8 @@ export async function runStorm(
       callers: count,
       connected,
       connectedAtMs: up.map((c) => Math.round(c.connectedAtMs!)),
+      connectMs,
+      endedAtMs: Math.round(endedAtMs),
       attempts: callers.reduce((sum, c) => sum + c.attempts, 0),
       maxAttempts: Math.max(...callers.map((c) => c.attempts)),
       failures: reasons,
@@ -234,6 +253,7 @@ async function main(): Promise<void> {
       first: { type: "string", default: "0" },
       count: { type: "string" },
       "deadline-ms": { type: "string", default: "60000" },
+      attempts: { type: "string", default: "0" },
     },
     strict: true,
   });
@@ -241,6 +261,7 @@ async function main(): Promise<void> {
   const first = Number(values.first);
   const count = Number(values.count);
   const deadlineMs = Number(values["deadline-ms"]);
+  const attempts = Number(values.attempts);
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new RangeError(`--port must be 1 to 65535, not ${values.port}`);
   }
@@ -266,6 +287,7 @@ async function main(): Promise<void> {
   const { outcome, sockets } = await runStorm(port, streamIds, {
     startEpochMs: go,
     deadlineMs,
+    ...(attempts > 0 ? { maxAttempts: attempts } : {}),
     onProgress: (connected) => console.log(JSON.stringify({ type: "progress", connected })),
   });
   console.log(JSON.stringify({ type: "result", ...outcome }));

@@ -3,8 +3,9 @@
  * reconnects at once after a network blip or a restart.
  *
  * - **Bursts**: N async libsrt callers at once, libsrt's default 3 s connect
- *   timeout, no retry: how many connect, how the others were refused (their
- *   `srt_getrejectreason`), and the connect times of those connected. Each
+ *   timeout, no retry (bench/storm_callers.ts with `--attempts 1`, 100
+ *   callers per process): how many connect, how the others were refused
+ *   (their `srt_getrejectreason`), and the connect times of those connected. Each
  *   burst goes to a fresh Atoll (a pool of 2), then once more to the same
  *   Atoll once its callers are gone and its grown pool is ready, and to the
  *   bench's single-process libsrt listener (bench/listener.ts).
@@ -26,14 +27,12 @@
  * @module
  */
 
-import { libsrt } from "../ffi/libsrt.ts";
 import type { ServerStats } from "../src/server/api_types.ts";
 import type { Atoll } from "../tests/support/atoll.ts";
 import { ManagedProcess } from "../tests/support/process.ts";
 import { cpuPercent, sampleCpu } from "../tests/support/procfs.ts";
 import { sleep, waitFor } from "../tests/support/wait.ts";
 import { startAtoll, STOP_GRACE_MS } from "./atoll.ts";
-import { connectGroup } from "./callers.ts";
 import { droppedBetween } from "./connect_time.ts";
 import type { ProbeSample } from "./healthz_probe.ts";
 import {
@@ -207,10 +206,12 @@ export interface StormsOptions {
   stormDeadlineMs: number;
 }
 
-/** `srt_getrejectreason` of every caller that failed, counted by code. */
-function countReasons(reasons: number[]): Record<string, number> {
+/** Failed attempts by `srt_getrejectreason`, summed over the caller processes. */
+function mergeFailures(outcomes: StormOutcome[]): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const reason of reasons) out[reason] = (out[reason] ?? 0) + 1;
+  for (const outcome of outcomes) {
+    for (const [code, n] of Object.entries(outcome.failures)) out[code] = (out[code] ?? 0) + n;
+  }
   return out;
 }
 
@@ -347,34 +348,32 @@ async function waitForIdlePool(atoll: Atoll): Promise<ServerStats> {
 /** What a burst's callers saw. */
 type BurstOutcome = Pick<BurstRun, "callers" | "connected" | "refused" | "connectMs" | "allDoneMs">;
 
-/** One burst: every caller at once, 3 s timeout, no retry. */
-async function burst(
-  port: number,
-  count: number,
-  prefix: string,
-): Promise<BurstOutcome> {
-  const streamIds = Array.from({ length: count }, (_, n) => `${prefix}${n}`);
-  const group = await connectGroup(port, streamIds, {
-    kind: "async",
-    prefix,
-    connectTimeoutMs: CALLER_TIMEOUT_MS,
+/**
+ * One burst: every caller at once, 3 s timeout, no retry. The callers run
+ * in fresh processes (bench/storm_callers.ts with `--attempts 1`), so no
+ * earlier run's sockets are still being closed by libsrt beside them.
+ */
+async function burst(port: number, count: number, prefix: string): Promise<BurstOutcome> {
+  const callers = await StormCallers.start(port, count, prefix, {
+    deadlineMs: CALLER_TIMEOUT_MS + 5000,
+    attempts: 1,
   });
   try {
-    const connected: number[] = [];
-    const reasons: number[] = [];
-    group.results.forEach((caller, i) => {
-      if (caller.connectMs !== null) connected.push(caller.connectMs);
-      else reasons.push(libsrt().srt_getrejectreason(group.sockets[i]!));
-    });
+    await callers.go();
+    const outcomes = await callers.results(CALLER_TIMEOUT_MS + 5000);
+    const failures = mergeFailures(outcomes);
+    const connected = outcomes.reduce((sum, o) => sum + o.connected, 0);
+    const abandoned = count - connected - Object.values(failures).reduce((a, b) => a + b, 0);
+    if (abandoned > 0) failures["no answer by the deadline"] = abandoned;
     return {
       callers: count,
-      connected: connected.length,
-      refused: countReasons(reasons),
-      connectMs: distribution(connected),
-      allDoneMs: group.allDoneMs,
+      connected,
+      refused: failures,
+      connectMs: distribution(outcomes.flatMap((o) => o.connectMs)),
+      allDoneMs: Math.max(...outcomes.map((o) => o.endedAtMs)),
     };
   } finally {
-    group.close();
+    await callers.close();
   }
 }
 
@@ -395,7 +394,7 @@ class StormCallers {
     port: number,
     count: number,
     prefix: string,
-    deadlineMs: number,
+    options: { deadlineMs: number; attempts?: number },
   ): Promise<StormCallers> {
     const processes: ManagedProcess[] = [];
     for (let first = 0; first < count; first += CALLERS_PER_PROCESS) {
@@ -412,7 +411,9 @@ class StormCallers {
         "--count",
         String(Math.min(CALLERS_PER_PROCESS, count - first)),
         "--deadline-ms",
-        String(deadlineMs),
+        String(options.deadlineMs),
+        "--attempts",
+        String(options.attempts ?? 0),
       ], { stdin: "piped" }));
     }
     const callers = new StormCallers(processes, count);
@@ -469,12 +470,7 @@ class StormCallers {
 
 /** The callers' side of a storm, summed over its processes. */
 function combine(outcomes: StormOutcome[]) {
-  const failures: Record<string, number> = {};
-  for (const outcome of outcomes) {
-    for (const [code, n] of Object.entries(outcome.failures)) {
-      failures[code] = (failures[code] ?? 0) + n;
-    }
-  }
+  const failures = mergeFailures(outcomes);
   const times = outcomes.flatMap((outcome) => outcome.connectedAtMs);
   const callers = outcomes.reduce((sum, o) => sum + o.callers, 0);
   const connected = outcomes.reduce((sum, o) => sum + o.connected, 0);
@@ -619,12 +615,9 @@ async function stormOnAtoll(
   let callers: StormCallers | undefined;
   try {
     await probes.ready();
-    callers = await StormCallers.start(
-      atoll.srtPort,
-      count,
-      `publish:bench/storm-${count}-`,
+    callers = await StormCallers.start(atoll.srtPort, count, `publish:bench/storm-${count}-`, {
       deadlineMs,
-    );
+    });
     const before = await waitForIdlePool(atoll);
     const main = watchMainProcess(atoll.pid);
     await callers.go();
@@ -663,12 +656,9 @@ async function stormOnListener(
   suite: StormsSuite,
   progress: (line: string) => void,
 ): Promise<void> {
-  const callers = await StormCallers.start(
-    port,
-    count,
-    `publish:bench/listener-storm-${count}-`,
+  const callers = await StormCallers.start(port, count, `publish:bench/listener-storm-${count}-`, {
     deadlineMs,
-  );
+  });
   try {
     await callers.go();
     const run: StormRun = {
