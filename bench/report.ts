@@ -554,10 +554,6 @@ export function stormsSection(suite: StormsSuite): string {
     run.healthz.length === 0
       ? "–"
       : run.healthz.map((h) => formatNumber(h.maxLateMs, 0)).join(" ; "),
-    `${run.callerSide.processes} / ${formatNumber(run.callerSide.cpuPercent, 0)} % / ` +
-    `${formatNumber(run.callerSide.retryLateP50Ms, 0)} / ${
-      formatNumber(run.callerSide.retryLateMaxMs, 0)
-    }`,
   ]);
 
   const t = STORM_TARGETS;

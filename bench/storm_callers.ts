@@ -11,24 +11,21 @@
  * With `--attempts 1` it is a burst: every caller tries once.
  *
  * A storm is split over several of these (bench/storms.ts starts them):
- * every attempt needs a libsrt socket with a UDP socket and threads of its
- * own, which libsrt sets up under one process-wide lock; with hundreds of
- * retries a second in one process, that delayed the retries by seconds. For
- * the same reason each caller's next socket is made and bound while it
- * waits its 1 s, so that a retry is only `srt_connect`.
+ * every attempt opens a libsrt socket with a UDP socket and threads of its
+ * own, and libsrt does that under one process-wide lock, so hundreds of
+ * retries a second in one process would slow the retries themselves.
  *
- * Makes and binds every caller's socket, prints `{"type":"ready"}`, then
- * waits for a line `go EPOCH_MS` on stdin (the storm's start, the same for
- * every process), prints `{"type":"progress","connected":N}` every 500 ms
- * and a `{"type":"result",…}` line ({@link StormOutcome}) at the end, and
- * holds the connected callers open until stdin closes.
+ * Prints `{"type":"ready"}`, then waits for a line `go EPOCH_MS` on stdin
+ * (the storm's start, the same for every process), prints
+ * `{"type":"progress","connected":N}` every 500 ms and a
+ * `{"type":"result",…}` line ({@link StormOutcome}) at the end, and holds
+ * the connected callers open until stdin closes.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
-import { libsrt, SRT_EPOLL_ERR, SRT_EPOLL_OUT, SrtState, unwrap } from "../ffi/libsrt.ts";
-import { encodeSockaddr } from "../ffi/socket.ts";
+import { libsrt, SRT_EPOLL_ERR, SRT_EPOLL_OUT, SrtState } from "../ffi/libsrt.ts";
 import { cpuPercent, sampleCpu } from "../tests/support/procfs.ts";
 import { closeSocket, connectAsync, createCaller, EpollSet, socketState, startSrt } from "./srt.ts";
 
@@ -45,14 +42,8 @@ export const SRT_REJ_TIMEOUT = 16;
  * every answer in time. When this side is slow, retries come later than 1 s.
  */
 export interface CallerSideFigures {
-  /**
-   * Time in `srt_create_socket` … `srt_bind` (a UDP socket and libsrt's
-   * threads for it), in `srt_connect`, and in `srt_close`, in all. Each
-   * caller's next socket is made and bound right after a failure, while it
-   * waits its 1 s, so that the retry itself is only `srt_connect`.
-   */
-  prepareMs: number;
-  connectCallMs: number;
+  /** Time in `srt_create_socket` … `srt_connect`, and in `srt_close`, in all. */
+  openMs: number;
   closeMs: number;
   /** The longest stretch the loop ran without waiting (creating and closing sockets). */
   longestStepMs: number;
@@ -86,8 +77,6 @@ export interface StormOutcome {
 interface Caller {
   streamId: string;
   socket: number | undefined;
-  /** Made and bound, for the next attempt. */
-  next: number | undefined;
   attemptStartedMs: number;
   attempts: number;
   connectedAtMs: number | null;
@@ -109,36 +98,17 @@ function nearestRank(values: number[], p: number): number {
   return sorted[Math.max(1, Math.ceil((p / 100) * sorted.length)) - 1]!;
 }
 
-const LOOPBACK_ANY_PORT = encodeSockaddr({ hostname: "127.0.0.1", port: 0 });
-
-/** A caller socket bound to a port of its own: `srt_connect` then only sends. */
-function boundCaller(streamId: string): number {
-  const socket = createCaller(streamId, { blocking: false, connectTimeoutMs: CALLER_TIMEOUT_MS });
-  try {
-    unwrap(
-      "srt_bind",
-      libsrt().srt_bind(socket, LOOPBACK_ANY_PORT, LOOPBACK_ANY_PORT.byteLength),
-    );
-    return socket;
-  } catch (error) {
-    closeSocket(socket);
-    throw error;
-  }
-}
-
 /**
- * Makes a bound socket for every caller, then waits for `start()`: the
- * storm's start as epoch ms (taken from the wall clock, so that several
- * processes share one start). Runs the callers from then until all are
- * connected, or have used `maxAttempts`, or `deadlineMs` after the start.
- * `onProgress` gets the count connected. Returns the outcome and the
- * connected sockets, which the caller closes.
+ * Runs the callers from `startEpochMs` on (times are taken from the wall
+ * clock, so that several processes share one start) until all are connected
+ * or `deadlineMs` after the start. `onProgress` gets the count connected.
+ * Returns the outcome and the connected sockets, which the caller closes.
  */
 export async function runStorm(
   port: number,
   streamIds: string[],
   options: {
-    start: () => Promise<number>;
+    startEpochMs: number;
     deadlineMs: number;
     /** Attempts per caller at most (default: no limit but the deadline). */
     maxAttempts?: number;
@@ -150,7 +120,6 @@ export async function runStorm(
   const callers: Caller[] = streamIds.map((streamId) => ({
     streamId,
     socket: undefined,
-    next: undefined,
     attemptStartedMs: 0,
     attempts: 0,
     connectedAtMs: null,
@@ -159,20 +128,12 @@ export async function runStorm(
   const bySocket = new Map<number, Caller>();
   const reasons: Record<string, number> = {};
   const retryLate: number[] = [];
-  let prepareMs = 0;
-  let connectCallMs = 0;
-  const prepare = (caller: Caller) => {
-    const started = performance.now();
-    caller.next = boundCaller(caller.streamId);
-    prepareMs += performance.now() - started;
-  };
-  for (const caller of callers) prepare(caller);
-  const startEpochMs = await options.start();
   // The shared start on this process's monotonic clock, for sub-ms times.
-  const start = performance.now() + (startEpochMs - Date.now());
+  const start = performance.now() + (options.startEpochMs - Date.now());
   const since = () => performance.now() - start;
   const cpuBefore = sampleCpu(Deno.pid);
   const waitBefore = runQueueWaitNs(Deno.pid);
+  let openMs = 0;
   let closeMs = 0;
   let longestStepMs = 0;
   let connected = 0;
@@ -181,11 +142,12 @@ export async function runStorm(
   const connectMs: number[] = [];
 
   const attempt = (caller: Caller) => {
-    if (caller.attempts > 0) retryLate.push(since() - caller.retryAtMs!);
-    if (caller.next === undefined) prepare(caller);
     const started = performance.now();
-    const socket = caller.next!;
-    caller.next = undefined;
+    if (caller.attempts > 0) retryLate.push(since() - caller.retryAtMs!);
+    const socket = createCaller(caller.streamId, {
+      blocking: false,
+      connectTimeoutMs: CALLER_TIMEOUT_MS,
+    });
     caller.socket = socket;
     caller.retryAtMs = null;
     caller.attempts++;
@@ -193,7 +155,7 @@ export async function runStorm(
     epoll.add(socket, SRT_EPOLL_OUT | SRT_EPOLL_ERR);
     caller.attemptStartedMs = since();
     connectAsync(socket, port);
-    connectCallMs += performance.now() - started;
+    openMs += performance.now() - started;
   };
   const fail = (caller: Caller, reason: number) => {
     reasons[reason] = (reasons[reason] ?? 0) + 1;
@@ -204,12 +166,8 @@ export async function runStorm(
     closeSocket(socket);
     closeMs += performance.now() - started;
     caller.socket = undefined;
-    if (caller.attempts < maxAttempts) {
-      caller.retryAtMs = since() + RETRY_AFTER_MS;
-      prepare(caller);
-    } else {
-      givenUp++;
-    }
+    if (caller.attempts < maxAttempts) caller.retryAtMs = since() + RETRY_AFTER_MS;
+    else givenUp++;
   };
 
   const progress = setInterval(() => options.onProgress?.(connected), 500);
@@ -255,10 +213,6 @@ export async function runStorm(
       closeSocket(caller.socket!);
       caller.socket = undefined;
     }
-    for (const caller of callers) {
-      if (caller.next !== undefined) closeSocket(caller.next);
-      caller.next = undefined;
-    }
     epoll.release();
   }
   const endedAtMs = since();
@@ -277,8 +231,7 @@ export async function runStorm(
       failures: reasons,
       aliveAtEnd: up.filter((c) => socketState(c.socket!) === SrtState.CONNECTED).length,
       callerSide: {
-        prepareMs: Math.round(prepareMs),
-        connectCallMs: Math.round(connectCallMs),
+        openMs: Math.round(openMs),
         closeMs: Math.round(closeMs),
         longestStepMs: Math.round(longestStepMs),
         retryLateP50Ms: nearestRank(retryLate, 50),
@@ -320,21 +273,19 @@ async function main(): Promise<void> {
   }
   startSrt();
   const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream()).getReader();
-  /** Says it is ready, then waits for `go EPOCH_MS`. */
-  const start = async () => {
-    console.log(JSON.stringify({ type: "ready" }));
-    let pending = "";
-    for (;;) {
-      const { value, done } = await lines.read();
-      if (done) throw new Error("Standard input closed before go");
-      pending += value;
-      const match = /^go (\d+)$/m.exec(pending);
-      if (match) return Number(match[1]);
-    }
-  };
+  console.log(JSON.stringify({ type: "ready" }));
+  let pending = "";
+  let go: number | undefined;
+  while (go === undefined) {
+    const { value, done } = await lines.read();
+    if (done) return;
+    pending += value;
+    const match = /^go (\d+)$/m.exec(pending);
+    if (match) go = Number(match[1]);
+  }
   const streamIds = Array.from({ length: count }, (_, n) => `${values.prefix}${first + n}`);
   const { outcome, sockets } = await runStorm(port, streamIds, {
-    start,
+    startEpochMs: go,
     deadlineMs,
     ...(attempts > 0 ? { maxAttempts: attempts } : {}),
     onProgress: (connected) => console.log(JSON.stringify({ type: "progress", connected })),

@@ -485,8 +485,7 @@ function combine(outcomes: StormOutcome[]) {
     aliveAtEnd: outcomes.reduce((sum, o) => sum + o.aliveAtEnd, 0),
     callerSide: {
       processes: outcomes.length,
-      prepareMs: sides.reduce((sum, side) => sum + side.prepareMs, 0),
-      connectCallMs: sides.reduce((sum, side) => sum + side.connectCallMs, 0),
+      openMs: sides.reduce((sum, side) => sum + side.openMs, 0),
       closeMs: sides.reduce((sum, side) => sum + side.closeMs, 0),
       longestStepMs: Math.max(...sides.map((side) => side.longestStepMs)),
       retryLateP50Ms: Math.max(...sides.map((side) => side.retryLateP50Ms)),
