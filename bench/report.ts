@@ -528,6 +528,7 @@ export function stormsSection(suite: StormsSuite): string {
   const stormRows = suite.storms.map((run: StormRun) => [
     serverText(run.server),
     String(run.callers),
+    run.callerNice === 0 ? "normal" : `nice ${run.callerNice}`,
     run.connected === run.callers
       ? `${run.connected}/${run.callers}`
       : `**${run.connected}/${run.callers}**`,
@@ -550,10 +551,17 @@ export function stormsSection(suite: StormsSuite): string {
     run.peak === null ? "–" : String(run.peak.poolFloor),
     run.peak === null ? "–" : formatNumber(run.peak.childStartMs, 0),
     ...mainText(run.main),
+    run.childrenAtEnd === null
+      ? "–"
+      : `${run.childrenAtEnd.children} / ${formatNumber(run.childrenAtEnd.cpuPercent, 0)} %`,
     healthzText(run.healthz, "p50"),
     run.healthz.length === 0
       ? "–"
       : run.healthz.map((h) => formatNumber(h.maxLateMs, 0)).join(" ; "),
+    `${run.callerSide.processes} / ${formatNumber(run.callerSide.cpuPercent, 0)} % / ` +
+    `${formatNumber(run.callerSide.retryLateP50Ms, 0)} / ${
+      formatNumber(run.callerSide.retryLateMaxMs, 0)
+    }`,
   ]);
 
   const t = STORM_TARGETS;
@@ -574,19 +582,20 @@ export function stormsSection(suite: StormsSuite): string {
       verdict(burst.connectMs.p50 <= t.burstP50Ms),
     ]);
   }
-  const storm = suite.storms.find((run) =>
+  const storms = suite.storms.filter((run) =>
     run.server === "atoll" && run.callers === t.stormCallers
   );
-  if (storm) {
+  for (const storm of storms) {
+    const priority = storm.callerNice === 0 ? "" : `, callers at nice ${storm.callerNice}`;
     targetRows.push([
-      `storm of ${t.stormCallers}, retry after 1 s: all connected`,
+      `storm of ${t.stormCallers}, retry after 1 s${priority}: all connected`,
       `≤ ${t.stormAllConnectedMs / 1000} s`,
       storm.allConnectedMs === null
         ? `${storm.connected} of ${storm.callers} in ${storm.deadlineMs / 1000} s`
         : `${formatNumber(storm.allConnectedMs / 1000, 1)} s`,
       verdict(storm.allConnectedMs !== null && storm.allConnectedMs <= t.stormAllConnectedMs),
     ], [
-      `storm of ${t.stormCallers}: children started per caller`,
+      `storm of ${t.stormCallers}${priority}: children started per caller`,
       `≤ ${t.childrenPerCaller}`,
       formatNumber(storm.childrenPerCaller, 2),
       verdict(storm.childrenPerCaller !== null && storm.childrenPerCaller <= t.childrenPerCaller),
@@ -630,6 +639,7 @@ export function stormsSection(suite: StormsSuite): string {
     markdownTable([
       "server",
       "callers",
+      "callers' priority",
       "connected",
       "all connected s",
       "connected at p50 / p95 s",
@@ -647,6 +657,7 @@ export function stormsSection(suite: StormsSuite): string {
       "largest childStartMs",
       "Atoll main CPU / run-queue wait ms",
       "load average",
+      "children after / their CPU at rest",
       "/healthz p50 / p99 / max ms (probe ; nice -10 probe)",
       "probe late max ms",
       "caller processes / their CPU / retry late p50 / max ms",

@@ -30,7 +30,13 @@
 import type { ServerStats } from "../src/server/api_types.ts";
 import type { Atoll } from "../tests/support/atoll.ts";
 import { ManagedProcess } from "../tests/support/process.ts";
-import { cpuPercent, sampleCpu } from "../tests/support/procfs.ts";
+import {
+  childrenOf,
+  clockTicksPerSecond,
+  cpuPercent,
+  cpuTicks,
+  sampleCpu,
+} from "../tests/support/procfs.ts";
 import { sleep, waitFor } from "../tests/support/wait.ts";
 import { startAtoll, STOP_GRACE_MS } from "./atoll.ts";
 import { droppedBetween } from "./connect_time.ts";
@@ -138,6 +144,8 @@ export interface BurstRun {
 export interface StormRun {
   server: StormServer;
   callers: number;
+  /** The caller processes' nice value: 0, or 10 to leave the CPUs to the server first. */
+  callerNice: number;
   deadlineMs: number;
   connected: number;
   /** From the first `srt_connect` to the last caller connected; null when some never did. */
@@ -157,6 +165,12 @@ export interface StormRun {
   /** Sampled from `/api/stats` every 500 ms during the storm: the most seen. */
   peak: StormPeak | null;
   main: MainProcessFigures | null;
+  /**
+   * Right after the storm, over 2 s: Atoll's children (its connections and
+   * its pool) and the CPU they use together, in % of one core, with nothing
+   * sent on any connection: what the connections cost at rest.
+   */
+  childrenAtEnd: { children: number; cpuPercent: number } | null;
   /** Every 500 ms: Atoll's queue and pool, and the callers connected so far. */
   timeline: TimelinePoint[];
   healthz: HealthzSummary[];
@@ -202,6 +216,11 @@ export interface StormsSuite {
 export interface StormsOptions {
   bursts: number[];
   storms: number[];
+  /**
+   * Each storm runs once per nice value of its caller processes: 0, and 10,
+   * which leaves the CPUs to Atoll first, as callers on other machines would.
+   */
+  callerNice: number[];
   /** A storm that has not connected every caller by then is reported as it stands. */
   stormDeadlineMs: number;
 }
@@ -308,6 +327,21 @@ function watchMainProcess(pid: number): { stop(): Promise<MainProcessFigures> } 
   };
 }
 
+/** The CPU that `pid`'s children use together over `ms`, in % of one core. */
+async function childrenCpu(
+  pid: number,
+  ms: number,
+): Promise<{ children: number; cpuPercent: number }> {
+  const children = childrenOf(pid);
+  const ticks = () => children.reduce((sum, child) => sum + (cpuTicks(child) ?? 0), 0);
+  const before = ticks();
+  const started = performance.now();
+  await sleep(ms);
+  const seconds = (performance.now() - started) / 1000;
+  const cpu = (ticks() - before) / (await clockTicksPerSecond()) / seconds * 100;
+  return { children: children.length, cpuPercent: Math.round(cpu * 10) / 10 };
+}
+
 /** A process's nice value (field 19 of /proc/PID/stat); NaN once it is gone. */
 function niceness(pid: number): number {
   try {
@@ -394,11 +428,16 @@ class StormCallers {
     port: number,
     count: number,
     prefix: string,
-    options: { deadlineMs: number; attempts?: number },
+    options: { deadlineMs: number; attempts?: number; nice?: number },
   ): Promise<StormCallers> {
     const processes: ManagedProcess[] = [];
+    const nice = options.nice ?? 0;
+    const [command, ...before] = nice === 0
+      ? [Deno.execPath()]
+      : ["nice", "-n", String(nice), Deno.execPath()];
     for (let first = 0; first < count; first += CALLERS_PER_PROCESS) {
-      processes.push(ManagedProcess.start("storm-callers", Deno.execPath(), [
+      processes.push(ManagedProcess.start("storm-callers", command!, [
+        ...before,
         "run",
         "-A",
         STORM_CALLERS_SCRIPT,
@@ -555,7 +594,8 @@ export function describeBurst(run: BurstRun): string {
 
 export function describeStorm(run: StormRun): string {
   const failures = Object.entries(run.failures).map(([code, n]) => `${n}×${code}`).join(" ");
-  return `storm ${run.server} ${run.callers}: ${run.connected} connected` +
+  return `storm ${run.server} ${run.callers} (callers at nice ${run.callerNice}): ` +
+    `${run.connected} connected` +
     (run.allConnectedMs === null
       ? " (not all)"
       : ` in ${(run.allConnectedMs / 1000).toFixed(1)} s`) +
@@ -606,6 +646,7 @@ async function burstsOnAtoll(
 
 async function stormOnAtoll(
   count: number,
+  nice: number,
   deadlineMs: number,
   suite: StormsSuite,
   progress: (line: string) => void,
@@ -617,6 +658,7 @@ async function stormOnAtoll(
     await probes.ready();
     callers = await StormCallers.start(atoll.srtPort, count, `publish:bench/storm-${count}-`, {
       deadlineMs,
+      nice,
     });
     const before = await waitForIdlePool(atoll);
     const main = watchMainProcess(atoll.pid);
@@ -627,16 +669,19 @@ async function stormOnAtoll(
     const mainFigures = await main.stop();
     const after = await atoll.stats();
     const { peak, timeline } = await watch.stop();
+    const childrenAtEnd = await childrenCpu(atoll.pid, 2000);
     const delta = atollDelta(before, after);
     const run: StormRun = {
       server: "atoll",
       callers: count,
+      callerNice: nice,
       deadlineMs,
       ...outcome,
       atoll: delta,
       childrenPerCaller: delta.childrenStarted / count,
       peak,
       main: mainFigures,
+      childrenAtEnd,
       timeline,
       healthz: probes.summarize(callers.startEpochMs, to),
     };
@@ -652,24 +697,28 @@ async function stormOnAtoll(
 async function stormOnListener(
   port: number,
   count: number,
+  nice: number,
   deadlineMs: number,
   suite: StormsSuite,
   progress: (line: string) => void,
 ): Promise<void> {
   const callers = await StormCallers.start(port, count, `publish:bench/listener-storm-${count}-`, {
     deadlineMs,
+    nice,
   });
   try {
     await callers.go();
     const run: StormRun = {
       server: "libsrt-listener",
       callers: count,
+      callerNice: nice,
       deadlineMs,
       ...combine(await callers.results(deadlineMs)),
       atoll: null,
       childrenPerCaller: null,
       peak: null,
       main: null,
+      childrenAtEnd: null,
       timeline: [],
       healthz: [],
     };
@@ -713,9 +762,11 @@ export async function benchStorms(
       await burstsOnAtoll(count, suite, progress);
     }
     for (const count of options.storms) {
-      await stormOnListener(listener.port, count, options.stormDeadlineMs, suite, progress);
-      await sleep(500);
-      await stormOnAtoll(count, options.stormDeadlineMs, suite, progress);
+      for (const nice of options.callerNice) {
+        await stormOnListener(listener.port, count, nice, options.stormDeadlineMs, suite, progress);
+        await sleep(500);
+        await stormOnAtoll(count, nice, options.stormDeadlineMs, suite, progress);
+      }
     }
   } finally {
     await listener.process.closeStdin();
