@@ -551,9 +551,7 @@ export function stormsSection(suite: StormsSuite): string {
     run.peak === null ? "–" : String(run.peak.poolFloor),
     run.peak === null ? "–" : formatNumber(run.peak.childStartMs, 0),
     ...mainText(run.main),
-    run.childrenAtEnd === null
-      ? "–"
-      : `${run.childrenAtEnd.children} / ${formatNumber(run.childrenAtEnd.cpuPercent, 0)} %`,
+    `${run.atRest.processes} / ${formatNumber(run.atRest.cpuPercent, 0)} %`,
     healthzText(run.healthz, "p50"),
     run.healthz.length === 0
       ? "–"
@@ -657,7 +655,7 @@ export function stormsSection(suite: StormsSuite): string {
       "largest childStartMs",
       "Atoll main CPU / run-queue wait ms",
       "load average",
-      "children after / their CPU at rest",
+      "server processes after / their CPU at rest",
       "/healthz p50 / p99 / max ms (probe ; nice -10 probe)",
       "probe late max ms",
       "caller processes / their CPU / retry late p50 / max ms",

@@ -166,11 +166,13 @@ export interface StormRun {
   peak: StormPeak | null;
   main: MainProcessFigures | null;
   /**
-   * Right after the storm, over 2 s: Atoll's children (its connections and
-   * its pool) and the CPU they use together, in % of one core, with nothing
-   * sent on any connection: what the connections cost at rest.
+   * Right after the storm, over 2 s, with every caller still connected and
+   * nothing sent on any connection: the server's processes (Atoll's
+   * children, its connections and its pool; the listener's one process)
+   * and the CPU they use together, in % of one core. What the connections
+   * cost at rest.
    */
-  childrenAtEnd: { children: number; cpuPercent: number } | null;
+  atRest: { processes: number; cpuPercent: number };
   /** Every 500 ms: Atoll's queue and pool, and the callers connected so far. */
   timeline: TimelinePoint[];
   healthz: HealthzSummary[];
@@ -327,19 +329,15 @@ function watchMainProcess(pid: number): { stop(): Promise<MainProcessFigures> } 
   };
 }
 
-/** The CPU that `pid`'s children use together over `ms`, in % of one core. */
-async function childrenCpu(
-  pid: number,
-  ms: number,
-): Promise<{ children: number; cpuPercent: number }> {
-  const children = childrenOf(pid);
-  const ticks = () => children.reduce((sum, child) => sum + (cpuTicks(child) ?? 0), 0);
+/** The CPU that `pids` use together over `ms`, in % of one core. */
+async function cpuOver(pids: number[], ms: number): Promise<StormRun["atRest"]> {
+  const ticks = () => pids.reduce((sum, pid) => sum + (cpuTicks(pid) ?? 0), 0);
   const before = ticks();
   const started = performance.now();
   await sleep(ms);
   const seconds = (performance.now() - started) / 1000;
   const cpu = (ticks() - before) / (await clockTicksPerSecond()) / seconds * 100;
-  return { children: children.length, cpuPercent: Math.round(cpu * 10) / 10 };
+  return { processes: pids.length, cpuPercent: Math.round(cpu * 10) / 10 };
 }
 
 /** A process's nice value (field 19 of /proc/PID/stat); NaN once it is gone. */
@@ -669,7 +667,7 @@ async function stormOnAtoll(
     const mainFigures = await main.stop();
     const after = await atoll.stats();
     const { peak, timeline } = await watch.stop();
-    const childrenAtEnd = await childrenCpu(atoll.pid, 2000);
+    const atRest = await cpuOver(childrenOf(atoll.pid), 2000);
     const delta = atollDelta(before, after);
     const run: StormRun = {
       server: "atoll",
@@ -681,7 +679,7 @@ async function stormOnAtoll(
       childrenPerCaller: delta.childrenStarted / count,
       peak,
       main: mainFigures,
-      childrenAtEnd,
+      atRest,
       timeline,
       healthz: probes.summarize(callers.startEpochMs, to),
     };
@@ -695,6 +693,7 @@ async function stormOnAtoll(
 }
 
 async function stormOnListener(
+  listener: ManagedProcess,
   port: number,
   count: number,
   nice: number,
@@ -718,7 +717,7 @@ async function stormOnListener(
       childrenPerCaller: null,
       peak: null,
       main: null,
-      childrenAtEnd: null,
+      atRest: await cpuOver([listener.pid], 2000),
       timeline: [],
       healthz: [],
     };
@@ -763,7 +762,15 @@ export async function benchStorms(
     }
     for (const count of options.storms) {
       for (const nice of options.callerNice) {
-        await stormOnListener(listener.port, count, nice, options.stormDeadlineMs, suite, progress);
+        await stormOnListener(
+          listener.process,
+          listener.port,
+          count,
+          nice,
+          options.stormDeadlineMs,
+          suite,
+          progress,
+        );
         await sleep(500);
         await stormOnAtoll(count, nice, options.stormDeadlineMs, suite, progress);
       }
