@@ -8,8 +8,16 @@
 import type { ConnectRun, ConnectSuite } from "./connect_time.ts";
 import type { ManySuite } from "./many_callers.ts";
 import type { ResourceSuite } from "./resources.ts";
+import type {
+  BurstRun,
+  HealthzSummary,
+  MainProcessFigures,
+  StormRun,
+  StormsSuite,
+} from "./storms.ts";
 import type { Spread, StreamsRun, StreamsSuite } from "./streams.ts";
 import { formatMb, formatNumber, markdownTable } from "./summary.ts";
+import { describeRejectCode } from "../src/protocol/reject_codes.ts";
 
 export interface Machine {
   nproc: number;
@@ -34,6 +42,7 @@ export interface BenchResults {
   resources?: ResourceSuite;
   many?: ManySuite;
   streams?: StreamsSuite;
+  storms?: StormsSuite;
 }
 
 /** The targets, as the brief sets them. */
@@ -429,6 +438,233 @@ export function streamsSection(suite: StreamsSuite): string {
   return parts.join("\n");
 }
 
+/** Issue 10's targets for bursts and storms, on this 2-core machine. */
+export const STORM_TARGETS = {
+  /** A burst of this many callers with libsrt's default 3 s timeout, against a fresh Atoll… */
+  burstCallers: 150,
+  /** …all connected, half of them within this long. */
+  burstP50Ms: 1000,
+  /** A storm of this many callers retrying every 1 s… */
+  stormCallers: 600,
+  /** …all connected within this long… */
+  stormAllConnectedMs: 20_000,
+  /** …with at most this many children started per caller. */
+  childrenPerCaller: 1.2,
+  /** `/healthz` answered within this long throughout. */
+  healthzMs: 100,
+};
+
+/** libsrt's own reasons (`SRT_REJ_*`) that a caller sees here; Atoll's are 1400 and up. */
+const LIBSRT_REJECT_NAMES: Readonly<Record<number, string>> = {
+  0: "unknown",
+  1: "system",
+  2: "peer",
+  3: "resource",
+  4: "rogue",
+  5: "backlog",
+  7: "close",
+  16: "timeout",
+};
+
+function reasonsText(reasons: Record<string, number>): string {
+  const entries = Object.entries(reasons);
+  if (entries.length === 0) return "–";
+  return entries.map(([code, count]) => {
+    const number = Number(code);
+    const name = !Number.isInteger(number)
+      ? code
+      : number < 1000
+      ? `${code} ${LIBSRT_REJECT_NAMES[number] ?? ""}`.trim()
+      : describeRejectCode(number);
+    return `${name}: ${count}`;
+  }).join(", ");
+}
+
+/** "p50 / p99 / max" of each probe, normal priority first. */
+function healthzText(probes: HealthzSummary[], which: "p50" | "all"): string {
+  return probes.map((h) => {
+    const failed = h.failed > 0 ? ` (**${h.failed} failed**)` : "";
+    return which === "p50"
+      ? `${formatNumber(h.p50Ms, 1)} / ${formatNumber(h.p99Ms, 1)} / ${formatNumber(h.maxMs, 1)}`
+      : `${formatNumber(h.p99Ms, 1)} / ${formatNumber(h.maxMs, 1)}${failed}`;
+  }).join(" ; ") || "–";
+}
+
+/** "CPU % / run-queue wait ms", and "load start → end". */
+function mainText(main: MainProcessFigures | null): [string, string] {
+  if (main === null) return ["–", "–"];
+  return [
+    `${formatNumber(main.cpuPercent, 0)} % / ${main.runQueueWaitMs}`,
+    `${formatNumber(main.loadAverage[0], 0)} → ${formatNumber(main.loadAverage[1], 0)}`,
+  ];
+}
+
+function serverText(server: BurstRun["server"]): string {
+  return server === "atoll" ? "Atoll" : "`libsrt-listener`";
+}
+
+export function stormsSection(suite: StormsSuite): string {
+  const counted = (value: number | undefined) => value === undefined ? "–" : String(value);
+  const burstRows = suite.bursts.map((run) => [
+    serverText(run.server),
+    run.phase === "fresh" ? "fresh" : run.phase === "again" ? "again, right after" : "–",
+    run.connected === run.callers
+      ? `${run.connected}/${run.callers}`
+      : `**${run.connected}/${run.callers}**`,
+    reasonsText(run.refused),
+    formatNumber(run.connectMs.p50, 0),
+    formatNumber(run.connectMs.p95, 0),
+    formatNumber(run.connectMs.max, 0),
+    formatNumber(run.allDoneMs, 0),
+    run.poolBefore === null ? "–" : `${run.poolBefore.idle} / ${run.poolBefore.floor}`,
+    counted(run.atoll?.childrenStarted),
+    counted(run.atoll?.shed),
+    counted(run.atoll?.callerGone),
+    counted(run.atoll?.callersRejected),
+    formatNumber(run.childStartMs, 0),
+    ...mainText(run.main),
+    healthzText(run.healthz, "all"),
+  ]);
+  const stormRows = suite.storms.map((run: StormRun) => [
+    serverText(run.server),
+    String(run.callers),
+    run.callerNice === 0 ? "normal" : `nice ${run.callerNice}`,
+    run.connected === run.callers
+      ? `${run.connected}/${run.callers}`
+      : `**${run.connected}/${run.callers}**`,
+    run.allConnectedMs === null
+      ? `**not all in ${run.deadlineMs / 1000} s**`
+      : formatNumber(run.allConnectedMs / 1000, 1),
+    `${formatNumber(run.connectedAtMs.p50 / 1000, 1)} / ${
+      formatNumber(run.connectedAtMs.p95 / 1000, 1)
+    }`,
+    String(run.maxAttempts),
+    String(run.attempts),
+    reasonsText(run.failures),
+    String(run.aliveAtEnd),
+    counted(run.atoll?.childrenStarted),
+    formatNumber(run.childrenPerCaller, 2),
+    counted(run.atoll?.shed),
+    counted(run.atoll?.callerGone),
+    counted(run.atoll?.callersRejected),
+    run.peak === null ? "–" : `${run.peak.waitingCallers} / ${run.peak.longestWaitMs}`,
+    run.peak === null ? "–" : String(run.peak.poolFloor),
+    run.peak === null ? "–" : formatNumber(run.peak.childStartMs, 0),
+    ...mainText(run.main),
+    `${run.atRest.processes} / ${formatNumber(run.atRest.cpuPercent, 0)} %`,
+    healthzText(run.healthz, "p50"),
+    run.healthz.length === 0
+      ? "–"
+      : run.healthz.map((h) => formatNumber(h.maxLateMs, 0)).join(" ; "),
+    `${run.callerSide.processes} / ${formatNumber(run.callerSide.cpuPercent, 0)} % / ` +
+    `${formatNumber(run.callerSide.retryLateP50Ms, 0)} / ${
+      formatNumber(run.callerSide.retryLateMaxMs, 0)
+    }`,
+  ]);
+
+  const t = STORM_TARGETS;
+  const targetRows: string[][] = [];
+  const burst = suite.bursts.find((run) =>
+    run.server === "atoll" && run.phase === "fresh" && run.callers === t.burstCallers
+  );
+  if (burst) {
+    targetRows.push([
+      `burst of ${t.burstCallers}, fresh Atoll, 3 s timeout: connected`,
+      `${t.burstCallers} of ${t.burstCallers}`,
+      String(burst.connected),
+      verdict(burst.connected === burst.callers),
+    ], [
+      `burst of ${t.burstCallers}, fresh Atoll: connect p50`,
+      `≤ ${t.burstP50Ms / 1000} s`,
+      `${formatNumber(burst.connectMs.p50, 0)} ms`,
+      verdict(burst.connectMs.p50 <= t.burstP50Ms),
+    ]);
+  }
+  const storms = suite.storms.filter((run) =>
+    run.server === "atoll" && run.callers === t.stormCallers
+  );
+  for (const storm of storms) {
+    const priority = storm.callerNice === 0 ? "" : `, callers at nice ${storm.callerNice}`;
+    targetRows.push([
+      `storm of ${t.stormCallers}, retry after 1 s${priority}: all connected`,
+      `≤ ${t.stormAllConnectedMs / 1000} s`,
+      storm.allConnectedMs === null
+        ? `${storm.connected} of ${storm.callers} in ${storm.deadlineMs / 1000} s`
+        : `${formatNumber(storm.allConnectedMs / 1000, 1)} s`,
+      verdict(storm.allConnectedMs !== null && storm.allConnectedMs <= t.stormAllConnectedMs),
+    ], [
+      `storm of ${t.stormCallers}${priority}: children started per caller`,
+      `≤ ${t.childrenPerCaller}`,
+      formatNumber(storm.childrenPerCaller, 2),
+      verdict(storm.childrenPerCaller !== null && storm.childrenPerCaller <= t.childrenPerCaller),
+    ]);
+  }
+  const atollRuns = [...suite.bursts, ...suite.storms].filter((run) => run.server === "atoll");
+  for (const [index, label] of [[0, "normal priority"], [1, "nice -n -10"]] as const) {
+    const probes = atollRuns.flatMap((run) => run.healthz[index] ? [run.healthz[index]] : []);
+    if (probes.length === 0) continue;
+    const worst = Math.max(...probes.map((h) => h.maxMs));
+    const failed = probes.reduce((sum, h) => sum + h.failed, 0);
+    targetRows.push([
+      `\`/healthz\` throughout every Atoll burst and storm, probe at ${label}`,
+      `≤ ${t.healthzMs} ms`,
+      `max ${formatNumber(worst, 1)} ms` + (failed > 0 ? `, ${failed} failed` : ""),
+      verdict(worst <= t.healthzMs && failed === 0),
+    ]);
+  }
+
+  return [
+    markdownTable([
+      "server",
+      "Atoll",
+      "connected",
+      "not connected, by reason",
+      "p50 ms",
+      "p95 ms",
+      "max ms",
+      "all done ms",
+      "pool ready / floor before",
+      "children started",
+      "shed",
+      "caller-gone",
+      "callers rejected",
+      "childStartMs after",
+      "Atoll main CPU / run-queue wait ms",
+      "load average",
+      "/healthz p99 / max ms (probe ; nice -10 probe)",
+    ], burstRows),
+    "",
+    markdownTable([
+      "server",
+      "callers",
+      "callers' priority",
+      "connected",
+      "all connected s",
+      "connected at p50 / p95 s",
+      "rounds",
+      "attempts",
+      "failed attempts, by reason",
+      "alive at end",
+      "children started",
+      "children per caller",
+      "shed",
+      "caller-gone",
+      "callers rejected",
+      "most waiting / longest wait ms",
+      "largest pool floor",
+      "largest childStartMs",
+      "Atoll main CPU / run-queue wait ms",
+      "load average",
+      "server processes after / their CPU at rest",
+      "/healthz p50 / p99 / max ms (probe ; nice -10 probe)",
+      "probe late max ms",
+      "caller processes / their CPU / retry late p50 / max ms",
+    ], stormRows),
+    "",
+    markdownTable(["target", "wanted", "measured", "verdict"], targetRows),
+  ].join("\n");
+}
+
 export function machineSection(machine: Machine): string {
   return markdownTable(["", ""], [
     ["CPU", `${machine.nproc} × ${machine.cpuModel}`],
@@ -510,6 +746,19 @@ export function renderSummary(results: BenchResults): string {
       `- viewers: \`${streams.viewersCommand}\` (one process, N libsrt callers)`,
       "",
       streamsSection(streams),
+    );
+  }
+  if (results.storms) {
+    const storms = results.storms;
+    parts.push(
+      "",
+      "## 6. Bursts and storms",
+      "",
+      `- Atoll: \`${storms.atollCommand}\``,
+      `- baseline: \`${storms.listenerCommand}\``,
+      `- /healthz: \`${storms.probeCommand}\``,
+      "",
+      stormsSection(storms),
     );
   }
   return parts.join("\n");

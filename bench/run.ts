@@ -1,7 +1,7 @@
 /**
  * Atoll's benchmarks: `deno task bench` (`deno run -A bench/run.ts`).
  *
- *     deno task bench [--quick] [--only connect,resources,many,streams,child-start,idle]
+ *     deno task bench [--quick] [--only connect,resources,many,streams,storms,child-start,idle]
  *                     [--callers N] [--compare-worker OTHER_CHECKOUT/workers/peer.ts]
  *
  * 1. connect time, sequential and simultaneous, async and blocking callers,
@@ -9,10 +9,12 @@
  * 2. a child's private memory; 3. a child's CPU receiving a paced stream,
  *    against srt-live-transmit; 4. many simultaneous callers; 5. one 8
  *    Mbit/s publisher to 1, 10 and 50 viewers, against an srt-live-transmit
- *    relay; 6. what a child costs to start, against bare Deno processes
- *    (`--compare-worker`: another checkout's child beside this one's); 7. what
- *    a connection costs idle and at 5 Mbit/s, against a C program holding one
- *    libsrt connection.
+ *    relay; 6. bursts of callers with libsrt's default 3 s timeout, and
+ *    storms of callers that retry every second, against a single-process
+ *    libsrt listener; 7. what a child costs to start, against bare Deno
+ *    processes (`--compare-worker`: another checkout's child beside this
+ *    one's); 8. what a connection costs idle and at 5 Mbit/s, against a C
+ *    program holding one libsrt connection.
  *
  * Writes the raw results to `bench/results/<time>.json` (and `latest.json`)
  * and prints a Markdown summary. Everything runs on 127.0.0.1; every
@@ -32,10 +34,19 @@ import { benchManyCallers } from "./many_callers.ts";
 import { type BenchResults, type Machine, renderSummary } from "./report.ts";
 import { benchResources } from "./resources.ts";
 import { startSrt } from "./srt.ts";
+import { benchStorms } from "./storms.ts";
 import { benchStreams } from "./streams.ts";
 import { benchChildStart, childStartSection, type ChildStartSuite } from "./child_start.ts";
 
-const SUITES = ["connect", "resources", "many", "streams", "child-start", "idle"] as const;
+const SUITES = [
+  "connect",
+  "resources",
+  "many",
+  "streams",
+  "storms",
+  "child-start",
+  "idle",
+] as const;
 type Suite = typeof SUITES[number];
 
 const RESULTS_DIR = new URL("./results/", import.meta.url);
@@ -159,6 +170,18 @@ async function main(): Promise<number> {
       progress,
     );
   }
+  if (only.includes("storms")) {
+    log("bursts and storms of callers");
+    results.storms = await benchStorms(
+      quick ? { bursts: [50, 150], storms: [200], callerNice: [0], stormDeadlineMs: 60_000 } : {
+        bursts: [50, 150, 300],
+        storms: [200, 600],
+        callerNice: [0, 10],
+        stormDeadlineMs: 60_000,
+      },
+      progress,
+    );
+  }
   if (only.includes("child-start")) {
     log("child start");
     const compareWorker = values["compare-worker"];
@@ -186,11 +209,11 @@ async function main(): Promise<number> {
   log(`raw results: ${file.pathname}`);
   console.log(renderSummary(results));
   if (results.childStart) {
-    console.log(["", "## 6. Child start", "", childStartSection(results.childStart)].join("\n"));
+    console.log(["", "## 7. Child start", "", childStartSection(results.childStart)].join("\n"));
   }
   if (idle !== undefined) {
     console.log(
-      `\n## 7. Idle connections against a C floor\n\n- Atoll: \`${idle.atollCommand}\`` +
+      `\n## 8. Idle connections against a C floor\n\n- Atoll: \`${idle.atollCommand}\`` +
         `\n- floor: \`${idle.floorCommand}\`\n\n${idleSection(idle)}`,
     );
   }
