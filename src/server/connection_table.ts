@@ -109,11 +109,13 @@ export interface Connection<C> {
   readonly phase: Phase;
   /** Wall-clock ms when it was admitted. */
   readonly startedAt: number;
+  /** Monotonic ms of its first admitted handshake: a wait for a child counts toward its handshake. */
+  readonly admittedAt: number;
   /** Monotonic ms when its peer was handed to its child. */
   readonly handedOverAt: number;
   /** Wall-clock ms when libsrt accepted it. */
   readonly connectedAt: number | undefined;
-  /** From the handover to the accepted connection, in ms, to 0.1 ms. */
+  /** From its first admitted handshake (a wait for a child included) to the accepted connection, in ms, to 0.1 ms. */
   readonly handshakeMs: number | undefined;
   /** The caller's stream id, once its child forwarded it (raw: redact before showing). */
   readonly streamId: string | undefined;
@@ -232,6 +234,7 @@ export class ConnectionTable<C> {
     peer: Endpoint,
     create: () => { id: string; child: C },
     backoffKey?: string,
+    admittedAt = this.#clock.monotonicMs(),
   ): Connection<C> {
     const peerKey = formatHostPort(peer);
     if (this.#byPeer.has(peerKey)) throw new Error(`Peer ${peerKey} already has a child`);
@@ -247,6 +250,7 @@ export class ConnectionTable<C> {
       backoffKey,
       phase: "handshaking",
       startedAt: this.#clock.wallMs(),
+      admittedAt,
       handedOverAt: this.#clock.monotonicMs(),
       connectedAt: undefined,
       handshakeMs: undefined,
@@ -291,8 +295,8 @@ export class ConnectionTable<C> {
 
   /**
    * libsrt accepted it: it is `connected` and no longer counts as a
-   * handshake. Returns the handshake time from the handover, in ms (so a
-   * wait for a child to start, or for the access decision, counts too), or
+   * handshake. Returns the handshake time from its first admitted handshake,
+   * in ms (so a wait for a child, or for the access decision, counts too), or
    * undefined for an unknown or already connected id.
    */
   connected(
@@ -307,7 +311,7 @@ export class ConnectionTable<C> {
     connection.streamId = report.streamId;
     connection.mode = report.mode;
     connection.encrypted = report.encrypted;
-    const handshakeMs = Math.round((this.#clock.monotonicMs() - connection.handedOverAt) * 10) / 10;
+    const handshakeMs = Math.round((this.#clock.monotonicMs() - connection.admittedAt) * 10) / 10;
     connection.handshakeMs = handshakeMs;
     return handshakeMs;
   }

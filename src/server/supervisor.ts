@@ -352,7 +352,12 @@ export class Supervisor<C extends SupervisedChild> {
   #handOver(caller: WaitingCaller): DropReason | undefined {
     let connection;
     try {
-      connection = this.table.add(caller.peer, () => this.#assign(caller), caller.backoffKey);
+      connection = this.table.add(
+        caller.peer,
+        () => this.#assign(caller),
+        caller.backoffKey,
+        caller.since,
+      );
     } catch (error) {
       this.#handoffFailures++;
       const level = this.#handoffFailures === 1 ? "error" : "debug";

@@ -736,3 +736,14 @@ Deno.test("Supervisor refuses a backed-off attempt at once only while its interv
   clock.ms += 2500;
   assert.equal(admit(), "rejection-backoff-held", "1.5 s left: its retransmission may get in");
 });
+
+Deno.test("Supervisor counts a caller's wait for a child in its handshake time", async () => {
+  const clock = manualClock();
+  await using h = harness({ poolSize: 1 }, DEFAULT_CONFIG, clock);
+  assert.equal(h.supervisor.admit({ hostname: "10.0.0.1", port: 1 }, HANDSHAKE, false), undefined);
+  clock.ms += 400;
+  h.children[0]!.say({ type: "ready", srtVersion: 0x010501 });
+  clock.ms += 10;
+  h.children[0]!.say(up("publish:live/a"));
+  assert.equal(h.supervisor.table.byPeer("10.0.0.1:1")!.handshakeMs, 410);
+});
