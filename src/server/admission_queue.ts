@@ -178,6 +178,7 @@ const SMOOTHING = 0.2;
  */
 export class StartEstimate {
   #averageMs = FIRST_GUESS_MS;
+  #latestMs = FIRST_GUESS_MS;
   #samples = 0;
 
   /** The moving average of start times, in ms. */
@@ -190,16 +191,21 @@ export class StartEstimate {
     this.#averageMs = this.#samples === 0
       ? ms
       : this.#averageMs + SMOOTHING * (ms - this.#averageMs);
+    this.#latestMs = ms;
     this.#samples++;
   }
 
   /**
    * The wait, in ms, of the caller at `position` (1 for the head) until a
    * child is ready for it, when `concurrency` children start at once and
-   * each child goes to the queue's head when ready.
+   * each child goes to the queue's head when ready. Each start counts as the
+   * average or the latest, whichever is longer: starts slow down suddenly
+   * as a burst loads the machine, and an average alone lags behind (a
+   * caller admitted on it would time out instead of being told at once).
    */
   waitMs(position: number, concurrency: number): number {
-    return Math.ceil(position / Math.max(1, concurrency)) * this.#averageMs;
+    const startMs = Math.max(this.#averageMs, this.#latestMs);
+    return Math.ceil(position / Math.max(1, concurrency)) * startMs;
   }
 }
 

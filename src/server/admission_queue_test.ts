@@ -83,17 +83,20 @@ Deno.test("AdmissionQueue.dropSilent() takes out only the callers that stopped r
   assert.equal(queue.size, 0);
 });
 
-Deno.test("StartEstimate averages child starts and spreads the queue over the starts at once", () => {
+Deno.test("StartEstimate counts each start as the longer of the average and the latest, spread over the starts at once", () => {
   const estimate = new StartEstimate();
   assert.equal(estimate.averageMs, 150, "a first guess");
   estimate.observe(100);
   assert.equal(estimate.averageMs, 100, "the first start replaces the guess");
   estimate.observe(200);
   assert.equal(estimate.averageMs, 120);
-  assert.equal(estimate.waitMs(1, 2), 120);
-  assert.equal(estimate.waitMs(2, 2), 120);
-  assert.equal(estimate.waitMs(3, 2), 240);
-  assert.equal(estimate.waitMs(3, 0), 360, "at least one start at a time");
+  assert.equal(estimate.waitMs(1, 2), 200, "the latest start, longer than the average");
+  assert.equal(estimate.waitMs(2, 2), 200);
+  assert.equal(estimate.waitMs(3, 2), 400);
+  assert.equal(estimate.waitMs(3, 0), 600, "at least one start at a time");
+  estimate.observe(60);
+  assert.equal(estimate.averageMs, 108);
+  assert.equal(estimate.waitMs(1, 1), 108, "the average, longer than the latest start");
 });
 
 Deno.test("wouldMissDeadline() sheds a caller whose child and handshake would end past 3 s", () => {
