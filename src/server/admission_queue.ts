@@ -170,6 +170,8 @@ export const HANDSHAKE_AFTER_HANDOVER_MS = 500;
 const FIRST_GUESS_MS = 150;
 /** Weight of the newest start in the moving average. */
 const SMOOTHING = 0.2;
+/** How recent a start must be for the average to describe starts now. */
+const FRESH_MS = 1000;
 
 /**
  * How long children take to start (spawn to `ready`), as a moving average
@@ -178,34 +180,44 @@ const SMOOTHING = 0.2;
  */
 export class StartEstimate {
   #averageMs = FIRST_GUESS_MS;
-  #latestMs = FIRST_GUESS_MS;
   #samples = 0;
+  #observedAt = -Infinity;
 
   /** The moving average of start times, in ms. */
   get averageMs(): number {
     return this.#averageMs;
   }
 
-  /** A child became ready `ms` after it was spawned. */
-  observe(ms: number): void {
+  /**
+   * A child became ready `ms` after it was spawned, at `nowMs`. (Following
+   * slower starts faster than quicker ones was tried: on a burst of 150 it
+   * shed callers that would have had their child in time, and avoided no
+   * timeout. The queue is judged again as each child becomes ready.)
+   */
+  observe(ms: number, nowMs: number): void {
     this.#averageMs = this.#samples === 0
       ? ms
       : this.#averageMs + SMOOTHING * (ms - this.#averageMs);
-    this.#latestMs = ms;
     this.#samples++;
+    this.#observedAt = nowMs;
+  }
+
+  /**
+   * Whether a start was seen within the last second: only then does the
+   * average say how long starts take now (after a quiet spell it may be a
+   * start at boot, or under another load).
+   */
+  fresh(nowMs: number): boolean {
+    return nowMs - this.#observedAt < FRESH_MS;
   }
 
   /**
    * The wait, in ms, of the caller at `position` (1 for the head) until a
    * child is ready for it, when `concurrency` children start at once and
-   * each child goes to the queue's head when ready. Each start counts as the
-   * average or the latest, whichever is longer: starts slow down suddenly
-   * as a burst loads the machine, and an average alone lags behind (a
-   * caller admitted on it would time out instead of being told at once).
+   * each child goes to the queue's head when ready.
    */
   waitMs(position: number, concurrency: number): number {
-    const startMs = Math.max(this.#averageMs, this.#latestMs);
-    return Math.ceil(position / Math.max(1, concurrency)) * startMs;
+    return Math.ceil(position / Math.max(1, concurrency)) * this.#averageMs;
   }
 }
 

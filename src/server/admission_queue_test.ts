@@ -83,25 +83,27 @@ Deno.test("AdmissionQueue.dropSilent() takes out only the callers that stopped r
   assert.equal(queue.size, 0);
 });
 
-Deno.test("StartEstimate counts each start as the longer of the average and the latest, spread over the starts at once", () => {
+Deno.test("StartEstimate averages child starts, knows when it is current, and spreads the queue over the starts at once", () => {
   const estimate = new StartEstimate();
   assert.equal(estimate.averageMs, 150, "a first guess");
-  estimate.observe(100);
+  assert.equal(estimate.fresh(0), false);
+  estimate.observe(100, 0);
   assert.equal(estimate.averageMs, 100, "the first start replaces the guess");
-  estimate.observe(200);
-  assert.equal(estimate.averageMs, 120);
-  assert.equal(estimate.waitMs(1, 2), 200, "the latest start, longer than the average");
-  assert.equal(estimate.waitMs(2, 2), 200);
-  assert.equal(estimate.waitMs(3, 2), 400);
-  assert.equal(estimate.waitMs(3, 0), 600, "at least one start at a time");
-  estimate.observe(60);
-  assert.equal(estimate.averageMs, 108);
-  assert.equal(estimate.waitMs(1, 1), 108, "the average, longer than the latest start");
+  estimate.observe(200, 10);
+  assert.equal(estimate.averageMs, 120, "a fifth of the way toward the newest");
+  estimate.observe(20, 20);
+  assert.equal(estimate.averageMs, 100);
+  assert.equal(estimate.waitMs(1, 2), 100);
+  assert.equal(estimate.waitMs(2, 2), 100);
+  assert.equal(estimate.waitMs(3, 2), 200);
+  assert.equal(estimate.waitMs(3, 0), 300, "at least one start at a time");
+  assert.equal(estimate.fresh(1019), true);
+  assert.equal(estimate.fresh(1020), false, "no start for a second: a stale estimate");
 });
 
 Deno.test("wouldMissDeadline() sheds a caller whose child and handshake would end past 3 s", () => {
   const estimate = new StartEstimate();
-  estimate.observe(100);
+  estimate.observe(100, 0);
   const budget = DEFAULT_CALLER_TIMEOUT_MS - HANDSHAKE_AFTER_HANDOVER_MS; // 2500 ms
   assert.equal(wouldMissDeadline(estimate, { position: 25, concurrency: 1, waitedMs: 0 }), false);
   assert.equal(wouldMissDeadline(estimate, { position: 26, concurrency: 1, waitedMs: 0 }), true);
@@ -118,7 +120,7 @@ Deno.test("wouldMissDeadline() sheds a caller whose child and handshake would en
 
 Deno.test("AdmissionQueue.dropLate() sheds the tail that can no longer make it, and keeps patient callers", () => {
   const estimate = new StartEstimate();
-  estimate.observe(1000);
+  estimate.observe(1000, 0);
   const queue = new AdmissionQueue();
   queue.push(caller(1, 0)); // waited 1000: 1000 + 1000 + 500 fits
   queue.push(caller(2, 0)); // waited 1000: second in line, 2000 more: too late

@@ -301,7 +301,10 @@ export class Supervisor<C extends SupervisedChild> {
     // No child is ready: wait for one, unless it would come too late.
     const position = this.#queue.size + 1;
     const concurrency = this.#options.poolMaxStarting;
-    if (wouldMissDeadline(this.#starts, { position, concurrency, waitedMs: 0 })) return "shed";
+    // Told at once only on a current estimate; otherwise the queue's next
+    // check (within 250 ms, with the starts of this burst seen) decides.
+    const late = wouldMissDeadline(this.#starts, { position, concurrency, waitedMs: 0 });
+    if (late && this.#starts.fresh(nowMs)) return "shed";
     this.#queue.push(caller);
     this.#pool.outpaced();
     this.#pool.fill();
@@ -532,7 +535,7 @@ export class Supervisor<C extends SupervisedChild> {
       this.#pool.childReady();
       const startMs = this.#clock.monotonicMs() - child.startedAt;
       this.childStartSeconds.observe(startMs / 1000);
-      this.#starts.observe(startMs);
+      this.#starts.observe(startMs, this.#clock.monotonicMs());
       this.serveQueue();
       return;
     }

@@ -28,7 +28,7 @@ let nextPid = 1000;
 /** A child that records what it is told, and reports what the test makes it say. */
 class FakeChild implements SupervisedChild {
   readonly pid = nextPid++;
-  readonly startedAt = performance.now();
+  readonly startedAt: number;
   ready = false;
   exited = false;
   readonly assignments: { assignment: Assignment; fd: number }[] = [];
@@ -41,8 +41,9 @@ class FakeChild implements SupervisedChild {
   #done = Promise.withResolvers<Deno.CommandStatus>();
   readonly done = this.#done.promise;
 
-  constructor(events: ChildEvents<FakeChild>) {
+  constructor(events: ChildEvents<FakeChild>, startedAt = performance.now()) {
     this.#events = events;
+    this.startedAt = startedAt;
   }
 
   say(message: ChildMessage): void {
@@ -100,7 +101,7 @@ function harness(options: Partial<ServerOptions> = {}, config = DEFAULT_CONFIG, 
     counters,
   }, {
     launch: (events) => {
-      const child = new FakeChild(events);
+      const child = new FakeChild(events, clock?.monotonicMs());
       children.push(child);
       return child;
     },
@@ -677,17 +678,34 @@ Deno.test("Supervisor drops a waiting caller that fell silent, and hands over th
   assert.equal(h.refused.length, 0, "a caller that gave up is not answered");
 });
 
-Deno.test("Supervisor sheds a caller that could not get a child before a default caller gives up", async () => {
-  await using h = harness({ poolSize: 0, poolMaxStarting: 1 });
-  // Until a child has started, a start is guessed at 150 ms: with one start
-  // at a time, the 17th caller would be ready after 2550 ms, plus 500 ms of
+Deno.test("Supervisor sheds the callers that could not get a child before a default caller gives up", async () => {
+  const clock = manualClock();
+  await using h = harness({ poolSize: 0, poolMaxStarting: 1 }, DEFAULT_CONFIG, clock);
+  // No start seen yet: every caller waits, and the queue's first check
+  // decides. A start is guessed at 150 ms: with one start at a time, the
+  // 17th caller would have its child after 2550 ms, plus 500 ms of
   // handshake: past 3000 ms.
-  for (let port = 1; port <= 16; port++) {
+  for (let port = 1; port <= 20; port++) {
     assert.equal(h.supervisor.admit({ hostname: "10.0.0.1", port }, HANDSHAKE, false), undefined);
   }
-  assert.equal(h.supervisor.admit({ hostname: "10.0.0.1", port: 17 }, HANDSHAKE, false), "shed");
+  h.supervisor.serveQueue();
+  assert.deepEqual(h.refused, [17, 18, 19, 20].map((port) => `10.0.0.1:${port} shed`));
   assert.equal(h.supervisor.waitingCallers, 16);
+  assert.equal(h.counters.dropped.shed, 4);
   assert.equal(h.children.length, 1, "one child starting, never one per caller");
+
+  // A start of 200 ms is seen: the head is handed over, and the queue is
+  // judged again: after 200 ms of waiting, only 11 more can have a child
+  // (200 + 11 × 200 + 500 ms), so 4 more are told now.
+  clock.ms += 200;
+  h.children[0]!.say({ type: "ready", srtVersion: 0x010501 });
+  assert.equal(h.supervisor.childStartMs, 200);
+  assert.equal(h.supervisor.waitingCallers, 11);
+  assert.equal(h.counters.dropped.shed, 8);
+  // On a current estimate, a new caller that cannot make it is told on
+  // arrival: the 12th in line has its child after 2400 ms, the 13th too late.
+  assert.equal(h.supervisor.admit({ hostname: "10.0.0.1", port: 30 }, HANDSHAKE, false), undefined);
+  assert.equal(h.supervisor.admit({ hostname: "10.0.0.1", port: 31 }, HANDSHAKE, false), "shed");
 });
 
 Deno.test("Supervisor counts waiting callers toward the limits", async () => {
