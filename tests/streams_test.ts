@@ -50,7 +50,12 @@ Deno.test("five viewers and a late joiner each get decodable video that starts w
       files.push(`${dir}/slt${i}.ts`);
       viewers.push(srtLiveTransmitViewer(atoll.srtPort, "read:live/fanout", files.at(-1)!));
     }
-    await waitFor("five viewers", async () => (await viewersOf(atoll, "live/fanout")).length === 5);
+    // Connected, not only placed: a viewer counts on its stream once libsrt accepted it.
+    await waitFor(
+      "five viewers",
+      async () =>
+        (await viewersOf(atoll, "live/fanout")).filter((c) => c.state === "connected").length === 5,
+    );
     const [stream] = await atoll.streams();
     assert.equal(stream!.viewers, 5);
     assert.ok(stream!.bytesIn > 0 && stream!.bitrateIn >= 0);
