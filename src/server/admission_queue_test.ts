@@ -5,6 +5,7 @@ import {
   HANDSHAKE_AFTER_HANDOVER_MS,
   MAX_SILENCE_MS,
   MIN_SILENCE_MS,
+  PATIENCE_MS,
   silenceAllowedMs,
   StartEstimate,
   type WaitingCaller,
@@ -101,33 +102,32 @@ Deno.test("StartEstimate averages child starts, knows when it is current, and sp
   assert.equal(estimate.fresh(1020), false, "no start for a second: a stale estimate");
 });
 
-Deno.test("wouldMissDeadline() sheds a caller whose child and handshake would end past 3 s", () => {
+Deno.test("wouldMissDeadline() sheds a caller whose child and handshake would end past 3 s, giving new callers the benefit of the doubt", () => {
   const estimate = new StartEstimate();
   estimate.observe(100, 0);
-  const budget = DEFAULT_CALLER_TIMEOUT_MS - HANDSHAKE_AFTER_HANDOVER_MS; // 2500 ms
-  assert.equal(wouldMissDeadline(estimate, { position: 25, concurrency: 1, waitedMs: 0 }), false);
-  assert.equal(wouldMissDeadline(estimate, { position: 26, concurrency: 1, waitedMs: 0 }), true);
-  assert.equal(wouldMissDeadline(estimate, { position: 50, concurrency: 2, waitedMs: 0 }), false);
-  assert.equal(
-    wouldMissDeadline(estimate, { position: 1, concurrency: 1, waitedMs: budget - 100 }),
-    false,
-  );
-  assert.equal(
-    wouldMissDeadline(estimate, { position: 1, concurrency: 1, waitedMs: budget - 99 }),
-    true,
-  );
+  const late = (position: number, concurrency: number, waitedMs: number) =>
+    wouldMissDeadline(estimate, { position, concurrency, waitedMs });
+  assert.equal(DEFAULT_CALLER_TIMEOUT_MS - HANDSHAKE_AFTER_HANDOVER_MS, 2500);
+  // Waited less than PATIENCE_MS: judged at twice the estimated speed (50 ms a start).
+  assert.equal(late(50, 1, 0), false, "2500 ms at twice the speed: just in time");
+  assert.equal(late(51, 1, 0), true);
+  assert.equal(late(100, 2, 0), false);
+  assert.equal(late(11, 1, PATIENCE_MS - 100), false);
+  // Past PATIENCE_MS: judged on the estimate itself.
+  assert.equal(late(10, 1, PATIENCE_MS), false, "1500 + 1000 + 500 ms: just in time");
+  assert.equal(late(11, 1, PATIENCE_MS), true);
 });
 
 Deno.test("AdmissionQueue.dropLate() sheds the tail that can no longer make it, and keeps patient callers", () => {
   const estimate = new StartEstimate();
-  estimate.observe(1000, 0);
+  estimate.observe(500, 0);
   const queue = new AdmissionQueue();
-  queue.push(caller(1, 0)); // waited 1000: 1000 + 1000 + 500 fits
-  queue.push(caller(2, 0)); // waited 1000: second in line, 2000 more: too late
+  queue.push(caller(1, 0)); // waited 1600: 1600 + 500 + 500 fits
+  queue.push(caller(2, 0)); // waited 1600, second in line: 1600 + 1000 + 500, too late
   queue.push(caller(3, -3500)); // waited longer than a default caller would: its timeout is longer
-  queue.push(caller(4, 900)); // waited 100, third once 2 is gone: 100 + 3000 + 500, too late
-  const late = queue.dropLate(1000, estimate, 1);
-  assert.deepEqual(late.map((c) => c.peer.port), [2, 4]);
-  assert.deepEqual([1, 3].map(() => queue.shift()?.peer.port), [1, 3]);
+  queue.push(caller(4, 1500)); // waited 100, third once 2 is gone: 100 + 1500 / 2 + 500 fits
+  const late = queue.dropLate(1600, estimate, 1);
+  assert.deepEqual(late.map((c) => c.peer.port), [2]);
+  assert.deepEqual([1, 3, 4].map(() => queue.shift()?.peer.port), [1, 3, 4]);
   assert.equal(queue.size, 0);
 });

@@ -682,30 +682,34 @@ Deno.test("Supervisor sheds the callers that could not get a child before a defa
   const clock = manualClock();
   await using h = harness({ poolSize: 0, poolMaxStarting: 1 }, DEFAULT_CONFIG, clock);
   // No start seen yet: every caller waits, and the queue's first check
-  // decides. A start is guessed at 150 ms: with one start at a time, the
-  // 17th caller would have its child after 2550 ms, plus 500 ms of
-  // handshake: past 3000 ms.
-  for (let port = 1; port <= 20; port++) {
+  // decides. A start is guessed at 150 ms, and callers that have just come
+  // are judged at twice that speed: with one start at a time, the 34th
+  // would have its child after 34 × 75 ms, plus 500 ms of handshake: past
+  // 3000 ms.
+  for (let port = 1; port <= 40; port++) {
     assert.equal(h.supervisor.admit({ hostname: "10.0.0.1", port }, HANDSHAKE, false), undefined);
   }
   h.supervisor.serveQueue();
-  assert.deepEqual(h.refused, [17, 18, 19, 20].map((port) => `10.0.0.1:${port} shed`));
-  assert.equal(h.supervisor.waitingCallers, 16);
-  assert.equal(h.counters.dropped.shed, 4);
+  const shed = (from: number, to: number) =>
+    Array.from({ length: to - from + 1 }, (_, i) => `10.0.0.1:${from + i} shed`);
+  assert.deepEqual(h.refused, shed(34, 40));
+  assert.equal(h.supervisor.waitingCallers, 33);
   assert.equal(h.children.length, 1, "one child starting, never one per caller");
 
   // A start of 200 ms is seen: the head is handed over, and the queue is
-  // judged again: after 200 ms of waiting, only 11 more can have a child
-  // (200 + 11 × 200 + 500 ms), so 4 more are told now.
+  // judged again: after 200 ms of waiting, at twice that speed, the 24th in
+  // line would end at 200 + 24 × 100 + 500 ms: it and those behind are told now.
   clock.ms += 200;
   h.children[0]!.say({ type: "ready", srtVersion: 0x010501 });
   assert.equal(h.supervisor.childStartMs, 200);
-  assert.equal(h.supervisor.waitingCallers, 11);
-  assert.equal(h.counters.dropped.shed, 8);
+  assert.deepEqual(h.refused, [...shed(34, 40), ...shed(25, 33)]);
+  assert.equal(h.supervisor.waitingCallers, 23);
+  assert.equal(h.counters.dropped.shed, 16);
   // On a current estimate, a new caller that cannot make it is told on
-  // arrival: the 12th in line has its child after 2400 ms, the 13th too late.
-  assert.equal(h.supervisor.admit({ hostname: "10.0.0.1", port: 30 }, HANDSHAKE, false), undefined);
-  assert.equal(h.supervisor.admit({ hostname: "10.0.0.1", port: 31 }, HANDSHAKE, false), "shed");
+  // arrival: the 25th in line ends at 25 × 100 + 500 ms, the 26th too late.
+  assert.equal(h.supervisor.admit({ hostname: "10.0.0.1", port: 50 }, HANDSHAKE, false), undefined);
+  assert.equal(h.supervisor.admit({ hostname: "10.0.0.1", port: 51 }, HANDSHAKE, false), undefined);
+  assert.equal(h.supervisor.admit({ hostname: "10.0.0.1", port: 52 }, HANDSHAKE, false), "shed");
 });
 
 Deno.test("Supervisor counts waiting callers toward the limits", async () => {
