@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { configure, type LogRecord, reset } from "@logtape/logtape";
+import { capturingLogs } from "./_capturing_logs.ts";
 import { ConnectionTable } from "./connection_table.ts";
 import { PROC, type ProcReaders, ResourceSampler } from "./resource_sampler.ts";
 
@@ -172,16 +172,7 @@ Deno.test("ResourceSampler.start() survives a round that throws, and tries again
 Deno.test("ResourceSampler skips rounds while out of descriptors, logged once until a round works", async () => {
   const { table, proc, clock, sampler } = setup(2);
   await sampler.sample();
-  const records: LogRecord[] = [];
-  await configure({
-    reset: true,
-    sinks: { capture: (record: LogRecord) => records.push(record) },
-    loggers: [
-      { category: ["atoll"], lowestLevel: "debug", sinks: ["capture"] },
-      { category: ["logtape", "meta"], lowestLevel: "error", sinks: [] },
-    ],
-  });
-  try {
+  await capturingLogs(async (records) => {
     const readStat = proc.readStat.bind(proc);
     proc.readStat = () => {
       throw Object.assign(new Error("Too many open files (os error 24)"), { code: "EMFILE" });
@@ -210,9 +201,7 @@ Deno.test("ResourceSampler skips rounds while out of descriptors, logged once un
       level: "info",
       text: "Resource sampling works again after 3 skipped round(s)",
     });
-  } finally {
-    await reset();
-  }
+  });
 });
 
 Deno.test("PROC reads this process's /proc files, and undefined for a process that is gone", async () => {

@@ -5,7 +5,6 @@
  */
 
 import assert from "node:assert/strict";
-import { configure, type LogRecord, reset } from "@logtape/logtape";
 import { DEFAULT_CONFIG, parseConfig } from "../config/config_file.ts";
 import { resolveOptions, type ServerOptions } from "../config/options.ts";
 import type { AccessDecision, Assignment, ChildMessage, LinkStats } from "../ipc/messages.ts";
@@ -19,6 +18,7 @@ import ipv4PassphraseStreamId from "../protocol/testdata/ipv4_passphrase_stream_
   type: "json",
 };
 import { newCounters, type SupervisedChild, Supervisor } from "./supervisor.ts";
+import { capturingLogs } from "./_capturing_logs.ts";
 
 const CLEAN: Deno.CommandStatus = { success: true, code: 0, signal: null };
 const HANDSHAKE = new Uint8Array(80).fill(0xab);
@@ -260,24 +260,6 @@ Deno.test("Supervisor.shutdown() answers undecided callers with 1503, closes eve
     "shutting-down",
   );
 });
-
-/** Every log record about a connection, captured for the duration of `body`. */
-async function capturingLogs(body: (records: LogRecord[]) => Promise<void>): Promise<void> {
-  const records: LogRecord[] = [];
-  await configure({
-    reset: true,
-    sinks: { capture: (record: LogRecord) => records.push(record) },
-    loggers: [
-      { category: ["atoll"], lowestLevel: "debug", sinks: ["capture"] },
-      { category: ["logtape", "meta"], lowestLevel: "error", sinks: [] },
-    ],
-  });
-  try {
-    await body(records);
-  } finally {
-    await reset();
-  }
-}
 
 Deno.test("the API and the log agree on a held viewer's stream", async () => {
   await capturingLogs(async (records) => {
