@@ -16,16 +16,13 @@ import {
 import type { ConnectionInfo, ServerStats } from "../src/server/api_types.ts";
 import {
   Atoll,
-  childrenOf,
   fdTargets,
   ffmpegPublisher,
   inetSockets,
   isAlive,
-  isStartupLine,
-  type LogLine,
   LOOPBACK_ARGS,
   MAIN,
-  ManagedProcess,
+  type ManagedProcess,
   parseLogLine,
   sleep,
   srtLiveTransmitViewer,
@@ -165,76 +162,15 @@ Deno.test("a stream's first caller costs the main process 6 descriptors, any oth
 });
 
 /**
- * Atoll run as `prlimit --nofile=LIMIT:LIMIT deno run -A main.ts ...`:
- * tests/support's {@link Atoll} starts `deno` itself and takes no wrapper
- * command, so this is its start, its log reading and its stop, in small.
+ * Atoll run as `prlimit --nofile=LIMIT:LIMIT deno run -A main.ts ...`, with
+ * a pool that does not grow: the limit leaves room for its 2 children only.
  */
-class LimitedAtoll implements AsyncDisposable {
-  readonly process: ManagedProcess;
-  readonly poolSize = 2;
-  srtPort = 0;
-  httpPort = 0;
-
-  constructor(limit: number, args: string[]) {
-    this.process = ManagedProcess.start("atoll", "prlimit", [
-      `--nofile=${limit}:${limit}`,
-      "--",
-      Deno.execPath(),
-      "run",
-      "-A",
-      MAIN,
-      ...LOOPBACK_ARGS,
-      "--log-format",
-      "json",
-      "--pool-size",
-      String(this.poolSize),
-      // A pool that does not grow: the limit leaves room for this many children only.
-      "--pool-max",
-      String(this.poolSize),
-      ...args,
-    ]);
-  }
-
-  static async start(limit: number, args: string[]): Promise<LimitedAtoll> {
-    const atoll = new LimitedAtoll(limit, args);
-    try {
-      const line = await atoll.process.waitForLine(
-        "listening log line",
-        (line) => isStartupLine(parseLogLine(line)),
-        30_000,
-      );
-      const { properties } = parseLogLine(line)!;
-      atoll.srtPort = Number(String(properties.srt).split(":").at(-1));
-      atoll.httpPort = Number(String(properties.http).split(":").at(-1));
-    } catch (error) {
-      await atoll.process.stop();
-      throw error;
-    }
-    return atoll;
-  }
-
-  /** prlimit execs deno: the same process. */
-  get pid(): number {
-    return this.process.pid;
-  }
-
-  get logs(): LogLine[] {
-    return this.process.lines.map(parseLogLine).filter((line) => line !== undefined);
-  }
-
-  findLog(match: (line: LogLine) => boolean): LogLine | undefined {
-    return this.logs.find(match);
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    const children = childrenOf(this.pid);
-    await this.process.stop(15_000);
-    // Children close their connection and exit once their main process is gone.
-    for (const pid of children) {
-      await waitFor(`child ${pid} to exit`, () => !isAlive(pid), { timeoutMs: 5000 })
-        .catch(() => Deno.kill(pid, "SIGKILL"));
-    }
-  }
+async function startLimited(limit: number, args: string[]): Promise<Atoll> {
+  return await Atoll.start(["--pool-size", "2", "--pool-max", "2", ...args], {
+    wrapper: ["prlimit", `--nofile=${limit}:${limit}`, "--"],
+    logLevel: "info",
+    startTimeoutMs: 30_000,
+  });
 }
 
 /** Bounded concurrent GETs of `/api/stats`, each given up after 1 s, until stopped. */
@@ -286,7 +222,7 @@ async function grows(path: string, timeoutMs: number): Promise<boolean> {
 }
 
 /** Fails with the main process's last lines (its crash) if it has exited. */
-function assertAlive(atoll: LimitedAtoll): void {
+function assertAlive(atoll: Atoll): void {
   assert.ok(
     !atoll.process.exited && isAlive(atoll.pid),
     `the main process exited:\n${atoll.process.tail(5)}`,
@@ -297,7 +233,7 @@ const LIMIT = 80;
 const SHORTAGE = /too many open files/i;
 
 Deno.test("out of descriptors, Atoll refuses new callers and HTTP clients, keeps its connections, and recovers", async () => {
-  await using atoll = await LimitedAtoll.start(LIMIT, [
+  await using atoll = await startLimited(LIMIT, [
     "--max-connections",
     "40",
     "--http-max-connections",

@@ -63,6 +63,11 @@ export interface AtollOptions {
    * can signal the whole group as a terminal's Ctrl-C does.
    */
   ownProcessGroup?: boolean;
+  /**
+   * A command that runs `deno` in its own place (it must exec it, so the
+   * process is Atoll's), such as `["prlimit", "--nofile=80:80", "--"]`.
+   */
+  wrapper?: string[];
 }
 
 /** Every child pid any Atoll of this process had, so that none outlives it. */
@@ -85,7 +90,11 @@ export class Atoll implements AsyncDisposable {
     this.args = args;
     const poolIndex = args.indexOf("--pool-size");
     this.poolSize = poolIndex >= 0 ? Number(args[poolIndex + 1]) : 2;
-    const deno = options.ownProcessGroup ? ["setsid", Deno.execPath()] : [Deno.execPath()];
+    const deno = [
+      ...(options.ownProcessGroup ? ["setsid"] : []),
+      ...(options.wrapper ?? []),
+      Deno.execPath(),
+    ];
     this.process = ManagedProcess.start("atoll", deno[0]!, [
       ...deno.slice(1),
       "run",
