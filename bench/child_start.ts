@@ -26,11 +26,11 @@ import { ChildHandle } from "../src/server/child_handle.ts";
 import {
   buildChildCommand,
   CHILD_RUN_FLAGS,
-  CHILD_SUBCOMMAND,
   type ChildCommand,
   childEnvironment,
 } from "../src/server/child_command.ts";
 import { LIBSRT_ENV, LIBSRT_NAMES } from "../ffi/libsrt.ts";
+import { compiledChildArgs } from "../tests/support/atoll.ts";
 import { type Memory, readMemory } from "../tests/support/procfs.ts";
 import { sleep } from "../tests/support/wait.ts";
 import { formatMb, formatNumber, markdownTable, percentile } from "./summary.ts";
@@ -257,22 +257,7 @@ function starters(directory: string, options: ChildStartOptions): Starter[] {
         // What a compiled binary runs (`atoll __atoll_peer …`, with the -A it was compiled with),
         // from source: deno.json is read, as a compiled binary has it built in.
         const child = atoll(new URL("workers/peer.ts", ROOT))(controlFd);
-        return {
-          ...child,
-          args: [
-            "run",
-            "--no-lock",
-            "--no-prompt",
-            "--quiet",
-            "--allow-all",
-            "--config",
-            new URL("deno.json", ROOT).pathname,
-            new URL("main.ts", ROOT).pathname,
-            CHILD_SUBCOMMAND,
-            "--control-fd",
-            String(controlFd),
-          ],
-        };
+        return { ...child, args: compiledChildArgs(controlFd) };
       },
     ),
   ];

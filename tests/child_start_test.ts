@@ -9,7 +9,8 @@
 
 import assert from "node:assert/strict";
 import { ChildHandle } from "../src/server/child_handle.ts";
-import { CHILD_SUBCOMMAND, childEnvironment } from "../src/server/child_command.ts";
+import { childEnvironment } from "../src/server/child_command.ts";
+import { compiledChildArgs } from "./support/atoll.ts";
 import type { ChildMessage } from "../src/ipc/messages.ts";
 
 const ROOT = new URL("../", import.meta.url);
@@ -20,18 +21,7 @@ Deno.test("main.ts __atoll_peer, a compiled binary's child path, says ready and 
   const ready = Promise.withResolvers<void>();
   const child = ChildHandle.spawn((controlFd) => ({
     command: Deno.execPath(),
-    // The compiled binary runs main.ts with the config built in and -A.
-    args: [
-      "run",
-      "-A",
-      "--quiet",
-      "--config",
-      new URL("deno.json", ROOT).pathname,
-      new URL("main.ts", ROOT).pathname,
-      CHILD_SUBCOMMAND,
-      "--control-fd",
-      String(controlFd),
-    ],
+    args: compiledChildArgs(controlFd),
     env: childEnvironment(Deno.env.toObject()),
   }), {
     onMessage: (_child, message) => {

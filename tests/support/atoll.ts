@@ -7,12 +7,34 @@
  */
 
 import type { ConnectionInfo, ServerStats, StreamInfo } from "../../src/server/api_types.ts";
+import { CHILD_SUBCOMMAND } from "../../src/server/child_command.ts";
 import { ManagedProcess } from "./process.ts";
 import { childrenOf, commandLine, isAlive, isWaitingForPeer } from "./procfs.ts";
 import { waitFor } from "./wait.ts";
 
 /** Atoll's entry point. */
 export const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+
+/**
+ * `deno run` arguments that start a child the way a compiled binary does
+ * (`atoll __atoll_peer --control-fd N`, compiled with -A and the config
+ * built in), from source: `deno compile` cannot run here.
+ */
+export function compiledChildArgs(controlFd: number): string[] {
+  return [
+    "run",
+    "--no-lock",
+    "--no-prompt",
+    "--quiet",
+    "--allow-all",
+    "--config",
+    new URL("../../deno.json", import.meta.url).pathname,
+    MAIN,
+    CHILD_SUBCOMMAND,
+    "--control-fd",
+    String(controlFd),
+  ];
+}
 
 /** Listen for SRT and HTTP on free loopback ports. */
 export const LOOPBACK_ARGS: readonly string[] = [
