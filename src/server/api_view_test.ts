@@ -9,12 +9,11 @@ function tableWithOne() {
     maxConnectionsPerIp: 10,
     maxNewConnectionsPerIp: 10,
   });
-  const admission = table.admit(
+  const connection = table.add(
     { hostname: "192.0.2.7", port: 40000 },
     () => ({ id: "c1", child: { pid: 4242 } }),
   );
-  assert.ok(admission.ok);
-  return { table, connection: admission.connection };
+  return { table, connection };
 }
 
 Deno.test("connectionInfo() shows the child's CPU and memory as null until sampled", () => {

@@ -13,8 +13,10 @@
  * {@link Clock}), so the rules are tested without either.
  *
  * A connection's life:
- * - {@link ConnectionTable.admit}: its first handshake datagram was
- *   admitted and handed to a child; phase `handshaking`.
+ * - {@link ConnectionTable.refusal}: no limit refuses its first handshake
+ *   datagram (callers waiting for a child count toward the limits too).
+ * - {@link ConnectionTable.add}: it was handed to a child; phase
+ *   `handshaking`.
  * - {@link ConnectionTable.requested}: its child forwarded the caller's
  *   stream id (the mode is known from it from now on).
  * - {@link ConnectionTable.placed}: the stream manager put it on a stream,
@@ -136,10 +138,6 @@ export interface Connection<C> {
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
-export type Admission<C> =
-  | { ok: true; connection: Connection<C> }
-  | { ok: false; refusal: Refusal };
-
 /** Source IPs with rate state kept at most; bounds memory under spoofed floods. */
 export const MAX_TRACKED_SOURCES = 16384;
 
@@ -190,22 +188,6 @@ export class ConnectionTable<C> {
   }
 
   /**
-   * Admits a new peer as `handshaking`, or names the limit that refuses it.
-   * `create` hands the peer to a child only once the peer is admitted, and
-   * returns the new connection's id and child; if it throws, nothing is
-   * added and nothing is counted.
-   */
-  admit(
-    peer: Endpoint,
-    create: () => { id: string; child: C },
-    backoffKey?: string,
-  ): Admission<C> {
-    const refusal = this.refusal(peer);
-    if (refusal !== undefined) return { ok: false, refusal };
-    return { ok: true, connection: this.add(peer, create, backoffKey) };
-  }
-
-  /**
    * The limit that refuses a new peer now, counting `waiting` callers (those
    * admitted but still waiting for a child) as handshakes in progress; when
    * none does, the peer's source IP spends one token of its rate. A peer let
@@ -228,7 +210,8 @@ export class ConnectionTable<C> {
 
   /**
    * Adds a peer that {@link refusal} let in, as `handshaking`. `create`
-   * hands it to a child; if it throws, nothing is added.
+   * hands the peer to a child only now, and returns the new connection's id
+   * and child; if it throws, nothing is added and nothing is counted.
    */
   add(
     peer: Endpoint,

@@ -26,8 +26,16 @@ function tableOf(limits: AdmissionLimits, clock = new FakeClock()) {
   const table = new ConnectionTable<number>(limits, clock);
   let nextId = 1;
   /** Admits `host:port` with child `child`; ids are c1, c2, … */
-  const admit = (host: string, port: number, child: number) =>
-    table.admit({ hostname: host, port }, () => ({ id: `c${nextId++}`, child }));
+  /** Admits a peer as the supervisor does: the limits first, then the hand-over. */
+  const admit = (host: string, port: number, child: number) => {
+    const peer = { hostname: host, port };
+    const refusal = table.refusal(peer);
+    if (refusal !== undefined) return { ok: false as const, refusal };
+    return {
+      ok: true as const,
+      connection: table.add(peer, () => ({ id: `c${nextId++}`, child })),
+    };
+  };
   return { table, clock, admit };
 }
 
@@ -35,7 +43,7 @@ function admitMany(t: ReturnType<typeof tableOf>, count: number, ip = "10.0.0.1"
   return Array.from({ length: count }, (_, i) => t.admit(ip, 5000 + i, i));
 }
 
-Deno.test("ConnectionTable.admit() names the first limit a new peer hits", async (t) => {
+Deno.test("ConnectionTable.refusal() names the first limit a new peer hits", async (t) => {
   const cases: {
     name: string;
     limits: Partial<AdmissionLimits>;
@@ -114,10 +122,10 @@ Deno.test("ConnectionTable refills the per-IP rate over time", () => {
   assert.ok(t.admit("x", 9, 9).ok, "one token back after half a second at 2/s");
 });
 
-Deno.test("ConnectionTable.admit() adds nothing when handing over throws", () => {
+Deno.test("ConnectionTable.add() adds nothing when handing over throws", () => {
   const { table, admit } = tableOf(roomy);
   assert.throws(() =>
-    table.admit({ hostname: "a", port: 1 }, () => {
+    table.add({ hostname: "a", port: 1 }, () => {
       throw new Error("spawn failed");
     }), /spawn failed/);
   assert.equal(table.size, 0);
@@ -125,10 +133,14 @@ Deno.test("ConnectionTable.admit() adds nothing when handing over throws", () =>
   assert.ok(admit("a", 1, 1).ok);
 });
 
-Deno.test("ConnectionTable.admit() refuses to admit a peer twice", () => {
-  const { admit } = tableOf(roomy);
+Deno.test("ConnectionTable refuses to admit or add a peer twice", () => {
+  const { table, admit } = tableOf(roomy);
   admit("a", 1, 1);
   assert.throws(() => admit("a", 1, 2), /already has a child/);
+  assert.throws(
+    () => table.add({ hostname: "a", port: 1 }, () => ({ id: "c9", child: 9 })),
+    /already has a child/,
+  );
 });
 
 Deno.test("ConnectionTable keeps bounded rate state under a flood of source addresses", () => {

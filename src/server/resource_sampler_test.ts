@@ -38,7 +38,7 @@ function setup(count: number) {
   const proc = new FakeProc();
   for (let i = 1; i <= count; i++) {
     const pid = 1000 + i;
-    table.admit({ hostname: "10.0.0.1", port: 5000 + i }, () => ({ id: `c${i}`, child: { pid } }));
+    table.add({ hostname: "10.0.0.1", port: 5000 + i }, () => ({ id: `c${i}`, child: { pid } }));
     proc.ticks.set(pid, 100);
     proc.privateDirtyKb.set(pid, 10_000 + i);
   }
@@ -117,7 +117,7 @@ Deno.test("ResourceSampler skips an exited child and forgets a removed connectio
 
 Deno.test("ResourceSampler ignores text it cannot parse", async () => {
   const table = new ConnectionTable<{ pid: number }>(ROOMY);
-  table.admit({ hostname: "10.0.0.1", port: 5000 }, () => ({ id: "c1", child: { pid: 7 } }));
+  table.add({ hostname: "10.0.0.1", port: 5000 }, () => ({ id: "c1", child: { pid: 7 } }));
   const proc: ProcReaders = {
     readStat: () => "",
     readSmapsRollup: () => Promise.resolve(""),
@@ -134,7 +134,7 @@ Deno.test("ResourceSampler ignores text it cannot parse", async () => {
 
 Deno.test("ResourceSampler.start() samples on its interval until stop()", async () => {
   const { table, sampler: _ } = setup(0);
-  table.admit(
+  table.add(
     { hostname: "10.0.0.1", port: 6000 },
     () => ({ id: "self", child: { pid: Deno.pid } }),
   );
@@ -152,7 +152,7 @@ Deno.test("ResourceSampler.start() samples on its interval until stop()", async 
 
 Deno.test("ResourceSampler.start() survives a round that throws, and tries again", async () => {
   const table = new ConnectionTable<{ pid: number }>(ROOMY);
-  table.admit({ hostname: "10.0.0.1", port: 5000 }, () => ({ id: "c1", child: { pid: 7 } }));
+  table.add({ hostname: "10.0.0.1", port: 5000 }, () => ({ id: "c1", child: { pid: 7 } }));
   let rounds = 0;
   const proc: ProcReaders = {
     readStat: () => {
@@ -221,7 +221,7 @@ Deno.test("PROC reads this process's /proc files, and undefined for a process th
 Deno.test("ResourceSampler holds the event loop briefly with 200 connections", async () => {
   const table = new ConnectionTable<{ pid: number }>(ROOMY);
   for (let i = 0; i < 200; i++) {
-    table.admit({ hostname: "10.0.0.1", port: 5000 + i }, () => ({
+    table.add({ hostname: "10.0.0.1", port: 5000 + i }, () => ({
       id: `c${i}`,
       child: { pid: Deno.pid },
     }));
