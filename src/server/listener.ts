@@ -226,15 +226,13 @@ export class SrtListener {
     from: Deno.NetAddr,
     peerKey: string,
   ): void {
-    if (!this.#answers.take(performance.now())) return this.#drop("induction-rate");
-    const answer = buildInductionResponse(bytes, {
-      cookie: proof.cookies.cookieFor(peerKey, Date.now()),
-      pbkeylen: proof.pbkeylen,
-    });
-    this.#counters.inductionsAnswered++;
-    this.#udp.send(answer, from).catch((error) => {
-      log.debug("Cannot answer {peer}: {error}", { peer: peerKey, error: String(error) });
-    });
+    const answered = this.#answer(from, () =>
+      buildInductionResponse(bytes, {
+        cookie: proof.cookies.cookieFor(peerKey, Date.now()),
+        pbkeylen: proof.pbkeylen,
+      }));
+    if (answered) this.#counters.inductionsAnswered++;
+    else this.#drop("induction-rate");
   }
 
   #admit(peer: Endpoint, bytes: Uint8Array, rendezvous: boolean): void {
@@ -258,16 +256,24 @@ export class SrtListener {
     if (kind !== "induction" && kind !== "conclusion") return;
     const code = refusalCode(reason);
     this.#logRefusal(peer, reason, code);
-    if (this.#closing || !this.#answers.take(performance.now())) return;
-    this.#counters.callersRejected++;
-    this.#udp.send(buildRejection(handshake, code), { transport: "udp", ...peer }).catch(
-      (error) => {
-        log.debug("Cannot refuse {peer}: {error}", {
-          peer: formatHostPort(peer),
-          error: String(error),
-        });
-      },
-    );
+    if (this.#closing) return;
+    if (this.#answer(peer, () => buildRejection(handshake, code))) this.#counters.callersRejected++;
+  }
+
+  /**
+   * Sends one of the main process's own answers to `to`, built only within
+   * {@link INDUCTION_ANSWERS_PER_SECOND}: what spoofed handshakes can make
+   * it send is bounded. False when over the cap (nothing sent).
+   */
+  #answer(to: Endpoint, build: () => Uint8Array): boolean {
+    if (!this.#answers.take(performance.now())) return false;
+    this.#udp.send(build(), { transport: "udp", ...to }).catch((error) => {
+      log.debug("Cannot answer {peer}: {error}", {
+        peer: formatHostPort(to),
+        error: String(error),
+      });
+    });
+    return true;
   }
 
   #logRefusal(peer: Endpoint, reason: DropReason, code: RejectCode): void {
