@@ -17,6 +17,7 @@
  */
 
 import type { Endpoint } from "../ipc/messages.ts";
+import { CALLER_SILENCE_MS } from "../protocol/caller_presence.ts";
 
 /** One caller waiting for a child. */
 export interface WaitingCaller {
@@ -45,7 +46,8 @@ export interface WaitingCaller {
  * gave up.
  */
 export const MIN_SILENCE_MS = 600;
-export const MAX_SILENCE_MS = 1500;
+/** The silence after which a child, too, counts a held caller as gone. */
+export const MAX_SILENCE_MS = CALLER_SILENCE_MS;
 
 /** How long `caller` may stay silent before it counts as gone. */
 export function silenceAllowedMs(caller: WaitingCaller): number {
@@ -59,11 +61,6 @@ export class AdmissionQueue {
   #perIp = new Map<string, number>();
 
   get size(): number {
-    return this.#callers.size;
-  }
-
-  /** The same as {@link size}: what the connection table's limits count. */
-  get total(): number {
     return this.#callers.size;
   }
 
@@ -125,16 +122,17 @@ export class AdmissionQueue {
    */
   dropLate(nowMs: number, estimate: StartEstimate, concurrency: number): WaitingCaller[] {
     const late: WaitingCaller[] = [];
-    let position = 0;
+    /** Callers ahead that keep their place: each takes a child before this one. */
+    let ahead = 0;
     for (const caller of this.#callers.values()) {
-      position++;
       const waitedMs = nowMs - caller.since;
-      if (waitedMs >= DEFAULT_CALLER_TIMEOUT_MS) continue;
+      const position = ahead + 1;
       if (
-        wouldMissDeadline(estimate, { position: position - late.length, concurrency, waitedMs })
+        waitedMs < DEFAULT_CALLER_TIMEOUT_MS &&
+        wouldMissDeadline(estimate, { position, concurrency, waitedMs })
       ) {
         late.push(caller);
-      }
+      } else ahead++;
     }
     for (const caller of late) this.#remove(caller);
     return late;

@@ -68,11 +68,11 @@ export type Phase = "handshaking" | "connected";
 
 /** Callers admitted but not yet handed to a child: they count toward the limits. */
 export interface WaitingCallers {
-  readonly total: number;
+  readonly size: number;
   fromIp(ip: string): number;
 }
 
-const NO_WAITING: WaitingCallers = { total: 0, fromIp: () => 0 };
+const NO_WAITING: WaitingCallers = { size: 0, fromIp: () => 0 };
 
 /** Where the table reads the time. */
 export interface Clock {
@@ -198,8 +198,8 @@ export class ConnectionTable<C> {
     if (this.#byPeer.has(peerKey)) throw new Error(`Peer ${peerKey} already has a child`);
     const ip = ipOf(peer.hostname);
     const limits = this.#limits;
-    if (this.#byId.size + waiting.total >= limits.maxConnections) return "max-connections";
-    if (this.#handshakes + waiting.total >= limits.maxHandshakes) return "max-handshakes";
+    if (this.#byId.size + waiting.size >= limits.maxConnections) return "max-connections";
+    if (this.#handshakes + waiting.size >= limits.maxHandshakes) return "max-handshakes";
     if ((this.#perIp.get(ip) ?? 0) + waiting.fromIp(ip) >= limits.maxConnectionsPerIp) {
       return "max-connections-per-ip";
     }
