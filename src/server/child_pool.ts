@@ -69,18 +69,23 @@ export class ChildPool<C extends PooledChild> {
   /** Starts that failed in a row: logged once, retried with a back-off. */
   #launchFailures = 0;
   #refill: ReturnType<typeof setTimeout> | undefined;
+  /** How long without a waiting caller before the floor halves. */
+  #quietMs: number;
+  /** Set while the floor is above `size`: looks again once a quiet period may have passed. */
+  #quietCheck: ReturnType<typeof setTimeout> | undefined;
   #stopped = false;
 
   constructor(
     limits: PoolLimits,
     launch: ChildLauncher<C>,
-    options: { waiting?: () => number; now?: () => number } = {},
+    options: { waiting?: () => number; now?: () => number; quietMs?: number } = {},
   ) {
     this.#limits = { ...limits, max: Math.max(limits.size, limits.max) };
     this.#launch = launch;
     this.#waiting = options.waiting ?? (() => 0);
     const now = options.now ?? (() => performance.now());
     this.#now = now;
+    this.#quietMs = options.quietMs ?? POOL_QUIET_MS;
     this.#floor = limits.size;
     this.#lastBusyMs = now();
   }
@@ -115,6 +120,7 @@ export class ChildPool<C extends PooledChild> {
   outpaced(): void {
     this.#lastBusyMs = this.#now();
     this.#floor = Math.min(this.#limits.max, this.#floor + 1);
+    this.#checkQuietLater();
   }
 
   /**
@@ -176,12 +182,31 @@ export class ChildPool<C extends PooledChild> {
     this.#stopped = true;
     clearTimeout(this.#refill);
     this.#refill = undefined;
+    clearTimeout(this.#quietCheck);
+    this.#quietCheck = undefined;
     return [...this.#children];
+  }
+
+  /**
+   * The floor shrinks in {@link fill}, which arrivals, ready children and
+   * exits call; a server gone quiet calls it no more, so a timer does while
+   * the floor is above `size`.
+   */
+  #checkQuietLater(): void {
+    if (this.#stopped || this.#quietCheck !== undefined || this.#floor <= this.#limits.size) {
+      return;
+    }
+    const dueMs = Math.max(0, this.#lastBusyMs + this.#quietMs - this.#now());
+    this.#quietCheck = setTimeout(() => {
+      this.#quietCheck = undefined;
+      this.fill();
+      this.#checkQuietLater();
+    }, dueMs);
   }
 
   #shrinkIfQuiet(): void {
     const size = this.#limits.size;
-    if (this.#floor <= size || this.#now() - this.#lastBusyMs < POOL_QUIET_MS) return;
+    if (this.#floor <= size || this.#now() - this.#lastBusyMs < this.#quietMs) return;
     this.#lastBusyMs = this.#now();
     this.#floor = size + Math.floor((this.#floor - size) / 2);
     const surplus = this.idle.slice(this.#floor);

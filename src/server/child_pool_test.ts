@@ -61,6 +61,27 @@ Deno.test("ChildPool grows its floor as callers wait, up to max, and halves it a
   clock.ms += POOL_QUIET_MS;
   children.fill();
   assert.equal(children.floor, 2, "never below size");
+  children.stop();
+});
+
+Deno.test("ChildPool shrinks after a quiet period with no event to call fill()", async () => {
+  const started: FakeChild[] = [];
+  const children = new ChildPool({ size: 1, max: 4, maxStarting: 4 }, () => {
+    const child = new FakeChild();
+    child.ready = true;
+    started.push(child);
+    return child;
+  }, { quietMs: 50 });
+  children.outpaced();
+  children.outpaced();
+  children.fill();
+  assert.equal(children.floor, 3);
+  assert.equal(children.idle.length, 3);
+  // Nothing calls fill() from here on: the pool's own timer does.
+  await new Promise((resolve) => setTimeout(resolve, 250));
+  assert.equal(children.floor, 1, "halved twice: 3 -> 2 -> 1");
+  assert.equal(started.filter((c) => c.shutdowns === 1).length, 2);
+  children.stop();
 });
 
 Deno.test("ChildPool backs off starts that fail, and starts again when they work", async () => {
