@@ -20,7 +20,6 @@ import { parseStreamId, type StreamId } from "../protocol/stream_id.ts";
 import { modeRefusal, type StreamEvent, type StreamSnapshot, StreamTable } from "./stream_table.ts";
 import type { OwnedFd } from "../../ffi/owned_fd.ts";
 import { authorize } from "./auth_hook.ts";
-import { ipOf } from "./connection_table.ts";
 import { describeFailure } from "./file_shortage.ts";
 import { createSharedMemory, SharedMapping } from "../../ffi/shm.ts";
 import { hexFromBytes } from "../ipc/hex.ts";
@@ -48,6 +47,8 @@ export interface StreamManagerHost {
   placed(connectionId: string, stream: string): void;
   /** How often the viewer `connectionId` has skipped ahead so far, by its child's reports. */
   skipsOf(connectionId: string): number;
+  /** The source IP of `connectionId`'s caller (`::ffff:` mapped addresses as IPv4). */
+  sourceOf(connectionId: string): string | undefined;
 }
 
 interface Buffer {
@@ -151,7 +152,7 @@ export class StreamManager {
       id.mode,
       rules,
       now(),
-      sourceIp(peer),
+      this.#host.sourceOf(connectionId),
     );
     if (decision.kind !== "reject") this.#host.placed(connectionId, id.name);
     this.#apply(this.#table.takeEvents());
@@ -463,10 +464,4 @@ export function bufferLabel(streamName: string): string {
   // Not inside a UTF-8 sequence: continuation bytes are 0b10xxxxxx.
   while (end > 0 && ((bytes[end] ?? 0) & 0xc0) === 0x80) end--;
   return new TextDecoder().decode(bytes.subarray(0, end)) + suffix;
-}
-
-/** The source IP of a peer written `host:port` or `[v6]:port`. */
-function sourceIp(peerKey: string): string {
-  const host = peerKey.slice(0, peerKey.lastIndexOf(":")).replace(/^\[|\]$/g, "");
-  return ipOf(host);
 }

@@ -34,6 +34,7 @@ function recordingHost() {
     alive: () => true,
     placed: (connectionId, stream) => placed.set(connectionId, stream),
     skipsOf: (connectionId) => skips.get(connectionId) ?? 0,
+    sourceOf: () => "127.0.0.1", // PEER's
   };
   return { host, answers, closed, placed, skips };
 }

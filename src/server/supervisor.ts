@@ -200,6 +200,7 @@ export class Supervisor<C extends SupervisedChild> {
       alive: (id) => this.table.get(id)?.child.exited === false,
       placed: (id, stream) => this.table.placed(id, stream),
       skipsOf: (id) => this.table.get(id)?.viewer?.skips ?? 0,
+      sourceOf: (id) => this.table.get(id)?.ip,
       log: (level, what, id) => {
         const connection = this.table.get(id);
         if (connection === undefined) log[level]("Connection {id}: {what}", { id, what });
