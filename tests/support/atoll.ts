@@ -235,10 +235,12 @@ export class Atoll implements AsyncDisposable {
    */
   async waitForIdleChildren(timeoutMs = 15_000): Promise<void> {
     await waitFor("a full pool of started children and no connections", async () => {
+      // The pool's floor: --pool-size, or more for a while after callers had to wait.
       const stats = await this.stats();
-      if (stats.idleChildren !== this.poolSize || stats.connections !== 0) return false;
+      const full = stats.poolFloor;
+      if (stats.idleChildren !== full || stats.connections !== 0) return false;
       const children = this.childPids();
-      return children.length === this.poolSize && children.every(isWaitingForPeer);
+      return children.length === full && children.every(isWaitingForPeer);
     }, { timeoutMs, intervalMs: 20 });
   }
 
