@@ -389,11 +389,11 @@ async function waitForOnlyPublisher(atoll: Atoll): Promise<void> {
   await waitFor(
     "viewer children gone and a full pool",
     async () => {
+      // The pool's floor: --pool-size, or more for a while after viewers had to wait.
       const stats = await atoll.stats();
-      if (stats.connections !== 1 || stats.idleChildren !== atoll.poolSize) return false;
-      const busy = new Set((await atoll.connections()).map((c) => c.pid));
-      const idle = atoll.childPids().filter((pid) => !busy.has(pid));
-      return idle.length === atoll.poolSize && idle.every(isWaitingForPeer);
+      if (stats.connections !== 1 || stats.idleChildren !== stats.poolFloor) return false;
+      const idle = await atoll.idleChildPids();
+      return idle.length === stats.poolFloor && idle.every(isWaitingForPeer);
     },
     { timeoutMs: 20_000, intervalMs: 100 },
   );

@@ -81,7 +81,10 @@ Deno.test("idle HTTP connections that exhaust the descriptors neither end Atoll 
       { timeoutMs: 15_000 },
     );
     // The pool refilled: no child starts while descriptors are short.
-    await waitFor("a full pool", async () => (await atoll.stats()).idleChildren === atoll.poolSize);
+    await waitFor("a full pool", async () => {
+      const stats = await atoll.stats();
+      return stats.idleChildren === stats.poolFloor;
+    });
     // A limit 20 descriptors above what Atoll has open, far below --http-max-connections.
     const limit = fdTargets(atoll.pid).size + 20;
     const prlimit = await new Deno.Command("prlimit", {
