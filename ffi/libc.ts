@@ -12,7 +12,6 @@
  */
 
 import { LIBC_SYMBOLS } from "./libc_symbols.ts";
-import { lazySymbols } from "./lazy_symbols.ts";
 
 export const AF_UNIX = 1;
 export const AF_INET = 2;
@@ -151,31 +150,28 @@ export type LibC = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
 /** glibc's file name on Linux. */
 export const LIBC_NAME = "libc.so.6";
 
-let symbols: LibC | undefined;
+let library: Deno.DynamicLibrary<typeof LIBC_SYMBOLS> | undefined;
 
-/** Opens glibc with `table`, or says why it cannot. */
-function openLibc<T extends Deno.ForeignLibraryInterface>(table: T): Deno.DynamicLibrary<T> {
-  if (Deno.build.os !== "linux") {
-    throw new Error(
-      `Cannot load libc: Atoll needs Linux (connected UDP sockets shared with libsrt), not ${Deno.build.os}`,
-    );
-  }
-  try {
-    return Deno.dlopen(LIBC_NAME, table);
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    throw new Error(
-      `Cannot load libc: tried ${LIBC_NAME}: ${
-        message.replace(/^(Could not open library: )+/, "")
-      }`,
-    );
-  }
-}
-
-/** The libc symbols, each bound on its first use ({@link lazySymbols}). */
+/** The libc symbols, loaded on first use. */
 export function libc(): LibC {
-  symbols ??= lazySymbols(LIBC_SYMBOLS, openLibc);
-  return symbols;
+  if (library === undefined) {
+    if (Deno.build.os !== "linux") {
+      throw new Error(
+        `Cannot load libc: Atoll needs Linux (connected UDP sockets shared with libsrt), not ${Deno.build.os}`,
+      );
+    }
+    try {
+      library = Deno.dlopen(LIBC_NAME, LIBC_SYMBOLS);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      throw new Error(
+        `Cannot load libc: tried ${LIBC_NAME}: ${
+          message.replace(/^(Could not open library: )+/, "")
+        }`,
+      );
+    }
+  }
+  return library.symbols;
 }
 
 /** A failed libc call, with the errno it left. */

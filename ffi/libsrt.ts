@@ -11,7 +11,6 @@
  */
 
 import { LIBSRT_SYMBOLS } from "./libsrt_symbols.ts";
-import { lazySymbols } from "./lazy_symbols.ts";
 import { SRT_ERROR } from "./libsrt_constants.ts";
 
 export { LISTEN_CALLBACK } from "./libsrt_symbols.ts";
@@ -34,9 +33,6 @@ export const LIBSRT_NAMES = [
 export const LIBSRT_PACKAGE = "libsrt1.5-openssl";
 
 /** libsrt could not be loaded: the one error a user fixes by installing it. */
-/** The file that opened last: every later open of libsrt is of the same file. */
-let opened: string | undefined;
-
 export class LibSrtNotFoundError extends Error {
   override name = "LibSrtNotFoundError";
 }
@@ -50,13 +46,11 @@ export function openLibsrt<S extends Deno.ForeignLibraryInterface>(
   symbols: S,
 ): Deno.DynamicLibrary<S> {
   const override = Deno.env.get(LIBSRT_ENV);
-  const candidates = override ? [override] : opened !== undefined ? [opened] : LIBSRT_NAMES;
+  const candidates = override ? [override] : LIBSRT_NAMES;
   const failures: string[] = [];
   for (const name of candidates) {
     try {
-      const library = Deno.dlopen(name, symbols);
-      opened = name;
-      return library;
+      return Deno.dlopen(name, symbols);
     } catch (error) {
       // Deno says "Could not open library: " twice before dlerror()'s own text.
       const message = error instanceof Error ? error.message : String(error);
@@ -69,20 +63,12 @@ export function openLibsrt<S extends Deno.ForeignLibraryInterface>(
   throw new LibSrtNotFoundError(`Cannot load libsrt: ${hint} (tried ${failures.join("; ")})`);
 }
 
-let symbols: LibSrt | undefined;
+let library: Deno.DynamicLibrary<typeof LIBSRT_SYMBOLS> | undefined;
 
-/**
- * Atoll's libsrt symbols. The library is opened on the first call (which
- * throws the {@link LibSrtNotFoundError} if it cannot be), and each symbol
- * is bound on its first use ({@link lazySymbols}).
- */
+/** Atoll's libsrt symbols, loaded on first use (see {@link openLibsrt}). */
 export function libsrt(): LibSrt {
-  if (symbols === undefined) {
-    // Finds the file, or fails with one clear error, before any symbol is bound.
-    openLibsrt({ srt_getversion: LIBSRT_SYMBOLS.srt_getversion }).close();
-    symbols = lazySymbols(LIBSRT_SYMBOLS, openLibsrt);
-  }
-  return symbols;
+  library ??= openLibsrt(LIBSRT_SYMBOLS);
+  return library.symbols;
 }
 
 /** "1.5.1" from srt_getversion()'s 0x010501. */
