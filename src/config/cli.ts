@@ -183,6 +183,13 @@ const VALUE_FLAGS: readonly {
     help: "Children starting at once (one per CPU), 1 to 256",
   },
   {
+    flag: "caller-timeout",
+    placeholder: "MS",
+    option: "callerTimeoutMs",
+    convert: integer,
+    help: "Callers' assumed connect timeout; 0: shed none",
+  },
+  {
     flag: "api-token",
     placeholder: "T",
     option: "apiToken",

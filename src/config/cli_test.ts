@@ -110,6 +110,11 @@ const serveCases: {
     expected: { poolMaxStarting: 3 },
   },
   {
+    name: "--caller-timeout",
+    args: ["--caller-timeout", "15000"],
+    expected: { callerTimeoutMs: 15_000 },
+  },
+  {
     name: "--no-fast-handshake",
     args: ["--no-fast-handshake"],
     expected: { fastHandshake: false },
@@ -436,6 +441,7 @@ const helpMentions: string[] = [
   "--pool-size N",
   "--pool-max N",
   "--pool-max-starting N",
+  "--caller-timeout MS",
   "--no-fast-handshake",
   "--pid-file PATH",
   "--log-level LEVEL",

@@ -64,6 +64,12 @@ export interface ServerOptions {
   poolMax: number;
   /** Children starting at once at most; callers beyond wait first in, first out, or are shed. */
   poolMaxStarting: number;
+  /**
+   * The connect timeout callers are assumed to use, in milliseconds: a
+   * caller that cannot get a child within it is refused at once (shed). 0:
+   * callers wait as long as it takes, and none is shed.
+   */
+  callerTimeoutMs: number;
   /** Whether children answer a caller's induction themselves (docs/design.md, "The fast path"). */
   fastHandshake: boolean;
   logLevel: LogLevel;
@@ -106,6 +112,7 @@ export const DEFAULT_OPTIONS: Readonly<ServerOptions> = Object.freeze({
   poolSize: 2,
   poolMax: 16,
   poolMaxStarting: defaultMaxStarting(),
+  callerTimeoutMs: 3000,
   fastHandshake: true,
   logLevel: "info",
   logFormat: "text",
@@ -193,6 +200,13 @@ export const OPTION_RULES: { readonly [K in keyof ServerOptions]-?: OptionRule }
   poolSize: integerRule(0, 64),
   poolMax: integerRule(0, 1024),
   poolMaxStarting: integerRule(1, 256),
+  callerTimeoutMs: {
+    type: "number",
+    expected: "0, or an integer from 1000 to 120000",
+    isValid: (value) =>
+      Number.isInteger(value) &&
+      (value === 0 || ((value as number) >= 1000 && (value as number) <= 120_000)),
+  },
   fastHandshake: { type: "boolean", expected: "true or false", isValid: () => true },
   logLevel: oneOfRule("string", ["debug", "info", "warning", "error"]),
   logFormat: oneOfRule("string", ["text", "json"]),
@@ -260,6 +274,7 @@ export function resolveOptions(partial: Partial<ServerOptions> = {}): ServerOpti
     poolSize: partial.poolSize ?? DEFAULT_OPTIONS.poolSize,
     poolMax: partial.poolMax ?? Math.max(DEFAULT_OPTIONS.poolMax, partial.poolSize ?? 0),
     poolMaxStarting: partial.poolMaxStarting ?? DEFAULT_OPTIONS.poolMaxStarting,
+    callerTimeoutMs: partial.callerTimeoutMs ?? DEFAULT_OPTIONS.callerTimeoutMs,
     fastHandshake: partial.fastHandshake ?? DEFAULT_OPTIONS.fastHandshake,
     logLevel: partial.logLevel ?? DEFAULT_OPTIONS.logLevel,
     logFormat: partial.logFormat ?? DEFAULT_OPTIONS.logFormat,

@@ -30,6 +30,7 @@ const FLAGS: Record<keyof ServerOptions, string> = {
   poolSize: "--pool-size",
   poolMax: "--pool-max",
   poolMaxStarting: "--pool-max-starting",
+  callerTimeoutMs: "--caller-timeout",
   fastHandshake: "--no-fast-handshake",
   logLevel: "--log-level",
   logFormat: "--log-format",
@@ -118,6 +119,8 @@ const acceptedCases: { name: string; partial: Partial<ServerOptions> }[] = [
   { name: "pool size 64", partial: { poolSize: 64, poolMax: 64 } },
   { name: "a pool that never grows", partial: { poolSize: 4, poolMax: 4 } },
   { name: "one child starting at a time", partial: { poolMaxStarting: 1 } },
+  { name: "callers that wait as long as it takes", partial: { callerTimeoutMs: 0 } },
+  { name: "callers that wait 15 s", partial: { callerTimeoutMs: 15_000 } },
   { name: "fast handshake off", partial: { fastHandshake: false } },
   { name: "log level debug", partial: { logLevel: "debug" } },
   { name: "log level warning", partial: { logLevel: "warning" } },
@@ -182,6 +185,13 @@ const rejectedCases: {
     partial: { poolMaxStarting: 0 },
     error: "RangeError",
     message: 'Invalid option "poolMaxStarting": expected an integer from 1 to 256, got 0',
+  },
+  {
+    name: "a caller timeout shorter than any caller's",
+    partial: { callerTimeoutMs: 500 },
+    error: "RangeError",
+    message:
+      'Invalid option "callerTimeoutMs": expected 0, or an integer from 1000 to 120000, got 500',
   },
   {
     name: "zero connections",

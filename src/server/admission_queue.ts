@@ -116,11 +116,16 @@ export class AdmissionQueue {
 
   /**
    * Takes out every caller that, at its place in the queue, could no longer
-   * get its child before a default caller's timeout ({@link wouldMissDeadline}),
-   * and returns them. A caller already waiting longer than that timeout is
-   * kept: it still retransmits, so its own timeout is longer.
+   * get its child before `timeoutMs` ({@link wouldMissDeadline}), and
+   * returns them. A caller already waiting longer than that is kept: it
+   * still retransmits, so its own timeout is longer.
    */
-  dropLate(nowMs: number, estimate: StartEstimate, concurrency: number): WaitingCaller[] {
+  dropLate(
+    nowMs: number,
+    estimate: StartEstimate,
+    concurrency: number,
+    timeoutMs = DEFAULT_CALLER_TIMEOUT_MS,
+  ): WaitingCaller[] {
     const late: WaitingCaller[] = [];
     /** Callers ahead that keep their place: each takes a child before this one. */
     let ahead = 0;
@@ -128,8 +133,8 @@ export class AdmissionQueue {
       const waitedMs = nowMs - caller.since;
       const position = ahead + 1;
       if (
-        waitedMs < DEFAULT_CALLER_TIMEOUT_MS &&
-        wouldMissDeadline(estimate, { position, concurrency, waitedMs })
+        waitedMs < timeoutMs &&
+        wouldMissDeadline(estimate, { position, concurrency, waitedMs }, timeoutMs)
       ) {
         late.push(caller);
       } else ahead++;
@@ -226,10 +231,12 @@ export class StartEstimate {
 export const PATIENCE_MS = 1500;
 
 /**
- * Whether a caller at `position` in the queue cannot have a child before a
- * default caller gives up: its wait, plus its handshake after the
- * hand-over, would end past {@link DEFAULT_CALLER_TIMEOUT_MS} from its
- * first handshake.
+ * Whether a caller at `position` in the queue cannot have a child before it
+ * gives up: its wait, plus its handshake after the hand-over, would end
+ * past `timeoutMs` (the connect timeout callers are assumed to use,
+ * `--caller-timeout`; libsrt's default, {@link DEFAULT_CALLER_TIMEOUT_MS},
+ * unless told) from its first handshake. A `timeoutMs` of 0 says callers
+ * wait as long as it takes: none is late.
  *
  * Starts slow down for a moment as a burst's first connections come up
  * (their handshakes share the CPUs), and speed up again: judged on that
@@ -242,8 +249,49 @@ export const PATIENCE_MS = 1500;
 export function wouldMissDeadline(
   estimate: StartEstimate,
   queue: { position: number; concurrency: number; waitedMs: number },
+  timeoutMs = DEFAULT_CALLER_TIMEOUT_MS,
 ): boolean {
+  if (timeoutMs === 0) return false;
   const speedUp = queue.waitedMs < PATIENCE_MS ? 2 : 1;
   const readyInMs = estimate.waitMs(queue.position, queue.concurrency) / speedUp;
-  return queue.waitedMs + readyInMs + HANDSHAKE_AFTER_HANDOVER_MS > DEFAULT_CALLER_TIMEOUT_MS;
+  return queue.waitedMs + readyInMs + HANDSHAKE_AFTER_HANDOVER_MS > timeoutMs;
+}
+
+/**
+ * How long a caller the main process refused is refused again without a
+ * second look. Its handshake retransmissions sent before the rejection
+ * reached it may still wait in the listening socket's receive queue (a
+ * burst fills it), and one read after the queue emptied would otherwise be
+ * admitted: a child would complete a connection that its caller, gone after
+ * the rejection, never sees, and that connection would hold the stream
+ * against the caller's own retry.
+ */
+export const REFUSAL_MEMORY_MS = 3000;
+/** Refused callers remembered at most: the oldest are forgotten first. */
+export const REFUSALS_REMEMBERED = 50_000;
+
+/** The callers refused in the last {@link REFUSAL_MEMORY_MS}, by peer (`host:port`). */
+export class RecentRefusals {
+  /** When each is forgotten, in insertion order (so in time order). */
+  #until = new Map<string, number>();
+
+  get size(): number {
+    return this.#until.size;
+  }
+
+  /** `peerKey` was refused at `nowMs`. */
+  add(peerKey: string, nowMs: number): void {
+    this.#until.delete(peerKey);
+    this.#until.set(peerKey, nowMs + REFUSAL_MEMORY_MS);
+    for (const [key, until] of this.#until) {
+      if (until > nowMs && this.#until.size <= REFUSALS_REMEMBERED) break;
+      this.#until.delete(key);
+    }
+  }
+
+  /** Whether `peerKey` was refused less than {@link REFUSAL_MEMORY_MS} before `nowMs`. */
+  has(peerKey: string, nowMs: number): boolean {
+    const until = this.#until.get(peerKey);
+    return until !== undefined && until > nowMs;
+  }
 }

@@ -6,6 +6,9 @@ import {
   MAX_SILENCE_MS,
   MIN_SILENCE_MS,
   PATIENCE_MS,
+  RecentRefusals,
+  REFUSAL_MEMORY_MS,
+  REFUSALS_REMEMBERED,
   silenceAllowedMs,
   StartEstimate,
   type WaitingCaller,
@@ -116,6 +119,19 @@ Deno.test("wouldMissDeadline() sheds a caller whose child and handshake would en
   // Past PATIENCE_MS: judged on the estimate itself.
   assert.equal(late(10, 1, PATIENCE_MS), false, "1500 + 1000 + 500 ms: just in time");
   assert.equal(late(11, 1, PATIENCE_MS), true);
+  // Callers assumed to wait 15 s (--caller-timeout 15000), or as long as it takes (0).
+  assert.equal(
+    wouldMissDeadline(estimate, { position: 51, concurrency: 1, waitedMs: 0 }, 15_000),
+    false,
+  );
+  assert.equal(
+    wouldMissDeadline(estimate, { position: 291, concurrency: 1, waitedMs: 0 }, 15_000),
+    true,
+  );
+  assert.equal(
+    wouldMissDeadline(estimate, { position: 10_000, concurrency: 1, waitedMs: 0 }, 0),
+    false,
+  );
 });
 
 Deno.test("AdmissionQueue.dropLate() sheds the tail that can no longer make it, and keeps patient callers", () => {
@@ -130,4 +146,37 @@ Deno.test("AdmissionQueue.dropLate() sheds the tail that can no longer make it, 
   assert.deepEqual(late.map((c) => c.peer.port), [2]);
   assert.deepEqual([1, 3, 4].map(() => queue.shift()?.peer.port), [1, 3, 4]);
   assert.equal(queue.size, 0);
+});
+
+Deno.test("AdmissionQueue.dropLate() judges by the caller timeout it is given, and sheds none at 0", () => {
+  const estimate = new StartEstimate();
+  estimate.observe(500, 0);
+  const queue = new AdmissionQueue();
+  for (let port = 1; port <= 30; port++) queue.push(caller(port, 0));
+  // At 500 ms a start, one at a time, the 26th would have its child at
+  // 1600 + 26 * 500 ms and be connected at 15100 ms: too late for 15 s.
+  assert.deepEqual(queue.dropLate(1600, estimate, 1, 0), []);
+  const late = queue.dropLate(1600, estimate, 1, 15_000);
+  assert.deepEqual(late.map((c) => c.peer.port), [26, 27, 28, 29, 30]);
+  assert.equal(queue.size, 25);
+});
+
+Deno.test("RecentRefusals remembers a refused peer for 3 s, and at most REFUSALS_REMEMBERED", () => {
+  const refusals = new RecentRefusals();
+  refusals.add("10.0.0.1:1", 0);
+  refusals.add("10.0.0.1:2", 1000);
+  assert.equal(refusals.has("10.0.0.1:1", REFUSAL_MEMORY_MS - 1), true);
+  assert.equal(refusals.has("10.0.0.1:1", REFUSAL_MEMORY_MS), false);
+  assert.equal(refusals.has("10.0.0.1:3", 0), false);
+  refusals.add("10.0.0.1:1", 3500); // refused again: remembered anew, and the expired forgotten
+  assert.equal(refusals.has("10.0.0.1:1", 6000), true);
+  assert.equal(refusals.size, 2);
+  refusals.add("10.0.0.1:4", 4000);
+  assert.equal(refusals.size, 2, "10.0.0.1:2 expired at 4000");
+  for (let port = 10; port < 10 + REFUSALS_REMEMBERED; port++) {
+    refusals.add(`10.0.0.9:${port}`, 5000);
+  }
+  assert.equal(refusals.size, REFUSALS_REMEMBERED);
+  assert.equal(refusals.has("10.0.0.1:1", 5000), false, "the oldest were forgotten first");
+  assert.equal(refusals.has(`10.0.0.9:${9 + REFUSALS_REMEMBERED}`, 5000), true);
 });

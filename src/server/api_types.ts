@@ -82,6 +82,12 @@ export type DropReason =
   | "shed"
   /** A caller waiting for a child fell silent: it gave up. */
   | "caller-gone"
+  /**
+   * A handshake from a caller refused in the last 3 s: a stale
+   * retransmission of one that has given up, answered with the rejection
+   * again and never admitted.
+   */
+  | "already-refused"
   | Refusal;
 
 /** The refusals the main process answers itself, with an SRT rejection. */
@@ -90,6 +96,7 @@ export const REFUSED_AT_ONCE: readonly DropReason[] = [
   "handoff-failed",
   "rejection-backoff",
   "shed",
+  "already-refused",
   ...REFUSALS,
 ];
 
@@ -104,6 +111,7 @@ export const DROP_REASONS: readonly DropReason[] = [
   "rejection-backoff-held",
   "shed",
   "caller-gone",
+  "already-refused",
   ...REFUSALS,
 ];
 
@@ -138,4 +146,6 @@ export interface ServerStats extends ServerCounters {
   /** Moving average of the children's start time (spawn to ready), in ms. */
   childStartMs: number;
   connections: number;
+  /** The main process's own memory (`Deno.memoryUsage()`), in bytes: it carries no media. */
+  mainMemory: { rssBytes: number; heapUsedBytes: number; heapTotalBytes: number };
 }

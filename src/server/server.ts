@@ -240,6 +240,7 @@ export class AtollServer implements ApiServer {
       longestWaitMs: Math.round(this.#supervisor.longestWaitMs),
       childStartMs: Math.round(this.#supervisor.childStartMs * 10) / 10,
       connections: this.#supervisor.table.size,
+      mainMemory: mainMemory(),
       ...this.counters,
     };
   }
@@ -421,3 +422,9 @@ function loadLibsrtVersion(): number {
 }
 
 export { resolveOptions };
+
+/** The main process's memory, as `/api/stats` shows it. */
+function mainMemory(): ServerStats["mainMemory"] {
+  const usage = Deno.memoryUsage();
+  return { rssBytes: usage.rss, heapUsedBytes: usage.heapUsed, heapTotalBytes: usage.heapTotal };
+}

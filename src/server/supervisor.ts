@@ -30,6 +30,7 @@ import { redactStreamId } from "../protocol/stream_id.ts";
 import {
   DROP_REASONS,
   type DropReason,
+  REFUSED_AT_ONCE,
   type ServerCounters,
   type StreamInfo,
 } from "./api_types.ts";
@@ -37,6 +38,7 @@ import { logContext } from "./api_view.ts";
 import type { ChildEvents } from "./child_handle.ts";
 import {
   AdmissionQueue,
+  RecentRefusals,
   StartEstimate,
   type WaitingCaller,
   wouldMissDeadline,
@@ -155,6 +157,8 @@ export class Supervisor<C extends SupervisedChild> {
   #pool: ChildPool<C>;
   /** Callers admitted while no child was ready, first in, first out. */
   #queue = new AdmissionQueue();
+  /** Callers refused lately: their stale retransmissions are refused again, never admitted. */
+  #refused = new RecentRefusals();
   /** How long children take to start: decides which callers are shed. */
   #starts = new StartEstimate();
   #queueCheck: ReturnType<typeof setTimeout> | undefined;
@@ -271,6 +275,23 @@ export class Supervisor<C extends SupervisedChild> {
     if (this.#stopping) return "shutting-down";
     const nowMs = this.#clock.monotonicMs();
     const peerKey = formatHostPort(peer);
+    if (this.#refused.has(peerKey, nowMs)) return "already-refused";
+    const reason = this.#consider(peer, peerKey, handshake, rendezvous, nowMs);
+    // A rendezvous peer is not answered, and may still wave when it can be served.
+    if (reason !== undefined && !rendezvous && REFUSED_AT_ONCE.includes(reason)) {
+      this.#refused.add(peerKey, nowMs);
+    }
+    return reason;
+  }
+
+  /** {@link admit}'s decision for a caller not refused just before. */
+  #consider(
+    peer: Endpoint,
+    peerKey: string,
+    handshake: Uint8Array,
+    rendezvous: boolean,
+    nowMs: number,
+  ): DropReason | undefined {
     if (this.#queue.has(peerKey)) {
       // slice(): the listener reuses its receive buffer.
       this.#queue.refresh(peerKey, handshake.slice(), nowMs);
@@ -304,7 +325,11 @@ export class Supervisor<C extends SupervisedChild> {
     const concurrency = this.#options.poolMaxStarting;
     // Told at once only on a current estimate; otherwise the queue's next
     // check (within 250 ms, with the starts of this burst seen) decides.
-    const late = wouldMissDeadline(this.#starts, { position, concurrency, waitedMs: 0 });
+    const late = wouldMissDeadline(
+      this.#starts,
+      { position, concurrency, waitedMs: 0 },
+      this.#options.callerTimeoutMs,
+    );
     if (late && this.#starts.fresh(nowMs)) return "shed";
     this.#queue.push(caller);
     this.#pool.outpaced();
@@ -329,19 +354,23 @@ export class Supervisor<C extends SupervisedChild> {
     while (this.#queue.size > 0 && this.#pool.idle.length > 0) {
       const caller = this.#queue.shift()!;
       const refused = this.#handOver(caller);
-      if (refused !== undefined) {
-        this.#counters.dropped[refused]++;
-        this.#deps.refuse?.(caller.peer, caller.handshake, refused);
-      }
+      if (refused !== undefined) this.#refuseWaiting(caller, refused, nowMs);
     }
     // The queue's tail may have become too late as starts slowed: tell them now.
     const concurrency = this.#options.poolMaxStarting;
-    for (const late of this.#queue.dropLate(nowMs, this.#starts, concurrency)) {
-      this.#counters.dropped.shed++;
-      this.#deps.refuse?.(late.peer, late.handshake, "shed");
+    const timeoutMs = this.#options.callerTimeoutMs;
+    for (const late of this.#queue.dropLate(nowMs, this.#starts, concurrency, timeoutMs)) {
+      this.#refuseWaiting(late, "shed", nowMs);
     }
     this.#pool.fill();
     this.#checkQueueSoon();
+  }
+
+  /** Answers a caller taken out of the queue with the rejection for `reason`. */
+  #refuseWaiting(caller: WaitingCaller, reason: DropReason, nowMs: number): void {
+    this.#counters.dropped[reason]++;
+    if (!caller.rendezvous) this.#refused.add(caller.peerKey, nowMs);
+    this.#deps.refuse?.(caller.peer, caller.handshake, reason);
   }
 
   #checkQueueSoon(): void {

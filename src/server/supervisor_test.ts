@@ -694,6 +694,74 @@ Deno.test("Supervisor sheds the callers that could not get a child before a defa
   assert.equal(h.supervisor.admit({ hostname: "10.0.0.1", port: 52 }, HANDSHAKE, false), "shed");
 });
 
+Deno.test("Supervisor with --caller-timeout sheds by that timeout, and with 0 sheds none", async () => {
+  for (const callerTimeoutMs of [15_000, 0]) {
+    const clock = manualClock();
+    await using h = harness(
+      { poolSize: 0, poolMaxStarting: 1, callerTimeoutMs },
+      DEFAULT_CONFIG,
+      clock,
+    );
+    // As above, with 3 s the 34th and after are shed; not with 15 s or none.
+    for (let port = 1; port <= 40; port++) {
+      assert.equal(h.supervisor.admit({ hostname: "10.0.0.1", port }, HANDSHAKE, false), undefined);
+    }
+    h.supervisor.serveQueue();
+    assert.deepEqual(h.refused, [], `--caller-timeout ${callerTimeoutMs}`);
+    assert.equal(h.supervisor.waitingCallers, 40);
+    // A start of 1 s is seen and the head handed over. Having waited 1 s,
+    // the rest are judged at twice that speed: the 28th of the 39 left ends
+    // at 1000 + 28 × 500 + 500 ms, past 15 s, and so do those behind it.
+    clock.ms += 1000;
+    h.children[0]!.say({ type: "ready", srtVersion: 0x010501 });
+    const shed = h.refused.length;
+    if (callerTimeoutMs === 0) assert.equal(shed, 0);
+    else assert.equal(shed, 12);
+  }
+});
+
+Deno.test("Supervisor refuses again, and never admits, a stale handshake of a caller it refused", async () => {
+  const clock = manualClock();
+  await using h = harness({ poolSize: 0, poolMaxStarting: 1 }, DEFAULT_CONFIG, clock);
+  for (let port = 1; port <= 40; port++) {
+    assert.equal(h.supervisor.admit({ hostname: "10.0.0.1", port }, HANDSHAKE, false), undefined);
+  }
+  h.supervisor.serveQueue();
+  assert.equal(h.refused.at(-1), "10.0.0.1:40 shed");
+  // Its retransmission, sent before the rejection reached it, is read now,
+  // with a child ready and the queue short: it is refused again.
+  clock.ms += 100;
+  h.children[0]!.say({ type: "ready", srtVersion: 0x010501 });
+  const shed = { hostname: "10.0.0.1", port: 40 };
+  assert.equal(h.supervisor.admit(shed, HANDSHAKE, false), "already-refused");
+  assert.equal(h.supervisor.waitingCallers, 32, "not queued again");
+  // A caller refused at once on a limit is remembered too.
+  await using full = harness({ poolSize: 1, maxConnections: 1 }, DEFAULT_CONFIG, clock);
+  full.children[0]!.say({ type: "ready", srtVersion: 0x010501 });
+  assert.equal(
+    full.supervisor.admit({ hostname: "10.0.0.2", port: 1 }, HANDSHAKE, false),
+    undefined,
+  );
+  assert.equal(
+    full.supervisor.admit({ hostname: "10.0.0.2", port: 2 }, HANDSHAKE, false),
+    "max-connections",
+  );
+  full.supervisor.closeConnection(full.supervisor.table.byPeer("10.0.0.2:1")!.id);
+  full.children[0]!.exit();
+  assert.equal(full.supervisor.table.size, 0);
+  assert.equal(
+    full.supervisor.admit({ hostname: "10.0.0.2", port: 2 }, HANDSHAKE, false),
+    "already-refused",
+    "room now, but that caller was told no and left",
+  );
+  // 3 s later its port may be another caller's.
+  clock.ms += 3000;
+  assert.equal(
+    full.supervisor.admit({ hostname: "10.0.0.2", port: 2 }, HANDSHAKE, false),
+    undefined,
+  );
+});
+
 Deno.test("Supervisor counts waiting callers toward the limits", async () => {
   await using h = harness({ poolSize: 0, maxHandshakes: 2 });
   assert.equal(h.supervisor.admit({ hostname: "10.0.0.1", port: 1 }, HANDSHAKE, false), undefined);

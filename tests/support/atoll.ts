@@ -6,6 +6,7 @@
  * @module
  */
 
+import { Inspector, INSPECTOR_LINE } from "./inspector.ts";
 import type { ConnectionInfo, ServerStats, StreamInfo } from "../../src/server/api_types.ts";
 import { CHILD_SUBCOMMAND } from "../../src/server/child_command.ts";
 import { ManagedProcess } from "./process.ts";
@@ -90,6 +91,11 @@ export interface AtollOptions {
    * process is Atoll's), such as `["prlimit", "--nofile=80:80", "--"]`.
    */
   wrapper?: string[];
+  /**
+   * Start the main process with `--inspect=127.0.0.1:0`, so that
+   * {@link Atoll.liveHeapBytes} can collect its garbage and weigh its heap.
+   */
+  inspect?: boolean;
 }
 
 /** Every child pid any Atoll of this process had, so that none outlives it. */
@@ -121,6 +127,7 @@ export class Atoll implements AsyncDisposable {
       ...deno.slice(1),
       "run",
       "-A",
+      ...(options.inspect ? ["--inspect=127.0.0.1:0"] : []),
       MAIN,
       ...LOOPBACK_ARGS,
       "--log-format",
@@ -156,6 +163,18 @@ export class Atoll implements AsyncDisposable {
 
   get pid(): number {
     return this.process.pid;
+  }
+
+  /**
+   * The main process's JavaScript heap in use after a full garbage
+   * collection, in bytes: what it holds, not what it has yet to collect.
+   * Needs {@link AtollOptions.inspect}.
+   */
+  async liveHeapBytes(): Promise<number> {
+    const line = this.output.find((l) => INSPECTOR_LINE.test(l));
+    if (line === undefined) throw new Error("Atoll was not started with { inspect: true }");
+    using inspector = await Inspector.connect(INSPECTOR_LINE.exec(line)![1]!);
+    return await inspector.liveHeapBytes();
   }
 
   /** Every line Atoll wrote, log or not. */

@@ -13,6 +13,7 @@
 
 export * from "./atoll.ts";
 export * from "./bytes.ts";
+export * from "./inspector.ts";
 export * from "./peers.ts";
 export * from "./process.ts";
 export * from "./procfs.ts";
