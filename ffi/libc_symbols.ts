@@ -61,6 +61,47 @@ export const LIBC_SYMBOLS = {
     ],
     result: "i32", // int
   },
+  listen: {
+    parameters: [
+      "i32", // int fd
+      "i32", // int backlog
+    ],
+    result: "i32", // int
+  },
+  shutdown: {
+    parameters: [
+      "i32", // int fd
+      "i32", // int how
+    ],
+    result: "i32", // int
+  },
+  /** Blocking: runs off the JS thread (an orphaned child waiting for a main process). */
+  accept4: {
+    parameters: [
+      "i32", // int fd
+      "pointer", // struct sockaddr* addr: NULL
+      "pointer", // socklen_t* addrlen: NULL
+      "i32", // int flags
+    ],
+    result: "i32", // int: the fd
+    nonblocking: true,
+  },
+  /** Variadic in C; an int third argument (the mode) is ABI-safe. */
+  open: {
+    parameters: [
+      "buffer", // const char* path
+      "i32", // int flags
+      "i32", // mode_t mode
+    ],
+    result: "i32", // int: the fd
+  },
+  flock: {
+    parameters: [
+      "i32", // int fd
+      "i32", // int operation
+    ],
+    result: "i32", // int
+  },
   send: {
     parameters: [
       "i32", // int fd

@@ -36,11 +36,13 @@ import {
   RLIMIT,
   RLIMIT_NOFILE,
   SCM_RIGHTS,
+  SHUT_RDWR,
   SO_REUSEADDR,
   SO_REUSEPORT,
   SOCK_CLOEXEC,
   SOCK_DGRAM,
   SOCK_SEQPACKET,
+  SOCK_STREAM,
   SOCKADDR_IN,
   SOCKADDR_IN6,
   SOL_SOCKET,
@@ -183,6 +185,64 @@ export function openSocketPair(): [OwnedFd, OwnedFd] {
     libc().socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, new Uint8Array(fds.buffer)),
   );
   return [new OwnedFd(fds[0]!), new OwnedFd(fds[1]!)];
+}
+
+/** The longest path a `sockaddr_un` holds, without its NUL. */
+export const UNIX_PATH_MAX = 107;
+
+/** `struct sockaddr_un` for `path`: the family, then the path and its NUL. */
+function unixAddress(path: string): Uint8Array<ArrayBuffer> {
+  const bytes = new TextEncoder().encode(path);
+  if (bytes.byteLength > UNIX_PATH_MAX) {
+    throw new RangeError(
+      `Unix socket path too long: ${bytes.byteLength} bytes, at most ${UNIX_PATH_MAX}: ${path}`,
+    );
+  }
+  const address = new Uint8Array(2 + bytes.byteLength + 1);
+  new DataView(address.buffer).setUint16(0, AF_UNIX, true);
+  address.set(bytes, 2);
+  return address;
+}
+
+/**
+ * A close-on-exec Unix stream socket bound at `path` (which must not exist)
+ * and listening: an orphaned child waits there for a main process to adopt
+ * it (src/peer/adoption.ts).
+ */
+export function listenUnix(path: string, backlog = 4): OwnedFd {
+  const socket = new OwnedFd(
+    check("socket", libc().socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)),
+  );
+  try {
+    const address = unixAddress(path);
+    check("bind", libc().bind(socket.fd, address, address.byteLength));
+    check("listen", libc().listen(socket.fd, backlog));
+  } catch (error) {
+    socket.close();
+    throw error;
+  }
+  return socket;
+}
+
+/**
+ * Waits (off the JS thread) for the next connection on a listening socket,
+ * and returns it close-on-exec; null when accept failed. Closing the
+ * listener does not wake a waiting accept on Linux: the process exits with
+ * it pending.
+ */
+export async function acceptUnix(listener: number): Promise<OwnedFd | null> {
+  const fd = await libc().accept4(listener, null, null, SOCK_CLOEXEC);
+  return fd < 0 ? null : new OwnedFd(fd);
+}
+
+/**
+ * Shuts both directions of a connected socket down: a read waiting on it
+ * (off the JS thread) returns as at the end, so its fd can then be closed
+ * safely (closing alone wakes no waiting call, and the number could be
+ * reused under it).
+ */
+export function shutdownSocket(fd: number): void {
+  libc().shutdown(fd, SHUT_RDWR);
 }
 
 /** Sets or clears FD_CLOEXEC: a spawned child inherits exactly the fds without it. */

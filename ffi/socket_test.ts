@@ -2,8 +2,10 @@ import assert from "node:assert/strict";
 import { OwnedFd } from "./owned_fd.ts";
 import { libc, RLIMIT_NOFILE } from "./libc.ts";
 import {
+  acceptUnix,
   encodeSockaddr,
   fileLimit,
+  listenUnix,
   nameOf,
   openConnectedUdpSocket,
   openSocketPair,
@@ -14,6 +16,7 @@ import {
   sendMessage,
   sendWithFd,
   takeQueuedDatagrams,
+  UNIX_PATH_MAX,
 } from "./socket.ts";
 
 /** A UDP socket closed by `using`. */
@@ -198,4 +201,33 @@ Deno.test("raiseFileLimit() raises the soft limit to the hard one, and fileLimit
   assert.deepEqual(fileLimit(), raised);
   // Already raised: nothing changes.
   assert.deepEqual(raiseFileLimit(), raised);
+});
+
+Deno.test("listenUnix() and acceptUnix() take a Deno.connect() on a Unix socket path", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "atoll_unix_" });
+  try {
+    const path = `${dir}/child.sock`;
+    using listener = listenUnix(path);
+    assert.throws(() => listenUnix(path), /bind failed: Address already in use/);
+    const accepting = acceptUnix(listener.fd);
+    const client = await Deno.connect({ transport: "unix", path });
+    const accepted = await accepting;
+    assert.ok(accepted !== null);
+    using server = accepted;
+    const hello = new TextEncoder().encode("hello\n");
+    assert.equal(Number(libc().send(server.fd, hello, BigInt(hello.byteLength), 0)), 6);
+    const read = new Uint8Array(16);
+    assert.equal(await client.read(read), 6);
+    await client.write(new TextEncoder().encode("bye"));
+    const message = await receiveWithFd(server.fd);
+    assert.equal(new TextDecoder().decode(message?.payload), "bye");
+    client.close();
+    assert.equal(await receiveWithFd(server.fd), null, "the other end closed");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("listenUnix() refuses a path longer than a sockaddr_un holds", () => {
+  assert.throws(() => listenUnix(`/tmp/${"x".repeat(UNIX_PATH_MAX)}`), /Unix socket path too long/);
 });

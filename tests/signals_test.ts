@@ -131,26 +131,6 @@ Deno.test("a Ctrl-C to Atoll's process group reaches only the main process, whic
   }
 });
 
-Deno.test("children whose main process was killed close their connections cleanly and exit", async () => {
-  const atoll = await Atoll.start([], { readyPool: true });
-  try {
-    await using publisher = srtLiveTransmitCaller(atoll.srtPort, "publish:live/orphan");
-    const feeding = feed(publisher, 4).catch(() => {}); // its writes may fail once it gives up
-    await flowing(atoll, "publish:live/orphan");
-    const children = atoll.childPids();
-    atoll.kill();
-    await atoll.exit();
-    // Each child's stdin closed with the main process: it stops as if asked to.
-    await waitFor("the peer to see a shutdown", () => publisher.text.includes("disconnected"), {
-      timeoutMs: 3000,
-    });
-    await waitFor("every child to be gone", () => !children.some(isAlive), { timeoutMs: 5000 });
-    await feeding;
-  } finally {
-    atoll.kill();
-  }
-});
-
 /** Atoll run to its end with `args` (killed after 20 s): exit code, stdout, stderr. */
 function runAtoll(args: string[]): Promise<RunResult> {
   return runDeno([MAIN, ...LOOPBACK_ARGS, ...args]);

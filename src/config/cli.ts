@@ -190,6 +190,13 @@ const VALUE_FLAGS: readonly {
     help: "Callers' assumed connect timeout; 0: shed none",
   },
   {
+    flag: "state-dir",
+    placeholder: "DIR",
+    option: "stateDir",
+    convert: string,
+    help: "Where children wait to be adopted (see README)",
+  },
+  {
     flag: "api-token",
     placeholder: "T",
     option: "apiToken",
@@ -236,7 +243,11 @@ const PARSE_ARGS_OPTIONS: Readonly<
   version: { type: "boolean", short: "V" },
 };
 
+/** How the help and the README show the default of an option whose default is worked out at start. */
+export const STATE_DIR_DEFAULT = "per SRT port";
+
 function formatDefault(option: keyof ServerOptions): string {
+  if (option === "stateDir") return STATE_DIR_DEFAULT;
   const value = DEFAULT_OPTIONS[option];
   if (value === undefined) return "none";
   if (Array.isArray(value)) return value.join(",");

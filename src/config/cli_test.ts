@@ -110,6 +110,11 @@ const serveCases: {
     expected: { poolMaxStarting: 3 },
   },
   {
+    name: "--state-dir",
+    args: ["--state-dir", "/run/atoll-a/"],
+    expected: { stateDir: "/run/atoll-a" },
+  },
+  {
     name: "--caller-timeout",
     args: ["--caller-timeout", "15000"],
     expected: { callerTimeoutMs: 15_000 },
@@ -442,6 +447,7 @@ const helpMentions: string[] = [
   "--pool-max N",
   "--pool-max-starting N",
   "--caller-timeout MS",
+  "--state-dir DIR",
   "--no-fast-handshake",
   "--pid-file PATH",
   "--log-level LEVEL",

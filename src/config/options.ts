@@ -74,6 +74,13 @@ export interface ServerOptions {
   fastHandshake: boolean;
   logLevel: LogLevel;
   logFormat: LogFormat;
+  /**
+   * Where connected children wait to be adopted when the main process dies,
+   * and the lock that keeps a second main process off it (state_dir.ts);
+   * one per SRT port under /run/atoll (root), `$XDG_RUNTIME_DIR/atoll` or
+   * /tmp/atoll-UID when unset.
+   */
+  stateDir?: string;
   /** The configuration file with the stream rules (JSON or YAML); built-in defaults when unset. */
   configPath?: string;
   /** The HTTP API's bearer token (wins over the config file's); changes are refused without one. */
@@ -215,6 +222,12 @@ export const OPTION_RULES: { readonly [K in keyof ServerOptions]-?: OptionRule }
     expected: "a file path",
     isValid: (value) => typeof value === "string" && value !== "",
   },
+  stateDir: {
+    type: "string",
+    expected: "an absolute directory path of at most 80 bytes",
+    isValid: (value) =>
+      typeof value === "string" && value.startsWith("/") && utf8Length(value) <= 80,
+  },
   pidFile: {
     type: "string",
     expected: "a file path",
@@ -288,6 +301,7 @@ export function resolveOptions(partial: Partial<ServerOptions> = {}): ServerOpti
   if (partial.configPath !== undefined) options.configPath = partial.configPath;
   if (partial.apiToken !== undefined) options.apiToken = partial.apiToken;
   if (partial.pidFile !== undefined) options.pidFile = partial.pidFile;
+  if (partial.stateDir !== undefined) options.stateDir = partial.stateDir.replace(/(.)\/+$/, "$1");
   if (partial.httpAllowedHosts !== undefined) {
     options.httpAllowedHosts = [...partial.httpAllowedHosts];
   }

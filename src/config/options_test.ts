@@ -1,3 +1,4 @@
+import { STATE_DIR_DEFAULT } from "./cli.ts";
 import assert from "node:assert/strict";
 import {
   DEFAULT_OPTIONS,
@@ -37,6 +38,7 @@ const FLAGS: Record<keyof ServerOptions, string> = {
   configPath: "--config",
   apiToken: "--api-token",
   pidFile: "--pid-file",
+  stateDir: "--state-dir",
 };
 
 Deno.test("resolveOptions() raises the default pool maximum to a larger pool size", () => {
@@ -53,8 +55,8 @@ Deno.test("DEFAULT_OPTIONS holds the defaults of the README's option table", asy
     if (flag.startsWith("--no-")) {
       assert.equal(shown, "", `${flag} is a switch`);
       documented[option] = true; // on unless the switch is given
-    } else if (shown === "none") {
-      // Unset by default.
+    } else if (shown === "none" || shown === STATE_DIR_DEFAULT) {
+      // Unset by default (the state directory is worked out at start).
     } else if (shown === "CPUs") {
       documented[option] = navigator.hardwareConcurrency;
     } else if (option === "srtListen" || option === "httpListen") {
@@ -120,6 +122,7 @@ const acceptedCases: { name: string; partial: Partial<ServerOptions> }[] = [
   { name: "a pool that never grows", partial: { poolSize: 4, poolMax: 4 } },
   { name: "one child starting at a time", partial: { poolMaxStarting: 1 } },
   { name: "callers that wait as long as it takes", partial: { callerTimeoutMs: 0 } },
+  { name: "a state directory", partial: { stateDir: "/var/lib/atoll/state" } },
   { name: "callers that wait 15 s", partial: { callerTimeoutMs: 15_000 } },
   { name: "fast handshake off", partial: { fastHandshake: false } },
   { name: "log level debug", partial: { logLevel: "debug" } },
@@ -185,6 +188,22 @@ const rejectedCases: {
     partial: { poolMaxStarting: 0 },
     error: "RangeError",
     message: 'Invalid option "poolMaxStarting": expected an integer from 1 to 256, got 0',
+  },
+  {
+    name: "a relative state directory",
+    partial: { stateDir: "state" },
+    error: "RangeError",
+    message:
+      'Invalid option "stateDir": expected an absolute directory path of at most 80 bytes, got "state"',
+  },
+  {
+    name: "a state directory too long for its sockets' paths",
+    partial: { stateDir: `/${"d".repeat(80)}` },
+    error: "RangeError",
+    message:
+      `Invalid option "stateDir": expected an absolute directory path of at most 80 bytes, got "/${
+        "d".repeat(80)
+      }"`,
   },
   {
     name: "a caller timeout shorter than any caller's",
@@ -400,6 +419,7 @@ Deno.test("OPTION_RULES covers every option of DEFAULT_OPTIONS and the optional 
       "apiToken",
       "httpAllowedHosts",
       "pidFile",
+      "stateDir",
     ].sort(),
   );
 });

@@ -34,6 +34,12 @@ export interface PeerSettings {
   fastHandshake: boolean;
   /** How long the child waits for the main process to decide on its caller. */
   decisionTimeoutMs: number;
+  /**
+   * The main process's state directory: connected, the child outlives its
+   * main process and waits there to be adopted (src/ipc/adoption.ts).
+   * Without it, a child whose main process is gone closes its connection.
+   */
+  stateDir?: string;
 }
 
 /** The one connection a child serves, sent with its UDP socket. */
@@ -187,16 +193,19 @@ function isObject(value: unknown): value is Json {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-function isEndpoint(value: unknown): value is Endpoint {
+/** Whether `value` is an {@link Endpoint}: a hostname and a port. */
+export function isEndpoint(value: unknown): value is Endpoint {
   return isObject(value) && typeof value.hostname === "string" &&
     Number.isInteger(value.port) && (value.port as number) >= 0 && (value.port as number) <= 65535;
 }
 
-function isLinkStats(value: unknown): value is LinkStats {
+/** Whether `value` holds every {@link LinkStats} figure, each a finite number. */
+export function isLinkStats(value: unknown): value is LinkStats {
   return isObject(value) && LINK_STATS_KEYS.every((key) => Number.isFinite(value[key]));
 }
 
-function isViewerStats(value: unknown): value is ViewerStats {
+/** Whether `value` is a viewer's {@link ViewerStats}. */
+export function isViewerStats(value: unknown): value is ViewerStats {
   if (!isObject(value) || !Number.isInteger(value.skips) || !isObject(value.latency)) return false;
   const latency = value.latency;
   const atLeast = latency.atLeast;
@@ -211,7 +220,8 @@ function isNullableNumber(value: unknown): boolean {
   return value === null || (typeof value === "number" && Number.isFinite(value) && value >= 0);
 }
 
-function isTrackInfo(value: unknown): value is TrackInfo {
+/** Whether `value` is a {@link TrackInfo} a child may report. */
+export function isTrackInfo(value: unknown): value is TrackInfo {
   return isObject(value) && Number.isInteger(value.pid) && (value.pid as number) >= 0 &&
     (value.pid as number) < 0x2000 && ["video", "audio", "other"].includes(value.kind as string) &&
     typeof value.codec === "string" && value.codec.length <= 64 &&
@@ -225,7 +235,8 @@ function isSettings(value: unknown): value is PeerSettings {
     (value.passphrase === undefined || typeof value.passphrase === "string") &&
     [0, 16, 24, 32].includes(value.pbkeylen as number) &&
     Number.isInteger(value.idleTimeoutMs) && Number.isInteger(value.handshakeTimeoutMs) &&
-    typeof value.fastHandshake === "boolean" && Number.isInteger(value.decisionTimeoutMs);
+    typeof value.fastHandshake === "boolean" && Number.isInteger(value.decisionTimeoutMs) &&
+    (value.stateDir === undefined || typeof value.stateDir === "string");
 }
 
 function parseJson(text: string, what: string): Json {

@@ -13,6 +13,8 @@ import {
   F_GETFL,
   F_SETFL,
   libc,
+  MSG_DONTWAIT,
+  MSG_NOSIGNAL,
   O_NONBLOCK,
   POLLFD,
   POLLOUT,
@@ -106,13 +108,55 @@ const STATS_REFRESH_MS = 200;
 
 /** The child's reports go out on its stdout. */
 const STDOUT = 1;
+/** A send that never waits, and never raises SIGPIPE. */
+const SEND_FLAGS = MSG_DONTWAIT | MSG_NOSIGNAL;
 /** How often reports that wait for a full pipe are tried again. */
 const RETRY_MS = 100;
 /** A write interrupted by a signal is tried again, this many times at most. */
 const MAX_INTERRUPTED_WRITES = 4;
 
 let queue: ReportQueue | undefined;
+/** Where reports go: stdout, an adopter's socket, or nowhere (undefined) once orphaned. */
+let sinkFd: number | undefined = STDOUT;
 let retryTimer: ReturnType<typeof setTimeout> | undefined;
+/** The newest statistics and tracks reported: an adopter is told them first (adoption.ts). */
+let lastStats: Extract<ChildMessage, { type: "stats" }> | undefined;
+let lastTracks: Extract<ChildMessage, { type: "tracks" }> | undefined;
+
+/** The newest `stats` report, and the newest `tracks` report, this child made. */
+export function latestReports(): {
+  stats: Extract<ChildMessage, { type: "stats" }> | undefined;
+  tracks: Extract<ChildMessage, { type: "tracks" }> | undefined;
+} {
+  return { stats: lastStats, tracks: lastTracks };
+}
+
+/**
+ * Sends every later report to the stream socket `fd` (an adopting main
+ * process reads it), or nowhere when undefined: what waited for the old
+ * sink is dropped, as the new reader is told the state anew.
+ */
+export function reportTo(fd: number | undefined): void {
+  sinkFd = fd;
+  queue = new ReportQueue(fd === undefined ? () => "closed" : (bytes) => sendTo(fd, bytes));
+}
+
+/** Sends `line` and a newline on the stream socket `fd` at once, whole; false when it cannot. */
+export function writeLine(fd: number, line: string): boolean {
+  const bytes = new TextEncoder().encode(`${line}\n`);
+  return sendTo(fd, bytes) === bytes.byteLength;
+}
+
+/**
+ * {@link writeTo} for a socket, without making it non-blocking (a read
+ * waits on it off the JS thread): each send alone does not wait, and a
+ * closed reader fails it without a signal.
+ */
+function sendTo(fd: number, bytes: Uint8Array): WriteOutcome {
+  return retryInterrupted(() =>
+    Number(libc().send(fd, bytes, BigInt(bytes.byteLength), SEND_FLAGS))
+  );
+}
 
 /**
  * Tells the main process `message` (a JSON line on stdout) without ever
@@ -121,6 +165,8 @@ let retryTimer: ReturnType<typeof setTimeout> | undefined;
  * out on a later report or a retry timer once the pipe has room.
  */
 export function report(message: ChildMessage): void {
+  if (message.type === "stats") lastStats = message;
+  else if (message.type === "tracks") lastTracks = message;
   queue ??= new ReportQueue(openStdout());
   queue.push(message);
   retryLater();
@@ -136,9 +182,10 @@ export function flushReports(timeoutMs: number): boolean {
   if (retryTimer !== undefined) clearTimeout(retryTimer);
   retryTimer = undefined;
   if (queue === undefined) return true;
+  if (sinkFd === undefined) return false;
   const pollfd = new Uint8Array(POLLFD.size);
   const view = new DataView(pollfd.buffer);
-  view.setInt32(POLLFD.offsets.fd, STDOUT, true);
+  view.setInt32(POLLFD.offsets.fd, sinkFd, true);
   view.setInt16(POLLFD.offsets.events, POLLOUT, true);
   const deadline = performance.now() + timeoutMs;
   queue.flush();
@@ -175,12 +222,17 @@ function openStdout(): (bytes: Uint8Array) => WriteOutcome {
     const flags = libc().fcntl(STDOUT, F_GETFL, 0);
     if (flags >= 0) libc().fcntl(STDOUT, F_SETFL, flags | O_NONBLOCK);
   }
-  return writeStdout;
+  return (bytes) => writeTo(STDOUT, bytes);
 }
 
-function writeStdout(bytes: Uint8Array): WriteOutcome {
+function writeTo(fd: number, bytes: Uint8Array): WriteOutcome {
+  return retryInterrupted(() => Number(libc().write(fd, bytes, BigInt(bytes.byteLength))));
+}
+
+/** Runs a write until it is not interrupted, and says what came of it. */
+function retryInterrupted(write: () => number): WriteOutcome {
   for (let attempt = 0; attempt < MAX_INTERRUPTED_WRITES; attempt++) {
-    const written = Number(libc().write(STDOUT, bytes, BigInt(bytes.byteLength)));
+    const written = write();
     if (written >= 0) return written;
     const code = errno();
     if (code === EINTR) continue;

@@ -16,15 +16,19 @@ import {
   setIncomingInt,
   setIncomingString,
   SrtOption,
+  type SrtSocket,
 } from "../../ffi/srt_socket.ts";
 import {
   type ConnectionEnd,
   flushReports,
+  latestReports,
   type LoopContext,
   PeerClock,
   report,
   StatsReader,
 } from "./reports.ts";
+import { awaitAdoption } from "./adoption.ts";
+import { ADOPTION_PROTOCOL } from "../ipc/adoption.ts";
 import { acceptConnection, type Verdict } from "./acceptor.ts";
 import type { CallerWatch } from "./caller_watch.ts";
 import { readLines } from "../ipc/lines.ts";
@@ -45,7 +49,13 @@ export { flushReports, report };
 /** libsrt's LOG_CRIT: keeps libsrt's own stderr logging for real emergencies. */
 const LIBSRT_LOG_LEVEL = 2;
 
-async function watchParent(stop: StopFlag): Promise<void> {
+/**
+ * Carries out the main process's commands from stdin. When stdin closes
+ * without a `shutdown` first, the main process is gone (killed, crashed, or
+ * leaving its children to the next one): `parentGone` says what that means
+ * now.
+ */
+async function watchParent(stop: StopFlag, parentGone: () => void): Promise<void> {
   try {
     // Deno.stdin itself, not its `readable`: a child needs no web streams (lines.ts).
     for await (const line of readLines(Deno.stdin)) {
@@ -53,8 +63,40 @@ async function watchParent(stop: StopFlag): Promise<void> {
       if (message.type === "shutdown") stop.stop(message.detail);
     }
   } finally {
-    // stdin closed: the main process is gone, so nobody is left to serve.
-    stop.stop();
+    parentGone();
+  }
+}
+
+/**
+ * Where a child is in its life, for what the loss of its main process
+ * means: waiting for a connection, it has nothing to serve and stops; in
+ * its handshake it goes on, and its caller is refused with 1503 when the
+ * child asks for the access decision (the control socket is closed too);
+ * connected, it keeps its connection and waits for an adopter
+ * (adoption.ts).
+ */
+class Lifecycle {
+  #assigned = false;
+  #orphaned = false;
+  #connected: (() => void) | undefined;
+
+  constructor(readonly stop: StopFlag) {}
+
+  assigned(): void {
+    this.#assigned = true;
+  }
+
+  /** The connection is up: `orphan` runs now if the main process is gone already, or once it goes. */
+  connected(orphan: () => void): void {
+    if (this.#orphaned) orphan();
+    else this.#connected = orphan;
+  }
+
+  parentGone(): void {
+    if (this.#orphaned) return;
+    this.#orphaned = true;
+    if (!this.#assigned) this.stop.stop();
+    this.#connected?.();
   }
 }
 
@@ -67,9 +109,10 @@ export async function servePeer(controlFd: number): Promise<number> {
   srt.srt_setloglevel(LIBSRT_LOG_LEVEL);
   unwrap("srt_startup", srt.srt_startup());
   const stop = new StopFlag();
+  const lifecycle = new Lifecycle(stop);
   // SIGTERM ends this one connection cleanly; SIGINT and SIGHUP are the main process's (main.ts).
   Deno.addSignalListener("SIGTERM", () => stop.stop());
-  watchParent(stop).catch((error) => {
+  watchParent(stop, () => lifecycle.parentGone()).catch((error) => {
     report({ type: "log", level: "error", message: `Bad message from main process: ${error}` });
     stop.stop();
   });
@@ -81,12 +124,13 @@ export async function servePeer(controlFd: number): Promise<number> {
     stop.whenStopped().then(() => null),
   ]);
   if (message === null || message.fd === undefined) return 0;
+  lifecycle.assigned();
   using control = new OwnedFd(controlFd);
   // libsrt takes the UDP socket over during the handshake; until then it is ours.
   using udpSocket = message.fd;
   const assignment = parseAssignment(new TextDecoder().decode(message.payload));
   try {
-    return await serve(assignment, udpSocket, control.fd, stop);
+    return await serve(assignment, udpSocket, control.fd, lifecycle);
   } finally {
     srt.srt_cleanup();
   }
@@ -186,8 +230,9 @@ async function serve(
   assignment: Assignment,
   udpSocket: OwnedFd,
   controlFd: number,
-  stop: StopFlag,
+  lifecycle: Lifecycle,
 ): Promise<number> {
+  const stop = lifecycle.stop;
   let admission: Admission | undefined;
   // libsrt takes the socket over, and keeps it open as long as the connection: the number stays good.
   const udpFd = udpSocket.fd;
@@ -243,17 +288,71 @@ async function serve(
   }
   const { decision, bufferFd } = admission;
   using buffer = SharedMapping.map(bufferFd.fd, decision.bufferBytes);
-  bufferFd.close();
+  // Kept open for an adopter to open through /proc (adoption.ts); else not needed.
+  const stateDir = assignment.settings.stateDir;
+  if (stateDir === undefined) bufferFd.close();
+  using _kept = stateDir === undefined ? undefined : bufferFd;
   const encrypted = connection.getInt(SrtOption.KMSTATE) === SrtKmState.SECURED;
-  report({
-    type: "connected",
-    streamId,
-    mode: decision.mode,
-    encrypted,
-    handshakeMs: Math.round(setupMs * 10) / 10,
-  });
+  const handshakeMs = Math.round(setupMs * 10) / 10;
+  report({ type: "connected", streamId, mode: decision.mode, encrypted, handshakeMs });
+  const connectedAt = Date.now();
+  let socketPath: string | undefined;
+  if (stateDir !== undefined) {
+    lifecycle.connected(() => {
+      socketPath = awaitAdoption({
+        stateDir,
+        stop,
+        hello: () => {
+          const { stats, tracks } = latestReports();
+          return {
+            type: "hello",
+            protocol: ADOPTION_PROTOCOL,
+            pid: Deno.pid,
+            stateDir,
+            connectionId: assignment.connectionId,
+            peer: assignment.peer,
+            local: assignment.local,
+            streamId,
+            mode: decision.mode,
+            stream: decision.stream,
+            encrypted,
+            handshakeMs,
+            connectedAt,
+            bufferFd: bufferFd.fd,
+            bufferBytes: decision.bufferBytes,
+            stats: stats?.stats ?? null,
+            ...(stats?.viewer === undefined ? {} : { viewer: stats.viewer }),
+            ...(tracks === undefined ? {} : { tracks: tracks.tracks }),
+          };
+        },
+      });
+    });
+  }
+  try {
+    return await carry(decision.mode, { connection, buffer, udpFd, stop }, assignment);
+  } finally {
+    try {
+      if (socketPath !== undefined) Deno.removeSync(socketPath);
+    } catch {
+      // Removed already, or the directory is gone: nothing is left behind either way.
+    }
+  }
+}
+
+/** Carries the media of an accepted connection until it ends, and reports how it ended. */
+async function carry(
+  mode: "publish" | "play",
+  { connection, buffer, udpFd, stop }: {
+    connection: SrtSocket;
+    buffer: SharedMapping;
+    /** The connected UDP socket, which libsrt now owns: for when the peer was last heard. */
+    udpFd: number;
+    stop: StopFlag;
+  },
+  assignment: Assignment,
+): Promise<number> {
   const stats = new StatsReader(connection);
-  const { reason, detail } = await runLoop(decision.mode, {
+  const { reason, detail } = await runLoop(mode, {
     connection,
     buffer,
     stop,

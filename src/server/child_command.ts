@@ -13,8 +13,10 @@ export const CHILD_SUBCOMMAND = "__atoll_peer";
 
 /**
  * Permissions of a child run from source: FFI (libsrt, libc), the library
- * path override, and loopback UDP for the self-test. No config file is read,
- * so the child behaves the same from any working directory.
+ * path override, and loopback UDP for the self-test; {@link buildChildCommand}
+ * adds writing in the state directory, for its socket there once orphaned
+ * (src/peer/adoption.ts). No config file is read, so the child behaves the
+ * same from any working directory.
  */
 export const CHILD_RUN_FLAGS = [
   "run",
@@ -83,10 +85,14 @@ export interface ChildCommand {
   env: Record<string, string>;
 }
 
-/** The command line that starts a child with `childArgs` (e.g. `--control-fd 7`). */
+/**
+ * The command line that starts a child with `childArgs` (e.g. `--control-fd
+ * 7`); from source, it may write in `stateDir` and nowhere else.
+ */
 export function buildChildCommand(
   runtime: ChildRuntime,
   childArgs: readonly string[],
+  stateDir?: string,
 ): ChildCommand {
   const env = childEnvironment(runtime.env);
   if (runtime.standalone) {
@@ -94,5 +100,24 @@ export function buildChildCommand(
   }
   const url = new URL(runtime.workerUrl);
   const worker = url.protocol === "file:" ? decodeURIComponent(url.pathname) : url.href;
-  return { command: runtime.execPath, args: [...CHILD_RUN_FLAGS, worker, ...childArgs], env };
+  const write = stateDir === undefined ? [] : [`--allow-write=${stateDir}`];
+  return {
+    command: runtime.execPath,
+    args: [...CHILD_RUN_FLAGS, ...write, worker, ...childArgs],
+    env,
+  };
+}
+
+/**
+ * Whether a process's command line (the NUL-separated text of
+ * `/proc/PID/cmdline`) is one of Atoll's children: the compiled binary's
+ * {@link CHILD_SUBCOMMAND}, or `deno run … workers/peer.ts`, with
+ * `--control-fd`.
+ */
+export function isChildCommandLine(cmdline: string): boolean {
+  const args = cmdline.split("\0").filter((arg) => arg !== "");
+  const entry = args.findIndex((arg) =>
+    arg === CHILD_SUBCOMMAND || arg.endsWith("/workers/peer.ts")
+  );
+  return entry >= 0 && args[entry + 1] === "--control-fd";
 }

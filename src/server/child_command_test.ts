@@ -5,6 +5,7 @@ import {
   CHILD_RUN_FLAGS,
   CHILD_SUBCOMMAND,
   childEnvironment,
+  isChildCommandLine,
 } from "./child_command.ts";
 
 Deno.test("buildChildCommand() runs the worker module with deno from source", () => {
@@ -49,14 +50,17 @@ Deno.test("buildChildCommand() re-executes a compiled binary with the internal s
   });
 });
 
-Deno.test("buildChildCommand() gives a child no permission to write files or reach the network", () => {
-  const { args } = buildChildCommand(
-    { execPath: "deno", standalone: false, workerUrl: "file:///w/peer.ts", env: {} },
-    [],
-  );
+Deno.test("buildChildCommand() lets a child write in its state directory alone, and reach only loopback", () => {
+  const runtime = { execPath: "deno", standalone: false, workerUrl: "file:///w/peer.ts", env: {} };
+  const { args } = buildChildCommand(runtime, []);
   assert.ok(!args.includes("-A") && !args.includes("--allow-all"));
   assert.ok(!args.some((arg) => arg.startsWith("--allow-write")));
   assert.ok(args.includes("--allow-net=127.0.0.1"));
+  const withState = buildChildCommand(runtime, ["--control-fd", "5"], "/run/atoll/9000").args;
+  assert.deepEqual(withState.filter((arg) => arg.startsWith("--allow-write")), [
+    "--allow-write=/run/atoll/9000",
+  ]);
+  assert.deepEqual(withState.slice(-3), ["/w/peer.ts", "--control-fd", "5"]);
 });
 
 Deno.test("childEnvironment() keeps the environment, caps V8's young generation and malloc arenas", () => {
@@ -91,4 +95,23 @@ Deno.test("childEnvironment() lets the operator's DENO_V8_FLAGS and MALLOC_ARENA
       MALLOC_ARENA_MAX: "8",
     },
   );
+});
+
+Deno.test("isChildCommandLine() knows a child's command line, from source or compiled, and nothing else", () => {
+  const cases: [string, boolean][] = [
+    [
+      ["/usr/bin/deno", ...CHILD_RUN_FLAGS, "/srv/atoll/workers/peer.ts", "--control-fd", "5"].join(
+        "\0",
+      ) + "\0",
+      true,
+    ],
+    [["/usr/local/bin/atoll", CHILD_SUBCOMMAND, "--control-fd", "5"].join("\0") + "\0", true],
+    [["/usr/bin/deno", "run", "-A", "/srv/atoll/main.ts"].join("\0"), false],
+    [["/usr/bin/deno", "run", "/srv/atoll/workers/peer.ts", "--self-test"].join("\0"), false],
+    [["/bin/sleep", "100"].join("\0"), false],
+    ["", false],
+  ];
+  for (const [cmdline, expected] of cases) {
+    assert.equal(isChildCommandLine(cmdline), expected, cmdline.replaceAll("\0", " "));
+  }
 });

@@ -66,6 +66,21 @@ export const REFUSALS: readonly Refusal[] = [
 
 export type Phase = "handshaking" | "connected";
 
+/** What an adopted child says of its connection (src/ipc/adoption.ts). */
+export interface AdoptedRecord {
+  id: string;
+  peer: Endpoint;
+  streamId: string;
+  mode: StreamMode;
+  stream: string;
+  encrypted: boolean;
+  handshakeMs: number;
+  /** Wall-clock ms. */
+  connectedAt: number;
+  stats: LinkStats | null;
+  viewer: ViewerStats | undefined;
+}
+
 /** Callers admitted but not yet handed to a child: they count toward the limits. */
 export interface WaitingCallers {
   readonly size: number;
@@ -253,6 +268,46 @@ export class ConnectionTable<C> {
     this.#byChild.set(child, connection);
     this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);
     this.#handshakes++;
+    return connection;
+  }
+
+  /**
+   * A connection a main process before this one made, whose child this one
+   * adopted (src/ipc/adoption.ts): it comes in connected, with what its
+   * child says of it. It counts toward every limit from now on.
+   */
+  adopt(child: C, record: AdoptedRecord): Connection<C> {
+    const peerKey = formatHostPort(record.peer);
+    if (this.#byPeer.has(peerKey)) throw new Error(`Peer ${peerKey} already has a child`);
+    if (this.#byId.has(record.id)) throw new Error(`Connection ${record.id} exists already`);
+    const ip = ipOf(record.peer.hostname);
+    const connection: Connection<C> = {
+      id: record.id,
+      child,
+      peer: { hostname: record.peer.hostname, port: record.peer.port },
+      peerKey,
+      ip,
+      backoffKey: undefined,
+      phase: "connected",
+      startedAt: record.connectedAt,
+      admittedAt: this.#clock.monotonicMs(),
+      handedOverAt: this.#clock.monotonicMs(),
+      connectedAt: record.connectedAt,
+      handshakeMs: record.handshakeMs,
+      streamId: record.streamId,
+      mode: record.mode,
+      encrypted: record.encrypted,
+      stream: record.stream,
+      stats: record.stats ?? emptyLinkStats(),
+      viewer: record.viewer,
+      resources: { cpuPercent: null, privateDirtyBytes: null, pssBytes: null },
+      refusal: undefined,
+      closed: undefined,
+    };
+    this.#byId.set(connection.id, connection);
+    this.#byPeer.set(peerKey, connection);
+    this.#byChild.set(child, connection);
+    this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);
     return connection;
   }
 

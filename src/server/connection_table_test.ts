@@ -258,3 +258,38 @@ Deno.test("ConnectionTable.sampled() keeps each resource figure until a newer on
   assert.equal(table.size, 1, "a sample for an unknown connection adds nothing");
   assert.equal(table.remove("c1")?.resources.cpuPercent, 0);
 });
+
+Deno.test("ConnectionTable.adopt() takes a survivor in connected, counted toward the limits, and refuses a duplicate", () => {
+  const { table, admit } = tableOf({ ...roomy, maxConnectionsPerIp: 1 });
+  const record = {
+    id: "adopted-1",
+    peer: { hostname: "10.0.0.1", port: 5000 },
+    streamId: "publish:live/a",
+    mode: "publish" as const,
+    stream: "live/a",
+    encrypted: true,
+    handshakeMs: 7.5,
+    connectedAt: 1_699_999_990_000,
+    stats: { ...emptyLinkStats(), bytesReceived: 1234 },
+    viewer: undefined,
+  };
+  const connection = table.adopt(41, record);
+  assert.equal(connection.phase, "connected");
+  assert.equal(connection.connectedAt, record.connectedAt);
+  assert.equal(connection.stream, "live/a");
+  assert.equal(connection.stats.bytesReceived, 1234);
+  assert.equal(table.byPeer("10.0.0.1:5000"), connection);
+  assert.equal(table.byChild(41), connection);
+  assert.equal(table.handshakes, 0, "connected: no handshake in progress");
+  const second = admit("10.0.0.1", 5001, 42);
+  assert.equal(second.ok, false);
+  assert.equal(!second.ok && second.refusal, "max-connections-per-ip");
+  assert.throws(() => table.adopt(43, record), /already has a child/);
+  assert.throws(
+    () => table.adopt(43, { ...record, peer: { hostname: "10.0.0.2", port: 1 } }),
+    /exists already/,
+  );
+  table.remove("adopted-1");
+  assert.equal(table.size, 0);
+  assert.equal(admit("10.0.0.1", 5001, 42).ok, true, "its slot is free once it is gone");
+});

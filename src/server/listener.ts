@@ -97,15 +97,20 @@ export class SrtListener {
    * Binds the public SRT port. SO_REUSEADDR is needed so children can bind
    * their connected sockets to it, but it would also let us share a port
    * that another SO_REUSEADDR socket holds; a bind without it first tells
-   * whether the port is really free.
+   * whether the port is really free. With `adopting`, the port is known to
+   * be held by the connected sockets of children being adopted, and the
+   * probe is skipped.
    */
-  static bind(options: ServerOptions, counters: ServerCounters): SrtListener {
+  static bind(options: ServerOptions, counters: ServerCounters, adopting = false): SrtListener {
     const { hostname, port } = options.srtListen;
     const where = formatHostPort(options.srtListen);
     try {
-      const probe = Deno.listenDatagram({ transport: "udp", hostname, port });
-      const bound = (probe.addr as Deno.NetAddr).port;
-      probe.close();
+      let bound = port;
+      if (!adopting) {
+        const probe = Deno.listenDatagram({ transport: "udp", hostname, port });
+        bound = (probe.addr as Deno.NetAddr).port;
+        probe.close();
+      }
       const udp = Deno.listenDatagram({
         transport: "udp",
         hostname,

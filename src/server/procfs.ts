@@ -70,3 +70,20 @@ export function cpuPercent(
   if (!(elapsedSeconds > 0) || used < 0) return null;
   return Math.round((used / elapsedSeconds) * 1000) / 10;
 }
+
+/**
+ * The inode of the listening Unix socket bound at `path`, from the text of
+ * `/proc/net/unix` (columns Num, RefCount, Protocol, Flags, Type, St, Inode,
+ * Path; flag 0x10000 is `__SO_ACCEPTCON`, a listening socket); undefined
+ * when no listening socket is bound there.
+ */
+export function listeningUnixInode(procNetUnix: string, path: string): number | undefined {
+  for (const line of procNetUnix.split("\n").slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    if (fields.length < 8 || fields.slice(7).join(" ") !== path) continue;
+    const listening = (parseInt(fields[3]!, 16) & 0x10000) !== 0;
+    const inode = Number(fields[6]);
+    if (listening && Number.isSafeInteger(inode)) return inode;
+  }
+  return undefined;
+}

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { cpuPercent, parseCpuSeconds, parseSmapsRollup, USER_HZ } from "./procfs.ts";
+import {
+  cpuPercent,
+  listeningUnixInode,
+  parseCpuSeconds,
+  parseSmapsRollup,
+  USER_HZ,
+} from "./procfs.ts";
 
 /** Text captured from real processes: an Atoll publisher's child, an idle child, `tab) (x y`. */
 function vector(name: string): string {
@@ -85,4 +91,24 @@ Deno.test("procfs.ts is pure: no Deno API, so its parsers run anywhere", async (
   const code = source.replace(/\/\*[\s\S]*?\*\//g, "").replace(/^\s*\/\/.*$/gm, "");
   assert.doesNotMatch(code, /\bDeno\./);
   assert.doesNotMatch(code, /^\s*import\b/m, "and it imports nothing");
+});
+
+Deno.test("listeningUnixInode() finds the listening socket bound at a path in /proc/net/unix", () => {
+  // Captured: a listenUnix() socket, one connected to it, an unbound one, a path with a space.
+  const text = [
+    "Num       RefCount Protocol Flags    Type St Inode Path",
+    "000000002d9ab59d: 00000003 00000000 00000000 0001 03  1647",
+    "00000000826ab8e9: 00000002 00000000 00010000 0001 01 4526973 /tmp/atoll/children/4242.sock",
+    "00000000cd2ecc00: 00000003 00000000 00000000 0001 03 4526990 /tmp/atoll/children/4243.sock",
+    "00000000aa2ecc00: 00000002 00000000 00010000 0001 01 4527001 /tmp/at oll/children/7.sock",
+  ].join("\n");
+  assert.equal(listeningUnixInode(text, "/tmp/atoll/children/4242.sock"), 4526973);
+  assert.equal(
+    listeningUnixInode(text, "/tmp/atoll/children/4243.sock"),
+    undefined,
+    "not listening",
+  );
+  assert.equal(listeningUnixInode(text, "/tmp/at oll/children/7.sock"), 4527001);
+  assert.equal(listeningUnixInode(text, "/tmp/atoll/children/1.sock"), undefined);
+  assert.equal(listeningUnixInode("", "/tmp/atoll/children/4242.sock"), undefined);
 });

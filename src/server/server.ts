@@ -31,6 +31,8 @@ import type { Connection } from "./connection_table.ts";
 import { connectionInfo } from "./api_view.ts";
 import { buildChildCommand, type ChildRuntime } from "./child_command.ts";
 import { ChildHandle } from "./child_handle.ts";
+import { AdoptedChild, type Orphan, reachOrphan } from "./adoption.ts";
+import { defaultStateDir, StateDir } from "./state_dir.ts";
 import { decideFastHandshake } from "./fast_handshake.ts";
 import { fileLimitProblem } from "./file_budget.ts";
 import { type AddressProof, SrtListener } from "./listener.ts";
@@ -73,7 +75,8 @@ export class AtollServer implements ApiServer {
   readonly fastHandshake: boolean;
   readonly counters: ServerCounters;
   #listener: SrtListener;
-  #supervisor: Supervisor<ChildHandle>;
+  #supervisor: Supervisor<ChildHandle | AdoptedChild>;
+  #stateDir: StateDir | undefined;
   #resources: ResourceSampler;
   #http: HttpListener | undefined;
   #config: AtollConfig;
@@ -88,6 +91,7 @@ export class AtollServer implements ApiServer {
     listener: SrtListener,
     counters: ServerCounters,
     config: AtollConfig,
+    stateDir: StateDir | undefined,
   ) {
     this.options = options;
     this.srtVersion = srtVersion;
@@ -95,16 +99,19 @@ export class AtollServer implements ApiServer {
     this.counters = counters;
     this.#config = config;
     this.#listener = listener;
-    this.#supervisor = new Supervisor<ChildHandle>({
+    this.#stateDir = stateDir;
+    this.#supervisor = new Supervisor<ChildHandle | AdoptedChild>({
       options,
       config,
       srtAddress: listener.address,
       fastHandshake,
       counters,
+      ...(stateDir === undefined ? {} : { stateDir: stateDir.path }),
     }, {
       launch: (events) =>
         ChildHandle.spawn(
-          (controlFd) => buildChildCommand(runtime, ["--control-fd", String(controlFd)]),
+          (controlFd) =>
+            buildChildCommand(runtime, ["--control-fd", String(controlFd)], stateDir?.path),
           events,
         ),
       openPeerSocket: (peer) => listener.openPeerSocket(peer),
@@ -136,7 +143,22 @@ export class AtollServer implements ApiServer {
     const srtVersion = loadLibsrtVersion();
     const fastHandshake = await decideFastHandshake(options, srtVersion, runtime);
     const counters = newCounters();
-    const listener = SrtListener.bind(options, counters);
+    // Orphans of a main process before this one hold the SRT port too: they
+    // are found, and checked, before it is bound.
+    const { port } = options.srtListen;
+    let stateDir = port === 0 ? undefined : openStateDir(options, port);
+    let orphans: Orphan[] = [];
+    let listener: SrtListener;
+    try {
+      if (stateDir !== undefined) orphans = await reachOrphans(stateDir, port);
+      listener = SrtListener.bind(options, counters, orphans.length > 0);
+      // Port 0: a port nobody had, so nothing to adopt; its directory is known now.
+      stateDir ??= openStateDir(options, listener.address.port);
+    } catch (error) {
+      for (const orphan of orphans) closeOrphan(orphan);
+      stateDir?.close();
+      throw error;
+    }
     const server = new AtollServer(
       options,
       srtVersion,
@@ -145,14 +167,17 @@ export class AtollServer implements ApiServer {
       listener,
       counters,
       config,
+      stateDir,
     );
+    const supervisor = server.#supervisor;
+    for (const orphan of orphans) server.#adopt(orphan);
     try {
       server.#http = serveHttp(server, options);
     } catch (error) {
       await listener.close();
+      stateDir.close();
       throw error;
     }
-    const supervisor = server.#supervisor;
     listener.start({
       hasPeer: (peerKey) => supervisor.hasPeer(peerKey),
       admit: (peer, handshake, rendezvous) => supervisor.admit(peer, handshake, rendezvous),
@@ -167,6 +192,26 @@ export class AtollServer implements ApiServer {
       fast: fastHandshake ? "on" : "off",
     });
     return server;
+  }
+
+  /** Takes `orphan` over; logs why not when it cannot (it then serves on, unadopted). */
+  #adopt(orphan: Orphan): void {
+    const { hello, conn, lines, buffer } = orphan;
+    try {
+      this.#supervisor.adopt(
+        hello,
+        buffer,
+        (events) => new AdoptedChild(hello.pid, conn, lines, events),
+      );
+    } catch (error) {
+      conn.close();
+      log.warning("Cannot adopt child {pid}: {error}", { pid: hello.pid, error: String(error) });
+    }
+  }
+
+  /** The state directory this server uses. */
+  get stateDir(): string {
+    return this.#stateDir!.path;
   }
 
   /** The bound SRT address (the real port when 0 was asked for). */
@@ -329,6 +374,7 @@ export class AtollServer implements ApiServer {
     await this.#resources.stop();
     await this.#supervisor.shutdown(this.options.shutdownTimeoutMs);
     await this.#http?.shutdown();
+    this.#stateDir?.close();
     log.info("Stopped");
     this.#finished.resolve();
   }
@@ -345,6 +391,48 @@ export class AtollServer implements ApiServer {
       );
     }
   }
+}
+
+/** Opens the state directory for SRT port `port`: the one asked for, else the default. */
+function openStateDir(options: ServerOptions, port: number): StateDir {
+  const uid = Deno.uid();
+  return StateDir.open(
+    options.stateDir ??
+      defaultStateDir(port, { XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") }, uid),
+  );
+}
+
+/**
+ * Finds the orphans waiting in `stateDir` and checks each; logs what it
+ * leaves alone, and removes the sockets of children that exited.
+ */
+async function reachOrphans(stateDir: StateDir, srtPort: number): Promise<Orphan[]> {
+  const reached: Orphan[] = [];
+  for (const socket of stateDir.orphanSockets()) {
+    const result = await reachOrphan(socket, { stateDir: stateDir.path, srtPort });
+    if ("hello" in result) {
+      reached.push(result);
+      continue;
+    }
+    if (result.kind === "stale") {
+      try {
+        Deno.removeSync(socket.path);
+      } catch {
+        // Gone already.
+      }
+    } else {
+      log.warning("Not adopting child {pid}: {detail}; it keeps its connection", {
+        pid: socket.pid,
+        detail: result.detail,
+      });
+    }
+  }
+  return reached;
+}
+
+function closeOrphan(orphan: Orphan): void {
+  orphan.conn.close();
+  orphan.buffer.close();
 }
 
 /**

@@ -237,6 +237,48 @@ export class StreamManager {
     return ended;
   }
 
+  /**
+   * Adopts `connectionId`, connected under a main process before this one,
+   * on `stream` as it was (src/ipc/adoption.ts). The stream's buffer is the
+   * one its children already use: `memory` (opened from the adopted child),
+   * of `bytes`, which this manager now owns and hands to later callers; a
+   * stream that has one already keeps it, and `memory` is closed.
+   */
+  adopt(
+    connectionId: string,
+    adopted: {
+      stream: string;
+      mode: "publish" | "play";
+      connectedAtMs: number;
+      memory: OwnedFd;
+      bytes: number;
+      tracks: TrackInfo[] | undefined;
+    },
+    nowMs = performance.now(),
+  ): void {
+    const { stream, memory, bytes } = adopted;
+    if (this.#buffers.has(stream)) memory.close();
+    else {
+      try {
+        this.#buffers.set(stream, {
+          memory,
+          bytes,
+          mapping: SharedMapping.map(memory.fd, bytes),
+          sample: { bytes: 0, atMs: nowMs, bitrate: 0 },
+        });
+      } catch (error) {
+        memory.close();
+        throw error;
+      }
+    }
+    this.#table.adopt(connectionId, stream, adopted.mode, adopted.connectedAtMs, nowMs);
+    if (adopted.mode === "publish" && adopted.tracks !== undefined) {
+      this.setTracks(connectionId, adopted.tracks);
+    }
+    this.#apply(this.#table.takeEvents());
+    this.#schedule();
+  }
+
   /** The publisher `connectionId` received media since its last report. */
   publisherActive(connectionId: string, nowMs = performance.now()): void {
     this.#table.activity(connectionId, nowMs);

@@ -140,6 +140,8 @@ export class StreamTable {
   #streams = new Map<string, Stream>();
   #roles = new Map<string, Entry>();
   #events: StreamEvent[] = [];
+  /** When each adopted publisher connected, to tell two adopted on one stream apart. */
+  #adoptedAt = new Map<string, number>();
 
   constructor(times: StreamTimes) {
     this.#times = times;
@@ -214,6 +216,56 @@ export class StreamTable {
     return reject(claim.code, claim.reason);
   }
 
+  /**
+   * `connectionId`, connected under a main process before this one, is
+   * adopted as `name`'s publisher or one of its viewers, as it was. Of two
+   * publishers adopted on one stream the one connected last stays (its
+   * child is the buffer's writer), and the other is closed by an event. An
+   * adopted viewer of a stream without a publisher starts the grace period.
+   */
+  adopt(
+    connectionId: string,
+    name: string,
+    mode: StreamMode,
+    connectedAtMs: number,
+    nowMs: number,
+  ): void {
+    const stream = this.#stream(name);
+    const role: Role = mode === "publish" ? "publisher" : "viewer";
+    this.#roles.set(connectionId, {
+      name,
+      role,
+      claimed: true,
+      authenticated: true,
+      maxViewers: undefined,
+      source: undefined,
+    });
+    if (role === "viewer") {
+      stream.viewers.add(connectionId);
+      if (stream.publisher === undefined) stream.graceUntilMs ??= nowMs + this.#times.graceMs;
+      return;
+    }
+    const current = stream.publisher;
+    const adopted = { connectionId, lastActivityMs: nowMs, source: undefined, sentMedia: true };
+    if (
+      current === undefined || (this.#adoptedAt.get(current.connectionId) ?? 0) <= connectedAtMs
+    ) {
+      stream.publisher = adopted;
+      stream.graceUntilMs = undefined;
+      this.#adoptedAt.set(connectionId, connectedAtMs);
+      if (current === undefined) return;
+    }
+    const closed = stream.publisher === adopted ? current!.connectionId : connectionId;
+    this.#roles.delete(closed);
+    this.#adoptedAt.delete(closed);
+    this.#events.push({
+      type: "close",
+      connectionId: closed,
+      name,
+      reason: "two publishers survived the main process: the one connected last stays",
+    });
+  }
+
   /** The publisher `connectionId` sent media at `nowMs`. */
   activity(connectionId: string, nowMs: number): void {
     const entry = this.#roles.get(connectionId);
@@ -227,6 +279,7 @@ export class StreamTable {
 
   /** `connectionId` is gone (its child exited); unknown ids are ignored. */
   release(connectionId: string, nowMs: number): void {
+    this.#adoptedAt.delete(connectionId);
     const entry = this.#roles.get(connectionId);
     if (entry === undefined) return;
     this.#roles.delete(connectionId);

@@ -444,3 +444,49 @@ Deno.test("StreamTable lets a caller retrying from the same IP replace its own p
     "a publisher that sends media holds its stream against its own source too",
   );
 });
+
+Deno.test("StreamTable.adopt() puts survivors back as they were: viewers wait out the grace period until their publisher is adopted", () => {
+  const streams = table();
+  streams.adopt("v1", "live/a", "play", 1_000, 5_000);
+  assert.deepEqual(streams.takeEvents(), [{ type: "stream-created", name: "live/a" }]);
+  assert.deepEqual(streams.snapshot(), [
+    { name: "live/a", publisher: null, viewers: ["v1"], waiting: 0, graceUntilMs: 15_000 },
+  ]);
+  streams.adopt("p1", "live/a", "publish", 900, 5_000);
+  assert.deepEqual(streams.snapshot(), [
+    { name: "live/a", publisher: "p1", viewers: ["v1"], waiting: 0, graceUntilMs: null },
+  ]);
+  assert.deepEqual(streams.streamOf("p1"), { name: "live/a", role: "publisher" });
+  assert.deepEqual(streams.takeEvents(), []);
+  // From now on the usual rules: a second publisher is refused while it is live.
+  assert.equal(streams.request("p2", "live/a", "publish", OPEN, 5_500).kind, "reject");
+  // A viewer whose publisher never comes back is closed after the grace period.
+  streams.adopt("v2", "live/b", "play", 1_000, 5_000);
+  streams.takeEvents();
+  streams.tick(15_000);
+  assert.deepEqual(streams.takeEvents(), [
+    {
+      type: "close",
+      connectionId: "v2",
+      name: "live/b",
+      reason: "no publisher returned within 10000 ms",
+    },
+    { type: "stream-ended", name: "live/b" },
+  ]);
+});
+
+Deno.test("StreamTable.adopt() keeps the publisher connected last when two survived on one stream", () => {
+  for (const order of [["old", "new"], ["new", "old"]]) {
+    const streams = table();
+    const connectedAt: Record<string, number> = { old: 1_000, new: 2_000 };
+    for (const id of order) streams.adopt(id, "live/a", "publish", connectedAt[id]!, 5_000);
+    assert.equal(streams.snapshot()[0]?.publisher, "new", order.join(" then "));
+    assert.deepEqual(streams.takeEvents().filter((e) => e.type === "close"), [{
+      type: "close",
+      connectionId: "old",
+      name: "live/a",
+      reason: "two publishers survived the main process: the one connected last stays",
+    }]);
+    assert.equal(streams.streamOf("old"), undefined);
+  }
+});

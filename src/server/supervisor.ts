@@ -36,6 +36,8 @@ import {
 } from "./api_types.ts";
 import { logContext } from "./api_view.ts";
 import type { ChildEvents } from "./child_handle.ts";
+import type { Hello } from "../ipc/adoption.ts";
+import type { OwnedFd } from "../../ffi/owned_fd.ts";
 import {
   AdmissionQueue,
   RecentRefusals,
@@ -139,6 +141,8 @@ export interface SupervisorOptions {
   srtAddress: Endpoint;
   fastHandshake: boolean;
   counters: ServerCounters;
+  /** The state directory, where connected children wait for an adopter if this process dies. */
+  stateDir?: string;
 }
 
 export class Supervisor<C extends SupervisedChild> {
@@ -150,6 +154,7 @@ export class Supervisor<C extends SupervisedChild> {
   #config: AtollConfig;
   #srtAddress: Endpoint;
   #fastHandshake: boolean;
+  #stateDir: string | undefined;
   #counters: ServerCounters;
   #deps: SupervisorDeps<C>;
   #clock: Clock;
@@ -173,6 +178,7 @@ export class Supervisor<C extends SupervisedChild> {
     this.#config = setup.config;
     this.#srtAddress = setup.srtAddress;
     this.#fastHandshake = setup.fastHandshake;
+    this.#stateDir = setup.stateDir;
     this.#counters = setup.counters;
     this.#deps = deps;
     this.#clock = deps.clock ?? SYSTEM_CLOCK;
@@ -251,6 +257,50 @@ export class Supervisor<C extends SupervisedChild> {
   /** Whether `peerKey` has a connection (its datagrams go to its own socket). */
   hasPeer(peerKey: string): boolean {
     return this.table.byPeer(peerKey) !== undefined;
+  }
+
+  /**
+   * Takes over a connected child of a main process before this one
+   * (adoption.ts): `makeChild` makes the handle whose reports go to this
+   * supervisor. Its connection and its place on its stream are as its hello
+   * says; `buffer` is the stream's buffer, opened from the child, now the
+   * stream manager's. Throws when the connection cannot be taken (its id or
+   * peer is here already), having closed `buffer`.
+   */
+  adopt(hello: Hello, buffer: OwnedFd, makeChild: (events: ChildEvents<C>) => C): Connection<C> {
+    let connection: Connection<C>;
+    try {
+      connection = this.table.adopt(makeChild(this.#events), {
+        id: hello.connectionId,
+        peer: hello.peer,
+        streamId: hello.streamId,
+        mode: hello.mode,
+        stream: hello.stream,
+        encrypted: hello.encrypted,
+        handshakeMs: hello.handshakeMs,
+        connectedAt: hello.connectedAt,
+        stats: hello.stats,
+        viewer: hello.viewer,
+      });
+    } catch (error) {
+      buffer.close();
+      throw error;
+    }
+    this.streams.adopt(connection.id, {
+      stream: hello.stream,
+      mode: hello.mode,
+      connectedAtMs: hello.connectedAt,
+      memory: buffer,
+      bytes: hello.bufferBytes,
+      tracks: hello.tracks,
+    });
+    log.info("Connection {id} from {peer} adopted from child {pid}: {mode} {streamId}", {
+      ...logContext(connection),
+      pid: connection.child.pid,
+      mode: hello.mode,
+      streamId: JSON.stringify(redactStreamId(hello.streamId)),
+    });
+    return connection;
   }
 
   /** Starts the prestarted children. */
@@ -505,7 +555,7 @@ export class Supervisor<C extends SupervisedChild> {
 
   /** Settings for a child's libsrt: the server's options and the config's waits. */
   peerSettings(): PeerSettings {
-    return peerSettings(this.#options, this.#fastHandshake, this.#config);
+    return peerSettings(this.#options, this.#fastHandshake, this.#config, this.#stateDir);
   }
 
   /**
@@ -696,6 +746,7 @@ export function peerSettings(
   options: ServerOptions,
   fastHandshake: boolean,
   config: AtollConfig,
+  stateDir?: string,
 ): PeerSettings {
   return {
     // A held viewer waits for the play wait, after the hook; the rest is
@@ -707,6 +758,7 @@ export function peerSettings(
     idleTimeoutMs: options.idleTimeoutMs,
     handshakeTimeoutMs: options.handshakeTimeoutMs,
     fastHandshake,
+    ...(stateDir === undefined ? {} : { stateDir }),
   };
 }
 

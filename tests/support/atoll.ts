@@ -110,12 +110,22 @@ export class Atoll implements AsyncDisposable {
   httpPort = 0;
   /** `--pool-size`, or Atoll's default of 2. */
   readonly poolSize: number;
+  /** Its state directory (`--state-dir`): a temporary one of its own unless `args` name one. */
+  readonly stateDir: string;
+  /** The temporary state directory made for it, removed once it has stopped. */
+  #ownStateDir: string | undefined;
   #logs: LogLine[] = [];
   /** How many of the process's lines {@link logs} has read. */
   #linesRead = 0;
 
   private constructor(args: string[], options: AtollOptions) {
     this.args = args;
+    const given = args.indexOf("--state-dir");
+    if (given >= 0) this.stateDir = args[given + 1]!;
+    else {
+      this.#ownStateDir = Deno.makeTempDirSync({ prefix: "atoll_state_" });
+      this.stateDir = this.#ownStateDir;
+    }
     const poolIndex = args.indexOf("--pool-size");
     this.poolSize = poolIndex >= 0 ? Number(args[poolIndex + 1]) : 2;
     const deno = [
@@ -130,6 +140,7 @@ export class Atoll implements AsyncDisposable {
       ...(options.inspect ? ["--inspect=127.0.0.1:0"] : []),
       MAIN,
       ...LOOPBACK_ARGS,
+      ...(this.#ownStateDir === undefined ? [] : ["--state-dir", this.#ownStateDir]),
       "--log-format",
       "json",
       "--log-level",
@@ -155,7 +166,7 @@ export class Atoll implements AsyncDisposable {
       await (await fetch(`http://127.0.0.1:${atoll.httpPort}/healthz`)).body?.cancel();
       if (options.readyPool) await atoll.waitForIdleChildren();
     } catch (error) {
-      await atoll.process.stop();
+      await atoll.stop();
       throw error;
     }
     return atoll;
@@ -282,6 +293,9 @@ export class Atoll implements AsyncDisposable {
     this.childPids();
     const status = await this.process.stop(graceMs);
     await killLeftoverChildren();
+    if (this.#ownStateDir !== undefined) {
+      await Deno.remove(this.#ownStateDir, { recursive: true }).catch(() => {});
+    }
     return status;
   }
 
