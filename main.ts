@@ -1,7 +1,8 @@
 /**
  * Atoll's command line: `deno run -A main.ts [options]`, or the compiled
  * binary. Parses arguments, starts the server, keeps the `--pid-file`, turns
- * SIGHUP into a config reload and SIGINT/SIGTERM into a graceful shutdown.
+ * SIGHUP into a config reload, SIGUSR2 into an upgrade (a new main process
+ * takes every connection over) and SIGINT/SIGTERM into a graceful shutdown.
  * Children ignore those signals (src/peer/main.ts). Everything else lives
  * in src/.
  *
@@ -29,6 +30,16 @@ async function main(args: string[]): Promise<number> {
   const { setupLogging } = await import("./src/server/log.ts");
   const { AtollServer, StartupError } = await import("./src/server/server.ts");
   const { PidFile } = await import("./src/server/pid_file.ts");
+  const { UPGRADE_ENV } = await import("./src/server/upgrade.ts");
+  // Started by a main process that hands over to this one: its pid. Not
+  // passed on to this one's children, and a session of its own, as its
+  // predecessor had (a terminal's Ctrl-C no longer reaches either).
+  const predecessor = upgradePredecessor(Deno.env.get(UPGRADE_ENV));
+  Deno.env.delete(UPGRADE_ENV);
+  if (predecessor !== undefined) {
+    const { libc } = await import("./ffi/libc.ts");
+    libc().setsid();
+  }
   let commandLine;
   try {
     commandLine = parseCommandLine(args, denoJson.version, Deno.env);
@@ -51,18 +62,27 @@ async function main(args: string[]): Promise<number> {
     stopRequested = true;
     void server?.shutdown();
   };
-  // The server logs the outcome of a reload itself.
+  // The server logs the outcome of a reload, and of an upgrade, itself.
   const reload = () => void server?.reload();
+  const upgrade = () => void server?.upgrade();
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
   Deno.addSignalListener("SIGHUP", reload);
+  Deno.addSignalListener("SIGUSR2", upgrade);
   let pidFile: PidFile | undefined;
   try {
     try {
       if (options.pidFile !== undefined) {
-        pidFile = await PidFile.prepare(options.pidFile, Deno.pid);
+        pidFile = await PidFile.prepare(
+          options.pidFile,
+          Deno.pid,
+          predecessor === undefined ? {} : { predecessor },
+        );
       }
-      server = await AtollServer.start(options);
+      server = await AtollServer.start(
+        options,
+        predecessor === undefined ? {} : { upgradeFrom: predecessor },
+      );
       // In place only once the server listens: whoever reads it can signal it.
       await pidFile?.publish();
     } catch (error) {
@@ -78,8 +98,15 @@ async function main(args: string[]): Promise<number> {
     Deno.removeSignalListener("SIGINT", stop);
     Deno.removeSignalListener("SIGTERM", stop);
     Deno.removeSignalListener("SIGHUP", reload);
+    Deno.removeSignalListener("SIGUSR2", upgrade);
   }
   return 0;
+}
+
+/** The pid in the upgrade variable, if it holds one. */
+function upgradePredecessor(text: string | undefined): number | undefined {
+  const pid = Number(text);
+  return text !== undefined && Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

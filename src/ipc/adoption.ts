@@ -119,3 +119,63 @@ export class ProtocolMismatch extends Error {
     this.protocol = protocol;
   }
 }
+
+/**
+ * A zero-downtime upgrade (src/server/upgrade.ts): the running main process,
+ * told to upgrade, starts its successor with this variable set to its own
+ * pid, and waits on this socket in the state directory; the successor says
+ * {@link UpgradeRequest} there once it has started as far as it can without
+ * the ports, and the running one answers with an {@link UpgradeAnswer}.
+ */
+export const UPGRADE_ENV = "ATOLL_UPGRADE_FROM";
+
+/** Where a main process that is upgrading waits for its successor. */
+export function upgradeSocketPath(stateDir: string): string {
+  return `${stateDir}/upgrade.sock`;
+}
+
+/** The successor's first line: who it is, and which adoption protocol it speaks. */
+export interface UpgradeRequest {
+  type: "upgrade";
+  protocol: number;
+  pid: number;
+}
+
+/**
+ * The running main process's answer: `go` once it has let go of the ports,
+ * the lock and its children (`children`: the pids of the connected ones,
+ * which the successor waits for), or `refused` and why (it keeps running).
+ */
+export type UpgradeAnswer =
+  | { type: "go"; children: number[] }
+  | { type: "refused"; reason: string };
+
+/** Parses the successor's line; TypeError when it is not one. */
+export function parseUpgradeRequest(line: string): UpgradeRequest {
+  const value = parseObject(line, "upgrade request");
+  if (value.type !== "upgrade" || !isCount(value.pid) || !("protocol" in value)) {
+    throw new TypeError(`Invalid upgrade request: ${line.slice(0, 120)}`);
+  }
+  return value as unknown as UpgradeRequest;
+}
+
+/** Parses the running main process's answer; TypeError when it is not one. */
+export function parseUpgradeAnswer(line: string): UpgradeAnswer {
+  const value = parseObject(line, "upgrade answer");
+  const ok = value.type === "go"
+    ? Array.isArray(value.children) && value.children.every(isCount)
+    : value.type === "refused" && typeof value.reason === "string";
+  if (!ok) throw new TypeError(`Invalid upgrade answer: ${line.slice(0, 120)}`);
+  return value as unknown as UpgradeAnswer;
+}
+
+function parseObject(line: string, what: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    throw new TypeError(`Invalid ${what}: not JSON: ${line.slice(0, 80)}`);
+  }
+  if (!isObject(value)) throw new TypeError(`Invalid ${what}: ${line.slice(0, 120)}`);
+  return value;
+}

@@ -4,8 +4,11 @@ import {
   childSocketPath,
   type Hello,
   parseHello,
+  parseUpgradeAnswer,
+  parseUpgradeRequest,
   pidOfSocketName,
   ProtocolMismatch,
+  upgradeSocketPath,
 } from "./adoption.ts";
 import { emptyLinkStats } from "./messages.ts";
 
@@ -93,4 +96,38 @@ Deno.test("parseHello() refuses what is not a valid hello", () => {
   for (const [name, line] of cases) {
     assert.throws(() => parseHello(line), TypeError, name);
   }
+});
+
+Deno.test("parseUpgradeRequest() and parseUpgradeAnswer() take what the two main processes say, and nothing else", () => {
+  const request = { type: "upgrade", protocol: ADOPTION_PROTOCOL + 1, pid: 77 };
+  assert.deepEqual(
+    parseUpgradeRequest(JSON.stringify(request)),
+    request,
+    "any protocol: the old one judges",
+  );
+  for (
+    const bad of [
+      "{}",
+      "[]",
+      "x",
+      JSON.stringify({ type: "upgrade", pid: -1, protocol: 1 }),
+      JSON.stringify({ type: "upgrade", pid: 1 }),
+    ]
+  ) {
+    assert.throws(() => parseUpgradeRequest(bad), TypeError, bad);
+  }
+  const go = { type: "go", children: [12, 13] };
+  assert.deepEqual(parseUpgradeAnswer(JSON.stringify(go)), go);
+  const refused = { type: "refused", reason: "protocol 2, this one 1" };
+  assert.deepEqual(parseUpgradeAnswer(JSON.stringify(refused)), refused);
+  for (
+    const bad of [
+      "{}",
+      JSON.stringify({ type: "go", children: [-1] }),
+      JSON.stringify({ type: "refused" }),
+    ]
+  ) {
+    assert.throws(() => parseUpgradeAnswer(bad), TypeError, bad);
+  }
+  assert.equal(upgradeSocketPath("/run/atoll/9000"), "/run/atoll/9000/upgrade.sock");
 });

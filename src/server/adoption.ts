@@ -35,6 +35,8 @@ export class AdoptedChild {
   readonly done: Promise<Deno.CommandStatus>;
   #conn: Deno.Conn;
   #exited = false;
+  /** Let go of (an upgrade): its end is no exit, and is not reported. */
+  #released = false;
 
   constructor(
     pid: number,
@@ -64,6 +66,17 @@ export class AdoptedChild {
     if (this.#exited) return;
     const message = detail === undefined ? { type: "shutdown" } : { type: "shutdown", detail };
     this.#conn.write(encoder.encode(`${JSON.stringify(message)}\n`)).catch(() => {});
+  }
+
+  /** Hangs up: the child waits for its next adopter. */
+  release(): void {
+    if (this.#exited) return;
+    this.#released = true;
+    try {
+      this.#conn.close();
+    } catch {
+      // Closed already.
+    }
   }
 
   kill(signal: Deno.Signal = "SIGKILL"): void {
@@ -109,7 +122,7 @@ export class AdoptedChild {
     const status: Deno.CommandStatus = closed
       ? { success: true, code: 0, signal: null }
       : { success: false, code: 1, signal: "SIGKILL" };
-    events.onExit(this, status);
+    if (!this.#released) events.onExit(this, status);
     return status;
   }
 }

@@ -135,6 +135,15 @@ export class ChildHandle {
     this.#stdin.write(encoder.encode(`${JSON.stringify(message)}\n`)).catch(() => {});
   }
 
+  /**
+   * Closes the child's stdin without a `shutdown`: to the child, its main
+   * process is gone (src/peer/serve.ts). Connected, it waits to be adopted.
+   */
+  release(): void {
+    if (this.#exited) return;
+    this.#stdin.close().catch(() => {});
+  }
+
   /** Writes one line to the child's stdin (the self-test reads its settings there). */
   writeLine(line: string): void {
     this.#stdin.write(encoder.encode(`${line}\n`)).catch(() => {});

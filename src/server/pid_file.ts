@@ -64,6 +64,8 @@ export interface PidFileSystem {
   commandLineOf(pid: number): readonly string[] | undefined;
   /** Reads a file (default `Deno.readTextFile`). */
   readTextFile?(path: string): Promise<string>;
+  /** The main process this one takes over from in an upgrade: its file is this one's to replace. */
+  predecessor?: number;
 }
 
 /** What a pid file's text means, `undefined` text being no file. */
@@ -72,6 +74,7 @@ export function judgePidFile(text: string | undefined, system: PidFileSystem): P
   const pid = parsePid(text);
   if (pid === undefined) return { kind: "stale", reason: "it holds no pid" };
   if (pid === system.ownPid) return { kind: "stale", reason: `it names this process, ${pid}` };
+  if (pid === system.predecessor) return { kind: "none" };
   const argv = system.commandLineOf(pid);
   if (argv === undefined) return { kind: "stale", reason: `process ${pid} is gone` };
   if (!isAtollMainCommandLine(argv, system.programName)) {

@@ -139,6 +139,16 @@ const judgeCases: {
   },
 ];
 
+Deno.test("judgePidFile() leaves the running main process an upgrade takes over from to be replaced", () => {
+  assert.deepEqual(judgePidFile("200\n", { ...systemWith({ 200: ATOLL }), predecessor: 200 }), {
+    kind: "none",
+  });
+  assert.deepEqual(judgePidFile("201\n", { ...systemWith({ 201: ATOLL }), predecessor: 200 }), {
+    kind: "running",
+    pid: 201,
+  });
+});
+
 for (const { name, text, running, expected } of judgeCases) {
   Deno.test(`judgePidFile() reads ${name}`, () => {
     assert.deepEqual(judgePidFile(text, systemWith(running)), expected);

@@ -33,6 +33,14 @@ import { buildChildCommand, type ChildRuntime } from "./child_command.ts";
 import { ChildHandle } from "./child_handle.ts";
 import { AdoptedChild, type Orphan, reachOrphan } from "./adoption.ts";
 import { defaultStateDir, StateDir } from "./state_dir.ts";
+import {
+  joinUpgrade,
+  offerUpgrade,
+  type Successor,
+  successorCommand,
+  UPGRADE_ENV,
+  type UpgradeOutcome,
+} from "./upgrade.ts";
 import { decideFastHandshake } from "./fast_handshake.ts";
 import { fileLimitProblem } from "./file_budget.ts";
 import { type AddressProof, SrtListener } from "./listener.ts";
@@ -65,6 +73,12 @@ export interface StartOptions {
   runtime?: ChildRuntime;
   /** Stream rules; otherwise read from `options.configPath`, or the built-in defaults. */
   config?: AtollConfig;
+  /**
+   * The pid of the main process this one takes over from (upgrade.ts): it
+   * is asked to hand over once this one has started as far as it can
+   * without the ports.
+   */
+  upgradeFrom?: number;
 }
 
 /** A running Atoll server. Start one with {@link AtollServer.start}. */
@@ -81,6 +95,7 @@ export class AtollServer implements ApiServer {
   #http: HttpListener | undefined;
   #config: AtollConfig;
   #stopping = false;
+  #upgrading = false;
   #finished = Promise.withResolvers<void>();
 
   private constructor(
@@ -146,14 +161,21 @@ export class AtollServer implements ApiServer {
     // Orphans of a main process before this one hold the SRT port too: they
     // are found, and checked, before it is bound.
     const { port } = options.srtListen;
-    let stateDir = port === 0 ? undefined : openStateDir(options, port);
+    let expected: number[] = [];
+    if (startOptions.upgradeFrom !== undefined) {
+      if (port === 0) {
+        throw new StartupError("Cannot upgrade a server whose SRT port was picked at start (0)");
+      }
+      expected = await joinUpgrade(stateDirPath(options, port), startOptions.upgradeFrom);
+    }
+    let stateDir = port === 0 ? undefined : StateDir.open(stateDirPath(options, port));
     let orphans: Orphan[] = [];
     let listener: SrtListener;
     try {
-      if (stateDir !== undefined) orphans = await reachOrphans(stateDir, port);
+      if (stateDir !== undefined) orphans = await reachOrphans(stateDir, port, expected);
       listener = SrtListener.bind(options, counters, orphans.length > 0);
       // Port 0: a port nobody had, so nothing to adopt; its directory is known now.
-      stateDir ??= openStateDir(options, listener.address.port);
+      stateDir ??= StateDir.open(stateDirPath(options, listener.address.port));
     } catch (error) {
       for (const orphan of orphans) closeOrphan(orphan);
       stateDir?.close();
@@ -383,6 +405,56 @@ export class AtollServer implements ApiServer {
     await this.shutdown();
   }
 
+  /**
+   * Hands every connection over to a new main process started from this
+   * one's command line (SIGUSR2; upgrade.ts), and stops without touching
+   * them. When the new one cannot take over (it fails to start, or speaks
+   * another adoption protocol), this one goes on as before and says why.
+   */
+  async upgrade(): Promise<UpgradeOutcome> {
+    const refuse = (reason: string): UpgradeOutcome => {
+      log.warning("Upgrade refused: {reason}; this main process goes on", { reason });
+      return { ok: false, reason };
+    };
+    if (this.#stopping) return refuse("the server is stopping");
+    if (this.#upgrading) return refuse("an upgrade is under way");
+    if (this.options.srtListen.port === 0) {
+      return refuse("the SRT port was picked at start (0): a new main process could not find it");
+    }
+    const command = successorCommand(Deno.readTextFileSync("/proc/self/cmdline"));
+    if (command === undefined) return refuse("this process's command line cannot be read");
+    this.#upgrading = true;
+    log.info("Upgrading: starting a new main process ({command})", {
+      command: [command.command, ...command.args].join(" "),
+    });
+    const outcome = await offerUpgrade({
+      stateDir: this.stateDir,
+      spawn: () => spawnSuccessor(command),
+      handOver: () => this.#handOver(),
+    });
+    if (!outcome.ok) {
+      this.#upgrading = false;
+      return refuse(outcome.reason);
+    }
+    log.info("Handed {count} connection(s) over to process {pid}; exiting", {
+      count: outcome.children.length,
+      pid: outcome.successor,
+    });
+    this.#finished.resolve();
+    return outcome;
+  }
+
+  /** Lets go of the ports, the children and the lock, for the successor. */
+  async #handOver(): Promise<number[]> {
+    this.#stopping = true;
+    await this.#listener.close();
+    await this.#resources.stop();
+    const children = this.#supervisor.release();
+    await this.#http?.shutdown();
+    this.#stateDir?.close();
+    return children;
+  }
+
   /** Says so when the config's apiToken is set but the command line's wins. */
   #warnAboutIgnoredToken(): void {
     if (this.options.apiToken !== undefined && this.#config.apiToken !== undefined) {
@@ -393,20 +465,66 @@ export class AtollServer implements ApiServer {
   }
 }
 
-/** Opens the state directory for SRT port `port`: the one asked for, else the default. */
-function openStateDir(options: ServerOptions, port: number): StateDir {
-  const uid = Deno.uid();
-  return StateDir.open(
-    options.stateDir ??
-      defaultStateDir(port, { XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") }, uid),
-  );
+/** Starts the successor of an upgrade: this process's command line, in its directory. */
+function spawnSuccessor(command: { command: string; args: string[] }): Successor {
+  const child = new Deno.Command(command.command, {
+    args: command.args,
+    cwd: Deno.cwd(),
+    env: { ...Deno.env.toObject(), [UPGRADE_ENV]: String(Deno.pid) },
+    stdin: "null",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
+  // This process exits once it has handed over; the successor lives on.
+  child.unref();
+  return {
+    pid: child.pid,
+    status: child.status,
+    kill: (signal) => {
+      try {
+        child.kill(signal);
+      } catch {
+        // Gone already.
+      }
+    },
+  };
 }
+
+/** The state directory for SRT port `port`: the one asked for, else the default. */
+function stateDirPath(options: ServerOptions, port: number): string {
+  const env = { XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") };
+  return options.stateDir ?? defaultStateDir(port, env, Deno.uid());
+}
+
+/** How long a successor waits for the children its predecessor let go of to wait for it. */
+const RELEASED_CHILDREN_WAIT_MS = 5000;
 
 /**
  * Finds the orphans waiting in `stateDir` and checks each; logs what it
- * leaves alone, and removes the sockets of children that exited.
+ * leaves alone, and removes the sockets of children that exited. In an
+ * upgrade, first gives each child in `expected` (let go of just now) time
+ * to open its socket.
  */
-async function reachOrphans(stateDir: StateDir, srtPort: number): Promise<Orphan[]> {
+async function reachOrphans(
+  stateDir: StateDir,
+  srtPort: number,
+  expected: number[] = [],
+): Promise<Orphan[]> {
+  const deadline = performance.now() + RELEASED_CHILDREN_WAIT_MS;
+  const waitingFor = () => {
+    const present = new Set(stateDir.orphanSockets().map((socket) => socket.pid));
+    return expected.filter((pid) => !present.has(pid) && isRunning(pid));
+  };
+  for (let missing = waitingFor(); missing.length > 0; missing = waitingFor()) {
+    if (performance.now() > deadline) {
+      log.warning("Children {pids} did not wait to be adopted within {ms} ms", {
+        pids: missing.join(", "),
+        ms: RELEASED_CHILDREN_WAIT_MS,
+      });
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
   const reached: Orphan[] = [];
   for (const socket of stateDir.orphanSockets()) {
     const result = await reachOrphan(socket, { stateDir: stateDir.path, srtPort });
@@ -428,6 +546,15 @@ async function reachOrphans(stateDir: StateDir, srtPort: number): Promise<Orphan
     }
   }
   return reached;
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function closeOrphan(orphan: Orphan): void {

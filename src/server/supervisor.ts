@@ -75,6 +75,11 @@ export interface SupervisedChild {
   answer(decision: AccessDecision, bufferFd?: number): boolean;
   /** Asks it to close its connection cleanly and exit. */
   requestShutdown(detail?: string): void;
+  /**
+   * Lets go of it without a word (an upgrade): connected, it keeps its
+   * connection and waits for the next main process; else it exits.
+   */
+  release(): void;
   kill(signal?: Deno.Signal): void;
 }
 
@@ -551,6 +556,34 @@ export class Supervisor<C extends SupervisedChild> {
     }
     clearTimeout(timer);
     this.streams.close();
+  }
+
+  /**
+   * Lets go of every child without closing a connection (an upgrade hands
+   * them to the next main process): admissions stop, callers waiting for a
+   * child are forgotten (they retransmit to the next one), undecided callers
+   * are refused with 1503, idle children are stopped, and connected ones
+   * released, to wait for their adopter. Returns the pids of the connected
+   * ones.
+   */
+  release(): number[] {
+    this.#stopping = true;
+    clearTimeout(this.#queueCheck);
+    this.#queueCheck = undefined;
+    this.#queue.clear();
+    this.streams.cancelAll(RejectCode.Down, "the server is upgrading");
+    for (const child of this.#pool.stop()) child.requestShutdown();
+    const connected: number[] = [];
+    for (const connection of this.table.values()) {
+      if (connection.phase === "connected") {
+        connected.push(connection.child.pid);
+        connection.child.release();
+      } else connection.child.requestShutdown("the server is upgrading");
+    }
+    log.info("Handing {count} connection(s) over to the next main process", {
+      count: connected.length,
+    });
+    return connected;
   }
 
   /** Settings for a child's libsrt: the server's options and the config's waits. */

@@ -77,6 +77,12 @@ class FakeChild implements SupervisedChild {
     });
   }
 
+  /** Released for an upgrade: it keeps running, unseen. */
+  released = false;
+  release(): void {
+    this.released = true;
+  }
+
   kill(signal: Deno.Signal = "SIGKILL"): void {
     this.kills.push(signal);
     this.exit({ success: false, code: 1, signal });
@@ -818,4 +824,38 @@ Deno.test("Supervisor counts a caller's wait for a child in its handshake time",
   clock.ms += 10;
   h.children[0]!.say(up("publish:live/a"));
   assert.equal(h.supervisor.table.byPeer("10.0.0.1:1")!.handshakeMs, 410);
+});
+
+Deno.test("Supervisor.release() hands connected children over untouched, refuses the undecided, and stops the rest", async () => {
+  await using h = harness({ poolSize: 1 });
+  h.children[0]!.say({ type: "ready", srtVersion: 0x010501 });
+  assert.equal(h.supervisor.admit({ hostname: "10.0.0.1", port: 1 }, HANDSHAKE, false), undefined);
+  const connected = h.children[0]!;
+  connected.say({
+    type: "connected",
+    streamId: "publish:live/a",
+    mode: "publish",
+    encrypted: false,
+    handshakeMs: 5,
+  });
+  h.children[1]!.say({ type: "ready", srtVersion: 0x010501 });
+  assert.equal(h.supervisor.admit({ hostname: "10.0.0.1", port: 2 }, HANDSHAKE, false), undefined);
+  const handshaking = h.children[1]!;
+  assert.equal(h.children.length, 3, "one more started for the pool");
+  const idle = h.children[2]!;
+  assert.deepEqual(h.supervisor.release(), [connected.pid]);
+  assert.equal(connected.released, true);
+  assert.deepEqual(connected.shutdowns, [], "a connected child is not asked to close");
+  assert.deepEqual(connected.kills, []);
+  assert.deepEqual(handshaking.shutdowns, ["the server is upgrading"]);
+  assert.equal(
+    idle === handshaking || idle.shutdowns.length === 1,
+    true,
+    "the idle child is stopped",
+  );
+  assert.equal(
+    h.supervisor.admit({ hostname: "10.0.0.1", port: 3 }, HANDSHAKE, false),
+    "shutting-down",
+    "no admissions after the hand-over",
+  );
 });

@@ -96,6 +96,8 @@ export interface AtollOptions {
    * {@link Atoll.liveHeapBytes} can collect its garbage and weigh its heap.
    */
   inspect?: boolean;
+  /** The `main.ts` to run: another checkout's, say; this one's by default. */
+  main?: string;
 }
 
 /** Every child pid any Atoll of this process had, so that none outlives it. */
@@ -138,7 +140,7 @@ export class Atoll implements AsyncDisposable {
       "run",
       "-A",
       ...(options.inspect ? ["--inspect=127.0.0.1:0"] : []),
-      MAIN,
+      options.main ?? MAIN,
       ...LOOPBACK_ARGS,
       ...(this.#ownStateDir === undefined ? [] : ["--state-dir", this.#ownStateDir]),
       "--log-format",

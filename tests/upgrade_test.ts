@@ -1,0 +1,161 @@
+/**
+ * Zero-downtime upgrades (issue "The main process can crash", point 3):
+ * SIGUSR2 starts a new main process from the same command line, which
+ * adopts every connection while the old one exits without touching them;
+ * a new main process that speaks another adoption protocol is refused, and
+ * the old one goes on.
+ */
+
+import assert from "node:assert/strict";
+import {
+  Atoll,
+  ffmpegPublisher,
+  freeUdpPort,
+  isAlive,
+  type LogLine,
+  publisherOf,
+  srtLiveTransmitViewer,
+  waitFor,
+} from "./support/mod.ts";
+import type { ConnectionInfo } from "../src/server/api_types.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+function sizeOf(path: string): number {
+  try {
+    return Deno.statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+async function grows(path: string, bytes: number, what: string): Promise<void> {
+  const from = sizeOf(path);
+  await waitFor(what, () => sizeOf(path) >= from + bytes, { timeoutMs: 5000 });
+}
+
+function isStartup(line: LogLine): boolean {
+  return /^SRT listening/.test(line.message);
+}
+
+Deno.test("SIGUSR2 hands every connection to a new main process, and the old one exits without touching them", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "atoll_upgrade_" });
+  const pidFile = `${dir}/atoll.pid`;
+  const watched = `${dir}/viewer.ts`;
+  let successor: number | undefined;
+  try {
+    const port = freeUdpPort();
+    await using atoll = await Atoll.start([
+      "--srt-listen",
+      `127.0.0.1:${port}`,
+      "--pid-file",
+      pidFile,
+    ], { readyPool: true });
+    const stream = "live/upgraded";
+    await using publisher = await ffmpegPublisher(
+      `srt://127.0.0.1:${port}?streamid=publish:${stream}`,
+    );
+    await publisherOf(atoll, stream);
+    await using viewer = srtLiveTransmitViewer(port, `#!::r=${stream},m=request`, watched);
+    await grows(watched, 20_000, "the viewer to receive media");
+    const before = await atoll.connections();
+
+    atoll.signal("SIGUSR2");
+    // The successor writes to the same output: its startup line is the second one.
+    const started = await waitFor(
+      "the new main process's startup line",
+      () => atoll.logs.filter(isStartup)[1],
+      { timeoutMs: 15_000 },
+    );
+    await waitFor("the old main process to exit", () => !isAlive(atoll.pid), { timeoutMs: 5000 });
+    successor = Number((await Deno.readTextFile(pidFile)).trim());
+    assert.notEqual(successor, atoll.pid, "the pid file names the new main process");
+    assert.ok(isAlive(successor));
+    assert.ok(
+      atoll.findLog((l) => /^Handed/.test(l.message) && l.properties.pid === successor),
+      "the old one says whom it handed over to",
+    );
+
+    const http = Number(String(started.properties.http).split(":").at(-1));
+    const response = await fetch(`http://127.0.0.1:${http}/api/connections`);
+    const after = await response.json() as ConnectionInfo[];
+    const view = (list: ConnectionInfo[]) =>
+      list.map(({ id, pid, mode, state }) => ({ id, pid, mode, state })).sort((a, b) =>
+        a.id.localeCompare(b.id)
+      );
+    assert.deepEqual(view(after), view(before));
+    await grows(watched, 20_000, "media to keep flowing through the upgrade");
+    assert.equal(publisher.exited, false);
+    assert.equal(viewer.exited, false);
+    const closings = () =>
+      atoll.logs.filter((l) => /^Connection .* closed \(/.test(l.message)).map((l) => l.message);
+    assert.deepEqual(closings(), [], "no connection closed");
+
+    // The new main process stops them cleanly, as its own.
+    Deno.kill(successor, "SIGTERM");
+    await waitFor("the new main process to stop", () => !isAlive(successor!), {
+      timeoutMs: 10_000,
+    });
+    for (const { pid } of before) assert.equal(isAlive(pid), false);
+    await waitFor("both closing lines", () => closings().length === 2);
+    for (const line of closings()) assert.match(line, /closed \("shutdown": /);
+  } finally {
+    if (successor !== undefined && isAlive(successor)) Deno.kill(successor, "SIGKILL");
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("an upgrade to a main process of another adoption protocol is refused, and the old one goes on", async () => {
+  // A copy of this tree, whose adoption protocol changes after it started.
+  const copy = await Deno.makeTempDir({ prefix: "atoll_other_version_" });
+  try {
+    for (const entry of ["main.ts", "deno.json", "deno.lock", "src", "ffi", "workers", "static"]) {
+      const copied = await new Deno.Command("cp", { args: ["-r", `${ROOT}${entry}`, copy] })
+        .output();
+      assert.ok(copied.success, entry);
+    }
+    const port = freeUdpPort();
+    await using atoll = await Atoll.start(["--srt-listen", `127.0.0.1:${port}`], {
+      main: `${copy}/main.ts`,
+      readyPool: true,
+    });
+    await using _publisher = await ffmpegPublisher(
+      `srt://127.0.0.1:${port}?streamid=publish:live/stays`,
+    );
+    const publisher = await publisherOf(atoll, "live/stays");
+    const protocolFile = `${copy}/src/ipc/adoption.ts`;
+    const source = await Deno.readTextFile(protocolFile);
+    const changed = source.replace(
+      "export const ADOPTION_PROTOCOL = 1;",
+      "export const ADOPTION_PROTOCOL = 2;",
+    );
+    assert.notEqual(changed, source);
+    await Deno.writeTextFile(protocolFile, changed);
+
+    atoll.signal("SIGUSR2");
+    const refused = await atoll.waitForLog(
+      "the refusal",
+      (l) => /^Upgrade refused/.test(l.message),
+      20_000,
+    );
+    assert.match(
+      String(refused.properties.reason),
+      /speaks adoption protocol 2, this one 1: it could not adopt the connections/,
+    );
+    await waitFor(
+      "the new main process's own message",
+      () => atoll.output.some((line) => /^atoll: Upgrade refused by process \d+/.test(line)),
+      { timeoutMs: 5000 },
+    );
+    // The old one goes on: it answers, keeps its connection, and admits callers.
+    const health = await fetch(`http://127.0.0.1:${atoll.httpPort}/healthz`);
+    assert.equal(health.status, 200);
+    await health.body?.cancel();
+    const connections = await atoll.connections();
+    assert.deepEqual(connections.map((c) => c.id), [publisher.id]);
+    assert.equal(isAlive(atoll.pid), true);
+    await atoll.stop();
+  } finally {
+    await Deno.remove(copy, { recursive: true });
+  }
+});
