@@ -9,15 +9,17 @@
  */
 
 import assert from "node:assert/strict";
+import type { ConnectionInfo } from "../src/server/api_types.ts";
+import { Audience } from "./support/audience.ts";
 import {
   Atoll,
   ffmpegPublisher,
   ffmpegViewer,
+  freeUdpPort,
   isAlive,
   probeVideo,
   publisherOf,
   runDeno,
-  srtLiveTransmitViewer,
   tryConnect,
   waitFor,
 } from "./support/mod.ts";
@@ -25,23 +27,8 @@ import { LOOPBACK_ARGS, MAIN } from "./support/atoll.ts";
 
 const TOKEN = "operator-token-0123456789";
 
-function sizeOf(path: string): number {
-  try {
-    return Deno.statSync(path).size;
-  } catch {
-    return 0;
-  }
-}
-
-/** Waits until `path` has grown by `bytes` from now. */
-async function grows(path: string, bytes: number, what: string): Promise<void> {
-  const from = sizeOf(path);
-  await waitFor(what, () => sizeOf(path) >= from + bytes, { timeoutMs: 5000 });
-}
-
-Deno.test("after kill -9 of the main process, connections keep flowing, and a new main process adopts, serves, kicks and stops them", async () => {
+Deno.test("after kill -9 of the main process no viewer loses a packet, and a new main process adopts, serves, kicks and stops them", async () => {
   const dir = await Deno.makeTempDir({ prefix: "atoll_restart_" });
-  const watched = `${dir}/viewer.ts`;
   const late = `${dir}/late.ts`;
   try {
     await using first = await Atoll.start(["--pool-size", "2"], { readyPool: true });
@@ -51,10 +38,10 @@ Deno.test("after kill -9 of the main process, connections keep flowing, and a ne
       `srt://127.0.0.1:${port}?streamid=publish:${stream}`,
     );
     const published = await publisherOf(first, stream);
-    await using viewer = srtLiveTransmitViewer(port, `#!::r=${stream},m=request`, watched);
-    await grows(watched, 20_000, "the viewer to receive media");
+    await using audience = Audience.start(port, stream, dir);
+    await audience.grow(20_000, "every viewer to receive media", 10_000);
     const before = await first.connections();
-    assert.equal(before.length, 2);
+    assert.equal(before.length, 4);
     const idle = await first.idleChildPids();
     assert.equal(idle.length, 2);
 
@@ -70,9 +57,9 @@ Deno.test("after kill -9 of the main process, connections keep flowing, and a ne
         { timeoutMs: 3000 },
       );
     }
-    await grows(watched, 20_000, "media to keep flowing with no main process");
+    await audience.grow(20_000, "media to keep flowing with no main process");
     assert.equal(publisher.exited, false, "ffmpeg keeps publishing");
-    assert.equal(viewer.exited, false);
+    assert.equal(audience.running, true);
 
     await using second = await Atoll.start([
       "--state-dir",
@@ -83,16 +70,16 @@ Deno.test("after kill -9 of the main process, connections keep flowing, and a ne
       TOKEN,
     ]);
     const adopted = await second.connections();
-    assert.deepEqual(
-      adopted.map(({ id, pid, mode, state, stream }) => ({ id, pid, mode, state, stream })).sort(
-        (a, b) => a.mode.localeCompare(b.mode),
-      ),
-      before.map(({ id, pid, mode, stream }) => ({ id, pid, mode, state: "connected", stream }))
-        .sort((a, b) => a.mode.localeCompare(b.mode)),
-    );
+    const view = (list: ConnectionInfo[]) =>
+      list.map(({ id, pid, mode, stream }) => ({ id, pid, mode, stream })).sort((a, b) =>
+        a.id.localeCompare(b.id)
+      );
+    assert.deepEqual(view(adopted), view(before));
+    assert.ok(adopted.every((c) => c.state === "connected"));
     const [info] = await second.streams();
+    assert.equal(info?.name, stream);
     assert.equal(info?.publisher, published.id);
-    assert.equal(info?.viewers, 1);
+    assert.equal(info?.viewers, 3);
     assert.ok((info?.tracks.length ?? 0) > 0, "the publisher's tracks came with it");
     // Its reports reach the new main process.
     const bytesAtAdoption = adopted.find((c) => c.mode === "publish")!.bytesReceived;
@@ -100,9 +87,9 @@ Deno.test("after kill -9 of the main process, connections keep flowing, and a ne
       const now = (await second.connections()).find((c) => c.id === published.id);
       return (now?.bytesReceived ?? 0) > bytesAtAdoption;
     }, { timeoutMs: 5000 });
-    await grows(watched, 20_000, "media to keep flowing after the adoption");
+    await audience.grow(20_000, "media to keep flowing after the adoption");
 
-    // A new viewer of the adopted stream gets decodable video from a key frame.
+    // A fourth viewer of the adopted stream gets decodable video from a key frame.
     await using lateViewer = ffmpegViewer(
       `srt://127.0.0.1:${port}?streamid=#!::r=${stream},m=request`,
       late,
@@ -113,32 +100,34 @@ Deno.test("after kill -9 of the main process, connections keep flowing, and a ne
     assert.ok(probe.frames > 10, JSON.stringify(probe));
     assert.equal(probe.firstIsKey, true);
 
+    // Nobody lost a packet through the crash and the adoption.
+    const reports = await audience.stop();
+    for (const report of reports) {
+      assert.ok(report.bytes > 100_000, JSON.stringify(report));
+      assert.equal(report.continuityErrors, 0, JSON.stringify(report));
+    }
+
     // A kick reaches an adopted child.
-    const watcher = adopted.find((c) => c.mode === "play")!;
-    const kicked = await fetch(
-      `http://127.0.0.1:${second.httpPort}/api/connections/${watcher.id}`,
-      {
-        method: "DELETE",
-        headers: { authorization: `Bearer ${TOKEN}` },
-      },
+    await waitFor("the viewers to leave", async () => (await second.connections()).length === 1);
+    const response = await fetch(
+      `http://127.0.0.1:${second.httpPort}/api/connections/${published.id}`,
+      { method: "DELETE", headers: { authorization: `Bearer ${TOKEN}` } },
     );
-    assert.equal(kicked.status, 202, await kicked.text());
-    await waitFor(`child ${watcher.pid} to exit`, () => !isAlive(watcher.pid), { timeoutMs: 5000 });
+    assert.equal(response.status, 202, await response.text());
+    await waitFor(`child ${published.pid} to exit`, () => !isAlive(published.pid), {
+      timeoutMs: 5000,
+    });
     const closed = await second.waitForLog(
-      "the kicked viewer's closing line",
-      (l) => l.properties.id === watcher.id && "reason" in l.properties,
+      "the kicked publisher's closing line",
+      (l) => l.properties.id === published.id && "reason" in l.properties,
       5000,
     );
     assert.equal(closed.properties.reason, "shutdown");
 
-    // SIGTERM closes the adopted publisher cleanly too, and leaves nothing behind.
+    // SIGTERM stops it cleanly, and leaves nothing behind.
     const status = await second.stop();
     assert.equal(status.code, 0);
-    assert.equal(isAlive(published.pid), false);
-    const publisherClosed = second.findLog((l) =>
-      l.properties.id === published.id && "reason" in l.properties
-    );
-    assert.equal(publisherClosed?.properties.reason, "shutdown");
+    for (const { pid } of before) assert.equal(isAlive(pid), false);
     assert.deepEqual([...Deno.readDirSync(`${first.stateDir}/children`)], []);
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -180,4 +169,46 @@ Deno.test("a second main process on a state directory in use is refused, and the
   const health = await fetch(`http://127.0.0.1:${atoll.httpPort}/healthz`);
   assert.equal(health.status, 200);
   await health.body?.cancel();
+});
+
+Deno.test("stale and foreign files in the state directory are cleared or left alone, and Atoll starts", async () => {
+  const stateDir = await Deno.makeTempDir({ prefix: "atoll_state_" });
+  const children = `${stateDir}/children`;
+  await Deno.mkdir(children);
+  // A socket whose process is gone: nobody listens there any more.
+  Deno.listen({ transport: "unix", path: `${children}/4000001.sock` }).close();
+  Deno.writeTextFileSync(`${children}/4000002.sock`, "not a socket");
+  Deno.writeTextFileSync(`${children}/notes.txt`, "an operator's file");
+  Deno.writeTextFileSync(`${stateDir}/lock`, "garbage");
+  // A live socket of a process that is no Atoll child: this test.
+  const impostorPath = `${children}/${Deno.pid}.sock`;
+  const impostor = Deno.listen({ transport: "unix", path: impostorPath });
+  const accepted: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of impostor) {
+      accepted.push(conn);
+      // Atoll may hang up before it reads this: it checks the process first.
+      await conn.write(new TextEncoder().encode('{"type":"hello","protocol":1}\n')).catch(() => {});
+    }
+  })();
+  try {
+    await using atoll = await Atoll.start(
+      ["--state-dir", stateDir, "--srt-listen", `127.0.0.1:${freeUdpPort()}`],
+      { readyPool: true },
+    );
+    const refused = atoll.findLog((l) => /^Not adopting child/.test(l.message));
+    assert.equal(refused?.properties.pid, Deno.pid);
+    assert.equal(refused?.properties.detail, `process ${Deno.pid} is not an Atoll child`);
+    const left = [...Deno.readDirSync(children)].map((entry) => entry.name).sort();
+    assert.deepEqual(left, [`${Deno.pid}.sock`, "notes.txt"]);
+    assert.equal(Deno.readTextFileSync(`${stateDir}/lock`), `${atoll.pid}\n`);
+    assert.deepEqual(await atoll.connections(), []);
+    const caller = await tryConnect(atoll.srtPort, "publish:live/fresh", { timeoutMs: 3000 });
+    assert.equal(caller.connected, true, caller.rejectText);
+  } finally {
+    impostor.close();
+    for (const conn of accepted) conn.close();
+    await accepting.catch(() => {});
+    await Deno.remove(stateDir, { recursive: true });
+  }
 });

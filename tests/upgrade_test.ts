@@ -14,25 +14,12 @@ import {
   isAlive,
   type LogLine,
   publisherOf,
-  srtLiveTransmitViewer,
   waitFor,
 } from "./support/mod.ts";
 import type { ConnectionInfo } from "../src/server/api_types.ts";
+import { Audience } from "./support/audience.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
-
-function sizeOf(path: string): number {
-  try {
-    return Deno.statSync(path).size;
-  } catch {
-    return 0;
-  }
-}
-
-async function grows(path: string, bytes: number, what: string): Promise<void> {
-  const from = sizeOf(path);
-  await waitFor(what, () => sizeOf(path) >= from + bytes, { timeoutMs: 5000 });
-}
 
 function isStartup(line: LogLine): boolean {
   return /^SRT listening/.test(line.message);
@@ -41,7 +28,6 @@ function isStartup(line: LogLine): boolean {
 Deno.test("SIGUSR2 hands every connection to a new main process, and the old one exits without touching them", async () => {
   const dir = await Deno.makeTempDir({ prefix: "atoll_upgrade_" });
   const pidFile = `${dir}/atoll.pid`;
-  const watched = `${dir}/viewer.ts`;
   let successor: number | undefined;
   try {
     const port = freeUdpPort();
@@ -56,9 +42,10 @@ Deno.test("SIGUSR2 hands every connection to a new main process, and the old one
       `srt://127.0.0.1:${port}?streamid=publish:${stream}`,
     );
     await publisherOf(atoll, stream);
-    await using viewer = srtLiveTransmitViewer(port, `#!::r=${stream},m=request`, watched);
-    await grows(watched, 20_000, "the viewer to receive media");
+    await using audience = Audience.start(port, stream, dir);
+    await audience.grow(20_000, "every viewer to receive media", 10_000);
     const before = await atoll.connections();
+    assert.equal(before.length, 4);
 
     atoll.signal("SIGUSR2");
     // The successor writes to the same output: its startup line is the second one.
@@ -84,12 +71,16 @@ Deno.test("SIGUSR2 hands every connection to a new main process, and the old one
         a.id.localeCompare(b.id)
       );
     assert.deepEqual(view(after), view(before));
-    await grows(watched, 20_000, "media to keep flowing through the upgrade");
-    assert.equal(publisher.exited, false);
-    assert.equal(viewer.exited, false);
     const closings = () =>
       atoll.logs.filter((l) => /^Connection .* closed \(/.test(l.message)).map((l) => l.message);
     assert.deepEqual(closings(), [], "no connection closed");
+    await audience.grow(20_000, "media to keep flowing through the upgrade");
+    assert.equal(publisher.exited, false);
+    assert.equal(audience.running, true);
+    for (const report of await audience.stop()) {
+      assert.ok(report.bytes > 50_000, JSON.stringify(report));
+      assert.equal(report.continuityErrors, 0, `no packet lost: ${JSON.stringify(report)}`);
+    }
 
     // The new main process stops them cleanly, as its own.
     Deno.kill(successor, "SIGTERM");
@@ -97,8 +88,9 @@ Deno.test("SIGUSR2 hands every connection to a new main process, and the old one
       timeoutMs: 10_000,
     });
     for (const { pid } of before) assert.equal(isAlive(pid), false);
-    await waitFor("both closing lines", () => closings().length === 2);
-    for (const line of closings()) assert.match(line, /closed \("shutdown": /);
+    // The viewers left by themselves; the publisher is closed by the server.
+    await waitFor("four closing lines", () => closings().length === 4);
+    assert.equal(closings().filter((line) => /closed \("shutdown": /.test(line)).length, 1);
   } finally {
     if (successor !== undefined && isAlive(successor)) Deno.kill(successor, "SIGKILL");
     await Deno.remove(dir, { recursive: true });
