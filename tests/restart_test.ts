@@ -10,7 +10,7 @@
 
 import assert from "node:assert/strict";
 import type { ConnectionInfo } from "../src/server/api_types.ts";
-import { Audience } from "./support/audience.ts";
+import { Audience, sizeOf } from "./support/audience.ts";
 import {
   Atoll,
   ffmpegPublisher,
@@ -20,6 +20,7 @@ import {
   probeVideo,
   publisherOf,
   runDeno,
+  srtLiveTransmitViewer,
   tryConnect,
   waitFor,
 } from "./support/mod.ts";
@@ -210,5 +211,56 @@ Deno.test("stale and foreign files in the state directory are cleared or left al
     for (const conn of accepted) conn.close();
     await accepting.catch(() => {});
     await Deno.remove(stateDir, { recursive: true });
+  }
+});
+
+Deno.test("an adopted stream is taken over by a new publisher once its adopted one falls silent, and its viewer goes on", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "atoll_restart_" });
+  try {
+    await using first = await Atoll.start([], { readyPool: true });
+    const port = first.srtPort;
+    const stream = "live/handover";
+    const uri = `srt://127.0.0.1:${port}?streamid=publish:${stream}`;
+    const encoders = [await ffmpegPublisher(uri)];
+    try {
+      const original = await publisherOf(first, stream);
+      await using viewer = srtLiveTransmitViewer(port, `#!::r=${stream},m=request`, `${dir}/v.ts`);
+      await waitFor("the viewer to receive", () => sizeOf(`${dir}/v.ts`) > 20_000);
+      first.kill();
+      await first.exit();
+      await using second = await Atoll.start([
+        "--state-dir",
+        first.stateDir,
+        "--srt-listen",
+        `127.0.0.1:${port}`,
+      ]);
+      assert.equal((await second.connections()).length, 2);
+
+      // The encoder dies without a word; a new one retries until it takes over.
+      encoders[0]!.kill();
+      await encoders[0]!.exit();
+      const replacement = await waitFor("a new publisher of the adopted stream", async () => {
+        const [info] = await second.streams();
+        if (info?.publisher !== null && info?.publisher !== original.id) return info!.publisher;
+        if (encoders.at(-1)!.exited) encoders.push(await ffmpegPublisher(uri));
+        return undefined;
+      }, { timeoutMs: 15_000 });
+      assert.ok(replacement !== undefined);
+      await waitFor(`the adopted publisher's child to be closed`, () => !isAlive(original.pid), {
+        timeoutMs: 5000,
+      });
+      const from = sizeOf(`${dir}/v.ts`);
+      await waitFor(
+        "the adopted viewer to receive the new publisher's media",
+        () => sizeOf(`${dir}/v.ts`) > from + 20_000,
+        { timeoutMs: 5000 },
+      );
+      assert.equal(viewer.exited, false);
+    } finally {
+      for (const encoder of encoders) encoder.kill();
+      await Promise.all(encoders.map((encoder) => encoder.exit()));
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
