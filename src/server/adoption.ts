@@ -189,7 +189,7 @@ export async function reachOrphan(
     }
     const mismatch = hello.pid !== socket.pid
       ? `it says it is process ${hello.pid}`
-      : hello.stateDir !== scope.stateDir
+      : !sameDirectory(hello.stateDir, scope.stateDir)
       ? `it belongs to state directory ${hello.stateDir}`
       : hello.local.port !== scope.srtPort
       ? `it serves SRT port ${hello.local.port}, not ${scope.srtPort}`
@@ -231,6 +231,16 @@ function checkProcess(socket: OrphanSocket): string | undefined {
     return `cannot read its descriptors: ${error}`;
   }
   return `process ${socket.pid} does not hold the socket there`;
+}
+
+/** Whether `a` and `b` name the same directory, however spelled (symbolic links included). */
+function sameDirectory(a: string, b: string): boolean {
+  if (a === b) return true;
+  try {
+    return Deno.realPathSync(a) === Deno.realPathSync(b);
+  } catch {
+    return false;
+  }
 }
 
 async function nextLine(
