@@ -24,6 +24,8 @@ export const SOCK_CLOEXEC = 0o2000000;
 export const SOL_SOCKET = 1;
 export const SO_REUSEADDR = 2;
 export const SO_REUSEPORT = 15;
+/** `struct ucred` of a Unix socket's peer: pid, uid, gid, each 32 bits. */
+export const SO_PEERCRED = 17;
 /** `getsockopt` fills `u32[SK_MEMINFO_VARS]`: the socket's memory, as `ss -m` shows it. */
 export const SO_MEMINFO = 55;
 /** Bytes in the receive queue (`rx_queue` in `/proc/net/udp`). */
@@ -54,9 +56,11 @@ export const O_RDONLY = 0;
 export const O_RDWR = 2;
 export const O_CREAT = 0o100;
 export const O_CLOEXEC = 0o2000000;
+export const O_NOFOLLOW = 0o400000;
 export const LOCK_EX = 2;
 export const LOCK_NB = 4;
 export const ENOENT = 2;
+export const ECONNREFUSED = 111;
 export const EINTR = 4;
 export const EAGAIN = 11;
 export const MFD_CLOEXEC = 1;

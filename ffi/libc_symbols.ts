@@ -86,22 +86,6 @@ export const LIBC_SYMBOLS = {
     result: "i32", // int: the fd
     nonblocking: true,
   },
-  /** Variadic in C; an int third argument (the mode) is ABI-safe. */
-  open: {
-    parameters: [
-      "buffer", // const char* path
-      "i32", // int flags
-      "i32", // mode_t mode
-    ],
-    result: "i32", // int: the fd
-  },
-  flock: {
-    parameters: [
-      "i32", // int fd
-      "i32", // int operation
-    ],
-    result: "i32", // int
-  },
   send: {
     parameters: [
       "i32", // int fd

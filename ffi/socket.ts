@@ -37,6 +37,7 @@ import {
   RLIMIT_NOFILE,
   SCM_RIGHTS,
   SHUT_RDWR,
+  SO_PEERCRED,
   SO_REUSEADDR,
   SO_REUSEPORT,
   SOCK_CLOEXEC,
@@ -222,6 +223,47 @@ export function listenUnix(path: string, backlog = 4): OwnedFd {
     throw error;
   }
   return socket;
+}
+
+/** Who is at the other end of a Unix socket: its process and user, as the kernel saw them. */
+export interface PeerCredentials {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+/**
+ * The credentials of a connected Unix socket's peer (`SO_PEERCRED`): for an
+ * accepted socket, the process that connected; for a connecting one, the
+ * process that was listening.
+ */
+export function peerCredentials(fd: number): PeerCredentials {
+  const ucred = new Uint8Array(12);
+  const length = new Uint32Array([ucred.byteLength]);
+  check(
+    "getsockopt(SO_PEERCRED)",
+    libc().getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ucred, new Uint8Array(length.buffer)),
+  );
+  const view = new DataView(ucred.buffer);
+  return {
+    pid: view.getInt32(0, true),
+    uid: view.getUint32(4, true),
+    gid: view.getUint32(8, true),
+  };
+}
+
+/**
+ * Which process listens on the Unix stream socket at `path`: connects,
+ * reads the listener's credentials, and hangs up. Throws the connect's
+ * error (`ECONNREFUSED` when nobody listens there any more).
+ */
+export function listenerOf(path: string): PeerCredentials {
+  using socket = new OwnedFd(
+    check("socket", libc().socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)),
+  );
+  const address = unixAddress(path);
+  check(`connect ${path}`, libc().connect(socket.fd, address, address.byteLength));
+  return peerCredentials(socket.fd);
 }
 
 /**

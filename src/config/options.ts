@@ -224,9 +224,10 @@ export const OPTION_RULES: { readonly [K in keyof ServerOptions]-?: OptionRule }
   },
   stateDir: {
     type: "string",
-    expected: "an absolute directory path of at most 80 bytes",
+    expected: "an absolute directory path of at most 80 bytes, without commas",
     isValid: (value) =>
-      typeof value === "string" && value.startsWith("/") && utf8Length(value) <= 80,
+      typeof value === "string" && value.startsWith("/") && utf8Length(value) <= 80 &&
+      !value.includes(","),
   },
   pidFile: {
     type: "string",

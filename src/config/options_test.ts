@@ -194,14 +194,14 @@ const rejectedCases: {
     partial: { stateDir: "state" },
     error: "RangeError",
     message:
-      'Invalid option "stateDir": expected an absolute directory path of at most 80 bytes, got "state"',
+      'Invalid option "stateDir": expected an absolute directory path of at most 80 bytes, without commas, got "state"',
   },
   {
     name: "a state directory too long for its sockets' paths",
     partial: { stateDir: `/${"d".repeat(80)}` },
     error: "RangeError",
     message:
-      `Invalid option "stateDir": expected an absolute directory path of at most 80 bytes, got "/${
+      `Invalid option "stateDir": expected an absolute directory path of at most 80 bytes, without commas, got "/${
         "d".repeat(80)
       }"`,
   },

@@ -5,13 +5,21 @@
  *
  * While no main process has it, its reports go nowhere, and it wakes for
  * nothing but its own connection: the wait for an adopter is one accept in
- * the kernel. Each main process that connects takes over from the one
- * before, so a failed adopter leaves the child waiting for the next.
+ * the kernel. Only the main process that holds the state directory's lock
+ * (its pid is in the `lock` file) may adopt it, as the kernel names the
+ * process that connects (`SO_PEERCRED`); each such adopter takes over from
+ * the one before, so a failed adopter leaves the child waiting for the next.
  *
  * @module
  */
 
-import { acceptUnix, listenUnix, receiveWithFd, shutdownSocket } from "../../ffi/socket.ts";
+import {
+  acceptUnix,
+  listenUnix,
+  peerCredentials,
+  receiveWithFd,
+  shutdownSocket,
+} from "../../ffi/socket.ts";
 import type { OwnedFd } from "../../ffi/owned_fd.ts";
 import { CHILDREN_DIR, childSocketPath, type Hello } from "../ipc/adoption.ts";
 import { parseParentMessage } from "../ipc/messages.ts";
@@ -45,8 +53,18 @@ export function awaitAdoption(options: OrphanOptions): string | undefined {
   } catch {
     // Missing, most often; listenUnix says so if it matters.
   }
+  // Bound under another name and renamed once it listens: a main process
+  // that finds the socket's name can always connect (one that cannot
+  // takes it for a dead child's, and removes it).
+  const binding = `${path}.new`;
   try {
-    listener = listenUnix(path);
+    Deno.removeSync(binding);
+  } catch {
+    // Not there.
+  }
+  try {
+    listener = listenUnix(binding);
+    Deno.renameSync(binding, path);
   } catch {
     return undefined;
   }
@@ -54,11 +72,36 @@ export function awaitAdoption(options: OrphanOptions): string | undefined {
   return path;
 }
 
+/** How long an orphan waits after a failed accept before it tries again. */
+const ACCEPT_RETRY_MS = 1000;
+
+/** Whether the process that connected on `fd` holds the state directory's lock. */
+function isLockHolder(fd: number, stateDir: string): boolean {
+  try {
+    const peer = peerCredentials(fd);
+    const lock = `${stateDir}/lock`;
+    const holder = Number(Deno.readTextFileSync(lock).trim());
+    // The lock file's owner is this child's user (its main process made it).
+    return peer.pid === holder && peer.uid === Deno.statSync(lock).uid;
+  } catch {
+    return false;
+  }
+}
+
 async function acceptAdopters(listener: OwnedFd, options: OrphanOptions): Promise<void> {
   let current: OwnedFd | undefined;
   for (;;) {
     const adopter = await acceptUnix(listener.fd);
-    if (adopter === null) return;
+    if (adopter === null) {
+      // Out of descriptors, say: try again later, without spinning.
+      await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_MS));
+      continue;
+    }
+    if (!isLockHolder(adopter.fd, options.stateDir)) {
+      // Anyone else who connects is told nothing, and changes nothing.
+      adopter.close();
+      continue;
+    }
     // The newest adopter takes over: the one before failed or is leaving.
     // Its reader ends, and closes it.
     if (current !== undefined) shutdownSocket(current.fd);

@@ -9,7 +9,9 @@
  * @module
  */
 
-import { O_RDWR } from "../../ffi/libc.ts";
+import { ECONNREFUSED, ENOENT, O_RDWR, SystemError } from "../../ffi/libc.ts";
+import { sharedMemorySize } from "../../ffi/shm.ts";
+import { listenerOf, type PeerCredentials } from "../../ffi/socket.ts";
 import { openPath } from "../../ffi/file_lock.ts";
 import type { OwnedFd } from "../../ffi/owned_fd.ts";
 import { type Hello, parseHello, ProtocolMismatch } from "../ipc/adoption.ts";
@@ -18,7 +20,6 @@ import type { AccessDecision, ChildMessage } from "../ipc/messages.ts";
 import { parseChildMessage } from "../ipc/messages.ts";
 import type { ChildEvents } from "./child_handle.ts";
 import { isChildCommandLine } from "./child_command.ts";
-import { listeningUnixInode } from "./procfs.ts";
 import type { OrphanSocket } from "./state_dir.ts";
 
 /** How long an orphan may take to say hello. */
@@ -160,20 +161,17 @@ export async function reachOrphan(
   socket: OrphanSocket,
   scope: AdoptionScope,
 ): Promise<Orphan | Skipped> {
+  const checked = checkListener(socket);
+  if (checked !== undefined) return checked;
   let conn: Deno.Conn;
   try {
     conn = await Deno.connect({ transport: "unix", path: socket.path });
   } catch (error) {
-    if (error instanceof Deno.errors.ConnectionRefused || error instanceof Deno.errors.NotFound) {
-      return { kind: "stale" };
-    }
     return { kind: "refused", detail: `cannot connect: ${error}` };
   }
   const lines = readLines(conn)[Symbol.asyncIterator]();
   let keep = false;
   try {
-    const problem = checkProcess(socket);
-    if (problem !== undefined) return { kind: "refused", detail: problem };
     const first = await nextLine(lines, HELLO_TIMEOUT_MS);
     if (first === undefined) {
       return { kind: "refused", detail: `no hello within ${HELLO_TIMEOUT_MS} ms` };
@@ -201,6 +199,14 @@ export async function reachOrphan(
     } catch (error) {
       return { kind: "refused", detail: `cannot open its stream buffer: ${error}` };
     }
+    const size = sharedMemorySize(buffer.fd);
+    if (size < hello.bufferBytes) {
+      buffer.close();
+      return {
+        kind: "refused",
+        detail: `its stream buffer holds ${size} bytes, not the ${hello.bufferBytes} it says`,
+      };
+    }
     keep = true;
     return { hello, conn, lines, buffer };
   } finally {
@@ -209,28 +215,36 @@ export async function reachOrphan(
 }
 
 /**
- * Undefined when process `socket.pid` is one of Atoll's children and holds
- * the socket listening at `socket.path`; else what is wrong.
+ * Undefined when the process listening at `socket.path` is one of Atoll's
+ * children, this user's, and the one the file is named after (the kernel
+ * says who listens: `SO_PEERCRED`); else why not. Nobody listening there
+ * any more makes the file a dead child's.
  */
-function checkProcess(socket: OrphanSocket): string | undefined {
+function checkListener(socket: OrphanSocket): Skipped | undefined {
+  let listener: PeerCredentials;
+  try {
+    listener = listenerOf(socket.path);
+  } catch (error) {
+    const code = error instanceof SystemError ? error.errno : undefined;
+    if (code === ECONNREFUSED || code === ENOENT) return { kind: "stale" };
+    return { kind: "refused", detail: `cannot connect: ${error}` };
+  }
+  if (listener.pid !== socket.pid) {
+    return { kind: "refused", detail: `process ${listener.pid} listens there` };
+  }
+  if (listener.uid !== Deno.uid()) {
+    return { kind: "refused", detail: `it runs as user ${listener.uid}, not ${Deno.uid()}` };
+  }
   let cmdline: string;
   try {
     cmdline = Deno.readTextFileSync(`/proc/${socket.pid}/cmdline`);
   } catch {
-    return `process ${socket.pid} is gone`;
+    return { kind: "refused", detail: `process ${socket.pid} is gone` };
   }
-  if (!isChildCommandLine(cmdline)) return `process ${socket.pid} is not an Atoll child`;
-  const inode = listeningUnixInode(Deno.readTextFileSync("/proc/net/unix"), socket.path);
-  if (inode === undefined) return "no socket listens there";
-  try {
-    for (const entry of Deno.readDirSync(`/proc/${socket.pid}/fd`)) {
-      const target = Deno.readLinkSync(`/proc/${socket.pid}/fd/${entry.name}`);
-      if (target === `socket:[${inode}]`) return undefined;
-    }
-  } catch (error) {
-    return `cannot read its descriptors: ${error}`;
+  if (!isChildCommandLine(cmdline)) {
+    return { kind: "refused", detail: `process ${socket.pid} is not an Atoll child` };
   }
-  return `process ${socket.pid} does not hold the socket there`;
+  return undefined;
 }
 
 /** Whether `a` and `b` name the same directory, however spelled (symbolic links included). */

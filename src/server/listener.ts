@@ -99,17 +99,28 @@ export class SrtListener {
    * that another SO_REUSEADDR socket holds; a bind without it first tells
    * whether the port is really free. With `adopting`, the port is known to
    * be held by the connected sockets of children being adopted, and the
-   * probe is skipped.
+   * probe is skipped. A port in use is used anyway when `heldByOurs` says
+   * only Atoll's own children hold it (ones not adopted, of another state
+   * directory or version: they keep their connections).
    */
-  static bind(options: ServerOptions, counters: ServerCounters, adopting = false): SrtListener {
+  static bind(
+    options: ServerOptions,
+    counters: ServerCounters,
+    adopting = false,
+    heldByOurs: () => boolean = () => false,
+  ): SrtListener {
     const { hostname, port } = options.srtListen;
     const where = formatHostPort(options.srtListen);
     try {
       let bound = port;
       if (!adopting) {
-        const probe = Deno.listenDatagram({ transport: "udp", hostname, port });
-        bound = (probe.addr as Deno.NetAddr).port;
-        probe.close();
+        try {
+          const probe = Deno.listenDatagram({ transport: "udp", hostname, port });
+          bound = (probe.addr as Deno.NetAddr).port;
+          probe.close();
+        } catch (error) {
+          if (!(error instanceof Deno.errors.AddrInUse) || !heldByOurs()) throw error;
+        }
       }
       const udp = Deno.listenDatagram({
         transport: "udp",

@@ -72,18 +72,19 @@ export function cpuPercent(
 }
 
 /**
- * The inode of the listening Unix socket bound at `path`, from the text of
- * `/proc/net/unix` (columns Num, RefCount, Protocol, Flags, Type, St, Inode,
- * Path; flag 0x10000 is `__SO_ACCEPTCON`, a listening socket); undefined
- * when no listening socket is bound there.
+ * The inodes of the UDP sockets bound to local `port`, from the text of
+ * `/proc/net/udp` or `/proc/net/udp6` (`local_address` is `HEXIP:HEXPORT`,
+ * the inode the tenth column).
  */
-export function listeningUnixInode(procNetUnix: string, path: string): number | undefined {
-  for (const line of procNetUnix.split("\n").slice(1)) {
+export function udpSocketInodes(procNetUdp: string, port: number): number[] {
+  const inodes: number[] = [];
+  for (const line of procNetUdp.split("\n").slice(1)) {
     const fields = line.trim().split(/\s+/);
-    if (fields.length < 8 || fields.slice(7).join(" ") !== path) continue;
-    const listening = (parseInt(fields[3]!, 16) & 0x10000) !== 0;
-    const inode = Number(fields[6]);
-    if (listening && Number.isSafeInteger(inode)) return inode;
+    const local = fields[1];
+    if (local === undefined || fields.length < 10) continue;
+    const localPort = parseInt(local.slice(local.lastIndexOf(":") + 1), 16);
+    const inode = Number(fields[9]);
+    if (localPort === port && Number.isSafeInteger(inode) && inode > 0) inodes.push(inode);
   }
-  return undefined;
+  return inodes;
 }

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import {
   cpuPercent,
-  listeningUnixInode,
   parseCpuSeconds,
   parseSmapsRollup,
+  udpSocketInodes,
   USER_HZ,
 } from "./procfs.ts";
 
@@ -93,22 +93,21 @@ Deno.test("procfs.ts is pure: no Deno API, so its parsers run anywhere", async (
   assert.doesNotMatch(code, /^\s*import\b/m, "and it imports nothing");
 });
 
-Deno.test("listeningUnixInode() finds the listening socket bound at a path in /proc/net/unix", () => {
-  // Captured: a listenUnix() socket, one connected to it, an unbound one, a path with a space.
-  const text = [
-    "Num       RefCount Protocol Flags    Type St Inode Path",
-    "000000002d9ab59d: 00000003 00000000 00000000 0001 03  1647",
-    "00000000826ab8e9: 00000002 00000000 00010000 0001 01 4526973 /tmp/atoll/children/4242.sock",
-    "00000000cd2ecc00: 00000003 00000000 00000000 0001 03 4526990 /tmp/atoll/children/4243.sock",
-    "00000000aa2ecc00: 00000002 00000000 00010000 0001 01 4527001 /tmp/at oll/children/7.sock",
+Deno.test("udpSocketInodes() finds the sockets bound to a port in /proc/net/udp and udp6", () => {
+  // Captured: a listening socket and a connected one on port 9000 (0x2328), another port.
+  const udp = [
+    "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops",
+    "    7: 0100007F:2328 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 4790339 2 00000000f012face 0",
+    "   12: 0100007F:2328 0100007F:C350 01 00000000:00000000 00:00000000 00000000     0        0 4790401 2 00000000f012fb0e 0",
+    "   40: 00000000:AC00 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 4786216 2 00000000f505aaec 0",
   ].join("\n");
-  assert.equal(listeningUnixInode(text, "/tmp/atoll/children/4242.sock"), 4526973);
-  assert.equal(
-    listeningUnixInode(text, "/tmp/atoll/children/4243.sock"),
-    undefined,
-    "not listening",
-  );
-  assert.equal(listeningUnixInode(text, "/tmp/at oll/children/7.sock"), 4527001);
-  assert.equal(listeningUnixInode(text, "/tmp/atoll/children/1.sock"), undefined);
-  assert.equal(listeningUnixInode("", "/tmp/atoll/children/4242.sock"), undefined);
+  assert.deepEqual(udpSocketInodes(udp, 9000), [4790339, 4790401]);
+  assert.deepEqual(udpSocketInodes(udp, 44032), [4786216]);
+  assert.deepEqual(udpSocketInodes(udp, 9001), []);
+  const udp6 = [
+    "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops",
+    "   3: 00000000000000000000000001000000:2328 00000000000000000000000000000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 5000001 2 0000000000000000 0",
+  ].join("\n");
+  assert.deepEqual(udpSocketInodes(udp6, 9000), [5000001]);
+  assert.deepEqual(udpSocketInodes("", 9000), []);
 });

@@ -29,9 +29,11 @@ import type { HttpListener } from "./http_listener.ts";
 import type { ConnectionInfo, ServerCounters, ServerStats, StreamInfo } from "./api_types.ts";
 import type { Connection } from "./connection_table.ts";
 import { connectionInfo } from "./api_view.ts";
-import { buildChildCommand, type ChildRuntime } from "./child_command.ts";
+import { buildChildCommand, type ChildRuntime, isChildCommandLine } from "./child_command.ts";
+import { udpSocketInodes } from "./procfs.ts";
 import { ChildHandle } from "./child_handle.ts";
 import { AdoptedChild, type Orphan, reachOrphan } from "./adoption.ts";
+import { pidOfSocketName } from "../ipc/adoption.ts";
 import { defaultStateDir, StateDir } from "./state_dir.ts";
 import {
   joinUpgrade,
@@ -96,6 +98,10 @@ export class AtollServer implements ApiServer {
   #config: AtollConfig;
   #stopping = false;
   #upgrading = false;
+  /** Watches for orphans that come after the start (see {@link #watchOrphans}). */
+  #orphanWatch: Deno.FsWatcher | undefined;
+  /** Pids of orphans being reached now. */
+  #reaching = new Set<number>();
   #finished = Promise.withResolvers<void>();
 
   private constructor(
@@ -170,14 +176,23 @@ export class AtollServer implements ApiServer {
     }
     let stateDir = port === 0 ? undefined : StateDir.open(stateDirPath(options, port));
     let orphans: Orphan[] = [];
-    let listener: SrtListener;
+    let listener: SrtListener | undefined;
     try {
       if (stateDir !== undefined) orphans = await reachOrphans(stateDir, port, expected);
-      listener = SrtListener.bind(options, counters, orphans.length > 0);
+      listener = SrtListener.bind(options, counters, orphans.length > 0, () => {
+        const holders = childrenHoldingPort(port);
+        if (holders === undefined) return false;
+        log.warning(
+          "SRT port {port} is held by connections of Atoll children that were not adopted ({pids}): they go on, and this main process listens beside them",
+          { port, pids: holders.join(", ") },
+        );
+        return true;
+      });
       // Port 0: a port nobody had, so nothing to adopt; its directory is known now.
       stateDir ??= StateDir.open(stateDirPath(options, listener.address.port));
     } catch (error) {
       for (const orphan of orphans) closeOrphan(orphan);
+      await listener?.close();
       stateDir?.close();
       throw error;
     }
@@ -196,6 +211,8 @@ export class AtollServer implements ApiServer {
     try {
       server.#http = serveHttp(server, options);
     } catch (error) {
+      // The adopted children wait for the next main process, as before.
+      supervisor.release();
       await listener.close();
       stateDir.close();
       throw error;
@@ -206,6 +223,7 @@ export class AtollServer implements ApiServer {
     }, addressProof(options, fastHandshake));
     supervisor.start();
     server.#resources.start();
+    server.#watchOrphans();
     server.#warnAboutIgnoredToken();
     log.info("SRT listening on {srt}, HTTP on {http}; libsrt {version}, fast handshake {fast}", {
       srt: formatHostPort(server.srtAddress),
@@ -229,6 +247,51 @@ export class AtollServer implements ApiServer {
       conn.close();
       log.warning("Cannot adopt child {pid}: {error}", { pid: hello.pid, error: String(error) });
     }
+  }
+
+  /**
+   * Adopts orphans that appear after the start: a child whose handshake
+   * completed just after its main process died, or one an upgrading
+   * predecessor let go of late. The kernel says when a socket appears
+   * (inotify); nothing is polled.
+   */
+  #watchOrphans(): void {
+    const stateDir = this.#stateDir;
+    if (stateDir === undefined) return;
+    try {
+      this.#orphanWatch = Deno.watchFs(stateDir.childrenDir, { recursive: false });
+    } catch (error) {
+      log.warning("Cannot watch {dir} for orphans: {error}", {
+        dir: stateDir.childrenDir,
+        error: String(error),
+      });
+      return;
+    }
+    const scope = { stateDir: stateDir.path, srtPort: this.#listener.address.port };
+    (async () => {
+      for await (const event of this.#orphanWatch!) {
+        for (const path of event.paths) {
+          const pid = pidOfSocketName(path.slice(path.lastIndexOf("/") + 1));
+          if (pid === undefined || this.#reaching.has(pid) || this.#supervisor.hasChild(pid)) {
+            continue;
+          }
+          this.#reaching.add(pid);
+          reachOrphan({ pid, path }, scope).then((result) => {
+            if (this.#stopping) {
+              if ("hello" in result) closeOrphan(result);
+            } else if ("hello" in result) this.#adopt(result);
+            else if (result.kind !== "stale") {
+              log.warning("Not adopting child {pid}: {detail}; it keeps its connection", {
+                pid,
+                detail: result.detail,
+              });
+            }
+          }).catch((error) => {
+            log.warning("Cannot adopt child {pid}: {error}", { pid, error: String(error) });
+          }).finally(() => this.#reaching.delete(pid));
+        }
+      }
+    })().catch(() => {});
   }
 
   /** The state directory this server uses. */
@@ -392,6 +455,7 @@ export class AtollServer implements ApiServer {
   async shutdown(): Promise<void> {
     if (this.#stopping) return this.#finished.promise;
     this.#stopping = true;
+    this.#orphanWatch?.close();
     await this.#listener.close();
     await this.#resources.stop();
     await this.#supervisor.shutdown(this.options.shutdownTimeoutMs);
@@ -447,6 +511,7 @@ export class AtollServer implements ApiServer {
   /** Lets go of the ports, the children and the lock, for the successor. */
   async #handOver(): Promise<number[]> {
     this.#stopping = true;
+    this.#orphanWatch?.close();
     await this.#listener.close();
     await this.#resources.stop();
     const children = this.#supervisor.release();
@@ -546,6 +611,49 @@ async function reachOrphans(
     }
   }
   return reached;
+}
+
+/**
+ * The pids holding UDP sockets on `port`, when every one of them is one of
+ * Atoll's children (their connected sockets outlived a main process);
+ * undefined when the port is free, or anything else holds it, or a holder
+ * cannot be seen.
+ */
+function childrenHoldingPort(port: number): number[] | undefined {
+  const sockets = new Set<string>();
+  for (const table of ["/proc/net/udp", "/proc/net/udp6"]) {
+    try {
+      for (const inode of udpSocketInodes(Deno.readTextFileSync(table), port)) {
+        sockets.add(`socket:[${inode}]`);
+      }
+    } catch {
+      // No IPv6 table, say.
+    }
+  }
+  if (sockets.size === 0) return undefined;
+  const found = new Set<string>();
+  const holders: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    const pid = Number(entry.name);
+    if (!Number.isInteger(pid) || pid === Deno.pid) continue;
+    let holds = false;
+    try {
+      for (const fd of Deno.readDirSync(`/proc/${pid}/fd`)) {
+        const target = Deno.readLinkSync(`/proc/${pid}/fd/${fd.name}`);
+        if (sockets.has(target)) {
+          found.add(target);
+          holds = true;
+        }
+      }
+      if (holds && !isChildCommandLine(Deno.readTextFileSync(`/proc/${pid}/cmdline`))) {
+        return undefined;
+      }
+    } catch {
+      // Gone, or another user's: if it holds the port, it is never found below.
+    }
+    if (holds) holders.push(pid);
+  }
+  return found.size === sockets.size ? holders : undefined;
 }
 
 function isRunning(pid: number): boolean {

@@ -13,14 +13,15 @@
  */
 
 import type { OwnedFd } from "../../ffi/owned_fd.ts";
-import { tryLockFile } from "../../ffi/file_lock.ts";
+import { rewriteFile, tryLockFile } from "../../ffi/file_lock.ts";
 import { CHILDREN_DIR, pidOfSocketName } from "../ipc/adoption.ts";
 import { StartupError } from "./startup_error.ts";
 
 /**
  * The state directory a main process uses unless told (`--state-dir`), one
- * per SRT port: under `$XDG_RUNTIME_DIR/atoll`, else `/run/atoll` for root,
- * else `/tmp/atoll-UID`.
+ * per SRT port: under `/run/atoll` for root (whether started from a login
+ * shell or by systemd), else under `$XDG_RUNTIME_DIR/atoll`, else under
+ * `/tmp/atoll-UID`.
  */
 export function defaultStateDir(
   port: number,
@@ -28,10 +29,10 @@ export function defaultStateDir(
   uid: number | null,
 ): string {
   const runtime = env.XDG_RUNTIME_DIR;
-  const base = runtime !== undefined && runtime.startsWith("/")
-    ? `${runtime}/atoll`
-    : uid === 0
+  const base = uid === 0
     ? "/run/atoll"
+    : runtime !== undefined && runtime.startsWith("/")
+    ? `${runtime}/atoll`
     : `/tmp/atoll-${uid ?? "user"}`;
   return `${base}/${port}`;
 }
@@ -57,10 +58,15 @@ export class StateDir {
    * directory cannot be made or locked.
    */
   static open(path: string): StateDir {
+    const problem = pathProblem(path);
+    if (problem !== undefined) {
+      throw new StartupError(`Cannot use state directory ${path}: ${problem}`);
+    }
     const lockPath = `${path}/lock`;
     let lock: OwnedFd | undefined;
     try {
       Deno.mkdirSync(`${path}/${CHILDREN_DIR}`, { recursive: true, mode: 0o700 });
+      for (const dir of [parentOf(path), path, `${path}/${CHILDREN_DIR}`]) checkOwnership(dir);
       lock = tryLockFile(lockPath);
     } catch (error) {
       throw new StartupError(
@@ -76,9 +82,11 @@ export class StateDir {
       );
     }
     try {
-      Deno.writeTextFileSync(lockPath, `${Deno.pid}\n`);
-    } catch {
-      // The pid is for messages only; the lock is what counts.
+      // Through the locked file itself: the path could have changed since.
+      rewriteFile(lock.fd, `${Deno.pid}\n`);
+    } catch (error) {
+      lock.close();
+      throw new StartupError(`Cannot use state directory ${path}: ${error}`);
     }
     return new StateDir(path, lock);
   }
@@ -105,6 +113,49 @@ export class StateDir {
   /** Lets go of the lock (the process exiting does too). */
   close(): void {
     this.#lock.close();
+  }
+}
+
+/** The longest state directory path: its children's socket paths must fit a `sockaddr_un`. */
+export const MAX_STATE_DIR_BYTES = 80;
+
+/** What makes `path` unusable as a state directory, if anything. */
+export function pathProblem(path: string): string | undefined {
+  if (!path.startsWith("/")) return "it is not an absolute path";
+  const bytes = new TextEncoder().encode(path).byteLength;
+  if (bytes > MAX_STATE_DIR_BYTES) {
+    return `its path is ${bytes} bytes long, at most ${MAX_STATE_DIR_BYTES} fit its sockets' names; choose a shorter one with --state-dir`;
+  }
+  // Children are allowed to write there by a Deno permission list, which commas separate.
+  if (path.includes(",")) return "its path contains a comma";
+  return undefined;
+}
+
+function parentOf(path: string): string {
+  const slash = path.lastIndexOf("/");
+  return slash <= 0 ? "/" : path.slice(0, slash);
+}
+
+/**
+ * Throws unless `dir` is a directory (not a symbolic link) that nobody but
+ * this user (or root) can change: another local user who could would
+ * replace the children's sockets or hold the lock. The default under /tmp
+ * could have been made by someone else first.
+ */
+function checkOwnership(dir: string): void {
+  const info = Deno.lstatSync(dir);
+  if (info.isSymlink) throw new Error(`${dir} is a symbolic link`);
+  if (!info.isDirectory) throw new Error(`${dir} is not a directory`);
+  const uid = Deno.uid();
+  if (info.uid !== uid && info.uid !== 0) {
+    throw new Error(`${dir} belongs to user ${info.uid}, not to this one (${uid})`);
+  }
+  const mode = info.mode ?? 0;
+  const sticky = (mode & 0o1000) !== 0;
+  if ((mode & 0o022) !== 0 && !sticky) {
+    throw new Error(
+      `${dir} can be changed by other users (mode ${(mode & 0o7777).toString(8)}): make it 0700`,
+    );
   }
 }
 

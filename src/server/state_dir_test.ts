@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
-import { defaultStateDir, StateDir } from "./state_dir.ts";
+import { defaultStateDir, MAX_STATE_DIR_BYTES, pathProblem, StateDir } from "./state_dir.ts";
 import { StartupError } from "./startup_error.ts";
 
 Deno.test("defaultStateDir() is one directory per SRT port, where the user may write", () => {
   const cases: [Parameters<typeof defaultStateDir>, string][] = [
     [[9000, { XDG_RUNTIME_DIR: "/run/user/1000" }, 1000], "/run/user/1000/atoll/9000"],
+    [[9000, { XDG_RUNTIME_DIR: "/run/user/0" }, 0], "/run/atoll/9000"],
     [[9000, {}, 0], "/run/atoll/9000"],
     [[9001, {}, 1000], "/tmp/atoll-1000/9001"],
     [[9000, { XDG_RUNTIME_DIR: "relative" }, 0], "/run/atoll/9000"],
@@ -58,4 +59,57 @@ Deno.test("StateDir.orphanSockets() lists the children's sockets by pid, and not
   } finally {
     await Deno.remove(base, { recursive: true });
   }
+});
+
+Deno.test("StateDir.open() refuses a directory others could change, and a lock that is a symbolic link", async () => {
+  const base = await Deno.makeTempDir({ prefix: "atoll_state_test_" });
+  const refusal = (path: string, reason: RegExp) =>
+    assert.throws(
+      () => StateDir.open(path),
+      (error: unknown) =>
+        error instanceof StartupError &&
+        error.message.startsWith(`Cannot use state directory ${path}: `) &&
+        reason.test(error.message),
+    );
+  try {
+    const open = `${base}/open`;
+    Deno.mkdirSync(open);
+    Deno.chmodSync(open, 0o777);
+    refusal(open, /can be changed by other users \(mode 777\): make it 0700/);
+
+    const linked = `${base}/linked`;
+    Deno.mkdirSync(`${linked}/children`, { recursive: true });
+    Deno.writeTextFileSync(`${base}/victim.txt`, "keep me");
+    Deno.symlinkSync(`${base}/victim.txt`, `${linked}/lock`);
+    refusal(linked, /lock failed/);
+    assert.equal(
+      Deno.readTextFileSync(`${base}/victim.txt`),
+      "keep me",
+      "nothing written through it",
+    );
+
+    Deno.symlinkSync(`${base}/open`, `${base}/alias`);
+    refusal(`${base}/alias`, /is a symbolic link/);
+
+    if (Deno.uid() === 0) {
+      const foreign = `${base}/foreign`;
+      Deno.mkdirSync(foreign, { mode: 0o700 });
+      Deno.chownSync(foreign, 4242, 4242);
+      refusal(`${foreign}/9000`, /belongs to user 4242, not to this one \(0\)/);
+    }
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
+Deno.test("pathProblem() refuses a state directory whose sockets' names would not fit, or that a permission list cannot name", () => {
+  assert.equal(pathProblem("/run/atoll/9000"), undefined);
+  assert.equal(pathProblem(`/${"d".repeat(MAX_STATE_DIR_BYTES - 1)}`), undefined);
+  assert.match(pathProblem(`/${"d".repeat(MAX_STATE_DIR_BYTES)}`)!, /81 bytes long, at most 80/);
+  assert.match(pathProblem("/run/a,b")!, /comma/);
+  assert.match(pathProblem("run/atoll")!, /not an absolute path/);
+  assert.throws(
+    () => StateDir.open("/tmp/a,b"),
+    /Cannot use state directory \/tmp\/a,b: its path contains a comma/,
+  );
 });

@@ -259,6 +259,12 @@ export class Supervisor<C extends SupervisedChild> {
     return this.#starts.averageMs;
   }
 
+  /** Whether the child `pid` serves one of this supervisor's connections. */
+  hasChild(pid: number): boolean {
+    for (const connection of this.table.values()) if (connection.child.pid === pid) return true;
+    return false;
+  }
+
   /** Whether `peerKey` has a connection (its datagrams go to its own socket). */
   hasPeer(peerKey: string): boolean {
     return this.table.byPeer(peerKey) !== undefined;
