@@ -78,6 +78,11 @@ export interface RestartOptions {
   /** Publisher's rate, Mbit/s. */
   mbps: number;
   viewers: number;
+  /**
+   * Baseline-and-crash pairs on the same peers; each crash's new main
+   * process is the next pair's main, so later pairs adopt children adopted before.
+   */
+  mediaRounds: number;
   /** Idle connections per adoption round. */
   idleCounts: number[];
 }
@@ -115,9 +120,13 @@ export interface MediaPhase {
 
 export interface MediaRun {
   kind: "baseline" | "crash";
+  /** From 1; each round is a baseline, then a crash. */
+  round: number;
   phases: MediaPhase[];
   /** From spawning the new (or unrelated) main process to its listening line. */
   listenMs: number;
+  /** After a crash: the connections the new main process listed (of the publisher and viewers). */
+  adopted: number | null;
 }
 
 export interface MediaSuite {
@@ -128,8 +137,6 @@ export interface MediaSuite {
   /** After the crash run: viewers libsrt still saw connected, and the senders' closing line. */
   viewersConnectedAtEnd: number;
   sender: Record<string, unknown>;
-  /** The adopted children, by /api/connections of the new main process. */
-  adopted: number;
   /** Children of part 1 still alive after the new main process stopped. */
   leftBehind: number[];
 }
@@ -508,6 +515,11 @@ function viewerPhase(
   };
 }
 
+interface MediaPhases {
+  marks: PhaseMark[];
+  listenMs: number;
+}
+
 interface PhaseMark {
   name: PhaseName;
   from: number;
@@ -525,7 +537,7 @@ async function mediaRun(
   first: Atoll,
   crash: boolean,
   children: { publisher: number; viewers: number[] },
-): Promise<{ marks: PhaseMark[]; listenMs: number; second: Atoll }> {
+): Promise<MediaPhases & { second: Atoll }> {
   const marks: PhaseMark[] = [];
   const phase = async (
     name: PhaseName,
@@ -624,18 +636,32 @@ async function benchMedia(
     first.childPids(); // So that the bench kills them if all else fails.
     await sleep(WARMUP_MS);
 
-    const baseline = await mediaRun(first, false, children);
-    mains.push(baseline.second);
-    await stopMainOnly(baseline.second);
-    progress(`restart media baseline: unrelated main listened after ${baseline.listenMs} ms`);
-    await sleep(WARMUP_MS);
-    const crash = await mediaRun(first, true, children);
-    const second = crash.second;
-    mains.push(second);
-    const adopted = (await second.connections()).filter((c) => c.state === "connected").length;
-    progress(
-      `restart media crash: new main listened after ${crash.listenMs} ms, adopted ${adopted}`,
-    );
+    const pairs: {
+      kind: MediaRun["kind"];
+      round: number;
+      run: MediaPhases;
+      adopted: number | null;
+    }[] = [];
+    let main = first;
+    for (let round = 1; round <= options.mediaRounds; round++) {
+      const baseline = await mediaRun(main, false, children);
+      mains.push(baseline.second);
+      await stopMainOnly(baseline.second);
+      pairs.push({ kind: "baseline", round, run: baseline, adopted: null });
+      progress(
+        `restart media ${round}, baseline: an unrelated main listened after ${baseline.listenMs} ms`,
+      );
+      await sleep(WARMUP_MS);
+      const crash = await mediaRun(main, true, children);
+      main = crash.second;
+      mains.push(main);
+      const adopted = (await main.connections()).filter((c) => c.state === "connected").length;
+      pairs.push({ kind: "crash", round, run: crash, adopted });
+      progress(
+        `restart media ${round}, crash: the new main listened after ${crash.listenMs} ms, adopted ${adopted}`,
+      );
+      await sleep(WARMUP_MS);
+    }
 
     await viewers.stop(10_000);
     const done = viewers.lines.find((line) => line.startsWith('{"type":"done"'));
@@ -643,12 +669,11 @@ async function benchMedia(
     await sender.stop(5000);
     const senderDone = sender.lines.find((line) => line.includes('"type":"done"'));
     const recorded = JSON.parse(await Deno.readTextFile(output)) as RecordedMessages;
-    const runOf = (
-      kind: MediaRun["kind"],
-      run: { marks: PhaseMark[]; listenMs: number },
-    ): MediaRun => ({
+    const runOf = ({ kind, round, run, adopted }: typeof pairs[number]): MediaRun => ({
       kind,
+      round,
       listenMs: run.listenMs,
+      adopted,
       phases: run.marks.map((mark) => ({
         name: mark.name,
         durationMs: mark.to - mark.from,
@@ -656,7 +681,7 @@ async function benchMedia(
         cpu: mark.cpu,
       })),
     });
-    await stopMainOnly(second);
+    await stopMainOnly(main);
     const all = [children.publisher, ...children.viewers];
     await waitFor("part 1's children to exit", () => !all.some(isAlive), { timeoutMs: 5000 })
       .catch(() => {});
@@ -664,10 +689,9 @@ async function benchMedia(
       mbps: options.mbps,
       viewers: options.viewers,
       connected,
-      runs: [runOf("baseline", baseline), runOf("crash", crash)],
+      runs: pairs.map(runOf),
       viewersConnectedAtEnd,
       sender: senderDone === undefined ? { type: "no done line" } : JSON.parse(senderDone),
-      adopted,
       leftBehind: all.filter(isAlive),
     };
   } finally {
@@ -856,56 +880,68 @@ function ratio(value: number | null, floor: number | null): string {
 /** The Markdown of the suite: per phase, baseline and crash side by side. */
 export function restartSection(suite: RestartSuite): string {
   const media = suite.media;
-  const [baseline, crash] = media.runs;
+  const rounds = Math.max(0, ...media.runs.map((run) => run.round));
   const lines = [
     `- Atoll: \`${suite.atollCommand}\`; after the crash \`${suite.restartCommand}\``,
     `- publisher: \`${suite.senderCommand}\``,
     `- viewers: \`${suite.viewersCommand}\``,
     "",
-    `**Media** (${media.connected}/${media.viewers} viewers of one ${media.mbps} Mbit/s publisher; ` +
-    "per phase, the worst viewer, and the spread over the viewers):",
+    `**Media**: ${media.connected}/${media.viewers} viewers of one ${media.mbps} Mbit/s ` +
+    `publisher, ${rounds} round(s) of a baseline then a crash on the same peers (each crash's ` +
+    "new main process is the next round's main). Per phase: the worst viewer of each round " +
+    "(rounds separated by /), and the spread over every viewer and round:",
     "",
   ];
   const rows: string[][] = [];
+  const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
   for (const name of ["main", "none", "restart"] as const) {
-    for (const run of [baseline, crash]) {
-      const phase = run?.phases.find((p) => p.name === name);
-      if (run === undefined || phase === undefined) continue;
-      const gaps = phase.viewers.map((v) => v.largestGapMs);
-      const rates = phase.viewers.map((v) => v.mbps);
-      const missing = phase.viewers.map((v) => v.missing ?? 0);
-      const latency = phase.viewers.map((v) => v.latencyMaxMs ?? NaN);
+    for (const kind of ["baseline", "crash"] as const) {
+      const phases = media.runs.filter((run) => run.kind === kind)
+        .map((run) => run.phases.find((phase) => phase.name === name))
+        .filter((phase) => phase !== undefined);
+      if (phases.length === 0) continue;
+      const viewers = phases.flatMap((phase) => phase.viewers);
+      const rates = viewers.map((v) => v.mbps);
       rows.push([
         PHASE_TITLES[name],
-        run.kind,
-        `${(phase.durationMs / 1000).toFixed(1)} s`,
-        `${formatNumber(Math.max(...gaps), 0)} (${formatNumber(Math.min(...gaps), 0)})`,
+        kind,
+        phases.map((phase) => (phase.durationMs / 1000).toFixed(1)).join(" / ") + " s",
+        phases.map((phase) =>
+          formatNumber(Math.max(...phase.viewers.map((v) => v.largestGapMs)), 0)
+        )
+          .join(" / "),
         `${formatNumber(Math.min(...rates), 2)}-${formatNumber(Math.max(...rates), 2)}`,
-        String(Math.max(...missing)),
-        formatNumber(Math.max(...latency), 0),
-        formatNumber(phase.cpu.publisherChild, 1),
-        formatNumber(phase.cpu.viewerChildren, 1),
+        String(Math.max(...viewers.map((v) => v.missing ?? 0))),
+        formatNumber(Math.max(...viewers.map((v) => v.latencyMaxMs ?? NaN)), 0),
+        formatNumber(mean(phases.map((phase) => phase.cpu.publisherChild)), 1),
+        formatNumber(mean(phases.map((phase) => phase.cpu.viewerChildren)), 1),
       ]);
     }
   }
+  const crashes = media.runs.filter((run) => run.kind === "crash");
+  const baselines = media.runs.filter((run) => run.kind === "baseline");
   lines.push(
     markdownTable([
       "phase",
       "run",
       "length",
-      "largest gap, ms (best viewer)",
+      "largest gap, ms (worst viewer per round)",
       "Mbit/s per viewer",
-      "messages missing (worst)",
+      "messages missing (worst viewer)",
       "latency max, ms",
-      "publisher child CPU %",
-      "viewer children CPU % (sum)",
+      "publisher child CPU % (mean)",
+      "viewer children CPU %, summed (mean)",
     ], rows),
     "",
-    `The new main process listened ${formatNumber(crash?.listenMs, 0)} ms after its spawn ` +
-      `(the baseline's unrelated one: ${formatNumber(baseline?.listenMs, 0)} ms) and adopted ` +
-      `${media.adopted} connections; after the run ${media.viewersConnectedAtEnd}/${media.connected} ` +
-      `viewers were still connected, and ${media.leftBehind.length} children were left behind ` +
-      "after it stopped.",
+    `Each new main process listened ${
+      crashes.map((run) => formatNumber(run.listenMs, 0)).join(" / ")
+    } ms after its spawn (the baselines' unrelated ones: ${
+      baselines.map((run) => formatNumber(run.listenMs, 0)).join(" / ")
+    } ms) and listed ${crashes.map((run) => run.adopted).join(" / ")} adopted connections (of ${
+      1 + media.connected
+    }); after the last round ` +
+      `${media.viewersConnectedAtEnd}/${media.connected} viewers were still connected, and ` +
+      `${media.leftBehind.length} children were left behind once the last main process stopped.`,
     "",
     "**Adoption** of N idle publishers (callers that send nothing), against a fresh main process " +
       "with no connection in the same round; times from the spawn of the main process:",

@@ -207,7 +207,12 @@ async function main(): Promise<number> {
   if (only.includes("restart")) {
     log("a crash of the main process, and a new one that adopts its children");
     restart = await benchRestart(
-      { mbps: 4, viewers: 5, idleCounts: quick ? [20] : [50, 100, 200] },
+      {
+        mbps: 4,
+        viewers: 5,
+        mediaRounds: quick ? 1 : 3,
+        idleCounts: quick ? [20] : [50, 100, 200],
+      },
       progress,
     );
   }
