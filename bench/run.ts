@@ -1,7 +1,8 @@
 /**
  * Atoll's benchmarks: `deno task bench` (`deno run -A bench/run.ts`).
  *
- *     deno task bench [--quick] [--only connect,resources,many,streams,storms,child-start,idle]
+ *     deno task bench [--quick]
+ *                     [--only connect,resources,many,streams,storms,child-start,idle,restart]
  *                     [--callers N] [--compare-worker OTHER_CHECKOUT/workers/peer.ts]
  *
  * 1. connect time, sequential and simultaneous, async and blocking callers,
@@ -14,7 +15,9 @@
  *    libsrt listener; 7. what a child costs to start, against bare Deno
  *    processes (`--compare-worker`: another checkout's child beside this
  *    one's); 8. what a connection costs idle and at 5 Mbit/s, against a C
- *    program holding one libsrt connection.
+ *    program holding one libsrt connection; 9. a crash of the main process:
+ *    the media gap its viewers see, how long a new main process takes to
+ *    adopt the connected children, and what the orphans cost meanwhile.
  *
  * Writes the raw results to `bench/results/<time>.json` (and `latest.json`)
  * and prints a Markdown summary. Everything runs on 127.0.0.1; every
@@ -33,6 +36,7 @@ import { benchIdle, idleSection, type IdleSuite } from "./idle.ts";
 import { benchManyCallers } from "./many_callers.ts";
 import { type BenchResults, type Machine, renderSummary } from "./report.ts";
 import { benchResources } from "./resources.ts";
+import { benchRestart, restartSection, type RestartSuite } from "./restart.ts";
 import { startSrt } from "./srt.ts";
 import { benchStorms } from "./storms.ts";
 import { benchStreams } from "./streams.ts";
@@ -46,6 +50,7 @@ const SUITES = [
   "storms",
   "child-start",
   "idle",
+  "restart",
 ] as const;
 type Suite = typeof SUITES[number];
 
@@ -198,11 +203,24 @@ async function main(): Promise<number> {
       progress,
     );
   }
+  let restart: RestartSuite | undefined;
+  if (only.includes("restart")) {
+    log("a crash of the main process, and a new one that adopts its children");
+    restart = await benchRestart(
+      {
+        mbps: 4,
+        viewers: 5,
+        mediaRounds: quick ? 1 : 3,
+        idleCounts: quick ? [20] : [50, 100, 200],
+      },
+      progress,
+    );
+  }
   results.finishedAt = new Date().toISOString();
   log(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
 
   await Deno.mkdir(RESULTS_DIR, { recursive: true });
-  const json = `${JSON.stringify({ ...results, idle }, null, 2)}\n`;
+  const json = `${JSON.stringify({ ...results, idle, restart }, null, 2)}\n`;
   const file = new URL(`${results.startedAt.replaceAll(":", "-")}.json`, RESULTS_DIR);
   await Deno.writeTextFile(file, json);
   await Deno.writeTextFile(new URL("latest.json", RESULTS_DIR), json);
@@ -216,6 +234,9 @@ async function main(): Promise<number> {
       `\n## 8. Idle connections against a C floor\n\n- Atoll: \`${idle.atollCommand}\`` +
         `\n- floor: \`${idle.floorCommand}\`\n\n${idleSection(idle)}`,
     );
+  }
+  if (restart !== undefined) {
+    console.log(`\n## 9. Restart: a crash of the main process\n\n${restartSection(restart)}`);
   }
   return 0;
 }
