@@ -34,7 +34,7 @@ import { udpSocketInodes } from "./procfs.ts";
 import { ChildHandle } from "./child_handle.ts";
 import { AdoptedChild, type Orphan, reachOrphan } from "./adoption.ts";
 import { pidOfSocketName } from "../ipc/adoption.ts";
-import { defaultStateDir, StateDir } from "./state_dir.ts";
+import { defaultStateDir, type OrphanSocket, StateDir } from "./state_dir.ts";
 import {
   joinUpgrade,
   offerUpgrade,
@@ -561,6 +561,9 @@ function stateDirPath(options: ServerOptions, port: number): string {
   return options.stateDir ?? defaultStateDir(port, env, Deno.uid());
 }
 
+/** Orphans reached at once at start. */
+const ORPHANS_REACHED_AT_ONCE = 16;
+
 /** How long a successor waits for the children its predecessor let go of to wait for it. */
 const RELEASED_CHILDREN_WAIT_MS = 5000;
 
@@ -591,11 +594,13 @@ async function reachOrphans(
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   const reached: Orphan[] = [];
-  for (const socket of stateDir.orphanSockets()) {
+  const sockets = stateDir.orphanSockets();
+  // A few at a time: each waits for its child's hello, and the port is bound only after.
+  const reach = async (socket: OrphanSocket) => {
     const result = await reachOrphan(socket, { stateDir: stateDir.path, srtPort });
     if ("hello" in result) {
       reached.push(result);
-      continue;
+      return;
     }
     if (result.kind === "stale") {
       try {
@@ -609,7 +614,11 @@ async function reachOrphans(
         detail: result.detail,
       });
     }
-  }
+  };
+  const workers = Array.from({ length: ORPHANS_REACHED_AT_ONCE }, async () => {
+    for (let socket; (socket = sockets.shift()) !== undefined;) await reach(socket);
+  });
+  await Promise.all(workers);
   return reached;
 }
 

@@ -114,6 +114,8 @@ export class Atoll implements AsyncDisposable {
   readonly poolSize: number;
   /** Its state directory (`--state-dir`): a temporary one of its own unless `args` name one. */
   readonly stateDir: string;
+  /** Its children seen so far (by {@link childPids}), for {@link stop} to clean up after. */
+  #children = new Set<number>();
   /** The temporary state directory made for it, removed once it has stopped. */
   #ownStateDir: string | undefined;
   #logs: LogLine[] = [];
@@ -249,7 +251,10 @@ export class Atoll implements AsyncDisposable {
   /** Pids of the main process's children (idle and connected). */
   childPids(): number[] {
     const pids = childrenOf(this.pid);
-    for (const pid of pids) seenChildren.add(pid);
+    for (const pid of pids) {
+      seenChildren.add(pid);
+      this.#children.add(pid);
+    }
     return pids;
   }
 
@@ -294,7 +299,8 @@ export class Atoll implements AsyncDisposable {
   async stop(graceMs = 15_000): Promise<Deno.CommandStatus> {
     this.childPids();
     const status = await this.process.stop(graceMs);
-    await killLeftoverChildren();
+    // Its own children only: another Atoll of this process may be running.
+    await killLeftoverChildren(this.#children);
     if (this.#ownStateDir !== undefined) {
       await Deno.remove(this.#ownStateDir, { recursive: true }).catch(() => {});
     }
@@ -309,14 +315,16 @@ export class Atoll implements AsyncDisposable {
 
 /**
  * SIGKILLs any child of an Atoll of this process still alive (only after its
- * main process has been stopped): the last resort if a child hangs.
- * Returns how many it killed.
+ * main process has been stopped; by default of every Atoll, else those in
+ * `pids`), after 2 s to exit by itself: the last resort if a child hangs,
+ * or an orphan a test left behind. Returns how many it killed.
  */
-export async function killLeftoverChildren(): Promise<number> {
+export async function killLeftoverChildren(pids: Set<number> = seenChildren): Promise<number> {
   let killed = 0;
-  for (const pid of seenChildren) {
+  for (const pid of pids) {
     if (!isAlive(pid)) {
       seenChildren.delete(pid);
+      pids.delete(pid);
       continue;
     }
     // The pid may have been reused by now: only kill what is still a peer child.
@@ -327,6 +335,7 @@ export async function killLeftoverChildren(): Promise<number> {
         killed++;
       });
     seenChildren.delete(pid);
+    pids.delete(pid);
   }
   return killed;
 }
