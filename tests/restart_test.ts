@@ -28,6 +28,23 @@ import { LOOPBACK_ARGS, MAIN } from "./support/atoll.ts";
 
 const TOKEN = "operator-token-0123456789";
 
+/** Kills the main process of `atoll` with SIGKILL, as a crash would, and waits for it. */
+async function crash(atoll: Atoll): Promise<void> {
+  atoll.kill();
+  await atoll.exit();
+}
+
+/** A new main process on the state directory and SRT port of `first`. */
+function restartOf(first: Atoll, args: string[] = []): Promise<Atoll> {
+  return Atoll.start([
+    "--state-dir",
+    first.stateDir,
+    "--srt-listen",
+    `127.0.0.1:${first.srtPort}`,
+    ...args,
+  ]);
+}
+
 Deno.test("after kill -9 of the main process no viewer loses a packet, and a new main process adopts, serves, kicks and stops them", async () => {
   const dir = await Deno.makeTempDir({ prefix: "atoll_restart_" });
   const late = `${dir}/late.ts`;
@@ -47,8 +64,7 @@ Deno.test("after kill -9 of the main process no viewer loses a packet, and a new
     const idle = await first.idleChildPids();
     assert.ok(idle.length >= 2, `idle children: ${idle}`);
 
-    first.kill();
-    await first.exit();
+    await crash(first);
 
     // Idle children leave; connected ones stay, and wait to be adopted.
     await waitFor("the idle children to exit", () => !idle.some(isAlive), { timeoutMs: 3000 });
@@ -63,14 +79,7 @@ Deno.test("after kill -9 of the main process no viewer loses a packet, and a new
     assert.equal(publisher.exited, false, "ffmpeg keeps publishing");
     assert.equal(audience.running, true);
 
-    await using second = await Atoll.start([
-      "--state-dir",
-      first.stateDir,
-      "--srt-listen",
-      `127.0.0.1:${port}`,
-      "--api-token",
-      TOKEN,
-    ]);
+    await using second = await restartOf(first, ["--api-token", TOKEN]);
     const adopted = await second.connections();
     const view = (list: ConnectionInfo[]) =>
       list.map(({ id, pid, mode, stream }) => ({ id, pid, mode, stream })).sort((a, b) =>
@@ -227,14 +236,8 @@ Deno.test("an adopted stream is taken over by a new publisher once its adopted o
       const original = await publisherOf(first, stream);
       await using viewer = srtLiveTransmitViewer(port, `#!::r=${stream},m=request`, `${dir}/v.ts`);
       await waitFor("the viewer to receive", () => sizeOf(`${dir}/v.ts`) > 20_000);
-      first.kill();
-      await first.exit();
-      await using second = await Atoll.start([
-        "--state-dir",
-        first.stateDir,
-        "--srt-listen",
-        `127.0.0.1:${port}`,
-      ]);
+      await crash(first);
+      await using second = await restartOf(first);
       assert.equal((await second.connections()).length, 2);
 
       // The encoder dies without a word; a new one retries until it takes over.
@@ -267,28 +270,22 @@ Deno.test("an adopted stream is taken over by a new publisher once its adopted o
 });
 
 Deno.test("a main process starts beside orphans it cannot adopt, and they keep their connections", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "atoll_restart_" });
-  try {
-    await using first = await Atoll.start([], { readyPool: true });
-    const port = first.srtPort;
-    await using _publisher = await ffmpegPublisher(
-      `srt://127.0.0.1:${port}?streamid=publish:live/elsewhere`,
-    );
-    const orphan = await publisherOf(first, "live/elsewhere");
-    first.childPids(); // so that the test's cleanup knows them
-    first.kill();
-    await first.exit();
-    // Another state directory: the orphan is not this one's to adopt.
-    await using second = await Atoll.start(["--srt-listen", `127.0.0.1:${port}`]);
-    const warning = second.findLog((l) => /not adopted/.test(l.message));
-    assert.equal(warning?.properties.pids, String(orphan.pid));
-    assert.deepEqual(await second.connections(), []);
-    assert.ok(isAlive(orphan.pid), "the orphan keeps its connection");
-    const caller = await tryConnect(port, "publish:live/new", { timeoutMs: 3000 });
-    assert.equal(caller.connected, true, caller.rejectText);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using first = await Atoll.start([], { readyPool: true });
+  const port = first.srtPort;
+  await using _publisher = await ffmpegPublisher(
+    `srt://127.0.0.1:${port}?streamid=publish:live/elsewhere`,
+  );
+  const orphan = await publisherOf(first, "live/elsewhere");
+  first.childPids(); // so that the test's cleanup knows them
+  await crash(first);
+  // Another state directory: the orphan is not this one's to adopt.
+  await using second = await Atoll.start(["--srt-listen", `127.0.0.1:${port}`]);
+  const warning = second.findLog((l) => /not adopted/.test(l.message));
+  assert.equal(warning?.properties.pids, String(orphan.pid));
+  assert.deepEqual(await second.connections(), []);
+  assert.ok(isAlive(orphan.pid), "the orphan keeps its connection");
+  const caller = await tryConnect(port, "publish:live/new", { timeoutMs: 3000 });
+  assert.equal(caller.connected, true, caller.rejectText);
 });
 
 Deno.test("only the main process holding the lock can adopt: anyone else who connects to an orphan changes nothing", async () => {
@@ -298,14 +295,8 @@ Deno.test("only the main process holding the lock can adopt: anyone else who con
     `srt://127.0.0.1:${port}?streamid=publish:live/guarded`,
   );
   const published = await publisherOf(first, "live/guarded");
-  first.kill();
-  await first.exit();
-  await using second = await Atoll.start([
-    "--state-dir",
-    first.stateDir,
-    "--srt-listen",
-    `127.0.0.1:${port}`,
-  ]);
+  await crash(first);
+  await using second = await restartOf(first);
   assert.equal((await second.connections())[0]?.id, published.id);
   // This test process connects to the adopted child's socket.
   const intruder = await Deno.connect({
@@ -336,14 +327,8 @@ Deno.test("an orphan that comes after the new main process started is adopted wh
   // Frozen, it cannot see its main process go until after the new one has looked.
   Deno.kill(published.pid, "SIGSTOP");
   try {
-    first.kill();
-    await first.exit();
-    await using second = await Atoll.start([
-      "--state-dir",
-      first.stateDir,
-      "--srt-listen",
-      `127.0.0.1:${port}`,
-    ]);
+    await crash(first);
+    await using second = await restartOf(first);
     assert.deepEqual(await second.connections(), []);
     Deno.kill(published.pid, "SIGCONT");
     const adopted = await waitFor(

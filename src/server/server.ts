@@ -212,7 +212,7 @@ export class AtollServer implements ApiServer {
       server.#http = serveHttp(server, options);
     } catch (error) {
       // The adopted children wait for the next main process, as before.
-      supervisor.release();
+      if (orphans.length > 0) supervisor.release();
       await listener.close();
       stateDir.close();
       throw error;
