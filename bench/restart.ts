@@ -24,6 +24,15 @@
  *    3 s orphaned, and 3 s adopted: the time their threads spent on a CPU
  *    (schedstat, nanoseconds) and their wake-ups (voluntary context
  *    switches), summed.
+ * 4. **Upgrades.** A fan-out of one publisher and 10 viewers on a fixed SRT
+ *    port, and rounds of: a quiet baseline window; a control window in
+ *    which an unrelated main process starts; SIGUSR2 to the main process of
+ *    the moment, whose successor (no child of this process: found by
+ *    `--pid-file` and its listening line in the shared output) adopts the
+ *    fan-out. Per viewer: messages lost and the largest gap; and the time
+ *    from the SIGUSR2 to the first caller the successor admits (a libsrt
+ *    caller tried every 50 ms), to its listening line, to the old one's
+ *    hand-over line and exit.
  *
  * Run as a script, this file is the viewers of part 1:
  *

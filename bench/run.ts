@@ -206,7 +206,7 @@ async function main(): Promise<number> {
   }
   let restart: RestartSuite | undefined;
   if (only.includes("restart")) {
-    log("a crash of the main process, and a new one that adopts its children");
+    log("a crash of the main process, a new one that adopts its children, and upgrades");
     restart = await benchRestart(
       {
         mbps: 4,
