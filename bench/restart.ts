@@ -24,6 +24,15 @@
  *    3 s orphaned, and 3 s adopted: the time their threads spent on a CPU
  *    (schedstat, nanoseconds) and their wake-ups (voluntary context
  *    switches), summed.
+ * 4. **Upgrades.** A fan-out of one publisher and 10 viewers on a fixed SRT
+ *    port, and rounds of: a quiet baseline window; a control window in
+ *    which an unrelated main process starts; SIGUSR2 to the main process of
+ *    the moment, whose successor (no child of this process: found by
+ *    `--pid-file` and its listening line in the shared output) adopts the
+ *    fan-out. Per viewer: messages lost and the largest gap; and the time
+ *    from the SIGUSR2 to the first caller the successor admits (a libsrt
+ *    caller tried every 50 ms), to its listening line, to the old one's
+ *    hand-over line and exit.
  *
  * Run as a script, this file is the viewers of part 1:
  *
@@ -39,9 +48,16 @@
 
 import { parseArgs } from "node:util";
 import { libsrt, SRT_EPOLL_ERR, SRT_EPOLL_IN, SRT_EPOLL_OUT, SrtState } from "../ffi/libsrt.ts";
-import { Atoll } from "../tests/support/atoll.ts";
+import { Atoll, isStartupLine, parseLogLine } from "../tests/support/atoll.ts";
+import type { ConnectionInfo } from "../src/server/api_types.ts";
 import { ManagedProcess } from "../tests/support/process.ts";
-import { isAlive, readMemory } from "../tests/support/procfs.ts";
+import {
+  childrenOf,
+  commandLine,
+  freeUdpPort,
+  isAlive,
+  readMemory,
+} from "../tests/support/procfs.ts";
 import { sleep, waitFor } from "../tests/support/wait.ts";
 import { startAtoll, STOP_GRACE_MS } from "./atoll.ts";
 import { type CallerGroup, connectGroup, countConnected } from "./callers.ts";
@@ -51,6 +67,7 @@ import {
   connectAsync,
   createCaller,
   EpollSet,
+  localPort,
   messageControl,
   socketState,
   startSrt,
@@ -85,6 +102,9 @@ export interface RestartOptions {
   mediaRounds: number;
   /** Idle connections per adoption round. */
   idleCounts: number[];
+  /** Part 4: viewers of the fan-out, and how many upgrades in a row (0: no part 4). */
+  upgradeViewers: number;
+  upgradeRounds: number;
 }
 
 export type PhaseName = "main" | "none" | "restart";
@@ -184,6 +204,7 @@ export interface RestartSuite {
   viewersCommand: string;
   media: MediaSuite;
   adoption: AdoptionRound[];
+  upgrade?: UpgradeSuite;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -829,6 +850,541 @@ async function adoptionRound(
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Part 4: upgrades (SIGUSR2), under a live fan-out.
+
+/** Between two tries of the probing caller, and each try's connect timeout. */
+const PROBE_INTERVAL_MS = 50;
+const PROBE_TIMEOUT_MS = 500;
+/** How long the probing caller keeps trying before it gives up. */
+const PROBE_DEADLINE_MS = 15_000;
+/** The baseline window of each upgrade round, and the time kept after the successor listens. */
+const UPGRADE_BASELINE_MS = 4000;
+const AFTER_LISTEN_MS = 3000;
+
+export interface UpgradeOptions {
+  mbps: number;
+  viewers: number;
+  /** Each round is a baseline window, then SIGUSR2 to the main process of the moment. */
+  rounds: number;
+}
+
+/** One try of the probing caller, times from the SIGUSR2 (ms). */
+export interface ProbeTry {
+  startMs: number;
+  /** When libsrt said CONNECTED, or null (timed out, refused). */
+  connectedMs: number | null;
+  /** SRT_SOCKSTATUS when the try ended. */
+  state: number;
+  /** Which main process admitted it: the old one (before its hand-over line) or the successor. */
+  by: "old" | "successor" | null;
+}
+
+export interface ViewerUpgrade {
+  baseline: ViewerPhase;
+  /** An unrelated main process starts at its beginning: what a Deno process starting costs. */
+  control: ViewerPhase;
+  upgrade: ViewerPhase;
+  /** Where the upgrade window's largest gap ended, ms after the SIGUSR2. */
+  upgradeGapEndMs: number;
+}
+
+export interface UpgradeRound {
+  round: number;
+  /** The main process signalled, and its successor. */
+  oldPid: number;
+  successorPid: number | null;
+  /** The control's unrelated main process: spawn to its listening line. */
+  controlListenMs: number | null;
+  /** SIGUSR2 to the old one's "Handing N connection(s) over" line (its ports closed just before). */
+  handingMs: number | null;
+  /** SIGUSR2 to the successor's "SRT listening" line (log time stamps). */
+  listenMs: number | null;
+  /** SIGUSR2 to the first try the successor admitted (CONNECTED at the caller). */
+  firstAcceptedMs: number | null;
+  /** Whether that try's child is the successor's (its parent is the successor's pid). */
+  firstAcceptedChecked: boolean;
+  /** The old one's exit after the SIGUSR2 (polled every 10 ms), and its exit code if known. */
+  oldExitMs: number | null;
+  tries: ProbeTry[];
+  /** The connections the successor lists as connected (the fan-out's, adopted), of 1 + viewers. */
+  adopted: number;
+  /** Per viewer: the round's baseline window and its upgrade window (SIGUSR2 to 3 s after listening). */
+  viewers: ViewerUpgrade[];
+}
+
+export interface UpgradeSuite {
+  mbps: number;
+  viewers: number;
+  connected: number;
+  port: number;
+  rounds: UpgradeRound[];
+  /** Per viewer over the whole recording: stamped messages missing between its first and last. */
+  missingOverRun: number[];
+  viewersConnectedAtEnd: number;
+  sender: Record<string, unknown>;
+  /** Fan-out children, successors and probe children still alive after the last successor's SIGTERM. */
+  leftBehind: number[];
+  /** Problems seen (a successor that did not come, a connection not adopted...). */
+  problems: string[];
+  /** The suite's temporary directory and Atoll's state directory, if still there after cleanup. */
+  leftInTmp: string[];
+  atollCommand: string;
+}
+
+/** Where the largest gap between arrivals in [from, to) ended (the silence at the end counts). */
+function largestGapEnd(at: number[], from: number, to: number): number {
+  let previous = from;
+  let largest = -1;
+  let end = from;
+  for (const t of at) {
+    if (t >= to) break;
+    if (t >= from && t - previous > largest) {
+      largest = t - previous;
+      end = t;
+    }
+    previous = t;
+  }
+  return to - previous > largest ? to : end;
+}
+
+/** The parent pid of `pid`, or undefined once it is gone. */
+function parentOf(pid: number): number | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The `@timestamp` of a JSON log line, ms since the epoch; NaN if it has none. */
+function lineTime(line: string): number {
+  try {
+    return Date.parse(JSON.parse(line)["@timestamp"]);
+  } catch {
+    return NaN;
+  }
+}
+
+/** `GET /api/connections` on a main process known by its HTTP port. */
+async function connectionsAt(httpPort: number): Promise<ConnectionInfo[]> {
+  const response = await fetch(`http://127.0.0.1:${httpPort}/api/connections`);
+  if (!response.ok) throw new Error(`GET /api/connections: ${response.status}`);
+  return await response.json() as ConnectionInfo[];
+}
+
+/**
+ * From `signalAt` (Date.now() of the SIGUSR2): a new libsrt caller every
+ * {@link PROBE_INTERVAL_MS}, each with a {@link PROBE_TIMEOUT_MS} connect
+ * timeout, until one connects after the old main process said it was
+ * handing over (`handingAt()`, its ports were closed by then): that one was
+ * admitted by the successor, and is returned still open for checking.
+ *
+ * The old main process goes on admitting callers until it hands over (the
+ * successor first has to start and ask): a try that connects before is the
+ * old one's, closed at once. Once one has, no new try starts until the
+ * old one's hand-over line is seen, since each one it admitted would make
+ * it start a child (a storm of them in the first draft, 28 in 1.4 s, which
+ * slowed the successor's start); the successor cannot listen before that
+ * line anyway, and tries resume every 50 ms from it.
+ */
+async function probeSuccessor(
+  port: number,
+  round: number,
+  signalAt: number,
+  handingAt: () => number | undefined,
+): Promise<{ tries: ProbeTry[]; open: number | undefined }> {
+  const tries: ProbeTry[] = [];
+  const pending = new Map<number, ProbeTry>();
+  const epoll = new EpollSet(64);
+  let open: number | undefined;
+  let nextTry = signalAt;
+  try {
+    while (open === undefined && Date.now() - signalAt < PROBE_DEADLINE_MS) {
+      const holding = tries.some((t) => t.by === "old") && handingAt() === undefined;
+      if (holding) nextTry = Math.max(nextTry, Date.now() + 5);
+      else if (Date.now() >= nextTry) {
+        nextTry += PROBE_INTERVAL_MS;
+        const socket = createCaller(`publish:bench/upgrade-probe-${round}-${tries.length}`, {
+          blocking: false,
+          connectTimeoutMs: PROBE_TIMEOUT_MS,
+        });
+        const entry: ProbeTry = {
+          startMs: Date.now() - signalAt,
+          connectedMs: null,
+          state: 0,
+          by: null,
+        };
+        tries.push(entry);
+        pending.set(socket, entry);
+        epoll.add(socket, SRT_EPOLL_OUT | SRT_EPOLL_ERR);
+        connectAsync(socket, port);
+      }
+      for (const { socket } of await epoll.wait(Math.max(1, nextTry - Date.now()))) {
+        const entry = pending.get(socket);
+        if (entry === undefined) continue;
+        epoll.remove(socket);
+        pending.delete(socket);
+        const now = Date.now();
+        entry.state = socketState(socket);
+        if (entry.state !== SrtState.CONNECTED) {
+          closeSocket(socket);
+          continue;
+        }
+        entry.connectedMs = now - signalAt;
+        const handing = handingAt();
+        if (open === undefined && handing !== undefined && now > handing) {
+          entry.by = "successor";
+          open = socket;
+        } else {
+          entry.by = "old";
+          closeSocket(socket);
+        }
+      }
+    }
+  } finally {
+    for (const socket of pending.keys()) closeSocket(socket);
+    epoll.release();
+  }
+  return { tries, open };
+}
+
+/** A round before the viewers' recording is read: its windows on the shared clock. */
+type RoundTimes = Omit<UpgradeRound, "viewers"> & {
+  baseline: [number, number];
+  control: [number, number];
+  window: [number, number];
+};
+
+async function upgradeRound(
+  round: number,
+  context: {
+    atoll: Atoll;
+    port: number;
+    pidFile: string;
+    oldPid: number;
+    fanOut: number[];
+    /** Where the control's main processes go, for the final Atoll.stop(). */
+    unrelated: Atoll[];
+  },
+): Promise<RoundTimes> {
+  const { atoll, port, pidFile, oldPid } = context;
+  const baselineFrom = sharedClockMs();
+  await sleep(UPGRADE_BASELINE_MS);
+  const baselineTo = sharedClockMs();
+  // The control: an unrelated main process (ports and state directory of its own) starts.
+  const controlFrom = sharedClockMs();
+  const unrelated = await spawnMain(RESTART_ARGS);
+  context.unrelated.push(unrelated.atoll);
+  const controlListenMs = logDelayMs(unrelated, isListeningLine);
+  await sleep(AFTER_LISTEN_MS);
+  const controlTo = sharedClockMs();
+  await stopMainOnly(unrelated.atoll);
+  await sleep(1000);
+  const linesBefore = atoll.output.length;
+  const newLines = () => atoll.output.slice(linesBefore);
+  const windowFrom = sharedClockMs();
+  const signalAt = Date.now();
+  Deno.kill(oldPid, "SIGUSR2");
+  let oldExitMs: number | null = null;
+  const watchExit = (async () => {
+    while (Date.now() - signalAt < 30_000) {
+      if (!isAlive(oldPid)) {
+        oldExitMs = Date.now() - signalAt;
+        return;
+      }
+      await sleep(10);
+    }
+  })();
+  const handingLine = () =>
+    newLines().find((line) => line.includes('"message":"Handing ') && line.includes("next main"));
+  const probe = await probeSuccessor(port, round, signalAt, () => {
+    const line = handingLine();
+    return line === undefined ? undefined : lineTime(line);
+  });
+  let listening: string | undefined;
+  try {
+    listening = await waitFor(
+      "the successor's listening line",
+      () => newLines().find((line) => isStartupLine(parseLogLine(line))),
+      { timeoutMs: 30_000, intervalMs: 10 },
+    );
+  } catch {
+    // Reported below as a successor that did not listen.
+  }
+  await watchExit;
+  let successorPid: number | null = null;
+  let httpPort = 0;
+  let adopted = 0;
+  let firstAcceptedChecked = false;
+  if (listening !== undefined) {
+    httpPort = Number(String(parseLogLine(listening)!.properties.http).split(":").at(-1));
+    successorPid = await waitFor("the pid file to name the successor", async () => {
+      const pid = Number((await Deno.readTextFile(pidFile).catch(() => "")).trim());
+      return pid > 0 && pid !== oldPid && pid;
+    }, { timeoutMs: 5000, intervalMs: 10 }).catch(() => null);
+    const list = await connectionsAt(httpPort).catch(() => [] as ConnectionInfo[]);
+    adopted = list.filter((c) => c.state === "connected" && context.fanOut.includes(c.pid)).length;
+    if (probe.open !== undefined) {
+      const probePort = localPort(probe.open);
+      const mine = list.find((c) => Number(c.peer.split(":").at(-1)) === probePort);
+      firstAcceptedChecked = mine !== undefined && parentOf(mine.pid) === successorPid;
+    }
+  }
+  if (probe.open !== undefined) closeSocket(probe.open);
+  await sleep(AFTER_LISTEN_MS);
+  const windowTo = sharedClockMs();
+  const first = probe.tries.find((t) => t.by === "successor");
+  const handing = handingLine();
+  return {
+    round,
+    oldPid,
+    successorPid,
+    handingMs: handing === undefined ? null : lineTime(handing) - signalAt,
+    listenMs: listening === undefined ? null : lineTime(listening) - signalAt,
+    firstAcceptedMs: first?.connectedMs ?? null,
+    firstAcceptedChecked,
+    oldExitMs,
+    tries: probe.tries,
+    adopted,
+    baseline: [baselineFrom, baselineTo],
+    control: [controlFrom, controlTo],
+    controlListenMs,
+    window: [windowFrom, windowTo],
+  };
+}
+
+/** Every process in /proc whose command line mentions `needle`. */
+function processesMentioning(needle: string): number[] {
+  const out: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    const pid = Number(entry.name);
+    if (Number.isInteger(pid) && pid !== Deno.pid && commandLine(pid).includes(needle)) {
+      out.push(pid);
+    }
+  }
+  return out;
+}
+
+/** SIGTERM to `pid` (not a child of this process), SIGKILL after `graceMs`. */
+async function stopByPid(pid: number, graceMs: number): Promise<void> {
+  try {
+    Deno.kill(pid, "SIGTERM");
+  } catch {
+    return;
+  }
+  await waitFor(`process ${pid} to exit`, () => !isAlive(pid), { timeoutMs: graceMs })
+    .catch(() => {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch {
+        // Gone meanwhile.
+      }
+    });
+}
+
+export async function benchUpgrade(
+  options: UpgradeOptions,
+  progress: (line: string) => void,
+): Promise<UpgradeSuite> {
+  const dir = await Deno.makeTempDir({ prefix: "atoll_bench_upgrade_" });
+  const removeDir = () => {
+    try {
+      Deno.removeSync(dir, { recursive: true });
+    } catch {
+      // Already gone.
+    }
+  };
+  globalThis.addEventListener("unload", removeDir);
+  const started: ManagedProcess[] = [];
+  const port = freeUdpPort();
+  const pidFile = `${dir}/atoll.pid`;
+  const args = [...RESTART_ARGS, "--srt-listen", `127.0.0.1:${port}`, "--pid-file", pidFile];
+  let atoll: Atoll | undefined;
+  /** Every main process of the suite: the first, then each successor. */
+  const mains: number[] = [];
+  const problems: string[] = [];
+  const unrelated: Atoll[] = [];
+  let suite: UpgradeSuite | undefined;
+  try {
+    const file = await makeStream(dir, options.mbps);
+    atoll = await startAtoll(args);
+    mains.push(atoll.pid);
+    const sender = ManagedProcess.start("sender", Deno.execPath(), [
+      ...["run", "-A", SENDER, "--port", String(port), "--mbps", String(options.mbps)],
+      ...["--seconds", String(LIFETIME_SECONDS), "--file", file],
+      ...["--stream-id", `publish:${STREAM}`],
+    ]);
+    started.push(sender);
+    await sender.waitForLine("connected line", (line) => line.includes('"connected"'), 15_000);
+    const output = `${dir}/viewers.json`;
+    const viewers = ManagedProcess.start("viewers", Deno.execPath(), [
+      ...["run", "-A", SELF, "--port", String(port), "--count", String(options.viewers)],
+      ...["--stream-id", `play:${STREAM}`, "--output", output],
+    ]);
+    started.push(viewers);
+    const connectedLine = await viewers.waitForLine(
+      "connected line",
+      (line) => line.startsWith('{"type":"connected"'),
+      20_000,
+    );
+    const connected = Number(JSON.parse(connectedLine).connected);
+    const first = atoll;
+    const connections = await waitFor("the publisher and every viewer in the API", async () => {
+      const list = await first.connections();
+      return list.filter((c) => c.state === "connected").length === 1 + connected && list;
+    }, { timeoutMs: 10_000 });
+    const fanOut = connections.map((c) => c.pid);
+    const seen = new Set<number>(fanOut);
+    await sleep(WARMUP_MS);
+
+    const rounds: RoundTimes[] = [];
+    let main = atoll.pid;
+    for (let round = 1; round <= options.rounds; round++) {
+      const result = await upgradeRound(round, {
+        atoll,
+        port,
+        pidFile,
+        oldPid: main,
+        fanOut,
+        unrelated,
+      });
+      rounds.push(result);
+      const successor = result.successorPid;
+      progress(
+        `restart upgrade ${round}: old main handing over after ${
+          formatNumber(result.handingMs, 0)
+        } ms, successor listening after ${formatNumber(result.listenMs, 0)} ms, first caller ` +
+          `it admitted after ${formatNumber(result.firstAcceptedMs, 0)} ms (${
+            result.firstAcceptedChecked ? "checked" : "NOT checked"
+          }), adopted ${result.adopted}/${fanOut.length}`,
+      );
+      if (successor === null || !isAlive(successor)) {
+        problems.push(`round ${round}: no live successor after SIGUSR2 to ${main}`);
+        break;
+      }
+      mains.push(successor);
+      for (const pid of childrenOf(successor)) seen.add(pid);
+      if (result.adopted !== fanOut.length) {
+        problems.push(
+          `round ${round}: the successor lists ${result.adopted} of the ${fanOut.length} fan-out connections`,
+        );
+      }
+      if (result.oldExitMs === null) {
+        problems.push(`round ${round}: the old main ${main} did not exit`);
+      }
+      main = successor;
+    }
+
+    await viewers.stop(10_000);
+    const done = viewers.lines.find((line) => line.startsWith('{"type":"done"'));
+    const viewersConnectedAtEnd = done === undefined ? 0 : Number(JSON.parse(done).connected);
+    await sender.stop(5000);
+    const senderDone = sender.lines.find((line) => line.includes('"type":"done"'));
+    const recorded = JSON.parse(await Deno.readTextFile(output)) as RecordedMessages;
+
+    // The last successor is no child of this process: SIGTERM by pid.
+    for (const pid of childrenOf(main)) seen.add(pid);
+    await stopByPid(main, STOP_GRACE_MS);
+    for (const pid of mains) seen.add(pid);
+    const all = [...seen];
+    await waitFor("every child of the suite to exit", () => !all.some(isAlive), { timeoutMs: 5000 })
+      .catch(() => {});
+    const leftBehind = [...all.filter(isAlive), ...processesMentioning(atoll.stateDir)];
+    for (const pid of leftBehind) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+    // Every message carries its number, but only those with a null packet carry a stamp.
+    const missingOverRun = recorded.viewers.map((v) => {
+      const first = v.sequence.findIndex((s) => s >= 0);
+      const last = v.sequence.findLastIndex((s) => s >= 0);
+      if (first < 0) return NaN;
+      return v.sequence[last]! - v.sequence[first]! + 1 - (last - first + 1);
+    });
+    suite = {
+      mbps: options.mbps,
+      viewers: options.viewers,
+      connected,
+      port,
+      rounds: rounds.map(({ baseline, control, window, ...rest }) => ({
+        ...rest,
+        viewers: recorded.viewers.map((messages) => ({
+          baseline: viewerPhase(messages, baseline[0], baseline[1]),
+          control: viewerPhase(messages, control[0], control[1]),
+          upgrade: viewerPhase(messages, window[0], window[1]),
+          upgradeGapEndMs: largestGapEnd(messages.at, window[0], window[1]) - window[0],
+        })),
+      })),
+      missingOverRun,
+      viewersConnectedAtEnd,
+      sender: senderDone === undefined ? { type: "no done line" } : JSON.parse(senderDone),
+      leftBehind: [...new Set(leftBehind)],
+      problems,
+      leftInTmp: [],
+      atollCommand: ["deno run -A main.ts", ...args.slice(0, -1), "DIR/atoll.pid"].join(" "),
+    };
+    return suite;
+  } finally {
+    await Promise.all(started.map((process) => process.stop(5000)));
+    // Whatever main process is left (a successor is no child of this process).
+    for (const pid of mains) {
+      if (isAlive(pid) && commandLine(pid).includes("main.ts")) {
+        await stopByPid(pid, STOP_GRACE_MS);
+      }
+    }
+    try {
+      const named = Number((await Deno.readTextFile(pidFile)).trim());
+      if (named > 0 && isAlive(named) && commandLine(named).includes("main.ts")) {
+        await stopByPid(named, STOP_GRACE_MS);
+      }
+    } catch {
+      // No pid file.
+    }
+    // The first main process exited long ago; this removes its state directory (and the
+    // unrelated ones', each stopped already).
+    for (const other of unrelated) await other.stop(STOP_GRACE_MS);
+    await atoll?.stop(STOP_GRACE_MS);
+    globalThis.removeEventListener("unload", removeDir);
+    removeDir();
+    if (suite !== undefined) {
+      const exists = (path: string) => {
+        try {
+          Deno.statSync(path);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      suite.leftInTmp = [dir, ...(atoll === undefined ? [] : [atoll.stateDir])].filter(exists);
+    }
+  }
+}
+
+/** Upgrade round figures against the targets, one line for the progress log. */
+export function describeUpgrade(suite: UpgradeSuite): string {
+  const worst = (values: (number | null)[]) => Math.max(...values.map((v) => v ?? Infinity));
+  const rounds = suite.rounds;
+  const lost = Math.max(...rounds.flatMap((r) => r.viewers.map((v) => v.upgrade.missing ?? 0)));
+  const excess = Math.max(
+    ...rounds.flatMap((r) =>
+      r.viewers.map((v) => v.upgrade.largestGapMs - v.baseline.largestGapMs)
+    ),
+  );
+  return `restart upgrade: ${rounds.length} round(s), worst: ${lost} message(s) lost, largest gap ` +
+    `${formatNumber(excess, 0)} ms over the baseline, successor admitted a caller after ${
+      formatNumber(worst(rounds.map((r) => r.firstAcceptedMs)), 0)
+    } ms, listened after ${
+      formatNumber(worst(rounds.map((r) => r.listenMs)), 0)
+    } ms; ${suite.leftBehind.length} process(es) and ${suite.leftInTmp.length} temporary dir(s) left behind${
+      suite.problems.length ? `; problems: ${suite.problems.join("; ")}` : ""
+    }`;
+}
+
 export function describeAdoption(round: AdoptionRound): string {
   return `restart adoption of ${round.connections}: listening after ${round.listenMs} ms ` +
     `(fresh ${round.freshListenMs} ms), ${round.listed} listed after ${
@@ -847,6 +1403,14 @@ export async function benchRestart(
   const media = await benchMedia(options, progress);
   const adoption: AdoptionRound[] = [];
   for (const count of options.idleCounts) adoption.push(await adoptionRound(count, progress));
+  let upgrade: UpgradeSuite | undefined;
+  if (options.upgradeRounds > 0) {
+    upgrade = await benchUpgrade(
+      { mbps: options.mbps, viewers: options.upgradeViewers, rounds: options.upgradeRounds },
+      progress,
+    );
+    progress(describeUpgrade(upgrade));
+  }
   return {
     atollCommand: ["deno run -A main.ts --srt-listen 127.0.0.1:0", ...RESTART_ARGS].join(" "),
     restartCommand: [
@@ -860,6 +1424,7 @@ export async function benchRestart(
       `deno run -A bench/restart.ts --port P --count ${options.viewers} --stream-id play:${STREAM} --output FILE`,
     media,
     adoption,
+    ...(upgrade === undefined ? {} : { upgrade }),
   };
 }
 
@@ -997,6 +1562,119 @@ export function restartSection(suite: RestartSuite): string {
         ];
       }),
     ),
+  );
+  if (suite.upgrade !== undefined) lines.push("", upgradeSection(suite.upgrade));
+  return lines.join("\n");
+}
+
+/** Target of part 4: the largest gap may exceed the same viewer's baseline by this much. */
+const GAP_EXCESS_TARGET_MS = 50;
+/** Target of part 4: the successor admits a new caller within this of the SIGUSR2. */
+const ACCEPT_TARGET_MS = 1000;
+
+/** The Markdown of part 4: per round, per viewer, and the targets. */
+export function upgradeSection(suite: UpgradeSuite): string {
+  const rounds = suite.rounds;
+  const excess = (v: ViewerUpgrade) => v.upgrade.largestGapMs - v.baseline.largestGapMs;
+  const perRound = (f: (r: UpgradeRound) => string) => rounds.map(f).join(" / ");
+  const lines = [
+    `- Atoll: \`${suite.atollCommand}\`, then \`kill -USR2\` to the main process of the moment`,
+    "",
+    `**Upgrades** under ${suite.connected}/${suite.viewers} viewers of one ${suite.mbps} Mbit/s ` +
+    `publisher, ${rounds.length} in a row (each upgrades the previous successor). Each round: ` +
+    `a quiet baseline window of ${UPGRADE_BASELINE_MS / 1000} s; a control window, from the ` +
+    `spawn of an unrelated main process to ${AFTER_LISTEN_MS / 1000} s after it listens; the ` +
+    `upgrade window, from the SIGUSR2 to ${AFTER_LISTEN_MS / 1000} s after the successor ` +
+    "listens. A probing caller tries every 50 ms (500 ms connect timeout) from the SIGUSR2; " +
+    "once the old main process has admitted one it waits for the hand-over line. Times from " +
+    "the SIGUSR2:",
+    "",
+    markdownTable(
+      [
+        "round",
+        "old main hands over, ms",
+        "successor listening, ms",
+        "first caller admitted by the successor, ms",
+        "old main exited, ms",
+        "tries: admitted by old / refused or timed out / still trying / by successor",
+        "adopted",
+        "messages lost (worst viewer)",
+        "largest gap, ms: upgrade (baseline, control), worst viewer",
+        "worst viewer's gap over its baseline, ms",
+        "upgrade's largest gaps ended at, ms",
+        "latency max, ms: upgrade (baseline), a delay in delivery adds to it",
+      ],
+      rounds.map((r) => {
+        const failed = r.tries.filter((t) => t.connectedMs === null && t.state !== 0).length;
+        const trying = r.tries.filter((t) => t.state === 0).length;
+        const ends = r.viewers.map((v) => v.upgradeGapEndMs);
+        const old = r.tries.filter((t) => t.by === "old").length;
+        const by = r.tries.filter((t) => t.by === "successor").length;
+        return [
+          String(r.round),
+          formatNumber(r.handingMs, 0),
+          formatNumber(r.listenMs, 0),
+          formatNumber(r.firstAcceptedMs, 0) + (r.firstAcceptedChecked ? "" : " (unchecked)"),
+          formatNumber(r.oldExitMs, 0),
+          `${old} / ${failed} / ${trying} / ${by}`,
+          `${r.adopted}/${1 + suite.connected}`,
+          String(Math.max(...r.viewers.map((v) => v.upgrade.missing ?? NaN))),
+          `${formatNumber(Math.max(...r.viewers.map((v) => v.upgrade.largestGapMs)), 0)} (${
+            formatNumber(Math.max(...r.viewers.map((v) => v.baseline.largestGapMs)), 0)
+          }, ${formatNumber(Math.max(...r.viewers.map((v) => v.control.largestGapMs)), 0)})`,
+          formatNumber(Math.max(...r.viewers.map(excess)), 0),
+          `${formatNumber(Math.min(...ends), 0)}-${formatNumber(Math.max(...ends), 0)}`,
+          `${formatNumber(Math.max(...r.viewers.map((v) => v.upgrade.latencyMaxMs ?? NaN)), 0)} (${
+            formatNumber(Math.max(...r.viewers.map((v) => v.baseline.latencyMaxMs ?? NaN)), 0)
+          })`,
+        ];
+      }),
+    ),
+    "",
+    "Per viewer, rounds separated by /:",
+    "",
+    markdownTable(
+      [
+        "viewer",
+        "lost in the upgrade window",
+        "largest gap in the upgrade window, ms",
+        "baseline's largest gap, ms",
+        "control's largest gap, ms",
+        "over its baseline, ms",
+        "missing over the whole run",
+      ],
+      Array.from({ length: suite.viewers }, (_, n) => [
+        String(n + 1),
+        perRound((r) => String(r.viewers[n]?.upgrade.missing ?? "–")),
+        perRound((r) => formatNumber(r.viewers[n]?.upgrade.largestGapMs, 0)),
+        perRound((r) => formatNumber(r.viewers[n]?.baseline.largestGapMs, 0)),
+        perRound((r) => formatNumber(r.viewers[n]?.control.largestGapMs, 0)),
+        perRound((r) => {
+          const v = r.viewers[n];
+          return v === undefined ? "–" : formatNumber(excess(v), 0);
+        }),
+        String(suite.missingOverRun[n] ?? "–"),
+      ]),
+    ),
+    "",
+  ];
+  const all = rounds.flatMap((r) => r.viewers);
+  const lost = Math.max(0, ...all.map((v) => v.upgrade.missing ?? Infinity));
+  const worstExcess = Math.max(...all.map(excess));
+  const worstAccept = Math.max(...rounds.map((r) => r.firstAcceptedMs ?? Infinity));
+  const met = (ok: boolean) => ok ? "met" : "**not met**";
+  lines.push(
+    `Targets: messages lost ${lost} (target 0: ${met(lost === 0)}); worst gap over the same ` +
+      `viewer's baseline ${formatNumber(worstExcess, 0)} ms (target ≤ ${GAP_EXCESS_TARGET_MS}: ${
+        met(worstExcess <= GAP_EXCESS_TARGET_MS)
+      }); first caller admitted by the successor after ${
+        formatNumber(worstAccept, 0)
+      } ms at worst (target ≤ ${ACCEPT_TARGET_MS}: ${met(worstAccept <= ACCEPT_TARGET_MS)}). ` +
+      `After the last round ${suite.viewersConnectedAtEnd}/${suite.connected} viewers were still ` +
+      `connected; ${suite.leftBehind.length} process(es) were left behind once the last successor ` +
+      `stopped (SIGTERM), and ${suite.leftInTmp.length} of its temporary directories were left${
+        suite.problems.length > 0 ? `; problems: ${suite.problems.join("; ")}` : ""
+      }.`,
   );
   return lines.join("\n");
 }

@@ -17,7 +17,8 @@
  *    one's); 8. what a connection costs idle and at 5 Mbit/s, against a C
  *    program holding one libsrt connection; 9. a crash of the main process:
  *    the media gap its viewers see, how long a new main process takes to
- *    adopt the connected children, and what the orphans cost meanwhile.
+ *    adopt the connected children, and what the orphans cost meanwhile; and
+ *    upgrades (SIGUSR2) under a live fan-out of 10 viewers.
  *
  * Writes the raw results to `bench/results/<time>.json` (and `latest.json`)
  * and prints a Markdown summary. Everything runs on 127.0.0.1; every
@@ -205,13 +206,15 @@ async function main(): Promise<number> {
   }
   let restart: RestartSuite | undefined;
   if (only.includes("restart")) {
-    log("a crash of the main process, and a new one that adopts its children");
+    log("a crash of the main process, a new one that adopts its children, and upgrades");
     restart = await benchRestart(
       {
         mbps: 4,
         viewers: 5,
         mediaRounds: quick ? 1 : 3,
         idleCounts: quick ? [20] : [50, 100, 200],
+        upgradeViewers: 10,
+        upgradeRounds: quick ? 2 : 4,
       },
       progress,
     );
