@@ -128,8 +128,15 @@ export class ChildPool<C extends PooledChild> {
    * `maxStarting` at once (unless stopped or backing off); after a quiet
    * period, retires idle children above a lowered floor.
    */
+  /**
+   * Whether the pool starts no child for now (an upgrade under way: its
+   * idle children are stopped at the hand-over, and each start takes CPU
+   * from the connections while the next main process starts).
+   */
+  paused = false;
+
   fill(): void {
-    if (this.#stopped) return;
+    if (this.#stopped || this.paused) return;
     const waiting = this.#waiting();
     if (waiting > 0) this.#lastBusyMs = this.#now();
     else this.#shrinkIfQuiet();

@@ -40,6 +40,16 @@ Deno.test("ChildPool starts at most maxStarting at once, and only as many as the
   assert.equal(children.children.length, 3, "never more than the floor plus the callers waiting");
 });
 
+Deno.test("ChildPool starts nothing while paused, and what it lacks once resumed", () => {
+  const { children, started } = pool({ size: 2, max: 8, maxStarting: 3 });
+  children.paused = true;
+  children.fill();
+  assert.equal(started.length, 0);
+  children.paused = false;
+  children.fill();
+  assert.equal(started.length, 2);
+});
+
 Deno.test("ChildPool grows its floor as callers wait, up to max, and halves it after a quiet period", () => {
   const { children, started, clock } = pool({ size: 2, max: 5, maxStarting: 10 });
   for (let i = 0; i < 6; i++) children.outpaced();

@@ -488,6 +488,7 @@ export class AtollServer implements ApiServer {
     const command = successorCommand(Deno.readTextFileSync("/proc/self/cmdline"));
     if (command === undefined) return refuse("this process's command line cannot be read");
     this.#upgrading = true;
+    this.#supervisor.pausePool(true);
     log.info("Upgrading: starting a new main process ({command})", {
       command: [command.command, ...command.args].join(" "),
     });
@@ -498,6 +499,7 @@ export class AtollServer implements ApiServer {
     });
     if (!outcome.ok) {
       this.#upgrading = false;
+      this.#supervisor.pausePool(false);
       return refuse(outcome.reason);
     }
     log.info("Handed {count} connection(s) over to process {pid}; exiting", {

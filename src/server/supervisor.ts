@@ -565,6 +565,16 @@ export class Supervisor<C extends SupervisedChild> {
   }
 
   /**
+   * Starts no child for the pool while `paused` (an upgrade prepares:
+   * idle children will be stopped at the hand-over); starts what it lacks
+   * when resumed.
+   */
+  pausePool(paused: boolean): void {
+    this.#pool.paused = paused;
+    if (!paused) this.#pool.fill();
+  }
+
+  /**
    * Lets go of every child without closing a connection (an upgrade hands
    * them to the next main process): admissions stop, callers waiting for a
    * child are forgotten (they retransmit to the next one), undecided callers
