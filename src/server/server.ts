@@ -667,10 +667,11 @@ function childrenHoldingPort(port: number): number[] | undefined {
   return found.size === sockets.size ? holders : undefined;
 }
 
+/** Whether process `pid` runs: it exists and is no zombie (an orphan's parent may not reap it). */
 function isRunning(pid: number): boolean {
   try {
-    Deno.statSync(`/proc/${pid}`);
-    return true;
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
   } catch {
     return false;
   }
