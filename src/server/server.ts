@@ -460,7 +460,8 @@ export class AtollServer implements ApiServer {
     await this.#resources.stop();
     await this.#supervisor.shutdown(this.options.shutdownTimeoutMs);
     await this.#http?.shutdown();
-    this.#stateDir?.close();
+    // Every child is gone: a clean stop leaves nothing in the state directory.
+    this.#stateDir?.close({ tidy: true });
     log.info("Stopped");
     this.#finished.resolve();
   }

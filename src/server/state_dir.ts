@@ -67,7 +67,7 @@ export class StateDir {
     try {
       Deno.mkdirSync(`${path}/${CHILDREN_DIR}`, { recursive: true, mode: 0o700 });
       for (const dir of [parentOf(path), path, `${path}/${CHILDREN_DIR}`]) checkOwnership(dir);
-      lock = tryLockFile(lockPath);
+      lock = lockTheFileThere(lockPath);
     } catch (error) {
       throw new StartupError(
         `Cannot use state directory ${path}: ${error instanceof Error ? error.message : error}`,
@@ -110,9 +110,49 @@ export class StateDir {
     return found.sort((a, b) => a.pid - b.pid);
   }
 
-  /** Lets go of the lock (the process exiting does too). */
-  close(): void {
+  /**
+   * Lets go of the lock (the process exiting does too). With `tidy` (a
+   * clean shutdown: no child is left), also removes the lock file, and the
+   * directories if they are empty: nothing is left for a later start to
+   * find. The lock file goes while it is still locked, so a process that
+   * opened it meanwhile finds its lock on a removed file and tries again
+   * (see {@link lockTheFileThere}).
+   */
+  close(options: { tidy?: boolean } = {}): void {
+    if (options.tidy && !this.#lock.closed) {
+      for (const path of [`${this.path}/lock`, this.childrenDir, this.path]) {
+        try {
+          Deno.removeSync(path);
+        } catch {
+          // Not empty (something of someone else's), or gone.
+        }
+      }
+    }
     this.#lock.close();
+  }
+}
+
+/**
+ * Locks the file at `lockPath`; undefined when another process holds it.
+ * A lock won on a file that is no longer the one at that path (removed by
+ * the holder's clean shutdown after this process opened it) is let go, and
+ * the file there now is tried.
+ */
+function lockTheFileThere(lockPath: string): OwnedFd | undefined {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const lock = tryLockFile(lockPath);
+    if (lock === undefined || sameFile(`/proc/self/fd/${lock.fd}`, lockPath)) return lock;
+    lock.close();
+  }
+  throw new Error("its lock file keeps being removed");
+}
+
+function sameFile(a: string, b: string): boolean {
+  try {
+    const [one, two] = [Deno.statSync(a), Deno.statSync(b)];
+    return one.dev === two.dev && one.ino === two.ino;
+  } catch {
+    return false;
   }
 }
 

@@ -113,3 +113,39 @@ Deno.test("pathProblem() refuses a state directory whose sockets' names would no
     /Cannot use state directory \/tmp\/a,b: its path contains a comma/,
   );
 });
+
+Deno.test("StateDir.close({ tidy: true }) leaves nothing behind, and nothing of anyone else's is removed", async () => {
+  const base = await Deno.makeTempDir({ prefix: "atoll_state_test_" });
+  try {
+    const path = `${base}/9000`;
+    StateDir.open(path).close({ tidy: true });
+    assert.deepEqual([...Deno.readDirSync(base)], [], "the directory is gone");
+    const kept = StateDir.open(path);
+    Deno.writeTextFileSync(`${kept.childrenDir}/notes.txt`, "an operator's file");
+    kept.close({ tidy: true });
+    assert.deepEqual([...Deno.readDirSync(path)].map((e) => e.name), ["children"]);
+    assert.deepEqual([...Deno.readDirSync(`${path}/children`)].map((e) => e.name), ["notes.txt"]);
+    StateDir.open(path).close();
+    assert.ok(Deno.statSync(`${path}/lock`).isFile, "a plain close (a crash, an upgrade) keeps it");
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
+Deno.test("StateDir.open() after a tidy close makes the directory anew and locks it again", async () => {
+  const base = await Deno.makeTempDir({ prefix: "atoll_state_test_" });
+  try {
+    const path = `${base}/9000`;
+    const first = StateDir.open(path);
+    // A process that opened the old lock file just before it went.
+    const late = await Deno.open(`${path}/lock`);
+    first.close({ tidy: true });
+    const second = StateDir.open(path);
+    assert.equal(Deno.readTextFileSync(`${path}/lock`), `${Deno.pid}\n`);
+    assert.throws(() => StateDir.open(path), /another Atoll/);
+    second.close();
+    late.close();
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
