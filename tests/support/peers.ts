@@ -192,8 +192,14 @@ export async function tryConnect(
     stderr: "piped",
   }).output();
   const text = new TextDecoder().decode(result.stdout).trim();
-  if (!result.success || text === "") {
-    throw new Error(`srt_caller failed: ${text} ${new TextDecoder().decode(result.stderr)}`);
+  // Its line is the answer: once printed, how the caller's own libsrt
+  // teardown ends says nothing about Atoll (it failed once, with nothing on
+  // stderr, after printing a clean connect).
+  try {
+    return JSON.parse(text) as CallerResult;
+  } catch {
+    throw new Error(
+      `srt_caller failed (${result.code}): ${text} ${new TextDecoder().decode(result.stderr)}`,
+    );
   }
-  return JSON.parse(text) as CallerResult;
 }
