@@ -270,7 +270,10 @@ export const REFUSAL_MEMORY_MS = 3000;
 /** Refused callers remembered at most: the oldest are forgotten first. */
 export const REFUSALS_REMEMBERED = 50_000;
 
-/** The callers refused in the last {@link REFUSAL_MEMORY_MS}, by peer (`host:port`). */
+/**
+ * The connection attempts refused in the last {@link REFUSAL_MEMORY_MS}, by
+ * peer and attempt (`host:port#socket-id`, see the supervisor's `attemptKey`).
+ */
 export class RecentRefusals {
   /** When each is forgotten, in insertion order (so in time order). */
   #until = new Map<string, number>();

@@ -25,6 +25,7 @@ import {
   type PeerSettings,
 } from "../ipc/messages.ts";
 import { readConclusion } from "../protocol/conclusion.ts";
+import { HandshakeOffset } from "../protocol/packet.ts";
 import { RejectCode } from "../protocol/reject_codes.ts";
 import { redactStreamId } from "../protocol/stream_id.ts";
 import {
@@ -336,11 +337,12 @@ export class Supervisor<C extends SupervisedChild> {
     if (this.#stopping) return "shutting-down";
     const nowMs = this.#clock.monotonicMs();
     const peerKey = formatHostPort(peer);
-    if (this.#refused.has(peerKey, nowMs)) return "already-refused";
+    const attempt = attemptKey(peerKey, handshake);
+    if (this.#refused.has(attempt, nowMs)) return "already-refused";
     const reason = this.#consider(peer, peerKey, handshake, rendezvous, nowMs);
     // A rendezvous peer is not answered, and may still wave when it can be served.
     if (reason !== undefined && !rendezvous && REFUSED_AT_ONCE.includes(reason)) {
-      this.#refused.add(peerKey, nowMs);
+      this.#refused.add(attempt, nowMs);
     }
     return reason;
   }
@@ -430,7 +432,7 @@ export class Supervisor<C extends SupervisedChild> {
   /** Answers a caller taken out of the queue with the rejection for `reason`. */
   #refuseWaiting(caller: WaitingCaller, reason: DropReason, nowMs: number): void {
     this.#counters.dropped[reason]++;
-    if (!caller.rendezvous) this.#refused.add(caller.peerKey, nowMs);
+    if (!caller.rendezvous) this.#refused.add(attemptKey(caller.peerKey, caller.handshake), nowMs);
     this.#deps.refuse?.(caller.peer, caller.handshake, reason);
   }
 
@@ -788,6 +790,18 @@ export class Supervisor<C extends SupervisedChild> {
       },
     );
   }
+}
+
+/**
+ * Which connection attempt a handshake belongs to: its peer and the caller's
+ * SRT socket id (w10), which libsrt draws anew for each attempt and keeps in
+ * its retransmissions. A caller that binds a fixed local port, refused,
+ * tries again with a new id and is judged afresh.
+ */
+export function attemptKey(peerKey: string, handshake: Uint8Array): string {
+  if (handshake.byteLength < HandshakeOffset.SRT_SOCKET_ID + 4) return peerKey;
+  const view = new DataView(handshake.buffer, handshake.byteOffset, handshake.byteLength);
+  return `${peerKey}#${view.getUint32(HandshakeOffset.SRT_SOCKET_ID)}`;
 }
 
 /** What a child needs of the server's options to set up libsrt. */

@@ -17,7 +17,7 @@ import ipv4StreamId from "../protocol/testdata/ipv4_stream_id.json" with { type:
 import ipv4PassphraseStreamId from "../protocol/testdata/ipv4_passphrase_stream_id.json" with {
   type: "json",
 };
-import { newCounters, type SupervisedChild, Supervisor } from "./supervisor.ts";
+import { attemptKey, newCounters, type SupervisedChild, Supervisor } from "./supervisor.ts";
 import { capturingLogs } from "./_capturing_logs.ts";
 
 const CLEAN: Deno.CommandStatus = { success: true, code: 0, signal: null };
@@ -760,7 +760,18 @@ Deno.test("Supervisor refuses again, and never admits, a stale handshake of a ca
     "already-refused",
     "room now, but that caller was told no and left",
   );
-  // 3 s later its port may be another caller's.
+  // A new attempt from the same port (a caller bound to a fixed local port
+  // tries again) has a new socket id: it is judged afresh.
+  const retry = HANDSHAKE.slice();
+  new DataView(retry.buffer).setUint32(40, 0x1234_5678);
+  assert.equal(
+    full.supervisor.admit({ hostname: "10.0.0.2", port: 2 }, retry, false),
+    undefined,
+    "a new attempt, with room now",
+  );
+  assert.equal(attemptKey("10.0.0.2:2", retry), "10.0.0.2:2#305419896");
+  assert.equal(full.supervisor.waitingCallers, 1, "it waits for the child starting");
+  // 3 s later, the stale attempt's memory is gone too.
   clock.ms += 3000;
   assert.equal(
     full.supervisor.admit({ hostname: "10.0.0.2", port: 2 }, HANDSHAKE, false),
