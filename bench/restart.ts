@@ -72,7 +72,7 @@ import {
   socketState,
   startSrt,
 } from "./srt.ts";
-import { ffmpegArgs } from "./streams.ts";
+import { makeStream } from "./streams.ts";
 import { formatNumber, markdownTable, percentile } from "./summary.ts";
 
 /** One source IP sends every caller: its caps are raised, as in the other suites. */
@@ -476,22 +476,6 @@ async function timeUntil(
 // ---------------------------------------------------------------------------------------------
 // Part 1: media across the crash.
 
-/** Makes the test stream in `dir` with ffmpeg (bounded to a minute). */
-async function makeStream(dir: string, mbps: number): Promise<string> {
-  const file = `${dir}/stream.ts`;
-  const ffmpeg = ManagedProcess.start("ffmpeg", "ffmpeg", ffmpegArgs(mbps, file));
-  const timer = setTimeout(() => ffmpeg.signal("SIGKILL"), 60_000);
-  try {
-    const status = await ffmpeg.done;
-    if (!status.success) {
-      throw new Error(`ffmpeg failed to make the test stream:\n${ffmpeg.tail()}`);
-    }
-  } finally {
-    clearTimeout(timer);
-  }
-  return file;
-}
-
 /** One viewer's messages in [from, to) on the shared clock. */
 function viewerPhase(
   messages: RecordedMessages["viewers"][number],
@@ -608,11 +592,32 @@ async function mediaRun(
   return { marks, listenMs, second: second!.atoll };
 }
 
-async function benchMedia(
-  options: RestartOptions,
-  progress: (line: string) => void,
-): Promise<MediaSuite> {
-  const dir = await Deno.makeTempDir({ prefix: "atoll_bench_restart_" });
+/**
+ * Starts this file as the viewers' process: `count` viewers of the stream on
+ * `port`, recording into `dir`; resolves once they say how many connected.
+ */
+async function startViewers(port: number, count: number, dir: string) {
+  const output = `${dir}/viewers.json`;
+  const viewers = ManagedProcess.start("viewers", Deno.execPath(), [
+    ...["run", "-A", SELF, "--port", String(port), "--count", String(count)],
+    ...["--stream-id", `play:${STREAM}`, "--output", output],
+  ]);
+  try {
+    const connectedLine = await viewers.waitForLine(
+      "connected line",
+      (line) => line.startsWith('{"type":"connected"'),
+      20_000,
+    );
+    return { viewers, output, connected: Number(JSON.parse(connectedLine).connected) };
+  } catch (error) {
+    await viewers.stop();
+    throw error;
+  }
+}
+
+/** A temporary directory, removed by `removeDir`, or when the process exits. */
+async function scratchDir(prefix: string): Promise<{ dir: string; removeDir: () => void }> {
+  const dir = await Deno.makeTempDir({ prefix });
   const removeDir = () => {
     try {
       Deno.removeSync(dir, { recursive: true });
@@ -621,6 +626,14 @@ async function benchMedia(
     }
   };
   globalThis.addEventListener("unload", removeDir);
+  return { dir, removeDir };
+}
+
+async function benchMedia(
+  options: RestartOptions,
+  progress: (line: string) => void,
+): Promise<MediaSuite> {
+  const { dir, removeDir } = await scratchDir("atoll_bench_restart_");
   const started: ManagedProcess[] = [];
   const mains: Atoll[] = [];
   try {
@@ -634,18 +647,8 @@ async function benchMedia(
     ]);
     started.push(sender);
     await sender.waitForLine("connected line", (line) => line.includes('"connected"'), 15_000);
-    const output = `${dir}/viewers.json`;
-    const viewers = ManagedProcess.start("viewers", Deno.execPath(), [
-      ...["run", "-A", SELF, "--port", String(first.srtPort), "--count", String(options.viewers)],
-      ...["--stream-id", `play:${STREAM}`, "--output", output],
-    ]);
+    const { viewers, output, connected } = await startViewers(first.srtPort, options.viewers, dir);
     started.push(viewers);
-    const connectedLine = await viewers.waitForLine(
-      "connected line",
-      (line) => line.startsWith('{"type":"connected"'),
-      20_000,
-    );
-    const connected = Number(JSON.parse(connectedLine).connected);
     const connections = await waitFor("the publisher and every viewer in the API", async () => {
       const list = await first.connections();
       return list.filter((c) => c.state === "connected").length === 1 + connected && list;
@@ -1188,15 +1191,7 @@ export async function benchUpgrade(
   options: UpgradeOptions,
   progress: (line: string) => void,
 ): Promise<UpgradeSuite> {
-  const dir = await Deno.makeTempDir({ prefix: "atoll_bench_upgrade_" });
-  const removeDir = () => {
-    try {
-      Deno.removeSync(dir, { recursive: true });
-    } catch {
-      // Already gone.
-    }
-  };
-  globalThis.addEventListener("unload", removeDir);
+  const { dir, removeDir } = await scratchDir("atoll_bench_upgrade_");
   const started: ManagedProcess[] = [];
   const port = freeUdpPort();
   const pidFile = `${dir}/atoll.pid`;
@@ -1218,18 +1213,8 @@ export async function benchUpgrade(
     ]);
     started.push(sender);
     await sender.waitForLine("connected line", (line) => line.includes('"connected"'), 15_000);
-    const output = `${dir}/viewers.json`;
-    const viewers = ManagedProcess.start("viewers", Deno.execPath(), [
-      ...["run", "-A", SELF, "--port", String(port), "--count", String(options.viewers)],
-      ...["--stream-id", `play:${STREAM}`, "--output", output],
-    ]);
+    const { viewers, output, connected } = await startViewers(port, options.viewers, dir);
     started.push(viewers);
-    const connectedLine = await viewers.waitForLine(
-      "connected line",
-      (line) => line.startsWith('{"type":"connected"'),
-      20_000,
-    );
-    const connected = Number(JSON.parse(connectedLine).connected);
     const first = atoll;
     const connections = await waitFor("the publisher and every viewer in the API", async () => {
       const list = await first.connections();

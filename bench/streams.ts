@@ -589,7 +589,7 @@ async function benchRelay(
 }
 
 /** Makes the test stream in `dir` with ffmpeg (bounded to a minute). */
-async function makeStream(dir: string, mbps: number): Promise<string> {
+export async function makeStream(dir: string, mbps: number): Promise<string> {
   const file = `${dir}/stream.ts`;
   const ffmpeg = ManagedProcess.start("ffmpeg", "ffmpeg", ffmpegArgs(mbps, file));
   const timer = setTimeout(() => ffmpeg.signal("SIGKILL"), 60_000);
