@@ -193,7 +193,8 @@ export class AtollServer implements ApiServer {
     } catch (error) {
       for (const orphan of orphans) closeOrphan(orphan);
       await listener?.close();
-      stateDir?.close();
+      // Nothing was started: what this start made goes (orphans' sockets stay).
+      stateDir?.close({ tidy: true });
       throw error;
     }
     const server = new AtollServer(
@@ -214,7 +215,7 @@ export class AtollServer implements ApiServer {
       // The adopted children wait for the next main process, as before.
       if (orphans.length > 0) supervisor.release();
       await listener.close();
-      stateDir.close();
+      stateDir.close({ tidy: true });
       throw error;
     }
     listener.start({
