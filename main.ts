@@ -94,7 +94,9 @@ async function main(args: string[]): Promise<number> {
     if (stopRequested) void server.shutdown();
     await server.finished;
   } finally {
-    await pidFile?.remove();
+    // After an upgrade the file is the successor's to replace (atomically):
+    // removing it would leave readers a moment with no pid file at all.
+    if (!server?.handedOver) await pidFile?.remove();
     Deno.removeSignalListener("SIGINT", stop);
     Deno.removeSignalListener("SIGTERM", stop);
     Deno.removeSignalListener("SIGHUP", reload);

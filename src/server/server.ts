@@ -98,6 +98,7 @@ export class AtollServer implements ApiServer {
   #config: AtollConfig;
   #stopping = false;
   #upgrading = false;
+  #handedOver = false;
   /** Watches for orphans that come after the start (see {@link #watchOrphans}). */
   #orphanWatch: Deno.FsWatcher | undefined;
   /** Pids of orphans being reached now. */
@@ -315,6 +316,15 @@ export class AtollServer implements ApiServer {
     return !this.#stopping;
   }
 
+  /**
+   * Whether it stopped by handing its connections over to a successor (an
+   * upgrade): the pid file is then the successor's to replace, not this
+   * process's to remove.
+   */
+  get handedOver(): boolean {
+    return this.#handedOver;
+  }
+
   /** Resolves once the server has shut down. */
   get finished(): Promise<void> {
     return this.#finished.promise;
@@ -508,6 +518,7 @@ export class AtollServer implements ApiServer {
       count: outcome.children.length,
       pid: outcome.successor,
     });
+    this.#handedOver = true;
     this.#finished.resolve();
     return outcome;
   }
