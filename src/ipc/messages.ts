@@ -290,6 +290,14 @@ export function parseChildMessage(line: string): ChildMessage {
   return value as ChildMessage;
 }
 
+/** The {@link ParentMessage} line that asks a child to close cleanly (on its stdin, or an adopter's socket). */
+export function shutdownLine(detail?: string): Uint8Array<ArrayBuffer> {
+  const message: ParentMessage = detail === undefined
+    ? { type: "shutdown" }
+    : { type: "shutdown", detail };
+  return new TextEncoder().encode(`${JSON.stringify(message)}\n`);
+}
+
 /** Parses one line the parent wrote; throws TypeError when it is not a valid message. */
 export function parseParentMessage(line: string): ParentMessage {
   const value = parseJson(line, "parent message");

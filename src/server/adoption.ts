@@ -17,15 +17,13 @@ import type { OwnedFd } from "../../ffi/owned_fd.ts";
 import { type Hello, parseHello, ProtocolMismatch } from "../ipc/adoption.ts";
 import { readLines } from "../ipc/lines.ts";
 import type { AccessDecision, ChildMessage } from "../ipc/messages.ts";
-import { parseChildMessage } from "../ipc/messages.ts";
+import { parseChildMessage, shutdownLine } from "../ipc/messages.ts";
 import type { ChildEvents } from "./child_handle.ts";
 import { isChildCommandLine } from "./child_command.ts";
-import type { OrphanSocket } from "./state_dir.ts";
+import { type OrphanSocket, sameFile } from "./state_dir.ts";
 
 /** How long an orphan may take to say hello. */
 const HELLO_TIMEOUT_MS = 2000;
-
-const encoder = new TextEncoder();
 
 /** The main process's handle on a child it adopted. */
 export class AdoptedChild {
@@ -65,8 +63,7 @@ export class AdoptedChild {
 
   requestShutdown(detail?: string): void {
     if (this.#exited) return;
-    const message = detail === undefined ? { type: "shutdown" } : { type: "shutdown", detail };
-    this.#conn.write(encoder.encode(`${JSON.stringify(message)}\n`)).catch(() => {});
+    this.#conn.write(shutdownLine(detail)).catch(() => {});
   }
 
   /** Hangs up: the child waits for its next adopter. */
@@ -187,7 +184,7 @@ export async function reachOrphan(
     }
     const mismatch = hello.pid !== socket.pid
       ? `it says it is process ${hello.pid}`
-      : !sameDirectory(hello.stateDir, scope.stateDir)
+      : !sameFile(hello.stateDir, scope.stateDir)
       ? `it belongs to state directory ${hello.stateDir}`
       : hello.local.port !== scope.srtPort
       ? `it serves SRT port ${hello.local.port}, not ${scope.srtPort}`
@@ -245,16 +242,6 @@ function checkListener(socket: OrphanSocket): Skipped | undefined {
     return { kind: "refused", detail: `process ${socket.pid} is not an Atoll child` };
   }
   return undefined;
-}
-
-/** Whether `a` and `b` name the same directory, however spelled (symbolic links included). */
-function sameDirectory(a: string, b: string): boolean {
-  if (a === b) return true;
-  try {
-    return Deno.realPathSync(a) === Deno.realPathSync(b);
-  } catch {
-    return false;
-  }
 }
 
 async function nextLine(

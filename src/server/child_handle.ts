@@ -17,6 +17,7 @@ import {
   type Assignment,
   type ChildMessage,
   parseChildMessage,
+  shutdownLine,
 } from "../ipc/messages.ts";
 
 /** What a child says, as events; `C` is the child's handle (a fake one in tests). */
@@ -131,8 +132,7 @@ export class ChildHandle {
   /** Asks the child to close its connection cleanly and exit. */
   requestShutdown(detail?: string): void {
     if (this.#exited) return;
-    const message = detail === undefined ? { type: "shutdown" } : { type: "shutdown", detail };
-    this.#stdin.write(encoder.encode(`${JSON.stringify(message)}\n`)).catch(() => {});
+    this.#stdin.write(shutdownLine(detail)).catch(() => {});
   }
 
   /**

@@ -33,6 +33,7 @@
  * @module
  */
 
+import type { Hello } from "../ipc/adoption.ts";
 import type { Endpoint, LinkStats, StreamMode, ViewerStats } from "../ipc/messages.ts";
 import { emptyLinkStats } from "../ipc/messages.ts";
 import type { CloseReason } from "../ipc/messages.ts";
@@ -66,20 +67,20 @@ export const REFUSALS: readonly Refusal[] = [
 
 export type Phase = "handshaking" | "connected";
 
-/** What an adopted child says of its connection (src/ipc/adoption.ts). */
-export interface AdoptedRecord {
-  id: string;
-  peer: Endpoint;
-  streamId: string;
-  mode: StreamMode;
-  stream: string;
-  encrypted: boolean;
-  handshakeMs: number;
-  /** Wall-clock ms. */
-  connectedAt: number;
-  stats: LinkStats | null;
-  viewer: ViewerStats | undefined;
-}
+/** What an adopted child says of its connection: the part of its hello the table keeps. */
+export type AdoptedRecord = Pick<
+  Hello,
+  | "connectionId"
+  | "peer"
+  | "streamId"
+  | "mode"
+  | "stream"
+  | "encrypted"
+  | "handshakeMs"
+  | "connectedAt"
+  | "stats"
+  | "viewer"
+>;
 
 /** Callers admitted but not yet handed to a child: they count toward the limits. */
 export interface WaitingCallers {
@@ -279,10 +280,12 @@ export class ConnectionTable<C> {
   adopt(child: C, record: AdoptedRecord): Connection<C> {
     const peerKey = formatHostPort(record.peer);
     if (this.#byPeer.has(peerKey)) throw new Error(`Peer ${peerKey} already has a child`);
-    if (this.#byId.has(record.id)) throw new Error(`Connection ${record.id} exists already`);
+    if (this.#byId.has(record.connectionId)) {
+      throw new Error(`Connection ${record.connectionId} exists already`);
+    }
     const ip = ipOf(record.peer.hostname);
     const connection: Connection<C> = {
-      id: record.id,
+      id: record.connectionId,
       child,
       peer: { hostname: record.peer.hostname, port: record.peer.port },
       peerKey,

@@ -262,7 +262,7 @@ Deno.test("ConnectionTable.sampled() keeps each resource figure until a newer on
 Deno.test("ConnectionTable.adopt() takes a survivor in connected, counted toward the limits, and refuses a duplicate", () => {
   const { table, admit } = tableOf({ ...roomy, maxConnectionsPerIp: 1 });
   const record = {
-    id: "adopted-1",
+    connectionId: "adopted-1",
     peer: { hostname: "10.0.0.1", port: 5000 },
     streamId: "publish:live/a",
     mode: "publish" as const,
@@ -271,7 +271,6 @@ Deno.test("ConnectionTable.adopt() takes a survivor in connected, counted toward
     handshakeMs: 7.5,
     connectedAt: 1_699_999_990_000,
     stats: { ...emptyLinkStats(), bytesReceived: 1234 },
-    viewer: undefined,
   };
   const connection = table.adopt(41, record);
   assert.equal(connection.phase, "connected");

@@ -282,12 +282,7 @@ export class AtollServer implements ApiServer {
             if (this.#stopping) {
               if ("hello" in result) closeOrphan(result);
             } else if ("hello" in result) this.#adopt(result);
-            else if (result.kind !== "stale") {
-              log.warning("Not adopting child {pid}: {detail}; it keeps its connection", {
-                pid,
-                detail: result.detail,
-              });
-            }
+            else if (result.kind !== "stale") logNotAdopted(pid, result.detail);
           }).catch((error) => {
             log.warning("Cannot adopt child {pid}: {error}", { pid, error: String(error) });
           }).finally(() => this.#reaching.delete(pid));
@@ -623,12 +618,7 @@ async function reachOrphans(
       } catch {
         // Gone already.
       }
-    } else {
-      log.warning("Not adopting child {pid}: {detail}; it keeps its connection", {
-        pid: socket.pid,
-        detail: result.detail,
-      });
-    }
+    } else logNotAdopted(socket.pid, result.detail);
   };
   const workers = Array.from({ length: ORPHANS_REACHED_AT_ONCE }, async () => {
     for (let socket; (socket = sockets.shift()) !== undefined;) await reach(socket);
@@ -678,6 +668,11 @@ function childrenHoldingPort(port: number): number[] | undefined {
     if (holds) holders.push(pid);
   }
   return found.size === sockets.size ? holders : undefined;
+}
+
+/** An orphan this main process leaves alone, and why. */
+function logNotAdopted(pid: number, detail: string): void {
+  log.warning("Not adopting child {pid}: {detail}; it keeps its connection", { pid, detail });
 }
 
 /** Whether process `pid` runs: it exists and is no zombie (an orphan's parent may not reap it). */

@@ -147,7 +147,8 @@ function lockTheFileThere(lockPath: string): OwnedFd | undefined {
   throw new Error("its lock file keeps being removed");
 }
 
-function sameFile(a: string, b: string): boolean {
+/** Whether `a` and `b` name the same file or directory, however spelled (links followed). */
+export function sameFile(a: string, b: string): boolean {
   try {
     const [one, two] = [Deno.statSync(a), Deno.statSync(b)];
     return one.dev === two.dev && one.ino === two.ino;

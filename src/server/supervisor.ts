@@ -282,18 +282,7 @@ export class Supervisor<C extends SupervisedChild> {
   adopt(hello: Hello, buffer: OwnedFd, makeChild: (events: ChildEvents<C>) => C): Connection<C> {
     let connection: Connection<C>;
     try {
-      connection = this.table.adopt(makeChild(this.#events), {
-        id: hello.connectionId,
-        peer: hello.peer,
-        streamId: hello.streamId,
-        mode: hello.mode,
-        stream: hello.stream,
-        encrypted: hello.encrypted,
-        handshakeMs: hello.handshakeMs,
-        connectedAt: hello.connectedAt,
-        stats: hello.stats,
-        viewer: hello.viewer,
-      });
+      connection = this.table.adopt(makeChild(this.#events), hello);
     } catch (error) {
       buffer.close();
       throw error;
