@@ -615,6 +615,17 @@ async function startViewers(port: number, count: number, dir: string) {
   }
 }
 
+/** Stops the viewers' process and the sender, and reads what they recorded and said last. */
+async function stopPeers(viewers: ManagedProcess, sender: ManagedProcess, output: string) {
+  await viewers.stop(10_000);
+  const done = viewers.lines.find((line) => line.startsWith('{"type":"done"'));
+  const viewersConnectedAtEnd = done === undefined ? 0 : Number(JSON.parse(done).connected);
+  await sender.stop(5000);
+  const senderDone = sender.lines.find((line) => line.includes('"type":"done"'));
+  const recorded = JSON.parse(await Deno.readTextFile(output)) as RecordedMessages;
+  return { viewersConnectedAtEnd, senderDone, recorded };
+}
+
 /** A temporary directory, removed by `removeDir`, or when the process exits. */
 async function scratchDir(prefix: string): Promise<{ dir: string; removeDir: () => void }> {
   const dir = await Deno.makeTempDir({ prefix });
@@ -687,12 +698,11 @@ async function benchMedia(
       await sleep(WARMUP_MS);
     }
 
-    await viewers.stop(10_000);
-    const done = viewers.lines.find((line) => line.startsWith('{"type":"done"'));
-    const viewersConnectedAtEnd = done === undefined ? 0 : Number(JSON.parse(done).connected);
-    await sender.stop(5000);
-    const senderDone = sender.lines.find((line) => line.includes('"type":"done"'));
-    const recorded = JSON.parse(await Deno.readTextFile(output)) as RecordedMessages;
+    const { viewersConnectedAtEnd, senderDone, recorded } = await stopPeers(
+      viewers,
+      sender,
+      output,
+    );
     const runOf = ({ kind, round, run, adopted }: typeof pairs[number]): MediaRun => ({
       kind,
       round,
@@ -1262,12 +1272,11 @@ export async function benchUpgrade(
       main = successor;
     }
 
-    await viewers.stop(10_000);
-    const done = viewers.lines.find((line) => line.startsWith('{"type":"done"'));
-    const viewersConnectedAtEnd = done === undefined ? 0 : Number(JSON.parse(done).connected);
-    await sender.stop(5000);
-    const senderDone = sender.lines.find((line) => line.includes('"type":"done"'));
-    const recorded = JSON.parse(await Deno.readTextFile(output)) as RecordedMessages;
+    const { viewersConnectedAtEnd, senderDone, recorded } = await stopPeers(
+      viewers,
+      sender,
+      output,
+    );
 
     // The last successor is no child of this process: SIGTERM by pid.
     for (const pid of childrenOf(main)) seen.add(pid);
