@@ -55,6 +55,45 @@ export interface Assignment {
   settings: PeerSettings;
 }
 
+/**
+ * Where a relay child calls out to, and how: from a stream rule's `source`
+ * (pull) or one of its `push` URLs (src/protocol/srt_url.ts). The main
+ * process resolves the host name first, so `hostname` is an IP address.
+ */
+export interface RelayRemote {
+  /** The URL as the rule wrote it, passphrase hidden: for logs and the API. */
+  url: string;
+  hostname: string;
+  port: number;
+  /** Sent as the caller's stream id (SRTO_STREAMID). */
+  streamId?: string;
+  passphrase?: string;
+  pbkeylen?: 0 | 16 | 24 | 32;
+  latencyMs?: number;
+  /** How long one connection attempt may take (SRTO_CONNTIMEO). */
+  connectTimeoutMs: number;
+  /** Rendezvous instead of caller: both sides connect, this side from `localPort`. */
+  rendezvous?: { localPort: number };
+}
+
+/**
+ * The one relay a child runs, instead of an {@link Assignment}: sent on the
+ * socket pair with no fd. The child then waits for its {@link AccessDecision}
+ * on the same socket (an accept carries the stream buffer), connects to the
+ * remote, reports `connected` (mode `publish` for a pull, `play` for a push)
+ * and carries the media with the same loops as a listening peer: a pull
+ * writes what it receives into the buffer, a push sends from the buffer.
+ */
+export interface RelayAssignment {
+  type: "relay";
+  connectionId: string;
+  direction: RelayDirection;
+  remote: RelayRemote;
+  settings: PeerSettings;
+}
+
+export type RelayDirection = "pull" | "push";
+
 /** Parent → child, on stdin: close the connection cleanly, saying why. */
 export type ParentMessage = { type: "shutdown"; detail?: string };
 
