@@ -30,11 +30,23 @@
  * - {@link ConnectionTable.closing}: its child said why it is closing.
  * - {@link ConnectionTable.remove}: its child exited; every slot is freed.
  *
+ * A relay's attempt (src/server/relay_manager.ts) is a connection too, added
+ * with {@link ConnectionTable.addRelay}: Atoll calls out, so it is nobody's
+ * admission, counts toward none of the limits (which guard against
+ * callers), and is not found by its peer's address (several relays may call
+ * the same remote; the listener never sees their datagrams).
+ *
  * @module
  */
 
 import type { Hello } from "../ipc/adoption.ts";
-import type { Endpoint, LinkStats, StreamMode, ViewerStats } from "../ipc/messages.ts";
+import type {
+  Endpoint,
+  LinkStats,
+  RelayDirection,
+  StreamMode,
+  ViewerStats,
+} from "../ipc/messages.ts";
 import { emptyLinkStats } from "../ipc/messages.ts";
 import type { CloseReason } from "../ipc/messages.ts";
 import { describeMode } from "../protocol/stream_id.ts";
@@ -81,6 +93,15 @@ export type AdoptedRecord = Pick<
   | "stats"
   | "viewer"
 >;
+
+/** What a relay's connection is: where it calls and which way the media goes. */
+export interface RelayLink {
+  /** The relay it is an attempt of. */
+  readonly relayId: string;
+  readonly direction: RelayDirection;
+  /** The remote's URL, passphrase hidden. */
+  readonly url: string;
+}
 
 /** Callers admitted but not yet handed to a child: they count toward the limits. */
 export interface WaitingCallers {
@@ -150,6 +171,8 @@ export interface Connection<C> {
   readonly refusal: number | undefined;
   /** Why its child says it closed, once it said so. */
   readonly closed: { readonly reason: CloseReason; readonly detail: string } | undefined;
+  /** Set when Atoll called out (a relay's attempt), not a caller. */
+  readonly relay: RelayLink | undefined;
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -166,6 +189,8 @@ export class ConnectionTable<C> {
   #perIp = new Map<string, number>();
   #buckets = new Map<string, TokenBucket>();
   #handshakes = 0;
+  /** Relays' attempts among the connections: they count toward no limit. */
+  #relays = 0;
 
   constructor(limits: AdmissionLimits, clock: Clock = SYSTEM_CLOCK) {
     this.#limits = limits;
@@ -214,7 +239,8 @@ export class ConnectionTable<C> {
     if (this.#byPeer.has(peerKey)) throw new Error(`Peer ${peerKey} already has a child`);
     const ip = ipOf(peer.hostname);
     const limits = this.#limits;
-    if (this.#byId.size + waiting.size >= limits.maxConnections) return "max-connections";
+    const callers = this.#byId.size - this.#relays;
+    if (callers + waiting.size >= limits.maxConnections) return "max-connections";
     if (this.#handshakes + waiting.size >= limits.maxHandshakes) return "max-handshakes";
     if ((this.#perIp.get(ip) ?? 0) + waiting.fromIp(ip) >= limits.maxConnectionsPerIp) {
       return "max-connections-per-ip";
@@ -263,6 +289,7 @@ export class ConnectionTable<C> {
       resources: { cpuPercent: null, privateDirtyBytes: null, pssBytes: null },
       refusal: undefined,
       closed: undefined,
+      relay: undefined,
     };
     this.#byId.set(id, connection);
     this.#byPeer.set(peerKey, connection);
@@ -306,11 +333,49 @@ export class ConnectionTable<C> {
       resources: { cpuPercent: null, privateDirtyBytes: null, pssBytes: null },
       refusal: undefined,
       closed: undefined,
+      relay: undefined,
     };
     this.#byId.set(connection.id, connection);
     this.#byPeer.set(peerKey, connection);
     this.#byChild.set(child, connection);
     this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);
+    return connection;
+  }
+
+  /**
+   * A relay's attempt, handed to `child` as connection `id`: it calls
+   * `remote` to pull (`publish` into the stream) or push (`play` from it).
+   * Phase `handshaking` until its child reports it connected.
+   */
+  addRelay(child: C, id: string, remote: Endpoint, link: RelayLink): Connection<C> {
+    if (this.#byId.has(id)) throw new Error(`Connection ${id} exists already`);
+    const connection: Mutable<Connection<C>> = {
+      id,
+      child,
+      peer: { hostname: remote.hostname, port: remote.port },
+      peerKey: formatHostPort(remote),
+      ip: ipOf(remote.hostname),
+      backoffKey: undefined,
+      phase: "handshaking",
+      startedAt: this.#clock.wallMs(),
+      admittedAt: this.#clock.monotonicMs(),
+      handedOverAt: this.#clock.monotonicMs(),
+      connectedAt: undefined,
+      handshakeMs: undefined,
+      streamId: undefined,
+      mode: link.direction === "pull" ? "publish" : "play",
+      encrypted: false,
+      stream: undefined,
+      stats: emptyLinkStats(),
+      viewer: undefined,
+      resources: { cpuPercent: null, privateDirtyBytes: null, pssBytes: null },
+      refusal: undefined,
+      closed: undefined,
+      relay: { ...link },
+    };
+    this.#byId.set(id, connection);
+    this.#byChild.set(child, connection);
+    this.#relays++;
     return connection;
   }
 
@@ -347,7 +412,7 @@ export class ConnectionTable<C> {
     const connection = this.#byId.get(id);
     if (connection === undefined || connection.phase === "connected") return undefined;
     connection.phase = "connected";
-    this.#handshakes--;
+    if (connection.relay === undefined) this.#handshakes--;
     connection.connectedAt = this.#clock.wallMs();
     connection.streamId = report.streamId;
     connection.mode = report.mode;
@@ -393,8 +458,12 @@ export class ConnectionTable<C> {
     const connection = this.#byId.get(id);
     if (connection === undefined) return undefined;
     this.#byId.delete(id);
-    this.#byPeer.delete(connection.peerKey);
     this.#byChild.delete(connection.child);
+    if (connection.relay !== undefined) {
+      this.#relays--;
+      return connection;
+    }
+    this.#byPeer.delete(connection.peerKey);
     if (connection.phase === "handshaking") this.#handshakes--;
     const count = (this.#perIp.get(connection.ip) ?? 1) - 1;
     if (count > 0) this.#perIp.set(connection.ip, count);

@@ -152,7 +152,7 @@ export class StreamManager {
       id.mode,
       rules,
       now(),
-      this.#host.sourceOf(connectionId),
+      { source: this.#host.sourceOf(connectionId) },
     );
     if (decision.kind !== "reject") this.#host.placed(connectionId, id.name);
     this.#apply(this.#table.takeEvents());

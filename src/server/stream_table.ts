@@ -33,7 +33,11 @@
  *   process hears of it, and the buffer takes one writer (the newest):
  *   refusing it then would leave the stream with no publisher at all;
  * - when a publisher leaves, its viewers stay for `graceMs` and go on with
- *   the next publisher; after that they are closed.
+ *   the next publisher; after that they are closed;
+ * - a relay that pulls the stream (issue 12) publishes like a caller, by
+ *   its rule's `sourceRole`: a `primary` one takes the stream from any
+ *   publisher; a `backup` one is refused (1409) while another publisher
+ *   holds the stream and gives it up to any publisher that arrives.
  *
  * @module
  */
@@ -96,6 +100,19 @@ interface Publisher {
   readonly source: string | undefined;
   /** Whether it has sent media since it took the stream. */
   sentMedia: boolean;
+  /** A backup relay: any other publisher takes the stream from it. */
+  readonly yields: boolean;
+}
+
+/** Which way a pulling relay publishes: see the rules above. */
+export type RelayRole = "primary" | "backup";
+
+/** Who asks, when it matters to the rules. */
+export interface Asker {
+  /** Its caller's source IP, when known. */
+  readonly source?: string | undefined;
+  /** Set for a relay that pulls the stream. */
+  readonly relay?: RelayRole | undefined;
 }
 
 /** What {@link StreamTable.claim} says. */
@@ -133,6 +150,8 @@ interface Entry {
   readonly maxViewers: number | undefined;
   /** Its caller's source IP, when known. */
   readonly source: string | undefined;
+  /** Set for a relay that pulls the stream. */
+  readonly relay: RelayRole | undefined;
 }
 
 export class StreamTable {
@@ -164,9 +183,9 @@ export class StreamTable {
     mode: StreamMode,
     policy: StreamPolicy,
     nowMs: number,
-    source?: string,
+    asker: Asker = {},
   ): Decision {
-    return this.#check(connectionId, name, mode, policy, nowMs, false, source);
+    return this.#check(connectionId, name, mode, policy, nowMs, false, asker);
   }
 
   /**
@@ -204,8 +223,9 @@ export class StreamTable {
     mode: StreamMode,
     policy: StreamPolicy,
     nowMs: number,
+    asker: Asker = {},
   ): Decision {
-    const decision = this.#check(connectionId, name, mode, policy, nowMs, true);
+    const decision = this.#check(connectionId, name, mode, policy, nowMs, true, asker);
     if (decision.kind !== "accept") return decision;
     const claim = this.claim(connectionId, nowMs);
     if (claim === undefined || claim.ok) {
@@ -239,6 +259,7 @@ export class StreamTable {
       authenticated: true,
       maxViewers: undefined,
       source: undefined,
+      relay: undefined,
     });
     if (role === "viewer") {
       stream.viewers.add(connectionId);
@@ -246,7 +267,13 @@ export class StreamTable {
       return;
     }
     const current = stream.publisher;
-    const adopted = { connectionId, lastActivityMs: nowMs, source: undefined, sentMedia: true };
+    const adopted = {
+      connectionId,
+      lastActivityMs: nowMs,
+      source: undefined,
+      sentMedia: true,
+      yields: false,
+    };
     if (
       current === undefined || (this.#adoptedAt.get(current.connectionId) ?? 0) <= connectedAtMs
     ) {
@@ -383,7 +410,7 @@ export class StreamTable {
     policy: StreamPolicy,
     nowMs: number,
     authenticated: boolean,
-    source?: string,
+    asker: Asker,
   ): Decision {
     if (this.#roles.has(connectionId)) {
       return reject(RejectCode.BadRequest, `connection ${connectionId} already asked`);
@@ -392,7 +419,7 @@ export class StreamTable {
     if (forbidden !== undefined) return forbidden;
     const existing = this.#streams.get(name);
     const refusal = mode === "publish"
-      ? this.#publisherRefusal(existing, nowMs, source)
+      ? this.#publisherRefusal(existing, nowMs, asker)
       : viewerRefusal(existing, policy.maxViewers);
     if (refusal !== undefined) return refusal;
     const entry = (role: Role): Entry => ({
@@ -401,7 +428,8 @@ export class StreamTable {
       claimed: false,
       authenticated,
       maxViewers: policy.maxViewers,
-      source,
+      source: asker.source,
+      relay: asker.relay,
     });
     if (mode === "play" && existing?.publisher === undefined) {
       if (this.#times.playWaitMs <= 0) return notFound(name, 0);
@@ -421,14 +449,16 @@ export class StreamTable {
    * nothing since it took the stream does not hold it: that is most likely
    * the newcomer's own earlier attempt, whose handshake completed after the
    * caller gave up (it would hold the stream until the publisher timeout).
+   * A primary relay is never refused, and a backup relay never refuses.
    */
   #publisherRefusal(
     stream: Stream | undefined,
     nowMs: number,
-    source: string | undefined,
+    { source, relay }: Asker,
   ): Extract<Decision, { kind: "reject" }> | undefined {
     const current = stream?.publisher;
     if (stream === undefined || current === undefined) return undefined;
+    if (relay === "primary" || (current.yields && relay === undefined)) return undefined;
     if (nowMs - current.lastActivityMs >= this.#times.publisherTimeoutMs) return undefined;
     if (source !== undefined && current.source === source && !current.sentMedia) return undefined;
     const reason =
@@ -457,10 +487,16 @@ export class StreamTable {
       });
     }
     stream.checked.delete(connectionId);
-    const source = this.#roles.get(connectionId)?.source;
-    stream.publisher = { connectionId, lastActivityMs: nowMs, source, sentMedia: false };
+    const entry = this.#roles.get(connectionId);
+    stream.publisher = {
+      connectionId,
+      lastActivityMs: nowMs,
+      source: entry?.source,
+      sentMedia: false,
+      yields: entry?.relay === "backup",
+    };
     stream.graceUntilMs = undefined;
-    this.#roles.get(connectionId)!.claimed = true;
+    entry!.claimed = true;
     for (const waiter of [...stream.waiting.keys()]) this.#release(waiter, stream, nowMs);
     return replaces === undefined ? { ok: true } : { ok: true, replaces };
   }

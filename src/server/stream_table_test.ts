@@ -430,14 +430,20 @@ Deno.test("StreamTable.end() closes checked connections too, and a claim after i
 Deno.test("StreamTable lets a caller retrying from the same IP replace its own publisher that never sent media", () => {
   const streams = table();
   // A handshake that completed after its caller gave up: connected, silent.
-  assert.equal(streams.check("late", "s", "publish", OPEN, 0, "10.0.0.1").kind, "accept");
+  assert.equal(
+    streams.check("late", "s", "publish", OPEN, 0, { source: "10.0.0.1" }).kind,
+    "accept",
+  );
   assert.deepEqual(streams.claim("late", 0), { ok: true });
-  const other = streams.check("other", "s", "publish", OPEN, 100, "10.0.0.2");
+  const other = streams.check("other", "s", "publish", OPEN, 100, { source: "10.0.0.2" });
   assert.equal(other.kind === "reject" && other.code, RejectCode.Conflict, "another source waits");
-  assert.equal(streams.check("retry", "s", "publish", OPEN, 200, "10.0.0.1").kind, "accept");
+  assert.equal(
+    streams.check("retry", "s", "publish", OPEN, 200, { source: "10.0.0.1" }).kind,
+    "accept",
+  );
   assert.deepEqual(streams.claim("retry", 250), { ok: true, replaces: "late" });
   streams.activity("retry", 300);
-  const again = streams.check("again", "s", "publish", OPEN, 400, "10.0.0.1");
+  const again = streams.check("again", "s", "publish", OPEN, 400, { source: "10.0.0.1" });
   assert.equal(
     again.kind === "reject" && again.code,
     RejectCode.Conflict,
@@ -489,4 +495,44 @@ Deno.test("StreamTable.adopt() keeps the publisher connected last when two survi
     }]);
     assert.equal(streams.streamOf("old"), undefined);
   }
+});
+
+Deno.test("StreamTable: a primary relay takes the stream from a live publisher", () => {
+  const streams = table();
+  streams.request("caller", "s", "publish", OPEN, 0);
+  streams.activity("caller", 500);
+  streams.takeEvents();
+  assert.equal(
+    streams.check("pull", "s", "publish", OPEN, 600, { relay: "primary" }).kind,
+    "accept",
+  );
+  assert.deepEqual(streams.claim("pull", 700), { ok: true, replaces: "caller" });
+  assert.equal(streams.takeEvents()[0]?.type, "close");
+  streams.activity("pull", 800);
+  const late = streams.check("caller2", "s", "publish", OPEN, 900);
+  assert.equal(late.kind === "reject" && late.code, RejectCode.Conflict);
+});
+
+Deno.test("StreamTable: a backup relay waits while a publisher holds the stream, and yields to any that comes", () => {
+  const streams = table();
+  streams.request("caller", "s", "publish", OPEN, 0);
+  streams.activity("caller", 500);
+  const refused = streams.check("pull", "s", "publish", OPEN, 600, { relay: "backup" });
+  assert.equal(refused.kind === "reject" && refused.code, RejectCode.Conflict);
+  // The caller leaves: the backup takes over.
+  streams.release("caller", 1_000);
+  streams.request("viewer", "s", "play", OPEN, 1_000);
+  assert.equal(
+    streams.check("pull2", "s", "publish", OPEN, 1_100, { relay: "backup" }).kind,
+    "accept",
+  );
+  assert.deepEqual(streams.claim("pull2", 1_200), { ok: true });
+  streams.activity("pull2", 1_300);
+  streams.takeEvents();
+  // A publisher comes back while the backup sends media: it takes the stream at once.
+  assert.equal(streams.check("caller2", "s", "publish", OPEN, 1_400).kind, "accept");
+  assert.deepEqual(streams.claim("caller2", 1_500), { ok: true, replaces: "pull2" });
+  assert.deepEqual(streams.takeEvents().map((event) => event.type), ["close"]);
+  assert.equal(streams.snapshot()[0]?.publisher, "caller2");
+  assert.deepEqual(streams.snapshot()[0]?.viewers, ["viewer"]);
 });
