@@ -1,7 +1,7 @@
 /**
- * The HTTP API: health, connections and streams to read, connections and
- * streams to close, a config reload and metrics, behind an optional bearer
- * token; and the dashboard at `/`.
+ * The HTTP API: health, connections, streams and relays to read,
+ * connections and streams to close, relays to add and stop, a config reload
+ * and metrics, behind an optional bearer token; and the dashboard at `/`.
  *
  * Every mutating call needs `Authorization: Bearer TOKEN` (401 without a
  * token, 403 with a wrong one, 403 when no token is configured at all, so
@@ -21,7 +21,7 @@ import { formatHostPort, type ServerOptions } from "../config/options.ts";
 import { bindError } from "./startup_error.ts";
 import { type HttpListener, listenHttp } from "./http_listener.ts";
 
-/** A request body larger than this gets 413; no endpoint takes one yet. */
+/** A request body larger than this gets 413 (only `POST /api/relays` takes one). */
 export const MAX_BODY_BYTES = 64 * 1024;
 
 /** The names every HTTP API answers to, whatever is configured. */
@@ -54,6 +54,11 @@ export interface ApiServer {
   /** Closes a stream's publisher and viewers; false when there is no such stream. */
   endStream(name: string): boolean;
   reload(): Promise<ReloadResult>;
+  relays(): object[];
+  /** Adds a relay from a request body; a message for the user when it cannot be added. */
+  addRelay(body: unknown): { ok: true; relay: object } | { ok: false; error: string };
+  /** Stops a relay for good; false when there is no such relay. */
+  removeRelay(id: string): boolean;
 }
 
 function json(body: unknown, status = 200): Response {
@@ -98,7 +103,7 @@ type Route = {
   method: "GET" | "DELETE" | "POST";
   /** Matches the path; returns the captured name (decoded) or true, else undefined. */
   match: (path: string) => string | true | undefined;
-  handle: (server: ApiServer, name: string) => Response | Promise<Response>;
+  handle: (server: ApiServer, name: string, request: Request) => Response | Promise<Response>;
 };
 
 const exact = (path: string) => (candidate: string) => candidate === path ? true : undefined;
@@ -150,6 +155,27 @@ const ROUTES: readonly Route[] = [
     match: exact("/metrics"),
     handle: (s) => new Response(s.metrics(), { headers: { "content-type": METRICS_CONTENT_TYPE } }),
   },
+  { method: "GET", match: exact("/api/relays"), handle: (s) => json(s.relays()) },
+  {
+    method: "POST",
+    match: exact("/api/relays"),
+    handle: async (s, _name, request) => {
+      let body: unknown;
+      try {
+        body = await request.json();
+      } catch {
+        return error(400, "The body must be JSON: {direction, stream, url}");
+      }
+      const added = s.addRelay(body);
+      return added.ok ? json(added.relay, 201) : error(400, added.error);
+    },
+  },
+  {
+    method: "DELETE",
+    match: under("/api/relays/"),
+    handle: (s, id) =>
+      s.removeRelay(id) ? json({ stopped: id }, 202) : error(404, `No relay ${id}`),
+  },
   {
     method: "POST",
     match: exact("/api/reload"),
@@ -181,7 +207,7 @@ export async function handleRequest(server: ApiServer, request: Request): Promis
     if (refused !== undefined) return refused;
   }
   const name = route.match(pathname);
-  return await route.handle(server, typeof name === "string" ? name : "");
+  return await route.handle(server, typeof name === "string" ? name : "", request);
 }
 
 /** The host name of a `Host` header, without port or brackets, lower case; undefined when malformed. */

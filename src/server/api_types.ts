@@ -46,6 +46,21 @@ export interface ConnectionInfo extends LinkStats {
   privateDirtyBytes: number | null;
   /** Its child's `Pss` (smaps_rollup), in bytes, read every 5 s; null until read. */
   pssBytes: number | null;
+  /**
+   * Set when Atoll called out for a relay (`peer` is then the remote): the
+   * relay's id, which way the media goes, the remote's URL (passphrase
+   * hidden), the relay's state and its failed attempts in a row.
+   */
+  relay: RelayConnectionInfo | null;
+}
+
+/** A relay's side of a connection, in {@link ConnectionInfo}. */
+export interface RelayConnectionInfo {
+  id: string;
+  direction: "pull" | "push";
+  url: string;
+  state: string;
+  retries: number;
 }
 
 /** A stream as `GET /api/streams` shows it. */

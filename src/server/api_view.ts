@@ -16,6 +16,8 @@ import type { Connection } from "./connection_table.ts";
 export interface ConnectionPlacement {
   /** Held for a publisher (the stream manager's `isWaiting()`). */
   waiting: boolean;
+  /** For a relay's connection: its relay's state and failed attempts in a row. */
+  relay?: { state: string; retries: number } | undefined;
 }
 
 /**
@@ -45,6 +47,13 @@ export function connectionInfo(
     cpuPercent: c.resources.cpuPercent,
     privateDirtyBytes: c.resources.privateDirtyBytes,
     pssBytes: c.resources.pssBytes,
+    relay: c.relay === undefined ? null : {
+      id: c.relay.relayId,
+      direction: c.relay.direction,
+      url: c.relay.url,
+      state: placement.relay?.state ?? (c.phase === "connected" ? "connected" : "connecting"),
+      retries: placement.relay?.retries ?? 0,
+    },
     ...c.stats,
   };
 }
@@ -59,7 +68,8 @@ export function logContext(
 ): Record<string, string | number | null> {
   return {
     id: c.id,
-    peer: c.peerKey,
+    // A relay's remote is a URL: the same address may serve many relays.
+    peer: c.relay?.url ?? c.peerKey,
     stream: c.stream ?? null,
     pid: c.child.pid,
   };

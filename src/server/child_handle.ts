@@ -17,6 +17,7 @@ import {
   type Assignment,
   type ChildMessage,
   parseChildMessage,
+  type RelayAssignment,
   shutdownLine,
 } from "../ipc/messages.ts";
 
@@ -106,8 +107,11 @@ export class ChildHandle {
     return this.#ready;
   }
 
-  /** Hands the child its connection: the assignment with the UDP socket attached. */
-  assign(assignment: Assignment, udpFd: number): void {
+  /**
+   * Hands the child its connection: a caller's assignment with its UDP
+   * socket attached, or a relay's, which has none (its child calls out).
+   */
+  assign(assignment: Assignment | RelayAssignment, udpFd?: number): void {
     if (this.#control.closed) {
       throw new Error(`Child ${this.pid} cannot take a connection`);
     }

@@ -21,6 +21,7 @@
  * @module
  */
 
+import { RELAY_STATES, type RelayState } from "./relay_manager.ts";
 import type { LatencySummary } from "../media/latency_histogram.ts";
 import type { LinkStats } from "../ipc/messages.ts";
 import type { StreamInfo } from "./api_types.ts";
@@ -151,6 +152,10 @@ export interface MetricsSnapshot {
   poolFloor: number;
   /** Callers admitted and waiting for a child. */
   waitingCallers: number;
+  /** Every relay's direction and state. */
+  relays: { direction: "pull" | "push"; state: RelayState }[];
+  /** Relay attempts started and failed (or lost) since start. */
+  relayCounts: { attempts: number; failures: number };
 }
 
 /** Link statistics a connection may lack; their families then leave it out. */
@@ -388,6 +393,30 @@ const FAMILIES: readonly MetricFamily[] = [
     type: "gauge",
     help: "Callers admitted and waiting for a child, first in, first out",
     samples: single((s) => s.waitingCallers),
+  },
+  {
+    name: "atoll_relays",
+    type: "gauge",
+    help: "Relays (pulls and pushes), by direction and state",
+    samples: ({ relays }) =>
+      (["pull", "push"] as const).flatMap((direction) =>
+        RELAY_STATES.filter((state) => state !== "stopped").map((state) => ({
+          labels: { direction, state },
+          value: relays.filter((r) => r.direction === direction && r.state === state).length,
+        }))
+      ),
+  },
+  {
+    name: "atoll_relay_attempts_total",
+    type: "counter",
+    help: "Relay connection attempts started",
+    samples: single((s) => s.relayCounts.attempts),
+  },
+  {
+    name: "atoll_relay_failures_total",
+    type: "counter",
+    help: "Relay attempts that failed and relay connections lost, each followed by a retry",
+    samples: single((s) => s.relayCounts.failures),
   },
   {
     name: "atoll_connections",

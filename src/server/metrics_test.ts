@@ -35,6 +35,8 @@ function emptySnapshot(): MetricsSnapshot {
     startingChildren: 0,
     poolFloor: 2,
     waitingCallers: 0,
+    relays: [],
+    relayCounts: { attempts: 0, failures: 0 },
   };
 }
 
@@ -156,6 +158,8 @@ function realisticSnapshot(): MetricsSnapshot {
     startingChildren: 1,
     poolFloor: 3,
     waitingCallers: 4,
+    relays: [{ direction: "pull", state: "connected" }, { direction: "push", state: "retrying" }],
+    relayCounts: { attempts: 5, failures: 3 },
   };
 }
 

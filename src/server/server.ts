@@ -51,6 +51,7 @@ import { type MetricsSnapshot, renderMetrics } from "./metrics.ts";
 import { ResourceSampler } from "./resource_sampler.ts";
 import { StartupError } from "./startup_error.ts";
 import { newCounters, Supervisor } from "./supervisor.ts";
+import { parseRelayRequest, type RelayInfo } from "./relay_manager.ts";
 
 export { StartupError };
 export { DROP_REASONS } from "./api_types.ts";
@@ -356,6 +357,7 @@ export class AtollServer implements ApiServer {
   #connectionInfo(connection: Connection<{ readonly pid: number }>): ConnectionInfo {
     return connectionInfo(connection, {
       waiting: this.#supervisor.streams.isWaiting(connection.id),
+      relay: this.#supervisor.relays.ofConnection(connection.id),
     });
   }
 
@@ -398,6 +400,8 @@ export class AtollServer implements ApiServer {
       startingChildren: this.startingChildren,
       poolFloor: this.#supervisor.poolFloor,
       waitingCallers: this.#supervisor.waitingCallers,
+      relays: this.relays(),
+      relayCounts: { ...this.#supervisor.relays.counts },
     };
   }
 
@@ -414,6 +418,28 @@ export class AtollServer implements ApiServer {
   /** Closes the stream's publisher and viewers; false when there is no such stream. */
   endStream(name: string): boolean {
     return this.#supervisor.endStream(name);
+  }
+
+  /** `GET /api/relays`: every relay, configured or added through the API. */
+  relays(): RelayInfo[] {
+    return this.#supervisor.relays.list();
+  }
+
+  /** `POST /api/relays`: adds a relay; a message for the user when the request is not usable. */
+  addRelay(body: unknown): { ok: true; relay: RelayInfo } | { ok: false; error: string } {
+    try {
+      const relay = this.#supervisor.relays.add(parseRelayRequest(body));
+      log.info("Relay {id} added through the API: {direction} of {stream}, {url}", { ...relay });
+      return { ok: true, relay };
+    } catch (error) {
+      if (!(error instanceof TypeError)) throw error;
+      return { ok: false, error: error.message };
+    }
+  }
+
+  /** `DELETE /api/relays/ID`: stops a relay for good; false when unknown. */
+  removeRelay(id: string): boolean {
+    return this.#supervisor.relays.remove(id);
   }
 
   /**

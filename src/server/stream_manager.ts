@@ -13,16 +13,23 @@
 
 import { type AtollConfig, rulesFor, type StreamRules } from "../config/config_file.ts";
 import type { StreamInfo } from "./api_types.ts";
-import type { AccessDecision } from "../ipc/messages.ts";
+import type { AccessDecision, RelayDirection } from "../ipc/messages.ts";
 import type { TrackInfo } from "../media/track_info.ts";
 import { describeRejectCode, RejectCode } from "../protocol/reject_codes.ts";
-import { parseStreamId, type StreamId } from "../protocol/stream_id.ts";
-import { modeRefusal, type StreamEvent, type StreamSnapshot, StreamTable } from "./stream_table.ts";
+import { parseStreamId, type StreamId, type StreamMode } from "../protocol/stream_id.ts";
+import {
+  modeRefusal,
+  type RelayRole,
+  type StreamEvent,
+  type StreamSnapshot,
+  StreamTable,
+} from "./stream_table.ts";
 import type { OwnedFd } from "../../ffi/owned_fd.ts";
 import { authorize } from "./auth_hook.ts";
 import { describeFailure } from "./file_shortage.ts";
 import { createSharedMemory, SharedMapping } from "../../ffi/shm.ts";
 import { hexFromBytes } from "../ipc/hex.ts";
+import { expandName, redactSrtUrl } from "../protocol/srt_url.ts";
 import { md5 } from "../protocol/md5.ts";
 import {
   bytesForDuration,
@@ -49,6 +56,8 @@ export interface StreamManagerHost {
   skipsOf(connectionId: string): number;
   /** The source IP of `connectionId`'s caller (`::ffff:` mapped addresses as IPv4). */
   sourceOf(connectionId: string): string | undefined;
+  /** A viewer waits for stream `name`'s publisher (a relay may pull it now). */
+  demand?(name: string): void;
 }
 
 interface Buffer {
@@ -62,6 +71,14 @@ interface Buffer {
 
 export type { StreamInfo } from "./api_types.ts";
 
+/** An undecided request: what its accept will grant (passphrase and latency for a caller). */
+interface Request {
+  readonly name: string;
+  readonly mode: StreamMode;
+  readonly passphrase?: string;
+  readonly latencyMs?: number;
+}
+
 export class StreamManager {
   #config: AtollConfig;
   #host: StreamManagerHost;
@@ -70,7 +87,7 @@ export class StreamManager {
   /** Why the newest stream buffer could not be made, for its callers' refusal. */
   #bufferFailure: string | undefined;
   /** What each undecided connection asked for, kept until it is answered. */
-  #requests = new Map<string, { id: StreamId; rules: StreamRules }>();
+  #requests = new Map<string, Request>();
   /** Skips of viewers that have left, per stream, so a stream's count never goes down. */
   #pastSkips = new Map<string, number>();
   /** Each stream's tracks, as its publisher's child last reported them, and which publisher. */
@@ -110,7 +127,7 @@ export class StreamManager {
     }
     const rules = rulesFor(this.#config, id.name);
     // Refused by the rules anyway: no need to ask the hook.
-    const forbidden = modeRefusal(id.name, id.mode, rules);
+    const forbidden = modeRefusal(id.name, id.mode, rules) ?? sourceRefusal(id.name, id.mode, rules);
     if (forbidden !== undefined) {
       this.#reject(connectionId, forbidden.code, forbidden.reason);
       return;
@@ -144,7 +161,13 @@ export class StreamManager {
         return;
       }
     }
-    this.#requests.set(connectionId, { id, rules });
+    const passphrase = id.mode === "publish" ? rules.publishPassphrase : rules.readPassphrase;
+    this.#requests.set(connectionId, {
+      name: id.name,
+      mode: id.mode,
+      ...(passphrase === undefined ? {} : { passphrase }),
+      ...(rules.latencyMs === undefined ? {} : { latencyMs: rules.latencyMs }),
+    });
     // Claims nothing: libsrt has not checked the caller's passphrase yet (see connected()).
     const decision = this.#table.check(
       connectionId,
@@ -171,8 +194,54 @@ export class StreamManager {
           connectionId,
         );
         this.#schedule();
+        this.#host.demand?.(id.name);
         break;
     }
+  }
+
+  /**
+   * Decides a relay's attempt on stream `name` at once: no stream id to
+   * parse and no hook to ask, as the operator set the relay up, and none of
+   * the stream's passphrases, which are for callers. A pull publishes with
+   * its rule's source role, a push plays (held like a viewer while the
+   * stream has no publisher). The answer goes to the relay's child.
+   */
+  requestRelay(
+    connectionId: string,
+    name: string,
+    relay: { direction: RelayDirection; role: RelayRole },
+    nowMs = performance.now(),
+  ): void {
+    const rules = rulesFor(this.#config, name);
+    const mode: StreamMode = relay.direction === "pull" ? "publish" : "play";
+    const decision = this.#table.check(
+      connectionId,
+      name,
+      mode,
+      { modes: [mode], maxViewers: rules.maxViewers },
+      nowMs,
+      relay.direction === "pull" ? { relay: relay.role } : {},
+    );
+    if (decision.kind !== "reject") {
+      this.#host.placed(connectionId, name);
+      this.#requests.set(connectionId, { name, mode });
+    }
+    this.#apply(this.#table.takeEvents());
+    if (decision.kind === "accept") this.#accept(connectionId);
+    else if (decision.kind === "reject") this.#reject(connectionId, decision.code, decision.reason);
+    else this.#schedule();
+  }
+
+  /** The names of the streams that exist now (with a publisher, viewers or callers on the way). */
+  names(): string[] {
+    return this.#table.snapshot().map((stream) => stream.name);
+  }
+
+  /** Who publishes and watches stream `name` now (connection ids); undefined when it has none. */
+  audience(
+    name: string,
+  ): { publisher: string | null; viewers: string[]; waiting: number } | undefined {
+    return this.#table.snapshot().find((stream) => stream.name === name);
   }
 
   /**
@@ -366,23 +435,20 @@ export class StreamManager {
     const request = this.#requests.get(connectionId);
     if (request === undefined) return;
     this.#requests.delete(connectionId);
-    const { id, rules } = request;
+    const { name, ...granted } = request;
     // A buffer that could not be made when the stream began (no descriptor
     // left, say) is tried again for each caller until it can be.
-    const buffer = this.#ensureBuffer(id.name) ? this.#buffers.get(id.name) : undefined;
+    const buffer = this.#ensureBuffer(name) ? this.#buffers.get(name) : undefined;
     if (buffer === undefined) {
-      const reason = this.#bufferFailure ?? `no buffer for stream "${id.name}"`;
+      const reason = this.#bufferFailure ?? `no buffer for stream "${name}"`;
       this.#reject(connectionId, RejectCode.Overload, reason);
       return;
     }
-    const passphrase = id.mode === "publish" ? rules.publishPassphrase : rules.readPassphrase;
     const decision: AccessDecision = {
       type: "accept",
-      stream: id.name,
-      mode: id.mode,
+      stream: name,
       bufferBytes: buffer.bytes,
-      ...(passphrase === undefined ? {} : { passphrase }),
-      ...(rules.latencyMs === undefined ? {} : { latencyMs: rules.latencyMs }),
+      ...granted,
     };
     this.#host.answer(connectionId, decision, buffer.memory.fd);
   }
@@ -481,6 +547,26 @@ export class StreamManager {
       this.#schedule();
     }, Math.max(0, next - performance.now()));
   }
+}
+
+/**
+ * The 1403 for a caller that would publish a stream its rule pulls from a
+ * primary source (the relay is its only publisher), else undefined.
+ */
+export function sourceRefusal(
+  name: string,
+  mode: StreamMode,
+  rules: StreamRules,
+): { code: RejectCode; reason: string } | undefined {
+  if (mode !== "publish" || rules.source === undefined || rules.sourceRole !== "primary") {
+    return undefined;
+  }
+  return {
+    code: RejectCode.Forbidden,
+    reason: `stream "${name}" is pulled from ${
+      redactSrtUrl(expandName(rules.source, name))
+    }, which is its only publisher`,
+  };
 }
 
 /**

@@ -23,6 +23,8 @@ import {
   CLOSE_REASONS,
   type Endpoint,
   type PeerSettings,
+  type RelayAssignment,
+  type RelayRemote,
 } from "../ipc/messages.ts";
 import { readConclusion } from "../protocol/conclusion.ts";
 import { HandshakeOffset } from "../protocol/packet.ts";
@@ -59,6 +61,8 @@ import { logger } from "./log.ts";
 import { CHILD_START_BUCKETS, HANDSHAKE_BUCKETS, Histogram } from "./metrics.ts";
 import { backoffKey, countsTowardBackoff, RejectionBackoff } from "./rejection_backoff.ts";
 import { StreamManager } from "./stream_manager.ts";
+import { RelayManager, type RelaySpec } from "./relay_manager.ts";
+import { resolveHost } from "./resolve_host.ts";
 import { DATAGRAM_KINDS } from "../protocol/classify.ts";
 
 /** What the supervisor needs of a child process (the real one is a ChildHandle). */
@@ -70,8 +74,8 @@ export interface SupervisedChild {
   readonly startedAt: number;
   /** Resolves once it has exited and its reports are delivered. */
   readonly done: Promise<unknown>;
-  /** Hands it its connection: the assignment, with the peer's socket attached. */
-  assign(assignment: Assignment, udpFd: number): void;
+  /** Hands it its connection: a caller's assignment with the peer's socket attached, or a relay's. */
+  assign(assignment: Assignment | RelayAssignment, udpFd?: number): void;
   /** Answers its access request; false when it is gone. */
   answer(decision: AccessDecision, bufferFd?: number): boolean;
   /** Asks it to close its connection cleanly and exit. */
@@ -105,6 +109,8 @@ export interface SupervisorDeps<C extends SupervisedChild> {
   clock?: Clock;
   /** New connection ids; random UUIDs by default. */
   newId?: () => string;
+  /** The address a relay calls for a host name; the system's resolver by default. */
+  resolve?: (hostname: string) => Promise<string>;
 }
 
 const log = logger("server");
@@ -118,6 +124,9 @@ const BACKOFF_HELD_MS = 2000;
 
 /** How often the callers waiting for a child are checked while there are any. */
 const QUEUE_CHECK_MS = 250;
+
+/** How often relays are brought in line with the streams, the config and their backoff. */
+const RELAY_CHECK_MS = 1000;
 
 /** How much longer than the play wait a child waits for its decision. */
 const DECISION_SLACK_MS = 5000;
@@ -154,6 +163,7 @@ export interface SupervisorOptions {
 export class Supervisor<C extends SupervisedChild> {
   readonly table: ConnectionTable<C>;
   readonly streams: StreamManager;
+  readonly relays: RelayManager;
   readonly childStartSeconds = new Histogram(CHILD_START_BUCKETS);
   readonly handshakeSeconds = new Histogram(HANDSHAKE_BUCKETS);
   #options: ServerOptions;
@@ -177,6 +187,7 @@ export class Supervisor<C extends SupervisedChild> {
   #handoffFailures = 0;
   /** Source IPs and stream ids refused in a row: their callers wait before the next child. */
   #backoff = new RejectionBackoff();
+  #relayCheck: ReturnType<typeof setInterval> | undefined;
   #stopping = false;
 
   constructor(setup: SupervisorOptions, deps: SupervisorDeps<C>) {
@@ -217,11 +228,25 @@ export class Supervisor<C extends SupervisedChild> {
       placed: (id, stream) => this.table.placed(id, stream),
       skipsOf: (id) => this.table.get(id)?.viewer?.skips ?? 0,
       sourceOf: (id) => this.table.get(id)?.ip,
+      demand: (name) => this.relays.demand(name),
       log: (level, what, id) => {
         const connection = this.table.get(id);
         if (connection === undefined) log[level]("Connection {id}: {what}", { id, what });
         else log[level]("Connection {id} from {peer}: {what}", { ...logContext(connection), what });
       },
+    });
+    const resolve = deps.resolve ?? resolveHost;
+    this.relays = new RelayManager(setup.config, {
+      start: (relayId, spec, remote) => this.#startRelay(relayId, spec, remote),
+      stop: (id, detail) => this.table.get(id)?.child.requestShutdown(detail),
+      audience: (name) => this.streams.audience(name),
+      streamNames: () => this.streams.names(),
+      resolve,
+      monotonicMs: () => this.#clock.monotonicMs(),
+      wallMs: () => this.#clock.wallMs(),
+      random: Math.random,
+      log: (level, what, relay) =>
+        log[level]("Relay {id} ({direction} of {stream}, {url}): {what}", { ...relay, what }),
     });
   }
 
@@ -304,15 +329,18 @@ export class Supervisor<C extends SupervisedChild> {
     return connection;
   }
 
-  /** Starts the prestarted children. */
+  /** Starts the prestarted children, and the relays the config asks for. */
   start(): void {
     this.#pool.fill();
+    this.relays.tick();
+    this.#relayCheck = setInterval(() => this.relays.tick(), RELAY_CHECK_MS);
   }
 
-  /** Uses `config` for every later connection and decision. */
+  /** Uses `config` for every later connection and decision, and for the relays. */
   setConfig(config: AtollConfig): void {
     this.#config = config;
     this.streams.setConfig(config);
+    this.relays.setConfig(config);
   }
 
   /**
@@ -527,6 +555,7 @@ export class Supervisor<C extends SupervisedChild> {
   async shutdown(timeoutMs: number): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
+    this.#stopRelays();
     clearTimeout(this.#queueCheck);
     this.#queueCheck = undefined;
     for (const caller of this.#queue.clear()) {
@@ -575,6 +604,7 @@ export class Supervisor<C extends SupervisedChild> {
    */
   release(): number[] {
     this.#stopping = true;
+    this.#stopRelays();
     clearTimeout(this.#queueCheck);
     this.#queueCheck = undefined;
     this.#queue.clear();
@@ -582,7 +612,8 @@ export class Supervisor<C extends SupervisedChild> {
     for (const child of this.#pool.stop()) child.requestShutdown();
     const connected: number[] = [];
     for (const connection of this.table.values()) {
-      if (connection.phase === "connected") {
+      // A relay is not adopted: the next main process starts it again from its config.
+      if (connection.phase === "connected" && connection.relay === undefined) {
         connected.push(connection.child.pid);
         connection.child.release();
       } else connection.child.requestShutdown("the server is upgrading");
@@ -591,6 +622,50 @@ export class Supervisor<C extends SupervisedChild> {
       count: connected.length,
     });
     return connected;
+  }
+
+  #stopRelays(): void {
+    this.relays.stop();
+    clearInterval(this.#relayCheck);
+    this.#relayCheck = undefined;
+  }
+
+  /**
+   * Starts an attempt of relay `relayId` on a ready child: its connection
+   * in the table, its assignment, and at once its decision (a relay has no
+   * stream id to wait for). Undefined when no child is ready: the pool
+   * starts one, and the relay manager tries again when it is.
+   */
+  #startRelay(relayId: string, spec: RelaySpec, remote: RelayRemote): string | undefined {
+    if (this.#stopping) return undefined;
+    const child = this.#pool.take();
+    if (child === undefined) {
+      this.#pool.outpaced();
+      this.#pool.fill();
+      return undefined;
+    }
+    const id = this.#newId();
+    try {
+      child.assign({
+        type: "relay",
+        connectionId: id,
+        direction: spec.direction,
+        remote,
+        settings: this.peerSettings(),
+      });
+    } catch (error) {
+      child.kill();
+      throw error;
+    } finally {
+      this.#pool.fill();
+    }
+    this.table.addRelay(child, id, remote, {
+      relayId,
+      direction: spec.direction,
+      url: remote.url,
+    });
+    this.streams.requestRelay(id, spec.stream, spec);
+    return id;
   }
 
   /** Settings for a child's libsrt: the server's options and the config's waits. */
@@ -657,6 +732,8 @@ export class Supervisor<C extends SupervisedChild> {
       this.childStartSeconds.observe(startMs / 1000);
       this.#starts.observe(startMs, this.#clock.monotonicMs());
       this.serveQueue();
+      // Callers first: a relay waiting for a child takes the next one left.
+      if (this.#pool.idle.length > 0) this.relays.tick();
       return;
     }
     const connection = this.table.byChild(child);
@@ -699,6 +776,7 @@ export class Supervisor<C extends SupervisedChild> {
         );
         // Only now, with its passphrase accepted, does it take its place on the stream.
         this.streams.connected(id);
+        if (connection.relay !== undefined) this.relays.connected(id);
         if (connection.backoffKey !== undefined) this.#backoff.succeeded(connection.backoffKey);
         break;
       }
@@ -738,6 +816,7 @@ export class Supervisor<C extends SupervisedChild> {
     // The stream manager reads the viewer's skips from the table: release first.
     this.streams.release(connection.id);
     this.table.remove(connection.id);
+    if (connection.relay !== undefined) this.relays.ended(connection.id, connection.closed);
     const key = connection.backoffKey;
     if (key !== undefined) {
       // libsrt refusing a passphrase is known only here; Atoll's own
