@@ -114,6 +114,14 @@ Deno.test("DEFAULT_CONFIG holds the defaults the README documents", async () => 
   assert.ok(!("apiToken" in DEFAULT_CONFIG));
 });
 
+Deno.test("every example of the README's configuration file section is a valid config", async () => {
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+  const section = /### Configuration file\n([^]*?)\n## /.exec(readme)?.[1] ?? "";
+  const examples = [...section.matchAll(/```yaml\n([^]*?)```/g)].map((match) => match[1]!);
+  assert.ok(examples.length >= 3, "the README shows the config and relay examples");
+  for (const example of examples) parseConfig(example, "yaml", "README.md");
+});
+
 const emptyCases: { name: string; text: string; format: "json" | "yaml" }[] = [
   { name: "an empty YAML file", text: "", format: "yaml" },
   { name: "a YAML file of comments", text: "# nothing here\n", format: "yaml" },
