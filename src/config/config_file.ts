@@ -24,6 +24,12 @@
  *     buffer: { bytes: 8388608 }
  *   - name: studio/main        # this stream only; wins over any prefix
  *     modes: [play]
+ *   - prefix: edge             # pulled from the origin while it has viewers
+ *     source: "srt://origin.example:9000?streamid=#!::r={name},m=request"
+ *   - name: events/keynote     # kept pulled, and pushed on to a CDN
+ *     source: "srt://192.0.2.10:9000?streamid=keynote&passphrase=0123456789"
+ *     sourceMode: always
+ *     push: ["srt://cdn.example:9000?streamid=#!::r={name},m=publish"]
  * ```
  *
  * Validation is pure and strict: an unknown key, a value of the wrong type or
@@ -40,9 +46,19 @@ import { parseDocument } from "npm:yaml@^2";
 import { OPTION_RULES } from "./options.ts";
 import { describeSecret, messageOf, nearestKey } from "./validation.ts";
 import { MAX_STREAM_NAME_BYTES, parseStreamId, type StreamMode } from "../protocol/stream_id.ts";
+import { parseSrtUrl, type SrtUrl, SrtUrlError } from "../protocol/srt_url.ts";
 
 /** How much of a stream is kept for viewers that join: a duration or a size. */
 export type BufferSize = { readonly seconds: number } | { readonly bytes: number };
+
+/** When a stream with a `source` is pulled: all the time, or while it has viewers. */
+export type SourceMode = "always" | "on-demand";
+
+/**
+ * Who publishes a stream with a `source`: the pull only (`primary`), or the
+ * pull while no caller publishes (`backup`).
+ */
+export type SourceRole = "primary" | "backup";
 
 /** What callers of one stream may do, and what they get. */
 export interface StreamRules {
@@ -58,6 +74,30 @@ export interface StreamRules {
   readonly latencyMs?: number;
   /** How much of the stream is kept for viewers that join. */
   readonly buffer: BufferSize;
+  /**
+   * An `srt://` URL to pull the stream from (src/protocol/srt_url.ts), where
+   * `{name}` in the stream id stands for the stream's name; none when unset.
+   */
+  readonly source?: string;
+  /**
+   * Whether the source is pulled all the time (`always`: only in an entry
+   * with a `name`, and only with a source) or while the stream has viewers
+   * (`on-demand`). Without a source, it means nothing.
+   */
+  readonly sourceMode: SourceMode;
+  /** How long an on-demand pull stays connected after the last viewer left, in milliseconds. */
+  readonly sourceLingerMs: number;
+  /**
+   * `primary`: the source is the stream's only publisher, and callers may not
+   * publish to it; `backup`: a caller publishing wins, and the source is
+   * pulled only while none does. Without a source, it means nothing.
+   */
+  readonly sourceRole: SourceRole;
+  /**
+   * `srt://` URLs to push the stream to while it has a publisher, `{name}`
+   * as in `source`; none when unset or empty.
+   */
+  readonly push?: readonly string[];
 }
 
 /** One entry of `streams`: the rules of one stream, or of every stream under a prefix. */
@@ -106,7 +146,13 @@ export class ConfigError extends Error {
 }
 
 /** The rules of a stream when the file sets none. */
-const BUILT_IN_RULES: StreamRules = { modes: ["publish", "play"], buffer: { seconds: 4 } };
+const BUILT_IN_RULES: StreamRules = {
+  modes: ["publish", "play"],
+  buffer: { seconds: 4 },
+  sourceMode: "on-demand",
+  sourceLingerMs: 10_000,
+  sourceRole: "primary",
+};
 
 /** How long the authorization hook may take when the file does not say. */
 export const DEFAULT_AUTH_HOOK_TIMEOUT_MS = 2000;
@@ -129,6 +175,10 @@ const MAX_BUFFER_SECONDS = 120;
 const MIN_BUFFER_BYTES = 64 * 1024;
 const MAX_BUFFER_BYTES = 1024 * 1024 * 1024;
 const MODES: readonly StreamMode[] = ["publish", "play"];
+/** Upper bound of `sourceLingerMs`: an hour. */
+const MAX_SOURCE_LINGER_MS = 3_600_000;
+/** The most `push` URLs of one rule. */
+const MAX_PUSH_URLS = 16;
 const TIMEOUT_KEYS = ["playWaitMs", "publisherTimeoutMs", "graceMs"] as const;
 const TOP_LEVEL_KEYS = [
   "defaultStream",
@@ -155,7 +205,12 @@ class SyntaxProblem extends Error {
   }
 }
 
-type Check<T> = (value: unknown, path: string) => T;
+/**
+ * Checks one value. `streamName` is the stream an entry with a `name` is
+ * for; undefined for `streamDefaults` and `prefix` entries, whose rules are
+ * for streams not known in advance.
+ */
+type Check<T> = (value: unknown, path: string, streamName?: string) => T;
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 const RULE_CHECKS: { readonly [K in keyof StreamRules]-?: Check<StreamRules[K]> } = {
@@ -167,6 +222,35 @@ const RULE_CHECKS: { readonly [K in keyof StreamRules]-?: Check<StreamRules[K]> 
   latencyMs: (value, path) =>
     check(value, path, OPTION_RULES.latencyMs.expected, OPTION_RULES.latencyMs.isValid(value)),
   buffer: checkBuffer,
+  source: (value, path, streamName) => {
+    checkSrtUrl(value, path, streamName);
+    return value as string;
+  },
+  sourceMode: (value, path, streamName) => {
+    const mode = check<SourceMode>(
+      value,
+      path,
+      '"always" or "on-demand"',
+      value === "always" || value === "on-demand",
+    );
+    if (mode === "always" && streamName === undefined) {
+      throw new Invalid(
+        path,
+        '"always" is only allowed in an entry with a "name", the stream to keep pulled',
+      );
+    }
+    return mode;
+  },
+  sourceLingerMs: (value, path) =>
+    check(
+      value,
+      path,
+      `an integer from 0 to ${MAX_SOURCE_LINGER_MS}`,
+      Number.isInteger(value) && Number(value) >= 0 && Number(value) <= MAX_SOURCE_LINGER_MS,
+    ),
+  sourceRole: (value, path) =>
+    check(value, path, '"primary" or "backup"', value === "primary" || value === "backup"),
+  push: checkPush,
 };
 const RULE_KEYS = Object.keys(RULE_CHECKS) as (keyof StreamRules)[];
 const ENTRY_KEYS = ["name", "prefix", ...RULE_KEYS];
@@ -254,7 +338,9 @@ const MAX_LOSSES_SHOWN = 5;
  * which a stream of `options.liveStreams` (one with a publisher or viewers)
  * loses its `publishPassphrase` or `readPassphrase`, gains a mode or loses
  * its `maxViewers`, or which removes the `authHook` while any stream is live.
- * A changed passphrase or a different limit is a decision, not a loss.
+ * A changed passphrase or a different limit is a decision, not a loss; so
+ * is any change to the relay keys (`source`, `sourceMode`, `sourceLingerMs`,
+ * `sourceRole`, `push`), which protect nothing.
  *
  * @param options.source how the file is named in the reason, usually its path
  * @param options.liveStreams the names of the streams that have callers now
@@ -428,6 +514,16 @@ function validateConfig(document: unknown): AtollConfig {
   }
   if (Object.hasOwn(top, "streams")) config.streams = checkStreams(top.streams, "streams");
 
+  config.streams.forEach((entry, index) => {
+    // Pulled all the time from nowhere: more likely a forgotten source than a wish.
+    if (entry.name === undefined || entry.rules.sourceMode !== "always") return;
+    if (rulesFor(config, entry.name).source === undefined) {
+      throw new Invalid(
+        `streams[${index}].sourceMode`,
+        '"always" needs a source, in this entry or in streamDefaults',
+      );
+    }
+  });
   if (config.defaultStream !== undefined) {
     const { modes } = rulesFor(config, config.defaultStream);
     if (!modes.includes("publish")) {
@@ -472,17 +568,22 @@ function checkStreams(value: unknown, path: string): StreamEntry[] {
       throw new Invalid(keyPath, `${JSON.stringify(given)} duplicates ${earlier}`);
     }
     seen.set(streamName, keyPath);
-    const rules = checkRules(record, entryPath);
+    const rules = checkRules(record, entryPath, hasName ? streamName : undefined);
     entries.push(hasName ? { name: streamName, rules } : { prefix: streamName, rules });
   });
   return entries;
 }
 
-/** The rule keys present in `record`, checked. */
-function checkRules(record: Record<string, unknown>, path: string): Partial<StreamRules> {
+/** The rule keys present in `record`, checked; `streamName` as for {@link Check}. */
+function checkRules(
+  record: Record<string, unknown>,
+  path: string,
+  streamName?: string,
+): Partial<StreamRules> {
   const rules: Record<string, unknown> = {};
   for (const key of RULE_KEYS) {
-    if (Object.hasOwn(record, key)) rules[key] = RULE_CHECKS[key](record[key], `${path}.${key}`);
+    if (!Object.hasOwn(record, key)) continue;
+    rules[key] = RULE_CHECKS[key](record[key], `${path}.${key}`, streamName);
   }
   return rules as Partial<StreamRules>;
 }
@@ -550,6 +651,38 @@ function checkBuffer(value: unknown, path: string): BufferSize {
         Number(bytes) <= MAX_BUFFER_BYTES,
     ),
   };
+}
+
+function checkPush(value: unknown, path: string, streamName?: string): string[] {
+  if (!Array.isArray(value)) throw expected(path, "a list of srt:// URLs", value);
+  if (value.length > MAX_PUSH_URLS) {
+    throw new Invalid(path, `expected at most ${MAX_PUSH_URLS} URLs, got ${value.length}`);
+  }
+  const destinations = new Map<string, string>();
+  return value.map((item: unknown, index) => {
+    const itemPath = `${path}[${index}]`;
+    const url = checkSrtUrl(item, itemPath, streamName);
+    // Other settings aside, these say where the stream goes: twice there is once too many.
+    const destination = JSON.stringify([url.hostname.toLowerCase(), url.port, url.streamId]);
+    const earlier = destinations.get(destination);
+    if (earlier !== undefined) {
+      throw new Invalid(itemPath, `the same host, port and streamid as ${earlier}`);
+    }
+    destinations.set(destination, itemPath);
+    return item as string;
+  });
+}
+
+/** Checks an `srt://` URL with `{name}` standing for `streamName`, or for any stream name. */
+function checkSrtUrl(value: unknown, path: string, streamName?: string): SrtUrl {
+  if (typeof value !== "string") throw expected(path, "an srt:// URL", value);
+  try {
+    return parseSrtUrl(value, streamName === undefined ? {} : { name: streamName });
+  } catch (error) {
+    if (!(error instanceof SrtUrlError)) throw error;
+    // The URL as shown, never a passphrase.
+    throw new Invalid(path, `invalid SRT URL ${JSON.stringify(error.url)}: ${error.detail}`);
+  }
 }
 
 /**

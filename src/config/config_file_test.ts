@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { parseSrtUrl } from "../protocol/srt_url.ts";
 import {
   type AtollConfig,
   ConfigError,
@@ -10,9 +11,20 @@ import {
   rulesFor,
   type StreamRules,
 } from "./config_file.ts";
+import { OPTION_RULES } from "./options.ts";
 
 const SOURCE = "/etc/atoll.yaml";
-const BUILT_IN_RULES: StreamRules = { modes: ["publish", "play"], buffer: { seconds: 4 } };
+const BUILT_IN_RULES: StreamRules = {
+  modes: ["publish", "play"],
+  buffer: { seconds: 4 },
+  sourceMode: "on-demand",
+  sourceLingerMs: 10_000,
+  sourceRole: "primary",
+};
+/** A pull of the stream of the same name from an origin: the edge of a relay tree. */
+const ORIGIN_URL = "srt://origin.example:9000?streamid=#!::r={name},m=request";
+const SRT_KEYS = "streamid, passphrase, pbkeylen, latency, connect_timeout, conntimeo, mode, " +
+  "port, localport";
 const NAME_RULE = 'expected a stream name ("/"-separated segments of A-Z a-z 0-9 . _ ~ -, ' +
   'not "." or "..", at most 255 bytes)';
 
@@ -28,7 +40,14 @@ const FULL_CONFIG: AtollConfig = {
   graceMs: 0,
   apiToken: "0123456789abcdef-token",
   apiTokenForReads: true,
-  streamDefaults: { modes: ["publish"], buffer: { seconds: 2.5 }, latencyMs: 120 },
+  streamDefaults: {
+    modes: ["publish"],
+    buffer: { seconds: 2.5 },
+    latencyMs: 120,
+    sourceMode: "on-demand",
+    sourceLingerMs: 5000,
+    sourceRole: "backup",
+  },
   streams: [
     {
       prefix: "live",
@@ -41,8 +60,28 @@ const FULL_CONFIG: AtollConfig = {
         buffer: { bytes: 8388608 },
       },
     },
-    { prefix: "live/events", rules: { maxViewers: 500 } },
-    { name: "studio/main", rules: { modes: ["play"] } },
+    { prefix: "live/events", rules: { maxViewers: 500, push: [] } },
+    {
+      name: "studio/main",
+      rules: {
+        modes: ["play"],
+        source: "srt://192.0.2.10:9000?streamid=#!::r={name},m=request&latency=200",
+        sourceMode: "always",
+        sourceRole: "primary",
+        push: [
+          "srt://cdn.example:9000?streamid=#!::r={name},m=publish&passphrase=push passphrase",
+          "srt://[2001:db8::5]:9000?streamid=%23!::r=atoll/{name},m=publish",
+        ],
+      },
+    },
+    {
+      prefix: "edge",
+      rules: {
+        source: "srt://origin.example:9000?streamid=#!::r={name},m=request",
+        sourceMode: "on-demand",
+        sourceLingerMs: 0,
+      },
+    },
   ],
   allowUnprotected: false,
 };
@@ -73,6 +112,14 @@ Deno.test("DEFAULT_CONFIG holds the defaults the README documents", async () => 
   assert.deepEqual(DEFAULT_CONFIG.streams, []);
   assert.ok(!("defaultStream" in DEFAULT_CONFIG));
   assert.ok(!("apiToken" in DEFAULT_CONFIG));
+});
+
+Deno.test("every example of the README's configuration file section is a valid config", async () => {
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+  const section = /### Configuration file\n([^]*?)\n## /.exec(readme)?.[1] ?? "";
+  const examples = [...section.matchAll(/```yaml\n([^]*?)```/g)].map((match) => match[1]!);
+  assert.ok(examples.length >= 3, "the README shows the config and relay examples");
+  for (const example of examples) parseConfig(example, "yaml", "README.md");
 });
 
 const emptyCases: { name: string; text: string; format: "json" | "yaml" }[] = [
@@ -219,6 +266,93 @@ const acceptedCases: { name: string; yaml: string; expected: Partial<AtollConfig
     name: "a prefix and a longer one",
     yaml: "streams: [{ prefix: live }, { prefix: live/a }]",
     expected: { streams: [{ prefix: "live", rules: {} }, { prefix: "live/a", rules: {} }] },
+  },
+  // Relays
+  {
+    name: "a source in streamDefaults, relaying every stream from an origin",
+    yaml: `streamDefaults: { source: "${ORIGIN_URL}", sourceMode: on-demand }`,
+    expected: { streamDefaults: { ...BUILT_IN_RULES, source: ORIGIN_URL } },
+  },
+  {
+    name: "a source given percent-encoded with %23",
+    yaml: 'streams: [{ prefix: edge, source: "srt://o:9000?streamid=%23!::r={name},m=request" }]',
+    expected: {
+      streams: [{
+        prefix: "edge",
+        rules: { source: "srt://o:9000?streamid=%23!::r={name},m=request" },
+      }],
+    },
+  },
+  {
+    name: "sourceMode always in a name entry with its own source",
+    yaml: "streams: [{ name: studio/main, source: srt://192.0.2.10:9000, sourceMode: always }]",
+    expected: {
+      streams: [{
+        name: "studio/main",
+        rules: { source: "srt://192.0.2.10:9000", sourceMode: "always" },
+      }],
+    },
+  },
+  {
+    name: "sourceMode always in a name entry, the source from streamDefaults",
+    yaml: `streamDefaults: { source: "${ORIGIN_URL}" }\n` +
+      "streams: [{ name: studio/main, sourceMode: always }]",
+    expected: {
+      streamDefaults: { ...BUILT_IN_RULES, source: ORIGIN_URL },
+      streams: [{ name: "studio/main", rules: { sourceMode: "always" } }],
+    },
+  },
+  {
+    name: "relay settings without a source, which mean nothing",
+    yaml:
+      "streams: [{ prefix: live, sourceMode: on-demand, sourceRole: backup, sourceLingerMs: 0 }]",
+    expected: {
+      streams: [{
+        prefix: "live",
+        rules: { sourceMode: "on-demand", sourceRole: "backup", sourceLingerMs: 0 },
+      }],
+    },
+  },
+  {
+    name: "a sourceLingerMs of an hour",
+    yaml: "streamDefaults: { sourceLingerMs: 3600000 }",
+    expected: { streamDefaults: { ...BUILT_IN_RULES, sourceLingerMs: 3_600_000 } },
+  },
+  {
+    name: "a name entry's source with {name} twice, checked with its name",
+    yaml: 'streams: [{ name: in, source: "srt://h:9000?streamid=#!::r=e/{name},u={name}' +
+      `${"x".repeat(400)}" }]`,
+    expected: {
+      streams: [{
+        name: "in",
+        rules: { source: `srt://h:9000?streamid=#!::r=e/{name},u={name}${"x".repeat(400)}` },
+      }],
+    },
+  },
+  {
+    name: "16 push URLs to one host, each with its stream id",
+    yaml: `streams: [{ prefix: live, push: [${
+      Array.from({ length: 16 }, (_, i) => `"srt://cdn.example:9000?streamid=${i}/{name}"`)
+    }] }]`,
+    expected: {
+      streams: [{
+        prefix: "live",
+        rules: {
+          push: Array.from(
+            { length: 16 },
+            (_, i) => `srt://cdn.example:9000?streamid=${i}/{name}`,
+          ),
+        },
+      }],
+    },
+  },
+  {
+    name: "an empty push list in a name entry, switching off the pushes of streamDefaults",
+    yaml: "streamDefaults: { push: [srt://cdn.example:9000] }\nstreams: [{ name: a, push: [] }]",
+    expected: {
+      streamDefaults: { ...BUILT_IN_RULES, push: ["srt://cdn.example:9000"] },
+      streams: [{ name: "a", rules: { push: [] } }],
+    },
   },
   {
     name: "a default stream that a name entry lets publish",
@@ -593,6 +727,138 @@ const invalidCases: { name: string; yaml: string; message: string }[] = [
     message: "streams[0].buffer.bytes: expected an integer from 65536 (64 KiB) to " +
       "1073741824 (1 GiB), got 65536.5",
   },
+  // source
+  {
+    name: "a source that is not a string",
+    yaml: "streams: [{ prefix: live, source: 9000 }]",
+    message: "streams[0].source: expected an srt:// URL, got 9000",
+  },
+  {
+    name: "a source of another scheme",
+    yaml: "streamDefaults: { source: udp://h:9000 }",
+    message: 'streamDefaults.source: invalid SRT URL "udp://h:9000": ' +
+      'expected the srt:// scheme, got "udp://"',
+  },
+  {
+    name: "a source without a port",
+    yaml: 'streams: [{ prefix: edge, source: "srt://origin.example?streamid=#!::r={name}" }]',
+    message: 'streams[0].source: invalid SRT URL "srt://origin.example?streamid=#!::r={name}": ' +
+      "missing port: expected srt://HOST:PORT",
+  },
+  {
+    name: "a source with {name} in its host",
+    yaml: 'streams: [{ prefix: edge, source: "srt://{name}.example:9000" }]',
+    message: 'streams[0].source: invalid SRT URL "srt://{name}.example:9000": ' +
+      "{name} may only appear in the value of streamid, not in the host or port",
+  },
+  {
+    name: "a source to call as a listener",
+    yaml: 'streams: [{ name: a, source: "srt://h:9000?mode=listener" }]',
+    message: 'streams[0].source: invalid SRT URL "srt://h:9000?mode=listener": ' +
+      'mode: "listener" is not supported: Atoll listens on its own port, ' +
+      "and a relay calls out (caller or rendezvous)",
+  },
+  {
+    name: "a source with an unknown key",
+    yaml: 'streams: [{ name: a, source: "srt://h:9000?streamId=x" }]',
+    message: 'streams[0].source: invalid SRT URL "srt://h:9000?streamId=***": unknown key ' +
+      `"streamId" (did you mean "streamid"?): expected one of ${SRT_KEYS}`,
+  },
+  {
+    name: "a prefix's source with {name} twice, too long for the longest name",
+    yaml: 'streams: [{ prefix: in, source: "srt://h:9000?streamid=#!::r=e/{name},u={name}" }]',
+    message:
+      'streams[0].source: invalid SRT URL "srt://h:9000?streamid=#!::r=e/{name},u={name}": ' +
+      "streamid: expected at most 512 bytes, got 521 with {name} standing for a stream name of " +
+      "255 bytes (the longest allowed)",
+  },
+  {
+    name: "an unknown key near source",
+    yaml: "streams: [{ prefix: live, sources: srt://h:9000 }]",
+    message: 'streams[0].sources: unknown key (did you mean "source"?)',
+  },
+  // sourceMode, sourceLingerMs, sourceRole
+  {
+    name: "sourceMode always in streamDefaults",
+    yaml: `streamDefaults: { source: "${ORIGIN_URL}", sourceMode: always }`,
+    message: 'streamDefaults.sourceMode: "always" is only allowed in an entry with a "name", ' +
+      "the stream to keep pulled",
+  },
+  {
+    name: "sourceMode always in a prefix entry",
+    yaml: `streams: [{ prefix: edge, source: "${ORIGIN_URL}", sourceMode: always }]`,
+    message: 'streams[0].sourceMode: "always" is only allowed in an entry with a "name", ' +
+      "the stream to keep pulled",
+  },
+  {
+    name: "sourceMode always in a name entry without a source",
+    yaml: `streams: [{ prefix: studio, source: "${ORIGIN_URL}" }, ` +
+      "{ name: studio/main, sourceMode: always }]",
+    message: 'streams[1].sourceMode: "always" needs a source, in this entry or in streamDefaults',
+  },
+  {
+    name: "an unknown sourceMode",
+    yaml: "streams: [{ name: a, sourceMode: sometimes }]",
+    message: 'streams[0].sourceMode: expected "always" or "on-demand", got "sometimes"',
+  },
+  {
+    name: "a negative sourceLingerMs",
+    yaml: "streamDefaults: { sourceLingerMs: -1 }",
+    message: "streamDefaults.sourceLingerMs: expected an integer from 0 to 3600000, got -1",
+  },
+  {
+    name: "a sourceLingerMs over an hour",
+    yaml: "streams: [{ prefix: live, sourceLingerMs: 3600001 }]",
+    message: "streams[0].sourceLingerMs: expected an integer from 0 to 3600000, got 3600001",
+  },
+  {
+    name: "a sourceLingerMs with a unit",
+    yaml: "streams: [{ prefix: live, sourceLingerMs: 10s }]",
+    message: 'streams[0].sourceLingerMs: expected an integer from 0 to 3600000, got "10s"',
+  },
+  {
+    name: "an unknown sourceRole",
+    yaml: "streams: [{ prefix: live, sourceRole: secondary }]",
+    message: 'streams[0].sourceRole: expected "primary" or "backup", got "secondary"',
+  },
+  // push
+  {
+    name: "a push that is one URL, not a list",
+    yaml: "streams: [{ prefix: live, push: srt://cdn.example:9000 }]",
+    message: 'streams[0].push: expected a list of srt:// URLs, got "srt://cdn.example:9000"',
+  },
+  {
+    name: "a push URL that is not a string",
+    yaml: "streamDefaults: { push: [{ url: srt://cdn.example:9000 }] }",
+    message: "streamDefaults.push[0]: expected an srt:// URL, got an object",
+  },
+  {
+    name: "an invalid push URL, with its index",
+    yaml: "streams:\n  - { prefix: a }\n  - { prefix: b }\n" +
+      '  - { prefix: c, push: [srt://cdn.example:9000, "srt://cdn.example:9000?latency=-5"] }',
+    message: 'streams[2].push[1]: invalid SRT URL "srt://cdn.example:9000?latency=-5": ' +
+      'latency: expected an integer from 0 to 60000 (milliseconds), got "-5"',
+  },
+  {
+    name: "a push URL with {name} in a passphrase",
+    yaml: 'streams: [{ prefix: live, push: ["srt://h:9000?passphrase={name}-passphrase"] }]',
+    message: 'streams[0].push[0]: invalid SRT URL "srt://h:9000?passphrase=***": ' +
+      "{name} may only appear in the value of streamid, not of passphrase",
+  },
+  {
+    name: "17 push URLs",
+    yaml: `streams: [{ prefix: live, push: [${
+      Array.from({ length: 17 }, (_, i) => `"srt://cdn.example:9000?streamid=${i}"`)
+    }] }]`,
+    message: "streams[0].push: expected at most 16 URLs, got 17",
+  },
+  {
+    name: "two push URLs to the same place, written differently",
+    yaml: "streams: [{ prefix: live, push: [" +
+      '"srt://cdn.example:9000?streamid=#!::r={name}&latency=80", ' +
+      '"srt://CDN.example:9000/?streamid=%23!::r={name}"] }]',
+    message: "streams[0].push[1]: the same host, port and streamid as streams[0].push[0]",
+  },
 ];
 
 for (const { name, yaml, message } of invalidCases) {
@@ -625,6 +891,10 @@ Deno.test("parseConfig() never shows a passphrase or an object that may hold one
       `streamDefaults: { readPassphrase: ${secret} }`,
       `streams: { publishPassphrase: "${secret}0" }`,
       `- { publishPassphrase: "${secret}0" }`,
+      `streams: [{ prefix: live, source: "srt://h:9000?passphrase=${secret}" }]`,
+      `streams: [{ prefix: live, source: "srt://h:9000?passphrase=${secret}0&latency=x" }]`,
+      `streamDefaults: { push: ["srt://h?passphrase=${secret}0"] }`,
+      `streamDefaults: { push: ["srt://h:9000?pasphrase=${secret}0"] }`,
     ]
   ) {
     assert.throws(() => parseConfig(text, "yaml", SOURCE), (error: unknown) => {
@@ -735,17 +1005,12 @@ const rulesCases: { name: string; streamName: string; expected: StreamRules }[] 
   {
     name: "an exact name over matching prefixes, taking nothing from them",
     streamName: "live/events/keynote",
-    expected: { modes: ["play"], buffer: { seconds: 4 }, maxViewers: 10, latencyMs: 100 },
+    expected: { ...BUILT_IN_RULES, modes: ["play"], maxViewers: 10, latencyMs: 100 },
   },
   {
     name: "an exact name with no prefix",
     streamName: "studio/main",
-    expected: {
-      modes: ["publish", "play"],
-      buffer: { bytes: 65536 },
-      maxViewers: 10,
-      latencyMs: 100,
-    },
+    expected: { ...BUILT_IN_RULES, buffer: { bytes: 65536 }, maxViewers: 10, latencyMs: 100 },
   },
   {
     name: "a name under an exact name, which it does not match",
@@ -772,6 +1037,26 @@ Deno.test("rulesFor() gives the built-in defaults when the file sets no rules", 
   assert.deepEqual(rulesFor(DEFAULT_CONFIG, "live/x"), BUILT_IN_RULES);
   const config = parseConfig("streams: [{ prefix: live, maxViewers: 5 }]", "yaml", SOURCE);
   assert.deepEqual(rulesFor(config, "live/x"), { ...BUILT_IN_RULES, maxViewers: 5 });
+});
+
+Deno.test("rulesFor() gives the relay keys like any other rule", () => {
+  const config = parseConfig(
+    `streamDefaults: { source: "${ORIGIN_URL}", push: [srt://cdn.example:9000] }\n` +
+      "streams:\n" +
+      "  - { prefix: live, push: [], sourceRole: backup }\n" +
+      "  - { name: live/main, sourceMode: always }\n",
+    "yaml",
+    SOURCE,
+  );
+  const relayed = { ...BUILT_IN_RULES, source: ORIGIN_URL };
+  assert.deepEqual(rulesFor(config, "other"), { ...relayed, push: ["srt://cdn.example:9000"] });
+  assert.deepEqual(rulesFor(config, "live/x"), { ...relayed, push: [], sourceRole: "backup" });
+  // A name entry takes nothing from prefixes: the push of streamDefaults is back.
+  assert.deepEqual(rulesFor(config, "live/main"), {
+    ...relayed,
+    push: ["srt://cdn.example:9000"],
+    sourceMode: "always",
+  });
 });
 
 Deno.test("rulesFor() returns frozen rules", () => {
@@ -955,6 +1240,19 @@ const reloadCases: {
       /callers: the authHook is removed, "live\/1" loses its publishPassphrase, "live\/1" loses its readPassphrase, "live\/1" loses its maxViewers, "live\/2" loses its publishPassphrase and 5 more;/,
   },
   {
+    name: "a file adding relays to live streams",
+    yaml: `${PROTECTED_YAML}streamDefaults:\n  push: ["srt://cdn.example:9000?streamid={name}"]\n`
+      .replace(
+        "    maxViewers: 5\n",
+        `    maxViewers: 5\n    source: "${ORIGIN_URL}"\n    sourceRole: backup\n`,
+      ).replace(
+        "    modes: [play]\n",
+        "    modes: [play]\n    source: srt://192.0.2.10:9000\n    sourceMode: always\n",
+      ),
+    live: ["live/a", "studio/main"],
+    refused: undefined,
+  },
+  {
     name: "a file dropping protection that says allowUnprotected: true",
     yaml: "allowUnprotected: true",
     live: ["live/a", "studio/main"],
@@ -970,6 +1268,52 @@ for (const { name, yaml, live, refused } of reloadCases) {
     else assert.match(reason ?? "(allowed)", refused);
   });
 }
+
+Deno.test("reloadRefusal() allows changing or removing the relays of live streams", () => {
+  const relayed = `${PROTECTED_YAML}streamDefaults:\n  sourceLingerMs: 0\n` +
+    `  source: "${ORIGIN_URL}"\n  push: ["srt://cdn.example:9000?streamid={name}"]\n`;
+  const previous = parseConfig(relayed, "yaml", "old.yaml");
+  const live = ["live/a", "studio/main", "other"];
+  for (
+    const yaml of [
+      PROTECTED_YAML,
+      relayed.replace("origin.example", "backup-origin.example").replace("cdn.example", "cdn2"),
+      relayed.replace("sourceLingerMs: 0", "sourceLingerMs: 60000\n  sourceRole: backup"),
+      relayed.replace("modes: [play]", "modes: [play]\n    push: []"),
+    ]
+  ) {
+    const next = parseConfig(yaml, "yaml", "new.yaml");
+    assert.equal(
+      reloadRefusal(previous, next, { source: "new.yaml", liveStreams: live }),
+      undefined,
+    );
+  }
+});
+
+Deno.test("parseSrtUrl() takes the latencies and passphrases that the server's options take", () => {
+  const accepts = (query: string): boolean => {
+    try {
+      parseSrtUrl(`srt://h:9000?${query}`);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (const latency of [-1, 0, 1, 59_999, 60_000, 60_001]) {
+    assert.equal(
+      accepts(`latency=${latency}`),
+      OPTION_RULES.latencyMs.isValid(latency),
+      `${latency}`,
+    );
+  }
+  for (const passphrase of ["p".repeat(9), "p".repeat(10), "é".repeat(39) + "p", "é".repeat(40)]) {
+    assert.equal(
+      accepts(`passphrase=${encodeURIComponent(passphrase)}`),
+      OPTION_RULES.passphrase.isValid(passphrase),
+      `${passphrase.length} characters`,
+    );
+  }
+});
 
 Deno.test("reloadRefusal() never shows a passphrase", () => {
   const next = parseConfig("playWaitMs: 100", "yaml", "new.yaml");
