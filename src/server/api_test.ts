@@ -37,6 +37,17 @@ function fakeServer(
       calls.push("reload");
       return Promise.resolve(reloadResult);
     },
+    relays: () => [{ id: "pull:live/x@0" }],
+    addRelay: (body) => {
+      calls.push(`add ${JSON.stringify(body)}`);
+      return (body as { stream?: unknown }).stream === "live/x"
+        ? { ok: true, relay: { id: "pull:live/x@1" } }
+        : { ok: false, error: "no such stream" };
+    },
+    removeRelay: (id) => {
+      calls.push(`remove ${id}`);
+      return id === "pull:live/x@0";
+    },
   };
   return { server, calls };
 }
@@ -197,4 +208,34 @@ Deno.test("hostRefusal() refuses a rebound or missing Host, saying how to allow 
   const missing = hostRefusal(new Request("http://127.0.0.1/"), "127.0.0.1");
   assert.equal(missing?.status, 400);
   await missing?.body?.cancel();
+});
+
+Deno.test("handleRequest() lists relays openly, and adds or stops them only with the token", async () => {
+  const { server, calls } = fakeServer({ token: TOKEN, protectReads: false });
+  assert.equal((await call(server, "GET", "/api/relays")).status, 200);
+  const body = JSON.stringify({ direction: "pull", stream: "live/x", url: "srt://h:1" });
+  const post = (payload: string, token?: string) =>
+    handleRequest(
+      server,
+      new Request("http://127.0.0.1/api/relays", {
+        method: "POST",
+        body: payload,
+        headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+      }),
+    );
+  assert.equal((await post(body)).status, 401);
+  assert.equal(calls.length, 0, "nothing added without the token");
+  const added = await post(body, TOKEN);
+  assert.equal(added.status, 201);
+  assert.deepEqual(await added.json(), { id: "pull:live/x@1" });
+  const refused = await post(JSON.stringify({ stream: "other" }), TOKEN);
+  assert.equal(refused.status, 400);
+  assert.deepEqual(await refused.json(), { error: "no such stream" });
+  const garbage = await post("{not json", TOKEN);
+  assert.equal(garbage.status, 400);
+  assert.match((await garbage.json()).error, /must be JSON/);
+  assert.equal((await call(server, "DELETE", "/api/relays/pull:live/x@0")).status, 401);
+  assert.equal((await call(server, "DELETE", "/api/relays/pull:live/x@0", TOKEN)).status, 202);
+  assert.equal((await call(server, "DELETE", "/api/relays/nope", TOKEN)).status, 404);
+  assert.deepEqual(calls.map((line) => line.split(" ")[0]), ["add", "add", "remove", "remove"]);
 });

@@ -104,7 +104,10 @@ Deno.test("RelayManager starts an always source at once, with the URL resolved a
       connectTimeoutMs: 3000,
     },
   );
-  assert.ok(!remote.url.includes("0123456789ab"), `the URL shown hides the passphrase: ${remote.url}`);
+  assert.ok(
+    !remote.url.includes("0123456789ab"),
+    `the URL shown hides the passphrase: ${remote.url}`,
+  );
   const [relay] = relays.list();
   assert.equal(relay?.state, "connecting");
   assert.equal(relay?.connectionId, server.last.id);
@@ -201,8 +204,8 @@ Deno.test("RelayManager pulls an on-demand source while it has viewers, and ling
   assert.deepEqual(server.stopped, [], "lingers");
   server.nowMs += 1;
   relays.tick();
-  assert.equal(server.stopped.length, 1);
-  assert.match(server.stopped[0]!.detail, /nobody watched stream "edge\/a" for 5000 ms/);
+  const [stop] = server.stopped as { id: string; detail: string }[];
+  assert.match(stop?.detail ?? "", /nobody watched stream "edge\/a" for 5000 ms/);
   relays.ended(pull, { reason: "shutdown", detail: "asked" });
   assert.deepEqual(relays.list(), [], "an idle on-demand source is forgotten until asked again");
   assert.equal(server.logs.filter((line) => line.level === "warning").length, 0);
@@ -250,17 +253,27 @@ streams:
   relays.tick();
   await settle();
   assert.deepEqual(
-    server.started.map(({ spec, remote }) => [spec.direction, spec.stream, remote.hostname, remote.streamId]),
+    server.started.map((
+      { spec, remote },
+    ) => [spec.direction, spec.stream, remote.hostname, remote.streamId]),
     [["push", "live/a", "192.0.2.30", "live/a"], ["push", "live/a", "192.0.2.31", undefined]],
   );
-  // The stream ends: a push that is not connected is dropped, one connected ends with the stream.
-  relays.ended(server.started[1]!.id, { reason: "error", detail: "x" });
-  server.audiences.delete("live/a");
+  // The publisher leaves: a push that is not connected is dropped, one connected stays with
+  // the stream's viewers through the grace period, and ends with the stream.
+  const [first, second] = server.started;
+  relays.connected(first!.id);
+  relays.ended(second!.id, { reason: "error", detail: "x" });
+  server.audiences.set("live/a", { publisher: null, viewers: [first!.id], waiting: 0 });
   relays.tick();
-  assert.deepEqual(relays.list().map((relay) => relay.state), ["connecting"]);
-  relays.ended(server.started[0]!.id, { reason: "shutdown", detail: "stream ended" });
+  assert.deepEqual(relays.list().map((relay) => [relay.connectionId, relay.state]), [
+    [first!.id, "connected"],
+  ]);
+  assert.deepEqual(server.stopped, []);
+  server.audiences.delete("live/a");
+  relays.ended(first!.id, { reason: "shutdown", detail: "no publisher returned" });
   relays.tick();
   assert.deepEqual(relays.list(), []);
+  assert.equal(server.started.length, 2, "no push without a publisher");
 });
 
 Deno.test("RelayManager waits for a child, and fails an attempt that gets none within 5 s", async () => {
@@ -301,7 +314,11 @@ streams:
 });
 
 Deno.test("RelayManager adds and stops relays through the API, and refuses a second source", async () => {
-  const { server, relays } = setup(ON_DEMAND.replace("streamDefaults", "streams:\n  - prefix: edge\n   "));
+  const { server, relays } = setup(`
+streams:
+  - prefix: edge
+    source: "srt://origin.example:9000?streamid=#!::r={name},m=request"
+`);
   const added = relays.add({ direction: "pull", stream: "studio/b", url: "srt://192.0.2.40:9000" });
   await settle();
   assert.equal(added.origin, "api");
@@ -320,7 +337,10 @@ Deno.test("RelayManager adds and stops relays through the API, and refuses a sec
     /Invalid SRT URL/,
   );
   assert.equal(relays.remove(added.id), true);
-  assert.deepEqual(server.stopped, [{ id: server.last.id, detail: "the relay was stopped through the API" }]);
+  assert.deepEqual(server.stopped, [{
+    id: server.last.id,
+    detail: "the relay was stopped through the API",
+  }]);
   assert.deepEqual(relays.list(), []);
   relays.ended(server.last.id, { reason: "shutdown", detail: "asked" });
   relays.tick();
@@ -364,7 +384,12 @@ Deno.test("RelayManager starts nothing once stopped", async () => {
 
 Deno.test("parseRelayRequest() takes a pull or push and says what is wrong otherwise", () => {
   assert.deepEqual(
-    parseRelayRequest({ direction: "pull", stream: "a/b", url: "srt://h:1", sourceMode: "on-demand" }),
+    parseRelayRequest({
+      direction: "pull",
+      stream: "a/b",
+      url: "srt://h:1",
+      sourceMode: "on-demand",
+    }),
     { direction: "pull", stream: "a/b", url: "srt://h:1", sourceMode: "on-demand" },
   );
   const bad: [unknown, RegExp][] = [
@@ -375,7 +400,10 @@ Deno.test("parseRelayRequest() takes a pull or push and says what is wrong other
     [{ direction: "pull", stream: "../a", url: "srt://h:1" }, /"stream" must be a stream name/],
     [{ direction: "pull", stream: "a" }, /"url" must be an srt:\/\/ URL/],
     [{ direction: "push", stream: "a", url: "srt://h:1", sourceMode: "always" }, /for a pull only/],
-    [{ direction: "pull", stream: "a", url: "srt://h:1", sourceMode: "later" }, /"always" or "on-demand"/],
+    [
+      { direction: "pull", stream: "a", url: "srt://h:1", sourceMode: "later" },
+      /"always" or "on-demand"/,
+    ],
   ];
   for (const [body, message] of bad) {
     assert.throws(() => parseRelayRequest(body), message, JSON.stringify(body));

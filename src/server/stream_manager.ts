@@ -127,7 +127,8 @@ export class StreamManager {
     }
     const rules = rulesFor(this.#config, id.name);
     // Refused by the rules anyway: no need to ask the hook.
-    const forbidden = modeRefusal(id.name, id.mode, rules) ?? sourceRefusal(id.name, id.mode, rules);
+    const forbidden = modeRefusal(id.name, id.mode, rules) ??
+      sourceRefusal(id.name, id.mode, rules);
     if (forbidden !== undefined) {
       this.#reject(connectionId, forbidden.code, forbidden.reason);
       return;
