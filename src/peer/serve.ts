@@ -16,17 +16,8 @@ import {
   setIncomingInt,
   setIncomingString,
   SrtOption,
-  type SrtSocket,
 } from "../../ffi/srt_socket.ts";
-import {
-  type ConnectionEnd,
-  flushReports,
-  latestReports,
-  type LoopContext,
-  PeerClock,
-  report,
-  StatsReader,
-} from "./reports.ts";
+import { flushReports, latestReports, report } from "./reports.ts";
 import { awaitAdoption } from "./adoption.ts";
 import { ADOPTION_PROTOCOL } from "../ipc/adoption.ts";
 import { acceptConnection, type Verdict } from "./acceptor.ts";
@@ -329,7 +320,14 @@ async function serve(
     });
   }
   try {
-    return await carry(decision.mode, { connection, buffer, udpFd, stop }, assignment);
+    const { carry } = await import("./carry.ts");
+    return await carry(decision.mode, {
+      connection,
+      buffer,
+      udpFd,
+      stop,
+      idleTimeoutMs: assignment.settings.idleTimeoutMs,
+    });
   } finally {
     try {
       if (socketPath !== undefined) Deno.removeSync(socketPath);
@@ -337,43 +335,4 @@ async function serve(
       // Removed already, or the directory is gone: nothing is left behind either way.
     }
   }
-}
-
-/** Carries the media of an accepted connection until it ends, and reports how it ended. */
-async function carry(
-  mode: "publish" | "play",
-  { connection, buffer, udpFd, stop }: {
-    connection: SrtSocket;
-    buffer: SharedMapping;
-    /** The connected UDP socket, which libsrt now owns: for when the peer was last heard. */
-    udpFd: number;
-    stop: StopFlag;
-  },
-  assignment: Assignment,
-): Promise<number> {
-  const stats = new StatsReader(connection);
-  const { reason, detail } = await runLoop(mode, {
-    connection,
-    buffer,
-    stop,
-    stats,
-    peer: new PeerClock(udpFd, stats),
-    idleTimeoutMs: assignment.settings.idleTimeoutMs,
-  });
-  report({ type: "closed", reason, detail, stats: stats.read() });
-  return 0;
-}
-
-/**
- * The publish or play loop, loaded once the caller is accepted: a prestarted
- * child that has not been given a connection stays smaller without them
- * (MPEG-TS inspection, the stream buffer), and each child needs only one.
- */
-async function runLoop(mode: "publish" | "play", context: LoopContext): Promise<ConnectionEnd> {
-  if (mode === "publish") {
-    const { publishUntilClosed } = await import("./publish_loop.ts");
-    return await publishUntilClosed(context);
-  }
-  const { playUntilClosed } = await import("./play_loop.ts");
-  return await playUntilClosed(context);
 }
