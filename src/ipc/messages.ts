@@ -190,7 +190,7 @@ export type ChildMessage =
     streamId: string;
     mode: StreamMode;
     encrypted: boolean;
-    /** From the child receiving the connection to libsrt accepting it. */
+    /** From the child receiving the connection to libsrt accepting it; a relay's connect. */
     handshakeMs: number;
   }
   /** Every second; a viewer adds what it measured of the stream (see {@link ViewerStats}). */

@@ -27,7 +27,7 @@ import {
   type AccessDecision,
   type Assignment,
   parseAccessDecision,
-  parseAssignment,
+  parseChildAssignment,
   parseParentMessage,
 } from "../ipc/messages.ts";
 import { RejectCode } from "../protocol/reject_codes.ts";
@@ -64,10 +64,14 @@ async function watchParent(stop: StopFlag, parentGone: () => void): Promise<void
  * its handshake it goes on, and its caller is refused with 1503 when the
  * child asks for the access decision (the control socket is closed too);
  * connected, it keeps its connection and waits for an adopter
- * (adoption.ts).
+ * (adoption.ts). A relay stops whenever its main process goes, connecting
+ * or connected: it is not adopted, because the next main process starts
+ * every relay of its configuration afresh, and an adopted one would then
+ * call the same remote twice.
  */
 class Lifecycle {
   #assigned = false;
+  #relay = false;
   #orphaned = false;
   #connected: (() => void) | undefined;
 
@@ -75,6 +79,13 @@ class Lifecycle {
 
   assigned(): void {
     this.#assigned = true;
+  }
+
+  /** This child runs a relay: the loss of its main process stops it, now if already gone. */
+  relaying(): void {
+    this.#assigned = true;
+    this.#relay = true;
+    if (this.#orphaned) this.stop.stop(MAIN_PROCESS_GONE);
   }
 
   /** The connection is up: `orphan` runs now if the main process is gone already, or once it goes. */
@@ -87,9 +98,13 @@ class Lifecycle {
     if (this.#orphaned) return;
     this.#orphaned = true;
     if (!this.#assigned) this.stop.stop();
+    else if (this.#relay) this.stop.stop(MAIN_PROCESS_GONE);
     this.#connected?.();
   }
 }
+
+/** Why a relay child stops when its stdin closes without a `shutdown`. */
+const MAIN_PROCESS_GONE = "the main process is gone";
 
 /**
  * The whole life of a peer child. Returns the process exit code: 0 for every
@@ -114,12 +129,23 @@ export async function servePeer(controlFd: number): Promise<number> {
     // Not a long sleep(): no timer, so an idle child has not loaded Deno's timers (stop_flag.ts).
     stop.whenStopped().then(() => null),
   ]);
-  if (message === null || message.fd === undefined) return 0;
-  lifecycle.assigned();
+  if (message === null) return 0;
   using control = new OwnedFd(controlFd);
   // libsrt takes the UDP socket over during the handshake; until then it is ours.
   using udpSocket = message.fd;
-  const assignment = parseAssignment(new TextDecoder().decode(message.payload));
+  const assignment = parseChildAssignment(new TextDecoder().decode(message.payload));
+  if (assignment.type === "relay") {
+    lifecycle.relaying();
+    // Loaded only here: a prestarted child stays as small as one that serves a caller.
+    const { runRelay } = await import("./relay.ts");
+    try {
+      return await runRelay(assignment, { controlFd: control.fd, stop });
+    } finally {
+      srt.srt_cleanup();
+    }
+  }
+  if (udpSocket === undefined) return 0;
+  lifecycle.assigned();
   try {
     return await serve(assignment, udpSocket, control.fd, lifecycle);
   } finally {
