@@ -2,7 +2,8 @@
  * The peer child process: waits for one connection from the main process,
  * drives libsrt on it, reports to the main process on stdout, and exits when
  * the connection ends. One process per SRT peer: whatever happens here
- * cannot touch another connection.
+ * cannot touch another connection. Given a relay instead, the child makes
+ * its connection itself (relay.ts).
  *
  * @module
  */
