@@ -45,6 +45,7 @@ export const SrtState = {
 
 /** `SRT_ERRNO` (`SRT_E*`): the error codes Atoll branches on. */
 export const SrtErrno = {
+  ECONNSETUP: 1000,
   ECONNREJ: 1002,
   ECONNLOST: 2001,
   ENOCONN: 2002,
@@ -75,6 +76,8 @@ export const SRT_INVALID_SOCK = -1;
 export const SRT_ERROR = -1;
 /** `SRT_REJECT_REASON`: no reason recorded (or the socket is already gone). */
 export const SRT_REJ_UNKNOWN = 0;
+/** `SRT_REJECT_REASON`: the handshake timed out (SRTO_CONNTIMEO). */
+export const SRT_REJ_TIMEOUT = 16;
 /** `access_control.h`: unexpected internal server error. */
 export const SRT_REJX_ISE = 1500;
 

@@ -2,11 +2,12 @@
  * Checks every C number Atoll hard-codes against the installed headers, by
  * compiling a small C program that prints them: struct sizes and offsets
  * (and, for the statistics, each field's C type), and every constant of
- * `libsrt_constants.ts`, `libc.ts` and `RejectCode`. The list is derived
- * from those modules' exports, so a new constant or layout is checked
- * without touching this test (or fails it, when it has no C name). Needs a
- * C compiler and libsrt's headers (Debian: gcc, libsrt-openssl-dev). Then
- * reads statistics from a real libsrt connection on loopback.
+ * `libsrt_constants.ts`, `libc.ts`, `RejectCode` and `LibsrtRejectReason`.
+ * The list is derived from those modules' exports, so a new constant or
+ * layout is checked without touching this test (or fails it, when it has
+ * no C name). Needs a C compiler and libsrt's headers (Debian: gcc,
+ * libsrt-openssl-dev). Then reads statistics from a real libsrt connection
+ * on loopback.
  */
 
 import assert from "node:assert/strict";
@@ -25,7 +26,11 @@ import {
   TRACEBSTATS_FIELDS,
   type TraceStats,
 } from "./structs.ts";
-import { REJECT_CODE_C_NAMES, RejectCode } from "../src/protocol/reject_codes.ts";
+import {
+  LibsrtRejectReason,
+  REJECT_CODE_C_NAMES,
+  RejectCode,
+} from "../src/protocol/reject_codes.ts";
 import { freeUdpPort } from "../tests/support/procfs.ts";
 import { waitFor } from "../tests/support/wait.ts";
 
@@ -85,6 +90,9 @@ function headerChecks(): HeaderCheck[] {
   for (const [key, value] of Object.entries(RejectCode)) {
     const expression = REJECT_CODE_C_NAMES[key as keyof typeof RejectCode];
     checks.push({ name: `RejectCode.${key}`, expression, value });
+  }
+  for (const [key, value] of Object.entries(LibsrtRejectReason)) {
+    checks.push({ name: `LibsrtRejectReason.${key}`, expression: `SRT_REJ_${key}`, value });
   }
   for (const [name, value] of Object.entries(libcExports)) {
     if (typeof value === "number" || typeof value === "bigint") {
@@ -233,6 +241,7 @@ Deno.test("the header check covers each kind of constant the code uses", () => {
       "SRT_EPOLL_ERR",
       "SRT_REJ_UNKNOWN",
       "RejectCode.Conflict",
+      "LibsrtRejectReason.BADSECRET",
       "SRT_MSGCTRL.srctime",
       "SRT_EPOLL_EVENT.events",
       "MSGHDR.msg_controllen",

@@ -45,6 +45,18 @@ Deno.test("main.ts __atoll_peer, a compiled binary's child path, says ready and 
   }
 });
 
+/**
+ * What a child loads only once it knows what it serves: a prestarted child
+ * that waits for its connection does without them.
+ */
+const LOADED_ON_DEMAND = [
+  "src/peer/carry.ts",
+  "src/peer/publish_loop.ts",
+  "src/peer/play_loop.ts",
+  "src/peer/relay.ts",
+  "ffi/srt_connect.ts",
+];
+
 interface InfoDependency {
   code?: { specifier: string };
   isDynamic?: boolean;
@@ -85,5 +97,7 @@ Deno.test("a child's entries statically load no npm package and no main-process 
       specifier.startsWith("src/config/") || specifier.startsWith("static/")
     );
     assert.deepEqual(unwanted, [], `${entry} loads them before it can start a child`);
+    const early = loaded.filter((specifier) => LOADED_ON_DEMAND.includes(specifier));
+    assert.deepEqual(early, [], `${entry} loads them before its child has a connection`);
   }
 });

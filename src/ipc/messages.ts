@@ -6,7 +6,9 @@
  *   UDP socket attached (SCM_RIGHTS), so a child started ahead of time can
  *   be handed a connection later, and then the {@link AccessDecision} on the
  *   child's {@link ChildMessage} `request`, with the stream buffer attached;
- *   the child reads it synchronously inside libsrt's listen callback;
+ *   the child reads it synchronously inside libsrt's listen callback. A
+ *   relay child is given a {@link RelayAssignment} instead, with no fd, and
+ *   then its decision, unasked;
  * - the child's stdin carries {@link ParentMessage}s, one JSON object a line;
  * - the child's stdout carries {@link ChildMessage}s, one JSON object a line.
  *
@@ -188,7 +190,7 @@ export type ChildMessage =
     streamId: string;
     mode: StreamMode;
     encrypted: boolean;
-    /** From the child receiving the connection to libsrt accepting it. */
+    /** From the child receiving the connection to libsrt accepting it; a relay's connect. */
     handshakeMs: number;
   }
   /** Every second; a viewer adds what it measured of the stream (see {@link ViewerStats}). */
@@ -366,13 +368,67 @@ export function parsePeerSettings(text: string): PeerSettings {
   return value;
 }
 
-/** Parses the assignment payload; throws TypeError when it is not valid. */
-export function parseAssignment(text: string): Assignment {
-  const value = parseJson(text, "assignment");
-  const ok = value.type === "assign" && typeof value.connectionId === "string" &&
+function isAssignment(value: Json): boolean {
+  return value.type === "assign" && typeof value.connectionId === "string" &&
     isEndpoint(value.local) && isEndpoint(value.peer) &&
     typeof value.handshake === "string" && /^([0-9a-f]{2})*$/.test(value.handshake) &&
     typeof value.rendezvous === "boolean" && isSettings(value.settings);
-  if (!ok) throw invalid("assignment", value);
+}
+
+/** Parses the assignment payload; throws TypeError when it is not valid. */
+export function parseAssignment(text: string): Assignment {
+  const value = parseJson(text, "assignment");
+  if (!isAssignment(value)) throw invalid("assignment", value);
+  return value as unknown as Assignment;
+}
+
+/** The longest stream id libsrt sends (SRTO_STREAMID), in bytes. */
+export const MAX_STREAM_ID_BYTES = 512;
+
+function isPort(value: unknown): boolean {
+  return Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 65535;
+}
+
+function isRemote(value: unknown): value is RelayRemote {
+  if (!isObject(value)) return false;
+  const rendezvous = value.rendezvous;
+  return typeof value.url === "string" && typeof value.hostname === "string" &&
+    value.hostname !== "" && isPort(value.port) &&
+    (value.streamId === undefined ||
+      typeof value.streamId === "string" &&
+        new TextEncoder().encode(value.streamId).byteLength <= MAX_STREAM_ID_BYTES) &&
+    (value.passphrase === undefined || typeof value.passphrase === "string") &&
+    (value.pbkeylen === undefined || [0, 16, 24, 32].includes(value.pbkeylen as number)) &&
+    (value.latencyMs === undefined ||
+      Number.isInteger(value.latencyMs) && (value.latencyMs as number) >= 0) &&
+    Number.isInteger(value.connectTimeoutMs) && (value.connectTimeoutMs as number) > 0 &&
+    (rendezvous === undefined || isObject(rendezvous) && isPort(rendezvous.localPort));
+}
+
+function isRelayAssignment(value: Json): boolean {
+  return value.type === "relay" && typeof value.connectionId === "string" &&
+    (value.direction === "pull" || value.direction === "push") && isRemote(value.remote) &&
+    isSettings(value.settings);
+}
+
+/** Parses a relay assignment payload; throws TypeError when it is not valid. */
+export function parseRelayAssignment(text: string): RelayAssignment {
+  const value = parseJson(text, "relay assignment");
+  if (!isRelayAssignment(value)) throw invalid("relay assignment", value);
+  return value as unknown as RelayAssignment;
+}
+
+/**
+ * Parses what a child is given first on its socket pair: a connection to
+ * serve ({@link Assignment}) or a relay to run ({@link RelayAssignment}),
+ * told apart by `type`; throws TypeError when it is neither.
+ */
+export function parseChildAssignment(text: string): Assignment | RelayAssignment {
+  const value = parseJson(text, "assignment");
+  if (value.type === "relay") {
+    if (!isRelayAssignment(value)) throw invalid("relay assignment", value);
+    return value as unknown as RelayAssignment;
+  }
+  if (!isAssignment(value)) throw invalid("assignment", value);
   return value as unknown as Assignment;
 }

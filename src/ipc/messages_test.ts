@@ -4,9 +4,11 @@ import {
   type LinkStats,
   parseAccessDecision,
   parseAssignment,
+  parseChildAssignment,
   parseChildMessage,
   parseParentMessage,
   parsePeerSettings,
+  parseRelayAssignment,
 } from "./messages.ts";
 
 const settings = {
@@ -212,4 +214,84 @@ Deno.test("parsePeerSettings() keeps an optional passphrase", () => {
   const withPassphrase = { ...settings, passphrase: "0123456789" };
   assert.deepEqual(parsePeerSettings(JSON.stringify(withPassphrase)), withPassphrase);
   assert.throws(() => parsePeerSettings(JSON.stringify({ ...settings, passphrase: 5 })), TypeError);
+});
+
+const relay = {
+  type: "relay",
+  connectionId: "r1",
+  direction: "pull",
+  remote: {
+    url: "srt://203.0.113.7:9000?streamid=live/a&passphrase=***",
+    hostname: "203.0.113.7",
+    port: 9000,
+    streamId: "#!::r=live/a,m=request",
+    passphrase: "0123456789",
+    pbkeylen: 16,
+    latencyMs: 200,
+    connectTimeoutMs: 3000,
+  },
+  settings,
+};
+
+Deno.test("parseRelayAssignment() reads pulls and pushes, callers and rendezvous", () => {
+  const relays = [
+    relay,
+    { ...relay, direction: "push" },
+    {
+      ...relay,
+      remote: { url: "srt://[::1]:9000", hostname: "::1", port: 9000, connectTimeoutMs: 1 },
+    },
+    { ...relay, remote: { ...relay.remote, rendezvous: { localPort: 9001 } } },
+  ];
+  for (const expected of relays) {
+    assert.deepEqual(parseRelayAssignment(JSON.stringify(expected)), expected);
+  }
+});
+
+Deno.test("parseRelayAssignment() rejects malformed relays", () => {
+  const remote = relay.remote;
+  for (
+    const broken of [
+      { ...relay, type: "assign" },
+      { ...relay, direction: "both" },
+      { ...relay, connectionId: 1 },
+      { ...relay, settings: { ...settings, pbkeylen: 8 } },
+      { ...relay, remote: { ...remote, url: undefined } },
+      { ...relay, remote: { ...remote, hostname: "" } },
+      { ...relay, remote: { ...remote, port: 0 } },
+      { ...relay, remote: { ...remote, port: 65536 } },
+      { ...relay, remote: { ...remote, streamId: 5 } },
+      { ...relay, remote: { ...remote, streamId: "x".repeat(513) } },
+      { ...relay, remote: { ...remote, passphrase: null } },
+      { ...relay, remote: { ...remote, pbkeylen: 20 } },
+      { ...relay, remote: { ...remote, latencyMs: -1 } },
+      { ...relay, remote: { ...remote, connectTimeoutMs: 0 } },
+      { ...relay, remote: { ...remote, connectTimeoutMs: undefined } },
+      { ...relay, remote: { ...remote, rendezvous: {} } },
+      { ...relay, remote: { ...remote, rendezvous: { localPort: 70000 } } },
+      { ...relay, remote: "srt://203.0.113.7:9000" },
+    ]
+  ) {
+    assert.throws(() => parseRelayAssignment(JSON.stringify(broken)), TypeError);
+  }
+});
+
+Deno.test("parseChildAssignment() tells a connection from a relay by its type", () => {
+  const assignment = {
+    type: "assign",
+    connectionId: "c1",
+    local: { hostname: "0.0.0.0", port: 9000 },
+    peer: { hostname: "127.0.0.1", port: 5000 },
+    handshake: "80000000",
+    rendezvous: false,
+    settings,
+  };
+  assert.deepEqual(parseChildAssignment(JSON.stringify(assignment)), assignment);
+  assert.deepEqual(parseChildAssignment(JSON.stringify(relay)), relay);
+  assert.throws(
+    () => parseChildAssignment(JSON.stringify({ ...relay, direction: "sideways" })),
+    /Invalid relay assignment/,
+  );
+  assert.throws(() => parseChildAssignment(JSON.stringify({ ...assignment, peer: 1 })), TypeError);
+  assert.throws(() => parseChildAssignment('{"type":"other"}'), /Invalid assignment/);
 });

@@ -324,16 +324,19 @@ export class PeerClock {
   #udpFd: number;
   #fallback: Pick<StatsReader, "silentMs">;
   #startedAt = Date.now();
-  #kernel = true;
+  #kernel: boolean;
   #stamp = new Uint8Array(TIMESPEC.size);
 
   /**
    * `fallback` answers where the kernel keeps no arrival times (the
-   * {@link StatsReader}). The first reading turns the kernel's timestamps
-   * on: packets from then on are stamped.
+   * {@link StatsReader}), and always without `udpFd`: a connection this
+   * child made itself (a relay's call) has its UDP socket inside libsrt.
+   * The first reading turns the kernel's timestamps on: packets from then
+   * on are stamped.
    */
-  constructor(udpFd: number, fallback: Pick<StatsReader, "silentMs">) {
-    this.#udpFd = udpFd;
+  constructor(udpFd: number | undefined, fallback: Pick<StatsReader, "silentMs">) {
+    this.#udpFd = udpFd ?? -1;
+    this.#kernel = udpFd !== undefined;
     this.#fallback = fallback;
     this.silentMs();
   }

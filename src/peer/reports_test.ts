@@ -154,6 +154,13 @@ Deno.test("PeerClock asks its fallback where the kernel gives no arrival times",
   assert.equal(clock.silentMs(), 4321);
 });
 
+Deno.test("PeerClock without a UDP socket (a connection the child made) asks its fallback only", () => {
+  let asked = 0;
+  const clock = new PeerClock(undefined, { silentMs: () => ++asked * 100 });
+  assert.equal(clock.silentMs(), 200, "the constructor's reading asked it too");
+  assert.equal(clock.silentMs(), 300);
+});
+
 Deno.test("StatsSchedule reports every interval while the figures move, and stops once they stand still", () => {
   const schedule = new StatsSchedule(0);
   assert.equal(schedule.due(STATS_INTERVAL_MS - 1), false);

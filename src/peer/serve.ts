@@ -2,7 +2,8 @@
  * The peer child process: waits for one connection from the main process,
  * drives libsrt on it, reports to the main process on stdout, and exits when
  * the connection ends. One process per SRT peer: whatever happens here
- * cannot touch another connection.
+ * cannot touch another connection. Given a relay instead, the child makes
+ * its connection itself (relay.ts).
  *
  * @module
  */
@@ -16,17 +17,8 @@ import {
   setIncomingInt,
   setIncomingString,
   SrtOption,
-  type SrtSocket,
 } from "../../ffi/srt_socket.ts";
-import {
-  type ConnectionEnd,
-  flushReports,
-  latestReports,
-  type LoopContext,
-  PeerClock,
-  report,
-  StatsReader,
-} from "./reports.ts";
+import { flushReports, latestReports, report } from "./reports.ts";
 import { awaitAdoption } from "./adoption.ts";
 import { ADOPTION_PROTOCOL } from "../ipc/adoption.ts";
 import { acceptConnection, type Verdict } from "./acceptor.ts";
@@ -36,7 +28,7 @@ import {
   type AccessDecision,
   type Assignment,
   parseAccessDecision,
-  parseAssignment,
+  parseChildAssignment,
   parseParentMessage,
 } from "../ipc/messages.ts";
 import { RejectCode } from "../protocol/reject_codes.ts";
@@ -73,10 +65,14 @@ async function watchParent(stop: StopFlag, parentGone: () => void): Promise<void
  * its handshake it goes on, and its caller is refused with 1503 when the
  * child asks for the access decision (the control socket is closed too);
  * connected, it keeps its connection and waits for an adopter
- * (adoption.ts).
+ * (adoption.ts). A relay stops whenever its main process goes, connecting
+ * or connected: it is not adopted, because the next main process starts
+ * every relay of its configuration afresh, and an adopted one would then
+ * call the same remote twice.
  */
 class Lifecycle {
   #assigned = false;
+  #relay = false;
   #orphaned = false;
   #connected: (() => void) | undefined;
 
@@ -84,6 +80,13 @@ class Lifecycle {
 
   assigned(): void {
     this.#assigned = true;
+  }
+
+  /** This child runs a relay: the loss of its main process stops it, now if already gone. */
+  relaying(): void {
+    this.#assigned = true;
+    this.#relay = true;
+    if (this.#orphaned) this.stop.stop(MAIN_PROCESS_GONE);
   }
 
   /** The connection is up: `orphan` runs now if the main process is gone already, or once it goes. */
@@ -96,9 +99,13 @@ class Lifecycle {
     if (this.#orphaned) return;
     this.#orphaned = true;
     if (!this.#assigned) this.stop.stop();
+    else if (this.#relay) this.stop.stop(MAIN_PROCESS_GONE);
     this.#connected?.();
   }
 }
+
+/** Why a relay child stops when its stdin closes without a `shutdown`. */
+const MAIN_PROCESS_GONE = "the main process is gone";
 
 /**
  * The whole life of a peer child. Returns the process exit code: 0 for every
@@ -123,12 +130,23 @@ export async function servePeer(controlFd: number): Promise<number> {
     // Not a long sleep(): no timer, so an idle child has not loaded Deno's timers (stop_flag.ts).
     stop.whenStopped().then(() => null),
   ]);
-  if (message === null || message.fd === undefined) return 0;
-  lifecycle.assigned();
+  if (message === null) return 0;
   using control = new OwnedFd(controlFd);
   // libsrt takes the UDP socket over during the handshake; until then it is ours.
   using udpSocket = message.fd;
-  const assignment = parseAssignment(new TextDecoder().decode(message.payload));
+  const assignment = parseChildAssignment(new TextDecoder().decode(message.payload));
+  if (assignment.type === "relay") {
+    lifecycle.relaying();
+    // Loaded only here: a prestarted child stays as small as one that serves a caller.
+    const { runRelay } = await import("./relay.ts");
+    try {
+      return await runRelay(assignment, { controlFd: control.fd, stop });
+    } finally {
+      srt.srt_cleanup();
+    }
+  }
+  if (udpSocket === undefined) return 0;
+  lifecycle.assigned();
   try {
     return await serve(assignment, udpSocket, control.fd, lifecycle);
   } finally {
@@ -329,7 +347,14 @@ async function serve(
     });
   }
   try {
-    return await carry(decision.mode, { connection, buffer, udpFd, stop }, assignment);
+    const { carry } = await import("./carry.ts");
+    return await carry(decision.mode, {
+      connection,
+      buffer,
+      udpFd,
+      stop,
+      idleTimeoutMs: assignment.settings.idleTimeoutMs,
+    });
   } finally {
     try {
       if (socketPath !== undefined) Deno.removeSync(socketPath);
@@ -337,43 +362,4 @@ async function serve(
       // Removed already, or the directory is gone: nothing is left behind either way.
     }
   }
-}
-
-/** Carries the media of an accepted connection until it ends, and reports how it ended. */
-async function carry(
-  mode: "publish" | "play",
-  { connection, buffer, udpFd, stop }: {
-    connection: SrtSocket;
-    buffer: SharedMapping;
-    /** The connected UDP socket, which libsrt now owns: for when the peer was last heard. */
-    udpFd: number;
-    stop: StopFlag;
-  },
-  assignment: Assignment,
-): Promise<number> {
-  const stats = new StatsReader(connection);
-  const { reason, detail } = await runLoop(mode, {
-    connection,
-    buffer,
-    stop,
-    stats,
-    peer: new PeerClock(udpFd, stats),
-    idleTimeoutMs: assignment.settings.idleTimeoutMs,
-  });
-  report({ type: "closed", reason, detail, stats: stats.read() });
-  return 0;
-}
-
-/**
- * The publish or play loop, loaded once the caller is accepted: a prestarted
- * child that has not been given a connection stays smaller without them
- * (MPEG-TS inspection, the stream buffer), and each child needs only one.
- */
-async function runLoop(mode: "publish" | "play", context: LoopContext): Promise<ConnectionEnd> {
-  if (mode === "publish") {
-    const { publishUntilClosed } = await import("./publish_loop.ts");
-    return await publishUntilClosed(context);
-  }
-  const { playUntilClosed } = await import("./play_loop.ts");
-  return await playUntilClosed(context);
 }
