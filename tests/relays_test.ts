@@ -450,3 +450,89 @@ Deno.test("a bad source URL stops Atoll at startup with a clear config error", a
     await Deno.remove(path);
   }
 });
+
+Deno.test("an edge's main process crashes: its viewers are adopted, and the new one pulls their stream again", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "atoll_edge_crash_" });
+  try {
+    await using origin = await Atoll.start();
+    const stream = "live/edge-crash";
+    await using _publisher = await ffmpegPublisher(
+      `srt://127.0.0.1:${origin.srtPort}?streamid=publish:${stream}`,
+    );
+    await publisherOf(origin, stream);
+    const config = await Deno.makeTempFile({ dir, suffix: ".yaml" });
+    await Deno.writeTextFile(
+      config,
+      `streamDefaults:\n  source: "srt://127.0.0.1:${origin.srtPort}?streamid=#!::r={name},m=request"\n`,
+    );
+    // Disposed last: its state directory is the successor's.
+    await using edge = await Atoll.start(["--config", config]);
+    const recording = `${dir}/viewer.ts`;
+    await using viewer = srtLiveTransmitViewer(
+      edge.srtPort,
+      `#!::r=${stream},m=request`,
+      recording,
+    );
+    await waitFor("the viewer to receive", () => sizeOf(recording) > 100_000, {
+      timeoutMs: 15_000,
+    });
+    const before = await relayOf(edge, stream);
+    edge.kill();
+    await edge.exit();
+    await using successor = await Atoll.start([
+      "--config",
+      config,
+      "--state-dir",
+      edge.stateDir,
+      "--srt-listen",
+      `127.0.0.1:${edge.srtPort}`,
+    ]);
+    const mark = sizeOf(recording);
+    await waitFor("the adopted viewer to receive again", () => sizeOf(recording) > mark + 200_000, {
+      timeoutMs: 10_000,
+    });
+    const after = await relayOf(successor, stream);
+    assert.equal(after?.state, "connected");
+    assert.notEqual(after?.connectionId, before?.connectionId, "a new pull");
+    assert.equal(viewer.exited, false, "the viewer never lost its connection");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a config reload starts a new push, and leaves a running one alone", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "atoll_relay_reload_" });
+  try {
+    const [sinkA, sinkB] = [freeUdpPort(), freeUdpPort()];
+    await using _a = srtLiveTransmitSink(sinkA, `${dir}/a.ts`);
+    await using _b = srtLiveTransmitSink(sinkB, `${dir}/b.ts`);
+    const config = `${dir}/atoll.yaml`;
+    const rule = (urls: number[]) =>
+      `streams:\n  - name: live/r\n    push: [${
+        urls.map((p) => `"srt://127.0.0.1:${p}"`).join(", ")
+      }]\n`;
+    await Deno.writeTextFile(config, rule([sinkA]));
+    await using atoll = await Atoll.start(["--config", config]);
+    await using _publisher = await ffmpegPublisher(
+      `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:live/r`,
+    );
+    await waitFor("the first push to deliver", () => sizeOf(`${dir}/a.ts`) > 100_000, {
+      timeoutMs: 15_000,
+    });
+    const [first] = await relays(atoll);
+    await Deno.writeTextFile(config, rule([sinkA, sinkB]));
+    atoll.signal("SIGHUP");
+    await waitFor("the second push to deliver", () => sizeOf(`${dir}/b.ts`) > 100_000, {
+      timeoutMs: 15_000,
+    });
+    const now = await relays(atoll);
+    assert.equal(now.length, 2);
+    assert.equal(
+      now.find((relay) => relay.id === first!.id)?.connectionId,
+      first!.connectionId,
+      "the unchanged push kept its connection",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -156,6 +156,8 @@ export class RelayManager {
   #config: AtollConfig;
   #relays = new Map<string, Relay>();
   #byConnection = new Map<string, Relay>();
+  /** Configured relays stopped through the API: they stay stopped until the config is reloaded. */
+  #stopped = new Set<string>();
   #running = true;
   /** Counters since start, for /metrics. */
   readonly counts = { attempts: 0, failures: 0 };
@@ -184,6 +186,7 @@ export class RelayManager {
   /** Uses `config` from now on: relays it no longer names stop, new ones start, unchanged ones go on. */
   setConfig(config: AtollConfig): void {
     this.#config = config;
+    this.#stopped.clear();
     this.tick();
   }
 
@@ -222,10 +225,15 @@ export class RelayManager {
     return this.#info(relay);
   }
 
-  /** Stops relay `id` for good (closing its connection); false when there is none. */
+  /**
+   * Stops relay `id` (closing its connection); false when there is none. An
+   * API relay is gone; a configured one stays stopped until the config is
+   * reloaded (or Atoll restarts).
+   */
   remove(id: string): boolean {
     const relay = this.#relays.get(id);
     if (relay === undefined) return false;
+    if (relay.spec.origin === "config") this.#stopped.add(id);
     this.#retire(relay, "info", "stopped through the API");
     return true;
   }
@@ -290,11 +298,24 @@ export class RelayManager {
   tick(): void {
     if (!this.#running) return;
     const nowMs = this.#host.monotonicMs();
-    const configured = new Map(this.#configured().map((spec) => [relayId(spec), spec]));
+    const configured = new Map(
+      this.#configured().map((spec) => [relayId(spec), spec] as const).filter(([id]) =>
+        !this.#stopped.has(id)
+      ),
+    );
     for (const [id, spec] of configured) {
       const existing = this.#relays.get(id);
       if (existing === undefined) this.#createFromConfig(id, spec);
       else existing.spec = spec;
+    }
+    // Viewers without a publisher (adopted after a restart, or whose pull was lost) are demand too.
+    for (const name of this.#host.streamNames()) {
+      const audience = this.#host.audience(name);
+      if (audience === undefined || audience.publisher !== null) continue;
+      const watched = audience.waiting > 0 ||
+        audience.viewers.some((viewer) => !this.#byConnection.has(viewer));
+      const source = watched ? this.#ensureSource(name) : undefined;
+      if (source !== undefined) source.demandAtMs = nowMs;
     }
     for (const relay of [...this.#relays.values()]) {
       if (relay.spec.origin === "config" && !configured.has(relay.id) && !this.#onDemand(relay)) {
@@ -362,6 +383,7 @@ export class RelayManager {
       );
     }
     const id = relayId(spec);
+    if (this.#stopped.has(id)) return undefined;
     return this.#relays.get(id) ?? this.#createFromConfig(id, spec);
   }
 

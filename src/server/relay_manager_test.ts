@@ -409,3 +409,30 @@ Deno.test("parseRelayRequest() takes a pull or push and says what is wrong other
     assert.throws(() => parseRelayRequest(body), message, JSON.stringify(body));
   }
 });
+
+Deno.test("RelayManager keeps a configured relay stopped through the API until the config is reloaded", async () => {
+  const { server, relays } = setup(ALWAYS);
+  relays.tick();
+  await settle();
+  const [relay] = relays.list();
+  assert.equal(relays.remove(relay!.id), true);
+  relays.ended(server.last.id, { reason: "shutdown", detail: "asked" });
+  server.nowMs += 60_000;
+  relays.tick();
+  relays.demand("live/cam");
+  await settle();
+  assert.equal(server.started.length, 1, "stopped, it does not come back");
+  assert.deepEqual(relays.list(), []);
+  relays.setConfig(config(ALWAYS));
+  await settle();
+  assert.equal(server.started.length, 2, "a reload starts it again");
+});
+
+Deno.test("RelayManager pulls an on-demand source for viewers left without a publisher (adopted after a restart)", async () => {
+  const { server, relays } = setup(ON_DEMAND);
+  server.audiences.set("edge/a", { publisher: null, viewers: ["adopted-viewer"], waiting: 0 });
+  server.audiences.set("edge/b", { publisher: "caller", viewers: ["v"], waiting: 0 });
+  relays.tick();
+  await settle();
+  assert.deepEqual(server.started.map(({ spec }) => spec.stream), ["edge/a"]);
+});
