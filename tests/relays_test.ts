@@ -536,3 +536,106 @@ Deno.test("a config reload starts a new push, and leaves a running one alone", a
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a backup source fills in while no encoder publishes, and gives the stream up to one that does", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "atoll_backup_" });
+  try {
+    const udp = freeUdpPort();
+    const srt = freeUdpPort();
+    await using _source = srtLiveTransmitSource(udp, `srt://127.0.0.1:${srt}?mode=listener`);
+    await using _feed = await udpFeed(udp);
+    await using atoll = await startWithConfig(`
+streams:
+  - name: live/main
+    source: "srt://127.0.0.1:${srt}"
+    sourceMode: always
+    sourceRole: backup
+`);
+    const stream = "live/main";
+    const backup = await publisherOf(atoll, stream);
+    assert.equal(backup.relay?.direction, "pull");
+    const recording = `${dir}/viewer.ts`;
+    await using viewer = srtLiveTransmitViewer(
+      atoll.srtPort,
+      `#!::r=${stream},m=request`,
+      recording,
+    );
+    await waitFor("the viewer to receive the backup", () => sizeOf(recording) > 100_000, {
+      timeoutMs: 15_000,
+    });
+    // The encoder comes: it takes the stream at once, and the backup stands by.
+    const encoder = await ffmpegPublisher(
+      `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:${stream}`,
+    );
+    try {
+      await waitFor("the encoder to hold the stream", async () => {
+        const publisher = (await atoll.connections()).find((c) =>
+          c.stream === stream && c.mode === "publish" && c.relay === null && c.state === "connected"
+        );
+        const streams = await atoll.streams();
+        return publisher !== undefined &&
+          streams.find((s) => s.name === stream)?.publisher === publisher.id;
+      }, { timeoutMs: 10_000 });
+      await waitFor(
+        "the backup to stand by",
+        async () =>
+          (await relayOf(atoll, stream))?.state === "idle" &&
+          (await relayConnections(atoll)).length === 0,
+        { timeoutMs: 10_000 },
+      );
+      const mark = sizeOf(recording);
+      await waitFor("the viewer to receive the encoder", () => sizeOf(recording) > mark + 100_000, {
+        timeoutMs: 10_000,
+      });
+    } finally {
+      await encoder.stop(3000);
+    }
+    // The encoder left: the backup is pulled again, and the viewer goes on.
+    await waitFor(
+      "the backup to be pulled again",
+      async () => (await relayOf(atoll, stream))?.state === "connected",
+      { timeoutMs: 15_000 },
+    );
+    const mark = sizeOf(recording);
+    await waitFor(
+      "the viewer to receive the backup again",
+      () => sizeOf(recording) > mark + 100_000,
+      {
+        timeoutMs: 10_000,
+      },
+    );
+    assert.equal(viewer.exited, false, "one viewer connection throughout");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("Atoll pushes over rendezvous", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "atoll_push_rendezvous_" });
+  try {
+    const theirs = freeUdpPort();
+    const ours = freeUdpPort();
+    const recording = `${dir}/pushed.ts`;
+    await using _sink = ManagedProcess.start("srt-live-transmit", "srt-live-transmit", [
+      "-q",
+      `srt://127.0.0.1:${ours}?mode=rendezvous&port=${theirs}`,
+      "file://con",
+    ], { stdout: { file: recording } });
+    await using atoll = await startWithConfig(`
+streams:
+  - name: live/out
+    push: ["srt://127.0.0.1:${theirs}?mode=rendezvous&port=${ours}"]
+`);
+    await using _publisher = await ffmpegPublisher(
+      `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:live/out`,
+    );
+    await waitFor("the rendezvous push to deliver", () => sizeOf(recording) > 200_000, {
+      timeoutMs: 20_000,
+    });
+    const video = await probeVideo(recording);
+    assert.ok(video.frames >= 25, `decoded ${video.frames} frames: ${video.errors}`);
+    assert.ok(video.firstIsKey);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
