@@ -17,6 +17,7 @@
  * @module
  */
 
+import type { SrtUrl } from "../protocol/srt_url.ts";
 import type { LatencySummary } from "../media/latency_histogram.ts";
 import type { TrackInfo } from "../media/track_info.ts";
 
@@ -62,21 +63,16 @@ export interface Assignment {
  * (pull) or one of its `push` URLs (src/protocol/srt_url.ts). The main
  * process resolves the host name first, so `hostname` is an IP address.
  */
-export interface RelayRemote {
-  /** The URL as the rule wrote it, passphrase hidden: for logs and the API. */
-  url: string;
-  hostname: string;
-  port: number;
-  /** Sent as the caller's stream id (SRTO_STREAMID). */
-  streamId?: string;
-  passphrase?: string;
-  pbkeylen?: 0 | 16 | 24 | 32;
-  latencyMs?: number;
-  /** How long one connection attempt may take (SRTO_CONNTIMEO). */
-  connectTimeoutMs: number;
-  /** Rendezvous instead of caller: both sides connect, this side from `localPort`. */
-  rendezvous?: { localPort: number };
-}
+export type RelayRemote =
+  & Pick<SrtUrl, "hostname" | "port" | "streamId" | "passphrase" | "pbkeylen" | "latencyMs">
+  & {
+    /** The URL as the rule wrote it, passphrase hidden: for logs and the API. */
+    url: string;
+    /** How long one connection attempt may take (SRTO_CONNTIMEO). */
+    connectTimeoutMs: number;
+    /** Rendezvous instead of caller: both sides connect, this side from `localPort`. */
+    rendezvous?: { localPort: number };
+  };
 
 /**
  * The one relay a child runs, instead of an {@link Assignment}: sent on the

@@ -112,15 +112,9 @@ const KEYS = [
 type Key = typeof KEYS[number];
 
 /** Keys whose values may be shown, when they look like a number or a mode ({@link shownValue}). */
-const SHOWN_KEYS: ReadonlySet<string> = new Set<Key>([
-  "pbkeylen",
-  "latency",
-  "connect_timeout",
-  "conntimeo",
-  "mode",
-  "port",
-  "localport",
-]);
+const SHOWN_KEYS: ReadonlySet<string> = new Set<Key>(
+  KEYS.filter((key) => key !== "streamid" && key !== "passphrase"),
+);
 
 /** Pairs of keys that name one setting. */
 const SYNONYMS: readonly (readonly [Key, Key])[] = [

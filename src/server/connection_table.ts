@@ -266,31 +266,7 @@ export class ConnectionTable<C> {
     const ip = ipOf(peer.hostname);
     const { id, child } = create();
     if (this.#byId.has(id)) throw new Error(`Connection ${id} exists already`);
-    const connection: Mutable<Connection<C>> = {
-      id,
-      child,
-      peer: { hostname: peer.hostname, port: peer.port },
-      peerKey,
-      ip,
-      backoffKey,
-      phase: "handshaking",
-      startedAt: this.#clock.wallMs(),
-      admittedAt,
-      handedOverAt: this.#clock.monotonicMs(),
-      connectedAt: undefined,
-      handshakeMs: undefined,
-      streamId: undefined,
-      // Until the stream id says otherwise.
-      mode: "publish",
-      encrypted: false,
-      stream: undefined,
-      stats: emptyLinkStats(),
-      viewer: undefined,
-      resources: { cpuPercent: null, privateDirtyBytes: null, pssBytes: null },
-      refusal: undefined,
-      closed: undefined,
-      relay: undefined,
-    };
+    const connection = this.#record(id, child, peer, { backoffKey, admittedAt });
     this.#byId.set(id, connection);
     this.#byPeer.set(peerKey, connection);
     this.#byChild.set(child, connection);
@@ -311,17 +287,9 @@ export class ConnectionTable<C> {
       throw new Error(`Connection ${record.connectionId} exists already`);
     }
     const ip = ipOf(record.peer.hostname);
-    const connection: Connection<C> = {
-      id: record.connectionId,
-      child,
-      peer: { hostname: record.peer.hostname, port: record.peer.port },
-      peerKey,
-      ip,
-      backoffKey: undefined,
+    const connection = this.#record(record.connectionId, child, record.peer, {
       phase: "connected",
       startedAt: record.connectedAt,
-      admittedAt: this.#clock.monotonicMs(),
-      handedOverAt: this.#clock.monotonicMs(),
       connectedAt: record.connectedAt,
       handshakeMs: record.handshakeMs,
       streamId: record.streamId,
@@ -330,11 +298,7 @@ export class ConnectionTable<C> {
       stream: record.stream,
       stats: record.stats ?? emptyLinkStats(),
       viewer: record.viewer,
-      resources: { cpuPercent: null, privateDirtyBytes: null, pssBytes: null },
-      refusal: undefined,
-      closed: undefined,
-      relay: undefined,
-    };
+    });
     this.#byId.set(connection.id, connection);
     this.#byPeer.set(peerKey, connection);
     this.#byChild.set(child, connection);
@@ -349,30 +313,10 @@ export class ConnectionTable<C> {
    */
   addRelay(child: C, id: string, remote: Endpoint, link: RelayLink): Connection<C> {
     if (this.#byId.has(id)) throw new Error(`Connection ${id} exists already`);
-    const connection: Mutable<Connection<C>> = {
-      id,
-      child,
-      peer: { hostname: remote.hostname, port: remote.port },
-      peerKey: formatHostPort(remote),
-      ip: ipOf(remote.hostname),
-      backoffKey: undefined,
-      phase: "handshaking",
-      startedAt: this.#clock.wallMs(),
-      admittedAt: this.#clock.monotonicMs(),
-      handedOverAt: this.#clock.monotonicMs(),
-      connectedAt: undefined,
-      handshakeMs: undefined,
-      streamId: undefined,
+    const connection = this.#record(id, child, remote, {
       mode: link.direction === "pull" ? "publish" : "play",
-      encrypted: false,
-      stream: undefined,
-      stats: emptyLinkStats(),
-      viewer: undefined,
-      resources: { cpuPercent: null, privateDirtyBytes: null, pssBytes: null },
-      refusal: undefined,
-      closed: undefined,
       relay: { ...link },
-    };
+    });
     this.#byId.set(id, connection);
     this.#byChild.set(child, connection);
     this.#relays++;
@@ -469,6 +413,45 @@ export class ConnectionTable<C> {
     if (count > 0) this.#perIp.set(connection.ip, count);
     else this.#perIp.delete(connection.ip);
     return connection;
+  }
+
+  /**
+   * A new record for `child`'s connection with `peer`: handshaking, nothing
+   * known of it yet but what `known` says.
+   */
+  #record(
+    id: string,
+    child: C,
+    peer: Endpoint,
+    known: Partial<Connection<C>> = {},
+  ): Mutable<Connection<C>> {
+    const nowMs = this.#clock.monotonicMs();
+    return {
+      id,
+      child,
+      peer: { hostname: peer.hostname, port: peer.port },
+      peerKey: formatHostPort(peer),
+      ip: ipOf(peer.hostname),
+      backoffKey: undefined,
+      phase: "handshaking",
+      startedAt: this.#clock.wallMs(),
+      admittedAt: nowMs,
+      handedOverAt: nowMs,
+      connectedAt: undefined,
+      handshakeMs: undefined,
+      streamId: undefined,
+      // Until the stream id says otherwise.
+      mode: "publish",
+      encrypted: false,
+      stream: undefined,
+      stats: emptyLinkStats(),
+      viewer: undefined,
+      resources: { cpuPercent: null, privateDirtyBytes: null, pssBytes: null },
+      refusal: undefined,
+      closed: undefined,
+      relay: undefined,
+      ...known,
+    };
   }
 
   #takeToken(ip: string, nowMs: number): boolean {
