@@ -624,9 +624,13 @@ export class RelayManager {
   }
 }
 
-/** A relay's id: which way, which stream, and where (a hash of the URL, which may hold a passphrase). */
+/**
+ * A relay's id: which way, which stream, and where: a hash of the URL as
+ * shown, without its secrets (a hash of a passphrase would let anyone who
+ * reads the API test guesses of it).
+ */
 export function relayId(spec: Pick<RelaySpec, "direction" | "stream" | "url">): string {
-  return `${spec.direction}:${spec.stream}@${shortHash(spec.url)}`;
+  return `${spec.direction}:${spec.stream}@${shortHash(redactSrtUrl(spec.url))}`;
 }
 
 /** The delay before retry number `retries` (1 for the first): doubling, capped, with jitter. */

@@ -4,6 +4,7 @@ import type { RelayRemote } from "../ipc/messages.ts";
 import {
   parseRelayRequest,
   type RelayHost,
+  relayId,
   type RelayInfo,
   RelayManager,
   type RelaySpec,
@@ -435,4 +436,14 @@ Deno.test("RelayManager pulls an on-demand source for viewers left without a pub
   relays.tick();
   await settle();
   assert.deepEqual(server.started.map(({ spec }) => spec.stream), ["edge/a"]);
+});
+
+Deno.test("relayId() tells URLs apart by what they show, never by their passphrase", () => {
+  const id = (url: string) => relayId({ direction: "push", stream: "a", url });
+  assert.match(id("srt://h:1"), /^push:a@[0-9a-f]{8}$/);
+  assert.notEqual(id("srt://h:1"), id("srt://h:2"));
+  assert.equal(
+    id("srt://h:1?passphrase=first-secret-1"),
+    id("srt://h:1?passphrase=other-secret-2"),
+  );
 });
