@@ -28,6 +28,14 @@
  * between, one window each (srt-live-transmit's listener serves a single
  * caller, so the two cannot share a window).
  *
+ * Every SRT receiver delivers a message at its time base + the latency +
+ * its timestamp + a drift. The time base is fixed when the handshake is
+ * handled, so a handshake handled some milliseconds late makes every
+ * message of that link late by as much; libsrt corrects it with the drift
+ * it measures from ACKACK arrivals, averaged once per 1000 of them (one
+ * every 10 ms: about 10 s). Until then a link may run some milliseconds
+ * early or late; hence the warm-up, and the second-by-second timelines.
+ *
  * @module
  */
 
@@ -52,14 +60,13 @@ import {
   startSender,
   stopSender,
 } from "./streams.ts";
+import { PAYLOAD_BYTES } from "./sender.ts";
 import { formatNumber, markdownTable, percentile } from "./summary.ts";
 import type { ViewersConnected, ViewersReport } from "./viewers.ts";
 
 const STREAM = "bench/live";
 /** Atoll's `--latency` default, and what every other party here uses: libsrt's default. */
 export const SRT_LATENCY_MS = 120;
-/** After every viewer has its first stamp, before a window. */
-const WARMUP_MS = 3000;
 const CATCH_UP_TIMEOUT_MS = 20_000;
 /** The viewers processes exit by themselves after this, whatever happens. */
 const LIFETIME_SECONDS = 300;
@@ -70,6 +77,11 @@ export interface RelaysOptions {
   windowSeconds: number;
   /** Atoll edges in the second window (the first has one). */
   edges: number;
+  /**
+   * From every viewer's first stamp to a window. Over 10 s lets libsrt's
+   * drift tracer correct each receiver's time base once (see the module doc).
+   */
+  warmupSeconds: number;
 }
 
 /** Per-message figures over a window, in ms, nearest rank. */
@@ -92,6 +104,8 @@ export interface PathFigures {
   latency: LatencyDistribution;
   /** Over this path's own messages of the window, whatever the others got. */
   ownLatency: LatencyDistribution;
+  /** `latency`'s p50 in each second of the window. */
+  timeline: number[];
   delivery: Delivery;
   connectMs: number | null;
 }
@@ -102,6 +116,8 @@ export interface HopFigures {
   against: string;
   /** The same message's latency through `path` minus through `against`. */
   paired: LatencyDistribution;
+  /** `paired`'s p50 in each second of the window. */
+  timeline: number[];
   /** `path`'s percentiles minus `against`'s. */
   percentileDifference: { p50: number; p95: number; p99: number; max: number };
 }
@@ -134,6 +150,12 @@ export interface RelaysCpu {
 export interface EdgeReport {
   /** The edge's viewer child: server-added latency since it caught up (cumulative). */
   viewerLatency: ConnectionInfo["viewer"];
+  /**
+   * The same over the window (±1 s: the child reports once a second): its
+   * messages, how many took 10 ms or more, and the smallest threshold at
+   * most 1 % reached (an upper bound of the p99).
+   */
+  viewerWindow: { samples: number; atLeast10Ms: number; p99AtMostMs: number | null } | null;
   viewerSkips: number | null;
   /** The pull's connection: libsrt's figures. */
   pull:
@@ -274,39 +296,89 @@ function difference(a: LatencyDistribution, b: LatencyDistribution) {
   return { p50: a.p50 - b.p50, p95: a.p95 - b.p95, p99: a.p99 - b.p99, max: a.max - b.max };
 }
 
+/** The window a set of viewers' reports cover. */
+export interface ReportWindow {
+  /** Each group's report at the window's start and at its end. */
+  from: ViewersReport[];
+  to: ViewersReport[];
+  seconds: number;
+  /** The path the hops are measured against. */
+  against: string;
+  /** The sender's message rate: sequence numbers per second, for the timelines. */
+  messagesPerSecond: number;
+}
+
+/** The p50 of `values` in each second of the window, by the messages' sequence numbers. */
+function timeline(
+  sequences: number[],
+  values: number[],
+  messagesPerSecond: number,
+): number[] {
+  const first = Math.min(...sequences);
+  const seconds: number[][] = [];
+  sequences.forEach((sequence, n) => {
+    const second = Math.floor((sequence - first) / messagesPerSecond);
+    (seconds[second] ??= []).push(values[n]!);
+  });
+  return Array.from(seconds, (values) => values === undefined ? NaN : percentile(values, 50));
+}
+
 /** Path and hop figures from each group's reports at the window's edges. */
 export function latencyFigures(
   groups: { path: string; servers: number; connectMs: number | null }[],
-  from: ViewersReport[],
-  to: ViewersReport[],
-  seconds: number,
-  against: string,
+  window: ReportWindow,
 ): { commonMessages: number; paths: PathFigures[]; hops: HopFigures[] } {
+  const { from, to, seconds, against, messagesPerSecond } = window;
   const samples = to.map(samplesOf);
   const common = [...(samples[0]?.keys() ?? [])].filter((sequence) =>
     samples.every((map) => map.has(sequence))
-  );
-  const paths = groups.map((group, n): PathFigures => ({
-    path: group.path,
-    servers: group.servers,
-    latency: latencyDistribution(common.map((sequence) => samples[n]!.get(sequence)!)),
-    ownLatency: latencyDistribution([...samples[n]!.values()]),
-    delivery: deliveryBetween(from[n]!, to[n]!, seconds),
-    connectMs: group.connectMs,
-  }));
+  ).sort((a, b) => a - b);
+  const paths = groups.map((group, n): PathFigures => {
+    const values = common.map((sequence) => samples[n]!.get(sequence)!);
+    return {
+      path: group.path,
+      servers: group.servers,
+      latency: latencyDistribution(values),
+      ownLatency: latencyDistribution([...samples[n]!.values()]),
+      timeline: timeline(common, values, messagesPerSecond),
+      delivery: deliveryBetween(from[n]!, to[n]!, seconds),
+      connectMs: group.connectMs,
+    };
+  });
   const base = groups.findIndex((group) => group.path === against);
   const hops = base < 0 ? [] : groups.flatMap((group, n): HopFigures[] => {
     if (n === base || group.servers <= groups[base]!.servers) return [];
+    const added = common.map((sequence) =>
+      samples[n]!.get(sequence)! - samples[base]!.get(sequence)!
+    );
     return [{
       path: group.path,
       against,
-      paired: latencyDistribution(
-        common.map((sequence) => samples[n]!.get(sequence)! - samples[base]!.get(sequence)!),
-      ),
+      paired: latencyDistribution(added),
+      timeline: timeline(common, added, messagesPerSecond),
       percentileDifference: difference(paths[n]!.latency, paths[base]!.latency),
     }];
   });
   return { commonMessages: common.length, paths, hops };
+}
+
+type LatencySummary = NonNullable<ConnectionInfo["viewer"]>["latency"];
+
+/** A viewer child's server-added latency between two of its cumulative summaries. */
+function viewerWindow(
+  before: LatencySummary | undefined,
+  after: LatencySummary | undefined,
+): EdgeReport["viewerWindow"] {
+  if (before === undefined || after === undefined) return null;
+  const samples = after.samples - before.samples;
+  const atLeast = (ms: string) => (after.atLeast[ms] ?? 0) - (before.atLeast[ms] ?? 0);
+  const thresholds = Object.keys(after.atLeast).sort((a, b) => Number(a) - Number(b));
+  const bound = thresholds.find((ms) => atLeast(ms) <= samples / 100);
+  return {
+    samples,
+    atLeast10Ms: atLeast("10"),
+    p99AtMostMs: bound === undefined ? null : Number(bound),
+  };
 }
 
 /** CPU samples of `pids`, undefined for those that exited. */
@@ -332,6 +404,11 @@ async function cpuBetween(
   return out;
 }
 
+/** The sender's messages per second at `mbps`. */
+function messagesPerSecond(mbps: number): number {
+  return (mbps * 1e6) / 8 / PAYLOAD_BYTES;
+}
+
 const sum = (values: number[]) => values.reduce((total, value) => total + value, 0);
 
 /** What the window measures, besides the viewers: the processes, by role. */
@@ -349,10 +426,9 @@ interface Processes {
 /** One window: reports and CPU samples at both edges, no API call in between. */
 async function measureWindow(
   groups: ViewerGroup[],
-  processes: Processes,
-  windowSeconds: number,
+  processes: Processes & { windowSeconds: number; mbps: number },
 ): Promise<RelaysWindow> {
-  const { origin, edges } = processes;
+  const { origin, edges, windowSeconds, mbps } = processes;
   const originChildren = origin.childPids();
   const edgeChildren = edges.map((edge) => edge.childPids());
   const viewerPids = groups.map((group) => group.process.pid);
@@ -365,6 +441,7 @@ async function measureWindow(
     processes.sender.pid,
     ...viewerPids,
   ];
+  const edgeRowsBefore = await Promise.all(edges.map((edge) => edge.connections()));
   const from = await reportAll(groups);
   const start = sampleAll(pids);
   const startedAt = performance.now();
@@ -383,12 +460,14 @@ async function measureWindow(
     ).map((row) => row.pid),
   );
   const known = new Set([processes.publisherPid, processes.viewerPid, processes.sltEdgePid]);
-  const edgeReports = await Promise.all(edges.map(async (edge): Promise<EdgeReport> => {
+  const edgeReports = await Promise.all(edges.map(async (edge, n): Promise<EdgeReport> => {
     const edgeRows = await edge.connections();
     const viewer = edgeRows.find((row) => row.mode === "play");
     const pull = edgeRows.find((row) => row.relay !== null);
+    const before = edgeRowsBefore[n]!.find((row) => row.id === viewer?.id);
     return {
       viewerLatency: viewer?.viewer ?? null,
+      viewerWindow: viewerWindow(before?.viewer?.latency, viewer?.viewer?.latency),
       viewerSkips: viewer?.viewer?.skips ?? null,
       pull: pull === undefined ? null : {
         packetsLost: pull.packetsLost,
@@ -407,10 +486,7 @@ async function measureWindow(
       const times = group.connected?.connectMs ?? [];
       return { path: group.path, servers: group.servers, connectMs: times[0] ?? null };
     }),
-    from,
-    to,
-    seconds,
-    "origin",
+    { from, to, seconds, against: "origin", messagesPerSecond: messagesPerSecond(mbps) },
   );
   return {
     edges: edges.length,
@@ -533,7 +609,7 @@ async function benchAtollPaths(
     groups.push(await first.group.connect());
     known.add((await newViewerRow(origin, known)).pid);
 
-    const processes = (): Processes => ({
+    const window = (): Processes & { windowSeconds: number; mbps: number } => ({
       origin,
       publisherPid: publisher.pid,
       viewerPid,
@@ -541,10 +617,12 @@ async function benchAtollPaths(
       edges,
       sltEdge: sltEdge!,
       sender: sender!,
+      windowSeconds: options.windowSeconds,
+      mbps: options.mbps,
     });
     await waitForStamps(groups);
-    await sleep(WARMUP_MS);
-    const one = await measureWindow(groups, processes(), options.windowSeconds);
+    await sleep(options.warmupSeconds * 1000);
+    const one = await measureWindow(groups, window());
     suite.windows.push(one);
     progress(describeWindow(one));
 
@@ -566,8 +644,8 @@ async function benchAtollPaths(
           2 + options.edges;
       }, { timeoutMs: 15_000, intervalMs: 100 });
       await waitForStamps(groups);
-      await sleep(WARMUP_MS);
-      const many = await measureWindow(groups, processes(), options.windowSeconds);
+      await sleep(options.warmupSeconds * 1000);
+      const many = await measureWindow(groups, window());
       suite.windows.push(many);
       progress(describeWindow(many));
     }
@@ -627,7 +705,7 @@ async function sltPath(
     sender = startSender(a, options.mbps, file, `publish:${STREAM}`);
     await sender.waitForLine("connection", (line) => line.includes('"connected"'), 15_000);
     await waitForStamps([group]);
-    await sleep(WARMUP_MS);
+    await sleep(options.warmupSeconds * 1000);
     const [from] = await reportAll([group]);
     const start = sampleAll(slts.map((slt) => slt.pid));
     const startedAt = performance.now();
@@ -642,10 +720,13 @@ async function sltPath(
         servers: group.servers,
         connectMs: group.connected?.connectMs[0] ?? null,
       }],
-      [from!],
-      [to!],
-      seconds,
-      group.path,
+      {
+        from: [from!],
+        to: [to!],
+        seconds,
+        against: group.path,
+        messagesPerSecond: messagesPerSecond(options.mbps),
+      },
     );
     return { path: paths[0]!, cpu: slts.map((slt) => cpu.get(slt.pid) ?? NaN) };
   } finally {
@@ -911,6 +992,18 @@ export function relaysSection(suite: RelaysSuite): string {
     ], hopRows),
     "",
   );
+  lines.push(
+    `Each hop's p50 second by second, in ms beyond the SRT latency (libsrt moves a receiver's delivery time every 1000 ACKACKs, about 10 s, by the drift it measured):`,
+    "",
+    ...suite.windows.flatMap((window) =>
+      window.hops.map((hop) =>
+        `- ${window.edges} edge(s), ${hop.path}: ${
+          hop.timeline.map((p50) => signed(p50 - srt)).join(" ")
+        }`
+      )
+    ),
+    "",
+  );
   const cpuRows = suite.windows.map((window) => {
     const c = window.cpu;
     const edgeChildren = c.originEdgeChildren;
@@ -964,16 +1057,18 @@ export function relaysSection(suite: RelaysSuite): string {
     window.edgeReports.map((edge, n) =>
       `${window.edges}/${n + 1}: p50 ${ms(edge.viewerLatency?.latency.p50Ms ?? NaN)}, p99 ${
         ms(edge.viewerLatency?.latency.p99Ms ?? NaN)
-      }, max ${ms(edge.viewerLatency?.latency.maxMs ?? NaN)} ms; pull receive buffer ${
+      }, max ${ms(edge.viewerLatency?.latency.maxMs ?? NaN)} ms since caught up, p99 ≤ ${
+        edge.viewerWindow?.p99AtMostMs ?? "–"
+      } ms and ${edge.viewerWindow?.atLeast10Ms ?? "–"} of ${
+        edge.viewerWindow?.samples ?? "–"
+      } messages ≥ 10 ms in the window; pull receive buffer ${
         ms(edge.pull?.receiveBufferMs ?? NaN)
       } ms`
     )
   );
   lines.push(
     "",
-    `Each Atoll edge's own server-added latency for its viewer (since caught up; edges/edge): ${
-      server.join("; ")
-    }.`,
+    `Each Atoll edge's own server-added latency for its viewer (edges/edge): ${server.join("; ")}.`,
   );
   lines.push("", inShort(suite));
   if (suite.notes.length > 0) lines.push("", "Noted:", "", ...suite.notes.map((n) => `- ${n}`));

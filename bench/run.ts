@@ -228,7 +228,12 @@ async function main(): Promise<number> {
   if (only.includes("relays")) {
     log("relays: what a hop adds, against srt-live-transmit, and the origin's CPU per edge");
     relays = await benchRelays(
-      { mbps: 8, windowSeconds: quick ? 5 : 15, edges: quick ? 3 : 5 },
+      {
+        mbps: 8,
+        windowSeconds: quick ? 5 : 15,
+        edges: quick ? 3 : 5,
+        warmupSeconds: quick ? 3 : 12,
+      },
       progress,
     );
   }
