@@ -540,12 +540,27 @@ async function startEdge(
   return { edge, group };
 }
 
+/** Notes, for the line that says a caller has connected (and the handshakes). */
 function sltArgs(input: string, output: string): string[] {
-  return ["-a:no", "-loglevel:fatal", input, output];
+  return ["-a:no", "-loglevel:note", input, output];
 }
 
 function startSlt(name: string, args: string[]): ManagedProcess {
   return ManagedProcess.start(name, "srt-live-transmit", args, { stdout: "null" });
+}
+
+/**
+ * Waits until srt-live-transmit's calling input has connected. Until then
+ * its output must not get a caller: once it has accepted one it reads its
+ * input, and an input not connected yet fails the read ("recvmsg:
+ * Connection does not exist"), which ends it.
+ */
+async function waitForSltInput(slt: ManagedProcess): Promise<void> {
+  await slt.waitForLine(
+    "its input's connection",
+    (line) => /Connection established/.test(line),
+    10_000,
+  );
 }
 
 /** Windows 1 and 2: the origin, its edges and srt-live-transmit's edge. */
@@ -594,6 +609,7 @@ async function benchAtollPaths(
       )
     }`;
     sltEdge = startSlt("srt-live-transmit edge", sltEdgeArgs);
+    await waitForSltInput(sltEdge);
     await waitFor("srt-live-transmit to listen", () => udpPortBound(sltPort), {
       timeoutMs: 5000,
       intervalMs: 5,
@@ -686,15 +702,22 @@ async function sltPath(
   suite.commands.sltOrigin = name(originArgs);
   suite.commands.sltChainEdge = name(edgeArgs);
   const slts = [startSlt("srt-live-transmit origin", originArgs)];
-  if (chained) slts.push(startSlt("srt-live-transmit edge", edgeArgs));
   let group: ViewerGroup | undefined;
   let sender: ManagedProcess | undefined;
   try {
-    await waitFor(
-      "srt-live-transmit to listen",
-      () => udpPortBound(a) && udpPortBound(b) && (!chained || udpPortBound(c)),
-      { timeoutMs: 5000, intervalMs: 5 },
-    );
+    await waitFor("srt-live-transmit to listen", () => udpPortBound(a) && udpPortBound(b), {
+      timeoutMs: 5000,
+      intervalMs: 5,
+    });
+    if (chained) {
+      // The second one calls the first's output B, which the first accepts before its input.
+      slts.push(startSlt("srt-live-transmit edge", edgeArgs));
+      await waitForSltInput(slts[1]!);
+      await waitFor("the second srt-live-transmit to listen", () => udpPortBound(c), {
+        timeoutMs: 5000,
+        intervalMs: 5,
+      });
+    }
     // The viewer first: srt-live-transmit accepts its output's caller before its input's.
     group = await new ViewerGroup(
       chained ? "slt-chain" : "slt-origin",
@@ -729,6 +752,9 @@ async function sltPath(
       },
     );
     return { path: paths[0]!, cpu: slts.map((slt) => cpu.get(slt.pid) ?? NaN) };
+  } catch (error) {
+    const tails = slts.map((slt) => `${slt.name}:\n${slt.tail()}`).join("\n");
+    throw new Error(`${error instanceof Error ? error.message : error}\n${tails}`);
   } finally {
     // The sender first: with -a:no srt-live-transmit exits once a side leaves.
     if (sender !== undefined) {
