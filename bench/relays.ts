@@ -17,8 +17,9 @@
  * Every path's latency is taken over the messages all paths received, and
  * a hop's added latency message by message: the same message's latency
  * through the edge minus through the origin alone. The window runs with 1
- * Atoll edge, then again with N (the others started meanwhile, each with a
- * viewer): the CPU of the origin's whole process tree (`/proc/PID/stat` of
+ * Atoll edge, then again with N (the others started together, then their
+ * viewers joined one at a time, each once the previous edge's pull was
+ * connected): the CPU of the origin's whole process tree (`/proc/PID/stat` of
  * the main process and each child, by the role `/api/connections` gives
  * it) against the child of its ordinary viewer.
  *
@@ -30,11 +31,13 @@
  *
  * Every SRT receiver delivers a message at its time base + the latency +
  * its timestamp + a drift. The time base is fixed when the handshake is
- * handled, so a handshake handled some milliseconds late makes every
- * message of that link late by as much; libsrt corrects it with the drift
- * it measures from ACKACK arrivals, averaged once per 1000 of them (one
- * every 10 ms: about 10 s). Until then a link may run some milliseconds
- * early or late; hence the warm-up, and the second-by-second timelines.
+ * handled, so a handshake handled some milliseconds late can make every
+ * message of that link late by as much; libsrt moves it only by the drift
+ * it measures from ACKACK arrivals, averaged over 1000 of them (one every
+ * 10 ms: about 10 s). So one link may run some milliseconds later than
+ * another for a long time, or step between two windows: hence the warm-up,
+ * and the second-by-second timelines that show whether a hop's figure was
+ * steady.
  *
  * @module
  */
@@ -108,6 +111,11 @@ export interface PathFigures {
   timeline: number[];
   delivery: Delivery;
   connectMs: number | null;
+  /**
+   * The viewer's libsrt receive buffer span at the window's start and end:
+   * about the latency; more when that link delivers late (its time base).
+   */
+  receiveBufferMs: [number, number];
 }
 
 /** What a relay hop adds: a path through an edge against the origin's own viewer. */
@@ -170,6 +178,8 @@ export interface EdgeReport {
       | "handshakeMs"
     >
     | null;
+  /** The pull's receive buffer span just before the window (`pull` has it after). */
+  pullReceiveBufferMsBefore: number | null;
   relays: RelayInfo[];
 }
 
@@ -343,6 +353,10 @@ export function latencyFigures(
       timeline: timeline(common, values, messagesPerSecond),
       delivery: deliveryBetween(from[n]!, to[n]!, seconds),
       connectMs: group.connectMs,
+      receiveBufferMs: [
+        from[n]!.viewers[0]?.receiveBufferMs ?? NaN,
+        to[n]!.viewers[0]?.receiveBufferMs ?? NaN,
+      ],
     };
   });
   const base = groups.findIndex((group) => group.path === against);
@@ -465,6 +479,7 @@ async function measureWindow(
     const viewer = edgeRows.find((row) => row.mode === "play");
     const pull = edgeRows.find((row) => row.relay !== null);
     const before = edgeRowsBefore[n]!.find((row) => row.id === viewer?.id);
+    const pullBefore = edgeRowsBefore[n]!.find((row) => row.relay !== null);
     return {
       viewerLatency: viewer?.viewer ?? null,
       viewerWindow: viewerWindow(before?.viewer?.latency, viewer?.viewer?.latency),
@@ -478,6 +493,7 @@ async function measureWindow(
         rttMs: pull.rttMs,
         handshakeMs: pull.handshakeMs,
       },
+      pullReceiveBufferMsBefore: pullBefore?.receiveBufferMs ?? null,
       relays: await edge.api<RelayInfo[]>("/api/relays"),
     };
   }));
@@ -530,14 +546,19 @@ function edgeConfig(originPort: number | string): string {
   ].join("\n");
 }
 
-/** An edge and its viewer: the viewer's play makes the edge pull from the origin. */
-async function startEdge(
-  configPath: string,
-  path: string,
-): Promise<{ edge: Atoll; group: ViewerGroup }> {
-  const edge = await startAtoll(["--config", configPath]);
-  const group = new ViewerGroup(path, 2, edge.srtPort, `play:${STREAM}`);
-  return { edge, group };
+/**
+ * `count` edges started together, pushed onto `edges` in order: all that
+ * started, even if another failed, so that each is stopped on the way out.
+ */
+async function startEdges(configPath: string, count: number, edges: Atoll[]): Promise<Atoll[]> {
+  const results = await Promise.allSettled(
+    Array.from({ length: count }, () => startAtoll(["--config", configPath])),
+  );
+  const started = results.flatMap((result) => result.status === "fulfilled" ? [result.value] : []);
+  edges.push(...started);
+  const failed = results.find((result) => result.status === "rejected");
+  if (failed !== undefined) throw failed.reason;
+  return started;
 }
 
 /** Notes, for the line that says a caller has connected (and the handshakes). */
@@ -619,11 +640,16 @@ async function benchAtollPaths(
     known.add(sltEdgePid);
 
     // The first Atoll edge.
-    const first = await startEdge(configPath, "atoll-edge-1");
-    edges.push(first.edge);
-    suite.commands.edge = first.edge.commandLine.replace(configPath, "EDGE.yaml");
-    groups.push(await first.group.connect());
-    known.add((await newViewerRow(origin, known)).pid);
+    // An edge's viewer makes it pull from the origin: one at a time, each
+    // once its pull is connected, so that no handshake waits behind another.
+    const join = async (edge: Atoll) => {
+      const path = `atoll-edge-${groups.length - 1}`;
+      groups.push(await new ViewerGroup(path, 2, edge.srtPort, `play:${STREAM}`).connect());
+      known.add((await newViewerRow(origin, known)).pid);
+    };
+    const [first] = await startEdges(configPath, 1, edges);
+    suite.commands.edge = first!.commandLine.replace(configPath, "EDGE.yaml");
+    await join(first!);
 
     const window = (): Processes & { windowSeconds: number; mbps: number } => ({
       origin,
@@ -642,23 +668,9 @@ async function benchAtollPaths(
     suite.windows.push(one);
     progress(describeWindow(one));
 
-    // N edges: the others start together, each with its viewer.
+    // N edges: the others start together, then their viewers join one by one.
     if (options.edges > 1) {
-      const more = await Promise.all(
-        Array.from(
-          { length: options.edges - 1 },
-          (_, n) => startEdge(configPath, `atoll-edge-${n + 2}`),
-        ),
-      );
-      edges.push(...more.map((m) => m.edge));
-      const added = more.map((m) => m.group);
-      groups.push(...added);
-      await Promise.all(added.map((group) => group.connect()));
-      await waitFor("every edge to pull from the origin", async () => {
-        const rows = await origin.connections();
-        return rows.filter((row) => row.mode === "play" && row.state === "connected").length ===
-          2 + options.edges;
-      }, { timeoutMs: 15_000, intervalMs: 100 });
+      for (const edge of await startEdges(configPath, options.edges - 1, edges)) await join(edge);
       await waitForStamps(groups);
       await sleep(options.warmupSeconds * 1000);
       const many = await measureWindow(groups, window());
@@ -941,6 +953,7 @@ export function relaysSection(suite: RelaysSuite): string {
       ms(path.latency.p99),
       ms(path.latency.max),
       `${path.delivery.received}/${path.delivery.expected}`,
+      path.receiveBufferMs.join(" / "),
     ])
   );
   if (suite.sltChain !== null) {
@@ -955,6 +968,7 @@ export function relaysSection(suite: RelaysSuite): string {
         ms(path.latency.p99),
         ms(path.latency.max),
         `${path.delivery.received}/${path.delivery.expected}`,
+        path.receiveBufferMs.join(" / "),
       ]);
     }
   }
@@ -969,6 +983,7 @@ export function relaysSection(suite: RelaysSuite): string {
       "p99 ms",
       "max ms",
       "messages received/sent (window)",
+      "viewer's receive buffer ms, start / end",
     ], pathRows),
     "",
   );
@@ -1019,7 +1034,7 @@ export function relaysSection(suite: RelaysSuite): string {
     "",
   );
   lines.push(
-    `Each hop's p50 second by second, in ms beyond the SRT latency (libsrt moves a receiver's delivery time every 1000 ACKACKs, about 10 s, by the drift it measured):`,
+    "Each hop's p50 second by second, in ms beyond the SRT latency:",
     "",
     ...suite.windows.flatMap((window) =>
       window.hops.map((hop) =>
@@ -1088,8 +1103,8 @@ export function relaysSection(suite: RelaysSuite): string {
       } ms and ${edge.viewerWindow?.atLeast10Ms ?? "–"} of ${
         edge.viewerWindow?.samples ?? "–"
       } messages ≥ 10 ms in the window; pull receive buffer ${
-        ms(edge.pull?.receiveBufferMs ?? NaN)
-      } ms`
+        ms(edge.pullReceiveBufferMsBefore ?? NaN)
+      } → ${ms(edge.pull?.receiveBufferMs ?? NaN)} ms`
     )
   );
   lines.push(

@@ -20,6 +20,7 @@
 
 import { parseArgs } from "node:util";
 import { libsrt, SRT_EPOLL_ERR, SRT_EPOLL_IN, SRT_EPOLL_OUT, SrtState } from "../ffi/libsrt.ts";
+import { readTraceStats, SRT_TRACEBSTATS_SIZE } from "../ffi/structs.ts";
 import { readStamp, sharedClockMs } from "./sender.ts";
 import {
   closeSocket,
@@ -49,6 +50,13 @@ export interface ViewerReport {
   latency: { samples: number; p50Ms: number | null; p99Ms: number | null; maxMs: number | null };
   /** With `--samples`: `[sequence, latency ms]` of each stamped message since the previous report. */
   samples?: [number, number][];
+  /**
+   * libsrt's receive buffer as the report is made: the time span it holds
+   * (about the latency, more when the link's time base is late) and the
+   * latency agreed with the server.
+   */
+  receiveBufferMs: number;
+  tsbpdDelayMs: number;
 }
 
 export interface ViewersReport {
@@ -109,7 +117,10 @@ async function connectAll(
 }
 
 function reportOf(viewers: Viewer[], number: number, withSamples: boolean): ViewersReport {
+  const statsBuffer = new Uint8Array(SRT_TRACEBSTATS_SIZE);
   const out: ViewerReport[] = viewers.map((viewer) => {
+    libsrt().srt_bstats(viewer.socket, statsBuffer, 0);
+    const stats = readTraceStats(statsBuffer);
     const latencies = viewer.latencies;
     const sequences = viewer.sequences;
     viewer.latencies = [];
@@ -134,6 +145,8 @@ function reportOf(viewers: Viewer[], number: number, withSamples: boolean): View
           ]),
         }
         : {}),
+      receiveBufferMs: stats.msRcvBuf,
+      tsbpdDelayMs: stats.msRcvTsbPdDelay,
     };
   });
   return { type: "report", number, viewers: out };
