@@ -639,7 +639,6 @@ async function benchAtollPaths(
     const sltEdgePid = (await newViewerRow(origin, known)).pid;
     known.add(sltEdgePid);
 
-    // The first Atoll edge.
     // An edge's viewer makes it pull from the origin: one at a time, each
     // once its pull is connected, so that no handshake waits behind another.
     const join = async (edge: Atoll) => {
@@ -697,7 +696,9 @@ async function sltPath(
   chained: boolean,
   suite: RelaysSuite,
 ): Promise<{ path: PathFigures; cpu: number[] }> {
-  const [a, b, c] = [freeUdpPort(), freeUdpPort(), freeUdpPort()];
+  const ports = new Set<number>();
+  while (ports.size < 3) ports.add(freeUdpPort());
+  const [a, b, c] = [...ports] as [number, number, number];
   const latency = `latency=${SRT_LATENCY_MS}`;
   const originArgs = sltArgs(
     `srt://127.0.0.1:${a}?mode=listener&${latency}`,
