@@ -2,7 +2,7 @@
  * Atoll's benchmarks: `deno task bench` (`deno run -A bench/run.ts`).
  *
  *     deno task bench [--quick]
- *                     [--only connect,resources,many,streams,storms,child-start,idle,restart]
+ *                     [--only connect,resources,many,streams,storms,child-start,idle,restart,relays]
  *                     [--callers N] [--compare-worker OTHER_CHECKOUT/workers/peer.ts]
  *
  * 1. connect time, sequential and simultaneous, async and blocking callers,
@@ -18,7 +18,10 @@
  *    program holding one libsrt connection; 9. a crash of the main process:
  *    the media gap its viewers see, how long a new main process takes to
  *    adopt the connected children, and what the orphans cost meanwhile; and
- *    upgrades (SIGUSR2) under a live fan-out of 10 viewers.
+ *    upgrades (SIGUSR2) under a live fan-out of 10 viewers; 10. relays: the
+ *    latency one relay hop adds (an Atoll edge pulling from an Atoll origin,
+ *    against an srt-live-transmit edge in the same window, and
+ *    srt-live-transmit chained alone), and the origin's CPU per edge.
  *
  * Writes the raw results to `bench/results/<time>.json` (and `latest.json`)
  * and prints a Markdown summary. Everything runs on 127.0.0.1; every
@@ -37,6 +40,7 @@ import { benchIdle, idleSection, type IdleSuite } from "./idle.ts";
 import { benchManyCallers } from "./many_callers.ts";
 import { type BenchResults, type Machine, renderSummary } from "./report.ts";
 import { benchResources } from "./resources.ts";
+import { benchRelays, relaysSection, type RelaysSuite } from "./relays.ts";
 import { benchRestart, restartSection, type RestartSuite } from "./restart.ts";
 import { startSrt } from "./srt.ts";
 import { benchStorms } from "./storms.ts";
@@ -52,6 +56,7 @@ const SUITES = [
   "child-start",
   "idle",
   "restart",
+  "relays",
 ] as const;
 type Suite = typeof SUITES[number];
 
@@ -219,11 +224,24 @@ async function main(): Promise<number> {
       progress,
     );
   }
+  let relays: RelaysSuite | undefined;
+  if (only.includes("relays")) {
+    log("relays: what a hop adds, against srt-live-transmit, and the origin's CPU per edge");
+    relays = await benchRelays(
+      {
+        mbps: 8,
+        windowSeconds: quick ? 5 : 15,
+        edges: quick ? 3 : 5,
+        warmupSeconds: quick ? 3 : 12,
+      },
+      progress,
+    );
+  }
   results.finishedAt = new Date().toISOString();
   log(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
 
   await Deno.mkdir(RESULTS_DIR, { recursive: true });
-  const json = `${JSON.stringify({ ...results, idle, restart }, null, 2)}\n`;
+  const json = `${JSON.stringify({ ...results, idle, restart, relays }, null, 2)}\n`;
   const file = new URL(`${results.startedAt.replaceAll(":", "-")}.json`, RESULTS_DIR);
   await Deno.writeTextFile(file, json);
   await Deno.writeTextFile(new URL("latest.json", RESULTS_DIR), json);
@@ -240,6 +258,9 @@ async function main(): Promise<number> {
   }
   if (restart !== undefined) {
     console.log(`\n## 9. Restart: a crash of the main process\n\n${restartSection(restart)}`);
+  }
+  if (relays !== undefined) {
+    console.log(`\n## 10. Relays\n\n${relaysSection(relays)}`);
   }
   return 0;
 }

@@ -171,7 +171,13 @@ export interface StreamsOptions {
   mbps: number;
 }
 
-function startSender(port: number, mbps: number, file: string, streamId: string): ManagedProcess {
+/** bench/sender.ts publishing `file`, stamped, at `mbps` to `port` (for at most 300 s). */
+export function startSender(
+  port: number,
+  mbps: number,
+  file: string,
+  streamId: string,
+): ManagedProcess {
   return ManagedProcess.start("sender", Deno.execPath(), [
     ...["run", "-A", SENDER, "--port", String(port), "--mbps", String(mbps)],
     ...["--seconds", String(LIFETIME_SECONDS), "--file", file, "--stream-id", streamId],
@@ -179,7 +185,7 @@ function startSender(port: number, mbps: number, file: string, streamId: string)
 }
 
 /** SIGTERM: the sender stops sending, lets libsrt deliver what it holds, prints `done`. */
-async function stopSender(sender: ManagedProcess): Promise<Record<string, unknown>> {
+export async function stopSender(sender: ManagedProcess): Promise<Record<string, unknown>> {
   await sender.stop(5000);
   const line = sender.lines.find((line) => line.includes('"type":"done"'));
   return line === undefined ? { type: "no done line" } : JSON.parse(line);
@@ -279,7 +285,7 @@ function windowLatency(
 }
 
 /** What each caller received between two reports, from the stamps and byte counts. */
-function deliveryBetween(from: ViewersReport, to: ViewersReport, seconds: number): Delivery {
+export function deliveryBetween(from: ViewersReport, to: ViewersReport, seconds: number): Delivery {
   let expected = 0;
   let received = 0;
   let worstMissing = -Infinity;

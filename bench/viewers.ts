@@ -11,12 +11,16 @@
  * counts since it connected and its end-to-end latencies (sender's send
  * call to this process reading the message) since the previous report.
  * It exits by itself after `--seconds`, so it never outlives the bench.
+ * With `--samples`, a report also lists every stamped message since the
+ * previous one (its sequence number and latency), so that two paths can be
+ * compared message by message (bench/relays.ts).
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
 import { libsrt, SRT_EPOLL_ERR, SRT_EPOLL_IN, SRT_EPOLL_OUT, SrtState } from "../ffi/libsrt.ts";
+import { readTraceStats, SRT_TRACEBSTATS_SIZE } from "../ffi/structs.ts";
 import { readStamp, sharedClockMs } from "./sender.ts";
 import {
   closeSocket,
@@ -44,6 +48,15 @@ export interface ViewerReport {
   messagesAtLastSequence: number;
   /** Sender's send call to this process reading the message, since the previous report. */
   latency: { samples: number; p50Ms: number | null; p99Ms: number | null; maxMs: number | null };
+  /** With `--samples`: `[sequence, latency ms]` of each stamped message since the previous report. */
+  samples?: [number, number][];
+  /**
+   * libsrt's receive buffer as the report is made: the time span it holds
+   * (about the latency, more when the link's time base is late) and the
+   * latency agreed with the server.
+   */
+  receiveBufferMs: number;
+  tsbpdDelayMs: number;
 }
 
 export interface ViewersReport {
@@ -68,6 +81,8 @@ interface Viewer {
   lastSequence: number;
   messagesAtLastSequence: number;
   latencies: number[];
+  /** The stamps' sequence numbers, beside `latencies`. */
+  sequences: number[];
 }
 
 function print(message: ViewersConnected | ViewersReport | Record<string, unknown>): void {
@@ -101,10 +116,15 @@ async function connectAll(
   }
 }
 
-function reportOf(viewers: Viewer[], number: number): ViewersReport {
+function reportOf(viewers: Viewer[], number: number, withSamples: boolean): ViewersReport {
+  const statsBuffer = new Uint8Array(SRT_TRACEBSTATS_SIZE);
   const out: ViewerReport[] = viewers.map((viewer) => {
+    libsrt().srt_bstats(viewer.socket, statsBuffer, 0);
+    const stats = readTraceStats(statsBuffer);
     const latencies = viewer.latencies;
+    const sequences = viewer.sequences;
     viewer.latencies = [];
+    viewer.sequences = [];
     return {
       connected: viewer.connected && socketState(viewer.socket) === SrtState.CONNECTED,
       messages: viewer.messages,
@@ -117,6 +137,16 @@ function reportOf(viewers: Viewer[], number: number): ViewersReport {
         p99Ms: percentile(latencies, 99),
         maxMs: Math.max(...latencies),
       },
+      ...(withSamples
+        ? {
+          samples: latencies.map((ms, n): [number, number] => [
+            sequences[n]!,
+            Math.round(ms * 1000) / 1000,
+          ]),
+        }
+        : {}),
+      receiveBufferMs: stats.msRcvBuf,
+      tsbpdDelayMs: stats.msRcvTsbPdDelay,
     };
   });
   return { type: "report", number, viewers: out };
@@ -138,6 +168,7 @@ function drain(viewer: Viewer, buffer: Uint8Array<ArrayBuffer>): void {
       viewer.lastSequence = stamp.sequence;
       viewer.messagesAtLastSequence = viewer.messages;
       viewer.latencies.push(arrivedAtMs - stamp.sentAtMs);
+      viewer.sequences.push(stamp.sequence);
       break;
     }
   }
@@ -152,6 +183,7 @@ async function main(): Promise<number> {
       "stream-id": { type: "string", default: "play:bench/live" },
       "connect-timeout-ms": { type: "string", default: "10000" },
       seconds: { type: "string", default: "300" },
+      samples: { type: "boolean", default: false },
     },
     strict: true,
   });
@@ -179,6 +211,7 @@ async function main(): Promise<number> {
         lastSequence: -1,
         messagesAtLastSequence: 0,
         latencies: [],
+        sequences: [],
       });
     }
     const times = await connectAll(viewers.map((v) => v.socket), port, connectTimeoutMs);
@@ -186,7 +219,7 @@ async function main(): Promise<number> {
     let reports = 0;
     // Printed from the handler itself: the JS thread is between two reads here.
     // (Not SIGUSR1: that one opens Deno's inspector.)
-    Deno.addSignalListener("SIGUSR2", () => print(reportOf(viewers, ++reports)));
+    Deno.addSignalListener("SIGUSR2", () => print(reportOf(viewers, ++reports, values.samples)));
     print({
       type: "connected",
       count,
@@ -212,7 +245,7 @@ async function main(): Promise<number> {
     } finally {
       epoll.release();
     }
-    print(reportOf(viewers, ++reports));
+    print(reportOf(viewers, ++reports, values.samples));
   } finally {
     for (const viewer of viewers) closeSocket(viewer.socket);
     libsrt().srt_cleanup();
