@@ -101,7 +101,10 @@ export interface HlsSegmenterOptions {
 export interface HlsPushOptions {
   /**
    * The packets are the first of a new publisher (a takeover): another time
-   * base, perhaps another program. The segment being made ends before them.
+   * base, perhaps another program. The segment being made ends before them,
+   * and the next starts at a key frame after a discontinuity. Pass it too
+   * where the packets do not follow the ones before for another reason (a
+   * reader lapped by the writer that skipped ahead).
    */
   newPublisher?: boolean;
 }
