@@ -365,6 +365,7 @@ export class TsInspector {
   #programNumber = -1;
   #pmtPid = -1;
   #program: ProgramMap | undefined;
+  #leadPid: number | undefined;
   #patPackets: Uint8Array | undefined;
   #pmtPackets: Uint8Array | undefined;
   #programInfoVersion = 0;
@@ -429,6 +430,16 @@ export class TsInspector {
   /** The program described by the newest PAT and PMT, or undefined until both were seen. */
   get program(): ProgramMap | undefined {
     return this.#program;
+  }
+
+  /**
+   * The PID that paces the program: its first video stream, or in a program
+   * without video its first audio stream (each of whose PES starts is a
+   * random-access point). Undefined until a PMT was seen, and for a program
+   * with neither.
+   */
+  get leadPid(): number | undefined {
+    return this.#leadPid;
   }
 
   #inspectPacket(m: Uint8Array, o: number, messageIndex: number): number {
@@ -632,9 +643,11 @@ export class TsInspector {
       }
     }
     const streams = program?.streams ?? [];
+    this.#leadPid = undefined;
     if (leadAudio >= 0 && !streams.some(({ streamType }) => VIDEO_STREAM_TYPES.has(streamType))) {
       if (leadAudio !== Pid.PAT && leadAudio !== Pid.NULL && leadAudio !== this.#pmtPid) {
         this.#pidKind[leadAudio] = PidKind.LeadAudio;
+        this.#leadPid = leadAudio;
       }
     }
     const scanners = new Map<number, NalScanner>();
@@ -649,6 +662,7 @@ export class TsInspector {
       } else {
         this.#pidKind[pid] = PidKind.Video;
       }
+      this.#leadPid ??= pid;
     }
     this.#scanners = scanners;
   }

@@ -998,3 +998,49 @@ for (const stripped of [false, true]) {
     assert.ok(flagged >= 1 && flagged <= 6);
   });
 }
+
+const leadPidCases: {
+  name: string;
+  streams: { type: number; pid: number; descriptors?: Uint8Array }[];
+  lead: number | undefined;
+}[] = [
+  {
+    name: "the first video stream, wherever audio is listed",
+    streams: [{ type: 0x0f, pid: AUDIO_PID }, { type: 0x1b, pid: VIDEO_PID }, {
+      type: 0x24,
+      pid: 0x102,
+    }],
+    lead: VIDEO_PID,
+  },
+  {
+    name: "video that is neither H.264 nor HEVC",
+    streams: [{ type: 0x0f, pid: AUDIO_PID }, { type: 0x02, pid: VIDEO_PID }],
+    lead: VIDEO_PID,
+  },
+  {
+    name: "the first audio stream of a program without video",
+    streams: [{ type: 0x06, pid: 0x102 }, { type: 0x0f, pid: AUDIO_PID }, {
+      type: 0x03,
+      pid: 0x103,
+    }],
+    lead: AUDIO_PID,
+  },
+  {
+    name: "nothing in a program of private data alone",
+    streams: [{ type: 0x06, pid: 0x102 }],
+    lead: undefined,
+  },
+];
+
+for (const { name, streams, lead } of leadPidCases) {
+  Deno.test(`TsInspector.leadPid is ${name}`, () => {
+    const inspector = new TsInspector();
+    assert.equal(inspector.leadPid, undefined);
+    inspector.inspect(concat(...psiPackets(0, FFMPEG_PAT)));
+    assert.equal(inspector.leadPid, undefined);
+    inspector.inspect(
+      concat(...psiPackets(PMT_PID, pmtSection(streams, { pcrPid: streams[0]!.pid }))),
+    );
+    assert.equal(inspector.leadPid, lead);
+  });
+}
