@@ -228,26 +228,37 @@ Deno.test("ResourceSampler holds the event loop briefly with 200 connections", a
   }
   // Every memory read in one round: the worst case, not the spread-out normal one.
   const sampler = new ResourceSampler(table, { memoryIntervalMs: 1000 });
-  let longestGapMs = 0;
-  let last = performance.now();
-  const probe = setInterval(() => {
-    const now = performance.now();
-    longestGapMs = Math.max(longestGapMs, now - last);
-    last = now;
-  }, 1);
-  const started = performance.now();
-  await sampler.sample();
-  const roundMs = performance.now() - started;
-  clearInterval(probe);
+  // A round that reads synchronously holds the loop every time; a busy
+  // machine holds it only now and then. So the best of three rounds counts.
+  const holds: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    let longestGapMs = 0;
+    let last = performance.now();
+    const probe = setInterval(() => {
+      const now = performance.now();
+      longestGapMs = Math.max(longestGapMs, now - last);
+      last = now;
+    }, 1);
+    const started = performance.now();
+    await sampler.sample();
+    const roundMs = performance.now() - started;
+    clearInterval(probe);
+    holds.push(longestGapMs);
+    console.log(
+      `200 connections, round ${round + 1}: ${roundMs.toFixed(1)} ms, longest event-loop hold ${
+        longestGapMs.toFixed(1)
+      } ms`,
+    );
+    if (longestGapMs < 50) break;
+    // The next round reads memory again: a sample skips what it read under its interval.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
   const syncStarted = performance.now();
   for (let i = 0; i < 200; i++) PROC.readStat(Deno.pid);
   const statMs = performance.now() - syncStarted;
-  console.log(
-    `200 connections: round ${roundMs.toFixed(1)} ms, 200 stat reads ${
-      statMs.toFixed(1)
-    } ms, longest event-loop hold ${longestGapMs.toFixed(1)} ms`,
-  );
+  console.log(`200 stat reads ${statMs.toFixed(1)} ms`);
   assert.ok([...table.values()].every((c) => c.resources.privateDirtyBytes !== null));
-  // 200 synchronous smaps_rollup reads would hold it about 150 ms.
-  assert.ok(longestGapMs < 50, `the event loop was held ${longestGapMs.toFixed(1)} ms`);
+  // 200 synchronous smaps_rollup reads would hold it about 150 ms, in every round.
+  const best = Math.min(...holds);
+  assert.ok(best < 50, `the event loop was held ${holds.map((ms) => ms.toFixed(1)).join(", ")} ms`);
 });
