@@ -13,15 +13,25 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const ALLOWED: Record<string, readonly string[]> = {
   "src/protocol": [],
   "src/media": [],
+  "src/http": [],
   "src/ipc": ["src/media", "src/protocol"],
   "src/config": ["src/protocol"],
-  "src/server": ["src/protocol", "src/media", "src/ipc", "src/config", "ffi", "workers", "static"],
+  "src/server": [
+    "src/protocol",
+    "src/media",
+    "src/http",
+    "src/ipc",
+    "src/config",
+    "ffi",
+    "workers",
+    "static",
+  ],
   "src/peer": ["src/protocol", "src/media", "src/ipc", "ffi"],
   "ffi": [],
 };
 
 /** Folders whose modules must not touch the system: no `Deno.*`, no FFI. */
-const PURE = ["src/protocol", "src/media", "src/ipc"];
+const PURE = ["src/protocol", "src/media", "src/http", "src/ipc"];
 
 async function modulesUnder(folder: string): Promise<string[]> {
   const found: string[] = [];
