@@ -20,7 +20,7 @@ import { METRICS_CONTENT_TYPE } from "./metrics.ts";
 import { formatHostPort, type ServerOptions } from "../config/options.ts";
 import { bindError } from "./startup_error.ts";
 import { type HttpListener, listenHttp } from "./http_listener.ts";
-import { isAllowedHost } from "../http/request.ts";
+import { hostName, isAllowedHost } from "../http/request.ts";
 
 /** A request body larger than this gets 413 (only `POST /api/relays` takes one). */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -43,7 +43,8 @@ export interface ApiServer {
   connections(): object[];
   /** One connection, or undefined when there is none with that id. */
   connection(id: string): object | undefined;
-  streams(): object[];
+  /** The streams; `host` is the name the request came to (its `Host`), for their media URLs. */
+  streams(host?: string): object[];
   stats(): object;
   /** The Prometheus text exposition. */
   metrics(): string;
@@ -140,7 +141,12 @@ const ROUTES: readonly Route[] = [
     handle: (s, id) =>
       s.closeConnection(id) ? json({ closing: id }, 202) : error(404, `No connection ${id}`),
   },
-  { method: "GET", match: exact("/api/streams"), handle: (s) => json(s.streams()) },
+  {
+    method: "GET",
+    match: exact("/api/streams"),
+    // The name the client reached the API by: the media URLs use it for a wildcard address.
+    handle: (s, _name, request) => json(s.streams(hostName(request.headers.get("host") ?? ""))),
+  },
   {
     method: "DELETE",
     match: under("/api/streams/"),
