@@ -44,7 +44,6 @@ export class Feed {
   readonly #memory: OwnedFd;
   readonly #mapping: SharedMapping;
   #wait: Promise<void> | undefined;
-  #ended = Promise.withResolvers<void>();
   #isEnded = false;
 
   constructor(name: string, memory: OwnedFd, bytes: number) {
@@ -62,15 +61,12 @@ export class Feed {
     return this.#isEnded;
   }
 
-  /** Resolves when the feed ends. */
-  get whenEnded(): Promise<void> {
-    return this.#ended.promise;
-  }
-
   /**
    * Resolves once the publisher may have written since the wake word read
-   * `seen`, the feed ended, or a while passed: read again then. Every
-   * client of the feed shares one wait.
+   * `seen`, the feed ended, or a while passed (at most about a second):
+   * read again then. Every client of the feed shares one wait, and each
+   * wait is short-lived: nothing that lives as long as the feed collects a
+   * reaction per wait.
    */
   changed(seen: number): Promise<void> {
     if (this.#isEnded) return Promise.resolve();
@@ -85,7 +81,7 @@ export class Feed {
         this.#wait = undefined;
       }
     })();
-    return Promise.race([this.#wait, this.#ended.promise]);
+    return this.#wait;
   }
 
   /** Its figures, as the main process is told them. */
@@ -102,7 +98,6 @@ export class Feed {
   async end(): Promise<void> {
     if (this.#isEnded) return;
     this.#isEnded = true;
-    this.#ended.resolve();
     for (const client of this.clients) client.end();
     const wait = this.#wait;
     if (wait !== undefined) {

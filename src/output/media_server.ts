@@ -287,24 +287,25 @@ export function serveMedia(
       await answer(conn, TS_HEAD);
       return;
     }
+    const client = { gone: false, end: () => closeQuietly(conn) };
     // What the client sends from now on is read and dropped: its end tells that it went.
-    const gone = (async () => {
+    const reading = (async () => {
       const sink = new Uint8Array(4096);
       try {
         while (await conn.read(sink) !== null);
       } catch {
         // Closed by us, or reset by the client.
       }
+      client.gone = true;
     })();
-    const client = { end: () => closeQuietly(conn) };
     feed.clients.add(client);
     try {
       if (!await writeAll(conn, TS_HEAD, ANSWER_TIMEOUT_MS)) return;
-      await streamTs(conn, feed, gone);
+      await streamTs(conn, feed, client);
     } finally {
       feed.clients.delete(client);
       closeQuietly(conn);
-      await gone;
+      await reading;
     }
   }
 

@@ -31,24 +31,20 @@ export interface ResponseSink {
 
 /**
  * Writes `feed`'s stream to `sink` until the feed ends, the client goes
- * (`gone` resolves) or stalls, or a write fails. The response head is
- * already sent.
+ * (`client.gone` turns true; noticed at the next wakeup, within about a
+ * second) or stalls, or a write fails. The response head is already sent.
  */
 export async function streamTs(
   sink: ResponseSink,
   feed: Feed,
-  gone: Promise<void>,
+  client: { readonly gone: boolean },
   options: { stallTimeoutMs?: number } = {},
 ): Promise<void> {
   const stallTimeoutMs = options.stallTimeoutMs ?? STALL_TIMEOUT_MS;
   const follower = StreamFollower.attach(feed.buffer);
   let out = new Uint8Array(BATCH_BYTES);
-  let stopped = false;
-  const stop = () => stopped = true;
-  gone.then(stop, stop);
-  feed.whenEnded.then(stop, stop);
   let skipsCounted = 0;
-  while (!stopped) {
+  while (!feed.ended && !client.gone) {
     const seen = follower.wakeValue;
     let length = 0;
     while (length < BATCH_BYTES) {
@@ -74,7 +70,7 @@ export async function streamTs(
     }
     if (length === 0) {
       // Read the wake word before reading the buffer: a write since then has changed it.
-      if (follower.wakeValue === seen) await Promise.race([feed.changed(seen), gone]);
+      if (follower.wakeValue === seen) await feed.changed(seen);
       continue;
     }
     if (!await writeAll(sink, out.subarray(0, length), stallTimeoutMs)) return;
