@@ -242,9 +242,13 @@ export class OutputSupervisor<P extends OutputProcess> {
           });
         }
         break;
-      case "stats":
-        this.#current = new Map(report.streams.map((stream) => [stream.name, stream]));
+      case "stats": {
+        // A report sent before it read that a stream ended: that stream is gone.
+        const live = new Set(this.#deps.streams().map((stream) => stream.name));
+        const reported = report.streams.filter((stream) => live.has(stream.name));
+        this.#current = new Map(reported.map((stream) => [stream.name, stream]));
         break;
+      }
       case "log":
         log[report.level]("Media output: {message}", { message: report.message });
         break;

@@ -163,10 +163,12 @@ Deno.test("OutputSupervisor starts a dead process again on its port, with every 
 });
 
 Deno.test("OutputSupervisor sends streams as they begin and end, and keeps counts over restarts", async () => {
-  const { output, last } = supervisor();
+  const streams: StreamBufferRef[] = [];
+  const { output, last } = supervisor(streams);
   const started = output.start();
   last().report(LISTENING);
   await started;
+  streams.push({ name: "live/a", fd: 9, bytes: 8192 });
   output.streamCreated("live/a", 9, 8192);
   assert.deepEqual(last().sent.at(-1), {
     command: { type: "stream", name: "live/a", bufferBytes: 8192 },
@@ -189,8 +191,15 @@ Deno.test("OutputSupervisor sends streams as they begin and end, and keeps count
   });
   assert.deepEqual(output.httpStats("live/a"), { clients: 1, bytesSent: 1500, skips: 1 });
 
+  streams.pop();
   output.streamEnded("live/a");
   assert.deepEqual(last().sent.at(-1)?.command, { type: "stream-ended", name: "live/a" });
+  assert.deepEqual(output.httpStats("live/a"), { clients: 0, bytesSent: 0, skips: 0 });
+  // A report it sent before it read that the stream ended counts for nothing.
+  last().report({
+    type: "stats",
+    streams: [{ name: "live/a", clients: 1, bytesSent: 600, skips: 0 }],
+  });
   assert.deepEqual(output.httpStats("live/a"), { clients: 0, bytesSent: 0, skips: 0 });
   await output.stop(100);
 });
