@@ -26,9 +26,12 @@ export { AtollServer, DROP_REASONS, type StartOptions, StartupError } from "./sr
 export type {
   ConnectionInfo,
   DropReason,
+  HttpStreamInfo,
+  MediaUrls,
   ServerCounters,
   ServerStats,
   StreamInfo,
+  StreamState,
   TrackInfo,
 } from "./src/server/api_types.ts";
 export {

@@ -24,6 +24,11 @@ export const SOCK_CLOEXEC = 0o2000000;
 export const SOL_SOCKET = 1;
 export const SO_REUSEADDR = 2;
 export const SO_REUSEPORT = 15;
+export const SO_TYPE = 3;
+/** A socket's send buffer in bytes: set N, the kernel keeps 2N (for its bookkeeping). */
+export const SO_SNDBUF = 7;
+/** 1 for a listening socket. */
+export const SO_ACCEPTCONN = 30;
 /** `struct ucred` of a Unix socket's peer: pid, uid, gid, each 32 bits. */
 export const SO_PEERCRED = 17;
 /** `getsockopt` fills `u32[SK_MEMINFO_VARS]`: the socket's memory, as `ss -m` shows it. */

@@ -35,6 +35,14 @@ export const LIBC_SYMBOLS = {
     ],
     result: "i32", // int
   },
+  getsockname: {
+    parameters: [
+      "i32", // int fd
+      "buffer", // struct sockaddr* addr
+      "buffer", // socklen_t* addrlen
+    ],
+    result: "i32", // int
+  },
   getsockopt: {
     parameters: [
       "i32", // int fd

@@ -37,9 +37,12 @@ import {
   RLIMIT_NOFILE,
   SCM_RIGHTS,
   SHUT_RDWR,
+  SO_ACCEPTCONN,
   SO_PEERCRED,
   SO_REUSEADDR,
   SO_REUSEPORT,
+  SO_SNDBUF,
+  SO_TYPE,
   SOCK_CLOEXEC,
   SOCK_DGRAM,
   SOCK_SEQPACKET,
@@ -309,6 +312,56 @@ export function closeOnExecAbove(lowestFd = 3): void {
       // The directory listing's own fd, closed by now.
     }
   }
+}
+
+function intOption(fd: number, level: number, name: number): number | undefined {
+  const value = new Int32Array(1);
+  const length = new Uint32Array([4]);
+  const status = libc().getsockopt(
+    fd,
+    level,
+    name,
+    new Uint8Array(value.buffer),
+    new Uint8Array(length.buffer),
+  );
+  return status === 0 ? value[0] : undefined;
+}
+
+/** The port a socket is bound to, from `getsockname`; undefined when it has none. */
+function boundPort(fd: number): number | undefined {
+  const address = new Uint8Array(SOCKADDR_IN6.size);
+  const length = new Uint32Array([address.byteLength]);
+  if (libc().getsockname(fd, address, new Uint8Array(length.buffer)) !== 0) return undefined;
+  const family = new DataView(address.buffer).getUint16(0, true);
+  if (family !== AF_INET && family !== AF_INET6) return undefined;
+  // sin_port and sin6_port are both at byte 2, big-endian.
+  return new DataView(address.buffer).getUint16(SOCKADDR_IN.offsets.sin_port, false);
+}
+
+/**
+ * Sets the kernel send buffer (SO_SNDBUF, which the kernel doubles) of
+ * this process's listening TCP socket on `port`, and so of every
+ * connection it accepts from then on: they inherit it, and the kernel no
+ * longer grows it (up to 4 MB by default). A Deno listener does not give
+ * its fd, so it is found among this process's descriptors, asked one by
+ * one from 3 up (reading /proc/self/fd would need every permission).
+ * Returns the fd, or undefined when no such listener is open.
+ */
+export function limitAcceptedSendBuffer(port: number, bytes: number): number | undefined {
+  const limit = Math.min(fileLimit().soft, 1 << 16);
+  for (let fd = 3; fd < limit; fd++) {
+    // Not a socket, or not open: no type.
+    if (intOption(fd, SOL_SOCKET, SO_TYPE) !== SOCK_STREAM) continue;
+    if (intOption(fd, SOL_SOCKET, SO_ACCEPTCONN) !== 1 || boundPort(fd) !== port) continue;
+    setIntOption(fd, SOL_SOCKET, SO_SNDBUF, bytes, "setsockopt(SO_SNDBUF)");
+    return fd;
+  }
+  return undefined;
+}
+
+/** The kernel send buffer of socket `fd`, in bytes (what SO_SNDBUF reads: twice what was set). */
+export function sendBufferSize(fd: number): number | undefined {
+  return intOption(fd, SOL_SOCKET, SO_SNDBUF);
 }
 
 /** Sends one datagram on a connected socket without blocking. */

@@ -5,6 +5,7 @@ import {
   acceptUnix,
   encodeSockaddr,
   fileLimit,
+  limitAcceptedSendBuffer,
   listenUnix,
   nameOf,
   openConnectedUdpSocket,
@@ -12,6 +13,7 @@ import {
   raiseFileLimit,
   receiveWithFd,
   receiveWithFdNow,
+  sendBufferSize,
   sendDatagram,
   sendMessage,
   sendWithFd,
@@ -230,4 +232,33 @@ Deno.test("listenUnix() and acceptUnix() take a Deno.connect() on a Unix socket 
 
 Deno.test("listenUnix() refuses a path longer than a sockaddr_un holds", () => {
   assert.throws(() => listenUnix(`/tmp/${"x".repeat(UNIX_PATH_MAX)}`), /Unix socket path too long/);
+});
+
+Deno.test("limitAcceptedSendBuffer() finds a Deno listener by port, and what it accepts inherits the size", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  const fd = limitAcceptedSendBuffer(port, 65536);
+  assert.ok(fd !== undefined, "the listener is found");
+  assert.equal(sendBufferSize(fd), 2 * 65536, "the kernel keeps twice what is set");
+  const client = await Deno.connect({ hostname: "127.0.0.1", port });
+  const accepted = await listener.accept();
+  try {
+    const isSocket = (n: number) => {
+      try {
+        return Deno.readLinkSync(`/proc/self/fd/${n}`).startsWith("socket:");
+      } catch {
+        return false; // the listing's own fd, closed by now
+      }
+    };
+    const sizes = [...Deno.readDirSync("/proc/self/fd")]
+      .map((entry) => Number(entry.name))
+      .filter(isSocket)
+      .map((n) => sendBufferSize(n));
+    // The listener and the accepted socket; the client's own is the kernel's default.
+    assert.equal(sizes.filter((size) => size === 2 * 65536).length, 2, `sizes ${sizes}`);
+  } finally {
+    accepted.close();
+    client.close();
+  }
+  assert.equal(limitAcceptedSendBuffer(1, 65536), undefined, "no listener on port 1");
 });

@@ -13,15 +13,28 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const ALLOWED: Record<string, readonly string[]> = {
   "src/protocol": [],
   "src/media": [],
+  "src/http": ["src/protocol"],
   "src/ipc": ["src/media", "src/protocol"],
   "src/config": ["src/protocol"],
-  "src/server": ["src/protocol", "src/media", "src/ipc", "src/config", "ffi", "workers", "static"],
+  "src/server": [
+    "src/protocol",
+    "src/media",
+    "src/http",
+    "src/ipc",
+    "src/config",
+    "ffi",
+    "workers",
+    "static",
+  ],
   "src/peer": ["src/protocol", "src/media", "src/ipc", "ffi"],
+  // The media output process: it reads stream buffers and serves HTTP, and
+  // knows nothing of the main process's decisions or of SRT peers.
+  "src/output": ["src/protocol", "src/media", "src/http", "src/ipc", "ffi"],
   "ffi": [],
 };
 
 /** Folders whose modules must not touch the system: no `Deno.*`, no FFI. */
-const PURE = ["src/protocol", "src/media", "src/ipc"];
+const PURE = ["src/protocol", "src/media", "src/http", "src/ipc"];
 
 async function modulesUnder(folder: string): Promise<string[]> {
   const found: string[] = [];
@@ -73,6 +86,18 @@ Deno.test("the pure folders use no Deno API and no FFI", async () => {
     }
   }
   assert.deepEqual(problems, []);
+});
+
+Deno.test("the main process, the SRT children and the media output import none of each other", () => {
+  for (
+    const [folder, others] of [
+      ["src/server", ["src/peer", "src/output"]],
+      ["src/peer", ["src/server", "src/output"]],
+      ["src/output", ["src/server", "src/peer"]],
+    ] as const
+  ) {
+    for (const other of others) assert.equal(ALLOWED[folder]!.includes(other), false);
+  }
 });
 
 Deno.test("the layout check sees a forbidden import (it can fail)", () => {

@@ -19,6 +19,7 @@ const EMBED_SCRIPT = `import { AtollServer } from ${JSON.stringify(MOD_URL)};
 await using server = await AtollServer.start({
   srtListen: { hostname: "127.0.0.1", port: 0 },
   httpListen: { hostname: "127.0.0.1", port: 0 },
+  mediaListen: { hostname: "127.0.0.1", port: 0 },
 });
 const { hostname, port } = server.httpAddress;
 const response = await fetch(\`http://\${hostname}:\${port}/healthz\`);

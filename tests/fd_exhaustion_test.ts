@@ -95,6 +95,8 @@ async function settledFdKinds(
   connections: number,
 ): Promise<Record<FdKind, number>> {
   const children = atoll.poolSize + connections;
+  // The media output process has a pidfd too.
+  const pidfds = children + (atoll.mediaPort > 0 ? 1 : 0);
   return await waitFor("the main process's descriptors to settle", async () => {
     const stats = await getJson<ServerStats>(client, atoll.httpPort, "/api/stats");
     if (
@@ -106,7 +108,7 @@ async function settledFdKinds(
     const first = fdKinds(atoll.pid);
     await sleep(300);
     const second = fdKinds(atoll.pid);
-    return second.pidfd === children && JSON.stringify(fdGrowth(first, second)) === "{}" &&
+    return second.pidfd === pidfds && JSON.stringify(fdGrowth(first, second)) === "{}" &&
       second;
   }, { timeoutMs: 30_000, intervalMs: 100 });
 }
@@ -117,8 +119,8 @@ Deno.test("a stream's first caller costs the main process 6 descriptors, any oth
   });
   using client = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
   const idle = await settledFdKinds(atoll, client, 0);
-  // Each child: its control socket, its pidfd, and its three pipes.
-  assert.equal(idle.pidfd, atoll.childPids().length);
+  // Each child: its control socket, its pidfd, and its three pipes; and the media output process.
+  assert.equal(idle.pidfd, atoll.childPids().length + 1);
   assert.equal(idle.memfd, 0);
   const child = { unix: 1, pipe: 3, pidfd: 1 };
   const childAndBuffer = { ...child, memfd: FILES_PER_STREAM };
@@ -166,7 +168,10 @@ Deno.test("a stream's first caller costs the main process 6 descriptors, any oth
  * a pool that does not grow: the limit leaves room for its 2 children only.
  */
 async function startLimited(limit: number, args: string[]): Promise<Atoll> {
-  return await Atoll.start(["--pool-size", "2", "--pool-max", "2", ...args], {
+  // The limits here are counted for the SRT side alone: the media output's
+  // 4 descriptors would leave no room for a single connection under 80.
+  const media = ["--media-listen", "off"];
+  return await Atoll.start(["--pool-size", "2", "--pool-max", "2", ...media, ...args], {
     wrapper: ["prlimit", `--nofile=${limit}:${limit}`, "--"],
     logLevel: "info",
     startTimeoutMs: 30_000,

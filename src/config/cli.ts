@@ -53,7 +53,7 @@ const VALUE_FLAGS: readonly {
   flag: string;
   placeholder: string;
   option: keyof ServerOptions;
-  convert: Convert | "host-port";
+  convert: Convert | "host-port" | "host-port-or-off";
   help: string;
 }[] = [
   {
@@ -69,6 +69,20 @@ const VALUE_FLAGS: readonly {
     option: "httpListen",
     convert: "host-port",
     help: "HTTP API and metrics address",
+  },
+  {
+    flag: "media-listen",
+    placeholder: "HOST:PORT",
+    option: "mediaListen",
+    convert: "host-port-or-off",
+    help: "HTTP media (HTTP-TS) address, or off",
+  },
+  {
+    flag: "media-max-connections",
+    placeholder: "N",
+    option: "mediaMaxConnections",
+    convert: integer,
+    help: "HTTP media connections at once, 1 to 100000",
   },
   {
     flag: "http-max-connections",
@@ -251,6 +265,7 @@ function formatDefault(option: keyof ServerOptions): string {
   const value = DEFAULT_OPTIONS[option];
   if (value === undefined) return "none";
   if (Array.isArray(value)) return value.join(",");
+  if (value === false) return "off";
   if (typeof value === "object") return formatHostPort(value);
   return String(value);
 }
@@ -339,14 +354,19 @@ export function parseCommandLine(
 function convertValue(
   source: string,
   option: keyof ServerOptions,
-  convert: Convert | "host-port",
+  convert: Convert | "host-port" | "host-port-or-off",
   text: string,
 ): unknown {
-  if (convert === "host-port") {
+  if (convert === "host-port-or-off" && text === "off") return false;
+  if (convert === "host-port" || convert === "host-port-or-off") {
     try {
       return parseHostPort(text, `value for ${source}`);
     } catch (error) {
-      throw new UsageError(error instanceof Error ? error.message : String(error));
+      const message = error instanceof Error ? error.message : String(error);
+      // The one address that may be turned off says so.
+      throw new UsageError(
+        convert === "host-port" ? message : message.replace(/, got /, ', or "off", got '),
+      );
     }
   }
   const rule = OPTION_RULES[option];

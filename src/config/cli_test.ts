@@ -33,6 +33,12 @@ const serveCases: {
     expected: { httpListen: { hostname: "127.0.0.1", port: 0 } },
   },
   {
+    name: "--media-listen and --media-max-connections",
+    args: ["--media-listen", "[::]:8090", "--media-max-connections", "50"],
+    expected: { mediaListen: { hostname: "::", port: 8090 }, mediaMaxConnections: 50 },
+  },
+  { name: "--media-listen off", args: ["--media-listen", "off"], expected: { mediaListen: false } },
+  {
     name: "--http-max-connections and --http-header-timeout",
     args: ["--http-max-connections", "7", "--http-header-timeout", "2500"],
     expected: { httpMaxConnections: 7, httpHeaderTimeoutMs: 2500 },
@@ -377,6 +383,18 @@ const usageErrorCases: {
       'with a port from 0 to 65535, got "::1:8080"',
   },
   {
+    name: "a media address without a port",
+    args: ["--media-listen", "127.0.0.1"],
+    message: "Invalid value for --media-listen: expected HOST:PORT, [IPV6]:PORT or :PORT " +
+      'with a port from 0 to 65535, or "off", got "127.0.0.1"',
+  },
+  {
+    name: "no media connections at all",
+    args: ["--media-max-connections", "0"],
+    message: "Invalid value for --media-max-connections: expected an integer from 1 to " +
+      '100000, got "0"',
+  },
+  {
     name: "no HTTP connections at all",
     args: ["--http-max-connections", "0"],
     message: "Invalid value for --http-max-connections: expected an integer from 1 to 10000, got " +
@@ -433,6 +451,8 @@ const helpMentions: string[] = [
   "--http-max-connections N",
   "--http-header-timeout MS",
   "--http-allowed-hosts H,H",
+  "--media-listen HOST:PORT",
+  "--media-max-connections N",
   "--max-connections N",
   "--max-handshakes N",
   "--max-connections-per-ip N",

@@ -29,6 +29,13 @@ export interface ServerOptions {
   srtListen: HostPort;
   /** Where the HTTP API and metrics are served. */
   httpListen: HostPort;
+  /**
+   * Where the media output process serves streams over HTTP (HTTP-TS, and
+   * HLS once it lands), apart from the API; `false`: no media output.
+   */
+  mediaListen: HostPort | false;
+  /** HTTP media connections open at once; more are answered 503 and closed. */
+  mediaMaxConnections: number;
   /** HTTP connections open at once; more are answered 503 and closed. */
   httpMaxConnections: number;
   /** An HTTP request must arrive whole within this long, and a kept-alive connection may idle no longer, in milliseconds. */
@@ -105,6 +112,8 @@ function defaultMaxStarting(): number {
 export const DEFAULT_OPTIONS: Readonly<ServerOptions> = Object.freeze({
   srtListen: Object.freeze({ hostname: "0.0.0.0", port: 9000 }),
   httpListen: Object.freeze({ hostname: "127.0.0.1", port: 8080 }),
+  mediaListen: Object.freeze({ hostname: "127.0.0.1", port: 8081 }),
+  mediaMaxConnections: 1000,
   httpMaxConnections: 100,
   httpHeaderTimeoutMs: 10_000,
   maxConnections: 1000,
@@ -125,10 +134,13 @@ export const DEFAULT_OPTIONS: Readonly<ServerOptions> = Object.freeze({
   logFormat: "text",
 });
 
+/** What `typeof` says of an option's value. */
+export type OptionType = "number" | "string" | "boolean" | "object";
+
 /** What one option accepts. */
 export interface OptionRule {
-  /** The JavaScript type the value must have; any other type is a TypeError. */
-  type: "number" | "string" | "boolean" | "object";
+  /** The JavaScript type the value must have (one of them); any other type is a TypeError. */
+  type: OptionType | readonly OptionType[];
   /** What is accepted, for error messages: "an integer from 0 to 60000". */
   expected: string;
   /** Whether a value of the right type is acceptable; false is a RangeError. */
@@ -176,6 +188,12 @@ const HOST_PORT_RULE: OptionRule = {
 export const OPTION_RULES: { readonly [K in keyof ServerOptions]-?: OptionRule } = {
   srtListen: HOST_PORT_RULE,
   httpListen: HOST_PORT_RULE,
+  mediaListen: {
+    type: ["object", "boolean"],
+    expected: `${HOST_PORT_RULE.expected}, or false for none`,
+    isValid: (value) => value === false || HOST_PORT_RULE.isValid(value),
+  },
+  mediaMaxConnections: integerRule(1, 100_000),
   httpMaxConnections: integerRule(1, 10_000),
   httpHeaderTimeoutMs: integerRule(100, 600_000),
   httpAllowedHosts: {
@@ -273,6 +291,10 @@ export function resolveOptions(partial: Partial<ServerOptions> = {}): ServerOpti
   const options: ServerOptions = {
     srtListen: copyHostPort(partial.srtListen ?? DEFAULT_OPTIONS.srtListen),
     httpListen: copyHostPort(partial.httpListen ?? DEFAULT_OPTIONS.httpListen),
+    mediaListen: partial.mediaListen === false
+      ? false
+      : copyHostPort(partial.mediaListen ?? DEFAULT_OPTIONS.mediaListen as HostPort),
+    mediaMaxConnections: partial.mediaMaxConnections ?? DEFAULT_OPTIONS.mediaMaxConnections,
     httpMaxConnections: partial.httpMaxConnections ?? DEFAULT_OPTIONS.httpMaxConnections,
     httpHeaderTimeoutMs: partial.httpHeaderTimeoutMs ?? DEFAULT_OPTIONS.httpHeaderTimeoutMs,
     maxConnections: partial.maxConnections ?? DEFAULT_OPTIONS.maxConnections,
@@ -350,7 +372,8 @@ export function formatHostPort(hp: HostPort): string {
 function checkOption(name: keyof ServerOptions, value: unknown): void {
   const rule = OPTION_RULES[name];
   const type = value === null ? "null" : typeof value;
-  const rightType = type === rule.type;
+  const types: readonly string[] = typeof rule.type === "string" ? [rule.type] : rule.type;
+  const rightType = types.includes(type);
   if (rightType && rule.isValid(value)) return;
   const message = `Invalid option ${JSON.stringify(name)}: expected ${rule.expected}, got ${
     describeValue(value, rule.secret)

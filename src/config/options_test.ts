@@ -15,6 +15,8 @@ import { readmeOptionDefaults } from "./testdata/readme_options.ts";
 const FLAGS: Record<keyof ServerOptions, string> = {
   srtListen: "--srt-listen",
   httpListen: "--http-listen",
+  mediaListen: "--media-listen",
+  mediaMaxConnections: "--media-max-connections",
   httpMaxConnections: "--http-max-connections",
   httpHeaderTimeoutMs: "--http-header-timeout",
   httpAllowedHosts: "--http-allowed-hosts",
@@ -59,7 +61,7 @@ Deno.test("DEFAULT_OPTIONS holds the defaults of the README's option table", asy
       // Unset by default (the state directory is worked out at start).
     } else if (shown === "CPUs") {
       documented[option] = navigator.hardwareConcurrency;
-    } else if (option === "srtListen" || option === "httpListen") {
+    } else if (option === "srtListen" || option === "httpListen" || option === "mediaListen") {
       documented[option] = parseHostPort(shown, `default of ${flag}`);
     } else {
       documented[option] = /^[0-9]+$/.test(shown) ? Number(shown) : shown;
@@ -72,6 +74,7 @@ Deno.test("DEFAULT_OPTIONS is frozen, addresses included", () => {
   assert.ok(Object.isFrozen(DEFAULT_OPTIONS));
   assert.ok(Object.isFrozen(DEFAULT_OPTIONS.srtListen));
   assert.ok(Object.isFrozen(DEFAULT_OPTIONS.httpListen));
+  assert.ok(Object.isFrozen(DEFAULT_OPTIONS.mediaListen));
 });
 
 Deno.test("DEFAULT_OPTIONS passes its own rules", () => {
@@ -128,6 +131,9 @@ const acceptedCases: { name: string; partial: Partial<ServerOptions> }[] = [
   { name: "log level debug", partial: { logLevel: "debug" } },
   { name: "log level warning", partial: { logLevel: "warning" } },
   { name: "JSON logs", partial: { logFormat: "json" } },
+  { name: "no media output", partial: { mediaListen: false } },
+  { name: "media on any address", partial: { mediaListen: { hostname: "::", port: 0 } } },
+  { name: "one media connection at most", partial: { mediaMaxConnections: 1 } },
   { name: "one connection at most", partial: { maxConnections: 1, maxHandshakes: 1 } },
   {
     name: "per-IP limits",
@@ -147,6 +153,26 @@ const rejectedCases: {
   error: "TypeError" | "RangeError";
   message: string;
 }[] = [
+  {
+    name: "media output turned on with true, not an address",
+    partial: { mediaListen: true },
+    error: "RangeError",
+    message:
+      'Invalid option "mediaListen": expected { hostname, port } with a host name or IP address and a port from 0 to 65535, or false for none, got true',
+  },
+  {
+    name: "a media address given as text",
+    partial: { mediaListen: "127.0.0.1:8081" },
+    error: "TypeError",
+    message:
+      'Invalid option "mediaListen": expected { hostname, port } with a host name or IP address and a port from 0 to 65535, or false for none, got "127.0.0.1:8081"',
+  },
+  {
+    name: "no media connection at all",
+    partial: { mediaMaxConnections: 0 },
+    error: "RangeError",
+    message: 'Invalid option "mediaMaxConnections": expected an integer from 1 to 100000, got 0',
+  },
   {
     name: "a negative latency",
     partial: { latencyMs: -1 },

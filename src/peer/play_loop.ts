@@ -1,14 +1,16 @@
 /**
  * A viewer's child after the handshake: read the stream's shared buffer at
- * this viewer's own pace and send each message to the player. It starts at
- * the newest random-access point with the newest PAT and PMT first, so a
- * player decodes at once (with the video's parameter sets ahead of that key
- * frame when its access unit lacks them); a viewer that falls behind the
- * buffer jumps to the newest random-access point (counted) and never slows
- * anyone else; when a new publisher takes over, it waits for that
- * publisher's first random-access point. At each such seam every PID's continuity counter
- * continues or carries the discontinuity flag (`ContinuityKeeper`), so
- * players neither count lost packets nor miss the new time base.
+ * this viewer's own pace and send each message to the player. What to send
+ * is the {@link StreamFollower}'s business (src/media/stream_follower.ts,
+ * shared with the HTTP media output): it starts at the newest
+ * random-access point with the newest PAT and PMT first, so a player
+ * decodes at once (with the video's parameter sets ahead of that key frame
+ * when its access unit lacks them); a viewer that falls behind the buffer
+ * jumps to the newest random-access point (counted) and never slows anyone
+ * else; when a new publisher takes over, it waits for that publisher's
+ * first random-access point; at each such seam every PID's continuity
+ * counter continues or carries the discontinuity flag, so players neither
+ * count lost packets nor miss the new time base.
  *
  * A viewer with nothing to send sleeps in the kernel: on the stream's wake
  * word, without a timeout worth the name, while a blocking receive on
@@ -30,15 +32,9 @@ import {
   StatsSchedule,
 } from "./reports.ts";
 import { LatencyHistogram } from "../media/latency_histogram.ts";
-import { ContinuityKeeper } from "../media/continuity.ts";
 import { TS_PACKET_SIZE } from "../media/mpegts.ts";
-import { withParameterSets } from "../media/parameter_sets.ts";
-import {
-  MessageFlags,
-  readBufferCounters,
-  StreamReader,
-  WAKE_WORD_OFFSET,
-} from "../media/stream_buffer.ts";
+import { WAKE_WORD_OFFSET } from "../media/stream_buffer.ts";
+import { StreamFollower } from "../media/stream_follower.ts";
 
 /**
  * How often a sending loop asks libsrt whether the connection still stands;
@@ -64,20 +60,13 @@ export async function playUntilClosed(
   context: LoopContext,
 ): Promise<ConnectionEnd> {
   const { connection, buffer, stop, stats } = context;
-  const reader = StreamReader.attach(buffer.buffer);
-  const message = new Uint8Array(reader.layout.slotPayload);
-  let skips = 0;
+  const follower = StreamFollower.attach(buffer.buffer);
   const latency = new LatencyHistogram();
-  const continuity = new ContinuityKeeper();
   /**
    * True until the viewer has caught up with the writer: messages sent from
    * the joining point on are old by design and say nothing about latency.
    */
   let catchingUp = true;
-  /** Until a random-access message: on joining, after a skip, after a new publisher. */
-  let resync = true;
-  /** The writer (publisher) generation of the last message read. */
-  let generation: number | undefined;
   const schedule = new StatsSchedule(performance.now());
   let lastTurn = performance.now();
   let nextCheck = 0;
@@ -93,46 +82,28 @@ export async function playUntilClosed(
   const sendAvailable = (): number => {
     let batch = 0;
     while (batch < MAX_BATCH) {
-      const result = reader.read(message);
-      if (result.kind === "none") {
+      const step = follower.next();
+      if (step.kind === "none") {
         catchingUp = false;
         break;
       }
-      if (result.kind === "skipped") {
-        skips++;
-        resync = true;
+      if (step.kind === "skipped") {
         catchingUp = true;
         continue;
       }
       batch++;
-      let packets: Uint8Array<ArrayBuffer> = message.subarray(0, result.length);
-      const isRandomAccess = (result.flags & MessageFlags.RandomAccess) !== 0;
-      // A new publisher: start again at its first random-access point, where
-      // the continuity keeper marks the discontinuity on every PID.
-      if (result.generation !== generation) {
-        generation = result.generation;
-        resync = true;
-      }
-      if (resync) {
-        // A stream without random-access points (no video, no audio, say) starts anywhere.
-        if (!isRandomAccess && readBufferCounters(buffer.buffer).randomAccessPoints > 0) continue;
-        resync = false;
-        const programInfo = reader.programInfo();
-        continuity.splice(programInfo);
-        // slice(): an ArrayBuffer-backed copy, as libsrt's send takes.
-        if (programInfo !== undefined) send(connection, continuity.pass(programInfo.slice()));
-        if (isRandomAccess) packets = withParameterSets(packets, reader.parameterSets());
-      }
+      if (step.kind === "dropped") continue;
+      if (step.programInfo !== undefined) send(connection, step.programInfo);
       // A full send buffer means the player cannot keep up: drop, never wait.
-      if (send(connection, continuity.pass(packets)) && !catchingUp) {
-        latency.record(sharedClockUs() - result.timeUs);
+      if (send(connection, step.packets) && !catchingUp) {
+        latency.record(sharedClockUs() - step.timeUs);
       }
     }
     return batch;
   };
   try {
     while (!stop.stopped) {
-      const wakeValue = reader.wakeValue;
+      const wakeValue = follower.wakeValue;
       let batch = 0;
       try {
         batch = sendAvailable();
@@ -151,7 +122,7 @@ export async function playUntilClosed(
       }
       if (schedule.due(performance.now())) {
         const reading = stats.read();
-        const viewer = { skips, latency: latency.summary() };
+        const viewer = { skips: follower.skips, latency: latency.summary() };
         report({ type: "stats", stats: reading, viewer });
         schedule.reported(performance.now(), reading, viewer);
       }

@@ -245,6 +245,11 @@ function checkName(name: string, fail: (detail: string) => never): string {
   return name;
 }
 
+/** Whether `name` is a valid stream name (`/`-separated segments, at most 255 bytes). */
+export function isStreamName(name: string): boolean {
+  return isName(name);
+}
+
 function isName(name: string): boolean {
   try {
     checkName(name, (detail) => {

@@ -20,12 +20,10 @@ import { METRICS_CONTENT_TYPE } from "./metrics.ts";
 import { formatHostPort, type ServerOptions } from "../config/options.ts";
 import { bindError } from "./startup_error.ts";
 import { type HttpListener, listenHttp } from "./http_listener.ts";
+import { hostName, isAllowedHost } from "../http/request.ts";
 
 /** A request body larger than this gets 413 (only `POST /api/relays` takes one). */
 export const MAX_BODY_BYTES = 64 * 1024;
-
-/** The names every HTTP API answers to, whatever is configured. */
-const LOOPBACK_HOSTS: readonly string[] = ["localhost", "127.0.0.1", "::1"];
 
 /** Who may use the API. */
 export interface ApiAccess {
@@ -45,7 +43,8 @@ export interface ApiServer {
   connections(): object[];
   /** One connection, or undefined when there is none with that id. */
   connection(id: string): object | undefined;
-  streams(): object[];
+  /** The streams; `host` is the name the request came to (its `Host`), for their media URLs. */
+  streams(host?: string): object[];
   stats(): object;
   /** The Prometheus text exposition. */
   metrics(): string;
@@ -142,7 +141,12 @@ const ROUTES: readonly Route[] = [
     handle: (s, id) =>
       s.closeConnection(id) ? json({ closing: id }, 202) : error(404, `No connection ${id}`),
   },
-  { method: "GET", match: exact("/api/streams"), handle: (s) => json(s.streams()) },
+  {
+    method: "GET",
+    match: exact("/api/streams"),
+    // The name the client reached the API by: the media URLs use it for a wildcard address.
+    handle: (s, _name, request) => json(s.streams(hostName(request.headers.get("host") ?? ""))),
+  },
   {
     method: "DELETE",
     match: under("/api/streams/"),
@@ -210,15 +214,6 @@ export async function handleRequest(server: ApiServer, request: Request): Promis
   return await route.handle(server, typeof name === "string" ? name : "", request);
 }
 
-/** The host name of a `Host` header, without port or brackets, lower case; undefined when malformed. */
-export function hostName(header: string): string | undefined {
-  const text = header.trim().toLowerCase();
-  const bracketed = /^\[([0-9a-f:.]+)\](?::[0-9]{1,5})?$/.exec(text);
-  if (bracketed !== null) return bracketed[1];
-  const plain = /^([a-z0-9._-]+)(?::[0-9]{1,5})?$/.exec(text);
-  return plain?.[1];
-}
-
 /**
  * A 400/421 response when the request's `Host` is not one the API answers
  * to: a loopback name, `bound` (the listening address), or one of `allowed`
@@ -229,14 +224,9 @@ export function hostRefusal(
   bound: string,
   allowed: readonly string[] = [],
 ): Response | undefined {
-  if (allowed.includes("*")) return undefined;
   const header = request.headers.get("host");
+  if (isAllowedHost(header, bound, allowed)) return undefined;
   if (header === null) return error(400, "Missing Host header");
-  const name = hostName(header);
-  const names = [...LOOPBACK_HOSTS, bound, ...allowed].map((host) =>
-    host.replace(/^\[(.*)\]$/, "$1").toLowerCase()
-  );
-  if (name !== undefined && names.includes(name)) return undefined;
   return error(
     421,
     `Host not allowed: ${JSON.stringify(header.slice(0, 255))}; ` +

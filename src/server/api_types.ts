@@ -63,8 +63,8 @@ export interface RelayConnectionInfo {
   retries: number;
 }
 
-/** A stream as `GET /api/streams` shows it. */
-export interface StreamInfo {
+/** A stream as the stream manager knows it: its connections and its buffer's counters. */
+export interface StreamState {
   name: string;
   publisher: string | null;
   viewers: number;
@@ -77,6 +77,32 @@ export interface StreamInfo {
   viewerSkips: number;
   /** The current publisher's tracks, from its PMT, SPS and audio headers; empty until known. */
   tracks: TrackInfo[];
+}
+
+/** A stream's HTTP-TS clients, as the media output process reports them. */
+export interface HttpStreamInfo {
+  /** Connected now. */
+  clients: number;
+  /** Bytes sent to them since the stream began (over every output process). */
+  bytesSent: number;
+  /** Times one of them fell behind and skipped ahead, since the stream began. */
+  skips: number;
+}
+
+/** Where a stream is served over HTTP. */
+export interface MediaUrls {
+  /** HTTP-TS. */
+  ts: string;
+  /** HLS (answered 501 until it is built). */
+  hls: string;
+}
+
+/** A stream as `GET /api/streams` shows it. */
+export interface StreamInfo extends StreamState {
+  /** Its HTTP-TS clients; null without a media output (`--media-listen off`). */
+  http: HttpStreamInfo | null;
+  /** Its URLs on the media port; null without a media output. */
+  urls: MediaUrls | null;
 }
 
 /**

@@ -121,3 +121,51 @@ export function isChildCommandLine(cmdline: string): boolean {
   );
   return entry >= 0 && args[entry + 1] === "--control-fd";
 }
+
+/** The internal subcommand that makes the compiled binary act as the media output process. */
+export const OUTPUT_SUBCOMMAND = "__atoll_output";
+
+/**
+ * Permissions of the media output process run from source: FFI (libc:
+ * stream buffers, its socket pair), reading (Deno's own), and listening on
+ * the media address's host alone ({@link buildOutputCommand} adds it). It
+ * writes nothing, runs nothing and reads no config file.
+ */
+export const OUTPUT_RUN_FLAGS = [
+  "run",
+  "--no-config",
+  "--no-lock",
+  "--no-prompt",
+  "--quiet",
+  "--allow-ffi",
+  "--allow-read",
+] as const;
+
+/**
+ * The command line of the media output process (src/output/), which
+ * serves HTTP on `listenHost` (the `--media-listen` host); `workerUrl` is
+ * workers/output.ts. Its environment is the main process's without
+ * {@link CHILD_HIDDEN_ENV}: one long-lived process, so none of a peer
+ * child's memory caps.
+ */
+export function buildOutputCommand(
+  runtime: Omit<ChildRuntime, "workerUrl">,
+  workerUrl: string | URL,
+  options: { listenHost: string; args: readonly string[] },
+): ChildCommand {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(runtime.env)) {
+    if (value !== undefined && !CHILD_HIDDEN_ENV.includes(name)) env[name] = value;
+  }
+  if (runtime.standalone) {
+    return { command: runtime.execPath, args: [OUTPUT_SUBCOMMAND, ...options.args], env };
+  }
+  const url = new URL(workerUrl);
+  const worker = url.protocol === "file:" ? decodeURIComponent(url.pathname) : url.href;
+  const host = options.listenHost.includes(":") ? `[${options.listenHost}]` : options.listenHost;
+  return {
+    command: runtime.execPath,
+    args: [...OUTPUT_RUN_FLAGS, `--allow-net=${host}`, worker, ...options.args],
+    env,
+  };
+}

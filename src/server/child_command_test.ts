@@ -1,11 +1,14 @@
 import assert from "node:assert/strict";
 import {
   buildChildCommand,
+  buildOutputCommand,
   CHILD_ENVIRONMENT,
   CHILD_RUN_FLAGS,
   CHILD_SUBCOMMAND,
   childEnvironment,
   isChildCommandLine,
+  OUTPUT_RUN_FLAGS,
+  OUTPUT_SUBCOMMAND,
 } from "./child_command.ts";
 
 Deno.test("buildChildCommand() runs the worker module with deno from source", () => {
@@ -114,4 +117,53 @@ Deno.test("isChildCommandLine() knows a child's command line, from source or com
   for (const [cmdline, expected] of cases) {
     assert.equal(isChildCommandLine(cmdline), expected, cmdline.replaceAll("\0", " "));
   }
+});
+
+Deno.test("buildOutputCommand() runs the output worker, listening on the media host alone", () => {
+  const runtime = {
+    execPath: "/usr/bin/deno",
+    standalone: false,
+    env: { PATH: "/bin", ATOLL_API_TOKEN: "operator-token-0123456789" },
+  };
+  const options = { listenHost: "127.0.0.1", args: ["--control-fd", "6"] };
+  assert.deepEqual(buildOutputCommand(runtime, "file:///srv/atoll/workers/output.ts", options), {
+    command: "/usr/bin/deno",
+    args: [
+      ...OUTPUT_RUN_FLAGS,
+      "--allow-net=127.0.0.1",
+      "/srv/atoll/workers/output.ts",
+      "--control-fd",
+      "6",
+    ],
+    env: { PATH: "/bin" },
+  });
+  const ipv6 = buildOutputCommand(runtime, "file:///w/output.ts", { ...options, listenHost: "::" });
+  assert.ok(ipv6.args.includes("--allow-net=[::]"));
+  assert.ok(!ipv6.args.some((arg) => arg.startsWith("--allow-write") || arg === "-A"));
+});
+
+Deno.test("buildOutputCommand() re-executes a compiled binary with its own subcommand", () => {
+  const command = buildOutputCommand(
+    { execPath: "/opt/atoll", standalone: true, env: {} },
+    "file:///ignored/output.ts",
+    { listenHost: "0.0.0.0", args: ["--control-fd", "6"] },
+  );
+  assert.deepEqual(command, {
+    command: "/opt/atoll",
+    args: [OUTPUT_SUBCOMMAND, "--control-fd", "6"],
+    env: {},
+  });
+});
+
+Deno.test("isChildCommandLine() does not take the output process for a peer child", () => {
+  assert.equal(
+    isChildCommandLine(
+      ["deno", "run", "/srv/atoll/workers/output.ts", "--control-fd", "6"].join("\0"),
+    ),
+    false,
+  );
+  assert.equal(
+    isChildCommandLine(["/opt/atoll", OUTPUT_SUBCOMMAND, "--control-fd", "6"].join("\0")),
+    false,
+  );
 });

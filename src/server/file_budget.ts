@@ -21,6 +21,8 @@
  * | a viewer                  | 5   | its child (the stream and its buffer exist)          |
  * | a caller in its handshake | 5   | its child                                            |
  * | an HTTP connection        | 1   | its TCP socket                                       |
+ * | the media output process  | 4   | its control socket, its pidfd, and pipes from its    |
+ * |                           |     | stdout and stderr (its HTTP clients are its own)     |
  *
  * Rendezvous peers are connections like any other. While a child starts, a
  * few more are open for a moment (the child's ends of its pipes and of the
@@ -32,6 +34,8 @@
 
 /** A child's handle: control socket, pidfd, and its stdin, stdout and stderr pipes. */
 export const FILES_PER_CHILD = 5;
+/** The media output process's handle: control socket, pidfd, stdout and stderr pipes. */
+export const FILES_PER_OUTPUT_PROCESS = 4;
 /** A stream's buffer: one memfd, held from the stream's first caller until the stream ends. */
 export const FILES_PER_STREAM = 1;
 
@@ -69,6 +73,8 @@ export interface FileBudgetInput {
   /** Prestarted children at most (`--pool-max`: the pool grows to it after bursts). */
   poolMax: number;
   httpMaxConnections: number;
+  /** Whether a media output process runs (`--media-listen` not off). */
+  mediaOutput?: boolean;
 }
 
 /** What the hard limit allows. */
@@ -84,7 +90,7 @@ export interface FileBudget {
 /** How many connections the hard limit allows, and how many descriptors the options need. */
 export function fileBudget(input: FileBudgetInput): FileBudget {
   const fixed = input.openAtStart + RESERVED_FILES + input.poolMax * FILES_PER_CHILD +
-    input.httpMaxConnections;
+    input.httpMaxConnections + (input.mediaOutput ? FILES_PER_OUTPUT_PROCESS : 0);
   return {
     needed: fixed + input.maxConnections * WORST_FILES_PER_CONNECTION,
     fixed,

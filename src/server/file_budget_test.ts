@@ -6,6 +6,7 @@ import {
   fileLimitProblem,
   FILES_PER_CHILD,
   FILES_PER_CONNECTION,
+  FILES_PER_OUTPUT_PROCESS,
   fileShortageOf,
   RESERVED_FILES,
   WORST_FILES_PER_CONNECTION,
@@ -35,6 +36,9 @@ Deno.test("fileBudget() counts the worst case per connection, the pool, HTTP and
   // The issue's machine: a hard limit of 900 holds far fewer than 1000.
   assert.equal(fileBudget({ ...DEFAULTS, hardLimit: 900 }).connections, 122);
   assert.equal(fileBudget({ ...DEFAULTS, hardLimit: 100 }).connections, 0);
+  // The media output process's handle is one more fixed cost.
+  assert.equal(FILES_PER_OUTPUT_PROCESS, 4);
+  assert.equal(fileBudget({ ...DEFAULTS, mediaOutput: true }).fixed, fixed + 4);
 });
 
 Deno.test("fileLimitProblem() is silent when the hard limit holds --max-connections", () => {

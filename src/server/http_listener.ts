@@ -18,6 +18,14 @@
 
 import { describeFailure } from "./file_shortage.ts";
 import { logger } from "./log.ts";
+import {
+  BadRequest,
+  headerEnd,
+  MAX_HEADER_BYTES,
+  parseRequestHead,
+  type RequestHead,
+  STATUS_TEXT,
+} from "../http/request.ts";
 
 const log = logger("http");
 
@@ -31,8 +39,6 @@ export interface HttpLimits {
   maxBodyBytes: number;
 }
 
-/** A request line and headers larger than this get 431. */
-export const MAX_HEADER_BYTES = 16 * 1024;
 /** The longest wait between two failed accepts. */
 const MAX_ACCEPT_BACKOFF_MS = 1000;
 /** Accepts have recovered once none failed for this long. */
@@ -50,39 +56,12 @@ export interface HttpListener {
 /** Answers one request; an exception is answered 500. */
 export type HttpHandler = (request: Request, peer: Deno.NetAddr) => Promise<Response>;
 
-const REASONS: Record<number, string> = {
-  200: "OK",
-  202: "Accepted",
-  204: "No Content",
-  400: "Bad Request",
-  401: "Unauthorized",
-  403: "Forbidden",
-  404: "Not Found",
-  405: "Method Not Allowed",
-  408: "Request Timeout",
-  411: "Length Required",
-  413: "Content Too Large",
-  421: "Misdirected Request",
-  431: "Request Header Fields Too Large",
-  500: "Internal Server Error",
-  501: "Not Implemented",
-  503: "Service Unavailable",
-};
-
 const encoder = new TextEncoder();
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-
-/** A request that cannot be served; answered with `status` and the connection closed. */
-class BadRequest extends Error {
-  constructor(readonly status: number, message: string) {
-    super(message);
-  }
-}
 
 /** The bytes of a whole response: status line, headers, body. */
 async function serialize(response: Response, head: boolean, close: boolean): Promise<Uint8Array> {
   const body = new Uint8Array(await response.arrayBuffer());
-  let text = `HTTP/1.1 ${response.status} ${REASONS[response.status] ?? "Status"}\r\n`;
+  let text = `HTTP/1.1 ${response.status} ${STATUS_TEXT[response.status] ?? "Status"}\r\n`;
   for (const [name, value] of response.headers) {
     if (name === "content-length" || name === "connection" || name === "transfer-encoding") {
       continue;
@@ -105,68 +84,6 @@ function errorResponse(status: number, message: string): Response {
     status,
     headers: { "content-type": "application/json; charset=utf-8" },
   });
-}
-
-/** The index of the blank line ending the headers, or -1. */
-function headerEnd(bytes: Uint8Array): number {
-  for (let i = 3; i < bytes.length; i++) {
-    if (bytes[i] === 10 && bytes[i - 1] === 13 && bytes[i - 2] === 10 && bytes[i - 3] === 13) {
-      return i + 1;
-    }
-  }
-  return -1;
-}
-
-/** A parsed request head. */
-interface RequestHead {
-  method: string;
-  target: string;
-  version: "1.0" | "1.1";
-  headers: Headers;
-  contentLength: number;
-}
-
-/**
- * Parses a request line and headers (without the blank line).
- *
- * @throws {BadRequest} for anything this server does not accept
- */
-export function parseRequestHead(text: string, maxBodyBytes: number): RequestHead {
-  const lines = text.split("\r\n");
-  const match = /^([^ ]+) ([^ ]+) HTTP\/1\.([01])$/.exec(lines[0] ?? "");
-  if (match === null || !TOKEN.test(match[1]!)) {
-    throw new BadRequest(400, "Malformed request line");
-  }
-  const [, method, target, minor] = match as unknown as [string, string, string, string];
-  if (!target.startsWith("/")) throw new BadRequest(400, "Request target must be a path");
-  const headers = new Headers();
-  for (const line of lines.slice(1)) {
-    const colon = line.indexOf(":");
-    const name = line.slice(0, colon);
-    if (colon <= 0 || !TOKEN.test(name)) {
-      throw new BadRequest(400, `Malformed header line: ${JSON.stringify(line.slice(0, 64))}`);
-    }
-    try {
-      headers.append(name, line.slice(colon + 1).trim());
-    } catch {
-      throw new BadRequest(400, `Malformed header value: ${name}`);
-    }
-  }
-  if (headers.has("transfer-encoding")) {
-    throw new BadRequest(411, "Transfer-Encoding is not accepted: send a Content-Length");
-  }
-  const lengthText = headers.get("content-length");
-  let contentLength = 0;
-  if (lengthText !== null) {
-    if (!/^[0-9]{1,15}$/.test(lengthText)) {
-      throw new BadRequest(400, `Malformed Content-Length: ${JSON.stringify(lengthText)}`);
-    }
-    contentLength = Number(lengthText);
-  }
-  if (contentLength > maxBodyBytes) {
-    throw new BadRequest(413, `Request body too large: at most ${maxBodyBytes} bytes`);
-  }
-  return { method, target, version: minor === "1" ? "1.1" : "1.0", headers, contentLength };
 }
 
 /**

@@ -1,41 +1,6 @@
 import assert from "node:assert/strict";
-import { listenHttp, MAX_HEADER_BYTES, parseRequestHead } from "./http_listener.ts";
-
-Deno.test("parseRequestHead() reads the request line, headers and Content-Length", () => {
-  const head = parseRequestHead(
-    "POST /api/reload?x=1 HTTP/1.1\r\nHost: localhost:8080\r\nContent-Length: 12\r\nX-A:  b ",
-    100,
-  );
-  assert.equal(head.method, "POST");
-  assert.equal(head.target, "/api/reload?x=1");
-  assert.equal(head.version, "1.1");
-  assert.equal(head.contentLength, 12);
-  assert.equal(head.headers.get("host"), "localhost:8080");
-  assert.equal(head.headers.get("x-a"), "b");
-  assert.equal(parseRequestHead("GET / HTTP/1.0", 100).version, "1.0");
-});
-
-Deno.test("parseRequestHead() refuses what the API does not serve, with the status to answer", () => {
-  const cases: [string, string, number, RegExp][] = [
-    ["no version", "GET /", 400, /Malformed request line/],
-    ["HTTP/2", "GET / HTTP/2.0", 400, /Malformed request line/],
-    ["an absolute URL", "GET http://a/ HTTP/1.1", 400, /must be a path/],
-    ["a folded header", "GET / HTTP/1.1\r\nHost: a\r\n folded", 400, /Malformed header line/],
-    ["a header without a colon", "GET / HTTP/1.1\r\nHost", 400, /Malformed header line/],
-    ["a chunked body", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked", 411, /Content-Length/],
-    ["a bad length", "POST / HTTP/1.1\r\nContent-Length: -1", 400, /Malformed Content-Length/],
-    ["two lengths", "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2", 400, /Malformed/],
-    ["a body too large", "POST / HTTP/1.1\r\nContent-Length: 101", 413, /at most 100 bytes/],
-  ];
-  for (const [name, text, status, message] of cases) {
-    assert.throws(
-      () => parseRequestHead(text, 100),
-      (error: Error & { status?: number }) =>
-        error.status === status && message.test(error.message),
-      name,
-    );
-  }
-});
+import { listenHttp } from "./http_listener.ts";
+import { MAX_HEADER_BYTES } from "../http/request.ts";
 
 /** A listener on a free loopback port answering every request with its method and path. */
 function echoListener(limits: { maxConnections?: number; headerTimeoutMs?: number } = {}) {

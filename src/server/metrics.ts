@@ -24,7 +24,7 @@
 import { RELAY_STATES, type RelayState } from "./relay_manager.ts";
 import type { LatencySummary } from "../media/latency_histogram.ts";
 import type { LinkStats } from "../ipc/messages.ts";
-import type { StreamInfo } from "./api_types.ts";
+import type { HttpStreamInfo, StreamInfo } from "./api_types.ts";
 
 /** The `Content-Type` of {@link renderMetrics}'s output. */
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -156,6 +156,8 @@ export interface MetricsSnapshot {
   relays: { direction: "pull" | "push"; state: RelayState }[];
   /** Relay attempts started and failed (or lost) since start. */
   relayCounts: { attempts: number; failures: number };
+  /** The media output process: whether it listens now, and how often it was started again; null when off. */
+  output: { up: boolean; restarts: number } | null;
 }
 
 /** Link statistics a connection may lack; their families then leave it out. */
@@ -266,6 +268,14 @@ function perMeasuredViewer(
 function perStream(value: (stream: StreamMetrics) => number): Samples {
   return ({ streams }) =>
     streams.map((stream) => ({ labels: { stream: stream.name }, value: value(stream) }));
+}
+
+/** One sample per stream served by the media output, labelled with its name. */
+function perHttpStream(value: (http: HttpStreamInfo) => number): Samples {
+  return ({ streams }) =>
+    streams.flatMap((stream) =>
+      stream.http === null ? [] : [{ labels: { stream: stream.name }, value: value(stream.http) }]
+    );
 }
 
 /** A histogram's cumulative buckets, `+Inf` included, then `_sum` and `_count`. */
@@ -417,6 +427,18 @@ const FAMILIES: readonly MetricFamily[] = [
     type: "counter",
     help: "Relay attempts that failed and relay connections lost, each followed by a retry",
     samples: single((s) => s.relayCounts.failures),
+  },
+  {
+    name: "atoll_output_up",
+    type: "gauge",
+    help: "Whether the media output process listens (1) or is being started again (0)",
+    samples: ({ output }) => output === null ? [] : [{ value: output.up ? 1 : 0 }],
+  },
+  {
+    name: "atoll_output_restarts_total",
+    type: "counter",
+    help: "Times the media output process was started again after it died",
+    samples: ({ output }) => output === null ? [] : [{ value: output.restarts }],
   },
   {
     name: "atoll_connections",
@@ -627,6 +649,24 @@ const FAMILIES: readonly MetricFamily[] = [
     type: "counter",
     help: "Times the stream's viewers fell behind and skipped ahead",
     samples: perStream((s) => s.viewerSkips),
+  },
+  {
+    name: "atoll_stream_http_clients",
+    type: "gauge",
+    help: "HTTP-TS clients of the stream, on the media output",
+    samples: perHttpStream((http) => http.clients),
+  },
+  {
+    name: "atoll_stream_http_sent_bytes_total",
+    type: "counter",
+    help: "Bytes the media output sent the stream's HTTP-TS clients",
+    samples: perHttpStream((http) => http.bytesSent),
+  },
+  {
+    name: "atoll_stream_http_skips_total",
+    type: "counter",
+    help: "Times the stream's HTTP-TS clients fell behind and skipped ahead",
+    samples: perHttpStream((http) => http.skips),
   },
 ];
 

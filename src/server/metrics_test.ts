@@ -37,6 +37,7 @@ function emptySnapshot(): MetricsSnapshot {
     waitingCallers: 0,
     relays: [],
     relayCounts: { attempts: 0, failures: 0 },
+    output: null,
   };
 }
 
@@ -73,6 +74,11 @@ function stream(overrides: Partial<StreamMetrics> = {}): StreamMetrics {
     randomAccessPoints: 7,
     viewerSkips: 1,
     tracks: [],
+    http: { clients: 3, bytesSent: 987_654, skips: 2 },
+    urls: {
+      ts: "http://127.0.0.1:8081/live/cam1.ts",
+      hls: "http://127.0.0.1:8081/live/cam1/index.m3u8",
+    },
     ...overrides,
   };
 }
@@ -152,6 +158,8 @@ function realisticSnapshot(): MetricsSnapshot {
         viewers: 0,
         bitrateIn: 0,
         bytesDiscarded: 2912,
+        http: null,
+        urls: null,
       }),
     ],
     idleChildren: 2,
@@ -160,6 +168,7 @@ function realisticSnapshot(): MetricsSnapshot {
     waitingCallers: 4,
     relays: [{ direction: "pull", state: "connected" }, { direction: "push", state: "retrying" }],
     relayCounts: { attempts: 5, failures: 3 },
+    output: { up: true, restarts: 1 },
   };
 }
 
@@ -238,6 +247,8 @@ Deno.test("renderMetrics() names every family of a full snapshot, in order", () 
     "atoll_relays",
     "atoll_relay_attempts_total",
     "atoll_relay_failures_total",
+    "atoll_output_up",
+    "atoll_output_restarts_total",
     "atoll_connections",
     "atoll_child_start_seconds",
     "atoll_handshake_seconds",
@@ -273,6 +284,9 @@ Deno.test("renderMetrics() names every family of a full snapshot, in order", () 
     "atoll_stream_discarded_bytes_total",
     "atoll_stream_random_access_points_total",
     "atoll_stream_viewer_skips_total",
+    "atoll_stream_http_clients",
+    "atoll_stream_http_sent_bytes_total",
+    "atoll_stream_http_skips_total",
   ]);
 });
 
@@ -500,7 +514,7 @@ Deno.test("renderMetrics() shows a viewer's skips and latency, without latency b
 Deno.test("renderMetrics() shows each stream by name, its rate in bytes per second", () => {
   const text = renderMetrics(realisticSnapshot());
   const odd = 'stream="odd\\\\name \\"quoted\\"\\nline"';
-  const cases: [string, string][] = [
+  const cases: [string, string | undefined][] = [
     ['atoll_stream_viewers{stream="live/cam1"}', "2"],
     ['atoll_stream_waiting_viewers{stream="live/cam1"}', "1"],
     ['atoll_stream_publishers{stream="live/cam1"}', "1"],
@@ -510,8 +524,19 @@ Deno.test("renderMetrics() shows each stream by name, its rate in bytes per seco
     ['atoll_stream_viewer_skips_total{stream="live/cam1"}', "1"],
     [`atoll_stream_publishers{${odd}}`, "0"],
     [`atoll_stream_viewers{${odd}}`, "0"],
+    ['atoll_stream_http_clients{stream="live/cam1"}', "3"],
+    ['atoll_stream_http_sent_bytes_total{stream="live/cam1"}', "987654"],
+    ['atoll_stream_http_skips_total{stream="live/cam1"}', "2"],
+    // A stream the media output does not serve has no HTTP series.
+    [`atoll_stream_http_clients{${odd}}`, undefined],
+    ["atoll_output_up", "1"],
+    ["atoll_output_restarts_total", "1"],
   ];
   for (const [series, value] of cases) assert.equal(valueOf(text, series), value, series);
+  assert.ok(
+    !renderMetrics(emptySnapshot()).includes("atoll_output_"),
+    "no media output, no series",
+  );
 });
 
 Deno.test("renderMetrics() shows each child's CPU as a ratio and its memory in bytes, once sampled", () => {

@@ -26,10 +26,23 @@ import { advertisedKeyLength } from "../protocol/induction_response.ts";
 import { RejectCode } from "../protocol/reject_codes.ts";
 import { type ApiAccess, type ApiServer, type ReloadResult, serveHttp } from "./api.ts";
 import type { HttpListener } from "./http_listener.ts";
-import type { ConnectionInfo, ServerCounters, ServerStats, StreamInfo } from "./api_types.ts";
+import type {
+  ConnectionInfo,
+  MediaUrls,
+  ServerCounters,
+  ServerStats,
+  StreamInfo,
+} from "./api_types.ts";
 import type { Connection } from "./connection_table.ts";
 import { connectionInfo } from "./api_view.ts";
-import { buildChildCommand, type ChildRuntime, isChildCommandLine } from "./child_command.ts";
+import {
+  buildChildCommand,
+  buildOutputCommand,
+  type ChildRuntime,
+  isChildCommandLine,
+} from "./child_command.ts";
+import { OutputHandle, OutputSupervisor } from "./output_supervisor.ts";
+import { mediaPaths } from "../http/media_paths.ts";
 import { udpSocketInodes } from "./procfs.ts";
 import { ChildHandle } from "./child_handle.ts";
 import { AdoptedChild, type Orphan, reachOrphan } from "./adoption.ts";
@@ -61,6 +74,10 @@ const log = logger("server");
 
 /** Source-mode child: workers/peer.ts, beside src/. */
 const WORKER_URL = new URL("../../workers/peer.ts", import.meta.url);
+/** Source-mode media output process: workers/output.ts. */
+const OUTPUT_WORKER_URL = new URL("../../workers/output.ts", import.meta.url);
+/** How long the media output process gets to stop cleanly before it is killed. */
+const OUTPUT_STOP_MS = 2000;
 
 function defaultRuntime(): ChildRuntime {
   return {
@@ -96,6 +113,8 @@ export class AtollServer implements ApiServer {
   #stateDir: StateDir | undefined;
   #resources: ResourceSampler;
   #http: HttpListener | undefined;
+  /** The media output process's supervisor; undefined with `--media-listen off`. */
+  #output: OutputSupervisor<OutputHandle> | undefined;
   #config: AtollConfig;
   #stopping = false;
   #upgrading = false;
@@ -123,6 +142,26 @@ export class AtollServer implements ApiServer {
     this.#config = config;
     this.#listener = listener;
     this.#stateDir = stateDir;
+    const media = options.mediaListen;
+    if (media !== false) {
+      this.#output = new OutputSupervisor({
+        listen: media,
+        maxConnections: options.mediaMaxConnections,
+        headerTimeoutMs: options.httpHeaderTimeoutMs,
+        allowedHosts: options.httpAllowedHosts ?? [],
+      }, {
+        launch: (events) =>
+          OutputHandle.spawn(
+            (controlFd) =>
+              buildOutputCommand(runtime, OUTPUT_WORKER_URL, {
+                listenHost: media.hostname,
+                args: ["--control-fd", String(controlFd)],
+              }),
+            events,
+          ),
+        streams: () => this.#supervisor.streams.buffers(),
+      });
+    }
     this.#supervisor = new Supervisor<ChildHandle | AdoptedChild>({
       options,
       config,
@@ -139,6 +178,10 @@ export class AtollServer implements ApiServer {
         ),
       openPeerSocket: (peer) => listener.openPeerSocket(peer),
       refuse: (peer, handshake, reason) => listener.refuse(peer, handshake, reason),
+      streamBuffers: {
+        created: (name, fd, bytes) => this.#output?.streamCreated(name, fd, bytes),
+        dropped: (name) => this.#output?.streamEnded(name),
+      },
     });
     this.#resources = new ResourceSampler(this.#supervisor.table);
   }
@@ -213,10 +256,12 @@ export class AtollServer implements ApiServer {
     for (const orphan of orphans) server.#adopt(orphan);
     try {
       server.#http = serveHttp(server, options);
+      await server.#startOutput();
     } catch (error) {
       // The adopted children wait for the next main process, as before.
       if (orphans.length > 0) supervisor.release();
       await listener.close();
+      await server.#http?.shutdown();
       stateDir.close({ tidy: true });
       throw error;
     }
@@ -228,13 +273,36 @@ export class AtollServer implements ApiServer {
     server.#resources.start();
     server.#watchOrphans();
     server.#warnAboutIgnoredToken();
-    log.info("SRT listening on {srt}, HTTP on {http}; libsrt {version}, fast handshake {fast}", {
-      srt: formatHostPort(server.srtAddress),
-      http: formatHostPort(server.httpAddress),
-      version: formatSrtVersion(srtVersion),
-      fast: fastHandshake ? "on" : "off",
-    });
+    const media = server.mediaAddress;
+    log.info(
+      "SRT listening on {srt}, HTTP on {http}, media on {media}; libsrt {version}, fast handshake {fast}",
+      {
+        srt: formatHostPort(server.srtAddress),
+        http: formatHostPort(server.httpAddress),
+        media: media === undefined ? "off" : formatHostPort(media),
+        version: formatSrtVersion(srtVersion),
+        fast: fastHandshake ? "on" : "off",
+      },
+    );
     return server;
+  }
+
+  /**
+   * Starts the media output process and waits until it listens; a
+   * {@link StartupError} when it cannot (the port is in use, say).
+   */
+  async #startOutput(): Promise<void> {
+    const output = this.#output;
+    if (output === undefined || this.options.mediaListen === false) return;
+    try {
+      await output.start();
+    } catch (error) {
+      await output.stop(OUTPUT_STOP_MS);
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new StartupError(
+        `Cannot listen for media on ${formatHostPort(this.options.mediaListen)}: ${reason}`,
+      );
+    }
   }
 
   /** Takes `orphan` over; logs why not when it cannot (it then serves on, unadopted). */
@@ -302,6 +370,16 @@ export class AtollServer implements ApiServer {
     return this.#listener.address;
   }
 
+  /** The bound media address (the real port when 0 was asked for); undefined with no media output. */
+  get mediaAddress(): Endpoint | undefined {
+    return this.#output?.address;
+  }
+
+  /** The media output process's pid while it runs. */
+  get outputPid(): number | undefined {
+    return this.#output?.pid;
+  }
+
   get httpAddress(): Endpoint {
     const addr = this.#http?.addr;
     return addr ? { hostname: addr.hostname, port: addr.port } : this.options.httpListen;
@@ -361,9 +439,30 @@ export class AtollServer implements ApiServer {
     });
   }
 
-  /** The live streams, as `GET /api/streams` shows them. */
-  streams(): StreamInfo[] {
-    return this.#supervisor.streamInfo();
+  /**
+   * The live streams, as `GET /api/streams` shows them. `host` is the name
+   * the API request came to (its `Host`): the URLs name it when the media
+   * address is a wildcard (0.0.0.0, ::), which no client can connect to.
+   */
+  streams(host?: string): StreamInfo[] {
+    const output = this.#output;
+    return this.#supervisor.streamInfo().map((stream) => ({
+      ...stream,
+      http: output === undefined ? null : output.httpStats(stream.name),
+      urls: this.#mediaUrls(stream.name, host),
+    }));
+  }
+
+  #mediaUrls(name: string, host: string | undefined): MediaUrls | null {
+    const address = this.mediaAddress;
+    if (address === undefined) return null;
+    const wildcard = address.hostname === "0.0.0.0" || address.hostname === "::";
+    const hostname = wildcard
+      ? host ?? (address.hostname === "::" ? "::1" : "127.0.0.1")
+      : address.hostname;
+    const origin = `http://${formatHostPort({ hostname, port: address.port })}`;
+    const paths = mediaPaths(name);
+    return { ts: origin + paths.ts, hls: origin + paths.hls };
   }
 
   /** What `GET /api/stats` shows. */
@@ -402,6 +501,9 @@ export class AtollServer implements ApiServer {
       waitingCallers: this.#supervisor.waitingCallers,
       relays: this.relays(),
       relayCounts: { ...this.#supervisor.relays.counts },
+      output: this.#output === undefined
+        ? null
+        : { up: this.#output.up, restarts: this.#output.restarts },
     };
   }
 
@@ -490,6 +592,8 @@ export class AtollServer implements ApiServer {
     this.#orphanWatch?.close();
     await this.#listener.close();
     await this.#resources.stop();
+    // HTTP media clients go first: the streams they follow are about to end.
+    await this.#output?.stop(OUTPUT_STOP_MS);
     await this.#supervisor.shutdown(this.options.shutdownTimeoutMs);
     await this.#http?.shutdown();
     // Every child is gone: a clean stop leaves nothing in the state directory.
@@ -550,6 +654,8 @@ export class AtollServer implements ApiServer {
     this.#orphanWatch?.close();
     await this.#listener.close();
     await this.#resources.stop();
+    // The successor starts its own media output on the same port: this one lets go of it.
+    await this.#output?.stop(OUTPUT_STOP_MS);
     const children = this.#supervisor.release();
     await this.#http?.shutdown();
     this.#stateDir?.close();
@@ -731,6 +837,7 @@ function checkFileLimit(options: ServerOptions): void {
     maxConnections: options.maxConnections,
     poolMax: options.poolMax,
     httpMaxConnections: options.httpMaxConnections,
+    mediaOutput: options.mediaListen !== false,
   });
   if (problem === undefined) return;
   if (problem.refuse) throw new StartupError(problem.message);

@@ -12,7 +12,7 @@
  */
 
 import { type AtollConfig, rulesFor, type StreamRules } from "../config/config_file.ts";
-import type { StreamInfo } from "./api_types.ts";
+import type { StreamState } from "./api_types.ts";
 import type { AccessDecision, RelayDirection } from "../ipc/messages.ts";
 import type { TrackInfo } from "../media/track_info.ts";
 import { describeRejectCode, RejectCode } from "../protocol/reject_codes.ts";
@@ -58,6 +58,10 @@ export interface StreamManagerHost {
   sourceOf(connectionId: string): string | undefined;
   /** A viewer waits for stream `name`'s publisher (a relay may pull it now). */
   demand?(name: string): void;
+  /** Stream `name` has a buffer now, `fd` of `bytes` (the media output serves it from there). */
+  bufferCreated?(name: string, fd: number, bytes: number): void;
+  /** Stream `name`'s buffer is about to be closed: the stream ended. */
+  bufferDropped?(name: string): void;
 }
 
 interface Buffer {
@@ -69,7 +73,7 @@ interface Buffer {
   sample: { bytes: number; atMs: number; bitrate: number };
 }
 
-export type { StreamInfo } from "./api_types.ts";
+export type { StreamState } from "./api_types.ts";
 
 /** An undecided request: what its accept will grant (passphrase and latency for a caller). */
 interface Request {
@@ -340,6 +344,7 @@ export class StreamManager {
         memory.close();
         throw error;
       }
+      this.#host.bufferCreated?.(stream, memory.fd, bytes);
     }
     this.#table.adopt(connectionId, stream, adopted.mode, adopted.connectedAtMs, nowMs);
     if (adopted.mode === "publish" && adopted.tracks !== undefined) {
@@ -387,7 +392,7 @@ export class StreamManager {
     this.#tracks.set(place.name, { publisher: connectionId, tracks });
   }
 
-  streams(nowMs = performance.now()): StreamInfo[] {
+  streams(nowMs = performance.now()): StreamState[] {
     const skipsOf = (name: string, viewers: string[]) =>
       viewers.reduce(
         (sum, viewer) => sum + this.#host.skipsOf(viewer),
@@ -423,6 +428,15 @@ export class StreamManager {
           : [],
       };
     });
+  }
+
+  /** Every stream buffer now: its stream, memory file and size (for the media output). */
+  buffers(): { name: string; fd: number; bytes: number }[] {
+    return [...this.#buffers].map(([name, buffer]) => ({
+      name,
+      fd: buffer.memory.fd,
+      bytes: buffer.bytes,
+    }));
   }
 
   /** Closes every buffer and stops the timer (the server is stopping). */
@@ -518,18 +532,21 @@ export class StreamManager {
     using memory = createSharedMemory(bufferLabel(name), bytes);
     const mapping = SharedMapping.map(memory.fd, bytes);
     initializeStreamBuffer(mapping.buffer);
+    const owned = memory.take();
     this.#buffers.set(name, {
-      memory: memory.take(),
+      memory: owned,
       bytes,
       mapping,
       sample: { bytes: 0, atMs: performance.now(), bitrate: 0 },
     });
+    this.#host.bufferCreated?.(name, owned.fd, bytes);
   }
 
   #dropBuffer(name: string): void {
     const buffer = this.#buffers.get(name);
     if (buffer === undefined) return;
     this.#buffers.delete(name);
+    this.#host.bufferDropped?.(name);
     buffer.mapping.close();
     buffer.memory.close();
   }

@@ -207,6 +207,33 @@ Deno.test("StreamManager.endStream() closes everyone and frees the name; setConf
   }
 });
 
+Deno.test("StreamManager tells its host each stream buffer it makes and drops, and lists them", async () => {
+  const { host } = recordingHost();
+  const events: string[] = [];
+  const router = new StreamManager(CONFIG, {
+    ...host,
+    bufferCreated: (name, fd, bytes) => events.push(`created ${name} ${fd > 2} ${bytes}`),
+    bufferDropped: (name) => events.push(`dropped ${name}`),
+  });
+  try {
+    await router.request("p1", "publish:live/x", PEER, () => 0);
+    router.connected("p1", 0);
+    assert.deepEqual(events, ["created live/x true 65536"]);
+    const [buffer] = router.buffers();
+    assert.equal(buffer?.name, "live/x");
+    assert.equal(buffer?.bytes, 65536);
+    // The buffer a media output would map: the one the publisher writes.
+    using mapping = SharedMapping.map(buffer!.fd, buffer!.bytes);
+    StreamWriter.attach(mapping.buffer);
+    router.endStream("live/x", "ended");
+    router.release("p1", 0);
+    assert.deepEqual(events, ["created live/x true 65536", "dropped live/x"]);
+    assert.deepEqual(router.buffers(), []);
+  } finally {
+    router.close();
+  }
+});
+
 Deno.test("StreamManager asks the authorization hook first and answers what it says", async () => {
   const seen: Record<string, unknown>[] = [];
   await using hook = (() => {

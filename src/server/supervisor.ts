@@ -35,7 +35,7 @@ import {
   type DropReason,
   REFUSED_AT_ONCE,
   type ServerCounters,
-  type StreamInfo,
+  type StreamState,
 } from "./api_types.ts";
 import { logContext } from "./api_view.ts";
 import type { ChildEvents } from "./child_handle.ts";
@@ -111,6 +111,11 @@ export interface SupervisorDeps<C extends SupervisedChild> {
   newId?: () => string;
   /** The address a relay calls for a host name; the system's resolver by default. */
   resolve?: (hostname: string) => Promise<string>;
+  /** Told when a stream's buffer is made and when it goes (the media output serves it). */
+  streamBuffers?: {
+    created(name: string, fd: number, bytes: number): void;
+    dropped(name: string): void;
+  };
 }
 
 const log = logger("server");
@@ -229,6 +234,8 @@ export class Supervisor<C extends SupervisedChild> {
       skipsOf: (id) => this.table.get(id)?.viewer?.skips ?? 0,
       sourceOf: (id) => this.table.get(id)?.ip,
       demand: (name) => this.relays.demand(name),
+      bufferCreated: (name, fd, bytes) => deps.streamBuffers?.created(name, fd, bytes),
+      bufferDropped: (name) => deps.streamBuffers?.dropped(name),
       log: (level, what, id) => {
         const connection = this.table.get(id);
         if (connection === undefined) log[level]("Connection {id}: {what}", { id, what });
@@ -543,7 +550,7 @@ export class Supervisor<C extends SupervisedChild> {
     return ended;
   }
 
-  streamInfo(): StreamInfo[] {
+  streamInfo(): StreamState[] {
     return this.streams.streams();
   }
 

@@ -37,13 +37,18 @@ export function compiledChildArgs(controlFd: number): string[] {
   ];
 }
 
-/** Listen for SRT and HTTP on free loopback ports. */
+/** Listen for SRT, HTTP and HTTP media on free loopback ports. */
 export const LOOPBACK_ARGS: readonly string[] = [
   "--srt-listen",
   "127.0.0.1:0",
   "--http-listen",
   "127.0.0.1:0",
+  "--media-listen",
+  "127.0.0.1:0",
 ];
+
+/** The entry of the media output process run from source, as its command line shows it. */
+export const OUTPUT_WORKER = "workers/output.ts";
 
 /** One line of Atoll's `--log-format json` output. */
 export interface LogLine {
@@ -110,6 +115,8 @@ export class Atoll implements AsyncDisposable {
   readonly process: ManagedProcess;
   srtPort = 0;
   httpPort = 0;
+  /** The HTTP media port; 0 when Atoll runs without (`--media-listen off`). */
+  mediaPort = 0;
   /** `--pool-size`, or Atoll's default of 2. */
   readonly poolSize: number;
   /** Its state directory (`--state-dir`): a temporary one of its own unless `args` name one. */
@@ -165,6 +172,8 @@ export class Atoll implements AsyncDisposable {
       const { properties } = parseLogLine(line)!;
       atoll.srtPort = Number(String(properties.srt).split(":").at(-1));
       atoll.httpPort = Number(String(properties.http).split(":").at(-1));
+      // "off", or HOST:PORT.
+      atoll.mediaPort = Number(String(properties.media).split(":").at(-1)) || 0;
       // Ready to serve: the HTTP API answers (main.ts listens for signals
       // from before the server starts).
       await (await fetch(`http://127.0.0.1:${atoll.httpPort}/healthz`)).body?.cancel();
@@ -248,14 +257,25 @@ export class Atoll implements AsyncDisposable {
     return this.api<ServerStats>("/api/stats");
   }
 
-  /** Pids of the main process's children (idle and connected). */
+  /** Pids of the main process's SRT children (idle and connected): not the media output process. */
   childPids(): number[] {
     const pids = childrenOf(this.pid);
     for (const pid of pids) {
       seenChildren.add(pid);
       this.#children.add(pid);
     }
-    return pids;
+    return pids.filter((pid) => !isOutputProcess(pid));
+  }
+
+  /** The pid of the media output process, if one runs now. */
+  outputPid(): number | undefined {
+    this.childPids(); // remembered, so that stop() cleans up after it
+    return childrenOf(this.pid).find((pid) => isOutputProcess(pid) && isAlive(pid));
+  }
+
+  /** `GET path` on the media port: the response, whose body the caller reads or cancels. */
+  media(path: string, init: RequestInit = {}): Promise<Response> {
+    return fetch(`http://127.0.0.1:${this.mediaPort}${path}`, init);
   }
 
   /** Children that serve no connection: the prestarted pool. */
@@ -327,8 +347,9 @@ export async function killLeftoverChildren(pids: Set<number> = seenChildren): Pr
       pids.delete(pid);
       continue;
     }
-    // The pid may have been reused by now: only kill what is still a peer child.
-    if (!commandLine(pid).includes("workers/peer.ts")) continue;
+    // The pid may have been reused by now: only kill what is still a child of Atoll.
+    const command = commandLine(pid);
+    if (!command.includes("workers/peer.ts") && !command.includes(OUTPUT_WORKER)) continue;
     await waitFor(`child ${pid} to exit`, () => !isAlive(pid), { timeoutMs: 2000, intervalMs: 20 })
       .catch(() => {
         Deno.kill(pid, "SIGKILL");
@@ -338,6 +359,11 @@ export async function killLeftoverChildren(pids: Set<number> = seenChildren): Pr
     pids.delete(pid);
   }
   return killed;
+}
+
+/** Whether `pid` is a media output process run from source. */
+function isOutputProcess(pid: number): boolean {
+  return commandLine(pid).includes(OUTPUT_WORKER);
 }
 
 /** Atoll started with `--config` on a YAML file written for the test; the file goes on dispose. */

@@ -93,8 +93,15 @@ export function sampleTs(): Promise<string> {
   return sampleFile;
 }
 
-/** ffmpeg publishing the sample in a loop at real-time speed to `uri`. */
-export async function ffmpegPublisher(uri: string): Promise<ManagedProcess> {
+/**
+ * ffmpeg publishing the sample in a loop at real-time speed to `uri`; with
+ * `muxRateBps`, padded with null packets to that constant rate (the sample
+ * alone is about 0.7 Mbit/s).
+ */
+export async function ffmpegPublisher(
+  uri: string,
+  options: { muxRateBps?: number } = {},
+): Promise<ManagedProcess> {
   const file = await sampleTs();
   return ManagedProcess.start("ffmpeg", "ffmpeg", [
     "-hide_banner",
@@ -107,6 +114,7 @@ export async function ffmpegPublisher(uri: string): Promise<ManagedProcess> {
     file,
     "-c",
     "copy",
+    ...(options.muxRateBps === undefined ? [] : ["-muxrate", String(options.muxRateBps)]),
     "-f",
     "mpegts",
     uri,

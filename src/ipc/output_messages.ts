@@ -1,0 +1,150 @@
+/**
+ * Messages between the main process and the media output process (src/output/),
+ * which serves the streams over HTTP from their buffers.
+ *
+ * Two channels, as with the SRT children (messages.ts):
+ * - the Unix socket pair carries {@link OutputCommand}s, one JSON object a
+ *   message; a `stream` command carries the stream buffer's memfd
+ *   (SCM_RIGHTS). The first command is always `settings`. When the main
+ *   process is gone the pair closes, and the output process stops;
+ * - the output process's stdout carries {@link OutputReport}s, one JSON
+ *   object a line.
+ *
+ * Everything that crosses is validated where it arrives.
+ *
+ * @module
+ */
+
+import { isStreamName } from "../protocol/stream_id.ts";
+import { type Endpoint, isEndpoint, type LogLevelName } from "./messages.ts";
+
+/** How the output process listens and limits its clients; from the server's options. */
+export interface OutputSettings {
+  /** Where to listen (`--media-listen`): the bound port once known, so a restart keeps it. */
+  listen: Endpoint;
+  /** HTTP media connections open at once; more are answered 503 and closed. */
+  maxConnections: number;
+  /** A request must arrive whole within this long. */
+  headerTimeoutMs: number;
+  /** `Host` names answered besides loopback and the bound address; `*`: any. */
+  allowedHosts: string[];
+}
+
+/** Main → output, over the socket pair. */
+export type OutputCommand =
+  /** Always first. */
+  | { type: "settings"; settings: OutputSettings }
+  /** A stream's buffer, attached: serve it (replaces an earlier one of that name). */
+  | { type: "stream"; name: string; bufferBytes: number }
+  /** The stream ended: its clients' responses end, and its buffer is let go. */
+  | { type: "stream-ended"; name: string }
+  /** Stop cleanly: close the port and every client, then exit. */
+  | { type: "shutdown" };
+
+/** What the output process counts of one stream's HTTP-TS clients, since it started. */
+export interface OutputStreamStats {
+  name: string;
+  /** HTTP-TS clients connected now. */
+  clients: number;
+  /** Bytes written to them (headers not counted). */
+  bytesSent: number;
+  /** Times one of them fell behind the buffer and skipped ahead. */
+  skips: number;
+}
+
+/** Output → main, on stdout. */
+export type OutputReport =
+  /** It listens, on this address (the bound port when 0 was asked for). */
+  | { type: "listening"; address: Endpoint }
+  /** It cannot listen; it exits next. */
+  | { type: "listen-failed"; detail: string }
+  /** Every stream it serves, when any figure changed (every 2 s at most). */
+  | { type: "stats"; streams: OutputStreamStats[] }
+  | { type: "log"; level: LogLevelName; message: string };
+
+/** At most this many streams cross in one report; the bound keeps a bad process small. */
+export const MAX_REPORTED_STREAMS = 100_000;
+
+type Json = Record<string, unknown>;
+
+function isObject(value: unknown): value is Json {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function parseJson(text: string, what: string): Json {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new TypeError(`Invalid ${what}: not JSON: ${text.slice(0, 80)}`);
+  }
+  if (!isObject(value)) throw new TypeError(`Invalid ${what}: not an object`);
+  return value;
+}
+
+function invalid(what: string, value: Json): TypeError {
+  return new TypeError(`Invalid ${what}: ${JSON.stringify(value).slice(0, 120)}`);
+}
+
+function isCount(value: unknown): boolean {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
+}
+
+function isSettings(value: unknown): value is OutputSettings {
+  return isObject(value) && isEndpoint(value.listen) && value.listen.hostname !== "" &&
+    Number.isInteger(value.maxConnections) && (value.maxConnections as number) > 0 &&
+    Number.isInteger(value.headerTimeoutMs) && (value.headerTimeoutMs as number) > 0 &&
+    Array.isArray(value.allowedHosts) &&
+    value.allowedHosts.every((host) => typeof host === "string");
+}
+
+function isStreamStats(value: unknown): value is OutputStreamStats {
+  return isObject(value) && typeof value.name === "string" && isStreamName(value.name) &&
+    isCount(value.clients) && isCount(value.bytesSent) &&
+    isCount(value.skips);
+}
+
+/** Parses one command the output process read from its socket pair; throws TypeError when invalid. */
+export function parseOutputCommand(text: string): OutputCommand {
+  const value = parseJson(text, "output command");
+  const ok = (() => {
+    switch (value.type) {
+      case "settings":
+        return isSettings(value.settings);
+      case "stream":
+        return typeof value.name === "string" && isStreamName(value.name) &&
+          Number.isInteger(value.bufferBytes) && (value.bufferBytes as number) > 0;
+      case "stream-ended":
+        return typeof value.name === "string" && isStreamName(value.name);
+      case "shutdown":
+        return true;
+      default:
+        return false;
+    }
+  })();
+  if (!ok) throw invalid("output command", value);
+  return value as unknown as OutputCommand;
+}
+
+/** Parses one line the output process wrote; throws TypeError when it is not a valid report. */
+export function parseOutputReport(line: string): OutputReport {
+  const value = parseJson(line, "output report");
+  const ok = (() => {
+    switch (value.type) {
+      case "listening":
+        return isEndpoint(value.address);
+      case "listen-failed":
+        return typeof value.detail === "string";
+      case "stats":
+        return Array.isArray(value.streams) && value.streams.length <= MAX_REPORTED_STREAMS &&
+          value.streams.every(isStreamStats);
+      case "log":
+        return ["debug", "info", "warning", "error"].includes(value.level as string) &&
+          typeof value.message === "string";
+      default:
+        return false;
+    }
+  })();
+  if (!ok) throw invalid("output report", value);
+  return value as unknown as OutputReport;
+}

@@ -1,0 +1,172 @@
+/**
+ * The media output process: `deno run … workers/output.ts --control-fd N`
+ * (or the compiled binary's internal subcommand). One per main process,
+ * started and supervised by it (src/server/output_supervisor.ts). It serves
+ * the streams over HTTP (media_server.ts) straight from their buffers,
+ * which the main process sends it over the socket pair as streams begin,
+ * and reports its clients' figures on stdout. It carries no SRT and decides
+ * nothing: HTTP media never passes through the main process, and a slow or
+ * hostile HTTP client can only cost the other HTTP clients of this process.
+ *
+ * Like the SRT children it runs in a session of its own and ignores SIGHUP
+ * and SIGINT (they are for the main process). SIGTERM, or a `shutdown`
+ * command, stops it cleanly. When its main process is gone (the socket
+ * pair closes) it stops too: streams would no longer begin or end.
+ *
+ * @module
+ */
+
+import { libc } from "../../ffi/libc.ts";
+import type { OwnedFd } from "../../ffi/owned_fd.ts";
+import { receiveWithFd } from "../../ffi/socket.ts";
+import {
+  type OutputCommand,
+  type OutputSettings,
+  parseOutputCommand,
+} from "../ipc/output_messages.ts";
+import { FeedTable } from "./feeds.ts";
+import { type MediaServer, serveMedia } from "./media_server.ts";
+import { ReportWriter, writeToStdout } from "./reports.ts";
+
+/** How often the clients' figures are reported while they change. */
+export const STATS_INTERVAL_MS = 2000;
+/** How long the last reports may take to go out at exit. */
+const EXIT_FLUSH_MS = 2000;
+/** Exit code when the media address cannot be bound (as the main process's own, 2). */
+export const EXIT_LISTEN_FAILED = 2;
+
+/** Signals the output process lets pass: the main process alone answers them. */
+const IGNORED_SIGNALS = ["SIGHUP", "SIGINT"] as const;
+
+/** Runs the output process with its own arguments; resolves to its exit code. */
+export async function runOutputProcess(args: readonly string[]): Promise<number> {
+  const reports = new ReportWriter(writeToStdout);
+  const controlFd = args.length === 2 && args[0] === "--control-fd" ? Number(args[1]) : NaN;
+  try {
+    if (!Number.isInteger(controlFd) || controlFd < 3) {
+      throw new TypeError(`Invalid output process arguments: ${args.join(" ")}`);
+    }
+    try {
+      // Fails (EPERM) only for a process group leader: one started by hand from a shell.
+      libc().setsid();
+    } catch {
+      // Not fatal.
+    }
+    for (const signal of IGNORED_SIGNALS) Deno.addSignalListener(signal, () => {});
+    return await serve(controlFd, reports);
+  } catch (error) {
+    reports.send({ type: "log", level: "error", message: `Output process failed: ${error}` });
+    return 1;
+  } finally {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      reports.flushed(),
+      new Promise((resolve) => timer = setTimeout(resolve, EXIT_FLUSH_MS)),
+    ]);
+    clearTimeout(timer);
+  }
+}
+
+/** Reads the next command; null when the main process is gone. */
+async function nextCommand(
+  controlFd: number,
+): Promise<{ command: OutputCommand; fd: OwnedFd | undefined } | null> {
+  const message = await receiveWithFd(controlFd);
+  if (message === null) return null;
+  try {
+    return {
+      command: parseOutputCommand(new TextDecoder().decode(message.payload)),
+      fd: message.fd,
+    };
+  } catch (error) {
+    message.fd?.close();
+    throw error;
+  }
+}
+
+async function serve(controlFd: number, reports: ReportWriter): Promise<number> {
+  const first = await nextCommand(controlFd);
+  if (first === null) return 0;
+  if (first.command.type !== "settings") {
+    first.fd?.close();
+    throw new TypeError(`The first command must be settings, not ${first.command.type}`);
+  }
+  const settings: OutputSettings = first.command.settings;
+  const feeds = new FeedTable();
+  let server: MediaServer;
+  try {
+    server = serveMedia(settings, feeds, (level, message) => {
+      reports.send({ type: "log", level, message });
+    });
+  } catch (error) {
+    const detail = error instanceof Deno.errors.AddrInUse
+      ? "address in use"
+      : error instanceof Error
+      ? error.message
+      : String(error);
+    reports.send({ type: "listen-failed", detail });
+    return EXIT_LISTEN_FAILED;
+  }
+  const { hostname, port } = server.addr;
+  reports.send({ type: "listening", address: { hostname, port } });
+
+  const stopped = Promise.withResolvers<void>();
+  Deno.addSignalListener("SIGTERM", () => stopped.resolve());
+  let last = "";
+  const reportStats = () => {
+    const streams = feeds.stats();
+    const text = JSON.stringify(streams);
+    if (text === last) return;
+    last = text;
+    reports.send({ type: "stats", streams });
+  };
+  const statsTimer = setInterval(reportStats, STATS_INTERVAL_MS);
+  // Commands are carried out one at a time, in order.
+  const commands = (async () => {
+    for (;;) {
+      const next = await nextCommand(controlFd);
+      if (next === null) return; // the main process is gone
+      const { command, fd } = next;
+      switch (command.type) {
+        case "stream":
+          if (fd === undefined) {
+            reports.send({
+              type: "log",
+              level: "error",
+              message: `No buffer came with stream "${command.name}"`,
+            });
+            break;
+          }
+          try {
+            await feeds.add(command.name, fd, command.bufferBytes);
+          } catch (error) {
+            reports.send({
+              type: "log",
+              level: "error",
+              message: `Cannot serve stream "${command.name}": ${error}`,
+            });
+          }
+          break;
+        case "stream-ended":
+          fd?.close();
+          await feeds.end(command.name);
+          break;
+        case "shutdown":
+          fd?.close();
+          return;
+        case "settings":
+          fd?.close();
+          break;
+      }
+    }
+  })();
+  try {
+    await Promise.race([commands, stopped.promise]);
+  } finally {
+    clearInterval(statsTimer);
+    await server.shutdown();
+    await feeds.endAll();
+    reportStats();
+  }
+  return 0;
+}

@@ -1,0 +1,353 @@
+/**
+ * The media port: an HTTP/1.1 server of its own over `Deno.listen`, with
+ * the API's care (src/server/http_listener.ts) and a streaming answer.
+ * `GET /NAME.ts` answers the stream's MPEG-TS for as long as the client
+ * takes it (ts_stream.ts); `GET /NAME/index.m3u8` answers 501 until HLS is
+ * built; anything else 404, 405 or 421.
+ *
+ * No client can take the process down or make it buffer: every accept
+ * error is caught and retried with a backoff, connections over the cap are
+ * answered 503 and closed, a request must arrive whole within the header
+ * timeout, a request body is never read, a response is written only as
+ * fast as its client reads (into a kernel send buffer of a fixed 512 KiB),
+ * and one that takes nothing for 30 s is closed.
+ * A client can only cost the other HTTP clients of this process some CPU:
+ * SRT peers have processes of their own.
+ *
+ * @module
+ */
+
+import { limitAcceptedSendBuffer } from "../../ffi/socket.ts";
+import type { OutputSettings } from "../ipc/output_messages.ts";
+import {
+  BadRequest,
+  headerEnd,
+  isAllowedHost,
+  MAX_HEADER_BYTES,
+  parseRequestHead,
+  STATUS_TEXT,
+} from "../http/request.ts";
+import { routeMediaPath } from "../http/media_paths.ts";
+import type { FeedTable } from "./feeds.ts";
+import { streamTs, writeAll } from "./ts_stream.ts";
+
+/** The longest wait between two failed accepts. */
+const MAX_ACCEPT_BACKOFF_MS = 1000;
+/** Accepts have recovered once none failed for this long. */
+const RECOVERED_AFTER_MS = 3000;
+/** How long an error answer may take to write. */
+const ANSWER_TIMEOUT_MS = 5000;
+/**
+ * Each connection's kernel send buffer, as set (the kernel keeps twice as
+ * much): 512 KiB in all, about 1 s of a 4 Mbit/s stream, enough for 40
+ * Mbit/s over 100 ms of round trip. Left to itself the kernel grows it up
+ * to 4 MB per connection, and a client that stops reading would hold that
+ * much stale media in it before it fell behind in the stream's buffer.
+ */
+export const SEND_BUFFER_BYTES = 256 * 1024;
+
+/** What the server tells the process: log lines. */
+export type MediaLog = (level: "info" | "warning" | "error", message: string) => void;
+
+/** A running media server. */
+export interface MediaServer {
+  readonly addr: Deno.NetAddr;
+  /** Connections open now. */
+  readonly connections: number;
+  /** Stops accepting and closes every connection. */
+  shutdown(): Promise<void>;
+}
+
+const encoder = new TextEncoder();
+
+/** An answer's head: status line and headers, `connection: close` always. */
+function head(status: number, headers: Record<string, string>): string {
+  let text = `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? "Status"}\r\n`;
+  for (const [name, value] of Object.entries(headers)) text += `${name}: ${value}\r\n`;
+  return `${text}connection: close\r\n\r\n`;
+}
+
+/** A whole error answer: JSON `{error}`, as the API answers. */
+export function errorAnswer(
+  status: number,
+  message: string,
+  options: { head?: boolean; headers?: Record<string, string> } = {},
+): Uint8Array {
+  const body = `${JSON.stringify({ error: message }, null, 2)}\n`;
+  const bytes = encoder.encode(body);
+  const text = head(status, {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": String(bytes.length),
+    ...options.headers,
+  });
+  return encoder.encode(options.head ? text : text + body);
+}
+
+/** The head of an HTTP-TS answer: no length, the stream ends when the connection does. */
+export const TS_HEAD = encoder.encode(
+  head(200, { "content-type": "video/mp2t", "cache-control": "no-cache, no-store" }),
+);
+
+/**
+ * Listens on `settings.listen` and serves the streams in `feeds`.
+ *
+ * @throws whatever `Deno.listen` throws when the address cannot be bound
+ */
+export function serveMedia(
+  settings: OutputSettings,
+  feeds: FeedTable,
+  log: MediaLog,
+): MediaServer {
+  const listener = Deno.listen({
+    transport: "tcp",
+    hostname: settings.listen.hostname,
+    port: settings.listen.port,
+  });
+  try {
+    const port = (listener.addr as Deno.NetAddr).port;
+    if (limitAcceptedSendBuffer(port, SEND_BUFFER_BYTES) === undefined) {
+      throw new Error("no listening socket on its port");
+    }
+  } catch (error) {
+    log(
+      "warning",
+      `Cannot limit the media connections' send buffers, the kernel's defaults stay: ${error}`,
+    );
+  }
+  const open = new Set<Deno.Conn>();
+  const tasks = new Set<Promise<void>>();
+  let closing = false;
+
+  const track = (task: Promise<void>) => {
+    tasks.add(task);
+    // Both outcomes handled: a rejection must never go unhandled and end the process.
+    const forget = () => tasks.delete(task);
+    task.then(forget, forget);
+  };
+
+  let failures = 0;
+  let lastFailure = 0;
+  let recoveryTimer: ReturnType<typeof setTimeout> | undefined;
+  const checkRecovered = () => {
+    recoveryTimer = undefined;
+    if (failures === 0) return;
+    const quietMs = performance.now() - lastFailure;
+    if (quietMs >= RECOVERED_AFTER_MS) {
+      log("info", `HTTP media accepts connections again after ${failures} failed accepts`);
+      failures = 0;
+    } else if (!closing) {
+      recoveryTimer = setTimeout(checkRecovered, RECOVERED_AFTER_MS - quietMs);
+    }
+  };
+
+  async function acceptLoop(): Promise<void> {
+    let backoffMs = 10;
+    while (!closing) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        if (closing) return;
+        // EMFILE and friends: the connection stays queued; retry later.
+        if (failures === 0) {
+          log("warning", `HTTP media cannot accept connections, retrying: ${error}`);
+        }
+        failures++;
+        lastFailure = performance.now();
+        await new Promise((resolve) => setTimeout(resolve, backoffMs));
+        backoffMs = Math.min(backoffMs * 2, MAX_ACCEPT_BACKOFF_MS);
+        continue;
+      }
+      backoffMs = 10;
+      if (failures > 0 && recoveryTimer === undefined) {
+        recoveryTimer = setTimeout(checkRecovered, RECOVERED_AFTER_MS);
+      }
+      if (closing) {
+        closeQuietly(conn);
+        return;
+      }
+      if (open.size >= settings.maxConnections) {
+        track(answerAndClose(
+          conn,
+          errorAnswer(
+            503,
+            `Too many HTTP media connections: at most ${settings.maxConnections} at once`,
+          ),
+        ));
+        continue;
+      }
+      open.add(conn);
+      track(
+        serveConnection(conn).catch(() => {}).finally(() => {
+          open.delete(conn);
+          closeQuietly(conn);
+        }),
+      );
+    }
+  }
+
+  /** Reads the request head within the header timeout; undefined when the client went first. */
+  async function readHead(conn: Deno.Conn): Promise<Uint8Array | "timeout" | undefined> {
+    let buffered = new Uint8Array(0);
+    const chunk = new Uint8Array(4096);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      closeQuietly(conn);
+    }, settings.headerTimeoutMs);
+    try {
+      while (headerEnd(buffered) === -1 && buffered.length <= MAX_HEADER_BYTES) {
+        let n: number | null;
+        try {
+          n = await conn.read(chunk);
+        } catch {
+          n = null;
+        }
+        if (n === null) return timedOut ? "timeout" : undefined;
+        const next = new Uint8Array(buffered.length + n);
+        next.set(buffered);
+        next.set(chunk.subarray(0, n), buffered.length);
+        buffered = next;
+      }
+      return buffered;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function serveConnection(conn: Deno.Conn): Promise<void> {
+    const buffered = await readHead(conn);
+    if (buffered === undefined || buffered === "timeout") return;
+    const end = headerEnd(buffered);
+    if (end === -1 || end > MAX_HEADER_BYTES) {
+      await answer(
+        conn,
+        errorAnswer(431, `Request headers too large: at most ${MAX_HEADER_BYTES} bytes`),
+      );
+      return;
+    }
+    let request;
+    try {
+      request = parseRequestHead(
+        new TextDecoder("latin1").decode(buffered.subarray(0, end - 4)),
+        Number.MAX_SAFE_INTEGER, // a body is never read: the connection closes after the answer
+      );
+    } catch (error) {
+      if (!(error instanceof BadRequest)) throw error;
+      await answer(conn, errorAnswer(error.status, error.message));
+      return;
+    }
+    const isHead = request.method === "HEAD";
+    const host = request.headers.get("host");
+    if (!isAllowedHost(host, settings.listen.hostname, settings.allowedHosts)) {
+      const message = host === null
+        ? "Missing Host header"
+        : `Host not allowed: ${JSON.stringify(host.slice(0, 255))}; ` +
+          "add it with --http-allowed-hosts to serve it";
+      await answer(conn, errorAnswer(host === null ? 400 : 421, message, { head: isHead }));
+      return;
+    }
+    const route = routeMediaPath(request.target);
+    if (route === undefined) {
+      await answer(
+        conn,
+        errorAnswer(404, "Not a stream's media: ask for /NAME.ts", { head: isHead }),
+      );
+      return;
+    }
+    if (request.method !== "GET" && !isHead) {
+      await answer(
+        conn,
+        errorAnswer(405, `Method ${request.method} not allowed: GET or HEAD`, {
+          headers: { allow: "GET, HEAD" },
+        }),
+      );
+      return;
+    }
+    if (route.kind === "hls") {
+      await answer(
+        conn,
+        errorAnswer(
+          501,
+          `HLS is being built and not served yet; play the stream as HTTP-TS at /${route.name}.ts`,
+          { head: isHead },
+        ),
+      );
+      return;
+    }
+    const feed = feeds.get(route.name);
+    if (feed === undefined) {
+      await answer(
+        conn,
+        errorAnswer(404, `No stream ${JSON.stringify(route.name)}`, { head: isHead }),
+      );
+      return;
+    }
+    if (isHead) {
+      await answer(conn, TS_HEAD);
+      return;
+    }
+    const client = { gone: false, end: () => closeQuietly(conn) };
+    // What the client sends from now on is read and dropped: its end tells that it went.
+    const reading = (async () => {
+      const sink = new Uint8Array(4096);
+      try {
+        while (await conn.read(sink) !== null);
+      } catch {
+        // Closed by us, or reset by the client.
+      }
+      client.gone = true;
+    })();
+    feed.clients.add(client);
+    try {
+      if (!await writeAll(conn, TS_HEAD, ANSWER_TIMEOUT_MS)) return;
+      await streamTs(conn, feed, client);
+    } finally {
+      feed.clients.delete(client);
+      closeQuietly(conn);
+      await reading;
+    }
+  }
+
+  const loop = acceptLoop().catch((error) =>
+    log("error", `HTTP media accept loop ended: ${error}`)
+  );
+
+  return {
+    addr: listener.addr as Deno.NetAddr,
+    get connections() {
+      return open.size;
+    },
+    async shutdown() {
+      if (closing) return;
+      closing = true;
+      clearTimeout(recoveryTimer);
+      closeQuietly(listener);
+      await loop;
+      for (const conn of open) closeQuietly(conn);
+      await Promise.all([...tasks]);
+    },
+  };
+}
+
+/** Writes a whole answer, briefly; the caller closes the connection. */
+async function answer(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  await writeAll(conn, bytes, ANSWER_TIMEOUT_MS);
+}
+
+/** Over the cap: an answer the client can read, then close. */
+async function answerAndClose(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  try {
+    await answer(conn, bytes);
+  } finally {
+    closeQuietly(conn);
+  }
+}
+
+function closeQuietly(closer: { close(): void }): void {
+  try {
+    closer.close();
+  } catch {
+    // Already closed.
+  }
+}

@@ -1,0 +1,173 @@
+import assert from "node:assert/strict";
+import { createSharedMemory, futexWake, SharedMapping } from "../../ffi/shm.ts";
+import { openSocketPair, receiveWithFd, sendMessage } from "../../ffi/socket.ts";
+import {
+  initializeStreamBuffer,
+  MessageFlags,
+  StreamBuffer,
+  StreamWriter,
+  WAKE_WORD_OFFSET,
+} from "../media/stream_buffer.ts";
+import { TS_PACKET_SIZE } from "../media/mpegts.ts";
+import { FeedTable } from "./feeds.ts";
+import { type MediaServer, serveMedia } from "./media_server.ts";
+
+const LAYOUT = StreamBuffer.layout({ slots: 64, slotPayload: 7 * TS_PACKET_SIZE });
+
+/** A stream buffer in shared memory, served as `name`, and its publisher's side. */
+async function stream(feeds: FeedTable, name: string) {
+  const memory = createSharedMemory(`test:${name}`, LAYOUT.bytes);
+  const mapping = SharedMapping.map(memory.fd, LAYOUT.bytes);
+  initializeStreamBuffer(mapping.buffer, LAYOUT);
+  const writer = StreamWriter.attach(mapping.buffer);
+  // The feed gets its own descriptor of the memory, sent as the main process sends it.
+  const [here, there] = openSocketPair();
+  try {
+    sendMessage(here.fd, new TextEncoder().encode("stream"), memory.fd);
+    const received = await receiveWithFd(there.fd);
+    await feeds.add(name, received!.fd!, LAYOUT.bytes);
+  } finally {
+    here.close();
+    there.close();
+  }
+  return {
+    /** Writes `count` messages of 7 packets on PID 0x100, each a random-access point. */
+    publish(count: number) {
+      for (let n = 0; n < count; n++) {
+        const message = new Uint8Array(7 * TS_PACKET_SIZE);
+        for (let p = 0; p < 7; p++) {
+          message.set([0x47, 0x41, 0x00, 0x10 | ((n * 7 + p) & 0x0f)], p * TS_PACKET_SIZE);
+        }
+        writer.write(message, MessageFlags.RandomAccess, n);
+      }
+      futexWake(mapping, WAKE_WORD_OFFSET);
+    },
+    [Symbol.dispose]() {
+      mapping.close();
+      memory.close();
+    },
+  };
+}
+
+function server(
+  feeds: FeedTable,
+  limits: { maxConnections?: number; headerTimeoutMs?: number } = {},
+) {
+  const logs: string[] = [];
+  const media = serveMedia(
+    {
+      listen: { hostname: "127.0.0.1", port: 0 },
+      maxConnections: limits.maxConnections ?? 10,
+      headerTimeoutMs: limits.headerTimeoutMs ?? 5000,
+      allowedHosts: ["media.example"],
+    },
+    feeds,
+    (level, message) => logs.push(`${level}: ${message}`),
+  );
+  return Object.assign(media, { logs, [Symbol.asyncDispose]: () => media.shutdown() });
+}
+
+/** Sends `text` and reads the answer until the server closes or `bytes` came. */
+async function exchange(media: MediaServer, text: string, bytes = Infinity): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: media.addr.port });
+  try {
+    await conn.write(new TextEncoder().encode(text));
+    let received = "";
+    const chunk = new Uint8Array(16 * 1024);
+    while (received.length < bytes) {
+      const n = await conn.read(chunk).catch(() => null);
+      if (n === null) break;
+      received += new TextDecoder("latin1").decode(chunk.subarray(0, n));
+    }
+    return received;
+  } finally {
+    conn.close();
+  }
+}
+
+const get = (path: string, host = "127.0.0.1") => `GET ${path} HTTP/1.1\r\nHost: ${host}\r\n\r\n`;
+
+Deno.test("serveMedia() streams a stream's MPEG-TS from its newest random-access point, and counts it", async () => {
+  const feeds = new FeedTable();
+  await using media = server(feeds);
+  using publisher = await stream(feeds, "live/a");
+  publisher.publish(3);
+  const head =
+    "HTTP/1.1 200 OK\r\ncontent-type: video/mp2t\r\ncache-control: no-cache, no-store\r\n" +
+    "connection: close\r\n\r\n";
+  const later = setTimeout(() => publisher.publish(2), 100);
+  // The newest message at once, then the two written later.
+  const answer = await exchange(media, get("/live/a.ts"), head.length + 3 * 7 * TS_PACKET_SIZE);
+  clearTimeout(later);
+  assert.equal(answer.slice(0, head.length), head);
+  const body = answer.slice(head.length);
+  assert.equal(body.length, 3 * 7 * TS_PACKET_SIZE);
+  assert.equal(body.charCodeAt(0), 0x47);
+  // Counted once each write is done, which may be just after the client read it.
+  const feed = feeds.get("live/a")!;
+  for (let tries = 0; feed.bytesSent < body.length && tries < 100; tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assert.equal(feed.bytesSent, body.length);
+  await feeds.endAll();
+});
+
+Deno.test("serveMedia() ends a stream's responses when the stream ends", async () => {
+  const feeds = new FeedTable();
+  await using media = server(feeds);
+  using publisher = await stream(feeds, "live/a");
+  publisher.publish(1);
+  const ended = setTimeout(() => feeds.end("live/a"), 100);
+  const answer = await exchange(media, get("/live/a.ts"));
+  clearTimeout(ended);
+  assert.ok(answer.startsWith("HTTP/1.1 200 OK"));
+  assert.equal(feeds.get("live/a"), undefined);
+});
+
+Deno.test("serveMedia() answers what is not a stream's media with a status that says why", async () => {
+  const feeds = new FeedTable();
+  await using media = server(feeds);
+  using _publisher = await stream(feeds, "live/a");
+  const cases: [string, string, RegExp][] = [
+    ["an unknown stream", get("/live/b.ts"), /^HTTP\/1.1 404 [^]*No stream \\"live\/b\\"/],
+    ["not a media path", get("/"), /^HTTP\/1.1 404 [^]*ask for \/NAME.ts/],
+    ["HLS", get("/live/a/index.m3u8"), /^HTTP\/1.1 501 [^]*HLS is being built/],
+    [
+      "a POST",
+      "POST /live/a.ts HTTP/1.1\r\nHost: localhost\r\n\r\n",
+      /^HTTP\/1.1 405 [^]*allow: GET, HEAD/,
+    ],
+    [
+      "a rebound Host",
+      get("/live/a.ts", "evil.example"),
+      /^HTTP\/1.1 421 [^]*--http-allowed-hosts/,
+    ],
+    ["no Host", "GET /live/a.ts HTTP/1.0\r\n\r\n", /^HTTP\/1.1 400 [^]*Missing Host/],
+    ["a malformed request", "GET\r\n\r\n", /^HTTP\/1.1 400 [^]*Malformed request line/],
+    [
+      "HEAD",
+      "HEAD /live/a.ts HTTP/1.1\r\nHost: media.example:8081\r\n\r\n",
+      /^HTTP\/1.1 200 OK[^]*\r\n\r\n$/,
+    ],
+  ];
+  for (const [name, request, expected] of cases) {
+    assert.match(await exchange(media, request), expected, name);
+  }
+  await feeds.endAll();
+});
+
+Deno.test("serveMedia() answers 503 over its connection cap, and closes a request that never comes", async () => {
+  const feeds = new FeedTable();
+  await using media = server(feeds, { maxConnections: 1, headerTimeoutMs: 200 });
+  const idle = await Deno.connect({ hostname: "127.0.0.1", port: media.addr.port });
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.match(await exchange(media, get("/live/a.ts")), /^HTTP\/1.1 503 [^]*at most 1 at once/);
+    // The idle one is closed after the header timeout, without an answer.
+    const started = performance.now();
+    assert.equal(await idle.read(new Uint8Array(16)), null);
+    assert.ok(performance.now() - started < 1000);
+  } finally {
+    idle.close();
+  }
+});

@@ -1,0 +1,408 @@
+/**
+ * The main process's side of the media output process (src/output/): it
+ * starts it, sends it every stream buffer as the stream begins and says
+ * when the stream ends, keeps what it reports of its HTTP clients, and
+ * starts it again when it dies, with a backoff (1 s, doubling to 30 s), on
+ * the port it had, handing it every current stream again. The HTTP clients
+ * it had are gone then; SRT connections never notice, as none passes
+ * through it.
+ *
+ * The rules are tested with a fake process (`output_supervisor_test.ts`);
+ * {@link OutputHandle} is the real one.
+ *
+ * @module
+ */
+
+import { EAGAIN, SystemError } from "../../ffi/libc.ts";
+import type { OwnedFd } from "../../ffi/owned_fd.ts";
+import { openSocketPair, sendMessage, setCloseOnExec } from "../../ffi/socket.ts";
+import type { Endpoint } from "../ipc/messages.ts";
+import {
+  type OutputCommand,
+  type OutputReport,
+  type OutputSettings,
+  type OutputStreamStats,
+  parseOutputReport,
+} from "../ipc/output_messages.ts";
+import { readLines } from "../ipc/lines.ts";
+import type { ChildCommand } from "./child_command.ts";
+import type { HttpStreamInfo } from "./api_types.ts";
+import { logger } from "./log.ts";
+
+const log = logger("output");
+
+/** The first restart waits this long; each one in a row twice as long, up to {@link MAX_RESTART_DELAY_MS}. */
+export const FIRST_RESTART_DELAY_MS = 1000;
+export const MAX_RESTART_DELAY_MS = 30_000;
+/** A process that ran this long before it died is restarted after the first delay again. */
+const STABLE_RUN_MS = 60_000;
+/** How long the first start may take to listen. */
+const START_TIMEOUT_MS = 20_000;
+
+/** What the supervisor needs of the output process (the real one is an {@link OutputHandle}). */
+export interface OutputProcess {
+  readonly pid: number;
+  /** Resolves once it has exited and its reports are delivered. */
+  readonly done: Promise<unknown>;
+  /**
+   * Sends one command, with `fd` attached; false when it cannot take it
+   * because its socket pair is full (it stopped reading). A command to a
+   * process that is gone is dropped: its exit is reported.
+   */
+  send(command: OutputCommand, fd?: number): boolean;
+  kill(signal?: Deno.Signal): void;
+}
+
+/** What the output process says, as events. */
+export interface OutputEvents<P> {
+  onReport(process: P, report: OutputReport): void;
+  /** A line on its stdout or stderr that is not a valid report. */
+  onOutput(process: P, line: string): void;
+  /** It exited (after its last report was delivered). */
+  onExit(process: P, status: Deno.CommandStatus): void;
+}
+
+/** One stream buffer, as the stream manager holds it. */
+export interface StreamBufferRef {
+  name: string;
+  fd: number;
+  bytes: number;
+}
+
+/** What the supervisor needs from the server. */
+export interface OutputSupervisorDeps<P extends OutputProcess> {
+  /** Starts the output process, whose reports go to `events`. */
+  launch(events: OutputEvents<P>): P;
+  /** Every stream buffer now, to hand a (re)started process. */
+  streams(): StreamBufferRef[];
+  /** Monotonic milliseconds; `performance.now()` by default. */
+  now?: () => number;
+  /** Restart delays; {@link FIRST_RESTART_DELAY_MS} and {@link MAX_RESTART_DELAY_MS} by default. */
+  restartDelayMs?: { first: number; max: number };
+}
+
+export class OutputSupervisor<P extends OutputProcess> {
+  #settings: OutputSettings;
+  #deps: OutputSupervisorDeps<P>;
+  #now: () => number;
+  #delays: { first: number; max: number };
+  #process: P | undefined;
+  #startedAt = 0;
+  #listening = false;
+  #address: Endpoint | undefined;
+  #firstStart: PromiseWithResolvers<Endpoint> | undefined;
+  #restartTimer: ReturnType<typeof setTimeout> | undefined;
+  #nextDelayMs: number;
+  #stopping = false;
+  /** What the running process last reported, per stream. */
+  #current = new Map<string, OutputStreamStats>();
+  /** What processes before it sent, per stream, so a stream's counts never go down. */
+  #past = new Map<string, { bytesSent: number; skips: number }>();
+  /** Times it was started again after it died. */
+  restarts = 0;
+
+  constructor(settings: OutputSettings, deps: OutputSupervisorDeps<P>) {
+    this.#settings = settings;
+    this.#deps = deps;
+    this.#now = deps.now ?? (() => performance.now());
+    this.#delays = deps.restartDelayMs ??
+      { first: FIRST_RESTART_DELAY_MS, max: MAX_RESTART_DELAY_MS };
+    this.#nextDelayMs = this.#delays.first;
+  }
+
+  /** The address it listens on (the bound port), once it has listened. */
+  get address(): Endpoint | undefined {
+    return this.#address;
+  }
+
+  /** Whether a process runs and listens now. */
+  get up(): boolean {
+    return this.#listening;
+  }
+
+  /** The running process's pid, if one runs. */
+  get pid(): number | undefined {
+    return this.#process?.pid;
+  }
+
+  /**
+   * Starts the process and resolves once it listens, to the bound address;
+   * rejects with the reason when it cannot listen (then nothing is
+   * restarted: the server does not start).
+   */
+  start(): Promise<Endpoint> {
+    if (this.#firstStart !== undefined) return this.#firstStart.promise;
+    this.#firstStart = Promise.withResolvers<Endpoint>();
+    const timer = setTimeout(() => {
+      this.#failFirstStart(`it did not listen within ${START_TIMEOUT_MS / 1000} s`);
+      this.#process?.kill();
+    }, START_TIMEOUT_MS);
+    const settle = () => clearTimeout(timer);
+    this.#firstStart.promise.then(settle, settle);
+    this.#launch();
+    return this.#firstStart.promise;
+  }
+
+  /** Stream `name` began: its buffer goes to the process. */
+  streamCreated(name: string, fd: number, bytes: number): void {
+    const process = this.#process;
+    if (process === undefined) return; // a (re)start sends every stream
+    if (!process.send({ type: "stream", name, bufferBytes: bytes }, fd)) this.#notReading(process);
+  }
+
+  /** Stream `name` ended: the process lets its buffer go, and its figures are forgotten. */
+  streamEnded(name: string): void {
+    this.#current.delete(name);
+    this.#past.delete(name);
+    const process = this.#process;
+    if (process === undefined) return;
+    if (!process.send({ type: "stream-ended", name })) this.#notReading(process);
+  }
+
+  /** Stream `name`'s HTTP-TS figures. */
+  httpStats(name: string): HttpStreamInfo {
+    const current = this.#current.get(name);
+    const past = this.#past.get(name);
+    return {
+      clients: current?.clients ?? 0,
+      bytesSent: (past?.bytesSent ?? 0) + (current?.bytesSent ?? 0),
+      skips: (past?.skips ?? 0) + (current?.skips ?? 0),
+    };
+  }
+
+  /** Stops the process: a clean stop first, then SIGKILL after `timeoutMs`. */
+  async stop(timeoutMs: number): Promise<void> {
+    this.#stopping = true;
+    clearTimeout(this.#restartTimer);
+    this.#restartTimer = undefined;
+    this.#failFirstStart("the server is stopping");
+    const process = this.#process;
+    if (process === undefined) return;
+    if (!process.send({ type: "shutdown" })) process.kill("SIGTERM");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const exited = await Promise.race([
+      process.done.then(() => true),
+      new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), timeoutMs)),
+    ]);
+    clearTimeout(timer);
+    if (!exited) process.kill("SIGKILL");
+    await process.done;
+  }
+
+  #launch(): void {
+    if (this.#stopping) return;
+    let process: P;
+    try {
+      process = this.#deps.launch({
+        onReport: (p, report) => this.#onReport(p, report),
+        onOutput: (p, line) =>
+          log.warning("Media output process {pid}: {line}", { pid: p.pid, line }),
+        onExit: (p, status) => this.#onExit(p, status),
+      });
+    } catch (error) {
+      const reason = `cannot start it: ${error instanceof Error ? error.message : error}`;
+      if (this.#address === undefined) this.#failFirstStart(reason);
+      else this.#scheduleRestart(reason);
+      return;
+    }
+    this.#process = process;
+    this.#startedAt = this.#now();
+    // Commands queue in the socket pair until it reads them: settings first.
+    const listen = this.#address ?? this.#settings.listen;
+    let sent = process.send({ type: "settings", settings: { ...this.#settings, listen } });
+    for (const { name, fd, bytes } of this.#deps.streams()) {
+      sent &&= process.send({ type: "stream", name, bufferBytes: bytes }, fd);
+    }
+    if (!sent) this.#notReading(process);
+  }
+
+  #onReport(process: P, report: OutputReport): void {
+    if (process !== this.#process) return;
+    switch (report.type) {
+      case "listening": {
+        this.#listening = true;
+        const first = this.#address === undefined;
+        this.#address = report.address;
+        if (first) this.#firstStart?.resolve(report.address);
+        else {
+          log.info("Media output process {pid} is back, listening on {address}", {
+            pid: process.pid,
+            address: formatEndpoint(report.address),
+          });
+        }
+        break;
+      }
+      case "listen-failed":
+        if (this.#address === undefined) this.#failFirstStart(report.detail);
+        else {
+          log.error("Media output process {pid} cannot listen on {address}: {detail}", {
+            pid: process.pid,
+            address: formatEndpoint(this.#address),
+            detail: report.detail,
+          });
+        }
+        break;
+      case "stats": {
+        // A report sent before it read that a stream ended: that stream is gone.
+        const live = new Set(this.#deps.streams().map((stream) => stream.name));
+        const reported = report.streams.filter((stream) => live.has(stream.name));
+        this.#current = new Map(reported.map((stream) => [stream.name, stream]));
+        break;
+      }
+      case "log":
+        log[report.level]("Media output: {message}", { message: report.message });
+        break;
+    }
+  }
+
+  #onExit(process: P, status: Deno.CommandStatus): void {
+    if (process !== this.#process) return;
+    this.#process = undefined;
+    this.#listening = false;
+    // Its counts stay the streams' own: the next process counts from 0.
+    for (const [name, stats] of this.#current) {
+      const past = this.#past.get(name) ?? { bytesSent: 0, skips: 0 };
+      this.#past.set(name, {
+        bytesSent: past.bytesSent + stats.bytesSent,
+        skips: past.skips + stats.skips,
+      });
+    }
+    this.#current.clear();
+    if (this.#stopping) return;
+    const how = status.signal !== null ? `killed by ${status.signal}` : `exit code ${status.code}`;
+    if (this.#address === undefined) {
+      this.#failFirstStart(`it exited before it listened (${how})`);
+      return;
+    }
+    if (this.#now() - this.#startedAt >= STABLE_RUN_MS) this.#nextDelayMs = this.#delays.first;
+    this.#scheduleRestart(`process ${process.pid} exited (${how})`);
+  }
+
+  #scheduleRestart(reason: string): void {
+    if (this.#stopping || this.#restartTimer !== undefined) return;
+    const delayMs = this.#nextDelayMs;
+    this.#nextDelayMs = Math.min(delayMs * 2, this.#delays.max);
+    log.error(
+      "Media output {reason}: its HTTP clients are cut off, SRT connections go on; starting it again in {seconds} s",
+      { reason, seconds: delayMs / 1000 },
+    );
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = undefined;
+      this.restarts++;
+      this.#launch();
+    }, delayMs);
+  }
+
+  /** The process cannot take a command (its socket pair is full): it is stuck, and killed. */
+  #notReading(process: P): void {
+    log.error("Media output process {pid} does not read its commands: killing it", {
+      pid: process.pid,
+    });
+    process.kill("SIGKILL");
+  }
+
+  #failFirstStart(reason: string): void {
+    const first = this.#firstStart;
+    if (first === undefined || this.#address !== undefined) return;
+    this.#firstStart = undefined;
+    first.reject(new Error(reason));
+  }
+}
+
+function formatEndpoint(endpoint: Endpoint): string {
+  return endpoint.hostname.includes(":")
+    ? `[${endpoint.hostname}]:${endpoint.port}`
+    : `${endpoint.hostname}:${endpoint.port}`;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * The real output process: spawned with one end of a socket pair (its
+ * control socket, the only fd it inherits), stdin closed, its stdout read
+ * as reports and its stderr as lines.
+ */
+export class OutputHandle implements OutputProcess {
+  readonly pid: number;
+  readonly done: Promise<Deno.CommandStatus>;
+  #process: Deno.ChildProcess;
+  #control: OwnedFd;
+  #exited = false;
+
+  private constructor(
+    process: Deno.ChildProcess,
+    control: OwnedFd,
+    events: OutputEvents<OutputHandle>,
+  ) {
+    this.#process = process;
+    this.pid = process.pid;
+    this.#control = control;
+    const output = Promise.all([
+      (async () => {
+        for await (const line of readLines(process.stdout)) {
+          let report: OutputReport;
+          try {
+            report = parseOutputReport(line);
+          } catch {
+            events.onOutput(this, line);
+            continue;
+          }
+          events.onReport(this, report);
+        }
+      })(),
+      (async () => {
+        for await (const line of readLines(process.stderr)) events.onOutput(this, line);
+      })(),
+    ]);
+    this.done = (async () => {
+      const status = await process.status;
+      await output.catch(() => {});
+      this.#exited = true;
+      control.close();
+      events.onExit(this, status);
+      return status;
+    })();
+  }
+
+  /** Starts it; `makeCommand` receives the fd number its end of the pair has in it. */
+  static spawn(
+    makeCommand: (controlFd: number) => ChildCommand,
+    events: OutputEvents<OutputHandle>,
+  ): OutputHandle {
+    const [parentEnd, childEnd] = openSocketPair();
+    using parent = parentEnd;
+    using child = childEnd;
+    const { command, args, env } = makeCommand(child.fd);
+    // Spawning is synchronous, so no other spawn can inherit this fd.
+    setCloseOnExec(child.fd, false);
+    const process = new Deno.Command(command, {
+      args,
+      env,
+      clearEnv: true,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    return new OutputHandle(process, parent.take(), events);
+  }
+
+  send(command: OutputCommand, fd?: number): boolean {
+    if (this.#exited || this.#control.closed) return true;
+    try {
+      sendMessage(this.#control.fd, encoder.encode(JSON.stringify(command)), fd);
+      return true;
+    } catch (error) {
+      // Full: it stopped reading. Anything else: it is gone, and its exit is reported.
+      return !(error instanceof SystemError && error.errno === EAGAIN);
+    }
+  }
+
+  kill(signal: Deno.Signal = "SIGKILL"): void {
+    if (this.#exited) return;
+    try {
+      this.#process.kill(signal);
+    } catch {
+      // Already gone: `done` reports the exit.
+    }
+  }
+}

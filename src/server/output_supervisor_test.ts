@@ -1,0 +1,241 @@
+import assert from "node:assert/strict";
+import type { OutputCommand, OutputReport } from "../ipc/output_messages.ts";
+import {
+  type OutputEvents,
+  type OutputProcess,
+  OutputSupervisor,
+  type StreamBufferRef,
+} from "./output_supervisor.ts";
+
+/** An output process that does what a test says: reports, exits, refuses commands. */
+class FakeOutput implements OutputProcess {
+  static nextPid = 1000;
+  readonly pid = FakeOutput.nextPid++;
+  readonly sent: { command: OutputCommand; fd: number | undefined }[] = [];
+  readonly signals: Deno.Signal[] = [];
+  /** Whether send() takes commands (false: its socket pair is full). */
+  reading = true;
+  /** Whether SIGTERM or a shutdown command makes it exit. */
+  obeys = true;
+  #exited = Promise.withResolvers<void>();
+  readonly done = this.#exited.promise;
+  #gone = false;
+
+  constructor(readonly events: OutputEvents<FakeOutput>) {}
+
+  send(command: OutputCommand, fd?: number): boolean {
+    if (!this.reading) return false;
+    this.sent.push({ command, fd });
+    if (command.type === "shutdown" && this.obeys) queueMicrotask(() => this.exit(0));
+    return true;
+  }
+
+  kill(signal: Deno.Signal = "SIGKILL"): void {
+    this.signals.push(signal);
+    if (signal === "SIGKILL" || this.obeys) queueMicrotask(() => this.exit(null, signal));
+  }
+
+  report(report: OutputReport): void {
+    this.events.onReport(this, report);
+  }
+
+  exit(code: number | null, signal: Deno.Signal | null = null): void {
+    if (this.#gone) return;
+    this.#gone = true;
+    const status = { success: code === 0, code: code ?? 137, signal } as Deno.CommandStatus;
+    this.events.onExit(this, status);
+    this.#exited.resolve();
+  }
+
+  /** The types of the commands it was sent, with the stream of each that has one. */
+  commands(): string[] {
+    return this.sent.map(({ command }) =>
+      "name" in command ? `${command.type} ${command.name}` : command.type
+    );
+  }
+}
+
+const SETTINGS = {
+  listen: { hostname: "127.0.0.1", port: 0 },
+  maxConnections: 10,
+  headerTimeoutMs: 1000,
+  allowedHosts: [],
+};
+
+function supervisor(streams: StreamBufferRef[] = []) {
+  const launched: FakeOutput[] = [];
+  let now = 0;
+  const output = new OutputSupervisor<FakeOutput>(SETTINGS, {
+    launch: (events) => {
+      const process = new FakeOutput(events);
+      launched.push(process);
+      return process;
+    },
+    streams: () => streams,
+    now: () => now,
+    restartDelayMs: { first: 10, max: 40 },
+  });
+  return {
+    output,
+    launched,
+    advance: (ms: number) => now += ms,
+    last: () => launched.at(-1)!,
+  };
+}
+
+const LISTENING: OutputReport = {
+  type: "listening",
+  address: { hostname: "127.0.0.1", port: 40123 },
+};
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+Deno.test("OutputSupervisor starts the process with its settings and every stream, and waits until it listens", async () => {
+  const { output, launched, last } = supervisor([{ name: "live/a", fd: 7, bytes: 4096 }]);
+  const started = output.start();
+  assert.equal(launched.length, 1);
+  assert.deepEqual(last().commands(), ["settings", "stream live/a"]);
+  assert.deepEqual(last().sent[0]?.command, { type: "settings", settings: SETTINGS });
+  assert.equal(last().sent[1]?.fd, 7);
+  assert.equal(output.up, false);
+  last().report(LISTENING);
+  assert.deepEqual(await started, LISTENING.address);
+  assert.deepEqual(output.address, LISTENING.address);
+  assert.equal(output.up, true);
+  assert.equal(output.pid, last().pid);
+  await output.stop(100);
+});
+
+Deno.test("OutputSupervisor's first start fails with the reason the process gives, and nothing restarts", async () => {
+  const { output, launched, last } = supervisor();
+  const started = output.start();
+  last().report({ type: "listen-failed", detail: "address in use" });
+  await assert.rejects(started, /address in use/);
+  last().exit(2);
+  await sleep(30);
+  assert.equal(launched.length, 1);
+
+  const other = supervisor();
+  const exited = other.output.start();
+  other.last().exit(1);
+  await assert.rejects(exited, /exited before it listened \(exit code 1\)/);
+});
+
+Deno.test("OutputSupervisor starts a dead process again on its port, with every stream, backing off", async () => {
+  const streams: StreamBufferRef[] = [{ name: "live/a", fd: 7, bytes: 4096 }];
+  const { output, launched, last, advance } = supervisor(streams);
+  const started = output.start();
+  last().report(LISTENING);
+  await started;
+  streams.push({ name: "live/b", fd: 8, bytes: 4096 });
+  output.streamCreated("live/b", 8, 4096);
+
+  last().exit(null, "SIGKILL");
+  assert.equal(output.up, false);
+  assert.equal(output.pid, undefined);
+  await sleep(5);
+  assert.equal(launched.length, 1, "not before the first delay");
+  await sleep(20);
+  assert.equal(launched.length, 2);
+  assert.equal(output.restarts, 1);
+  // The port it had, so its URLs stay right; and every stream there is now.
+  assert.deepEqual(last().sent[0]?.command, {
+    type: "settings",
+    settings: { ...SETTINGS, listen: LISTENING.address },
+  });
+  assert.deepEqual(last().commands(), ["settings", "stream live/a", "stream live/b"]);
+  last().report(LISTENING);
+  assert.equal(output.up, true);
+
+  // Dying again at once: twice the delay. After a long run: the first delay again.
+  last().exit(1);
+  await sleep(12);
+  assert.equal(launched.length, 2, "the second restart waits 20 ms");
+  await sleep(20);
+  assert.equal(launched.length, 3);
+  advance(60_000);
+  last().exit(1);
+  await sleep(15);
+  assert.equal(launched.length, 4, "a process that ran for a minute is started after 10 ms again");
+  await output.stop(100);
+});
+
+Deno.test("OutputSupervisor sends streams as they begin and end, and keeps counts over restarts", async () => {
+  const streams: StreamBufferRef[] = [];
+  const { output, last } = supervisor(streams);
+  const started = output.start();
+  last().report(LISTENING);
+  await started;
+  streams.push({ name: "live/a", fd: 9, bytes: 8192 });
+  output.streamCreated("live/a", 9, 8192);
+  assert.deepEqual(last().sent.at(-1), {
+    command: { type: "stream", name: "live/a", bufferBytes: 8192 },
+    fd: 9,
+  });
+  last().report({
+    type: "stats",
+    streams: [{ name: "live/a", clients: 2, bytesSent: 1000, skips: 1 }],
+  });
+  assert.deepEqual(output.httpStats("live/a"), { clients: 2, bytesSent: 1000, skips: 1 });
+  assert.deepEqual(output.httpStats("live/none"), { clients: 0, bytesSent: 0, skips: 0 });
+
+  last().exit(null, "SIGKILL");
+  assert.deepEqual(output.httpStats("live/a"), { clients: 0, bytesSent: 1000, skips: 1 });
+  await sleep(25);
+  last().report(LISTENING);
+  last().report({
+    type: "stats",
+    streams: [{ name: "live/a", clients: 1, bytesSent: 500, skips: 0 }],
+  });
+  assert.deepEqual(output.httpStats("live/a"), { clients: 1, bytesSent: 1500, skips: 1 });
+
+  streams.pop();
+  output.streamEnded("live/a");
+  assert.deepEqual(last().sent.at(-1)?.command, { type: "stream-ended", name: "live/a" });
+  assert.deepEqual(output.httpStats("live/a"), { clients: 0, bytesSent: 0, skips: 0 });
+  // A report it sent before it read that the stream ended counts for nothing.
+  last().report({
+    type: "stats",
+    streams: [{ name: "live/a", clients: 1, bytesSent: 600, skips: 0 }],
+  });
+  assert.deepEqual(output.httpStats("live/a"), { clients: 0, bytesSent: 0, skips: 0 });
+  await output.stop(100);
+});
+
+Deno.test("OutputSupervisor kills a process that stops reading its commands, and starts another", async () => {
+  const { output, launched, last } = supervisor();
+  const started = output.start();
+  last().report(LISTENING);
+  await started;
+  const stuck = last();
+  stuck.reading = false;
+  output.streamCreated("live/a", 9, 8192);
+  await sleep(0);
+  assert.deepEqual(stuck.signals, ["SIGKILL"]);
+  await sleep(25);
+  assert.equal(launched.length, 2);
+  await output.stop(100);
+});
+
+Deno.test("OutputSupervisor.stop() asks first, kills after the timeout, and restarts nothing", async () => {
+  const { output, launched, last } = supervisor();
+  const started = output.start();
+  last().report(LISTENING);
+  await started;
+  await output.stop(100);
+  assert.deepEqual(last().commands(), ["settings", "shutdown"]);
+  assert.deepEqual(last().signals, []);
+
+  const stubborn = supervisor();
+  const again = stubborn.output.start();
+  stubborn.last().report(LISTENING);
+  await again;
+  stubborn.last().obeys = false;
+  await stubborn.output.stop(20);
+  assert.deepEqual(stubborn.last().signals, ["SIGKILL"]);
+  await sleep(25);
+  assert.equal(launched.length, 1);
+  assert.equal(stubborn.launched.length, 1);
+});
