@@ -98,6 +98,27 @@ export interface StreamRules {
    * as in `source`; none when unset or empty.
    */
   readonly push?: readonly string[];
+  /**
+   * Record the stream to MPEG-TS files while it has a buffer; `false` turns
+   * off a recording set by `streamDefaults` or a prefix entry. None when
+   * unset.
+   */
+  readonly record?: RecordRule | false;
+}
+
+/** Where and how a stream is recorded (the `record` rule key). */
+export interface RecordRule {
+  /** The directory the files go in: an absolute path. */
+  readonly dir: string;
+  /** A new file starts at the first key frame after this many seconds. */
+  readonly rotateSeconds: number;
+  /** The stream's files in `dir` take at most this many bytes: the oldest go first. */
+  readonly quotaBytes: number;
+}
+
+/** The stream's recording, if its rules record it. */
+export function recordingOf(rules: StreamRules): RecordRule | undefined {
+  return rules.record === false ? undefined : rules.record;
 }
 
 /** One entry of `streams`: the rules of one stream, or of every stream under a prefix. */
@@ -175,6 +196,11 @@ const MAX_BUFFER_SECONDS = 120;
 const MIN_BUFFER_BYTES = 64 * 1024;
 const MAX_BUFFER_BYTES = 1024 * 1024 * 1024;
 const MODES: readonly StreamMode[] = ["publish", "play"];
+/** Default `record.rotateSeconds`: ten minutes. */
+export const DEFAULT_ROTATE_SECONDS = 600;
+const MAX_ROTATE_SECONDS = 86_400;
+/** The smallest `record.quotaBytes`: 1 MiB. */
+const MIN_QUOTA_BYTES = 1024 * 1024;
 /** Upper bound of `sourceLingerMs`: an hour. */
 const MAX_SOURCE_LINGER_MS = 3_600_000;
 /** The most `push` URLs of one rule. */
@@ -251,6 +277,7 @@ const RULE_CHECKS: { readonly [K in keyof StreamRules]-?: Check<StreamRules[K]> 
   sourceRole: (value, path) =>
     check(value, path, '"primary" or "backup"', value === "primary" || value === "backup"),
   push: checkPush,
+  record: checkRecordRule,
 };
 const RULE_KEYS = Object.keys(RULE_CHECKS) as (keyof StreamRules)[];
 const ENTRY_KEYS = ["name", "prefix", ...RULE_KEYS];
@@ -651,6 +678,41 @@ function checkBuffer(value: unknown, path: string): BufferSize {
         Number(bytes) <= MAX_BUFFER_BYTES,
     ),
   };
+}
+
+function checkRecordRule(value: unknown, path: string): RecordRule | false {
+  if (value === false) return false;
+  const record = checkRecord(
+    value,
+    path,
+    'an object with "dir" and "quotaBytes", or false',
+    ["dir", "rotateSeconds", "quotaBytes"],
+  );
+  for (const key of ["dir", "quotaBytes"]) {
+    if (!Object.hasOwn(record, key)) throw new Invalid(path, `expected a "${key}"`);
+  }
+  const dir = check<string>(
+    record.dir,
+    `${path}.dir`,
+    "an absolute path",
+    typeof record.dir === "string" && record.dir.startsWith("/") && !record.dir.includes("\0"),
+  );
+  const rotateSeconds = Object.hasOwn(record, "rotateSeconds")
+    ? check<number>(
+      record.rotateSeconds,
+      `${path}.rotateSeconds`,
+      `an integer from 1 to ${MAX_ROTATE_SECONDS}`,
+      Number.isInteger(record.rotateSeconds) && Number(record.rotateSeconds) >= 1 &&
+        Number(record.rotateSeconds) <= MAX_ROTATE_SECONDS,
+    )
+    : DEFAULT_ROTATE_SECONDS;
+  const quotaBytes = check<number>(
+    record.quotaBytes,
+    `${path}.quotaBytes`,
+    `an integer of at least ${MIN_QUOTA_BYTES} (1 MiB)`,
+    Number.isSafeInteger(record.quotaBytes) && Number(record.quotaBytes) >= MIN_QUOTA_BYTES,
+  );
+  return { dir, rotateSeconds, quotaBytes };
 }
 
 function checkPush(value: unknown, path: string, streamName?: string): string[] {

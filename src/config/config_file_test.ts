@@ -7,6 +7,7 @@ import {
   DEFAULT_CONFIG,
   loadConfig,
   parseConfig,
+  recordingOf,
   reloadRefusal,
   rulesFor,
   type StreamRules,
@@ -1320,4 +1321,55 @@ Deno.test("reloadRefusal() never shows a passphrase", () => {
   const reason = reloadRefusal(PROTECTED, next, { source: "new.yaml", liveStreams: ["live/a"] });
   assert.ok(reason !== undefined);
   assert.doesNotMatch(reason, /secret/);
+});
+
+Deno.test("parseConfig() takes a record rule, with a default rotation, and false to turn it off", () => {
+  const config = parseConfig(
+    [
+      "streamDefaults:",
+      "  record: { dir: /var/rec, quotaBytes: 1048576 }",
+      "streams:",
+      "  - prefix: live",
+      "    record: { dir: /srv/live, rotateSeconds: 60, quotaBytes: 2000000 }",
+      "  - name: live/off",
+      "    record: false",
+    ].join("\n"),
+    "yaml",
+    SOURCE,
+  );
+  assert.deepEqual(rulesFor(config, "other").record, {
+    dir: "/var/rec",
+    rotateSeconds: 600,
+    quotaBytes: 1048576,
+  });
+  assert.deepEqual(recordingOf(rulesFor(config, "live/a")), {
+    dir: "/srv/live",
+    rotateSeconds: 60,
+    quotaBytes: 2000000,
+  });
+  assert.equal(recordingOf(rulesFor(config, "live/off")), undefined);
+  assert.equal(recordingOf(rulesFor(DEFAULT_CONFIG, "x")), undefined);
+});
+
+Deno.test("parseConfig() refuses a record rule that is not usable", () => {
+  for (
+    const [record, problem] of [
+      ["{ quotaBytes: 1048576 }", 'streamDefaults.record: expected a "dir"'],
+      ["{ dir: /x }", 'streamDefaults.record: expected a "quotaBytes"'],
+      ["{ dir: rel, quotaBytes: 1048576 }", "streamDefaults.record.dir: expected an absolute path"],
+      ["{ dir: /x, quotaBytes: 1000 }", "streamDefaults.record.quotaBytes: expected an integer"],
+      [
+        "{ dir: /x, quotaBytes: 1048576, rotateSeconds: 0.5 }",
+        "streamDefaults.record.rotateSeconds: expected an integer from 1 to 86400",
+      ],
+      ["{ dir: /x, quotaBytes: 1048576, rotate: 5 }", "streamDefaults.record.rotate: unknown key"],
+      ["true", "streamDefaults.record: expected an object"],
+    ] as const
+  ) {
+    assert.throws(
+      () => parseConfig(`streamDefaults:\n  record: ${record}\n`, "yaml", SOURCE),
+      (error: Error) => error instanceof ConfigError && error.message.includes(problem),
+      record,
+    );
+  }
 });

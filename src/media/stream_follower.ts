@@ -76,6 +76,8 @@ export class StreamFollower {
   /** The generation of the last message sent, for `newPublisher`. */
   #sentGeneration: number | undefined;
   #skips = 0;
+  /** The next random-access message comes with the program info, as at a start. */
+  #restartAtKey = false;
 
   private constructor(buffer: ArrayBuffer, reader: StreamReader) {
     this.#buffer = buffer;
@@ -103,6 +105,15 @@ export class StreamFollower {
   /** Times this follower fell behind and skipped ahead. */
   get skips(): number {
     return this.#skips;
+  }
+
+  /**
+   * Makes the next random-access message come with the PAT, PMT and
+   * parameter sets, as at a start, without dropping anything before it and
+   * without a seam: for a recording that starts a new file there.
+   */
+  markNextKeyFrame(): void {
+    this.#restartAtKey = true;
   }
 
   /** Reads the next message and says what to do with it; never blocks. */
@@ -134,6 +145,13 @@ export class StreamFollower {
       // slice(): an ArrayBuffer-backed copy, as libsrt's send takes.
       if (info !== undefined) programInfo = this.#continuity.pass(info.slice());
       if (randomAccess) packets = withParameterSets(packets, reader.parameterSets());
+      this.#restartAtKey = false;
+    } else if (this.#restartAtKey && randomAccess) {
+      this.#restartAtKey = false;
+      const info = reader.programInfo();
+      // No splice: the PSI numbering simply continues, as does everything else.
+      if (info !== undefined) programInfo = this.#continuity.pass(info.slice());
+      packets = withParameterSets(packets, reader.parameterSets());
     }
     const newPublisher = this.#sentGeneration !== undefined &&
       this.#sentGeneration !== result.generation;

@@ -210,3 +210,30 @@ Deno.test("StreamFollower puts the stored parameter sets before a key frame that
   assert.equal(expected.length, 2 * TS_PACKET_SIZE, "the sets go in a PES of their own");
   assert.deepEqual(step.packets, expected);
 });
+
+Deno.test("StreamFollower.markNextKeyFrame() gives the program info at the next key frame, dropping nothing", () => {
+  const buffer = fresh(256);
+  const publisher = new Publisher(buffer);
+  const follower = StreamFollower.attach(buffer);
+  const written = publisher.publish(H264_AAC_FIXTURE);
+  let sentMessages = 0;
+  let marked = false;
+  const withInfo: number[] = [];
+  for (let step = follower.next(); step.kind !== "none"; step = follower.next()) {
+    assert.equal(step.kind, "message");
+    if (step.kind !== "message") continue;
+    if (step.programInfo !== undefined) withInfo.push(sentMessages);
+    sentMessages++;
+    // Asked right after the first key frame: the second one gets the program info.
+    if (!marked) {
+      follower.markNextKeyFrame();
+      marked = true;
+    } else if (step.programInfo !== undefined) {
+      assert.equal(step.randomAccess, true);
+      assert.equal(step.start, false);
+    }
+  }
+  assert.equal(sentMessages, written, "nothing dropped");
+  assert.equal(withInfo.length, 2, `program info at messages ${withInfo}`);
+  assert.equal(follower.skips, 0);
+});
