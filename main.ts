@@ -9,7 +9,11 @@
  * @module
  */
 
-import { CHILD_SUBCOMMAND, OUTPUT_SUBCOMMAND } from "./src/server/child_command.ts";
+import {
+  CHILD_SUBCOMMAND,
+  OUTPUT_SUBCOMMAND,
+  RECORDER_SUBCOMMAND,
+} from "./src/server/child_command.ts";
 import type { AtollServer } from "./src/server/server.ts";
 import type { PidFile } from "./src/server/pid_file.ts";
 import denoJson from "./deno.json" with { type: "json" };
@@ -27,6 +31,11 @@ async function main(args: string[]): Promise<number> {
     // The compiled binary re-executing itself as the media output process.
     const { runOutputProcess } = await import("./src/output/main.ts");
     return await runOutputProcess(args.slice(1));
+  }
+  if (args[0] === RECORDER_SUBCOMMAND) {
+    // The compiled binary re-executing itself as a recorder process.
+    const { runRecorderProcess } = await import("./src/recorder/main.ts");
+    return await runRecorderProcess(args.slice(1));
   }
   // Loaded only here: a compiled binary's every child runs this file too, and
   // the server's modules (logging from npm among them) would double its start

@@ -30,6 +30,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   // The media output process: it reads stream buffers and serves HTTP, and
   // knows nothing of the main process's decisions or of SRT peers.
   "src/output": ["src/protocol", "src/media", "src/http", "src/ipc", "ffi"],
+  // A recorder process: it reads one stream buffer and writes files.
+  "src/recorder": ["src/protocol", "src/media", "src/ipc", "ffi"],
   "ffi": [],
 };
 
@@ -88,12 +90,13 @@ Deno.test("the pure folders use no Deno API and no FFI", async () => {
   assert.deepEqual(problems, []);
 });
 
-Deno.test("the main process, the SRT children and the media output import none of each other", () => {
+Deno.test("the main process, the SRT children, the media output and the recorders import none of each other", () => {
   for (
     const [folder, others] of [
-      ["src/server", ["src/peer", "src/output"]],
-      ["src/peer", ["src/server", "src/output"]],
-      ["src/output", ["src/server", "src/peer"]],
+      ["src/server", ["src/peer", "src/output", "src/recorder"]],
+      ["src/peer", ["src/server", "src/output", "src/recorder"]],
+      ["src/output", ["src/server", "src/peer", "src/recorder"]],
+      ["src/recorder", ["src/server", "src/peer", "src/output"]],
     ] as const
   ) {
     for (const other of others) assert.equal(ALLOWED[folder]!.includes(other), false);

@@ -169,3 +169,48 @@ export function buildOutputCommand(
     env,
   };
 }
+
+/** The internal subcommand that makes the compiled binary act as a recorder process. */
+export const RECORDER_SUBCOMMAND = "__atoll_recorder";
+
+/**
+ * Permissions of a recorder process run from source: FFI (libc: the stream
+ * buffer, its socket pair), reading (Deno's own, the record directory);
+ * {@link buildRecorderCommand} adds writing in the record directory alone.
+ * No network, no config file.
+ */
+export const RECORDER_RUN_FLAGS = [
+  "run",
+  "--no-config",
+  "--no-lock",
+  "--no-prompt",
+  "--quiet",
+  "--allow-ffi",
+  "--allow-read",
+] as const;
+
+/**
+ * The command line of a recorder process (src/recorder/) that writes in
+ * `dir`; `workerUrl` is workers/recorder.ts. Its environment is the main
+ * process's without {@link CHILD_HIDDEN_ENV}.
+ */
+export function buildRecorderCommand(
+  runtime: Omit<ChildRuntime, "workerUrl">,
+  workerUrl: string | URL,
+  options: { dir: string; args: readonly string[] },
+): ChildCommand {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(runtime.env)) {
+    if (value !== undefined && !CHILD_HIDDEN_ENV.includes(name)) env[name] = value;
+  }
+  if (runtime.standalone) {
+    return { command: runtime.execPath, args: [RECORDER_SUBCOMMAND, ...options.args], env };
+  }
+  const url = new URL(workerUrl);
+  const worker = url.protocol === "file:" ? decodeURIComponent(url.pathname) : url.href;
+  return {
+    command: runtime.execPath,
+    args: [...RECORDER_RUN_FLAGS, `--allow-write=${options.dir}`, worker, ...options.args],
+    env,
+  };
+}

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   buildChildCommand,
   buildOutputCommand,
+  buildRecorderCommand,
   CHILD_ENVIRONMENT,
   CHILD_RUN_FLAGS,
   CHILD_SUBCOMMAND,
@@ -9,6 +10,8 @@ import {
   isChildCommandLine,
   OUTPUT_RUN_FLAGS,
   OUTPUT_SUBCOMMAND,
+  RECORDER_RUN_FLAGS,
+  RECORDER_SUBCOMMAND,
 } from "./child_command.ts";
 
 Deno.test("buildChildCommand() runs the worker module with deno from source", () => {
@@ -166,4 +169,42 @@ Deno.test("isChildCommandLine() does not take the output process for a peer chil
     isChildCommandLine(["/opt/atoll", OUTPUT_SUBCOMMAND, "--control-fd", "6"].join("\0")),
     false,
   );
+});
+
+Deno.test("buildRecorderCommand() runs the recorder worker, writing in its directory alone", () => {
+  const command = buildRecorderCommand(
+    {
+      execPath: "/usr/bin/deno",
+      standalone: false,
+      env: { HOME: "/root", ATOLL_API_TOKEN: "secret-token-value" },
+    },
+    "file:///srv/atoll/workers/recorder.ts",
+    { dir: "/var/rec", args: ["--control-fd", "5"] },
+  );
+  assert.deepEqual(command, {
+    command: "/usr/bin/deno",
+    args: [
+      ...RECORDER_RUN_FLAGS,
+      "--allow-write=/var/rec",
+      "/srv/atoll/workers/recorder.ts",
+      "--control-fd",
+      "5",
+    ],
+    env: { HOME: "/root" },
+  });
+  assert.equal(isChildCommandLine(command.args.join("\0")), false);
+});
+
+Deno.test("buildRecorderCommand() re-executes a compiled binary with its own subcommand", () => {
+  const command = buildRecorderCommand(
+    { execPath: "/usr/local/bin/atoll", standalone: true, env: {} },
+    "file:///ignored/recorder.ts",
+    { dir: "/var/rec", args: ["--control-fd", "5"] },
+  );
+  assert.deepEqual(command, {
+    command: "/usr/local/bin/atoll",
+    args: [RECORDER_SUBCOMMAND, "--control-fd", "5"],
+    env: {},
+  });
+  assert.equal(isChildCommandLine(command.args.join("\0")), false);
 });

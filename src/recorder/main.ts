@@ -1,0 +1,158 @@
+/**
+ * A recorder process: `deno run … workers/recorder.ts --control-fd N` (or
+ * the compiled binary's internal subcommand). One per recorded stream,
+ * started and supervised by the main process
+ * (src/server/recorder_supervisor.ts), which sends it the stream's buffer
+ * and its settings over the socket pair. It writes the stream to files
+ * (recorder.ts) and reports its figures on stdout. A slow or full disk
+ * costs only this process: the stream and its SRT peers never wait for it.
+ *
+ * Like the other children it runs in a session of its own and ignores
+ * SIGHUP and SIGINT. SIGTERM, or a `shutdown` command, stops it cleanly;
+ * so does its main process going away (the socket pair closes). A
+ * recording that cannot go on (the disk is full) is reported as `stopped`
+ * and the process exits with {@link EXIT_STOPPED}.
+ *
+ * @module
+ */
+
+import { libc } from "../../ffi/libc.ts";
+import { futexWait, futexWake, SharedMapping } from "../../ffi/shm.ts";
+import { receiveWithFd } from "../../ffi/socket.ts";
+import {
+  parseRecorderCommand,
+  type RecorderReport,
+  type RecorderStats,
+} from "../ipc/recorder_messages.ts";
+import { WAKE_WORD_OFFSET } from "../media/stream_buffer.ts";
+import { record, RecordingStopped } from "./recorder.ts";
+
+/** How often the figures are reported while they change. */
+export const STATS_INTERVAL_MS = 2000;
+/** Exit code of a recording that stopped by itself (disk full): not to be restarted. */
+export const EXIT_STOPPED = 3;
+/** The longest single wait on the wake word; also how soon a stop is noticed at worst. */
+const IDLE_WAIT_MS = 1000;
+/** After a wakeup, how long to let the publisher write more: a file needs no low latency. */
+const COALESCE_MS = 50;
+/** How long the last reports may take to go out at exit. */
+const EXIT_FLUSH_MS = 2000;
+
+const IGNORED_SIGNALS = ["SIGHUP", "SIGINT"] as const;
+
+const encoder = new TextEncoder();
+
+/** Report lines, written one at a time; dropped once stdout is gone. */
+class Reports {
+  #chain: Promise<void> = Promise.resolve();
+  #gone = false;
+
+  send(report: RecorderReport): void {
+    const line = encoder.encode(`${JSON.stringify(report)}\n`);
+    this.#chain = this.#chain.then(async () => {
+      if (this.#gone) return;
+      try {
+        let offset = 0;
+        while (offset < line.length) offset += await Deno.stdout.write(line.subarray(offset));
+      } catch {
+        this.#gone = true;
+      }
+    });
+  }
+
+  flushed(): Promise<void> {
+    return this.#chain;
+  }
+}
+
+/** Runs the recorder process with its own arguments; resolves to its exit code. */
+export async function runRecorderProcess(args: readonly string[]): Promise<number> {
+  const reports = new Reports();
+  const controlFd = args.length === 2 && args[0] === "--control-fd" ? Number(args[1]) : NaN;
+  try {
+    if (!Number.isInteger(controlFd) || controlFd < 3) {
+      throw new TypeError(`Invalid recorder process arguments: ${args.join(" ")}`);
+    }
+    try {
+      libc().setsid();
+    } catch {
+      // A process group leader (started by hand): not fatal.
+    }
+    for (const signal of IGNORED_SIGNALS) Deno.addSignalListener(signal, () => {});
+    return await serve(controlFd, reports);
+  } catch (error) {
+    reports.send({ type: "log", level: "error", message: `Recorder process failed: ${error}` });
+    return 1;
+  } finally {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      reports.flushed(),
+      new Promise((resolve) => timer = setTimeout(resolve, EXIT_FLUSH_MS)),
+    ]);
+    clearTimeout(timer);
+  }
+}
+
+async function serve(controlFd: number, reports: Reports): Promise<number> {
+  const first = await receiveWithFd(controlFd);
+  if (first === null) return 0;
+  using memory = first.fd;
+  const command = parseRecorderCommand(new TextDecoder().decode(first.payload));
+  if (command.type !== "record") return 0;
+  if (memory === undefined) throw new TypeError("No stream buffer came with the record command");
+  const { settings } = command;
+  using mapping = SharedMapping.map(memory.fd, settings.bufferBytes);
+
+  let stopping = false;
+  const stop = () => {
+    stopping = true;
+    // Ends a wait in flight at once.
+    if (!mapping.closed) futexWake(mapping, WAKE_WORD_OFFSET);
+  };
+  Deno.addSignalListener("SIGTERM", stop);
+  // Anything more on the pair (shutdown), or the pair closing, stops it.
+  void (async () => {
+    try {
+      for (;;) {
+        const next = await receiveWithFd(controlFd);
+        next?.fd?.close();
+        if (next === null) break;
+        if (parseRecorderCommand(new TextDecoder().decode(next.payload)).type === "shutdown") break;
+      }
+    } catch {
+      // A bad command: stop as well.
+    }
+    stop();
+  })();
+
+  const stats: RecorderStats = { file: null, bytesWritten: 0, files: 0, skips: 0, deleted: 0 };
+  let last = "";
+  const reportStats = () => {
+    const text = JSON.stringify(stats);
+    if (text === last) return;
+    last = text;
+    reports.send({ type: "stats", stats: { ...stats } });
+  };
+  const timer = setInterval(reportStats, STATS_INTERVAL_MS);
+  try {
+    await record(mapping.buffer, settings, {
+      changed: async (seen) => {
+        await futexWait(mapping, WAKE_WORD_OFFSET, { expected: seen, timeoutMs: IDLE_WAIT_MS });
+        if (!stopping) await new Promise((resolve) => setTimeout(resolve, COALESCE_MS));
+      },
+      stopping: () => stopping,
+      onStats: reportStats,
+      log: (level, message) => reports.send({ type: "log", level, message }),
+    }, stats);
+  } catch (error) {
+    if (!(error instanceof RecordingStopped)) throw error;
+    reportStats();
+    reports.send({ type: "stopped", reason: error.reason, detail: error.detail });
+    return EXIT_STOPPED;
+  } finally {
+    clearInterval(timer);
+    Deno.removeSignalListener("SIGTERM", stop);
+  }
+  reportStats();
+  return 0;
+}

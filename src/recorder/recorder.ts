@@ -1,0 +1,237 @@
+/**
+ * One stream's recording: follows its buffer with a {@link StreamFollower}
+ * and writes what a viewer would get to MPEG-TS files in the record
+ * directory, named by src/ipc/recording_files.ts.
+ *
+ * - Each file starts at a key frame with the PAT and PMT (and the video's
+ *   parameter sets) first, so it plays on its own.
+ * - A new file starts at the first key frame after `rotateSeconds`, and
+ *   when a new publisher takes the stream over (at its first key frame).
+ * - After a file starts, the stream's files in the directory are kept to
+ *   `quotaBytes`, the oldest deleted first, never the one being written.
+ * - Writes go straight to the file, at most {@link BATCH_BYTES} at a time:
+ *   memory stays bounded. A disk slower than the stream makes the recorder
+ *   fall behind in the ring, and it skips ahead to the newest key frame,
+ *   counted, like a slow viewer.
+ * - A write that fails ends the recording with a {@link RecordingStopped}:
+ *   `disk-full` for ENOSPC and EDQUOT, `write-error` otherwise.
+ *
+ * @module
+ */
+
+import { StreamFollower } from "../media/stream_follower.ts";
+import {
+  parseRecordingFileName,
+  recordingFileName,
+  recordingsOverQuota,
+} from "../ipc/recording_files.ts";
+import type {
+  RecorderSettings,
+  RecorderStats,
+  RecordingStopReason,
+} from "../ipc/recorder_messages.ts";
+
+/** Bytes gathered into one write at most (more when a single message is longer). */
+export const BATCH_BYTES = 64 * 1024;
+
+/** The recording cannot go on: the disk is full, or a write failed otherwise. */
+export class RecordingStopped extends Error {
+  override name = "RecordingStopped";
+  constructor(readonly reason: RecordingStopReason, readonly detail: string) {
+    super(detail);
+  }
+}
+
+/** What a recording needs from around it. */
+export interface RecordingDeps {
+  /** Resolves once the buffer may have changed since its wake word read `seen` (or a while passed). */
+  changed(seen: number): Promise<void>;
+  /** Whether to stop now (the file is closed, and {@link record} returns). */
+  stopping(): boolean;
+  /** A file started, or the figures changed. */
+  onStats?(stats: RecorderStats): void;
+  /** A line for the main process's log. */
+  log?(level: "info" | "warning", message: string): void;
+  /** Wall-clock milliseconds, for file names; `Date.now` by default. */
+  wallClock?: () => number;
+  /** Monotonic milliseconds, for rotation; `performance.now` by default. */
+  now?: () => number;
+}
+
+/**
+ * Records the stream buffer `buffer` per `settings` until `deps.stopping()`;
+ * throws {@link RecordingStopped} when it cannot go on. `stats` is updated
+ * as it goes.
+ */
+export async function record(
+  buffer: ArrayBuffer,
+  settings: RecorderSettings,
+  deps: RecordingDeps,
+  stats: RecorderStats = { file: null, bytesWritten: 0, files: 0, skips: 0, deleted: 0 },
+): Promise<RecorderStats> {
+  const now = deps.now ?? (() => performance.now());
+  const follower = StreamFollower.attach(buffer);
+  const writer = new FileWriter(settings, deps, stats);
+  let out = new Uint8Array(BATCH_BYTES);
+  let length = 0;
+  let marked = false;
+  try {
+    while (!deps.stopping()) {
+      const seen = follower.wakeValue;
+      let read = false;
+      while (length < BATCH_BYTES) {
+        const step = follower.next();
+        if (step.kind === "none") break;
+        read = true;
+        if (step.kind !== "message") continue;
+        const due = writer.startedAt !== undefined &&
+          now() - writer.startedAt >= settings.rotateSeconds * 1000;
+        const rotate = writer.file === undefined || step.newPublisher ||
+          (due && step.programInfo !== undefined && step.randomAccess);
+        if (rotate) {
+          await writer.write(out.subarray(0, length));
+          length = 0;
+          await writer.open(now());
+          marked = false;
+        } else if (due && !marked) {
+          // The next key frame starts the next file.
+          follower.markNextKeyFrame();
+          marked = true;
+        }
+        const needed = length + (step.programInfo?.length ?? 0) + step.packets.length;
+        if (needed > out.length) {
+          const larger = new Uint8Array(Math.max(needed, 2 * out.length));
+          larger.set(out.subarray(0, length));
+          out = larger;
+        }
+        if (step.programInfo !== undefined) {
+          out.set(step.programInfo, length);
+          length += step.programInfo.length;
+        }
+        out.set(step.packets, length);
+        length += step.packets.length;
+      }
+      stats.skips = follower.skips;
+      if (length > 0) {
+        await writer.write(out.subarray(0, length));
+        length = 0;
+        if (out.length > BATCH_BYTES) out = new Uint8Array(BATCH_BYTES);
+        continue;
+      }
+      // Read the wake word before reading the buffer: a write since then has changed it.
+      if (!read && follower.wakeValue === seen) await deps.changed(seen);
+    }
+  } finally {
+    writer.close();
+  }
+  return stats;
+}
+
+/** The file being written, and the quota kept after each one starts. */
+class FileWriter {
+  file: Deno.FsFile | undefined;
+  /** When the file started (monotonic ms). */
+  startedAt: number | undefined;
+  readonly #settings: RecorderSettings;
+  readonly #deps: RecordingDeps;
+  readonly #stats: RecorderStats;
+
+  constructor(settings: RecorderSettings, deps: RecordingDeps, stats: RecorderStats) {
+    this.#settings = settings;
+    this.#deps = deps;
+    this.#stats = stats;
+  }
+
+  /** Closes the file being written and starts the next one; then keeps to the quota. */
+  async open(nowMs: number): Promise<void> {
+    this.close();
+    const { dir, stream } = this.#settings;
+    const startMs = (this.#deps.wallClock ?? Date.now)();
+    for (let sequence = 1;; sequence++) {
+      const name = recordingFileName(stream, startMs, sequence);
+      try {
+        this.file = await Deno.open(`${dir}/${name}`, { write: true, createNew: true });
+      } catch (error) {
+        if (error instanceof Deno.errors.AlreadyExists) continue;
+        throw stopped(error, `Cannot create ${dir}/${name}`);
+      }
+      this.#stats.file = name;
+      break;
+    }
+    this.startedAt = nowMs;
+    this.#stats.files++;
+    this.#deps.onStats?.(this.#stats);
+    await this.#keepQuota();
+  }
+
+  async write(bytes: Uint8Array): Promise<void> {
+    const file = this.file;
+    if (file === undefined || bytes.length === 0) return;
+    let offset = 0;
+    try {
+      while (offset < bytes.length) offset += await file.write(bytes.subarray(offset));
+    } catch (error) {
+      throw stopped(error, `Cannot write ${this.#settings.dir}/${this.#stats.file}`);
+    } finally {
+      this.#stats.bytesWritten += offset;
+    }
+  }
+
+  close(): void {
+    try {
+      this.file?.close();
+    } catch {
+      // Closed already.
+    }
+    this.file = undefined;
+    this.#stats.file = null;
+  }
+
+  /** Deletes the stream's oldest files until they fit the quota. */
+  async #keepQuota(): Promise<void> {
+    const { dir, stream, quotaBytes } = this.#settings;
+    const files: { name: string; bytes: number }[] = [];
+    try {
+      for await (const entry of Deno.readDir(dir)) {
+        if (!entry.isFile || parseRecordingFileName(entry.name)?.stream !== stream) continue;
+        try {
+          files.push({ name: entry.name, bytes: (await Deno.lstat(`${dir}/${entry.name}`)).size });
+        } catch {
+          // Gone meanwhile.
+        }
+      }
+    } catch (error) {
+      this.#deps.log?.("warning", `Cannot read ${dir} to keep the quota: ${describe(error)}`);
+      return;
+    }
+    const current = this.#stats.file ?? undefined;
+    for (
+      const name of recordingsOverQuota(files, {
+        quotaBytes,
+        ...(current === undefined ? {} : { current }),
+      })
+    ) {
+      try {
+        await Deno.remove(`${dir}/${name}`);
+        this.#stats.deleted++;
+        this.#deps.log?.("info", `Deleted ${dir}/${name} to keep ${stream} within its quota`);
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound) continue;
+        this.#deps.log?.("warning", `Cannot delete ${dir}/${name}: ${describe(error)}`);
+      }
+    }
+  }
+}
+
+/** The errno names that mean the disk (or the user's quota) is full. */
+const DISK_FULL = new Set(["ENOSPC", "EDQUOT"]);
+
+function stopped(error: unknown, what: string): RecordingStopped {
+  const code = (error as { code?: unknown } | null)?.code;
+  const reason = typeof code === "string" && DISK_FULL.has(code) ? "disk-full" : "write-error";
+  return new RecordingStopped(reason, `${what}: ${describe(error)}`);
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
