@@ -38,6 +38,11 @@ export type OutputCommand =
   | { type: "stream"; name: string; bufferBytes: number }
   /** The stream ended: its clients' responses end, and its buffer is let go. */
   | { type: "stream-ended"; name: string }
+  /**
+   * Who may download recordings (the API token; null: nobody), and the
+   * record directories they are in; again after each reload.
+   */
+  | { type: "recordings"; token: string | null; dirs: string[] }
   /** Stop cleanly: close the port and every client, then exit. */
   | { type: "shutdown" };
 
@@ -116,6 +121,10 @@ export function parseOutputCommand(text: string): OutputCommand {
           Number.isInteger(value.bufferBytes) && (value.bufferBytes as number) > 0;
       case "stream-ended":
         return typeof value.name === "string" && isStreamName(value.name);
+      case "recordings":
+        return (value.token === null || typeof value.token === "string") &&
+          Array.isArray(value.dirs) &&
+          value.dirs.every((dir) => typeof dir === "string" && dir.startsWith("/"));
       case "shutdown":
         return true;
       default:

@@ -27,6 +27,7 @@ import {
 import { FeedTable } from "./feeds.ts";
 import { type MediaServer, serveMedia } from "./media_server.ts";
 import { ReportWriter, writeToStdout } from "./reports.ts";
+import type { RecordingAccess } from "./recordings.ts";
 
 /** How often the clients' figures are reported while they change. */
 export const STATS_INTERVAL_MS = 2000;
@@ -93,11 +94,12 @@ async function serve(controlFd: number, reports: ReportWriter): Promise<number> 
   }
   const settings: OutputSettings = first.command.settings;
   const feeds = new FeedTable();
+  const recordings: RecordingAccess = { token: null, dirs: [] };
   let server: MediaServer;
   try {
     server = serveMedia(settings, feeds, (level, message) => {
       reports.send({ type: "log", level, message });
-    });
+    }, recordings);
   } catch (error) {
     const detail = error instanceof Deno.errors.AddrInUse
       ? "address in use"
@@ -150,6 +152,11 @@ async function serve(controlFd: number, reports: ReportWriter): Promise<number> 
         case "stream-ended":
           fd?.close();
           await feeds.end(command.name);
+          break;
+        case "recordings":
+          fd?.close();
+          recordings.token = command.token;
+          recordings.dirs = command.dirs;
           break;
         case "shutdown":
           fd?.close();

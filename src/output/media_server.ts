@@ -30,6 +30,13 @@ import {
 import { routeMediaPath } from "../http/media_paths.ts";
 import type { FeedTable } from "./feeds.ts";
 import { streamTs, writeAll } from "./ts_stream.ts";
+import {
+  openRecording,
+  type RecordingAccess,
+  recordingOfTarget,
+  sendFile,
+  tokenRefusal,
+} from "./recordings.ts";
 
 /** The longest wait between two failed accepts. */
 const MAX_ACCEPT_BACKOFF_MS = 1000;
@@ -89,7 +96,8 @@ export const TS_HEAD = encoder.encode(
 );
 
 /**
- * Listens on `settings.listen` and serves the streams in `feeds`.
+ * Listens on `settings.listen` and serves the streams in `feeds`, and the
+ * recordings `recordings` allows (recordings.ts).
  *
  * @throws whatever `Deno.listen` throws when the address cannot be bound
  */
@@ -97,6 +105,7 @@ export function serveMedia(
   settings: OutputSettings,
   feeds: FeedTable,
   log: MediaLog,
+  recordings: RecordingAccess = { token: null, dirs: [] },
 ): MediaServer {
   const listener = Deno.listen({
     transport: "tcp",
@@ -247,6 +256,11 @@ export function serveMedia(
       await answer(conn, errorAnswer(host === null ? 400 : 421, message, { head: isHead }));
       return;
     }
+    const recording = recordingOfTarget(request.target);
+    if (recording !== undefined) {
+      await serveRecording(conn, recording, request.method, request.headers, recordings);
+      return;
+    }
     const route = routeMediaPath(request.target);
     if (route === undefined) {
       await answer(
@@ -328,6 +342,50 @@ export function serveMedia(
       await Promise.all([...tasks]);
     },
   };
+}
+
+/** `GET /recordings/FILE`: the file, to a client with the API token. */
+async function serveRecording(
+  conn: Deno.Conn,
+  target: { file: string } | "invalid",
+  method: string,
+  headers: Headers,
+  access: RecordingAccess,
+): Promise<void> {
+  const isHead = method === "HEAD";
+  if (method !== "GET" && !isHead) {
+    await answer(
+      conn,
+      errorAnswer(405, `Method ${method} not allowed: GET or HEAD`, {
+        headers: { allow: "GET, HEAD" },
+      }),
+    );
+    return;
+  }
+  const refused = tokenRefusal(access, headers.get("authorization"));
+  if (refused !== undefined) {
+    await answer(
+      conn,
+      errorAnswer(refused.status, refused.message, {
+        head: isHead,
+        headers: refused.challenge ? { "www-authenticate": 'Bearer realm="atoll"' } : {},
+      }),
+    );
+    return;
+  }
+  const opened = target === "invalid" ? undefined : await openRecording(access.dirs, target.file);
+  if (opened === undefined) {
+    await answer(conn, errorAnswer(404, "No such recording", { head: isHead }));
+    return;
+  }
+  using file = opened.file;
+  const text = head(200, {
+    "content-type": "video/mp2t",
+    "content-length": String(opened.bytes),
+    "cache-control": "no-store",
+  });
+  if (isHead) await answer(conn, encoder.encode(text));
+  else await sendFile(conn, encoder.encode(text), file, opened.bytes);
 }
 
 /** Writes a whole answer, briefly; the caller closes the connection. */

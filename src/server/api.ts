@@ -46,6 +46,8 @@ export interface ApiServer {
   /** The streams; `host` is the name the request came to (its `Host`), for their media URLs. */
   streams(host?: string): object[];
   stats(): object;
+  /** The recording files; `host` as for {@link streams}. */
+  recordings(host?: string): Promise<object>;
   /** The Prometheus text exposition. */
   metrics(): string;
   /** Asks the connection's child to close it cleanly; false when there is no such connection. */
@@ -154,6 +156,12 @@ const ROUTES: readonly Route[] = [
       s.endStream(name) ? json({ ending: name }, 202) : error(404, `No stream ${name}`),
   },
   { method: "GET", match: exact("/api/stats"), handle: (s) => json(s.stats()) },
+  {
+    method: "GET",
+    match: exact("/api/recordings"),
+    handle: async (s, _name, request) =>
+      json(await s.recordings(hostName(request.headers.get("host") ?? ""))),
+  },
   {
     method: "GET",
     match: exact("/metrics"),

@@ -22,6 +22,7 @@ function fakeServer(
     connection: (id) => id === "c1" ? { id: "c1" } : undefined,
     streams: () => [{ name: "live/x" }],
     stats: () => ({ connections: 1 }),
+    recordings: () => Promise.resolve({ downloads: true, files: [] }),
     metrics: () =>
       "# HELP atoll_children_idle Idle children.\n# TYPE atoll_children_idle gauge\natoll_children_idle 2\n",
     closeConnection: (id) => {

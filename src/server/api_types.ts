@@ -103,6 +103,51 @@ export interface StreamInfo extends StreamState {
   http: HttpStreamInfo | null;
   /** Its URLs on the media port; null without a media output. */
   urls: MediaUrls | null;
+  /** Its recording; null when its rules do not record it. */
+  recording: RecordingInfo | null;
+}
+
+/** A stream's recording, in {@link StreamInfo}. */
+export interface RecordingInfo {
+  /**
+   * `recording`: its recorder runs; `stopped`: its recorder died and starts
+   * again soon; `failed`: it stopped by itself (see `reason`) and is not
+   * started again until a reload changes its rule or the stream begins again.
+   */
+  state: "recording" | "stopped" | "failed";
+  /** The record directory. */
+  dir: string;
+  /** The file being written (its name in `dir`); null between files. */
+  file: string | null;
+  /** Bytes written since the stream began (over every recorder). */
+  bytesWritten: number;
+  /** Files started since the stream began. */
+  files: number;
+  /** Why it failed: `disk-full`, `write-error` or `no-directory`. */
+  reason?: string;
+}
+
+/** One file of `GET /api/recordings`. */
+export interface RecordingFileInfo {
+  stream: string;
+  /** Its name in `dir`. */
+  file: string;
+  dir: string;
+  bytes: number;
+  /** When it was started (from its name), ISO 8601. */
+  startedAt: string;
+  /** Whether a recorder writes it now. */
+  writing: boolean;
+  /** Where to download it from the media port (with the API token); null without a media output. */
+  url: string | null;
+}
+
+/** `GET /api/recordings`. */
+export interface RecordingList {
+  /** Whether files can be downloaded: only from the media output (not with `--media-listen off`). */
+  downloads: boolean;
+  /** Every recording file in the record directories of the rules in use, oldest first. */
+  files: RecordingFileInfo[];
 }
 
 /**

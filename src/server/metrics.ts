@@ -24,7 +24,7 @@
 import { RELAY_STATES, type RelayState } from "./relay_manager.ts";
 import type { LatencySummary } from "../media/latency_histogram.ts";
 import type { LinkStats } from "../ipc/messages.ts";
-import type { HttpStreamInfo, StreamInfo } from "./api_types.ts";
+import type { HttpStreamInfo, RecordingInfo, StreamInfo } from "./api_types.ts";
 
 /** The `Content-Type` of {@link renderMetrics}'s output. */
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -158,6 +158,8 @@ export interface MetricsSnapshot {
   relayCounts: { attempts: number; failures: number };
   /** The media output process: whether it listens now, and how often it was started again; null when off. */
   output: { up: boolean; restarts: number } | null;
+  /** Recordings that stopped by themselves since start, by stream and reason (`disk-full`, …). */
+  recordingFailures: { stream: string; reason: string; count: number }[];
 }
 
 /** Link statistics a connection may lack; their families then leave it out. */
@@ -275,6 +277,16 @@ function perHttpStream(value: (http: HttpStreamInfo) => number): Samples {
   return ({ streams }) =>
     streams.flatMap((stream) =>
       stream.http === null ? [] : [{ labels: { stream: stream.name }, value: value(stream.http) }]
+    );
+}
+
+/** One sample per recorded stream, labelled with its name. */
+function perRecording(value: (recording: RecordingInfo) => number): Samples {
+  return ({ streams }) =>
+    streams.flatMap((stream) =>
+      stream.recording === null
+        ? []
+        : [{ labels: { stream: stream.name }, value: value(stream.recording) }]
     );
 }
 
@@ -667,6 +679,30 @@ const FAMILIES: readonly MetricFamily[] = [
     type: "counter",
     help: "Times the stream's HTTP-TS clients fell behind and skipped ahead",
     samples: perHttpStream((http) => http.skips),
+  },
+  {
+    name: "atoll_recording_active",
+    type: "gauge",
+    help:
+      "Whether the stream's recorder writes it now (1), or not: being started again or failed (0)",
+    samples: perRecording((recording) => recording.state === "recording" ? 1 : 0),
+  },
+  {
+    name: "atoll_recording_bytes_total",
+    type: "counter",
+    help: "Bytes of the stream written to recording files since it began",
+    samples: perRecording((recording) => recording.bytesWritten),
+  },
+  {
+    name: "atoll_recording_failures_total",
+    type: "counter",
+    help:
+      "Recordings of the stream that stopped by themselves (disk-full, write-error, no-directory)",
+    samples: ({ recordingFailures }) =>
+      recordingFailures.map(({ stream, reason, count }) => ({
+        labels: { stream, reason },
+        value: count,
+      })),
   },
 ];
 

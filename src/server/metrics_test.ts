@@ -38,6 +38,7 @@ function emptySnapshot(): MetricsSnapshot {
     relays: [],
     relayCounts: { attempts: 0, failures: 0 },
     output: null,
+    recordingFailures: [],
   };
 }
 
@@ -75,6 +76,7 @@ function stream(overrides: Partial<StreamMetrics> = {}): StreamMetrics {
     viewerSkips: 1,
     tracks: [],
     http: { clients: 3, bytesSent: 987_654, skips: 2 },
+    recording: null,
     urls: {
       ts: "http://127.0.0.1:8081/live/cam1.ts",
       hls: "http://127.0.0.1:8081/live/cam1/index.m3u8",
@@ -151,7 +153,15 @@ function realisticSnapshot(): MetricsSnapshot {
       connection({ id: "c4", stream: null, mode: "play", state: "handshaking" }),
     ],
     streams: [
-      stream(),
+      stream({
+        recording: {
+          state: "recording",
+          dir: "/var/rec",
+          file: "live+cam1_20250102T030405Z.ts",
+          bytesWritten: 5_000_000,
+          files: 3,
+        },
+      }),
       stream({
         name: 'odd\\name "quoted"\nline',
         publisher: null,
@@ -169,6 +179,7 @@ function realisticSnapshot(): MetricsSnapshot {
     relays: [{ direction: "pull", state: "connected" }, { direction: "push", state: "retrying" }],
     relayCounts: { attempts: 5, failures: 3 },
     output: { up: true, restarts: 1 },
+    recordingFailures: [{ stream: "live/cam2", reason: "disk-full", count: 1 }],
   };
 }
 
@@ -287,6 +298,9 @@ Deno.test("renderMetrics() names every family of a full snapshot, in order", () 
     "atoll_stream_http_clients",
     "atoll_stream_http_sent_bytes_total",
     "atoll_stream_http_skips_total",
+    "atoll_recording_active",
+    "atoll_recording_bytes_total",
+    "atoll_recording_failures_total",
   ]);
 });
 

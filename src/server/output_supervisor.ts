@@ -100,6 +100,8 @@ export class OutputSupervisor<P extends OutputProcess> {
   #past = new Map<string, { bytesSent: number; skips: number }>();
   /** Times it was started again after it died. */
   restarts = 0;
+  /** Who may download recordings, and from where: sent at each start and on change. */
+  #recordings: { token: string | null; dirs: string[] } = { token: null, dirs: [] };
 
   constructor(settings: OutputSettings, deps: OutputSupervisorDeps<P>) {
     this.#settings = settings;
@@ -148,6 +150,14 @@ export class OutputSupervisor<P extends OutputProcess> {
     const process = this.#process;
     if (process === undefined) return; // a (re)start sends every stream
     if (!process.send({ type: "stream", name, bufferBytes: bytes }, fd)) this.#notReading(process);
+  }
+
+  /** The API token and record directories for downloads of recordings (recordings.ts). */
+  setRecordings(token: string | null, dirs: string[]): void {
+    this.#recordings = { token, dirs };
+    const process = this.#process;
+    if (process === undefined) return;
+    if (!process.send({ type: "recordings", ...this.#recordings })) this.#notReading(process);
   }
 
   /** Stream `name` ended: the process lets its buffer go, and its figures are forgotten. */
@@ -210,6 +220,7 @@ export class OutputSupervisor<P extends OutputProcess> {
     // Commands queue in the socket pair until it reads them: settings first.
     const listen = this.#address ?? this.#settings.listen;
     let sent = process.send({ type: "settings", settings: { ...this.#settings, listen } });
+    sent &&= process.send({ type: "recordings", ...this.#recordings });
     for (const { name, fd, bytes } of this.#deps.streams()) {
       sent &&= process.send({ type: "stream", name, bufferBytes: bytes }, fd);
     }

@@ -96,9 +96,10 @@ Deno.test("OutputSupervisor starts the process with its settings and every strea
   const { output, launched, last } = supervisor([{ name: "live/a", fd: 7, bytes: 4096 }]);
   const started = output.start();
   assert.equal(launched.length, 1);
-  assert.deepEqual(last().commands(), ["settings", "stream live/a"]);
+  assert.deepEqual(last().commands(), ["settings", "recordings", "stream live/a"]);
   assert.deepEqual(last().sent[0]?.command, { type: "settings", settings: SETTINGS });
-  assert.equal(last().sent[1]?.fd, 7);
+  assert.deepEqual(last().sent[1]?.command, { type: "recordings", token: null, dirs: [] });
+  assert.equal(last().sent[2]?.fd, 7);
   assert.equal(output.up, false);
   last().report(LISTENING);
   assert.deepEqual(await started, LISTENING.address);
@@ -145,7 +146,7 @@ Deno.test("OutputSupervisor starts a dead process again on its port, with every 
     type: "settings",
     settings: { ...SETTINGS, listen: LISTENING.address },
   });
-  assert.deepEqual(last().commands(), ["settings", "stream live/a", "stream live/b"]);
+  assert.deepEqual(last().commands(), ["settings", "recordings", "stream live/a", "stream live/b"]);
   last().report(LISTENING);
   assert.equal(output.up, true);
 
@@ -225,7 +226,7 @@ Deno.test("OutputSupervisor.stop() asks first, kills after the timeout, and rest
   last().report(LISTENING);
   await started;
   await output.stop(100);
-  assert.deepEqual(last().commands(), ["settings", "shutdown"]);
+  assert.deepEqual(last().commands(), ["settings", "recordings", "shutdown"]);
   assert.deepEqual(last().signals, []);
 
   const stubborn = supervisor();

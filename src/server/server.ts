@@ -29,6 +29,8 @@ import type { HttpListener } from "./http_listener.ts";
 import type {
   ConnectionInfo,
   MediaUrls,
+  RecordingFileInfo,
+  RecordingList,
   ServerCounters,
   ServerStats,
   StreamInfo,
@@ -38,10 +40,19 @@ import { connectionInfo } from "./api_view.ts";
 import {
   buildChildCommand,
   buildOutputCommand,
+  buildRecorderCommand,
   type ChildRuntime,
   isChildCommandLine,
 } from "./child_command.ts";
 import { OutputHandle, OutputSupervisor } from "./output_supervisor.ts";
+import { PairedProcess } from "./paired_process.ts";
+import { RecorderSupervisor } from "./recorder_supervisor.ts";
+import {
+  parseRecorderReport,
+  type RecorderCommand,
+  type RecorderReport,
+} from "../ipc/recorder_messages.ts";
+import { compareRecordings, parseRecordingFileName } from "../ipc/recording_files.ts";
 import { mediaPaths } from "../http/media_paths.ts";
 import { udpSocketInodes } from "./procfs.ts";
 import { ChildHandle } from "./child_handle.ts";
@@ -76,6 +87,10 @@ const log = logger("server");
 const WORKER_URL = new URL("../../workers/peer.ts", import.meta.url);
 /** Source-mode media output process: workers/output.ts. */
 const OUTPUT_WORKER_URL = new URL("../../workers/output.ts", import.meta.url);
+/** Source-mode recorder process: workers/recorder.ts. */
+const RECORDER_WORKER_URL = new URL("../../workers/recorder.ts", import.meta.url);
+/** How long recorders get to finish their files before they are killed. */
+const RECORDER_STOP_MS = 2000;
 /** How long the media output process gets to stop cleanly before it is killed. */
 const OUTPUT_STOP_MS = 2000;
 
@@ -115,6 +130,8 @@ export class AtollServer implements ApiServer {
   #http: HttpListener | undefined;
   /** The media output process's supervisor; undefined with `--media-listen off`. */
   #output: OutputSupervisor<OutputHandle> | undefined;
+  /** One recorder process per recorded stream. */
+  #recorders: RecorderSupervisor<PairedProcess<RecorderCommand, RecorderReport>>;
   #config: AtollConfig;
   #stopping = false;
   #upgrading = false;
@@ -162,6 +179,26 @@ export class AtollServer implements ApiServer {
         streams: () => this.#supervisor.streams.buffers(),
       });
     }
+    this.#recorders = new RecorderSupervisor(config, {
+      launch: (dir, events) => {
+        const process: PairedProcess<RecorderCommand, RecorderReport> = PairedProcess.spawn(
+          (controlFd) =>
+            buildRecorderCommand(runtime, RECORDER_WORKER_URL, {
+              dir,
+              args: ["--control-fd", String(controlFd)],
+            }),
+          parseRecorderReport,
+          {
+            onReport: (report) => events.onReport(process, report),
+            onOutput: (line) => events.onOutput(process, line),
+            onExit: (status) => events.onExit(process, status),
+          },
+        );
+        return process;
+      },
+      makeDirectory: (dir) => Deno.mkdirSync(dir, { recursive: true }),
+    });
+    this.#output?.setRecordings(this.access.token ?? null, recordDirs(config));
     this.#supervisor = new Supervisor<ChildHandle | AdoptedChild>({
       options,
       config,
@@ -179,8 +216,14 @@ export class AtollServer implements ApiServer {
       openPeerSocket: (peer) => listener.openPeerSocket(peer),
       refuse: (peer, handshake, reason) => listener.refuse(peer, handshake, reason),
       streamBuffers: {
-        created: (name, fd, bytes) => this.#output?.streamCreated(name, fd, bytes),
-        dropped: (name) => this.#output?.streamEnded(name),
+        created: (name, fd, bytes) => {
+          this.#output?.streamCreated(name, fd, bytes);
+          this.#recorders.streamCreated(name, fd, bytes);
+        },
+        dropped: (name) => {
+          this.#recorders.streamEnded(name);
+          this.#output?.streamEnded(name);
+        },
       },
     });
     this.#resources = new ResourceSampler(this.#supervisor.table);
@@ -450,17 +493,76 @@ export class AtollServer implements ApiServer {
       ...stream,
       http: output === undefined ? null : output.httpStats(stream.name),
       urls: this.#mediaUrls(stream.name, host),
+      recording: this.#recorders.info(stream.name),
     }));
   }
 
-  #mediaUrls(name: string, host: string | undefined): MediaUrls | null {
+  /** `http://HOST:PORT` of the media port, as a client reaching the API by `host` can use it. */
+  #mediaOrigin(host: string | undefined): string | undefined {
     const address = this.mediaAddress;
-    if (address === undefined) return null;
+    if (address === undefined) return undefined;
     const wildcard = address.hostname === "0.0.0.0" || address.hostname === "::";
     const hostname = wildcard
       ? host ?? (address.hostname === "::" ? "::1" : "127.0.0.1")
       : address.hostname;
-    const origin = `http://${formatHostPort({ hostname, port: address.port })}`;
+    return `http://${formatHostPort({ hostname, port: address.port })}`;
+  }
+
+  /** The pid of stream `name`'s recorder process, while one runs. */
+  recorderPid(name: string): number | undefined {
+    return this.#recorders.pidOf(name);
+  }
+
+  /**
+   * `GET /api/recordings`: every recording file in the record directories
+   * of the rules in use (directory metadata only: no media is read here),
+   * oldest first, each with its download URL on the media port.
+   */
+  async recordings(host?: string): Promise<RecordingList> {
+    const origin = this.#mediaOrigin(host);
+    const writing = new Set(
+      this.streams().flatMap((stream) =>
+        stream.recording?.file ? [`${stream.recording.dir}/${stream.recording.file}`] : []
+      ),
+    );
+    const files: RecordingFileInfo[] = [];
+    for (const dir of recordDirs(this.#config)) {
+      let entries: Deno.DirEntry[];
+      try {
+        entries = await Array.fromAsync(Deno.readDir(dir));
+      } catch {
+        continue; // not made yet, or unreadable: nothing to list
+      }
+      for (const entry of entries) {
+        const name = parseRecordingFileName(entry.name);
+        if (!entry.isFile || name === undefined) continue;
+        let bytes: number;
+        try {
+          bytes = (await Deno.lstat(`${dir}/${entry.name}`)).size;
+        } catch {
+          continue; // deleted meanwhile
+        }
+        files.push({
+          stream: name.stream,
+          file: entry.name,
+          dir,
+          bytes,
+          startedAt: new Date(name.startMs).toISOString(),
+          writing: writing.has(`${dir}/${entry.name}`),
+          url: origin === undefined ? null : `${origin}/recordings/${entry.name}`,
+        });
+      }
+    }
+    files.sort((a, b) =>
+      compareRecordings(parseRecordingFileName(a.file)!, parseRecordingFileName(b.file)!) ||
+      a.dir.localeCompare(b.dir)
+    );
+    return { downloads: origin !== undefined, files };
+  }
+
+  #mediaUrls(name: string, host: string | undefined): MediaUrls | null {
+    const origin = this.#mediaOrigin(host);
+    if (origin === undefined) return null;
     const paths = mediaPaths(name);
     return { ts: origin + paths.ts, hls: origin + paths.hls };
   }
@@ -504,6 +606,9 @@ export class AtollServer implements ApiServer {
       output: this.#output === undefined
         ? null
         : { up: this.#output.up, restarts: this.#output.restarts },
+      recordingFailures: [...this.#recorders.failures].flatMap(([stream, counts]) =>
+        [...counts].map(([reason, count]) => ({ stream, reason, count }))
+      ),
     };
   }
 
@@ -576,6 +681,8 @@ export class AtollServer implements ApiServer {
     }
     this.#config = config;
     this.#supervisor.setConfig(config);
+    this.#recorders.setConfig(config, this.#supervisor.streams.buffers());
+    this.#output?.setRecordings(this.access.token ?? null, recordDirs(config));
     log.info("Config reloaded from {path}", { path });
     this.#warnAboutIgnoredToken();
     return { ok: true, source: path };
@@ -592,7 +699,8 @@ export class AtollServer implements ApiServer {
     this.#orphanWatch?.close();
     await this.#listener.close();
     await this.#resources.stop();
-    // HTTP media clients go first: the streams they follow are about to end.
+    // HTTP media clients and recorders go first: the streams they follow are about to end.
+    await this.#recorders.stop(RECORDER_STOP_MS);
     await this.#output?.stop(OUTPUT_STOP_MS);
     await this.#supervisor.shutdown(this.options.shutdownTimeoutMs);
     await this.#http?.shutdown();
@@ -654,7 +762,9 @@ export class AtollServer implements ApiServer {
     this.#orphanWatch?.close();
     await this.#listener.close();
     await this.#resources.stop();
-    // The successor starts its own media output on the same port: this one lets go of it.
+    // The successor starts its own media output on the same port, and its
+    // own recorders (new files): this one lets go of them.
+    await this.#recorders.stop(RECORDER_STOP_MS);
     await this.#output?.stop(OUTPUT_STOP_MS);
     const children = this.#supervisor.release();
     await this.#http?.shutdown();
@@ -670,6 +780,12 @@ export class AtollServer implements ApiServer {
       );
     }
   }
+}
+
+/** The record directories of every rule of `config`, once each. */
+function recordDirs(config: AtollConfig): string[] {
+  const rules = [config.streamDefaults, ...config.streams.map((entry) => entry.rules)];
+  return [...new Set(rules.flatMap((rule) => rule.record ? [rule.record.dir] : []))];
 }
 
 /** Starts the successor of an upgrade: this process's command line, in its directory. */

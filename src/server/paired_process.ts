@@ -1,0 +1,122 @@
+/**
+ * A child process the main process commands over a Unix socket pair (with
+ * an fd attached when needed) and hears from on stdout, one JSON report a
+ * line: spawned with its end of the pair as the only fd it inherits, stdin
+ * closed, stdout parsed as reports and stderr read as lines. Used for the
+ * recorder processes; the media output process's `OutputHandle`
+ * (output_supervisor.ts) is the same design, written before this one.
+ *
+ * @module
+ */
+
+import { EAGAIN, SystemError } from "../../ffi/libc.ts";
+import type { OwnedFd } from "../../ffi/owned_fd.ts";
+import { openSocketPair, sendMessage, setCloseOnExec } from "../../ffi/socket.ts";
+import { readLines } from "../ipc/lines.ts";
+import type { ChildCommand } from "./child_command.ts";
+
+/** What a paired process says, as events. */
+export interface PairedProcessEvents<R> {
+  onReport(report: R): void;
+  /** A line on its stdout or stderr that is not a valid report. */
+  onOutput(line: string): void;
+  /** It exited (after its last report was delivered). */
+  onExit(status: Deno.CommandStatus): void;
+}
+
+const encoder = new TextEncoder();
+
+export class PairedProcess<C, R> {
+  readonly pid: number;
+  readonly done: Promise<Deno.CommandStatus>;
+  #process: Deno.ChildProcess;
+  #control: OwnedFd;
+  #exited = false;
+
+  private constructor(
+    process: Deno.ChildProcess,
+    control: OwnedFd,
+    parse: (line: string) => R,
+    events: PairedProcessEvents<R>,
+  ) {
+    this.#process = process;
+    this.pid = process.pid;
+    this.#control = control;
+    const output = Promise.all([
+      (async () => {
+        for await (const line of readLines(process.stdout)) {
+          let report: R;
+          try {
+            report = parse(line);
+          } catch {
+            events.onOutput(line);
+            continue;
+          }
+          events.onReport(report);
+        }
+      })(),
+      (async () => {
+        for await (const line of readLines(process.stderr)) events.onOutput(line);
+      })(),
+    ]);
+    this.done = (async () => {
+      const status = await process.status;
+      await output.catch(() => {});
+      this.#exited = true;
+      control.close();
+      events.onExit(status);
+      return status;
+    })();
+  }
+
+  /**
+   * Starts it; `makeCommand` receives the fd number its end of the pair has
+   * in it, and `parse` turns a stdout line into a report (throwing when it
+   * is not one).
+   */
+  static spawn<C, R>(
+    makeCommand: (controlFd: number) => ChildCommand,
+    parse: (line: string) => R,
+    events: PairedProcessEvents<R>,
+  ): PairedProcess<C, R> {
+    const [parentEnd, childEnd] = openSocketPair();
+    using parent = parentEnd;
+    using child = childEnd;
+    const { command, args, env } = makeCommand(child.fd);
+    // Spawning is synchronous, so no other spawn can inherit this fd.
+    setCloseOnExec(child.fd, false);
+    const process = new Deno.Command(command, {
+      args,
+      env,
+      clearEnv: true,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    return new PairedProcess<C, R>(process, parent.take(), parse, events);
+  }
+
+  /**
+   * Sends one command, with `fd` attached; false when it cannot take it
+   * (its socket pair is full: it stopped reading). A command to a process
+   * that is gone is dropped: its exit is reported.
+   */
+  send(command: C, fd?: number): boolean {
+    if (this.#exited || this.#control.closed) return true;
+    try {
+      sendMessage(this.#control.fd, encoder.encode(JSON.stringify(command)), fd);
+      return true;
+    } catch (error) {
+      return !(error instanceof SystemError && error.errno === EAGAIN);
+    }
+  }
+
+  kill(signal: Deno.Signal = "SIGKILL"): void {
+    if (this.#exited) return;
+    try {
+      this.#process.kill(signal);
+    } catch {
+      // Already gone: `done` reports the exit.
+    }
+  }
+}

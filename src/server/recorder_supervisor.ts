@@ -1,0 +1,339 @@
+/**
+ * The main process's side of recording: one recorder process
+ * (src/recorder/) per stream whose rules have a `record` key, while the
+ * stream has a buffer. It makes the record directory, starts the recorder
+ * with the buffer and its settings, stops it when the stream ends or the
+ * rule goes (a reload), and starts it again when it dies, with a backoff
+ * (1 s, doubling to 30 s; back to 1 s after a minute's good run). A
+ * recording that stopped by itself because the disk is full (or a write
+ * failed) is `failed` and not started again until a reload changes its
+ * rule or the stream begins again: restarting would only fill the log.
+ * No media passes through here; SRT connections never notice a recorder.
+ *
+ * The rules are tested with a fake process (`recorder_supervisor_test.ts`).
+ *
+ * @module
+ */
+
+import { type AtollConfig, recordingOf, type RecordRule, rulesFor } from "../config/config_file.ts";
+import type {
+  RecorderCommand,
+  RecorderReport,
+  RecorderSettings,
+  RecorderStats,
+  RecordingStopReason,
+} from "../ipc/recorder_messages.ts";
+import type { RecordingInfo } from "./api_types.ts";
+import { logger } from "./log.ts";
+
+const log = logger("recorder");
+
+export const FIRST_RESTART_DELAY_MS = 1000;
+export const MAX_RESTART_DELAY_MS = 30_000;
+/** A recorder that ran this long before it died is restarted after the first delay again. */
+const STABLE_RUN_MS = 60_000;
+/** The recorder's exit code for a recording that stopped by itself (src/recorder/main.ts). */
+const EXIT_STOPPED = 3;
+
+/** What the supervisor needs of a recorder process (the real one is a `PairedProcess`). */
+export interface RecorderProcess {
+  readonly pid: number;
+  readonly done: Promise<unknown>;
+  send(command: RecorderCommand, fd?: number): boolean;
+  kill(signal?: Deno.Signal): void;
+}
+
+/** What a recorder says, as events. */
+export interface RecorderEvents<P> {
+  onReport(process: P, report: RecorderReport): void;
+  onOutput(process: P, line: string): void;
+  onExit(process: P, status: Deno.CommandStatus): void;
+}
+
+export interface RecorderSupervisorDeps<P extends RecorderProcess> {
+  /** Starts a recorder that writes in `dir`, whose reports go to `events`. */
+  launch(dir: string, events: RecorderEvents<P>): P;
+  /** Makes the record directory unless it exists; throws when it cannot. */
+  makeDirectory(dir: string): void;
+  now?: () => number;
+  restartDelayMs?: { first: number; max: number };
+}
+
+type State = "recording" | "stopped" | "failed";
+
+/** Why a recording is not going, as the API and metrics say it. */
+export type RecordingFailure = RecordingStopReason | "no-directory";
+
+interface Recording {
+  name: string;
+  rule: RecordRule;
+  fd: number;
+  bytes: number;
+  process: P | undefined;
+  state: State;
+  reason: RecordingFailure | undefined;
+  startedAt: number;
+  nextDelayMs: number;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  /** What the running recorder reported. */
+  current: RecorderStats | undefined;
+  /** What recorders before it wrote. */
+  past: { bytesWritten: number; files: number };
+  /** The recorder reported that it stopped by itself. */
+  stoppedBy: RecordingFailure | undefined;
+  /** Whether its last start is logged as back (once it reported). */
+  restarted: boolean;
+}
+type P = RecorderProcess;
+
+export class RecorderSupervisor<Q extends RecorderProcess> {
+  #config: AtollConfig;
+  #deps: RecorderSupervisorDeps<Q>;
+  #now: () => number;
+  #delays: { first: number; max: number };
+  #recordings = new Map<string, Recording>();
+  #stopping = false;
+  /** Recordings that stopped by themselves, by stream and reason, since start. */
+  readonly failures = new Map<string, Map<RecordingFailure, number>>();
+  /** Times a recorder was started again after it died. */
+  restarts = 0;
+
+  constructor(config: AtollConfig, deps: RecorderSupervisorDeps<Q>) {
+    this.#config = config;
+    this.#deps = deps;
+    this.#now = deps.now ?? (() => performance.now());
+    this.#delays = deps.restartDelayMs ??
+      { first: FIRST_RESTART_DELAY_MS, max: MAX_RESTART_DELAY_MS };
+  }
+
+  /** The record rules of every stream, for the listing: the directories in use. */
+  get config(): AtollConfig {
+    return this.#config;
+  }
+
+  /** Stream `name` has a buffer: it is recorded if its rules say so. */
+  streamCreated(name: string, fd: number, bytes: number): void {
+    this.#end(name);
+    const rule = recordingOf(rulesFor(this.#config, name));
+    if (rule === undefined || this.#stopping) return;
+    const recording: Recording = {
+      name,
+      rule,
+      fd,
+      bytes,
+      process: undefined,
+      state: "stopped",
+      reason: undefined,
+      startedAt: 0,
+      nextDelayMs: this.#delays.first,
+      timer: undefined,
+      current: undefined,
+      past: { bytesWritten: 0, files: 0 },
+      stoppedBy: undefined,
+      restarted: false,
+    };
+    this.#recordings.set(name, recording);
+    this.#launch(recording);
+  }
+
+  /** Stream `name` ended: its recorder finishes its file and stops. */
+  streamEnded(name: string): void {
+    this.#end(name);
+  }
+
+  /**
+   * A reload: recordings start, stop or start again (a changed rule, or one
+   * that had failed) as the new rules say, for the streams that have
+   * buffers now (`buffers`).
+   */
+  setConfig(config: AtollConfig, buffers: { name: string; fd: number; bytes: number }[]): void {
+    this.#config = config;
+    for (const { name, fd, bytes } of buffers) {
+      const rule = recordingOf(rulesFor(config, name));
+      const recording = this.#recordings.get(name);
+      if (rule === undefined) {
+        if (recording !== undefined) {
+          log.info("Recording of {stream} stops: its rules no longer record it", { stream: name });
+        }
+        this.#end(name);
+        continue;
+      }
+      if (
+        recording !== undefined && recording.state !== "failed" &&
+        JSON.stringify(recording.rule) === JSON.stringify(rule)
+      ) continue;
+      this.streamCreated(name, fd, bytes);
+    }
+  }
+
+  /** Stream `name`'s recording as the API shows it; null when it is not recorded. */
+  info(name: string): RecordingInfo | null {
+    const recording = this.#recordings.get(name);
+    if (recording === undefined) return null;
+    const current = recording.current;
+    return {
+      state: recording.state,
+      dir: recording.rule.dir,
+      file: current?.file ?? null,
+      bytesWritten: recording.past.bytesWritten + (current?.bytesWritten ?? 0),
+      files: recording.past.files + (current?.files ?? 0),
+      ...(recording.reason === undefined ? {} : { reason: recording.reason }),
+    };
+  }
+
+  /** The pid of stream `name`'s recorder, while one runs. */
+  pidOf(name: string): number | undefined {
+    return this.#recordings.get(name)?.process?.pid;
+  }
+
+  /** Stops every recorder: a clean stop first, SIGKILL after `timeoutMs`. */
+  async stop(timeoutMs: number): Promise<void> {
+    this.#stopping = true;
+    const processes = [...this.#recordings.values()].flatMap((r) => r.process ?? []);
+    for (const name of [...this.#recordings.keys()]) this.#end(name);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const all = Promise.all(processes.map((p) => p.done));
+    const exited = await Promise.race([
+      all.then(() => true),
+      new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), timeoutMs)),
+    ]);
+    clearTimeout(timer);
+    if (!exited) { for (const process of processes) process.kill("SIGKILL"); }
+    await all;
+  }
+
+  #end(name: string): void {
+    const recording = this.#recordings.get(name);
+    if (recording === undefined) return;
+    this.#recordings.delete(name);
+    clearTimeout(recording.timer);
+    const process = recording.process;
+    if (process !== undefined && !process.send({ type: "shutdown" })) process.kill("SIGTERM");
+  }
+
+  #launch(recording: Recording): void {
+    if (this.#stopping || this.#recordings.get(recording.name) !== recording) return;
+    const { name, rule } = recording;
+    try {
+      this.#deps.makeDirectory(rule.dir);
+    } catch (error) {
+      this.#fail(recording, "no-directory", `cannot make ${rule.dir}: ${describe(error)}`);
+      return;
+    }
+    let process: Q;
+    try {
+      process = this.#deps.launch(rule.dir, {
+        onReport: (p, report) => this.#onReport(recording, p, report),
+        onOutput: (p, line) =>
+          log.warning("Recorder of {stream} ({pid}): {line}", { stream: name, pid: p.pid, line }),
+        onExit: (p, status) => this.#onExit(recording, p, status),
+      });
+    } catch (error) {
+      this.#scheduleRestart(recording, `cannot start: ${describe(error)}`);
+      return;
+    }
+    recording.process = process;
+    recording.state = "recording";
+    recording.reason = undefined;
+    recording.stoppedBy = undefined;
+    recording.startedAt = this.#now();
+    const settings: RecorderSettings = {
+      stream: name,
+      dir: rule.dir,
+      rotateSeconds: rule.rotateSeconds,
+      quotaBytes: rule.quotaBytes,
+      bufferBytes: recording.bytes,
+    };
+    if (!process.send({ type: "record", settings }, recording.fd)) process.kill("SIGKILL");
+  }
+
+  #onReport(recording: Recording, process: Q, report: RecorderReport): void {
+    if (recording.process !== process) return;
+    switch (report.type) {
+      case "stats":
+        recording.current = report.stats;
+        if (recording.restarted) {
+          recording.restarted = false;
+          log.info("Recorder of {stream} is back ({pid}), writing {file}", {
+            stream: recording.name,
+            pid: process.pid,
+            file: report.stats.file ?? "nothing yet",
+          });
+        }
+        break;
+      case "stopped":
+        recording.stoppedBy = report.reason;
+        this.#fail(
+          recording,
+          report.reason,
+          report.reason === "disk-full"
+            ? `the disk is full (${report.detail})`
+            : `a write failed (${report.detail})`,
+        );
+        break;
+      case "log":
+        log[report.level]("Recorder of {stream}: {message}", {
+          stream: recording.name,
+          message: report.message,
+        });
+        break;
+    }
+  }
+
+  #onExit(recording: Recording, process: Q, status: Deno.CommandStatus): void {
+    if (recording.process !== process) return;
+    recording.process = undefined;
+    const current = recording.current;
+    if (current !== undefined) {
+      recording.past.bytesWritten += current.bytesWritten;
+      recording.past.files += current.files;
+      recording.current = undefined;
+    }
+    if (this.#recordings.get(recording.name) !== recording) return; // stopped on purpose
+    if (recording.state === "failed") return;
+    if (status.code === EXIT_STOPPED && status.signal === null) {
+      // It said why on stdout, unless that was lost: failed all the same.
+      this.#fail(recording, "write-error", "it stopped by itself");
+      return;
+    }
+    const how = status.signal !== null ? `killed by ${status.signal}` : `exit code ${status.code}`;
+    if (this.#now() - recording.startedAt >= STABLE_RUN_MS) {
+      recording.nextDelayMs = this.#delays.first;
+    }
+    this.#scheduleRestart(recording, `process ${process.pid} exited (${how})`);
+  }
+
+  #scheduleRestart(recording: Recording, reason: string): void {
+    if (this.#stopping || recording.timer !== undefined) return;
+    recording.state = "stopped";
+    const delayMs = recording.nextDelayMs;
+    recording.nextDelayMs = Math.min(delayMs * 2, this.#delays.max);
+    log.error(
+      "Recorder of {stream} {reason}: the stream goes on unrecorded; starting it again in {seconds} s",
+      { stream: recording.name, reason, seconds: delayMs / 1000 },
+    );
+    recording.timer = setTimeout(() => {
+      recording.timer = undefined;
+      this.restarts++;
+      recording.restarted = true;
+      this.#launch(recording);
+    }, delayMs);
+  }
+
+  #fail(recording: Recording, reason: RecordingFailure, detail: string): void {
+    if (recording.state === "failed") return;
+    recording.state = "failed";
+    recording.reason = reason;
+    const counts = this.failures.get(recording.name) ?? new Map<RecordingFailure, number>();
+    counts.set(reason, (counts.get(reason) ?? 0) + 1);
+    this.failures.set(recording.name, counts);
+    log.error(
+      "Recording of {stream} stopped: {detail}; the stream goes on, and it is not recorded again until a reload or the stream begins again",
+      { stream: recording.name, detail },
+    );
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
