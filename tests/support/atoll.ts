@@ -49,6 +49,8 @@ export const LOOPBACK_ARGS: readonly string[] = [
 
 /** The entry of the media output process run from source, as its command line shows it. */
 export const OUTPUT_WORKER = "workers/output.ts";
+/** A recorder process's worker, as its command line names it. */
+export const RECORDER_WORKER = "workers/recorder.ts";
 
 /** One line of Atoll's `--log-format json` output. */
 export interface LogLine {
@@ -264,7 +266,13 @@ export class Atoll implements AsyncDisposable {
       seenChildren.add(pid);
       this.#children.add(pid);
     }
-    return pids.filter((pid) => !isOutputProcess(pid));
+    return pids.filter((pid) => !isOutputProcess(pid) && !isRecorderProcess(pid));
+  }
+
+  /** Pids of the recorder processes running now. */
+  recorderPids(): number[] {
+    this.childPids(); // remembered, so that stop() cleans up after them
+    return childrenOf(this.pid).filter((pid) => isRecorderProcess(pid) && isAlive(pid));
   }
 
   /** The pid of the media output process, if one runs now. */
@@ -349,7 +357,10 @@ export async function killLeftoverChildren(pids: Set<number> = seenChildren): Pr
     }
     // The pid may have been reused by now: only kill what is still a child of Atoll.
     const command = commandLine(pid);
-    if (!command.includes("workers/peer.ts") && !command.includes(OUTPUT_WORKER)) continue;
+    if (
+      !command.includes("workers/peer.ts") && !command.includes(OUTPUT_WORKER) &&
+      !command.includes(RECORDER_WORKER)
+    ) continue;
     await waitFor(`child ${pid} to exit`, () => !isAlive(pid), { timeoutMs: 2000, intervalMs: 20 })
       .catch(() => {
         Deno.kill(pid, "SIGKILL");
@@ -359,6 +370,11 @@ export async function killLeftoverChildren(pids: Set<number> = seenChildren): Pr
     pids.delete(pid);
   }
   return killed;
+}
+
+/** Whether `pid` is a recorder process run from source. */
+function isRecorderProcess(pid: number): boolean {
+  return commandLine(pid).includes(RECORDER_WORKER);
 }
 
 /** Whether `pid` is a media output process run from source. */
