@@ -69,7 +69,7 @@ interface Recording {
   rule: RecordRule;
   fd: number;
   bytes: number;
-  process: P | undefined;
+  process: RecorderProcess | undefined;
   state: State;
   reason: RecordingFailure | undefined;
   startedAt: number;
@@ -84,7 +84,6 @@ interface Recording {
   /** Whether its last start is logged as back (once it reported). */
   restarted: boolean;
 }
-type P = RecorderProcess;
 
 export class RecorderSupervisor<Q extends RecorderProcess> {
   #config: AtollConfig;
