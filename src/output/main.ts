@@ -92,7 +92,9 @@ async function serve(controlFd: number, reports: ReportWriter): Promise<number> 
     throw new TypeError(`The first command must be settings, not ${first.command.type}`);
   }
   const settings: OutputSettings = first.command.settings;
-  const feeds = new FeedTable();
+  const feeds = new FeedTable({
+    log: (level, message) => reports.send({ type: "log", level, message }),
+  });
   let server: MediaServer;
   try {
     server = serveMedia(settings, feeds, (level, message) => {
@@ -138,7 +140,7 @@ async function serve(controlFd: number, reports: ReportWriter): Promise<number> 
             break;
           }
           try {
-            await feeds.add(command.name, fd, command.bufferBytes);
+            await feeds.add(command.name, fd, { bytes: command.bufferBytes, hls: command.hls });
           } catch (error) {
             reports.send({
               type: "log",
@@ -146,6 +148,10 @@ async function serve(controlFd: number, reports: ReportWriter): Promise<number> 
               message: `Cannot serve stream "${command.name}": ${error}`,
             });
           }
+          break;
+        case "stream-rules":
+          fd?.close();
+          feeds.hls.setRules(command.name, command.hls);
           break;
         case "stream-ended":
           fd?.close();

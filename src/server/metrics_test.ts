@@ -74,7 +74,14 @@ function stream(overrides: Partial<StreamMetrics> = {}): StreamMetrics {
     randomAccessPoints: 7,
     viewerSkips: 1,
     tracks: [],
-    http: { clients: 3, bytesSent: 987_654, skips: 2 },
+    http: {
+      clients: 3,
+      bytesSent: 987_654,
+      skips: 2,
+      hlsClients: 4,
+      hlsSegments: 120,
+      hlsBytesSent: 7_654_321,
+    },
     urls: {
       ts: "http://127.0.0.1:8081/live/cam1.ts",
       hls: "http://127.0.0.1:8081/live/cam1/index.m3u8",
@@ -287,6 +294,9 @@ Deno.test("renderMetrics() names every family of a full snapshot, in order", () 
     "atoll_stream_http_clients",
     "atoll_stream_http_sent_bytes_total",
     "atoll_stream_http_skips_total",
+    "atoll_stream_http_hls_clients",
+    "atoll_stream_http_hls_segments_total",
+    "atoll_stream_http_hls_sent_bytes_total",
   ]);
 });
 
@@ -527,6 +537,9 @@ Deno.test("renderMetrics() shows each stream by name, its rate in bytes per seco
     ['atoll_stream_http_clients{stream="live/cam1"}', "3"],
     ['atoll_stream_http_sent_bytes_total{stream="live/cam1"}', "987654"],
     ['atoll_stream_http_skips_total{stream="live/cam1"}', "2"],
+    ['atoll_stream_http_hls_clients{stream="live/cam1"}', "4"],
+    ['atoll_stream_http_hls_segments_total{stream="live/cam1"}', "120"],
+    ['atoll_stream_http_hls_sent_bytes_total{stream="live/cam1"}', "7654321"],
     // A stream the media output does not serve has no HTTP series.
     [`atoll_stream_http_clients{${odd}}`, undefined],
     ["atoll_output_up", "1"],
