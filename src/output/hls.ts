@@ -79,6 +79,8 @@ export interface HlsTableOptions {
   wallClock?: () => number;
   /** Where a packager's failure is told. */
   log?: (level: "warning" | "error", message: string) => void;
+  /** How long an ended playlist stays, in ms; {@link endedLingerMs} of its rules by default. */
+  endedLingerMs?: number;
 }
 
 /** One stream's HLS: its rules, its packager if one runs, its figures. */
@@ -258,12 +260,20 @@ export class HlsTable {
   readonly now: () => number;
   readonly wallClock: () => number;
   readonly log: (level: "warning" | "error", message: string) => void;
+  readonly #endedLingerMs: number | undefined;
   readonly #streams = new Map<string, HlsStream>();
 
   constructor(options: HlsTableOptions = {}) {
     this.now = options.now ?? (() => performance.now());
     this.wallClock = options.wallClock ?? (() => Date.now());
     this.log = options.log ?? (() => {});
+    this.#endedLingerMs = options.endedLingerMs;
+  }
+
+  /** Whether stream `name` is being packaged now. */
+  packaging(name: string): boolean {
+    const stream = this.#streams.get(name);
+    return stream !== undefined && stream.live && stream.segmenter !== undefined;
   }
 
   /** Stream `feed.name` began (again), with `rules`. */
@@ -301,7 +311,7 @@ export class HlsTable {
     if (this.#streams.get(name) !== stream || stream.live) return; // it began again meanwhile
     stream.lingerTimer = setTimeout(() => {
       if (this.#streams.get(name) === stream && !stream.live) this.#streams.delete(name);
-    }, endedLingerMs(stream.rules));
+    }, this.#endedLingerMs ?? endedLingerMs(stream.rules));
   }
 
   /**
