@@ -50,7 +50,6 @@ import { OPTION_RULES } from "./options.ts";
 import { describeSecret, messageOf, nearestKey } from "./validation.ts";
 import { MAX_STREAM_NAME_BYTES, parseStreamId, type StreamMode } from "../protocol/stream_id.ts";
 import { parseSrtUrl, type SrtUrl, SrtUrlError } from "../protocol/srt_url.ts";
-import { HLS_SEGMENT_MS, HLS_WINDOW } from "../ipc/output_messages.ts";
 
 /** How much of a stream is kept for viewers that join: a duration or a size. */
 export type BufferSize = { readonly seconds: number } | { readonly bytes: number };
@@ -198,6 +197,10 @@ const MODES: readonly StreamMode[] = ["publish", "play"];
 const MAX_SOURCE_LINGER_MS = 3_600_000;
 /** The most `push` URLs of one rule. */
 const MAX_PUSH_URLS = 16;
+/** The range of `hlsSegmentMs` (the output process checks the same: src/ipc/output_messages.ts). */
+export const HLS_SEGMENT_MS = { min: 1000, max: 10_000 } as const;
+/** The range of `hlsWindow`. */
+export const HLS_WINDOW = { min: 3, max: 30 } as const;
 const TIMEOUT_KEYS = ["playWaitMs", "publisherTimeoutMs", "graceMs"] as const;
 const TOP_LEVEL_KEYS = [
   "defaultStream",

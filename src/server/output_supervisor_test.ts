@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import {
+  DEFAULT_CONFIG,
+  HLS_SEGMENT_MS as CONFIG_SEGMENT_MS,
+  HLS_WINDOW as CONFIG_WINDOW,
+} from "../config/config_file.ts";
+import {
   DEFAULT_HLS_RULES,
+  HLS_SEGMENT_MS,
+  HLS_WINDOW,
   type HlsRules,
   type OutputCommand,
   type OutputReport,
@@ -303,4 +310,11 @@ Deno.test("OutputSupervisor.stop() asks first, kills after the timeout, and rest
   await sleep(25);
   assert.equal(launched.length, 1);
   assert.equal(stubborn.launched.length, 1);
+});
+
+Deno.test("the output process takes the HLS rules the config file allows, with the same defaults", () => {
+  assert.deepEqual(HLS_SEGMENT_MS, CONFIG_SEGMENT_MS);
+  assert.deepEqual(HLS_WINDOW, CONFIG_WINDOW);
+  const { hls, hlsSegmentMs, hlsWindow } = DEFAULT_CONFIG.streamDefaults;
+  assert.deepEqual(DEFAULT_HLS_RULES, { mode: hls, segmentMs: hlsSegmentMs, window: hlsWindow });
 });
