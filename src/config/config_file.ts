@@ -30,6 +30,9 @@
  *     source: "srt://192.0.2.10:9000?streamid=keynote&passphrase=0123456789"
  *     sourceMode: always
  *     push: ["srt://cdn.example:9000?streamid=#!::r={name},m=publish"]
+ *     hls: always              # HLS segments made even while nobody watches over HLS
+ *     hlsSegmentMs: 4000       # their target duration (default 2000)
+ *     hlsWindow: 10            # segments the playlist lists at least (default 6)
  * ```
  *
  * Validation is pure and strict: an unknown key, a value of the wrong type or
@@ -59,6 +62,9 @@ export type SourceMode = "always" | "on-demand";
  * pull while no caller publishes (`backup`).
  */
 export type SourceRole = "primary" | "backup";
+
+/** When a stream's HLS segments are made: while someone watches over HLS, or all the time. */
+export type HlsMode = "on-demand" | "always";
 
 /** What callers of one stream may do, and what they get. */
 export interface StreamRules {
@@ -98,6 +104,15 @@ export interface StreamRules {
    * as in `source`; none when unset or empty.
    */
   readonly push?: readonly string[];
+  /**
+   * HLS segments are made while someone fetched the stream's playlist or a
+   * segment lately (`on-demand`), or all the time (`always`).
+   */
+  readonly hls: HlsMode;
+  /** HLS segments' target duration, in milliseconds (1000 to 10000). */
+  readonly hlsSegmentMs: number;
+  /** Segments the HLS playlist lists at least (3 to 30). */
+  readonly hlsWindow: number;
   /**
    * Record the stream to MPEG-TS files while it has a buffer; `false` turns
    * off a recording set by `streamDefaults` or a prefix entry. None when
@@ -173,6 +188,9 @@ const BUILT_IN_RULES: StreamRules = {
   sourceMode: "on-demand",
   sourceLingerMs: 10_000,
   sourceRole: "primary",
+  hls: "on-demand",
+  hlsSegmentMs: 2000,
+  hlsWindow: 6,
 };
 
 /** How long the authorization hook may take when the file does not say. */
@@ -205,6 +223,10 @@ const MIN_QUOTA_BYTES = 1024 * 1024;
 const MAX_SOURCE_LINGER_MS = 3_600_000;
 /** The most `push` URLs of one rule. */
 const MAX_PUSH_URLS = 16;
+/** The range of `hlsSegmentMs` (the output process checks the same: src/ipc/output_messages.ts). */
+export const HLS_SEGMENT_MS = { min: 1000, max: 10_000 } as const;
+/** The range of `hlsWindow`. */
+export const HLS_WINDOW = { min: 3, max: 30 } as const;
 const TIMEOUT_KEYS = ["playWaitMs", "publisherTimeoutMs", "graceMs"] as const;
 const TOP_LEVEL_KEYS = [
   "defaultStream",
@@ -278,6 +300,10 @@ const RULE_CHECKS: { readonly [K in keyof StreamRules]-?: Check<StreamRules[K]> 
     check(value, path, '"primary" or "backup"', value === "primary" || value === "backup"),
   push: checkPush,
   record: checkRecordRule,
+  hls: (value, path) =>
+    check(value, path, '"on-demand" or "always"', value === "on-demand" || value === "always"),
+  hlsSegmentMs: (value, path) => checkInteger(value, path, HLS_SEGMENT_MS),
+  hlsWindow: (value, path) => checkInteger(value, path, HLS_WINDOW),
 };
 const RULE_KEYS = Object.keys(RULE_CHECKS) as (keyof StreamRules)[];
 const ENTRY_KEYS = ["name", "prefix", ...RULE_KEYS];
@@ -796,6 +822,15 @@ function checkRecord(
 function check<T>(value: unknown, path: string, what: string, valid: boolean): T {
   if (!valid) throw expected(path, what, value);
   return value as T;
+}
+
+function checkInteger(
+  value: unknown,
+  path: string,
+  range: { readonly min: number; readonly max: number },
+): number {
+  const valid = Number.isInteger(value) && Number(value) >= range.min && Number(value) <= range.max;
+  return check(value, path, `an integer from ${range.min} to ${range.max}`, valid);
 }
 
 function expected(path: string, what: string, value: unknown): Invalid {

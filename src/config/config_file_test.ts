@@ -21,6 +21,9 @@ const BUILT_IN_RULES: StreamRules = {
   sourceMode: "on-demand",
   sourceLingerMs: 10_000,
   sourceRole: "primary",
+  hls: "on-demand",
+  hlsSegmentMs: 2000,
+  hlsWindow: 6,
 };
 /** A pull of the stream of the same name from an origin: the edge of a relay tree. */
 const ORIGIN_URL = "srt://origin.example:9000?streamid=#!::r={name},m=request";
@@ -48,6 +51,9 @@ const FULL_CONFIG: AtollConfig = {
     sourceMode: "on-demand",
     sourceLingerMs: 5000,
     sourceRole: "backup",
+    hls: "on-demand",
+    hlsSegmentMs: 2000,
+    hlsWindow: 6,
   },
   streams: [
     {
@@ -311,6 +317,18 @@ const acceptedCases: { name: string; yaml: string; expected: Partial<AtollConfig
       streams: [{
         prefix: "live",
         rules: { sourceMode: "on-demand", sourceRole: "backup", sourceLingerMs: 0 },
+      }],
+    },
+  },
+  {
+    name: "HLS rules at their bounds, always for a prefix",
+    yaml: "streamDefaults: { hlsSegmentMs: 1000, hlsWindow: 30 }\n" +
+      "streams: [{ prefix: live, hls: always, hlsSegmentMs: 10000, hlsWindow: 3 }]",
+    expected: {
+      streamDefaults: { ...BUILT_IN_RULES, hlsSegmentMs: 1000, hlsWindow: 30 },
+      streams: [{
+        prefix: "live",
+        rules: { hls: "always", hlsSegmentMs: 10_000, hlsWindow: 3 },
       }],
     },
   },
@@ -821,6 +839,32 @@ const invalidCases: { name: string; yaml: string; message: string }[] = [
     name: "an unknown sourceRole",
     yaml: "streams: [{ prefix: live, sourceRole: secondary }]",
     message: 'streams[0].sourceRole: expected "primary" or "backup", got "secondary"',
+  },
+  // hls, hlsSegmentMs, hlsWindow
+  {
+    name: "an unknown hls mode",
+    yaml: "streams: [{ prefix: live, hls: off }]",
+    message: 'streams[0].hls: expected "on-demand" or "always", got "off"',
+  },
+  {
+    name: "an hlsSegmentMs under a second",
+    yaml: "streamDefaults: { hlsSegmentMs: 999 }",
+    message: "streamDefaults.hlsSegmentMs: expected an integer from 1000 to 10000, got 999",
+  },
+  {
+    name: "an hlsSegmentMs over 10 s",
+    yaml: "streams: [{ name: a, hlsSegmentMs: 10001 }]",
+    message: "streams[0].hlsSegmentMs: expected an integer from 1000 to 10000, got 10001",
+  },
+  {
+    name: "an hlsWindow of 2",
+    yaml: "streams: [{ prefix: live, hlsWindow: 2 }]",
+    message: "streams[0].hlsWindow: expected an integer from 3 to 30, got 2",
+  },
+  {
+    name: "an hlsWindow that is not whole",
+    yaml: "streamDefaults: { hlsWindow: 4.5 }",
+    message: "streamDefaults.hlsWindow: expected an integer from 3 to 30, got 4.5",
   },
   // push
   {

@@ -30,12 +30,36 @@ export interface OutputSettings {
   allowedHosts: string[];
 }
 
+/** The range of a stream's HLS target duration (`hlsSegmentMs`), in milliseconds. */
+export const HLS_SEGMENT_MS = { min: 1000, max: 10_000 } as const;
+/** The range of a stream's HLS window (`hlsWindow`), in segments. */
+export const HLS_WINDOW = { min: 3, max: 30 } as const;
+
+/** How one stream is packaged for HLS: its rules `hls`, `hlsSegmentMs` and `hlsWindow`. */
+export interface HlsRules {
+  /** Segments are made while someone watches over HLS (`on-demand`), or all the time. */
+  mode: "on-demand" | "always";
+  /** The segments' target duration, in milliseconds. */
+  segmentMs: number;
+  /** Segments the playlist lists at least. */
+  window: number;
+}
+
+/** The rules of a stream that the config file sets none for. */
+export const DEFAULT_HLS_RULES: HlsRules = Object.freeze({
+  mode: "on-demand",
+  segmentMs: 2000,
+  window: 6,
+});
+
 /** Main → output, over the socket pair. */
 export type OutputCommand =
   /** Always first. */
   | { type: "settings"; settings: OutputSettings }
   /** A stream's buffer, attached: serve it (replaces an earlier one of that name). */
-  | { type: "stream"; name: string; bufferBytes: number }
+  | { type: "stream"; name: string; bufferBytes: number; hls: HlsRules }
+  /** A config reload changed a served stream's HLS rules. */
+  | { type: "stream-rules"; name: string; hls: HlsRules }
   /** The stream ended: its clients' responses end, and its buffer is let go. */
   | { type: "stream-ended"; name: string }
   /**
@@ -55,6 +79,12 @@ export interface OutputStreamStats {
   bytesSent: number;
   /** Times one of them fell behind the buffer and skipped ahead. */
   skips: number;
+  /** Distinct client addresses that fetched its HLS playlist or a segment in the last 30 s. */
+  hlsClients: number;
+  /** HLS segments made of it. */
+  hlsSegments: number;
+  /** Bytes of HLS playlists and segments sent (headers not counted). */
+  hlsBytesSent: number;
 }
 
 /** Output → main, on stdout. */
@@ -106,7 +136,18 @@ function isSettings(value: unknown): value is OutputSettings {
 function isStreamStats(value: unknown): value is OutputStreamStats {
   return isObject(value) && typeof value.name === "string" && isStreamName(value.name) &&
     isCount(value.clients) && isCount(value.bytesSent) &&
-    isCount(value.skips);
+    isCount(value.skips) && isCount(value.hlsClients) && isCount(value.hlsSegments) &&
+    isCount(value.hlsBytesSent);
+}
+
+function isInRange(value: unknown, range: { min: number; max: number }): boolean {
+  return Number.isInteger(value) && (value as number) >= range.min &&
+    (value as number) <= range.max;
+}
+
+function isHlsRules(value: unknown): value is HlsRules {
+  return isObject(value) && (value.mode === "on-demand" || value.mode === "always") &&
+    isInRange(value.segmentMs, HLS_SEGMENT_MS) && isInRange(value.window, HLS_WINDOW);
 }
 
 /** Parses one command the output process read from its socket pair; throws TypeError when invalid. */
@@ -118,7 +159,11 @@ export function parseOutputCommand(text: string): OutputCommand {
         return isSettings(value.settings);
       case "stream":
         return typeof value.name === "string" && isStreamName(value.name) &&
-          Number.isInteger(value.bufferBytes) && (value.bufferBytes as number) > 0;
+          Number.isInteger(value.bufferBytes) && (value.bufferBytes as number) > 0 &&
+          isHlsRules(value.hls);
+      case "stream-rules":
+        return typeof value.name === "string" && isStreamName(value.name) &&
+          isHlsRules(value.hls);
       case "stream-ended":
         return typeof value.name === "string" && isStreamName(value.name);
       case "recordings":

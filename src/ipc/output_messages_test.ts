@@ -6,6 +6,10 @@ import {
   parseOutputReport,
 } from "./output_messages.ts";
 
+const HLS = { mode: "on-demand", segmentMs: 2000, window: 6 } as const;
+const COUNTS = { clients: 2, bytesSent: 1316, skips: 1, hlsClients: 3, hlsSegments: 9 };
+const STATS = { name: "live/cam1", ...COUNTS, hlsBytesSent: 4096 };
+
 const SETTINGS = {
   listen: { hostname: "127.0.0.1", port: 8081 },
   maxConnections: 1000,
@@ -16,7 +20,12 @@ const SETTINGS = {
 Deno.test("parseOutputCommand() reads back every command", () => {
   const commands: OutputCommand[] = [
     { type: "settings", settings: SETTINGS },
-    { type: "stream", name: "live/cam1", bufferBytes: 10_487_808 },
+    { type: "stream", name: "live/cam1", bufferBytes: 10_487_808, hls: HLS },
+    {
+      type: "stream-rules",
+      name: "live/cam1",
+      hls: { mode: "always", segmentMs: 10_000, window: 3 },
+    },
     { type: "stream-ended", name: "live/cam1" },
     { type: "shutdown" },
   ];
@@ -37,8 +46,29 @@ Deno.test("parseOutputCommand() refuses what the main process never sends", () =
       type: "settings",
       settings: { ...SETTINGS, allowedHosts: [1] },
     }],
-    ["a stream whose name has a .. segment", { type: "stream", name: "live/..", bufferBytes: 9 }],
-    ["a stream without a size", { type: "stream", name: "live/cam1" }],
+    ["a stream whose name has a .. segment", {
+      type: "stream",
+      name: "live/..",
+      bufferBytes: 9,
+      hls: HLS,
+    }],
+    ["a stream without a size", { type: "stream", name: "live/cam1", hls: HLS }],
+    ["a stream without HLS rules", { type: "stream", name: "live/cam1", bufferBytes: 9 }],
+    ["HLS rules of an unknown mode", {
+      type: "stream-rules",
+      name: "live/cam1",
+      hls: { ...HLS, mode: "off" },
+    }],
+    ["HLS segments under a second", {
+      type: "stream-rules",
+      name: "live/cam1",
+      hls: { ...HLS, segmentMs: 999 },
+    }],
+    ["an HLS window of 31", {
+      type: "stream-rules",
+      name: "live/cam1",
+      hls: { ...HLS, window: 31 },
+    }],
     ["an ended stream without a name", { type: "stream-ended" }],
   ];
   for (const [name, value] of cases) {
@@ -52,7 +82,7 @@ Deno.test("parseOutputReport() reads back every report", () => {
   const reports: OutputReport[] = [
     { type: "listening", address: { hostname: "127.0.0.1", port: 40123 } },
     { type: "listen-failed", detail: "address in use" },
-    { type: "stats", streams: [{ name: "live/cam1", clients: 2, bytesSent: 1316, skips: 1 }] },
+    { type: "stats", streams: [STATS] },
     { type: "stats", streams: [] },
     { type: "log", level: "warning", message: "HTTP cannot accept connections" },
   ];
@@ -64,15 +94,19 @@ Deno.test("parseOutputReport() refuses a report that is not whole", () => {
     ["a listening report without an address", { type: "listening" }],
     ["stats with a negative count", {
       type: "stats",
-      streams: [{ name: "a", clients: -1, bytesSent: 0, skips: 0 }],
+      streams: [{ ...STATS, clients: -1 }],
     }],
     ["stats with a fractional count", {
       type: "stats",
-      streams: [{ name: "a", clients: 0, bytesSent: 0.5, skips: 0 }],
+      streams: [{ ...STATS, bytesSent: 0.5 }],
     }],
     ["stats of an invalid stream name", {
       type: "stats",
-      streams: [{ name: "", clients: 0, bytesSent: 0, skips: 0 }],
+      streams: [{ ...STATS, name: "" }],
+    }],
+    ["stats without the HLS figures", {
+      type: "stats",
+      streams: [{ name: "a", clients: 0, bytesSent: 0, skips: 0 }],
     }],
     ["a log of an unknown level", { type: "log", level: "fatal", message: "x" }],
   ];

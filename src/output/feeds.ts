@@ -1,17 +1,23 @@
 /**
  * The streams the output process serves: each one's buffer (the memfd the
  * main process sent, mapped), the HTTP-TS clients following it, what they
- * were sent, and one shared wait on its wake word. A stream ends when the
- * main process says so: its clients' responses end, and its memory is let
- * go once no wait is in flight on it.
+ * were sent, and one shared wait on its wake word; and their HLS (hls.ts).
+ * A stream ends when the main process says so: its clients' responses end,
+ * its HLS playlist ends, and its memory is let go once no wait is in flight
+ * on it.
  *
  * @module
  */
 
 import { futexWait, futexWake, SharedMapping } from "../../ffi/shm.ts";
 import type { OwnedFd } from "../../ffi/owned_fd.ts";
-import type { OutputStreamStats } from "../ipc/output_messages.ts";
+import {
+  DEFAULT_HLS_RULES,
+  type HlsRules,
+  type OutputStreamStats,
+} from "../ipc/output_messages.ts";
 import { WAKE_WORD_OFFSET } from "../media/stream_buffer.ts";
+import { HlsTable, type HlsTableOptions } from "./hls.ts";
 
 /**
  * The longest single wait on a stream's wake word: a publisher wakes it on
@@ -84,8 +90,8 @@ export class Feed {
     return this.#wait;
   }
 
-  /** Its figures, as the main process is told them. */
-  stats(): OutputStreamStats {
+  /** Its HTTP-TS figures, as the main process is told them. */
+  stats(): Omit<OutputStreamStats, "hlsClients" | "hlsSegments" | "hlsBytesSent"> {
     return {
       name: this.name,
       clients: this.clients.size,
@@ -122,16 +128,29 @@ export class Feed {
   }
 }
 
-/** Every stream the output process serves, by name. */
+/** Every stream the output process serves, by name, and their HLS. */
 export class FeedTable {
   readonly #feeds = new Map<string, Feed>();
+  readonly hls: HlsTable;
+
+  constructor(options: HlsTableOptions = {}) {
+    this.hls = new HlsTable(options);
+  }
 
   get(name: string): Feed | undefined {
     return this.#feeds.get(name);
   }
 
-  /** Serves `name` from `memory` (of `bytes`); a feed of that name before it ends first. */
-  async add(name: string, memory: OwnedFd, bytes: number): Promise<void> {
+  /**
+   * Serves `name` from `memory` (of `bytes`), packaged for HLS as `hls`
+   * says; a feed of that name before it ends first.
+   */
+  async add(
+    name: string,
+    memory: OwnedFd,
+    options: { bytes: number; hls?: HlsRules },
+  ): Promise<void> {
+    const { bytes, hls = DEFAULT_HLS_RULES } = options;
     await this.end(name);
     let feed: Feed;
     try {
@@ -141,6 +160,7 @@ export class FeedTable {
       throw error;
     }
     this.#feeds.set(name, feed);
+    this.hls.began(feed, hls);
   }
 
   /** Ends stream `name`'s feed, if it has one. */
@@ -149,14 +169,19 @@ export class FeedTable {
     if (feed === undefined) return;
     this.#feeds.delete(name);
     await feed.end();
+    await this.hls.ended(name);
   }
 
-  /** Ends every feed (the process is stopping). */
+  /** Ends every feed and all HLS (the process is stopping). */
   async endAll(): Promise<void> {
     await Promise.all([...this.#feeds.keys()].map((name) => this.end(name)));
+    await this.hls.close();
   }
 
   stats(): OutputStreamStats[] {
-    return [...this.#feeds.values()].map((feed) => feed.stats());
+    return [...this.#feeds.values()].map((feed) => ({
+      ...feed.stats(),
+      ...this.hls.stats(feed.name),
+    }));
   }
 }

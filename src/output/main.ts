@@ -93,7 +93,9 @@ async function serve(controlFd: number, reports: ReportWriter): Promise<number> 
     throw new TypeError(`The first command must be settings, not ${first.command.type}`);
   }
   const settings: OutputSettings = first.command.settings;
-  const feeds = new FeedTable();
+  const feeds = new FeedTable({
+    log: (level, message) => reports.send({ type: "log", level, message }),
+  });
   const recordings: RecordingAccess = { token: null, dirs: [] };
   let server: MediaServer;
   try {
@@ -140,7 +142,7 @@ async function serve(controlFd: number, reports: ReportWriter): Promise<number> 
             break;
           }
           try {
-            await feeds.add(command.name, fd, command.bufferBytes);
+            await feeds.add(command.name, fd, { bytes: command.bufferBytes, hls: command.hls });
           } catch (error) {
             reports.send({
               type: "log",
@@ -148,6 +150,10 @@ async function serve(controlFd: number, reports: ReportWriter): Promise<number> 
               message: `Cannot serve stream "${command.name}": ${error}`,
             });
           }
+          break;
+        case "stream-rules":
+          fd?.close();
+          feeds.hls.setRules(command.name, command.hls);
           break;
         case "stream-ended":
           fd?.close();

@@ -2,8 +2,11 @@
  * The media port: an HTTP/1.1 server of its own over `Deno.listen`, with
  * the API's care (src/server/http_listener.ts) and a streaming answer.
  * `GET /NAME.ts` answers the stream's MPEG-TS for as long as the client
- * takes it (ts_stream.ts); `GET /NAME/index.m3u8` answers 501 until HLS is
- * built; anything else 404, 405 or 421.
+ * takes it (ts_stream.ts); `GET /NAME/index.m3u8` its HLS media playlist
+ * and `GET /NAME/seg,N.ts` its segments (hls.ts); anything else 404, 405
+ * or 421. A first playlist request waits for the stream's first segment,
+ * briefly, and is answered 503 with `retry-after` when none came in time
+ * (the stream exists, so 404 would be wrong, and players retry a 503).
  *
  * No client can take the process down or make it buffer: every accept
  * error is caught and retried with a backoff, connections over the cap are
@@ -29,7 +32,8 @@ import {
 } from "../http/request.ts";
 import { routeMediaPath } from "../http/media_paths.ts";
 import type { FeedTable } from "./feeds.ts";
-import { streamTs, writeAll } from "./ts_stream.ts";
+import type { HlsTable } from "./hls.ts";
+import { STALL_TIMEOUT_MS, streamTs, writeAll } from "./ts_stream.ts";
 import {
   openRecording,
   type RecordingAccess,
@@ -94,6 +98,17 @@ export function errorAnswer(
 export const TS_HEAD = encoder.encode(
   head(200, { "content-type": "video/mp2t", "cache-control": "no-cache, no-store" }),
 );
+
+/** A playlist changes with every segment: players must ask again each time. */
+const PLAYLIST_HEADERS = {
+  "content-type": "application/vnd.apple.mpegurl",
+  "cache-control": "no-cache",
+};
+/** A segment's URL never names other bytes (hls.ts), so it may be cached for long. */
+const SEGMENT_HEADERS = {
+  "content-type": "video/mp2t",
+  "cache-control": "public, max-age=86400, immutable",
+};
 
 /**
  * Listens on `settings.listen` and serves the streams in `feeds`, and the
@@ -265,7 +280,9 @@ export function serveMedia(
     if (route === undefined) {
       await answer(
         conn,
-        errorAnswer(404, "Not a stream's media: ask for /NAME.ts", { head: isHead }),
+        errorAnswer(404, "Not a stream's media: ask for /NAME.ts or /NAME/index.m3u8", {
+          head: isHead,
+        }),
       );
       return;
     }
@@ -278,15 +295,8 @@ export function serveMedia(
       );
       return;
     }
-    if (route.kind === "hls") {
-      await answer(
-        conn,
-        errorAnswer(
-          501,
-          `HLS is being built and not served yet; play the stream as HTTP-TS at /${route.name}.ts`,
-          { head: isHead },
-        ),
-      );
+    if (route.kind !== "ts") {
+      await serveHls(conn, route, isHead, feeds.hls);
       return;
     }
     const feed = feeds.get(route.name);
@@ -386,6 +396,57 @@ async function serveRecording(
   });
   if (isHead) await answer(conn, encoder.encode(text));
   else await sendFile(conn, encoder.encode(text), file, opened.bytes);
+}
+
+/** Answers an HLS playlist or segment request. */
+async function serveHls(
+  conn: Deno.Conn,
+  route: { kind: "hls"; name: string } | { kind: "segment"; name: string; sequence: number },
+  isHead: boolean,
+  hls: HlsTable,
+): Promise<void> {
+  const client = (conn.remoteAddr as Deno.NetAddr).hostname;
+  let body: Uint8Array;
+  let headers: Record<string, string>;
+  if (route.kind === "hls") {
+    const playlist = await hls.playlist(route.name, client);
+    if (playlist.kind !== "playlist") {
+      await answer(
+        conn,
+        playlist.kind === "unknown"
+          ? errorAnswer(404, `No stream ${JSON.stringify(route.name)}`, { head: isHead })
+          : errorAnswer(
+            503,
+            `No HLS segment of stream ${JSON.stringify(route.name)} yet: it has no key frame ` +
+              "or no publisher now",
+            { head: isHead, headers: { "retry-after": String(playlist.retryAfterSeconds) } },
+          ),
+      );
+      return;
+    }
+    body = encoder.encode(playlist.text);
+    headers = PLAYLIST_HEADERS;
+  } else {
+    const segment = hls.segment(route.name, route.sequence, client);
+    if (segment === undefined) {
+      await answer(
+        conn,
+        errorAnswer(
+          404,
+          `No segment ${route.sequence} of stream ${JSON.stringify(route.name)}: ` +
+            "gone, not made yet, or no such stream",
+          { head: isHead },
+        ),
+      );
+      return;
+    }
+    body = segment.bytes;
+    headers = SEGMENT_HEADERS;
+  }
+  const text = head(200, { ...headers, "content-length": String(body.length) });
+  if (!await writeAll(conn, encoder.encode(text), ANSWER_TIMEOUT_MS) || isHead) return;
+  // As for HTTP-TS, only a client that takes nothing for that long is cut off.
+  if (await writeAll(conn, body, STALL_TIMEOUT_MS)) hls.countSent(route.name, body.length);
 }
 
 /** Writes a whole answer, briefly; the caller closes the connection. */

@@ -25,7 +25,7 @@ async function stream(feeds: FeedTable, name: string) {
   try {
     sendMessage(here.fd, new TextEncoder().encode("stream"), memory.fd);
     const received = await receiveWithFd(there.fd);
-    await feeds.add(name, received!.fd!, LAYOUT.bytes);
+    await feeds.add(name, received!.fd!, { bytes: LAYOUT.bytes });
   } finally {
     here.close();
     there.close();
@@ -130,8 +130,9 @@ Deno.test("serveMedia() answers what is not a stream's media with a status that 
   using _publisher = await stream(feeds, "live/a");
   const cases: [string, string, RegExp][] = [
     ["an unknown stream", get("/live/b.ts"), /^HTTP\/1.1 404 [^]*No stream \\"live\/b\\"/],
-    ["not a media path", get("/"), /^HTTP\/1.1 404 [^]*ask for \/NAME.ts/],
-    ["HLS", get("/live/a/index.m3u8"), /^HTTP\/1.1 501 [^]*HLS is being built/],
+    ["not a media path", get("/"), /^HTTP\/1.1 404 [^]*ask for \/NAME.ts or \/NAME\/index.m3u8/],
+    ["HLS of an unknown stream", get("/live/b/index.m3u8"), /^HTTP\/1.1 404 [^]*No stream/],
+    ["a segment never made", get("/live/a/seg,3.ts"), /^HTTP\/1.1 404 [^]*No segment 3/],
     [
       "a POST",
       "POST /live/a.ts HTTP/1.1\r\nHost: localhost\r\n\r\n",

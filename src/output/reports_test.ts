@@ -22,6 +22,15 @@ function heldSink() {
   };
 }
 
+const STATS = {
+  clients: 1,
+  bytesSent: 2,
+  skips: 0,
+  hlsClients: 1,
+  hlsSegments: 3,
+  hlsBytesSent: 4,
+};
+
 Deno.test("ReportWriter writes JSON lines in order, keeping only the newest stats while it waits", async () => {
   const held = heldSink();
   const writer = new ReportWriter(held.sink);
@@ -30,14 +39,14 @@ Deno.test("ReportWriter writes JSON lines in order, keeping only the newest stat
   writer.send({ type: "log", level: "warning", message: "second" });
   writer.send({
     type: "stats",
-    streams: [{ name: "live/a", clients: 1, bytesSent: 2, skips: 0 }],
+    streams: [{ ...STATS, name: "live/a" }],
   });
   held.open();
   await writer.flushed();
   assert.deepEqual(held.lines.map((line) => JSON.parse(line)), [
     { type: "log", level: "info", message: "first" },
     { type: "log", level: "warning", message: "second" },
-    { type: "stats", streams: [{ name: "live/a", clients: 1, bytesSent: 2, skips: 0 }] },
+    { type: "stats", streams: [{ ...STATS, name: "live/a" }] },
   ]);
 });
 

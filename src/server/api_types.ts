@@ -79,21 +79,30 @@ export interface StreamState {
   tracks: TrackInfo[];
 }
 
-/** A stream's HTTP-TS clients, as the media output process reports them. */
+/** A stream's HTTP-TS and HLS clients, as the media output process reports them. */
 export interface HttpStreamInfo {
-  /** Connected now. */
+  /** HTTP-TS clients connected now. */
   clients: number;
   /** Bytes sent to them since the stream began (over every output process). */
   bytesSent: number;
   /** Times one of them fell behind and skipped ahead, since the stream began. */
   skips: number;
+  /**
+   * Distinct client addresses (IP, not port: clients behind one NAT count
+   * once) that fetched its HLS playlist or a segment in the last 30 s.
+   */
+  hlsClients: number;
+  /** HLS segments made of it since it began (over every output process). */
+  hlsSegments: number;
+  /** Bytes of HLS playlists and segments sent since it began (headers not counted). */
+  hlsBytesSent: number;
 }
 
 /** Where a stream is served over HTTP. */
 export interface MediaUrls {
   /** HTTP-TS. */
   ts: string;
-  /** HLS (answered 501 until it is built). */
+  /** HLS: its media playlist. */
   hls: string;
 }
 

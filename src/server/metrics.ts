@@ -681,6 +681,24 @@ const FAMILIES: readonly MetricFamily[] = [
     samples: perHttpStream((http) => http.skips),
   },
   {
+    name: "atoll_stream_http_hls_clients",
+    type: "gauge",
+    help: "Client addresses that fetched the stream's HLS playlist or a segment in the last 30 s",
+    samples: perHttpStream((http) => http.hlsClients),
+  },
+  {
+    name: "atoll_stream_http_hls_segments_total",
+    type: "counter",
+    help: "HLS segments the media output made of the stream",
+    samples: perHttpStream((http) => http.hlsSegments),
+  },
+  {
+    name: "atoll_stream_http_hls_sent_bytes_total",
+    type: "counter",
+    help: "Bytes of HLS playlists and segments the media output sent for the stream",
+    samples: perHttpStream((http) => http.hlsBytesSent),
+  },
+  {
     name: "atoll_recording_active",
     type: "gauge",
     help:

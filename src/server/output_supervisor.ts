@@ -18,6 +18,8 @@ import type { OwnedFd } from "../../ffi/owned_fd.ts";
 import { openSocketPair, sendMessage, setCloseOnExec } from "../../ffi/socket.ts";
 import type { Endpoint } from "../ipc/messages.ts";
 import {
+  DEFAULT_HLS_RULES,
+  type HlsRules,
   type OutputCommand,
   type OutputReport,
   type OutputSettings,
@@ -75,11 +77,17 @@ export interface OutputSupervisorDeps<P extends OutputProcess> {
   launch(events: OutputEvents<P>): P;
   /** Every stream buffer now, to hand a (re)started process. */
   streams(): StreamBufferRef[];
+  /** Stream `name`'s HLS rules now; {@link DEFAULT_HLS_RULES} for every stream by default. */
+  hlsRules?: (name: string) => HlsRules;
   /** Monotonic milliseconds; `performance.now()` by default. */
   now?: () => number;
   /** Restart delays; {@link FIRST_RESTART_DELAY_MS} and {@link MAX_RESTART_DELAY_MS} by default. */
   restartDelayMs?: { first: number; max: number };
 }
+
+/** What earlier output processes counted of a stream. */
+type PastCounts = Pick<OutputStreamStats, "bytesSent" | "skips" | "hlsSegments" | "hlsBytesSent">;
+const NO_COUNTS: PastCounts = { bytesSent: 0, skips: 0, hlsSegments: 0, hlsBytesSent: 0 };
 
 export class OutputSupervisor<P extends OutputProcess> {
   #settings: OutputSettings;
@@ -97,7 +105,9 @@ export class OutputSupervisor<P extends OutputProcess> {
   /** What the running process last reported, per stream. */
   #current = new Map<string, OutputStreamStats>();
   /** What processes before it sent, per stream, so a stream's counts never go down. */
-  #past = new Map<string, { bytesSent: number; skips: number }>();
+  #past = new Map<string, PastCounts>();
+  /** The HLS rules the running process was last sent, per stream, as JSON. */
+  #sentRules = new Map<string, string>();
   /** Times it was started again after it died. */
   restarts = 0;
   /** Who may download recordings, and from where: sent at each start and on change. */
@@ -149,7 +159,27 @@ export class OutputSupervisor<P extends OutputProcess> {
   streamCreated(name: string, fd: number, bytes: number): void {
     const process = this.#process;
     if (process === undefined) return; // a (re)start sends every stream
-    if (!process.send({ type: "stream", name, bufferBytes: bytes }, fd)) this.#notReading(process);
+    if (!process.send(this.#streamCommand(name, bytes), fd)) this.#notReading(process);
+  }
+
+  /**
+   * The config changed: every live stream whose HLS rules differ from what
+   * the process was sent gets the new ones (it applies them to its next
+   * segmenter, and the mode at once).
+   */
+  rulesChanged(): void {
+    const process = this.#process;
+    if (process === undefined) return;
+    for (const { name } of this.#deps.streams()) {
+      const hls = this.#hlsRules(name);
+      const text = JSON.stringify(hls);
+      if (this.#sentRules.get(name) === text) continue;
+      this.#sentRules.set(name, text);
+      if (!process.send({ type: "stream-rules", name, hls })) {
+        this.#notReading(process);
+        return;
+      }
+    }
   }
 
   /** The API token and record directories for downloads of recordings (recordings.ts). */
@@ -164,12 +194,13 @@ export class OutputSupervisor<P extends OutputProcess> {
   streamEnded(name: string): void {
     this.#current.delete(name);
     this.#past.delete(name);
+    this.#sentRules.delete(name);
     const process = this.#process;
     if (process === undefined) return;
     if (!process.send({ type: "stream-ended", name })) this.#notReading(process);
   }
 
-  /** Stream `name`'s HTTP-TS figures. */
+  /** Stream `name`'s HTTP-TS and HLS figures. */
   httpStats(name: string): HttpStreamInfo {
     const current = this.#current.get(name);
     const past = this.#past.get(name);
@@ -177,6 +208,9 @@ export class OutputSupervisor<P extends OutputProcess> {
       clients: current?.clients ?? 0,
       bytesSent: (past?.bytesSent ?? 0) + (current?.bytesSent ?? 0),
       skips: (past?.skips ?? 0) + (current?.skips ?? 0),
+      hlsClients: current?.hlsClients ?? 0,
+      hlsSegments: (past?.hlsSegments ?? 0) + (current?.hlsSegments ?? 0),
+      hlsBytesSent: (past?.hlsBytesSent ?? 0) + (current?.hlsBytesSent ?? 0),
     };
   }
 
@@ -221,10 +255,22 @@ export class OutputSupervisor<P extends OutputProcess> {
     const listen = this.#address ?? this.#settings.listen;
     let sent = process.send({ type: "settings", settings: { ...this.#settings, listen } });
     sent &&= process.send({ type: "recordings", ...this.#recordings });
+    this.#sentRules.clear();
     for (const { name, fd, bytes } of this.#deps.streams()) {
-      sent &&= process.send({ type: "stream", name, bufferBytes: bytes }, fd);
+      sent &&= process.send(this.#streamCommand(name, bytes), fd);
     }
     if (!sent) this.#notReading(process);
+  }
+
+  #hlsRules(name: string): HlsRules {
+    return this.#deps.hlsRules?.(name) ?? DEFAULT_HLS_RULES;
+  }
+
+  /** The `stream` command for stream `name`, its rules noted as sent. */
+  #streamCommand(name: string, bytes: number): OutputCommand {
+    const hls = this.#hlsRules(name);
+    this.#sentRules.set(name, JSON.stringify(hls));
+    return { type: "stream", name, bufferBytes: bytes, hls };
   }
 
   #onReport(process: P, report: OutputReport): void {
@@ -272,10 +318,12 @@ export class OutputSupervisor<P extends OutputProcess> {
     this.#listening = false;
     // Its counts stay the streams' own: the next process counts from 0.
     for (const [name, stats] of this.#current) {
-      const past = this.#past.get(name) ?? { bytesSent: 0, skips: 0 };
+      const past = this.#past.get(name) ?? NO_COUNTS;
       this.#past.set(name, {
         bytesSent: past.bytesSent + stats.bytesSent,
         skips: past.skips + stats.skips,
+        hlsSegments: past.hlsSegments + stats.hlsSegments,
+        hlsBytesSent: past.hlsBytesSent + stats.hlsBytesSent,
       });
     }
     this.#current.clear();

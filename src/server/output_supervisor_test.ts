@@ -1,5 +1,18 @@
 import assert from "node:assert/strict";
-import type { OutputCommand, OutputReport } from "../ipc/output_messages.ts";
+import {
+  DEFAULT_CONFIG,
+  HLS_SEGMENT_MS as CONFIG_SEGMENT_MS,
+  HLS_WINDOW as CONFIG_WINDOW,
+} from "../config/config_file.ts";
+import {
+  DEFAULT_HLS_RULES,
+  HLS_SEGMENT_MS,
+  HLS_WINDOW,
+  type HlsRules,
+  type OutputCommand,
+  type OutputReport,
+  type OutputStreamStats,
+} from "../ipc/output_messages.ts";
 import {
   type OutputEvents,
   type OutputProcess,
@@ -163,6 +176,19 @@ Deno.test("OutputSupervisor starts a dead process again on its port, with every 
   await output.stop(100);
 });
 
+/** Stats of one stream as the output process reports them; HLS figures zero unless given. */
+function reported(name: string, counts: Partial<OutputStreamStats>): OutputStreamStats {
+  return { name, ...ZERO, ...counts };
+}
+const ZERO = {
+  clients: 0,
+  bytesSent: 0,
+  skips: 0,
+  hlsClients: 0,
+  hlsSegments: 0,
+  hlsBytesSent: 0,
+};
+
 Deno.test("OutputSupervisor sends streams as they begin and end, and keeps counts over restarts", async () => {
   const streams: StreamBufferRef[] = [];
   const { output, last } = supervisor(streams);
@@ -172,36 +198,82 @@ Deno.test("OutputSupervisor sends streams as they begin and end, and keeps count
   streams.push({ name: "live/a", fd: 9, bytes: 8192 });
   output.streamCreated("live/a", 9, 8192);
   assert.deepEqual(last().sent.at(-1), {
-    command: { type: "stream", name: "live/a", bufferBytes: 8192 },
+    command: { type: "stream", name: "live/a", bufferBytes: 8192, hls: DEFAULT_HLS_RULES },
     fd: 9,
   });
+  const first = { clients: 2, bytesSent: 1000, skips: 1, hlsClients: 3, hlsSegments: 4 };
   last().report({
     type: "stats",
-    streams: [{ name: "live/a", clients: 2, bytesSent: 1000, skips: 1 }],
+    streams: [reported("live/a", { ...first, hlsBytesSent: 5000 })],
   });
-  assert.deepEqual(output.httpStats("live/a"), { clients: 2, bytesSent: 1000, skips: 1 });
-  assert.deepEqual(output.httpStats("live/none"), { clients: 0, bytesSent: 0, skips: 0 });
+  assert.deepEqual(output.httpStats("live/a"), { ...first, hlsBytesSent: 5000 });
+  assert.deepEqual(output.httpStats("live/none"), ZERO);
 
   last().exit(null, "SIGKILL");
-  assert.deepEqual(output.httpStats("live/a"), { clients: 0, bytesSent: 1000, skips: 1 });
+  assert.deepEqual(output.httpStats("live/a"), {
+    ...ZERO,
+    bytesSent: 1000,
+    skips: 1,
+    hlsSegments: 4,
+    hlsBytesSent: 5000,
+  });
   await sleep(25);
   last().report(LISTENING);
   last().report({
     type: "stats",
-    streams: [{ name: "live/a", clients: 1, bytesSent: 500, skips: 0 }],
+    streams: [reported("live/a", { clients: 1, bytesSent: 500, hlsClients: 1, hlsSegments: 2 })],
   });
-  assert.deepEqual(output.httpStats("live/a"), { clients: 1, bytesSent: 1500, skips: 1 });
+  assert.deepEqual(output.httpStats("live/a"), {
+    clients: 1,
+    bytesSent: 1500,
+    skips: 1,
+    hlsClients: 1,
+    hlsSegments: 6,
+    hlsBytesSent: 5000,
+  });
 
   streams.pop();
   output.streamEnded("live/a");
   assert.deepEqual(last().sent.at(-1)?.command, { type: "stream-ended", name: "live/a" });
-  assert.deepEqual(output.httpStats("live/a"), { clients: 0, bytesSent: 0, skips: 0 });
+  assert.deepEqual(output.httpStats("live/a"), ZERO);
   // A report it sent before it read that the stream ended counts for nothing.
   last().report({
     type: "stats",
-    streams: [{ name: "live/a", clients: 1, bytesSent: 600, skips: 0 }],
+    streams: [reported("live/a", { clients: 1, bytesSent: 600, hlsSegments: 1 })],
   });
-  assert.deepEqual(output.httpStats("live/a"), { clients: 0, bytesSent: 0, skips: 0 });
+  assert.deepEqual(output.httpStats("live/a"), ZERO);
+  await output.stop(100);
+});
+
+Deno.test("OutputSupervisor sends each stream's HLS rules, and after a reload only the changed ones", async () => {
+  const streams: StreamBufferRef[] = [
+    { name: "live/a", fd: 7, bytes: 4096 },
+    { name: "live/b", fd: 8, bytes: 4096 },
+  ];
+  let rules: Record<string, HlsRules> = {
+    "live/a": { mode: "always", segmentMs: 4000, window: 10 },
+  };
+  const output = new OutputSupervisor<FakeOutput>(SETTINGS, {
+    launch: (events) => process = new FakeOutput(events),
+    streams: () => streams,
+    hlsRules: (name) => rules[name] ?? DEFAULT_HLS_RULES,
+  });
+  let process: FakeOutput | undefined;
+  const started = output.start();
+  process!.report(LISTENING);
+  await started;
+  assert.deepEqual(process!.sent.slice(1).map(({ command }) => command), [
+    { type: "stream", name: "live/a", bufferBytes: 4096, hls: rules["live/a"] },
+    { type: "stream", name: "live/b", bufferBytes: 4096, hls: DEFAULT_HLS_RULES },
+  ]);
+  output.rulesChanged();
+  assert.equal(process!.sent.length, 3, "nothing changed, nothing sent");
+  rules = { "live/b": { mode: "on-demand", segmentMs: 1000, window: 3 } };
+  output.rulesChanged();
+  assert.deepEqual(process!.sent.slice(3).map(({ command }) => command), [
+    { type: "stream-rules", name: "live/a", hls: DEFAULT_HLS_RULES },
+    { type: "stream-rules", name: "live/b", hls: rules["live/b"] },
+  ]);
   await output.stop(100);
 });
 
@@ -239,4 +311,11 @@ Deno.test("OutputSupervisor.stop() asks first, kills after the timeout, and rest
   await sleep(25);
   assert.equal(launched.length, 1);
   assert.equal(stubborn.launched.length, 1);
+});
+
+Deno.test("the output process takes the HLS rules the config file allows, with the same defaults", () => {
+  assert.deepEqual(HLS_SEGMENT_MS, CONFIG_SEGMENT_MS);
+  assert.deepEqual(HLS_WINDOW, CONFIG_WINDOW);
+  const { hls, hlsSegmentMs, hlsWindow } = DEFAULT_CONFIG.streamDefaults;
+  assert.deepEqual(DEFAULT_HLS_RULES, { mode: hls, segmentMs: hlsSegmentMs, window: hlsWindow });
 });

@@ -18,6 +18,7 @@ import {
   DEFAULT_CONFIG,
   loadConfig,
   reloadRefusal,
+  rulesFor,
 } from "../config/config_file.ts";
 import { formatHostPort, resolveOptions, type ServerOptions } from "../config/options.ts";
 import type { Endpoint } from "../ipc/messages.ts";
@@ -177,6 +178,10 @@ export class AtollServer implements ApiServer {
             events,
           ),
         streams: () => this.#supervisor.streams.buffers(),
+        hlsRules: (name) => {
+          const rules = rulesFor(this.#config, name);
+          return { mode: rules.hls, segmentMs: rules.hlsSegmentMs, window: rules.hlsWindow };
+        },
       });
     }
     this.#recorders = new RecorderSupervisor(config, {
@@ -683,6 +688,7 @@ export class AtollServer implements ApiServer {
     this.#supervisor.setConfig(config);
     this.#recorders.setConfig(config, this.#supervisor.streams.buffers());
     this.#output?.setRecordings(this.access.token ?? null, recordDirs(config));
+    this.#output?.rulesChanged();
     log.info("Config reloaded from {path}", { path });
     this.#warnAboutIgnoredToken();
     return { ok: true, source: path };
