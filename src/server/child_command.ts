@@ -126,12 +126,12 @@ export function isChildCommandLine(cmdline: string): boolean {
 export const OUTPUT_SUBCOMMAND = "__atoll_output";
 
 /**
- * Permissions of the media output process run from source: FFI (libc:
- * stream buffers, its socket pair), reading (Deno's own), and listening on
- * the media address's host alone ({@link buildOutputCommand} adds it). It
- * writes nothing, runs nothing and reads no config file.
+ * The flags a long-lived helper process (the media output process, a
+ * recorder) runs with from source: FFI (libc: stream buffers, its socket
+ * pair) and reading (Deno's own files); each adds only the one permission
+ * it needs. None reads a config file or a lock file.
  */
-export const OUTPUT_RUN_FLAGS = [
+export const HELPER_RUN_FLAGS = [
   "run",
   "--no-config",
   "--no-lock",
@@ -142,75 +142,66 @@ export const OUTPUT_RUN_FLAGS = [
 ] as const;
 
 /**
+ * The command line of a long-lived helper process: the compiled binary
+ * re-executing itself as `subcommand`, or `deno run` of `workerUrl` with
+ * {@link HELPER_RUN_FLAGS} and `permission`. Its environment is the main
+ * process's without {@link CHILD_HIDDEN_ENV}: none of a peer child's
+ * memory caps.
+ */
+function buildHelperCommand(
+  runtime: Omit<ChildRuntime, "workerUrl">,
+  workerUrl: string | URL,
+  helper: { subcommand: string; permission: string; args: readonly string[] },
+): ChildCommand {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(runtime.env)) {
+    if (value !== undefined && !CHILD_HIDDEN_ENV.includes(name)) env[name] = value;
+  }
+  if (runtime.standalone) {
+    return { command: runtime.execPath, args: [helper.subcommand, ...helper.args], env };
+  }
+  const url = new URL(workerUrl);
+  const worker = url.protocol === "file:" ? decodeURIComponent(url.pathname) : url.href;
+  return {
+    command: runtime.execPath,
+    args: [...HELPER_RUN_FLAGS, helper.permission, worker, ...helper.args],
+    env,
+  };
+}
+
+/**
  * The command line of the media output process (src/output/), which
- * serves HTTP on `listenHost` (the `--media-listen` host); `workerUrl` is
- * workers/output.ts. Its environment is the main process's without
- * {@link CHILD_HIDDEN_ENV}: one long-lived process, so none of a peer
- * child's memory caps.
+ * serves HTTP on `listenHost` (the `--media-listen` host) and may listen
+ * there alone; `workerUrl` is workers/output.ts.
  */
 export function buildOutputCommand(
   runtime: Omit<ChildRuntime, "workerUrl">,
   workerUrl: string | URL,
   options: { listenHost: string; args: readonly string[] },
 ): ChildCommand {
-  const env: Record<string, string> = {};
-  for (const [name, value] of Object.entries(runtime.env)) {
-    if (value !== undefined && !CHILD_HIDDEN_ENV.includes(name)) env[name] = value;
-  }
-  if (runtime.standalone) {
-    return { command: runtime.execPath, args: [OUTPUT_SUBCOMMAND, ...options.args], env };
-  }
-  const url = new URL(workerUrl);
-  const worker = url.protocol === "file:" ? decodeURIComponent(url.pathname) : url.href;
   const host = options.listenHost.includes(":") ? `[${options.listenHost}]` : options.listenHost;
-  return {
-    command: runtime.execPath,
-    args: [...OUTPUT_RUN_FLAGS, `--allow-net=${host}`, worker, ...options.args],
-    env,
-  };
+  return buildHelperCommand(runtime, workerUrl, {
+    subcommand: OUTPUT_SUBCOMMAND,
+    permission: `--allow-net=${host}`,
+    args: options.args,
+  });
 }
 
 /** The internal subcommand that makes the compiled binary act as a recorder process. */
 export const RECORDER_SUBCOMMAND = "__atoll_recorder";
 
 /**
- * Permissions of a recorder process run from source: FFI (libc: the stream
- * buffer, its socket pair), reading (Deno's own, the record directory);
- * {@link buildRecorderCommand} adds writing in the record directory alone.
- * No network, no config file.
- */
-export const RECORDER_RUN_FLAGS = [
-  "run",
-  "--no-config",
-  "--no-lock",
-  "--no-prompt",
-  "--quiet",
-  "--allow-ffi",
-  "--allow-read",
-] as const;
-
-/**
- * The command line of a recorder process (src/recorder/) that writes in
- * `dir`; `workerUrl` is workers/recorder.ts. Its environment is the main
- * process's without {@link CHILD_HIDDEN_ENV}.
+ * The command line of a recorder process (src/recorder/), which may write
+ * in `dir` alone (no network); `workerUrl` is workers/recorder.ts.
  */
 export function buildRecorderCommand(
   runtime: Omit<ChildRuntime, "workerUrl">,
   workerUrl: string | URL,
   options: { dir: string; args: readonly string[] },
 ): ChildCommand {
-  const env: Record<string, string> = {};
-  for (const [name, value] of Object.entries(runtime.env)) {
-    if (value !== undefined && !CHILD_HIDDEN_ENV.includes(name)) env[name] = value;
-  }
-  if (runtime.standalone) {
-    return { command: runtime.execPath, args: [RECORDER_SUBCOMMAND, ...options.args], env };
-  }
-  const url = new URL(workerUrl);
-  const worker = url.protocol === "file:" ? decodeURIComponent(url.pathname) : url.href;
-  return {
-    command: runtime.execPath,
-    args: [...RECORDER_RUN_FLAGS, `--allow-write=${options.dir}`, worker, ...options.args],
-    env,
-  };
+  return buildHelperCommand(runtime, workerUrl, {
+    subcommand: RECORDER_SUBCOMMAND,
+    permission: `--allow-write=${options.dir}`,
+    args: options.args,
+  });
 }

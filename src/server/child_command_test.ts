@@ -7,10 +7,9 @@ import {
   CHILD_RUN_FLAGS,
   CHILD_SUBCOMMAND,
   childEnvironment,
+  HELPER_RUN_FLAGS,
   isChildCommandLine,
-  OUTPUT_RUN_FLAGS,
   OUTPUT_SUBCOMMAND,
-  RECORDER_RUN_FLAGS,
   RECORDER_SUBCOMMAND,
 } from "./child_command.ts";
 
@@ -132,7 +131,7 @@ Deno.test("buildOutputCommand() runs the output worker, listening on the media h
   assert.deepEqual(buildOutputCommand(runtime, "file:///srv/atoll/workers/output.ts", options), {
     command: "/usr/bin/deno",
     args: [
-      ...OUTPUT_RUN_FLAGS,
+      ...HELPER_RUN_FLAGS,
       "--allow-net=127.0.0.1",
       "/srv/atoll/workers/output.ts",
       "--control-fd",
@@ -184,7 +183,7 @@ Deno.test("buildRecorderCommand() runs the recorder worker, writing in its direc
   assert.deepEqual(command, {
     command: "/usr/bin/deno",
     args: [
-      ...RECORDER_RUN_FLAGS,
+      ...HELPER_RUN_FLAGS,
       "--allow-write=/var/rec",
       "/srv/atoll/workers/recorder.ts",
       "--control-fd",
