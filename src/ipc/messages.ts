@@ -17,6 +17,7 @@
  * @module
  */
 
+import { invalid, isObject, type Json, parseJson } from "./json.ts";
 import type { SrtUrl } from "../protocol/srt_url.ts";
 import type { LatencySummary } from "../media/latency_histogram.ts";
 import type { TrackInfo } from "../media/track_info.ts";
@@ -224,12 +225,6 @@ export function emptyLinkStats(): LinkStats {
   return Object.fromEntries(LINK_STATS_KEYS.map((key) => [key, 0])) as unknown as LinkStats;
 }
 
-type Json = Record<string, unknown>;
-
-function isObject(value: unknown): value is Json {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
 /** Whether `value` is an {@link Endpoint}: a hostname and a port. */
 export function isEndpoint(value: unknown): value is Endpoint {
   return isObject(value) && typeof value.hostname === "string" &&
@@ -274,21 +269,6 @@ function isSettings(value: unknown): value is PeerSettings {
     Number.isInteger(value.idleTimeoutMs) && Number.isInteger(value.handshakeTimeoutMs) &&
     typeof value.fastHandshake === "boolean" && Number.isInteger(value.decisionTimeoutMs) &&
     (value.stateDir === undefined || typeof value.stateDir === "string");
-}
-
-function parseJson(text: string, what: string): Json {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new TypeError(`Invalid ${what}: not JSON: ${text.slice(0, 80)}`);
-  }
-  if (!isObject(value)) throw new TypeError(`Invalid ${what}: not an object`);
-  return value;
-}
-
-function invalid(what: string, value: Json): TypeError {
-  return new TypeError(`Invalid ${what}: ${JSON.stringify(value).slice(0, 120)}`);
 }
 
 /** Parses one line a child wrote; throws TypeError when it is not a valid message. */

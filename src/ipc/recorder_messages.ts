@@ -15,6 +15,7 @@
  * @module
  */
 
+import { invalid, isCount, isObject, parseJson } from "./json.ts";
 import { isStreamName } from "../protocol/stream_id.ts";
 import type { LogLevelName } from "./messages.ts";
 
@@ -62,31 +63,6 @@ export type RecorderReport =
   /** It cannot go on (the disk is full, say); it exits next and should not be started again. */
   | { type: "stopped"; reason: RecordingStopReason; detail: string }
   | { type: "log"; level: LogLevelName; message: string };
-
-type Json = Record<string, unknown>;
-
-function isObject(value: unknown): value is Json {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function parseJson(text: string, what: string): Json {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new TypeError(`Invalid ${what}: not JSON: ${text.slice(0, 80)}`);
-  }
-  if (!isObject(value)) throw new TypeError(`Invalid ${what}: not an object`);
-  return value;
-}
-
-function invalid(what: string, value: Json): TypeError {
-  return new TypeError(`Invalid ${what}: ${JSON.stringify(value).slice(0, 120)}`);
-}
-
-function isCount(value: unknown): boolean {
-  return Number.isSafeInteger(value) && (value as number) >= 0;
-}
 
 function isSettings(value: unknown): value is RecorderSettings {
   return isObject(value) && typeof value.stream === "string" && isStreamName(value.stream) &&
