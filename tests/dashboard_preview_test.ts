@@ -27,7 +27,7 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** Runs the browser check, bounded in time; its last stdout line is a JSON report. */
-async function runCheck(port: number, stream: string): Promise<{
+async function runCheck(port: number, stream: string, extra: string[] = []): Promise<{
   code: number;
   report: Record<string, unknown>;
   stderr: string;
@@ -43,6 +43,7 @@ async function runCheck(port: number, stream: string): Promise<{
       "1",
       "--timeout-ms",
       `${CHECK_TIMEOUT_MS}`,
+      ...extra,
     ],
     // The token goes by environment, not argv, where ps would show it.
     env: { ATOLL_API_TOKEN: TOKEN },
@@ -69,11 +70,15 @@ async function runCheck(port: number, stream: string): Promise<{
   }
 }
 
-Deno.test("the dashboard's preview plays a live stream's HLS with hls.js: time advances, frames are not blank", async () => {
+async function assertBrowserTools(): Promise<void> {
   const needed = { "Debian chromium": CHROMIUM, "playwright-core": PLAYWRIGHT };
   for (const [what, path] of Object.entries(needed)) {
     assert.ok(await exists(path), `${what} is missing (${path}): run scripts/setup.sh --test`);
   }
+}
+
+Deno.test("the dashboard's preview plays a live stream's HLS with hls.js: time advances, frames are not blank", async () => {
+  await assertBrowserTools();
   // HLS on demand (the default), so that the preview's first playlist request is what starts it.
   await using atoll = await startWithConfig("{}\n", ["--api-token", TOKEN]);
   assert.ok(atoll.mediaPort > 0);
@@ -110,4 +115,28 @@ Deno.test("the dashboard's preview plays a live stream's HLS with hls.js: time a
   // The preview's requests reached the media port: the stream has an HLS client.
   const [info] = (await atoll.streams()).filter((s) => s.name === stream);
   assert.ok((info?.http?.hlsClients ?? 0) >= 1, JSON.stringify(info));
+});
+
+Deno.test("the dashboard offers no preview without a media port, and says why", async () => {
+  await assertBrowserTools();
+  await using atoll = await startWithConfig("{}\n", [
+    "--api-token",
+    TOKEN,
+    "--media-listen",
+    "off",
+  ]);
+  const stream = "live/no-preview";
+  await using _publisher = await ffmpegPublisher(
+    `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:${stream}`,
+  );
+  await publisherOf(atoll, stream);
+  const { code, report, stderr } = await runCheck(atoll.httpPort, stream, ["--no-media"]);
+  const seen = JSON.stringify(report, null, 2);
+  assert.equal(code, 0, `the browser check failed: ${seen}\n${stderr}`);
+  const play = report.play as { disabled: boolean; title: string };
+  assert.equal(play.disabled, true, seen);
+  assert.match(play.title, /--media-listen off/, seen);
+  // Nothing to connect to or play from: the policy allows neither.
+  assert.match(String(report.csp), /connect-src 'self';/, seen);
+  assert.match(String(report.csp), /media-src 'none';/, seen);
 });

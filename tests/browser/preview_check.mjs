@@ -4,11 +4,13 @@
 // Source Extensions, which hls.js needs), clicks Play, and waits until the
 // video's currentTime has advanced past --min-seconds and a frame drawn
 // from it onto a canvas is not blank (its pixels vary); then clicks Close
-// and checks the video was let go. Prints one JSON line with what it saw;
+// and checks the video was let go. With --no-media, checks instead that the
+// Play button is disabled and says why. Prints one JSON line with what it saw;
 // exits 0 when everything held, 1 with a reason when not, 2 on a usage error.
 //
 //   node tests/browser/preview_check.mjs --port PORT --stream NAME [--token TOKEN]
-//     [--host 127.0.0.1] [--min-seconds 1] [--timeout-ms 20000] [--chromium /usr/bin/chromium]
+//     [--no-media] [--host 127.0.0.1] [--min-seconds 1] [--timeout-ms 20000]
+//     [--chromium /usr/bin/chromium]
 //
 // The token may come from ATOLL_API_TOKEN instead of --token (kept out of ps).
 
@@ -49,6 +51,7 @@ try {
       port: { type: "string" },
       stream: { type: "string" },
       token: { type: "string", default: process.env.ATOLL_API_TOKEN ?? "" },
+      "no-media": { type: "boolean", default: false },
       "min-seconds": { type: "string", default: "1" },
       "timeout-ms": { type: "string", default: "20000" },
       chromium: { type: "string", default: "/usr/bin/chromium" },
@@ -143,61 +146,12 @@ function readVideo(page) {
   });
 }
 
-try {
-  const { chromium } = require("playwright-core");
-  userDataDir = await mkdtemp(join(tmpdir(), "atoll_chromium_"));
-  step("launch chromium");
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: options.chromium,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 1280, height: 800 },
-    timeout: remaining(),
-  });
-  report.browser = context.browser()?.version() ?? null;
-  const page = context.pages()[0] ?? await context.newPage();
-  const problems = [];
-  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
-  page.on("console", (message) => {
-    if (/Content.Security.Policy/i.test(message.text())) {
-      problems.push(`CSP violation: ${message.text()}`);
-    }
-  });
-  page.on("requestfinished", async (request) => {
-    const response = await request.response().catch(() => null);
-    requests.push(`${response?.status() ?? "?"} ${request.url()}`);
-  });
-  page.on("requestfailed", (request) => {
-    requests.push(`failed ${request.url()}: ${request.failure()?.errorText}`);
-  });
-
-  step("open the page");
-  const response = await page.goto(url, { waitUntil: "load", timeout: remaining() });
-  report.csp = response?.headers()["content-security-policy"] ?? null;
-  if (response?.status() !== 200) throw new Error(`GET / answered ${response?.status()}`);
-
-  step("check what this chromium decodes");
-  report.codecs = await page.evaluate(() => {
-    const video = document.createElement("video");
-    return {
-      mp4H264: video.canPlayType('video/mp4; codecs="avc1.42E01E"'),
-      nativeHls: video.canPlayType("application/vnd.apple.mpegurl"),
-      mseH264: typeof MediaSource === "function" &&
-        MediaSource.isTypeSupported('video/mp4; codecs="avc1.42E01E"'),
-    };
-  });
-  if (!report.codecs.mseH264) {
-    throw new Error(
-      "This chromium has no H.264 through Media Source Extensions: hls.js cannot play here",
-    );
-  }
-
-  step("enter the API token");
-  await page.getByLabel("API token").fill(options.token, { timeout: remaining() });
-  await page.getByRole("button", { name: "Use token" }).click({ timeout: remaining() });
-
+/**
+ * Clicks Play, waits for the video to play past --min-seconds with a frame
+ * that is not blank, then clicks Close and checks the video was let go.
+ */
+async function playAndClose(page, play) {
   step("wait for the stream's Play button");
-  const play = page.getByRole("button", { name: `Play stream ${options.stream}`, exact: true });
   await page.waitForFunction(
     (name) =>
       [...document.querySelectorAll("#streams-body button")].some((button) =>
@@ -254,6 +208,79 @@ try {
   ) {
     throw new Error(`Close left the video playing: ${JSON.stringify(report.closed)}`);
   }
+}
+
+try {
+  const { chromium } = require("playwright-core");
+  userDataDir = await mkdtemp(join(tmpdir(), "atoll_chromium_"));
+  step("launch chromium");
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: options.chromium,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1280, height: 800 },
+    timeout: remaining(),
+  });
+  report.browser = context.browser()?.version() ?? null;
+  const page = context.pages()[0] ?? await context.newPage();
+  const problems = [];
+  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+  page.on("console", (message) => {
+    if (/Content.Security.Policy/i.test(message.text())) {
+      problems.push(`CSP violation: ${message.text()}`);
+    }
+  });
+  page.on("requestfinished", async (request) => {
+    const response = await request.response().catch(() => null);
+    requests.push(`${response?.status() ?? "?"} ${request.url()}`);
+  });
+  page.on("requestfailed", (request) => {
+    requests.push(`failed ${request.url()}: ${request.failure()?.errorText}`);
+  });
+
+  step("open the page");
+  const response = await page.goto(url, { waitUntil: "load", timeout: remaining() });
+  report.csp = response?.headers()["content-security-policy"] ?? null;
+  if (response?.status() !== 200) throw new Error(`GET / answered ${response?.status()}`);
+
+  step("check what this chromium decodes");
+  report.codecs = await page.evaluate(() => {
+    const video = document.createElement("video");
+    return {
+      mp4H264: video.canPlayType('video/mp4; codecs="avc1.42E01E"'),
+      nativeHls: video.canPlayType("application/vnd.apple.mpegurl"),
+      mseH264: typeof MediaSource === "function" &&
+        MediaSource.isTypeSupported('video/mp4; codecs="avc1.42E01E"'),
+    };
+  });
+  if (!report.codecs.mseH264) {
+    throw new Error(
+      "This chromium has no H.264 through Media Source Extensions: hls.js cannot play here",
+    );
+  }
+
+  step("enter the API token");
+  await page.getByLabel("API token").fill(options.token, { timeout: remaining() });
+  await page.getByRole("button", { name: "Use token" }).click({ timeout: remaining() });
+
+  const play = page.getByRole("button", { name: `Play stream ${options.stream}`, exact: true });
+  if (options["no-media"]) {
+    step("wait for the stream's disabled Play button");
+    // Rows appear with Play disabled; the first poll's data has the stream's publisher.
+    await page.waitForFunction(
+      (name) =>
+        [...document.querySelectorAll("#streams-body tr")].some((row) =>
+          row.dataset.stream === name &&
+          row.querySelector('[data-field="publisher"]')?.textContent !== "none"
+        ),
+      options.stream,
+      { timeout: remaining(), polling: 100 },
+    );
+    report.play = { disabled: await play.isDisabled(), title: await play.getAttribute("title") };
+    if (!report.play.disabled) throw new Error("Play is enabled without a media port");
+  }
+
+  if (!options["no-media"]) await playAndClose(page, play);
   if (problems.length > 0) throw new Error(problems.join("; "));
   step("done");
   report.ok = true;
