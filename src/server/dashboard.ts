@@ -1,10 +1,11 @@
 /**
- * The dashboard at `/`: one self-contained HTML page (inline CSS and
- * script, no external resources, no build step) that polls
- * `GET /api/streams` and `GET /api/connections` every second, plots each
- * connection's bitrate and RTT over the last five minutes on a canvas,
- * closes a connection with `DELETE /api/connections/ID`, and ends a stream,
- * once the user confirms, with `DELETE /api/streams/NAME`.
+ * The dashboard at `/`: one HTML page (inline CSS and script, no build
+ * step, nothing from elsewhere) that polls `GET /api/streams` and
+ * `GET /api/connections` every second, plots each connection's bitrate and
+ * RTT over the last five minutes on a canvas, closes a connection with
+ * `DELETE /api/connections/ID`, ends a stream, once the user confirms, with
+ * `DELETE /api/streams/NAME`, and previews a stream's HLS from the media
+ * port (loading hls.js from this server on the first Play).
  *
  * The page, its style and its script are files in the top-level
  * `static/` folder, read here as text imports: they are part of the
@@ -18,8 +19,8 @@
  * same-origin fetches, and HLS from the media port, nothing else.
  *
  * The preview plays a stream's HLS with hls.js, an npm package imported
- * here as text (so cached with the rest of the module graph, and embedded
- * by `deno compile`) and served at {@link HLS_JS_PATH}, a path that names
+ * here as text (so fetched and cached with the rest of the module graph)
+ * and served at {@link HLS_JS_PATH}, a path that names
  * its version, so that browsers may keep it for long.
  *
  * @module
