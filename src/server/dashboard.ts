@@ -31,9 +31,11 @@ import PAGE from "../../static/dashboard.html" with { type: "text" };
 import STYLE from "../../static/dashboard.css" with { type: "text" };
 import SCRIPT from "../../static/dashboard.js" with { type: "text" };
 // The light build: HLS without subtitles, alternate audio or DRM, which a preview does not need.
-import HLS_JS from "hls.js/dist/hls.light.min.js" with { type: "text" };
+// Full specifier, not the import map: projects that embed Atoll do not have its deno.json.
+// deno-lint-ignore no-import-prefix
+import HLS_JS from "npm:hls.js@1.7.4/dist/hls.light.min.js" with { type: "text" };
 
-/** The version of hls.js that deno.json pins (exactly: the path below names it). */
+/** The version of hls.js in the import above (exactly: the path below names it). */
 export const HLS_JS_VERSION = "1.7.4";
 /** Where the API serves hls.js: the page loads it from there when a preview opens. */
 export const HLS_JS_PATH = `/static/hls-${HLS_JS_VERSION}.light.min.js`;
