@@ -9,7 +9,7 @@
 // exits 0 when everything held, 1 with a reason when not, 2 on a usage error.
 //
 //   node tests/browser/preview_check.mjs --port PORT --stream NAME [--token TOKEN]
-//     [--no-media] [--host 127.0.0.1] [--min-seconds 1] [--timeout-ms 20000]
+//     [--no-media] [--screenshot PATH] [--host 127.0.0.1] [--min-seconds 1] [--timeout-ms 20000]
 //     [--chromium /usr/bin/chromium]
 //
 // The token may come from ATOLL_API_TOKEN instead of --token (kept out of ps).
@@ -52,6 +52,7 @@ try {
       stream: { type: "string" },
       token: { type: "string", default: process.env.ATOLL_API_TOKEN ?? "" },
       "no-media": { type: "boolean", default: false },
+      screenshot: { type: "string" },
       "min-seconds": { type: "string", default: "1" },
       "timeout-ms": { type: "string", default: "20000" },
       chromium: { type: "string", default: "/usr/bin/chromium" },
@@ -187,6 +188,7 @@ async function playAndClose(page, play) {
   const later = await readVideo(page);
   report.later = { currentTime: later?.currentTime, paused: later?.paused };
   if (!(later?.currentTime > seen.currentTime)) throw new Error("currentTime stopped advancing");
+  if (options.screenshot) await page.screenshot({ path: options.screenshot });
 
   step("click Close");
   await page.locator("#preview-close").click({ timeout: remaining() });
