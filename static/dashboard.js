@@ -3,7 +3,9 @@
  * `GET /api/connections` every second, plots each connection's bitrate and
  * RTT, shows what its process costs (CPU, memory), kicks a connection with
  * `DELETE /api/connections/ID` and ends a stream, once confirmed, with
- * `DELETE /api/streams/NAME`. Strings from the API only ever reach the DOM
+ * `DELETE /api/streams/NAME`, and plays a stream's HLS in a preview
+ * (hls.js, which the API serves, loaded on the first Play; else the
+ * browser's own HLS). Strings from the API only ever reach the DOM
  * through textContent.
  *
  * Every cell or value that shows a field carries `data-field`, so that the
@@ -24,6 +26,7 @@
  *   row: HTMLTableRowElement,
  *   name: HTMLElement,
  *   tracks: HTMLElement,
+ *   httpClients: HTMLElement,
  *   publisher: HTMLTableCellElement,
  *   viewers: HTMLTableCellElement,
  *   waiting: HTMLTableCellElement,
@@ -31,10 +34,31 @@
  *   raps: HTMLTableCellElement,
  *   skips: HTMLTableCellElement,
  *   button: HTMLButtonElement,
+ *   play: HTMLButtonElement,
+ *   hlsUrl: string | null,
  *   ending: boolean,
  *   publisherId: string | null,
  *   endedPublisher: string | null,
  * }} StreamRow
+ */
+/**
+ * The little of hls.js the preview uses.
+ * @typedef {{ fatal: boolean, type: string, details: string, response?: { code: number } }} HlsError
+ * @typedef {{
+ *   loadSource(url: string): void,
+ *   attachMedia(media: HTMLMediaElement): void,
+ *   on(event: string, listener: (event: string, data: HlsError) => void): void,
+ *   destroy(): void,
+ * }} HlsPlayer
+ * @typedef {{
+ *   new (config: object): HlsPlayer,
+ *   isSupported(): boolean,
+ *   Events: { ERROR: string },
+ * }} HlsClass
+ */
+/**
+ * The open preview: which stream, and its hls.js player when it uses one.
+ * @typedef {{ name: string, player: HlsPlayer | null, closed: boolean }} Preview
  */
 /**
  * A connection's two rows: the main figures, and a line of details under them.
@@ -98,6 +122,12 @@ const streamsBody = byId("streams-body", HTMLTableSectionElement);
 const streamsEmpty = byId("streams-empty", HTMLElement);
 const connectionsBody = byId("connections-body", HTMLTableSectionElement);
 const connectionsEmpty = byId("connections-empty", HTMLElement);
+const previewPanel = byId("preview", HTMLElement);
+const previewTitle = byId("preview-title", HTMLElement);
+const previewTracks = byId("preview-tracks", HTMLElement);
+const previewMessage = byId("preview-message", HTMLElement);
+const previewVideo = byId("preview-video", HTMLVideoElement);
+const previewClose = byId("preview-close", HTMLButtonElement);
 
 /**
  * Samples per connection id, the last WINDOW_MS of them.
@@ -113,6 +143,10 @@ let readsNeedToken = false;
 let timer = 0;
 let polling = false;
 let pollAgain = false;
+/** @type {Preview | null} */
+let preview = null;
+/** @type {Promise<HlsClass | undefined> | null} */
+let hlsLoading = null;
 
 function loadToken() {
   try {
@@ -374,6 +408,15 @@ function renderStreams(streams) {
     const tracks = tracksLine(stream);
     entry.tracks.textContent = tracks;
     entry.tracks.hidden = tracks === "";
+    const http = httpLine(stream);
+    entry.httpClients.textContent = http;
+    entry.httpClients.hidden = http === "";
+    entry.hlsUrl = stream.urls && typeof stream.urls.hls === "string" ? stream.urls.hls : null;
+    entry.play.disabled = entry.hlsUrl === null;
+    entry.play.title = entry.hlsUrl === null
+      ? "No preview: Atoll serves no HTTP media (started with --media-listen off)"
+      : "Play " + entry.hlsUrl + " here, muted";
+    if (preview !== null && preview.name === stream.name) previewTracks.textContent = tracks;
     entry.raps.textContent = count(stream.randomAccessPoints);
     entry.skips.textContent = count(stream.viewerSkips);
     wanted.push(entry.row);
@@ -383,6 +426,9 @@ function renderStreams(streams) {
       entry.row.remove();
       streamRows.delete(name);
     }
+  }
+  if (preview !== null && !seen.has(preview.name)) {
+    showMessage(previewMessage, "info", "Stream " + preview.name + " has ended.");
   }
   order(streamsBody, wanted);
   streamsEmpty.hidden = wanted.length > 0;
@@ -419,6 +465,19 @@ function tracksLine(stream) {
 }
 
 /**
+ * Who watches a stream over HTTP, as "HTTP-TS 1 · HLS 2 clients"; empty
+ * without a media port.
+ * @param {StreamInfo} stream
+ * @returns {string}
+ */
+function httpLine(stream) {
+  const clients = stream.http;
+  if (!clients || typeof clients !== "object") return "";
+  return "HTTP-TS " + count(clients.clients) + " \u00b7 HLS " + count(clients.hlsClients) +
+    " client(s)";
+}
+
+/**
  * @param {string} name
  * @returns {StreamRow}
  */
@@ -433,12 +492,17 @@ function createStreamRow(name) {
   tracks.className = "tracks";
   tracks.dataset.field = "tracks";
   tracks.hidden = true;
-  nameCell.append(nameText, tracks);
+  const http = document.createElement("div");
+  http.className = "tracks";
+  http.dataset.field = "http";
+  http.hidden = true;
+  nameCell.append(nameText, tracks, http);
   /** @type {StreamRow} */
   const entry = {
     row,
     name: nameText,
     tracks,
+    httpClients: http,
     publisher: cell(row, "td", "publisher"),
     viewers: cell(row, "td", "viewers", "number"),
     waiting: cell(row, "td", "waiting", "number"),
@@ -446,6 +510,8 @@ function createStreamRow(name) {
     raps: cell(row, "td", "randomAccessPoints", "number"),
     skips: cell(row, "td", "viewerSkips", "number"),
     button: document.createElement("button"),
+    play: document.createElement("button"),
+    hlsUrl: null,
     ending: false,
     publisherId: null,
     endedPublisher: null,
@@ -456,7 +522,12 @@ function createStreamRow(name) {
   entry.button.dataset.stream = name;
   entry.button.setAttribute("aria-label", "End stream " + name);
   entry.button.addEventListener("click", () => endStream(name, entry));
-  cell(row, "td", "action").append(entry.button);
+  entry.play.type = "button";
+  entry.play.textContent = "Play";
+  entry.play.disabled = true;
+  entry.play.setAttribute("aria-label", "Play stream " + name);
+  entry.play.addEventListener("click", () => openPreview(name, entry));
+  cell(row, "td", "action").append(entry.play, entry.button);
   return entry;
 }
 
@@ -836,6 +907,125 @@ async function endStream(name, entry) {
     pollSoon();
   }
 }
+
+/**
+ * hls.js, from the API (the page's policy lets its own script add it), once.
+ * Undefined when it does not load: the preview then tries the browser's own HLS.
+ * @returns {Promise<HlsClass | undefined>}
+ */
+function loadHls() {
+  hlsLoading ??= new Promise((resolve) => {
+    const script = document.createElement("script");
+    script.src = document.body.dataset.hlsScript || "";
+    script.addEventListener("load", () => {
+      resolve(/** @type {{ Hls?: HlsClass }} */ (/** @type {unknown} */ (globalThis)).Hls);
+    });
+    script.addEventListener("error", () => {
+      hlsLoading = null; // the next Play tries again
+      resolve(undefined);
+    });
+    document.head.append(script);
+  });
+  return hlsLoading;
+}
+
+/**
+ * Opens the preview of stream `name`, closing any other: its HLS, muted,
+ * with hls.js where the browser has Media Source Extensions, else natively.
+ * @param {string} name
+ * @param {StreamRow} entry
+ */
+async function openPreview(name, entry) {
+  const url = entry.hlsUrl;
+  if (url === null) return;
+  closePreview();
+  /** @type {Preview} */
+  const session = { name, player: null, closed: false };
+  preview = session;
+  previewTitle.textContent = "Preview: " + name;
+  previewTracks.textContent = entry.tracks.textContent;
+  previewPanel.hidden = false;
+  previewVideo.muted = true;
+  delete previewVideo.dataset.player;
+  showMessage(previewMessage, "info", "Loading " + url + "\u2026");
+  const Hls = await loadHls();
+  if (session.closed) return;
+  if (Hls !== undefined && Hls.isSupported()) {
+    const player = new Hls({
+      // A worker would need a blob: script, which the page's policy does not allow.
+      enableWorker: false,
+      // A stream served on demand answers its first playlist 503 until it has a segment.
+      manifestLoadPolicy: {
+        default: {
+          maxTimeToFirstByteMs: 10000,
+          maxLoadTimeMs: 20000,
+          timeoutRetry: { maxNumRetry: 2, retryDelayMs: 0, maxRetryDelayMs: 0 },
+          errorRetry: { maxNumRetry: 6, retryDelayMs: 1000, maxRetryDelayMs: 4000 },
+        },
+      },
+    });
+    session.player = player;
+    player.on(Hls.Events.ERROR, (_event, data) => {
+      if (!data.fatal || session.closed) return;
+      const status = data.response && data.response.code
+        ? " (HTTP " + data.response.code + ")"
+        : "";
+      showMessage(
+        previewMessage,
+        "error",
+        "Cannot play " + url + ": " + data.details + status +
+          (data.type === "networkError" ? ". Is the media port reachable from this browser?" : ""),
+      );
+    });
+    player.loadSource(url);
+    player.attachMedia(previewVideo);
+    previewVideo.dataset.player = "hls.js";
+  } else if (previewVideo.canPlayType("application/vnd.apple.mpegurl") !== "") {
+    previewVideo.src = url;
+    previewVideo.dataset.player = "native";
+  } else {
+    showMessage(
+      previewMessage,
+      "error",
+      "This browser cannot play HLS: it has no Media Source Extensions for hls.js" +
+        (Hls === undefined ? " (which did not load)" : "") + ", nor HLS of its own.",
+    );
+    return;
+  }
+  previewVideo.play().catch((error) => {
+    if (!session.closed) showMessage(previewMessage, "error", "Cannot play: " + reason(error));
+  });
+}
+
+/** Stops the preview, if one is open, and lets go of its player and media. */
+function closePreview() {
+  if (preview === null) return;
+  preview.closed = true;
+  preview.player?.destroy();
+  preview = null;
+  previewVideo.pause();
+  previewVideo.removeAttribute("src");
+  previewVideo.load();
+  delete previewVideo.dataset.player;
+  previewPanel.hidden = true;
+}
+
+previewVideo.addEventListener("playing", () => {
+  if (preview === null) return;
+  const player = previewVideo.dataset.player === "native" ? "the browser's own HLS" : "hls.js";
+  showMessage(previewMessage, "ok", "Playing, muted, with " + player + ".");
+});
+previewVideo.addEventListener("error", () => {
+  // hls.js reports its own errors; this is the browser's, with native HLS or a decoder's.
+  if (preview === null || !previewVideo.error) return;
+  showMessage(
+    previewMessage,
+    "error",
+    "The browser cannot play it: " +
+      (previewVideo.error.message || "code " + previewVideo.error.code),
+  );
+});
+previewClose.addEventListener("click", closePreview);
 
 tokenInput.value = token;
 tokenForm.addEventListener("submit", (event) => {

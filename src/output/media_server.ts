@@ -31,6 +31,7 @@ import {
   STATUS_TEXT,
 } from "../http/request.ts";
 import { routeMediaPath } from "../http/media_paths.ts";
+import { allowedOrigin } from "../http/cors.ts";
 import type { FeedTable } from "./feeds.ts";
 import type { HlsTable } from "./hls.ts";
 import { STALL_TIMEOUT_MS, streamTs, writeAll } from "./ts_stream.ts";
@@ -296,7 +297,12 @@ export function serveMedia(
       return;
     }
     if (route.kind !== "ts") {
-      await serveHls(conn, route, isHead, feeds.hls);
+      // The dashboard's preview (hls.js, on the API's port) reads HLS from this other origin.
+      const origin = allowedOrigin(request.headers.get("origin"), host);
+      const cors: Record<string, string> = origin === undefined
+        ? { vary: "origin" }
+        : { "access-control-allow-origin": origin, vary: "origin" };
+      await serveHls(conn, route, isHead, feeds.hls, cors);
       return;
     }
     const feed = feeds.get(route.name);
@@ -404,6 +410,7 @@ async function serveHls(
   route: { kind: "hls"; name: string } | { kind: "segment"; name: string; sequence: number },
   isHead: boolean,
   hls: HlsTable,
+  cors: Record<string, string>,
 ): Promise<void> {
   const client = (conn.remoteAddr as Deno.NetAddr).hostname;
   let body: Uint8Array;
@@ -414,12 +421,18 @@ async function serveHls(
       await answer(
         conn,
         playlist.kind === "unknown"
-          ? errorAnswer(404, `No stream ${JSON.stringify(route.name)}`, { head: isHead })
+          ? errorAnswer(404, `No stream ${JSON.stringify(route.name)}`, {
+            head: isHead,
+            headers: cors,
+          })
           : errorAnswer(
             503,
             `No HLS segment of stream ${JSON.stringify(route.name)} yet: it has no key frame ` +
               "or no publisher now",
-            { head: isHead, headers: { "retry-after": String(playlist.retryAfterSeconds) } },
+            {
+              head: isHead,
+              headers: { ...cors, "retry-after": String(playlist.retryAfterSeconds) },
+            },
           ),
       );
       return;
@@ -435,7 +448,7 @@ async function serveHls(
           404,
           `No segment ${route.sequence} of stream ${JSON.stringify(route.name)}: ` +
             "gone, not made yet, or no such stream",
-          { head: isHead },
+          { head: isHead, headers: cors },
         ),
       );
       return;
@@ -443,7 +456,7 @@ async function serveHls(
     body = segment.bytes;
     headers = SEGMENT_HEADERS;
   }
-  const text = head(200, { ...headers, "content-length": String(body.length) });
+  const text = head(200, { ...headers, ...cors, "content-length": String(body.length) });
   if (!await writeAll(conn, encoder.encode(text), ANSWER_TIMEOUT_MS) || isHead) return;
   // As for HTTP-TS, only a client that takes nothing for that long is cut off.
   if (await writeAll(conn, body, STALL_TIMEOUT_MS)) hls.countSent(route.name, body.length);

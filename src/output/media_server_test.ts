@@ -157,6 +157,21 @@ Deno.test("serveMedia() answers what is not a stream's media with a status that 
   await feeds.endAll();
 });
 
+Deno.test("serveMedia() lets a page from the same host read its HLS answers, not another site's", async () => {
+  const feeds = new FeedTable();
+  await using media = server(feeds);
+  const from = (origin: string) =>
+    `GET /live/b/index.m3u8 HTTP/1.1\r\nHost: media.example:8081\r\nOrigin: ${origin}\r\n\r\n`;
+  const dashboard = await exchange(media, from("http://media.example:8080"));
+  assert.match(dashboard, /^HTTP\/1.1 404 /);
+  assert.match(dashboard, /\r\naccess-control-allow-origin: http:\/\/media\.example:8080\r\n/);
+  assert.match(dashboard, /\r\nvary: origin\r\n/);
+  const other = await exchange(media, from("http://evil.example"));
+  assert.match(other, /^HTTP\/1.1 404 /);
+  assert.doesNotMatch(other, /access-control/);
+  assert.match(other, /\r\nvary: origin\r\n/);
+});
+
 Deno.test("serveMedia() answers 503 over its connection cap, and closes a request that never comes", async () => {
   const feeds = new FeedTable();
   await using media = server(feeds, { maxConnections: 1, headerTimeoutMs: 200 });

@@ -6,7 +6,7 @@
  * Every mutating call needs `Authorization: Bearer TOKEN` (401 without a
  * token, 403 with a wrong one, 403 when no token is configured at all, so
  * a server started without one cannot be changed over HTTP). Reads need it
- * too when so configured; `/healthz` and the dashboard page never do.
+ * too when so configured; `/healthz`, the dashboard page and its hls.js never do.
  *
  * A request whose `Host` is not a loopback name, the bound address or a
  * configured name is refused with 421 before any of that: a web page whose
@@ -15,7 +15,7 @@
  * @module
  */
 
-import { dashboardCsp, dashboardResponse } from "./dashboard.ts";
+import { dashboardCsp, dashboardResponse, HLS_JS_PATH, hlsScriptResponse } from "./dashboard.ts";
 import { METRICS_CONTENT_TYPE } from "./metrics.ts";
 import { formatHostPort, type ServerOptions } from "../config/options.ts";
 import { bindError } from "./startup_error.ts";
@@ -48,6 +48,8 @@ export interface ApiServer {
   stats(): object;
   /** The recording files; `host` as for {@link streams}. */
   recordings(host?: string): Promise<object>;
+  /** `http://HOST:PORT` of the media port, `host` as for {@link streams}; none without one. */
+  mediaOrigin(host?: string): string | undefined;
   /** The Prometheus text exposition. */
   metrics(): string;
   /** Asks the connection's child to close it cleanly; false when there is no such connection. */
@@ -119,7 +121,15 @@ const under = (prefix: string) => (candidate: string) => {
 
 const ROUTES: readonly Route[] = [
   // The page itself is public; what it shows comes from the API, token rules included.
-  { method: "GET", match: exact("/"), handle: () => dashboardResponse() },
+  {
+    method: "GET",
+    match: exact("/"),
+    // Its policy lets the preview read HLS from the media port, as this client reaches it.
+    handle: (s, _name, request) =>
+      dashboardResponse(s.mediaOrigin(hostName(request.headers.get("host") ?? ""))),
+  },
+  // The preview's player (hls.js): public code, like the page.
+  { method: "GET", match: exact(HLS_JS_PATH), handle: () => hlsScriptResponse() },
   {
     method: "GET",
     match: exact("/healthz"),
@@ -214,7 +224,7 @@ export async function handleRequest(server: ApiServer, request: Request): Promis
       allow: allowed.join(", "),
     });
   }
-  if (pathname !== "/healthz" && pathname !== "/") {
+  if (pathname !== "/healthz" && pathname !== "/" && pathname !== HLS_JS_PATH) {
     const refused = refusal(server.access, request, method !== "GET");
     if (refused !== undefined) return refused;
   }

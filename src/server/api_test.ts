@@ -6,6 +6,7 @@ import {
   hostRefusal,
   type ReloadResult,
 } from "./api.ts";
+import { HLS_JS_PATH } from "./dashboard.ts";
 
 const TOKEN = "0123456789abcdef-token";
 
@@ -23,6 +24,7 @@ function fakeServer(
     streams: () => [{ name: "live/x" }],
     stats: () => ({ connections: 1 }),
     recordings: () => Promise.resolve({ downloads: true, files: [] }),
+    mediaOrigin: (host) => `http://${host ?? "127.0.0.1"}:8081`,
     metrics: () =>
       "# HELP atoll_children_idle Idle children.\n# TYPE atoll_children_idle gauge\natoll_children_idle 2\n",
     closeConnection: (id) => {
@@ -87,6 +89,22 @@ Deno.test("handleRequest() asks for the token on reads when configured, never on
   assert.equal((await call(server, "GET", "/api/streams")).status, 401);
   assert.equal((await call(server, "GET", "/api/streams", "wrong-token-0000000")).status, 403);
   assert.equal((await call(server, "GET", "/api/streams", TOKEN)).status, 200);
+});
+
+Deno.test("handleRequest() serves the page under a policy naming the media port, and hls.js without a token", async () => {
+  const { server } = fakeServer({ token: TOKEN, protectReads: true });
+  const page = await handleRequest(
+    server,
+    new Request("http://atoll.example/", { headers: { host: "atoll.example:8080" } }),
+  );
+  await page.body?.cancel();
+  assert.match(
+    page.headers.get("content-security-policy") ?? "",
+    /connect-src 'self' http:\/\/atoll\.example:8081;/,
+  );
+  const script = await call(server, "GET", HLS_JS_PATH);
+  assert.equal(script.status, 200);
+  assert.match(script.headers.get("content-type") ?? "", /^text\/javascript/);
 });
 
 Deno.test("handleRequest() refuses changes: 401 without a token, 403 with a wrong one", async (t) => {

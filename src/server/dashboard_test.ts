@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { DASHBOARD_HTML, dashboardCsp, dashboardResponse } from "./dashboard.ts";
+import {
+  DASHBOARD_HTML,
+  dashboardCsp,
+  dashboardResponse,
+  HLS_JS_PATH,
+  HLS_JS_VERSION,
+  hlsScriptResponse,
+} from "./dashboard.ts";
 
 const DASHBOARD_CSP = dashboardCsp();
 
@@ -68,7 +75,11 @@ Deno.test("DASHBOARD_HTML is one document with one inline script and style the p
   // The script at least parses (the browser test runs it).
   assert.doesNotThrow(() => new Function(scripts[0]!));
   const policy = directives(DASHBOARD_CSP);
-  assert.deepEqual(policy.get("script-src"), [await sha256Source(scripts[0]!)]);
+  // 'strict-dynamic': the scripts that script adds (hls.js) run, and no other.
+  assert.deepEqual(policy.get("script-src"), [
+    await sha256Source(scripts[0]!),
+    "'strict-dynamic'",
+  ]);
   assert.deepEqual(policy.get("style-src"), [await sha256Source(styles[0]!)]);
 });
 
@@ -83,6 +94,7 @@ Deno.test("dashboardResponse() serves the page uncached under a strict content s
   const policy = directives(csp!);
   assert.deepEqual(policy.get("default-src"), ["'none'"]);
   assert.deepEqual(policy.get("connect-src"), ["'self'"]);
+  assert.deepEqual(policy.get("media-src"), ["'none'"]);
   assert.deepEqual(policy.get("base-uri"), ["'none'"]);
   assert.deepEqual(policy.get("form-action"), ["'none'"]);
   assert.deepEqual(policy.get("frame-ancestors"), ["'none'"]);
@@ -95,4 +107,37 @@ Deno.test("DASHBOARD_HTML inlines static/dashboard.css and static/dashboard.js a
     Deno.readTextFile(new URL(`../../static/${file}`, import.meta.url));
   assert.deepEqual(elements("style"), [await read("dashboard.css")]);
   assert.deepEqual(elements("script"), [await read("dashboard.js")]);
+});
+
+Deno.test("dashboardResponse() lets the preview read HLS from the media port it is given, nothing else", () => {
+  const policy = directives(
+    dashboardResponse("http://127.0.0.1:8081").headers.get("content-security-policy")!,
+  );
+  assert.deepEqual(policy.get("connect-src"), ["'self'", "http://127.0.0.1:8081"]);
+  // hls.js plays from a media source's blob: URL; the browser's own HLS from the port.
+  assert.deepEqual(policy.get("media-src"), ["http://127.0.0.1:8081", "blob:"]);
+  assert.deepEqual(
+    directives(dashboardCsp("http://[::1]:8081")).get("connect-src"),
+    ["'self'", "http://[::1]:8081"],
+  );
+  // Anything but a plain origin stays out of the header.
+  for (const odd of ["http://a:1; script-src *", "http://a:1 *", "https://a", "http://a"]) {
+    const oddPolicy = directives(dashboardCsp(odd));
+    assert.deepEqual(oddPolicy.get("connect-src"), ["'self'"], odd);
+    assert.deepEqual(oddPolicy.get("media-src"), ["'none'"], odd);
+  }
+});
+
+Deno.test("hlsScriptResponse() serves the pinned hls.js as script, cached for long at a path that names its version", async () => {
+  assert.ok(HLS_JS_PATH.includes(HLS_JS_VERSION));
+  assert.ok(DASHBOARD_HTML.includes(`data-hls-script="${HLS_JS_PATH}"`));
+  const response = hlsScriptResponse();
+  assert.equal(response.headers.get("content-type"), "text/javascript; charset=utf-8");
+  assert.equal(response.headers.get("cache-control"), "public, max-age=31536000, immutable");
+  assert.equal(response.headers.get("x-content-type-options"), "nosniff");
+  const script = await response.text();
+  // The version the path names is the one served, and it defines the Hls global.
+  assert.ok(script.includes(`"${HLS_JS_VERSION}"`), "hls.js names another version");
+  assert.match(script, /\.Hls=/);
+  assert.doesNotThrow(() => new Function(script));
 });

@@ -503,7 +503,7 @@ export class AtollServer implements ApiServer {
   }
 
   /** `http://HOST:PORT` of the media port, as a client reaching the API by `host` can use it. */
-  #mediaOrigin(host: string | undefined): string | undefined {
+  mediaOrigin(host?: string): string | undefined {
     const address = this.mediaAddress;
     if (address === undefined) return undefined;
     const wildcard = address.hostname === "0.0.0.0" || address.hostname === "::";
@@ -524,7 +524,7 @@ export class AtollServer implements ApiServer {
    * oldest first, each with its download URL on the media port.
    */
   async recordings(host?: string): Promise<RecordingList> {
-    const origin = this.#mediaOrigin(host);
+    const origin = this.mediaOrigin(host);
     const writing = new Set(
       this.streams().flatMap((stream) =>
         stream.recording?.file ? [`${stream.recording.dir}/${stream.recording.file}`] : []
@@ -566,7 +566,7 @@ export class AtollServer implements ApiServer {
   }
 
   #mediaUrls(name: string, host: string | undefined): MediaUrls | null {
-    const origin = this.#mediaOrigin(host);
+    const origin = this.mediaOrigin(host);
     if (origin === undefined) return null;
     const paths = mediaPaths(name);
     return { ts: origin + paths.ts, hls: origin + paths.hls };

@@ -1,0 +1,142 @@
+/**
+ * The dashboard's preview in a real browser: headless Debian chromium,
+ * driven by playwright-core from tests/browser/preview_check.mjs (run with
+ * Node), plays a live ffmpeg publisher's stream (H.264) from the media
+ * port's HLS with hls.js, which the API serves.
+ */
+
+import assert from "node:assert/strict";
+import { ffmpegPublisher, publisherOf, startWithConfig } from "./support/mod.ts";
+
+const TOKEN = "preview-token-0123456789";
+const CHECK = new URL("./browser/preview_check.mjs", import.meta.url).pathname;
+const PLAYWRIGHT =
+  new URL("../toolchain/node_modules/playwright-core/package.json", import.meta.url)
+    .pathname;
+const CHROMIUM = "/usr/bin/chromium";
+/** The check's own budget for every wait; the process gets a little more before it is killed. */
+const CHECK_TIMEOUT_MS = 20_000;
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs the browser check, bounded in time; its last stdout line is a JSON report. */
+async function runCheck(port: number, stream: string, extra: string[] = []): Promise<{
+  code: number;
+  report: Record<string, unknown>;
+  stderr: string;
+}> {
+  const child = new Deno.Command("node", {
+    args: [
+      CHECK,
+      "--port",
+      String(port),
+      "--stream",
+      stream,
+      "--min-seconds",
+      "1",
+      "--timeout-ms",
+      `${CHECK_TIMEOUT_MS}`,
+      ...extra,
+    ],
+    // The token goes by environment, not argv, where ps would show it.
+    env: { ATOLL_API_TOKEN: TOKEN },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  // SIGTERM first: playwright then closes chromium on its way out.
+  const terminate = setTimeout(() => child.kill("SIGTERM"), CHECK_TIMEOUT_MS + 10_000);
+  const kill = setTimeout(() => child.kill("SIGKILL"), CHECK_TIMEOUT_MS + 15_000);
+  try {
+    const output = await child.output();
+    const lines = new TextDecoder().decode(output.stdout).trim().split("\n");
+    let report: Record<string, unknown>;
+    try {
+      report = JSON.parse(lines.at(-1) ?? "");
+    } catch {
+      report = { unparsed: lines.join("\n") };
+    }
+    return { code: output.code, report, stderr: new TextDecoder().decode(output.stderr) };
+  } finally {
+    clearTimeout(terminate);
+    clearTimeout(kill);
+  }
+}
+
+async function assertBrowserTools(): Promise<void> {
+  const needed = { "Debian chromium": CHROMIUM, "playwright-core": PLAYWRIGHT };
+  for (const [what, path] of Object.entries(needed)) {
+    assert.ok(await exists(path), `${what} is missing (${path}): run scripts/setup.sh --test`);
+  }
+}
+
+Deno.test("the dashboard's preview plays a live stream's HLS with hls.js: time advances, frames are not blank", async () => {
+  await assertBrowserTools();
+  // HLS on demand (the default), so that the preview's first playlist request is what starts it.
+  await using atoll = await startWithConfig("{}\n", ["--api-token", TOKEN]);
+  assert.ok(atoll.mediaPort > 0);
+  const stream = "live/preview";
+  await using _publisher = await ffmpegPublisher(
+    `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:${stream}`,
+  );
+  await publisherOf(atoll, stream);
+
+  const { code, report, stderr } = await runCheck(atoll.httpPort, stream);
+  const seen = JSON.stringify(report, null, 2);
+  assert.equal(code, 0, `the browser check failed: ${seen}\n${stderr}`);
+  assert.equal(report.ok, true, seen);
+  // The page may read HLS from the media port, and nothing from anywhere else.
+  const media = `http://127.0.0.1:${atoll.mediaPort}`;
+  assert.match(String(report.csp), new RegExp(`connect-src 'self' ${media};`), seen);
+  assert.match(String(report.csp), new RegExp(`media-src ${media} blob:;`), seen);
+  const video = report.video as {
+    player: string;
+    currentTime: number;
+    width: number;
+    height: number;
+    muted: boolean;
+    tracks: string;
+    frame: { lumaStdDev: number; colours: number };
+  };
+  assert.equal(video.player, "hls.js", seen);
+  assert.equal(video.muted, true, seen);
+  // The sample: H.264 320x240, ffmpeg's colour test pattern.
+  assert.deepEqual([video.width, video.height], [320, 240], seen);
+  assert.match(video.tracks, /^H\.264 320\u00d7240 25 fps/, seen);
+  assert.ok(video.currentTime > 1, seen);
+  assert.ok(video.frame.lumaStdDev > 10 && video.frame.colours >= 4, seen);
+  // The preview's requests reached the media port: the stream has an HLS client.
+  const [info] = (await atoll.streams()).filter((s) => s.name === stream);
+  assert.ok((info?.http?.hlsClients ?? 0) >= 1, JSON.stringify(info));
+});
+
+Deno.test("the dashboard offers no preview without a media port, and says why", async () => {
+  await assertBrowserTools();
+  await using atoll = await startWithConfig("{}\n", [
+    "--api-token",
+    TOKEN,
+    "--media-listen",
+    "off",
+  ]);
+  const stream = "live/no-preview";
+  await using _publisher = await ffmpegPublisher(
+    `srt://127.0.0.1:${atoll.srtPort}?streamid=publish:${stream}`,
+  );
+  await publisherOf(atoll, stream);
+  const { code, report, stderr } = await runCheck(atoll.httpPort, stream, ["--no-media"]);
+  const seen = JSON.stringify(report, null, 2);
+  assert.equal(code, 0, `the browser check failed: ${seen}\n${stderr}`);
+  const play = report.play as { disabled: boolean; title: string };
+  assert.equal(play.disabled, true, seen);
+  assert.match(play.title, /--media-listen off/, seen);
+  // Nothing to connect to or play from: the policy allows neither.
+  assert.match(String(report.csp), /connect-src 'self';/, seen);
+  assert.match(String(report.csp), /media-src 'none';/, seen);
+});
