@@ -4,12 +4,12 @@
  * URL minted by `POST /api/streams/NAME/media-url` plays over HLS (its
  * segments fetched with the signature) and HTTP-TS, and so does the API
  * token. The authorization hook is asked with `action: "read"` and decides;
- * an open stream still plays with nothing.
+ * an open stream still plays with nothing, and a reload applies at once.
  */
 
 import assert from "node:assert/strict";
 import {
-  type Atoll,
+  Atoll,
   ffmpegPublisher,
   type ManagedProcess,
   ManagedProcess as Process,
@@ -196,5 +196,33 @@ Deno.test("the authorization hook decides HTTP viewers with action read and its 
     });
   } finally {
     await hook.shutdown();
+  }
+});
+
+Deno.test("a config reload drops the kept answers at once", async () => {
+  const path = await Deno.makeTempFile({ prefix: "atoll_config_", suffix: ".yaml" });
+  try {
+    await Deno.writeTextFile(path, "streams: [{ prefix: live }]\n");
+    await using atoll = await Atoll.start(["--config", path, "--api-token", TOKEN]);
+    // Allowed (and kept for 15 s); there is no such stream yet.
+    const before = await atoll.media("/live/later.ts", { method: "HEAD" });
+    assert.equal(before.status, 404);
+    await Deno.writeTextFile(
+      path,
+      `streams: [{ prefix: live, readPassphrase: "${READ_SECRET}" }]\n`,
+    );
+    const reloaded = await fetch(`http://127.0.0.1:${atoll.httpPort}/api/reload`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    assert.equal(reloaded.status, 200);
+    await reloaded.body?.cancel();
+    const after = await waitFor("the new rule applied", async () => {
+      const response = await atoll.media("/live/later.ts", { method: "HEAD" });
+      return response.status !== 404 && response.status;
+    }, { timeoutMs: 2000, intervalMs: 50 });
+    assert.equal(after, 401);
+  } finally {
+    await Deno.remove(path);
   }
 });
