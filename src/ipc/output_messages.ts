@@ -52,6 +52,34 @@ export const DEFAULT_HLS_RULES: HlsRules = Object.freeze({
   window: 6,
 });
 
+/** Which HTTP media a playback session asks for. */
+export type MediaProtocol = "hls" | "http-ts";
+
+/**
+ * A playback session's start, as the output process asks the main process
+ * about it (src/server/media_access.ts decides).
+ */
+export interface MediaAccessRequest {
+  stream: string;
+  protocol: MediaProtocol;
+  /** The client's address, `host:port`. */
+  peer: string;
+  /** The request's query after `?`, as given (`expires=…&sig=…`, or the hook's own keys); "" when none. */
+  query: string;
+  /** The token of an `Authorization: Bearer TOKEN` header; null when none. */
+  bearer: string | null;
+}
+
+/** The main process's answer; the output process keeps it for `ttlMs`. */
+export type MediaAccessAnswer =
+  | { allowed: true; ttlMs: number }
+  | { allowed: false; status: 401 | 403; message: string; ttlMs: number };
+
+/** The longest query or bearer token that crosses; longer ones are refused in the output process. */
+export const MAX_ACCESS_TEXT = 2048;
+/** The longest any answer may be kept. */
+export const MAX_ACCESS_TTL_MS = 60_000;
+
 /** Main → output, over the socket pair. */
 export type OutputCommand =
   /** Always first. */
@@ -67,6 +95,13 @@ export type OutputCommand =
    * record directories they are in; again after each reload.
    */
   | { type: "recordings"; token: string | null; dirs: string[] }
+  /**
+   * How long to wait for an access answer; also sent after each reload,
+   * and then every kept answer is dropped (the rules may have changed).
+   */
+  | { type: "access-rules"; waitMs: number }
+  /** The answer to the `access-request` with this `id`. */
+  | { type: "access-answer"; id: number; answer: MediaAccessAnswer }
   /** Stop cleanly: close the port and every client, then exit. */
   | { type: "shutdown" };
 
@@ -95,6 +130,8 @@ export type OutputReport =
   | { type: "listen-failed"; detail: string }
   /** Every stream it serves, when any figure changed (every 2 s at most). */
   | { type: "stats"; streams: OutputStreamStats[] }
+  /** May this playback session start? Answered with an `access-answer` of the same `id`. */
+  | { type: "access-request"; id: number; request: MediaAccessRequest }
   | { type: "log"; level: LogLevelName; message: string };
 
 /** At most this many streams cross in one report; the bound keeps a bad process small. */
@@ -150,6 +187,24 @@ function isHlsRules(value: unknown): value is HlsRules {
     isInRange(value.segmentMs, HLS_SEGMENT_MS) && isInRange(value.window, HLS_WINDOW);
 }
 
+function isAccessRequest(value: unknown): value is MediaAccessRequest {
+  return isObject(value) && typeof value.stream === "string" && isStreamName(value.stream) &&
+    (value.protocol === "hls" || value.protocol === "http-ts") &&
+    typeof value.peer === "string" && value.peer.length <= 64 &&
+    typeof value.query === "string" && value.query.length <= MAX_ACCESS_TEXT &&
+    (value.bearer === null ||
+      (typeof value.bearer === "string" && value.bearer.length <= MAX_ACCESS_TEXT));
+}
+
+function isAccessAnswer(value: unknown): value is MediaAccessAnswer {
+  if (!isObject(value) || !isInRange(value.ttlMs, { min: 0, max: MAX_ACCESS_TTL_MS })) {
+    return false;
+  }
+  if (value.allowed === true) return true;
+  return value.allowed === false && (value.status === 401 || value.status === 403) &&
+    typeof value.message === "string";
+}
+
 /** Parses one command the output process read from its socket pair; throws TypeError when invalid. */
 export function parseOutputCommand(text: string): OutputCommand {
   const value = parseJson(text, "output command");
@@ -170,6 +225,10 @@ export function parseOutputCommand(text: string): OutputCommand {
         return (value.token === null || typeof value.token === "string") &&
           Array.isArray(value.dirs) &&
           value.dirs.every((dir) => typeof dir === "string" && dir.startsWith("/"));
+      case "access-rules":
+        return isInRange(value.waitMs, { min: 1, max: 120_000 });
+      case "access-answer":
+        return isCount(value.id) && isAccessAnswer(value.answer);
       case "shutdown":
         return true;
       default:
@@ -192,6 +251,8 @@ export function parseOutputReport(line: string): OutputReport {
       case "stats":
         return Array.isArray(value.streams) && value.streams.length <= MAX_REPORTED_STREAMS &&
           value.streams.every(isStreamStats);
+      case "access-request":
+        return isCount(value.id) && isAccessRequest(value.request);
       case "log":
         return ["debug", "info", "warning", "error"].includes(value.level as string) &&
           typeof value.message === "string";

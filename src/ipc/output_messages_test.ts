@@ -10,6 +10,14 @@ const HLS = { mode: "on-demand", segmentMs: 2000, window: 6 } as const;
 const COUNTS = { clients: 2, bytesSent: 1316, skips: 1, hlsClients: 3, hlsSegments: 9 };
 const STATS = { name: "live/cam1", ...COUNTS, hlsBytesSent: 4096 };
 
+const ACCESS = {
+  stream: "live/cam1",
+  protocol: "hls",
+  peer: "192.0.2.1:40000",
+  query: "expires=1800000000&sig=00",
+  bearer: null,
+} as const;
+
 const SETTINGS = {
   listen: { hostname: "127.0.0.1", port: 8081 },
   maxConnections: 1000,
@@ -27,6 +35,13 @@ Deno.test("parseOutputCommand() reads back every command", () => {
       hls: { mode: "always", segmentMs: 10_000, window: 3 },
     },
     { type: "stream-ended", name: "live/cam1" },
+    { type: "access-rules", waitMs: 3000 },
+    { type: "access-answer", id: 7, answer: { allowed: true, ttlMs: 15_000 } },
+    {
+      type: "access-answer",
+      id: 8,
+      answer: { allowed: false, status: 403, message: "Expired", ttlMs: 0 },
+    },
     { type: "shutdown" },
   ];
   for (const command of commands) {
@@ -70,6 +85,23 @@ Deno.test("parseOutputCommand() refuses what the main process never sends", () =
       hls: { ...HLS, window: 31 },
     }],
     ["an ended stream without a name", { type: "stream-ended" }],
+    ["an access wait of 0", { type: "access-rules", waitMs: 0 }],
+    ["an answer without an id", { type: "access-answer", answer: { allowed: true, ttlMs: 1 } }],
+    ["an answer kept too long", {
+      type: "access-answer",
+      id: 1,
+      answer: { allowed: true, ttlMs: 3_600_000 },
+    }],
+    ["a refusal of status 500", {
+      type: "access-answer",
+      id: 1,
+      answer: { allowed: false, status: 500, message: "x", ttlMs: 0 },
+    }],
+    ["a refusal without a message", {
+      type: "access-answer",
+      id: 1,
+      answer: { allowed: false, status: 403, ttlMs: 0 },
+    }],
   ];
   for (const [name, value] of cases) {
     assert.throws(() => parseOutputCommand(JSON.stringify(value)), TypeError, name);
@@ -84,6 +116,8 @@ Deno.test("parseOutputReport() reads back every report", () => {
     { type: "listen-failed", detail: "address in use" },
     { type: "stats", streams: [STATS] },
     { type: "stats", streams: [] },
+    { type: "access-request", id: 3, request: ACCESS },
+    { type: "access-request", id: 4, request: { ...ACCESS, query: "", bearer: "token" } },
     { type: "log", level: "warning", message: "HTTP cannot accept connections" },
   ];
   for (const report of reports) assert.deepEqual(parseOutputReport(JSON.stringify(report)), report);
@@ -109,6 +143,22 @@ Deno.test("parseOutputReport() refuses a report that is not whole", () => {
       streams: [{ name: "a", clients: 0, bytesSent: 0, skips: 0 }],
     }],
     ["a log of an unknown level", { type: "log", level: "fatal", message: "x" }],
+    ["an access request of another protocol", {
+      type: "access-request",
+      id: 1,
+      request: { ...ACCESS, protocol: "rtmp" },
+    }],
+    ["an access request of an invalid stream name", {
+      type: "access-request",
+      id: 1,
+      request: { ...ACCESS, stream: "a/../b" },
+    }],
+    ["an access request with a long query", {
+      type: "access-request",
+      id: 1,
+      request: { ...ACCESS, query: "x".repeat(2049) },
+    }],
+    ["an access request without an id", { type: "access-request", request: ACCESS }],
   ];
   for (const [name, value] of cases) {
     assert.throws(() => parseOutputReport(JSON.stringify(value)), TypeError, name);

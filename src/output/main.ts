@@ -5,7 +5,7 @@
  * the streams over HTTP (media_server.ts) straight from their buffers,
  * which the main process sends it over the socket pair as streams begin,
  * and reports its clients' figures on stdout. It carries no SRT and decides
- * nothing: HTTP media never passes through the main process, and a slow or
+ * nothing (who may watch, it asks the main process: access.ts): HTTP media never passes through the main process, and a slow or
  * hostile HTTP client can only cost the other HTTP clients of this process.
  *
  * Like the SRT children it runs in a session of its own and ignores SIGHUP
@@ -27,6 +27,7 @@ import {
 import { FeedTable } from "./feeds.ts";
 import { type MediaServer, serveMedia } from "./media_server.ts";
 import { ReportWriter, writeToStdout } from "./reports.ts";
+import { AccessGate } from "./access.ts";
 import type { RecordingAccess } from "./recordings.ts";
 
 /** How often the clients' figures are reported while they change. */
@@ -97,11 +98,20 @@ async function serve(controlFd: number, reports: ReportWriter): Promise<number> 
     log: (level, message) => reports.send({ type: "log", level, message }),
   });
   const recordings: RecordingAccess = { token: null, dirs: [] };
+  const access = new AccessGate((id, request) =>
+    reports.send({ type: "access-request", id, request })
+  );
   let server: MediaServer;
   try {
-    server = serveMedia(settings, feeds, (level, message) => {
-      reports.send({ type: "log", level, message });
-    }, recordings);
+    server = serveMedia(
+      settings,
+      feeds,
+      (level, message) => {
+        reports.send({ type: "log", level, message });
+      },
+      recordings,
+      (request) => access.check(request),
+    );
   } catch (error) {
     const detail = error instanceof Deno.errors.AddrInUse
       ? "address in use"
@@ -164,6 +174,14 @@ async function serve(controlFd: number, reports: ReportWriter): Promise<number> 
           recordings.token = command.token;
           recordings.dirs = command.dirs;
           break;
+        case "access-rules":
+          fd?.close();
+          access.reset(command.waitMs);
+          break;
+        case "access-answer":
+          fd?.close();
+          access.answered(command.id, command.answer);
+          break;
         case "shutdown":
           fd?.close();
           return;
@@ -177,6 +195,7 @@ async function serve(controlFd: number, reports: ReportWriter): Promise<number> 
     await Promise.race([commands, stopped.promise]);
   } finally {
     clearInterval(statsTimer);
+    access.close();
     await server.shutdown();
     await feeds.endAll();
     reportStats();

@@ -8,6 +8,12 @@
  * briefly, and is answered 503 with `retry-after` when none came in time
  * (the stream exists, so 404 would be wrong, and players retry a 503).
  *
+ * Who may watch is the main process's to say (access.ts asks it, and
+ * keeps its answers a while): a refusal is 401 or 403 with its reason, no
+ * answer in time 503. A playlist's segment URIs carry the query it was
+ * asked with (a signed URL's `expires` and `sig`), so players fetch the
+ * segments with it.
+ *
  * No client can take the process down or make it buffer: every accept
  * error is caught and retried with a backoff, connections over the cap are
  * answered 503 and closed, a request must arrive whole within the header
@@ -21,7 +27,12 @@
  */
 
 import { limitAcceptedSendBuffer } from "../../ffi/socket.ts";
-import type { OutputSettings } from "../ipc/output_messages.ts";
+import {
+  MAX_ACCESS_TEXT,
+  type MediaAccessRequest,
+  type OutputSettings,
+} from "../ipc/output_messages.ts";
+import type { AccessVerdict } from "./access.ts";
 import {
   BadRequest,
   headerEnd,
@@ -30,7 +41,7 @@ import {
   parseRequestHead,
   STATUS_TEXT,
 } from "../http/request.ts";
-import { routeMediaPath } from "../http/media_paths.ts";
+import { type MediaRoute, routeMediaPath } from "../http/media_paths.ts";
 import { allowedOrigin } from "../http/cors.ts";
 import type { FeedTable } from "./feeds.ts";
 import type { HlsTable } from "./hls.ts";
@@ -110,6 +121,14 @@ const SEGMENT_HEADERS = {
   "content-type": "video/mp2t",
   "cache-control": "public, max-age=86400, immutable",
 };
+/** Fetched with the API token: for that client alone. */
+const PRIVATE_SEGMENT_HEADERS = {
+  ...SEGMENT_HEADERS,
+  "cache-control": "private, max-age=86400, immutable",
+};
+
+/** Asks whether a playback session may start (AccessGate.check); none: every stream is open. */
+export type AccessCheck = (request: MediaAccessRequest) => Promise<AccessVerdict>;
 
 /**
  * Listens on `settings.listen` and serves the streams in `feeds`, and the
@@ -122,6 +141,7 @@ export function serveMedia(
   feeds: FeedTable,
   log: MediaLog,
   recordings: RecordingAccess = { token: null, dirs: [] },
+  access?: AccessCheck,
 ): MediaServer {
   const listener = Deno.listen({
     transport: "tcp",
@@ -296,13 +316,18 @@ export function serveMedia(
       );
       return;
     }
+    const credential = {
+      query: queryOf(request.target),
+      bearer: bearerOf(request.headers.get("authorization")),
+    };
+    if (access !== undefined && !await allowed(conn, route, credential, isHead, access)) return;
     if (route.kind !== "ts") {
       // The dashboard's preview (hls.js, on the API's port) reads HLS from this other origin.
       const origin = allowedOrigin(request.headers.get("origin"), host);
       const cors: Record<string, string> = origin === undefined
         ? { vary: "origin" }
         : { "access-control-allow-origin": origin, vary: "origin" };
-      await serveHls(conn, route, isHead, feeds.hls, cors);
+      await serveHls(conn, route, isHead, feeds.hls, { cors, credential });
       return;
     }
     const feed = feeds.get(route.name);
@@ -404,13 +429,90 @@ async function serveRecording(
   else await sendFile(conn, encoder.encode(text), file, opened.bytes);
 }
 
+/** A request target's query, after `?` and before any `#`; "" when none. */
+export function queryOf(target: string): string {
+  const start = target.indexOf("?");
+  if (start < 0) return "";
+  const end = target.indexOf("#", start);
+  return target.slice(start + 1, end < 0 ? undefined : end);
+}
+
+/** The token of `Authorization: Bearer TOKEN`; null for none or another scheme. */
+function bearerOf(header: string | null): string | null {
+  if (header === null) return null;
+  return /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] ?? null;
+}
+
+/** Asks `access` about a request; answers the refusal and returns false when it may not go on. */
+async function allowed(
+  conn: Deno.Conn,
+  route: MediaRoute,
+  credential: { query: string; bearer: string | null },
+  isHead: boolean,
+  access: AccessCheck,
+): Promise<boolean> {
+  if (
+    credential.query.length > MAX_ACCESS_TEXT ||
+    (credential.bearer?.length ?? 0) > MAX_ACCESS_TEXT
+  ) {
+    await answer(conn, errorAnswer(403, "Query or token too long", { head: isHead }));
+    return false;
+  }
+  const remote = conn.remoteAddr as Deno.NetAddr;
+  const host = remote.hostname.includes(":") ? `[${remote.hostname}]` : remote.hostname;
+  const verdict = await access({
+    stream: route.name,
+    protocol: route.kind === "ts" ? "http-ts" : "hls",
+    peer: `${host}:${remote.port}`,
+    ...credential,
+  });
+  if (verdict === "unanswered") {
+    await answer(
+      conn,
+      errorAnswer(
+        503,
+        "Cannot tell whether this client may watch: the server did not say in time",
+        {
+          head: isHead,
+          headers: { "retry-after": "2" },
+        },
+      ),
+    );
+    return false;
+  }
+  if (verdict.allowed) return true;
+  await answer(
+    conn,
+    errorAnswer(verdict.status, verdict.message, {
+      head: isHead,
+      headers: verdict.status === 401 ? { "www-authenticate": 'Bearer realm="atoll"' } : {},
+    }),
+  );
+  return false;
+}
+
+/**
+ * `text` with each segment URI followed by `?query` (normalized, so it
+ * holds nothing a playlist line may not).
+ */
+export function withQuery(text: string, query: string): string {
+  const normalized = new URLSearchParams(query).toString();
+  if (normalized === "") return text;
+  return text.split("\n").map((line) =>
+    line === "" || line.startsWith("#") ? line : `${line}?${normalized}`
+  ).join("\n");
+}
+
 /** Answers an HLS playlist or segment request. */
 async function serveHls(
   conn: Deno.Conn,
   route: { kind: "hls"; name: string } | { kind: "segment"; name: string; sequence: number },
   isHead: boolean,
   hls: HlsTable,
-  cors: Record<string, string>,
+  { cors, credential }: {
+    cors: Record<string, string>;
+    credential: { query: string; bearer: string | null };
+  },
 ): Promise<void> {
   const client = (conn.remoteAddr as Deno.NetAddr).hostname;
   let body: Uint8Array;
@@ -437,7 +539,7 @@ async function serveHls(
       );
       return;
     }
-    body = encoder.encode(playlist.text);
+    body = encoder.encode(withQuery(playlist.text, credential.query));
     headers = PLAYLIST_HEADERS;
   } else {
     const segment = hls.segment(route.name, route.sequence, client);
@@ -454,7 +556,7 @@ async function serveHls(
       return;
     }
     body = segment.bytes;
-    headers = SEGMENT_HEADERS;
+    headers = credential.bearer === null ? SEGMENT_HEADERS : PRIVATE_SEGMENT_HEADERS;
   }
   const text = head(200, { ...headers, ...cors, "content-length": String(body.length) });
   if (!await writeAll(conn, encoder.encode(text), ANSWER_TIMEOUT_MS) || isHead) return;

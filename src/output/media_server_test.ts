@@ -10,7 +10,8 @@ import {
 } from "../media/stream_buffer.ts";
 import { TS_PACKET_SIZE } from "../media/mpegts.ts";
 import { FeedTable } from "./feeds.ts";
-import { type MediaServer, serveMedia } from "./media_server.ts";
+import { type AccessCheck, type MediaServer, serveMedia, withQuery } from "./media_server.ts";
+import type { MediaAccessRequest } from "../ipc/output_messages.ts";
 
 const LAYOUT = StreamBuffer.layout({ slots: 64, slotPayload: 7 * TS_PACKET_SIZE });
 
@@ -52,6 +53,7 @@ async function stream(feeds: FeedTable, name: string) {
 function server(
   feeds: FeedTable,
   limits: { maxConnections?: number; headerTimeoutMs?: number } = {},
+  access?: AccessCheck,
 ) {
   const logs: string[] = [];
   const media = serveMedia(
@@ -63,6 +65,8 @@ function server(
     },
     feeds,
     (level, message) => logs.push(`${level}: ${message}`),
+    undefined,
+    access,
   );
   return Object.assign(media, { logs, [Symbol.asyncDispose]: () => media.shutdown() });
 }
@@ -186,4 +190,60 @@ Deno.test("serveMedia() answers 503 over its connection cap, and closes a reques
   } finally {
     idle.close();
   }
+});
+
+Deno.test("serveMedia() asks about each request, and answers the refusal or 503 when unanswered", async () => {
+  const feeds = new FeedTable();
+  const asked: MediaAccessRequest[] = [];
+  await using media = server(feeds, {}, (request) => {
+    asked.push(request);
+    if (request.query === "late") return Promise.resolve("unanswered");
+    if (request.bearer === "op") return Promise.resolve({ allowed: true, ttlMs: 1 });
+    return Promise.resolve(
+      request.query === ""
+        ? { allowed: false, status: 401, message: "Sign it", ttlMs: 1 }
+        : { allowed: false, status: 403, message: "Wrong signature", ttlMs: 1 },
+    );
+  });
+  using _publisher = await stream(feeds, "live/a");
+  assert.match(
+    await exchange(media, get("/live/a.ts")),
+    /^HTTP\/1.1 401 [^]*www-authenticate: Bearer realm="atoll"[^]*Sign it/,
+  );
+  assert.match(
+    await exchange(media, get("/live/a/index.m3u8?expires=1&sig=2")),
+    /^HTTP\/1.1 403 [^]*Wrong signature/,
+  );
+  assert.match(
+    await exchange(media, get("/live/a/seg,1.ts?late")),
+    /^HTTP\/1.1 503 [^]*retry-after: 2[^]*did not say in time/,
+  );
+  assert.match(
+    await exchange(
+      media,
+      `HEAD /live/a.ts HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer op\r\n\r\n`,
+    ),
+    /^HTTP\/1.1 200 OK/,
+  );
+  assert.deepEqual(
+    asked.map(({ stream, protocol, query, bearer }) => [stream, protocol, query, bearer]),
+    [
+      ["live/a", "http-ts", "", null],
+      ["live/a", "hls", "expires=1&sig=2", null],
+      ["live/a", "hls", "late", null],
+      ["live/a", "http-ts", "", "op"],
+    ],
+  );
+  assert.match(asked[0]!.peer, /^127\.0\.0\.1:[0-9]+$/);
+  await feeds.endAll();
+});
+
+Deno.test("withQuery() gives each segment URI the playlist's query, normalized", () => {
+  const playlist = "#EXTM3U\n#EXTINF:2.000,\nseg,4.ts\n#EXTINF:2.000,\nseg,5.ts\n";
+  assert.equal(
+    withQuery(playlist, "expires=9&sig=ab"),
+    "#EXTM3U\n#EXTINF:2.000,\nseg,4.ts?expires=9&sig=ab\n#EXTINF:2.000,\nseg,5.ts?expires=9&sig=ab\n",
+  );
+  assert.equal(withQuery(playlist, ""), playlist);
+  assert.equal(withQuery("seg,1.ts", 'a="b c"'), "seg,1.ts?a=%22b+c%22");
 });

@@ -10,9 +10,14 @@
  */
 
 import type { OutputReport } from "../ipc/output_messages.ts";
+import { MAX_PENDING_ACCESS } from "./access.ts";
 
-/** Reports other than stats that wait for a slow main process, at most. */
-export const MAX_WAITING_LINES = 64;
+/**
+ * Reports other than stats that wait for a slow main process, at most:
+ * room for every access request that may wait at once (access.ts), and
+ * some logs.
+ */
+export const MAX_WAITING_LINES = MAX_PENDING_ACCESS + 64;
 
 /** Where report lines go: stdout in the output process, a list in tests. */
 export type LineSink = (bytes: Uint8Array) => Promise<unknown>;

@@ -21,6 +21,10 @@ import { formatHostPort, type ServerOptions } from "../config/options.ts";
 import { bindError } from "./startup_error.ts";
 import { type HttpListener, listenHttp } from "./http_listener.ts";
 import { hostName, isAllowedHost } from "../http/request.ts";
+import { isStreamName } from "../protocol/stream_id.ts";
+
+/** A minted media URL's life unless the body says: `{seconds}`, from 60 s to 7 days. */
+export const MEDIA_URL_SECONDS = { default: 3600, min: 60, max: 7 * 86_400 } as const;
 
 /** A request body larger than this gets 413 (only `POST /api/relays` takes one). */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -62,6 +66,11 @@ export interface ApiServer {
   addRelay(body: unknown): { ok: true; relay: object } | { ok: false; error: string };
   /** Stops a relay for good; false when there is no such relay. */
   removeRelay(id: string): boolean;
+  /**
+   * Stream `name`'s media URLs, signed to last `seconds` when its rule has a
+   * `readPassphrase`; undefined without a media output. `host` as for {@link streams}.
+   */
+  mediaUrl(name: string, seconds: number, host?: string): Promise<object | undefined>;
 }
 
 function json(body: unknown, status = 200): Response {
@@ -119,6 +128,19 @@ const under = (prefix: string) => (candidate: string) => {
   }
 };
 
+/** `/api/streams/NAME/media-url`: NAME, decoded. */
+const mediaUrlPath = (candidate: string) => {
+  const prefix = "/api/streams/";
+  const suffix = "/media-url";
+  if (!candidate.startsWith(prefix) || !candidate.endsWith(suffix)) return undefined;
+  if (candidate.length <= prefix.length + suffix.length) return undefined;
+  try {
+    return decodeURIComponent(candidate.slice(prefix.length, -suffix.length));
+  } catch {
+    return undefined;
+  }
+};
+
 const ROUTES: readonly Route[] = [
   // The page itself is public; what it shows comes from the API, token rules included.
   {
@@ -164,6 +186,39 @@ const ROUTES: readonly Route[] = [
     match: under("/api/streams/"),
     handle: (s, name) =>
       s.endStream(name) ? json({ ending: name }, 202) : error(404, `No stream ${name}`),
+  },
+  {
+    method: "POST",
+    match: mediaUrlPath,
+    handle: async (s, name, request) => {
+      if (!isStreamName(name)) return error(400, `Not a stream name: ${JSON.stringify(name)}`);
+      let seconds: number = MEDIA_URL_SECONDS.default;
+      const text = await request.text();
+      if (text.trim() !== "") {
+        let body: unknown;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          return error(400, "The body must be JSON: {seconds} or nothing");
+        }
+        const given = (body as { seconds?: unknown } | null)?.seconds;
+        if (
+          given !== undefined &&
+          !(Number.isInteger(given) && (given as number) >= MEDIA_URL_SECONDS.min &&
+            (given as number) <= MEDIA_URL_SECONDS.max)
+        ) {
+          return error(
+            400,
+            `seconds must be an integer from ${MEDIA_URL_SECONDS.min} to ${MEDIA_URL_SECONDS.max}`,
+          );
+        }
+        if (given !== undefined) seconds = given as number;
+      }
+      const urls = await s.mediaUrl(name, seconds, hostName(request.headers.get("host") ?? ""));
+      return urls === undefined
+        ? error(404, "No media output: Atoll runs with --media-listen off")
+        : json(urls);
+    },
   },
   { method: "GET", match: exact("/api/stats"), handle: (s) => json(s.stats()) },
   {

@@ -50,6 +50,10 @@ function fakeServer(
       calls.push(`remove ${id}`);
       return id === "pull:live/x@0";
     },
+    mediaUrl: (name, seconds) => {
+      calls.push(`mint ${name} ${seconds}`);
+      return Promise.resolve({ ts: `/${name}.ts?sig`, hls: `/${name}/index.m3u8?sig`, expires: 1 });
+    },
   };
   return { server, calls };
 }
@@ -240,4 +244,36 @@ Deno.test("handleRequest() lists relays openly, and adds or stops them only with
   assert.equal((await call(server, "DELETE", "/api/relays/pull:live/x@0", TOKEN)).status, 202);
   assert.equal((await call(server, "DELETE", "/api/relays/nope", TOKEN)).status, 404);
   assert.deepEqual(calls.map((line) => line.split(" ")[0]), ["add", "add", "remove", "remove"]);
+});
+
+Deno.test("handleRequest() mints media URLs only with the token, for a valid name and time", async () => {
+  const { server, calls } = fakeServer({ token: "t", protectReads: false });
+  const mint = (path: string, token?: string, body?: string) =>
+    handleRequest(
+      server,
+      new Request(`http://127.0.0.1${path}`, {
+        method: "POST",
+        headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+        ...(body === undefined ? {} : { body }),
+      }),
+    );
+  assert.equal((await mint("/api/streams/live/x/media-url")).status, 401);
+  assert.equal((await mint("/api/streams/live/x/media-url", "wrong")).status, 403);
+  const minted = await mint("/api/streams/live/x/media-url", "t");
+  assert.equal(minted.status, 200);
+  assert.deepEqual(await minted.json(), {
+    ts: "/live/x.ts?sig",
+    hls: "/live/x/index.m3u8?sig",
+    expires: 1,
+  });
+  assert.equal((await mint("/api/streams/live/x/media-url", "t", '{"seconds":60}')).status, 200);
+  for (const body of ['{"seconds":59}', '{"seconds":"60"}', "{"]) {
+    const refused = await mint("/api/streams/live/x/media-url", "t", body);
+    assert.equal(refused.status, 400, body);
+    await refused.body?.cancel();
+  }
+  const badName = await mint("/api/streams/bad%20name/media-url", "t");
+  assert.equal(badName.status, 400);
+  await badName.body?.cancel();
+  assert.deepEqual(calls, ["mint live/x 3600", "mint live/x 60"]);
 });

@@ -106,6 +106,12 @@ export interface MediaUrls {
   hls: string;
 }
 
+/** What `POST /api/streams/NAME/media-url` answers. */
+export interface SignedMediaUrls extends MediaUrls {
+  /** Unix seconds the URLs are good until; null when the stream needs no signature. */
+  expires: number | null;
+}
+
 /** A stream as `GET /api/streams` shows it. */
 export interface StreamInfo extends StreamState {
   /** Its HTTP-TS clients; null without a media output (`--media-listen off`). */

@@ -47,6 +47,25 @@ export interface AuthRequest {
   connectionId: string;
 }
 
+/**
+ * The JSON body the hook receives for an HTTP playback session (HLS or
+ * HTTP-TS; src/server/media_access.ts). `action` is `read`, not `play`, so a
+ * hook tells HTTP viewers from SRT ones.
+ */
+export interface MediaAuthRequest {
+  action: "read";
+  protocol: "hls" | "http-ts";
+  stream: string;
+  /** The request's query after `?`, as given; null when none. */
+  query: string | null;
+  /** Its `key=value` pairs. */
+  params: Record<string, string>;
+  /** Whether the URL carried a good signature (streams with a `readPassphrase`). */
+  signed: boolean;
+  /** The caller's address, `host:port`. */
+  peer: string;
+}
+
 export type AuthDecision =
   | { allowed: true; detail: string }
   | { allowed: false; code: RejectCode; detail: string };
@@ -54,7 +73,7 @@ export type AuthDecision =
 /** Asks the hook about `request`; never throws. */
 export async function authorize(
   hook: AuthHookSettings,
-  request: AuthRequest,
+  request: AuthRequest | MediaAuthRequest,
   fetchImpl: typeof fetch = fetch,
 ): Promise<AuthDecision> {
   const started = performance.now();

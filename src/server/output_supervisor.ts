@@ -20,6 +20,8 @@ import type { Endpoint } from "../ipc/messages.ts";
 import {
   DEFAULT_HLS_RULES,
   type HlsRules,
+  type MediaAccessAnswer,
+  type MediaAccessRequest,
   type OutputCommand,
   type OutputReport,
   type OutputSettings,
@@ -79,11 +81,23 @@ export interface OutputSupervisorDeps<P extends OutputProcess> {
   streams(): StreamBufferRef[];
   /** Stream `name`'s HLS rules now; {@link DEFAULT_HLS_RULES} for every stream by default. */
   hlsRules?: (name: string) => HlsRules;
+  /**
+   * Decides whether an HTTP playback session may start
+   * (src/server/media_access.ts); every one may by default.
+   */
+  decideAccess?: (request: MediaAccessRequest) => Promise<MediaAccessAnswer>;
+  /** How long the output process waits for that answer; {@link DEFAULT_ACCESS_WAIT_MS} by default. */
+  accessWaitMs?: () => number;
   /** Monotonic milliseconds; `performance.now()` by default. */
   now?: () => number;
   /** Restart delays; {@link FIRST_RESTART_DELAY_MS} and {@link MAX_RESTART_DELAY_MS} by default. */
   restartDelayMs?: { first: number; max: number };
 }
+
+/** How long the output process waits for an access answer unless told otherwise. */
+export const DEFAULT_ACCESS_WAIT_MS = 4000;
+/** How long an answer is kept when no decider is given (every session is allowed). */
+const OPEN_ACCESS_TTL_MS = 15_000;
 
 /** What earlier output processes counted of a stream. */
 type PastCounts = Pick<OutputStreamStats, "bytesSent" | "skips" | "hlsSegments" | "hlsBytesSent">;
@@ -163,13 +177,18 @@ export class OutputSupervisor<P extends OutputProcess> {
   }
 
   /**
-   * The config changed: every live stream whose HLS rules differ from what
-   * the process was sent gets the new ones (it applies them to its next
-   * segmenter, and the mode at once).
+   * The config changed: the process drops the access answers it keeps, and
+   * every live stream whose HLS rules differ from what the process was sent
+   * gets the new ones (it applies them to its next segmenter, and the mode
+   * at once).
    */
   rulesChanged(): void {
     const process = this.#process;
     if (process === undefined) return;
+    if (!process.send(this.#accessRules())) {
+      this.#notReading(process);
+      return;
+    }
     for (const { name } of this.#deps.streams()) {
       const hls = this.#hlsRules(name);
       const text = JSON.stringify(hls);
@@ -255,11 +274,33 @@ export class OutputSupervisor<P extends OutputProcess> {
     const listen = this.#address ?? this.#settings.listen;
     let sent = process.send({ type: "settings", settings: { ...this.#settings, listen } });
     sent &&= process.send({ type: "recordings", ...this.#recordings });
+    sent &&= process.send(this.#accessRules());
     this.#sentRules.clear();
     for (const { name, fd, bytes } of this.#deps.streams()) {
       sent &&= process.send(this.#streamCommand(name, bytes), fd);
     }
     if (!sent) this.#notReading(process);
+  }
+
+  #accessRules(): OutputCommand {
+    return { type: "access-rules", waitMs: this.#deps.accessWaitMs?.() ?? DEFAULT_ACCESS_WAIT_MS };
+  }
+
+  /** Decides an access request and answers it, to that process if it still runs. */
+  async #answerAccess(process: P, id: number, request: MediaAccessRequest): Promise<void> {
+    let answer: MediaAccessAnswer;
+    try {
+      answer = await (this.#deps.decideAccess?.(request) ??
+        Promise.resolve({ allowed: true as const, ttlMs: OPEN_ACCESS_TTL_MS }));
+    } catch (error) {
+      log.error("Cannot decide HTTP access to {stream}: {error}", {
+        stream: request.stream,
+        error,
+      });
+      return; // it answers 503 when its wait is over
+    }
+    if (process !== this.#process) return;
+    if (!process.send({ type: "access-answer", id, answer })) this.#notReading(process);
   }
 
   #hlsRules(name: string): HlsRules {
@@ -306,6 +347,9 @@ export class OutputSupervisor<P extends OutputProcess> {
         this.#current = new Map(reported.map((stream) => [stream.name, stream]));
         break;
       }
+      case "access-request":
+        void this.#answerAccess(process, report.id, report.request);
+        break;
       case "log":
         log[report.level]("Media output: {message}", { message: report.message });
         break;

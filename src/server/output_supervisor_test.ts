@@ -109,10 +109,10 @@ Deno.test("OutputSupervisor starts the process with its settings and every strea
   const { output, launched, last } = supervisor([{ name: "live/a", fd: 7, bytes: 4096 }]);
   const started = output.start();
   assert.equal(launched.length, 1);
-  assert.deepEqual(last().commands(), ["settings", "recordings", "stream live/a"]);
+  assert.deepEqual(last().commands(), ["settings", "recordings", "access-rules", "stream live/a"]);
   assert.deepEqual(last().sent[0]?.command, { type: "settings", settings: SETTINGS });
   assert.deepEqual(last().sent[1]?.command, { type: "recordings", token: null, dirs: [] });
-  assert.equal(last().sent[2]?.fd, 7);
+  assert.equal(last().sent[3]?.fd, 7);
   assert.equal(output.up, false);
   last().report(LISTENING);
   assert.deepEqual(await started, LISTENING.address);
@@ -159,7 +159,13 @@ Deno.test("OutputSupervisor starts a dead process again on its port, with every 
     type: "settings",
     settings: { ...SETTINGS, listen: LISTENING.address },
   });
-  assert.deepEqual(last().commands(), ["settings", "recordings", "stream live/a", "stream live/b"]);
+  assert.deepEqual(last().commands(), [
+    "settings",
+    "recordings",
+    "access-rules",
+    "stream live/a",
+    "stream live/b",
+  ]);
   last().report(LISTENING);
   assert.equal(output.up, true);
 
@@ -303,7 +309,7 @@ Deno.test("OutputSupervisor.stop() asks first, kills after the timeout, and rest
   last().report(LISTENING);
   await started;
   await output.stop(100);
-  assert.deepEqual(last().commands(), ["settings", "recordings", "shutdown"]);
+  assert.deepEqual(last().commands(), ["settings", "recordings", "access-rules", "shutdown"]);
   assert.deepEqual(last().signals, []);
 
   const stubborn = supervisor();
@@ -323,4 +329,44 @@ Deno.test("the output process takes the HLS rules the config file allows, with t
   assert.deepEqual(HLS_WINDOW, CONFIG_WINDOW);
   const { hls, hlsSegmentMs, hlsWindow } = DEFAULT_CONFIG.streamDefaults;
   assert.deepEqual(DEFAULT_HLS_RULES, { mode: hls, segmentMs: hlsSegmentMs, window: hlsWindow });
+});
+
+Deno.test("OutputSupervisor answers access requests, and a reload resets kept answers", async () => {
+  const asked: string[] = [];
+  let process: FakeOutput | undefined;
+  const output = new OutputSupervisor<FakeOutput>(SETTINGS, {
+    launch: (events) => process = new FakeOutput(events),
+    streams: () => [],
+    decideAccess: (request) => {
+      asked.push(request.stream);
+      return Promise.resolve({ allowed: false, status: 403, message: "No", ttlMs: 5 });
+    },
+    accessWaitMs: () => 2500,
+  });
+  const started = output.start();
+  process!.report(LISTENING);
+  await started;
+  const access = {
+    stream: "live/a",
+    protocol: "hls",
+    peer: "192.0.2.1:1",
+    query: "",
+    bearer: null,
+  };
+  process!.report({ type: "access-request", id: 7, request: { ...access, protocol: "hls" } });
+  await sleep(0);
+  assert.deepEqual(asked, ["live/a"]);
+  const commands = () => process!.sent.map(({ command }) => command);
+  assert.deepEqual(commands().at(-1), {
+    type: "access-answer",
+    id: 7,
+    answer: { allowed: false, status: 403, message: "No", ttlMs: 5 },
+  });
+  assert.deepEqual(commands().find((command) => command.type === "access-rules"), {
+    type: "access-rules",
+    waitMs: 2500,
+  });
+  output.rulesChanged();
+  assert.deepEqual(commands().at(-1), { type: "access-rules", waitMs: 2500 });
+  await output.stop(100);
 });

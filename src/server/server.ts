@@ -34,6 +34,7 @@ import type {
   RecordingList,
   ServerCounters,
   ServerStats,
+  SignedMediaUrls,
   StreamInfo,
 } from "./api_types.ts";
 import type { Connection } from "./connection_table.ts";
@@ -72,6 +73,8 @@ import { decideFastHandshake } from "./fast_handshake.ts";
 import { fileLimitProblem } from "./file_budget.ts";
 import { type AddressProof, SrtListener } from "./listener.ts";
 import { logger } from "./log.ts";
+import { ACCESS_WAIT_MARGIN_MS, decideMediaAccess, RefusalLog } from "./media_access.ts";
+import { signMediaUrl } from "../http/media_signature.ts";
 import { type MetricsSnapshot, renderMetrics } from "./metrics.ts";
 import { ResourceSampler } from "./resource_sampler.ts";
 import { StartupError } from "./startup_error.ts";
@@ -129,6 +132,8 @@ export class AtollServer implements ApiServer {
   #stateDir: StateDir | undefined;
   #resources: ResourceSampler;
   #http: HttpListener | undefined;
+  /** Which HTTP access refusals were logged lately (one per stream and reason a minute). */
+  #refusals = new RefusalLog();
   /** The media output process's supervisor; undefined with `--media-listen off`. */
   #output: OutputSupervisor<OutputHandle> | undefined;
   /** One recorder process per recorded stream. */
@@ -178,6 +183,26 @@ export class AtollServer implements ApiServer {
             events,
           ),
         streams: () => this.#supervisor.streams.buffers(),
+        decideAccess: async (request) => {
+          const { answer, reason } = await decideMediaAccess(request, {
+            config: this.#config,
+            apiToken: this.access.token,
+            nowSeconds: Math.floor(Date.now() / 1000),
+          });
+          if (
+            !answer.allowed && this.#refusals.shouldLog(request.stream, reason, performance.now())
+          ) {
+            log.info("HTTP {protocol} of {stream} refused to {peer} ({status}): {message}", {
+              protocol: request.protocol,
+              stream: request.stream,
+              peer: request.peer,
+              status: answer.status,
+              message: answer.message,
+            });
+          }
+          return answer;
+        },
+        accessWaitMs: () => (this.#config.authHook?.timeoutMs ?? 0) + ACCESS_WAIT_MARGIN_MS,
         hlsRules: (name) => {
           const rules = rulesFor(this.#config, name);
           return { mode: rules.hls, segmentMs: rules.hlsSegmentMs, window: rules.hlsWindow };
@@ -563,6 +588,24 @@ export class AtollServer implements ApiServer {
       a.dir.localeCompare(b.dir)
     );
     return { downloads: origin !== undefined, files };
+  }
+
+  /**
+   * Stream `name`'s media URLs for `POST /api/streams/NAME/media-url`:
+   * signed to last `seconds` when its rule has a `readPassphrase`.
+   */
+  async mediaUrl(
+    name: string,
+    seconds: number,
+    host?: string,
+  ): Promise<SignedMediaUrls | undefined> {
+    const urls = this.#mediaUrls(name, host);
+    if (urls === null) return undefined;
+    const passphrase = rulesFor(this.#config, name).readPassphrase;
+    if (passphrase === undefined) return { ...urls, expires: null };
+    const expires = Math.floor(Date.now() / 1000) + seconds;
+    const query = `?expires=${expires}&sig=${await signMediaUrl(passphrase, name, expires)}`;
+    return { ts: urls.ts + query, hls: urls.hls + query, expires };
   }
 
   #mediaUrls(name: string, host: string | undefined): MediaUrls | null {
