@@ -207,7 +207,7 @@ function text(value) {
 }
 
 /**
- * @param {"GET" | "DELETE"} method
+ * @param {"GET" | "DELETE" | "POST"} method
  * @param {string} path
  * @param {boolean} withToken
  * @returns {Promise<ApiResult>}
@@ -930,14 +930,38 @@ function loadHls() {
 }
 
 /**
+ * The HLS URL to play stream `name` with: signed by the API when this page
+ * has the token (a stream with a read passphrase needs it), else as listed.
+ * @param {string} name
+ * @param {string} listed
+ * @returns {Promise<string>}
+ */
+async function signedUrl(name, listed) {
+  if (token === "") return listed;
+  try {
+    const result = await api(
+      "POST",
+      "/api/streams/" + name.split("/").map(encodeURIComponent).join("/") + "/media-url",
+      true,
+    );
+    const minted = result.ok && result.json !== null && typeof result.json === "object"
+      ? /** @type {{ hls?: unknown }} */ (result.json).hls
+      : undefined;
+    return typeof minted === "string" ? minted : listed;
+  } catch {
+    return listed;
+  }
+}
+
+/**
  * Opens the preview of stream `name`, closing any other: its HLS, muted,
  * with hls.js where the browser has Media Source Extensions, else natively.
  * @param {string} name
  * @param {StreamRow} entry
  */
 async function openPreview(name, entry) {
-  const url = entry.hlsUrl;
-  if (url === null) return;
+  const listed = entry.hlsUrl;
+  if (listed === null) return;
   closePreview();
   /** @type {Preview} */
   const session = { name, player: null, closed: false };
@@ -947,7 +971,8 @@ async function openPreview(name, entry) {
   previewPanel.hidden = false;
   previewVideo.muted = true;
   delete previewVideo.dataset.player;
-  showMessage(previewMessage, "info", "Loading " + url + "\u2026");
+  showMessage(previewMessage, "info", "Loading " + listed + "\u2026");
+  const url = await signedUrl(name, listed);
   const Hls = await loadHls();
   if (session.closed) return;
   if (Hls !== undefined && Hls.isSupported()) {

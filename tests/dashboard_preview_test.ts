@@ -79,8 +79,12 @@ async function assertBrowserTools(): Promise<void> {
 
 Deno.test("the dashboard's preview plays a live stream's HLS with hls.js: time advances, frames are not blank", async () => {
   await assertBrowserTools();
-  // HLS on demand (the default), so that the preview's first playlist request is what starts it.
-  await using atoll = await startWithConfig("{}\n", ["--api-token", TOKEN]);
+  // HLS on demand (the default), so that the preview's first playlist request is what starts it;
+  // a read passphrase, so that it plays only through the URL the page has the API sign.
+  await using atoll = await startWithConfig(
+    'streams:\n  - name: live/preview\n    readPassphrase: "preview-read-passphrase"\n',
+    ["--api-token", TOKEN],
+  );
   assert.ok(atoll.mediaPort > 0);
   const stream = "live/preview";
   await using _publisher = await ffmpegPublisher(
@@ -112,6 +116,14 @@ Deno.test("the dashboard's preview plays a live stream's HLS with hls.js: time a
   assert.match(video.tracks, /^H\.264 320\u00d7240 25 fps/, seen);
   assert.ok(video.currentTime > 1, seen);
   assert.ok(video.frame.lumaStdDev > 10 && video.frame.colours >= 4, seen);
+  // The stream needs a signed URL, which the page had the API mint with its token.
+  const requests = report.requests as string[];
+  assert.ok(
+    requests.some((line) =>
+      /^200 .*\/live\/preview\/index\.m3u8\?expires=\d+&sig=[0-9a-f]{64}$/.test(line)
+    ),
+    seen,
+  );
   // The preview's requests reached the media port: the stream has an HLS client.
   const [info] = (await atoll.streams()).filter((s) => s.name === stream);
   assert.ok((info?.http?.hlsClients ?? 0) >= 1, JSON.stringify(info));

@@ -192,6 +192,13 @@ async function playAndClose(page, play) {
 
   step("click Close");
   await page.locator("#preview-close").click({ timeout: remaining() });
+  // load() with no source passes through NETWORK_NO_SOURCE until the browser's next stable
+  // state, then settles at NETWORK_EMPTY: wait for that, bounded, then read what is left.
+  await page.waitForFunction(
+    () => document.getElementById("preview-video")?.networkState === 0,
+    null,
+    { timeout: Math.min(2000, remaining()) },
+  ).catch(() => {});
   report.closed = await page.evaluate(() => {
     const video = document.getElementById("preview-video");
     return {
