@@ -25,8 +25,12 @@
  * "arrives" when the whole segment holding it has been fetched by a reader
  * that polls the playlist every half target duration, as players do: send
  * → available to a player, which is most of glass-to-glass (the player's
- * own buffer and decode are not counted). For HTTP-TS, when the packet
- * starting the frame's PES is read.
+ * own buffer and decode are not counted). A poll every half target (1 s)
+ * keeps one phase against the 2 s segments for a whole run, so that
+ * figure depends on the phase each reader happened to start with; a second
+ * reader per HLS output polls every 100 ms, which times when the server
+ * made each segment available (±100 ms), comparable between the two. For
+ * HTTP-TS, when the packet starting the frame's PES is read.
  *
  * CPU per client: the output process's CPU (`/proc/PID/stat`) with 0 and
  * then N HTTP-TS readers or HLS players, and the static server's with 0 and
@@ -84,7 +88,7 @@ export interface FrameLatency {
 }
 
 export interface LatencyPath {
-  path: "atoll-hls" | "ffmpeg-hls" | "atoll-ts";
+  path: "atoll-hls" | "ffmpeg-hls" | "atoll-hls-100ms" | "ffmpeg-hls-100ms" | "atoll-ts";
   latency: FrameLatency | null;
   /** HLS: a segment's arrival minus its last frame's send (what cutting and polling add). */
   afterLastFrame: FrameLatency | null;
@@ -171,10 +175,12 @@ function startClients(
   count: number,
   seconds: number,
   measure = false,
+  pollMs?: number,
 ): ManagedProcess {
   return ManagedProcess.start(`http-clients-${mode}-${count}`, Deno.execPath(), [
     ...["run", "-A", CLIENTS, "--url", url, "--mode", mode, "--count", String(count)],
     ...["--seconds", String(seconds), ...(measure ? ["--measure"] : [])],
+    ...(pollMs === undefined ? [] : ["--poll-ms", String(pollMs)]),
   ]);
 }
 
@@ -211,12 +217,14 @@ async function measureLatency(
   progress: (line: string) => void,
 ): Promise<void> {
   const paths = [
-    { path: "atoll-hls", url: servers.urls.atollHls, mode: "hls" },
-    { path: "ffmpeg-hls", url: servers.urls.ffmpegHls, mode: "hls" },
-    { path: "atoll-ts", url: servers.urls.atollTs, mode: "ts" },
+    { path: "atoll-hls", url: servers.urls.atollHls, mode: "hls", pollMs: undefined },
+    { path: "ffmpeg-hls", url: servers.urls.ffmpegHls, mode: "hls", pollMs: undefined },
+    { path: "atoll-hls-100ms", url: servers.urls.atollHls, mode: "hls", pollMs: 100 },
+    { path: "ffmpeg-hls-100ms", url: servers.urls.ffmpegHls, mode: "hls", pollMs: 100 },
+    { path: "atoll-ts", url: servers.urls.atollTs, mode: "ts", pollMs: undefined },
   ] as const;
-  const running = paths.map(({ url, mode }) =>
-    startClients(url, mode, 1, options.latencySeconds, true)
+  const running = paths.map(({ url, mode, pollMs }) =>
+    startClients(url, mode, 1, options.latencySeconds, true, pollMs)
   );
   const reports = await Promise.all(running.map(clientsReport));
   const sent = sentFrames(servers.sender);
@@ -581,7 +589,7 @@ export function httpSection(suite: HttpSuite): string {
       suite.commands.staticServer ?? ""
     }\`.`,
     "",
-    "Latency per video frame: sender's send → reader (HLS: the segment holding it fully fetched by a player polling every half target duration; HTTP-TS: the frame's first packet read).",
+    "Latency per video frame: sender's send → reader (HLS: the segment holding it fully fetched by a reader polling every half target duration, or every 100 ms for `-100ms`; HTTP-TS: the frame's first packet read).",
     "",
     latency,
     "",

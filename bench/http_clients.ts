@@ -10,7 +10,9 @@
  * - `hls`: each client polls the media playlist like a live player, every
  *   half target duration (the first poll at a random point of that, so 200
  *   clients are not in lockstep); on its first load it fetches only the
- *   newest segment, then every segment that appears, in order.
+ *   newest segment, then every segment that appears, in order. `--poll-ms`
+ *   polls at that interval instead (100 ms: when a segment became
+ *   available, give or take 100 ms, whatever the player's phase).
  *
  * With `--measure`, client 0 also notes the PTS of every video frame it
  * receives and when, on the clock of bench/sender.ts (`sharedClockMs`): a
@@ -70,6 +72,7 @@ async function main(): Promise<number> {
       count: { type: "string", default: "1" },
       seconds: { type: "string", default: "20" },
       measure: { type: "boolean", default: false },
+      "poll-ms": { type: "string" },
     },
     strict: true,
   });
@@ -85,6 +88,10 @@ async function main(): Promise<number> {
     );
   }
   const url = values.url;
+  const pollMs = values["poll-ms"] === undefined ? undefined : Number(values["poll-ms"]);
+  if (pollMs !== undefined && !(pollMs >= 10 && pollMs <= 10_000)) {
+    throw new RangeError(`--poll-ms must be 10 to 10000, not ${values["poll-ms"]}`);
+  }
   const stopAt = performance.now() + seconds * 1000;
   const stop = new AbortController();
   // Every wait races this too: an aborted fetch does not always end a body being read.
@@ -167,7 +174,7 @@ async function main(): Promise<number> {
   const hlsClient = async (measure: boolean) => {
     const seen = new Set<string>();
     let first = true;
-    let halfTarget = 1000;
+    let halfTarget = pollMs ?? 1000;
     await sleep(Math.random() * halfTarget);
     while (!stop.signal.aborted) {
       const polled = performance.now();
@@ -177,7 +184,7 @@ async function main(): Promise<number> {
         report.playlists++;
         const text = new TextDecoder().decode(playlist);
         const target = /#EXT-X-TARGETDURATION:(\d+)/.exec(text);
-        if (target !== null) halfTarget = Number(target[1]) * 500;
+        if (target !== null) halfTarget = pollMs ?? Number(target[1]) * 500;
         const uris = text.split("\n").map((line) => line.trim())
           .filter((line) => line !== "" && !line.startsWith("#"));
         const fresh = uris.filter((uri) => !seen.has(uri));
