@@ -62,6 +62,8 @@ const ATOLL_CONFIG = "streamDefaults:\n  hls: always\n";
 /** The sender stops by itself after this, whatever happens. */
 const SENDER_SECONDS = 600;
 const HEALTHZ_INTERVAL_MS = 250;
+/** An HTTP-TS reader's first frames, left out of its steady-state latency. */
+const JOIN_MS = 2000;
 
 export interface HttpOptions {
   mbps: number;
@@ -92,6 +94,8 @@ export interface LatencyPath {
   latency: FrameLatency | null;
   /** HLS: a segment's arrival minus its last frame's send (what cutting and polling add). */
   afterLastFrame: FrameLatency | null;
+  /** HTTP-TS: the frames of the first {@link JOIN_MS} (the buffered GOP a joining reader gets first). */
+  join: FrameLatency | null;
   segments: number;
   errors: Record<string, number>;
 }
@@ -232,8 +236,15 @@ async function measureLatency(
     const report = reports[n]!;
     const latencies: number[] = [];
     let unmatched = 0;
+    // HTTP-TS: a joining reader first gets the buffered GOP (frames sent
+    // before it joined); the join is timed apart, the rest is steady state.
+    const joinedAt = report.arrivals[0]?.[1] ?? 0;
+    const joinEnd = path === "atoll-ts" ? joinedAt + JOIN_MS : -Infinity;
+    const joining: number[] = [];
     for (const [pts, at] of report.arrivals) {
       const sentAt = sent.get(pts);
+      if (at < joinEnd && sentAt !== undefined) joining.push(at - sentAt);
+      if (at < joinEnd) continue;
       if (sentAt === undefined) unmatched++;
       else latencies.push(at - sentAt);
     }
@@ -246,6 +257,7 @@ async function measureLatency(
       path,
       latency: frameLatency(latencies, unmatched),
       afterLastFrame: frameLatency(afterLast, 0),
+      join: frameLatency(joining, 0),
       segments: report.segments,
       errors: report.errors,
     };
@@ -521,6 +533,7 @@ export function httpSection(suite: HttpSuite): string {
       formatNumber(path.latency?.p95),
       formatNumber(path.latency?.max),
       formatNumber(path.afterLastFrame?.p50),
+      path.join === null ? "–" : `${path.join.frames}, ${formatNumber(path.join.max)}`,
       errorsText(path.errors),
     ]),
   );
@@ -589,7 +602,7 @@ export function httpSection(suite: HttpSuite): string {
       suite.commands.staticServer ?? ""
     }\`.`,
     "",
-    "Latency per video frame: sender's send → reader (HLS: the segment holding it fully fetched by a reader polling every half target duration, or every 100 ms for `-100ms`; HTTP-TS: the frame's first packet read).",
+    `Latency per video frame: sender's send → reader (HLS: the segment holding it fully fetched by a reader polling every half target duration, or every 100 ms for `-100ms`; HTTP-TS: the frame's first packet read, from ${JOIN_MS} ms after the reader's first frame; the frames before, its join, apart).`,
     "",
     latency,
     "",
