@@ -602,7 +602,7 @@ export function httpSection(suite: HttpSuite): string {
       suite.commands.staticServer ?? ""
     }\`.`,
     "",
-    `Latency per video frame: sender's send → reader (HLS: the segment holding it fully fetched by a reader polling every half target duration, or every 100 ms for `-100ms`; HTTP-TS: the frame's first packet read, from ${JOIN_MS} ms after the reader's first frame; the frames before, its join, apart).`,
+    `Latency per video frame: sender's send → reader (HLS: the segment holding it fully fetched by a reader polling every half target duration, or every 100 ms for \`-100ms\`; HTTP-TS: the frame's first packet read, from ${JOIN_MS} ms after the reader's first frame; the frames before, its join, apart).`,
     "",
     latency,
     "",
