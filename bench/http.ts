@@ -188,8 +188,9 @@ function startClients(
   ]);
 }
 
-async function clientsReport(clients: ManagedProcess): Promise<HttpClientsReport> {
-  await clients.exit(60_000);
+/** Waits for a clients process to end by itself (it runs `seconds` from its start) and reads its report. */
+async function clientsReport(clients: ManagedProcess, seconds: number): Promise<HttpClientsReport> {
+  await clients.exit((seconds + 30) * 1000);
   const line = clients.lines.find((line) => line.startsWith('{"type":"report"'));
   if (line === undefined) throw new Error(`${clients.name} made no report:\n${clients.tail()}`);
   return JSON.parse(line);
@@ -230,7 +231,9 @@ async function measureLatency(
   const running = paths.map(({ url, mode, pollMs }) =>
     startClients(url, mode, 1, options.latencySeconds, true, pollMs)
   );
-  const reports = await Promise.all(running.map(clientsReport));
+  const reports = await Promise.all(
+    running.map((clients) => clientsReport(clients, options.latencySeconds)),
+  );
   const sent = sentFrames(servers.sender);
   paths.forEach(({ path }, n) => {
     const report = reports[n]!;
@@ -299,7 +302,9 @@ async function cpuWindow(
   const clientsCpu = process === undefined || clientsFrom === undefined
     ? null
     : await cpuPercent(clientsFrom, sampleCpu(process.pid));
-  const report = process === undefined ? undefined : await clientsReport(process);
+  const report = process === undefined
+    ? undefined
+    : await clientsReport(process, options.warmupSeconds + options.cpuWindowSeconds + 1);
   return {
     server,
     mode,
@@ -381,7 +386,7 @@ async function crowdWindow(
   serverCpu = await cpuPercent(from, sampleCpu(pid));
   if (mainFrom !== undefined) mainCpu = await cpuPercent(mainFrom, sampleCpu(servers.atoll.pid));
   clientsCpu = await cpuPercent(clientsFrom, sampleCpu(clients.pid));
-  const report = await clientsReport(clients);
+  const report = await clientsReport(clients, options.crowdSeconds);
   const round = (value: number) => Math.round(value * 10) / 10;
   return {
     server,
