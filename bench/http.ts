@@ -529,6 +529,7 @@ export function httpSection(suite: HttpSuite): string {
       "p95 ms",
       "max ms",
       "segment after its last frame, p50 ms",
+      "join: frames, max ms",
       "errors",
     ],
     suite.latency.map((path) => [
