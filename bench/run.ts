@@ -2,7 +2,7 @@
  * Atoll's benchmarks: `deno task bench` (`deno run -A bench/run.ts`).
  *
  *     deno task bench [--quick]
- *                     [--only connect,resources,many,streams,storms,child-start,idle,restart,relays]
+ *                     [--only connect,resources,many,streams,storms,child-start,idle,restart,relays,http]
  *                     [--callers N] [--compare-worker OTHER_CHECKOUT/workers/peer.ts]
  *
  * 1. connect time, sequential and simultaneous, async and blocking callers,
@@ -21,7 +21,10 @@
  *    upgrades (SIGUSR2) under a live fan-out of 10 viewers; 10. relays: the
  *    latency one relay hop adds (an Atoll edge pulling from an Atoll origin,
  *    against an srt-live-transmit edge in the same window, and
- *    srt-live-transmit chained alone), and the origin's CPU per edge.
+ *    srt-live-transmit chained alone), and the origin's CPU per edge; 11.
+ *    HTTP outputs: HLS and HTTP-TS latency per frame, CPU per HTTP-TS and
+ *    HLS client, and 200 HLS players on one stream, against ffmpeg's HLS
+ *    muxer served by a static file server.
  *
  * Writes the raw results to `bench/results/<time>.json` (and `latest.json`)
  * and prints a Markdown summary. Everything runs on 127.0.0.1; every
@@ -36,6 +39,7 @@ import { killLeftoverChildren } from "../tests/support/atoll.ts";
 import { stopAll } from "../tests/support/process.ts";
 import { foreignProcesses } from "../tests/support/procfs.ts";
 import { benchConnectTime } from "./connect_time.ts";
+import { benchHttp, httpSection, type HttpSuite } from "./http.ts";
 import { benchIdle, idleSection, type IdleSuite } from "./idle.ts";
 import { benchManyCallers } from "./many_callers.ts";
 import { type BenchResults, type Machine, renderSummary } from "./report.ts";
@@ -57,6 +61,7 @@ const SUITES = [
   "idle",
   "restart",
   "relays",
+  "http",
 ] as const;
 type Suite = typeof SUITES[number];
 
@@ -237,11 +242,37 @@ async function main(): Promise<number> {
       progress,
     );
   }
+  let http: HttpSuite | undefined;
+  if (only.includes("http")) {
+    log("HTTP outputs: HLS and HTTP-TS latency, CPU per client, 200 HLS players, against ffmpeg");
+    http = await benchHttp(
+      quick
+        ? {
+          mbps: 2,
+          latencySeconds: 12,
+          clientCounts: [0, 50],
+          cpuWindowSeconds: 4,
+          warmupSeconds: 2,
+          crowd: 200,
+          crowdSeconds: 10,
+        }
+        : {
+          mbps: 2,
+          latencySeconds: 60,
+          clientCounts: [0, 10, 50],
+          cpuWindowSeconds: 15,
+          warmupSeconds: 5,
+          crowd: 200,
+          crowdSeconds: 20,
+        },
+      progress,
+    );
+  }
   results.finishedAt = new Date().toISOString();
   log(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
 
   await Deno.mkdir(RESULTS_DIR, { recursive: true });
-  const json = `${JSON.stringify({ ...results, idle, restart, relays }, null, 2)}\n`;
+  const json = `${JSON.stringify({ ...results, idle, restart, relays, http }, null, 2)}\n`;
   const file = new URL(`${results.startedAt.replaceAll(":", "-")}.json`, RESULTS_DIR);
   await Deno.writeTextFile(file, json);
   await Deno.writeTextFile(new URL("latest.json", RESULTS_DIR), json);
@@ -261,6 +292,9 @@ async function main(): Promise<number> {
   }
   if (relays !== undefined) {
     console.log(`\n## 10. Relays\n\n${relaysSection(relays)}`);
+  }
+  if (http !== undefined) {
+    console.log(`\n## 11. HTTP outputs\n\n${httpSection(http)}`);
   }
   return 0;
 }

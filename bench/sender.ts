@@ -16,6 +16,13 @@
  * sends, which players ignore, so that a receiver can tell how old a message
  * is and whether any went missing (bench/viewers.ts).
  *
+ * With `--pts-log` as well, the file is looped on one continuous timeline
+ * (each loop's PTS, DTS and PCR shifted by the file's duration, so a
+ * remuxer such as ffmpeg sees no discontinuity), and it prints a
+ * `{"type":"pts","frames":[[pts, sentAtMs], ...]}` line about every 250 ms
+ * with the PTS of each video PES it sent and when (bench/http.ts: HLS drops
+ * null packets, hence the stamps, but keeps the PTS).
+ *
  * @module
  */
 
@@ -32,6 +39,7 @@ import {
   socketState,
   startSrt,
 } from "./srt.ts";
+import { isVideoStreamId, loopDuration, pesStartAt, shiftTimestamps } from "./ts_time.ts";
 
 export const PAYLOAD_BYTES = 1316;
 const TS_PACKET_BYTES = 188;
@@ -76,6 +84,8 @@ export function sharedClockMs(): number {
 interface LoopedFile {
   messages: Uint8Array[];
   nullOffsets: number[][];
+  /** The whole file's bytes. */
+  bytes: Uint8Array;
 }
 
 async function loadTsFile(path: string): Promise<LoopedFile> {
@@ -96,7 +106,7 @@ async function loadTsFile(path: string): Promise<LoopedFile> {
     nullOffsets.push(offsets);
   }
   if (messages.length === 0) throw new TypeError(`Cannot send "${path}": shorter than a message`);
-  return { messages, nullOffsets };
+  return { messages, nullOffsets, bytes };
 }
 const OVERHEAD_PERCENT = 25;
 /** Largest batch, so a stalled timer does not turn into one huge burst. */
@@ -115,6 +125,7 @@ async function main(): Promise<number> {
       seconds: { type: "string", default: "10" },
       "stream-id": { type: "string", default: "publish:bench/sender" },
       file: { type: "string" },
+      "pts-log": { type: "boolean", default: false },
     },
     strict: true,
   });
@@ -127,6 +138,10 @@ async function main(): Promise<number> {
     );
   }
   const file = values.file === undefined ? undefined : await loadTsFile(values.file);
+  const ptsLog = values["pts-log"] && file !== undefined;
+  const loopTicks = ptsLog ? loopDuration(file.bytes) : 0;
+  let frames: [number, number][] = [];
+  let framesPrintedAt = performance.now();
   let stopping = false;
   Deno.addSignalListener("SIGTERM", () => stopping = true);
 
@@ -159,8 +174,18 @@ async function main(): Promise<number> {
   const nextMessage = (sequence: number): Uint8Array => {
     if (file === undefined) return filler;
     const index = sequence % file.messages.length;
-    const message = file.messages[index]!;
+    let message = file.messages[index]!;
     const offsets = file.nullOffsets[index]!;
+    if (ptsLog) {
+      message = message.slice();
+      shiftTimestamps(message, Math.floor(sequence / file.messages.length) * loopTicks);
+      for (let offset = 0; offset < PAYLOAD_BYTES; offset += TS_PACKET_BYTES) {
+        const pes = pesStartAt(message, offset);
+        if (pes?.pts !== undefined && isVideoStreamId(pes.streamId)) {
+          frames.push([pes.pts, Math.round(sharedClockMs() * 1000) / 1000]);
+        }
+      }
+    }
     if (offsets.length > 0) stamped++;
     for (const offset of offsets) {
       writeStamp(message, offset, { sentAtMs: sharedClockMs(), sequence });
@@ -192,6 +217,11 @@ async function main(): Promise<number> {
       else failed++;
     }
     ticks++;
+    if (frames.length > 0 && performance.now() - framesPrintedAt >= 250) {
+      print({ type: "pts", frames });
+      frames = [];
+      framesPrintedAt = performance.now();
+    }
     largestBatch = Math.max(largestBatch, due);
     if (socketState(socket) !== SrtState.CONNECTED) break;
     await new Promise((resolve) => setTimeout(resolve, 1));
