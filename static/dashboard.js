@@ -936,7 +936,7 @@ function loadHls() {
  * @param {string} listed
  * @returns {Promise<string>}
  */
-async function signedUrl(name, listed) {
+async function signedHlsLocation(name, listed) {
   if (token === "") return listed;
   try {
     const result = await api(
@@ -972,7 +972,7 @@ async function openPreview(name, entry) {
   previewVideo.muted = true;
   delete previewVideo.dataset.player;
   showMessage(previewMessage, "info", "Loading " + listed + "\u2026");
-  const url = await signedUrl(name, listed);
+  const url = await signedHlsLocation(name, listed);
   const Hls = await loadHls();
   if (session.closed) return;
   if (Hls !== undefined && Hls.isSupported()) {
