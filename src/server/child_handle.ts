@@ -9,9 +9,10 @@
  */
 
 import type { OwnedFd } from "../../ffi/owned_fd.ts";
-import { openSocketPair, sendMessage, setCloseOnExec } from "../../ffi/socket.ts";
+import { sendMessage } from "../../ffi/socket.ts";
 import type { ChildCommand } from "./child_command.ts";
 import { readLines } from "../ipc/lines.ts";
+import { spawnWithControl } from "./paired_process.ts";
 import {
   type AccessDecision,
   type Assignment,
@@ -80,22 +81,8 @@ export class ChildHandle {
     makeCommand: (controlFd: number) => ChildCommand,
     events: ChildEvents,
   ): ChildHandle {
-    const [parentEnd, childEnd] = openSocketPair();
-    using parent = parentEnd;
-    // The child has its own copy once spawned: this one closes either way.
-    using child = childEnd;
-    const { command, args, env } = makeCommand(child.fd);
-    // Spawning is synchronous, so no other spawn can inherit this fd.
-    setCloseOnExec(child.fd, false);
-    const process = new Deno.Command(command, {
-      args,
-      env,
-      clearEnv: true,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    return new ChildHandle(process, parent.take(), events);
+    const { process, control } = spawnWithControl(makeCommand, "piped");
+    return new ChildHandle(process, control, events);
   }
 
   get exited(): boolean {

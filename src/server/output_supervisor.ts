@@ -8,14 +8,11 @@
  * through it.
  *
  * The rules are tested with a fake process (`output_supervisor_test.ts`);
- * {@link OutputHandle} is the real one.
+ * the real one is a `PairedProcess` (paired_process.ts).
  *
  * @module
  */
 
-import { EAGAIN, SystemError } from "../../ffi/libc.ts";
-import type { OwnedFd } from "../../ffi/owned_fd.ts";
-import { openSocketPair, sendMessage, setCloseOnExec } from "../../ffi/socket.ts";
 import type { Endpoint } from "../ipc/messages.ts";
 import {
   DEFAULT_HLS_RULES,
@@ -26,10 +23,7 @@ import {
   type OutputReport,
   type OutputSettings,
   type OutputStreamStats,
-  parseOutputReport,
 } from "../ipc/output_messages.ts";
-import { readLines } from "../ipc/lines.ts";
-import type { ChildCommand } from "./child_command.ts";
 import type { HttpStreamInfo } from "./api_types.ts";
 import { logger } from "./log.ts";
 
@@ -43,7 +37,7 @@ const STABLE_RUN_MS = 60_000;
 /** How long the first start may take to listen. */
 const START_TIMEOUT_MS = 20_000;
 
-/** What the supervisor needs of the output process (the real one is an {@link OutputHandle}). */
+/** What the supervisor needs of the output process (the real one is a `PairedProcess`). */
 export interface OutputProcess {
   readonly pid: number;
   /** Resolves once it has exited and its reports are delivered. */
@@ -416,96 +410,4 @@ function formatEndpoint(endpoint: Endpoint): string {
   return endpoint.hostname.includes(":")
     ? `[${endpoint.hostname}]:${endpoint.port}`
     : `${endpoint.hostname}:${endpoint.port}`;
-}
-
-const encoder = new TextEncoder();
-
-/**
- * The real output process: spawned with one end of a socket pair (its
- * control socket, the only fd it inherits), stdin closed, its stdout read
- * as reports and its stderr as lines.
- */
-export class OutputHandle implements OutputProcess {
-  readonly pid: number;
-  readonly done: Promise<Deno.CommandStatus>;
-  #process: Deno.ChildProcess;
-  #control: OwnedFd;
-  #exited = false;
-
-  private constructor(
-    process: Deno.ChildProcess,
-    control: OwnedFd,
-    events: OutputEvents<OutputHandle>,
-  ) {
-    this.#process = process;
-    this.pid = process.pid;
-    this.#control = control;
-    const output = Promise.all([
-      (async () => {
-        for await (const line of readLines(process.stdout)) {
-          let report: OutputReport;
-          try {
-            report = parseOutputReport(line);
-          } catch {
-            events.onOutput(this, line);
-            continue;
-          }
-          events.onReport(this, report);
-        }
-      })(),
-      (async () => {
-        for await (const line of readLines(process.stderr)) events.onOutput(this, line);
-      })(),
-    ]);
-    this.done = (async () => {
-      const status = await process.status;
-      await output.catch(() => {});
-      this.#exited = true;
-      control.close();
-      events.onExit(this, status);
-      return status;
-    })();
-  }
-
-  /** Starts it; `makeCommand` receives the fd number its end of the pair has in it. */
-  static spawn(
-    makeCommand: (controlFd: number) => ChildCommand,
-    events: OutputEvents<OutputHandle>,
-  ): OutputHandle {
-    const [parentEnd, childEnd] = openSocketPair();
-    using parent = parentEnd;
-    using child = childEnd;
-    const { command, args, env } = makeCommand(child.fd);
-    // Spawning is synchronous, so no other spawn can inherit this fd.
-    setCloseOnExec(child.fd, false);
-    const process = new Deno.Command(command, {
-      args,
-      env,
-      clearEnv: true,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    return new OutputHandle(process, parent.take(), events);
-  }
-
-  send(command: OutputCommand, fd?: number): boolean {
-    if (this.#exited || this.#control.closed) return true;
-    try {
-      sendMessage(this.#control.fd, encoder.encode(JSON.stringify(command)), fd);
-      return true;
-    } catch (error) {
-      // Full: it stopped reading. Anything else: it is gone, and its exit is reported.
-      return !(error instanceof SystemError && error.errno === EAGAIN);
-    }
-  }
-
-  kill(signal: Deno.Signal = "SIGKILL"): void {
-    if (this.#exited) return;
-    try {
-      this.#process.kill(signal);
-    } catch {
-      // Already gone: `done` reports the exit.
-    }
-  }
 }

@@ -3,8 +3,8 @@
  * an fd attached when needed) and hears from on stdout, one JSON report a
  * line: spawned with its end of the pair as the only fd it inherits, stdin
  * closed, stdout parsed as reports and stderr read as lines. Used for the
- * recorder processes; the media output process's `OutputHandle`
- * (output_supervisor.ts) is the same design, written before this one.
+ * media output process and the recorder processes; {@link spawnWithControl}
+ * is the spawn they share with the SRT children's `ChildHandle`.
  *
  * @module
  */
@@ -79,21 +79,8 @@ export class PairedProcess<C, R> {
     parse: (line: string) => R,
     events: PairedProcessEvents<R>,
   ): PairedProcess<C, R> {
-    const [parentEnd, childEnd] = openSocketPair();
-    using parent = parentEnd;
-    using child = childEnd;
-    const { command, args, env } = makeCommand(child.fd);
-    // Spawning is synchronous, so no other spawn can inherit this fd.
-    setCloseOnExec(child.fd, false);
-    const process = new Deno.Command(command, {
-      args,
-      env,
-      clearEnv: true,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    return new PairedProcess<C, R>(process, parent.take(), parse, events);
+    const { process, control } = spawnWithControl(makeCommand, "null");
+    return new PairedProcess<C, R>(process, control, parse, events);
   }
 
   /**
@@ -119,4 +106,31 @@ export class PairedProcess<C, R> {
       // Already gone: `done` reports the exit.
     }
   }
+}
+
+/**
+ * Spawns a child with one end of a new socket pair (its control socket, the
+ * only fd it inherits) and returns the parent's end; `makeCommand` receives
+ * the fd number that end has in the child. Stdout and stderr are piped.
+ */
+export function spawnWithControl(
+  makeCommand: (controlFd: number) => ChildCommand,
+  stdin: "null" | "piped",
+): { process: Deno.ChildProcess; control: OwnedFd } {
+  const [parentEnd, childEnd] = openSocketPair();
+  using parent = parentEnd;
+  // The child has its own copy once spawned: this one closes either way.
+  using child = childEnd;
+  const { command, args, env } = makeCommand(child.fd);
+  // Spawning is synchronous, so no other spawn can inherit this fd.
+  setCloseOnExec(child.fd, false);
+  const process = new Deno.Command(command, {
+    args,
+    env,
+    clearEnv: true,
+    stdin,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  return { process, control: parent.take() };
 }

@@ -46,7 +46,12 @@ import {
   type ChildRuntime,
   isChildCommandLine,
 } from "./child_command.ts";
-import { OutputHandle, OutputSupervisor } from "./output_supervisor.ts";
+import { OutputSupervisor } from "./output_supervisor.ts";
+import {
+  type OutputCommand,
+  type OutputReport,
+  parseOutputReport,
+} from "../ipc/output_messages.ts";
 import { PairedProcess } from "./paired_process.ts";
 import { RecorderSupervisor } from "./recorder_supervisor.ts";
 import {
@@ -135,7 +140,7 @@ export class AtollServer implements ApiServer {
   /** Which HTTP access refusals were logged lately (one per stream and reason a minute). */
   #refusals = new RefusalLog();
   /** The media output process's supervisor; undefined with `--media-listen off`. */
-  #output: OutputSupervisor<OutputHandle> | undefined;
+  #output: OutputSupervisor<PairedProcess<OutputCommand, OutputReport>> | undefined;
   /** One recorder process per recorded stream. */
   #recorders: RecorderSupervisor<PairedProcess<RecorderCommand, RecorderReport>>;
   #config: AtollConfig;
@@ -173,15 +178,22 @@ export class AtollServer implements ApiServer {
         headerTimeoutMs: options.httpHeaderTimeoutMs,
         allowedHosts: options.httpAllowedHosts ?? [],
       }, {
-        launch: (events) =>
-          OutputHandle.spawn(
+        launch: (events) => {
+          const process: PairedProcess<OutputCommand, OutputReport> = PairedProcess.spawn(
             (controlFd) =>
               buildOutputCommand(runtime, OUTPUT_WORKER_URL, {
                 listenHost: media.hostname,
                 args: ["--control-fd", String(controlFd)],
               }),
-            events,
-          ),
+            parseOutputReport,
+            {
+              onReport: (report) => events.onReport(process, report),
+              onOutput: (line) => events.onOutput(process, line),
+              onExit: (status) => events.onExit(process, status),
+            },
+          );
+          return process;
+        },
         streams: () => this.#supervisor.streams.buffers(),
         decideAccess: async (request) => {
           const { answer, reason } = await decideMediaAccess(request, {
