@@ -26,14 +26,10 @@ import {
 } from "../ipc/output_messages.ts";
 import type { HttpStreamInfo } from "./api_types.ts";
 import { logger } from "./log.ts";
+import { RestartBackoff, type RestartDelays } from "./restart_backoff.ts";
 
 const log = logger("output");
 
-/** The first restart waits this long; each one in a row twice as long, up to {@link MAX_RESTART_DELAY_MS}. */
-export const FIRST_RESTART_DELAY_MS = 1000;
-export const MAX_RESTART_DELAY_MS = 30_000;
-/** A process that ran this long before it died is restarted after the first delay again. */
-const STABLE_RUN_MS = 60_000;
 /** How long the first start may take to listen. */
 const START_TIMEOUT_MS = 20_000;
 
@@ -84,8 +80,8 @@ export interface OutputSupervisorDeps<P extends OutputProcess> {
   accessWaitMs?: () => number;
   /** Monotonic milliseconds; `performance.now()` by default. */
   now?: () => number;
-  /** Restart delays; {@link FIRST_RESTART_DELAY_MS} and {@link MAX_RESTART_DELAY_MS} by default. */
-  restartDelayMs?: { first: number; max: number };
+  /** Restart delays; 1 s and 30 s by default (restart_backoff.ts). */
+  restartDelayMs?: RestartDelays;
 }
 
 /** How long the output process waits for an access answer unless told otherwise. */
@@ -101,14 +97,12 @@ export class OutputSupervisor<P extends OutputProcess> {
   #settings: OutputSettings;
   #deps: OutputSupervisorDeps<P>;
   #now: () => number;
-  #delays: { first: number; max: number };
+  #backoff: RestartBackoff;
   #process: P | undefined;
-  #startedAt = 0;
   #listening = false;
   #address: Endpoint | undefined;
   #firstStart: PromiseWithResolvers<Endpoint> | undefined;
   #restartTimer: ReturnType<typeof setTimeout> | undefined;
-  #nextDelayMs: number;
   #stopping = false;
   /** What the running process last reported, per stream. */
   #current = new Map<string, OutputStreamStats>();
@@ -125,9 +119,7 @@ export class OutputSupervisor<P extends OutputProcess> {
     this.#settings = settings;
     this.#deps = deps;
     this.#now = deps.now ?? (() => performance.now());
-    this.#delays = deps.restartDelayMs ??
-      { first: FIRST_RESTART_DELAY_MS, max: MAX_RESTART_DELAY_MS };
-    this.#nextDelayMs = this.#delays.first;
+    this.#backoff = new RestartBackoff(deps.restartDelayMs, this.#now);
   }
 
   /** The address it listens on (the bound port), once it has listened. */
@@ -263,7 +255,7 @@ export class OutputSupervisor<P extends OutputProcess> {
       return;
     }
     this.#process = process;
-    this.#startedAt = this.#now();
+    this.#backoff.started();
     // Commands queue in the socket pair until it reads them: settings first.
     const listen = this.#address ?? this.#settings.listen;
     let sent = process.send({ type: "settings", settings: { ...this.#settings, listen } });
@@ -371,14 +363,13 @@ export class OutputSupervisor<P extends OutputProcess> {
       this.#failFirstStart(`it exited before it listened (${how})`);
       return;
     }
-    if (this.#now() - this.#startedAt >= STABLE_RUN_MS) this.#nextDelayMs = this.#delays.first;
+    this.#backoff.exited();
     this.#scheduleRestart(`process ${process.pid} exited (${how})`);
   }
 
   #scheduleRestart(reason: string): void {
     if (this.#stopping || this.#restartTimer !== undefined) return;
-    const delayMs = this.#nextDelayMs;
-    this.#nextDelayMs = Math.min(delayMs * 2, this.#delays.max);
+    const delayMs = this.#backoff.nextDelayMs();
     log.error(
       "Media output {reason}: its HTTP clients are cut off, SRT connections go on; starting it again in {seconds} s",
       { reason, seconds: delayMs / 1000 },

@@ -25,13 +25,10 @@ import type {
 } from "../ipc/recorder_messages.ts";
 import type { RecordingInfo } from "./api_types.ts";
 import { logger } from "./log.ts";
+import { RestartBackoff, type RestartDelays } from "./restart_backoff.ts";
 
 const log = logger("recorder");
 
-export const FIRST_RESTART_DELAY_MS = 1000;
-export const MAX_RESTART_DELAY_MS = 30_000;
-/** A recorder that ran this long before it died is restarted after the first delay again. */
-const STABLE_RUN_MS = 60_000;
 /** The recorder's exit code for a recording that stopped by itself (src/recorder/main.ts). */
 const EXIT_STOPPED = 3;
 
@@ -56,7 +53,8 @@ export interface RecorderSupervisorDeps<P extends RecorderProcess> {
   /** Makes the record directory unless it exists; throws when it cannot. */
   makeDirectory(dir: string): void;
   now?: () => number;
-  restartDelayMs?: { first: number; max: number };
+  /** Restart delays; 1 s and 30 s by default (restart_backoff.ts). */
+  restartDelayMs?: RestartDelays;
 }
 
 type State = "recording" | "stopped" | "failed";
@@ -72,8 +70,7 @@ interface Recording {
   process: RecorderProcess | undefined;
   state: State;
   reason: RecordingFailure | undefined;
-  startedAt: number;
-  nextDelayMs: number;
+  backoff: RestartBackoff;
   timer: ReturnType<typeof setTimeout> | undefined;
   /** What the running recorder reported. */
   current: RecorderStats | undefined;
@@ -89,7 +86,6 @@ export class RecorderSupervisor<Q extends RecorderProcess> {
   #config: AtollConfig;
   #deps: RecorderSupervisorDeps<Q>;
   #now: () => number;
-  #delays: { first: number; max: number };
   #recordings = new Map<string, Recording>();
   #stopping = false;
   /** Recordings that stopped by themselves, by stream and reason, since start. */
@@ -101,8 +97,6 @@ export class RecorderSupervisor<Q extends RecorderProcess> {
     this.#config = config;
     this.#deps = deps;
     this.#now = deps.now ?? (() => performance.now());
-    this.#delays = deps.restartDelayMs ??
-      { first: FIRST_RESTART_DELAY_MS, max: MAX_RESTART_DELAY_MS };
   }
 
   /** The record rules of every stream, for the listing: the directories in use. */
@@ -123,8 +117,7 @@ export class RecorderSupervisor<Q extends RecorderProcess> {
       process: undefined,
       state: "stopped",
       reason: undefined,
-      startedAt: 0,
-      nextDelayMs: this.#delays.first,
+      backoff: new RestartBackoff(this.#deps.restartDelayMs, this.#now),
       timer: undefined,
       current: undefined,
       past: { bytesWritten: 0, files: 0 },
@@ -235,7 +228,7 @@ export class RecorderSupervisor<Q extends RecorderProcess> {
     recording.state = "recording";
     recording.reason = undefined;
     recording.stoppedBy = undefined;
-    recording.startedAt = this.#now();
+    recording.backoff.started();
     const settings: RecorderSettings = {
       stream: name,
       dir: rule.dir,
@@ -296,17 +289,14 @@ export class RecorderSupervisor<Q extends RecorderProcess> {
       return;
     }
     const how = status.signal !== null ? `killed by ${status.signal}` : `exit code ${status.code}`;
-    if (this.#now() - recording.startedAt >= STABLE_RUN_MS) {
-      recording.nextDelayMs = this.#delays.first;
-    }
+    recording.backoff.exited();
     this.#scheduleRestart(recording, `process ${process.pid} exited (${how})`);
   }
 
   #scheduleRestart(recording: Recording, reason: string): void {
     if (this.#stopping || recording.timer !== undefined) return;
     recording.state = "stopped";
-    const delayMs = recording.nextDelayMs;
-    recording.nextDelayMs = Math.min(delayMs * 2, this.#delays.max);
+    const delayMs = recording.backoff.nextDelayMs();
     log.error(
       "Recorder of {stream} {reason}: the stream goes on unrecorded; starting it again in {seconds} s",
       { stream: recording.name, reason, seconds: delayMs / 1000 },
