@@ -24,6 +24,7 @@ import {
   type OutputSettings,
   parseOutputCommand,
 } from "../ipc/output_messages.ts";
+import { runHelperMain } from "../ipc/helper_main.ts";
 import { FeedTable } from "./feeds.ts";
 import { type MediaServer, serveMedia } from "./media_server.ts";
 import { ReportWriter, writeToStdout } from "./reports.ts";
@@ -32,41 +33,20 @@ import type { RecordingAccess } from "./recordings.ts";
 
 /** How often the clients' figures are reported while they change. */
 export const STATS_INTERVAL_MS = 2000;
-/** How long the last reports may take to go out at exit. */
-const EXIT_FLUSH_MS = 2000;
 /** Exit code when the media address cannot be bound (as the main process's own, 2). */
 export const EXIT_LISTEN_FAILED = 2;
 
-/** Signals the output process lets pass: the main process alone answers them. */
-const IGNORED_SIGNALS = ["SIGHUP", "SIGINT"] as const;
-
 /** Runs the output process with its own arguments; resolves to its exit code. */
-export async function runOutputProcess(args: readonly string[]): Promise<number> {
+export function runOutputProcess(args: readonly string[]): Promise<number> {
   const reports = new ReportWriter(writeToStdout);
-  const controlFd = args.length === 2 && args[0] === "--control-fd" ? Number(args[1]) : NaN;
-  try {
-    if (!Number.isInteger(controlFd) || controlFd < 3) {
-      throw new TypeError(`Invalid output process arguments: ${args.join(" ")}`);
-    }
-    try {
-      // Fails (EPERM) only for a process group leader: one started by hand from a shell.
-      libc().setsid();
-    } catch {
-      // Not fatal.
-    }
-    for (const signal of IGNORED_SIGNALS) Deno.addSignalListener(signal, () => {});
-    return await serve(controlFd, reports);
-  } catch (error) {
-    reports.send({ type: "log", level: "error", message: `Output process failed: ${error}` });
-    return 1;
-  } finally {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      reports.flushed(),
-      new Promise((resolve) => timer = setTimeout(resolve, EXIT_FLUSH_MS)),
-    ]);
-    clearTimeout(timer);
-  }
+  return runHelperMain(args, {
+    name: "Output process",
+    setsid: () => libc().setsid(),
+    ignoreSignal: (signal) => Deno.addSignalListener(signal, () => {}),
+    serve: (controlFd) => serve(controlFd, reports),
+    logError: (message) => reports.send({ type: "log", level: "error", message }),
+    flushed: () => reports.flushed(),
+  });
 }
 
 /** Reads the next command; null when the main process is gone. */

@@ -24,6 +24,7 @@ import {
   type RecorderReport,
   type RecorderStats,
 } from "../ipc/recorder_messages.ts";
+import { runHelperMain } from "../ipc/helper_main.ts";
 import { WAKE_WORD_OFFSET } from "../media/stream_buffer.ts";
 import { record, RecordingStopped } from "./recorder.ts";
 
@@ -35,10 +36,6 @@ export const EXIT_STOPPED = 3;
 const IDLE_WAIT_MS = 1000;
 /** After a wakeup, how long to let the publisher write more: a file needs no low latency. */
 const COALESCE_MS = 50;
-/** How long the last reports may take to go out at exit. */
-const EXIT_FLUSH_MS = 2000;
-
-const IGNORED_SIGNALS = ["SIGHUP", "SIGINT"] as const;
 
 const encoder = new TextEncoder();
 
@@ -66,31 +63,16 @@ class Reports {
 }
 
 /** Runs the recorder process with its own arguments; resolves to its exit code. */
-export async function runRecorderProcess(args: readonly string[]): Promise<number> {
+export function runRecorderProcess(args: readonly string[]): Promise<number> {
   const reports = new Reports();
-  const controlFd = args.length === 2 && args[0] === "--control-fd" ? Number(args[1]) : NaN;
-  try {
-    if (!Number.isInteger(controlFd) || controlFd < 3) {
-      throw new TypeError(`Invalid recorder process arguments: ${args.join(" ")}`);
-    }
-    try {
-      libc().setsid();
-    } catch {
-      // A process group leader (started by hand): not fatal.
-    }
-    for (const signal of IGNORED_SIGNALS) Deno.addSignalListener(signal, () => {});
-    return await serve(controlFd, reports);
-  } catch (error) {
-    reports.send({ type: "log", level: "error", message: `Recorder process failed: ${error}` });
-    return 1;
-  } finally {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      reports.flushed(),
-      new Promise((resolve) => timer = setTimeout(resolve, EXIT_FLUSH_MS)),
-    ]);
-    clearTimeout(timer);
-  }
+  return runHelperMain(args, {
+    name: "Recorder process",
+    setsid: () => libc().setsid(),
+    ignoreSignal: (signal) => Deno.addSignalListener(signal, () => {}),
+    serve: (controlFd) => serve(controlFd, reports),
+    logError: (message) => reports.send({ type: "log", level: "error", message }),
+    flushed: () => reports.flushed(),
+  });
 }
 
 async function serve(controlFd: number, reports: Reports): Promise<number> {

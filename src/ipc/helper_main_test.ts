@@ -1,0 +1,55 @@
+import assert from "node:assert/strict";
+import { IGNORED_SIGNALS, runHelperMain } from "./helper_main.ts";
+
+function fake(serve: (controlFd: number) => Promise<number>, flushed = Promise.resolve()) {
+  const calls: string[] = [];
+  return {
+    calls,
+    options: {
+      name: "Test process",
+      setsid: () => {
+        calls.push("setsid");
+        throw new Error("EPERM");
+      },
+      ignoreSignal: (signal: string) => calls.push(`ignore ${signal}`),
+      serve: (controlFd: number) => {
+        calls.push(`serve ${controlFd}`);
+        return serve(controlFd);
+      },
+      logError: (message: string) => calls.push(`error ${message}`),
+      flushed: () => flushed,
+      flushMs: 10,
+    },
+  };
+}
+
+Deno.test("runHelperMain() serves on the control fd and returns its exit code", async () => {
+  const { calls, options } = fake(() => Promise.resolve(7));
+  assert.equal(await runHelperMain(["--control-fd", "5"], options), 7);
+  assert.deepEqual(calls, [
+    "setsid",
+    ...IGNORED_SIGNALS.map((signal) => `ignore ${signal}`),
+    "serve 5",
+  ]);
+});
+
+Deno.test("runHelperMain() rejects other arguments with an error log and exit code 1", async () => {
+  for (const args of [[], ["--control-fd", "2"], ["--control-fd", "x"], ["--fd", "5"]]) {
+    const { calls, options } = fake(() => Promise.resolve(0));
+    assert.equal(await runHelperMain(args, options), 1);
+    assert.deepEqual(calls, [
+      `error Test process failed: TypeError: Invalid test process arguments: ${args.join(" ")}`,
+    ]);
+  }
+});
+
+Deno.test("runHelperMain() reports a failure to serve and exits 1", async () => {
+  const { calls, options } = fake(() => Promise.reject(new Error("boom")));
+  assert.equal(await runHelperMain(["--control-fd", "3"], options), 1);
+  assert.equal(calls.at(-1), "error Test process failed: Error: boom");
+});
+
+Deno.test("runHelperMain() waits for the reports no longer than its flush time", async () => {
+  const { options } = fake(() => Promise.resolve(0), new Promise(() => {}));
+  assert.equal(await runHelperMain(["--control-fd", "3"], options), 0);
+});
