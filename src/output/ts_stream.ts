@@ -15,11 +15,9 @@
  * @module
  */
 
+import { FollowerBatch } from "../media/follower_batch.ts";
 import { StreamFollower } from "../media/stream_follower.ts";
 import type { Feed } from "./feeds.ts";
-
-/** Bytes gathered into one write at most (more when a single message is longer). */
-export const BATCH_BYTES = 64 * 1024;
 /** A write that takes nothing for this long ends the response. */
 export const STALL_TIMEOUT_MS = 30_000;
 
@@ -42,41 +40,28 @@ export async function streamTs(
 ): Promise<void> {
   const stallTimeoutMs = options.stallTimeoutMs ?? STALL_TIMEOUT_MS;
   const follower = StreamFollower.attach(feed.buffer);
-  let out = new Uint8Array(BATCH_BYTES);
+  const batch = new FollowerBatch();
   let skipsCounted = 0;
   while (!feed.ended && !client.gone) {
     const seen = follower.wakeValue;
-    let length = 0;
-    while (length < BATCH_BYTES) {
+    while (!batch.full) {
       const step = follower.next();
       if (step.kind === "none") break;
       if (step.kind !== "message") continue;
-      const needed = length + (step.programInfo?.length ?? 0) + step.packets.length;
-      if (needed > out.length) {
-        const larger = new Uint8Array(Math.max(needed, 2 * out.length));
-        larger.set(out.subarray(0, length));
-        out = larger;
-      }
-      if (step.programInfo !== undefined) {
-        out.set(step.programInfo, length);
-        length += step.programInfo.length;
-      }
-      out.set(step.packets, length);
-      length += step.packets.length;
+      batch.append(step);
     }
     if (follower.skips !== skipsCounted) {
       feed.skips += follower.skips - skipsCounted;
       skipsCounted = follower.skips;
     }
-    if (length === 0) {
+    if (batch.length === 0) {
       // Read the wake word before reading the buffer: a write since then has changed it.
       if (follower.wakeValue === seen) await feed.changed(seen);
       continue;
     }
-    if (!await writeAll(sink, out.subarray(0, length), stallTimeoutMs)) return;
-    feed.bytesSent += length;
-    // A batch grown for one long message goes back to the usual size.
-    if (out.length > BATCH_BYTES) out = new Uint8Array(BATCH_BYTES);
+    if (!await writeAll(sink, batch.bytes, stallTimeoutMs)) return;
+    feed.bytesSent += batch.length;
+    batch.clear();
   }
 }
 

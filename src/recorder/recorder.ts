@@ -9,8 +9,8 @@
  *   when a new publisher takes the stream over (at its first key frame).
  * - After a file starts, the stream's files in the directory are kept to
  *   `quotaBytes`, the oldest deleted first, never the one being written.
- * - Writes go straight to the file, at most {@link BATCH_BYTES} at a time:
- *   memory stays bounded. A disk slower than the stream makes the recorder
+ * - Writes go straight to the file, at most a batch at a time
+ *   (src/media/follower_batch.ts): memory stays bounded. A disk slower than the stream makes the recorder
  *   fall behind in the ring, and it skips ahead to the newest key frame,
  *   counted, like a slow viewer.
  * - A write that fails ends the recording with a {@link RecordingStopped}:
@@ -19,6 +19,7 @@
  * @module
  */
 
+import { FollowerBatch } from "../media/follower_batch.ts";
 import { StreamFollower } from "../media/stream_follower.ts";
 import {
   parseRecordingFileName,
@@ -30,9 +31,6 @@ import type {
   RecorderStats,
   RecordingStopReason,
 } from "../ipc/recorder_messages.ts";
-
-/** Bytes gathered into one write at most (more when a single message is longer). */
-export const BATCH_BYTES = 64 * 1024;
 
 /** The recording cannot go on: the disk is full, or a write failed otherwise. */
 export class RecordingStopped extends Error {
@@ -72,14 +70,13 @@ export async function record(
   const now = deps.now ?? (() => performance.now());
   const follower = StreamFollower.attach(buffer);
   const writer = new FileWriter(settings, deps, stats);
-  let out = new Uint8Array(BATCH_BYTES);
-  let length = 0;
+  const batch = new FollowerBatch();
   let marked = false;
   try {
     while (!deps.stopping()) {
       const seen = follower.wakeValue;
       let read = false;
-      while (length < BATCH_BYTES) {
+      while (!batch.full) {
         const step = follower.next();
         if (step.kind === "none") break;
         read = true;
@@ -89,8 +86,8 @@ export async function record(
         const rotate = writer.file === undefined || step.newPublisher ||
           (due && step.programInfo !== undefined && step.randomAccess);
         if (rotate) {
-          await writer.write(out.subarray(0, length));
-          length = 0;
+          await writer.write(batch.bytes);
+          batch.clear();
           await writer.open(now());
           marked = false;
         } else if (due && !marked) {
@@ -98,24 +95,12 @@ export async function record(
           follower.markNextKeyFrame();
           marked = true;
         }
-        const needed = length + (step.programInfo?.length ?? 0) + step.packets.length;
-        if (needed > out.length) {
-          const larger = new Uint8Array(Math.max(needed, 2 * out.length));
-          larger.set(out.subarray(0, length));
-          out = larger;
-        }
-        if (step.programInfo !== undefined) {
-          out.set(step.programInfo, length);
-          length += step.programInfo.length;
-        }
-        out.set(step.packets, length);
-        length += step.packets.length;
+        batch.append(step);
       }
       stats.skips = follower.skips;
-      if (length > 0) {
-        await writer.write(out.subarray(0, length));
-        length = 0;
-        if (out.length > BATCH_BYTES) out = new Uint8Array(BATCH_BYTES);
+      if (batch.length > 0) {
+        await writer.write(batch.bytes);
+        batch.clear();
         continue;
       }
       // Read the wake word before reading the buffer: a write since then has changed it.
