@@ -6,38 +6,21 @@
  */
 
 import assert from "node:assert/strict";
-import { ffmpegPublisher, srtLiveTransmitViewer, startWithConfig, waitFor } from "./support/mod.ts";
+import {
+  assertBrowserTools,
+  ffmpegPublisher,
+  runBrowserCheck,
+  srtLiveTransmitViewer,
+  startWithConfig,
+  waitFor,
+} from "./support/mod.ts";
 
 const TOKEN = "dashboard-token-0123456789";
-const CHECK = new URL("./browser/dashboard_check.mjs", import.meta.url).pathname;
-const PLAYWRIGHT =
-  new URL("../toolchain/node_modules/playwright-core/package.json", import.meta.url)
-    .pathname;
-const CHROMIUM = "/usr/bin/chromium";
-/** The check's own budget for every wait; the process gets a little more before it is killed. */
-const CHECK_TIMEOUT_MS = 20_000;
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Runs the browser check, bounded in time; its last stdout line is a JSON report. */
-async function runCheck(
-  port: number,
-  streams: { live: string; held: string; end: string },
-): Promise<{
-  code: number;
-  report: Record<string, unknown>;
-  stderr: string;
-}> {
-  const child = new Deno.Command("node", {
+/** Runs dashboard_check.mjs against the API on `port`. */
+function runCheck(port: number, streams: { live: string; held: string; end: string }) {
+  return runBrowserCheck("dashboard_check.mjs", {
     args: [
-      CHECK,
       "--port",
       String(port),
       "--stream",
@@ -46,39 +29,13 @@ async function runCheck(
       streams.held,
       "--end-stream",
       streams.end,
-      "--timeout-ms",
-      `${CHECK_TIMEOUT_MS}`,
     ],
-    // The token goes by environment, not argv, where ps would show it.
-    env: { ATOLL_API_TOKEN: TOKEN },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  // SIGTERM first: playwright then closes chromium on its way out.
-  const terminate = setTimeout(() => child.kill("SIGTERM"), CHECK_TIMEOUT_MS + 10_000);
-  const kill = setTimeout(() => child.kill("SIGKILL"), CHECK_TIMEOUT_MS + 15_000);
-  try {
-    const output = await child.output();
-    const lines = new TextDecoder().decode(output.stdout).trim().split("\n");
-    let report: Record<string, unknown>;
-    try {
-      report = JSON.parse(lines.at(-1) ?? "");
-    } catch {
-      report = { unparsed: lines.join("\n") };
-    }
-    return { code: output.code, report, stderr: new TextDecoder().decode(output.stderr) };
-  } finally {
-    clearTimeout(terminate);
-    clearTimeout(kill);
-  }
+    token: TOKEN,
+  });
 }
 
 Deno.test("the dashboard at / fits 1280 px, shows a held viewer as waiting, ends a stream and kicks a publisher", async () => {
-  const needed = { "Debian chromium": CHROMIUM, "playwright-core": PLAYWRIGHT };
-  for (const [what, path] of Object.entries(needed)) {
-    assert.ok(await exists(path), `${what} is missing (${path}): run scripts/setup.sh --test`);
-  }
+  await assertBrowserTools();
   // The held viewer must still be waiting when the page looks (the default wait is 2.5 s), and
   // its caller with it: one whose connect timeout (3 s by default) ran out is let go.
   await using atoll = await startWithConfig("playWaitMs: 120000\n", ["--api-token", TOKEN]);

@@ -6,75 +6,22 @@
  */
 
 import assert from "node:assert/strict";
-import { ffmpegPublisher, publisherOf, startWithConfig } from "./support/mod.ts";
+import {
+  assertBrowserTools,
+  ffmpegPublisher,
+  publisherOf,
+  runBrowserCheck,
+  startWithConfig,
+} from "./support/mod.ts";
 
 const TOKEN = "preview-token-0123456789";
-const CHECK = new URL("./browser/preview_check.mjs", import.meta.url).pathname;
-const PLAYWRIGHT =
-  new URL("../toolchain/node_modules/playwright-core/package.json", import.meta.url)
-    .pathname;
-const CHROMIUM = "/usr/bin/chromium";
-/** The check's own budget for every wait; the process gets a little more before it is killed. */
-const CHECK_TIMEOUT_MS = 20_000;
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Runs the browser check, bounded in time; its last stdout line is a JSON report. */
-async function runCheck(port: number, stream: string, extra: string[] = []): Promise<{
-  code: number;
-  report: Record<string, unknown>;
-  stderr: string;
-}> {
-  const child = new Deno.Command("node", {
-    args: [
-      CHECK,
-      "--port",
-      String(port),
-      "--stream",
-      stream,
-      "--min-seconds",
-      "1",
-      "--timeout-ms",
-      `${CHECK_TIMEOUT_MS}`,
-      ...extra,
-    ],
-    // The token goes by environment, not argv, where ps would show it.
-    env: { ATOLL_API_TOKEN: TOKEN },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  // SIGTERM first: playwright then closes chromium on its way out.
-  const terminate = setTimeout(() => child.kill("SIGTERM"), CHECK_TIMEOUT_MS + 10_000);
-  const kill = setTimeout(() => child.kill("SIGKILL"), CHECK_TIMEOUT_MS + 15_000);
-  try {
-    const output = await child.output();
-    const lines = new TextDecoder().decode(output.stdout).trim().split("\n");
-    let report: Record<string, unknown>;
-    try {
-      report = JSON.parse(lines.at(-1) ?? "");
-    } catch {
-      report = { unparsed: lines.join("\n") };
-    }
-    return { code: output.code, report, stderr: new TextDecoder().decode(output.stderr) };
-  } finally {
-    clearTimeout(terminate);
-    clearTimeout(kill);
-  }
-}
-
-async function assertBrowserTools(): Promise<void> {
-  const needed = { "Debian chromium": CHROMIUM, "playwright-core": PLAYWRIGHT };
-  for (const [what, path] of Object.entries(needed)) {
-    assert.ok(await exists(path), `${what} is missing (${path}): run scripts/setup.sh --test`);
-  }
+/** Runs preview_check.mjs against the API on `port`. */
+function runCheck(port: number, stream: string, extra: string[] = []) {
+  return runBrowserCheck("preview_check.mjs", {
+    args: ["--port", String(port), "--stream", stream, "--min-seconds", "1", ...extra],
+    token: TOKEN,
+  });
 }
 
 Deno.test("the dashboard's preview plays a live stream's HLS with hls.js: time advances, frames are not blank", async () => {

@@ -14,88 +14,21 @@
 //
 // The token may come from ATOLL_API_TOKEN instead of --token (kept out of ps).
 
-import { mkdtemp, rm } from "node:fs/promises";
-import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { startBrowserCheck } from "./common.mjs";
 
-// playwright-core lives in toolchain/ (scripts/setup.sh installs it), not next to this file.
-const require = createRequire(new URL("../../toolchain/package.json", import.meta.url));
-
-/** Flags for Debian's chromium in a container, as dashboard_check.mjs uses them. */
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  // Muted video may autoplay anyway; this keeps a headless run from depending on it.
-  "--autoplay-policy=no-user-gesture-required",
-];
-
-const report = { ok: false };
-
-function finish(code) {
-  process.stdout.write(`${JSON.stringify(report)}\n`);
-  process.exit(code);
-}
-
-let options;
-try {
-  ({ values: options } = parseArgs({
-    options: {
-      host: { type: "string", default: "127.0.0.1" },
-      port: { type: "string" },
-      stream: { type: "string" },
-      token: { type: "string", default: process.env.ATOLL_API_TOKEN ?? "" },
+const { report, options, url, deadline, remaining, step, launch, close, finish } =
+  startBrowserCheck({
+    extraOptions: {
       "no-media": { type: "boolean", default: false },
-      screenshot: { type: "string" },
       "min-seconds": { type: "string", default: "1" },
-      "timeout-ms": { type: "string", default: "20000" },
-      chromium: { type: "string", default: "/usr/bin/chromium" },
     },
-  }));
-  if (!/^\d+$/.test(options.port ?? "")) throw new Error("--port PORT is required");
-  if (!options.stream) throw new Error("--stream NAME is required");
-  if (!options.token) throw new Error("--token or ATOLL_API_TOKEN is required");
-  if (!(Number(options["timeout-ms"]) > 0)) throw new Error("--timeout-ms must be positive");
-  if (!(Number(options["min-seconds"]) > 0)) throw new Error("--min-seconds must be positive");
-} catch (error) {
-  report.reason = `Usage: ${error.message}`;
-  finish(2);
-}
+    validate: (options) => {
+      if (!(Number(options["min-seconds"]) > 0)) throw new Error("--min-seconds must be positive");
+    },
+  });
 
-const url = `http://${options.host}:${options.port}/`;
-const deadline = Date.now() + Number(options["timeout-ms"]);
-/** What is left of the overall budget, for one wait. */
-const remaining = () => Math.max(1, deadline - Date.now());
-report.url = url;
-report.steps = [];
-
-let context;
-let userDataDir;
 /** The page's last requests, for the report: what it asked the media port. */
 const requests = [];
-
-async function cleanUp() {
-  await context?.close().catch(() => {});
-  if (userDataDir) await rm(userDataDir, { recursive: true, force: true }).catch(() => {});
-}
-
-// A last resort should a wait not honour its timeout: close the browser and fail.
-const watchdog = setTimeout(async () => {
-  report.reason = `Gave up after ${options["timeout-ms"]} ms (+5 s) at step ${report.step}`;
-  await cleanUp();
-  finish(1);
-}, Number(options["timeout-ms"]) + 5000);
-
-function step(name) {
-  report.step = name;
-  report.steps.push({ name, atMs: Number(options["timeout-ms"]) - (deadline - Date.now()) });
-}
 
 /**
  * The preview's state, and its current frame drawn onto a canvas: how much
@@ -220,24 +153,10 @@ async function playAndClose(page, play) {
 }
 
 try {
-  const { chromium } = require("playwright-core");
-  userDataDir = await mkdtemp(join(tmpdir(), "atoll_chromium_"));
-  step("launch chromium");
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: options.chromium,
-    headless: true,
-    args: CHROMIUM_ARGS,
+  const { page, problems } = await launch({
+    // Muted video may autoplay anyway; this keeps a headless run from depending on it.
+    args: ["--autoplay-policy=no-user-gesture-required"],
     viewport: { width: 1280, height: 800 },
-    timeout: remaining(),
-  });
-  report.browser = context.browser()?.version() ?? null;
-  const page = context.pages()[0] ?? await context.newPage();
-  const problems = [];
-  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
-  page.on("console", (message) => {
-    if (/Content.Security.Policy/i.test(message.text())) {
-      problems.push(`CSP violation: ${message.text()}`);
-    }
   });
   page.on("requestfinished", async (request) => {
     const response = await request.response().catch(() => null);
@@ -296,8 +215,7 @@ try {
 } catch (error) {
   report.reason = `${report.step}: ${error.message.split("\n")[0]}`;
 } finally {
-  clearTimeout(watchdog);
   report.requests = requests.slice(-12);
-  await cleanUp();
+  await close();
 }
 finish(report.ok ? 0 : 1);
