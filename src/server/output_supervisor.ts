@@ -26,6 +26,7 @@ import {
 } from "../ipc/output_messages.ts";
 import type { HttpStreamInfo } from "./api_types.ts";
 import { logger } from "./log.ts";
+import type { ProcessEvents, SupervisedProcess } from "./paired_process.ts";
 import { RestartBackoff, type RestartDelays } from "./restart_backoff.ts";
 
 const log = logger("output");
@@ -34,27 +35,10 @@ const log = logger("output");
 const START_TIMEOUT_MS = 20_000;
 
 /** What the supervisor needs of the output process (the real one is a `PairedProcess`). */
-export interface OutputProcess {
-  readonly pid: number;
-  /** Resolves once it has exited and its reports are delivered. */
-  readonly done: Promise<unknown>;
-  /**
-   * Sends one command, with `fd` attached; false when it cannot take it
-   * because its socket pair is full (it stopped reading). A command to a
-   * process that is gone is dropped: its exit is reported.
-   */
-  send(command: OutputCommand, fd?: number): boolean;
-  kill(signal?: Deno.Signal): void;
-}
+export type OutputProcess = SupervisedProcess<OutputCommand>;
 
 /** What the output process says, as events. */
-export interface OutputEvents<P> {
-  onReport(process: P, report: OutputReport): void;
-  /** A line on its stdout or stderr that is not a valid report. */
-  onOutput(process: P, line: string): void;
-  /** It exited (after its last report was delivered). */
-  onExit(process: P, status: Deno.CommandStatus): void;
-}
+export type OutputEvents<P> = ProcessEvents<P, OutputReport>;
 
 /** One stream buffer, as the stream manager holds it. */
 export interface StreamBufferRef {

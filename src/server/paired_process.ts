@@ -15,18 +15,35 @@ import { openSocketPair, sendMessage, setCloseOnExec } from "../../ffi/socket.ts
 import { readLines } from "../ipc/lines.ts";
 import type { ChildCommand } from "./child_command.ts";
 
-/** What a paired process says, as events. */
-export interface PairedProcessEvents<R> {
-  onReport(report: R): void;
+/**
+ * What a supervisor needs of a process that takes commands `C`: a
+ * {@link PairedProcess}, or a fake one in tests.
+ */
+export interface SupervisedProcess<C> {
+  readonly pid: number;
+  /** Resolves once it has exited and its reports are delivered. */
+  readonly done: Promise<unknown>;
+  /**
+   * Sends one command, with `fd` attached; false when it cannot take it
+   * because its socket pair is full (it stopped reading). A command to a
+   * process that is gone is dropped: its exit is reported.
+   */
+  send(command: C, fd?: number): boolean;
+  kill(signal?: Deno.Signal): void;
+}
+
+/** What a process `P` that reports `R` says, as events. */
+export interface ProcessEvents<P, R> {
+  onReport(process: P, report: R): void;
   /** A line on its stdout or stderr that is not a valid report. */
-  onOutput(line: string): void;
+  onOutput(process: P, line: string): void;
   /** It exited (after its last report was delivered). */
-  onExit(status: Deno.CommandStatus): void;
+  onExit(process: P, status: Deno.CommandStatus): void;
 }
 
 const encoder = new TextEncoder();
 
-export class PairedProcess<C, R> {
+export class PairedProcess<C, R> implements SupervisedProcess<C> {
   readonly pid: number;
   readonly done: Promise<Deno.CommandStatus>;
   #process: Deno.ChildProcess;
@@ -37,7 +54,7 @@ export class PairedProcess<C, R> {
     process: Deno.ChildProcess,
     control: OwnedFd,
     parse: (line: string) => R,
-    events: PairedProcessEvents<R>,
+    events: ProcessEvents<PairedProcess<C, R>, R>,
   ) {
     this.#process = process;
     this.pid = process.pid;
@@ -49,14 +66,14 @@ export class PairedProcess<C, R> {
           try {
             report = parse(line);
           } catch {
-            events.onOutput(line);
+            events.onOutput(this, line);
             continue;
           }
-          events.onReport(report);
+          events.onReport(this, report);
         }
       })(),
       (async () => {
-        for await (const line of readLines(process.stderr)) events.onOutput(line);
+        for await (const line of readLines(process.stderr)) events.onOutput(this, line);
       })(),
     ]);
     this.done = (async () => {
@@ -64,7 +81,7 @@ export class PairedProcess<C, R> {
       await output.catch(() => {});
       this.#exited = true;
       control.close();
-      events.onExit(status);
+      events.onExit(this, status);
       return status;
     })();
   }
@@ -77,7 +94,7 @@ export class PairedProcess<C, R> {
   static spawn<C, R>(
     makeCommand: (controlFd: number) => ChildCommand,
     parse: (line: string) => R,
-    events: PairedProcessEvents<R>,
+    events: ProcessEvents<PairedProcess<C, R>, R>,
   ): PairedProcess<C, R> {
     const { process, control } = spawnWithControl(makeCommand, "null");
     return new PairedProcess<C, R>(process, control, parse, events);

@@ -25,6 +25,7 @@ import type {
 } from "../ipc/recorder_messages.ts";
 import type { RecordingInfo } from "./api_types.ts";
 import { logger } from "./log.ts";
+import type { ProcessEvents, SupervisedProcess } from "./paired_process.ts";
 import { RestartBackoff, type RestartDelays } from "./restart_backoff.ts";
 
 const log = logger("recorder");
@@ -33,19 +34,10 @@ const log = logger("recorder");
 const EXIT_STOPPED = 3;
 
 /** What the supervisor needs of a recorder process (the real one is a `PairedProcess`). */
-export interface RecorderProcess {
-  readonly pid: number;
-  readonly done: Promise<unknown>;
-  send(command: RecorderCommand, fd?: number): boolean;
-  kill(signal?: Deno.Signal): void;
-}
+export type RecorderProcess = SupervisedProcess<RecorderCommand>;
 
 /** What a recorder says, as events. */
-export interface RecorderEvents<P> {
-  onReport(process: P, report: RecorderReport): void;
-  onOutput(process: P, line: string): void;
-  onExit(process: P, status: Deno.CommandStatus): void;
-}
+export type RecorderEvents<P> = ProcessEvents<P, RecorderReport>;
 
 export interface RecorderSupervisorDeps<P extends RecorderProcess> {
   /** Starts a recorder that writes in `dir`, whose reports go to `events`. */

@@ -178,22 +178,16 @@ export class AtollServer implements ApiServer {
         headerTimeoutMs: options.httpHeaderTimeoutMs,
         allowedHosts: options.httpAllowedHosts ?? [],
       }, {
-        launch: (events) => {
-          const process: PairedProcess<OutputCommand, OutputReport> = PairedProcess.spawn(
+        launch: (events) =>
+          PairedProcess.spawn(
             (controlFd) =>
               buildOutputCommand(runtime, OUTPUT_WORKER_URL, {
                 listenHost: media.hostname,
                 args: ["--control-fd", String(controlFd)],
               }),
             parseOutputReport,
-            {
-              onReport: (report) => events.onReport(process, report),
-              onOutput: (line) => events.onOutput(process, line),
-              onExit: (status) => events.onExit(process, status),
-            },
-          );
-          return process;
-        },
+            events,
+          ),
         streams: () => this.#supervisor.streams.buffers(),
         decideAccess: async (request) => {
           const { answer, reason } = await decideMediaAccess(request, {
@@ -222,22 +216,16 @@ export class AtollServer implements ApiServer {
       });
     }
     this.#recorders = new RecorderSupervisor(config, {
-      launch: (dir, events) => {
-        const process: PairedProcess<RecorderCommand, RecorderReport> = PairedProcess.spawn(
+      launch: (dir, events) =>
+        PairedProcess.spawn(
           (controlFd) =>
             buildRecorderCommand(runtime, RECORDER_WORKER_URL, {
               dir,
               args: ["--control-fd", String(controlFd)],
             }),
           parseRecorderReport,
-          {
-            onReport: (report) => events.onReport(process, report),
-            onOutput: (line) => events.onOutput(process, line),
-            onExit: (status) => events.onExit(process, status),
-          },
-        );
-        return process;
-      },
+          events,
+        ),
       makeDirectory: (dir) => Deno.mkdirSync(dir, { recursive: true }),
     });
     this.#output?.setRecordings(this.access.token ?? null, recordDirs(config));
