@@ -15,6 +15,7 @@
  * @module
  */
 
+import { invalid, isCount, isObject, parseJson } from "./json.ts";
 import { isStreamName } from "../protocol/stream_id.ts";
 import { type Endpoint, isEndpoint, type LogLevelName } from "./messages.ts";
 
@@ -136,31 +137,6 @@ export type OutputReport =
 
 /** At most this many streams cross in one report; the bound keeps a bad process small. */
 export const MAX_REPORTED_STREAMS = 100_000;
-
-type Json = Record<string, unknown>;
-
-function isObject(value: unknown): value is Json {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function parseJson(text: string, what: string): Json {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new TypeError(`Invalid ${what}: not JSON: ${text.slice(0, 80)}`);
-  }
-  if (!isObject(value)) throw new TypeError(`Invalid ${what}: not an object`);
-  return value;
-}
-
-function invalid(what: string, value: Json): TypeError {
-  return new TypeError(`Invalid ${what}: ${JSON.stringify(value).slice(0, 120)}`);
-}
-
-function isCount(value: unknown): boolean {
-  return Number.isSafeInteger(value) && (value as number) >= 0;
-}
 
 function isSettings(value: unknown): value is OutputSettings {
   return isObject(value) && isEndpoint(value.listen) && value.listen.hostname !== "" &&
