@@ -184,6 +184,9 @@ Deno.test("the authorization hook decides HTTP viewers with action read and its 
     assert.deepEqual(asked.slice(asked0), [
       { action: "read", protocol: "hls", stream: "live/hooked", signed: false },
     ]);
+    // One decision refused, counted once: the segment request was answered from it.
+    const metrics = await (await fetch(`http://127.0.0.1:${atoll.httpPort}/metrics`)).text();
+    assert.match(metrics, /^atoll_http_media_refusals_total\{protocol="hls",reason="hook"\} 1$/m);
     await run("ffmpeg", [
       ...["-hide_banner", "-loglevel", "error", "-y"],
       ...["-i", `http://127.0.0.1:${atoll.mediaPort}/live/hooked.ts`],

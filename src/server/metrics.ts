@@ -156,6 +156,8 @@ export interface MetricsSnapshot {
   relays: { direction: "pull" | "push"; state: RelayState }[];
   /** Relay attempts started and failed (or lost) since start. */
   relayCounts: { attempts: number; failures: number };
+  /** HTTP media access decisions that refused, by protocol (`hls`, `http-ts`) and reason. */
+  mediaRefusals: { protocol: string; reason: string; count: number }[];
   /** The media output process: whether it listens now, and how often it was started again; null when off. */
   output: { up: boolean; restarts: number } | null;
   /** Recordings that stopped by themselves since start, by stream and reason (`disk-full`, …). */
@@ -451,6 +453,17 @@ const FAMILIES: readonly MetricFamily[] = [
     type: "counter",
     help: "Times the media output process was started again after it died",
     samples: ({ output }) => output === null ? [] : [{ value: output.restarts }],
+  },
+  {
+    name: "atoll_http_media_refusals_total",
+    type: "counter",
+    help:
+      "HTTP media access decisions that refused, by protocol and reason (one decision is kept 15 s for a client and credential)",
+    samples: ({ mediaRefusals }) =>
+      mediaRefusals.map(({ protocol, reason, count }) => ({
+        labels: { protocol, reason },
+        value: count,
+      })),
   },
   {
     name: "atoll_connections",

@@ -37,6 +37,7 @@ function emptySnapshot(): MetricsSnapshot {
     waitingCallers: 0,
     relays: [],
     relayCounts: { attempts: 0, failures: 0 },
+    mediaRefusals: [],
     output: null,
     recordingFailures: [],
   };
@@ -185,6 +186,7 @@ function realisticSnapshot(): MetricsSnapshot {
     waitingCallers: 4,
     relays: [{ direction: "pull", state: "connected" }, { direction: "push", state: "retrying" }],
     relayCounts: { attempts: 5, failures: 3 },
+    mediaRefusals: [{ protocol: "hls", reason: "expired", count: 2 }],
     output: { up: true, restarts: 1 },
     recordingFailures: [{ stream: "live/cam2", reason: "disk-full", count: 1 }],
   };
@@ -267,6 +269,7 @@ Deno.test("renderMetrics() names every family of a full snapshot, in order", () 
     "atoll_relay_failures_total",
     "atoll_output_up",
     "atoll_output_restarts_total",
+    "atoll_http_media_refusals_total",
     "atoll_connections",
     "atoll_child_start_seconds",
     "atoll_handshake_seconds",

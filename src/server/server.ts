@@ -139,6 +139,8 @@ export class AtollServer implements ApiServer {
   #http: HttpListener | undefined;
   /** Which HTTP access refusals were logged lately (one per stream and reason a minute). */
   #refusals = new RefusalLog();
+  /** HTTP media access refusals since start, by protocol and reason, for /metrics. */
+  #mediaRefusals = new Map<string, { protocol: string; reason: string; count: number }>();
   /** The media output process's supervisor; undefined with `--media-listen off`. */
   #output: OutputSupervisor<PairedProcess<OutputCommand, OutputReport>> | undefined;
   /** One recorder process per recorded stream. */
@@ -195,6 +197,13 @@ export class AtollServer implements ApiServer {
             apiToken: this.access.token,
             nowSeconds: Math.floor(Date.now() / 1000),
           });
+          if (!answer.allowed) {
+            const key = `${request.protocol}\n${reason}`;
+            const counted = this.#mediaRefusals.get(key) ??
+              { protocol: request.protocol, reason, count: 0 };
+            counted.count++;
+            this.#mediaRefusals.set(key, counted);
+          }
           if (
             !answer.allowed && this.#refusals.shouldLog(request.stream, reason, performance.now())
           ) {
@@ -651,6 +660,7 @@ export class AtollServer implements ApiServer {
       waitingCallers: this.#supervisor.waitingCallers,
       relays: this.relays(),
       relayCounts: { ...this.#supervisor.relays.counts },
+      mediaRefusals: [...this.#mediaRefusals.values()].map((refusal) => ({ ...refusal })),
       output: this.#output === undefined
         ? null
         : { up: this.#output.up, restarts: this.#output.restarts },
