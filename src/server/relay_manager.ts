@@ -172,11 +172,6 @@ export class RelayManager {
     return [...this.#relays.values()].map((relay) => this.#info(relay));
   }
 
-  get(id: string): RelayInfo | undefined {
-    const relay = this.#relays.get(id);
-    return relay === undefined ? undefined : this.#info(relay);
-  }
-
   /** The relay whose attempt `connectionId` is. */
   ofConnection(connectionId: string): RelayInfo | undefined {
     const relay = this.#byConnection.get(connectionId);
@@ -367,7 +362,7 @@ export class RelayManager {
     return specs;
   }
 
-  /** The on-demand source rule of stream `name`, expanded; undefined when it has none. */
+  /** Stream `name`'s source rule as a relay, `{name}` expanded; undefined when it has none. */
   #sourceRule(name: string): RelaySpec | undefined {
     const rules = rulesFor(this.#config, name);
     return rules.source === undefined ? undefined : sourceSpec(name, rules);

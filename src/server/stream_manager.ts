@@ -239,14 +239,14 @@ export class StreamManager {
 
   /** The names of the streams that exist now (with a publisher, viewers or callers on the way). */
   names(): string[] {
-    return this.#table.snapshot().map((stream) => stream.name);
+    return this.#table.names();
   }
 
   /** Who publishes and watches stream `name` now (connection ids); undefined when it has none. */
   audience(
     name: string,
   ): { publisher: string | null; viewers: string[]; waiting: number } | undefined {
-    return this.#table.snapshot().find((stream) => stream.name === name);
+    return this.#table.snapshotOf(name);
   }
 
   /**

@@ -394,13 +394,18 @@ export class StreamTable {
   }
 
   snapshot(): StreamSnapshot[] {
-    return [...this.#streams.values()].map((stream) => ({
-      name: stream.name,
-      publisher: stream.publisher?.connectionId ?? null,
-      viewers: [...stream.viewers],
-      waiting: stream.waiting.size,
-      graceUntilMs: stream.graceUntilMs ?? null,
-    }));
+    return [...this.#streams.values()].map(snapshotOf);
+  }
+
+  /** Stream `name` as {@link snapshot} shows it; undefined when there is none. */
+  snapshotOf(name: string): StreamSnapshot | undefined {
+    const stream = this.#streams.get(name);
+    return stream === undefined ? undefined : snapshotOf(stream);
+  }
+
+  /** The names of the streams there are. */
+  names(): string[] {
+    return [...this.#streams.keys()];
   }
 
   #check(
@@ -594,6 +599,16 @@ export class StreamTable {
       this.#events.push({ type: "stream-ended", name: stream.name });
     }
   }
+}
+
+function snapshotOf(stream: Stream): StreamSnapshot {
+  return {
+    name: stream.name,
+    publisher: stream.publisher?.connectionId ?? null,
+    viewers: [...stream.viewers],
+    waiting: stream.waiting.size,
+    graceUntilMs: stream.graceUntilMs ?? null,
+  };
 }
 
 /** The 1403 for a mode the stream's rules do not allow, else undefined. */

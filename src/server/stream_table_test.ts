@@ -536,3 +536,13 @@ Deno.test("StreamTable: a backup relay waits while a publisher holds the stream,
   assert.equal(streams.snapshot()[0]?.publisher, "caller2");
   assert.deepEqual(streams.snapshot()[0]?.viewers, ["viewer"]);
 });
+
+Deno.test("StreamTable.snapshotOf() and names() read one stream, as snapshot() shows it", () => {
+  const streams = table();
+  streams.request("p", "a", "publish", OPEN, 0);
+  streams.request("v", "a", "play", OPEN, 0);
+  streams.request("w", "b", "play", OPEN, 0);
+  assert.deepEqual(streams.names(), ["a", "b"]);
+  for (const whole of streams.snapshot()) assert.deepEqual(streams.snapshotOf(whole.name), whole);
+  assert.equal(streams.snapshotOf("none"), undefined);
+});
