@@ -48,7 +48,7 @@
 import { parseDocument } from "npm:yaml@^2";
 import { OPTION_RULES } from "./options.ts";
 import { describeSecret, messageOf, nearestKey } from "./validation.ts";
-import { MAX_STREAM_NAME_BYTES, parseStreamId, type StreamMode } from "../protocol/stream_id.ts";
+import { isStreamName, MAX_STREAM_NAME_BYTES, type StreamMode } from "../protocol/stream_id.ts";
 import { parseSrtUrl, type SrtUrl, SrtUrlError } from "../protocol/srt_url.ts";
 
 /** How much of a stream is kept for viewers that join: a duration or a size. */
@@ -788,15 +788,6 @@ function checkStreamName(value: unknown, path: string, shown: unknown = value): 
     `expected a stream name ("/"-separated segments of A-Z a-z 0-9 . _ ~ -, not "." or "..", ` +
       `at most ${MAX_STREAM_NAME_BYTES} bytes), got ${got}`,
   );
-}
-
-function isStreamName(text: string): boolean {
-  try {
-    // Comparing names rejects text that only parses after URL decoding.
-    return parseStreamId(`publish:${text}`).name === text;
-  } catch {
-    return false;
-  }
 }
 
 /** Checks that `value` is a plain object with no keys but `known`. */

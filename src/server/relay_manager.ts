@@ -29,7 +29,7 @@ import { type AtollConfig, rulesFor, type StreamRules } from "../config/config_f
 import type { CloseReason, RelayDirection, RelayRemote } from "../ipc/messages.ts";
 import { expandName, parseSrtUrl, redactSrtUrl, type SrtUrl } from "../protocol/srt_url.ts";
 import type { RelayRole } from "./stream_table.ts";
-import { parseStreamId } from "../protocol/stream_id.ts";
+import { isStreamName } from "../protocol/stream_id.ts";
 
 /** Where a relay is in its life. */
 export type RelayState =
@@ -698,12 +698,4 @@ export function parseRelayRequest(body: unknown): RelayRequest {
     }
   }
   return { direction, stream, url, ...(sourceMode === undefined ? {} : { sourceMode }) };
-}
-
-function isStreamName(text: string): boolean {
-  try {
-    return parseStreamId(`publish:${text}`).name === text;
-  } catch {
-    return false;
-  }
 }
