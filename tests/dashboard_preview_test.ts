@@ -63,14 +63,17 @@ Deno.test("the dashboard's preview plays a live stream's HLS with hls.js: time a
   assert.match(video.tracks, /^H\.264 320\u00d7240 25 fps/, seen);
   assert.ok(video.currentTime > 1, seen);
   assert.ok(video.frame.lumaStdDev > 10 && video.frame.colours >= 4, seen);
-  // The stream needs a signed URL, which the page had the API mint with its token.
+  // The stream needs a signed URL, which the page had the API mint with its token. hls.js plays
+  // it as low-latency HLS: blocking playlist reloads (the same credential, plus _HLS_msn and
+  // _HLS_part) and parts, each answered.
   const requests = report.requests as string[];
-  assert.ok(
-    requests.some((line) =>
-      /^200 .*\/live\/preview\/index\.m3u8\?expires=\d+&sig=[0-9a-f]{64}$/.test(line)
-    ),
-    seen,
+  const signed = "expires=\\d+&sig=[0-9a-f]{64}";
+  const reload = new RegExp(
+    `^200 .*/live/preview/index\\.m3u8\\?${signed}&_HLS_msn=\\d+&_HLS_part=\\d+$`,
   );
+  assert.ok(requests.some((line) => reload.test(line)), seen);
+  const part = new RegExp(`^200 .*/live/preview/part,\\d+\\.\\d+\\.ts\\?${signed}$`);
+  assert.ok(requests.some((line) => part.test(line)), seen);
   // The preview's requests reached the media port: the stream has an HLS client.
   const [info] = (await atoll.streams()).filter((s) => s.name === stream);
   assert.ok((info?.http?.hlsClients ?? 0) >= 1, JSON.stringify(info));

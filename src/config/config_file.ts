@@ -33,6 +33,7 @@
  *     hls: always              # HLS segments made even while nobody watches over HLS
  *     hlsSegmentMs: 4000       # their target duration (default 2000)
  *     hlsWindow: 10            # segments the playlist lists at least (default 6)
+ *     hlsPartMs: 0             # no low-latency HLS parts (default 400)
  * ```
  *
  * Validation is pure and strict: an unknown key, a value of the wrong type or
@@ -114,6 +115,12 @@ export interface StreamRules {
   /** Segments the HLS playlist lists at least (3 to 30). */
   readonly hlsWindow: number;
   /**
+   * Low-latency HLS: the parts' target duration, in milliseconds (100 to
+   * 5000; at most half `hlsSegmentMs`, a larger one is taken as half); 0:
+   * no parts, a plain HLS playlist.
+   */
+  readonly hlsPartMs: number;
+  /**
    * Record the stream to MPEG-TS files while it has a buffer; `false` turns
    * off a recording set by `streamDefaults` or a prefix entry. None when
    * unset.
@@ -191,6 +198,7 @@ const BUILT_IN_RULES: StreamRules = {
   hls: "on-demand",
   hlsSegmentMs: 2000,
   hlsWindow: 6,
+  hlsPartMs: 400,
 };
 
 /** How long the authorization hook may take when the file does not say. */
@@ -227,6 +235,8 @@ const MAX_PUSH_URLS = 16;
 export const HLS_SEGMENT_MS = { min: 1000, max: 10_000 } as const;
 /** The range of `hlsWindow`. */
 export const HLS_WINDOW = { min: 3, max: 30 } as const;
+/** The range of `hlsPartMs` when not 0. */
+export const HLS_PART_MS = { min: 100, max: 5000 } as const;
 const TIMEOUT_KEYS = ["playWaitMs", "publisherTimeoutMs", "graceMs"] as const;
 const TOP_LEVEL_KEYS = [
   "defaultStream",
@@ -304,6 +314,8 @@ const RULE_CHECKS: { readonly [K in keyof StreamRules]-?: Check<StreamRules[K]> 
     check(value, path, '"on-demand" or "always"', value === "on-demand" || value === "always"),
   hlsSegmentMs: (value, path) => checkInteger(value, path, HLS_SEGMENT_MS),
   hlsWindow: (value, path) => checkInteger(value, path, HLS_WINDOW),
+  hlsPartMs: (value, path) =>
+    value === 0 ? value : checkInteger(value, path, HLS_PART_MS, "0 (no parts) or "),
 };
 const RULE_KEYS = Object.keys(RULE_CHECKS) as (keyof StreamRules)[];
 const ENTRY_KEYS = ["name", "prefix", ...RULE_KEYS];
@@ -819,9 +831,10 @@ function checkInteger(
   value: unknown,
   path: string,
   range: { readonly min: number; readonly max: number },
+  alternative = "",
 ): number {
   const valid = Number.isInteger(value) && Number(value) >= range.min && Number(value) <= range.max;
-  return check(value, path, `an integer from ${range.min} to ${range.max}`, valid);
+  return check(value, path, `${alternative}an integer from ${range.min} to ${range.max}`, valid);
 }
 
 function expected(path: string, what: string, value: unknown): Invalid {

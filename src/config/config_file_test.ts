@@ -24,6 +24,7 @@ const BUILT_IN_RULES: StreamRules = {
   hls: "on-demand",
   hlsSegmentMs: 2000,
   hlsWindow: 6,
+  hlsPartMs: 400,
 };
 /** A pull of the stream of the same name from an origin: the edge of a relay tree. */
 const ORIGIN_URL = "srt://origin.example:9000?streamid=#!::r={name},m=request";
@@ -54,6 +55,7 @@ const FULL_CONFIG: AtollConfig = {
     hls: "on-demand",
     hlsSegmentMs: 2000,
     hlsWindow: 6,
+    hlsPartMs: 400,
   },
   streams: [
     {
@@ -322,14 +324,15 @@ const acceptedCases: { name: string; yaml: string; expected: Partial<AtollConfig
   },
   {
     name: "HLS rules at their bounds, always for a prefix",
-    yaml: "streamDefaults: { hlsSegmentMs: 1000, hlsWindow: 30 }\n" +
-      "streams: [{ prefix: live, hls: always, hlsSegmentMs: 10000, hlsWindow: 3 }]",
+    yaml: "streamDefaults: { hlsSegmentMs: 1000, hlsWindow: 30, hlsPartMs: 0 }\n" +
+      "streams: [{ prefix: live, hls: always, hlsSegmentMs: 10000, hlsWindow: 3, hlsPartMs: 5000 },\n" +
+      "  { name: a, hlsPartMs: 100 }]",
     expected: {
-      streamDefaults: { ...BUILT_IN_RULES, hlsSegmentMs: 1000, hlsWindow: 30 },
+      streamDefaults: { ...BUILT_IN_RULES, hlsSegmentMs: 1000, hlsWindow: 30, hlsPartMs: 0 },
       streams: [{
         prefix: "live",
-        rules: { hls: "always", hlsSegmentMs: 10_000, hlsWindow: 3 },
-      }],
+        rules: { hls: "always", hlsSegmentMs: 10_000, hlsWindow: 3, hlsPartMs: 5000 },
+      }, { name: "a", rules: { hlsPartMs: 100 } }],
     },
   },
   {
@@ -840,7 +843,7 @@ const invalidCases: { name: string; yaml: string; message: string }[] = [
     yaml: "streams: [{ prefix: live, sourceRole: secondary }]",
     message: 'streams[0].sourceRole: expected "primary" or "backup", got "secondary"',
   },
-  // hls, hlsSegmentMs, hlsWindow
+  // hls, hlsSegmentMs, hlsWindow, hlsPartMs
   {
     name: "an unknown hls mode",
     yaml: "streams: [{ prefix: live, hls: off }]",
@@ -855,6 +858,17 @@ const invalidCases: { name: string; yaml: string; message: string }[] = [
     name: "an hlsSegmentMs over 10 s",
     yaml: "streams: [{ name: a, hlsSegmentMs: 10001 }]",
     message: "streams[0].hlsSegmentMs: expected an integer from 1000 to 10000, got 10001",
+  },
+  {
+    name: "an hlsPartMs of 99",
+    yaml: "streams: [{ prefix: live, hlsPartMs: 99 }]",
+    message: "streams[0].hlsPartMs: expected 0 (no parts) or an integer from 100 to 5000, got 99",
+  },
+  {
+    name: "an hlsPartMs over 5 s",
+    yaml: "streamDefaults: { hlsPartMs: 5001 }",
+    message:
+      "streamDefaults.hlsPartMs: expected 0 (no parts) or an integer from 100 to 5000, got 5001",
   },
   {
     name: "an hlsWindow of 2",

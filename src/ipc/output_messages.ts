@@ -36,7 +36,13 @@ export const HLS_SEGMENT_MS = { min: 1000, max: 10_000 } as const;
 /** The range of a stream's HLS window (`hlsWindow`), in segments. */
 export const HLS_WINDOW = { min: 3, max: 30 } as const;
 
-/** How one stream is packaged for HLS: its rules `hls`, `hlsSegmentMs` and `hlsWindow`. */
+/** The range of a stream's HLS part target (`hlsPartMs`) when not 0, in milliseconds. */
+export const HLS_PART_MS = { min: 100, max: 5000 } as const;
+
+/**
+ * How one stream is packaged for HLS: its rules `hls`, `hlsSegmentMs`,
+ * `hlsWindow` and `hlsPartMs`.
+ */
 export interface HlsRules {
   /** Segments are made while someone watches over HLS (`on-demand`), or all the time. */
   mode: "on-demand" | "always";
@@ -44,6 +50,8 @@ export interface HlsRules {
   segmentMs: number;
   /** Segments the playlist lists at least. */
   window: number;
+  /** Low-latency HLS: the parts' target duration in ms, at most half `segmentMs`; 0: no parts. */
+  partMs: number;
 }
 
 /** The rules of a stream that the config file sets none for. */
@@ -51,6 +59,7 @@ export const DEFAULT_HLS_RULES: HlsRules = Object.freeze({
   mode: "on-demand",
   segmentMs: 2000,
   window: 6,
+  partMs: 400,
 });
 
 /** Which HTTP media a playback session asks for. */
@@ -160,7 +169,10 @@ function isInRange(value: unknown, range: { min: number; max: number }): boolean
 
 function isHlsRules(value: unknown): value is HlsRules {
   return isObject(value) && (value.mode === "on-demand" || value.mode === "always") &&
-    isInRange(value.segmentMs, HLS_SEGMENT_MS) && isInRange(value.window, HLS_WINDOW);
+    isInRange(value.segmentMs, HLS_SEGMENT_MS) && isInRange(value.window, HLS_WINDOW) &&
+    (value.partMs === 0 ||
+      (isInRange(value.partMs, HLS_PART_MS) &&
+        (value.partMs as number) <= (value.segmentMs as number) / 2));
 }
 
 function isAccessRequest(value: unknown): value is MediaAccessRequest {

@@ -6,7 +6,7 @@ import {
   parseOutputReport,
 } from "./output_messages.ts";
 
-const HLS = { mode: "on-demand", segmentMs: 2000, window: 6 } as const;
+const HLS = { mode: "on-demand", segmentMs: 2000, window: 6, partMs: 400 } as const;
 const COUNTS = { clients: 2, bytesSent: 1316, skips: 1, hlsClients: 3, hlsSegments: 9 };
 const STATS = { name: "live/cam1", ...COUNTS, hlsBytesSent: 4096 };
 
@@ -32,7 +32,7 @@ Deno.test("parseOutputCommand() reads back every command", () => {
     {
       type: "stream-rules",
       name: "live/cam1",
-      hls: { mode: "always", segmentMs: 10_000, window: 3 },
+      hls: { mode: "always", segmentMs: 10_000, window: 3, partMs: 0 },
     },
     { type: "stream-ended", name: "live/cam1" },
     { type: "access-rules", waitMs: 3000 },
@@ -78,6 +78,21 @@ Deno.test("parseOutputCommand() refuses what the main process never sends", () =
       type: "stream-rules",
       name: "live/cam1",
       hls: { ...HLS, segmentMs: 999 },
+    }],
+    ["HLS parts longer than half a segment", {
+      type: "stream-rules",
+      name: "live/cam1",
+      hls: { ...HLS, segmentMs: 1000, partMs: 600 },
+    }],
+    ["HLS parts of 99 ms", {
+      type: "stream-rules",
+      name: "live/cam1",
+      hls: { ...HLS, partMs: 99 },
+    }],
+    ["HLS rules without a part target", {
+      type: "stream-rules",
+      name: "live/cam1",
+      hls: { mode: "on-demand", segmentMs: 2000, window: 6 },
     }],
     ["an HLS window of 31", {
       type: "stream-rules",

@@ -12,6 +12,8 @@ const segment = (sequence: number, durationMs: number, discontinuity = false) =>
   discontinuity,
 });
 
+const part = (durationMs: number, independent = false) => ({ durationMs, independent });
+
 const live: MediaPlaylist = {
   segments: [segment(7, 2000), segment(8, 1960, true), segment(9, 2002.2)],
   targetDurationMs: 2000,
@@ -91,13 +93,127 @@ const goldenCases: { name: string; playlist: MediaPlaylist; text: string[] }[] =
       "s/4.ts",
     ],
   },
+  {
+    name: "low-latency HLS: dates, the newest segments' parts, the pending parts and a hint",
+    playlist: {
+      segments: [
+        { ...segment(20, 2000), programDateTimeMs: Date.UTC(2026, 10, 30, 12) },
+        {
+          ...segment(21, 800),
+          programDateTimeMs: Date.UTC(2026, 10, 30, 12, 0, 2),
+          parts: [part(400, true), part(400)],
+        },
+      ],
+      targetDurationMs: 2000,
+      mediaSequence: 20,
+      discontinuitySequence: 0,
+      ended: false,
+      partTargetMs: 400,
+      pending: {
+        discontinuity: true,
+        programDateTimeMs: Date.UTC(2026, 10, 30, 12, 0, 2, 800),
+        parts: [part(400, true), part(360)],
+      },
+    },
+    text: [
+      "#EXTM3U",
+      "#EXT-X-VERSION:3",
+      "#EXT-X-TARGETDURATION:2",
+      "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.200",
+      "#EXT-X-PART-INF:PART-TARGET=0.400",
+      "#EXT-X-MEDIA-SEQUENCE:20",
+      "#EXT-X-PROGRAM-DATE-TIME:2026-11-30T12:00:00.000Z",
+      "#EXTINF:2.000,",
+      "s/20.ts",
+      "#EXT-X-PROGRAM-DATE-TIME:2026-11-30T12:00:02.000Z",
+      '#EXT-X-PART:DURATION=0.400,URI="s/21.0.ts",INDEPENDENT=YES',
+      '#EXT-X-PART:DURATION=0.400,URI="s/21.1.ts"',
+      "#EXTINF:0.800,",
+      "s/21.ts",
+      "#EXT-X-DISCONTINUITY",
+      "#EXT-X-PROGRAM-DATE-TIME:2026-11-30T12:00:02.800Z",
+      '#EXT-X-PART:DURATION=0.400,URI="s/22.0.ts",INDEPENDENT=YES',
+      '#EXT-X-PART:DURATION=0.360,URI="s/22.1.ts"',
+      '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="s/22.2.ts"',
+    ],
+  },
+  {
+    name: "low-latency HLS waiting for a key frame: only the hint",
+    playlist: {
+      segments: [],
+      targetDurationMs: 2000,
+      mediaSequence: 5,
+      discontinuitySequence: 0,
+      ended: false,
+      partTargetMs: 500,
+      pending: { discontinuity: false, programDateTimeMs: undefined, parts: [] },
+    },
+    text: [
+      "#EXTM3U",
+      "#EXT-X-VERSION:3",
+      "#EXT-X-TARGETDURATION:2",
+      "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.500",
+      "#EXT-X-PART-INF:PART-TARGET=0.500",
+      "#EXT-X-MEDIA-SEQUENCE:5",
+      '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="s/5.0.ts"',
+    ],
+  },
+  {
+    name: "low-latency HLS of an ended stream: parts, no hint",
+    playlist: {
+      segments: [{ ...segment(3, 800), parts: [part(400, true), part(400)] }],
+      targetDurationMs: 2000,
+      mediaSequence: 3,
+      discontinuitySequence: 0,
+      ended: true,
+      partTargetMs: 400,
+      pending: { discontinuity: false, programDateTimeMs: undefined, parts: [] },
+    },
+    text: [
+      "#EXTM3U",
+      "#EXT-X-VERSION:3",
+      "#EXT-X-TARGETDURATION:2",
+      "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.200",
+      "#EXT-X-PART-INF:PART-TARGET=0.400",
+      "#EXT-X-MEDIA-SEQUENCE:3",
+      '#EXT-X-PART:DURATION=0.400,URI="s/3.0.ts",INDEPENDENT=YES',
+      '#EXT-X-PART:DURATION=0.400,URI="s/3.1.ts"',
+      "#EXTINF:0.800,",
+      "s/3.ts",
+      "#EXT-X-ENDLIST",
+    ],
+  },
 ];
 
 for (const { name, playlist, text } of goldenCases) {
   Deno.test(`renderMediaPlaylist() writes ${name}`, () => {
-    assert.equal(renderMediaPlaylist(playlist, (n) => `s/${n}.ts`), text.join("\n") + "\n");
+    const uriOf = (n: number, part?: number) =>
+      part === undefined ? `s/${n}.ts` : `s/${n}.${part}.ts`;
+    assert.equal(renderMediaPlaylist(playlist, uriOf), text.join("\n") + "\n");
   });
 }
+
+Deno.test("renderMediaPlaylist() refuses a part URI with a quote and a part target of 0", () => {
+  const playlist: MediaPlaylist = {
+    ...live,
+    partTargetMs: 400,
+    pending: { discontinuity: false, programDateTimeMs: undefined, parts: [part(400, true)] },
+  };
+  assert.throws(
+    () => renderMediaPlaylist(playlist, (n, p) => p === undefined ? `${n}.ts` : `"${n}.ts`),
+    {
+      name: "TypeError",
+      message: 'Cannot render a media playlist: part 0 of segment 10 has URI "\\"10.ts"',
+    },
+  );
+  assert.throws(
+    () => renderMediaPlaylist({ ...playlist, partTargetMs: 0 }, (n) => `${n}.ts`),
+    {
+      name: "RangeError",
+      message: "Cannot render a media playlist: part target 0 ms is not positive",
+    },
+  );
+});
 
 const targetCases: [string, number, number[], number][] = [
   ["the target rounded up", 1500, [], 2],

@@ -46,6 +46,22 @@
  *   `windowSize`. A segment that leaves the playlist stays fetchable
  *   ({@link HlsSegmenter.segment}) while `windowSize` more leave after it,
  *   for players that loaded an older playlist (6.2.2 again).
+ * - Low-latency HLS ({@link HlsSegmenterOptions.partTargetMs}): the
+ *   segment being made is cut into parts (partial segments,
+ *   draft-pantos-hls-rfc8216bis 4.4.4.9) at PES starts on the lead PID, each
+ *   as long as it can be without passing the part target (counted in DTS,
+ *   the next access unit's length taken as the step before it), so a
+ *   player can fetch the newest media before its segment is finished. A
+ *   segment's last part ends where the segment does, and lasts what the
+ *   segment's duration leaves, so a segment's parts add up to it; its parts
+ *   put end to end are its bytes (the first one carries the PAT, the PMT and
+ *   the parameter sets in front of the key frame). Parts are kept for the
+ *   newest segments that cover three target durations, and one more.
+ * - Program date-time: when pushes say when their packets came
+ *   ({@link HlsPushOptions.receivedAtMs}), each segment gets the wall-clock
+ *   time of its start: the one before's plus its duration while that stays
+ *   within a second of when its key frame came, else (after a
+ *   discontinuity, or a drift) when its key frame came.
  *
  * What it expects: the stream in order as whole 188-byte packets starting
  * with a PAT and a PMT (as a viewer's stream starts), in pushes of any
@@ -55,7 +71,12 @@
  * @module
  */
 
-import { type MediaPlaylist, type PlaylistSegment, roundedSeconds } from "./hls_playlist.ts";
+import {
+  type MediaPlaylist,
+  type PlaylistPart,
+  type PlaylistSegment,
+  roundedSeconds,
+} from "./hls_playlist.ts";
 import {
   isTransportStream,
   MessageFlags,
@@ -78,6 +99,8 @@ const TICKS_PER_MS = 90;
 const TIMESTAMP_MODULO = 2 ** 33;
 /** A DTS step on the lead PID beyond which the time base is taken to have changed. */
 const MAX_DTS_STEP = 10_000 * TICKS_PER_MS;
+/** A program date-time chained from the segment before may drift this far from the wall clock. */
+const MAX_DATE_DRIFT_MS = 1000;
 /** What the segment buffer starts with; it grows by doubling up to three times the byte cap. */
 const INITIAL_BUFFER_BYTES = 256 * 1024;
 
@@ -95,6 +118,11 @@ export interface HlsSegmenterOptions {
   maxSegmentBytes?: number;
   /** The first segment's sequence number (default 0), to go on from an earlier segmenter's. */
   firstSequence?: number;
+  /**
+   * Cut each segment into parts of at most this many ms for low-latency
+   * HLS (default 0: none). At most half the target duration.
+   */
+  partTargetMs?: number;
 }
 
 /** What comes with a {@link HlsSegmenter.push}. */
@@ -107,6 +135,14 @@ export interface HlsPushOptions {
    * reader lapped by the writer that skipped ahead).
    */
   newPublisher?: boolean;
+  /** When the packets came, in wall-clock ms: segments then get a program date-time. */
+  receivedAtMs?: number | undefined;
+}
+
+/** One part of a segment (low-latency HLS). Never changes; its bytes are not to be written to. */
+export interface HlsPart extends PlaylistPart {
+  /** Whole 188-byte packets; the first part of a segment starts as the segment does. */
+  readonly bytes: Uint8Array;
 }
 
 /** One finished segment. Never changes; its bytes are shared, not to be written to. */
@@ -127,6 +163,13 @@ interface OpenSegment {
   readonly parameterSets: ParameterSets | undefined;
   readonly discontinuity: boolean;
   readonly independent: boolean;
+  readonly programDateTimeMs: number | undefined;
+  /** Its parts so far; the next starts at `partOffset` in the buffer, at DTS `partDts` (NaN: not known yet). */
+  readonly parts: HlsPart[];
+  partOffset: number;
+  partDts: number;
+  /** The DTS of the lead PID's latest access unit in it, for the step to the next one. */
+  unitDts: number;
   /**
    * PTS where it starts: its key frame's; after a forced cut, where the
    * segment before ended; else its first lead PES's. NaN until known.
@@ -144,6 +187,7 @@ interface OpenSegment {
 }
 
 const NO_SEGMENTS: readonly HlsSegment[] = Object.freeze([]);
+const NO_PARTS: readonly HlsPart[] = Object.freeze([]);
 
 /**
  * Cuts one stream into HLS segments. Feed it with {@link push}, call
@@ -155,6 +199,7 @@ export class HlsSegmenter {
   readonly #windowSize: number;
   readonly #maxBytes: number;
   readonly #firstSequence: number;
+  readonly #partTicks: number;
 
   readonly #inspector = new TsInspector();
   readonly #collector = new ParameterSetCollector();
@@ -183,6 +228,12 @@ export class HlsSegmenter {
   /** DTS ticks per lead PES in the latest segment that had two. */
   #frameTicks = 0;
   #discontinuityPending = false;
+  /** When the packets being pushed came (wall clock); undefined when not said. */
+  #receivedAtMs: number | undefined;
+  /** Parts of the newest finished segments, by sequence number. */
+  #parts = new Map<number, readonly HlsPart[]>();
+  /** Goes up with every part and segment finished. */
+  #version = 0;
 
   #listed: HlsSegment[] = [];
   /** Segments that left the playlist, still fetchable. */
@@ -197,6 +248,7 @@ export class HlsSegmenter {
       targetDurationMs = DEFAULT_TARGET_DURATION_MS,
       windowSize = DEFAULT_WINDOW_SIZE,
       firstSequence = 0,
+      partTargetMs = 0,
     } = options;
     if (!(targetDurationMs > 0) || !Number.isFinite(targetDurationMs)) {
       throw new RangeError(
@@ -216,6 +268,12 @@ export class HlsSegmenter {
     if (!Number.isSafeInteger(firstSequence) || firstSequence < 0) {
       throw new RangeError(`Cannot segment: first sequence ${firstSequence} is not a count`);
     }
+    if (!(partTargetMs >= 0) || partTargetMs > targetDurationMs / 2) {
+      throw new RangeError(
+        `Cannot segment: a part target of ${partTargetMs} ms is not within 0 and half the target duration`,
+      );
+    }
+    this.#partTicks = partTargetMs * TICKS_PER_MS;
     this.#targetTicks = targetDurationMs * TICKS_PER_MS;
     this.#windowSize = windowSize;
     this.#maxBytes = maxSegmentBytes;
@@ -232,6 +290,7 @@ export class HlsSegmenter {
   push(packets: Uint8Array, options: HlsPushOptions = {}): readonly HlsSegment[] {
     if (this.#ended) throw new Error("Cannot push to an HLS segmenter: the stream has ended");
     const before = this.#nextSequence;
+    this.#receivedAtMs = options.receivedAtMs;
     if (options.newPublisher) this.#breakTimeline();
     if (isTransportStream(packets)) {
       for (let o = 0; o < packets.length; o += TS_PACKET_SIZE) {
@@ -267,6 +326,24 @@ export class HlsSegmenter {
     return this.#nextSequence;
   }
 
+  /**
+   * Goes up with every part and segment finished: a waiting player's
+   * playlist or part may be there when it has changed.
+   */
+  get version(): number {
+    return this.#version;
+  }
+
+  /** The part target in ms (0: segments are not cut into parts). */
+  get partTargetMs(): number {
+    return this.#partTicks / TICKS_PER_MS;
+  }
+
+  /** The finished parts of the segment being made (sequence {@link nextSequence}). */
+  get pendingParts(): readonly HlsPart[] {
+    return this.#open?.parts ?? NO_PARTS;
+  }
+
   /** The segments the playlist lists, oldest first. */
   get segments(): readonly HlsSegment[] {
     return this.#listed;
@@ -284,13 +361,36 @@ export class HlsSegmenter {
 
   /** The playlist's state, for `renderMediaPlaylist`. */
   playlist(): MediaPlaylist {
-    return {
-      segments: this.#listed.slice(),
+    const playlist: MediaPlaylist = {
+      segments: this.#listed.map((segment, index) => {
+        const parts = index >= this.#partsListedFrom() && this.#parts.get(segment.sequence);
+        return parts ? { ...segment, parts } : segment;
+      }),
       targetDurationMs: this.#targetSeconds * 1000,
       mediaSequence: this.#listed[0]?.sequence ?? this.#nextSequence,
       discontinuitySequence: this.#discontinuitySequence,
       ended: this.#ended,
     };
+    if (this.#partTicks === 0) return playlist;
+    const open = this.#open;
+    return {
+      ...playlist,
+      partTargetMs: this.#partTicks / TICKS_PER_MS,
+      pending: {
+        discontinuity: open?.discontinuity ?? this.#discontinuityPending,
+        programDateTimeMs: open?.programDateTimeMs,
+        parts: open?.parts.slice() ?? NO_PARTS,
+      },
+    };
+  }
+
+  /**
+   * Part `index` of segment `sequence`, of the segment being made or of one
+   * of the newest finished ones; undefined when gone or not made yet.
+   */
+  part(sequence: number, index: number): HlsPart | undefined {
+    const parts = sequence === this.#nextSequence ? this.#open?.parts : this.#parts.get(sequence);
+    return parts?.[index];
   }
 
   /** Segment `sequence` if the playlist lists it or it left recently, else undefined. */
@@ -357,9 +457,10 @@ export class HlsSegmenter {
     if (open === undefined) {
       // While waiting, only the access unit that turns out to be a key frame is kept.
       this.#length = 0;
-    } else if (this.#unitOffset >= 0) {
+    } else {
       // The access unit that ends here is the open segment's.
-      countAccessUnit(open, this.#unitPts, this.#unitDts);
+      if (this.#unitOffset >= 0) countAccessUnit(open, this.#unitPts, this.#unitDts);
+      if (this.#partTicks > 0) this.#partBoundary(open, dts);
     }
     this.#unitOffset = this.#length;
     this.#unitPts = pts;
@@ -415,6 +516,11 @@ export class HlsSegmenter {
       parameterSets: timed ? this.#parameterSets : undefined,
       discontinuity,
       independent,
+      programDateTimeMs: this.#dateOfNext(discontinuity),
+      parts: [],
+      partOffset: 0,
+      partDts: independent ? this.#unitDts : NaN,
+      unitDts: independent ? this.#unitDts : NaN,
       startPts: independent ? this.#unitPts : startPts,
       maxOffset: -Infinity,
       firstDts: NaN,
@@ -441,22 +547,87 @@ export class HlsSegmenter {
       (forced || !open.independent
         ? open.pesCount * this.#frameTicks
         : Math.max(0, open.maxOffset) + this.#frameTicks);
-    let body: Uint8Array = this.#buffer.subarray(0, end);
-    if (open.parameterSets !== undefined) body = withParameterSets(body, open.parameterSets);
-    const bytes = new Uint8Array(open.programInfo.length + body.length);
-    bytes.set(open.programInfo);
-    bytes.set(body, open.programInfo.length);
+    if (this.#partTicks > 0 && end > open.partOffset) {
+      // The last part lasts what is left of the segment.
+      const before = open.parts.reduce((sum, { durationMs }) => sum + durationMs, 0);
+      this.#cutPart(open, end, Math.max(0, ticks - before * TICKS_PER_MS));
+    }
+    const bytes = this.#startOf(open, this.#buffer.subarray(0, end));
     const segment: HlsSegment = Object.freeze({
       sequence: this.#nextSequence++,
       bytes,
       durationMs: ticks / TICKS_PER_MS,
       discontinuity: open.discontinuity,
       independent: open.independent,
+      ...(open.programDateTimeMs === undefined
+        ? {}
+        : { programDateTimeMs: open.programDateTimeMs }),
     });
     this.#targetSeconds = Math.max(this.#targetSeconds, roundedSeconds(segment.durationMs));
     this.#listed.push(segment);
+    if (this.#partTicks > 0) this.#parts.set(segment.sequence, Object.freeze(open.parts));
     this.#slideWindow();
+    this.#version++;
     return ticks;
+  }
+
+  /**
+   * A segment's first bytes: its PAT and PMT, then `body` (which starts
+   * the segment) with the parameter sets in front of its key frame if it
+   * lacks them.
+   */
+  #startOf(open: OpenSegment, body: Uint8Array): Uint8Array {
+    if (open.parameterSets !== undefined) body = withParameterSets(body, open.parameterSets);
+    const bytes = new Uint8Array(open.programInfo.length + body.length);
+    bytes.set(open.programInfo);
+    bytes.set(body, open.programInfo.length);
+    return bytes;
+  }
+
+  /**
+   * A lead PES starts with DTS `dts` (the PTS without one): the open part
+   * ends before it if that access unit would take it past the part target.
+   */
+  #partBoundary(open: OpenSegment, dts: number): void {
+    if (Number.isNaN(dts)) return;
+    if (Number.isNaN(open.partDts)) open.partDts = dts;
+    const elapsed = timestampDistance(open.partDts, dts);
+    const step = Number.isNaN(open.unitDts) ? 0 : Math.max(0, timestampDistance(open.unitDts, dts));
+    open.unitDts = dts;
+    // A tick a millisecond over is the same part target as written (3 decimals).
+    const over = elapsed + step > this.#partTicks + TICKS_PER_MS;
+    if (this.#length > open.partOffset && elapsed > 0 && over) {
+      this.#cutPart(open, this.#length, elapsed);
+      open.partDts = dts;
+    }
+  }
+
+  /** Finishes the open segment's next part, up to buffer offset `end`, lasting `ticks`. */
+  #cutPart(open: OpenSegment, end: number, ticks: number): void {
+    const body = this.#buffer.subarray(open.partOffset, end);
+    const first = open.parts.length === 0;
+    open.parts.push(Object.freeze({
+      bytes: first ? this.#startOf(open, body) : body.slice(),
+      durationMs: ticks / TICKS_PER_MS,
+      independent: first && open.independent,
+    }));
+    open.partOffset = end;
+    this.#version++;
+  }
+
+  /**
+   * The program date-time of a segment that starts now: the segment
+   * before's end while it stays near the wall clock, else when its key
+   * frame came; undefined when pushes do not say when.
+   */
+  #dateOfNext(discontinuity: boolean): number | undefined {
+    const came = this.#receivedAtMs;
+    const before = this.#listed.at(-1);
+    const chained = !discontinuity && before?.programDateTimeMs !== undefined
+      ? before.programDateTimeMs + before.durationMs
+      : undefined;
+    if (came === undefined) return chained;
+    return chained !== undefined && Math.abs(chained - came) <= MAX_DATE_DRIFT_MS ? chained : came;
   }
 
   /** Moves segments out of the playlist as RFC 8216 6.2.2 allows, and forgets old ones. */
@@ -474,6 +645,32 @@ export class HlsSegmenter {
       this.#retired.push(oldest);
     }
     while (this.#retired.length > this.#windowSize) this.#retired.shift();
+    this.#forgetOldParts();
+  }
+
+  /**
+   * Where in the listed segments the playlist starts listing parts: the
+   * newest segments that cover three target durations (the draft's 4.4.4.9
+   * lets older parts go).
+   */
+  #partsListedFrom(): number {
+    const listed = this.#listed;
+    let covered = 0;
+    let from = listed.length;
+    while (from > 0 && covered < 3 * this.#targetSeconds * 1000) {
+      covered += listed[--from]!.durationMs;
+    }
+    return from;
+  }
+
+  /** Keeps the parts the playlist lists, and those of one segment more for late players. */
+  #forgetOldParts(): void {
+    if (this.#parts.size === 0) return;
+    const oldest = this.#listed[Math.max(0, this.#partsListedFrom() - 1)]?.sequence ??
+      this.#nextSequence;
+    for (const sequence of this.#parts.keys()) {
+      if (sequence < oldest) this.#parts.delete(sequence);
+    }
   }
 
   /** Finishes the open segment with all it holds, and waits for a key frame. */

@@ -4,6 +4,7 @@ import { SeededRandom } from "../../tests/support/random.ts";
 import { scratchDir } from "../../tests/support/files.ts";
 import { renderMediaPlaylist } from "./hls_playlist.ts";
 import {
+  type HlsPart,
   type HlsSegment,
   HlsSegmenter,
   type HlsSegmenterOptions,
@@ -623,3 +624,132 @@ for (const { name, streams } of decodeCases) {
     },
   });
 }
+
+/** Every segment of `stream` with the parts the segmenter had for it when it was finished. */
+function segmentWithParts(
+  stream: Uint8Array,
+  options: HlsSegmenterOptions,
+  packetsPerPush: () => number = () => 7,
+): { segments: HlsSegment[]; parts: Map<number, HlsPart[]>; segmenter: HlsSegmenter } {
+  const segmenter = new HlsSegmenter(options);
+  const segments: HlsSegment[] = [];
+  const parts = new Map<number, HlsPart[]>();
+  const collect = (finished: readonly HlsSegment[]) => {
+    for (const segment of finished) {
+      segments.push(segment);
+      const list: HlsPart[] = [];
+      for (let i = 0; segmenter.part(segment.sequence, i) !== undefined; i++) {
+        list.push(segmenter.part(segment.sequence, i)!);
+      }
+      parts.set(segment.sequence, list);
+    }
+  };
+  for (const packets of pushes(stream, packetsPerPush)) collect(segmenter.push(packets));
+  const last = segmenter.end();
+  if (last !== undefined) collect([last]);
+  return { segments, parts, segmenter };
+}
+
+for (const { name, packetsPerPush } of splits) {
+  Deno.test(`HlsSegmenter cuts each segment into parts of at most the part target, ${name}`, () => {
+    const { segments, parts } = segmentWithParts(
+      H264_AAC_10S,
+      { partTargetMs: 400, windowSize: 10 },
+      packetsPerPush,
+    );
+    assert.equal(segments.length, 5);
+    for (const segment of segments) {
+      const list = parts.get(segment.sequence)!;
+      // 25 fps: 10 frames a part, 5 parts to a 2 s segment.
+      assert.deepEqual(list.map(({ durationMs }) => durationMs), [400, 400, 400, 400, 400]);
+      assert.deepEqual(list.map(({ independent }) => independent), [
+        true,
+        false,
+        false,
+        false,
+        false,
+      ]);
+      // Put end to end, the parts are the segment, PAT, PMT and all.
+      assert.deepEqual(concat(...list.map(({ bytes }) => bytes)), segment.bytes);
+      // Each part after the first starts with a PES of the lead PID: a frame's start.
+      for (const part of list.slice(1)) {
+        assert.equal(pidAt(part.bytes, 0), VIDEO_PID);
+        assert.ok(ptsAt(part.bytes, 0) !== undefined, `segment ${segment.sequence}'s part`);
+      }
+    }
+  });
+}
+
+Deno.test("HlsSegmenter shows the parts of the segment being made, and counts each in its version", () => {
+  const segmenter = new HlsSegmenter({ partTargetMs: 400 });
+  const versions: number[] = [];
+  let pending = 0;
+  for (const packets of pushes(H264_AAC_10S.subarray(0, 1500 * 188), () => 7)) {
+    segmenter.push(packets);
+    if (segmenter.pendingParts.length !== pending) {
+      pending = segmenter.pendingParts.length;
+      versions.push(segmenter.version);
+    }
+  }
+  // 1500 packets: a segment or more, and parts of the next one.
+  assert.ok(segmenter.nextSequence >= 1);
+  assert.ok(segmenter.pendingParts.length > 0);
+  const next = segmenter.nextSequence;
+  assert.equal(segmenter.part(next, 0), segmenter.pendingParts[0]);
+  assert.equal(segmenter.part(next, segmenter.pendingParts.length), undefined);
+  assert.equal(segmenter.pendingParts[0]!.independent, true);
+  // Every part and every segment moves the version on: 5 parts and the segment each.
+  assert.equal(segmenter.version, 6 * segmenter.nextSequence + segmenter.pendingParts.length);
+  assert.ok(versions.every((version, i) => i === 0 || version > versions[i - 1]!));
+  const playlist = segmenter.playlist();
+  assert.equal(playlist.partTargetMs, 400);
+  assert.deepEqual(playlist.pending?.parts, segmenter.pendingParts);
+  assert.equal(playlist.pending?.discontinuity, false);
+});
+
+Deno.test("HlsSegmenter lists parts for the newest three target durations and forgets older ones", () => {
+  const { segmenter } = segmentWithParts(H264_AAC_10S, { partTargetMs: 400, windowSize: 10 });
+  const listed = segmenter.playlist().segments;
+  assert.equal(listed.length, 5);
+  // 3 target durations of 2 s: the newest 3 segments list their parts.
+  assert.deepEqual(listed.map(({ parts }) => parts?.length ?? 0), [0, 0, 5, 5, 5]);
+  // One segment more keeps them, for a player with an older playlist; older ones have none.
+  assert.ok(segmenter.part(1, 0) !== undefined);
+  assert.equal(segmenter.part(0, 0), undefined);
+  // An ended stream hints at no part.
+  assert.equal(segmenter.ended, true);
+});
+
+Deno.test("HlsSegmenter gives segments the time their key frame came, chained while it holds", () => {
+  const segmenter = new HlsSegmenter({ windowSize: 10 });
+  const start = Date.UTC(2026, 10, 30, 12);
+  let packet = 0;
+  // Real time: the stream's 25 fps as it would arrive, a packet's time from its place in 10 s.
+  const total = H264_AAC_10S.length / TS_PACKET_SIZE;
+  for (const packets of pushes(H264_AAC_10S, () => 7)) {
+    segmenter.push(packets, { receivedAtMs: start + Math.round(packet / total * 10_000) });
+    packet += packets.length / TS_PACKET_SIZE;
+  }
+  segmenter.end();
+  const dates = segmenter.segments.map(({ programDateTimeMs }) => programDateTimeMs!);
+  // The first is when its key frame came; each next one the one before's end (within 1 s of when
+  // its key frame came).
+  assert.ok(Math.abs(dates[0]! - start) < 100, `${dates[0]! - start}`);
+  assert.deepEqual(dates.map((date) => date - dates[0]!), [0, 2000, 4000, 6000, 8000]);
+
+  // A burst (everything received at once) cannot be chained: each is when its key frame came.
+  const burst = new HlsSegmenter({ windowSize: 10 });
+  burst.push(H264_AAC_10S, { receivedAtMs: start });
+  burst.end();
+  assert.ok(burst.segments.every(({ programDateTimeMs }) => programDateTimeMs === start));
+  // Without times, no date.
+  const { segments } = segmentAll([H264_AAC_10S]);
+  assert.ok(segments.every(({ programDateTimeMs }) => programDateTimeMs === undefined));
+});
+
+Deno.test("HlsSegmenter refuses a part target over half the target duration", () => {
+  assert.throws(() => new HlsSegmenter({ targetDurationMs: 2000, partTargetMs: 1001 }), RangeError);
+  assert.throws(() => new HlsSegmenter({ partTargetMs: -1 }), RangeError);
+  assert.equal(new HlsSegmenter({ targetDurationMs: 2000, partTargetMs: 1000 }).partTargetMs, 1000);
+  assert.equal(new HlsSegmenter().playlist().partTargetMs, undefined);
+});

@@ -22,16 +22,23 @@
  *   same stream, and start at least at the wall clock in tenths of a
  *   second: a segment's URL never names two contents, even across a
  *   restart of the output process, so segments may be cached for long.
- * - Rules (`hls`, `hlsSegmentMs`, `hlsWindow`) changed by a config reload
- *   apply at once to the mode, and to the next segmenter for the rest.
+ * - Rules (`hls`, `hlsSegmentMs`, `hlsWindow`, `hlsPartMs`) changed by a
+ *   config reload apply at once to the mode, and to the next segmenter for
+ *   the rest.
+ * - Low-latency HLS (a part target, `hlsPartMs`): a playlist request with
+ *   `_HLS_msn` (and `_HLS_part`) is held until that segment (or part) is
+ *   there, and a request for the part the playlist hints at until it is
+ *   made (draft-pantos-hls-rfc8216bis-17 6.2.5.2, 6.2.6), at most
+ *   {@link blockingWaitMs}. Each segment gets the wall-clock time its key
+ *   frame reached Atoll (the publisher's child) as its program date-time.
  *
  * @module
  */
 
-import { segmentUri } from "../http/media_paths.ts";
+import { type BlockingReload, partUri, segmentUri } from "../http/media_paths.ts";
 import type { HlsRules } from "../ipc/output_messages.ts";
 import { renderMediaPlaylist } from "../media/hls_playlist.ts";
-import { type HlsSegment, HlsSegmenter } from "../media/hls_segmenter.ts";
+import { type HlsPart, type HlsSegment, HlsSegmenter } from "../media/hls_segmenter.ts";
 import { StreamFollower } from "../media/stream_follower.ts";
 import type { Feed } from "./feeds.ts";
 
@@ -52,6 +59,14 @@ export function firstSegmentWaitMs(rules: HlsRules): number {
   return 2 * rules.segmentMs + 2000;
 }
 
+/**
+ * How long a blocking playlist reload or a hinted part is held at most:
+ * three target durations (the draft's 6.2.5.2), then it is answered 503.
+ */
+export function blockingWaitMs(rules: HlsRules): number {
+  return 3 * rules.segmentMs;
+}
+
 /** How long an ended stream's playlist stays: the window's duration, 30 s at least. */
 export function endedLingerMs(rules: HlsRules): number {
   return Math.max(30_000, rules.window * rules.segmentMs);
@@ -63,7 +78,19 @@ export type PlaylistAnswer =
   /** No such stream, or its HLS is gone. */
   | { kind: "unknown" }
   /** The stream is there, but no segment came in time (no key frame, no publisher). */
-  | { kind: "not-ready"; retryAfterSeconds: number };
+  | { kind: "not-ready"; retryAfterSeconds: number }
+  /** A blocking reload asked for a segment too far ahead (more than one past the next). */
+  | { kind: "too-far"; message: string };
+
+/** What a playlist request asks for. */
+export interface PlaylistRequest {
+  /** The client's address: the stream counts as watched. */
+  client: string;
+  /** Put after each segment's and part's URI (the request's credential), normalized; "" for none. */
+  query?: string;
+  /** Hold the answer until this segment or part is there (low-latency HLS). */
+  block?: BlockingReload;
+}
 
 /** One stream's HLS figures, as the `stats` report gives them. */
 export interface HlsStats {
@@ -132,6 +159,7 @@ class HlsStream {
     const segmenter = new HlsSegmenter({
       targetDurationMs: this.rules.segmentMs,
       windowSize: this.rules.window,
+      partTargetMs: this.rules.partMs,
       firstSequence: Math.max(this.#nextSequence, Math.floor(table.wallClock() / 100)),
     });
     this.#segmenter = segmenter;
@@ -224,6 +252,7 @@ class HlsStream {
         return;
       }
       const seen = follower.wakeValue;
+      const version = segmenter.version;
       let made = 0;
       let messages = 0;
       let caughtUp = false;
@@ -238,21 +267,38 @@ class HlsStream {
         // A skip is a splice as much as a takeover is.
         const splice = step.newPublisher || follower.skips !== skips;
         skips = follower.skips;
+        // When the publisher's child received it, on the wall clock (sharedClockUs()).
+        const receivedAtMs = step.timeUs > 0 ? step.timeUs / 1000 : undefined;
         if (step.programInfo !== undefined) {
-          made += segmenter.push(step.programInfo, { newPublisher: splice }).length;
-          made += segmenter.push(step.packets).length;
-        } else made += segmenter.push(step.packets, { newPublisher: splice }).length;
+          made += segmenter.push(step.programInfo, { newPublisher: splice, receivedAtMs }).length;
+          made += segmenter.push(step.packets, { receivedAtMs }).length;
+        } else made += segmenter.push(step.packets, { newPublisher: splice, receivedAtMs }).length;
       }
-      if (made > 0) {
-        this.segmentsMade += made;
-        this.#nextSequence = segmenter.nextSequence;
-        this.#notify();
-      }
+      this.segmentsMade += made;
+      this.#nextSequence = segmenter.nextSequence;
+      // A segment, or a part that a blocked request may wait for.
+      if (segmenter.version !== version) this.#notify();
       if (!caughtUp) await new Promise((resolve) => setTimeout(resolve, 0));
       // Read the wake word before reading the buffer: a write since then has changed it.
       else if (follower.wakeValue === seen) await feed.changed(seen);
     }
   }
+}
+
+/**
+ * Whether a blocking reload for `block` can be answered: segment `msn` is
+ * finished (or, with a part, that part or a later one is there; a part past
+ * the last of its segment means the first of the next, as the draft's
+ * 6.2.5.2 says).
+ */
+function reloadReady(segmenter: HlsSegmenter, { msn, part }: BlockingReload): boolean {
+  const next = segmenter.nextSequence;
+  if (segmenter.ended || next > msn + 1) return true;
+  if (part === undefined) return next > msn;
+  if (next === msn) return segmenter.pendingParts.length > part;
+  // next === msn + 1: segment msn is finished; part `part` of it, or else the next's first.
+  return next > msn && (segmenter.part(msn, part) !== undefined ||
+    segmenter.pendingParts.length > 0 || segmenter.part(msn, 0) === undefined);
 }
 
 /** Every stream's HLS in the output process, by name. */
@@ -319,27 +365,49 @@ export class HlsTable {
    * request starts the packager and waits up to {@link firstSegmentWaitMs}
    * for a segment: a playlist without any makes some players give up.
    */
-  async playlist(name: string, client: string): Promise<PlaylistAnswer> {
+  async playlist(name: string, request: PlaylistRequest): Promise<PlaylistAnswer> {
     const stream = this.#streams.get(name);
     if (stream === undefined) return { kind: "unknown" };
-    stream.requested(client);
+    stream.requested(request.client);
     stream.start();
+    const retryAfterSeconds = Math.ceil(stream.rules.segmentMs / 1000);
     const deadline = this.now() + firstSegmentWaitMs(stream.rules);
+    const block = request.block;
+    let blockDeadline: number | undefined;
     for (;;) {
       const segmenter = stream.segmenter;
       if (segmenter === undefined) {
         // Stopped: it failed, or the stream ended before any segment.
         return this.#streams.get(name) === stream
-          ? { kind: "not-ready", retryAfterSeconds: Math.ceil(stream.rules.segmentMs / 1000) }
+          ? { kind: "not-ready", retryAfterSeconds }
           : { kind: "unknown" };
       }
       if (segmenter.segments.length > 0 || segmenter.ended) {
-        return { kind: "playlist", text: renderMediaPlaylist(segmenter.playlist(), segmentUri) };
+        // Only a low-latency playlist says it can block (CAN-BLOCK-RELOAD).
+        if (block !== undefined && segmenter.partTargetMs > 0 && !segmenter.ended) {
+          if (block.msn > segmenter.nextSequence + 1) {
+            return {
+              kind: "too-far",
+              message: `Segment ${block.msn} is more than one past the next, ` +
+                `${segmenter.nextSequence}: ask for the playlist again`,
+            };
+          }
+          if (!reloadReady(segmenter, block)) {
+            blockDeadline ??= this.now() + blockingWaitMs(stream.rules);
+            const left = blockDeadline - this.now();
+            if (left <= 0) return { kind: "not-ready", retryAfterSeconds };
+            await stream.changed(left);
+            continue;
+          }
+        }
+        const query = request.query ?? "";
+        const suffix = query === "" ? "" : `?${query}`;
+        const uriOf = (sequence: number, part?: number) =>
+          (part === undefined ? segmentUri(sequence) : partUri(sequence, part)) + suffix;
+        return { kind: "playlist", text: renderMediaPlaylist(segmenter.playlist(), uriOf) };
       }
       const left = deadline - this.now();
-      if (left <= 0) {
-        return { kind: "not-ready", retryAfterSeconds: Math.ceil(stream.rules.segmentMs / 1000) };
-      }
+      if (left <= 0) return { kind: "not-ready", retryAfterSeconds };
       await stream.changed(left);
     }
   }
@@ -350,6 +418,39 @@ export class HlsTable {
     if (stream === undefined) return undefined;
     stream.requested(client);
     return stream.segmenter?.segment(sequence);
+  }
+
+  /**
+   * Part `part` of segment `sequence` of stream `name`, for a request from
+   * `client`. The next part to be made (the one the playlist hints at, or
+   * the first of the segment after) is waited for, up to
+   * {@link blockingWaitMs}; undefined when gone, too far ahead or not made
+   * in time.
+   */
+  async part(
+    name: string,
+    sequence: number,
+    part: number,
+    client: string,
+  ): Promise<HlsPart | undefined> {
+    const stream = this.#streams.get(name);
+    if (stream === undefined) return undefined;
+    stream.requested(client);
+    const deadline = this.now() + blockingWaitMs(stream.rules);
+    for (;;) {
+      const segmenter = stream.segmenter;
+      if (segmenter === undefined) return undefined;
+      const found = segmenter.part(sequence, part);
+      if (found !== undefined) return found;
+      const next = segmenter.nextSequence;
+      const coming = !segmenter.ended && (
+        (sequence === next && part === segmenter.pendingParts.length) ||
+        (sequence === next + 1 && part === 0)
+      );
+      const left = deadline - this.now();
+      if (!coming || left <= 0) return undefined;
+      await stream.changed(left);
+    }
   }
 
   /** `bytes` of stream `name`'s playlists or segments went out. */

@@ -41,10 +41,15 @@ import {
   parseRequestHead,
   STATUS_TEXT,
 } from "../http/request.ts";
-import { type MediaRoute, routeMediaPath } from "../http/media_paths.ts";
+import {
+  type BlockingReload,
+  type MediaRoute,
+  routeMediaPath,
+  splitDeliveryDirectives,
+} from "../http/media_paths.ts";
 import { allowedOrigin } from "../http/cors.ts";
 import type { FeedTable } from "./feeds.ts";
-import type { HlsTable } from "./hls.ts";
+import type { HlsTable, PlaylistAnswer } from "./hls.ts";
 import { STALL_TIMEOUT_MS, streamTs, writeAll } from "./ts_stream.ts";
 import {
   openRecording,
@@ -316,8 +321,13 @@ export function serveMedia(
       );
       return;
     }
+    const directives = splitDeliveryDirectives(queryOf(request.target));
+    if ("error" in directives) {
+      await answer(conn, errorAnswer(400, directives.error, { head: isHead }));
+      return;
+    }
     const credential = {
-      query: queryOf(request.target),
+      query: directives.query,
       bearer: bearerOf(request.headers.get("authorization")),
     };
     if (access !== undefined && !await allowed(conn, route, credential, isHead, access)) return;
@@ -327,7 +337,7 @@ export function serveMedia(
       const cors: Record<string, string> = origin === undefined
         ? { vary: "origin" }
         : { "access-control-allow-origin": origin, vary: "origin" };
-      await serveHls(conn, route, isHead, feeds.hls, { cors, credential });
+      await serveHls(conn, route, isHead, feeds.hls, { cors, credential, block: directives.block });
       return;
     }
     const feed = feeds.get(route.name);
@@ -491,77 +501,77 @@ async function allowed(
   return false;
 }
 
-/**
- * `text` with each segment URI followed by `?query` (normalized, so it
- * holds nothing a playlist line may not).
- */
-export function withQuery(text: string, query: string): string {
-  const normalized = new URLSearchParams(query).toString();
-  if (normalized === "") return text;
-  return text.split("\n").map((line) =>
-    line === "" || line.startsWith("#") ? line : `${line}?${normalized}`
-  ).join("\n");
-}
-
-/** Answers an HLS playlist or segment request. */
+/** Answers an HLS playlist, segment or part request. */
 async function serveHls(
   conn: Deno.Conn,
-  route: { kind: "hls"; name: string } | { kind: "segment"; name: string; sequence: number },
+  route: Exclude<MediaRoute, { kind: "ts" }>,
   isHead: boolean,
   hls: HlsTable,
-  { cors, credential }: {
+  { cors, credential, block }: {
     cors: Record<string, string>;
     credential: { query: string; bearer: string | null };
+    block: BlockingReload | undefined;
   },
 ): Promise<void> {
   const client = (conn.remoteAddr as Deno.NetAddr).hostname;
   let body: Uint8Array;
   let headers: Record<string, string>;
   if (route.kind === "hls") {
-    const playlist = await hls.playlist(route.name, client);
+    const query = new URLSearchParams(credential.query).toString();
+    const playlist = await hls.playlist(route.name, { client, query, ...(block && { block }) });
     if (playlist.kind !== "playlist") {
-      await answer(
-        conn,
-        playlist.kind === "unknown"
-          ? errorAnswer(404, `No stream ${JSON.stringify(route.name)}`, {
-            head: isHead,
-            headers: cors,
-          })
-          : errorAnswer(
-            503,
-            `No HLS segment of stream ${JSON.stringify(route.name)} yet: it has no key frame ` +
-              "or no publisher now",
-            {
-              head: isHead,
-              headers: { ...cors, "retry-after": String(playlist.retryAfterSeconds) },
-            },
-          ),
-      );
+      await answer(conn, playlistRefusal(route.name, playlist, { head: isHead, cors }));
       return;
     }
-    body = encoder.encode(withQuery(playlist.text, credential.query));
+    body = encoder.encode(playlist.text);
     headers = PLAYLIST_HEADERS;
   } else {
-    const segment = hls.segment(route.name, route.sequence, client);
-    if (segment === undefined) {
+    const media = route.kind === "segment"
+      ? hls.segment(route.name, route.sequence, client)
+      : await hls.part(route.name, route.sequence, route.part, client);
+    if (media === undefined) {
+      const what = route.kind === "segment"
+        ? `segment ${route.sequence}`
+        : `part ${route.part} of segment ${route.sequence}`;
       await answer(
         conn,
         errorAnswer(
           404,
-          `No segment ${route.sequence} of stream ${JSON.stringify(route.name)}: ` +
+          `No ${what} of stream ${JSON.stringify(route.name)}: ` +
             "gone, not made yet, or no such stream",
           { head: isHead, headers: cors },
         ),
       );
       return;
     }
-    body = segment.bytes;
+    body = media.bytes;
     headers = credential.bearer === null ? SEGMENT_HEADERS : PRIVATE_SEGMENT_HEADERS;
   }
   const text = head(200, { ...headers, ...cors, "content-length": String(body.length) });
   if (!await writeAll(conn, encoder.encode(text), ANSWER_TIMEOUT_MS) || isHead) return;
   // As for HTTP-TS, only a client that takes nothing for that long is cut off.
   if (await writeAll(conn, body, STALL_TIMEOUT_MS)) hls.countSent(route.name, body.length);
+}
+
+/** The answer to a playlist request that gets no playlist. */
+function playlistRefusal(
+  name: string,
+  playlist: Exclude<PlaylistAnswer, { kind: "playlist" }>,
+  { head, cors }: { head: boolean; cors: Record<string, string> },
+): Uint8Array {
+  switch (playlist.kind) {
+    case "unknown":
+      return errorAnswer(404, `No stream ${JSON.stringify(name)}`, { head, headers: cors });
+    case "too-far":
+      return errorAnswer(400, playlist.message, { head, headers: cors });
+    case "not-ready":
+      return errorAnswer(
+        503,
+        `No HLS segment of stream ${JSON.stringify(name)} in time: it has no key frame ` +
+          "or no publisher now",
+        { head, headers: { ...cors, "retry-after": String(playlist.retryAfterSeconds) } },
+      );
+  }
 }
 
 /** Writes a whole answer, briefly; the caller closes the connection. */

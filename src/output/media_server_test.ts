@@ -10,7 +10,7 @@ import {
 } from "../media/stream_buffer.ts";
 import { TS_PACKET_SIZE } from "../media/mpegts.ts";
 import { FeedTable } from "./feeds.ts";
-import { type AccessCheck, type MediaServer, serveMedia, withQuery } from "./media_server.ts";
+import { type AccessCheck, type MediaServer, serveMedia } from "./media_server.ts";
 import type { MediaAccessRequest } from "../ipc/output_messages.ts";
 
 const LAYOUT = StreamBuffer.layout({ slots: 64, slotPayload: 7 * TS_PACKET_SIZE });
@@ -236,14 +236,4 @@ Deno.test("serveMedia() asks about each request, and answers the refusal or 503 
   );
   assert.match(asked[0]!.peer, /^127\.0\.0\.1:[0-9]+$/);
   await feeds.endAll();
-});
-
-Deno.test("withQuery() gives each segment URI the playlist's query, normalized", () => {
-  const playlist = "#EXTM3U\n#EXTINF:2.000,\nseg,4.ts\n#EXTINF:2.000,\nseg,5.ts\n";
-  assert.equal(
-    withQuery(playlist, "expires=9&sig=ab"),
-    "#EXTM3U\n#EXTINF:2.000,\nseg,4.ts?expires=9&sig=ab\n#EXTINF:2.000,\nseg,5.ts?expires=9&sig=ab\n",
-  );
-  assert.equal(withQuery(playlist, ""), playlist);
-  assert.equal(withQuery("seg,1.ts", 'a="b c"'), "seg,1.ts?a=%22b+c%22");
 });

@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import {
   DEFAULT_CONFIG,
+  HLS_PART_MS as CONFIG_PART_MS,
   HLS_SEGMENT_MS as CONFIG_SEGMENT_MS,
   HLS_WINDOW as CONFIG_WINDOW,
 } from "../config/config_file.ts";
 import {
   DEFAULT_HLS_RULES,
+  HLS_PART_MS,
   HLS_SEGMENT_MS,
   HLS_WINDOW,
   type HlsRules,
@@ -257,7 +259,7 @@ Deno.test("OutputSupervisor sends each stream's HLS rules, and after a reload on
     { name: "live/b", fd: 8, bytes: 4096 },
   ];
   let rules: Record<string, HlsRules> = {
-    "live/a": { mode: "always", segmentMs: 4000, window: 10 },
+    "live/a": { mode: "always", segmentMs: 4000, window: 10, partMs: 400 },
   };
   const output = new OutputSupervisor<FakeOutput>(SETTINGS, {
     launch: (events) => process = new FakeOutput(events),
@@ -279,7 +281,7 @@ Deno.test("OutputSupervisor sends each stream's HLS rules, and after a reload on
   ]);
   output.rulesChanged();
   assert.equal(streamCommands().length, 2, "nothing changed, nothing sent");
-  rules = { "live/b": { mode: "on-demand", segmentMs: 1000, window: 3 } };
+  rules = { "live/b": { mode: "on-demand", segmentMs: 1000, window: 3, partMs: 0 } };
   output.rulesChanged();
   assert.deepEqual(streamCommands().slice(2), [
     { type: "stream-rules", name: "live/a", hls: DEFAULT_HLS_RULES },
@@ -327,8 +329,14 @@ Deno.test("OutputSupervisor.stop() asks first, kills after the timeout, and rest
 Deno.test("the output process takes the HLS rules the config file allows, with the same defaults", () => {
   assert.deepEqual(HLS_SEGMENT_MS, CONFIG_SEGMENT_MS);
   assert.deepEqual(HLS_WINDOW, CONFIG_WINDOW);
-  const { hls, hlsSegmentMs, hlsWindow } = DEFAULT_CONFIG.streamDefaults;
-  assert.deepEqual(DEFAULT_HLS_RULES, { mode: hls, segmentMs: hlsSegmentMs, window: hlsWindow });
+  assert.deepEqual(HLS_PART_MS, CONFIG_PART_MS);
+  const { hls, hlsSegmentMs, hlsWindow, hlsPartMs } = DEFAULT_CONFIG.streamDefaults;
+  assert.deepEqual(DEFAULT_HLS_RULES, {
+    mode: hls,
+    segmentMs: hlsSegmentMs,
+    window: hlsWindow,
+    partMs: hlsPartMs,
+  });
 });
 
 Deno.test("OutputSupervisor answers access requests, and a reload resets kept answers", async () => {

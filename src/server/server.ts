@@ -220,7 +220,13 @@ export class AtollServer implements ApiServer {
         accessWaitMs: () => (this.#config.authHook?.timeoutMs ?? 0) + ACCESS_WAIT_MARGIN_MS,
         hlsRules: (name) => {
           const rules = rulesFor(this.#config, name);
-          return { mode: rules.hls, segmentMs: rules.hlsSegmentMs, window: rules.hlsWindow };
+          return {
+            mode: rules.hls,
+            segmentMs: rules.hlsSegmentMs,
+            window: rules.hlsWindow,
+            // A part target over half the segments' is taken as half (README, "HLS").
+            partMs: Math.min(rules.hlsPartMs, Math.floor(rules.hlsSegmentMs / 2)),
+          };
         },
       });
     }

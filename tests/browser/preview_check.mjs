@@ -215,7 +215,7 @@ try {
 } catch (error) {
   report.reason = `${report.step}: ${error.message.split("\n")[0]}`;
 } finally {
-  report.requests = requests.slice(-12);
+  report.requests = requests.slice(-30);
   await close();
 }
 finish(report.ok ? 0 : 1);
