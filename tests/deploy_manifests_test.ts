@@ -1014,7 +1014,8 @@ Deno.test("deploy/kubernetes: manifests are read as Kubernetes reads YAML", () =
 Deno.test("deploy/two-hosts: Atoll accepts both atoll.yaml and the systemd unit's command line", async () => {
   const read = (name: string) => Deno.readTextFile(new URL(name, TWO_HOSTS_DIR));
   const origin = parseConfig(await read("origin.yaml"), "yaml", "origin.yaml");
-  const edge = parseConfig(await read("edge.yaml"), "yaml", "edge.yaml");
+  const edgeText = await read("edge.yaml");
+  const edge = parseConfig(edgeText, "yaml", "edge.yaml");
   assert.deepEqual(sourcesOf(origin), [], "the origin pulls nothing");
   const [source] = sourcesOf(edge);
   assert.ok(source !== undefined, "the edge pulls");
@@ -1022,6 +1023,15 @@ Deno.test("deploy/two-hosts: Atoll accepts both atoll.yaml and the systemd unit'
   assert.equal(url.hostname, "origin.example");
   const { mode, name } = parseStreamId(url.streamId ?? "");
   assert.deepEqual({ mode, name }, { mode: "play", name: SAMPLE_STREAM });
+  // The entry edge.yaml shows in a comment (indented further) for streams watched over HTTP.
+  const example = edgeText.split("\n").flatMap((line) =>
+    line.startsWith("#   ") ? [line.slice(4)] : []
+  );
+  const withExample = parseConfig(`${edgeText}${example.join("\n")}\n`, "yaml", "edge.yaml");
+  assert.deepEqual(
+    withExample.streams.map(({ name, rules }) => `${name}: ${rules.sourceMode}`),
+    [`${SAMPLE_STREAM}: always`],
+  );
 
   const unit = await read("atoll.service");
   const setting = (key: string) =>
@@ -1037,6 +1047,16 @@ Deno.test("deploy/two-hosts: Atoll accepts both atoll.yaml and the systemd unit'
   assert.ok(line.options.stateDir?.startsWith("/run/atoll/"), "the state dir is under /run/atoll");
   assert.equal(setting("RuntimeDirectory"), "atoll");
   assert.equal(setting("KillMode"), "process", "a crashed main process leaves its children");
+  // HTTP viewers reach the edge's media port by its name (README.md there).
+  const media = line.options.mediaListen;
+  assert.ok(
+    media !== false && !isLoopback(media.hostname),
+    "the media port listens beyond loopback",
+  );
+  for (const host of ["edge.example", "origin.example"]) {
+    assert.ok(isAllowedHost(host, media.hostname, line.options.httpAllowedHosts), `Host ${host}`);
+  }
+  assert.ok(isLoopback(line.options.httpListen.hostname), "the API stays on loopback");
   assert.ok(
     Number(setting("TimeoutStopSec")) * 1000 >= line.options.shutdownTimeoutMs + SHUTDOWN_MARGIN_MS,
     "systemd waits for the clean close",
