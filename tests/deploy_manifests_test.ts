@@ -9,13 +9,15 @@
  * - the objects refer to each other consistently: Service selectors and
  *   ports, mounted ConfigMaps, the StatefulSet's Service, the autoscaler's
  *   target, probe ports, the `--config` path, the grace period against
- *   `--shutdown-timeout`, the memory limit against `--max-connections`, and
- *   the edges' `source` against the origin's Service;
+ *   `--shutdown-timeout`, the memory limit against `--max-connections`, the
+ *   edges' `source` against the origin's Service, and each TCP container
+ *   port against `--http-listen` and `--media-listen`;
  * - Atoll's own parsers accept each container's arguments
  *   (`parseCommandLine`), each embedded `atoll.yaml` (`parseConfig`), and the
- *   probes' and Prometheus's `Host` headers (`hostRefusal`);
+ *   `Host` headers of the probes, of Prometheus (`hostRefusal`) and of the
+ *   clients of each Service in front of a media port (`isAllowedHost`);
  * - the same for deploy/two-hosts: both `atoll.yaml` and the systemd unit's
- *   command line.
+ *   command line, its media port included.
  *
  * The schemas allow fields they do not know (as `kubectl apply
  * --validate=false` would), so a misspelt field name is caught only where a
@@ -30,6 +32,7 @@ import { parseCommandLine, UsageError } from "../src/config/cli.ts";
 import { type AtollConfig, parseConfig } from "../src/config/config_file.ts";
 import type { ServerOptions } from "../src/config/options.ts";
 import { hostRefusal } from "../src/server/api.ts";
+import { isAllowedHost, LOOPBACK_HOSTS } from "../src/http/request.ts";
 import { parseSrtUrl } from "../src/protocol/srt_url.ts";
 import { parseStreamId } from "../src/protocol/stream_id.ts";
 import { runDeno } from "./support/mod.ts";
@@ -112,6 +115,7 @@ interface Service {
   kind: "Service";
   metadata?: ObjectMeta;
   spec?: {
+    type?: string;
     selector?: Labels;
     clusterIP?: string;
     ports?: { port: number; protocol?: string; targetPort?: number | string }[];
@@ -159,6 +163,13 @@ const SAMPLE_STREAM = "live/cam1";
  */
 const CONNECTION_BYTES = 16 * 1024 * 1024;
 const IDLE_CHILD_BYTES = 13 * 1024 * 1024;
+
+/**
+ * The annotation with which ExternalDNS publishes a Service's host names
+ * (comma-separated): for a Service outside the cluster, the names its
+ * clients send as `Host`.
+ */
+const EXTERNAL_DNS_HOSTNAME = "external-dns.alpha.kubernetes.io/hostname";
 
 /** How much longer than `--shutdown-timeout` the grace period must be, for Atoll's own exit. */
 const SHUTDOWN_MARGIN_MS = 5000;
@@ -432,6 +443,7 @@ function crossReferenceProblems(manifests: readonly Manifest[]): string[] {
     ...problems,
     ...objectProblems(objects),
     ...containers.flatMap((container) => containerProblems(container, services)),
+    ...containers.flatMap((container) => mediaHostProblems(container, services)),
   ];
 }
 
@@ -540,6 +552,23 @@ function containerProblems(parsed: ParsedContainer, services: readonly Service[]
   if (findPort(container, options.httpListen.port, "TCP") === undefined) {
     problems.push(`${where}: no TCP container port ${options.httpListen.port} (--http-listen)`);
   }
+  const media = options.mediaListen;
+  if (media !== false && !isLoopback(media.hostname)) {
+    if (findPort(container, media.port, "TCP") === undefined) {
+      problems.push(`${where}: no TCP container port ${media.port} (--media-listen)`);
+    }
+  }
+  // A TCP port that Atoll does not listen on beyond loopback leads nowhere: a Service sending to
+  // it, or a probe asking it, would find it closed.
+  const listening = [options.httpListen, media]
+    .flatMap((address) => address === false || isLoopback(address.hostname) ? [] : [address.port]);
+  for (const port of container.ports ?? []) {
+    if ((port.protocol ?? "TCP") !== "TCP" || listening.includes(port.containerPort)) continue;
+    problems.push(
+      `${where}: container port ${port.name ?? port.containerPort} (${port.containerPort}/TCP) ` +
+        "is neither --http-listen's nor --media-listen's beyond loopback",
+    );
+  }
 
   const probes = {
     readinessProbe: container.readinessProbe,
@@ -618,6 +647,65 @@ function containerProblems(parsed: ParsedContainer, services: readonly Service[]
   return problems;
 }
 
+/** Whether Atoll listening on `hostname` is reachable only from inside the pod. */
+function isLoopback(hostname: string): boolean {
+  return LOOPBACK_HOSTS.includes(hostname) || hostname.startsWith("127.");
+}
+
+/**
+ * The host names a Service's clients send as `Host`: those ExternalDNS
+ * publishes for it when it is reached from outside the cluster, else its
+ * own name (clients in its namespace). Undefined: a Service reached from
+ * outside that names none, so nobody can tell what Atoll must allow.
+ */
+function clientHostNames(service: Service): string[] | undefined {
+  const published = service.metadata?.annotations?.[EXTERNAL_DNS_HOSTNAME];
+  if (published !== undefined) {
+    return published.split(",").map((name) => name.trim()).filter((name) => name !== "");
+  }
+  const type = service.spec?.type ?? "ClusterIP";
+  return type === "ClusterIP" ? [nameOf(service)] : undefined;
+}
+
+/**
+ * The media port answers only `Host` names it knows (the API's check,
+ * `--http-allowed-hosts` shared): every Service in front of it must be
+ * reached by such a name.
+ */
+function mediaHostProblems(parsed: ParsedContainer, services: readonly Service[]): string[] {
+  const { workload, container, options } = parsed;
+  const media = options.mediaListen;
+  if (media === false) return [];
+  const problems: string[] = [];
+  const labels = podTemplate(workload).metadata?.labels;
+  for (const service of services) {
+    if (!selects(service.spec?.selector, labels)) continue;
+    const toMedia = (service.spec?.ports ?? []).some((port) =>
+      findPort(container, port.targetPort ?? port.port, port.protocol ?? "TCP")?.containerPort ===
+        media.port
+    );
+    if (!toMedia) continue;
+    const where = `Service ${nameOf(service)}`;
+    const names = clientHostNames(service);
+    if (names === undefined || names.length === 0) {
+      problems.push(
+        `${where}: sends to the media port of ${workload.kind} ${nameOf(workload)} from ` +
+          `outside the cluster, but names no host (${EXTERNAL_DNS_HOSTNAME})`,
+      );
+      continue;
+    }
+    for (const name of names) {
+      if (!isAllowedHost(name, media.hostname, options.httpAllowedHosts)) {
+        problems.push(
+          `${where}: its clients' Host ${name} would get 421 from the media port of ` +
+            `${workload.kind} ${nameOf(workload)} (--http-allowed-hosts)`,
+        );
+      }
+    }
+  }
+  return problems;
+}
+
 /** Every `source` URL of a config: its defaults' and its entries'. */
 function sourcesOf(config: AtollConfig | undefined): string[] {
   if (config === undefined) return [];
@@ -649,6 +737,7 @@ Deno.test("deploy/kubernetes: every document validates against the Kubernetes AP
     "Deployment atoll-edge",
     "HorizontalPodAutoscaler atoll-edge",
     "Service atoll-edge",
+    "Service atoll-edge-media",
     "Service atoll-origin",
     "Service atoll-origin-publish",
     "StatefulSet atoll-origin",
@@ -703,7 +792,32 @@ Deno.test("deploy/kubernetes: Services, ConfigMaps, probes, the autoscaler and A
     "srt://atoll-origin:9000?streamid=#!::r={name},m=request",
   ]);
   assert.equal(edge?.config?.parsed.streamDefaults.sourceMode, "on-demand");
-  assert.deepEqual(edge?.options.httpAllowedHosts, [SAMPLE_FIELDS["status.podIP"]]);
+  // HTTP viewers start no pull: the streams for them are pulled always.
+  assert.deepEqual(
+    edge?.config?.parsed.streams.map(({ name, rules }) => `${name}: ${rules.sourceMode}`),
+    [`${SAMPLE_STREAM}: always`],
+  );
+  assert.deepEqual(edge?.options.httpAllowedHosts, [
+    SAMPLE_FIELDS["status.podIP"],
+    "media.example",
+  ]);
+  assert.deepEqual(edge?.options.mediaListen, { hostname: "0.0.0.0", port: 8081 });
+  const origin = containers.find(({ workload }) => nameOf(workload) === "atoll-origin");
+  assert.deepEqual(origin?.options.httpAllowedHosts, [
+    SAMPLE_FIELDS["status.podIP"],
+    "atoll-origin",
+  ]);
+  // The names whose Host the media ports were checked against.
+  const services = manifests.flatMap(({ object }) => object.kind === "Service" ? [object] : []);
+  assert.deepEqual(
+    Object.fromEntries(services.map((service) => [nameOf(service), clientHostNames(service)])),
+    {
+      "atoll-edge": undefined,
+      "atoll-edge-media": ["media.example"],
+      "atoll-origin": ["atoll-origin"],
+      "atoll-origin-publish": undefined,
+    },
+  );
 });
 
 Deno.test("deploy/kubernetes: the cross-reference checks catch what would break in a cluster", async () => {
@@ -753,7 +867,11 @@ Deno.test("deploy/kubernetes: the cross-reference checks catch what would break 
   };
   assert.deepEqual(
     problemsAfter("Deployment", "atoll-edge", (d) => withoutAllowedHosts(edgeContainer(d))),
-    ["Deployment atoll-edge, container atoll: Prometheus's Host 10.1.2.3:8080 would get 421"],
+    [
+      "Deployment atoll-edge, container atoll: Prometheus's Host 10.1.2.3:8080 would get 421",
+      "Service atoll-edge-media: its clients' Host media.example would get 421 from the media " +
+      "port of Deployment atoll-edge (--http-allowed-hosts)",
+    ],
   );
   assert.match(
     problemsAfter("Deployment", "atoll-edge", (d) => {
@@ -761,6 +879,77 @@ Deno.test("deploy/kubernetes: the cross-reference checks catch what would break 
       delete edgeContainer(d).livenessProbe!.httpGet!.httpHeaders;
     }).join("\n"),
     /livenessProbe sends Host 10\.1\.2\.3:8080, which Atoll answers with 421/,
+  );
+  // The media port: its Services' host names must pass Atoll's Host check, and the container
+  // port must be the one --media-listen opens beyond loopback.
+  const setArg = (container: Container, flag: string, value: string) => {
+    container.args = container.args!.map((arg) =>
+      arg.startsWith(`${flag}=`) ? `${flag}=${value}` : arg
+    );
+  };
+  assert.deepEqual(
+    problemsAfter("Deployment", "atoll-edge", (d) => {
+      setArg(edgeContainer(d), "--http-allowed-hosts", "$(POD_IP)");
+    }),
+    [
+      "Service atoll-edge-media: its clients' Host media.example would get 421 from the media " +
+      "port of Deployment atoll-edge (--http-allowed-hosts)",
+    ],
+  );
+  assert.deepEqual(
+    problemsAfter("Service", "atoll-edge-media", (s) => {
+      s.metadata!.annotations![EXTERNAL_DNS_HOSTNAME] = "watch.example.org";
+    }),
+    [
+      "Service atoll-edge-media: its clients' Host watch.example.org would get 421 from the " +
+      "media port of Deployment atoll-edge (--http-allowed-hosts)",
+    ],
+  );
+  assert.deepEqual(
+    problemsAfter("Service", "atoll-edge-media", (s) => {
+      delete s.metadata!.annotations;
+    }),
+    [
+      "Service atoll-edge-media: sends to the media port of Deployment atoll-edge from outside " +
+      `the cluster, but names no host (${EXTERNAL_DNS_HOSTNAME})`,
+    ],
+  );
+  assert.deepEqual(
+    problemsAfter("StatefulSet", "atoll-origin", (s) => {
+      setArg(s.spec!.template.spec!.containers[0]!, "--http-allowed-hosts", "$(POD_IP)");
+    }),
+    [
+      "Service atoll-origin: its clients' Host atoll-origin would get 421 from the media port " +
+      "of StatefulSet atoll-origin (--http-allowed-hosts)",
+    ],
+  );
+  assert.deepEqual(
+    problemsAfter("Deployment", "atoll-edge", (d) => {
+      setArg(edgeContainer(d), "--media-listen", "0.0.0.0:8082");
+    }),
+    [
+      "Deployment atoll-edge, container atoll: no TCP container port 8082 (--media-listen)",
+      "Deployment atoll-edge, container atoll: container port media (8081/TCP) is neither " +
+      "--http-listen's nor --media-listen's beyond loopback",
+    ],
+  );
+  assert.deepEqual(
+    problemsAfter("Deployment", "atoll-edge", (d) => {
+      setArg(edgeContainer(d), "--media-listen", "127.0.0.1:8081");
+    }),
+    [
+      "Deployment atoll-edge, container atoll: container port media (8081/TCP) is neither " +
+      "--http-listen's nor --media-listen's beyond loopback",
+    ],
+  );
+  assert.deepEqual(
+    problemsAfter("Service", "atoll-edge-media", (s) => {
+      s.spec!.ports![0]!.targetPort = "madia";
+    }),
+    [
+      "Service atoll-edge-media: port 80/TCP targets madia, which no container of " +
+      "Deployment atoll-edge has",
+    ],
   );
   assert.match(
     problemsAfter("Deployment", "atoll-edge", (d) => {
@@ -825,7 +1014,8 @@ Deno.test("deploy/kubernetes: manifests are read as Kubernetes reads YAML", () =
 Deno.test("deploy/two-hosts: Atoll accepts both atoll.yaml and the systemd unit's command line", async () => {
   const read = (name: string) => Deno.readTextFile(new URL(name, TWO_HOSTS_DIR));
   const origin = parseConfig(await read("origin.yaml"), "yaml", "origin.yaml");
-  const edge = parseConfig(await read("edge.yaml"), "yaml", "edge.yaml");
+  const edgeText = await read("edge.yaml");
+  const edge = parseConfig(edgeText, "yaml", "edge.yaml");
   assert.deepEqual(sourcesOf(origin), [], "the origin pulls nothing");
   const [source] = sourcesOf(edge);
   assert.ok(source !== undefined, "the edge pulls");
@@ -833,6 +1023,15 @@ Deno.test("deploy/two-hosts: Atoll accepts both atoll.yaml and the systemd unit'
   assert.equal(url.hostname, "origin.example");
   const { mode, name } = parseStreamId(url.streamId ?? "");
   assert.deepEqual({ mode, name }, { mode: "play", name: SAMPLE_STREAM });
+  // The entry edge.yaml shows in a comment (indented further) for streams watched over HTTP.
+  const example = edgeText.split("\n").flatMap((line) =>
+    line.startsWith("#   ") ? [line.slice(4)] : []
+  );
+  const withExample = parseConfig(`${edgeText}${example.join("\n")}\n`, "yaml", "edge.yaml");
+  assert.deepEqual(
+    withExample.streams.map(({ name, rules }) => `${name}: ${rules.sourceMode}`),
+    [`${SAMPLE_STREAM}: always`],
+  );
 
   const unit = await read("atoll.service");
   const setting = (key: string) =>
@@ -848,6 +1047,16 @@ Deno.test("deploy/two-hosts: Atoll accepts both atoll.yaml and the systemd unit'
   assert.ok(line.options.stateDir?.startsWith("/run/atoll/"), "the state dir is under /run/atoll");
   assert.equal(setting("RuntimeDirectory"), "atoll");
   assert.equal(setting("KillMode"), "process", "a crashed main process leaves its children");
+  // HTTP viewers reach the edge's media port by its name (README.md there).
+  const media = line.options.mediaListen;
+  assert.ok(
+    media !== false && !isLoopback(media.hostname),
+    "the media port listens beyond loopback",
+  );
+  for (const host of ["edge.example", "origin.example"]) {
+    assert.ok(isAllowedHost(host, media.hostname, line.options.httpAllowedHosts), `Host ${host}`);
+  }
+  assert.ok(isLoopback(line.options.httpListen.hostname), "the API stays on loopback");
   assert.ok(
     Number(setting("TimeoutStopSec")) * 1000 >= line.options.shutdownTimeoutMs + SHUTDOWN_MARGIN_MS,
     "systemd waits for the clean close",
