@@ -4,10 +4,14 @@
  * URL minted by `POST /api/streams/NAME/media-url` plays over HLS (its
  * segments fetched with the signature) and HTTP-TS, and so does the API
  * token. The authorization hook is asked with `action: "read"` and decides;
- * an open stream still plays with nothing, and a reload applies at once.
+ * an open stream still plays with nothing, and a reload applies at once. A
+ * client that varies its query is answered 429 past its burst of access
+ * checks, and no other client notices.
  */
 
 import assert from "node:assert/strict";
+import net from "node:net";
+import { ASK_BURST, ASK_RATE_PER_SECOND } from "../src/output/access.ts";
 import {
   Atoll,
   ffmpegPublisher,
@@ -37,6 +41,22 @@ async function run(command: string, args: string[], timeoutMs = 20_000): Promise
 async function refusal(response: Response): Promise<{ status: number; error: string }> {
   const body = await response.json();
   return { status: response.status, error: String(body.error) };
+}
+
+/** `HEAD path` on the media port from `localAddress` (fetch cannot choose it): the status. */
+async function headFrom(atoll: Atoll, localAddress: string, path: string): Promise<number> {
+  const socket = net.connect({ host: "127.0.0.1", port: atoll.mediaPort, localAddress });
+  const chunks: Buffer[] = [];
+  socket.on("data", (chunk: Buffer) => chunks.push(chunk));
+  const ended = new Promise<void>((resolve, reject) => {
+    socket.on("close", () => resolve());
+    socket.on("error", reject);
+  });
+  socket.write(`HEAD ${path} HTTP/1.1\r\nHost: 127.0.0.1:${atoll.mediaPort}\r\n\r\n`);
+  await ended; // the server closes after every answer
+  const status = /^HTTP\/1\.1 ([0-9]{3}) /.exec(Buffer.concat(chunks).toString("latin1"));
+  assert.ok(status !== null, "an HTTP answer");
+  return Number(status[1]);
 }
 
 async function mint(atoll: Atoll, name: string, token = TOKEN): Promise<Response> {
@@ -228,5 +248,72 @@ Deno.test("a config reload drops the kept answers at once", async () => {
     assert.equal(after, 401);
   } finally {
     await Deno.remove(path);
+  }
+});
+
+Deno.test("a client that varies its query is answered 429 past its burst, and another client is still answered", async () => {
+  let asks = 0;
+  const hook = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    async (request) => {
+      if ((await request.json()).action === "read") asks++;
+      return new Response(null, { status: 200 });
+    },
+  );
+  try {
+    await using atoll = await startWithConfig(
+      `authHook: { url: "http://127.0.0.1:${hook.addr.port}/read", timeoutMs: 2000 }\n`,
+    );
+    await using _publisher = await publisher(atoll, "live/busy");
+    await publisherOf(atoll, "live/busy");
+    const started = performance.now();
+    const statuses: number[] = [];
+    for (let n = 0; n < ASK_BURST + 5; n++) {
+      const response = await atoll.media(`/live/busy.ts?n=${n}`, { method: "HEAD" });
+      statuses.push(response.status);
+      await response.body?.cancel();
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const allowed = statuses.filter((status) => status === 200).length;
+    assert.deepEqual(statuses.slice(0, ASK_BURST), Array(ASK_BURST).fill(200), "the burst");
+    assert.ok(statuses.slice(ASK_BURST).every((status) => status === 200 || status === 429));
+    assert.ok(statuses.includes(429), "then 429");
+    // Only the asks that got a token reached the main process (and the hook).
+    assert.equal(asks, allowed);
+    assert.ok(asks <= ASK_BURST + Math.floor(seconds * ASK_RATE_PER_SECOND), `${asks} asks`);
+
+    // Limited: answered at once, with when to try again, readable by the dashboard's page.
+    const limited = await atoll.media("/live/busy/index.m3u8?n=hls", {
+      headers: { origin: "http://127.0.0.1:8080" },
+    });
+    assert.equal(limited.status, 429);
+    assert.ok(Number(limited.headers.get("retry-after")) >= 1);
+    assert.equal(limited.headers.get("access-control-allow-origin"), "http://127.0.0.1:8080");
+    assert.match(
+      (await limited.json()).error,
+      new RegExp(`^Too many access checks from this address: at most ${ASK_BURST} `),
+    );
+    // A kept answer costs no token: the first URL still plays.
+    const kept = await atoll.media("/live/busy.ts?n=0", { method: "HEAD" });
+    assert.equal(kept.status, 200);
+    await kept.body?.cancel();
+
+    // Another address is another client.
+    const before = asks;
+    assert.equal(await headFrom(atoll, "127.0.0.2", "/live/busy.ts?n=other"), 200);
+    assert.equal(asks, before + 1);
+
+    const httpTs = statuses.length - allowed;
+    await waitFor("the rate-limited refusals in /metrics", async () => {
+      const metrics = await (await fetch(`http://127.0.0.1:${atoll.httpPort}/metrics`)).text();
+      return metrics.includes(
+        `atoll_http_media_refusals_total{protocol="http-ts",reason="rate-limited"} ${httpTs}\n`,
+      ) &&
+        metrics.includes(
+          'atoll_http_media_refusals_total{protocol="hls",reason="rate-limited"} 1\n',
+        );
+    }, { timeoutMs: 6000, intervalMs: 200 });
+  } finally {
+    await hook.shutdown();
   }
 });

@@ -24,6 +24,7 @@ export const STATUS_TEXT: Readonly<Record<number, string>> = {
   411: "Length Required",
   413: "Content Too Large",
   421: "Misdirected Request",
+  429: "Too Many Requests",
   431: "Request Header Fields Too Large",
   500: "Internal Server Error",
   501: "Not Implemented",

@@ -138,8 +138,12 @@ export type OutputReport =
   | { type: "listening"; address: Endpoint }
   /** It cannot listen; it exits next. */
   | { type: "listen-failed"; detail: string }
-  /** Every stream it serves, when any figure changed (every 2 s at most). */
-  | { type: "stats"; streams: OutputStreamStats[] }
+  /**
+   * Every stream it serves, and the requests it refused at once for their
+   * client's rate of access asks (src/output/access.ts) since it started,
+   * by protocol; when any figure changed (every 2 s at most).
+   */
+  | { type: "stats"; streams: OutputStreamStats[]; rateLimited: Record<MediaProtocol, number> }
   /** May this playback session start? Answered with an `access-answer` of the same `id`. */
   | { type: "access-request"; id: number; request: MediaAccessRequest }
   | { type: "log"; level: LogLevelName; message: string };
@@ -238,7 +242,8 @@ export function parseOutputReport(line: string): OutputReport {
         return typeof value.detail === "string";
       case "stats":
         return Array.isArray(value.streams) && value.streams.length <= MAX_REPORTED_STREAMS &&
-          value.streams.every(isStreamStats);
+          value.streams.every(isStreamStats) && isObject(value.rateLimited) &&
+          isCount(value.rateLimited.hls) && isCount(value.rateLimited["http-ts"]);
       case "access-request":
         return isCount(value.id) && isAccessRequest(value.request);
       case "log":

@@ -129,8 +129,8 @@ Deno.test("parseOutputReport() reads back every report", () => {
   const reports: OutputReport[] = [
     { type: "listening", address: { hostname: "127.0.0.1", port: 40123 } },
     { type: "listen-failed", detail: "address in use" },
-    { type: "stats", streams: [STATS] },
-    { type: "stats", streams: [] },
+    { type: "stats", streams: [STATS], rateLimited: { hls: 3, "http-ts": 0 } },
+    { type: "stats", streams: [], rateLimited: { hls: 0, "http-ts": 0 } },
     { type: "access-request", id: 3, request: ACCESS },
     { type: "access-request", id: 4, request: { ...ACCESS, query: "", bearer: "token" } },
     { type: "log", level: "warning", message: "HTTP cannot accept connections" },
@@ -143,19 +143,34 @@ Deno.test("parseOutputReport() refuses a report that is not whole", () => {
     ["a listening report without an address", { type: "listening" }],
     ["stats with a negative count", {
       type: "stats",
+      rateLimited: { hls: 0, "http-ts": 0 },
       streams: [{ ...STATS, clients: -1 }],
     }],
     ["stats with a fractional count", {
       type: "stats",
+      rateLimited: { hls: 0, "http-ts": 0 },
       streams: [{ ...STATS, bytesSent: 0.5 }],
     }],
     ["stats of an invalid stream name", {
       type: "stats",
+      rateLimited: { hls: 0, "http-ts": 0 },
       streams: [{ ...STATS, name: "" }],
     }],
     ["stats without the HLS figures", {
       type: "stats",
+      rateLimited: { hls: 0, "http-ts": 0 },
       streams: [{ name: "a", clients: 0, bytesSent: 0, skips: 0 }],
+    }],
+    ["stats without the rate-limited counts", { type: "stats", streams: [] }],
+    ["stats with a rate-limited count missing", {
+      type: "stats",
+      streams: [],
+      rateLimited: { hls: 1 },
+    }],
+    ["stats with a negative rate-limited count", {
+      type: "stats",
+      streams: [],
+      rateLimited: { hls: -1, "http-ts": 0 },
     }],
     ["a log of an unknown level", { type: "log", level: "fatal", message: "x" }],
     ["an access request of another protocol", {

@@ -8,12 +8,25 @@
  * playlist and segment requests do not each ask. Requests alike that come
  * while one is asked wait for the same answer. No answer within the wait
  * is `"unanswered"` (the server answers 503); a reload drops every kept
- * answer. Time is passed in.
+ * answer.
+ *
+ * A fresh ask (not answered from a kept answer, not joining a waiting one)
+ * costs its client a token: {@link ASK_BURST} at once, then
+ * {@link ASK_RATE_PER_SECOND}. A client that varies its query or token
+ * would otherwise make every request a decision in the main process (and a
+ * call of the authorization hook), and crowd out everyone else's; over its
+ * limit it is answered {@link AccessLimited} at once (the server answers
+ * 429), and nobody else notices. A client is an IPv4 address or an IPv6
+ * /64 ({@link clientOf}). Time is passed in.
  *
  * @module
  */
 
-import type { MediaAccessAnswer, MediaAccessRequest } from "../ipc/output_messages.ts";
+import type {
+  MediaAccessAnswer,
+  MediaAccessRequest,
+  MediaProtocol,
+} from "../ipc/output_messages.ts";
 
 /** Asks waiting at once; more are answered `"unanswered"` at once. */
 export const MAX_PENDING_ACCESS = 1000;
@@ -21,8 +34,29 @@ export const MAX_PENDING_ACCESS = 1000;
 export const MAX_KEPT_ACCESS = 10_000;
 /** The wait before the main process first says (`access-rules`). */
 export const DEFAULT_ACCESS_WAIT_MS = 4000;
+/**
+ * Fresh asks a client may make at once. A player asks once per stream and
+ * credential every 15 s (the answer's ttl); a page that opens a score of
+ * streams at once, or a few viewers behind one NAT, each with a signed URL
+ * of their own, fit in it.
+ */
+export const ASK_BURST = 20;
+/**
+ * Fresh asks a client may make a second once its burst is spent: 15
+ * players with their own credential each, asking every 15 s. One client
+ * costs the main process (and the hook) at most this.
+ */
+export const ASK_RATE_PER_SECOND = 1;
+/** Clients whose asks are counted at once; more forget the one that asked least lately. */
+export const MAX_COUNTED_CLIENTS = 10_000;
 
-export type AccessVerdict = MediaAccessAnswer | "unanswered";
+/** Over its client's limit of fresh asks: not asked (answered 429), worth retrying after this long. */
+export interface AccessLimited {
+  limited: true;
+  retryAfterSeconds: number;
+}
+
+export type AccessVerdict = MediaAccessAnswer | AccessLimited | "unanswered";
 
 interface Pending {
   id: number;
@@ -43,6 +77,9 @@ export class AccessGate {
   #pendingById = new Map<number, Pending>();
   #nextId = 1;
   #generation = 0;
+  /** Each client's tokens and when they were counted; least recently asked first. */
+  #buckets = new Map<string, { tokens: number; at: number }>();
+  #limited: Record<MediaProtocol, number> = { hls: 0, "http-ts": 0 };
 
   /** `send` carries an `access-request` to the main process; `now` is monotonic milliseconds. */
   constructor(
@@ -58,9 +95,14 @@ export class AccessGate {
     return this.#kept.size;
   }
 
+  /** Requests answered {@link AccessLimited} since start, by protocol. */
+  get limited(): Readonly<Record<MediaProtocol, number>> {
+    return { ...this.#limited };
+  }
+
   /** May `request`'s client watch? A kept answer, or the main process's. */
   check(request: MediaAccessRequest): Promise<AccessVerdict> {
-    const host = request.peer.replace(/:[0-9]+$/, "");
+    const host = hostOf(request.peer);
     const key = [request.stream, request.protocol, host, request.query, request.bearer ?? ""]
       .join("\n");
     const kept = this.#kept.get(key);
@@ -71,6 +113,11 @@ export class AccessGate {
     const pending = this.#pendingByKey.get(key);
     if (pending !== undefined) return pending.promise;
     if (this.#pendingById.size >= MAX_PENDING_ACCESS) return Promise.resolve("unanswered");
+    const retryAfterSeconds = this.#take(clientOf(request.peer));
+    if (retryAfterSeconds !== undefined) {
+      this.#limited[request.protocol]++;
+      return Promise.resolve({ limited: true, retryAfterSeconds });
+    }
     const id = this.#nextId++;
     const { promise, resolve } = Promise.withResolvers<AccessVerdict>();
     const entry: Pending = {
@@ -110,6 +157,29 @@ export class AccessGate {
     for (const pending of [...this.#pendingById.values()]) this.#settle(pending, "unanswered");
   }
 
+  /** Takes one of `client`'s tokens; when it has none, the seconds until it has one. */
+  #take(client: string): number | undefined {
+    const now = this.#now();
+    const bucket = this.#buckets.get(client);
+    let tokens = ASK_BURST;
+    if (bucket !== undefined) {
+      tokens = Math.min(ASK_BURST, bucket.tokens + (now - bucket.at) * ASK_RATE_PER_SECOND / 1000);
+      this.#buckets.delete(client); // set again below, as the latest
+    } else if (this.#buckets.size >= MAX_COUNTED_CLIENTS) {
+      // The one that asked least lately has most likely refilled: forgetting it costs nothing.
+      for (const oldest of this.#buckets.keys()) {
+        this.#buckets.delete(oldest);
+        break;
+      }
+    }
+    if (tokens < 1) {
+      this.#buckets.set(client, { tokens, at: now });
+      return Math.max(1, Math.ceil((1 - tokens) / ASK_RATE_PER_SECOND));
+    }
+    this.#buckets.set(client, { tokens: tokens - 1, at: now });
+    return undefined;
+  }
+
   #settle(pending: Pending, verdict: AccessVerdict): void {
     clearTimeout(pending.timer);
     this.#pendingById.delete(pending.id);
@@ -126,4 +196,39 @@ export class AccessGate {
       this.#kept.delete(key);
     }
   }
+}
+
+/** A peer's address without its port (`[…]` kept around IPv6). */
+function hostOf(peer: string): string {
+  return peer.replace(/:[0-9]+$/, "");
+}
+
+/**
+ * Whose asks count together: a peer's IPv4 address, or its IPv6
+ * address's /64 (one subscriber's network, where a client may take any
+ * address it likes). An IPv4-mapped IPv6 address is its IPv4 one.
+ */
+export function clientOf(peer: string): string {
+  const host = hostOf(peer);
+  if (!host.startsWith("[")) return host;
+  const address = host.slice(1, -1).replace(/%.*$/, "").toLowerCase();
+  const mapped = /^::ffff:([0-9.]+)$/.exec(address);
+  if (mapped !== null) return mapped[1]!;
+  const prefix = ipv6Prefix(address);
+  return prefix === undefined ? host : `${prefix}::/64`;
+}
+
+/** The first four groups of an IPv6 address, without leading zeros; undefined when it is not one. */
+function ipv6Prefix(address: string): string | undefined {
+  const halves = address.split("::");
+  if (halves.length > 2) return undefined;
+  const [head = [], tail] = halves.map((half) => half === "" ? [] : half.split(":"));
+  // An IPv4 address at the end stands for two groups.
+  const width = (groups: string[]) => groups.length + (groups.at(-1)?.includes(".") ? 1 : 0);
+  const known = width(head) + width(tail ?? []);
+  if (tail === undefined ? known !== 8 : known > 7) return undefined;
+  const groups = [...head, ...Array(8 - known).fill("0"), ...(tail ?? [])];
+  const first = groups.slice(0, 4);
+  if (!first.every((group) => /^[0-9a-f]{1,4}$/.test(group))) return undefined;
+  return first.map((group) => parseInt(group, 16).toString(16)).join(":");
 }

@@ -108,11 +108,11 @@ async function serve(controlFd: number, reports: ReportWriter): Promise<number> 
   Deno.addSignalListener("SIGTERM", () => stopped.resolve());
   let last = "";
   const reportStats = () => {
-    const streams = feeds.stats();
-    const text = JSON.stringify(streams);
+    const report = { type: "stats", streams: feeds.stats(), rateLimited: access.limited } as const;
+    const text = JSON.stringify(report);
     if (text === last) return;
     last = text;
-    reports.send({ type: "stats", streams });
+    reports.send(report);
   };
   const statsTimer = setInterval(reportStats, STATS_INTERVAL_MS);
   // Commands are carried out one at a time, in order.

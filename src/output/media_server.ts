@@ -10,7 +10,8 @@
  *
  * Who may watch is the main process's to say (access.ts asks it, and
  * keeps its answers a while): a refusal is 401 or 403 with its reason, no
- * answer in time 503. A playlist's segment URIs carry the query it was
+ * answer in time 503, a client over its rate of new queries or tokens 429
+ * with `retry-after`. A playlist's segment URIs carry the query it was
  * asked with (a signed URL's `expires` and `sig`), so players fetch the
  * segments with it.
  *
@@ -32,7 +33,7 @@ import {
   type MediaAccessRequest,
   type OutputSettings,
 } from "../ipc/output_messages.ts";
-import type { AccessVerdict } from "./access.ts";
+import { type AccessVerdict, ASK_BURST, ASK_RATE_PER_SECOND } from "./access.ts";
 import {
   BadRequest,
   headerEnd,
@@ -330,7 +331,13 @@ export function serveMedia(
       query: directives.query,
       bearer: bearerOf(request.headers.get("authorization")),
     };
-    if (access !== undefined && !await allowed(conn, route, credential, isHead, access)) return;
+    if (
+      access !== undefined &&
+      !await allowed(conn, route, credential, access, {
+        head: isHead,
+        origin: allowedOrigin(request.headers.get("origin"), host),
+      })
+    ) return;
     if (route.kind !== "ts") {
       // The dashboard's preview (hls.js, on the API's port) reads HLS from this other origin.
       const origin = allowedOrigin(request.headers.get("origin"), host);
@@ -453,13 +460,17 @@ function bearerOf(header: string | null): string | null {
   return /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] ?? null;
 }
 
-/** Asks `access` about a request; answers the refusal and returns false when it may not go on. */
+/**
+ * Asks `access` about a request; answers the refusal and returns false when
+ * it may not go on. `origin` is the page's that may read the refusal of an
+ * HLS request (as serveHls answers), if any.
+ */
 async function allowed(
   conn: Deno.Conn,
   route: MediaRoute,
   credential: { query: string; bearer: string | null },
-  isHead: boolean,
   access: AccessCheck,
+  { head: isHead, origin }: { head: boolean; origin: string | undefined },
 ): Promise<boolean> {
   if (
     credential.query.length > MAX_ACCESS_TEXT ||
@@ -476,6 +487,27 @@ async function allowed(
     peer: `${host}:${remote.port}`,
     ...credential,
   });
+  if (verdict !== "unanswered" && "limited" in verdict) {
+    const cors: Record<string, string> = route.kind === "ts"
+      ? {}
+      : origin === undefined
+      ? { vary: "origin" }
+      : { "access-control-allow-origin": origin, vary: "origin" };
+    await answer(
+      conn,
+      errorAnswer(
+        429,
+        "Too many access checks from this address: at most " +
+          `${ASK_BURST} requests with a new query or token at once, then ` +
+          `${ASK_RATE_PER_SECOND} a second; retry in ${verdict.retryAfterSeconds} s`,
+        {
+          head: isHead,
+          headers: { ...cors, "retry-after": String(verdict.retryAfterSeconds) },
+        },
+      ),
+    );
+    return false;
+  }
   if (verdict === "unanswered") {
     await answer(
       conn,

@@ -35,18 +35,23 @@ Deno.test("ReportWriter writes JSON lines in order, keeping only the newest stat
   const held = heldSink();
   const writer = new ReportWriter(held.sink);
   writer.send({ type: "log", level: "info", message: "first" });
-  writer.send({ type: "stats", streams: [] });
+  writer.send({ type: "stats", streams: [], rateLimited: { hls: 0, "http-ts": 0 } });
   writer.send({ type: "log", level: "warning", message: "second" });
   writer.send({
     type: "stats",
     streams: [{ ...STATS, name: "live/a" }],
+    rateLimited: { hls: 1, "http-ts": 0 },
   });
   held.open();
   await writer.flushed();
   assert.deepEqual(held.lines.map((line) => JSON.parse(line)), [
     { type: "log", level: "info", message: "first" },
     { type: "log", level: "warning", message: "second" },
-    { type: "stats", streams: [{ ...STATS, name: "live/a" }] },
+    {
+      type: "stats",
+      streams: [{ ...STATS, name: "live/a" }],
+      rateLimited: { hls: 1, "http-ts": 0 },
+    },
   ]);
 });
 

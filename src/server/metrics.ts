@@ -156,7 +156,10 @@ export interface MetricsSnapshot {
   relays: { direction: "pull" | "push"; state: RelayState }[];
   /** Relay attempts started and failed (or lost) since start. */
   relayCounts: { attempts: number; failures: number };
-  /** HTTP media access decisions that refused, by protocol (`hls`, `http-ts`) and reason. */
+  /**
+   * HTTP media access refusals, by protocol (`hls`, `http-ts`) and reason:
+   * decisions that refused, and requests refused as `rate-limited`.
+   */
   mediaRefusals: { protocol: string; reason: string; count: number }[];
   /** The media output process: whether it listens now, and how often it was started again; null when off. */
   output: { up: boolean; restarts: number } | null;
@@ -458,7 +461,7 @@ const FAMILIES: readonly MetricFamily[] = [
     name: "atoll_http_media_refusals_total",
     type: "counter",
     help:
-      "HTTP media access decisions that refused, by protocol and reason (one decision is kept 15 s for a client and credential)",
+      "HTTP media access refusals, by protocol and reason: one per decision (kept 15 s for a client and credential), one per request over its client's rate of access checks (rate-limited)",
     samples: ({ mediaRefusals }) =>
       mediaRefusals.map(({ protocol, reason, count }) => ({
         labels: { protocol, reason },

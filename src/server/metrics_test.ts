@@ -186,7 +186,10 @@ function realisticSnapshot(): MetricsSnapshot {
     waitingCallers: 4,
     relays: [{ direction: "pull", state: "connected" }, { direction: "push", state: "retrying" }],
     relayCounts: { attempts: 5, failures: 3 },
-    mediaRefusals: [{ protocol: "hls", reason: "expired", count: 2 }],
+    mediaRefusals: [
+      { protocol: "hls", reason: "expired", count: 2 },
+      { protocol: "http-ts", reason: "rate-limited", count: 7 },
+    ],
     output: { up: true, restarts: 1 },
     recordingFailures: [{ stream: "live/cam2", reason: "disk-full", count: 1 }],
   };

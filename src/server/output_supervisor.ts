@@ -19,6 +19,7 @@ import {
   type HlsRules,
   type MediaAccessAnswer,
   type MediaAccessRequest,
+  type MediaProtocol,
   type OutputCommand,
   type OutputReport,
   type OutputSettings,
@@ -92,6 +93,10 @@ export class OutputSupervisor<P extends OutputProcess> {
   #current = new Map<string, OutputStreamStats>();
   /** What processes before it sent, per stream, so a stream's counts never go down. */
   #past = new Map<string, PastCounts>();
+  /** Requests the running process refused for their client's rate of access asks, by protocol. */
+  #rateLimited: Record<MediaProtocol, number> = { hls: 0, "http-ts": 0 };
+  /** What processes before it refused so, so the counts never go down. */
+  #pastRateLimited: Record<MediaProtocol, number> = { hls: 0, "http-ts": 0 };
   /** The HLS rules the running process was last sent, per stream, as JSON. */
   #sentRules = new Map<string, string>();
   /** Times it was started again after it died. */
@@ -200,6 +205,17 @@ export class OutputSupervisor<P extends OutputProcess> {
       hlsClients: current?.hlsClients ?? 0,
       hlsSegments: (past?.hlsSegments ?? 0) + (current?.hlsSegments ?? 0),
       hlsBytesSent: (past?.hlsBytesSent ?? 0) + (current?.hlsBytesSent ?? 0),
+    };
+  }
+
+  /**
+   * HTTP media requests refused at once for their client's rate of access
+   * asks (src/output/access.ts), by protocol, since the server started.
+   */
+  rateLimited(): Record<MediaProtocol, number> {
+    return {
+      hls: this.#pastRateLimited.hls + this.#rateLimited.hls,
+      "http-ts": this.#pastRateLimited["http-ts"] + this.#rateLimited["http-ts"],
     };
   }
 
@@ -315,6 +331,7 @@ export class OutputSupervisor<P extends OutputProcess> {
         const live = new Set(this.#deps.streams().map((stream) => stream.name));
         const reported = report.streams.filter((stream) => live.has(stream.name));
         this.#current = new Map(reported.map((stream) => [stream.name, stream]));
+        this.#rateLimited = { ...report.rateLimited };
         break;
       }
       case "access-request":
@@ -341,6 +358,8 @@ export class OutputSupervisor<P extends OutputProcess> {
       });
     }
     this.#current.clear();
+    this.#pastRateLimited = this.rateLimited();
+    this.#rateLimited = { hls: 0, "http-ts": 0 };
     if (this.#stopping) return;
     const how = status.signal !== null ? `killed by ${status.signal}` : `exit code ${status.code}`;
     if (this.#address === undefined) {

@@ -213,8 +213,10 @@ Deno.test("OutputSupervisor sends streams as they begin and end, and keeps count
   last().report({
     type: "stats",
     streams: [reported("live/a", { ...first, hlsBytesSent: 5000 })],
+    rateLimited: { hls: 2, "http-ts": 1 },
   });
   assert.deepEqual(output.httpStats("live/a"), { ...first, hlsBytesSent: 5000 });
+  assert.deepEqual(output.rateLimited(), { hls: 2, "http-ts": 1 });
   assert.deepEqual(output.httpStats("live/none"), ZERO);
 
   last().exit(null, "SIGKILL");
@@ -225,12 +227,15 @@ Deno.test("OutputSupervisor sends streams as they begin and end, and keeps count
     hlsSegments: 4,
     hlsBytesSent: 5000,
   });
+  assert.deepEqual(output.rateLimited(), { hls: 2, "http-ts": 1 });
   await sleep(25);
   last().report(LISTENING);
   last().report({
     type: "stats",
     streams: [reported("live/a", { clients: 1, bytesSent: 500, hlsClients: 1, hlsSegments: 2 })],
+    rateLimited: { hls: 1, "http-ts": 0 },
   });
+  assert.deepEqual(output.rateLimited(), { hls: 3, "http-ts": 1 });
   assert.deepEqual(output.httpStats("live/a"), {
     clients: 1,
     bytesSent: 1500,
@@ -248,6 +253,7 @@ Deno.test("OutputSupervisor sends streams as they begin and end, and keeps count
   last().report({
     type: "stats",
     streams: [reported("live/a", { clients: 1, bytesSent: 600, hlsSegments: 1 })],
+    rateLimited: { hls: 1, "http-ts": 0 },
   });
   assert.deepEqual(output.httpStats("live/a"), ZERO);
   await output.stop(100);

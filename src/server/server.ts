@@ -666,7 +666,13 @@ export class AtollServer implements ApiServer {
       waitingCallers: this.#supervisor.waitingCallers,
       relays: this.relays(),
       relayCounts: { ...this.#supervisor.relays.counts },
-      mediaRefusals: [...this.#mediaRefusals.values()].map((refusal) => ({ ...refusal })),
+      mediaRefusals: [
+        ...[...this.#mediaRefusals.values()].map((refusal) => ({ ...refusal })),
+        // Refused in the output process, before any decision (src/output/access.ts).
+        ...Object.entries(this.#output?.rateLimited() ?? {})
+          .filter(([, count]) => count > 0)
+          .map(([protocol, count]) => ({ protocol, reason: "rate-limited", count })),
+      ],
       output: this.#output === undefined
         ? null
         : { up: this.#output.up, restarts: this.#output.restarts },
