@@ -288,8 +288,8 @@ class HlsStream {
 /**
  * Whether a blocking reload for `block` can be answered: segment `msn` is
  * finished (or, with a part, that part or a later one is there; a part past
- * the last of its segment means the first of the next, as the draft's
- * 6.2.5.2 says).
+ * the last of its finished segment can no longer come, so it waits for the
+ * first of the next).
  */
 function reloadReady(segmenter: HlsSegmenter, { msn, part }: BlockingReload): boolean {
   const next = segmenter.nextSequence;
