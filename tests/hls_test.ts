@@ -3,7 +3,9 @@
  * SRT; ffprobe and ffmpeg play the playlist, and every listed segment
  * decodes on its own from a key frame; an on-demand stream is packaged only
  * once asked, an `hls: always` one before; a publisher takeover shows as a
- * discontinuity, and the stream's end as `#EXT-X-ENDLIST`.
+ * discontinuity, and the stream's end as `#EXT-X-ENDLIST`; low-latency HLS
+ * holds a blocking reload until its part is made, and a segment's parts
+ * are its bytes, the first decodable alone.
  */
 
 import assert from "node:assert/strict";
@@ -170,4 +172,62 @@ Deno.test("an always stream is packaged before any request; a takeover is a disc
   } finally {
     for (const process of publishers) process.kill();
   }
+});
+
+Deno.test("low-latency HLS: a blocking reload answers with the hinted part, and parts put end to end are their segment", async () => {
+  await using atoll = await startWithConfig("streams: [{ prefix: live, hls: always }]");
+  await using dir = await scratchDir("atoll_llhls_");
+  await using _publisher = await publisher(atoll, "live/ll");
+  await publisherOf(atoll, "live/ll");
+  const text = await playlistWhen(
+    atoll,
+    "live/ll",
+    "two segments",
+    (text) => segmentUris(text).length >= 2,
+  );
+  assert.match(text, /\n#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1\.200\n/);
+  assert.match(text, /\n#EXT-X-PART-INF:PART-TARGET=0\.400\n/);
+  assert.match(text, /\n#EXT-X-PROGRAM-DATE-TIME:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\n/);
+
+  // Ask for the part after the hinted one: held until it is made, about two part targets.
+  const hint = /#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part,([0-9]+)\.([0-9]+)\.ts"/.exec(text);
+  assert.ok(hint !== null, text);
+  const [msn, part] = [Number(hint[1]), Number(hint[2]) + 1];
+  const asked = performance.now();
+  const reload = await atoll.media(`/live/ll/index.m3u8?_HLS_msn=${msn}&_HLS_part=${part}`);
+  const heldMs = performance.now() - asked;
+  assert.equal(reload.status, 200);
+  const reloaded = await reload.text();
+  // The part asked for, or (a part past its segment's last) the next segment's first.
+  assert.ok(
+    reloaded.includes(`URI="part,${msn}.${part}.ts"`) ||
+      reloaded.includes(`URI="part,${msn + 1}.0.ts"`),
+    reloaded,
+  );
+  assert.ok(heldMs < 2000, `held ${heldMs} ms for a part of 400 ms`);
+
+  // Segment msn, once finished: its parts are its bytes, and the first decodes alone from a key frame.
+  const finished = await playlistWhen(
+    atoll,
+    "live/ll",
+    `segment ${msn} finished`,
+    (text) => text.includes(`\nseg,${msn}.ts\n`),
+  );
+  const partUris = [...finished.matchAll(new RegExp(`URI="(part,${msn}\\.[0-9]+\\.ts)"`, "g"))]
+    .map((match) => match[1]!);
+  assert.ok(partUris.length >= 4, finished);
+  const parts: Uint8Array[] = [];
+  for (const uri of partUris) {
+    const response = await atoll.media(`/live/ll/${uri}`);
+    assert.equal(response.status, 200, uri);
+    parts.push(new Uint8Array(await response.arrayBuffer()));
+  }
+  const segment = new Uint8Array(await (await atoll.media(`/live/ll/seg,${msn}.ts`)).arrayBuffer());
+  assert.deepEqual(new Uint8Array(parts.flatMap((bytes) => [...bytes])), segment);
+  const path = `${dir.path}/first_part.ts`;
+  await Deno.writeFile(path, parts[0]!);
+  const video = await probeVideo(path);
+  assert.equal(video.errors, "");
+  assert.ok(video.firstIsKey, "the first part starts at a key frame");
+  assert.ok(video.frames >= 5, `${video.frames} frames in a 400 ms part at 25 fps`);
 });
