@@ -88,6 +88,21 @@ async function stream(feeds: FeedTable, name: string, hls: HlsRules) {
   };
 }
 
+/** The media server on a free loopback port, shut down when disposed. */
+function serveOnLoopback(feeds: FeedTable) {
+  const media = serveMedia(
+    {
+      listen: { hostname: "127.0.0.1", port: 0 },
+      maxConnections: 10,
+      headerTimeoutMs: 5000,
+      allowedHosts: [],
+    },
+    feeds,
+    () => {},
+  );
+  return Object.assign(media, { [Symbol.asyncDispose]: () => media.shutdown() });
+}
+
 async function until(what: string, check: () => boolean, timeoutMs = 3000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (!check()) {
@@ -230,19 +245,7 @@ Deno.test("HLS of a stream whose publisher sends nothing answers not-ready after
 
 Deno.test("serveMedia() answers an HLS playlist and its segments, HEAD too, and counts the bytes", async () => {
   const feeds = new FeedTable();
-  await using media = Object.assign(
-    serveMedia(
-      {
-        listen: { hostname: "127.0.0.1", port: 0 },
-        maxConnections: 10,
-        headerTimeoutMs: 5000,
-        allowedHosts: [],
-      },
-      feeds,
-      () => {},
-    ),
-    { [Symbol.asyncDispose]: () => media.shutdown() },
-  );
+  await using media = serveOnLoopback(feeds);
   using publisher = await stream(feeds, "live/a", ALWAYS);
   publisher.publish();
   await until("4 segments", () => feeds.hls.stats("live/a").hlsSegments === 4);
@@ -278,19 +281,7 @@ Deno.test("serveMedia() answers an HLS playlist and its segments, HEAD too, and 
 
 Deno.test("low-latency HLS: a blocking reload and a hinted part wait for the part, then answer it", async () => {
   const feeds = new FeedTable();
-  await using media = Object.assign(
-    serveMedia(
-      {
-        listen: { hostname: "127.0.0.1", port: 0 },
-        maxConnections: 10,
-        headerTimeoutMs: 5000,
-        allowedHosts: [],
-      },
-      feeds,
-      () => {},
-    ),
-    { [Symbol.asyncDispose]: () => media.shutdown() },
-  );
+  await using media = serveOnLoopback(feeds);
   using publisher = await stream(feeds, "live/a", { ...ALWAYS, partMs: 400 });
   const write = publisher.begin();
   // 4.5 s of the sample: two segments, and parts of the third.
