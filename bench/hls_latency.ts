@@ -49,7 +49,7 @@
  */
 
 import { HLS_JS_PATH } from "../src/server/dashboard.ts";
-import type { Atoll } from "../tests/support/atoll.ts";
+import { Atoll } from "../tests/support/atoll.ts";
 import { ManagedProcess } from "../tests/support/process.ts";
 import { sleep, waitFor } from "../tests/support/wait.ts";
 import { startAtoll, STOP_GRACE_MS } from "./atoll.ts";
@@ -76,6 +76,8 @@ export interface HlsLatencyOptions {
   rounds: number;
   warmupSeconds: number;
   windowSeconds: number;
+  /** Another checkout's `main.ts` to measure (a branch before it lands, say); this one's by default. */
+  atollMain?: string;
 }
 
 /** Milliseconds, nearest rank. */
@@ -478,8 +480,15 @@ async function glassReport(
   glass: ManagedProcess,
   options: HlsLatencyOptions,
 ): Promise<GlassReport> {
-  // The script's own watchdog ends it at its timeout + 5 s; this is the backstop.
-  await glass.exit((options.warmupSeconds + options.windowSeconds + 60) * 1000);
+  // The script's own watchdog ends it at its timeout + 5 s; this is the backstop:
+  // SIGTERM first, so that playwright closes chromium on its way out.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise((resolve) => {
+    timer = setTimeout(resolve, (options.warmupSeconds + options.windowSeconds + 60) * 1000);
+  });
+  await Promise.race([glass.done, late]);
+  clearTimeout(timer);
+  await glass.stop(10_000);
   const line = glass.lines.findLast((line) => line.startsWith('{"ok"'));
   if (line === undefined) return { ok: false, reason: `no report:\n${glass.tail()}` };
   return JSON.parse(line);
@@ -518,9 +527,17 @@ export async function benchHlsLatency(
 
     const configPath = `${dir}/atoll.yaml`;
     await Deno.writeTextFile(configPath, ATOLL_CONFIG);
-    const atoll: Atoll = await startAtoll(["--config", configPath]);
+    const atoll = options.atollMain === undefined
+      ? await startAtoll(["--config", configPath])
+      : await Atoll.start(["--config", configPath], {
+        logLevel: "info",
+        startTimeoutMs: 30_000,
+        readyPool: true,
+        main: options.atollMain,
+      });
     started.push({ stop: () => atoll.stop(STOP_GRACE_MS) });
-    suite.commands.atoll = atoll.commandLine;
+    suite.commands.atoll = atoll.commandLine +
+      (options.atollMain === undefined ? "" : ` (main.ts: ${options.atollMain})`);
     suite.commands.atollConfig = ATOLL_CONFIG.trim();
 
     const publisher = ManagedProcess.start(

@@ -4,6 +4,7 @@
  *     deno task bench [--quick]
  *                     [--only connect,resources,many,streams,storms,child-start,idle,restart,relays,http,hls-latency]
  *                     [--callers N] [--compare-worker OTHER_CHECKOUT/workers/peer.ts]
+ *                     [--atoll-main OTHER_CHECKOUT/main.ts]
  *
  * 1. connect time, sequential and simultaneous, async and blocking callers,
  *    against Atoll and single-process libsrt listeners;
@@ -25,7 +26,9 @@
  *    HTTP outputs: HLS and HTTP-TS latency per frame, CPU per HTTP-TS and
  *    HLS client, and 200 HLS players on one stream, against ffmpeg's HLS
  *    muxer served by a static file server; and (`hls-latency`) HLS
- *    glass-to-glass in headless chromium with hls.js, against the same.
+ *    glass-to-glass in headless chromium with hls.js, against the same
+ *    (`--atoll-main`: another checkout's Atoll in its place, a branch before
+ *    it lands, say).
  *
  * Writes the raw results to `bench/results/<time>.json` (and `latest.json`)
  * and prints a Markdown summary. Everything runs on 127.0.0.1; every
@@ -118,13 +121,14 @@ async function main(): Promise<number> {
       only: { type: "string" },
       callers: { type: "string" },
       "compare-worker": { type: "string" },
+      "atoll-main": { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
   });
   if (values.help) {
     console.log(
-      `deno task bench [--quick] [--only ${SUITES}] [--callers N] [--compare-worker PATH]`,
+      `deno task bench [--quick] [--only ${SUITES}] [--callers N] [--compare-worker PATH] [--atoll-main PATH]`,
     );
     return 0;
   }
@@ -274,10 +278,14 @@ async function main(): Promise<number> {
   let hlsLatency: HlsLatencySuite | undefined;
   if (only.includes("hls-latency")) {
     log("HLS glass-to-glass in chromium with hls.js, against ffmpeg's HLS muxer");
+    const atollMain = values["atoll-main"];
     hlsLatency = await benchHlsLatency(
-      quick
-        ? { rounds: 1, warmupSeconds: 3, windowSeconds: 10 }
-        : { rounds: 3, warmupSeconds: 5, windowSeconds: 20 },
+      {
+        ...(quick
+          ? { rounds: 1, warmupSeconds: 3, windowSeconds: 10 }
+          : { rounds: 3, warmupSeconds: 5, windowSeconds: 20 }),
+        ...(atollMain === undefined ? {} : { atollMain }),
+      },
       progress,
     );
   }
