@@ -6,23 +6,28 @@
  * The publisher: ffmpeg `-re` draws each frame's number into its pixels
  * (bench/frame_bars.ts: 16 bars and their complement, 320x240, 25 fps),
  * encodes it with libx264 `-tune zerolatency` (no B-frames, no lookahead: a
- * frame leaves the encoder as soon as it is made), 1 s GOP, and through
- * ffmpeg's `tee` muxer writes the same MPEG-TS packets twice: over SRT to
- * Atoll (`publish:bench/g2g`), and over UDP to a socket of this process
- * on 127.0.0.1 (the tap). Before that, the same filter and encoder settings
- * make 50 frames into a file, which ffmpeg decodes back to grey pixels:
- * every frame must read back its own number, or the bench stops.
+ * frame leaves the encoder as soon as it is made), a key frame every second
+ * exactly, and through ffmpeg's `tee` muxer writes the same MPEG-TS packets
+ * twice: over SRT to Atoll (`publish:bench/g2g`), and over UDP to a socket
+ * of this process on 127.0.0.1 (the tap). Before that, the same filter and
+ * encoder settings make 50 frames into a file, which ffmpeg decodes back to
+ * grey pixels: every frame must read back its own number, or the bench
+ * stops.
  *
  * When frame N was sent: when the TS packet starting its video PES reached
- * the tap, on the wall clock (`performance.timeOrigin + performance.now()`).
- * That is when ffmpeg's muxer wrote it, give or take loopback UDP and this
- * process's event loop (well under a millisecond; the tap's inter-frame
- * jitter is reported to show it), and within one packet write of when the
- * same packets went into the SRT socket. Frame N's PTS is the first PTS the
+ * the tap, on the wall clock (`performance.timeOrigin + performance.now()`,
+ * checked against `Date.now()`). That is when ffmpeg's muxer wrote it, give
+ * or take loopback UDP and this process's event loop (about a millisecond),
+ * and within one packet write of when the same packets went into the SRT
+ * socket. The tap's 1316-byte datagrams do not hold a frame back: the muxer
+ * flushes each packet (checked: a second tee output with 188-byte
+ * datagrams got every frame within 1.2 ms of it). ffmpeg's `-re` releases
+ * frames on a 10 ms sleep grid, so they leave 30 to 50 ms apart; timing each
+ * one's departure makes that harmless. Frame N's PTS is the first PTS the
  * tap saw (frame 0: the socket listens before ffmpeg starts) plus N frame
- * durations; the browser's mediaTime gives a cross-check of the numbers
- * read from pixels. Not counted: the source's own "capture" (synthetic) and
- * the encode, about a millisecond at this size; a camera would add both.
+ * durations; the browser's mediaTime cross-checks the numbers read from
+ * pixels. Not counted: the source's own "capture" (synthetic) and the
+ * encode, about a millisecond at this size; a camera would add both.
  *
  * On glass: tests/browser/hls_glass.mjs plays the playlist in headless
  * Debian chromium with hls.js (the build the dashboard serves, default
@@ -30,8 +35,9 @@
  * for each frame the video element presents (`requestVideoFrameCallback`)
  * reads the number from a canvas and notes the metadata's
  * `expectedDisplayTime`: when the compositor means to show it (headless:
- * no physical display, a 60 Hz frame clock, so ±17 ms). Both browsers run
- * at once, one per output, so both see the same moments of a shared machine.
+ * no physical display, a 60 Hz frame clock, so up to 17 ms of
+ * quantisation; a real screen's own lag is not in it). Both browsers run at
+ * once, one per output, so both see the same moments of a shared machine.
  *
  * Glass-to-glass of frame N = its expected display time − its send time.
  * Also, per frame: when a direct viewer got it (this process reading
@@ -43,7 +49,12 @@
  *
  * Window: frames presented from `warmupSeconds` after a browser's first
  * frame, for `windowSeconds`. Stalls: the video element's `waiting` events
- * after the first frame.
+ * after the first frame. Rounds: hls.js plays at rate 1 from where it
+ * joined (its default `maxLiveSyncPlaybackRate` is 1: it does not catch
+ * up), so one session's delay depends on its join phase against the
+ * segments; each round starts a fresh pair of browsers, and the edge age
+ * ({@link edgeAge}) is the part of the figure the join phase does not set
+ * (the phase of the player's playlist reloads still does).
  *
  * @module
  */
@@ -143,6 +154,8 @@ export interface HlsLatencySuite {
   barsCheck: { frames: number; read: number };
   /** The tap: frames seen, inter-arrival p50 / max ms after its first second (ffmpeg's start-up burst). */
   tap: { frames: number; intervalP50: number; intervalMax: number };
+  /** Date.now() − (timeOrigin + now) in this process at the end, ms (the page's is per path). */
+  benchClock: number | null;
   paths: GlassPath[];
   notes: string[];
 }
@@ -503,6 +516,7 @@ export async function benchHlsLatency(
     commands: {},
     barsCheck: { frames: 0, read: 0 },
     tap: { frames: 0, intervalP50: NaN, intervalMax: NaN },
+    benchClock: null,
     paths: [],
     notes: [],
   };
@@ -633,6 +647,7 @@ export async function benchHlsLatency(
       intervalP50: Math.round(percentile(intervals, 50) * 10) / 10,
       intervalMax: Math.round(Math.max(...intervals) * 10) / 10,
     };
+    suite.benchClock = Math.round((Date.now() - wallClockMs()) * 10) / 10;
     if (publisher.exited) suite.notes.push(`The publisher exited early:\n${publisher.tail()}`);
     if (ffmpeg.exited) suite.notes.push(`ffmpeg's HLS exited early:\n${ffmpeg.tail()}`);
   } finally {
@@ -668,7 +683,8 @@ function playlistText(shape: PlaylistShape | null): string {
  * since that playlist was loaded, minus the playhead; so this is about how
  * old the newest listed frame was when the player loaded the playlist (what
  * the server's cutting and listing and the player's reload phase add),
- * plus the display pipeline. Join phase cancels out of it.
+ * plus the display pipeline. The join phase cancels out of it; the phase of
+ * the player's reloads against the server's updates does not.
  */
 function edgeAge(path: GlassPath): number | null {
   if (path.glassToGlass === null || path.hlsJsLatency === null) return null;
