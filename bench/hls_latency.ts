@@ -131,6 +131,8 @@ export interface GlassPath {
   /** Per frame read in the window: [number, sent, direct viewer's arrival or null, on glass] (wall clock, ms). */
   samples: [number, number, number | null, number][];
   glassToGlass: Figures | null;
+  /** These frames' departures behind `-re`'s schedule (see {@link HlsLatencySuite.tap}): the send clock's error bar. */
+  sendLate: Figures | null;
   /** The HTTP-TS reader's arrival − send, for the same frames. */
   directViewer: Figures | null;
   /** On glass − the HTTP-TS reader's arrival. */
@@ -152,8 +154,14 @@ export interface HlsLatencySuite {
   options: HlsLatencyOptions;
   commands: Record<string, string>;
   barsCheck: { frames: number; read: number };
-  /** The tap: frames seen, inter-arrival p50 / max ms after its first second (ffmpeg's start-up burst). */
-  tap: { frames: number; intervalP50: number; intervalMax: number };
+  /**
+   * The tap after its first second (ffmpeg's start-up burst): frames seen,
+   * inter-arrival p50 / max ms, and each frame's arrival behind `-re`'s
+   * schedule (the earliest arrival − N frame durations, + N frame
+   * durations): how far a departure stamp may be late, ffmpeg's 10 ms sleep
+   * grid and any stall of ffmpeg or of this process included.
+   */
+  tap: { frames: number; intervalP50: number; intervalMax: number; late: Figures | null };
   /** Date.now() − (timeOrigin + now) in this process at the end, ms (the page's is per path). */
   benchClock: number | null;
   paths: GlassPath[];
@@ -388,6 +396,7 @@ export function analyse(
     mediaTimeDisagreements: 0,
     samples: [],
     glassToGlass: null,
+    sendLate: null,
     directViewer: null,
     hlsAdds: null,
     stalls: { window: 0, total: 0 },
@@ -418,6 +427,8 @@ export function analyse(
   const from = first + options.warmupSeconds * 1000;
   const to = from + options.windowSeconds * 1000;
   const inWindow = (at: number) => at >= from && at < to;
+  const schedule = scheduleOffset(sends.arrivals, sends.firstPts);
+  const sendLate: number[] = [];
   const glassToGlass: number[] = [];
   const directViewer: number[] = [];
   const hlsAdds: number[] = [];
@@ -445,6 +456,7 @@ export function analyse(
     }
     const shownAt = displayAt + skew;
     glassToGlass.push(shownAt - sentAt);
+    sendLate.push(sentAt - (schedule + number * FRAME_TICKS / 90));
     const directAt = direct.get(pts);
     const round = (value: number) => Math.round(value * 10) / 10;
     result.samples.push([
@@ -461,6 +473,7 @@ export function analyse(
   const common = [...offsets.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
   result.mediaTimeDisagreements = read.filter(([, offset]) => offset !== common).length;
   result.glassToGlass = figures(glassToGlass);
+  result.sendLate = figures(sendLate);
   result.directViewer = figures(directViewer);
   result.hlsAdds = figures(hlsAdds);
   const waiting = (glass.waiting ?? []).filter((at) => at >= first);
@@ -472,6 +485,24 @@ export function analyse(
   );
   result.hlsJsTargetLatency = samples.at(-1)?.targetLatency ?? null;
   return result;
+}
+
+/** The tap arrivals after the first second (ffmpeg's start-up burst), each minus its frame's place in the `-re` schedule, ms. */
+function scheduleOffsets(arrivals: Arrivals, firstPts: number): number[] {
+  return [...arrivals].filter(([pts]) => pts - firstPts >= 90_000)
+    .map(([pts, at]) => at - (pts - firstPts) / 90);
+}
+
+/** When frame 0 would have left had every frame left on `-re`'s schedule at the earliest seen. */
+function scheduleOffset(arrivals: Arrivals, firstPts: number): number {
+  return Math.min(...scheduleOffsets(arrivals, firstPts));
+}
+
+/** Each tap arrival after the first second behind the `-re` schedule, ms ({@link HlsLatencySuite.tap}). */
+function behindSchedule(arrivals: Arrivals, firstPts: number): Figures | null {
+  const offsets = scheduleOffsets(arrivals, firstPts);
+  const schedule = Math.min(...offsets);
+  return figures(offsets.map((offset) => offset - schedule));
 }
 
 /** Runs one browser on `url` for the warm-up and the window; its report. */
@@ -515,7 +546,7 @@ export async function benchHlsLatency(
     options,
     commands: {},
     barsCheck: { frames: 0, read: 0 },
-    tap: { frames: 0, intervalP50: NaN, intervalMax: NaN },
+    tap: { frames: 0, intervalP50: NaN, intervalMax: NaN, late: null },
     benchClock: null,
     paths: [],
     notes: [],
@@ -646,6 +677,7 @@ export async function benchHlsLatency(
       frames: tap.arrivals.size,
       intervalP50: Math.round(percentile(intervals, 50) * 10) / 10,
       intervalMax: Math.round(Math.max(...intervals) * 10) / 10,
+      late: behindSchedule(tap.arrivals, firstPts),
     };
     suite.benchClock = Math.round((Date.now() - wallClockMs()) * 10) / 10;
     if (publisher.exited) suite.notes.push(`The publisher exited early:\n${publisher.tail()}`);
@@ -709,6 +741,7 @@ export function hlsLatencySection(suite: HlsLatencySuite): string {
     [
       "output",
       "glass-to-glass p50 / p95 / max ms",
+      "send stamp behind schedule p50 / p95 / max ms",
       "direct HTTP-TS viewer p50 / p95 / max ms",
       "HLS adds p50 / p95 / max ms",
       "frames on glass (read, unreadable, unmatched)",
@@ -722,6 +755,7 @@ export function hlsLatencySection(suite: HlsLatencySuite): string {
     suite.paths.map((path) => [
       `${name(path.path)}, round ${path.round}` + (path.ok ? "" : ` (failed: ${path.reason})`),
       range(path.glassToGlass),
+      range(path.sendLate),
       range(path.directViewer),
       range(path.hlsAdds),
       `${path.frames.presented} (${path.frames.read}, ${path.frames.unreadable}, ${path.frames.unmatched})`,
@@ -781,6 +815,10 @@ export function hlsLatencySection(suite: HlsLatencySuite): string {
       formatNumber(suite.tap.intervalP50)
     } ms at p50, largest gap ${
       formatNumber(suite.tap.intervalMax)
+    } ms after the first second; behind \`-re\`'s schedule p50 / p95 / max ${
+      range(suite.tap.late)
+    } ms; this process's clock − the system's ${
+      formatNumber(suite.benchClock)
     } ms); direct viewer = this process reading Atoll's HTTP-TS; HLS adds = on glass − direct viewer.`,
     "",
     summary,
