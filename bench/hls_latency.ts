@@ -664,8 +664,8 @@ export async function benchHlsLatency(
             result.ok ? "" : `FAILED (${result.reason}) `
           }glass-to-glass p50 ${formatNumber(g2g?.p50)} ms, p95 ${formatNumber(g2g?.p95)} ms, max ${
             formatNumber(g2g?.max)
-          } ms over ${g2g?.count ?? 0} frames; ${result.stalls.window} stalls; EXT-X-PART ${
-            result.playlist?.parts ?? "?"
+          } ms over ${g2g?.count ?? 0} frames; ${result.stalls.window} stalls; ${
+            playlistText(result.playlist)
           }`,
         );
       });
