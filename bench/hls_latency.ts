@@ -598,7 +598,7 @@ export async function benchHlsLatency(
       intervalMs: 50,
     });
     const atollTs = `http://127.0.0.1:${atoll.mediaPort}/${STREAM}.ts`;
-    // Waits for the stream to exist: the publisher connects after its first frame.
+    // The tee connects over SRT before it writes a frame; Atoll then needs the first packets.
     await waitFor("the stream's HTTP-TS", async () => {
       const response = await fetch(atollTs).catch(() => undefined);
       await response?.body?.cancel();
