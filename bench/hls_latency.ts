@@ -26,7 +26,7 @@
  * one's departure makes that harmless. Frame N's PTS is the first PTS the
  * tap saw (frame 0: the socket listens before ffmpeg starts) plus N frame
  * durations; the browser's mediaTime cross-checks the numbers read from
- * pixels. Not counted: the source's own "capture" (synthetic) and the
+ * pixels (a frame where they disagree is counted and left out). Not counted: the source's own "capture" (synthetic) and the
  * encode, about a millisecond at this size; a camera would add both.
  *
  * On glass: tests/browser/hls_glass.mjs plays the playlist in headless
@@ -126,7 +126,11 @@ export interface GlassPath {
   frames: { presented: number; read: number; unreadable: number; unmatched: number };
   /** Frame numbers skipped between presented frames, in the window. */
   skipped: number;
-  /** Frames whose number − mediaTime × fps differs from the window's most common value. */
+  /**
+   * Frames whose number − mediaTime × fps differs from the window's most
+   * common value: left out of the figures (the canvas drew another frame
+   * than the callback's times are for, or a misread).
+   */
   mediaTimeDisagreements: number;
   /** Per frame read in the window: [number, sent, direct viewer's arrival or null, on glass] (wall clock, ms). */
   samples: [number, number, number | null, number][];
@@ -432,11 +436,19 @@ export function analyse(
   const glassToGlass: number[] = [];
   const directViewer: number[] = [];
   const hlsAdds: number[] = [];
+  const frames = (glass.frames ?? []).filter(([, displayAt]) => inWindow(displayAt));
+  // The number read from the pixels against the callback's mediaTime: their difference is one
+  // constant for the whole session. A frame off it is left out of the figures: the canvas drew
+  // another frame than the one the callback's times are for (a page running late), or a misread.
   const offsets = new Map<number, number>();
+  for (const [number, , , mediaTime] of frames) {
+    if (number < 0) continue;
+    const offset = number - Math.round(mediaTime * FPS);
+    offsets.set(offset, (offsets.get(offset) ?? 0) + 1);
+  }
+  const common = [...offsets.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
   let previous: number | undefined;
-  const read: [number, number][] = [];
-  for (const [number, displayAt, , mediaTime] of glass.frames ?? []) {
-    if (!inWindow(displayAt)) continue;
+  for (const [number, displayAt, , mediaTime] of frames) {
     result.frames.presented++;
     if (number < 0) {
       result.frames.unreadable++;
@@ -445,9 +457,10 @@ export function analyse(
     result.frames.read++;
     if (previous !== undefined && number > previous + 1) result.skipped += number - previous - 1;
     previous = number;
-    const offset = number - Math.round(mediaTime * FPS);
-    offsets.set(offset, (offsets.get(offset) ?? 0) + 1);
-    read.push([number, offset]);
+    if (number - Math.round(mediaTime * FPS) !== common) {
+      result.mediaTimeDisagreements++;
+      continue;
+    }
     const pts = sends.firstPts + number * FRAME_TICKS;
     const sentAt = sends.arrivals.get(pts);
     if (sentAt === undefined) {
@@ -470,8 +483,6 @@ export function analyse(
       hlsAdds.push(shownAt - directAt);
     }
   }
-  const common = [...offsets.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
-  result.mediaTimeDisagreements = read.filter(([, offset]) => offset !== common).length;
   result.glassToGlass = figures(glassToGlass);
   result.sendLate = figures(sendLate);
   result.directViewer = figures(directViewer);
@@ -830,7 +841,7 @@ export function hlsLatencySection(suite: HlsLatencySuite): string {
         playlistText(path.playlist)
       }; as hls.js saw it: ${
         hlsJs(path)
-      }; frame number ≠ mediaTime × ${FPS} + the usual offset: ${path.mediaTimeDisagreements} frames; hls.js errors: ${path.errors}${
+      }; frame number ≠ mediaTime × ${FPS} + the usual offset (left out): ${path.mediaTimeDisagreements} frames; hls.js errors: ${path.errors}${
         path.errorDetails.length > 0 ? ` (${path.errorDetails.join(", ")})` : ""
       }; page clock − system clock: ${
         path.pageClock === null ? "–" : `${path.pageClock[0]} ms (max |${path.pageClock[1]}| ms)`
