@@ -2,8 +2,9 @@
  * Atoll's benchmarks: `deno task bench` (`deno run -A bench/run.ts`).
  *
  *     deno task bench [--quick]
- *                     [--only connect,resources,many,streams,storms,child-start,idle,restart,relays,http]
+ *                     [--only connect,resources,many,streams,storms,child-start,idle,restart,relays,http,hls-latency]
  *                     [--callers N] [--compare-worker OTHER_CHECKOUT/workers/peer.ts]
+ *                     [--atoll-main OTHER_CHECKOUT/main.ts]
  *
  * 1. connect time, sequential and simultaneous, async and blocking callers,
  *    against Atoll and single-process libsrt listeners;
@@ -24,7 +25,10 @@
  *    srt-live-transmit chained alone), and the origin's CPU per edge; 11.
  *    HTTP outputs: HLS and HTTP-TS latency per frame, CPU per HTTP-TS and
  *    HLS client, and 200 HLS players on one stream, against ffmpeg's HLS
- *    muxer served by a static file server.
+ *    muxer served by a static file server; and (`hls-latency`) HLS
+ *    glass-to-glass in headless chromium with hls.js, against the same
+ *    (`--atoll-main`: another checkout's Atoll in its place, a branch before
+ *    it lands, say).
  *
  * Writes the raw results to `bench/results/<time>.json` (and `latest.json`)
  * and prints a Markdown summary. Everything runs on 127.0.0.1; every
@@ -40,6 +44,7 @@ import { stopAll } from "../tests/support/process.ts";
 import { foreignProcesses } from "../tests/support/procfs.ts";
 import { benchConnectTime } from "./connect_time.ts";
 import { benchHttp, httpSection, type HttpSuite } from "./http.ts";
+import { benchHlsLatency, hlsLatencySection, type HlsLatencySuite } from "./hls_latency.ts";
 import { benchIdle, idleSection, type IdleSuite } from "./idle.ts";
 import { benchManyCallers } from "./many_callers.ts";
 import { type BenchResults, type Machine, renderSummary } from "./report.ts";
@@ -62,6 +67,7 @@ const SUITES = [
   "restart",
   "relays",
   "http",
+  "hls-latency",
 ] as const;
 type Suite = typeof SUITES[number];
 
@@ -115,13 +121,14 @@ async function main(): Promise<number> {
       only: { type: "string" },
       callers: { type: "string" },
       "compare-worker": { type: "string" },
+      "atoll-main": { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
   });
   if (values.help) {
     console.log(
-      `deno task bench [--quick] [--only ${SUITES}] [--callers N] [--compare-worker PATH]`,
+      `deno task bench [--quick] [--only ${SUITES}] [--callers N] [--compare-worker PATH] [--atoll-main PATH]`,
     );
     return 0;
   }
@@ -268,11 +275,27 @@ async function main(): Promise<number> {
       progress,
     );
   }
+  let hlsLatency: HlsLatencySuite | undefined;
+  if (only.includes("hls-latency")) {
+    log("HLS glass-to-glass in chromium with hls.js, against ffmpeg's HLS muxer");
+    const atollMain = values["atoll-main"];
+    hlsLatency = await benchHlsLatency(
+      {
+        ...(quick
+          ? { rounds: 1, warmupSeconds: 3, windowSeconds: 10 }
+          : { rounds: 3, warmupSeconds: 5, windowSeconds: 20 }),
+        ...(atollMain === undefined ? {} : { atollMain }),
+      },
+      progress,
+    );
+  }
   results.finishedAt = new Date().toISOString();
   log(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
 
   await Deno.mkdir(RESULTS_DIR, { recursive: true });
-  const json = `${JSON.stringify({ ...results, idle, restart, relays, http }, null, 2)}\n`;
+  const json = `${
+    JSON.stringify({ ...results, idle, restart, relays, http, hlsLatency }, null, 2)
+  }\n`;
   const file = new URL(`${results.startedAt.replaceAll(":", "-")}.json`, RESULTS_DIR);
   await Deno.writeTextFile(file, json);
   await Deno.writeTextFile(new URL("latest.json", RESULTS_DIR), json);
@@ -295,6 +318,9 @@ async function main(): Promise<number> {
   }
   if (http !== undefined) {
     console.log(`\n## 11. HTTP outputs\n\n${httpSection(http)}`);
+  }
+  if (hlsLatency !== undefined) {
+    console.log(`\n## 11. HLS glass-to-glass\n\n${hlsLatencySection(hlsLatency)}`);
   }
   return 0;
 }
