@@ -162,3 +162,53 @@ Deno.test("RecorderSupervisor fails a recording whose directory cannot be made",
   assert.equal(recorders.info("rec/a")?.reason, "no-directory");
   await recorders.stop(100);
 });
+
+/** A recorder that takes no command: it exits on a signal only (a hung disk, say). */
+class DeafRecorder extends FakeRecorder {
+  readonly signals: Deno.Signal[] = [];
+  override send(command: RecorderCommand, fd?: number): boolean {
+    this.sent.push({ command, fd });
+    return true;
+  }
+  override kill(signal: Deno.Signal = "SIGKILL"): void {
+    this.signals.push(signal);
+    if (signal === "SIGKILL") super.kill(signal);
+  }
+}
+
+Deno.test("RecorderSupervisor kills a recorder that does not stop after its stream ended", async () => {
+  const launched: DeafRecorder[] = [];
+  const recorders = new RecorderSupervisor<DeafRecorder>(CONFIG, {
+    launch: (dir, events) => {
+      const process = new DeafRecorder(dir, events as RecorderEvents<FakeRecorder>);
+      launched.push(process);
+      return process;
+    },
+    makeDirectory: () => {},
+    endTimeoutMs: 20,
+  });
+  recorders.streamCreated("rec/a", 8, 4096);
+  recorders.streamEnded("rec/a");
+  await launched[0]!.done;
+  assert.deepEqual(launched[0]!.signals, ["SIGKILL"]);
+  await recorders.stop(100);
+});
+
+Deno.test("RecorderSupervisor stop() waits for, and kills, recorders still finishing an ended stream", async () => {
+  const launched: DeafRecorder[] = [];
+  const recorders = new RecorderSupervisor<DeafRecorder>(CONFIG, {
+    launch: (dir, events) => {
+      const process = new DeafRecorder(dir, events as RecorderEvents<FakeRecorder>);
+      launched.push(process);
+      return process;
+    },
+    makeDirectory: () => {},
+  });
+  recorders.streamCreated("rec/a", 8, 4096);
+  recorders.streamEnded("rec/a");
+  // A rule change ends one recorder and starts another.
+  recorders.streamCreated("rec/b", 9, 4096);
+  recorders.streamCreated("rec/b", 9, 4096);
+  await recorders.stop(20);
+  for (const process of launched) assert.deepEqual(process.signals, ["SIGKILL"]);
+});
