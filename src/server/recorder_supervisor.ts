@@ -75,8 +75,6 @@ interface Recording {
   current: RecorderStats | undefined;
   /** What recorders before it wrote. */
   past: { bytesWritten: number; files: number };
-  /** The recorder reported that it stopped by itself. */
-  stoppedBy: RecordingFailure | undefined;
   /** Whether its last start is logged as back (once it reported). */
   restarted: boolean;
 }
@@ -126,7 +124,6 @@ export class RecorderSupervisor<Q extends RecorderProcess> {
       timer: undefined,
       current: undefined,
       past: { bytesWritten: 0, files: 0 },
-      stoppedBy: undefined,
       restarted: false,
     };
     this.#recordings.set(name, recording);
@@ -246,7 +243,6 @@ export class RecorderSupervisor<Q extends RecorderProcess> {
     recording.process = process;
     recording.state = "recording";
     recording.reason = undefined;
-    recording.stoppedBy = undefined;
     recording.backoff.started();
     const settings: RecorderSettings = {
       stream: name,
@@ -273,7 +269,6 @@ export class RecorderSupervisor<Q extends RecorderProcess> {
         }
         break;
       case "stopped":
-        recording.stoppedBy = report.reason;
         this.#fail(
           recording,
           report.reason,
