@@ -37,8 +37,17 @@ function messagesOf(ts: Uint8Array): { packets: Uint8Array; flags: number; info?
   return messages;
 }
 
-/** Records the fixture published in real time on a fake clock, `perWake` messages a wakeup. */
-async function recordFixture(dir: string, overrides: Partial<RecorderSettings> = {}) {
+/**
+ * Records the fixture published in real time on a fake clock, 20 messages a
+ * wakeup. The recorder is told to stop once it waited after the last write,
+ * or with `stopAtLastWrite`, as the last messages are written (a stream that
+ * ends before the recorder read its last messages).
+ */
+async function recordFixture(
+  dir: string,
+  overrides: Partial<RecorderSettings> = {},
+  options: { stopAtLastWrite?: boolean } = {},
+) {
   const layout = StreamBuffer.layout({ slots: 4096, slotPayload: MESSAGE_BYTES });
   const buffer = new ArrayBuffer(layout.bytes);
   StreamBuffer.initialize(buffer, layout);
@@ -66,6 +75,7 @@ async function recordFixture(dir: string, overrides: Partial<RecorderSettings> =
         writer.write(message.packets, message.flags, next);
         clock += msPerMessage;
       }
+      if (options.stopAtLastWrite) done = next >= messages.length;
       return Promise.resolve();
     },
     stopping: () => done,
@@ -114,6 +124,23 @@ Deno.test("record() starts a new file at the first key frame after rotateSeconds
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("record() writes what the stream holds when told to stop, not dropping its last messages", async () => {
+  const whole = await Deno.makeTempDir({ prefix: "atoll_recorder_" });
+  const cut = await Deno.makeTempDir({ prefix: "atoll_recorder_" });
+  try {
+    const expected = await recordFixture(whole);
+    const stats = await recordFixture(cut, {}, { stopAtLastWrite: true });
+    assert.equal(stats.bytesWritten, expected.bytesWritten);
+    const names = await files(cut);
+    const last = await Deno.readFile(`${cut}/${names.at(-1)}`);
+    const fixtureEnd = FIXTURE.subarray(FIXTURE.length - TS_PACKET_SIZE);
+    assert.deepEqual(last.subarray(last.length - TS_PACKET_SIZE), fixtureEnd);
+  } finally {
+    await Deno.remove(whole, { recursive: true });
+    await Deno.remove(cut, { recursive: true });
   }
 });
 
