@@ -49,7 +49,21 @@ Deno.test("runHelperMain() reports a failure to serve and exits 1", async () => 
   assert.equal(calls.at(-1), "error Test process failed: Error: boom");
 });
 
+Deno.test("runHelperMain() waits for the last reports to go out before it returns", async () => {
+  let flushed = false;
+  const reports = new Promise<void>((resolve) => setTimeout(resolve, 5)).then(() => {
+    flushed = true;
+  });
+  const { options } = fake(() => Promise.resolve(0), reports);
+  assert.equal(await runHelperMain(["--control-fd", "3"], { ...options, flushMs: 5000 }), 0);
+  assert.ok(flushed, "returned before the reports went out");
+});
+
 Deno.test("runHelperMain() waits for the reports no longer than its flush time", async () => {
   const { options } = fake(() => Promise.resolve(0), new Promise(() => {}));
+  const started = performance.now();
   assert.equal(await runHelperMain(["--control-fd", "3"], options), 0);
+  // flushMs is 10: far below the default of 2000 ms.
+  const tookMs = performance.now() - started;
+  assert.ok(tookMs < 1000, `took ${tookMs} ms`);
 });
