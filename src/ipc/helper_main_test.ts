@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { IGNORED_SIGNALS, runHelperMain } from "./helper_main.ts";
+import { EXPECTED_ARGUMENTS, IGNORED_SIGNALS, runHelperMain } from "./helper_main.ts";
 
 function fake(serve: (controlFd: number) => Promise<number>, flushed = Promise.resolve()) {
   const calls: string[] = [];
@@ -38,7 +38,9 @@ Deno.test("runHelperMain() rejects other arguments with an error log and exit co
     const { calls, options } = fake(() => Promise.resolve(0));
     assert.equal(await runHelperMain(args, options), 1);
     assert.deepEqual(calls, [
-      `error Test process failed: TypeError: Invalid test process arguments: ${args.join(" ")}`,
+      `error Test process failed: TypeError: Invalid test process arguments "${
+        args.join(" ")
+      }": ${EXPECTED_ARGUMENTS}`,
     ]);
   }
 });
