@@ -10,9 +10,11 @@
  * - After a file starts, the stream's files in the directory are kept to
  *   `quotaBytes`, the oldest deleted first, never the one being written.
  * - Writes go straight to the file, at most a batch at a time
- *   (src/media/follower_batch.ts): memory stays bounded. A disk slower than the stream makes the recorder
- *   fall behind in the ring, and it skips ahead to the newest key frame,
- *   counted, like a slow viewer.
+ *   (src/media/follower_batch.ts): memory stays bounded. A disk slower
+ *   than the stream makes the recorder fall behind in the ring, and it
+ *   skips ahead to the newest key frame, counted, like a slow viewer.
+ * - Told to stop, it writes what the buffer still holds (a stream's last
+ *   messages), then closes the file.
  * - A write that fails ends the recording with a {@link RecordingStopped}:
  *   `disk-full` for ENOSPC and EDQUOT, `write-error` otherwise.
  *
@@ -42,9 +44,15 @@ export class RecordingStopped extends Error {
 
 /** What a recording needs from around it. */
 export interface RecordingDeps {
-  /** Resolves once the buffer may have changed since its wake word read `seen` (or a while passed). */
+  /**
+   * Resolves once the buffer may have changed since its wake word read
+   * `seen` (or a while passed).
+   */
   changed(seen: number): Promise<void>;
-  /** Whether to stop now (what the buffer holds is written, the file closed, and {@link record} returns). */
+  /**
+   * Whether to stop now: what the buffer holds is written, the file
+   * closed, and {@link record} returns.
+   */
   stopping(): boolean;
   /** A file started, or the figures changed. */
   onStats?(stats: RecorderStats): void;

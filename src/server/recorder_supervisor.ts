@@ -52,7 +52,7 @@ export interface RecorderSupervisorDeps<P extends RecorderProcess> {
   now?: () => number;
   /** Restart delays; 1 s and 30 s by default (restart_backoff.ts). */
   restartDelayMs?: RestartDelays;
-  /** How long a recorder told to stop may take before it is killed; {@link END_TIMEOUT_MS} by default. */
+  /** How long a recorder told to stop may take before it is killed ({@link END_TIMEOUT_MS}). */
   endTimeoutMs?: number;
 }
 
