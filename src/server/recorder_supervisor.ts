@@ -47,8 +47,12 @@ export type RecorderEvents<P> = ProcessEvents<P, RecorderReport>;
 export interface RecorderSupervisorDeps<P extends RecorderProcess> {
   /** Starts a recorder that writes in `dir`, whose reports go to `events`. */
   launch(dir: string, events: RecorderEvents<P>): P;
-  /** Makes the record directory unless it exists; throws when it cannot. */
-  makeDirectory(dir: string): void;
+  /**
+   * Makes the record directory unless it exists; throws (or rejects) when
+   * it cannot. Better asynchronous: a hung disk then holds a pool thread,
+   * not the main process's event loop.
+   */
+  makeDirectory(dir: string): void | Promise<void>;
   now?: () => number;
   /** Restart delays; 1 s and 30 s by default (restart_backoff.ts). */
   restartDelayMs?: RestartDelays;
@@ -218,15 +222,28 @@ export class RecorderSupervisor<Q extends RecorderProcess> {
     );
   }
 
+  /** Makes the record directory, then starts the recorder, unless the recording ended meanwhile. */
   #launch(recording: Recording): void {
     if (this.#stopping || this.#recordings.get(recording.name) !== recording) return;
-    const { name, rule } = recording;
+    const dir = recording.rule.dir;
+    const cannotMake = (error: unknown) => {
+      if (this.#stopping || this.#recordings.get(recording.name) !== recording) return;
+      this.#fail(recording, "no-directory", `cannot make ${dir}: ${describe(error)}`);
+    };
+    let made: void | Promise<void>;
     try {
-      this.#deps.makeDirectory(rule.dir);
+      made = this.#deps.makeDirectory(dir);
     } catch (error) {
-      this.#fail(recording, "no-directory", `cannot make ${rule.dir}: ${describe(error)}`);
+      cannotMake(error);
       return;
     }
+    if (made instanceof Promise) made.then(() => this.#spawn(recording), cannotMake);
+    else this.#spawn(recording);
+  }
+
+  #spawn(recording: Recording): void {
+    if (this.#stopping || this.#recordings.get(recording.name) !== recording) return;
+    const { name, rule } = recording;
     let process: Q;
     try {
       process = this.#deps.launch(rule.dir, {

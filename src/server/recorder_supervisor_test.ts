@@ -59,7 +59,9 @@ function supervisor() {
       launched.push(process);
       return process;
     },
-    makeDirectory: (dir) => made.push(dir),
+    makeDirectory: (dir) => {
+      made.push(dir);
+    },
     restartDelayMs: { first: 10, max: 40 },
   });
   return { recorders, launched, made, last: () => launched.at(-1)! };
@@ -211,4 +213,42 @@ Deno.test("RecorderSupervisor stop() waits for, and kills, recorders still finis
   recorders.streamCreated("rec/b", 9, 4096);
   await recorders.stop(20);
   for (const process of launched) assert.deepEqual(process.signals, ["SIGKILL"]);
+});
+
+Deno.test("RecorderSupervisor waits for a directory made off the event loop, and fails when it cannot be", async () => {
+  const launched: FakeRecorder[] = [];
+  const pending = new Map<string, PromiseWithResolvers<void>>();
+  const recorders = new RecorderSupervisor<FakeRecorder>(CONFIG, {
+    launch: (dir, events) => {
+      const process = new FakeRecorder(dir, events);
+      launched.push(process);
+      return process;
+    },
+    makeDirectory: (dir) => {
+      const made = Promise.withResolvers<void>();
+      pending.set(dir, made);
+      return made.promise;
+    },
+  });
+  recorders.streamCreated("rec/a", 8, 4096);
+  assert.equal(launched.length, 0, "not started before the directory exists");
+  assert.equal(recorders.info("rec/a")?.state, "stopped");
+  pending.get("/var/rec")!.resolve();
+  await sleep(0);
+  assert.equal(launched.length, 1);
+  assert.equal(recorders.info("rec/a")?.state, "recording");
+
+  // A stream that ends while its directory is being made starts no recorder.
+  recorders.streamCreated("rec/b", 9, 4096);
+  recorders.streamEnded("rec/b");
+  pending.get("/var/rec")!.resolve();
+  await sleep(0);
+  assert.equal(launched.length, 1);
+
+  recorders.streamCreated("rec/c", 10, 4096);
+  pending.get("/var/rec")!.reject(new Error("Permission denied"));
+  await sleep(0);
+  assert.equal(recorders.info("rec/c")?.state, "failed");
+  assert.equal(recorders.info("rec/c")?.reason, "no-directory");
+  await recorders.stop(100);
 });
