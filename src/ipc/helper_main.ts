@@ -13,6 +13,9 @@
 /** How long the last reports may take to go out at exit. */
 export const EXIT_FLUSH_MS = 2000;
 
+/** What a helper process must be given, as its error says. */
+export const EXPECTED_ARGUMENTS = "expected --control-fd N (N >= 3), as the main process starts it";
+
 /** Signals a helper process lets pass: the main process alone answers them. */
 export const IGNORED_SIGNALS = ["SIGHUP", "SIGINT"] as const;
 
@@ -42,7 +45,10 @@ export async function runHelperMain(
   const controlFd = args.length === 2 && args[0] === "--control-fd" ? Number(args[1]) : NaN;
   try {
     if (!Number.isInteger(controlFd) || controlFd < 3) {
-      throw new TypeError(`Invalid ${options.name.toLowerCase()} arguments: ${args.join(" ")}`);
+      const given = args.join(" ");
+      throw new TypeError(
+        `Invalid ${options.name.toLowerCase()} arguments "${given}": ${EXPECTED_ARGUMENTS}`,
+      );
     }
     try {
       options.setsid();

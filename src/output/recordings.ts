@@ -13,6 +13,7 @@
  * @module
  */
 
+import { sameText } from "../http/media_signature.ts";
 import { parseRecordingFileName } from "../ipc/recording_files.ts";
 import { type ResponseSink, STALL_TIMEOUT_MS, writeAll } from "./ts_stream.ts";
 
@@ -39,17 +40,6 @@ export function recordingOfTarget(target: string): { file: string } | "invalid" 
     return "invalid";
   }
   return parseRecordingFileName(file) === undefined ? "invalid" : { file };
-}
-
-/** Compares without an early exit, so the time taken does not tell how much matched. */
-function sameText(a: string, b: string): boolean {
-  const left = new TextEncoder().encode(a);
-  const right = new TextEncoder().encode(b);
-  let difference = left.length ^ right.length;
-  for (let i = 0; i < Math.max(left.length, right.length); i++) {
-    difference |= (left[i] ?? 0) ^ (right[i] ?? 0);
-  }
-  return difference === 0;
 }
 
 /** Why a download is refused (status and message), or undefined when the token is right. */
@@ -79,13 +69,21 @@ export async function openRecording(
 ): Promise<{ file: Deno.FsFile; bytes: number } | undefined> {
   for (const dir of dirs) {
     const path = `${dir}/${file}`;
+    let opened: Deno.FsFile | undefined;
     try {
       // lstat: a symlink planted in the directory is not followed.
       const info = await Deno.lstat(path);
       if (!info.isFile) continue;
-      const opened = await Deno.open(path, { read: true });
+      opened = await Deno.open(path, { read: true });
+      // And not one swapped in between: what was opened is what lstat saw.
+      const openedInfo = await opened.stat();
+      if (openedInfo.ino !== info.ino || openedInfo.dev !== info.dev) {
+        opened.close();
+        continue;
+      }
       return { file: opened, bytes: info.size };
     } catch {
+      opened?.close();
       continue;
     }
   }
@@ -108,7 +106,7 @@ export async function sendFile(
   let left = bytes;
   while (left > 0) {
     const n = await file.read(chunk.subarray(0, Math.min(CHUNK_BYTES, left)));
-    if (n === null) return false; // shorter than it was: the quota deleted it meanwhile
+    if (n === null) return false; // shorter than it was: truncated meanwhile
     if (!await writeAll(sink, chunk.subarray(0, n), STALL_TIMEOUT_MS)) return false;
     left -= n;
   }

@@ -10,9 +10,11 @@
  * - After a file starts, the stream's files in the directory are kept to
  *   `quotaBytes`, the oldest deleted first, never the one being written.
  * - Writes go straight to the file, at most a batch at a time
- *   (src/media/follower_batch.ts): memory stays bounded. A disk slower than the stream makes the recorder
- *   fall behind in the ring, and it skips ahead to the newest key frame,
- *   counted, like a slow viewer.
+ *   (src/media/follower_batch.ts): memory stays bounded. A disk slower
+ *   than the stream makes the recorder fall behind in the ring, and it
+ *   skips ahead to the newest key frame, counted, like a slow viewer.
+ * - Told to stop, it writes what the buffer still holds (a stream's last
+ *   messages), then closes the file.
  * - A write that fails ends the recording with a {@link RecordingStopped}:
  *   `disk-full` for ENOSPC and EDQUOT, `write-error` otherwise.
  *
@@ -42,9 +44,15 @@ export class RecordingStopped extends Error {
 
 /** What a recording needs from around it. */
 export interface RecordingDeps {
-  /** Resolves once the buffer may have changed since its wake word read `seen` (or a while passed). */
+  /**
+   * Resolves once the buffer may have changed since its wake word read
+   * `seen` (or a while passed).
+   */
   changed(seen: number): Promise<void>;
-  /** Whether to stop now (the file is closed, and {@link record} returns). */
+  /**
+   * Whether to stop now: what the buffer holds is written, the file
+   * closed, and {@link record} returns.
+   */
   stopping(): boolean;
   /** A file started, or the figures changed. */
   onStats?(stats: RecorderStats): void;
@@ -57,9 +65,10 @@ export interface RecordingDeps {
 }
 
 /**
- * Records the stream buffer `buffer` per `settings` until `deps.stopping()`;
- * throws {@link RecordingStopped} when it cannot go on. `stats` is updated
- * as it goes.
+ * Records the stream buffer `buffer` per `settings` until `deps.stopping()`,
+ * then writes what the buffer still holds and closes the file; throws
+ * {@link RecordingStopped} when it cannot go on. `stats` is updated as it
+ * goes.
  */
 export async function record(
   buffer: ArrayBuffer,
@@ -72,14 +81,23 @@ export async function record(
   const writer = new FileWriter(settings, deps, stats);
   const batch = new FollowerBatch();
   let marked = false;
+  // Once told to stop, what the buffer holds is still written, so a stream's
+  // last messages are not lost; at most one ring's worth, as a publisher may
+  // still be writing.
+  let left = Number.POSITIVE_INFINITY;
   try {
-    while (!deps.stopping()) {
+    for (;;) {
+      if (left === Number.POSITIVE_INFINITY && deps.stopping()) left = follower.layout.slots;
       const seen = follower.wakeValue;
-      let read = false;
-      while (!batch.full) {
+      let read = 0;
+      let caughtUp = false;
+      while (!batch.full && read < left) {
         const step = follower.next();
-        if (step.kind === "none") break;
-        read = true;
+        if (step.kind === "none") {
+          caughtUp = true;
+          break;
+        }
+        read++;
         if (step.kind !== "message") continue;
         const due = writer.startedAt !== undefined &&
           now() - writer.startedAt >= settings.rotateSeconds * 1000;
@@ -97,14 +115,19 @@ export async function record(
         }
         batch.append(step);
       }
+      left -= read;
       stats.skips = follower.skips;
-      if (batch.length > 0) {
+      const wrote = batch.length > 0;
+      if (wrote) {
         await writer.write(batch.bytes);
         batch.clear();
-        continue;
       }
-      // Read the wake word before reading the buffer: a write since then has changed it.
-      if (!read && follower.wakeValue === seen) await deps.changed(seen);
+      if (left !== Number.POSITIVE_INFINITY) {
+        if (caughtUp || left <= 0) break;
+      } else if (!wrote && read === 0 && follower.wakeValue === seen) {
+        // Read the wake word before reading the buffer: a write since then has changed it.
+        await deps.changed(seen);
+      }
     }
   } finally {
     writer.close();

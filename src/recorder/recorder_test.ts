@@ -37,8 +37,17 @@ function messagesOf(ts: Uint8Array): { packets: Uint8Array; flags: number; info?
   return messages;
 }
 
-/** Records the fixture published in real time on a fake clock, `perWake` messages a wakeup. */
-async function recordFixture(dir: string, overrides: Partial<RecorderSettings> = {}) {
+/**
+ * Records the fixture published in real time on a fake clock, 20 messages a
+ * wakeup. The recorder is told to stop once it waited after the last write,
+ * or with `stopAtLastWrite`, as the last messages are written (a stream that
+ * ends before the recorder read its last messages).
+ */
+async function recordFixture(
+  dir: string,
+  overrides: Partial<RecorderSettings> = {},
+  options: { stopAtLastWrite?: boolean; started?: string[] } = {},
+) {
   const layout = StreamBuffer.layout({ slots: 4096, slotPayload: MESSAGE_BYTES });
   const buffer = new ArrayBuffer(layout.bytes);
   StreamBuffer.initialize(buffer, layout);
@@ -66,9 +75,15 @@ async function recordFixture(dir: string, overrides: Partial<RecorderSettings> =
         writer.write(message.packets, message.flags, next);
         clock += msPerMessage;
       }
+      if (options.stopAtLastWrite) done = next >= messages.length;
       return Promise.resolve();
     },
     stopping: () => done,
+    onStats: (stats) => {
+      if (stats.file !== null && options.started?.at(-1) !== stats.file) {
+        options.started?.push(stats.file);
+      }
+    },
     now: () => clock,
     wallClock: () => START + clock,
   });
@@ -117,6 +132,23 @@ Deno.test("record() starts a new file at the first key frame after rotateSeconds
   }
 });
 
+Deno.test("record() writes what the stream holds when told to stop, not dropping its last messages", async () => {
+  const whole = await Deno.makeTempDir({ prefix: "atoll_recorder_" });
+  const cut = await Deno.makeTempDir({ prefix: "atoll_recorder_" });
+  try {
+    const expected = await recordFixture(whole);
+    const stats = await recordFixture(cut, {}, { stopAtLastWrite: true });
+    assert.equal(stats.bytesWritten, expected.bytesWritten);
+    const names = await files(cut);
+    const last = await Deno.readFile(`${cut}/${names.at(-1)}`);
+    const fixtureEnd = FIXTURE.subarray(FIXTURE.length - TS_PACKET_SIZE);
+    assert.deepEqual(last.subarray(last.length - TS_PACKET_SIZE), fixtureEnd);
+  } finally {
+    await Deno.remove(whole, { recursive: true });
+    await Deno.remove(cut, { recursive: true });
+  }
+});
+
 Deno.test("record() keeps the stream's files within the quota, oldest first, others untouched", async () => {
   const dir = await Deno.makeTempDir({ prefix: "atoll_recorder_" });
   try {
@@ -126,7 +158,12 @@ Deno.test("record() keeps the stream's files within the quota, oldest first, oth
     await Deno.writeFile(`${dir}/${other}`, new Uint8Array(100_000));
     await Deno.writeTextFile(`${dir}/notes.txt`, "kept");
     const size = FIXTURE.length;
-    const stats = await recordFixture(dir, { rotateSeconds: 2, quotaBytes: Math.round(size / 2) });
+    const started: string[] = [];
+    const stats = await recordFixture(
+      dir,
+      { rotateSeconds: 2, quotaBytes: Math.round(size / 2) },
+      { started },
+    );
     const names = await Array.fromAsync(Deno.readDir(dir), (entry) => entry.name);
     assert.ok(!names.includes(old), "the oldest went first");
     assert.ok(names.includes(other), "another stream's file stays");
@@ -137,12 +174,19 @@ Deno.test("record() keeps the stream's files within the quota, oldest first, oth
     // Kept after each file started: at most the quota plus the last file.
     assert.ok(stats.deleted >= 2, `deleted ${stats.deleted}`);
     assert.ok(total <= size / 2 + size / 3, `${total} bytes kept of ${size}`);
+    // The oldest went first, and never the file being written: what is left of the
+    // files it started is the newest of them, the last one included.
+    assert.equal(started.length, stats.files);
+    const kept = started.filter((name) => own.includes(name));
+    assert.deepEqual(kept, started.slice(started.length - kept.length));
+    assert.ok(kept.length >= 1 && kept.at(-1) === started.at(-1), "the last file stays");
+    assert.equal(own.length, kept.length, "its files are the ones it started");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
 
-Deno.test("record() stops with write-error when the directory is not writable", async () => {
+Deno.test("record() stops with write-error when its file cannot be created", async () => {
   await assert.rejects(
     () => recordFixture("/nonexistent/atoll"),
     (error: unknown) => error instanceof RecordingStopped && error.reason === "write-error",

@@ -5,6 +5,9 @@
  * with the buffer and its settings, stops it when the stream ends or the
  * rule goes (a reload), and starts it again when it dies, with a backoff
  * (1 s, doubling to 30 s; back to 1 s after a minute's good run). A
+ * recorder told to stop that is still there {@link END_TIMEOUT_MS} later
+ * (a hung disk) is killed; {@link RecorderSupervisor.stop} waits for every
+ * recorder still running, those finishing an ended stream's file too. A
  * recording that stopped by itself because the disk is full (or a write
  * failed) is `failed` and not started again until a reload changes its
  * rule or the stream begins again: restarting would only fill the log.
@@ -32,6 +35,8 @@ const log = logger("recorder");
 
 /** The recorder's exit code for a recording that stopped by itself (src/recorder/main.ts). */
 const EXIT_STOPPED = 3;
+/** How long a recorder told to stop may take to finish its file before it is killed. */
+export const END_TIMEOUT_MS = 10_000;
 
 /** What the supervisor needs of a recorder process (the real one is a `PairedProcess`). */
 export type RecorderProcess = SupervisedProcess<RecorderCommand>;
@@ -42,11 +47,17 @@ export type RecorderEvents<P> = ProcessEvents<P, RecorderReport>;
 export interface RecorderSupervisorDeps<P extends RecorderProcess> {
   /** Starts a recorder that writes in `dir`, whose reports go to `events`. */
   launch(dir: string, events: RecorderEvents<P>): P;
-  /** Makes the record directory unless it exists; throws when it cannot. */
-  makeDirectory(dir: string): void;
+  /**
+   * Makes the record directory unless it exists; throws (or rejects) when
+   * it cannot. Better asynchronous: a hung disk then holds a pool thread,
+   * not the main process's event loop.
+   */
+  makeDirectory(dir: string): void | Promise<void>;
   now?: () => number;
   /** Restart delays; 1 s and 30 s by default (restart_backoff.ts). */
   restartDelayMs?: RestartDelays;
+  /** How long a recorder told to stop may take before it is killed ({@link END_TIMEOUT_MS}). */
+  endTimeoutMs?: number;
 }
 
 type State = "recording" | "stopped" | "failed";
@@ -68,8 +79,6 @@ interface Recording {
   current: RecorderStats | undefined;
   /** What recorders before it wrote. */
   past: { bytesWritten: number; files: number };
-  /** The recorder reported that it stopped by itself. */
-  stoppedBy: RecordingFailure | undefined;
   /** Whether its last start is logged as back (once it reported). */
   restarted: boolean;
 }
@@ -79,6 +88,12 @@ export class RecorderSupervisor<Q extends RecorderProcess> {
   #deps: RecorderSupervisorDeps<Q>;
   #now: () => number;
   #recordings = new Map<string, Recording>();
+  /**
+   * Every recorder started that has not exited, those no longer in
+   * {@link #recordings} (told to stop, finishing their files) too, with the
+   * timer that kills them when they were told to stop and do not.
+   */
+  #running = new Map<RecorderProcess, ReturnType<typeof setTimeout> | undefined>();
   #stopping = false;
   /** Recordings that stopped by themselves, by stream and reason, since start. */
   readonly failures = new Map<string, Map<RecordingFailure, number>>();
@@ -113,7 +128,6 @@ export class RecorderSupervisor<Q extends RecorderProcess> {
       timer: undefined,
       current: undefined,
       past: { bytesWritten: 0, files: 0 },
-      stoppedBy: undefined,
       restarted: false,
     };
     this.#recordings.set(name, recording);
@@ -173,8 +187,9 @@ export class RecorderSupervisor<Q extends RecorderProcess> {
   /** Stops every recorder: a clean stop first, SIGKILL after `timeoutMs`. */
   async stop(timeoutMs: number): Promise<void> {
     this.#stopping = true;
-    const processes = [...this.#recordings.values()].flatMap((r) => r.process ?? []);
     for (const name of [...this.#recordings.keys()]) this.#end(name);
+    // Those ended before (still finishing a file) as well as those just told to.
+    const processes = [...this.#running.keys()];
     let timer: ReturnType<typeof setTimeout> | undefined;
     const all = Promise.all(processes.map((p) => p.done));
     const exited = await Promise.race([
@@ -192,18 +207,43 @@ export class RecorderSupervisor<Q extends RecorderProcess> {
     this.#recordings.delete(name);
     clearTimeout(recording.timer);
     const process = recording.process;
-    if (process !== undefined && !process.send({ type: "shutdown" })) process.kill("SIGTERM");
+    if (process === undefined || !this.#running.has(process)) return;
+    if (!process.send({ type: "shutdown" })) process.kill("SIGTERM");
+    const timeoutMs = this.#deps.endTimeoutMs ?? END_TIMEOUT_MS;
+    this.#running.set(
+      process,
+      setTimeout(() => {
+        log.error(
+          "Recorder of {stream} ({pid}) did not stop within {seconds} s: killing it; its last file may end short",
+          { stream: name, pid: process.pid, seconds: timeoutMs / 1000 },
+        );
+        process.kill("SIGKILL");
+      }, timeoutMs),
+    );
   }
 
+  /** Makes the record directory, then starts the recorder, unless the recording ended meanwhile. */
   #launch(recording: Recording): void {
     if (this.#stopping || this.#recordings.get(recording.name) !== recording) return;
-    const { name, rule } = recording;
+    const dir = recording.rule.dir;
+    const cannotMake = (error: unknown) => {
+      if (this.#stopping || this.#recordings.get(recording.name) !== recording) return;
+      this.#fail(recording, "no-directory", `cannot make ${dir}: ${describe(error)}`);
+    };
+    let made: void | Promise<void>;
     try {
-      this.#deps.makeDirectory(rule.dir);
+      made = this.#deps.makeDirectory(dir);
     } catch (error) {
-      this.#fail(recording, "no-directory", `cannot make ${rule.dir}: ${describe(error)}`);
+      cannotMake(error);
       return;
     }
+    if (made instanceof Promise) made.then(() => this.#spawn(recording), cannotMake);
+    else this.#spawn(recording);
+  }
+
+  #spawn(recording: Recording): void {
+    if (this.#stopping || this.#recordings.get(recording.name) !== recording) return;
+    const { name, rule } = recording;
     let process: Q;
     try {
       process = this.#deps.launch(rule.dir, {
@@ -216,10 +256,10 @@ export class RecorderSupervisor<Q extends RecorderProcess> {
       this.#scheduleRestart(recording, `cannot start: ${describe(error)}`);
       return;
     }
+    this.#running.set(process, undefined);
     recording.process = process;
     recording.state = "recording";
     recording.reason = undefined;
-    recording.stoppedBy = undefined;
     recording.backoff.started();
     const settings: RecorderSettings = {
       stream: name,
@@ -246,7 +286,6 @@ export class RecorderSupervisor<Q extends RecorderProcess> {
         }
         break;
       case "stopped":
-        recording.stoppedBy = report.reason;
         this.#fail(
           recording,
           report.reason,
@@ -265,6 +304,8 @@ export class RecorderSupervisor<Q extends RecorderProcess> {
   }
 
   #onExit(recording: Recording, process: Q, status: Deno.CommandStatus): void {
+    clearTimeout(this.#running.get(process));
+    this.#running.delete(process);
     if (recording.process !== process) return;
     recording.process = undefined;
     const current = recording.current;

@@ -59,7 +59,9 @@ function supervisor() {
       launched.push(process);
       return process;
     },
-    makeDirectory: (dir) => made.push(dir),
+    makeDirectory: (dir) => {
+      made.push(dir);
+    },
     restartDelayMs: { first: 10, max: 40 },
   });
   return { recorders, launched, made, last: () => launched.at(-1)! };
@@ -160,5 +162,93 @@ Deno.test("RecorderSupervisor fails a recording whose directory cannot be made",
   recorders.streamCreated("rec/a", 8, 4096);
   assert.equal(recorders.info("rec/a")?.state, "failed");
   assert.equal(recorders.info("rec/a")?.reason, "no-directory");
+  await recorders.stop(100);
+});
+
+/** A recorder that takes no command: it exits on a signal only (a hung disk, say). */
+class DeafRecorder extends FakeRecorder {
+  readonly signals: Deno.Signal[] = [];
+  override send(command: RecorderCommand, fd?: number): boolean {
+    this.sent.push({ command, fd });
+    return true;
+  }
+  override kill(signal: Deno.Signal = "SIGKILL"): void {
+    this.signals.push(signal);
+    if (signal === "SIGKILL") super.kill(signal);
+  }
+}
+
+Deno.test("RecorderSupervisor kills a recorder that does not stop after its stream ended", async () => {
+  const launched: DeafRecorder[] = [];
+  const recorders = new RecorderSupervisor<DeafRecorder>(CONFIG, {
+    launch: (dir, events) => {
+      const process = new DeafRecorder(dir, events as RecorderEvents<FakeRecorder>);
+      launched.push(process);
+      return process;
+    },
+    makeDirectory: () => {},
+    endTimeoutMs: 20,
+  });
+  recorders.streamCreated("rec/a", 8, 4096);
+  recorders.streamEnded("rec/a");
+  await launched[0]!.done;
+  assert.deepEqual(launched[0]!.signals, ["SIGKILL"]);
+  await recorders.stop(100);
+});
+
+Deno.test("RecorderSupervisor stop() waits for, and kills, recorders still finishing an ended stream", async () => {
+  const launched: DeafRecorder[] = [];
+  const recorders = new RecorderSupervisor<DeafRecorder>(CONFIG, {
+    launch: (dir, events) => {
+      const process = new DeafRecorder(dir, events as RecorderEvents<FakeRecorder>);
+      launched.push(process);
+      return process;
+    },
+    makeDirectory: () => {},
+  });
+  recorders.streamCreated("rec/a", 8, 4096);
+  recorders.streamEnded("rec/a");
+  // A rule change ends one recorder and starts another.
+  recorders.streamCreated("rec/b", 9, 4096);
+  recorders.streamCreated("rec/b", 9, 4096);
+  await recorders.stop(20);
+  for (const process of launched) assert.deepEqual(process.signals, ["SIGKILL"]);
+});
+
+Deno.test("RecorderSupervisor waits for a directory made off the event loop, and fails when it cannot be", async () => {
+  const launched: FakeRecorder[] = [];
+  const pending = new Map<string, PromiseWithResolvers<void>>();
+  const recorders = new RecorderSupervisor<FakeRecorder>(CONFIG, {
+    launch: (dir, events) => {
+      const process = new FakeRecorder(dir, events);
+      launched.push(process);
+      return process;
+    },
+    makeDirectory: (dir) => {
+      const made = Promise.withResolvers<void>();
+      pending.set(dir, made);
+      return made.promise;
+    },
+  });
+  recorders.streamCreated("rec/a", 8, 4096);
+  assert.equal(launched.length, 0, "not started before the directory exists");
+  assert.equal(recorders.info("rec/a")?.state, "stopped");
+  pending.get("/var/rec")!.resolve();
+  await sleep(0);
+  assert.equal(launched.length, 1);
+  assert.equal(recorders.info("rec/a")?.state, "recording");
+
+  // A stream that ends while its directory is being made starts no recorder.
+  recorders.streamCreated("rec/b", 9, 4096);
+  recorders.streamEnded("rec/b");
+  pending.get("/var/rec")!.resolve();
+  await sleep(0);
+  assert.equal(launched.length, 1);
+
+  recorders.streamCreated("rec/c", 10, 4096);
+  pending.get("/var/rec")!.reject(new Error("Permission denied"));
+  await sleep(0);
+  assert.equal(recorders.info("rec/c")?.state, "failed");
+  assert.equal(recorders.info("rec/c")?.reason, "no-directory");
   await recorders.stop(100);
 });
