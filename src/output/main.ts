@@ -20,6 +20,7 @@ import { libc } from "../../ffi/libc.ts";
 import type { OwnedFd } from "../../ffi/owned_fd.ts";
 import { receiveWithFd } from "../../ffi/socket.ts";
 import {
+  OUTPUT_STATS_INTERVAL_MS,
   type OutputCommand,
   type OutputSettings,
   parseOutputCommand,
@@ -29,10 +30,11 @@ import { FeedTable } from "./feeds.ts";
 import { type MediaServer, serveMedia } from "./media_server.ts";
 import { ReportWriter, writeToStdout } from "./reports.ts";
 import { AccessGate } from "./access.ts";
+import { DemandGate } from "./demand.ts";
 import type { RecordingAccess } from "./recordings.ts";
 
 /** How often the clients' figures are reported while they change. */
-export const STATS_INTERVAL_MS = 2000;
+export const STATS_INTERVAL_MS = OUTPUT_STATS_INTERVAL_MS;
 /** Exit code when the media address cannot be bound (as the main process's own, 2). */
 export const EXIT_LISTEN_FAILED = 2;
 
@@ -81,6 +83,7 @@ async function serve(controlFd: number, reports: ReportWriter): Promise<number> 
   const access = new AccessGate((id, request) =>
     reports.send({ type: "access-request", id, request })
   );
+  const demand = new DemandGate((id, stream) => reports.send({ type: "demand", id, stream }));
   let server: MediaServer;
   try {
     server = serveMedia(
@@ -91,6 +94,7 @@ async function serve(controlFd: number, reports: ReportWriter): Promise<number> 
       },
       recordings,
       (request) => access.check(request),
+      (stream) => demand.ask(stream),
     );
   } catch (error) {
     const detail = error instanceof Deno.errors.AddrInUse
@@ -157,10 +161,15 @@ async function serve(controlFd: number, reports: ReportWriter): Promise<number> 
         case "access-rules":
           fd?.close();
           access.reset(command.waitMs);
+          demand.reset(command.waitMs);
           break;
         case "access-answer":
           fd?.close();
           access.answered(command.id, command.answer);
+          break;
+        case "demand-answer":
+          fd?.close();
+          demand.answered(command.id, command.waitMs);
           break;
         case "shutdown":
           fd?.close();
@@ -176,6 +185,7 @@ async function serve(controlFd: number, reports: ReportWriter): Promise<number> 
   } finally {
     clearInterval(statsTimer);
     access.close();
+    demand.close();
     await server.shutdown();
     await feeds.endAll();
     reportStats();
