@@ -16,12 +16,17 @@ import {
   type MediaServer,
   serveMedia,
 } from "./media_server.ts";
-import type { MediaAccessRequest } from "../ipc/output_messages.ts";
+import {
+  DEFAULT_HLS_RULES,
+  type HlsRules,
+  type MediaAccessRequest,
+} from "../ipc/output_messages.ts";
+import { CLIENT_WINDOW_MS } from "./hls.ts";
 
 const LAYOUT = StreamBuffer.layout({ slots: 64, slotPayload: 7 * TS_PACKET_SIZE });
 
 /** A stream buffer in shared memory, served as `name`, and its publisher's side. */
-async function stream(feeds: FeedTable, name: string) {
+async function stream(feeds: FeedTable, name: string, hls?: HlsRules) {
   const memory = createSharedMemory(`test:${name}`, LAYOUT.bytes);
   const mapping = SharedMapping.map(memory.fd, LAYOUT.bytes);
   initializeStreamBuffer(mapping.buffer, LAYOUT);
@@ -31,7 +36,7 @@ async function stream(feeds: FeedTable, name: string) {
   try {
     sendMessage(here.fd, new TextEncoder().encode("stream"), memory.fd);
     const received = await receiveWithFd(there.fd);
-    await feeds.add(name, received!.fd!, { bytes: LAYOUT.bytes });
+    await feeds.add(name, received!.fd!, { bytes: LAYOUT.bytes, ...(hls && { hls }) });
   } finally {
     here.close();
     there.close();
@@ -289,5 +294,21 @@ Deno.test("serveMedia() has a stream it lacks pulled, once allowed, and waits as
   assert.match(await exchange(media, get("/edge/a/seg,1.ts")), /^HTTP\/1.1 404 /);
   await exchange(media, `HEAD /edge/a.ts HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
   assert.deepEqual(demanded, ["studio/b", "studio/b", "edge/slow", "edge/late", "edge/a"]);
+  await feeds.endAll();
+});
+
+Deno.test("FeedTable counts requests as HLS clients, never a packager running by itself, so no packager holds a pull", async () => {
+  let now = 0;
+  const feeds = new FeedTable({ now: () => now });
+  using publisher = await stream(feeds, "edge/a", { ...DEFAULT_HLS_RULES, mode: "always" });
+  publisher.publish(4);
+  assert.equal(feeds.hls.packaging("edge/a"), true);
+  const clients = () => feeds.stats().find(({ name }) => name === "edge/a")?.hlsClients;
+  assert.equal(clients(), 0);
+  feeds.hls.segment("edge/a", 1, "192.0.2.1");
+  assert.equal(clients(), 1);
+  now += CLIENT_WINDOW_MS + 1;
+  assert.equal(clients(), 0, "the client window lapsed");
+  assert.equal(feeds.hls.packaging("edge/a"), true, "while the packager goes on");
   await feeds.endAll();
 });
