@@ -5,7 +5,8 @@
  * the streams over HTTP (media_server.ts) straight from their buffers,
  * which the main process sends it over the socket pair as streams begin,
  * and reports its clients' figures on stdout. It carries no SRT and decides
- * nothing (who may watch, it asks the main process: access.ts): HTTP media never passes through the main process, and a slow or
+ * nothing (who may watch, and whether a stream it lacks is pulled for a
+ * request, it asks the main process: access.ts, demand.ts): HTTP media never passes through the main process, and a slow or
  * hostile HTTP client can only cost the other HTTP clients of this process.
  *
  * Like the SRT children it runs in a session of its own and ignores SIGHUP
