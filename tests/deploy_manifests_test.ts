@@ -792,11 +792,8 @@ Deno.test("deploy/kubernetes: Services, ConfigMaps, probes, the autoscaler and A
     "srt://atoll-origin:9000?streamid=#!::r={name},m=request",
   ]);
   assert.equal(edge?.config?.parsed.streamDefaults.sourceMode, "on-demand");
-  // HTTP viewers start no pull: the streams for them are pulled always.
-  assert.deepEqual(
-    edge?.config?.parsed.streams.map(({ name, rules }) => `${name}: ${rules.sourceMode}`),
-    [`${SAMPLE_STREAM}: always`],
-  );
+  // HTTP viewers start pulls as SRT viewers do: no stream needs pulling always.
+  assert.deepEqual(edge?.config?.parsed.streams, []);
   assert.deepEqual(edge?.options.httpAllowedHosts, [
     SAMPLE_FIELDS["status.podIP"],
     "media.example",
@@ -1014,8 +1011,7 @@ Deno.test("deploy/kubernetes: manifests are read as Kubernetes reads YAML", () =
 Deno.test("deploy/two-hosts: Atoll accepts both atoll.yaml and the systemd unit's command line", async () => {
   const read = (name: string) => Deno.readTextFile(new URL(name, TWO_HOSTS_DIR));
   const origin = parseConfig(await read("origin.yaml"), "yaml", "origin.yaml");
-  const edgeText = await read("edge.yaml");
-  const edge = parseConfig(edgeText, "yaml", "edge.yaml");
+  const edge = parseConfig(await read("edge.yaml"), "yaml", "edge.yaml");
   assert.deepEqual(sourcesOf(origin), [], "the origin pulls nothing");
   const [source] = sourcesOf(edge);
   assert.ok(source !== undefined, "the edge pulls");
@@ -1023,15 +1019,9 @@ Deno.test("deploy/two-hosts: Atoll accepts both atoll.yaml and the systemd unit'
   assert.equal(url.hostname, "origin.example");
   const { mode, name } = parseStreamId(url.streamId ?? "");
   assert.deepEqual({ mode, name }, { mode: "play", name: SAMPLE_STREAM });
-  // The entry edge.yaml shows in a comment (indented further) for streams watched over HTTP.
-  const example = edgeText.split("\n").flatMap((line) =>
-    line.startsWith("#   ") ? [line.slice(4)] : []
-  );
-  const withExample = parseConfig(`${edgeText}${example.join("\n")}\n`, "yaml", "edge.yaml");
-  assert.deepEqual(
-    withExample.streams.map(({ name, rules }) => `${name}: ${rules.sourceMode}`),
-    [`${SAMPLE_STREAM}: always`],
-  );
+  // HTTP viewers start pulls as SRT viewers do: every stream on demand.
+  assert.equal(edge.streamDefaults.sourceMode, "on-demand");
+  assert.deepEqual(edge.streams, []);
 
   const unit = await read("atoll.service");
   const setting = (key: string) =>

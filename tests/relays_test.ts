@@ -296,6 +296,109 @@ Deno.test("an origin and two edges: viewers on both edges decode one publisher's
   );
 });
 
+Deno.test("an HTTP-TS request to an edge starts its on-demand pull, HTTP clients hold it, and it stops after they left", async () => {
+  await using scratch = await scratchDir("atoll_http_demand_");
+  await using origin = await Atoll.start();
+  // A demand holds the pull for the play wait + 4 s by itself: 5 s here, so the clients' hold shows.
+  await using edge = await startWithConfig(`
+playWaitMs: 1000
+streamDefaults:
+  source: "srt://127.0.0.1:${origin.srtPort}?streamid=#!::r={name},m=request"
+  sourceLingerMs: 1000
+`);
+  await using _publisher = await ffmpegPublisher(
+    `srt://127.0.0.1:${origin.srtPort}?streamid=publish:live/show`,
+  );
+  await publisherOf(origin, "live/show");
+  // A stream nothing pulls (the origin has no source rule) is 404 at once, as before.
+  const started = performance.now();
+  const unknown = await origin.media("/live/nobody.ts");
+  await unknown.body?.cancel();
+  assert.equal(unknown.status, 404);
+  assert.ok(performance.now() - started < 1000, "not held");
+
+  const path = `${scratch.path}/http.ts`;
+  const asked = performance.now();
+  await using viewer = ffmpegViewer(`http://127.0.0.1:${edge.mediaPort}/live/show.ts`, path, 3);
+  await waitFor(
+    "the edge to pull for its HTTP viewer",
+    async () => (await relayOf(edge, "live/show"))?.state === "connected",
+  );
+  assert.deepEqual(
+    (await edge.connections()).filter((connection) => connection.relay === null),
+    [],
+    "no SRT viewer anywhere",
+  );
+  // A second client, which reads until told to stop.
+  const stop = new AbortController();
+  const second = await edge.media("/live/show.ts", { signal: stop.signal });
+  assert.equal(second.status, 200);
+  const reading = second.body!.pipeTo(new WritableStream()).catch(() => {});
+  const status = await viewer.done;
+  assert.equal(status.code, 0, `ffmpeg over HTTP-TS: ${viewer.lines.join("\n")}`);
+  const video = await probeVideo(path);
+  assert.ok(video.frames >= 40, `decoded ${video.frames} frames: ${video.errors}`);
+  assert.ok(video.firstIsKey, "starts at a key frame");
+  // Past the demand's hold and the linger, the second client still holds the pull.
+  const left = asked + 7000 - performance.now();
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, left)));
+  assert.equal((await relayOf(edge, "live/show"))?.state, "connected");
+  stop.abort();
+  await reading;
+  // Both left: after the linger the edge lets go of the origin.
+  await waitFor(
+    "the edge to stop pulling",
+    async () =>
+      (await relayConnections(edge)).length === 0 && (await origin.connections()).length === 1,
+    { timeoutMs: 10_000 },
+  );
+  assert.ok(
+    edge.logs.some((line) =>
+      /nobody watched stream "live\/show" for 1000 ms/.test(String(line.properties.what))
+    ),
+  );
+});
+
+Deno.test("an HLS playlist request to an edge starts its pull, after the access rules allowed it", async () => {
+  await using origin = await Atoll.start();
+  await using edge = await startWithConfig(`
+streamDefaults:
+  source: "srt://127.0.0.1:${origin.srtPort}?streamid=#!::r={name},m=request"
+  sourceLingerMs: 1000
+streams:
+  - prefix: secret
+    readPassphrase: "a read passphrase"
+`);
+  await using _publisher = await ffmpegPublisher(
+    `srt://127.0.0.1:${origin.srtPort}?streamid=publish:live/show`,
+  );
+  await publisherOf(origin, "live/show");
+  // Refused first: no pull starts for a viewer who may not watch.
+  const refused = await edge.media("/secret/show/index.m3u8");
+  await refused.body?.cancel();
+  assert.equal(refused.status, 401);
+  assert.deepEqual(await relays(edge), []);
+
+  // A player retries a 503 (the stream began, but had no segment in time): so does this.
+  let playlist = "";
+  await waitFor("a playlist that lists a segment", async () => {
+    const response = await edge.media("/live/show/index.m3u8");
+    playlist = await response.text();
+    return response.status === 200 && /^seg,[0-9]+\.ts$/m.test(playlist);
+  }, { timeoutMs: 15_000 });
+  assert.equal((await relayOf(edge, "live/show"))?.state, "connected");
+  assert.deepEqual(
+    (await edge.connections()).filter((connection) => connection.relay === null),
+    [],
+    "no SRT viewer anywhere",
+  );
+  const segment = /^seg,[0-9]+\.ts$/m.exec(playlist)![0];
+  const response = await edge.media(`/live/show/${segment}`);
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  assert.equal(response.status, 200);
+  assert.equal(bytes[0], 0x47, "an MPEG-TS segment");
+});
+
 Deno.test("an edge rides out a restart of the origin's main process, and resumes after the whole origin was killed", async () => {
   await using scratch = await scratchDir("atoll_edge_restart_");
   const dir = scratch.path;

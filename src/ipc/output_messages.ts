@@ -85,6 +85,13 @@ export type MediaAccessAnswer =
   | { allowed: true; ttlMs: number }
   | { allowed: false; status: 401 | 403; message: string; ttlMs: number };
 
+/**
+ * How often, at most, the output process reports its clients' figures while
+ * they change; the main process counts on a new client being reported
+ * within it (relays it pulls for HTTP viewers, src/server/http_demand.ts).
+ */
+export const OUTPUT_STATS_INTERVAL_MS = 2000;
+
 /** The longest query or bearer token that crosses; longer ones are refused in the output process. */
 export const MAX_ACCESS_TEXT = 2048;
 /** The longest any answer may be kept. */
@@ -112,6 +119,12 @@ export type OutputCommand =
   | { type: "access-rules"; waitMs: number }
   /** The answer to the `access-request` with this `id`. */
   | { type: "access-answer"; id: number; answer: MediaAccessAnswer }
+  /**
+   * The answer to the `demand` with this `id`: how long its requests wait
+   * for the stream to begin (a pull of it is starting); 0 when nothing will
+   * pull it, and they are answered as for any stream it does not have.
+   */
+  | { type: "demand-answer"; id: number; waitMs: number }
   /** Stop cleanly: close the port and every client, then exit. */
   | { type: "shutdown" };
 
@@ -146,7 +159,15 @@ export type OutputReport =
   | { type: "stats"; streams: OutputStreamStats[]; rateLimited: Record<MediaProtocol, number> }
   /** May this playback session start? Answered with an `access-answer` of the same `id`. */
   | { type: "access-request"; id: number; request: MediaAccessRequest }
+  /**
+   * An allowed request asks for stream `stream`, which it has no buffer of:
+   * may a pull start it? Answered with a `demand-answer` of the same `id`.
+   */
+  | { type: "demand"; id: number; stream: string }
   | { type: "log"; level: LogLevelName; message: string };
+
+/** The longest wait a `demand-answer` may give: the longest `playWaitMs`. */
+export const MAX_DEMAND_WAIT_MS = 600_000;
 
 /** At most this many streams cross in one report; the bound keeps a bad process small. */
 export const MAX_REPORTED_STREAMS = 100_000;
@@ -221,6 +242,8 @@ export function parseOutputCommand(text: string): OutputCommand {
         return isInRange(value.waitMs, { min: 1, max: 120_000 });
       case "access-answer":
         return isCount(value.id) && isAccessAnswer(value.answer);
+      case "demand-answer":
+        return isCount(value.id) && isInRange(value.waitMs, { min: 0, max: MAX_DEMAND_WAIT_MS });
       case "shutdown":
         return true;
       default:
@@ -246,6 +269,9 @@ export function parseOutputReport(line: string): OutputReport {
           isCount(value.rateLimited.hls) && isCount(value.rateLimited["http-ts"]);
       case "access-request":
         return isCount(value.id) && isAccessRequest(value.request);
+      case "demand":
+        return isCount(value.id) && typeof value.stream === "string" &&
+          isStreamName(value.stream);
       case "log":
         return ["debug", "info", "warning", "error"].includes(value.level as string) &&
           typeof value.message === "string";

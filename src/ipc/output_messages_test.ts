@@ -42,6 +42,8 @@ Deno.test("parseOutputCommand() reads back every command", () => {
       id: 8,
       answer: { allowed: false, status: 403, message: "Expired", ttlMs: 0 },
     },
+    { type: "demand-answer", id: 9, waitMs: 2500 },
+    { type: "demand-answer", id: 10, waitMs: 0 },
     { type: "shutdown" },
   ];
   for (const command of commands) {
@@ -102,6 +104,13 @@ Deno.test("parseOutputCommand() refuses what the main process never sends", () =
     ["an ended stream without a name", { type: "stream-ended" }],
     ["an access wait of 0", { type: "access-rules", waitMs: 0 }],
     ["an answer without an id", { type: "access-answer", answer: { allowed: true, ttlMs: 1 } }],
+    ["a demand answer without a wait", { type: "demand-answer", id: 1 }],
+    ["a demand answer with a negative wait", { type: "demand-answer", id: 1, waitMs: -1 }],
+    ["a demand answer with a wait over ten minutes", {
+      type: "demand-answer",
+      id: 1,
+      waitMs: 600_001,
+    }],
     ["an answer kept too long", {
       type: "access-answer",
       id: 1,
@@ -133,6 +142,7 @@ Deno.test("parseOutputReport() reads back every report", () => {
     { type: "stats", streams: [], rateLimited: { hls: 0, "http-ts": 0 } },
     { type: "access-request", id: 3, request: ACCESS },
     { type: "access-request", id: 4, request: { ...ACCESS, query: "", bearer: "token" } },
+    { type: "demand", id: 5, stream: "live/cam1" },
     { type: "log", level: "warning", message: "HTTP cannot accept connections" },
   ];
   for (const report of reports) assert.deepEqual(parseOutputReport(JSON.stringify(report)), report);
@@ -189,6 +199,9 @@ Deno.test("parseOutputReport() refuses a report that is not whole", () => {
       request: { ...ACCESS, query: "x".repeat(2049) },
     }],
     ["an access request without an id", { type: "access-request", request: ACCESS }],
+    ["a demand without an id", { type: "demand", stream: "live/cam1" }],
+    ["a demand of an invalid stream name", { type: "demand", id: 1, stream: "a/../b" }],
+    ["a demand without a stream", { type: "demand", id: 1 }],
   ];
   for (const [name, value] of cases) {
     assert.throws(() => parseOutputReport(JSON.stringify(value)), TypeError, name);

@@ -131,6 +131,8 @@ export class Feed {
 /** Every stream the output process serves, by name, and their HLS. */
 export class FeedTable {
   readonly #feeds = new Map<string, Feed>();
+  /** Requests waiting for a stream to begin (a pull of it starting), by name. */
+  readonly #arrivals = new Map<string, Set<(feed: Feed | undefined) => void>>();
   readonly hls: HlsTable;
 
   constructor(options: HlsTableOptions = {}) {
@@ -161,6 +163,34 @@ export class FeedTable {
     }
     this.#feeds.set(name, feed);
     this.hls.began(feed, hls);
+    const waiting = this.#arrivals.get(name);
+    this.#arrivals.delete(name);
+    for (const resolve of waiting ?? []) resolve(feed);
+  }
+
+  /**
+   * Stream `name`'s feed once it has one: at once if it has, else when the
+   * main process sends it, or undefined after `timeoutMs` (or when every
+   * feed ends: the process stops).
+   */
+  arrival(name: string, timeoutMs: number): Promise<Feed | undefined> {
+    const feed = this.#feeds.get(name);
+    if (feed !== undefined || timeoutMs <= 0) return Promise.resolve(feed);
+    const { promise, resolve } = Promise.withResolvers<Feed | undefined>();
+    let waiting = this.#arrivals.get(name);
+    if (waiting === undefined) this.#arrivals.set(name, waiting = new Set());
+    const settle = (arrived: Feed | undefined) => {
+      clearTimeout(timer);
+      resolve(arrived);
+    };
+    const timer = setTimeout(() => {
+      const set = this.#arrivals.get(name);
+      set?.delete(settle);
+      if (set?.size === 0) this.#arrivals.delete(name);
+      resolve(undefined);
+    }, timeoutMs);
+    waiting.add(settle);
+    return promise;
   }
 
   /** Ends stream `name`'s feed, if it has one. */
@@ -174,6 +204,9 @@ export class FeedTable {
 
   /** Ends every feed and all HLS (the process is stopping). */
   async endAll(): Promise<void> {
+    const waiting = [...this.#arrivals.values()];
+    this.#arrivals.clear();
+    for (const set of waiting) for (const settle of set) settle(undefined);
     await Promise.all([...this.#feeds.keys()].map((name) => this.end(name)));
     await this.hls.close();
   }

@@ -5,7 +5,8 @@
  * the streams over HTTP (media_server.ts) straight from their buffers,
  * which the main process sends it over the socket pair as streams begin,
  * and reports its clients' figures on stdout. It carries no SRT and decides
- * nothing (who may watch, it asks the main process: access.ts): HTTP media never passes through the main process, and a slow or
+ * nothing (who may watch, and whether a stream it lacks is pulled for a
+ * request, it asks the main process: access.ts, demand.ts): HTTP media never passes through the main process, and a slow or
  * hostile HTTP client can only cost the other HTTP clients of this process.
  *
  * Like the SRT children it runs in a session of its own and ignores SIGHUP
@@ -20,6 +21,7 @@ import { libc } from "../../ffi/libc.ts";
 import type { OwnedFd } from "../../ffi/owned_fd.ts";
 import { receiveWithFd } from "../../ffi/socket.ts";
 import {
+  OUTPUT_STATS_INTERVAL_MS,
   type OutputCommand,
   type OutputSettings,
   parseOutputCommand,
@@ -29,10 +31,11 @@ import { FeedTable } from "./feeds.ts";
 import { type MediaServer, serveMedia } from "./media_server.ts";
 import { ReportWriter, writeToStdout } from "./reports.ts";
 import { AccessGate } from "./access.ts";
+import { DemandGate } from "./demand.ts";
 import type { RecordingAccess } from "./recordings.ts";
 
 /** How often the clients' figures are reported while they change. */
-export const STATS_INTERVAL_MS = 2000;
+export const STATS_INTERVAL_MS = OUTPUT_STATS_INTERVAL_MS;
 /** Exit code when the media address cannot be bound (as the main process's own, 2). */
 export const EXIT_LISTEN_FAILED = 2;
 
@@ -81,6 +84,7 @@ async function serve(controlFd: number, reports: ReportWriter): Promise<number> 
   const access = new AccessGate((id, request) =>
     reports.send({ type: "access-request", id, request })
   );
+  const demand = new DemandGate((id, stream) => reports.send({ type: "demand", id, stream }));
   let server: MediaServer;
   try {
     server = serveMedia(
@@ -91,6 +95,7 @@ async function serve(controlFd: number, reports: ReportWriter): Promise<number> 
       },
       recordings,
       (request) => access.check(request),
+      (stream) => demand.ask(stream),
     );
   } catch (error) {
     const detail = error instanceof Deno.errors.AddrInUse
@@ -157,10 +162,15 @@ async function serve(controlFd: number, reports: ReportWriter): Promise<number> 
         case "access-rules":
           fd?.close();
           access.reset(command.waitMs);
+          demand.reset(command.waitMs);
           break;
         case "access-answer":
           fd?.close();
           access.answered(command.id, command.answer);
+          break;
+        case "demand-answer":
+          fd?.close();
+          demand.answered(command.id, command.waitMs);
           break;
         case "shutdown":
           fd?.close();
@@ -176,6 +186,7 @@ async function serve(controlFd: number, reports: ReportWriter): Promise<number> 
   } finally {
     clearInterval(statsTimer);
     access.close();
+    demand.close();
     await server.shutdown();
     await feeds.endAll();
     reportStats();

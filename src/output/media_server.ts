@@ -4,7 +4,10 @@
  * `GET /NAME.ts` answers the stream's MPEG-TS for as long as the client
  * takes it (ts_stream.ts); `GET /NAME/index.m3u8` its HLS media playlist
  * and `GET /NAME/seg,N.ts` its segments (hls.ts); anything else 404, 405
- * or 421. A first playlist request waits for the stream's first segment,
+ * or 421. An HTTP-TS or playlist request for a stream it has no buffer of
+ * asks the main process to pull the stream (demand.ts) and waits as long
+ * as it says for the stream to begin; nothing pulls it: 404 at once, as
+ * for an unknown stream. A first playlist request waits for the stream's first segment,
  * briefly, and is answered 503 with `retry-after` when none came in time
  * (the stream exists, so 404 would be wrong, and players retry a 503).
  *
@@ -34,6 +37,7 @@ import {
   type OutputSettings,
 } from "../ipc/output_messages.ts";
 import { type AccessVerdict, ASK_BURST, ASK_RATE_PER_SECOND } from "./access.ts";
+import type { DemandVerdict } from "./demand.ts";
 import {
   BadRequest,
   headerEnd,
@@ -137,6 +141,13 @@ const PRIVATE_SEGMENT_HEADERS = {
 export type AccessCheck = (request: MediaAccessRequest) => Promise<AccessVerdict>;
 
 /**
+ * Asks the main process to pull a stream this process has no buffer of
+ * (DemandGate.ask): how long to wait for it, 0 when nothing will pull it.
+ * None: a stream without a buffer is unknown at once.
+ */
+export type DemandCheck = (stream: string) => Promise<DemandVerdict>;
+
+/**
  * Listens on `settings.listen` and serves the streams in `feeds`, and the
  * recordings `recordings` allows (recordings.ts).
  *
@@ -148,6 +159,7 @@ export function serveMedia(
   log: MediaLog,
   recordings: RecordingAccess = { token: null, dirs: [] },
   access?: AccessCheck,
+  demand?: DemandCheck,
 ): MediaServer {
   const listener = Deno.listen({
     transport: "tcp",
@@ -338,12 +350,19 @@ export function serveMedia(
         origin: allowedOrigin(request.headers.get("origin"), host),
       })
     ) return;
+    // The dashboard's preview (hls.js, on the API's port) reads HLS from this other origin.
+    const origin = allowedOrigin(request.headers.get("origin"), host);
+    const cors: Record<string, string> = route.kind === "ts"
+      ? {}
+      : origin === undefined
+      ? { vary: "origin" }
+      : { "access-control-allow-origin": origin, vary: "origin" };
+    if (
+      demand !== undefined && (route.kind === "ts" || route.kind === "hls") &&
+      feeds.get(route.name) === undefined &&
+      !await pulled(conn, route.name, feeds, demand, { head: isHead, cors })
+    ) return;
     if (route.kind !== "ts") {
-      // The dashboard's preview (hls.js, on the API's port) reads HLS from this other origin.
-      const origin = allowedOrigin(request.headers.get("origin"), host);
-      const cors: Record<string, string> = origin === undefined
-        ? { vary: "origin" }
-        : { "access-control-allow-origin": origin, vary: "origin" };
       await serveHls(conn, route, isHead, feeds.hls, { cors, credential, block: directives.block });
       return;
     }
@@ -529,6 +548,35 @@ async function allowed(
       head: isHead,
       headers: verdict.status === 401 ? { "www-authenticate": 'Bearer realm="atoll"' } : {},
     }),
+  );
+  return false;
+}
+
+/**
+ * For an allowed HTTP-TS or playlist request of stream `name`, which has no
+ * buffer here: asks the main process to pull it and waits as long as it
+ * says for the stream to begin. False when the request got its answer (503:
+ * the main process did not say in time, or the pull did not begin within
+ * the wait; players retry a 503); true when it goes on, with the stream
+ * begun or with nothing pulling it (then as for any stream not here).
+ */
+async function pulled(
+  conn: Deno.Conn,
+  name: string,
+  feeds: FeedTable,
+  demand: DemandCheck,
+  { head: isHead, cors }: { head: boolean; cors: Record<string, string> },
+): Promise<boolean> {
+  const verdict = await demand(name);
+  if (verdict === 0) return true;
+  const quoted = JSON.stringify(name);
+  const message = verdict === "unanswered"
+    ? `Cannot tell whether stream ${quoted} can be pulled: the server did not say in time`
+    : `Stream ${quoted} is being pulled, and did not begin within ${verdict} ms`;
+  if (verdict !== "unanswered" && await feeds.arrival(name, verdict) !== undefined) return true;
+  await answer(
+    conn,
+    errorAnswer(503, message, { head: isHead, headers: { ...cors, "retry-after": "2" } }),
   );
   return false;
 }

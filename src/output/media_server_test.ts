@@ -10,13 +10,23 @@ import {
 } from "../media/stream_buffer.ts";
 import { TS_PACKET_SIZE } from "../media/mpegts.ts";
 import { FeedTable } from "./feeds.ts";
-import { type AccessCheck, type MediaServer, serveMedia } from "./media_server.ts";
-import type { MediaAccessRequest } from "../ipc/output_messages.ts";
+import {
+  type AccessCheck,
+  type DemandCheck,
+  type MediaServer,
+  serveMedia,
+} from "./media_server.ts";
+import {
+  DEFAULT_HLS_RULES,
+  type HlsRules,
+  type MediaAccessRequest,
+} from "../ipc/output_messages.ts";
+import { CLIENT_WINDOW_MS } from "./hls.ts";
 
 const LAYOUT = StreamBuffer.layout({ slots: 64, slotPayload: 7 * TS_PACKET_SIZE });
 
 /** A stream buffer in shared memory, served as `name`, and its publisher's side. */
-async function stream(feeds: FeedTable, name: string) {
+async function stream(feeds: FeedTable, name: string, hls?: HlsRules) {
   const memory = createSharedMemory(`test:${name}`, LAYOUT.bytes);
   const mapping = SharedMapping.map(memory.fd, LAYOUT.bytes);
   initializeStreamBuffer(mapping.buffer, LAYOUT);
@@ -26,7 +36,7 @@ async function stream(feeds: FeedTable, name: string) {
   try {
     sendMessage(here.fd, new TextEncoder().encode("stream"), memory.fd);
     const received = await receiveWithFd(there.fd);
-    await feeds.add(name, received!.fd!, { bytes: LAYOUT.bytes });
+    await feeds.add(name, received!.fd!, { bytes: LAYOUT.bytes, ...(hls && { hls }) });
   } finally {
     here.close();
     there.close();
@@ -54,6 +64,7 @@ function server(
   feeds: FeedTable,
   limits: { maxConnections?: number; headerTimeoutMs?: number } = {},
   access?: AccessCheck,
+  demand?: DemandCheck,
 ) {
   const logs: string[] = [];
   const media = serveMedia(
@@ -67,6 +78,7 @@ function server(
     (level, message) => logs.push(`${level}: ${message}`),
     undefined,
     access,
+    demand,
   );
   return Object.assign(media, { logs, [Symbol.asyncDispose]: () => media.shutdown() });
 }
@@ -235,5 +247,68 @@ Deno.test("serveMedia() asks about each request, and answers the refusal or 503 
     ],
   );
   assert.match(asked[0]!.peer, /^127\.0\.0\.1:[0-9]+$/);
+  await feeds.endAll();
+});
+
+Deno.test("serveMedia() has a stream it lacks pulled, once allowed, and waits as long as told", async () => {
+  const feeds = new FeedTable();
+  const demanded: string[] = [];
+  const waits: Record<string, number | "unanswered"> = {
+    "edge/a": 5000,
+    "edge/slow": 50,
+    "edge/late": "unanswered",
+  };
+  await using media = server(
+    feeds,
+    {},
+    (request) =>
+      Promise.resolve(
+        request.stream.startsWith("closed/")
+          ? { allowed: false, status: 403, message: "Not you", ttlMs: 1 }
+          : { allowed: true, ttlMs: 1 },
+      ),
+    (name) => {
+      demanded.push(name);
+      return Promise.resolve(waits[name] ?? 0);
+    },
+  );
+  const started = performance.now();
+  assert.match(await exchange(media, get("/studio/b.ts")), /^HTTP\/1.1 404 [^]*No stream/);
+  assert.match(await exchange(media, get("/studio/b/index.m3u8")), /^HTTP\/1.1 404 /);
+  assert.ok(performance.now() - started < 1000, "nothing pulls it: not held");
+  assert.match(await exchange(media, get("/closed/x.ts")), /^HTTP\/1.1 403 [^]*Not you/);
+  assert.match(
+    await exchange(media, get("/edge/slow.ts")),
+    /^HTTP\/1.1 503 [^]*retry-after: 2[^]*being pulled, and did not begin within 50 ms/,
+  );
+  assert.match(
+    await exchange(media, get("/edge/late/index.m3u8")),
+    /^HTTP\/1.1 503 [^]*vary: origin[^]*retry-after: 2[^]*did not say in time/,
+  );
+  // The stream begins while the request waits: it is served as usual.
+  const answer = exchange(media, `HEAD /edge/a.ts HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  using _publisher = await stream(feeds, "edge/a");
+  assert.match(await answer, /^HTTP\/1.1 200 OK[^]*video\/mp2t/);
+  // A stream it has, and a segment, ask nothing.
+  assert.match(await exchange(media, get("/edge/a/seg,1.ts")), /^HTTP\/1.1 404 /);
+  await exchange(media, `HEAD /edge/a.ts HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+  assert.deepEqual(demanded, ["studio/b", "studio/b", "edge/slow", "edge/late", "edge/a"]);
+  await feeds.endAll();
+});
+
+Deno.test("FeedTable counts requests as HLS clients, never a packager running by itself, so no packager holds a pull", async () => {
+  let now = 0;
+  const feeds = new FeedTable({ now: () => now });
+  using publisher = await stream(feeds, "edge/a", { ...DEFAULT_HLS_RULES, mode: "always" });
+  publisher.publish(4);
+  assert.equal(feeds.hls.packaging("edge/a"), true);
+  const clients = () => feeds.stats().find(({ name }) => name === "edge/a")?.hlsClients;
+  assert.equal(clients(), 0);
+  feeds.hls.segment("edge/a", 1, "192.0.2.1");
+  assert.equal(clients(), 1);
+  now += CLIENT_WINDOW_MS + 1;
+  assert.equal(clients(), 0, "the client window lapsed");
+  assert.equal(feeds.hls.packaging("edge/a"), true, "while the packager goes on");
   await feeds.endAll();
 });

@@ -11,13 +11,14 @@
 
 import type { OutputReport } from "../ipc/output_messages.ts";
 import { MAX_PENDING_ACCESS } from "./access.ts";
+import { MAX_PENDING_DEMANDS } from "./demand.ts";
 
 /**
  * Reports other than stats that wait for a slow main process, at most:
- * room for every access request that may wait at once (access.ts), and
- * some logs.
+ * room for every access request and demand that may wait at once
+ * (access.ts, demand.ts), and some logs.
  */
-export const MAX_WAITING_LINES = MAX_PENDING_ACCESS + 64;
+export const MAX_WAITING_LINES = MAX_PENDING_ACCESS + MAX_PENDING_DEMANDS + 64;
 
 /** Where report lines go: stdout in the output process, a list in tests. */
 export type LineSink = (bytes: Uint8Array) => Promise<unknown>;

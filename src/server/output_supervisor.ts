@@ -1,8 +1,10 @@
 /**
  * The main process's side of the media output process (src/output/): it
  * starts it, sends it every stream buffer as the stream begins and says
- * when the stream ends, keeps what it reports of its HTTP clients, and
- * starts it again when it dies, with a backoff (1 s, doubling to 30 s), on
+ * when the stream ends, keeps what it reports of its HTTP clients (who
+ * hold the streams' on-demand pulls: {@link OutputSupervisor.httpViewers}),
+ * answers its `demand`s (a pull started for an HTTP request:
+ * http_demand.ts), and starts it again when it dies, with a backoff (1 s, doubling to 30 s), on
  * the port it had, handing it every current stream again. The HTTP clients
  * it had are gone then; SRT connections never notice, as none passes
  * through it.
@@ -17,6 +19,7 @@ import type { Endpoint } from "../ipc/messages.ts";
 import {
   DEFAULT_HLS_RULES,
   type HlsRules,
+  MAX_DEMAND_WAIT_MS,
   type MediaAccessAnswer,
   type MediaAccessRequest,
   type MediaProtocol,
@@ -61,6 +64,12 @@ export interface OutputSupervisorDeps<P extends OutputProcess> {
    * (src/server/media_access.ts); every one may by default.
    */
   decideAccess?: (request: MediaAccessRequest) => Promise<MediaAccessAnswer>;
+  /**
+   * Decides a `demand`: starts stream `name`'s pull if a rule can, and says
+   * how long the request waits for the stream (http_demand.ts); 0 (nothing
+   * pulls any stream) by default.
+   */
+  demand?: (name: string) => number;
   /** How long the output process waits for that answer; {@link DEFAULT_ACCESS_WAIT_MS} by default. */
   accessWaitMs?: () => number;
   /** Monotonic milliseconds; `performance.now()` by default. */
@@ -209,6 +218,15 @@ export class OutputSupervisor<P extends OutputProcess> {
   }
 
   /**
+   * How many HTTP clients watch stream `name` now, by the last report:
+   * HTTP-TS connections and HLS clients of the last 30 s.
+   */
+  httpViewers(name: string): number {
+    const current = this.#current.get(name);
+    return (current?.clients ?? 0) + (current?.hlsClients ?? 0);
+  }
+
+  /**
    * HTTP media requests refused at once for their client's rate of access
    * asks (src/output/access.ts), by protocol, since the server started.
    */
@@ -337,6 +355,22 @@ export class OutputSupervisor<P extends OutputProcess> {
       case "access-request":
         void this.#answerAccess(process, report.id, report.request);
         break;
+      case "demand": {
+        let waitMs = 0;
+        try {
+          const asked = this.#deps.demand?.(report.stream) ?? 0;
+          waitMs = Math.min(MAX_DEMAND_WAIT_MS, Math.max(0, Math.round(asked)));
+        } catch (error) {
+          log.error("Cannot decide a pull of {stream} for HTTP: {error}", {
+            stream: report.stream,
+            error,
+          });
+        }
+        if (!process.send({ type: "demand-answer", id: report.id, waitMs })) {
+          this.#notReading(process);
+        }
+        break;
+      }
       case "log":
         log[report.level]("Media output: {message}", { message: report.message });
         break;

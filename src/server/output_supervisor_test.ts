@@ -384,3 +384,51 @@ Deno.test("OutputSupervisor answers access requests, and a reload resets kept an
   assert.deepEqual(commands().at(-1), { type: "access-rules", waitMs: 2500 });
   await output.stop(100);
 });
+
+Deno.test("OutputSupervisor answers a demand with the wait decided, and counts HTTP viewers from stats", async () => {
+  const demanded: string[] = [];
+  let process: FakeOutput | undefined;
+  const output = new OutputSupervisor<FakeOutput>(SETTINGS, {
+    launch: (events) => process = new FakeOutput(events),
+    streams: () => [{ name: "edge/a", fd: 3, bytes: 1024 }],
+    demand: (name) => {
+      demanded.push(name);
+      return name === "edge/a" ? 2500 : 0;
+    },
+  });
+  const started = output.start();
+  process!.report(LISTENING);
+  await started;
+  const commands = () => process!.sent.map(({ command }) => command);
+  process!.report({ type: "demand", id: 4, stream: "edge/a" });
+  assert.deepEqual(commands().at(-1), { type: "demand-answer", id: 4, waitMs: 2500 });
+  process!.report({ type: "demand", id: 5, stream: "studio/b" });
+  assert.deepEqual(commands().at(-1), { type: "demand-answer", id: 5, waitMs: 0 });
+  assert.deepEqual(demanded, ["edge/a", "studio/b"]);
+
+  assert.equal(output.httpViewers("edge/a"), 0);
+  const stats = { bytesSent: 0, skips: 0, hlsSegments: 0, hlsBytesSent: 0 };
+  process!.report({
+    type: "stats",
+    streams: [{ name: "edge/a", clients: 1, hlsClients: 2, ...stats }],
+    rateLimited: { hls: 0, "http-ts": 0 },
+  });
+  assert.equal(output.httpViewers("edge/a"), 3, "HTTP-TS clients and HLS clients");
+  process!.exit(1);
+  assert.equal(output.httpViewers("edge/a"), 0, "its clients went with it");
+  await output.stop(100);
+});
+
+Deno.test("OutputSupervisor answers a demand with no wait when it has no decider", async () => {
+  let process: FakeOutput | undefined;
+  const output = new OutputSupervisor<FakeOutput>(SETTINGS, {
+    launch: (events) => process = new FakeOutput(events),
+    streams: () => [],
+  });
+  const started = output.start();
+  process!.report(LISTENING);
+  await started;
+  process!.report({ type: "demand", id: 1, stream: "edge/a" });
+  assert.deepEqual(process!.sent.at(-1)?.command, { type: "demand-answer", id: 1, waitMs: 0 });
+  await output.stop(100);
+});

@@ -9,7 +9,9 @@
  * - a stream rule's `source` with `sourceMode: always` (a `name` entry):
  *   always;
  * - a `source` with `sourceMode: on-demand`: from the moment a viewer waits
- *   for the stream until `sourceLingerMs` after the last viewer left;
+ *   for the stream until `sourceLingerMs` after the last viewer left; SRT
+ *   viewers and HTTP ones alike (HTTP-TS clients, HLS clients of the last
+ *   30 s, as the media output reports them: {@link RelayHost.httpViewers});
  * - a `backup` source only while no other publisher holds the stream (it
  *   yields at once to one that comes: stream_table.ts);
  * - each of a stream rule's `push` URLs: while the stream has a publisher;
@@ -104,6 +106,12 @@ export interface RelayHost {
   ): { publisher: string | null; viewers: string[]; waiting: number } | undefined;
   /** Names of the streams that exist now. */
   streamNames(): string[];
+  /**
+   * How many HTTP clients watch stream `name` now (HTTP-TS connections and
+   * HLS clients of the last 30 s, by the media output's last report); none
+   * when absent.
+   */
+  httpViewers?(name: string): number;
   /** The address to call for `hostname` (an IP literal is its own). */
   resolve(hostname: string): Promise<string>;
   monotonicMs(): number;
@@ -147,6 +155,8 @@ interface Relay {
   sinceMs: number;
   /** Monotonic ms a viewer last watched or waited (on-demand sources). */
   demandAtMs: number | undefined;
+  /** Monotonic ms until which it runs whatever its viewers (an HTTP demand not reported yet). */
+  heldUntilMs: number | undefined;
   /** Its attempt is being closed because it is no longer wanted (not a failure). */
   stopping: boolean;
 }
@@ -233,13 +243,22 @@ export class RelayManager {
     return true;
   }
 
-  /** A viewer waits for stream `name`: an on-demand source starts now. */
-  demand(name: string): void {
-    if (!this.#running) return;
+  /**
+   * A viewer waits for stream `name`: an on-demand source starts now, and
+   * runs at least `holdMs` whatever the viewers then (an HTTP viewer is
+   * counted only once the media output reports it). Whether a source of the
+   * stream runs now: false when no rule or API relay pulls it, its relay was
+   * stopped through the API, or the server is stopping.
+   */
+  demand(name: string, holdMs = 0): boolean {
+    if (!this.#running) return false;
     const relay = this.#ensureSource(name);
-    if (relay === undefined) return;
-    relay.demandAtMs = this.#host.monotonicMs();
-    this.#run(relay);
+    if (relay === undefined) return false;
+    const nowMs = this.#host.monotonicMs();
+    relay.demandAtMs = nowMs;
+    if (holdMs > 0) relay.heldUntilMs = Math.max(relay.heldUntilMs ?? 0, nowMs + holdMs);
+    this.#run(relay, nowMs);
+    return this.#wanted(relay, nowMs);
   }
 
   /** Relay `connectionId`'s child says it is connected. */
@@ -307,7 +326,7 @@ export class RelayManager {
     for (const name of this.#host.streamNames()) {
       const audience = this.#host.audience(name);
       if (audience === undefined || audience.publisher !== null) continue;
-      const watched = audience.waiting > 0 ||
+      const watched = audience.waiting > 0 || (this.#host.httpViewers?.(name) ?? 0) > 0 ||
         audience.viewers.some((viewer) => !this.#byConnection.has(viewer));
       const source = watched ? this.#ensureSource(name) : undefined;
       if (source !== undefined) source.demandAtMs = nowMs;
@@ -410,6 +429,7 @@ export class RelayManager {
       retryAtMs: undefined,
       sinceMs: this.#host.monotonicMs(),
       demandAtMs: undefined,
+      heldUntilMs: undefined,
       stopping: false,
     };
     this.#relays.set(id, relay);
@@ -422,7 +442,7 @@ export class RelayManager {
     const audience = this.#host.audience(relay.spec.stream);
     if (relay.spec.direction === "pull" && relay.spec.sourceMode === "on-demand") {
       const watchers = (audience?.viewers.filter((id) => !this.#byConnection.has(id)).length ?? 0) +
-        (audience?.waiting ?? 0);
+        (audience?.waiting ?? 0) + (this.#host.httpViewers?.(relay.spec.stream) ?? 0);
       if (watchers > 0) relay.demandAtMs = nowMs;
     }
     const wanted = this.#wanted(relay, nowMs);
@@ -471,6 +491,7 @@ export class RelayManager {
       return false;
     }
     if (spec.sourceMode === "always") return true;
+    if (relay.heldUntilMs !== undefined && nowMs < relay.heldUntilMs) return true;
     return relay.demandAtMs !== undefined && nowMs - relay.demandAtMs <= spec.lingerMs;
   }
 

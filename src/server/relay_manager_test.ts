@@ -26,6 +26,8 @@ class FakeServer implements RelayHost {
   stopped: { id: string; detail: string }[] = [];
   logs: { level: string; message: string; relay: string; state: string }[] = [];
   audiences = new Map<string, Audience>();
+  /** HTTP clients per stream, as the media output would report them. */
+  http = new Map<string, number>();
   #next = 0;
 
   start(relayId: string, spec: RelaySpec, remote: RelayRemote): string | undefined {
@@ -42,6 +44,9 @@ class FakeServer implements RelayHost {
   }
   streamNames(): string[] {
     return [...this.audiences.keys()];
+  }
+  httpViewers(name: string): number {
+    return this.http.get(name) ?? 0;
   }
   resolve(hostname: string): Promise<string> {
     if (hostname.endsWith(".invalid")) return Promise.reject(new Error("not found"));
@@ -210,6 +215,63 @@ Deno.test("RelayManager pulls an on-demand source while it has viewers, and ling
   relays.ended(pull, { reason: "shutdown", detail: "asked" });
   assert.deepEqual(relays.list(), [], "an idle on-demand source is forgotten until asked again");
   assert.equal(server.logs.filter((line) => line.level === "warning").length, 0);
+});
+
+Deno.test("RelayManager pulls an on-demand source for HTTP viewers alone, held until they are reported", async () => {
+  const { server, relays } = setup(ON_DEMAND);
+  // An HTTP request: no SRT viewer waits, the demand holds the pull 8 s by itself.
+  assert.equal(relays.demand("edge/a", 8000), true);
+  await settle();
+  assert.equal(server.started.length, 1);
+  const pull = server.last.id;
+  relays.connected(pull);
+  server.audiences.set("edge/a", { publisher: pull, viewers: [], waiting: 0 });
+  server.nowMs += 7999;
+  relays.tick();
+  assert.deepEqual(server.stopped, [], "held by the demand, past the 5 s linger");
+  // Reported now: an HLS client (or HTTP-TS one) holds it for as long as it is counted.
+  server.http.set("edge/a", 1);
+  server.nowMs += 60_000;
+  relays.tick();
+  assert.deepEqual(server.stopped, [], "watched over HTTP: stays");
+  server.http.set("edge/a", 0);
+  relays.tick();
+  server.nowMs += 5000;
+  relays.tick();
+  assert.deepEqual(server.stopped, [], "lingers");
+  server.nowMs += 1;
+  relays.tick();
+  const [stop] = server.stopped as { id: string; detail: string }[];
+  assert.match(stop?.detail ?? "", /nobody watched stream "edge\/a" for 5000 ms/);
+  relays.ended(pull, { reason: "shutdown", detail: "asked" });
+  assert.deepEqual(relays.list(), []);
+});
+
+Deno.test("RelayManager.demand() says whether a source of the stream runs", async () => {
+  const { server, relays } = setup(`
+streams:
+  - prefix: edge
+    source: "srt://origin.example:9000?streamid=#!::r={name},m=request"
+  - name: kept/on
+    sourceMode: always
+    source: "srt://origin.example:9000?streamid=#!::r={name},m=request"
+`);
+  assert.equal(relays.demand("other/a"), false, "no rule pulls it");
+  assert.equal(relays.demand("kept/on"), true, "an always source");
+  assert.equal(relays.demand("edge/a"), true, "an on-demand source");
+  await settle();
+  const added = relays.add({ direction: "pull", stream: "api/b", url: "srt://192.0.2.40:9000" });
+  assert.equal(relays.demand("api/b"), true, "a pull added through the API");
+  relays.remove(added.id);
+  assert.equal(relays.demand("api/b"), false, "removed");
+  const edge = relays.list().find((relay) => relay.stream === "edge/a")!;
+  relays.remove(edge.id);
+  assert.equal(relays.demand("edge/a"), false, "stopped through the API");
+  assert.equal(relays.demand("edge/b"), true, "another stream of the same rule is not stopped");
+  relays.stop();
+  assert.equal(relays.demand("edge/c"), false, "the server is stopping");
+  await settle();
+  assert.deepEqual(server.started.map(({ spec }) => spec.stream).sort(), ["edge/a", "kept/on"]);
 });
 
 Deno.test("RelayManager runs a backup source only while no other publisher holds the stream", async () => {

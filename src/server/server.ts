@@ -85,6 +85,7 @@ import { ResourceSampler } from "./resource_sampler.ts";
 import { StartupError } from "./startup_error.ts";
 import { newCounters, Supervisor } from "./supervisor.ts";
 import { parseRelayRequest, type RelayInfo } from "./relay_manager.ts";
+import { decideHttpDemand } from "./http_demand.ts";
 
 export { StartupError };
 export { DROP_REASONS } from "./api_types.ts";
@@ -217,6 +218,12 @@ export class AtollServer implements ApiServer {
           }
           return answer;
         },
+        demand: (name) =>
+          decideHttpDemand(name, {
+            config: this.#config,
+            exists: (stream) => this.#supervisor.streams.audience(stream) !== undefined,
+            pull: (stream, holdMs) => this.#supervisor.relays.demand(stream, holdMs),
+          }),
         accessWaitMs: () => (this.#config.authHook?.timeoutMs ?? 0) + ACCESS_WAIT_MARGIN_MS,
         hlsRules: (name) => {
           const rules = rulesFor(this.#config, name);
@@ -260,6 +267,7 @@ export class AtollServer implements ApiServer {
         ),
       openPeerSocket: (peer) => listener.openPeerSocket(peer),
       refuse: (peer, handshake, reason) => listener.refuse(peer, handshake, reason),
+      httpViewers: (name) => this.#output?.httpViewers(name) ?? 0,
       streamBuffers: {
         created: (name, fd, bytes) => {
           this.#output?.streamCreated(name, fd, bytes);

@@ -111,6 +111,11 @@ export interface SupervisorDeps<C extends SupervisedChild> {
   newId?: () => string;
   /** The address a relay calls for a host name; the system's resolver by default. */
   resolve?: (hostname: string) => Promise<string>;
+  /**
+   * How many HTTP clients watch stream `name` now (the media output's last
+   * report): they hold its on-demand pull as SRT viewers do. None by default.
+   */
+  httpViewers?: (name: string) => number;
   /** Told when a stream's buffer is made and when it goes (the media output serves it). */
   streamBuffers?: {
     created(name: string, fd: number, bytes: number): void;
@@ -248,6 +253,7 @@ export class Supervisor<C extends SupervisedChild> {
       stop: (id, detail) => this.table.get(id)?.child.requestShutdown(detail),
       audience: (name) => this.streams.audience(name),
       streamNames: () => this.streams.names(),
+      httpViewers: (name) => deps.httpViewers?.(name) ?? 0,
       resolve,
       monotonicMs: () => this.#clock.monotonicMs(),
       wallMs: () => this.#clock.wallMs(),
