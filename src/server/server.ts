@@ -248,7 +248,8 @@ export class AtollServer implements ApiServer {
           parseRecorderReport,
           events,
         ),
-      makeDirectory: (dir) => Deno.mkdirSync(dir, { recursive: true }),
+      // Asynchronous: a hung record disk must not stop the main process's event loop.
+      makeDirectory: (dir) => Deno.mkdir(dir, { recursive: true }),
     });
     this.#output?.setRecordings(this.access.token ?? null, recordDirs(config));
     this.#supervisor = new Supervisor<ChildHandle | AdoptedChild>({
