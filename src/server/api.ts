@@ -21,6 +21,7 @@ import { formatHostPort, type ServerOptions } from "../config/options.ts";
 import { bindError } from "./startup_error.ts";
 import { type HttpListener, listenHttp } from "./http_listener.ts";
 import { hostName, isAllowedHost } from "../http/request.ts";
+import { sameText } from "../http/media_signature.ts";
 import { isStreamName } from "../protocol/stream_id.ts";
 
 /** A minted media URL's life unless the body says: `{seconds}`, from 60 s to 7 days. */
@@ -84,17 +85,6 @@ function error(status: number, message: string, headers: Record<string, string> 
   const response = json({ error: message }, status);
   for (const [name, value] of Object.entries(headers)) response.headers.set(name, value);
   return response;
-}
-
-/** Compares without an early exit, so the time taken does not tell how much matched. */
-function sameText(a: string, b: string): boolean {
-  const left = new TextEncoder().encode(a);
-  const right = new TextEncoder().encode(b);
-  let difference = left.length ^ right.length;
-  for (let i = 0; i < Math.max(left.length, right.length); i++) {
-    difference |= (left[i] ?? 0) ^ (right[i] ?? 0);
-  }
-  return difference === 0;
 }
 
 /** A 401/403 response when `request` may not do this, else undefined. */
