@@ -19,6 +19,12 @@ import { invalid, isCount, isObject, parseJson } from "./json.ts";
 import { isStreamName } from "../protocol/stream_id.ts";
 import type { LogLevelName } from "./messages.ts";
 
+/**
+ * The recorder's exit code for a recording that stopped by itself (a full
+ * disk): the main process does not start it again.
+ */
+export const RECORDER_EXIT_STOPPED = 3;
+
 /** What a recorder records, and how. */
 export interface RecorderSettings {
   stream: string;

@@ -11,7 +11,7 @@
  * SIGHUP and SIGINT. SIGTERM, or a `shutdown` command, stops it cleanly;
  * so does its main process going away (the socket pair closes). A
  * recording that cannot go on (the disk is full) is reported as `stopped`
- * and the process exits with {@link EXIT_STOPPED}.
+ * and the process exits with {@link RECORDER_EXIT_STOPPED}.
  *
  * @module
  */
@@ -21,6 +21,7 @@ import { futexWait, futexWake, SharedMapping } from "../../ffi/shm.ts";
 import { receiveWithFd } from "../../ffi/socket.ts";
 import {
   parseRecorderCommand,
+  RECORDER_EXIT_STOPPED,
   type RecorderReport,
   type RecorderStats,
 } from "../ipc/recorder_messages.ts";
@@ -30,8 +31,6 @@ import { record, RecordingStopped } from "./recorder.ts";
 
 /** How often the figures are reported while they change. */
 export const STATS_INTERVAL_MS = 2000;
-/** Exit code of a recording that stopped by itself (disk full): not to be restarted. */
-export const EXIT_STOPPED = 3;
 /** The longest single wait on the wake word; also how soon a stop is noticed at worst. */
 const IDLE_WAIT_MS = 1000;
 /** After a wakeup, how long to let the publisher write more: a file needs no low latency. */
@@ -130,7 +129,7 @@ async function serve(controlFd: number, reports: Reports): Promise<number> {
     if (!(error instanceof RecordingStopped)) throw error;
     reportStats();
     reports.send({ type: "stopped", reason: error.reason, detail: error.detail });
-    return EXIT_STOPPED;
+    return RECORDER_EXIT_STOPPED;
   } finally {
     clearInterval(timer);
     Deno.removeSignalListener("SIGTERM", stop);

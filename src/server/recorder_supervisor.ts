@@ -19,12 +19,13 @@
  */
 
 import { type AtollConfig, recordingOf, type RecordRule, rulesFor } from "../config/config_file.ts";
-import type {
-  RecorderCommand,
-  RecorderReport,
-  RecorderSettings,
-  RecorderStats,
-  RecordingStopReason,
+import {
+  RECORDER_EXIT_STOPPED,
+  type RecorderCommand,
+  type RecorderReport,
+  type RecorderSettings,
+  type RecorderStats,
+  type RecordingStopReason,
 } from "../ipc/recorder_messages.ts";
 import type { RecordingInfo } from "./api_types.ts";
 import { logger } from "./log.ts";
@@ -33,8 +34,6 @@ import { RestartBackoff, type RestartDelays } from "./restart_backoff.ts";
 
 const log = logger("recorder");
 
-/** The recorder's exit code for a recording that stopped by itself (src/recorder/main.ts). */
-const EXIT_STOPPED = 3;
 /** How long a recorder told to stop may take to finish its file before it is killed. */
 export const END_TIMEOUT_MS = 10_000;
 
@@ -316,7 +315,7 @@ export class RecorderSupervisor<Q extends RecorderProcess> {
     }
     if (this.#recordings.get(recording.name) !== recording) return; // stopped on purpose
     if (recording.state === "failed") return;
-    if (status.code === EXIT_STOPPED && status.signal === null) {
+    if (status.code === RECORDER_EXIT_STOPPED && status.signal === null) {
       // It said why on stdout, unless that was lost: failed all the same.
       this.#fail(recording, "write-error", "it stopped by itself");
       return;
