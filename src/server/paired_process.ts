@@ -13,7 +13,10 @@ import { EAGAIN, SystemError } from "../../ffi/libc.ts";
 import type { OwnedFd } from "../../ffi/owned_fd.ts";
 import { openSocketPair, sendMessage, setCloseOnExec } from "../../ffi/socket.ts";
 import { readLines } from "../ipc/lines.ts";
+import { logger } from "./log.ts";
 import type { ChildCommand } from "./child_command.ts";
+
+const log = logger("server");
 
 /**
  * What a supervisor needs of a process that takes commands `C`: a
@@ -66,14 +69,16 @@ export class PairedProcess<C, R> implements SupervisedProcess<C> {
           try {
             report = parse(line);
           } catch {
-            events.onOutput(this, line);
+            handled(() => events.onOutput(this, line));
             continue;
           }
-          events.onReport(this, report);
+          handled(() => events.onReport(this, report));
         }
       })(),
       (async () => {
-        for await (const line of readLines(process.stderr)) events.onOutput(this, line);
+        for await (const line of readLines(process.stderr)) {
+          handled(() => events.onOutput(this, line));
+        }
       })(),
     ]);
     this.done = (async () => {
@@ -150,4 +155,16 @@ export function spawnWithControl(
     stderr: "piped",
   }).spawn();
   return { process, control: parent.take() };
+}
+
+/**
+ * Runs a report or output handler; one that throws is logged and the pipe
+ * is read on, so the helper never blocks on a full pipe for a handler's bug.
+ */
+function handled(run: () => void): void {
+  try {
+    run();
+  } catch (error) {
+    log.error("A helper process's report could not be handled: {error}", { error });
+  }
 }
