@@ -22,12 +22,27 @@ export interface ByteReader {
   read(buffer: Uint8Array): Promise<number | null>;
 }
 
-/** Yields each non-empty line of `source` (UTF-8), without its newline. */
+/**
+ * The longest line kept, in UTF-16 code units: far more than any message
+ * (the media output's stats of a thousand streams are some 200 KB), and a
+ * bound on what a process that writes without a newline can make its
+ * reader hold.
+ */
+export const MAX_LINE_LENGTH = 4 * 1024 * 1024;
+
+/**
+ * Yields each non-empty line of `source` (UTF-8), without its newline. A
+ * line longer than `maxLength` is cut there: its start is yielded and the
+ * rest, up to the next newline, is dropped.
+ */
 export async function* readLines(
   source: ReadableStream<Uint8Array> | ByteReader,
+  maxLength = MAX_LINE_LENGTH,
 ): AsyncGenerator<string> {
   const decoder = new TextDecoder();
   let pending = "";
+  /** Dropping the rest of a line that was too long. */
+  let dropping = false;
   // Not `instanceof ReadableStream`: naming that global is what loads the streams.
   const chunks = "getReader" in source ? readChunks(source) : readFrom(source);
   for await (const bytes of chunks) {
@@ -35,11 +50,17 @@ export async function* readLines(
     for (let newline; (newline = pending.indexOf("\n")) >= 0;) {
       const line = pending.slice(0, newline);
       pending = pending.slice(newline + 1);
-      if (line.length > 0) yield line;
+      if (dropping) dropping = false;
+      else if (line.length > 0) yield line.slice(0, maxLength);
+    }
+    if (pending.length > maxLength) {
+      if (!dropping) yield pending.slice(0, maxLength);
+      dropping = true;
+      pending = "";
     }
   }
   pending += decoder.decode();
-  if (pending.length > 0) yield pending;
+  if (pending.length > 0 && !dropping) yield pending.slice(0, maxLength);
 }
 
 /** The reader's bytes, read into one small reused buffer. */

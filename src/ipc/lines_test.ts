@@ -75,3 +75,26 @@ Deno.test("readLines() reads a plain reader, lines longer than its buffer and sp
     );
   }
 });
+
+Deno.test("readLines() cuts a line that is too long and drops the rest of it", async () => {
+  const cases: [string, string[], string[]][] = [
+    ["a line over the limit within one chunk", ["abcdefgh\nok\n"], ["abcde", "ok"]],
+    ["a line over the limit across chunks", ["abc", "defg", "hij", "\nok"], ["abcde", "ok"]],
+    ["a line without an end", ["abcdefghijkl"], ["abcde"]],
+    ["lines at the limit", ["abcde\nfghij"], ["abcde", "fghij"]],
+  ];
+  for (const [name, chunks, lines] of cases) {
+    assert.deepEqual(await Array.fromAsync(readLines(streamOf(...chunks), 5)), lines, name);
+  }
+  // A writer that never ends its line: what is held stays under the limit plus a chunk.
+  const endless = new ReadableStream<Uint8Array>({
+    start(controller) {
+      const chunk = new TextEncoder().encode("x".repeat(1000));
+      for (let i = 0; i < 1000; i++) controller.enqueue(chunk);
+      controller.enqueue(new TextEncoder().encode("\nafter\n"));
+      controller.close();
+    },
+  });
+  const lines = await Array.fromAsync(readLines(endless, 4096));
+  assert.deepEqual(lines.map((line) => line.length), [4096, 5]);
+});
