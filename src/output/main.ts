@@ -55,7 +55,7 @@ export function runOutputProcess(args: readonly string[]): Promise<number> {
 /** Reads the next command; null when the main process is gone. */
 async function nextCommand(
   controlFd: number,
-): Promise<{ command: OutputCommand; fd: OwnedFd | undefined } | null> {
+): Promise<{ command: OutputCommand; fd: OwnedFd | undefined } | { invalid: string } | null> {
   const message = await receiveWithFd(controlFd);
   if (message === null) return null;
   try {
@@ -65,13 +65,14 @@ async function nextCommand(
     };
   } catch (error) {
     message.fd?.close();
-    throw error;
+    return { invalid: error instanceof Error ? error.message : String(error) };
   }
 }
 
 async function serve(controlFd: number, reports: ReportWriter): Promise<number> {
   const first = await nextCommand(controlFd);
   if (first === null) return 0;
+  if ("invalid" in first) throw new TypeError(first.invalid);
   if (first.command.type !== "settings") {
     first.fd?.close();
     throw new TypeError(`The first command must be settings, not ${first.command.type}`);
@@ -125,6 +126,15 @@ async function serve(controlFd: number, reports: ReportWriter): Promise<number> 
     for (;;) {
       const next = await nextCommand(controlFd);
       if (next === null) return; // the main process is gone
+      if ("invalid" in next) {
+        // A bug, not a reason to cut every HTTP client off: say so and go on.
+        reports.send({
+          type: "log",
+          level: "error",
+          message: `Ignored a command: ${next.invalid}`,
+        });
+        continue;
+      }
       const { command, fd } = next;
       switch (command.type) {
         case "stream":
