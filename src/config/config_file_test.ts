@@ -1415,6 +1415,10 @@ Deno.test("parseConfig() refuses a record rule that is not usable", () => {
       ["{ quotaBytes: 1048576 }", 'streamDefaults.record: expected a "dir"'],
       ["{ dir: /x }", 'streamDefaults.record: expected a "quotaBytes"'],
       ["{ dir: rel, quotaBytes: 1048576 }", "streamDefaults.record.dir: expected an absolute path"],
+      [
+        '{ dir: "/srv/a,b", quotaBytes: 1048576 }',
+        "streamDefaults.record.dir: expected an absolute path without a comma",
+      ],
       ["{ dir: /x, quotaBytes: 1000 }", "streamDefaults.record.quotaBytes: expected an integer"],
       [
         "{ dir: /x, quotaBytes: 1048576, rotateSeconds: 0.5 }",
