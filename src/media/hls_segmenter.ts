@@ -164,7 +164,10 @@ interface OpenSegment {
   readonly discontinuity: boolean;
   readonly independent: boolean;
   readonly programDateTimeMs: number | undefined;
-  /** Its parts so far; the next starts at `partOffset` in the buffer, at DTS `partDts` (NaN: not known yet). */
+  /**
+   * Its parts so far; the next starts at `partOffset` in the buffer, at DTS
+   * `partDts` (NaN: not known yet).
+   */
   readonly parts: HlsPart[];
   partOffset: number;
   partDts: number;
