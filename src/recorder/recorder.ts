@@ -8,7 +8,8 @@
  * - A new file starts at the first key frame after `rotateSeconds`, and
  *   when a new publisher takes the stream over (at its first key frame).
  * - After a file starts, the stream's files in the directory are kept to
- *   `quotaBytes`, the oldest deleted first, never the one being written.
+ *   `quotaBytes`, the oldest deleted first; never the one being written,
+ *   nor another's modified in the last {@link RECENT_WRITE_MS} (see there).
  * - Writes go straight to the file, at most a batch at a time
  *   (src/media/follower_batch.ts): memory stays bounded. A disk slower
  *   than the stream makes the recorder fall behind in the ring, and it
@@ -63,6 +64,22 @@ export interface RecordingDeps {
   /** Monotonic milliseconds, for rotation; `performance.now` by default. */
   now?: () => number;
 }
+
+/**
+ * A file of the stream modified this recently (ms, either way on the system
+ * clock that stamps mtimes) is not deleted to keep the quota, unless this
+ * recorder wrote it: another recorder may still be writing it. After a
+ * reload that changed the rule, or a stream that began again at once, the
+ * old recorder finishes its file (the supervisor gives it 10 s) while the
+ * new one starts; after an upgrade the old main process's recorders do (2
+ * s). Deleting such a file would lose what is still written to it, unseen.
+ * A recorder writes each time messages come, so its file stays this fresh
+ * while its stream flows; one closed since is deleted at a later start.
+ * Done here rather than by the supervisor starting the new recorder only
+ * once the old one exited: that would leave the stream unrecorded
+ * meanwhile (up to 10 s on a hung disk), and could not cover an upgrade.
+ */
+export const RECENT_WRITE_MS = 30_000;
 
 /**
  * Records the stream buffer `buffer` per `settings` until `deps.stopping()`,
@@ -140,6 +157,8 @@ class FileWriter {
   file: Deno.FsFile | undefined;
   /** When the file started (monotonic ms). */
   startedAt: number | undefined;
+  /** The files this recorder started, that are still in the directory as far as it knows. */
+  readonly #own = new Set<string>();
   readonly #settings: RecorderSettings;
   readonly #deps: RecordingDeps;
   readonly #stats: RecorderStats;
@@ -164,6 +183,7 @@ class FileWriter {
         throw stopped(error, `Cannot create ${dir}/${name}`);
       }
       this.#stats.file = name;
+      this.#own.add(name);
       break;
     }
     this.startedAt = nowMs;
@@ -195,15 +215,30 @@ class FileWriter {
     this.#stats.file = null;
   }
 
-  /** Deletes the stream's oldest files until they fit the quota. */
+  /**
+   * Deletes the stream's oldest files until they fit the quota, but neither
+   * the one being written nor another's written to lately
+   * ({@link RECENT_WRITE_MS}): those count toward the quota, and are
+   * deleted at a later start once still.
+   */
   async #keepQuota(): Promise<void> {
     const { dir, stream, quotaBytes } = this.#settings;
+    /** Those it may delete; the others' bytes count all the same. */
     const files: { name: string; bytes: number }[] = [];
+    let sparedBytes = 0;
+    const listed = new Set<string>();
     try {
       for await (const entry of Deno.readDir(dir)) {
         if (!entry.isFile || parseRecordingFileName(entry.name)?.stream !== stream) continue;
         try {
-          files.push({ name: entry.name, bytes: (await Deno.lstat(`${dir}/${entry.name}`)).size });
+          const info = await Deno.lstat(`${dir}/${entry.name}`);
+          listed.add(entry.name);
+          const modified = info.mtime?.getTime();
+          if (
+            !this.#own.has(entry.name) && modified !== undefined &&
+            Math.abs(Date.now() - modified) < RECENT_WRITE_MS
+          ) sparedBytes += info.size;
+          else files.push({ name: entry.name, bytes: info.size });
         } catch {
           // Gone meanwhile.
         }
@@ -212,10 +247,12 @@ class FileWriter {
       this.#deps.log?.("warning", `Cannot read ${dir} to keep the quota: ${describe(error)}`);
       return;
     }
+    // Only those still there: the set stays as small as the stream's files.
+    for (const name of this.#own) if (!listed.has(name)) this.#own.delete(name);
     const current = this.#stats.file ?? undefined;
     for (
       const name of recordingsOverQuota(files, {
-        quotaBytes,
+        quotaBytes: quotaBytes - sparedBytes,
         ...(current === undefined ? {} : { current }),
       })
     ) {

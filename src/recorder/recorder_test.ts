@@ -46,7 +46,12 @@ function messagesOf(ts: Uint8Array): { packets: Uint8Array; flags: number; info?
 async function recordFixture(
   dir: string,
   overrides: Partial<RecorderSettings> = {},
-  options: { stopAtLastWrite?: boolean; started?: string[] } = {},
+  options: {
+    stopAtLastWrite?: boolean;
+    started?: string[];
+    /** Publishing waits for `until` once `at` messages were published and written; `reached` then. */
+    pause?: { at: number; reached: PromiseWithResolvers<void>; until: Promise<void> };
+  } = {},
 ) {
   const layout = StreamBuffer.layout({ slots: 4096, slotPayload: MESSAGE_BYTES });
   const buffer = new ArrayBuffer(layout.bytes);
@@ -67,7 +72,12 @@ async function recordFixture(
     ...overrides,
   };
   const stats = await record(buffer, settings, {
-    changed: () => {
+    changed: async () => {
+      const pause = options.pause;
+      if (pause !== undefined && next >= pause.at) {
+        pause.reached.resolve();
+        await pause.until;
+      }
       done = next >= messages.length;
       for (const end = next + 20; next < end && next < messages.length; next++) {
         const message = messages[next]!;
@@ -76,7 +86,6 @@ async function recordFixture(
         clock += msPerMessage;
       }
       if (options.stopAtLastWrite) done = next >= messages.length;
-      return Promise.resolve();
     },
     stopping: () => done,
     onStats: (stats) => {
@@ -155,6 +164,9 @@ Deno.test("record() keeps the stream's files within the quota, oldest first, oth
     const old = recordingFileName("live/cam", START - 86_400_000);
     const other = recordingFileName("live/other", START - 86_400_000);
     await Deno.writeFile(`${dir}/${old}`, new Uint8Array(100_000));
+    // Written a day ago, as its name says: no other recorder is writing it.
+    const dayAgo = new Date(Date.now() - 86_400_000);
+    await Deno.utime(`${dir}/${old}`, dayAgo, dayAgo);
     await Deno.writeFile(`${dir}/${other}`, new Uint8Array(100_000));
     await Deno.writeTextFile(`${dir}/notes.txt`, "kept");
     const size = FIXTURE.length;
@@ -181,6 +193,35 @@ Deno.test("record() keeps the stream's files within the quota, oldest first, oth
     assert.deepEqual(kept, started.slice(started.length - kept.length));
     assert.ok(kept.length >= 1 && kept.at(-1) === started.at(-1), "the last file stays");
     assert.equal(own.length, kept.length, "its files are the ones it started");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("record() never deletes a file another recorder of the stream is still writing", async () => {
+  // A reload that changed the rule, or a stream that began again at once: the
+  // old recorder still finishes its file (for up to 10 s) as the new one starts.
+  const dir = await Deno.makeTempDir({ prefix: "atoll_recorder_" });
+  try {
+    const quotaBytes = Math.round(FIXTURE.length / 2);
+    const reached = Promise.withResolvers<void>();
+    const resume = Promise.withResolvers<void>();
+    const oldStarted: string[] = [];
+    // The old recorder's one file is over the quota by itself, and it goes on writing.
+    const old = recordFixture(dir, { rotateSeconds: 100, quotaBytes }, {
+      started: oldStarted,
+      pause: { at: messagesOf(FIXTURE).length - 10, reached, until: resume.promise },
+    });
+    await reached.promise;
+    const newStats = await recordFixture(dir, { quotaBytes });
+    resume.resolve();
+    const oldStats = await old;
+    assert.equal(oldStarted.length, 1);
+    const kept = await Deno.stat(`${dir}/${oldStarted[0]}`).catch(() => undefined);
+    assert.ok(kept !== undefined, `the new recorder deleted ${oldStarted[0]} as it was written`);
+    assert.equal(kept.size, oldStats.bytesWritten, "nothing it wrote is lost");
+    // The new recorder kept to the quota with its own files: the last one stays.
+    assert.ok(newStats.deleted >= 1, `deleted ${newStats.deleted}`);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
