@@ -5,8 +5,11 @@
  *
  * - Each file starts at a key frame with the PAT and PMT (and the video's
  *   parameter sets) first, so it plays on its own.
- * - A new file starts at the first key frame after `rotateSeconds`, and
- *   when a new publisher takes the stream over (at its first key frame).
+ * - A new file starts at the first key frame received `rotateSeconds` or
+ *   more after the file's first message, by the receive times the messages
+ *   carry (`timeUs`), not by when they are read: a recorder that fell
+ *   behind, or reads a backlog, cuts the same files as one that kept up.
+ *   And when a new publisher takes the stream over (at its first key frame).
  * - After a file starts, the stream's files in the directory are kept to
  *   `quotaBytes`, the oldest deleted first; never the one being written,
  *   nor another's modified in the last {@link RECENT_WRITE_MS} (see there).
@@ -59,10 +62,6 @@ export interface RecordingDeps {
   onStats?(stats: RecorderStats): void;
   /** A line for the main process's log. */
   log?(level: "info" | "warning", message: string): void;
-  /** Wall-clock milliseconds, for file names; `Date.now` by default. */
-  wallClock?: () => number;
-  /** Monotonic milliseconds, for rotation; `performance.now` by default. */
-  now?: () => number;
 }
 
 /**
@@ -93,10 +92,20 @@ export async function record(
   deps: RecordingDeps,
   stats: RecorderStats = { file: null, bytesWritten: 0, files: 0, skips: 0, deleted: 0 },
 ): Promise<RecorderStats> {
-  const now = deps.now ?? (() => performance.now());
   const follower = StreamFollower.attach(buffer);
   const writer = new FileWriter(settings, deps, stats);
   const batch = new FollowerBatch();
+  const rotateUs = settings.rotateSeconds * 1_000_000;
+  /** The receive time of the file's first message (µs). */
+  let fileStartUs = 0;
+  /** The receive time of the last message read, undefined after a skip. */
+  let lastUs: number | undefined;
+  /**
+   * The longest gap between two messages in a row of this file (at most
+   * rotateUs): a pause of the stream marks key frames early in its own file only.
+   */
+  let longestGapUs = 0;
+  /** The next key frame comes with the PAT and PMT, to start a file at. */
   let marked = false;
   // Once told to stop, what the buffer holds is still written, so a stream's
   // last messages are not lost; at most one ring's worth, as a publisher may
@@ -115,22 +124,37 @@ export async function record(
           break;
         }
         read++;
+        if (step.kind === "skipped") lastUs = undefined;
         if (step.kind !== "message") continue;
-        const due = writer.startedAt !== undefined &&
-          now() - writer.startedAt >= settings.rotateSeconds * 1000;
+        const timeUs = step.timeUs;
+        if (lastUs !== undefined && !step.newPublisher) {
+          longestGapUs = Math.min(rotateUs, Math.max(longestGapUs, timeUs - lastUs));
+        }
+        lastUs = timeUs;
+        // The follower gives the PAT and PMT with a marked key frame (or at a start).
+        if (step.programInfo !== undefined) marked = false;
+        const due = timeUs - fileStartUs >= rotateUs;
         const rotate = writer.file === undefined || step.newPublisher ||
           (due && step.programInfo !== undefined && step.randomAccess);
         if (rotate) {
           await writer.write(batch.bytes);
           batch.clear();
-          await writer.open(now());
-          marked = false;
-        } else if (due && !marked) {
-          // The next key frame starts the next file.
+          await writer.open(timeUs / 1000);
+          fileStartUs = timeUs;
+          longestGapUs = 0;
+        }
+        batch.append(step);
+        // A key frame can start a file only if marked before it is read, and
+        // the next message's time is not known until then: mark once it may be
+        // due, coming at most the longest gap of this file so far after this
+        // one. (Marking every key frame would put a PAT and PMT before each,
+        // and before every audio frame of a stream without video.) A key frame
+        // that comes after a longer pause than any before in its file, just as
+        // rotation falls due, is missed: the next one starts the file.
+        if (!marked && timeUs + longestGapUs >= fileStartUs + rotateUs) {
           follower.markNextKeyFrame();
           marked = true;
         }
-        batch.append(step);
       }
       left -= read;
       stats.skips = follower.skips;
@@ -155,8 +179,6 @@ export async function record(
 /** The file being written, and the quota kept after each one starts. */
 class FileWriter {
   file: Deno.FsFile | undefined;
-  /** When the file started (monotonic ms). */
-  startedAt: number | undefined;
   /** The files this recorder started, that are still in the directory as far as it knows. */
   readonly #own = new Set<string>();
   readonly #settings: RecorderSettings;
@@ -169,11 +191,14 @@ class FileWriter {
     this.#stats = stats;
   }
 
-  /** Closes the file being written and starts the next one; then keeps to the quota. */
-  async open(nowMs: number): Promise<void> {
+  /**
+   * Closes the file being written and starts the next one, named for
+   * `startMs` (its first message's receive time, wall-clock ms); then keeps
+   * to the quota.
+   */
+  async open(startMs: number): Promise<void> {
     this.close();
     const { dir, stream } = this.#settings;
-    const startMs = (this.#deps.wallClock ?? Date.now)();
     for (let sequence = 1;; sequence++) {
       const name = recordingFileName(stream, startMs, sequence);
       try {
@@ -186,7 +211,6 @@ class FileWriter {
       this.#own.add(name);
       break;
     }
-    this.startedAt = nowMs;
     this.#stats.files++;
     this.#deps.onStats?.(this.#stats);
     await this.#keepQuota();
