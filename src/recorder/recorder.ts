@@ -5,10 +5,14 @@
  *
  * - Each file starts at a key frame with the PAT and PMT (and the video's
  *   parameter sets) first, so it plays on its own.
- * - A new file starts at the first key frame after `rotateSeconds`, and
- *   when a new publisher takes the stream over (at its first key frame).
+ * - A new file starts at the first key frame received `rotateSeconds` or
+ *   more after the file's first message, by the receive times the messages
+ *   carry (`timeUs`), not by when they are read: a recorder that fell
+ *   behind, or reads a backlog, cuts the same files as one that kept up.
+ *   And when a new publisher takes the stream over (at its first key frame).
  * - After a file starts, the stream's files in the directory are kept to
- *   `quotaBytes`, the oldest deleted first, never the one being written.
+ *   `quotaBytes`, the oldest deleted first; never the one being written,
+ *   nor another's modified in the last {@link RECENT_WRITE_MS} (see there).
  * - Writes go straight to the file, at most a batch at a time
  *   (src/media/follower_batch.ts): memory stays bounded. A disk slower
  *   than the stream makes the recorder fall behind in the ring, and it
@@ -58,11 +62,23 @@ export interface RecordingDeps {
   onStats?(stats: RecorderStats): void;
   /** A line for the main process's log. */
   log?(level: "info" | "warning", message: string): void;
-  /** Wall-clock milliseconds, for file names; `Date.now` by default. */
-  wallClock?: () => number;
-  /** Monotonic milliseconds, for rotation; `performance.now` by default. */
-  now?: () => number;
 }
+
+/**
+ * A file of the stream modified this recently (ms, either way on the system
+ * clock that stamps mtimes) is not deleted to keep the quota, unless this
+ * recorder wrote it: another recorder may still be writing it. After a
+ * reload that changed the rule, or a stream that began again at once, the
+ * old recorder finishes its file (the supervisor gives it 10 s) while the
+ * new one starts; after an upgrade the old main process's recorders do (2
+ * s). Deleting such a file would lose what is still written to it, unseen.
+ * A recorder writes each time messages come, so its file stays this fresh
+ * while its stream flows; one closed since is deleted at a later start.
+ * Done here rather than by the supervisor starting the new recorder only
+ * once the old one exited: that would leave the stream unrecorded
+ * meanwhile (up to 10 s on a hung disk), and could not cover an upgrade.
+ */
+export const RECENT_WRITE_MS = 30_000;
 
 /**
  * Records the stream buffer `buffer` per `settings` until `deps.stopping()`,
@@ -76,10 +92,20 @@ export async function record(
   deps: RecordingDeps,
   stats: RecorderStats = { file: null, bytesWritten: 0, files: 0, skips: 0, deleted: 0 },
 ): Promise<RecorderStats> {
-  const now = deps.now ?? (() => performance.now());
   const follower = StreamFollower.attach(buffer);
   const writer = new FileWriter(settings, deps, stats);
   const batch = new FollowerBatch();
+  const rotateUs = settings.rotateSeconds * 1_000_000;
+  /** The receive time of the file's first message (µs). */
+  let fileStartUs = 0;
+  /** The receive time of the last message read, undefined after a skip. */
+  let lastUs: number | undefined;
+  /**
+   * The longest gap between two messages in a row of this file (at most
+   * rotateUs): a pause of the stream marks key frames early in its own file only.
+   */
+  let longestGapUs = 0;
+  /** The next key frame comes with the PAT and PMT, to start a file at. */
   let marked = false;
   // Once told to stop, what the buffer holds is still written, so a stream's
   // last messages are not lost; at most one ring's worth, as a publisher may
@@ -98,22 +124,37 @@ export async function record(
           break;
         }
         read++;
+        if (step.kind === "skipped") lastUs = undefined;
         if (step.kind !== "message") continue;
-        const due = writer.startedAt !== undefined &&
-          now() - writer.startedAt >= settings.rotateSeconds * 1000;
+        const timeUs = step.timeUs;
+        if (lastUs !== undefined && !step.newPublisher) {
+          longestGapUs = Math.min(rotateUs, Math.max(longestGapUs, timeUs - lastUs));
+        }
+        lastUs = timeUs;
+        // The follower gives the PAT and PMT with a marked key frame (or at a start).
+        if (step.programInfo !== undefined) marked = false;
+        const due = timeUs - fileStartUs >= rotateUs;
         const rotate = writer.file === undefined || step.newPublisher ||
           (due && step.programInfo !== undefined && step.randomAccess);
         if (rotate) {
           await writer.write(batch.bytes);
           batch.clear();
-          await writer.open(now());
-          marked = false;
-        } else if (due && !marked) {
-          // The next key frame starts the next file.
+          await writer.open(timeUs / 1000);
+          fileStartUs = timeUs;
+          longestGapUs = 0;
+        }
+        batch.append(step);
+        // A key frame can start a file only if marked before it is read, and
+        // the next message's time is not known until then: mark once it may be
+        // due, coming at most the longest gap of this file so far after this
+        // one. (Marking every key frame would put a PAT and PMT before each,
+        // and before every audio frame of a stream without video.) A key frame
+        // that comes after a longer pause than any before in its file, just as
+        // rotation falls due, is missed: the next one starts the file.
+        if (!marked && timeUs + longestGapUs >= fileStartUs + rotateUs) {
           follower.markNextKeyFrame();
           marked = true;
         }
-        batch.append(step);
       }
       left -= read;
       stats.skips = follower.skips;
@@ -138,8 +179,8 @@ export async function record(
 /** The file being written, and the quota kept after each one starts. */
 class FileWriter {
   file: Deno.FsFile | undefined;
-  /** When the file started (monotonic ms). */
-  startedAt: number | undefined;
+  /** The files this recorder started, that are still in the directory as far as it knows. */
+  readonly #own = new Set<string>();
   readonly #settings: RecorderSettings;
   readonly #deps: RecordingDeps;
   readonly #stats: RecorderStats;
@@ -150,11 +191,14 @@ class FileWriter {
     this.#stats = stats;
   }
 
-  /** Closes the file being written and starts the next one; then keeps to the quota. */
-  async open(nowMs: number): Promise<void> {
+  /**
+   * Closes the file being written and starts the next one, named for
+   * `startMs` (its first message's receive time, wall-clock ms); then keeps
+   * to the quota.
+   */
+  async open(startMs: number): Promise<void> {
     this.close();
     const { dir, stream } = this.#settings;
-    const startMs = (this.#deps.wallClock ?? Date.now)();
     for (let sequence = 1;; sequence++) {
       const name = recordingFileName(stream, startMs, sequence);
       try {
@@ -164,9 +208,9 @@ class FileWriter {
         throw stopped(error, `Cannot create ${dir}/${name}`);
       }
       this.#stats.file = name;
+      this.#own.add(name);
       break;
     }
-    this.startedAt = nowMs;
     this.#stats.files++;
     this.#deps.onStats?.(this.#stats);
     await this.#keepQuota();
@@ -195,15 +239,30 @@ class FileWriter {
     this.#stats.file = null;
   }
 
-  /** Deletes the stream's oldest files until they fit the quota. */
+  /**
+   * Deletes the stream's oldest files until they fit the quota, but neither
+   * the one being written nor another's written to lately
+   * ({@link RECENT_WRITE_MS}): those count toward the quota, and are
+   * deleted at a later start once still.
+   */
   async #keepQuota(): Promise<void> {
     const { dir, stream, quotaBytes } = this.#settings;
+    /** Those it may delete; the others' bytes count all the same. */
     const files: { name: string; bytes: number }[] = [];
+    let sparedBytes = 0;
+    const listed = new Set<string>();
     try {
       for await (const entry of Deno.readDir(dir)) {
         if (!entry.isFile || parseRecordingFileName(entry.name)?.stream !== stream) continue;
         try {
-          files.push({ name: entry.name, bytes: (await Deno.lstat(`${dir}/${entry.name}`)).size });
+          const info = await Deno.lstat(`${dir}/${entry.name}`);
+          listed.add(entry.name);
+          const modified = info.mtime?.getTime();
+          if (
+            !this.#own.has(entry.name) && modified !== undefined &&
+            Math.abs(Date.now() - modified) < RECENT_WRITE_MS
+          ) sparedBytes += info.size;
+          else files.push({ name: entry.name, bytes: info.size });
         } catch {
           // Gone meanwhile.
         }
@@ -212,10 +271,12 @@ class FileWriter {
       this.#deps.log?.("warning", `Cannot read ${dir} to keep the quota: ${describe(error)}`);
       return;
     }
+    // Only those still there: the set stays as small as the stream's files.
+    for (const name of this.#own) if (!listed.has(name)) this.#own.delete(name);
     const current = this.#stats.file ?? undefined;
     for (
       const name of recordingsOverQuota(files, {
-        quotaBytes,
+        quotaBytes: quotaBytes - sparedBytes,
         ...(current === undefined ? {} : { current }),
       })
     ) {
