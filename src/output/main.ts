@@ -98,16 +98,12 @@ async function serve(controlFd: number, reports: ReportWriter<OutputReport>): Pr
   const demand = new DemandGate((id, stream) => reports.send({ type: "demand", id, stream }));
   let server: MediaServer;
   try {
-    server = serveMedia(
-      settings,
-      feeds,
-      (level, message) => {
-        reports.send({ type: "log", level, message });
-      },
+    server = serveMedia(settings, feeds, {
+      log: (level, message) => reports.send({ type: "log", level, message }),
       recordings,
-      (request) => access.check(request),
-      (stream) => demand.ask(stream),
-    );
+      access: (request) => access.check(request),
+      demand: (stream) => demand.ask(stream),
+    });
   } catch (error) {
     const detail = error instanceof Deno.errors.AddrInUse
       ? "address in use"

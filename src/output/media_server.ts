@@ -144,20 +144,30 @@ export type AccessCheck = (request: MediaAccessRequest) => Promise<AccessVerdict
  */
 export type DemandCheck = (stream: string) => Promise<DemandVerdict>;
 
+/** What {@link serveMedia} tells and asks besides its settings and feeds. */
+export interface MediaServerOptions {
+  /** Where its log lines go. */
+  log: MediaLog;
+  /** Which recordings it serves, to whom; none by default. */
+  recordings?: RecordingAccess;
+  /** Who may watch; none: every stream is open. */
+  access?: AccessCheck;
+  /** Pulls a stream it has no buffer of; none: such a stream is unknown at once. */
+  demand?: DemandCheck;
+}
+
 /**
  * Listens on `settings.listen` and serves the streams in `feeds`, and the
- * recordings `recordings` allows (recordings.ts).
+ * recordings `options.recordings` allows (recordings.ts).
  *
  * @throws whatever `Deno.listen` throws when the address cannot be bound
  */
 export function serveMedia(
   settings: OutputSettings,
   feeds: FeedTable,
-  log: MediaLog,
-  recordings: RecordingAccess = { token: null, dirs: [] },
-  access?: AccessCheck,
-  demand?: DemandCheck,
+  options: MediaServerOptions,
 ): MediaServer {
+  const { log, recordings = { token: null, dirs: [] }, access, demand } = options;
   const listener = Deno.listen({
     transport: "tcp",
     hostname: settings.listen.hostname,
