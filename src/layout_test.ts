@@ -16,11 +16,15 @@ const ALLOWED: Record<string, readonly string[]> = {
   "src/http": ["src/protocol"],
   "src/ipc": ["src/media", "src/protocol"],
   "src/config": ["src/protocol"],
+  // Network plumbing both HTTP servers share (the accept loop): it uses the
+  // system, and knows nothing of the processes that use it.
+  "src/net": [],
   "src/server": [
     "src/protocol",
     "src/media",
     "src/http",
     "src/ipc",
+    "src/net",
     "src/config",
     "ffi",
     "workers",
@@ -29,7 +33,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   "src/peer": ["src/protocol", "src/media", "src/ipc", "ffi"],
   // The media output process: it reads stream buffers and serves HTTP, and
   // knows nothing of the main process's decisions or of SRT peers.
-  "src/output": ["src/protocol", "src/media", "src/http", "src/ipc", "ffi"],
+  "src/output": ["src/protocol", "src/media", "src/http", "src/ipc", "src/net", "ffi"],
   // A recorder process: it reads one stream buffer and writes files.
   "src/recorder": ["src/protocol", "src/media", "src/ipc", "ffi"],
   "ffi": [],

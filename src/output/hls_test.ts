@@ -98,7 +98,7 @@ function serveOnLoopback(feeds: FeedTable) {
       allowedHosts: [],
     },
     feeds,
-    () => {},
+    { log: () => {} },
   );
   return Object.assign(media, { [Symbol.asyncDispose]: () => media.shutdown() });
 }

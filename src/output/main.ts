@@ -23,25 +23,35 @@ import { receiveWithFd } from "../../ffi/socket.ts";
 import {
   OUTPUT_STATS_INTERVAL_MS,
   type OutputCommand,
+  type OutputReport,
   type OutputSettings,
   parseOutputCommand,
 } from "../ipc/output_messages.ts";
 import { runHelperMain } from "../ipc/helper_main.ts";
 import { FeedTable } from "./feeds.ts";
 import { type MediaServer, serveMedia } from "./media_server.ts";
-import { ReportWriter, writeToStdout } from "./reports.ts";
-import { AccessGate } from "./access.ts";
-import { DemandGate } from "./demand.ts";
+import { ReportWriter } from "../ipc/report_writer.ts";
+import { AccessGate, MAX_PENDING_ACCESS } from "./access.ts";
+import { DemandGate, MAX_PENDING_DEMANDS } from "./demand.ts";
 import type { RecordingAccess } from "./recordings.ts";
 
 /** How often the clients' figures are reported while they change. */
 export const STATS_INTERVAL_MS = OUTPUT_STATS_INTERVAL_MS;
 /** Exit code when the media address cannot be bound (as the main process's own, 2). */
 export const EXIT_LISTEN_FAILED = 2;
+/**
+ * Reports other than stats that wait for a slow main process, at most:
+ * room for every access request and demand that may wait at once
+ * (access.ts, demand.ts), and some logs (dropped first).
+ */
+const MAX_WAITING_REPORTS = MAX_PENDING_ACCESS + MAX_PENDING_DEMANDS + 64;
 
 /** Runs the output process with its own arguments; resolves to its exit code. */
 export function runOutputProcess(args: readonly string[]): Promise<number> {
-  const reports = new ReportWriter(writeToStdout);
+  const reports = new ReportWriter<OutputReport>(Deno.stdout, {
+    capacity: MAX_WAITING_REPORTS,
+    notice: (message) => ({ type: "log", level: "warning", message }),
+  });
   return runHelperMain(args, {
     name: "Output process",
     setsid: () => libc().setsid(),
@@ -69,7 +79,7 @@ async function nextCommand(
   }
 }
 
-async function serve(controlFd: number, reports: ReportWriter): Promise<number> {
+async function serve(controlFd: number, reports: ReportWriter<OutputReport>): Promise<number> {
   const first = await nextCommand(controlFd);
   if (first === null) return 0;
   if ("invalid" in first) throw new TypeError(first.invalid);
@@ -88,16 +98,12 @@ async function serve(controlFd: number, reports: ReportWriter): Promise<number> 
   const demand = new DemandGate((id, stream) => reports.send({ type: "demand", id, stream }));
   let server: MediaServer;
   try {
-    server = serveMedia(
-      settings,
-      feeds,
-      (level, message) => {
-        reports.send({ type: "log", level, message });
-      },
+    server = serveMedia(settings, feeds, {
+      log: (level, message) => reports.send({ type: "log", level, message }),
       recordings,
-      (request) => access.check(request),
-      (stream) => demand.ask(stream),
-    );
+      access: (request) => access.check(request),
+      demand: (stream) => demand.ask(stream),
+    });
   } catch (error) {
     const detail = error instanceof Deno.errors.AddrInUse
       ? "address in use"

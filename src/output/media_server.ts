@@ -1,6 +1,6 @@
 /**
  * The media port: an HTTP/1.1 server of its own over `Deno.listen`, with
- * the API's care (src/server/http_listener.ts) and a streaming answer.
+ * the API's accept loop (src/net/accept_loop.ts) and a streaming answer.
  * `GET /NAME.ts` answers the stream's MPEG-TS for as long as the client
  * takes it (ts_stream.ts); `GET /NAME/index.m3u8` its HLS media playlist
  * and `GET /NAME/seg,N.ts` its segments (hls.ts); anything else 404, 405
@@ -31,6 +31,7 @@
  */
 
 import { limitAcceptedSendBuffer } from "../../ffi/socket.ts";
+import { acceptConnections, closeQuietly, ConnectionTimeout } from "../net/accept_loop.ts";
 import {
   MAX_ACCESS_TEXT,
   type MediaAccessRequest,
@@ -64,10 +65,6 @@ import {
   tokenRefusal,
 } from "./recordings.ts";
 
-/** The longest wait between two failed accepts. */
-const MAX_ACCEPT_BACKOFF_MS = 1000;
-/** Accepts have recovered once none failed for this long. */
-const RECOVERED_AFTER_MS = 3000;
 /** How long an error answer may take to write. */
 const ANSWER_TIMEOUT_MS = 5000;
 /**
@@ -147,20 +144,30 @@ export type AccessCheck = (request: MediaAccessRequest) => Promise<AccessVerdict
  */
 export type DemandCheck = (stream: string) => Promise<DemandVerdict>;
 
+/** What {@link serveMedia} tells and asks besides its settings and feeds. */
+export interface MediaServerOptions {
+  /** Where its log lines go. */
+  log: MediaLog;
+  /** Which recordings it serves, to whom; none by default. */
+  recordings?: RecordingAccess;
+  /** Who may watch; none: every stream is open. */
+  access?: AccessCheck;
+  /** Pulls a stream it has no buffer of; none: such a stream is unknown at once. */
+  demand?: DemandCheck;
+}
+
 /**
  * Listens on `settings.listen` and serves the streams in `feeds`, and the
- * recordings `recordings` allows (recordings.ts).
+ * recordings `options.recordings` allows (recordings.ts).
  *
  * @throws whatever `Deno.listen` throws when the address cannot be bound
  */
 export function serveMedia(
   settings: OutputSettings,
   feeds: FeedTable,
-  log: MediaLog,
-  recordings: RecordingAccess = { token: null, dirs: [] },
-  access?: AccessCheck,
-  demand?: DemandCheck,
+  options: MediaServerOptions,
 ): MediaServer {
+  const { log, recordings = { token: null, dirs: [] }, access, demand } = options;
   const listener = Deno.listen({
     transport: "tcp",
     hostname: settings.listen.hostname,
@@ -177,105 +184,44 @@ export function serveMedia(
       `Cannot limit the media connections' send buffers, the kernel's defaults stay: ${error}`,
     );
   }
-  const open = new Set<Deno.Conn>();
-  const tasks = new Set<Promise<void>>();
-  let closing = false;
-
-  const track = (task: Promise<void>) => {
-    tasks.add(task);
-    // Both outcomes handled: a rejection must never go unhandled and end the process.
-    const forget = () => tasks.delete(task);
-    task.then(forget, forget);
-  };
-
-  let failures = 0;
-  let lastFailure = 0;
-  let recoveryTimer: ReturnType<typeof setTimeout> | undefined;
-  const checkRecovered = () => {
-    recoveryTimer = undefined;
-    if (failures === 0) return;
-    const quietMs = performance.now() - lastFailure;
-    if (quietMs >= RECOVERED_AFTER_MS) {
-      log("info", `HTTP media accepts connections again after ${failures} failed accepts`);
-      failures = 0;
-    } else if (!closing) {
-      recoveryTimer = setTimeout(checkRecovered, RECOVERED_AFTER_MS - quietMs);
-    }
-  };
-
-  async function acceptLoop(): Promise<void> {
-    let backoffMs = 10;
-    while (!closing) {
-      let conn: Deno.Conn;
-      try {
-        conn = await listener.accept();
-      } catch (error) {
-        if (closing) return;
-        // EMFILE and friends: the connection stays queued; retry later.
-        if (failures === 0) {
-          log("warning", `HTTP media cannot accept connections, retrying: ${error}`);
-        }
-        failures++;
-        lastFailure = performance.now();
-        await new Promise((resolve) => setTimeout(resolve, backoffMs));
-        backoffMs = Math.min(backoffMs * 2, MAX_ACCEPT_BACKOFF_MS);
-        continue;
-      }
-      backoffMs = 10;
-      if (failures > 0 && recoveryTimer === undefined) {
-        recoveryTimer = setTimeout(checkRecovered, RECOVERED_AFTER_MS);
-      }
-      if (closing) {
-        closeQuietly(conn);
-        return;
-      }
-      if (open.size >= settings.maxConnections) {
-        track(answerAndClose(
-          conn,
-          errorAnswer(
-            503,
-            `Too many HTTP media connections: at most ${settings.maxConnections} at once`,
-          ),
-        ));
-        continue;
-      }
-      open.add(conn);
-      track(
-        serveConnection(conn).catch(() => {}).finally(() => {
-          open.delete(conn);
-          closeQuietly(conn);
-        }),
-      );
-    }
-  }
+  const loop = acceptConnections(listener, {
+    maxConnections: settings.maxConnections,
+    serve: serveConnection,
+    refuse: (conn) =>
+      answer(
+        conn,
+        errorAnswer(
+          503,
+          `Too many HTTP media connections: at most ${settings.maxConnections} at once`,
+        ),
+      ),
+    onAcceptFailing: (error) =>
+      log("warning", `HTTP media cannot accept connections, retrying: ${error}`),
+    onAcceptRecovered: (failures) =>
+      log("info", `HTTP media accepts connections again after ${failures} failed accepts`),
+    onLoopEnded: (error) => log("error", `HTTP media accept loop ended: ${error}`),
+  });
 
   /** Reads the request head within the header timeout; undefined when the client went first. */
   async function readHead(conn: Deno.Conn): Promise<Uint8Array | "timeout" | undefined> {
     let buffered = new Uint8Array(0);
     const chunk = new Uint8Array(4096);
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      closeQuietly(conn);
-    }, settings.headerTimeoutMs);
-    try {
-      while (headerEnd(buffered) === -1 && buffered.length <= MAX_HEADER_BYTES) {
-        let n: number | null;
-        try {
-          n = await conn.read(chunk);
-        } catch {
-          n = null;
-        }
-        if (n === null) return timedOut ? "timeout" : undefined;
-        const next = new Uint8Array(buffered.length + n);
-        next.set(buffered);
-        next.set(chunk.subarray(0, n), buffered.length);
-        buffered = next;
+    using timeout = new ConnectionTimeout(conn, settings.headerTimeoutMs);
+    timeout.arm();
+    while (headerEnd(buffered) === -1 && buffered.length <= MAX_HEADER_BYTES) {
+      let n: number | null;
+      try {
+        n = await conn.read(chunk);
+      } catch {
+        n = null;
       }
-      return buffered;
-    } finally {
-      clearTimeout(timer);
+      if (n === null) return timeout.expired ? "timeout" : undefined;
+      const next = new Uint8Array(buffered.length + n);
+      next.set(buffered);
+      next.set(chunk.subarray(0, n), buffered.length);
+      buffered = next;
     }
+    return buffered;
   }
 
   async function serveConnection(conn: Deno.Conn): Promise<void> {
@@ -400,24 +346,12 @@ export function serveMedia(
     }
   }
 
-  const loop = acceptLoop().catch((error) =>
-    log("error", `HTTP media accept loop ended: ${error}`)
-  );
-
   return {
     addr: listener.addr as Deno.NetAddr,
     get connections() {
-      return open.size;
+      return loop.connections;
     },
-    async shutdown() {
-      if (closing) return;
-      closing = true;
-      clearTimeout(recoveryTimer);
-      closeQuietly(listener);
-      await loop;
-      for (const conn of open) closeQuietly(conn);
-      await Promise.all([...tasks]);
-    },
+    shutdown: () => loop.shutdown(),
   };
 }
 
@@ -657,21 +591,4 @@ function playlistRefusal(
 /** Writes a whole answer, briefly; the caller closes the connection. */
 async function answer(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   await writeAll(conn, bytes, ANSWER_TIMEOUT_MS);
-}
-
-/** Over the cap: an answer the client can read, then close. */
-async function answerAndClose(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  try {
-    await answer(conn, bytes);
-  } finally {
-    closeQuietly(conn);
-  }
-}
-
-function closeQuietly(closer: { close(): void }): void {
-  try {
-    closer.close();
-  } catch {
-    // Already closed.
-  }
 }

@@ -75,10 +75,11 @@ function server(
       allowedHosts: ["media.example"],
     },
     feeds,
-    (level, message) => logs.push(`${level}: ${message}`),
-    undefined,
-    access,
-    demand,
+    {
+      log: (level, message) => logs.push(`${level}: ${message}`),
+      ...(access && { access }),
+      ...(demand && { demand }),
+    },
   );
   return Object.assign(media, { logs, [Symbol.asyncDispose]: () => media.shutdown() });
 }

@@ -26,6 +26,7 @@ import {
   type RecorderStats,
 } from "../ipc/recorder_messages.ts";
 import { runHelperMain } from "../ipc/helper_main.ts";
+import { ReportWriter } from "../ipc/report_writer.ts";
 import { WAKE_WORD_OFFSET } from "../media/stream_buffer.ts";
 import { record, RecordingStopped } from "./recorder.ts";
 
@@ -36,34 +37,21 @@ const IDLE_WAIT_MS = 1000;
 /** After a wakeup, how long to let the publisher write more: a file needs no low latency. */
 const COALESCE_MS = 50;
 
-const encoder = new TextEncoder();
+/**
+ * Reports other than stats that wait for a main process that does not read,
+ * at most (logs dropped first): a recorder sends few, so only a main process
+ * stopped for long drops any.
+ */
+const MAX_WAITING_REPORTS = 64;
 
-/** Report lines, written one at a time; dropped once stdout is gone. */
-class Reports {
-  #chain: Promise<void> = Promise.resolve();
-  #gone = false;
-
-  send(report: RecorderReport): void {
-    const line = encoder.encode(`${JSON.stringify(report)}\n`);
-    this.#chain = this.#chain.then(async () => {
-      if (this.#gone) return;
-      try {
-        let offset = 0;
-        while (offset < line.length) offset += await Deno.stdout.write(line.subarray(offset));
-      } catch {
-        this.#gone = true;
-      }
-    });
-  }
-
-  flushed(): Promise<void> {
-    return this.#chain;
-  }
-}
+type Reports = ReportWriter<RecorderReport>;
 
 /** Runs the recorder process with its own arguments; resolves to its exit code. */
 export function runRecorderProcess(args: readonly string[]): Promise<number> {
-  const reports = new Reports();
+  const reports: Reports = new ReportWriter(Deno.stdout, {
+    capacity: MAX_WAITING_REPORTS,
+    notice: (message) => ({ type: "log", level: "warning", message }),
+  });
   return runHelperMain(args, {
     name: "Recorder process",
     setsid: () => libc().setsid(),

@@ -1,6 +1,7 @@
 /**
  * The HTTP/1.1 listener the API is served on: Atoll's own accept loop over
- * `Deno.listen`, so that no HTTP client can take the main process down.
+ * `Deno.listen` (src/net/accept_loop.ts), so that no HTTP client can take
+ * the main process down.
  *
  * `Deno.serve` hides its accept loop, and when `accept()` fails with EMFILE
  * its promise rejects unhandled and the whole process exits, taking every
@@ -16,6 +17,7 @@
  * @module
  */
 
+import { acceptConnections, ConnectionTimeout } from "../net/accept_loop.ts";
 import { describeFailure } from "./file_shortage.ts";
 import { logger } from "./log.ts";
 import {
@@ -38,11 +40,6 @@ export interface HttpLimits {
   /** A request body larger than this gets 413. */
   maxBodyBytes: number;
 }
-
-/** The longest wait between two failed accepts. */
-const MAX_ACCEPT_BACKOFF_MS = 1000;
-/** Accepts have recovered once none failed for this long. */
-const RECOVERED_AFTER_MS = 3000;
 
 /** A running listener: where it is bound, and how to stop it. */
 export interface HttpListener {
@@ -101,84 +98,26 @@ export function listenHttp(
     hostname: address.hostname,
     port: address.port,
   });
-  const open = new Map<Deno.Conn, { busy: boolean }>();
-  const tasks = new Set<Promise<void>>();
-  let closing = false;
+  /** Connections answering a request now: shutdown lets them finish, briefly. */
+  const busy = new Set<Deno.Conn>();
+  const loop = acceptConnections(listener, {
+    maxConnections: limits.maxConnections,
+    serve: serveConnection,
+    refuse,
+    onAcceptFailing: (error) =>
+      log.warning("HTTP cannot accept connections, retrying: {error}", {
+        error: describeFailure(error),
+      }),
+    onAcceptRecovered: (failures) =>
+      log.info("HTTP accepts connections again after {failures} failed accepts", { failures }),
+    onServeError: (error) => log.debug("HTTP connection failed: {error}", { error: String(error) }),
+    onLoopEnded: (error) => log.error("HTTP accept loop ended: {error}", { error: String(error) }),
+  });
 
-  const track = (task: Promise<void>) => {
-    tasks.add(task);
-    // Both outcomes handled: a rejection must never go unhandled and end the process.
-    const forget = () => tasks.delete(task);
-    task.then(forget, forget);
-  };
-
-  // An episode of failed accepts (EMFILE comes and goes as descriptors are
-  // freed and taken) is logged when it starts, and when accepts have worked
-  // for RECOVERED_AFTER_MS with no failure.
-  let failures = 0;
-  let lastFailure = 0;
-  let recoveryTimer: ReturnType<typeof setTimeout> | undefined;
-  const checkRecovered = () => {
-    recoveryTimer = undefined;
-    if (failures === 0) return;
-    const quietMs = performance.now() - lastFailure;
-    if (quietMs >= RECOVERED_AFTER_MS) {
-      log.info("HTTP accepts connections again after {failures} failed accepts", { failures });
-      failures = 0;
-    } else if (!closing) {
-      recoveryTimer = setTimeout(checkRecovered, RECOVERED_AFTER_MS - quietMs);
-    }
-  };
-
-  async function acceptLoop(): Promise<void> {
-    let backoffMs = 10;
-    while (!closing) {
-      let conn: Deno.Conn;
-      try {
-        conn = await listener.accept();
-      } catch (error) {
-        if (closing) return;
-        // EMFILE/ENFILE and friends: the connection stays queued; retry
-        // later, when descriptors may have been freed.
-        if (failures === 0) {
-          log.warning("HTTP cannot accept connections, retrying: {error}", {
-            error: describeFailure(error),
-          });
-        }
-        failures++;
-        lastFailure = performance.now();
-        await new Promise((resolve) => setTimeout(resolve, backoffMs));
-        backoffMs = Math.min(backoffMs * 2, MAX_ACCEPT_BACKOFF_MS);
-        continue;
-      }
-      backoffMs = 10;
-      if (failures > 0 && recoveryTimer === undefined) {
-        recoveryTimer = setTimeout(checkRecovered, RECOVERED_AFTER_MS);
-      }
-      if (closing) {
-        closeQuietly(conn);
-        return;
-      }
-      if (open.size >= limits.maxConnections) {
-        track(refuse(conn));
-        continue;
-      }
-      const state = { busy: false };
-      open.set(conn, state);
-      track(
-        serveConnection(conn, state)
-          .catch((error) => log.debug("HTTP connection failed: {error}", { error: String(error) }))
-          .finally(() => {
-            open.delete(conn);
-            closeQuietly(conn);
-          }),
-      );
-    }
-  }
-
-  /** Over the cap: a 503 the client can read, then close; never waits long. */
+  /** Over the cap: a 503 the client can read; never waits long. */
   async function refuse(conn: Deno.Conn): Promise<void> {
-    const timer = setTimeout(() => closeQuietly(conn), limits.headerTimeoutMs);
+    using timeout = new ConnectionTimeout(conn, limits.headerTimeoutMs);
+    timeout.arm();
     try {
       const response = errorResponse(
         503,
@@ -187,32 +126,22 @@ export function listenHttp(
       await writeAll(conn, await serialize(response, false, true));
     } catch {
       // The client went away; nothing to tell it.
-    } finally {
-      clearTimeout(timer);
-      closeQuietly(conn);
     }
   }
 
-  async function serveConnection(conn: Deno.Conn, state: { busy: boolean }): Promise<void> {
+  async function serveConnection(conn: Deno.Conn): Promise<void> {
     const peer = conn.remoteAddr as Deno.NetAddr;
     let buffered: Uint8Array = new Uint8Array(0);
     const chunk = new Uint8Array(16 * 1024);
-    let timedOut = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const arm = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        timedOut = true;
-        closeQuietly(conn);
-      }, limits.headerTimeoutMs);
-    };
+    using timeout = new ConnectionTimeout(conn, limits.headerTimeoutMs);
+    const arm = () => timeout.arm();
     /** Reads more bytes; false at the end of the stream (or when closed by the timer). */
     const fill = async (): Promise<boolean> => {
       let n: number | null;
       try {
         n = await conn.read(chunk);
       } catch (error) {
-        if (timedOut || closing) return false;
+        if (timeout.expired || loop.stopping) return false;
         throw error;
       }
       if (n === null) return false;
@@ -227,23 +156,11 @@ export function listenHttp(
       await writeAll(conn, await serialize(response, head, close));
     };
 
-    try {
-      while (!closing) {
-        arm();
-        let end = headerEnd(buffered);
-        while (end === -1) {
-          if (buffered.length > MAX_HEADER_BYTES) {
-            await send(
-              errorResponse(431, `Request headers too large: at most ${MAX_HEADER_BYTES} bytes`),
-              false,
-              true,
-            );
-            return;
-          }
-          if (!await fill()) return;
-          end = headerEnd(buffered);
-        }
-        if (end > MAX_HEADER_BYTES) {
+    while (!loop.stopping) {
+      arm();
+      let end = headerEnd(buffered);
+      while (end === -1) {
+        if (buffered.length > MAX_HEADER_BYTES) {
           await send(
             errorResponse(431, `Request headers too large: at most ${MAX_HEADER_BYTES} bytes`),
             false,
@@ -251,98 +168,77 @@ export function listenHttp(
           );
           return;
         }
-        const headText = new TextDecoder("latin1").decode(buffered.subarray(0, end - 4));
-        let head: RequestHead;
-        try {
-          head = parseRequestHead(headText, limits.maxBodyBytes);
-        } catch (error) {
-          if (!(error instanceof BadRequest)) throw error;
-          await send(errorResponse(error.status, error.message), false, true);
-          return;
-        }
-        buffered = buffered.subarray(end);
-        while (buffered.length < head.contentLength) {
-          if (!await fill()) return;
-        }
-        const body = buffered.slice(0, head.contentLength);
-        buffered = buffered.subarray(head.contentLength);
-        clearTimeout(timer);
-
-        const close = closing || head.version === "1.0" ||
-          /(^|,)\s*close\s*(,|$)/i.test(head.headers.get("connection") ?? "");
-        const isHead = head.method === "HEAD";
-        let request: Request;
-        try {
-          // The target is appended, not resolved: `//a/b` is the path `//a/b`, not host `a`.
-          const host = head.headers.get("host") ?? "localhost";
-          if (!/^[A-Za-z0-9._~:[\]-]+$/.test(host)) throw new TypeError("Malformed Host");
-          request = new Request(`http://${host}${head.target}`, {
-            method: head.method,
-            headers: head.headers,
-            ...(body.length > 0 && !isHead && head.method !== "GET" ? { body } : {}),
-          });
-        } catch {
-          await send(errorResponse(400, "Malformed request target or Host"), false, true);
-          return;
-        }
-        state.busy = true;
-        let response: Response;
-        try {
-          response = await handler(request, peer);
-        } catch (error) {
-          log.error("HTTP handler failed: {error}", { error: String(error) });
-          response = errorResponse(500, "Internal error");
-        } finally {
-          state.busy = false;
-        }
-        await send(response, isHead, close || closing);
-        if (close || closing) return;
+        if (!await fill()) return;
+        end = headerEnd(buffered);
       }
-    } finally {
-      clearTimeout(timer);
+      if (end > MAX_HEADER_BYTES) {
+        await send(
+          errorResponse(431, `Request headers too large: at most ${MAX_HEADER_BYTES} bytes`),
+          false,
+          true,
+        );
+        return;
+      }
+      const headText = new TextDecoder("latin1").decode(buffered.subarray(0, end - 4));
+      let head: RequestHead;
+      try {
+        head = parseRequestHead(headText, limits.maxBodyBytes);
+      } catch (error) {
+        if (!(error instanceof BadRequest)) throw error;
+        await send(errorResponse(error.status, error.message), false, true);
+        return;
+      }
+      buffered = buffered.subarray(end);
+      while (buffered.length < head.contentLength) {
+        if (!await fill()) return;
+      }
+      const body = buffered.slice(0, head.contentLength);
+      buffered = buffered.subarray(head.contentLength);
+      timeout.clear();
+
+      const close = loop.stopping || head.version === "1.0" ||
+        /(^|,)\s*close\s*(,|$)/i.test(head.headers.get("connection") ?? "");
+      const isHead = head.method === "HEAD";
+      let request: Request;
+      try {
+        // The target is appended, not resolved: `//a/b` is the path `//a/b`, not host `a`.
+        const host = head.headers.get("host") ?? "localhost";
+        if (!/^[A-Za-z0-9._~:[\]-]+$/.test(host)) throw new TypeError("Malformed Host");
+        request = new Request(`http://${host}${head.target}`, {
+          method: head.method,
+          headers: head.headers,
+          ...(body.length > 0 && !isHead && head.method !== "GET" ? { body } : {}),
+        });
+      } catch {
+        await send(errorResponse(400, "Malformed request target or Host"), false, true);
+        return;
+      }
+      busy.add(conn);
+      let response: Response;
+      try {
+        response = await handler(request, peer);
+      } catch (error) {
+        log.error("HTTP handler failed: {error}", { error: String(error) });
+        response = errorResponse(500, "Internal error");
+      } finally {
+        busy.delete(conn);
+      }
+      await send(response, isHead, close || loop.stopping);
+      if (close || loop.stopping) return;
     }
   }
-
-  const loop = acceptLoop().catch((error) =>
-    log.error("HTTP accept loop ended: {error}", { error: String(error) })
-  );
 
   return {
     addr: listener.addr as Deno.NetAddr,
     get connections() {
-      return open.size;
+      return loop.connections;
     },
-    async shutdown() {
-      if (closing) return;
-      closing = true;
-      clearTimeout(recoveryTimer);
-      closeQuietly(listener);
-      await loop;
-      // Idle connections close now; one answering a request finishes it first (briefly).
-      for (const [conn, state] of open) if (!state.busy) closeQuietly(conn);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        Promise.all([...tasks]),
-        new Promise((resolve) => {
-          timer = setTimeout(resolve, 1000);
-        }),
-      ]);
-      clearTimeout(timer);
-      for (const conn of open.keys()) closeQuietly(conn);
-      await Promise.all([...tasks]);
-    },
+    // Idle connections close at once; one answering a request finishes it first (briefly).
+    shutdown: () => loop.shutdown({ spare: (conn) => busy.has(conn), graceMs: 1000 }),
   };
 }
 
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   let offset = 0;
   while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
-}
-
-function closeQuietly(closer: { close(): void }): void {
-  try {
-    closer.close();
-  } catch {
-    // Already closed.
-  }
 }
