@@ -50,7 +50,7 @@ import { parseArgs } from "node:util";
 import { libsrt, SRT_EPOLL_ERR, SRT_EPOLL_IN, SRT_EPOLL_OUT, SrtState } from "../ffi/libsrt.ts";
 import { Atoll, isStartupLine, parseLogLine } from "../tests/support/atoll.ts";
 import type { ConnectionInfo } from "../src/server/api_types.ts";
-import { ManagedProcess } from "../tests/support/process.ts";
+import type { ManagedProcess } from "../tests/support/process.ts";
 import {
   childrenOf,
   commandLine,
@@ -59,7 +59,7 @@ import {
   readMemory,
 } from "../tests/support/procfs.ts";
 import { sleep, waitFor } from "../tests/support/wait.ts";
-import { startAtoll, STOP_GRACE_MS } from "./atoll.ts";
+import { startAtoll, startInOwnSession, STOP_GRACE_MS } from "./atoll.ts";
 import { type CallerGroup, connectGroup, countConnected } from "./callers.ts";
 import { readStamp, sharedClockMs } from "./sender.ts";
 import {
@@ -205,6 +205,8 @@ export interface RestartSuite {
   media: MediaSuite;
   adoption: AdoptionRound[];
   upgrade?: UpgradeSuite;
+  /** `kernel.sched_autogroup_enabled` during the run (null: not readable). */
+  autogroup: string | null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -408,7 +410,11 @@ interface Spawned {
 /** Starts a main process with `args` and returns once it listens; its spawn time with it. */
 async function spawnMain(args: string[]): Promise<Spawned> {
   const spawnedAtMs = Date.now();
-  const atoll = await Atoll.start(args, { logLevel: "info", startTimeoutMs: 30_000 });
+  const atoll = await Atoll.start(args, {
+    logLevel: "info",
+    startTimeoutMs: 30_000,
+    ownProcessGroup: true,
+  });
   return { atoll, spawnedAtMs };
 }
 
@@ -598,7 +604,7 @@ async function mediaRun(
  */
 async function startViewers(port: number, count: number, dir: string) {
   const output = `${dir}/viewers.json`;
-  const viewers = ManagedProcess.start("viewers", Deno.execPath(), [
+  const viewers = startInOwnSession("viewers", [
     ...["run", "-A", SELF, "--port", String(port), "--count", String(count)],
     ...["--stream-id", `play:${STREAM}`, "--output", output],
   ]);
@@ -649,9 +655,9 @@ async function benchMedia(
   const mains: Atoll[] = [];
   try {
     const file = await makeStream(dir, options.mbps);
-    const first = await startAtoll(RESTART_ARGS);
+    const first = await startAtoll(RESTART_ARGS, { ownSession: true });
     mains.push(first);
-    const sender = ManagedProcess.start("sender", Deno.execPath(), [
+    const sender = startInOwnSession("sender", [
       ...["run", "-A", SENDER, "--port", String(first.srtPort), "--mbps", String(options.mbps)],
       ...["--seconds", String(LIFETIME_SECONDS), "--file", file],
       ...["--stream-id", `publish:${STREAM}`],
@@ -777,7 +783,7 @@ async function adoptionRound(
     await fresh.atoll.stop(STOP_GRACE_MS);
   }
 
-  const first = await startAtoll(RESTART_ARGS);
+  const first = await startAtoll(RESTART_ARGS, { ownSession: true });
   let second: Atoll | undefined;
   let groups: CallerGroup[] = [];
   try {
@@ -1214,9 +1220,9 @@ export async function benchUpgrade(
   let suite: UpgradeSuite | undefined;
   try {
     const file = await makeStream(dir, options.mbps);
-    atoll = await startAtoll(args);
+    atoll = await startAtoll(args, { ownSession: true });
     mains.push(atoll.pid);
-    const sender = ManagedProcess.start("sender", Deno.execPath(), [
+    const sender = startInOwnSession("sender", [
       ...["run", "-A", SENDER, "--port", String(port), "--mbps", String(options.mbps)],
       ...["--seconds", String(LIFETIME_SECONDS), "--file", file],
       ...["--stream-id", `publish:${STREAM}`],
@@ -1406,6 +1412,7 @@ export async function benchRestart(
     progress(describeUpgrade(upgrade));
   }
   return {
+    autogroup: autogroupSetting(),
     atollCommand: ["deno run -A main.ts --srt-listen 127.0.0.1:0", ...RESTART_ARGS].join(" "),
     restartCommand: [
       "deno run -A main.ts",
@@ -1437,6 +1444,15 @@ function ratio(value: number | null, floor: number | null): string {
 }
 
 /** The Markdown of the suite: per phase, baseline and crash side by side. */
+/** The kernel's autogroup scheduling switch, as read now; null when it cannot be read. */
+function autogroupSetting(): string | null {
+  try {
+    return Deno.readTextFileSync("/proc/sys/kernel/sched_autogroup_enabled").trim();
+  } catch {
+    return null;
+  }
+}
+
 export function restartSection(suite: RestartSuite): string {
   const media = suite.media;
   const rounds = Math.max(0, ...media.runs.map((run) => run.round));
@@ -1444,6 +1460,9 @@ export function restartSection(suite: RestartSuite): string {
     `- Atoll: \`${suite.atollCommand}\`; after the crash \`${suite.restartCommand}\``,
     `- publisher: \`${suite.senderCommand}\``,
     `- viewers: \`${suite.viewersCommand}\``,
+    "- each main process, the publisher and the viewers' process in a session of its own " +
+    `(\`setsid\`), as on separate hosts or services (bench/atoll.ts, \`startInOwnSession\`); ` +
+    `kernel.sched_autogroup_enabled = ${suite.autogroup ?? "unknown"}`,
     "",
     `**Media**: ${media.connected}/${media.viewers} viewers of one ${media.mbps} Mbit/s ` +
     `publisher, ${rounds} round(s) of a baseline then a crash on the same peers (each crash's ` +
