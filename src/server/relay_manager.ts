@@ -128,6 +128,11 @@ export const RETRY_MAX_MS = 30_000;
 export const RETRY_JITTER = 0.2;
 /** A connection that lasted this long resets the backoff: its end is a new failure, not one more. */
 export const RETRY_RESET_MS = 10_000;
+/**
+ * Pulls held for HTTP requests alone (nobody watching them yet) at once; an
+ * HTTP request past them that would start another is not served (404).
+ */
+export const MAX_HTTP_HELD = 64;
 /** How long a relay's attempt may wait for a child before it counts as failed. */
 const CHILD_WAIT_MS = 5000;
 /** The connect timeout when the URL sets none: libsrt's default. */
@@ -252,9 +257,14 @@ export class RelayManager {
    */
   demand(name: string, holdMs = 0): boolean {
     if (!this.#running) return false;
+    const nowMs = this.#host.monotonicMs();
+    // Any name an edge's rule covers can be asked for over HTTP: pulls held for HTTP requests
+    // alone, before anyone watches, are few at once, or made-up names would each start one.
+    if (holdMs > 0 && !this.#pulling(name) && this.#heldForHttpAlone(nowMs) >= MAX_HTTP_HELD) {
+      return false;
+    }
     const relay = this.#ensureSource(name);
     if (relay === undefined) return false;
-    const nowMs = this.#host.monotonicMs();
     relay.demandAtMs = nowMs;
     if (holdMs > 0) relay.heldUntilMs = Math.max(relay.heldUntilMs ?? 0, nowMs + holdMs);
     this.#run(relay, nowMs);
@@ -292,6 +302,9 @@ export class RelayManager {
       ? "its child exited without saying why"
       : `${closed.reason}: ${closed.detail}`;
     if (relay.state === "stopped") return;
+    // Refused before it ever connected (no such stream there, say): an HTTP request's hold
+    // does not keep retrying it; viewers waiting, or a recent demand, still do.
+    if (lasted === undefined && closed?.reason === "rejected") relay.heldUntilMs = undefined;
     if (relay.stopping || !this.#wanted(relay, nowMs)) {
       relay.stopping = false;
       this.#setState(relay, "idle", "info", lasted === undefined ? "idle" : `closed (${why})`);
@@ -473,6 +486,31 @@ export class RelayManager {
     }
     if (relay.state === "retrying" && (relay.retryAtMs ?? 0) > nowMs) return;
     this.#attempt(relay, nowMs);
+  }
+
+  /** Whether a pull of stream `name` is under way (connecting, connected or retrying). */
+  #pulling(name: string): boolean {
+    for (const relay of this.#relays.values()) {
+      if (
+        relay.spec.direction === "pull" && relay.spec.stream === name &&
+        relay.state !== "idle" && relay.state !== "stopped"
+      ) return true;
+    }
+    return false;
+  }
+
+  /** Pulls wanted now only for an HTTP request's hold: nobody watches them yet. */
+  #heldForHttpAlone(nowMs: number): number {
+    let count = 0;
+    for (const relay of this.#relays.values()) {
+      if (relay.heldUntilMs === undefined || nowMs >= relay.heldUntilMs) continue;
+      const name = relay.spec.stream;
+      const audience = this.#host.audience(name);
+      const watched = (audience?.waiting ?? 0) + (audience?.viewers.length ?? 0) +
+        (this.#host.httpViewers?.(name) ?? 0);
+      if (watched === 0) count++;
+    }
+    return count;
   }
 
   /** Whether `relay` should be connected now. */

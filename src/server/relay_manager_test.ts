@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { type AtollConfig, parseConfig } from "../config/config_file.ts";
 import type { RelayRemote } from "../ipc/messages.ts";
 import {
+  MAX_HTTP_HELD,
   parseRelayRequest,
   type RelayHost,
   relayId,
@@ -245,6 +246,38 @@ Deno.test("RelayManager pulls an on-demand source for HTTP viewers alone, held u
   assert.match(stop?.detail ?? "", /nobody watched stream "edge\/a" for 5000 ms/);
   relays.ended(pull, { reason: "shutdown", detail: "asked" });
   assert.deepEqual(relays.list(), []);
+});
+
+Deno.test("RelayManager holds few pulls for HTTP requests nobody watches yet, and none past a refusal", async () => {
+  const { server, relays } = setup(ON_DEMAND);
+  for (let i = 0; i < MAX_HTTP_HELD; i++) {
+    assert.equal(relays.demand(`edge/s${i}`, 8000), true, `stream ${i}`);
+  }
+  await settle();
+  assert.equal(server.started.length, MAX_HTTP_HELD);
+  // Made-up names asked for over HTTP: past the cap, no pull starts.
+  assert.equal(relays.demand("edge/one-more", 8000), false, "over the cap");
+  await settle();
+  assert.equal(server.started.length, MAX_HTTP_HELD);
+  assert.equal(relays.demand("edge/s0", 8000), true, "one already pulling is still served");
+  // Once one of them is watched, it leaves the count and another may start.
+  server.audiences.set("edge/s1", { publisher: null, viewers: [], waiting: 1 });
+  assert.equal(relays.demand("edge/one-more", 8000), true, "room again");
+  await settle();
+  assert.equal(server.started.length, MAX_HTTP_HELD + 1);
+
+  // Refused before it connected (no such stream at the origin): the hold goes, and once the
+  // linger is over nothing retries it.
+  const refused = server.started.find((start) => start.spec.stream === "edge/s2")!;
+  relays.ended(refused.id, { reason: "rejected", detail: "1404 no such stream" });
+  server.nowMs += 5001;
+  relays.tick();
+  await settle();
+  assert.equal(
+    server.started.filter((start) => start.spec.stream === "edge/s2").length,
+    1,
+    "not retried for the hold",
+  );
 });
 
 Deno.test("RelayManager.demand() says whether a source of the stream runs", async () => {
