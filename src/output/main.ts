@@ -203,8 +203,11 @@ async function serve(controlFd: number, reports: ReportWriter<OutputReport>): Pr
     clearInterval(statsTimer);
     access.close();
     demand.close();
-    await server.shutdown();
+    // The feeds end while the server shuts down: that wakes the requests it would
+    // otherwise wait for (a stream's arrival, a blocking reload, a hinted part).
+    const stopping = server.shutdown();
     await feeds.endAll();
+    await stopping;
     reportStats();
   }
   return 0;
