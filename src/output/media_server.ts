@@ -280,9 +280,17 @@ export function serveMedia(
       );
       return;
     }
+    // The dashboard's preview (hls.js, on the API's port) reads HLS, and its refusals, from this
+    // other origin.
+    const origin = allowedOrigin(request.headers.get("origin"), host);
+    const cors: Record<string, string> = route.kind === "ts"
+      ? {}
+      : origin === undefined
+      ? { vary: "origin" }
+      : { "access-control-allow-origin": origin, vary: "origin" };
     const directives = splitDeliveryDirectives(queryOf(request.target));
     if ("error" in directives) {
-      await answer(conn, errorAnswer(400, directives.error, { head: isHead }));
+      await answer(conn, errorAnswer(400, directives.error, { head: isHead, headers: cors }));
       return;
     }
     const credential = {
@@ -291,18 +299,8 @@ export function serveMedia(
     };
     if (
       access !== undefined &&
-      !await allowed(conn, route, credential, access, {
-        head: isHead,
-        origin: allowedOrigin(request.headers.get("origin"), host),
-      })
+      !await allowed(conn, route, credential, access, { head: isHead, cors })
     ) return;
-    // The dashboard's preview (hls.js, on the API's port) reads HLS from this other origin.
-    const origin = allowedOrigin(request.headers.get("origin"), host);
-    const cors: Record<string, string> = route.kind === "ts"
-      ? {}
-      : origin === undefined
-      ? { vary: "origin" }
-      : { "access-control-allow-origin": origin, vary: "origin" };
     if (
       demand !== undefined && (route.kind === "ts" || route.kind === "hls") &&
       feeds.get(route.name) === undefined &&
@@ -415,21 +413,24 @@ function bearerOf(header: string | null): string | null {
 
 /**
  * Asks `access` about a request; answers the refusal and returns false when
- * it may not go on. `origin` is the page's that may read the refusal of an
- * HLS request (as serveHls answers), if any.
+ * it may not go on. `cors` are the headers that let the page that asked
+ * read the refusal of an HLS request (as serveHls answers).
  */
 async function allowed(
   conn: Deno.Conn,
   route: MediaRoute,
   credential: { query: string; bearer: string | null },
   access: AccessCheck,
-  { head: isHead, origin }: { head: boolean; origin: string | undefined },
+  { head: isHead, cors }: { head: boolean; cors: Record<string, string> },
 ): Promise<boolean> {
   if (
     credential.query.length > MAX_ACCESS_TEXT ||
     (credential.bearer?.length ?? 0) > MAX_ACCESS_TEXT
   ) {
-    await answer(conn, errorAnswer(403, "Query or token too long", { head: isHead }));
+    await answer(
+      conn,
+      errorAnswer(403, "Query or token too long", { head: isHead, headers: cors }),
+    );
     return false;
   }
   const remote = conn.remoteAddr as Deno.NetAddr;
@@ -441,11 +442,6 @@ async function allowed(
     ...credential,
   });
   if (verdict !== "unanswered" && "limited" in verdict) {
-    const cors: Record<string, string> = route.kind === "ts"
-      ? {}
-      : origin === undefined
-      ? { vary: "origin" }
-      : { "access-control-allow-origin": origin, vary: "origin" };
     await answer(
       conn,
       errorAnswer(
@@ -469,7 +465,7 @@ async function allowed(
         "Cannot tell whether this client may watch: the server did not say in time",
         {
           head: isHead,
-          headers: { "retry-after": "2" },
+          headers: { ...cors, "retry-after": "2" },
         },
       ),
     );
@@ -480,7 +476,9 @@ async function allowed(
     conn,
     errorAnswer(verdict.status, verdict.message, {
       head: isHead,
-      headers: verdict.status === 401 ? { "www-authenticate": 'Bearer realm="atoll"' } : {},
+      headers: verdict.status === 401
+        ? { ...cors, "www-authenticate": 'Bearer realm="atoll"' }
+        : cors,
     }),
   );
   return false;
