@@ -236,7 +236,7 @@ export const HLS_SEGMENT_MS = { min: 1000, max: 10_000 } as const;
 /** The range of `hlsWindow`. */
 export const HLS_WINDOW = { min: 3, max: 30 } as const;
 /** The range of `hlsPartMs` when not 0. */
-export const HLS_PART_MS = { min: 100, max: 5000 } as const;
+export const HLS_PART_MS = { min: 200, max: 5000 } as const;
 const TIMEOUT_KEYS = ["playWaitMs", "publisherTimeoutMs", "graceMs"] as const;
 const TOP_LEVEL_KEYS = [
   "defaultStream",

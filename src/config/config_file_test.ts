@@ -326,13 +326,13 @@ const acceptedCases: { name: string; yaml: string; expected: Partial<AtollConfig
     name: "HLS rules at their bounds, always for a prefix",
     yaml: "streamDefaults: { hlsSegmentMs: 1000, hlsWindow: 30, hlsPartMs: 0 }\n" +
       "streams: [{ prefix: live, hls: always, hlsSegmentMs: 10000, hlsWindow: 3, hlsPartMs: 5000 },\n" +
-      "  { name: a, hlsPartMs: 100 }]",
+      "  { name: a, hlsPartMs: 200 }]",
     expected: {
       streamDefaults: { ...BUILT_IN_RULES, hlsSegmentMs: 1000, hlsWindow: 30, hlsPartMs: 0 },
       streams: [{
         prefix: "live",
         rules: { hls: "always", hlsSegmentMs: 10_000, hlsWindow: 3, hlsPartMs: 5000 },
-      }, { name: "a", rules: { hlsPartMs: 100 } }],
+      }, { name: "a", rules: { hlsPartMs: 200 } }],
     },
   },
   {
@@ -860,15 +860,15 @@ const invalidCases: { name: string; yaml: string; message: string }[] = [
     message: "streams[0].hlsSegmentMs: expected an integer from 1000 to 10000, got 10001",
   },
   {
-    name: "an hlsPartMs of 99",
-    yaml: "streams: [{ prefix: live, hlsPartMs: 99 }]",
-    message: "streams[0].hlsPartMs: expected 0 (no parts) or an integer from 100 to 5000, got 99",
+    name: "an hlsPartMs of 199",
+    yaml: "streams: [{ prefix: live, hlsPartMs: 199 }]",
+    message: "streams[0].hlsPartMs: expected 0 (no parts) or an integer from 200 to 5000, got 199",
   },
   {
     name: "an hlsPartMs over 5 s",
     yaml: "streamDefaults: { hlsPartMs: 5001 }",
     message:
-      "streamDefaults.hlsPartMs: expected 0 (no parts) or an integer from 100 to 5000, got 5001",
+      "streamDefaults.hlsPartMs: expected 0 (no parts) or an integer from 200 to 5000, got 5001",
   },
   {
     name: "an hlsWindow of 2",

@@ -37,7 +37,7 @@ export const HLS_SEGMENT_MS = { min: 1000, max: 10_000 } as const;
 export const HLS_WINDOW = { min: 3, max: 30 } as const;
 
 /** The range of a stream's HLS part target (`hlsPartMs`) when not 0, in milliseconds. */
-export const HLS_PART_MS = { min: 100, max: 5000 } as const;
+export const HLS_PART_MS = { min: 200, max: 5000 } as const;
 
 /**
  * How one stream is packaged for HLS: its rules `hls`, `hlsSegmentMs`,

@@ -86,10 +86,10 @@ Deno.test("parseOutputCommand() refuses what the main process never sends", () =
       name: "live/cam1",
       hls: { ...HLS, segmentMs: 1000, partMs: 600 },
     }],
-    ["HLS parts of 99 ms", {
+    ["HLS parts of 199 ms", {
       type: "stream-rules",
       name: "live/cam1",
-      hls: { ...HLS, partMs: 99 },
+      hls: { ...HLS, partMs: 199 },
     }],
     ["HLS rules without a part target", {
       type: "stream-rules",

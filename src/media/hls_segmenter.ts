@@ -55,13 +55,16 @@
  *   segment's last part ends where the segment does, and lasts what the
  *   segment's duration leaves, so a segment's parts add up to it; its parts
  *   put end to end are its bytes (the first one carries the PAT, the PMT and
- *   the parameter sets in front of the key frame). Parts are kept for the
- *   newest segments that cover three target durations, and one more.
+ *   the parameter sets in front of the key frame). The playlist lists the
+ *   parts of the newest segments that cover three target durations; a
+ *   finished segment's parts are views of its bytes, fetchable as long as
+ *   it is.
  * - Program date-time: when pushes say when their packets came
  *   ({@link HlsPushOptions.receivedAtMs}), each segment gets the wall-clock
- *   time of its start: the one before's plus its duration while that stays
- *   within a second of when its key frame came, else (after a
- *   discontinuity, or a drift) when its key frame came.
+ *   time of its start: the one before's plus its duration, unless that fell
+ *   more than a second behind when its key frame came, or after a
+ *   discontinuity: then when its key frame came. Dates never go back
+ *   within a timeline.
  *
  * What it expects: the stream in order as whole 188-byte packets starting
  * with a PAT and a PMT (as a viewer's stream starts), in pushes of any
@@ -99,8 +102,10 @@ const TICKS_PER_MS = 90;
 const TIMESTAMP_MODULO = 2 ** 33;
 /** A DTS step on the lead PID beyond which the time base is taken to have changed. */
 const MAX_DTS_STEP = 10_000 * TICKS_PER_MS;
-/** A program date-time chained from the segment before may drift this far from the wall clock. */
+/** A program date-time chained from the segment before may fall this far behind the wall clock. */
 const MAX_DATE_DRIFT_MS = 1000;
+/** A part this much over the part target still reads as it, written with 3 decimals. */
+const PART_ROUNDING_TICKS = 44;
 /** What the segment buffer starts with; it grows by doubling up to three times the byte cap. */
 const INITIAL_BUFFER_BYTES = 256 * 1024;
 
@@ -364,9 +369,10 @@ export class HlsSegmenter {
 
   /** The playlist's state, for `renderMediaPlaylist`. */
   playlist(): MediaPlaylist {
+    const listedFrom = this.#partsListedFrom();
     const playlist: MediaPlaylist = {
       segments: this.#listed.map((segment, index) => {
-        const parts = index >= this.#partsListedFrom() && this.#parts.get(segment.sequence);
+        const parts = index >= listedFrom && this.#parts.get(segment.sequence);
         return parts ? { ...segment, parts } : segment;
       }),
       targetDurationMs: this.#targetSeconds * 1000,
@@ -568,7 +574,7 @@ export class HlsSegmenter {
     });
     this.#targetSeconds = Math.max(this.#targetSeconds, roundedSeconds(segment.durationMs));
     this.#listed.push(segment);
-    if (this.#partTicks > 0) this.#parts.set(segment.sequence, Object.freeze(open.parts));
+    if (this.#partTicks > 0) this.#parts.set(segment.sequence, partsOf(bytes, open.parts));
     this.#slideWindow();
     this.#version++;
     return ticks;
@@ -594,12 +600,26 @@ export class HlsSegmenter {
   #partBoundary(open: OpenSegment, dts: number): void {
     if (Number.isNaN(dts)) return;
     if (Number.isNaN(open.partDts)) open.partDts = dts;
-    const elapsed = timestampDistance(open.partDts, dts);
-    const step = Number.isNaN(open.unitDts) ? 0 : Math.max(0, timestampDistance(open.unitDts, dts));
+    // Under half a millisecond over still reads as the part target (3 decimals).
+    const limit = this.#partTicks + PART_ROUNDING_TICKS;
+    let elapsed = timestampDistance(open.partDts, dts);
+    const previous = open.unitDts;
+    // The access unit that ends here came late (a variable frame rate, a lost frame) and took
+    // the part past the target: the part ends before it, where it was still within.
+    if (elapsed > limit && !Number.isNaN(previous) && this.#unitOffset > open.partOffset) {
+      const within = timestampDistance(open.partDts, previous);
+      if (within > 0) {
+        this.#cutPart(open, this.#unitOffset, within);
+        open.partDts = previous;
+        elapsed = timestampDistance(previous, dts);
+      }
+    }
+    // The next access unit is taken to last as long as the longer of the last one and the
+    // mean frame: the part ends here if it would take it past the target.
+    const last = Number.isNaN(previous) ? 0 : timestampDistance(previous, dts);
+    const step = Math.max(0, last, this.#frameTicks);
     open.unitDts = dts;
-    // A tick a millisecond over is the same part target as written (3 decimals).
-    const over = elapsed + step > this.#partTicks + TICKS_PER_MS;
-    if (this.#length > open.partOffset && elapsed > 0 && over) {
+    if (this.#length > open.partOffset && elapsed > 0 && elapsed + step > limit) {
       this.#cutPart(open, this.#length, elapsed);
       open.partDts = dts;
     }
@@ -620,8 +640,11 @@ export class HlsSegmenter {
 
   /**
    * The program date-time of a segment that starts now: the segment
-   * before's end while it stays near the wall clock, else when its key
-   * frame came; undefined when pushes do not say when.
+   * before's end, unless that fell more than a second behind when its key
+   * frame came (the encoder's clock runs slow), or after a discontinuity:
+   * then when its key frame came. Within a timeline dates never go back (a
+   * burst or a backlog keeps them chained); undefined when pushes do not
+   * say when.
    */
   #dateOfNext(discontinuity: boolean): number | undefined {
     const came = this.#receivedAtMs;
@@ -629,8 +652,8 @@ export class HlsSegmenter {
     const chained = !discontinuity && before?.programDateTimeMs !== undefined
       ? before.programDateTimeMs + before.durationMs
       : undefined;
-    if (came === undefined) return chained;
-    return chained !== undefined && Math.abs(chained - came) <= MAX_DATE_DRIFT_MS ? chained : came;
+    if (came === undefined || chained === undefined) return chained ?? came;
+    return came - chained > MAX_DATE_DRIFT_MS ? came : chained;
   }
 
   /** Moves segments out of the playlist as RFC 8216 6.2.2 allows, and forgets old ones. */
@@ -666,11 +689,15 @@ export class HlsSegmenter {
     return from;
   }
 
-  /** Keeps the parts the playlist lists, and those of one segment more for late players. */
+  /**
+   * Keeps the parts of every segment still fetchable: a part that left the
+   * playlist stays fetchable as long as its segment (the draft's 6.2.2 asks
+   * for three target durations at least), at no cost, its bytes being a
+   * view of the segment's.
+   */
   #forgetOldParts(): void {
     if (this.#parts.size === 0) return;
-    const oldest = this.#listed[Math.max(0, this.#partsListedFrom() - 1)]?.sequence ??
-      this.#nextSequence;
+    const oldest = (this.#retired[0] ?? this.#listed[0])?.sequence ?? this.#nextSequence;
     for (const sequence of this.#parts.keys()) {
       if (sequence < oldest) this.#parts.delete(sequence);
     }
@@ -725,6 +752,22 @@ export class HlsSegmenter {
     this.#unitOffset = -1;
     this.#start(false, false, (open.startPts + ticks) % TIMESTAMP_MODULO);
   }
+}
+
+/**
+ * A finished segment's parts as views of its `bytes`, which they make up
+ * end to end, so that they cost no memory of their own; the parts as they
+ * were when they do not add up to it (never expected).
+ */
+function partsOf(bytes: Uint8Array, parts: readonly HlsPart[]): readonly HlsPart[] {
+  const total = parts.reduce((sum, part) => sum + part.bytes.length, 0);
+  if (total !== bytes.length) return Object.freeze(parts.slice());
+  let offset = 0;
+  return Object.freeze(
+    parts.map((part) =>
+      Object.freeze({ ...part, bytes: bytes.subarray(offset, offset += part.bytes.length) })
+    ),
+  );
 }
 
 /** Counts a lead PES (an access unit) with its timestamps into a segment's. */

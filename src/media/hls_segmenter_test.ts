@@ -680,6 +680,50 @@ for (const { name, packetsPerPush } of splits) {
   });
 }
 
+/** Each part's duration, and whether it is its segment's last. */
+function partDurations(parts: Map<number, HlsPart[]>): { durationMs: number; last: boolean }[] {
+  return [...parts.values()].flatMap((list) =>
+    list.map(({ durationMs }, index) => ({ durationMs, last: index === list.length - 1 }))
+  );
+}
+
+for (const partTargetMs of [300, 400, 500]) {
+  Deno.test(`HlsSegmenter's parts of ${partTargetMs} ms stay within it, and at 85 % of it but the last`, () => {
+    const { segments, parts } = segmentWithParts(H264_AAC_10S, { partTargetMs, windowSize: 10 });
+    for (const { durationMs, last } of partDurations(parts)) {
+      assert.ok(durationMs <= partTargetMs + 0.5, `${durationMs} ms`);
+      if (!last) assert.ok(durationMs >= 0.85 * partTargetMs, `${durationMs} ms`);
+    }
+    for (const segment of segments) {
+      const sum = parts.get(segment.sequence)!.reduce((total, p) => total + p.durationMs, 0);
+      assert.ok(Math.abs(sum - segment.durationMs) < 0.01, `segment ${segment.sequence}`);
+    }
+  });
+}
+
+Deno.test("HlsSegmenter ends a part before a frame that came late, so it stays within the part target", () => {
+  // From the video PES 0.76 s after the first key frame on, every timestamp is 120 ms later: the
+  // frame before it lasts 160 ms instead of 40 (a dropped or a late frame).
+  const at = pesOffset(H264_AAC_10S, VIDEO_PID, FIRST_KEY_FRAME_PTS + 0.76 * TICKS_PER_SECOND);
+  const stream = concat(
+    H264_AAC_10S.subarray(0, at),
+    shiftTimestamps(H264_AAC_10S.subarray(at), 0.12 * TICKS_PER_SECOND),
+  );
+  const { segments, parts } = segmentWithParts(stream, { partTargetMs: 400, windowSize: 10 });
+  const durations = partDurations(parts).map(({ durationMs }) => durationMs);
+  assert.ok(durations.every((ms) => ms <= 400.5), `${durations}`);
+  // In the first segment, the part the late frame would have taken past 400 ms ended before it.
+  const first = parts.get(0)!.map(({ durationMs }) => durationMs);
+  assert.equal(first[0], 400);
+  assert.ok(first.slice(1, -1).some((ms) => ms < 400), `${first}`);
+  for (const segment of segments) {
+    assert.deepEqual(
+      concat(...parts.get(segment.sequence)!.map(({ bytes }) => bytes)),
+      segment.bytes,
+    );
+  }
+});
+
 Deno.test("HlsSegmenter shows the parts of the segment being made, and counts each in its version", () => {
   const segmenter = new HlsSegmenter({ partTargetMs: 400 });
   const versions: number[] = [];
@@ -707,17 +751,24 @@ Deno.test("HlsSegmenter shows the parts of the segment being made, and counts ea
   assert.equal(playlist.pending?.discontinuity, false);
 });
 
-Deno.test("HlsSegmenter lists parts for the newest three target durations and forgets older ones", () => {
+Deno.test("HlsSegmenter lists parts for the newest three target durations, and serves them while their segment is", () => {
   const { segmenter } = segmentWithParts(H264_AAC_10S, { partTargetMs: 400, windowSize: 10 });
   const listed = segmenter.playlist().segments;
   assert.equal(listed.length, 5);
   // 3 target durations of 2 s: the newest 3 segments list their parts.
   assert.deepEqual(listed.map(({ parts }) => parts?.length ?? 0), [0, 0, 5, 5, 5]);
-  // One segment more keeps them, for a player with an older playlist; older ones have none.
-  assert.ok(segmenter.part(1, 0) !== undefined);
-  assert.equal(segmenter.part(0, 0), undefined);
-  // An ended stream hints at no part.
-  assert.equal(segmenter.ended, true);
+  // Unlisted parts stay fetchable, as views of their segment's bytes (no copy kept).
+  const first = segmenter.part(0, 0)!;
+  const segment = segmenter.segment(0)!;
+  assert.equal(first.bytes.buffer, segment.bytes.buffer);
+  assert.deepEqual(first.bytes, segment.bytes.subarray(0, first.bytes.length));
+
+  // Once a segment is gone, so are its parts.
+  const { segmenter: small } = segmentWithParts(H264_AAC_10S, { partTargetMs: 400, windowSize: 1 });
+  const oldest = [0, 1, 2, 3, 4].find((sequence) => small.segment(sequence) !== undefined)!;
+  assert.ok(oldest > 0, "a segment left");
+  assert.equal(small.part(oldest - 1, 0), undefined);
+  assert.ok(small.part(oldest, 0) !== undefined);
 });
 
 Deno.test("HlsSegmenter gives segments the time their key frame came, chained while it holds", () => {
@@ -737,11 +788,33 @@ Deno.test("HlsSegmenter gives segments the time their key frame came, chained wh
   assert.ok(Math.abs(dates[0]! - start) < 100, `${dates[0]! - start}`);
   assert.deepEqual(dates.map((date) => date - dates[0]!), [0, 2000, 4000, 6000, 8000]);
 
-  // A burst (everything received at once) cannot be chained: each is when its key frame came.
+  // A burst (everything received at once) stays chained: dates never go back, nor stand still.
   const burst = new HlsSegmenter({ windowSize: 10 });
   burst.push(H264_AAC_10S, { receivedAtMs: start });
   burst.end();
-  assert.ok(burst.segments.every(({ programDateTimeMs }) => programDateTimeMs === start));
+  assert.deepEqual(burst.segments.map(({ programDateTimeMs }) => programDateTimeMs! - start), [
+    0,
+    2000,
+    4000,
+    6000,
+    8000,
+  ]);
+  // A stream whose time runs slow against the wall clock (each 2 s segment takes 3 s to come):
+  // chained while within a second, then back on the wall clock, going forward only.
+  const slow = new HlsSegmenter({ windowSize: 10 });
+  packet = 0;
+  for (const packets of pushes(H264_AAC_10S, () => 7)) {
+    slow.push(packets, { receivedAtMs: start + Math.round(packet / total * 15_000) });
+    packet += packets.length / TS_PACKET_SIZE;
+  }
+  slow.end();
+  const slowDates = slow.segments.map(({ programDateTimeMs }) => programDateTimeMs! - start);
+  assert.ok(slowDates.every((date, i) => i === 0 || date > slowDates[i - 1]!), `${slowDates}`);
+  const keyFrameCame = [0, 3000, 6000, 9000, 12000];
+  slowDates.forEach((date, i) => {
+    const behind = keyFrameCame[i]! - date;
+    assert.ok(behind >= -100 && behind <= 1100, `segment ${i}: ${date} for ${keyFrameCame[i]}`);
+  });
   // Without times, no date.
   const { segments } = segmentAll([H264_AAC_10S]);
   assert.ok(segments.every(({ programDateTimeMs }) => programDateTimeMs === undefined));

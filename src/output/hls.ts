@@ -61,10 +61,20 @@ export function firstSegmentWaitMs(rules: HlsRules): number {
 
 /**
  * How long a blocking playlist reload or a hinted part is held at most:
- * three target durations (the draft's 6.2.5.2), then it is answered 503.
+ * three target durations (the draft's 6.2.5.2; the playlist's, which a GOP
+ * longer than the rule's raises), then it is answered 503.
  */
-export function blockingWaitMs(rules: HlsRules): number {
-  return 3 * rules.segmentMs;
+export function blockingWaitMs(segmenter: HlsSegmenter): number {
+  return 3 * segmenter.targetDurationSeconds * 1000;
+}
+
+/**
+ * How many parts past the newest one a blocking reload may ask for: the
+ * draft's Advance Part Limit (6.2.5.2), three seconds' worth of parts, or
+ * three parts for part targets of a second or more. Further is a 400.
+ */
+export function advancePartLimit(partTargetMs: number): number {
+  return partTargetMs < 1000 ? 3000 / partTargetMs : 3;
 }
 
 /** How long an ended stream's playlist stays: the window's duration, 30 s at least. */
@@ -285,6 +295,22 @@ class HlsStream {
   }
 }
 
+/** Why `block` asks too far ahead to be held (the server answers 400); undefined when it does not. */
+function tooFarAhead(segmenter: HlsSegmenter, { msn, part }: BlockingReload): string | undefined {
+  const next = segmenter.nextSequence;
+  if (msn > next + 1) {
+    return `Segment ${msn} is more than one past the next, ${next}: ask for the playlist again`;
+  }
+  if (part === undefined || msn < next) return undefined;
+  // Parts ahead of the newest one: of the segment being made, or (msn = next + 1) at least this.
+  const ahead = msn === next ? part - (segmenter.pendingParts.length - 1) : part + 1;
+  const limit = advancePartLimit(segmenter.partTargetMs);
+  return ahead > limit
+    ? `Part ${part} of segment ${msn} is more than ${limit} parts past the newest: ` +
+      "ask for the playlist again"
+    : undefined;
+}
+
 /**
  * Whether a blocking reload for `block` can be answered: segment `msn` is
  * finished (or, with a part, that part or a later one is there; a part past
@@ -385,15 +411,10 @@ export class HlsTable {
       if (segmenter.segments.length > 0 || segmenter.ended) {
         // Only a low-latency playlist says it can block (CAN-BLOCK-RELOAD).
         if (block !== undefined && segmenter.partTargetMs > 0 && !segmenter.ended) {
-          if (block.msn > segmenter.nextSequence + 1) {
-            return {
-              kind: "too-far",
-              message: `Segment ${block.msn} is more than one past the next, ` +
-                `${segmenter.nextSequence}: ask for the playlist again`,
-            };
-          }
+          const tooFar = tooFarAhead(segmenter, block);
+          if (tooFar !== undefined) return { kind: "too-far", message: tooFar };
           if (!reloadReady(segmenter, block)) {
-            blockDeadline ??= this.now() + blockingWaitMs(stream.rules);
+            blockDeadline ??= this.now() + blockingWaitMs(segmenter);
             const left = blockDeadline - this.now();
             if (left <= 0) return { kind: "not-ready", retryAfterSeconds };
             await stream.changed(left);
@@ -436,10 +457,11 @@ export class HlsTable {
     const stream = this.#streams.get(name);
     if (stream === undefined) return undefined;
     stream.requested(client);
-    const deadline = this.now() + blockingWaitMs(stream.rules);
+    let deadline: number | undefined;
     for (;;) {
       const segmenter = stream.segmenter;
       if (segmenter === undefined) return undefined;
+      deadline ??= this.now() + blockingWaitMs(segmenter);
       const found = segmenter.part(sequence, part);
       if (found !== undefined) return found;
       const next = segmenter.nextSequence;

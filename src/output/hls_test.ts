@@ -314,6 +314,7 @@ Deno.test("low-latency HLS: a blocking reload and a hinted part wait for the par
   write(TEN_SECONDS.subarray(half));
   const reloaded = await (await reload).text();
   assert.match(reloaded, new RegExp(`URI="part,${msn}\\.${part}\\.ts\\?token=t"`));
+  assert.doesNotMatch(reloaded, /_HLS_/, "the directives are not passed on to the URIs");
   const partAnswer = await hinted;
   assert.equal(partAnswer.status, 200);
   assert.equal(partAnswer.headers.get("content-type"), "video/mp2t");
@@ -341,9 +342,24 @@ Deno.test("low-latency HLS: a blocking reload and a hinted part wait for the par
   const tooFar = await fetch(`${base}index.m3u8?_HLS_msn=${next + 2}`);
   assert.equal(tooFar.status, 400);
   assert.match(await tooFar.text(), /more than one past the next/);
-  const bad = await fetch(`${base}index.m3u8?_HLS_part=1`);
+  // The page that asked may read the refusal (hls.js in the dashboard).
+  const page = `http://127.0.0.1:${media.addr.port + 1}`;
+  const bad = await fetch(`${base}index.m3u8?_HLS_part=1`, { headers: { origin: page } });
   assert.equal(bad.status, 400);
+  assert.equal(bad.headers.get("access-control-allow-origin"), page);
   assert.match(await bad.text(), /_HLS_part needs _HLS_msn/);
+  // More than 3 s of parts past the newest: the Advance Part Limit.
+  const ahead = await fetch(`${base}index.m3u8?_HLS_msn=${next}&_HLS_part=40`);
+  assert.equal(ahead.status, 400);
+  assert.match(await ahead.text(), /parts past the newest/);
+  // The stream sends nothing more: a reload for the segment after next is given up after 3
+  // target durations, 503.
+  const asked = performance.now();
+  const stale = await fetch(`${base}index.m3u8?_HLS_msn=${next + 1}`);
+  assert.equal(stale.status, 503);
+  await stale.body?.cancel();
+  const heldMs = performance.now() - asked;
+  assert.ok(heldMs >= 5900 && heldMs < 7500, `${heldMs} ms for 3 target durations of 2 s`);
   // A part far from the live edge is not waited for.
   const far = await fetch(`${base}part,${next + 5}.0.ts`);
   assert.equal(far.status, 404);
