@@ -59,6 +59,7 @@
  * @module
  */
 
+import { scratchDir } from "./scratch.ts";
 import { HLS_JS_PATH } from "../src/server/dashboard.ts";
 import { Atoll } from "../tests/support/atoll.ts";
 import { ManagedProcess } from "../tests/support/process.ts";
@@ -562,16 +563,8 @@ export async function benchHlsLatency(
     paths: [],
     notes: [],
   };
-  const dir = await Deno.makeTempDir({ prefix: "atoll_bench_g2g_" });
   // Ctrl-C ends the bench with Deno.exit(), past the finally below.
-  const removeDir = () => {
-    try {
-      Deno.removeSync(dir, { recursive: true });
-    } catch {
-      // Already gone.
-    }
-  };
-  globalThis.addEventListener("unload", removeDir);
+  const { dir, removeDir } = await scratchDir("atoll_bench_g2g_");
   const started: { stop(): Promise<unknown> }[] = [];
   const tap = startTap();
   started.push({ stop: () => Promise.resolve(tap.close()) });

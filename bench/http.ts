@@ -45,6 +45,7 @@
  * @module
  */
 
+import { scratchDir } from "./scratch.ts";
 import type { Atoll } from "../tests/support/atoll.ts";
 import { ManagedProcess } from "../tests/support/process.ts";
 import { cpuPercent, readMemory, sampleCpu } from "../tests/support/procfs.ts";
@@ -425,16 +426,8 @@ export async function benchHttp(
     crowd: [],
     notes: [],
   };
-  const dir = await Deno.makeTempDir({ prefix: "atoll_bench_http_" });
   // Ctrl-C ends the bench with Deno.exit(), past the finally below.
-  const removeDir = () => {
-    try {
-      Deno.removeSync(dir, { recursive: true });
-    } catch {
-      // Already gone.
-    }
-  };
-  globalThis.addEventListener("unload", removeDir);
+  const { dir, removeDir } = await scratchDir("atoll_bench_http_");
   const started: { stop(graceMs?: number): Promise<unknown> }[] = [];
   try {
     const file = await makeStream(dir, options.mbps);

@@ -42,6 +42,7 @@
  * @module
  */
 
+import { scratchDir } from "./scratch.ts";
 import type { ConnectionInfo } from "../src/server/api_types.ts";
 import type { RelayInfo } from "../src/server/relay_manager.ts";
 import type { Atoll } from "../tests/support/atoll.ts";
@@ -798,16 +799,8 @@ export async function benchRelays(
     senders: [],
     notes: [],
   };
-  const dir = await Deno.makeTempDir({ prefix: "atoll_bench_relays_" });
   // Ctrl-C ends the bench with Deno.exit(), past the finally below.
-  const removeDir = () => {
-    try {
-      Deno.removeSync(dir, { recursive: true });
-    } catch {
-      // Already gone.
-    }
-  };
-  globalThis.addEventListener("unload", removeDir);
+  const { dir, removeDir } = await scratchDir("atoll_bench_relays_");
   try {
     const file = await makeStream(dir, options.mbps);
     await benchAtollPaths(file, dir, options, progress, suite);

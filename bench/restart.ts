@@ -46,6 +46,7 @@
  * @module
  */
 
+import { scratchDir } from "./scratch.ts";
 import { parseArgs } from "node:util";
 import { libsrt, SRT_EPOLL_ERR, SRT_EPOLL_IN, SRT_EPOLL_OUT, SrtState } from "../ffi/libsrt.ts";
 import { Atoll, isStartupLine, parseLogLine } from "../tests/support/atoll.ts";
@@ -630,20 +631,6 @@ async function stopPeers(viewers: ManagedProcess, sender: ManagedProcess, output
   const senderDone = sender.lines.find((line) => line.includes('"type":"done"'));
   const recorded = JSON.parse(await Deno.readTextFile(output)) as RecordedMessages;
   return { viewersConnectedAtEnd, senderDone, recorded };
-}
-
-/** A temporary directory, removed by `removeDir`, or when the process exits. */
-async function scratchDir(prefix: string): Promise<{ dir: string; removeDir: () => void }> {
-  const dir = await Deno.makeTempDir({ prefix });
-  const removeDir = () => {
-    try {
-      Deno.removeSync(dir, { recursive: true });
-    } catch {
-      // Already gone.
-    }
-  };
-  globalThis.addEventListener("unload", removeDir);
-  return { dir, removeDir };
 }
 
 async function benchMedia(

@@ -15,6 +15,7 @@
  * @module
  */
 
+import { scratchDir } from "./scratch.ts";
 import type { ViewerStats } from "../src/ipc/messages.ts";
 import type { ConnectionInfo } from "../src/server/api_types.ts";
 import type { Atoll } from "../tests/support/atoll.ts";
@@ -627,16 +628,8 @@ export async function benchStreams(
     runs: [],
     senders: [],
   };
-  const dir = await Deno.makeTempDir({ prefix: "atoll_bench_streams_" });
   // Ctrl-C ends the bench with Deno.exit(), past the finally below.
-  const removeDir = () => {
-    try {
-      Deno.removeSync(dir, { recursive: true });
-    } catch {
-      // Already gone.
-    }
-  };
-  globalThis.addEventListener("unload", removeDir);
+  const { dir, removeDir } = await scratchDir("atoll_bench_streams_");
   try {
     const file = await makeStream(dir, options.mbps);
     suite.file.bytes = (await Deno.stat(file)).size;
