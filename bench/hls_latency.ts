@@ -66,6 +66,7 @@ import { ManagedProcess } from "../tests/support/process.ts";
 import { sleep, waitFor } from "../tests/support/wait.ts";
 import { startAtoll, STOP_GRACE_MS } from "./atoll.ts";
 import { barsFilter, FRAME_BITS, readBars } from "./frame_bars.ts";
+import { startHlsReference } from "./http.ts";
 import { formatNumber, markdownTable, percentile } from "./summary.ts";
 import { VideoPtsScanner } from "./ts_time.ts";
 
@@ -76,7 +77,6 @@ const HEIGHT = 240;
 /** 90 kHz ticks per frame. */
 const FRAME_TICKS = 90_000 / FPS;
 const GLASS = new URL("../tests/browser/hls_glass.mjs", import.meta.url).pathname;
-const STATIC_SERVER = new URL("./static_server.ts", import.meta.url).pathname;
 const ATOLL_CONFIG = "streamDefaults:\n  hls: always\n";
 /** The publisher stops by itself after this, whatever happens. */
 const PUBLISHER_SECONDS = 300;
@@ -316,16 +316,6 @@ function publisherArgs(srtPort: number, tapPort: number): string[] {
     ...["-t", String(PUBLISHER_SECONDS), "-map", "0:v", ...ENCODER_ARGS, "-f", "tee"],
     `[f=mpegts]srt://127.0.0.1:${srtPort}?streamid=publish:${STREAM}|` +
     `[f=mpegts:onfail=ignore]udp://127.0.0.1:${tapPort}?pkt_size=1316`,
-  ];
-}
-
-function ffmpegHlsArgs(srtPort: number, dir: string): string[] {
-  return [
-    ...["-hide_banner", "-loglevel", "error", "-nostdin", "-copyts"],
-    ...["-i", `srt://127.0.0.1:${srtPort}?streamid=play:${STREAM}`],
-    ...["-c", "copy", "-f", "hls", "-hls_time", "2", "-hls_list_size", "6"],
-    ...["-hls_flags", "delete_segments", "-hls_segment_options", "mpegts_copyts=1"],
-    `${dir}/index.m3u8`,
   ];
 }
 
@@ -611,29 +601,13 @@ export async function benchHlsLatency(
     const direct = startDirectViewer(atollTs);
     started.push({ stop: () => direct.stop() });
 
-    const hlsDir = `${dir}/hls`;
-    await Deno.mkdir(hlsDir);
-    const ffmpeg = ManagedProcess.start(
-      "ffmpeg-hls",
-      "ffmpeg",
-      ffmpegHlsArgs(atoll.srtPort, hlsDir),
-    );
-    started.push({ stop: () => ffmpeg.stop(5000) });
-    suite.commands.reference = `ffmpeg ${ffmpegHlsArgs(atoll.srtPort, "DIR").join(" ")}`
+    const reference = await startHlsReference(atoll.srtPort, STREAM, `${dir}/hls`, started);
+    suite.commands.reference = reference.commands.ffmpeg
       .replace(`:${atoll.srtPort}?`, ":SRTPORT?");
-    const staticServer = ManagedProcess.start("static-server", Deno.execPath(), [
-      ...["run", "-A", STATIC_SERVER, "--dir", hlsDir],
-    ]);
-    started.push({ stop: () => staticServer.stop(5000) });
-    suite.commands.staticServer = "deno run -A bench/static_server.ts --dir DIR";
-    const listening = await staticServer.waitForLine(
-      "listening",
-      (line) => line.includes('"listening"'),
-      15_000,
-    );
+    suite.commands.staticServer = reference.commands.staticServer;
     const urls = {
       "atoll-hls": `http://127.0.0.1:${atoll.mediaPort}/${STREAM}/index.m3u8`,
-      "ffmpeg-hls": `http://127.0.0.1:${JSON.parse(listening).port}/index.m3u8`,
+      "ffmpeg-hls": `http://127.0.0.1:${reference.port}/index.m3u8`,
     } as const;
     // Both playlists well filled, as on a stream a viewer joins after a while.
     for (const url of Object.values(urls)) await waitForSegments(url, 4, 40_000);
@@ -685,7 +659,9 @@ export async function benchHlsLatency(
     };
     suite.benchClock = Math.round((Date.now() - wallClockMs()) * 10) / 10;
     if (publisher.exited) suite.notes.push(`The publisher exited early:\n${publisher.tail()}`);
-    if (ffmpeg.exited) suite.notes.push(`ffmpeg's HLS exited early:\n${ffmpeg.tail()}`);
+    if (reference.ffmpeg.exited) {
+      suite.notes.push(`ffmpeg's HLS exited early:\n${reference.ffmpeg.tail()}`);
+    }
   } finally {
     for (const process of started.reverse()) await process.stop().catch(() => {});
     globalThis.removeEventListener("unload", removeDir);

@@ -164,14 +164,55 @@ function sentFrames(sender: ManagedProcess): Map<number, number> {
   return sent;
 }
 
-function ffmpegHlsArgs(srtPort: number, dir: string): string[] {
+function ffmpegHlsArgs(srtPort: number, stream: string, dir: string): string[] {
   return [
     ...["-hide_banner", "-loglevel", "error", "-nostdin", "-copyts"],
-    ...["-i", `srt://127.0.0.1:${srtPort}?streamid=play:${STREAM}`],
+    ...["-i", `srt://127.0.0.1:${srtPort}?streamid=play:${stream}`],
     ...["-c", "copy", "-f", "hls", "-hls_time", "2", "-hls_list_size", "6"],
     ...["-hls_flags", "delete_segments", "-hls_segment_options", "mpegts_copyts=1"],
     `${dir}/index.m3u8`,
   ];
+}
+
+/**
+ * The HLS reference of benchmark 11: ffmpeg's own HLS muxer playing
+ * `stream` from Atoll over SRT into `dir` (made here), served by
+ * bench/static_server.ts; resolves once that listens. Each process goes on
+ * `started`, to be stopped, as soon as it runs; `commands` shows how each
+ * was started (the directory as DIR).
+ */
+export async function startHlsReference(
+  srtPort: number,
+  stream: string,
+  dir: string,
+  started: { stop(): Promise<unknown> }[],
+): Promise<{
+  ffmpeg: ManagedProcess;
+  staticServer: ManagedProcess;
+  port: number;
+  commands: { ffmpeg: string; staticServer: string };
+}> {
+  await Deno.mkdir(dir);
+  const ffmpeg = ManagedProcess.start("ffmpeg-hls", "ffmpeg", ffmpegHlsArgs(srtPort, stream, dir));
+  started.push({ stop: () => ffmpeg.stop(5000) });
+  const staticServer = ManagedProcess.start("static-server", Deno.execPath(), [
+    ...["run", "-A", STATIC_SERVER, "--dir", dir],
+  ]);
+  started.push({ stop: () => staticServer.stop(5000) });
+  const listening = await staticServer.waitForLine(
+    "listening",
+    (line) => line.includes('"listening"'),
+    15_000,
+  );
+  return {
+    ffmpeg,
+    staticServer,
+    port: JSON.parse(listening).port as number,
+    commands: {
+      ffmpeg: `ffmpeg ${ffmpegHlsArgs(srtPort, stream, "DIR").join(" ")}`,
+      staticServer: "deno run -A bench/static_server.ts --dir DIR",
+    },
+  };
 }
 
 function startClients(
@@ -446,26 +487,14 @@ export async function benchHttp(
     suite.commands.sender =
       `deno run -A bench/sender.ts --port P --mbps ${options.mbps} --file STREAM.ts --stream-id publish:${STREAM} --pts-log`;
     await sender.waitForLine("connected", (line) => line.includes('"connected"'), 15_000);
-    const hlsDir = `${dir}/hls`;
-    await Deno.mkdir(hlsDir);
-    const ffmpeg = ManagedProcess.start(
-      "ffmpeg-hls",
-      "ffmpeg",
-      ffmpegHlsArgs(atoll.srtPort, hlsDir),
+    const { ffmpeg, staticServer, port: staticPort, commands } = await startHlsReference(
+      atoll.srtPort,
+      STREAM,
+      `${dir}/hls`,
+      started,
     );
-    started.push({ stop: () => ffmpeg.stop(5000) });
-    suite.commands.ffmpeg = `ffmpeg ${ffmpegHlsArgs(atoll.srtPort, "DIR").join(" ")}`;
-    const staticServer = ManagedProcess.start("static-server", Deno.execPath(), [
-      ...["run", "-A", STATIC_SERVER, "--dir", hlsDir],
-    ]);
-    started.push({ stop: () => staticServer.stop(5000) });
-    suite.commands.staticServer = "deno run -A bench/static_server.ts --dir DIR";
-    const listening = await staticServer.waitForLine(
-      "listening",
-      (line) => line.includes('"listening"'),
-      15_000,
-    );
-    const staticPort = JSON.parse(listening).port as number;
+    suite.commands.ffmpeg = commands.ffmpeg;
+    suite.commands.staticServer = commands.staticServer;
     const outputPid = await waitFor("the output process", () => atoll.outputPid());
     const servers: Servers = {
       atoll,
