@@ -1,10 +1,11 @@
 // What the browser checks (dashboard_check.mjs, preview_check.mjs) share:
 // their common options (--host, --port, --stream, --token or
 // ATOLL_API_TOKEN, --screenshot, --timeout-ms, --chromium), the report
-// printed as one JSON line at exit (exit 2 on a usage error), the steps
-// timed against one deadline with a watchdog past it, and headless Debian
-// chromium launched through playwright-core with a throwaway profile,
-// collecting page errors and Content Security Policy violations.
+// printed as one JSON line at exit (exit 2 on a usage error), and a
+// browser session (also hls_glass.mjs's): the steps timed against one
+// deadline with a watchdog past it, and headless Debian chromium launched
+// through playwright-core with a throwaway profile, collecting page errors
+// and Content Security Policy violations.
 
 import { mkdtemp, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
@@ -62,10 +63,20 @@ export function startBrowserCheck({ extraOptions = {}, validate = () => {} } = {
   }
 
   const url = `http://${options.host}:${options.port}/`;
+  report.url = url;
+  return { report, options, url, ...browserSession(report, options, finish), finish };
+}
+
+/**
+ * A browser session against one deadline (`options["timeout-ms"]` from
+ * now): `step` notes each step in `report`, a watchdog past the deadline
+ * closes the browser and calls `finish(1)`, `launch` starts
+ * `options.chromium`, `close` stops the watchdog and the browser.
+ */
+export function browserSession(report, options, finish) {
   const deadline = Date.now() + Number(options["timeout-ms"]);
   /** What is left of the overall budget, for one wait. */
   const remaining = () => Math.max(1, deadline - Date.now());
-  report.url = url;
   report.steps = [];
 
   let context;
@@ -121,5 +132,5 @@ export function startBrowserCheck({ extraOptions = {}, validate = () => {} } = {
     await cleanUp();
   }
 
-  return { report, options, url, deadline, remaining, step, launch, close, finish };
+  return { deadline, remaining, step, launch, close };
 }

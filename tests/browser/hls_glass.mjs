@@ -27,27 +27,10 @@
 // it saw frames until --seconds after the first one, 1 with a reason when
 // not, 2 on a usage error.
 
-import { mkdtemp, rm } from "node:fs/promises";
-import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { browserSession } from "./common.mjs";
 
-const require = createRequire(new URL("../../toolchain/package.json", import.meta.url));
-
-/** The flags tests/browser/common.mjs launches chromium with, and autoplay. */
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--autoplay-policy=no-user-gesture-required",
-];
-
-const report = { ok: false, steps: [] };
+const report = { ok: false };
 function finish(code) {
   process.stdout.write(`${JSON.stringify(report)}\n`);
   process.exit(code);
@@ -75,12 +58,7 @@ try {
   finish(2);
 }
 
-const deadline = Date.now() + Number(options["timeout-ms"]);
-const remaining = () => Math.max(1, deadline - Date.now());
-function step(name) {
-  report.step = name;
-  report.steps.push({ name, at: Date.now() });
-}
+const { deadline, remaining, step, launch, close } = browserSession(report, options, finish);
 
 // The page: plays the URL it is given and records each presented frame.
 const PAGE = `<!doctype html>
@@ -162,39 +140,16 @@ window.startGlass = (url, bits) => {
 };
 </script>`;
 
-let context;
-let userDataDir;
-async function cleanUp() {
-  await context?.close().catch(() => {});
-  if (userDataDir) await rm(userDataDir, { recursive: true, force: true }).catch(() => {});
-}
-// A last resort should a wait not honour its timeout: close the browser and fail.
-const watchdog = setTimeout(async () => {
-  report.reason = `Gave up after ${options["timeout-ms"]} ms (+5 s) at step ${report.step}`;
-  await cleanUp();
-  finish(1);
-}, Number(options["timeout-ms"]) + 5000);
-
 try {
   step("fetch hls.js");
   const hlsResponse = await fetch(options.hlsjs, { signal: AbortSignal.timeout(remaining()) });
   if (hlsResponse.status !== 200) throw new Error(`GET ${options.hlsjs}: ${hlsResponse.status}`);
   const hlsJs = await hlsResponse.text();
 
-  step("launch chromium");
-  const { chromium } = require("playwright-core");
-  userDataDir = await mkdtemp(join(tmpdir(), "atoll_chromium_"));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: options.chromium,
-    headless: true,
-    args: CHROMIUM_ARGS,
+  const { page, problems } = await launch({
+    args: ["--autoplay-policy=no-user-gesture-required"],
     viewport: { width: 640, height: 480 },
-    timeout: remaining(),
   });
-  report.browser = context.browser()?.version() ?? null;
-  const page = context.pages()[0] ?? await context.newPage();
-  const problems = [];
-  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
 
   step("open the page");
   const origin = new URL(options.url).origin;
@@ -267,7 +222,6 @@ try {
 } catch (error) {
   report.reason = `${report.step}: ${String(error.message ?? error).split("\n")[0]}`;
 } finally {
-  clearTimeout(watchdog);
-  await cleanUp();
+  await close();
 }
 finish(report.ok ? 0 : 1);
