@@ -27,6 +27,7 @@ import type {
   MediaAccessRequest,
   MediaProtocol,
 } from "../ipc/output_messages.ts";
+import { PendingAsks } from "./pending_asks.ts";
 
 /** Asks waiting at once; more are answered `"unanswered"` at once. */
 export const MAX_PENDING_ACCESS = 1000;
@@ -58,25 +59,12 @@ export interface AccessLimited {
 
 export type AccessVerdict = MediaAccessAnswer | AccessLimited | "unanswered";
 
-interface Pending {
-  id: number;
-  key: string;
-  /** The rules' generation it was asked under: an answer from before a reload is not kept. */
-  generation: number;
-  resolve(verdict: AccessVerdict): void;
-  promise: Promise<AccessVerdict>;
-  timer: ReturnType<typeof setTimeout>;
-}
-
 export class AccessGate {
   #send: (id: number, request: MediaAccessRequest) => void;
   #now: () => number;
   #waitMs = DEFAULT_ACCESS_WAIT_MS;
   #kept = new Map<string, { answer: MediaAccessAnswer; until: number }>();
-  #pendingByKey = new Map<string, Pending>();
-  #pendingById = new Map<number, Pending>();
-  #nextId = 1;
-  #generation = 0;
+  #asks = new PendingAsks<MediaAccessAnswer>(MAX_PENDING_ACCESS);
   /** Each client's tokens and when they were counted; least recently asked first. */
   #buckets = new Map<string, { tokens: number; at: number }>();
   #limited: Record<MediaProtocol, number> = { hls: 0, "http-ts": 0 };
@@ -110,51 +98,36 @@ export class AccessGate {
       if (this.#now() < kept.until) return Promise.resolve(kept.answer);
       this.#kept.delete(key);
     }
-    const pending = this.#pendingByKey.get(key);
-    if (pending !== undefined) return pending.promise;
-    if (this.#pendingById.size >= MAX_PENDING_ACCESS) return Promise.resolve("unanswered");
+    const joined = this.#asks.joined(key);
+    if (joined !== undefined) return joined;
+    if (this.#asks.full) return Promise.resolve("unanswered");
     const retryAfterSeconds = this.#take(clientOf(request.peer));
     if (retryAfterSeconds !== undefined) {
       this.#limited[request.protocol]++;
       return Promise.resolve({ limited: true, retryAfterSeconds });
     }
-    const id = this.#nextId++;
-    const { promise, resolve } = Promise.withResolvers<AccessVerdict>();
-    const entry: Pending = {
-      id,
-      key,
-      generation: this.#generation,
-      resolve,
-      promise,
-      timer: setTimeout(() => this.#settle(entry, "unanswered"), this.#waitMs),
-    };
-    this.#pendingByKey.set(key, entry);
-    this.#pendingById.set(id, entry);
-    this.#send(id, request);
-    return promise;
+    return this.#asks.start(key, this.#waitMs, (id) => this.#send(id, request));
   }
 
   /** The main process answered `id` (an unknown or late id is ignored). */
   answered(id: number, answer: MediaAccessAnswer): void {
-    const pending = this.#pendingById.get(id);
-    if (pending === undefined) return;
-    if (pending.generation === this.#generation && answer.ttlMs > 0) {
+    const asked = this.#asks.answer(id, answer);
+    if (asked?.current && answer.ttlMs > 0) {
       if (this.#kept.size >= MAX_KEPT_ACCESS) this.#dropOldest();
-      this.#kept.set(pending.key, { answer, until: this.#now() + answer.ttlMs });
+      this.#kept.set(asked.key, { answer, until: this.#now() + answer.ttlMs });
     }
-    this.#settle(pending, answer);
   }
 
   /** The rules may have changed: kept answers go; later asks wait up to `waitMs`. */
   reset(waitMs: number): void {
     this.#waitMs = waitMs;
-    this.#generation++;
+    this.#asks.reset();
     this.#kept.clear();
   }
 
   /** Every waiting ask ends unanswered (the process stops). */
   close(): void {
-    for (const pending of [...this.#pendingById.values()]) this.#settle(pending, "unanswered");
+    this.#asks.close();
   }
 
   /** Takes one of `client`'s tokens; when it has none, the seconds until it has one. */
@@ -178,13 +151,6 @@ export class AccessGate {
     }
     this.#buckets.set(client, { tokens: tokens - 1, at: now });
     return undefined;
-  }
-
-  #settle(pending: Pending, verdict: AccessVerdict): void {
-    clearTimeout(pending.timer);
-    this.#pendingById.delete(pending.id);
-    if (this.#pendingByKey.get(pending.key) === pending) this.#pendingByKey.delete(pending.key);
-    pending.resolve(verdict);
   }
 
   #dropOldest(): void {

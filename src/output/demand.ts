@@ -19,6 +19,7 @@
  */
 
 import { DEFAULT_ACCESS_WAIT_MS } from "./access.ts";
+import { PendingAsks } from "./pending_asks.ts";
 
 /** Streams asked about at once; asks for more are `"unanswered"` at once. */
 export const MAX_PENDING_DEMANDS = 1000;
@@ -30,26 +31,13 @@ const MAX_KEPT_REFUSALS = 10_000;
 /** How long to wait for the stream (0: nothing pulls it), or no answer in time. */
 export type DemandVerdict = number | "unanswered";
 
-interface Pending {
-  id: number;
-  stream: string;
-  resolve(verdict: DemandVerdict): void;
-  promise: Promise<DemandVerdict>;
-  timer: ReturnType<typeof setTimeout>;
-  /** The rules' generation it was asked under: a refusal from before a reload is not kept. */
-  generation: number;
-}
-
 export class DemandGate {
   #send: (id: number, stream: string) => void;
   #now: () => number;
   #waitMs = DEFAULT_ACCESS_WAIT_MS;
-  #pendingByStream = new Map<string, Pending>();
-  #pendingById = new Map<number, Pending>();
+  #asks = new PendingAsks<number>(MAX_PENDING_DEMANDS);
   /** Streams nothing pulls, until when that is kept; oldest first. */
   #refused = new Map<string, number>();
-  #nextId = 1;
-  #generation = 0;
 
   /** `send` carries a `demand` to the main process; `now` is monotonic milliseconds. */
   constructor(
@@ -67,57 +55,33 @@ export class DemandGate {
       if (this.#now() < refusedUntil) return Promise.resolve(0);
       this.#refused.delete(stream);
     }
-    const pending = this.#pendingByStream.get(stream);
-    if (pending !== undefined) return pending.promise;
-    if (this.#pendingById.size >= MAX_PENDING_DEMANDS) return Promise.resolve("unanswered");
-    const id = this.#nextId++;
-    const { promise, resolve } = Promise.withResolvers<DemandVerdict>();
-    const entry: Pending = {
-      id,
-      stream,
-      resolve,
-      promise,
-      generation: this.#generation,
-      timer: setTimeout(() => this.#settle(entry, "unanswered"), this.#waitMs),
-    };
-    this.#pendingByStream.set(stream, entry);
-    this.#pendingById.set(id, entry);
-    this.#send(id, stream);
-    return promise;
+    const joined = this.#asks.joined(stream);
+    if (joined !== undefined) return joined;
+    if (this.#asks.full) return Promise.resolve("unanswered");
+    return this.#asks.start(stream, this.#waitMs, (id) => this.#send(id, stream));
   }
 
   /** The main process answered `id` (an unknown or late id is ignored). */
   answered(id: number, waitMs: number): void {
-    const pending = this.#pendingById.get(id);
-    if (pending === undefined) return;
-    if (waitMs === 0 && pending.generation === this.#generation) {
-      this.#refused.delete(pending.stream);
+    const asked = this.#asks.answer(id, waitMs);
+    if (waitMs === 0 && asked?.current) {
+      this.#refused.delete(asked.key);
       if (this.#refused.size >= MAX_KEPT_REFUSALS) {
         this.#refused.delete(this.#refused.keys().next().value!);
       }
-      this.#refused.set(pending.stream, this.#now() + KEPT_REFUSAL_MS);
+      this.#refused.set(asked.key, this.#now() + KEPT_REFUSAL_MS);
     }
-    this.#settle(pending, waitMs);
   }
 
   /** The rules may have changed: kept refusals go; later asks wait up to `waitMs` for an answer. */
   reset(waitMs: number): void {
     this.#waitMs = waitMs;
-    this.#generation++;
+    this.#asks.reset();
     this.#refused.clear();
   }
 
   /** Every waiting ask ends unanswered (the process stops). */
   close(): void {
-    for (const pending of [...this.#pendingById.values()]) this.#settle(pending, "unanswered");
-  }
-
-  #settle(pending: Pending, verdict: DemandVerdict): void {
-    clearTimeout(pending.timer);
-    this.#pendingById.delete(pending.id);
-    if (this.#pendingByStream.get(pending.stream) === pending) {
-      this.#pendingByStream.delete(pending.stream);
-    }
-    pending.resolve(verdict);
+    this.#asks.close();
   }
 }
