@@ -93,12 +93,14 @@ async function main(args: string[]): Promise<number> {
           predecessor === undefined ? {} : { predecessor },
         );
       }
-      server = await AtollServer.start(
-        options,
-        predecessor === undefined ? {} : { upgradeFrom: predecessor },
-      );
-      // In place only once the server listens: whoever reads it can signal it.
+      server = await AtollServer.start(options, {
+        announce: false,
+        ...(predecessor === undefined ? {} : { upgradeFrom: predecessor }),
+      });
+      // In place only once the server listens: whoever reads it can signal it;
+      // and before the line saying it is up: whoever waits for that can read it.
       await pidFile?.publish();
+      server.announce();
     } catch (error) {
       if (!(error instanceof StartupError)) throw error;
       console.error(`atoll: ${error.message}`);

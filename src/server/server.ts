@@ -124,6 +124,12 @@ export interface StartOptions {
    * without the ports.
    */
   upgradeFrom?: number;
+  /**
+   * Whether `start` logs the line saying the server is up (default true).
+   * main.ts logs it itself, with {@link AtollServer.announce}, once the pid
+   * file is in place: whoever waits for that line can read the file.
+   */
+  announce?: boolean;
 }
 
 /** A running Atoll server. Start one with {@link AtollServer.start}. */
@@ -370,18 +376,27 @@ export class AtollServer implements ApiServer {
     server.#resources.start();
     server.#watchOrphans();
     server.#warnAboutIgnoredToken();
-    const media = server.mediaAddress;
+    if (startOptions.announce !== false) server.announce();
+    return server;
+  }
+
+  /**
+   * Logs the line that says the server is up (its addresses, libsrt's
+   * version): what operators and scripts wait for. {@link AtollServer.start}
+   * logs it unless told not to.
+   */
+  announce(): void {
+    const media = this.mediaAddress;
     log.info(
       "SRT listening on {srt}, HTTP on {http}, media on {media}; libsrt {version}, fast handshake {fast}",
       {
-        srt: formatHostPort(server.srtAddress),
-        http: formatHostPort(server.httpAddress),
+        srt: formatHostPort(this.srtAddress),
+        http: formatHostPort(this.httpAddress),
         media: media === undefined ? "off" : formatHostPort(media),
-        version: formatSrtVersion(srtVersion),
-        fast: fastHandshake ? "on" : "off",
+        version: formatSrtVersion(this.srtVersion),
+        fast: this.fastHandshake ? "on" : "off",
       },
     );
-    return server;
   }
 
   /**
