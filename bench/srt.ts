@@ -150,6 +150,8 @@ export class EpollSet {
   #events: Uint8Array<ArrayBuffer>;
   #view: DataView;
   #capacity: number;
+  /** Sockets in the set: libsrt's wait on an empty set fails at once (SRT_EEMPTY). */
+  #members = new Set<number>();
 
   constructor(capacity = 512) {
     this.id = unwrap("srt_epoll_create", libsrt().srt_epoll_create());
@@ -161,14 +163,25 @@ export class EpollSet {
   add(socket: number, events: number): void {
     const flags = new Uint8Array(new Int32Array([events]).buffer);
     unwrap("srt_epoll_add_usock", libsrt().srt_epoll_add_usock(this.id, socket, flags));
+    this.#members.add(socket);
   }
 
   remove(socket: number): void {
     libsrt().srt_epoll_remove_usock(this.id, socket);
+    this.#members.delete(socket);
   }
 
-  /** Waits up to `timeoutMs` off the JS thread: the ready sockets and their events. */
+  /**
+   * Waits up to `timeoutMs` off the JS thread: the ready sockets and their
+   * events. An empty set sleeps the whole time: libsrt would return at
+   * once, and a loop around it would spin (it took a core from the restart
+   * bench's fan-out while its probe waited for a hand-over).
+   */
   async wait(timeoutMs: number): Promise<{ socket: number; events: number }[]> {
+    if (this.#members.size === 0) {
+      await new Promise((resolve) => setTimeout(resolve, Math.max(1, timeoutMs)));
+      return [];
+    }
     const ready = await libsrt().srt_epoll_uwait(
       this.id,
       this.#events,
