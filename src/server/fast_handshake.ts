@@ -23,16 +23,11 @@ const log = logger("server");
 /** How long the self-test child may take before it counts as failed. */
 const SELF_TEST_TIMEOUT_MS = 10_000;
 
-/**
- * Fast handshake only when asked for, for known libsrt versions whose
- * self-test passes. `signal` ends a self-test under way (its child is
- * killed), which then counts as not passed, without a warning.
- */
+/** Fast handshake only when asked for, for known libsrt versions whose self-test passes. */
 export async function decideFastHandshake(
   options: ServerOptions,
   srtVersion: number,
   runtime: ChildRuntime,
-  signal?: AbortSignal,
 ): Promise<boolean> {
   if (!options.fastHandshake) return false;
   if (!FAST_HANDSHAKE_VERSIONS.includes(srtVersion)) {
@@ -41,8 +36,7 @@ export async function decideFastHandshake(
     });
     return false;
   }
-  const result = await runSelfTestChild(options, runtime, signal);
-  if (signal?.aborted) return false;
+  const result = await runSelfTestChild(options, runtime);
   if (result.passed) {
     log.debug("Fast handshake self-test passed in {ms} ms", { ms: result.setupMs.toFixed(1) });
   } else {
@@ -56,7 +50,6 @@ type SelfTestMessage = Extract<ChildMessage, { type: "self-test" }>;
 async function runSelfTestChild(
   options: ServerOptions,
   runtime: ChildRuntime,
-  signal: AbortSignal | undefined,
 ): Promise<SelfTestMessage> {
   let result: SelfTestMessage | undefined;
   const output: string[] = [];
@@ -70,12 +63,8 @@ async function runSelfTestChild(
   });
   child.writeLine(JSON.stringify(peerSettings(options, true, DEFAULT_CONFIG)));
   const timer = setTimeout(() => child.kill(), SELF_TEST_TIMEOUT_MS);
-  const abort = () => child.kill();
-  signal?.addEventListener("abort", abort, { once: true });
-  if (signal?.aborted) child.kill();
   const status = await child.done;
   clearTimeout(timer);
-  signal?.removeEventListener("abort", abort);
   return result ?? {
     type: "self-test",
     passed: false,

@@ -37,33 +37,3 @@ Deno.test("decideFastHandshake() says no, without a self-test child, when off or
     assert.equal(await decideFastHandshake(on, version, NO_CHILDREN), false, version.toString(16));
   }
 });
-
-/** The real child, from source, as the server starts it. */
-const SOURCE_CHILDREN: ChildRuntime = {
-  execPath: Deno.execPath(),
-  standalone: false,
-  workerUrl: new URL("../../workers/peer.ts", import.meta.url),
-  env: Deno.env.toObject(),
-};
-
-Deno.test("decideFastHandshake() passes with the real self-test child, and an abort ends it as not passed", async () => {
-  const on = resolveOptions({ fastHandshake: true });
-  assert.equal(await decideFastHandshake(on, FAST_HANDSHAKE_VERSIONS[0]!, SOURCE_CHILDREN), true);
-  // Aborted while its child starts: killed, long before the self-test's own 10 s limit.
-  const abort = new AbortController();
-  const started = performance.now();
-  const decided = decideFastHandshake(
-    on,
-    FAST_HANDSHAKE_VERSIONS[0]!,
-    SOURCE_CHILDREN,
-    abort.signal,
-  );
-  abort.abort();
-  assert.equal(await decided, false);
-  assert.ok(performance.now() - started < 2000, `took ${performance.now() - started} ms`);
-  // Already aborted: no self-test passes either.
-  assert.equal(
-    await decideFastHandshake(on, FAST_HANDSHAKE_VERSIONS[0]!, SOURCE_CHILDREN, abort.signal),
-    false,
-  );
-});

@@ -146,15 +146,6 @@ export class SrtListener {
     this.#loop ??= this.#receive();
   }
 
-  /**
-   * From now on, callers prove their address as with `proof` given to
-   * {@link start}. Callers admitted before keep their children; their
-   * later datagrams reach those children, not this socket.
-   */
-  requireProof(proof: AddressProof): void {
-    this.#proof = proof;
-  }
-
   /** Closes the port and waits for the receive loop to end. */
   async close(): Promise<void> {
     if (this.#closing) return await this.#loop;

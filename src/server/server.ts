@@ -136,9 +136,8 @@ export interface StartOptions {
 export class AtollServer implements ApiServer {
   readonly options: ServerOptions;
   readonly srtVersion: number;
-  #fastHandshake: boolean;
-  /** An upgrade's self-test of the fast handshake, run after taking over. */
-  #fastHandshakeTest: { abort: AbortController; done: Promise<void> } | undefined;
+  /** Whether the fast handshake is in use (asked for, known version, self-test passed). */
+  readonly fastHandshake: boolean;
   readonly counters: ServerCounters;
   #listener: SrtListener;
   #supervisor: Supervisor<ChildHandle | AdoptedChild>;
@@ -175,7 +174,7 @@ export class AtollServer implements ApiServer {
   ) {
     this.options = options;
     this.srtVersion = srtVersion;
-    this.#fastHandshake = fastHandshake;
+    this.fastHandshake = fastHandshake;
     this.counters = counters;
     this.#config = config;
     this.#listener = listener;
@@ -311,15 +310,7 @@ export class AtollServer implements ApiServer {
     closeOnExecAbove(3);
     checkFileLimit(options);
     const srtVersion = loadLibsrtVersion();
-    // An upgrade's successor proves the fast path once it has taken over:
-    // its self-test child would compete for the CPU with the connections it
-    // is about to adopt, and delay their media (BENCHMARKS.md section 9).
-    // Until then libsrt answers inductions in the children, as with the
-    // fast handshake off.
-    const upgrading = startOptions.upgradeFrom !== undefined;
-    const fastHandshake = upgrading
-      ? false
-      : await decideFastHandshake(options, srtVersion, runtime);
+    const fastHandshake = await decideFastHandshake(options, srtVersion, runtime);
     const counters = newCounters();
     // Orphans of a main process before this one hold the SRT port too: they
     // are found, and checked, before it is bound.
@@ -380,54 +371,13 @@ export class AtollServer implements ApiServer {
     listener.start({
       hasPeer: (peerKey) => supervisor.hasPeer(peerKey),
       admit: (peer, handshake, rendezvous) => supervisor.admit(peer, handshake, rendezvous),
-    }, fastHandshake ? addressProof(options) : undefined);
-    if (upgrading && options.fastHandshake) {
-      server.#testFastHandshake(runtime);
-    } else if (!fastHandshake) {
-      warnNoAddressProof();
-    }
+    }, addressProof(options, fastHandshake));
     supervisor.start();
     server.#resources.start();
     server.#watchOrphans();
     server.#warnAboutIgnoredToken();
     if (startOptions.announce !== false) server.announce();
     return server;
-  }
-
-  /** Whether the fast handshake is in use (asked for, known version, self-test passed). */
-  get fastHandshake(): boolean {
-    return this.#fastHandshake;
-  }
-
-  /**
-   * Runs the fast handshake's self-test in the background, and turns the
-   * fast handshake on when it passes: children answer inductions from then
-   * on, and callers prove their address first.
-   */
-  #testFastHandshake(runtime: ChildRuntime): void {
-    const abort = new AbortController();
-    const done = decideFastHandshake(this.options, this.srtVersion, runtime, abort.signal)
-      .then((passed) => {
-        if (abort.signal.aborted) return;
-        if (!passed) return warnNoAddressProof();
-        this.#fastHandshake = true;
-        this.#supervisor.enableFastHandshake();
-        this.#listener.requireProof(addressProof(this.options));
-        log.info("Fast handshake on: its self-test passed after the take-over");
-      })
-      .catch((error) =>
-        log.error("Fast handshake self-test failed: {error}", { error: String(error) })
-      )
-      .finally(() => this.#fastHandshakeTest = undefined);
-    this.#fastHandshakeTest = { abort, done };
-  }
-
-  /** Ends a self-test under way (its child is killed), and waits for it. */
-  async #stopFastHandshakeTest(): Promise<void> {
-    const test = this.#fastHandshakeTest;
-    if (test === undefined) return;
-    test.abort.abort();
-    await test.done;
   }
 
   /**
@@ -444,7 +394,7 @@ export class AtollServer implements ApiServer {
         http: formatHostPort(this.httpAddress),
         media: media === undefined ? "off" : formatHostPort(media),
         version: formatSrtVersion(this.srtVersion),
-        fast: this.#fastHandshake ? "on" : this.#fastHandshakeTest ? "after its self-test" : "off",
+        fast: this.fastHandshake ? "on" : "off",
       },
     );
   }
@@ -842,7 +792,6 @@ export class AtollServer implements ApiServer {
     if (this.#stopping) return this.#finished.promise;
     this.#stopping = true;
     this.#orphanWatch?.close();
-    await this.#stopFastHandshakeTest();
     await this.#listener.close();
     await this.#resources.stop();
     // HTTP media clients and recorders go first: the streams they follow are about to end.
@@ -906,7 +855,6 @@ export class AtollServer implements ApiServer {
   async #handOver(): Promise<number[]> {
     this.#stopping = true;
     this.#orphanWatch?.close();
-    await this.#stopFastHandshakeTest();
     await this.#listener.close();
     await this.#resources.stop();
     // The successor starts its own media output on the same port, and its
@@ -1138,17 +1086,17 @@ async function readConfig(path: string | undefined): Promise<AtollConfig> {
  * take over a proven caller: that needs the fast handshake (docs/design.md,
  * "Proving the caller's address").
  */
-function addressProof(options: ServerOptions): AddressProof {
+function addressProof(options: ServerOptions, fastHandshake: boolean): AddressProof | undefined {
+  if (!fastHandshake) {
+    log.warning(
+      "Callers do not prove their address before a child is started for them: the fast handshake is off",
+    );
+    return undefined;
+  }
   return {
     cookies: AddressCookies.random(),
     pbkeylen: advertisedKeyLength(options.passphrase, options.pbkeylen),
   };
-}
-
-function warnNoAddressProof(): void {
-  log.warning(
-    "Callers do not prove their address before a child is started for them: the fast handshake is off",
-  );
 }
 
 /** libsrt's version, or a StartupError naming the package to install. */

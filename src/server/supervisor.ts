@@ -681,14 +681,6 @@ export class Supervisor<C extends SupervisedChild> {
     return id;
   }
 
-  /**
-   * Turns the fast handshake on for the callers assigned from now on (an
-   * upgrade's successor proves it after taking over: server.ts).
-   */
-  enableFastHandshake(): void {
-    this.#fastHandshake = true;
-  }
-
   /** Settings for a child's libsrt: the server's options and the config's waits. */
   peerSettings(): PeerSettings {
     return peerSettings(this.#options, this.#fastHandshake, this.#config, this.#stateDir);
