@@ -14,6 +14,7 @@ import {
   isAlive,
   type LogLine,
   publisherOf,
+  tryConnect,
   waitFor,
 } from "./support/mod.ts";
 import type { ConnectionInfo } from "../src/server/api_types.ts";
@@ -95,6 +96,19 @@ Deno.test("SIGUSR2 hands every connection to a new main process, and the old one
       assert.ok(report.bytes > 50_000, JSON.stringify(report));
       assert.equal(report.continuityErrors, 0, `no packet lost: ${JSON.stringify(report)}`);
     }
+    // A new caller gets in through the successor's fast path: the main
+    // process answers its induction with its own cookie.
+    const stats = async () =>
+      (await (await fetch(`http://127.0.0.1:${http}/api/stats`)).json()) as {
+        fastHandshake: boolean;
+        inductionsAnswered: number;
+      };
+    const answered = await stats();
+    assert.equal(answered.fastHandshake, true);
+    const newcomer = await tryConnect(port, `play:${stream}`);
+    assert.equal(newcomer.connected, true, JSON.stringify(newcomer));
+    assert.ok((await stats()).inductionsAnswered > answered.inductionsAnswered);
+    await waitFor("the newcomer's closing line", () => closings().length === 4);
 
     // The new main process stops them cleanly, as its own.
     Deno.kill(successor, "SIGTERM");
@@ -103,7 +117,7 @@ Deno.test("SIGUSR2 hands every connection to a new main process, and the old one
     });
     for (const { pid } of before) assert.equal(isAlive(pid), false);
     // The viewers left by themselves; the publisher is closed by the server.
-    await waitFor("four closing lines", () => closings().length === 4);
+    await waitFor("five closing lines", () => closings().length === 5);
     assert.equal(closings().filter((line) => /closed \("shutdown": /.test(line)).length, 1);
   } finally {
     await Deno.remove(dir, { recursive: true });
