@@ -218,7 +218,27 @@ export const LIBC_SYMBOLS = {
     ],
     result: "i32", // int
   },
-  /** A child leaves the main process's session and process group (src/peer/main.ts). */
+  /**
+   * An SRT child leaves the main process's process group, and stays in its
+   * session (src/peer/main.ts).
+   */
+  setpgid: {
+    parameters: [
+      "i32", // pid_t pid (0: the caller)
+      "i32", // pid_t pgid (0: the same as pid)
+    ],
+    result: "i32", // int
+  },
+  /** The main process puts a new child below itself on the CPU (src/server/child_handle.ts). */
+  setpriority: {
+    parameters: [
+      "i32", // int which (PRIO_PROCESS: 0)
+      "u32", // id_t who (a thread id: a process's first thread)
+      "i32", // int prio (nice value)
+    ],
+    result: "i32", // int
+  },
+  /** A helper process leaves the main process's session and process group (src/ipc/helper_main.ts). */
   setsid: {
     parameters: [],
     result: "i32", // pid_t: the new session id, or -1

@@ -204,6 +204,13 @@ const VALUE_FLAGS: readonly {
     help: "Callers' assumed connect timeout; 0: shed none",
   },
   {
+    flag: "child-nice",
+    placeholder: "N",
+    option: "childNice",
+    convert: integer,
+    help: "Children's nice steps below the main process, 0 to 19",
+  },
+  {
     flag: "state-dir",
     placeholder: "DIR",
     option: "stateDir",

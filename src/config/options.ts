@@ -77,6 +77,13 @@ export interface ServerOptions {
    * callers wait as long as it takes, and none is shed.
    */
   callerTimeoutMs: number;
+  /**
+   * How many nice steps below the main process children run (0 to 19; their
+   * nice value stops at 19): the main process gets the CPU before any of
+   * them, within the one session they share (README, "Processes and the
+   * CPU"). 0: level with the main process.
+   */
+  childNice: number;
   /** Whether children answer a caller's induction themselves (docs/design.md, "The fast path"). */
   fastHandshake: boolean;
   logLevel: LogLevel;
@@ -129,6 +136,7 @@ export const DEFAULT_OPTIONS: Readonly<ServerOptions> = Object.freeze({
   poolMax: 16,
   poolMaxStarting: defaultMaxStarting(),
   callerTimeoutMs: 3000,
+  childNice: 10,
   fastHandshake: true,
   logLevel: "info",
   logFormat: "text",
@@ -232,6 +240,7 @@ export const OPTION_RULES: { readonly [K in keyof ServerOptions]-?: OptionRule }
       Number.isInteger(value) &&
       (value === 0 || ((value as number) >= 1000 && (value as number) <= 120_000)),
   },
+  childNice: integerRule(0, 19),
   fastHandshake: { type: "boolean", expected: "true or false", isValid: () => true },
   logLevel: oneOfRule("string", ["debug", "info", "warning", "error"]),
   logFormat: oneOfRule("string", ["text", "json"]),
@@ -311,6 +320,7 @@ export function resolveOptions(partial: Partial<ServerOptions> = {}): ServerOpti
     poolMax: partial.poolMax ?? Math.max(DEFAULT_OPTIONS.poolMax, partial.poolSize ?? 0),
     poolMaxStarting: partial.poolMaxStarting ?? DEFAULT_OPTIONS.poolMaxStarting,
     callerTimeoutMs: partial.callerTimeoutMs ?? DEFAULT_OPTIONS.callerTimeoutMs,
+    childNice: partial.childNice ?? DEFAULT_OPTIONS.childNice,
     fastHandshake: partial.fastHandshake ?? DEFAULT_OPTIONS.fastHandshake,
     logLevel: partial.logLevel ?? DEFAULT_OPTIONS.logLevel,
     logFormat: partial.logFormat ?? DEFAULT_OPTIONS.logFormat,

@@ -34,6 +34,7 @@ const FLAGS: Record<keyof ServerOptions, string> = {
   poolMax: "--pool-max",
   poolMaxStarting: "--pool-max-starting",
   callerTimeoutMs: "--caller-timeout",
+  childNice: "--child-nice",
   fastHandshake: "--no-fast-handshake",
   logLevel: "--log-level",
   logFormat: "--log-format",

@@ -4,9 +4,13 @@
  * stdin (so a passphrase never shows in the process list).
  *
  * Signals meant for the server are not a child's business. A child starts
- * a session of its own first, so what a terminal sends its foreground
+ * a process group of its own first, so what a terminal sends its foreground
  * process group (Ctrl-C, Ctrl-\, Ctrl-Z, a hangup) reaches the main process
- * only; the main process then stops its children over their stdin, and
+ * only. It stays in the main process's session: where the kernel shares the
+ * CPUs between sessions first (autogroups), the main process and its
+ * children are one, and within it the main process, at a lower nice value
+ * than the children (`--child-nice`), gets the CPU before any of them.
+ * On Ctrl-C the main process stops its children over their stdin, and
  * peers see a clean shutdown. SIGHUP (reload) and SIGINT sent to a child by
  * pid are ignored too. SIGTERM sent to one child ends that one connection
  * cleanly (serve.ts), as an operator who signals one process means. A child
@@ -36,9 +40,9 @@ export async function runPeerProcess(args: readonly string[]): Promise<number> {
   const selfTest = args.length === 1 && args[0] === "--self-test";
   const controlFd = args.length === 2 && args[0] === "--control-fd" ? Number(args[1]) : NaN;
   try {
-    // Fails (EPERM) only for a process group leader: a child started by hand
-    // from a shell, which keeps the group the shell gave it.
-    libc().setsid();
+    // Fails (EPERM) only for a session leader: a child started by hand with
+    // setsid, which keeps the group it has.
+    libc().setpgid(0, 0);
     // A listener replaces the default action (exit) for the process's whole life.
     for (const signal of IGNORED_SIGNALS) Deno.addSignalListener(signal, () => {});
     if (selfTest) {

@@ -13,6 +13,7 @@ import { sendMessage } from "../../ffi/socket.ts";
 import type { ChildCommand } from "./child_command.ts";
 import { readLines } from "../ipc/lines.ts";
 import { spawnWithControl } from "./paired_process.ts";
+import { libc } from "../../ffi/libc.ts";
 import {
   type AccessDecision,
   type Assignment,
@@ -80,8 +81,10 @@ export class ChildHandle {
   static spawn(
     makeCommand: (controlFd: number) => ChildCommand,
     events: ChildEvents,
+    options: { nice?: number } = {},
   ): ChildHandle {
     const { process, control } = spawnWithControl(makeCommand, "piped");
+    if (options.nice !== undefined) setChildNice(process.pid, options.nice);
     return new ChildHandle(process, control, events);
   }
 
@@ -166,4 +169,17 @@ export class ChildHandle {
   async #readOutput(stderr: ReadableStream<Uint8Array>, events: ChildEvents) {
     for await (const line of readLines(stderr)) events.onOutput(this, line);
   }
+}
+
+/** `which` for setpriority(2): one process, or rather one thread, by id. */
+const PRIO_PROCESS = 0;
+
+/**
+ * Lowers a child just started to `nice`, before it has started threads of
+ * its own: Linux keeps a nice value per thread, and threads inherit their
+ * creator's, so every thread of the child runs at it. Raising a nice value
+ * needs no privilege. A child already gone (ESRCH) has nothing to lower.
+ */
+function setChildNice(pid: number, nice: number): void {
+  libc().setpriority(PRIO_PROCESS, pid, nice);
 }

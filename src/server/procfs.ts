@@ -34,6 +34,24 @@ export function parseCpuSeconds(stat: string): number {
   return (utime + stime) / USER_HZ;
 }
 
+/** The nice value in `/proc/PID/stat` (field 19), of its first thread. */
+export function parseNice(stat: string): number {
+  const end = stat.lastIndexOf(")");
+  const nice = end < 0 ? NaN : Number(stat.slice(end + 2).trim().split(/\s+/)[16]);
+  if (!Number.isInteger(nice) || nice < -20 || nice > 19) {
+    throw new TypeError(`Cannot parse /proc/PID/stat: no nice value in "${stat}"`);
+  }
+  return nice;
+}
+
+/**
+ * The nice value for children `below` steps under the main process's own
+ * (`--child-nice`), at most 19, the lowest there is.
+ */
+export function childNiceValue(ownNice: number, below: number): number {
+  return Math.min(19, ownNice + below);
+}
+
 /** The memory figures of `/proc/PID/smaps_rollup` that Atoll shows, in bytes. */
 export interface MemoryUsage {
   /** Pages only this process has written: what it costs alone (stream buffers it alone maps included). */

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import {
+  childNiceValue,
   cpuPercent,
   parseCpuSeconds,
+  parseNice,
   parseSmapsRollup,
   udpSocketInodes,
   USER_HZ,
@@ -38,6 +40,26 @@ Deno.test("parseCpuSeconds() rejects text without a command name or without the 
   ) {
     assert.throws(() => parseCpuSeconds(stat), TypeError, JSON.stringify(stat));
   }
+});
+
+Deno.test("parseNice() reads field 19 of /proc/PID/stat, counted from the command name's last parenthesis", () => {
+  const cases: [string, number][] = [
+    [vector("publisher_stat.txt"), 0],
+    [vector("odd_name_stat.txt"), 0],
+    ["7 (a) b) R 1 1 1 0 -1 0 0 0 0 0 250 75 0 0 30 10 1 0 1 0 0", 10],
+    ["7 (a) R 1 1 1 0 -1 0 0 0 0 0 250 75 0 0 0 -20 1 0 1 0 0", -20],
+  ];
+  for (const [stat, nice] of cases) assert.equal(parseNice(stat), nice, stat.slice(0, 40));
+  for (const stat of ["", "7 (a) R 1 1 1", "7 (a) R 1 1 1 0 -1 0 0 0 0 0 250 75 0 0 30 20 1"]) {
+    assert.throws(() => parseNice(stat), TypeError, JSON.stringify(stat));
+  }
+});
+
+Deno.test("childNiceValue() puts children that many steps below the main process, at most 19", () => {
+  assert.equal(childNiceValue(0, 10), 10);
+  assert.equal(childNiceValue(5, 10), 15);
+  assert.equal(childNiceValue(15, 10), 19);
+  assert.equal(childNiceValue(-5, 10), 5);
 });
 
 Deno.test("parseSmapsRollup() reads Private_Dirty and Pss of real smaps_rollup text, in bytes", () => {

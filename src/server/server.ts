@@ -61,7 +61,7 @@ import {
 } from "../ipc/recorder_messages.ts";
 import { compareRecordings, parseRecordingFileName } from "../ipc/recording_files.ts";
 import { mediaPaths } from "../http/media_paths.ts";
-import { udpSocketInodes } from "./procfs.ts";
+import { childNiceValue, parseNice, udpSocketInodes } from "./procfs.ts";
 import { ChildHandle } from "./child_handle.ts";
 import { AdoptedChild, type Orphan, reachOrphan } from "./adoption.ts";
 import { pidOfSocketName } from "../ipc/adoption.ts";
@@ -258,6 +258,11 @@ export class AtollServer implements ApiServer {
       makeDirectory: (dir) => Deno.mkdir(dir, { recursive: true }),
     });
     this.#output?.setRecordings(this.access.token ?? null, recordDirs(config));
+    // Below this process on the CPU (README, "Processes and the CPU").
+    const childNice = options.childNice === 0 ? undefined : childNiceValue(
+      parseNice(Deno.readTextFileSync("/proc/self/stat")),
+      options.childNice,
+    );
     this.#supervisor = new Supervisor<ChildHandle | AdoptedChild>({
       options,
       config,
@@ -271,6 +276,7 @@ export class AtollServer implements ApiServer {
           (controlFd) =>
             buildChildCommand(runtime, ["--control-fd", String(controlFd)], stateDir?.path),
           events,
+          childNice === undefined ? {} : { nice: childNice },
         ),
       openPeerSocket: (peer) => listener.openPeerSocket(peer),
       refuse: (peer, handshake, reason) => listener.refuse(peer, handshake, reason),
