@@ -12,19 +12,18 @@ import { ManagedProcess } from "../tests/support/process.ts";
 export const STOP_GRACE_MS = 12_000;
 
 /**
- * Starts Atoll with `args` and waits until every prestarted child waits for
- * a peer; with `ownSession`, in a session of its own (see
- * {@link startInOwnSession}).
+ * Starts Atoll with `args` in a session of its own, as under systemd or a
+ * container runtime (see {@link startInOwnSession}), and waits until every
+ * prestarted child waits for a peer. Its SRT children share that session
+ * (README, "Processes and the CPU"): started from the bench's, they would
+ * share the CPUs, at their lower nice value, with the bench's own callers.
  */
-export function startAtoll(
-  args: string[] = [],
-  options: { ownSession?: boolean } = {},
-): Promise<Atoll> {
+export function startAtoll(args: string[] = []): Promise<Atoll> {
   return Atoll.start(args, {
     logLevel: "info",
     startTimeoutMs: 30_000,
     readyPool: true,
-    ownProcessGroup: options.ownSession ?? false,
+    ownProcessGroup: true,
   });
 }
 
@@ -41,7 +40,8 @@ export function startAtoll(
  * CPU, which no encoder on another machine or service suffers. In their own
  * sessions each gets its own share, as in production, where Atoll runs under
  * systemd or a container runtime (each a session of its own) and its peers
- * elsewhere. Atoll's children make their own sessions (setsid) either way.
+ * elsewhere. Atoll's SRT children stay in its session, its helper processes
+ * (media output, recorders) make their own.
  */
 export function startInOwnSession(name: string, args: string[]): ManagedProcess {
   return ManagedProcess.start(name, "setsid", [Deno.execPath(), ...args]);

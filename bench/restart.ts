@@ -642,7 +642,7 @@ async function benchMedia(
   const mains: Atoll[] = [];
   try {
     const file = await makeStream(dir, options.mbps);
-    const first = await startAtoll(RESTART_ARGS, { ownSession: true });
+    const first = await startAtoll(RESTART_ARGS);
     mains.push(first);
     const sender = startInOwnSession("sender", [
       ...["run", "-A", SENDER, "--port", String(first.srtPort), "--mbps", String(options.mbps)],
@@ -770,7 +770,7 @@ async function adoptionRound(
     await fresh.atoll.stop(STOP_GRACE_MS);
   }
 
-  const first = await startAtoll(RESTART_ARGS, { ownSession: true });
+  const first = await startAtoll(RESTART_ARGS);
   let second: Atoll | undefined;
   let groups: CallerGroup[] = [];
   try {
@@ -1207,7 +1207,7 @@ export async function benchUpgrade(
   let suite: UpgradeSuite | undefined;
   try {
     const file = await makeStream(dir, options.mbps);
-    atoll = await startAtoll(args, { ownSession: true });
+    atoll = await startAtoll(args);
     mains.push(atoll.pid);
     const sender = startInOwnSession("sender", [
       ...["run", "-A", SENDER, "--port", String(port), "--mbps", String(options.mbps)],
