@@ -188,6 +188,11 @@ export class EpollSet {
       this.#capacity,
       BigInt(Math.max(0, Math.round(timeoutMs))),
     );
+    if (ready < 0) {
+      // An error (the set emptied by srt_close, say): wait rather than spin.
+      await new Promise((resolve) => setTimeout(resolve, Math.max(1, timeoutMs)));
+      return [];
+    }
     const out = [];
     for (let i = 0; i < Math.min(ready, this.#capacity); i++) {
       out.push({

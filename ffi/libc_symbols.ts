@@ -238,7 +238,10 @@ export const LIBC_SYMBOLS = {
     ],
     result: "i32", // int
   },
-  /** A helper process leaves the main process's session and process group (src/ipc/helper_main.ts). */
+  /**
+   * A helper process leaves the main process's session and process group
+   * (src/ipc/helper_main.ts), as does an upgrade's new main process (main.ts).
+   */
   setsid: {
     parameters: [],
     result: "i32", // pid_t: the new session id, or -1

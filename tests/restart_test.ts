@@ -325,13 +325,16 @@ Deno.test("an orphan that comes after the new main process started is adopted wh
     `srt://127.0.0.1:${port}?streamid=publish:live/late`,
   );
   const published = await publisherOf(first, "live/late");
-  // Frozen, it cannot see its main process go until after the new one has looked.
-  Deno.kill(published.pid, "SIGSTOP");
+  // With a writer of its stdin held here, it cannot see its main process go
+  // until after the new one has looked. (Not SIGSTOP: a stopped child is
+  // continued by the kernel as the main process dies, since its process
+  // group is orphaned then.)
+  const held = holdStdin(first.pid, published.pid);
   try {
     await crash(first);
     await using second = await restartOf(first);
     assert.deepEqual(await second.connections(), []);
-    Deno.kill(published.pid, "SIGCONT");
+    held.close();
     const adopted = await waitFor(
       "the late orphan to be adopted",
       async () => (await second.connections()).find((c) => c.id === published.id),
@@ -340,6 +343,27 @@ Deno.test("an orphan that comes after the new main process started is adopted wh
     assert.equal(adopted.pid, published.pid);
     assert.equal((await second.streams())[0]?.publisher, published.id);
   } finally {
-    if (isAlive(published.pid)) Deno.kill(published.pid, "SIGCONT");
+    try {
+      held.close();
+    } catch {
+      // Closed above.
+    }
   }
 });
+
+/**
+ * Another writer of child `pid`'s stdin, opened through its main process's
+ * end of the pipe: the child sees its stdin end only once this is closed.
+ */
+function holdStdin(mainPid: number, pid: number): Deno.FsFile {
+  const pipe = Deno.readLinkSync(`/proc/${pid}/fd/0`);
+  for (const entry of Deno.readDirSync(`/proc/${mainPid}/fd`)) {
+    const path = `/proc/${mainPid}/fd/${entry.name}`;
+    try {
+      if (Deno.readLinkSync(path) === pipe) return Deno.openSync(path, { write: true });
+    } catch {
+      // Closed meanwhile.
+    }
+  }
+  throw new Error(`the main process ${mainPid} holds no end of ${pipe}`);
+}

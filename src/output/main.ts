@@ -9,8 +9,8 @@
  * request, it asks the main process: access.ts, demand.ts): HTTP media never passes through the main process, and a slow or
  * hostile HTTP client can only cost the other HTTP clients of this process.
  *
- * Like the SRT children it runs in a session of its own and ignores SIGHUP
- * and SIGINT (they are for the main process). SIGTERM, or a `shutdown`
+ * It runs in a session of its own and ignores SIGHUP and SIGINT (they are
+ * for the main process). SIGTERM, or a `shutdown`
  * command, stops it cleanly. When its main process is gone (the socket
  * pair closes) it stops too: streams would no longer begin or end.
  *

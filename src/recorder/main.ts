@@ -7,8 +7,8 @@
  * (recorder.ts) and reports its figures on stdout. A slow or full disk
  * costs only this process: the stream and its SRT peers never wait for it.
  *
- * Like the other children it runs in a session of its own and ignores
- * SIGHUP and SIGINT. SIGTERM, or a `shutdown` command, stops it cleanly;
+ * Like the media output process it runs in a session of its own and
+ * ignores SIGHUP and SIGINT. SIGTERM, or a `shutdown` command, stops it cleanly;
  * so does its main process going away (the socket pair closes). A
  * recording that cannot go on (the disk is full) is reported as `stopped`
  * and the process exits with {@link RECORDER_EXIT_STOPPED}.

@@ -13,7 +13,8 @@ import { sendMessage } from "../../ffi/socket.ts";
 import type { ChildCommand } from "./child_command.ts";
 import { readLines } from "../ipc/lines.ts";
 import { spawnWithControl } from "./paired_process.ts";
-import { libc } from "../../ffi/libc.ts";
+import { errno, libc, systemError } from "../../ffi/libc.ts";
+import { logger } from "./log.ts";
 import {
   type AccessDecision,
   type Assignment,
@@ -47,11 +48,19 @@ export class ChildHandle {
   #stdin: WritableStreamDefaultWriter<Uint8Array>;
   #exited = false;
   #ready = false;
+  /** The nice value of every thread of the child, when it is not the main process's. */
+  readonly #nice: number | undefined;
   /** Resolves when the process has exited and its output is drained. */
   readonly done: Promise<Deno.CommandStatus>;
 
-  private constructor(process: Deno.ChildProcess, control: OwnedFd, events: ChildEvents) {
+  private constructor(
+    process: Deno.ChildProcess,
+    control: OwnedFd,
+    events: ChildEvents,
+    nice: number | undefined,
+  ) {
     this.#process = process;
+    this.#nice = nice;
     this.pid = process.pid;
     this.#control = control;
     const stdin = process.stdin.getWriter();
@@ -84,8 +93,9 @@ export class ChildHandle {
     options: { nice?: number } = {},
   ): ChildHandle {
     const { process, control } = spawnWithControl(makeCommand, "piped");
-    if (options.nice !== undefined) setChildNice(process.pid, options.nice);
-    return new ChildHandle(process, control, events);
+    // Its first thread at once: the threads it starts while it loads inherit it.
+    if (options.nice !== undefined) setThreadNice(process.pid, options.nice);
+    return new ChildHandle(process, control, events, options.nice);
   }
 
   get exited(): boolean {
@@ -161,7 +171,13 @@ export class ChildHandle {
         events.onOutput(this, line);
         continue;
       }
-      if (message.type === "ready") this.#ready = true;
+      if (message.type === "ready") {
+        this.#ready = true;
+        // And every thread it has by now, in case one started before its
+        // first thread was lowered (the main process may have waited for a
+        // CPU in between): threads started later inherit from these.
+        if (this.#nice !== undefined) setThreadsNice(this.pid, this.#nice);
+      }
       events.onMessage(this, message);
     }
   }
@@ -173,13 +189,40 @@ export class ChildHandle {
 
 /** `which` for setpriority(2): one process, or rather one thread, by id. */
 const PRIO_PROCESS = 0;
+/** No such process or thread: it has exited, nothing to lower. */
+const ESRCH = 3;
+
+const log = logger("server");
+/** Whether a failure to lower a child was logged (once per main process). */
+let niceFailureLogged = false;
 
 /**
- * Lowers a child just started to `nice`, before it has started threads of
- * its own: Linux keeps a nice value per thread, and threads inherit their
- * creator's, so every thread of the child runs at it. Raising a nice value
- * needs no privilege. A child already gone (ESRCH) has nothing to lower.
+ * Lowers one thread of a child to `nice` (Linux keeps a nice value per
+ * thread; new threads take their creator's). Raising a nice value needs no
+ * privilege; a thread already gone (ESRCH) has nothing to lower. Any other
+ * failure is logged once.
  */
-function setChildNice(pid: number, nice: number): void {
-  libc().setpriority(PRIO_PROCESS, pid, nice);
+function setThreadNice(tid: number, nice: number): void {
+  if (libc().setpriority(PRIO_PROCESS, tid, nice) === 0) return;
+  const code = errno();
+  if (code === ESRCH || niceFailureLogged) return;
+  niceFailureLogged = true;
+  log.warning("Children are not lowered to nice {nice}: {error}", {
+    nice,
+    error: systemError("setpriority", code).message,
+  });
+}
+
+/** Lowers every thread of child `pid` to `nice`. */
+function setThreadsNice(pid: number, nice: number): void {
+  let tasks: Deno.DirEntry[];
+  try {
+    tasks = [...Deno.readDirSync(`/proc/${pid}/task`)];
+  } catch {
+    return; // It has exited.
+  }
+  for (const task of tasks) {
+    const tid = Number(task.name);
+    if (Number.isInteger(tid) && tid > 0) setThreadNice(tid, nice);
+  }
 }

@@ -259,10 +259,9 @@ export class AtollServer implements ApiServer {
     });
     this.#output?.setRecordings(this.access.token ?? null, recordDirs(config));
     // Below this process on the CPU (README, "Processes and the CPU").
-    const childNice = options.childNice === 0 ? undefined : childNiceValue(
-      parseNice(Deno.readTextFileSync("/proc/self/stat")),
-      options.childNice,
-    );
+    const childNice = options.childNice === 0
+      ? undefined
+      : childNiceValue(ownNice(), options.childNice);
     this.#supervisor = new Supervisor<ChildHandle | AdoptedChild>({
       options,
       config,
@@ -1103,6 +1102,16 @@ function addressProof(options: ServerOptions, fastHandshake: boolean): AddressPr
     cookies: AddressCookies.random(),
     pbkeylen: advertisedKeyLength(options.passphrase, options.pbkeylen),
   };
+}
+
+/** This process's nice value; 0 (with a warning) if /proc cannot tell. */
+function ownNice(): number {
+  try {
+    return parseNice(Deno.readTextFileSync("/proc/self/stat"));
+  } catch (error) {
+    log.warning("Own nice value unknown, taken as 0: {error}", { error: String(error) });
+    return 0;
+  }
 }
 
 /** libsrt's version, or a StartupError naming the package to install. */
