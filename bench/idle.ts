@@ -16,8 +16,13 @@
  * nanoseconds, the precision an idle process needs) and utime + stime
  * (/proc/PID/stat, which also counts threads that exited), and each
  * thread's wake-ups (voluntary context switches, /proc/PID/task/\*\/status),
- * summed by thread name. Then, optionally, N idle publishers at once: the
- * CPU and private memory of Atoll's whole process tree.
+ * summed by thread name. Then, optionally, N idle publishers at once, for
+ * each N asked for (100 and 300: at 500 the callers' own libsrt threads,
+ * in this process, take both cores of a two-core machine and the run does
+ * not finish), and M publishers at
+ * 5 Mbit/s each (100), from one sender process (bench/sender.ts
+ * `--count`): the CPU and private memory of Atoll's whole process tree, and
+ * for the active ones the rate Atoll received (from `/api/connections`).
  *
  * @module
  */
@@ -49,8 +54,10 @@ export interface IdleOptions {
   windowSeconds: number;
   /** Windows measured one after the other. */
   rounds: number;
-  /** Idle publishers held at once for the tree's figures; 0 skips that part. */
-  manyIdle: number;
+  /** Idle publishers held at once for the tree's figures, one run per count. */
+  manyIdle: number[];
+  /** Publishers at 5 Mbit/s each held at once for the tree's figures; 0 skips that part. */
+  manyActive: number;
 }
 
 /** One process's figures over one window. */
@@ -79,6 +86,8 @@ export interface ManyIdleRun {
   /** Private_Dirty summed over the tree, stream buffers left out. */
   treePrivateDirtyKb: number;
   windowSeconds: number;
+  /** For publishers that send: the rate each was sent at, and what Atoll received, summed. */
+  active?: { mbpsEach: number; receivedMbps: number };
 }
 
 export interface IdleSuite {
@@ -87,7 +96,7 @@ export interface IdleSuite {
   /** Which processes were measured, as named in the rounds. */
   roles: Record<string, string>;
   rounds: IdleRound[];
-  many: ManyIdleRun | null;
+  many: ManyIdleRun[];
 }
 
 /** Names of the measured processes, and what each one is. */
@@ -220,22 +229,39 @@ async function measureRounds(
   return rounds;
 }
 
-/** How many times idle callers try to connect at most, a second apart. */
-const CONNECT_ROUNDS = 10;
+/**
+ * How many times idle callers try to connect at most, a second apart: each
+ * round, the ones shed in the last (1402) try again; about 100 get in a round.
+ */
+function connectRounds(count: number): number {
+  return 10 + Math.ceil(count / 10);
+}
 
 /** `count` idle publishers at once: the CPU and private memory of Atoll's process tree. */
+/** Bytes received by every connection of the tree, from the API. */
+async function bytesReceived(atoll: Atoll): Promise<number> {
+  return (await atoll.connections()).reduce((sum, c) => sum + c.bytesReceived, 0);
+}
+
 async function measureMany(
   count: number,
   windowSeconds: number,
   progress: (line: string) => void,
+  activeMbps = 0,
 ): Promise<ManyIdleRun> {
+  // Up to 500 children and their callers: more descriptors than a shell's 1024.
   const atoll = await startAtoll(MANY_CALLERS_ARGS);
   try {
     // Callers Atoll sheds (1402: no child before a default caller's timeout)
     // try again a second later, as encoders do; connecting is not measured here.
     const groups: CallerGroup[] = [];
+    const senders: ManagedProcess[] = [];
     let waiting = Array.from({ length: count }, (_, n) => `publish:bench/many-idle-${n}`);
-    for (let round = 0; round < CONNECT_ROUNDS && waiting.length > 0; round++) {
+    for (
+      let round = 0;
+      activeMbps === 0 && round < connectRounds(count) && waiting.length > 0;
+      round++
+    ) {
       if (round > 0) await sleep(1000);
       const group = await connectGroup(atoll.srtPort, waiting, {
         kind: "async",
@@ -245,9 +271,25 @@ async function measureMany(
       groups.push(group);
       waiting = group.results.filter((r) => r.connectMs === null).map((r) => r.streamId);
     }
+    if (activeMbps > 0) {
+      // One process sends every publisher's stream; it gives up on a caller
+      // that is shed, so it starts them a tenth of a second apart.
+      const sender = ManagedProcess.start("senders", Deno.execPath(), [
+        ...["run", "-A", SENDER, "--port", String(atoll.srtPort), "--mbps", String(activeMbps)],
+        ...["--count", String(count), "--seconds", String(windowSeconds + 120)],
+        ...["--stream-id", "publish:bench/many-active"],
+      ]);
+      senders.push(sender);
+      const line = await sender.waitForLine(
+        "the senders connected",
+        (line) => /"type":"(connected|failed)"/.test(line),
+        90_000,
+      );
+      waiting = /"failed"/.test(line) ? [line] : [];
+    }
     try {
       if (waiting.length > 0) {
-        throw new Error(`Only ${count - waiting.length} of ${count} idle callers connected`);
+        throw new Error(`Only ${count - waiting.length} of ${count} callers connected`);
       }
       await waitFor(`${count} connections in the API`, async () => {
         const list = await atoll.connections();
@@ -257,10 +299,12 @@ async function measureMany(
       const ticksPerSecond = await clockTicksPerSecond();
       const tree = () => [atoll.pid, ...childrenOf(atoll.pid)];
       const pids = tree();
+      const bytesBefore = activeMbps > 0 ? await bytesReceived(atoll) : 0;
       const start = new Map(pids.map((pid) => [pid, cpuTicks(pid)]));
       const startedAt = performance.now();
       await sleep(windowSeconds * 1000);
       const seconds = (performance.now() - startedAt) / 1000;
+      const bytesAfter = activeMbps > 0 ? await bytesReceived(atoll) : 0;
       let ticks = 0;
       let mainTicks = 0;
       let children = 0;
@@ -280,21 +324,34 @@ async function measureMany(
           // Exited while we looked.
         }
       }
-      const run = {
+      const run: ManyIdleRun = {
         connections: count,
         treeCpuPercent: ticks / ticksPerSecond / seconds * 100,
         mainCpuPercent: mainTicks / ticksPerSecond / seconds * 100,
         children,
         treePrivateDirtyKb: privateDirtyKb,
         windowSeconds: seconds,
+        ...(activeMbps > 0
+          ? {
+            active: {
+              mbpsEach: activeMbps,
+              receivedMbps: (bytesAfter - bytesBefore) * 8 / seconds / 1e6,
+            },
+          }
+          : {}),
       };
       progress(
-        `${count} idle connections: tree ${run.treeCpuPercent.toFixed(1)}% CPU ` +
-          `(main ${run.mainCpuPercent.toFixed(1)}%), ${(privateDirtyKb / 1024).toFixed(0)} MB`,
+        `${count} ${
+          activeMbps > 0 ? `connections at ${activeMbps} Mbit/s` : "idle connections"
+        }: ` +
+          `tree ${run.treeCpuPercent.toFixed(1)}% CPU (main ${run.mainCpuPercent.toFixed(1)}%), ` +
+          `${(privateDirtyKb / 1024).toFixed(0)} MB` +
+          (run.active ? `, received ${run.active.receivedMbps.toFixed(0)} Mbit/s` : ""),
       );
       return run;
     } finally {
       for (const group of groups) group.close();
+      await Promise.all(senders.map((sender) => sender.stop()));
     }
   } finally {
     await atoll.stop(STOP_GRACE_MS);
@@ -388,9 +445,15 @@ export async function benchIdle(
     await atoll.stop(STOP_GRACE_MS);
     await Deno.remove(binary.slice(0, binary.lastIndexOf("/")), { recursive: true });
   }
-  const many = options.manyIdle > 0
-    ? await measureMany(options.manyIdle, options.windowSeconds, progress)
-    : null;
+  const many: ManyIdleRun[] = [];
+  for (const count of options.manyIdle) {
+    many.push(await measureMany(count, options.windowSeconds, progress));
+  }
+  if (options.manyActive > 0) {
+    many.push(
+      await measureMany(options.manyActive, options.windowSeconds, progress, STREAM_MBPS),
+    );
+  }
   return { atollCommand, floorCommand, roles: { ...ROLES }, rounds, many };
 }
 
@@ -448,16 +511,27 @@ export function idleSection(suite: IdleSuite): string {
       } | ${of(role, (w) => w.wakeupsPerSecond).toFixed(0)} | ${topThreads(suite, role)} |`,
     );
   }
-  if (suite.many !== null) {
-    const m = suite.many;
+  if (suite.many.length > 0) {
     lines.push(
       "",
-      `${m.connections} idle publishers at once (${m.children} children, the pool included), ` +
-        `${m.windowSeconds.toFixed(1)} s: whole tree ${m.treeCpuPercent.toFixed(1)} % of a core ` +
-        `(main process ${m.mainCpuPercent.toFixed(1)} %), Private_Dirty ${
-          (m.treePrivateDirtyKb / 1024).toFixed(0)
-        } MB.`,
+      "Many publishers at once, Atoll's whole tree (main process, children, the pool):",
+      "",
+      "| publishers | each sends | children | window, s | tree CPU, % of a core | main process CPU, % | Private_Dirty, MB | Atoll received, Mbit/s |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- |",
     );
+    for (const m of suite.many) {
+      lines.push(
+        `| ${m.connections} | ${
+          m.active ? `${m.active.mbpsEach} Mbit/s` : "nothing"
+        } | ${m.children} | ${m.windowSeconds.toFixed(1)} | ${m.treeCpuPercent.toFixed(1)} | ${
+          m.mainCpuPercent.toFixed(1)
+        } | ${(m.treePrivateDirtyKb / 1024).toFixed(0)} | ${
+          m.active
+            ? `${m.active.receivedMbps.toFixed(0)} of ${m.active.mbpsEach * m.connections}`
+            : "–"
+        } |`,
+      );
+    }
   }
   return lines.join("\n");
 }

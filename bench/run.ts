@@ -217,7 +217,12 @@ async function main(): Promise<number> {
   if (only.includes("idle")) {
     log("idle connections against a C floor");
     idle = await benchIdle(
-      { windowSeconds: quick ? 10 : 20, rounds: quick ? 2 : 3, manyIdle: quick ? 0 : 100 },
+      {
+        windowSeconds: quick ? 10 : 20,
+        rounds: quick ? 2 : 3,
+        manyIdle: quick ? [] : [100, 300],
+        manyActive: quick ? 0 : 100,
+      },
       progress,
     );
   }

@@ -10,6 +10,10 @@
  * throttles below it. Prints JSON lines on stdout: `connected`, then `done`
  * with what was sent and the achieved rate.
  *
+ * With `--count N` it is N such callers in one process, with stream ids
+ * `ID-0` to `ID-(N-1)`, each sent the same messages at the same rate (the
+ * idle bench's 100 publishers at 5 Mbit/s); the `done` line sums them.
+ *
  * By default every message is 1316 bytes of 0x47. With `--file PATH` (an
  * MPEG-TS file) it loops the file's 1316-byte chunks instead, and writes a
  * {@link SendStamp} into the payload of every null packet (PID 0x1FFF) it
@@ -42,6 +46,8 @@ import {
 import { isVideoStreamId, loopDuration, pesStartAt, shiftTimestamps } from "./ts_time.ts";
 
 export const PAYLOAD_BYTES = 1316;
+/** With `--count`, how far apart the callers start. */
+const CONNECT_SPACING_MS = 100;
 const TS_PACKET_BYTES = 188;
 const NULL_PID = 0x1fff;
 /** Marks a null packet's payload as a {@link SendStamp}: "AtollBen". */
@@ -126,15 +132,20 @@ async function main(): Promise<number> {
       "stream-id": { type: "string", default: "publish:bench/sender" },
       file: { type: "string" },
       "pts-log": { type: "boolean", default: false },
+      count: { type: "string", default: "1" },
     },
     strict: true,
   });
   const port = Number(values.port);
   const mbps = Number(values.mbps);
   const seconds = Number(values.seconds);
-  if (!(port > 0 && mbps > 0 && seconds > 0 && seconds <= 600)) {
+  const count = Number(values.count);
+  if (
+    !(port > 0 && mbps > 0 && seconds > 0 && seconds <= 600 && Number.isInteger(count) &&
+      count >= 1 && count <= 1000)
+  ) {
     throw new RangeError(
-      "Usage: sender.ts --port P --mbps M --seconds S (S ≤ 600) [--file TS] [--stream-id ID]",
+      "Usage: sender.ts --port P --mbps M --seconds S (S ≤ 600) [--file TS] [--stream-id ID] [--count N ≤ 1000]",
     );
   }
   const file = values.file === undefined ? undefined : await loadTsFile(values.file);
@@ -147,23 +158,40 @@ async function main(): Promise<number> {
 
   startSrt();
   const srt = libsrt();
-  const socket = createCaller(values["stream-id"], { blocking: false, connectTimeoutMs: 10_000 });
   const bytesPerSecond = (mbps * 1e6) / 8;
-  setInt64(socket, SrtOption.MAXBW, 0n);
-  setInt64(socket, SrtOption.INPUTBW, BigInt(Math.round(bytesPerSecond)));
-  setInt(socket, SrtOption.OHEADBW, OVERHEAD_PERCENT);
+  const sockets = Array.from({ length: count }, (_, n) => {
+    const streamId = count === 1 ? values["stream-id"] : `${values["stream-id"]}-${n}`;
+    const socket = createCaller(streamId, { blocking: false, connectTimeoutMs: 10_000 });
+    setInt64(socket, SrtOption.MAXBW, 0n);
+    setInt64(socket, SrtOption.INPUTBW, BigInt(Math.round(bytesPerSecond)));
+    setInt(socket, SrtOption.OHEADBW, OVERHEAD_PERCENT);
+    return socket;
+  });
+  const socket = sockets[0]!;
 
-  const epoll = new EpollSet(4);
-  epoll.add(socket, SRT_EPOLL_OUT | SRT_EPOLL_ERR);
+  const epoll = new EpollSet(count + 4);
+  for (const each of sockets) epoll.add(each, SRT_EPOLL_OUT | SRT_EPOLL_ERR);
   const connectStarted = performance.now();
-  connectAsync(socket, port);
-  while (socketState(socket) < SrtState.CONNECTED && performance.now() - connectStarted < 12_000) {
+  // Many callers start a tenth of a second apart, slower than Atoll starts
+  // children: a caller it shed (1402) is not tried again here.
+  for (const [n, each] of sockets.entries()) {
+    if (n > 0) await new Promise((resolve) => setTimeout(resolve, CONNECT_SPACING_MS));
+    connectAsync(each, port);
+  }
+  const connecting = () => sockets.some((each) => socketState(each) < SrtState.CONNECTED);
+  const connectDeadlineMs = 12_000 + count * CONNECT_SPACING_MS;
+  while (connecting() && performance.now() - connectStarted < connectDeadlineMs) {
     await epoll.wait(100);
   }
   epoll.release();
-  if (socketState(socket) !== SrtState.CONNECTED) {
-    print({ type: "failed", state: socketState(socket) });
-    closeSocket(socket);
+  const notConnected = sockets.filter((each) => socketState(each) !== SrtState.CONNECTED);
+  if (notConnected.length > 0) {
+    print({
+      type: "failed",
+      state: socketState(notConnected[0]!),
+      notConnected: notConnected.length,
+    });
+    for (const each of sockets) closeSocket(each);
     return 1;
   }
   print({ type: "connected", connectMs: performance.now() - connectStarted });
@@ -212,8 +240,12 @@ async function main(): Promise<number> {
     );
     for (let i = 0; i < due; i++) {
       const message = nextMessage(sent + failed);
-      controlView.setBigInt64(16, 0n, true); // srctime: 0 = now
-      if (srt.srt_sendmsg2(socket, message, message.byteLength, control) > 0) sent++;
+      let ok = true;
+      for (const each of sockets) {
+        controlView.setBigInt64(16, 0n, true); // srctime: 0 = now
+        if (srt.srt_sendmsg2(each, message, message.byteLength, control) <= 0) ok = false;
+      }
+      if (ok) sent++;
       else failed++;
     }
     ticks++;
@@ -223,7 +255,7 @@ async function main(): Promise<number> {
       framesPrintedAt = performance.now();
     }
     largestBatch = Math.max(largestBatch, due);
-    if (socketState(socket) !== SrtState.CONNECTED) break;
+    if (sockets.some((each) => socketState(each) !== SrtState.CONNECTED)) break;
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
   const sendingSeconds = (performance.now() - started) / 1000;
@@ -240,14 +272,16 @@ async function main(): Promise<number> {
   }
   const stats = readStats();
   const state = socketState(socket);
-  closeSocket(socket);
+  for (const each of sockets) closeSocket(each);
   srt.srt_cleanup();
   print({
     type: "done",
     packets: sent,
     failedSends: failed,
     seconds: sendingSeconds,
+    // Per caller: each was sent every message that counts as sent.
     achievedMbps: (sent * PAYLOAD_BYTES * 8) / sendingSeconds / 1e6,
+    callers: count,
     ticks,
     meanBatch: sent / Math.max(ticks, 1),
     largestBatch,
