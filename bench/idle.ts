@@ -237,49 +237,47 @@ function connectRounds(count: number): number {
   return 10 + Math.ceil(count / 10);
 }
 
-/** `count` idle publishers at once: the CPU and private memory of Atoll's process tree. */
 /** Bytes received by every connection of the tree, from the API. */
 async function bytesReceived(atoll: Atoll): Promise<number> {
   return (await atoll.connections()).reduce((sum, c) => sum + c.bytesReceived, 0);
 }
 
+/**
+ * `count` publishers at once, idle or (with `activeMbps`) each sending that
+ * rate: the CPU and private memory of Atoll's process tree.
+ */
 async function measureMany(
   count: number,
   windowSeconds: number,
   progress: (line: string) => void,
   activeMbps = 0,
 ): Promise<ManyIdleRun> {
-  // Up to 500 children and their callers: more descriptors than a shell's 1024.
   const atoll = await startAtoll(MANY_CALLERS_ARGS);
   try {
-    // Callers Atoll sheds (1402: no child before a default caller's timeout)
-    // try again a second later, as encoders do; connecting is not measured here.
     const groups: CallerGroup[] = [];
-    const senders: ManagedProcess[] = [];
+    let sender: ManagedProcess | undefined;
     let waiting = Array.from({ length: count }, (_, n) => `publish:bench/many-idle-${n}`);
-    for (
-      let round = 0;
-      activeMbps === 0 && round < connectRounds(count) && waiting.length > 0;
-      round++
-    ) {
-      if (round > 0) await sleep(1000);
-      const group = await connectGroup(atoll.srtPort, waiting, {
-        kind: "async",
-        prefix: "",
-        connectTimeoutMs: 15_000,
-      });
-      groups.push(group);
-      waiting = group.results.filter((r) => r.connectMs === null).map((r) => r.streamId);
-    }
-    if (activeMbps > 0) {
+    if (activeMbps === 0) {
+      // Callers Atoll sheds (1402: no child before a default caller's timeout)
+      // try again a second later, as encoders do; connecting is not measured here.
+      for (let round = 0; round < connectRounds(count) && waiting.length > 0; round++) {
+        if (round > 0) await sleep(1000);
+        const group = await connectGroup(atoll.srtPort, waiting, {
+          kind: "async",
+          prefix: "",
+          connectTimeoutMs: 15_000,
+        });
+        groups.push(group);
+        waiting = group.results.filter((r) => r.connectMs === null).map((r) => r.streamId);
+      }
+    } else {
       // One process sends every publisher's stream; it gives up on a caller
       // that is shed, so it starts them a tenth of a second apart.
-      const sender = ManagedProcess.start("senders", Deno.execPath(), [
+      sender = ManagedProcess.start("senders", Deno.execPath(), [
         ...["run", "-A", SENDER, "--port", String(atoll.srtPort), "--mbps", String(activeMbps)],
         ...["--count", String(count), "--seconds", String(windowSeconds + 120)],
         ...["--stream-id", "publish:bench/many-active"],
       ]);
-      senders.push(sender);
       const line = await sender.waitForLine(
         "the senders connected",
         (line) => /"type":"(connected|failed)"/.test(line),
@@ -351,7 +349,7 @@ async function measureMany(
       return run;
     } finally {
       for (const group of groups) group.close();
-      await Promise.all(senders.map((sender) => sender.stop()));
+      await sender?.stop();
     }
   } finally {
     await atoll.stop(STOP_GRACE_MS);

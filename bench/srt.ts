@@ -24,6 +24,7 @@ import {
   unwrap,
 } from "../ffi/libsrt.ts";
 import { encodeSockaddr } from "../ffi/socket.ts";
+import { sleep } from "../tests/support/wait.ts";
 import { defaultMessageControl, SRT_EPOLL_EVENT } from "../ffi/structs.ts";
 
 const SYMBOLS = {
@@ -178,19 +179,15 @@ export class EpollSet {
    * bench's fan-out while its probe waited for a hand-over).
    */
   async wait(timeoutMs: number): Promise<{ socket: number; events: number }[]> {
-    if (this.#members.size === 0) {
-      await new Promise((resolve) => setTimeout(resolve, Math.max(1, timeoutMs)));
-      return [];
-    }
-    const ready = await libsrt().srt_epoll_uwait(
+    const ready = this.#members.size === 0 ? -1 : await libsrt().srt_epoll_uwait(
       this.id,
       this.#events,
       this.#capacity,
       BigInt(Math.max(0, Math.round(timeoutMs))),
     );
     if (ready < 0) {
-      // An error (the set emptied by srt_close, say): wait rather than spin.
-      await new Promise((resolve) => setTimeout(resolve, Math.max(1, timeoutMs)));
+      // Empty, or an error (the set emptied by srt_close, say): wait rather than spin.
+      await sleep(Math.max(1, timeoutMs));
       return [];
     }
     const out = [];
