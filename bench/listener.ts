@@ -22,13 +22,14 @@ import {
   SrtState,
   unwrap,
 } from "../ffi/libsrt.ts";
+import { pointerTo } from "../ffi/pointer.ts";
 import { encodeSockaddr } from "../ffi/socket.ts";
 import {
   closeSocket,
   createSocket,
   EpollSet,
   localPort,
-  messageControl,
+  messageControlPointer,
   setInt,
   socketState,
   startSrt,
@@ -57,7 +58,7 @@ async function main(): Promise<void> {
   setInt(listener, SrtOption.RCVSYN, 0);
   setInt(listener, SrtOption.SNDSYN, 0);
   const address = encodeSockaddr({ hostname: "127.0.0.1", port: 0 });
-  unwrap("srt_bind", srt.srt_bind(listener, address, address.byteLength));
+  unwrap("srt_bind", srt.srt_bind(listener, pointerTo(address), address.byteLength));
   unwrap("srt_listen", srt.srt_listen(listener, BACKLOG));
   const epoll = new EpollSet(1024);
   epoll.add(listener, SRT_EPOLL_IN | SRT_EPOLL_ERR);
@@ -65,6 +66,7 @@ async function main(): Promise<void> {
 
   const accepted = new Set<number>();
   const buffer = new Uint8Array(1500);
+  const bufferPointer = pointerTo(buffer);
   let total = 0;
   while (!stopping && performance.now() < deadline) {
     const ready = await epoll.wait(100);
@@ -79,7 +81,9 @@ async function main(): Promise<void> {
         }
         continue;
       }
-      while (srt.srt_recvmsg2(socket, buffer, buffer.byteLength, messageControl) > 0) {
+      while (
+        srt.srt_recvmsg2(socket, bufferPointer, buffer.byteLength, messageControlPointer) > 0
+      ) {
         // Dropped: the baseline only accepts.
       }
       if (socketState(socket) >= SrtState.BROKEN) {

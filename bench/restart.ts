@@ -49,6 +49,7 @@
 import { scratchDir } from "./scratch.ts";
 import { parseArgs } from "node:util";
 import { libsrt, SRT_EPOLL_ERR, SRT_EPOLL_IN, SRT_EPOLL_OUT, SrtState } from "../ffi/libsrt.ts";
+import { pointerTo } from "../ffi/pointer.ts";
 import { Atoll, isStartupLine, parseLogLine } from "../tests/support/atoll.ts";
 import type { ConnectionInfo } from "../src/server/api_types.ts";
 import type { ManagedProcess } from "../tests/support/process.ts";
@@ -69,7 +70,7 @@ import {
   createCaller,
   EpollSet,
   localPort,
-  messageControl,
+  messageControlPointer,
   socketState,
   startSrt,
 } from "./srt.ts";
@@ -230,8 +231,14 @@ export interface RecordedMessages {
 
 function drainViewer(viewer: RecordedViewer, buffer: Uint8Array<ArrayBuffer>): void {
   const srt = libsrt();
+  const bufferPointer = pointerTo(buffer);
   for (;;) {
-    const length = srt.srt_recvmsg2(viewer.socket, buffer, buffer.byteLength, messageControl);
+    const length = srt.srt_recvmsg2(
+      viewer.socket,
+      bufferPointer,
+      buffer.byteLength,
+      messageControlPointer,
+    );
     if (length <= 0) return;
     viewer.at.push(Math.round(sharedClockMs() * 100) / 100);
     viewer.bytes.push(length);

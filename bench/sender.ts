@@ -32,6 +32,7 @@
 
 import { parseArgs } from "node:util";
 import { libsrt, SRT_EPOLL_ERR, SRT_EPOLL_OUT, SrtOption, SrtState } from "../ffi/libsrt.ts";
+import { pointerTo } from "../ffi/pointer.ts";
 import { defaultMessageControl, readTraceStats, SRT_TRACEBSTATS_SIZE } from "../ffi/structs.ts";
 import {
   closeSocket,
@@ -224,6 +225,7 @@ async function main(): Promise<number> {
   // there, every later message would carry the first one's time, look older
   // than the latency, and be dropped by the sender (pktSndDropTotal).
   const control = defaultMessageControl();
+  const controlPointer = pointerTo(control);
   const controlView = new DataView(control.buffer);
   const packetsPerMs = bytesPerSecond / PAYLOAD_BYTES / 1000;
   let sent = 0;
@@ -240,10 +242,13 @@ async function main(): Promise<number> {
     );
     for (let i = 0; i < due; i++) {
       const message = nextMessage(sent + failed);
+      const messagePointer = pointerTo(message);
       let ok = true;
       for (const each of sockets) {
         controlView.setBigInt64(16, 0n, true); // srctime: 0 = now
-        if (srt.srt_sendmsg2(each, message, message.byteLength, control) <= 0) ok = false;
+        if (srt.srt_sendmsg2(each, messagePointer, message.byteLength, controlPointer) <= 0) {
+          ok = false;
+        }
       }
       if (ok) sent++;
       else failed++;
@@ -263,7 +268,7 @@ async function main(): Promise<number> {
   // Let libsrt deliver what it still holds before closing.
   const statsBuffer = new Uint8Array(SRT_TRACEBSTATS_SIZE);
   const readStats = () => {
-    srt.srt_bstats(socket, statsBuffer, 0);
+    srt.srt_bstats(socket, pointerTo(statsBuffer), 0);
     return readTraceStats(statsBuffer);
   };
   const drainUntil = performance.now() + 2000;

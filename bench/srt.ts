@@ -24,6 +24,7 @@ import {
   unwrap,
 } from "../ffi/libsrt.ts";
 import { encodeSockaddr } from "../ffi/socket.ts";
+import { pointerTo, settledWith } from "../ffi/pointer.ts";
 import { sleep } from "../tests/support/wait.ts";
 import { defaultMessageControl, SRT_EPOLL_EVENT } from "../ffi/structs.ts";
 
@@ -32,7 +33,7 @@ const SYMBOLS = {
   srt_connect: {
     parameters: [
       "i32", // SRTSOCKET u
-      "buffer", // const struct sockaddr* name
+      "pointer", // const struct sockaddr* name
       "i32", // int namelen
     ],
     result: "i32", // int
@@ -41,8 +42,8 @@ const SYMBOLS = {
   srt_getsockname: {
     parameters: [
       "i32", // SRTSOCKET u
-      "buffer", // struct sockaddr* name
-      "buffer", // int* namelen
+      "pointer", // struct sockaddr* name
+      "pointer", // int* namelen
     ],
     result: "i32", // int
   },
@@ -75,7 +76,7 @@ export function setInt(socket: number, option: SrtOption, value: number): void {
   const bytes = new Uint8Array(new Int32Array([value]).buffer);
   unwrap(
     `srt_setsockflag(${srtOptionName(option)})`,
-    libsrt().srt_setsockflag(socket, option, bytes, 4),
+    libsrt().srt_setsockflag(socket, option, pointerTo(bytes), 4),
   );
 }
 
@@ -84,7 +85,7 @@ export function setInt64(socket: number, option: SrtOption, value: bigint): void
   const bytes = new Uint8Array(new BigInt64Array([value]).buffer);
   unwrap(
     `srt_setsockflag(${srtOptionName(option)})`,
-    libsrt().srt_setsockflag(socket, option, bytes, 8),
+    libsrt().srt_setsockflag(socket, option, pointerTo(bytes), 8),
   );
 }
 
@@ -92,7 +93,7 @@ export function setString(socket: number, option: SrtOption, value: string): voi
   const bytes = encoder.encode(value);
   unwrap(
     `srt_setsockflag(${srtOptionName(option)})`,
-    libsrt().srt_setsockflag(socket, option, bytes, bytes.byteLength),
+    libsrt().srt_setsockflag(socket, option, pointerTo(bytes), bytes.byteLength),
   );
 }
 
@@ -100,7 +101,7 @@ export function setString(socket: number, option: SrtOption, value: string): voi
 export function localPort(socket: number): number {
   const address = new Uint8Array(128);
   const length = new Int32Array([address.byteLength]);
-  const result = extraSymbols().srt_getsockname(socket, address, new Uint8Array(length.buffer));
+  const result = extraSymbols().srt_getsockname(socket, pointerTo(address), pointerTo(length));
   if (result === SRT_ERROR) throw lastSrtError("srt_getsockname");
   return new DataView(address.buffer).getUint16(2, false);
 }
@@ -135,13 +136,16 @@ export function createCaller(
 /** `srt_connect` on a non-blocking socket: returns at once (the handshake runs in libsrt). */
 export function connectAsync(socket: number, port: number): void {
   const address = encodeSockaddr({ hostname: "127.0.0.1", port });
-  unwrap("srt_connect", libsrt().srt_connect(socket, address, address.byteLength));
+  unwrap("srt_connect", libsrt().srt_connect(socket, pointerTo(address), address.byteLength));
 }
 
 /** `srt_connect` on a blocking socket, off the JS thread: true when it connected. */
 export async function connectBlocking(socket: number, port: number): Promise<boolean> {
   const address = encodeSockaddr({ hostname: "127.0.0.1", port });
-  const result = await extraSymbols().srt_connect(socket, address, address.byteLength);
+  const result = await settledWith(
+    extraSymbols().srt_connect(socket, pointerTo(address), address.byteLength),
+    address,
+  );
   return result !== SRT_ERROR && socketState(socket) === SrtState.CONNECTED;
 }
 
@@ -162,8 +166,8 @@ export class EpollSet {
   }
 
   add(socket: number, events: number): void {
-    const flags = new Uint8Array(new Int32Array([events]).buffer);
-    unwrap("srt_epoll_add_usock", libsrt().srt_epoll_add_usock(this.id, socket, flags));
+    const flags = new Int32Array([events]);
+    unwrap("srt_epoll_add_usock", libsrt().srt_epoll_add_usock(this.id, socket, pointerTo(flags)));
     this.#members.add(socket);
   }
 
@@ -179,11 +183,14 @@ export class EpollSet {
    * bench's fan-out while its probe waited for a hand-over).
    */
   async wait(timeoutMs: number): Promise<{ socket: number; events: number }[]> {
-    const ready = this.#members.size === 0 ? -1 : await libsrt().srt_epoll_uwait(
-      this.id,
+    const ready = this.#members.size === 0 ? -1 : await settledWith(
+      libsrt().srt_epoll_uwait(
+        this.id,
+        pointerTo(this.#events),
+        this.#capacity,
+        BigInt(Math.max(0, Math.round(timeoutMs))),
+      ),
       this.#events,
-      this.#capacity,
-      BigInt(Math.max(0, Math.round(timeoutMs))),
     );
     if (ready < 0) {
       // Empty, or an error (the set emptied by srt_close, say): wait rather than spin.
@@ -210,3 +217,5 @@ export class EpollSet {
 
 /** One `SRT_MSGCTRL` with libsrt's defaults, reused for every send and receive. */
 export const messageControl = defaultMessageControl();
+/** {@link messageControl}'s address, for the receive loops. */
+export const messageControlPointer = pointerTo(messageControl);

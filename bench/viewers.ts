@@ -20,6 +20,7 @@
 
 import { parseArgs } from "node:util";
 import { libsrt, SRT_EPOLL_ERR, SRT_EPOLL_IN, SRT_EPOLL_OUT, SrtState } from "../ffi/libsrt.ts";
+import { pointerTo } from "../ffi/pointer.ts";
 import { readTraceStats, SRT_TRACEBSTATS_SIZE } from "../ffi/structs.ts";
 import { readStamp, sharedClockMs } from "./sender.ts";
 import {
@@ -27,7 +28,7 @@ import {
   connectAsync,
   createCaller,
   EpollSet,
-  messageControl,
+  messageControlPointer,
   socketState,
   startSrt,
 } from "./srt.ts";
@@ -119,7 +120,7 @@ async function connectAll(
 function reportOf(viewers: Viewer[], number: number, withSamples: boolean): ViewersReport {
   const statsBuffer = new Uint8Array(SRT_TRACEBSTATS_SIZE);
   const out: ViewerReport[] = viewers.map((viewer) => {
-    libsrt().srt_bstats(viewer.socket, statsBuffer, 0);
+    libsrt().srt_bstats(viewer.socket, pointerTo(statsBuffer), 0);
     const stats = readTraceStats(statsBuffer);
     const latencies = viewer.latencies;
     const sequences = viewer.sequences;
@@ -155,9 +156,15 @@ function reportOf(viewers: Viewer[], number: number, withSamples: boolean): View
 /** Reads everything libsrt holds for `viewer`. */
 function drain(viewer: Viewer, buffer: Uint8Array<ArrayBuffer>): void {
   const srt = libsrt();
+  const bufferPointer = pointerTo(buffer);
   for (;;) {
     // -1 is EASYNCRCV (nothing more) or a broken connection, which epoll reports as ERR.
-    const length = srt.srt_recvmsg2(viewer.socket, buffer, buffer.byteLength, messageControl);
+    const length = srt.srt_recvmsg2(
+      viewer.socket,
+      bufferPointer,
+      buffer.byteLength,
+      messageControlPointer,
+    );
     if (length <= 0) return;
     const arrivedAtMs = sharedClockMs();
     viewer.messages++;

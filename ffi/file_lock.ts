@@ -22,12 +22,13 @@ import {
   systemError,
 } from "./libc.ts";
 import { OwnedFd } from "./owned_fd.ts";
+import { pointerTo } from "./pointer.ts";
 
 const FILE_SYMBOLS = {
   /** Variadic in C; an int third argument (the mode) is ABI-safe. */
   open: {
     parameters: [
-      "buffer", // const char* path
+      "pointer", // const char* path
       "i32", // int flags
       "i32", // mode_t mode
     ],
@@ -51,7 +52,7 @@ const FILE_SYMBOLS = {
   pwrite: {
     parameters: [
       "i32", // int fd
-      "buffer", // const void* buf
+      "pointer", // const void* buf
       "usize", // size_t count
       "i64", // off_t offset
     ],
@@ -75,7 +76,9 @@ function cString(text: string): Uint8Array<ArrayBuffer> {
 
 /** Opens `path` close-on-exec with `flags` (`O_RDWR`, say), creating it with `mode` under `O_CREAT`. */
 export function openPath(path: string, flags: number, mode = 0o600): OwnedFd {
-  return new OwnedFd(check(`open ${path}`, files().open(cString(path), flags | O_CLOEXEC, mode)));
+  return new OwnedFd(
+    check(`open ${path}`, files().open(pointerTo(cString(path)), flags | O_CLOEXEC, mode)),
+  );
 }
 
 /**
@@ -97,7 +100,8 @@ export function tryLockFile(path: string): OwnedFd | undefined {
 export function rewriteFile(fd: number, text: string): void {
   const bytes = new TextEncoder().encode(text);
   check("ftruncate", files().ftruncate(fd, 0n));
-  const written = Number(check("write", files().pwrite(fd, bytes, BigInt(bytes.byteLength), 0n)));
+  const length = BigInt(bytes.byteLength);
+  const written = Number(check("write", files().pwrite(fd, pointerTo(bytes), length, 0n)));
   if (written !== bytes.byteLength) {
     throw new Error(`wrote ${written} of ${bytes.byteLength} bytes`);
   }

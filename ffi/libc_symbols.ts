@@ -2,7 +2,7 @@
  * The glibc functions Atoll calls, as `Deno.dlopen` needs them: one entry
  * per C function (a few twice, under another name, to call them both on and
  * off the JS thread), each parameter with its C type. `ffi/libc.ts` loads
- * them.
+ * them. Memory is passed as `"pointer"` (see `ffi/pointer.ts`).
  *
  * @module
  */
@@ -21,7 +21,7 @@ export const LIBC_SYMBOLS = {
       "i32", // int domain
       "i32", // int type
       "i32", // int protocol
-      "buffer", // int sv[2]
+      "pointer", // int sv[2]
     ],
     result: "i32", // int
   },
@@ -30,7 +30,7 @@ export const LIBC_SYMBOLS = {
       "i32", // int fd
       "i32", // int level
       "i32", // int optname
-      "buffer", // const void* optval
+      "pointer", // const void* optval
       "u32", // socklen_t optlen
     ],
     result: "i32", // int
@@ -38,8 +38,8 @@ export const LIBC_SYMBOLS = {
   getsockname: {
     parameters: [
       "i32", // int fd
-      "buffer", // struct sockaddr* addr
-      "buffer", // socklen_t* addrlen
+      "pointer", // struct sockaddr* addr
+      "pointer", // socklen_t* addrlen
     ],
     result: "i32", // int
   },
@@ -48,15 +48,15 @@ export const LIBC_SYMBOLS = {
       "i32", // int fd
       "i32", // int level
       "i32", // int optname
-      "buffer", // void* optval
-      "buffer", // socklen_t* optlen
+      "pointer", // void* optval
+      "pointer", // socklen_t* optlen
     ],
     result: "i32", // int
   },
   bind: {
     parameters: [
       "i32", // int fd
-      "buffer", // const struct sockaddr* addr
+      "pointer", // const struct sockaddr* addr
       "u32", // socklen_t len
     ],
     result: "i32", // int
@@ -64,7 +64,7 @@ export const LIBC_SYMBOLS = {
   connect: {
     parameters: [
       "i32", // int fd
-      "buffer", // const struct sockaddr* addr
+      "pointer", // const struct sockaddr* addr
       "u32", // socklen_t len
     ],
     result: "i32", // int
@@ -97,7 +97,7 @@ export const LIBC_SYMBOLS = {
   send: {
     parameters: [
       "i32", // int fd
-      "buffer", // const void* buf
+      "pointer", // const void* buf
       "usize", // size_t len
       "i32", // int flags
     ],
@@ -106,11 +106,11 @@ export const LIBC_SYMBOLS = {
   recvfrom: {
     parameters: [
       "i32", // int fd
-      "buffer", // void* buf
+      "pointer", // void* buf
       "usize", // size_t len
       "i32", // int flags
-      "buffer", // struct sockaddr* from
-      "buffer", // socklen_t* fromlen
+      "pointer", // struct sockaddr* from
+      "pointer", // socklen_t* fromlen
     ],
     result: "isize", // ssize_t
   },
@@ -118,7 +118,7 @@ export const LIBC_SYMBOLS = {
   write: {
     parameters: [
       "i32", // int fd
-      "buffer", // const void* buf
+      "pointer", // const void* buf
       "usize", // size_t count
     ],
     result: "isize", // ssize_t
@@ -126,7 +126,7 @@ export const LIBC_SYMBOLS = {
   sendmsg: {
     parameters: [
       "i32", // int fd
-      "buffer", // const struct msghdr* msg
+      "pointer", // const struct msghdr* msg
       "i32", // int flags
     ],
     result: "isize", // ssize_t
@@ -135,7 +135,7 @@ export const LIBC_SYMBOLS = {
   recvmsg: {
     parameters: [
       "i32", // int fd
-      "buffer", // struct msghdr* msg
+      "pointer", // struct msghdr* msg
       "i32", // int flags
     ],
     result: "isize", // ssize_t
@@ -146,7 +146,7 @@ export const LIBC_SYMBOLS = {
     name: "recvmsg",
     parameters: [
       "i32", // int fd
-      "buffer", // struct msghdr* msg
+      "pointer", // struct msghdr* msg
       "i32", // int flags
     ],
     result: "isize", // ssize_t
@@ -154,7 +154,7 @@ export const LIBC_SYMBOLS = {
   /** On the JS thread. */
   poll: {
     parameters: [
-      "buffer", // struct pollfd* fds
+      "pointer", // struct pollfd* fds
       "u64", // nfds_t nfds
       "i32", // int timeout
     ],
@@ -165,7 +165,7 @@ export const LIBC_SYMBOLS = {
     parameters: [
       "i32", // int fd
       "u64", // unsigned long request
-      "buffer", // void *argp
+      "pointer", // void *argp
     ],
     result: "i32", // int
   },
@@ -181,18 +181,18 @@ export const LIBC_SYMBOLS = {
   inet_pton: {
     parameters: [
       "i32", // int af
-      "buffer", // const char* src
-      "buffer", // void* dst
+      "pointer", // const char* src
+      "pointer", // void* dst
     ],
     result: "i32", // int: 1 when parsed
   },
   getnameinfo: {
     parameters: [
-      "buffer", // const struct sockaddr* sa
+      "pointer", // const struct sockaddr* sa
       "u32", // socklen_t salen
-      "buffer", // char* host
+      "pointer", // char* host
       "u32", // socklen_t hostlen
-      "buffer", // char* serv
+      "pointer", // char* serv
       "u32", // socklen_t servlen
       "i32", // int flags
     ],
@@ -201,14 +201,14 @@ export const LIBC_SYMBOLS = {
   getrlimit: {
     parameters: [
       "i32", // int resource
-      "buffer", // struct rlimit* rlim
+      "pointer", // struct rlimit* rlim
     ],
     result: "i32", // int
   },
   setrlimit: {
     parameters: [
       "i32", // int resource
-      "buffer", // const struct rlimit* rlim
+      "pointer", // const struct rlimit* rlim
     ],
     result: "i32", // int
   },
@@ -259,7 +259,7 @@ export const LIBC_SYMBOLS = {
   },
   memfd_create: {
     parameters: [
-      "buffer", // const char* name
+      "pointer", // const char* name
       "u32", // unsigned int flags
     ],
     result: "i32", // int: the fd
@@ -275,7 +275,7 @@ export const LIBC_SYMBOLS = {
   fstat: {
     parameters: [
       "i32", // int fd
-      "buffer", // struct stat* buf
+      "pointer", // struct stat* buf
     ],
     result: "i32", // int
   },
@@ -309,7 +309,7 @@ export const LIBC_SYMBOLS = {
       "pointer", // uint32_t* uaddr
       "i32", // int futex_op: FUTEX_WAIT
       "i32", // uint32_t val
-      "buffer", // const struct timespec* timeout
+      "pointer", // const struct timespec* timeout
     ],
     result: "i64", // long
     nonblocking: true,
@@ -322,7 +322,7 @@ export const LIBC_SYMBOLS = {
       "pointer", // uint32_t* uaddr
       "i32", // int futex_op: FUTEX_WAIT
       "i32", // uint32_t val
-      "buffer", // const struct timespec* timeout
+      "pointer", // const struct timespec* timeout
     ],
     result: "i64", // long
   },

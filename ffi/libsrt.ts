@@ -12,6 +12,7 @@
 
 import { LIBSRT_SYMBOLS } from "./libsrt_symbols.ts";
 import { SRT_ERROR } from "./libsrt_constants.ts";
+import { pointerTo } from "./pointer.ts";
 
 export { LISTEN_CALLBACK } from "./libsrt_symbols.ts";
 export * from "./libsrt_constants.ts";
@@ -102,7 +103,7 @@ export class SrtError extends Error {
 export function lastSrtError(op: string): SrtError {
   const srt = libsrt();
   const errno = new Int32Array(1);
-  const code = srt.srt_getlasterror(new Uint8Array(errno.buffer));
+  const code = srt.srt_getlasterror(pointerTo(errno));
   const text = srt.srt_getlasterror_str();
   const message = text === null ? "unknown error" : Deno.UnsafePointerView.getCString(text);
   return new SrtError(op, code, message, errno[0]);

@@ -3,6 +3,10 @@
  * per C function, each parameter with its C type (`srt.h` of libsrt 1.5).
  * `ffi/libsrt.ts` loads them.
  *
+ * Memory is passed as `"pointer"`, never `"buffer"`, so that every symbol
+ * binds cheaply in each new child: see `ffi/pointer.ts`, whose `pointerTo()`
+ * gives the address of a JS buffer.
+ *
  * libsrt keeps its last error per thread, and a `nonblocking` call runs on a
  * pool thread: every fallible call here is synchronous so that its error can
  * be read right after it. Three calls run off the JS thread and report
@@ -36,7 +40,7 @@ export const LIBSRT_SYMBOLS = {
   srt_bind: {
     parameters: [
       "i32", // SRTSOCKET u
-      "buffer", // const struct sockaddr* name
+      "pointer", // const struct sockaddr* name
       "i32", // int namelen
     ],
     result: "i32", // int
@@ -58,8 +62,8 @@ export const LIBSRT_SYMBOLS = {
   srt_accept: {
     parameters: [
       "i32", // SRTSOCKET u
-      "buffer", // struct sockaddr* addr
-      "buffer", // int* addrlen
+      "pointer", // struct sockaddr* addr
+      "pointer", // int* addrlen
     ],
     result: "i32", // SRTSOCKET
   },
@@ -74,7 +78,7 @@ export const LIBSRT_SYMBOLS = {
   srt_connect: {
     parameters: [
       "i32", // SRTSOCKET u
-      "buffer", // const struct sockaddr* name
+      "pointer", // const struct sockaddr* name
       "i32", // int namelen
     ],
     result: "i32", // int
@@ -110,7 +114,7 @@ export const LIBSRT_SYMBOLS = {
     parameters: [
       "i32", // SRTSOCKET u
       "i32", // SRT_SOCKOPT opt
-      "buffer", // const void* optval
+      "pointer", // const void* optval
       "i32", // int optlen
     ],
     result: "i32", // int
@@ -119,17 +123,17 @@ export const LIBSRT_SYMBOLS = {
     parameters: [
       "i32", // SRTSOCKET u
       "i32", // SRT_SOCKOPT opt
-      "buffer", // void* optval
-      "buffer", // int* optlen
+      "pointer", // void* optval
+      "pointer", // int* optlen
     ],
     result: "i32", // int
   },
   srt_recvmsg2: {
     parameters: [
       "i32", // SRTSOCKET u
-      "buffer", // char* buf
+      "pointer", // char* buf
       "i32", // int len
-      "buffer", // SRT_MSGCTRL* mctrl
+      "pointer", // SRT_MSGCTRL* mctrl
     ],
     result: "i32", // int: bytes received, or SRT_ERROR
   },
@@ -143,7 +147,7 @@ export const LIBSRT_SYMBOLS = {
     name: "srt_recvmsg",
     parameters: [
       "i32", // SRTSOCKET u
-      "buffer", // char* buf
+      "pointer", // char* buf
       "i32", // int len
     ],
     result: "i32", // int: bytes received, or SRT_ERROR; the error is not readable off this thread
@@ -152,16 +156,16 @@ export const LIBSRT_SYMBOLS = {
   srt_sendmsg2: {
     parameters: [
       "i32", // SRTSOCKET u
-      "buffer", // const char* buf
+      "pointer", // const char* buf
       "i32", // int len
-      "buffer", // SRT_MSGCTRL* mctrl
+      "pointer", // SRT_MSGCTRL* mctrl
     ],
     result: "i32", // int: bytes sent, or SRT_ERROR
   },
   srt_bstats: {
     parameters: [
       "i32", // SRTSOCKET u
-      "buffer", // SRT_TRACEBSTATS* perf
+      "pointer", // SRT_TRACEBSTATS* perf
       "i32", // int clear
     ],
     result: "i32", // int
@@ -174,7 +178,7 @@ export const LIBSRT_SYMBOLS = {
     parameters: [
       "i32", // int eid
       "i32", // SRTSOCKET u
-      "buffer", // const int* events
+      "pointer", // const int* events
     ],
     result: "i32", // int
   },
@@ -188,7 +192,7 @@ export const LIBSRT_SYMBOLS = {
   srt_epoll_uwait: {
     parameters: [
       "i32", // int eid
-      "buffer", // SRT_EPOLL_EVENT* fdsSet
+      "pointer", // SRT_EPOLL_EVENT* fdsSet
       "i32", // int fdsSize
       "i64", // int64_t msTimeOut
     ],
@@ -203,7 +207,7 @@ export const LIBSRT_SYMBOLS = {
   },
   srt_getlasterror: {
     parameters: [
-      "buffer", // int* errno_loc: receives the system errno behind the error
+      "pointer", // int* errno_loc: receives the system errno behind the error
     ],
     result: "i32", // int: SRT_ERRNO
   },

@@ -10,6 +10,7 @@ import {
   unwrap,
 } from "./libsrt.ts";
 import { encodeSockaddr } from "./socket.ts";
+import { pointerTo } from "./pointer.ts";
 import { withSrt } from "./_test_util.ts";
 
 Deno.test("new SrtError() says the operation, libsrt's message, its code and the errno", () => {
@@ -44,7 +45,7 @@ Deno.test("lastSrtError() carries the system errno behind a libsrt error", () =>
     try {
       // 192.0.2.1 (TEST-NET-1) is no address of this machine.
       const address = encodeSockaddr({ hostname: "192.0.2.1", port: 5000 });
-      assert.equal(libsrt().srt_bind(socket, address, address.byteLength), SRT_ERROR);
+      assert.equal(libsrt().srt_bind(socket, pointerTo(address), address.byteLength), SRT_ERROR);
       const error = lastSrtError("srt_bind");
       assert.equal(error.errno, 99, `EADDRNOTAVAIL: ${error.message}`);
       assert.match(error.message, /\(SRT error \d+, errno 99\)$/);

@@ -28,6 +28,7 @@ import {
   TIMESPEC,
 } from "./libc.ts";
 import { OwnedFd } from "./owned_fd.ts";
+import { pointerTo, settledWith } from "./pointer.ts";
 
 const encoder = new TextEncoder();
 const INT32_MAX = 0x7fff_ffff;
@@ -43,7 +44,7 @@ export function createSharedMemory(name: string, bytes: number): OwnedFd {
     throw new RangeError(`Cannot create shared memory "${name}": invalid size ${bytes}`);
   }
   using memory = new OwnedFd(
-    check("memfd_create", libc().memfd_create(encoder.encode(`${name}\0`), MFD_CLOEXEC)),
+    check("memfd_create", libc().memfd_create(pointerTo(encoder.encode(`${name}\0`)), MFD_CLOEXEC)),
   );
   check("ftruncate", libc().ftruncate(memory.fd, BigInt(bytes)));
   return memory.take();
@@ -52,7 +53,7 @@ export function createSharedMemory(name: string, bytes: number): OwnedFd {
 /** The size of the file behind `fd`, from `fstat`. */
 export function sharedMemorySize(fd: number): number {
   const stat = new Uint8Array(STAT_BYTES);
-  check("fstat", libc().fstat(fd, stat));
+  check("fstat", libc().fstat(fd, pointerTo(stat)));
   return Number(new DataView(stat.buffer).getBigInt64(STAT_SIZE_OFFSET, true));
 }
 
@@ -179,13 +180,9 @@ export async function futexWait(
   }
   const word = futexWord(mapping, offset);
   const timeout = timespec(timeoutMs);
-  // Deno keeps a buffer argument of a nonblocking call alive until the call
-  // returns (denoland/deno#32775); the word itself lives as long as the mapping.
-  const result = await libc().futex_wait(
-    BigInt(SYS_FUTEX),
-    word,
-    FUTEX_WAIT,
-    expected | 0,
+  // The word lives as long as the mapping; the timeout is kept until the call returns.
+  const result = await settledWith(
+    libc().futex_wait(BigInt(SYS_FUTEX), word, FUTEX_WAIT, expected | 0, pointerTo(timeout)),
     timeout,
   );
   return Number(result) === 0;
@@ -223,7 +220,7 @@ export function futexWaitNow(
     futexWord(mapping, offset),
     FUTEX_WAIT,
     expected | 0,
-    timespec(timeoutMs),
+    pointerTo(timespec(timeoutMs)),
   );
   return Number(result) === 0;
 }

@@ -53,6 +53,7 @@ import {
   systemError,
 } from "./libc.ts";
 import { OwnedFd } from "./owned_fd.ts";
+import { pointerTo } from "./pointer.ts";
 
 /** An IP endpoint as text, the way Deno reports addresses. */
 export interface Endpoint {
@@ -93,7 +94,7 @@ export function encodeSockaddr(
   view.setUint16(0, family, true); // sin_family, sin6_family
   view.setUint16(layout.port, endpoint.port, false);
   const address = out.subarray(layout.address);
-  if (libc().inet_pton(family, cString(host), address) !== 1) {
+  if (libc().inet_pton(family, pointerTo(cString(host)), pointerTo(address)) !== 1) {
     throw new TypeError(`Cannot parse IP address "${endpoint.hostname}"`);
   }
   return out;
@@ -107,11 +108,11 @@ export function nameOf(sockaddr: Uint8Array<ArrayBuffer>): Endpoint {
   const host = new Uint8Array(64);
   const service = new Uint8Array(16);
   const status = libc().getnameinfo(
-    sockaddr,
+    pointerTo(sockaddr),
     sockaddr.byteLength,
-    host,
+    pointerTo(host),
     host.byteLength,
-    service,
+    pointerTo(service),
     service.byteLength,
     NI_NUMERICHOST | NI_NUMERICSERV,
   );
@@ -122,7 +123,7 @@ export function nameOf(sockaddr: Uint8Array<ArrayBuffer>): Endpoint {
 
 function setIntOption(fd: number, level: number, name: number, value: number, op: string): void {
   const buffer = new Int32Array([value]);
-  check(op, libc().setsockopt(fd, level, name, new Uint8Array(buffer.buffer), 4));
+  check(op, libc().setsockopt(fd, level, name, pointerTo(buffer), buffer.byteLength));
 }
 
 /**
@@ -139,9 +140,9 @@ export function openConnectedUdpSocket(local: Endpoint, peer: Endpoint): OwnedFd
   setIntOption(fd, SOL_SOCKET, SO_REUSEPORT, 1, "setsockopt(SO_REUSEPORT)");
   if (family === AF_INET6) setIntOption(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0, "setsockopt(V6ONLY)");
   const localAddress = encodeSockaddr(local, family);
-  check("bind", libc().bind(fd, localAddress, localAddress.byteLength));
+  check("bind", libc().bind(fd, pointerTo(localAddress), localAddress.byteLength));
   const peerAddress = encodeSockaddr(peer, family);
-  check("connect", libc().connect(fd, peerAddress, peerAddress.byteLength));
+  check("connect", libc().connect(fd, pointerTo(peerAddress), peerAddress.byteLength));
   return socket.take();
 }
 
@@ -162,16 +163,17 @@ export function takeQueuedDatagrams(fd: number, limit = 256): QueuedDatagram[] {
   const buffer = new Uint8Array(2048);
   const address = new Uint8Array(SOCKADDR_IN6.size);
   const addressLength = new Uint32Array(1);
+  const bufferLength = BigInt(buffer.byteLength);
   while (taken.length < limit) {
     addressLength[0] = address.byteLength;
     const received = Number(
       libc().recvfrom(
         fd,
-        buffer,
-        BigInt(buffer.byteLength),
+        pointerTo(buffer),
+        bufferLength,
         MSG_DONTWAIT,
-        address,
-        new Uint8Array(addressLength.buffer),
+        pointerTo(address),
+        pointerTo(addressLength),
       ),
     );
     if (received < 0) break; // EAGAIN: nothing more queued
@@ -186,7 +188,7 @@ export function openSocketPair(): [OwnedFd, OwnedFd] {
   const fds = new Int32Array(2);
   check(
     "socketpair",
-    libc().socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, new Uint8Array(fds.buffer)),
+    libc().socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pointerTo(fds)),
   );
   return [new OwnedFd(fds[0]!), new OwnedFd(fds[1]!)];
 }
@@ -219,7 +221,7 @@ export function listenUnix(path: string, backlog = 4): OwnedFd {
   );
   try {
     const address = unixAddress(path);
-    check("bind", libc().bind(socket.fd, address, address.byteLength));
+    check("bind", libc().bind(socket.fd, pointerTo(address), address.byteLength));
     check("listen", libc().listen(socket.fd, backlog));
   } catch (error) {
     socket.close();
@@ -245,7 +247,7 @@ export function peerCredentials(fd: number): PeerCredentials {
   const length = new Uint32Array([ucred.byteLength]);
   check(
     "getsockopt(SO_PEERCRED)",
-    libc().getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ucred, new Uint8Array(length.buffer)),
+    libc().getsockopt(fd, SOL_SOCKET, SO_PEERCRED, pointerTo(ucred), pointerTo(length)),
   );
   const view = new DataView(ucred.buffer);
   return {
@@ -265,7 +267,7 @@ export function listenerOf(path: string): PeerCredentials {
     check("socket", libc().socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)),
   );
   const address = unixAddress(path);
-  check(`connect ${path}`, libc().connect(socket.fd, address, address.byteLength));
+  check(`connect ${path}`, libc().connect(socket.fd, pointerTo(address), address.byteLength));
   return peerCredentials(socket.fd);
 }
 
@@ -317,13 +319,7 @@ export function closeOnExecAbove(lowestFd = 3): void {
 function intOption(fd: number, level: number, name: number): number | undefined {
   const value = new Int32Array(1);
   const length = new Uint32Array([4]);
-  const status = libc().getsockopt(
-    fd,
-    level,
-    name,
-    new Uint8Array(value.buffer),
-    new Uint8Array(length.buffer),
-  );
+  const status = libc().getsockopt(fd, level, name, pointerTo(value), pointerTo(length));
   return status === 0 ? value[0] : undefined;
 }
 
@@ -331,7 +327,7 @@ function intOption(fd: number, level: number, name: number): number | undefined 
 function boundPort(fd: number): number | undefined {
   const address = new Uint8Array(SOCKADDR_IN6.size);
   const length = new Uint32Array([address.byteLength]);
-  if (libc().getsockname(fd, address, new Uint8Array(length.buffer)) !== 0) return undefined;
+  if (libc().getsockname(fd, pointerTo(address), pointerTo(length)) !== 0) return undefined;
   const family = new DataView(address.buffer).getUint16(0, true);
   if (family !== AF_INET && family !== AF_INET6) return undefined;
   // sin_port and sin6_port are both at byte 2, big-endian.
@@ -366,11 +362,12 @@ export function sendBufferSize(fd: number): number | undefined {
 
 /** Sends one datagram on a connected socket without blocking. */
 export function sendDatagram(fd: number, bytes: Uint8Array<ArrayBuffer>): void {
-  check("send", libc().send(fd, bytes, BigInt(bytes.byteLength), MSG_DONTWAIT));
+  const length = BigInt(bytes.byteLength);
+  check("send", libc().send(fd, pointerTo(bytes), length, MSG_DONTWAIT));
 }
 
 function address(buffer: Uint8Array<ArrayBuffer>): bigint {
-  return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buffer)));
+  return BigInt(Deno.UnsafePointer.value(pointerTo(buffer)));
 }
 
 /**
@@ -407,7 +404,7 @@ export function sendMessage(
   }
   const message = messageHeader(payload, control);
   if (fd === undefined) message.view.setBigUint64(MSGHDR.offsets.msg_control, 0n, true);
-  const sent = libc().sendmsg(socket, message.header, MSG_DONTWAIT);
+  const sent = libc().sendmsg(socket, pointerTo(message.header), MSG_DONTWAIT);
   if (sent < 0) throw systemError("sendmsg");
   if (Number(sent) !== payload.byteLength) {
     throw new Error(`sendmsg sent ${sent} of ${payload.byteLength} bytes`);
@@ -438,7 +435,8 @@ export async function receiveWithFd(socket: number, maxBytes = 65536): Promise<F
   // here. EINTR is the one failure a healthy pair can see: retry a few times.
   let received = -1;
   for (let attempt = 0; attempt < 3 && received < 0; attempt++) {
-    received = Number(await libc().recvmsg(socket, message.header, MSG_CMSG_CLOEXEC));
+    // `message` keeps the header and the buffers it points at until the call ends.
+    received = Number(await libc().recvmsg(socket, pointerTo(message.header), MSG_CMSG_CLOEXEC));
   }
   if (received < 0) throw new Error(`recvmsg failed on control socket ${socket}`);
   if (received === 0) return null;
@@ -476,7 +474,7 @@ export function receiveWithFdNow(
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     const left = Math.max(0, Math.ceil(deadline - performance.now()));
-    const ready = libc().poll(pollfd, 1n, Math.min(left, 2 ** 31 - 1));
+    const ready = libc().poll(pointerTo(pollfd), 1n, Math.min(left, 2 ** 31 - 1));
     if (ready > 0) break;
     if (ready < 0 && errno() !== EINTR) throw systemError("poll");
     if (ready === 0 && left === 0) return "timeout";
@@ -485,7 +483,7 @@ export function receiveWithFdNow(
   const control = new Uint8Array(CMSG_SPACE_FD);
   const message = messageHeader(payload, control);
   const received = Number(
-    libc().recvmsg_now(socket, message.header, MSG_CMSG_CLOEXEC | MSG_DONTWAIT),
+    libc().recvmsg_now(socket, pointerTo(message.header), MSG_CMSG_CLOEXEC | MSG_DONTWAIT),
   );
   if (received < 0) throw systemError("recvmsg");
   if (received === 0) return null;
@@ -500,7 +498,7 @@ export interface FileLimit {
 
 function readFileLimit(): { limit: BigUint64Array<ArrayBuffer>; current: FileLimit } {
   const limit = new BigUint64Array(RLIMIT.size / 8); // struct rlimit { rlim_t rlim_cur, rlim_max; }
-  check("getrlimit", libc().getrlimit(RLIMIT_NOFILE, new Uint8Array(limit.buffer)));
+  check("getrlimit", libc().getrlimit(RLIMIT_NOFILE, pointerTo(limit)));
   const clamp = (value: bigint) => Number(value > BigInt(2 ** 31) ? BigInt(2 ** 31) : value);
   return { limit, current: { soft: clamp(limit[0]!), hard: clamp(limit[1]!) } };
 }
@@ -524,6 +522,6 @@ export function raiseFileLimit(): FileLimit {
   const { limit, current } = readFileLimit();
   if (current.soft >= current.hard) return current;
   limit[0] = limit[1]!;
-  if (libc().setrlimit(RLIMIT_NOFILE, new Uint8Array(limit.buffer)) !== 0) return current;
+  if (libc().setrlimit(RLIMIT_NOFILE, pointerTo(limit)) !== 0) return current;
   return readFileLimit().current;
 }

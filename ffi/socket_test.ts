@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { OwnedFd } from "./owned_fd.ts";
 import { libc, RLIMIT_NOFILE } from "./libc.ts";
+import { pointerTo } from "./pointer.ts";
 import {
   acceptUnix,
   encodeSockaddr,
@@ -167,17 +168,17 @@ Deno.test("takeQueuedDatagrams() returns what other peers sent between bind() an
   const fd = socket.fd;
   const one = new Uint8Array(new Int32Array([1]).buffer);
   for (const option of [SO_REUSEADDR, SO_REUSEPORT]) {
-    libc().setsockopt(fd, SOL_SOCKET, option, one, 4);
+    libc().setsockopt(fd, SOL_SOCKET, option, pointerTo(one), 4);
   }
   const address = encodeSockaddr(local);
-  assert.equal(libc().bind(fd, address, address.byteLength), 0);
+  assert.equal(libc().bind(fd, pointerTo(address), address.byteLength), 0);
   const peers = [0, 1, 2].map(() =>
     udpSocket({ transport: "udp", hostname: "127.0.0.1", port: 0 })
   );
   try {
     for (const [i, peer] of peers.entries()) await peer.send(new Uint8Array([i]), local);
     const first = encodeSockaddr(peers[0]!.addr as Deno.NetAddr);
-    assert.equal(libc().connect(fd, first, first.byteLength), 0);
+    assert.equal(libc().connect(fd, pointerTo(first), first.byteLength), 0);
     await new Promise((resolve) => setTimeout(resolve, 50));
     const taken = takeQueuedDatagrams(fd);
     // The newest socket in the reuse group wins, so all three were queued here.
@@ -196,7 +197,7 @@ Deno.test("raiseFileLimit() raises the soft limit to the hard one, and fileLimit
   assert.ok(before.soft <= before.hard);
   // Lower the soft limit a little (allowed to any process), as a shell's `ulimit -Sn` would.
   const lowered = new BigUint64Array([BigInt(before.hard - 1), BigInt(before.hard)]);
-  assert.equal(libc().setrlimit(RLIMIT_NOFILE, new Uint8Array(lowered.buffer)), 0);
+  assert.equal(libc().setrlimit(RLIMIT_NOFILE, pointerTo(lowered)), 0);
   assert.deepEqual(fileLimit(), { soft: before.hard - 1, hard: before.hard });
   const raised = raiseFileLimit();
   assert.deepEqual(raised, { soft: before.hard, hard: before.hard });
@@ -217,7 +218,7 @@ Deno.test("listenUnix() and acceptUnix() take a Deno.connect() on a Unix socket 
     assert.ok(accepted !== null);
     using server = accepted;
     const hello = new TextEncoder().encode("hello\n");
-    assert.equal(Number(libc().send(server.fd, hello, BigInt(hello.byteLength), 0)), 6);
+    assert.equal(Number(libc().send(server.fd, pointerTo(hello), BigInt(hello.byteLength), 0)), 6);
     const read = new Uint8Array(16);
     assert.equal(await client.read(read), 6);
     await client.write(new TextEncoder().encode("bye"));

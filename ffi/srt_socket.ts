@@ -21,6 +21,7 @@ import {
   unwrap,
 } from "./libsrt.ts";
 import type { OwnedFd } from "./owned_fd.ts";
+import { pointerTo } from "./pointer.ts";
 import {
   defaultMessageControl,
   readTraceStats,
@@ -44,7 +45,12 @@ export class SrtSocket {
   #closed = false;
   #messageControl = defaultMessageControl();
   #messageControlView = new DataView(this.#messageControl.buffer);
+  #messageControlPointer = pointerTo(this.#messageControl);
   #stats = new Uint8Array(SRT_TRACEBSTATS_SIZE);
+  #statsPointer = pointerTo(this.#stats);
+  /** The buffer last received into or sent from, and its address: loops reuse one. */
+  #lastBuffer: Uint8Array<ArrayBuffer> | undefined;
+  #lastPointer: Deno.PointerValue = null;
 
   private constructor(id: number) {
     this.#id = id;
@@ -99,8 +105,8 @@ export class SrtSocket {
       libsrt().srt_getsockflag(
         this.#id,
         option,
-        new Uint8Array(value.buffer),
-        new Uint8Array(length.buffer),
+        pointerTo(value),
+        pointerTo(length),
       ),
     );
     return value[0]!;
@@ -111,7 +117,7 @@ export class SrtSocket {
     const length = new Int32Array([capacity]);
     unwrap(
       `srt_getsockflag(${srtOptionName(option)})`,
-      libsrt().srt_getsockflag(this.#id, option, value, new Uint8Array(length.buffer)),
+      libsrt().srt_getsockflag(this.#id, option, pointerTo(value), pointerTo(length)),
     );
     return decoder.decode(value.subarray(0, length[0]!));
   }
@@ -127,7 +133,7 @@ export class SrtSocket {
   }
 
   bind(sockaddr: Uint8Array<ArrayBuffer>): void {
-    unwrap("srt_bind", libsrt().srt_bind(this.#id, sockaddr, sockaddr.byteLength));
+    unwrap("srt_bind", libsrt().srt_bind(this.#id, pointerTo(sockaddr), sockaddr.byteLength));
   }
 
   listen(backlog: number): void {
@@ -145,7 +151,7 @@ export class SrtSocket {
 
   /** Starts connecting (or completes, on a blocking socket). */
   connect(sockaddr: Uint8Array<ArrayBuffer>): void {
-    unwrap("srt_connect", libsrt().srt_connect(this.#id, sockaddr, sockaddr.byteLength));
+    unwrap("srt_connect", libsrt().srt_connect(this.#id, pointerTo(sockaddr), sockaddr.byteLength));
   }
 
   /**
@@ -155,9 +161,9 @@ export class SrtSocket {
   receive(buffer: Uint8Array<ArrayBuffer>): number {
     const received = libsrt().srt_recvmsg2(
       this.#id,
-      buffer,
+      this.#pointerTo(buffer),
       buffer.byteLength,
-      this.#messageControl,
+      this.#messageControlPointer,
     );
     if (received !== SRT_ERROR) return received;
     const error = lastSrtError("srt_recvmsg2");
@@ -174,7 +180,7 @@ export class SrtSocket {
    * `buffer` must not be touched until the promise settles.
    */
   async receiveWaiting(buffer: Uint8Array<ArrayBuffer>): Promise<number> {
-    return await libsrt().srt_recvmsg_waiting(this.#id, buffer, buffer.byteLength);
+    return await libsrt().srt_recvmsg_waiting(this.#id, pointerTo(buffer), buffer.byteLength);
   }
 
   /** Sends one message; false when the send buffer is full (SNDSYN off). */
@@ -184,9 +190,9 @@ export class SrtSocket {
     this.#messageControlView.setBigInt64(SRT_MSGCTRL.offsets.srctime, 0n, true);
     const sent = libsrt().srt_sendmsg2(
       this.#id,
-      message,
+      this.#pointerTo(message),
       message.byteLength,
-      this.#messageControl,
+      this.#messageControlPointer,
     );
     if (sent !== SRT_ERROR) return true;
     const error = lastSrtError("srt_sendmsg2");
@@ -196,7 +202,7 @@ export class SrtSocket {
 
   /** Cumulative link statistics (srt_bstats without clearing). */
   stats(): TraceStats {
-    unwrap("srt_bstats", libsrt().srt_bstats(this.#id, this.#stats, 0));
+    unwrap("srt_bstats", libsrt().srt_bstats(this.#id, this.#statsPointer, 0));
     return readTraceStats(this.#stats);
   }
 
@@ -225,6 +231,15 @@ export class SrtSocket {
   [Symbol.dispose](): void {
     this.close();
   }
+
+  /** `buffer`'s address, remembered for the next call with the same buffer. */
+  #pointerTo(buffer: Uint8Array<ArrayBuffer>): Deno.PointerValue {
+    if (buffer !== this.#lastBuffer) {
+      this.#lastBuffer = buffer;
+      this.#lastPointer = pointerTo(buffer);
+    }
+    return this.#lastPointer;
+  }
 }
 
 /** An SRT epoll set; `wait()` blocks off the JS thread. */
@@ -232,13 +247,18 @@ export class SrtEpoll {
   #id: number;
   #released = false;
   #events = new Uint8Array(SRT_EPOLL_EVENT_SIZE * 8);
+  #eventsPointer = pointerTo(this.#events);
 
   constructor() {
     this.#id = unwrap("srt_epoll_create", libsrt().srt_epoll_create());
   }
 
   add(socket: SrtSocket, events: number): void {
-    unwrap("srt_epoll_add_usock", libsrt().srt_epoll_add_usock(this.#id, socket.id, int32(events)));
+    const bytes = int32(events);
+    unwrap(
+      "srt_epoll_add_usock",
+      libsrt().srt_epoll_add_usock(this.#id, socket.id, pointerTo(bytes)),
+    );
   }
 
   remove(socket: SrtSocket): void {
@@ -251,7 +271,8 @@ export class SrtEpoll {
    * result other than a timeout means the set is unusable.
    */
   async wait(timeoutMs: number): Promise<number> {
-    const ready = await libsrt().srt_epoll_uwait(this.#id, this.#events, 8, BigInt(timeoutMs));
+    const timeout = BigInt(timeoutMs);
+    const ready = await libsrt().srt_epoll_uwait(this.#id, this.#eventsPointer, 8, timeout);
     return Math.max(ready, 0);
   }
 
@@ -281,15 +302,16 @@ export function setIncomingString(socketId: number, option: SrtOption, value: st
   const bytes = encoder.encode(value);
   unwrap(
     `srt_setsockflag(${srtOptionName(option)})`,
-    libsrt().srt_setsockflag(socketId, option, bytes, bytes.byteLength),
+    libsrt().srt_setsockflag(socketId, option, pointerTo(bytes), bytes.byteLength),
   );
 }
 
 /** Sets an integer option on a socket known by its id (see {@link setIncomingString}). */
 export function setIncomingInt(socketId: number, option: SrtOption, value: number): void {
+  const bytes = int32(value);
   unwrap(
     `srt_setsockflag(${srtOptionName(option)})`,
-    libsrt().srt_setsockflag(socketId, option, int32(value), 4),
+    libsrt().srt_setsockflag(socketId, option, pointerTo(bytes), bytes.byteLength),
   );
 }
 

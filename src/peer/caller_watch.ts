@@ -17,6 +17,7 @@ import {
   SO_MEMINFO,
   SOL_SOCKET,
 } from "../../ffi/libc.ts";
+import { pointerTo } from "../../ffi/pointer.ts";
 import {
   CALLER_SILENCE_MS,
   type CallerJudgement,
@@ -56,8 +57,8 @@ export class CallerWatch {
           this.#fd,
           SOL_SOCKET,
           SO_MEMINFO,
-          new Uint8Array(this.#memory.buffer),
-          new Uint8Array(this.#length.buffer),
+          pointerTo(this.#memory),
+          pointerTo(this.#length),
         ) === 0 && this.#length[0] > SK_MEMINFO_DROPS * 4;
     this.#samples.push({
       atMs: nowMs,

@@ -21,6 +21,7 @@ import {
   SIOCGSTAMPNS,
   TIMESPEC,
 } from "../../ffi/libc.ts";
+import { pointerTo } from "../../ffi/pointer.ts";
 import type { SharedMapping } from "../../ffi/shm.ts";
 import type { SrtSocket } from "../../ffi/srt_socket.ts";
 import { SrtState } from "../../ffi/srt_socket.ts";
@@ -154,7 +155,7 @@ export function writeLine(fd: number, line: string): boolean {
  */
 function sendTo(fd: number, bytes: Uint8Array): WriteOutcome {
   return retryInterrupted(() =>
-    Number(libc().send(fd, bytes, BigInt(bytes.byteLength), SEND_FLAGS))
+    Number(libc().send(fd, pointerTo(bytes), BigInt(bytes.byteLength), SEND_FLAGS))
   );
 }
 
@@ -193,7 +194,7 @@ export function flushReports(timeoutMs: number): boolean {
     const left = Math.ceil(deadline - performance.now());
     if (left <= 0) return false;
     // Room, a reader gone (POLLERR) and a signal all end the wait; a flush follows each.
-    libc().poll(pollfd, 1n, left);
+    libc().poll(pointerTo(pollfd), 1n, left);
     queue.flush();
   }
   return !queue.pending && !queue.closed;
@@ -226,7 +227,9 @@ function openStdout(): (bytes: Uint8Array) => WriteOutcome {
 }
 
 function writeTo(fd: number, bytes: Uint8Array): WriteOutcome {
-  return retryInterrupted(() => Number(libc().write(fd, bytes, BigInt(bytes.byteLength))));
+  return retryInterrupted(() =>
+    Number(libc().write(fd, pointerTo(bytes), BigInt(bytes.byteLength)))
+  );
 }
 
 /** Runs a write until it is not interrupted, and says what came of it. */
@@ -344,7 +347,7 @@ export class PeerClock {
   /** Milliseconds since a packet from the peer arrived. */
   silentMs(): number {
     if (!this.#kernel) return this.#fallback.silentMs();
-    if (libc().ioctl(this.#udpFd, BigInt(SIOCGSTAMPNS), this.#stamp) < 0) {
+    if (libc().ioctl(this.#udpFd, BigInt(SIOCGSTAMPNS), pointerTo(this.#stamp)) < 0) {
       // ENOENT: nothing read from the socket yet; the reading turned the timestamps on.
       if (errno() === ENOENT) return Date.now() - this.#startedAt;
       this.#kernel = false;

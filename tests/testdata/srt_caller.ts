@@ -10,6 +10,7 @@
  */
 
 import { libsrt, rejectReasonText, SrtOption } from "../../ffi/libsrt.ts";
+import { pointerTo } from "../../ffi/pointer.ts";
 import {
   closeSocket,
   connectBlocking,
@@ -35,8 +36,8 @@ const latencyKnown = connected &&
   libsrt().srt_getsockflag(
       socket,
       SrtOption.RCVLATENCY,
-      new Uint8Array(latency.buffer),
-      new Uint8Array(size.buffer),
+      pointerTo(latency),
+      pointerTo(size),
     ) === 0;
 console.log(JSON.stringify({
   connected,
