@@ -134,7 +134,7 @@ export class AdmissionQueue {
       const position = ahead + 1;
       if (
         waitedMs < timeoutMs &&
-        wouldMissDeadline(estimate, { position, concurrency, waitedMs }, timeoutMs)
+        wouldMissDeadline(estimate, { position, concurrency, waitedMs, nowMs }, timeoutMs)
       ) {
         late.push(caller);
       } else ahead++;
@@ -175,34 +175,53 @@ const FIRST_GUESS_MS = 150;
 const SMOOTHING = 0.2;
 /** How recent a start must be for the average to describe starts now. */
 const FRESH_MS = 1000;
+/** How far back the pace of children becoming ready is measured. */
+const PACE_WINDOW_MS = 1000;
+/** Children that must have become ready within {@link PACE_WINDOW_MS} for a pace. */
+const PACE_SAMPLES = 4;
+/** Starts whose quickest is the estimate when there is no pace. */
+const QUICKEST_OF = 8;
 
 /**
- * How long children take to start (spawn to `ready`), as a moving average
- * of the ones seen, and what that means for a caller at a place in the
- * queue.
+ * How long children take to start (spawn to `ready`), and what that means
+ * for a caller at a place in the queue.
+ *
+ * A queue is served at the pace children become ready, measured over the
+ * last second: that pace counts everything that shares the CPUs at the
+ * time (the handshakes of callers just handed over, the callers' own
+ * retransmissions), which one start's duration does not. It is also wrong
+ * for a moment when a burst begins: the starts under way then run while
+ * everything else arrives at once, and take up to ten times as long as the
+ * ones after (a burst of 150 onto 48 ready children: 250-550 ms, then
+ * 30-60 ms). So {@link wouldMissDeadline} judges a caller on the pace only
+ * once it has waited {@link PATIENCE_MS}, and before that only on the
+ * quickest recent start, a bound no queue beats.
  */
 export class StartEstimate {
   #averageMs = FIRST_GUESS_MS;
   #samples = 0;
   #observedAt = -Infinity;
+  /** The newest starts, in ms, at most {@link QUICKEST_OF}. */
+  #recentStarts: number[] = [];
+  /** When children became ready (monotonic ms), oldest first, within the pace window. */
+  #readyAt: number[] = [];
 
   /** The moving average of start times, in ms. */
   get averageMs(): number {
     return this.#averageMs;
   }
 
-  /**
-   * A child became ready `ms` after it was spawned, at `nowMs`. (Following
-   * slower starts faster than quicker ones was tried: on a burst of 150 it
-   * shed callers that would have had their child in time, and avoided no
-   * timeout. The queue is judged again as each child becomes ready.)
-   */
+  /** A child became ready `ms` after it was spawned, at `nowMs`. */
   observe(ms: number, nowMs: number): void {
     this.#averageMs = this.#samples === 0
       ? ms
       : this.#averageMs + SMOOTHING * (ms - this.#averageMs);
     this.#samples++;
     this.#observedAt = nowMs;
+    this.#recentStarts.push(ms);
+    if (this.#recentStarts.length > QUICKEST_OF) this.#recentStarts.shift();
+    this.#readyAt.push(nowMs);
+    this.#forgetBefore(nowMs - PACE_WINDOW_MS);
   }
 
   /**
@@ -215,18 +234,54 @@ export class StartEstimate {
   }
 
   /**
-   * The wait, in ms, of the caller at `position` (1 for the head) until a
-   * child is ready for it, when `concurrency` children start at once and
-   * each child goes to the queue's head when ready.
+   * The ms between two children becoming ready, over the last second up to
+   * `nowMs` (a pause since the newest one counts); undefined when fewer than
+   * {@link PACE_SAMPLES} became ready in it.
    */
-  waitMs(position: number, concurrency: number): number {
+  paceMs(nowMs: number): number | undefined {
+    this.#forgetBefore(nowMs - PACE_WINDOW_MS);
+    const oldest = this.#readyAt[0];
+    if (oldest === undefined || this.#readyAt.length < PACE_SAMPLES) return undefined;
+    return Math.max(0, nowMs - oldest) / this.#readyAt.length;
+  }
+
+  /**
+   * The wait, in ms, of the caller at `position` (1 for the head) until a
+   * child is ready for it, at the pace children became ready in the last
+   * second; without a pace (fewer than {@link PACE_SAMPLES} ready in it),
+   * at the average start with `concurrency` children starting at once, each
+   * going to the queue's head when ready.
+   */
+  expectedWaitMs(position: number, concurrency: number, nowMs: number): number {
+    const pace = this.paceMs(nowMs);
+    if (pace !== undefined) return position * pace;
     return Math.ceil(position / Math.max(1, concurrency)) * this.#averageMs;
+  }
+
+  /**
+   * The shortest wait the caller at `position` can have: every child
+   * starting as fast as the quickest of the recent starts, `concurrency` at
+   * once.
+   */
+  shortestWaitMs(position: number, concurrency: number): number {
+    const quickest = this.#recentStarts.length === 0
+      ? this.#averageMs
+      : Math.min(...this.#recentStarts);
+    return Math.ceil(position / Math.max(1, concurrency)) * quickest;
+  }
+
+  #forgetBefore(sinceMs: number): void {
+    let stale = 0;
+    while (stale < this.#readyAt.length && this.#readyAt[stale]! < sinceMs) stale++;
+    if (stale > 0) this.#readyAt.splice(0, stale);
   }
 }
 
 /**
  * Until a caller has waited this long, it is shed only if it would miss its
- * deadline even were children to start twice as fast as the estimate says.
+ * deadline even at the quickest recent start; after that, at the pace
+ * children become ready. A caller shed then still has half of libsrt's
+ * default timeout to hear it.
  */
 export const PATIENCE_MS = 1500;
 
@@ -238,22 +293,23 @@ export const PATIENCE_MS = 1500;
  * unless told) from its first handshake. A `timeoutMs` of 0 says callers
  * wait as long as it takes: none is late.
  *
- * Starts slow down for a moment as a burst's first connections come up
- * (their handshakes share the CPUs), and speed up again: judged on that
- * moment's estimate alone, callers that would have had their child in time
- * were shed (84 of 150 connected with 64 children ready, the last at 1.3 s).
- * So a caller that has waited less than {@link PATIENCE_MS} is shed only
- * if it would miss its deadline at twice the estimated speed; after that,
- * on the estimate itself, with time left to tell it before its timeout.
+ * A caller that has waited less than {@link PATIENCE_MS} is judged on
+ * {@link StartEstimate.shortestWaitMs}, so that it is refused that early
+ * only when nothing could serve it in time: judged on the first moments of
+ * a burst, callers that would have had their child in time were shed (84 of
+ * 150 connected with 48 children ready, against 113-123 judged this way,
+ * and 140 when no caller was shed at all). After that, on
+ * {@link StartEstimate.expectedWaitMs}.
  */
 export function wouldMissDeadline(
   estimate: StartEstimate,
-  queue: { position: number; concurrency: number; waitedMs: number },
+  queue: { position: number; concurrency: number; waitedMs: number; nowMs: number },
   timeoutMs = DEFAULT_CALLER_TIMEOUT_MS,
 ): boolean {
   if (timeoutMs === 0) return false;
-  const speedUp = queue.waitedMs < PATIENCE_MS ? 2 : 1;
-  const readyInMs = estimate.waitMs(queue.position, queue.concurrency) / speedUp;
+  const readyInMs = queue.waitedMs < PATIENCE_MS
+    ? estimate.shortestWaitMs(queue.position, queue.concurrency)
+    : estimate.expectedWaitMs(queue.position, queue.concurrency, queue.nowMs);
   return queue.waitedMs + readyInMs + HANDSHAKE_AFTER_HANDOVER_MS > timeoutMs;
 }
 

@@ -97,41 +97,75 @@ Deno.test("StartEstimate averages child starts, knows when it is current, and sp
   assert.equal(estimate.averageMs, 120, "a fifth of the way toward the newest");
   estimate.observe(20, 20);
   assert.equal(estimate.averageMs, 100);
-  assert.equal(estimate.waitMs(1, 2), 100);
-  assert.equal(estimate.waitMs(2, 2), 100);
-  assert.equal(estimate.waitMs(3, 2), 200);
-  assert.equal(estimate.waitMs(3, 0), 300, "at least one start at a time");
+  assert.equal(estimate.paceMs(20), undefined, "three ready: too few for a pace");
+  assert.equal(estimate.expectedWaitMs(1, 2, 20), 100);
+  assert.equal(estimate.expectedWaitMs(2, 2, 20), 100);
+  assert.equal(estimate.expectedWaitMs(3, 2, 20), 200);
+  assert.equal(estimate.expectedWaitMs(3, 0, 20), 300, "at least one start at a time");
+  assert.equal(estimate.shortestWaitMs(3, 2), 40, "at the quickest start, 20 ms");
   assert.equal(estimate.fresh(1019), true);
   assert.equal(estimate.fresh(1020), false, "no start for a second: a stale estimate");
 });
 
+Deno.test("StartEstimate measures the pace of children becoming ready over the last second", () => {
+  const estimate = new StartEstimate();
+  for (const at of [1000, 1100, 1200]) estimate.observe(40, at);
+  assert.equal(estimate.paceMs(1200), undefined);
+  estimate.observe(40, 1300);
+  assert.equal(estimate.paceMs(1300), 75, "four ready in 300 ms");
+  assert.equal(estimate.paceMs(1400), 100, "a pause since the newest counts");
+  assert.equal(estimate.expectedWaitMs(10, 2, 1300), 750, "the pace, whatever the concurrency");
+  assert.equal(estimate.paceMs(2050), undefined, "the one at 1000 ms is forgotten");
+  assert.equal(estimate.expectedWaitMs(2, 2, 2050), 40, "back to the average, two at once");
+});
+
+Deno.test("StartEstimate.shortestWaitMs() takes the quickest of the newest eight starts", () => {
+  const estimate = new StartEstimate();
+  estimate.observe(5, 0);
+  for (let i = 1; i <= 7; i++) estimate.observe(50, i);
+  assert.equal(estimate.shortestWaitMs(1, 1), 5);
+  estimate.observe(50, 8);
+  assert.equal(estimate.shortestWaitMs(1, 1), 50, "the 5 ms start is the ninth newest now");
+});
+
 Deno.test("wouldMissDeadline() sheds a caller whose child and handshake would end past 3 s, giving new callers the benefit of the doubt", () => {
   const estimate = new StartEstimate();
-  estimate.observe(100, 0);
+  estimate.observe(200, 0);
+  estimate.observe(100, 10);
+  assert.equal(estimate.averageMs, 180);
   const late = (position: number, concurrency: number, waitedMs: number) =>
-    wouldMissDeadline(estimate, { position, concurrency, waitedMs });
+    wouldMissDeadline(estimate, { position, concurrency, waitedMs, nowMs: 10 });
   assert.equal(DEFAULT_CALLER_TIMEOUT_MS - HANDSHAKE_AFTER_HANDOVER_MS, 2500);
-  // Waited less than PATIENCE_MS: judged at twice the estimated speed (50 ms a start).
-  assert.equal(late(50, 1, 0), false, "2500 ms at twice the speed: just in time");
-  assert.equal(late(51, 1, 0), true);
-  assert.equal(late(100, 2, 0), false);
+  // Waited less than PATIENCE_MS: judged at the quickest recent start, 100 ms.
+  assert.equal(late(25, 1, 0), false, "2500 ms at the quickest start: just in time");
+  assert.equal(late(26, 1, 0), true);
+  assert.equal(late(50, 2, 0), false);
   assert.equal(late(11, 1, PATIENCE_MS - 100), false);
-  // Past PATIENCE_MS: judged on the estimate itself.
-  assert.equal(late(10, 1, PATIENCE_MS), false, "1500 + 1000 + 500 ms: just in time");
-  assert.equal(late(11, 1, PATIENCE_MS), true);
+  assert.equal(late(12, 1, PATIENCE_MS - 100), true);
+  // Past PATIENCE_MS: judged on the expected wait, here the average (no pace).
+  assert.equal(late(5, 1, PATIENCE_MS), false, "1500 + 900 + 500 ms: in time");
+  assert.equal(late(6, 1, PATIENCE_MS), true);
   // Callers assumed to wait 15 s (--caller-timeout 15000), or as long as it takes (0).
-  assert.equal(
-    wouldMissDeadline(estimate, { position: 51, concurrency: 1, waitedMs: 0 }, 15_000),
-    false,
-  );
-  assert.equal(
-    wouldMissDeadline(estimate, { position: 291, concurrency: 1, waitedMs: 0 }, 15_000),
-    true,
-  );
-  assert.equal(
-    wouldMissDeadline(estimate, { position: 10_000, concurrency: 1, waitedMs: 0 }, 0),
-    false,
-  );
+  const at = (position: number, timeoutMs: number) =>
+    wouldMissDeadline(estimate, { position, concurrency: 1, waitedMs: 0, nowMs: 10 }, timeoutMs);
+  assert.equal(at(145, 15_000), false);
+  assert.equal(at(146, 15_000), true);
+  assert.equal(at(10_000, 0), false);
+});
+
+Deno.test("wouldMissDeadline() does not shed on a burst's slow first starts, and judges on the pace once callers waited PATIENCE_MS", () => {
+  const estimate = new StartEstimate();
+  for (let i = 0; i < 8; i++) estimate.observe(30, i * 15); // a pool filled at boot
+  // A burst: the starts under way when it arrives take ten times as long.
+  for (const [ms, at] of [[300, 5000], [450, 5190], [290, 5300], [80, 5380]] as const) {
+    estimate.observe(ms, at);
+  }
+  assert.equal(estimate.paceMs(5380), 95);
+  const late = (position: number, waitedMs: number) =>
+    wouldMissDeadline(estimate, { position, concurrency: 2, waitedMs, nowMs: 5380 });
+  assert.equal(late(60, 400), false, "30 starts of 30 ms: 900 + 400 + 500 ms");
+  assert.equal(late(60, PATIENCE_MS), true, "60 at the pace, 5700 ms");
+  assert.equal(late(10, PATIENCE_MS), false, "950 + 1500 + 500 ms");
 });
 
 Deno.test("AdmissionQueue.dropLate() sheds the tail that can no longer make it, and keeps patient callers", () => {
@@ -141,7 +175,7 @@ Deno.test("AdmissionQueue.dropLate() sheds the tail that can no longer make it, 
   queue.push(caller(1, 0)); // waited 1600: 1600 + 500 + 500 fits
   queue.push(caller(2, 0)); // waited 1600, second in line: 1600 + 1000 + 500, too late
   queue.push(caller(3, -3500)); // waited longer than a default caller would: its timeout is longer
-  queue.push(caller(4, 1500)); // waited 100, third once 2 is gone: 100 + 1500 / 2 + 500 fits
+  queue.push(caller(4, 1500)); // waited 100, third once 2 is gone: 100 + 1500 + 500 fits
   const late = queue.dropLate(1600, estimate, 1);
   assert.deepEqual(late.map((c) => c.peer.port), [2]);
   assert.deepEqual([1, 3, 4].map(() => queue.shift()?.peer.port), [1, 3, 4]);

@@ -420,7 +420,7 @@ export class Supervisor<C extends SupervisedChild> {
     // check (within 250 ms, with the starts of this burst seen) decides.
     const late = wouldMissDeadline(
       this.#starts,
-      { position, concurrency, waitedMs: 0 },
+      { position, concurrency, waitedMs: 0, nowMs },
       this.#options.callerTimeoutMs,
     );
     if (late && this.#starts.fresh(nowMs)) return "shed";
