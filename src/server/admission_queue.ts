@@ -235,14 +235,15 @@ export class StartEstimate {
 
   /**
    * The ms between two children becoming ready, over the last second up to
-   * `nowMs` (a pause since the newest one counts); undefined when fewer than
-   * {@link PACE_SAMPLES} became ready in it.
+   * `nowMs`: a pause since the newest one counts, so a pace that stalls
+   * slows at once; undefined when fewer than {@link PACE_SAMPLES} became
+   * ready in it.
    */
   paceMs(nowMs: number): number | undefined {
     this.#forgetBefore(nowMs - PACE_WINDOW_MS);
     const oldest = this.#readyAt[0];
     if (oldest === undefined || this.#readyAt.length < PACE_SAMPLES) return undefined;
-    return Math.max(0, nowMs - oldest) / this.#readyAt.length;
+    return Math.max(0, nowMs - oldest) / (this.#readyAt.length - 1);
   }
 
   /**

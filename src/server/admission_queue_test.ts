@@ -112,9 +112,9 @@ Deno.test("StartEstimate measures the pace of children becoming ready over the l
   for (const at of [1000, 1100, 1200]) estimate.observe(40, at);
   assert.equal(estimate.paceMs(1200), undefined);
   estimate.observe(40, 1300);
-  assert.equal(estimate.paceMs(1300), 75, "four ready in 300 ms");
-  assert.equal(estimate.paceMs(1400), 100, "a pause since the newest counts");
-  assert.equal(estimate.expectedWaitMs(10, 2, 1300), 750, "the pace, whatever the concurrency");
+  assert.equal(estimate.paceMs(1300), 100, "four ready, 100 ms apart");
+  assert.equal(estimate.paceMs(1450), 150, "a pause since the newest counts");
+  assert.equal(estimate.expectedWaitMs(10, 2, 1300), 1000, "the pace, whatever the concurrency");
   assert.equal(estimate.paceMs(2050), undefined, "the one at 1000 ms is forgotten");
   assert.equal(estimate.expectedWaitMs(2, 2, 2050), 40, "back to the average, two at once");
 });
@@ -160,12 +160,13 @@ Deno.test("wouldMissDeadline() does not shed on a burst's slow first starts, and
   for (const [ms, at] of [[300, 5000], [450, 5190], [290, 5300], [80, 5380]] as const) {
     estimate.observe(ms, at);
   }
-  assert.equal(estimate.paceMs(5380), 95);
+  assert.equal(estimate.paceMs(5380), 380 / 3);
   const late = (position: number, waitedMs: number) =>
     wouldMissDeadline(estimate, { position, concurrency: 2, waitedMs, nowMs: 5380 });
   assert.equal(late(60, 400), false, "30 starts of 30 ms: 900 + 400 + 500 ms");
-  assert.equal(late(60, PATIENCE_MS), true, "60 at the pace, 5700 ms");
-  assert.equal(late(10, PATIENCE_MS), false, "950 + 1500 + 500 ms");
+  assert.equal(late(60, PATIENCE_MS), true, "60 at the pace, 7600 ms");
+  assert.equal(late(7, PATIENCE_MS), false, "887 + 1500 + 500 ms");
+  assert.equal(late(8, PATIENCE_MS), true, "1013 + 1500 + 500 ms");
 });
 
 Deno.test("AdmissionQueue.dropLate() sheds the tail that can no longer make it, and keeps patient callers", () => {

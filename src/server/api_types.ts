@@ -246,6 +246,12 @@ export interface ServerStats extends ServerCounters {
   longestWaitMs: number;
   /** Moving average of the children's start time (spawn to ready), in ms. */
   childStartMs: number;
+  /**
+   * The ms between two children becoming ready over the last second, the
+   * pace waiting callers are served at; null when fewer than four became
+   * ready in it.
+   */
+  childReadyPaceMs: number | null;
   connections: number;
   /** The main process's own memory (`Deno.memoryUsage()`), in bytes: it carries no media. */
   mainMemory: { rssBytes: number; heapUsedBytes: number; heapTotalBytes: number };

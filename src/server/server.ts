@@ -670,6 +670,7 @@ export class AtollServer implements ApiServer {
       waitingCallers: this.#supervisor.waitingCallers,
       longestWaitMs: Math.round(this.#supervisor.longestWaitMs),
       childStartMs: Math.round(this.#supervisor.childStartMs * 10) / 10,
+      childReadyPaceMs: roundedTenth(this.#supervisor.childReadyPaceMs),
       connections: this.#supervisor.table.size,
       mainMemory: mainMemory(),
       ...this.counters,
@@ -1126,6 +1127,11 @@ function loadLibsrtVersion(): number {
 export { resolveOptions };
 
 /** The main process's memory, as `/api/stats` shows it. */
+/** `ms` to a tenth of a millisecond; null for none. */
+function roundedTenth(ms: number | undefined): number | null {
+  return ms === undefined ? null : Math.round(ms * 10) / 10;
+}
+
 function mainMemory(): ServerStats["mainMemory"] {
   const usage = Deno.memoryUsage();
   return { rssBytes: usage.rss, heapUsedBytes: usage.heapUsed, heapTotalBytes: usage.heapTotal };

@@ -298,6 +298,14 @@ export class Supervisor<C extends SupervisedChild> {
     return this.#starts.averageMs;
   }
 
+  /**
+   * The ms between two children becoming ready over the last second: the
+   * pace a queue is served at; undefined when too few became ready in it.
+   */
+  get childReadyPaceMs(): number | undefined {
+    return this.#starts.paceMs(this.#clock.monotonicMs());
+  }
+
   /** Whether the child `pid` serves one of this supervisor's connections. */
   hasChild(pid: number): boolean {
     for (const connection of this.table.values()) if (connection.child.pid === pid) return true;

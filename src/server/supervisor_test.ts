@@ -690,6 +690,7 @@ Deno.test("Supervisor sheds the callers that could not get a child before a defa
   clock.ms += 200;
   h.children[0]!.say({ type: "ready", srtVersion: 0x010501 });
   assert.equal(h.supervisor.childStartMs, 200);
+  assert.equal(h.supervisor.childReadyPaceMs, undefined, "one ready: no pace yet");
   assert.deepEqual(h.refused, [...shed(17, 40), ...shed(13, 16)]);
   assert.equal(h.supervisor.waitingCallers, 11);
   assert.equal(h.counters.dropped.shed, 28);
@@ -697,6 +698,19 @@ Deno.test("Supervisor sheds the callers that could not get a child before a defa
   // arrival: the 12th in line ends at 12 × 200 + 500 ms, the 13th too late.
   assert.equal(h.supervisor.admit({ hostname: "10.0.0.1", port: 50 }, HANDSHAKE, false), undefined);
   assert.equal(h.supervisor.admit({ hostname: "10.0.0.1", port: 51 }, HANDSHAKE, false), "shed");
+});
+
+Deno.test("Supervisor reports the pace children become ready at once four did within a second", async () => {
+  const clock = manualClock();
+  await using h = harness({ poolSize: 4, poolMaxStarting: 4 }, DEFAULT_CONFIG, clock);
+  assert.equal(h.children.length, 4);
+  for (const [i, child] of h.children.entries()) {
+    clock.ms += i === 0 ? 40 : 20;
+    child.say({ type: "ready", srtVersion: 0x010501 });
+    assert.equal(h.supervisor.childReadyPaceMs, i < 3 ? undefined : 20, `${i + 1} ready`);
+  }
+  clock.ms += 1000;
+  assert.equal(h.supervisor.childReadyPaceMs, undefined, "none ready in the last second");
 });
 
 Deno.test("Supervisor with --caller-timeout sheds by that timeout, and with 0 sheds none", async () => {
