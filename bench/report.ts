@@ -507,7 +507,13 @@ export function stormsSection(suite: StormsSuite): string {
   const counted = (value: number | undefined) => value === undefined ? "–" : String(value);
   const burstRows = suite.bursts.map((run) => [
     serverText(run.server),
-    run.phase === "fresh" ? "fresh" : run.phase === "again" ? "again, right after" : "–",
+    run.phase === "fresh"
+      ? "fresh"
+      : run.phase === "again"
+      ? "again, right after"
+      : run.phase === "prestarted"
+      ? `fresh, \`--pool-size ${run.poolBefore?.floor}\``
+      : "–",
     run.connected === run.callers
       ? `${run.connected}/${run.callers}`
       : `**${run.connected}/${run.callers}**`,

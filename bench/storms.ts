@@ -122,8 +122,12 @@ export interface MainProcessFigures {
 
 export interface BurstRun {
   server: StormServer;
-  /** `fresh`: a new Atoll; `again`: the same Atoll right after, its pool grown; `baseline`. */
-  phase: "fresh" | "again" | "baseline";
+  /**
+   * `fresh`: a new Atoll; `again`: the same Atoll right after, its pool
+   * grown; `prestarted`: a new Atoll with a larger `--pool-size`
+   * ({@link StormsOptions.prestarted}); `baseline`.
+   */
+  phase: "fresh" | "again" | "prestarted" | "baseline";
   callers: number;
   connected: number;
   /** Callers that did not connect, by `srt_getrejectreason` (16: timed out, 1402: overloaded). */
@@ -225,6 +229,13 @@ export interface StormsOptions {
   callerNice: number[];
   /** A storm that has not connected every caller by then is reported as it stands. */
   stormDeadlineMs: number;
+  /**
+   * Bursts of this many callers or more run once more against a fresh Atoll
+   * with `--pool-size` {@link prestartedPool}: what children started before
+   * a burst buy.
+   */
+  prestartedFrom: number;
+  prestartedPool: number;
 }
 
 /** Failed attempts by `srt_getrejectreason`, summed over the caller processes. */
@@ -604,18 +615,27 @@ export function describeStorm(run: StormRun): string {
     run.healthz.map((h) => `, healthz (nice ${h.nice}) max ${h.maxMs.toFixed(0)} ms`).join("");
 }
 
-/** A burst against a fresh Atoll, then the same burst on it once it is idle again. */
+/**
+ * A burst against a fresh Atoll, then the same burst on it once it is idle
+ * again; with `poolSize`, once against a fresh Atoll with that many
+ * children started ahead.
+ */
 async function burstsOnAtoll(
   count: number,
   suite: StormsSuite,
   progress: (line: string) => void,
+  poolSize?: number,
 ): Promise<void> {
-  const atoll = await startAtoll(STORM_ARGS);
-  suite.atollCommand = atoll.commandLine;
+  const poolArgs = poolSize === undefined
+    ? []
+    : ["--pool-size", String(poolSize), "--pool-max", String(Math.max(poolSize, 16))];
+  const atoll = await startAtoll([...STORM_ARGS, ...poolArgs]);
+  if (poolSize === undefined) suite.atollCommand = atoll.commandLine;
   const probes = new HealthzProbes(atoll.httpPort);
+  const phases = poolSize === undefined ? ["fresh", "again"] as const : ["prestarted"] as const;
   try {
     await probes.ready();
-    for (const phase of ["fresh", "again"] as const) {
+    for (const phase of phases) {
       const before = await waitForIdlePool(atoll);
       const from = Date.now();
       const main = watchMainProcess(atoll.pid);
@@ -759,6 +779,9 @@ export async function benchStorms(
       // The listener closes its side once the callers are gone.
       await sleep(500);
       await burstsOnAtoll(count, suite, progress);
+      if (count >= options.prestartedFrom) {
+        await burstsOnAtoll(count, suite, progress, options.prestartedPool);
+      }
     }
     for (const count of options.storms) {
       for (const nice of options.callerNice) {
