@@ -530,6 +530,12 @@ export function stormsSection(suite: StormsSuite): string {
     formatNumber(run.childStartMs, 0),
     ...mainText(run.main),
     healthzText(run.healthz, "all"),
+    run.cpu === null
+      ? "–"
+      : `${run.cpu.serverMs} / ${run.cpu.callersMs} / ${run.cpu.machineMs} in ${run.cpu.windowMs}`,
+    run.cpu === null || run.connected === 0
+      ? "–"
+      : formatNumber(run.cpu.serverMs / run.connected, 1),
   ]);
   const stormRows = suite.storms.map((run: StormRun) => [
     serverText(run.server),
@@ -638,6 +644,8 @@ export function stormsSection(suite: StormsSuite): string {
       "Atoll main CPU / run-queue wait ms",
       "load average",
       "/healthz p99 / max ms (probe ; nice -10 probe)",
+      "CPU ms: server / callers / machine, in ms",
+      "server CPU ms per caller connected",
     ], burstRows),
     "",
     markdownTable([

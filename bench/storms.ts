@@ -35,6 +35,7 @@ import {
   clockTicksPerSecond,
   cpuPercent,
   cpuTicks,
+  cpuTicksWithReaped,
   sampleCpu,
 } from "../tests/support/procfs.ts";
 import { sleep, waitFor } from "../tests/support/wait.ts";
@@ -141,6 +142,8 @@ export interface BurstRun {
   atoll: AtollDelta | null;
   /** Atoll's `childStartMs` right after the burst. */
   childStartMs: number | null;
+  /** Where the CPU went from the burst's start until every caller had its answer. */
+  cpu: BurstCpu | null;
   main: MainProcessFigures | null;
   healthz: HealthzSummary[];
 }
@@ -388,22 +391,72 @@ async function waitForIdlePool(atoll: Atoll): Promise<ServerStats> {
   }, { timeoutMs: SETTLE_TIMEOUT_MS, intervalMs: 100 });
 }
 
-/** What a burst's callers saw. */
-type BurstOutcome = Pick<BurstRun, "callers" | "connected" | "refused" | "connectMs" | "allDoneMs">;
+/**
+ * CPU, in ms, from a burst's start until every caller process reported:
+ * the whole machine's busy time (`/proc/stat`), the server's (main process,
+ * its children, and those it reaped meanwhile) and the caller processes'.
+ */
+export interface BurstCpu {
+  windowMs: number;
+  machineMs: number;
+  serverMs: number;
+  callersMs: number;
+}
+
+/** Busy ticks of every CPU since boot: all but idle and iowait. */
+function machineTicks(): number {
+  const fields = Deno.readTextFileSync("/proc/stat").split("\n")[0]!.trim().split(/\s+/).slice(1);
+  const [user, nice, system, , , irq, softirq, steal] = fields.map(Number);
+  return user! + nice! + system! + irq! + softirq! + (steal ?? 0);
+}
+
+/** A process and its children, each child's ticks kept so that one reaped later is not lost. */
+function treeTicks(pid: number): Map<number, number> {
+  const ticks = new Map<number, number>([[pid, cpuTicksWithReaped(pid) ?? 0]]);
+  for (const child of childrenOf(pid)) ticks.set(child, cpuTicks(child) ?? 0);
+  return ticks;
+}
+
+/** Ticks `after` used beyond `before`: a child new since counts from zero. */
+function ticksBetween(before: Map<number, number>, after: Map<number, number>): number {
+  let sum = 0;
+  for (const [pid, ticks] of after) sum += ticks - (before.get(pid) ?? 0);
+  return sum;
+}
+
+/** What a burst's callers saw, and what it cost. */
+type BurstOutcome =
+  & Pick<BurstRun, "callers" | "connected" | "refused" | "connectMs" | "allDoneMs">
+  & { cpu: BurstCpu | null };
 
 /**
  * One burst: every caller at once, 3 s timeout, no retry. The callers run
  * in fresh processes (bench/storm_callers.ts with `--attempts 1`), so no
  * earlier run's sockets are still being closed by libsrt beside them.
  */
-async function burst(port: number, count: number, prefix: string): Promise<BurstOutcome> {
+async function burst(
+  port: number,
+  count: number,
+  prefix: string,
+  serverPid?: number,
+): Promise<BurstOutcome> {
   const callers = await StormCallers.start(port, count, prefix, {
     deadlineMs: CALLER_TIMEOUT_MS + 5000,
     attempts: 1,
   });
   try {
+    const tick = await clockTicksPerSecond();
+    const sample = () => ({
+      at: performance.now(),
+      machine: machineTicks(),
+      server: serverPid === undefined ? undefined : treeTicks(serverPid),
+      callers: callers.pids.reduce((sum, pid) => sum + (cpuTicks(pid) ?? 0), 0),
+    });
+    const before = sample();
     await callers.go();
     const outcomes = await callers.results(CALLER_TIMEOUT_MS + 5000);
+    const after = sample();
+    const ms = (ticks: number) => Math.round(ticks * 1000 / tick);
     const failures = mergeFailures(outcomes);
     const connected = outcomes.reduce((sum, o) => sum + o.connected, 0);
     const abandoned = count - connected - Object.values(failures).reduce((a, b) => a + b, 0);
@@ -414,6 +467,12 @@ async function burst(port: number, count: number, prefix: string): Promise<Burst
       refused: failures,
       connectMs: distribution(outcomes.flatMap((o) => o.connectMs)),
       allDoneMs: Math.max(...outcomes.map((o) => o.endedAtMs)),
+      cpu: before.server === undefined || after.server === undefined ? null : {
+        windowMs: Math.round(after.at - before.at),
+        machineMs: ms(after.machine - before.machine),
+        serverMs: ms(ticksBetween(before.server, after.server)),
+        callersMs: ms(after.callers - before.callers),
+      },
     };
   } finally {
     await callers.close();
@@ -430,6 +489,10 @@ class StormCallers {
   private constructor(processes: ManagedProcess[], count: number) {
     this.#processes = processes;
     this.count = count;
+  }
+
+  get pids(): number[] {
+    return this.#processes.map((process) => process.pid);
   }
 
   /** Starts the processes and waits until each is ready to go. */
@@ -639,7 +702,12 @@ async function burstsOnAtoll(
       const before = await waitForIdlePool(atoll);
       const from = Date.now();
       const main = watchMainProcess(atoll.pid);
-      const outcome = await burst(atoll.srtPort, count, `publish:bench/burst-${count}-${phase}-`);
+      const outcome = await burst(
+        atoll.srtPort,
+        count,
+        `publish:bench/burst-${count}-${phase}-`,
+        atoll.pid,
+      );
       const to = Date.now();
       const mainFigures = await main.stop();
       const after = await atoll.stats();
@@ -767,7 +835,12 @@ export async function benchStorms(
       const run: BurstRun = {
         server: "libsrt-listener",
         phase: "baseline",
-        ...await burst(listener.port, count, `publish:bench/listener-burst-${count}-`),
+        ...await burst(
+          listener.port,
+          count,
+          `publish:bench/listener-burst-${count}-`,
+          listener.process.pid,
+        ),
         poolBefore: null,
         atoll: null,
         childStartMs: null,

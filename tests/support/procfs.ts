@@ -135,6 +135,16 @@ export function cpuTicks(pid: number): number | undefined {
   return Number(fields[11]) + Number(fields[12]);
 }
 
+/**
+ * utime + stime of `pid` and of the children it has reaped (cutime +
+ * cstime), in clock ticks; undefined once it exited.
+ */
+export function cpuTicksWithReaped(pid: number): number | undefined {
+  const fields = readStat(pid);
+  if (fields === undefined) return undefined;
+  return Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+}
+
 /** A CPU reading at one instant, for {@link cpuPercent}. */
 export interface CpuSample {
   ticks: number;
