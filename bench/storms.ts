@@ -403,11 +403,14 @@ export interface BurstCpu {
   callersMs: number;
 }
 
-/** Busy ticks of every CPU since boot: all but idle and iowait. */
+/**
+ * Busy ticks of every CPU since boot: all but idle, iowait and steal (time
+ * the hypervisor gave other guests).
+ */
 function machineTicks(): number {
   const fields = Deno.readTextFileSync("/proc/stat").split("\n")[0]!.trim().split(/\s+/).slice(1);
-  const [user, nice, system, , , irq, softirq, steal] = fields.map(Number);
-  return user! + nice! + system! + irq! + softirq! + (steal ?? 0);
+  const [user, nice, system, , , irq, softirq] = fields.map(Number);
+  return user! + nice! + system! + irq! + softirq!;
 }
 
 /** A process and its children, each child's ticks kept so that one reaped later is not lost. */
@@ -417,10 +420,15 @@ function treeTicks(pid: number): Map<number, number> {
   return ticks;
 }
 
-/** Ticks `after` used beyond `before`: a child new since counts from zero. */
+/**
+ * Ticks the tree used between `before` and `after`. A child new since counts
+ * from zero; one reaped since is in its parent's reaped ticks with its whole
+ * life, so what it had used before is taken off.
+ */
 function ticksBetween(before: Map<number, number>, after: Map<number, number>): number {
   let sum = 0;
   for (const [pid, ticks] of after) sum += ticks - (before.get(pid) ?? 0);
+  for (const [pid, ticks] of before) if (!after.has(pid)) sum -= ticks;
   return sum;
 }
 
@@ -452,8 +460,10 @@ async function burst(
       server: serverPid === undefined ? undefined : treeTicks(serverPid),
       callers: callers.pids.reduce((sum, pid) => sum + (cpuTicks(pid) ?? 0), 0),
     });
-    const before = sample();
     await callers.go();
+    // The callers start together a moment after `go`: measure from then.
+    await sleep(Math.max(0, callers.startEpochMs - Date.now()));
+    const before = sample();
     const outcomes = await callers.results(CALLER_TIMEOUT_MS + 5000);
     const after = sample();
     const ms = (ticks: number) => Math.round(ticks * 1000 / tick);

@@ -21,7 +21,7 @@ import {
   unwrap,
 } from "./libsrt.ts";
 import type { OwnedFd } from "./owned_fd.ts";
-import { pointerTo } from "./pointer.ts";
+import { pointerTo, settledWith } from "./pointer.ts";
 import {
   defaultMessageControl,
   readTraceStats,
@@ -177,10 +177,14 @@ export class SrtSocket {
    * connection has ended or the socket is closed. libsrt sleeps meanwhile,
    * waking once a second, and the error is not readable after a pool-thread
    * call: `state` says what happened. Closing the socket ends the wait.
-   * `buffer` must not be touched until the promise settles.
+   * `buffer` is kept reachable until the promise settles, and must not be
+   * touched before.
    */
   async receiveWaiting(buffer: Uint8Array<ArrayBuffer>): Promise<number> {
-    return await libsrt().srt_recvmsg_waiting(this.#id, pointerTo(buffer), buffer.byteLength);
+    return await settledWith(
+      libsrt().srt_recvmsg_waiting(this.#id, pointerTo(buffer), buffer.byteLength),
+      buffer,
+    );
   }
 
   /** Sends one message; false when the send buffer is full (SNDSYN off). */
@@ -272,7 +276,10 @@ export class SrtEpoll {
    */
   async wait(timeoutMs: number): Promise<number> {
     const timeout = BigInt(timeoutMs);
-    const ready = await libsrt().srt_epoll_uwait(this.#id, this.#eventsPointer, 8, timeout);
+    const ready = await settledWith(
+      libsrt().srt_epoll_uwait(this.#id, this.#eventsPointer, 8, timeout),
+      this.#events,
+    );
     return Math.max(ready, 0);
   }
 

@@ -179,7 +179,10 @@ const FRESH_MS = 1000;
 const PACE_WINDOW_MS = 1000;
 /** Children that must have become ready within {@link PACE_WINDOW_MS} for a pace. */
 const PACE_SAMPLES = 4;
-/** Starts whose quickest is the estimate when there is no pace. */
+/**
+ * The newest starts kept: the quickest of them bounds the wait of a caller
+ * that has waited less than {@link PATIENCE_MS}.
+ */
 const QUICKEST_OF = 8;
 
 /**
@@ -191,8 +194,8 @@ const QUICKEST_OF = 8;
  * time (the handshakes of callers just handed over, the callers' own
  * retransmissions), which one start's duration does not. It is also wrong
  * for a moment when a burst begins: the starts under way then run while
- * everything else arrives at once, and take up to ten times as long as the
- * ones after (a burst of 150 onto 48 ready children: 250-550 ms, then
+ * everything else arrives at once, and take many times as long as the
+ * ones after (bursts of 150 onto 48 ready children: 250-565 ms, then
  * 30-60 ms). So {@link wouldMissDeadline} judges a caller on the pace only
  * once it has waited {@link PATIENCE_MS}, and before that only on the
  * quickest recent start, a bound no queue beats.
@@ -235,15 +238,17 @@ export class StartEstimate {
 
   /**
    * The ms between two children becoming ready, over the last second up to
-   * `nowMs`: a pause since the newest one counts, so a pace that stalls
-   * slows at once; undefined when fewer than {@link PACE_SAMPLES} became
-   * ready in it.
+   * `nowMs`; undefined when fewer than {@link PACE_SAMPLES} became ready in
+   * it. Exact at each ready; between two, a pause longer than the pace
+   * counts as if the next were due now, so a pace that stalls slows at once.
    */
   paceMs(nowMs: number): number | undefined {
     this.#forgetBefore(nowMs - PACE_WINDOW_MS);
+    const count = this.#readyAt.length;
     const oldest = this.#readyAt[0];
-    if (oldest === undefined || this.#readyAt.length < PACE_SAMPLES) return undefined;
-    return Math.max(0, nowMs - oldest) / (this.#readyAt.length - 1);
+    const newest = this.#readyAt[count - 1];
+    if (oldest === undefined || newest === undefined || count < PACE_SAMPLES) return undefined;
+    return Math.max((newest - oldest) / (count - 1), (nowMs - oldest) / count);
   }
 
   /**
@@ -297,8 +302,8 @@ export const PATIENCE_MS = 1500;
  * A caller that has waited less than {@link PATIENCE_MS} is judged on
  * {@link StartEstimate.shortestWaitMs}, so that it is refused that early
  * only when nothing could serve it in time: judged on the first moments of
- * a burst, callers that would have had their child in time were shed (84 of
- * 150 connected with 48 children ready, against 113-123 judged this way,
+ * a burst, callers that would have had their child in time were shed (81-89
+ * of 150 connected with 48 children ready, against 110-140 judged this way,
  * and 140 when no caller was shed at all). After that, on
  * {@link StartEstimate.expectedWaitMs}.
  */

@@ -113,7 +113,8 @@ Deno.test("StartEstimate measures the pace of children becoming ready over the l
   assert.equal(estimate.paceMs(1200), undefined);
   estimate.observe(40, 1300);
   assert.equal(estimate.paceMs(1300), 100, "four ready, 100 ms apart");
-  assert.equal(estimate.paceMs(1450), 150, "a pause since the newest counts");
+  assert.equal(estimate.paceMs(1350), 100, "a pause shorter than the pace does not count");
+  assert.equal(estimate.paceMs(1450), 112.5, "a longer one counts as if the next were due now");
   assert.equal(estimate.expectedWaitMs(10, 2, 1300), 1000, "the pace, whatever the concurrency");
   assert.equal(estimate.paceMs(2050), undefined, "the one at 1000 ms is forgotten");
   assert.equal(estimate.expectedWaitMs(2, 2, 2050), 40, "back to the average, two at once");

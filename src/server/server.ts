@@ -1126,12 +1126,12 @@ function loadLibsrtVersion(): number {
 
 export { resolveOptions };
 
-/** The main process's memory, as `/api/stats` shows it. */
 /** `ms` to a tenth of a millisecond; null for none. */
 function roundedTenth(ms: number | undefined): number | null {
   return ms === undefined ? null : Math.round(ms * 10) / 10;
 }
 
+/** The main process's memory, as `/api/stats` shows it. */
 function mainMemory(): ServerStats["mainMemory"] {
   const usage = Deno.memoryUsage();
   return { rssBytes: usage.rss, heapUsedBytes: usage.heapUsed, heapTotalBytes: usage.heapTotal };
