@@ -23,6 +23,13 @@ const READ_SECRET = "read-secret-22";
 /** How many callers without the passphrase, and how many of them at a time. */
 const INTRUDERS = 40;
 const BATCH = 8;
+/**
+ * The real peers here try once, with a 5 s connect timeout (`tryConnect`'s):
+ * Atoll is told so, as README "Bursts of callers" says to for callers that
+ * do not retry, or on a loaded machine it may shed them as callers with
+ * libsrt's default 3 s that it could not serve in time.
+ */
+const CALLER_TIMEOUT_ARGS = ["--caller-timeout", "5000"];
 
 /** The config: streams under `secure` need passphrases; `maxViewers` when given. */
 function protectedConfig(maxViewers?: number): string {
@@ -127,7 +134,11 @@ function callerInHandshake(atoll: Atoll, stream: string): Promise<true> {
 
 Deno.test("callers without the publish passphrase do not replace a paused publisher", async () => {
   // A long idle timeout: the real publisher pauses while the callers try.
-  await using atoll = await startWithConfig(protectedConfig(), ["--idle-timeout", "30000"]);
+  await using atoll = await startWithConfig(protectedConfig(), [
+    "--idle-timeout",
+    "30000",
+    ...CALLER_TIMEOUT_ARGS,
+  ]);
   const port = atoll.srtPort;
   const output = await Deno.makeTempFile({ prefix: "atoll_viewer_", suffix: ".ts" });
   const feeding = { paused: false, stopped: false };
@@ -169,7 +180,11 @@ Deno.test("callers without the publish passphrase do not replace a paused publis
 });
 
 Deno.test("callers without the publish passphrase do not make a returning publisher get 1409", async () => {
-  await using atoll = await startWithConfig(protectedConfig(), ["--idle-timeout", "30000"]);
+  await using atoll = await startWithConfig(protectedConfig(), [
+    "--idle-timeout",
+    "30000",
+    ...CALLER_TIMEOUT_ARGS,
+  ]);
   const port = atoll.srtPort;
   const feeding = { paused: false, stopped: false };
   await using publisher = publisherWithPassphrase(port, "publish:secure/cam");
@@ -207,7 +222,7 @@ Deno.test("callers without the publish passphrase do not make a returning publis
 });
 
 Deno.test("viewers without the read passphrase do not count toward maxViewers", async () => {
-  await using atoll = await startWithConfig(protectedConfig(1));
+  await using atoll = await startWithConfig(protectedConfig(1), CALLER_TIMEOUT_ARGS);
   const port = atoll.srtPort;
   const feeding = { paused: false, stopped: false };
   await using publisher = publisherWithPassphrase(port, "publish:secure/small");

@@ -180,8 +180,8 @@ const PACE_WINDOW_MS = 1000;
 /** Children that must have become ready within {@link PACE_WINDOW_MS} for a pace. */
 const PACE_SAMPLES = 4;
 /**
- * The newest starts kept: the quickest of them bounds the wait of a caller
- * that has waited less than {@link PATIENCE_MS}.
+ * The newest starts kept: the quickest of them (or twice the average speed)
+ * judges a caller that has waited less than {@link PATIENCE_MS}.
  */
 const QUICKEST_OF = 8;
 
@@ -198,7 +198,7 @@ const QUICKEST_OF = 8;
  * ones after (bursts of 150 onto 48 ready children: 250-565 ms, then
  * 30-60 ms). So {@link wouldMissDeadline} judges a caller on the pace only
  * once it has waited {@link PATIENCE_MS}, and before that only on the
- * quickest recent start, a bound no queue beats.
+ * quickest recent start (or twice the average speed, if quicker).
  */
 export class StartEstimate {
   #averageMs = FIRST_GUESS_MS;
@@ -265,14 +265,14 @@ export class StartEstimate {
   }
 
   /**
-   * The shortest wait the caller at `position` can have: every child
-   * starting as fast as the quickest of the recent starts, `concurrency` at
-   * once.
+   * The wait of the caller at `position` if every child started,
+   * `concurrency` at once, as fast as the quickest of the recent starts or
+   * at twice the average speed, whichever is quicker: the benefit of the
+   * doubt. The first holds while a burst's first slow starts lift the
+   * average; the second while starts are steady, when it is the kinder.
    */
   shortestWaitMs(position: number, concurrency: number): number {
-    const quickest = this.#recentStarts.length === 0
-      ? this.#averageMs
-      : Math.min(...this.#recentStarts);
+    const quickest = Math.min(this.#averageMs / 2, ...this.#recentStarts);
     return Math.ceil(position / Math.max(1, concurrency)) * quickest;
   }
 
@@ -283,9 +283,9 @@ export class StartEstimate {
   }
 }
 
-/**
- * Until a caller has waited this long, it is shed only if it would miss its
- * deadline even at the quickest recent start; after that, at the pace
+/** * Until a caller has waited this long, it is shed only if it would miss its
+ * deadline even at the quickest recent start (or twice the average speed,
+ * if quicker); after that, at the pace
  * children become ready. A caller shed then still has half of libsrt's
  * default timeout to hear it.
  */
@@ -301,11 +301,11 @@ export const PATIENCE_MS = 1500;
  *
  * A caller that has waited less than {@link PATIENCE_MS} is judged on
  * {@link StartEstimate.shortestWaitMs}, so that it is refused that early
- * only when nothing could serve it in time: judged on the first moments of
- * a burst, callers that would have had their child in time were shed (81-89
- * of 150 connected with 48 children ready, against 110-140 judged this way,
- * and 140 when no caller was shed at all). After that, on
- * {@link StartEstimate.expectedWaitMs}.
+ * only when it could hardly be served in time: judged on twice the average
+ * speed alone, the average lifted by a burst's first slow starts shed
+ * callers that would have had their child in time (81-89 of 150 connected
+ * with 48 children ready, against 110-140 judged this way, and 140 when no
+ * caller was shed at all). After that, on {@link StartEstimate.expectedWaitMs}.
  */
 export function wouldMissDeadline(
   estimate: StartEstimate,

@@ -120,13 +120,20 @@ Deno.test("StartEstimate measures the pace of children becoming ready over the l
   assert.equal(estimate.expectedWaitMs(2, 2, 2050), 40, "back to the average, two at once");
 });
 
-Deno.test("StartEstimate.shortestWaitMs() takes the quickest of the newest eight starts", () => {
+Deno.test("StartEstimate.shortestWaitMs() takes the quickest of the newest eight starts, or twice the average speed", () => {
   const estimate = new StartEstimate();
-  estimate.observe(5, 0);
-  for (let i = 1; i <= 7; i++) estimate.observe(50, i);
-  assert.equal(estimate.shortestWaitMs(1, 1), 5);
-  estimate.observe(50, 8);
-  assert.equal(estimate.shortestWaitMs(1, 1), 50, "the 5 ms start is the ninth newest now");
+  estimate.observe(1000, 0); // a slow start lifts the average
+  estimate.observe(10, 1);
+  for (let i = 2; i <= 8; i++) estimate.observe(100, i);
+  assert.ok(estimate.averageMs / 2 > 100);
+  assert.equal(estimate.shortestWaitMs(1, 1), 10);
+  assert.equal(estimate.shortestWaitMs(3, 2), 20);
+  estimate.observe(100, 9);
+  assert.equal(estimate.shortestWaitMs(1, 1), 100, "the 10 ms start is the ninth newest now");
+  // Steady starts: twice the average speed is the quicker.
+  for (let i = 10; i < 40; i++) estimate.observe(100, i);
+  assert.equal(estimate.shortestWaitMs(1, 1), estimate.averageMs / 2);
+  assert.ok(estimate.averageMs / 2 < 60);
 });
 
 Deno.test("wouldMissDeadline() sheds a caller whose child and handshake would end past 3 s, giving new callers the benefit of the doubt", () => {
@@ -137,20 +144,22 @@ Deno.test("wouldMissDeadline() sheds a caller whose child and handshake would en
   const late = (position: number, concurrency: number, waitedMs: number) =>
     wouldMissDeadline(estimate, { position, concurrency, waitedMs, nowMs: 10 });
   assert.equal(DEFAULT_CALLER_TIMEOUT_MS - HANDSHAKE_AFTER_HANDOVER_MS, 2500);
-  // Waited less than PATIENCE_MS: judged at the quickest recent start, 100 ms.
-  assert.equal(late(25, 1, 0), false, "2500 ms at the quickest start: just in time");
-  assert.equal(late(26, 1, 0), true);
-  assert.equal(late(50, 2, 0), false);
-  assert.equal(late(11, 1, PATIENCE_MS - 100), false);
-  assert.equal(late(12, 1, PATIENCE_MS - 100), true);
+  // Waited less than PATIENCE_MS: judged at twice the average speed (90 ms a
+  // start), quicker than the quickest recent start (100 ms).
+  assert.equal(late(27, 1, 0), false, "2430 + 500 ms: in time");
+  assert.equal(late(28, 1, 0), true);
+  assert.equal(late(54, 2, 0), false);
+  assert.equal(late(55, 2, 0), true, "28 starts two at a time");
+  assert.equal(late(12, 1, PATIENCE_MS - 100), false);
+  assert.equal(late(13, 1, PATIENCE_MS - 100), true);
   // Past PATIENCE_MS: judged on the expected wait, here the average (no pace).
   assert.equal(late(5, 1, PATIENCE_MS), false, "1500 + 900 + 500 ms: in time");
   assert.equal(late(6, 1, PATIENCE_MS), true);
   // Callers assumed to wait 15 s (--caller-timeout 15000), or as long as it takes (0).
   const at = (position: number, timeoutMs: number) =>
     wouldMissDeadline(estimate, { position, concurrency: 1, waitedMs: 0, nowMs: 10 }, timeoutMs);
-  assert.equal(at(145, 15_000), false);
-  assert.equal(at(146, 15_000), true);
+  assert.equal(at(161, 15_000), false);
+  assert.equal(at(162, 15_000), true);
   assert.equal(at(10_000, 0), false);
 });
 
@@ -177,7 +186,7 @@ Deno.test("AdmissionQueue.dropLate() sheds the tail that can no longer make it, 
   queue.push(caller(1, 0)); // waited 1600: 1600 + 500 + 500 fits
   queue.push(caller(2, 0)); // waited 1600, second in line: 1600 + 1000 + 500, too late
   queue.push(caller(3, -3500)); // waited longer than a default caller would: its timeout is longer
-  queue.push(caller(4, 1500)); // waited 100, third once 2 is gone: 100 + 1500 + 500 fits
+  queue.push(caller(4, 1500)); // waited 100, third once 2 is gone: 100 + 3 × 250 + 500 fits
   const late = queue.dropLate(1600, estimate, 1);
   assert.deepEqual(late.map((c) => c.peer.port), [2]);
   assert.deepEqual([1, 3, 4].map(() => queue.shift()?.peer.port), [1, 3, 4]);

@@ -670,34 +670,35 @@ Deno.test("Supervisor sheds the callers that could not get a child before a defa
   const clock = manualClock();
   await using h = harness({ poolSize: 0, poolMaxStarting: 1 }, DEFAULT_CONFIG, clock);
   // No start seen yet: every caller waits, and the queue's first check
-  // decides. A start is guessed at 150 ms: with one start at a time, the
-  // 17th would have its child after 17 × 150 ms, plus 500 ms of handshake:
-  // past 3000 ms.
+  // decides. A start is guessed at 150 ms, and callers that have just come
+  // are judged at twice that speed: with one start at a time, the 34th
+  // would have its child after 34 × 75 ms, plus 500 ms of handshake: past
+  // 3000 ms.
   for (let port = 1; port <= 40; port++) {
     assert.equal(h.supervisor.admit({ hostname: "10.0.0.1", port }, HANDSHAKE, false), undefined);
   }
   h.supervisor.serveQueue();
   const shed = (from: number, to: number) =>
     Array.from({ length: to - from + 1 }, (_, i) => `10.0.0.1:${from + i} shed`);
-  assert.deepEqual(h.refused, shed(17, 40));
-  assert.equal(h.supervisor.waitingCallers, 16);
+  assert.deepEqual(h.refused, shed(34, 40));
+  assert.equal(h.supervisor.waitingCallers, 33);
   assert.equal(h.children.length, 1, "one child starting, never one per caller");
 
   // A start of 200 ms is seen: the head is handed over, and the queue is
-  // judged again: after 200 ms of waiting, at that start's speed, the 12th
-  // in line (port 13) would end at 200 + 12 × 200 + 500 ms: it and those
-  // behind are told now.
+  // judged again: after 200 ms of waiting, at twice that speed, the 24th in
+  // line would end at 200 + 24 × 100 + 500 ms: it and those behind are told now.
   clock.ms += 200;
   h.children[0]!.say({ type: "ready", srtVersion: 0x010501 });
   assert.equal(h.supervisor.childStartMs, 200);
   assert.equal(h.supervisor.childReadyPaceMs, undefined, "one ready: no pace yet");
-  assert.deepEqual(h.refused, [...shed(17, 40), ...shed(13, 16)]);
-  assert.equal(h.supervisor.waitingCallers, 11);
-  assert.equal(h.counters.dropped.shed, 28);
+  assert.deepEqual(h.refused, [...shed(34, 40), ...shed(25, 33)]);
+  assert.equal(h.supervisor.waitingCallers, 23);
+  assert.equal(h.counters.dropped.shed, 16);
   // On a current estimate, a new caller that cannot make it is told on
-  // arrival: the 12th in line ends at 12 × 200 + 500 ms, the 13th too late.
+  // arrival: the 25th in line ends at 25 × 100 + 500 ms, the 26th too late.
   assert.equal(h.supervisor.admit({ hostname: "10.0.0.1", port: 50 }, HANDSHAKE, false), undefined);
-  assert.equal(h.supervisor.admit({ hostname: "10.0.0.1", port: 51 }, HANDSHAKE, false), "shed");
+  assert.equal(h.supervisor.admit({ hostname: "10.0.0.1", port: 51 }, HANDSHAKE, false), undefined);
+  assert.equal(h.supervisor.admit({ hostname: "10.0.0.1", port: 52 }, HANDSHAKE, false), "shed");
 });
 
 Deno.test("Supervisor reports the pace children become ready at once four did within a second", async () => {
@@ -721,7 +722,7 @@ Deno.test("Supervisor with --caller-timeout sheds by that timeout, and with 0 sh
       DEFAULT_CONFIG,
       clock,
     );
-    // As above, with 3 s the 17th and after are shed; not with 15 s or none.
+    // As above, with 3 s the 34th and after are shed; not with 15 s or none.
     for (let port = 1; port <= 40; port++) {
       assert.equal(h.supervisor.admit({ hostname: "10.0.0.1", port }, HANDSHAKE, false), undefined);
     }
@@ -729,13 +730,13 @@ Deno.test("Supervisor with --caller-timeout sheds by that timeout, and with 0 sh
     assert.deepEqual(h.refused, [], `--caller-timeout ${callerTimeoutMs}`);
     assert.equal(h.supervisor.waitingCallers, 40);
     // A start of 1 s is seen and the head handed over. Having waited 1 s,
-    // the rest are judged at that speed: the 14th of the 39 left ends at
-    // 1000 + 14 × 1000 + 500 ms, past 15 s, and so do those behind it.
+    // the rest are judged at twice that speed: the 28th of the 39 left ends
+    // at 1000 + 28 × 500 + 500 ms, past 15 s, and so do those behind it.
     clock.ms += 1000;
     h.children[0]!.say({ type: "ready", srtVersion: 0x010501 });
     const shed = h.refused.length;
     if (callerTimeoutMs === 0) assert.equal(shed, 0);
-    else assert.equal(shed, 26);
+    else assert.equal(shed, 12);
   }
 });
 
@@ -753,7 +754,7 @@ Deno.test("Supervisor refuses again, and never admits, a stale handshake of a ca
   h.children[0]!.say({ type: "ready", srtVersion: 0x010501 });
   const shed = { hostname: "10.0.0.1", port: 40 };
   assert.equal(h.supervisor.admit(shed, HANDSHAKE, false), "already-refused");
-  assert.equal(h.supervisor.waitingCallers, 15, "not queued again");
+  assert.equal(h.supervisor.waitingCallers, 32, "not queued again");
   // A caller refused at once on a limit is remembered too.
   await using full = harness({ poolSize: 1, maxConnections: 1 }, DEFAULT_CONFIG, clock);
   full.children[0]!.say({ type: "ready", srtVersion: 0x010501 });
