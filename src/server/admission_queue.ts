@@ -304,7 +304,7 @@ export const PATIENCE_MS = 1500;
  * only when it could hardly be served in time: judged on twice the average
  * speed alone, the average lifted by a burst's first slow starts shed
  * callers that would have had their child in time (81-89 of 150 connected
- * with 48 children ready, against 110-140 judged this way, and 140 when no
+ * with 48 children ready, against 98-140 judged this way, and 140 when no
  * caller was shed at all). After that, on {@link StartEstimate.expectedWaitMs}.
  */
 export function wouldMissDeadline(
