@@ -196,23 +196,14 @@ async function main(): Promise<number> {
   if (only.includes("storms")) {
     log("bursts and storms of callers");
     results.storms = await benchStorms(
-      quick
-        ? {
-          bursts: [50, 150],
-          storms: [200],
-          callerNice: [0],
-          stormDeadlineMs: 60_000,
-          prestartedFrom: 150,
-          prestartedPool: 48,
-        }
-        : {
-          bursts: [50, 150, 300],
-          storms: [200, 600],
-          callerNice: [0, 10],
-          stormDeadlineMs: 60_000,
-          prestartedFrom: 150,
-          prestartedPool: 48,
-        },
+      {
+        ...(quick
+          ? { bursts: [50, 150], storms: [200], callerNice: [0] }
+          : { bursts: [50, 150, 300], storms: [200, 600], callerNice: [0, 10] }),
+        stormDeadlineMs: 60_000,
+        prestartedFrom: 150,
+        prestartedPool: 48,
+      },
       progress,
     );
   }

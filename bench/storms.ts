@@ -126,7 +126,7 @@ export interface BurstRun {
   /**
    * `fresh`: a new Atoll; `again`: the same Atoll right after, its pool
    * grown; `prestarted`: a new Atoll with a larger `--pool-size`
-   * ({@link StormsOptions.prestarted}); `baseline`.
+   * ({@link StormsOptions.prestartedPool}); `baseline`.
    */
   phase: "fresh" | "again" | "prestarted" | "baseline";
   callers: number;
@@ -433,9 +433,10 @@ function ticksBetween(before: Map<number, number>, after: Map<number, number>): 
 }
 
 /** What a burst's callers saw, and what it cost. */
-type BurstOutcome =
-  & Pick<BurstRun, "callers" | "connected" | "refused" | "connectMs" | "allDoneMs">
-  & { cpu: BurstCpu | null };
+type BurstOutcome = Pick<
+  BurstRun,
+  "callers" | "connected" | "refused" | "connectMs" | "allDoneMs" | "cpu"
+>;
 
 /**
  * One burst: every caller at once, 3 s timeout, no retry. The callers run

@@ -100,8 +100,9 @@ export function tryLockFile(path: string): OwnedFd | undefined {
 export function rewriteFile(fd: number, text: string): void {
   const bytes = new TextEncoder().encode(text);
   check("ftruncate", files().ftruncate(fd, 0n));
-  const length = BigInt(bytes.byteLength);
-  const written = Number(check("write", files().pwrite(fd, pointerTo(bytes), length, 0n)));
+  const written = Number(
+    check("write", files().pwrite(fd, pointerTo(bytes), BigInt(bytes.byteLength), 0n)),
+  );
   if (written !== bytes.byteLength) {
     throw new Error(`wrote ${written} of ${bytes.byteLength} bytes`);
   }

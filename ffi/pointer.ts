@@ -8,9 +8,9 @@
  * `u8`, `u16` or `bool` one) makes it compile one with Cranelift, about
  * 0.1 ms of CPU each. Every SRT connection is a new process that binds 67
  * symbols, 34 of them with memory parameters: that was about 2 ms of each
- * child's start (BENCHMARKS.md section 7). The price is one call here per FFI call that passes memory
- * (about 0.2 µs); a loop that passes the same buffer again and again keeps
- * its pointer instead.
+ * child's start (BENCHMARKS.md section 7). The price is one call here per
+ * FFI call that passes memory (about 0.2 µs); a loop that passes the same
+ * buffer again and again keeps its pointer instead.
  *
  * @module
  */

@@ -362,8 +362,7 @@ export function sendBufferSize(fd: number): number | undefined {
 
 /** Sends one datagram on a connected socket without blocking. */
 export function sendDatagram(fd: number, bytes: Uint8Array<ArrayBuffer>): void {
-  const length = BigInt(bytes.byteLength);
-  check("send", libc().send(fd, pointerTo(bytes), length, MSG_DONTWAIT));
+  check("send", libc().send(fd, pointerTo(bytes), BigInt(bytes.byteLength), MSG_DONTWAIT));
 }
 
 function address(buffer: Uint8Array<ArrayBuffer>): bigint {

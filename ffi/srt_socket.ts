@@ -258,10 +258,9 @@ export class SrtEpoll {
   }
 
   add(socket: SrtSocket, events: number): void {
-    const bytes = int32(events);
     unwrap(
       "srt_epoll_add_usock",
-      libsrt().srt_epoll_add_usock(this.#id, socket.id, pointerTo(bytes)),
+      libsrt().srt_epoll_add_usock(this.#id, socket.id, pointerTo(int32(events))),
     );
   }
 
@@ -275,9 +274,8 @@ export class SrtEpoll {
    * result other than a timeout means the set is unusable.
    */
   async wait(timeoutMs: number): Promise<number> {
-    const timeout = BigInt(timeoutMs);
     const ready = await settledWith(
-      libsrt().srt_epoll_uwait(this.#id, this.#eventsPointer, 8, timeout),
+      libsrt().srt_epoll_uwait(this.#id, this.#eventsPointer, 8, BigInt(timeoutMs)),
       this.#events,
     );
     return Math.max(ready, 0);
@@ -315,10 +313,9 @@ export function setIncomingString(socketId: number, option: SrtOption, value: st
 
 /** Sets an integer option on a socket known by its id (see {@link setIncomingString}). */
 export function setIncomingInt(socketId: number, option: SrtOption, value: number): void {
-  const bytes = int32(value);
   unwrap(
     `srt_setsockflag(${srtOptionName(option)})`,
-    libsrt().srt_setsockflag(socketId, option, pointerTo(bytes), bytes.byteLength),
+    libsrt().srt_setsockflag(socketId, option, pointerTo(int32(value)), 4),
   );
 }
 

@@ -283,11 +283,11 @@ export class StartEstimate {
   }
 }
 
-/** * Until a caller has waited this long, it is shed only if it would miss its
+/**
+ * Until a caller has waited this long, it is shed only if it would miss its
  * deadline even at the quickest recent start (or twice the average speed,
- * if quicker); after that, at the pace
- * children become ready. A caller shed then still has half of libsrt's
- * default timeout to hear it.
+ * if quicker); after that, at the pace children become ready. A caller shed
+ * then still has half of libsrt's default timeout to hear it.
  */
 export const PATIENCE_MS = 1500;
 

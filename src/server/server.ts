@@ -661,6 +661,7 @@ export class AtollServer implements ApiServer {
 
   /** What `GET /api/stats` shows. */
   stats(): ServerStats {
+    const pace = this.#supervisor.childReadyPaceMs;
     return {
       srtVersion: this.srtVersion,
       fastHandshake: this.fastHandshake,
@@ -669,8 +670,8 @@ export class AtollServer implements ApiServer {
       poolFloor: this.#supervisor.poolFloor,
       waitingCallers: this.#supervisor.waitingCallers,
       longestWaitMs: Math.round(this.#supervisor.longestWaitMs),
-      childStartMs: Math.round(this.#supervisor.childStartMs * 10) / 10,
-      childReadyPaceMs: roundedTenth(this.#supervisor.childReadyPaceMs),
+      childStartMs: toTenth(this.#supervisor.childStartMs),
+      childReadyPaceMs: pace === undefined ? null : toTenth(pace),
       connections: this.#supervisor.table.size,
       mainMemory: mainMemory(),
       ...this.counters,
@@ -1126,9 +1127,9 @@ function loadLibsrtVersion(): number {
 
 export { resolveOptions };
 
-/** `ms` to a tenth of a millisecond; null for none. */
-function roundedTenth(ms: number | undefined): number | null {
-  return ms === undefined ? null : Math.round(ms * 10) / 10;
+/** `ms` rounded to a tenth of a millisecond. */
+function toTenth(ms: number): number {
+  return Math.round(ms * 10) / 10;
 }
 
 /** The main process's memory, as `/api/stats` shows it. */
